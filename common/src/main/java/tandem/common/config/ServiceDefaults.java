@@ -1,12 +1,14 @@
 package tandem.common.config;
 
 /**
- * One source of truth for ports and environment variable names. The services, the CLI, the Helm chart tests and the
- * docs all read these constants; change a value here and the k8s tests tell you what else must follow.
+ * One source of truth for ports, environment variable names and default limits. The services, the CLI, the Helm
+ * chart tests and the docs all read these constants; change a value here and the k8s tests tell you what else must
+ * follow. Every service flag has an environment variable of the same meaning; a flag wins over the variable.
  */
 public final class ServiceDefaults {
   private ServiceDefaults() {}
 
+  // ---- ports
   /** Public Chat port of the gateway (and of the all-in-one server). */
   public static final int GATEWAY_PORT = 50051;
   /** vision-svc gRPC port. */
@@ -16,14 +18,55 @@ public final class ServiceDefaults {
   /** Prometheus scrape port (HTTP /metrics), every service. */
   public static final int METRICS_PORT = 9464;
 
+  // ---- every service
   /** Checkpoint folder (or Hugging Face repo id once downloads exist). */
   public static final String ENV_MODEL = "TANDEM_MODEL";
-  /** cpu or cuda. */
+  /** cpu or cuda (cuda falls back to cpu with a warning when no GPU is present). */
   public static final String ENV_DEVICE = "TANDEM_DEVICE";
+  /** float32 (default) or float16 (CUDA only). */
+  public static final String ENV_DTYPE = "TANDEM_DTYPE";
   /** Port the service listens on. */
   public static final String ENV_PORT = "TANDEM_PORT";
-  /** gateway: address of vision-svc (host:port). */
+  /** Prometheus port; 0 disables the endpoint. */
+  public static final String ENV_METRICS_PORT = "TANDEM_METRICS_PORT";
+  /** Largest gRPC message accepted or sent, bytes. */
+  public static final String ENV_MAX_MESSAGE_BYTES = "TANDEM_MAX_MESSAGE_BYTES";
+  public static final int DEFAULT_MAX_MESSAGE_BYTES = 128 << 20;
+
+  // ---- decoder-svc
+  /** Sequences decoded together in one batched step (also the number of KV cache slots). */
+  public static final String ENV_DECODER_MAX_BATCH = "TANDEM_DECODER_MAX_BATCH";
+  public static final int DEFAULT_DECODER_MAX_BATCH = 8;
+  /** KV cache capacity per sequence, tokens (prompt + generated). */
+  public static final String ENV_DECODER_MAX_SEQ_LEN = "TANDEM_DECODER_MAX_SEQ_LEN";
+  public static final int DEFAULT_DECODER_MAX_SEQ_LEN = 4096;
+  /** Requests waiting for a free slot before new ones get RESOURCE_EXHAUSTED. */
+  public static final String ENV_DECODER_MAX_QUEUE = "TANDEM_DECODER_MAX_QUEUE";
+  public static final int DEFAULT_DECODER_MAX_QUEUE = 64;
+
+  // ---- vision-svc
+  /** Most tiles encoded in one forward pass. */
+  public static final String ENV_VISION_MAX_BATCH_TILES = "TANDEM_VISION_MAX_BATCH_TILES";
+  public static final int DEFAULT_VISION_MAX_BATCH_TILES = 8;
+  /** How long the batcher waits for more tiles before running a partial batch, milliseconds. */
+  public static final String ENV_VISION_BATCH_WAIT_MS = "TANDEM_VISION_BATCH_WAIT_MS";
+  public static final int DEFAULT_VISION_BATCH_WAIT_MS = 2;
+  /** Embedding cache bound, bytes (0 disables the cache). */
+  public static final String ENV_VISION_CACHE_BYTES = "TANDEM_VISION_CACHE_BYTES";
+  public static final long DEFAULT_VISION_CACHE_BYTES = 512L << 20;
+  /** Largest encoded image, bytes. */
+  public static final String ENV_VISION_MAX_IMAGE_BYTES = "TANDEM_VISION_MAX_IMAGE_BYTES";
+  public static final int DEFAULT_VISION_MAX_IMAGE_BYTES = 20 << 20;
+  /** Largest decoded image, pixels (width x height), checked from the header before decoding. */
+  public static final String ENV_VISION_MAX_IMAGE_PIXELS = "TANDEM_VISION_MAX_IMAGE_PIXELS";
+  public static final long DEFAULT_VISION_MAX_IMAGE_PIXELS = 50_000_000L;
+  /** Most images in one request. */
+  public static final String ENV_VISION_MAX_IMAGES = "TANDEM_VISION_MAX_IMAGES";
+  public static final int DEFAULT_VISION_MAX_IMAGES = 16;
+
+  // ---- gateway
+  /** Address of vision-svc (host:port); empty in the all-in-one server. */
   public static final String ENV_VISION_ADDR = "TANDEM_VISION_ADDR";
-  /** gateway: address of decoder-svc (host:port). */
+  /** Address of decoder-svc (host:port); empty in the all-in-one server. */
   public static final String ENV_DECODER_ADDR = "TANDEM_DECODER_ADDR";
 }

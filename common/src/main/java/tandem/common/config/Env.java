@@ -1,0 +1,41 @@
+package tandem.common.config;
+
+import java.util.Map;
+
+/** Reads settings from environment variables with defaults; a malformed value is a startup error naming it. */
+public final class Env {
+  private final Map<String, String> env;
+
+  public Env(Map<String, String> env) {
+    this.env = env;
+  }
+
+  public static Env system() {
+    return new Env(System.getenv());
+  }
+
+  public String string(String name, String def) {
+    String v = env.get(name);
+    return v == null || v.isBlank() ? def : v.trim();
+  }
+
+  public int integer(String name, int def) {
+    String v = env.get(name);
+    if (v == null || v.isBlank()) return def;
+    try {
+      return Integer.parseInt(v.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(name + "=" + v + " is not an integer");
+    }
+  }
+
+  public long longValue(String name, long def) {
+    String v = env.get(name);
+    if (v == null || v.isBlank()) return def;
+    try {
+      return Long.parseLong(v.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(name + "=" + v + " is not an integer");
+    }
+  }
+}
