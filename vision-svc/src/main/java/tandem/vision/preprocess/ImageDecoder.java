@@ -99,29 +99,73 @@ public final class ImageDecoder {
     throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "not a supported image: " + what + " (allowed: " + ALLOWED + ")");
   }
 
-  /** Decodes the bytes or throws {@link ImageDecodeException}; never returns null. */
-  public DecodedImage decode(byte[] bytes) throws ImageDecodeException {
+  /** Format and size from the header alone. */
+  public record Header(Format format, int width, int height) {}
+
+  /**
+   * Reads only the header: format, width and height, with the same byte and pixel limits as {@link #decode}. Cheap
+   * (no pixel is decoded), so a caller can compute the tile grid or refuse an image before queueing it.
+   */
+  public Header probe(byte[] bytes) throws ImageDecodeException {
+    checkBytes(bytes);
+    Format format = sniff(bytes);
+    ImageReader reader = reader(format);
+    try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
+      reader.setInput(in, true, true);
+      return header(reader, format);
+    } catch (ImageDecodeException e) {
+      throw e;
+    } catch (IOException | RuntimeException e) {
+      throw corrupt(format, e);
+    } finally {
+      reader.dispose();
+    }
+  }
+
+  private void checkBytes(byte[] bytes) throws ImageDecodeException {
     if (bytes.length > maxBytes) {
       throw new ImageDecodeException(
           Reason.TOO_MANY_BYTES, "image is " + bytes.length + " bytes, the limit is " + maxBytes);
     }
-    Format format = sniff(bytes);
+  }
+
+  private static ImageReader reader(Format format) throws ImageDecodeException {
     Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format.imageIoName);
     if (!readers.hasNext()) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
-    ImageReader reader = readers.next();
+    return readers.next();
+  }
+
+  private Header header(ImageReader reader, Format format) throws IOException, ImageDecodeException {
+    int w = reader.getWidth(0);
+    int h = reader.getHeight(0);
+    if (w <= 0 || h <= 0) throw new ImageDecodeException(Reason.CORRUPT, format + " header has size " + w + "x" + h);
+    if ((long) w * h > maxPixels) {
+      throw new ImageDecodeException(
+          Reason.TOO_MANY_PIXELS,
+          format + " image is " + w + "x" + h + " = " + (long) w * h + " pixels, the limit is " + maxPixels);
+    }
+    return new Header(format, w, h);
+  }
+
+  private static ImageDecodeException corrupt(Format format, Exception e) {
+    String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    if (format == Format.JPEG && msg.contains("Unsupported Image Type")) {
+      return new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "CMYK/YCCK JPEG is not supported (use RGB or greyscale)", e);
+    }
+    return new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + msg, e);
+  }
+
+  /** Decodes the bytes or throws {@link ImageDecodeException}; never returns null. */
+  public DecodedImage decode(byte[] bytes) throws ImageDecodeException {
+    checkBytes(bytes);
+    Format format = sniff(bytes);
+    ImageReader reader = reader(format);
     List<String> warnings = new ArrayList<>();
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
       reader.setInput(in, true, true);
       // JPEG reports truncation ("Premature end of JPEG file") as a warning and returns grey; we refuse instead
       reader.addIIOReadWarningListener((r, w) -> warnings.add(w));
-      int w = reader.getWidth(0);
-      int h = reader.getHeight(0);
-      if (w <= 0 || h <= 0) throw new ImageDecodeException(Reason.CORRUPT, format + " header has size " + w + "x" + h);
-      if ((long) w * h > maxPixels) {
-        throw new ImageDecodeException(
-            Reason.TOO_MANY_PIXELS,
-            format + " image is " + w + "x" + h + " = " + (long) w * h + " pixels, the limit is " + maxPixels);
-      }
+      header(reader, format);
       ImageReadParam param = reader.getDefaultReadParam();
       BufferedImage bi = reader.read(0, param);
       if (!warnings.isEmpty()) {
@@ -135,8 +179,7 @@ public final class ImageDecoder {
     } catch (ImageDecodeException e) {
       throw e;
     } catch (IOException | RuntimeException e) {
-      String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-      throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + msg, e);
+      throw corrupt(format, e);
     } finally {
       reader.dispose();
     }

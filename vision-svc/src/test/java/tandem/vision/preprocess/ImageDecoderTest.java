@@ -157,6 +157,14 @@ class ImageDecoderTest {
   }
 
   @Test
+  void probeReadsTheSizeFromTheHeaderAndAppliesTheSameLimits() throws Exception {
+    byte[] png = encode(noise(31, 9, BufferedImage.TYPE_3BYTE_BGR, 14), "png");
+    assertEquals(new ImageDecoder.Header(ImageDecoder.Format.PNG, 31, 9), DECODER.probe(png));
+    ImageDecodeException e = assertTimeoutPreemptively(QUICK, () -> assertThrows(ImageDecodeException.class, () -> DECODER.probe(bombPng())));
+    assertEquals(Reason.TOO_MANY_PIXELS, e.reason());
+  }
+
+  @Test
   void thePixelLimitIsInclusive() throws Exception {
     byte[] png = encode(noise(10, 10, BufferedImage.TYPE_3BYTE_BGR, 8), "png");
     assertEquals(100, new ImageDecoder(1 << 20, 100, false).decode(png).pixels().length / 3);
