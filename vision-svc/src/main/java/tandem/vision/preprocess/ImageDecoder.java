@@ -171,7 +171,7 @@ public final class ImageDecoder {
       if (!warnings.isEmpty()) {
         throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + warnings.get(0));
       }
-      DecodedImage im = fromBuffered(bi);
+      DecodedImage im = fromBuffered(bi, format == Format.PNG && pngHasNoAlphaChannel(bytes));
       if (applyExifOrientation && format == Format.JPEG) {
         im = ExifOrientation.apply(im, ExifOrientation.read(bytes));
       }
@@ -185,8 +185,17 @@ public final class ImageDecoder {
     }
   }
 
+  /**
+   * PNG colour types 0 (grey) and 2 (RGB) have no alpha channel, but ImageIO turns a tRNS chunk into one. Pillow
+   * keeps mode L / RGB (the transparency sits in {@code info}, which HF ignores), so we drop that alpha again.
+   */
+  static boolean pngHasNoAlphaChannel(byte[] png) {
+    // signature (8) + IHDR length (4) + type (4) + width (4) + height (4) + bit depth (1) -> colour type at 25
+    return png.length > 25 && (png[25] == 0 || png[25] == 2);
+  }
+
   /** Raw samples of a decoded BufferedImage, in Pillow's mode and channel order. */
-  static DecodedImage fromBuffered(BufferedImage bi) throws ImageDecodeException {
+  static DecodedImage fromBuffered(BufferedImage bi, boolean dropAlpha) throws ImageDecodeException {
     int w = bi.getWidth();
     int h = bi.getHeight();
     ColorModel cm = bi.getColorModel();
@@ -203,7 +212,7 @@ public final class ImageDecoder {
     }
     if (bits != 8 && bits != 16 && !(bands == 1 && bits < 8 && bits > 0)) {
       // packed formats such as 16-bit BMP (5-6-5): let the JDK expand them to 8 bits per channel
-      return fromArgb(bi, cm.hasAlpha());
+      return fromArgb(bi, cm.hasAlpha() && !dropAlpha);
     }
     if (cm.getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_CMYK || bands > 4) {
       throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "CMYK / " + bands + "-band images are not supported");
@@ -213,6 +222,7 @@ public final class ImageDecoder {
         return DecodedImage.of(w, h, DecodedImage.Mode.L, samples(r, w, h, 1, bits));
       }
       case 2 -> {
+        if (dropAlpha) return DecodedImage.of(w, h, DecodedImage.Mode.L, firstBands(samples(r, w, h, 2, bits), 2, 1));
         // Gray + alpha (Pillow "LA"): widened to RGBA, which resizes and composites identically channel by channel
         byte[] la = samples(r, w, h, 2, bits);
         byte[] rgba = new byte[w * h * 4];
@@ -226,11 +236,18 @@ public final class ImageDecoder {
         return DecodedImage.of(w, h, DecodedImage.Mode.RGB, samples(r, w, h, 3, bits));
       }
       case 4 -> {
+        if (dropAlpha) return DecodedImage.of(w, h, DecodedImage.Mode.RGB, firstBands(samples(r, w, h, 4, bits), 4, 3));
         if (!cm.hasAlpha()) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "4-band image without alpha (CMYK?)");
         return DecodedImage.of(w, h, DecodedImage.Mode.RGBA, samples(r, w, h, 4, bits));
       }
       default -> throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, bands + "-band images are not supported");
     }
+  }
+
+  private static byte[] firstBands(byte[] px, int from, int keep) {
+    byte[] out = new byte[px.length / from * keep];
+    for (int i = 0, o = 0; i < px.length; i += from, o += keep) System.arraycopy(px, i, out, o, keep);
+    return out;
   }
 
   private static DecodedImage fromArgb(BufferedImage bi, boolean alpha) {

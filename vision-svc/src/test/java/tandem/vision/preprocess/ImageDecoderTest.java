@@ -277,6 +277,55 @@ class ImageDecoderTest {
     }
   }
 
+  /** A hand-made 8-bit PNG of colour type 0 or 2 with a tRNS chunk (ImageIO's writer cannot make one). */
+  static byte[] pngWithTrns(int colourType, int w, int h, byte[] samples, byte[] trns) throws Exception {
+    java.io.ByteArrayOutputStream bo = new java.io.ByteArrayOutputStream();
+    java.io.DataOutputStream o = new java.io.DataOutputStream(bo);
+    o.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
+    java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8).put((byte) colourType);
+    chunk(o, "IHDR", ihdr.array());
+    chunk(o, "tRNS", trns);
+    int ch = colourType == 2 ? 3 : 1;
+    java.io.ByteArrayOutputStream raw = new java.io.ByteArrayOutputStream();
+    for (int y = 0; y < h; y++) {
+      raw.write(0); // filter: none
+      raw.write(samples, y * w * ch, w * ch);
+    }
+    java.util.zip.Deflater df = new java.util.zip.Deflater();
+    df.setInput(raw.toByteArray());
+    df.finish();
+    byte[] buf = new byte[raw.size() + 64];
+    chunk(o, "IDAT", Arrays.copyOf(buf, df.deflate(buf)));
+    chunk(o, "IEND", new byte[0]);
+    return bo.toByteArray();
+  }
+
+  static void chunk(java.io.DataOutputStream o, String type, byte[] data) throws IOException {
+    o.writeInt(data.length);
+    o.write(type.getBytes());
+    o.write(data);
+    java.util.zip.CRC32 c = new java.util.zip.CRC32();
+    c.update(type.getBytes());
+    c.update(data);
+    o.writeInt((int) c.getValue());
+  }
+
+  @Test
+  void anRgbPngWithATransparentColourStaysRgbLikePillow() throws Exception {
+    byte[] px = {10, 20, 30, 1, 2, 3, 10, 20, 30, 4, 5, 6};
+    DecodedImage d = DECODER.decode(pngWithTrns(2, 2, 2, px, new byte[] {0, 10, 0, 20, 0, 30}));
+    assertEquals(DecodedImage.Mode.RGB, d.mode());
+    assertArrayEquals(px, d.pixels());
+  }
+
+  @Test
+  void aGreyPngWithATransparentLevelStaysGreyLikePillow() throws Exception {
+    byte[] px = {10, 11, 12, 10, 14, 15};
+    DecodedImage d = DECODER.decode(pngWithTrns(0, 3, 2, px, new byte[] {0, 10}));
+    assertEquals(DecodedImage.Mode.L, d.mode());
+    assertArrayEquals(px, d.pixels());
+  }
+
   @Test
   void colourJpegDecodesToRgbCloseToItsSource() throws Exception {
     BufferedImage src = new BufferedImage(64, 48, BufferedImage.TYPE_3BYTE_BGR);
