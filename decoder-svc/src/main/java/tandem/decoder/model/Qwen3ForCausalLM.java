@@ -126,6 +126,53 @@ public final class Qwen3ForCausalLM implements CausalLm {
     return Device.cpu();
   }
 
+  /** The arrays one decode step reads in full: every layer's matrices and norms, the final norm, the lm_head. */
+  private List<NDArray> decodeWeights() {
+    List<NDArray> out = new java.util.ArrayList<>();
+    for (Qwen3DecoderLayer l : model.layers) {
+      out.addAll(
+          List.of(
+              l.inputLayernorm.weight,
+              l.selfAttn.qkvProj,
+              l.selfAttn.qkNormWeight,
+              l.selfAttn.oProj,
+              l.postAttentionLayernorm.weight,
+              l.mlp.gateUpProj,
+              l.mlp.downProj));
+    }
+    out.add(model.norm.weight);
+    out.add(lmHead);
+    return out;
+  }
+
+  /** Bytes of weights one decode step reads (what bounds decode speed at batch 1). */
+  public long weightBytesPerToken() {
+    long bytes = 0;
+    for (NDArray a : decodeWeights()) bytes += a.size() * a.getDataType().getNumOfBytes();
+    return bytes;
+  }
+
+  /**
+   * Seconds libtorch needs to read those weights once (a full {@code sum} of each), best of {@code repeats}: with
+   * {@link #weightBytesPerToken()} it gives the memory bandwidth that bounds a decode step.
+   */
+  public double weightReadSeconds(int repeats) {
+    double best = Double.MAX_VALUE;
+    List<NDArray> weights = decodeWeights();
+    for (int r = 0; r < repeats; r++) {
+      try (NDManager scope = manager.newSubManager()) {
+        long t0 = System.nanoTime();
+        for (NDArray w : weights) {
+          NDArray s = w.sum();
+          s.attach(scope);
+          s.getFloat(); // forces the result to exist before the clock stops
+        }
+        best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+      }
+    }
+    return best;
+  }
+
   /** Text tensors in the checkpoint that the model did not read (normally none). */
   public List<String> unusedTensors() {
     return unusedTensors;
