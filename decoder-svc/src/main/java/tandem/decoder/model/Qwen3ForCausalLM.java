@@ -107,11 +107,10 @@ public final class Qwen3ForCausalLM implements CausalLm {
     }
     ByteBuffer head = store.float32(name, c.vocabSize(), c.hiddenSize());
     if (c.tieWordEmbeddings()) {
-      // Tied weights saved twice must be the same tensor; anything else means a broken export.
-      ByteBuffer embed = model.embedHostBytes();
-      if (!head.duplicate().rewind().equals(embed.duplicate().rewind())) {
-        throw new IllegalArgumentException(
-            name + " differs from embed_tokens.weight although tie_word_embeddings is true");
+      // HF ties the head to embed_tokens and ignores the stored copy; a copy that differs means a suspect export.
+      if (!head.duplicate().rewind().equals(model.embedHostBytes().duplicate().rewind())) {
+        LOG.warn("{} differs from embed_tokens.weight; tie_word_embeddings is true, so embed_tokens is used (as HF"
+            + " does)", name);
       }
       return model.embedTokens;
     }
@@ -171,6 +170,11 @@ public final class Qwen3ForCausalLM implements CausalLm {
       }
     }
     return best;
+  }
+
+  /** Whether the output projection is embed_tokens itself (tied) rather than a separate lm_head.weight. */
+  public boolean lmHeadTied() {
+    return lmHead == model.embedTokens;
   }
 
   /** Text tensors in the checkpoint that the model did not read (normally none). */
