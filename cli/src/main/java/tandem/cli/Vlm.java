@@ -16,6 +16,8 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class,
       CheckpointCommand.class,
       PreprocessCommand.class,
+      GenerateCommand.class,
+      BenchCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
