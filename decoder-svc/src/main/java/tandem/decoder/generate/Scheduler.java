@@ -283,6 +283,7 @@ public final class Scheduler implements AutoCloseable {
     }
     s.prefillNanos = System.nanoTime() - start;
     active.add(s);
+    publish(); // before the first token goes out, so metrics never lag behind what a client has seen
     if (!s.cancelled) accept(s, logits);
     if (s.done) active.remove(s);
   }
@@ -365,14 +366,20 @@ public final class Scheduler implements AutoCloseable {
         lock.unlock();
       }
     }
+    publish(); // before the listener hears of the end, so metrics never lag behind what a client has seen
     s.report(reason, error);
     finished++;
   }
 
   private void publish() {
-    activeCount = active.size();
+    int n = 0;
     long kv = 0;
-    for (Seq s : active) kv += s.state.length();
+    for (Seq s : active) {
+      if (s.done) continue;
+      n++;
+      kv += s.state.length();
+    }
+    activeCount = n;
     kvTokens = kv;
   }
 

@@ -10,16 +10,16 @@ import tandem.decoder.model.CausalLm;
  * slot holds (the first feature of every input embedding), so mixing slots up or leaking state between batch rows
  * changes the output. {@code constantLogits} makes every step return the same row (for hand-checked examples).
  */
-public final class FakeCausalLm implements CausalLm {
+public class FakeCausalLm implements CausalLm {
   private final int vocab;
   private final int hidden;
   private final int maxSeqLen;
   private final float[] constantLogits;
   private final List<List<Float>> slots = new ArrayList<>();
-  volatile long stepSleepMillis;
-  final AtomicInteger decodeCalls = new AtomicInteger();
-  final AtomicInteger prefillCalls = new AtomicInteger();
-  volatile int largestBatch;
+  public volatile long stepSleepMillis;
+  public final AtomicInteger decodeCalls = new AtomicInteger();
+  public final AtomicInteger prefillCalls = new AtomicInteger();
+  public volatile int largestBatch;
   volatile boolean closed;
 
   public FakeCausalLm(int vocab, int hidden, int slotCount, int maxSeqLen, float[] constantLogits) {

@@ -88,6 +88,7 @@ class SchedulerTest {
   @Test
   void moreStreamsThanSlotsAllFinishBySlotReuse() throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 64);
+    lm.stepSleepMillis = 1; // so the submissions below overlap
     Scheduler s = scheduler(lm, 16);
     List<Collector> cs = new ArrayList<>();
     for (int k = 0; k < 7; k++) {

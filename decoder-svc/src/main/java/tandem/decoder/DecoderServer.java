@@ -1,0 +1,104 @@
+package tandem.decoder;
+
+import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
+import java.io.IOException;
+import java.security.SecureRandom;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+import tandem.common.grpc.ServerBootstrap;
+import tandem.decoder.generate.GenerationDefaults;
+import tandem.decoder.generate.Scheduler;
+import tandem.decoder.generate.SchedulerMetrics;
+import tandem.decoder.grpc.DecoderGrpcService;
+import tandem.decoder.model.CausalLm;
+
+/**
+ * decoder-svc: one model per process behind {@code DecoderService}, with health and reflection. Health turns SERVING
+ * only after the weights are loaded and a warm-up request (one prefill, one decode step) went through the scheduler.
+ */
+public final class DecoderServer implements AutoCloseable {
+  private static final Logger log = Logger.getLogger(DecoderServer.class.getName());
+
+  private final CausalLm model;
+  private final Scheduler scheduler;
+  private final ServerBootstrap bootstrap;
+
+  private DecoderServer(CausalLm model, Scheduler scheduler, ServerBootstrap bootstrap) {
+    this.model = model;
+    this.scheduler = scheduler;
+    this.bootstrap = bootstrap;
+  }
+
+  /**
+   * What the server needs to know about the checkpoint beyond the model itself.
+   *
+   * @param defaults generation defaults from generation_config.json
+   * @param contextLength max_position_embeddings of the text model
+   * @param imageTokenId image_token_id (the splice target when a request leaves it 0)
+   */
+  public record ModelInfo(GenerationDefaults defaults, int contextLength, int imageTokenId) {}
+
+  /**
+   * Starts serving an already loaded model: scheduler, gRPC server (NOT_SERVING), warm-up, then SERVING. Takes
+   * ownership of {@code model}.
+   */
+  public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
+      DecoderServerConfig config, List<ServerInterceptor> interceptors) throws IOException, InterruptedException {
+    Scheduler scheduler = new Scheduler(model,
+        new Scheduler.Config(config.maxQueue(), info.contextLength(), config.prefillTokens()));
+    SecureRandom seeds = new SecureRandom();
+    DecoderGrpcService service = new DecoderGrpcService(scheduler, info.defaults(), model.hiddenSize(),
+        info.imageTokenId(), seeds::nextLong);
+    ServerBootstrap bootstrap;
+    try {
+      bootstrap = ServerBootstrap.start(builder, config.maxMessageBytes(), interceptors, service);
+    } catch (IOException | RuntimeException e) {
+      scheduler.close();
+      model.close();
+      throw e;
+    }
+    DecoderServer server = new DecoderServer(model, scheduler, bootstrap);
+    try {
+      long t0 = System.nanoTime();
+      // Any in-vocabulary id will do; the first stop id is one.
+      int[] stop = info.defaults().stopIds();
+      scheduler.warmUp(stop.length > 0 && stop[0] < model.vocabSize() ? stop[0] : 0);
+      log.info(String.format("warm-up took %.0f ms", (System.nanoTime() - t0) / 1e6));
+    } catch (RuntimeException | InterruptedException e) {
+      server.close();
+      throw e;
+    }
+    bootstrap.setServing();
+    return server;
+  }
+
+  public int port() {
+    return bootstrap.port();
+  }
+
+  /** Active sequences, queue length, KV tokens in use and step timings, for metrics exporters. */
+  public SchedulerMetrics metrics() {
+    return scheduler.metrics();
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    bootstrap.server().awaitTermination();
+  }
+
+  /** Drains: NOT_SERVING first, then stops accepting calls, ends running sequences, frees the model. */
+  @Override
+  public void close() {
+    bootstrap.enterDraining();
+    bootstrap.server().shutdown();
+    scheduler.close();
+    try {
+      if (!bootstrap.server().awaitTermination(5, TimeUnit.SECONDS)) bootstrap.server().shutdownNow();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      bootstrap.server().shutdownNow();
+    }
+    model.close();
+  }
+}
