@@ -1,12 +1,8 @@
 package tandem.decoder.generate;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import tandem.common.checkpoint.GenerationConfig;
 import java.util.function.LongSupplier;
 
 /**
@@ -43,49 +39,28 @@ public record GenerationDefaults(
 
   /** Reads {@code generation_config.json} of a checkpoint folder; a missing file gives the demo settings. */
   public static GenerationDefaults fromDir(Path dir) throws IOException {
-    Path file = dir.resolve("generation_config.json");
-    if (!Files.exists(file)) return demo(QWEN_IM_END);
-    return fromJson(JsonParser.parseString(Files.readString(file)).getAsJsonObject());
+    return from(GenerationConfig.fromDir(dir));
   }
 
   /**
-   * Keys as in Hugging Face's GenerationConfig. {@code max_length} is ignored on purpose: HF's default of 20 total
-   * tokens is meaningless for long image prompts, and the demo caps new tokens instead.
+   * Takes every value generation_config.json sets. Its {@code max_length} is ignored on purpose: HF's default of 20
+   * total tokens is meaningless for long image prompts, and the demo caps new tokens instead.
    */
-  public static GenerationDefaults fromJson(JsonObject g) {
-    GenerationDefaults d = demo(eos(g));
+  public static GenerationDefaults from(GenerationConfig g) {
+    int[] eos = g.eosTokenIds().isEmpty()
+        ? new int[] {QWEN_IM_END}
+        : g.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
+    GenerationDefaults d = demo(eos);
     return new GenerationDefaults(
-        intOr(g, "max_new_tokens", d.maxNewTokens),
-        intOr(g, "min_new_tokens", d.minNewTokens),
-        intOr(g, "no_repeat_ngram_size", d.noRepeatNgramSize),
-        floatOr(g, "repetition_penalty", d.repetitionPenalty),
-        g.has("do_sample") && !g.get("do_sample").isJsonNull() && g.get("do_sample").getAsBoolean(),
-        floatOr(g, "temperature", d.temperature),
-        intOr(g, "top_k", d.topK),
-        floatOr(g, "top_p", d.topP),
-        d.stopIds);
-  }
-
-  private static int[] eos(JsonObject g) {
-    JsonElement e = g.get("eos_token_id");
-    if (e == null || e.isJsonNull()) return new int[] {QWEN_IM_END};
-    if (e.isJsonArray()) {
-      JsonArray a = e.getAsJsonArray();
-      int[] ids = new int[a.size()];
-      for (int i = 0; i < ids.length; i++) ids[i] = a.get(i).getAsInt();
-      return ids;
-    }
-    return new int[] {e.getAsInt()};
-  }
-
-  private static int intOr(JsonObject g, String key, int def) {
-    JsonElement e = g.get(key);
-    return e == null || e.isJsonNull() ? def : e.getAsInt();
-  }
-
-  private static float floatOr(JsonObject g, String key, float def) {
-    JsonElement e = g.get(key);
-    return e == null || e.isJsonNull() ? def : e.getAsFloat();
+        g.maxNewTokens() != null ? g.maxNewTokens() : d.maxNewTokens,
+        g.minNewTokens() != null ? g.minNewTokens() : d.minNewTokens,
+        g.noRepeatNgramSize() != null ? g.noRepeatNgramSize() : d.noRepeatNgramSize,
+        g.repetitionPenalty() != null ? g.repetitionPenalty().floatValue() : d.repetitionPenalty,
+        g.doSample() != null && g.doSample(),
+        g.temperature() != null ? g.temperature().floatValue() : d.temperature,
+        g.topK() != null ? g.topK() : d.topK,
+        g.topP() != null ? g.topP().floatValue() : d.topP,
+        eos);
   }
 
   @Override

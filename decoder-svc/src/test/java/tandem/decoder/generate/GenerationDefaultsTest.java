@@ -5,15 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.gson.JsonParser;
+import java.util.List;
+import tandem.common.checkpoint.GenerationConfig;
 import org.junit.jupiter.api.Test;
 
 class GenerationDefaultsTest {
   @Test
   void aCheckpointThatSaysNothingGetsTheDemoSettingsAndGreedy() {
-    GenerationDefaults d = GenerationDefaults.fromJson(
-        JsonParser.parseString("{\"bos_token_id\":151643,\"eos_token_id\":151645,\"pad_token_id\":151643}")
-            .getAsJsonObject());
+    GenerationDefaults d = GenerationDefaults.from(new GenerationConfig(
+        List.of(151645), 151643, 151643, null, null, null, null, null, null, null, null));
     GenerationSettings s = d.resolve(GenerationOverrides.none(), () -> 7);
     assertEquals(1024, s.maxNewTokens());
     assertEquals(16, s.minNewTokens());
@@ -25,15 +25,22 @@ class GenerationDefaultsTest {
 
   @Test
   void generationConfigValuesAndEosListsAreRead() {
-    GenerationDefaults d = GenerationDefaults.fromJson(JsonParser.parseString(
-        "{\"eos_token_id\":[151645,151643],\"do_sample\":true,\"temperature\":0.6,\"top_k\":20,\"top_p\":0.95}")
-        .getAsJsonObject());
+    GenerationDefaults d = GenerationDefaults.from(new GenerationConfig(
+        List.of(151645, 151643), null, null, true, 0.6, 20, 0.95, null, null, null, null));
     GenerationSettings s = d.resolve(GenerationOverrides.none(), () -> 1);
     assertTrue(s.doSample());
     assertEquals(0.6f, s.temperature());
     assertEquals(20, s.topK());
     assertEquals(0.95f, s.topP());
     assertArrayEquals(new int[] {151645, 151643}, s.stopIds());
+  }
+
+  @Test
+  void theFixtureCheckpointsGenerationConfigIsRead() throws Exception {
+    GenerationDefaults d = GenerationDefaults.fromDir(tandem.common.testing.Fixtures.path("decoder-tiny"));
+    assertArrayEquals(new int[] {151645, 151643}, d.stopIds());
+    assertEquals(false, d.doSample());
+    assertEquals(1024, d.maxNewTokens());
   }
 
   @Test
