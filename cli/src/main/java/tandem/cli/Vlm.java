@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
       GenerateCommand.class,
       BenchCommand.class,
       ServeCommand.class,
+      CheckpointCommand.class,
+      PreprocessCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
