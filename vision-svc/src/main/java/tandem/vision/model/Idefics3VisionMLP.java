@@ -8,12 +8,14 @@ import ai.djl.nn.core.Linear;
 final class Idefics3VisionMLP {
   private static final float SQRT_2_OVER_PI = (float) Math.sqrt(2.0 / Math.PI);
 
+  private final boolean tanhApproximation;
   private final NDArray fc1Weight; // [I, D]
   private final NDArray fc1Bias;
   private final NDArray fc2Weight; // [D, I]
   private final NDArray fc2Bias;
 
-  private Idefics3VisionMLP(NDArray fc1W, NDArray fc1B, NDArray fc2W, NDArray fc2B) {
+  private Idefics3VisionMLP(boolean tanhApproximation, NDArray fc1W, NDArray fc1B, NDArray fc2W, NDArray fc2B) {
+    this.tanhApproximation = tanhApproximation;
     this.fc1Weight = fc1W;
     this.fc1Bias = fc1B;
     this.fc2Weight = fc2W;
@@ -24,6 +26,7 @@ final class Idefics3VisionMLP {
     int h = d.hiddenSize();
     int i = d.intermediateSize();
     return new Idefics3VisionMLP(
+        d.hiddenAct().equals("gelu_pytorch_tanh"),
         Tensors.load(m, w, prefix + "fc1.weight", i, h),
         Tensors.load(m, w, prefix + "fc1.bias", i),
         Tensors.load(m, w, prefix + "fc2.weight", h, i),
@@ -32,7 +35,8 @@ final class Idefics3VisionMLP {
 
   NDArray forward(NDArray x) {
     NDArray h = Linear.linear(x, fc1Weight, fc1Bias).singletonOrThrow();
-    return Linear.linear(geluTanh(h), fc2Weight, fc2Bias).singletonOrThrow();
+    NDArray a = tanhApproximation ? geluTanh(h) : ai.djl.nn.Activation.gelu(h); // DJL's gelu is the erf form
+    return Linear.linear(a, fc2Weight, fc2Bias).singletonOrThrow();
   }
 
   /**

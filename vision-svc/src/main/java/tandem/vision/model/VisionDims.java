@@ -12,6 +12,7 @@ public record VisionDims(
     int patchSize,
     int imageSize,
     double layerNormEps,
+    String hiddenAct,
     int scaleFactor,
     int textHiddenSize) {
 
@@ -27,7 +28,20 @@ public record VisionDims(
     int side = imageSize / patchSize;
     if (scaleFactor <= 0 || side % scaleFactor != 0)
       throw new IllegalArgumentException("scale_factor " + scaleFactor + " does not divide the patch grid side " + side);
+    if (!hiddenAct.equals("gelu_pytorch_tanh") && !hiddenAct.equals("gelu"))
+      throw new IllegalArgumentException("vision_config.hidden_act " + hiddenAct + " is not supported (allowed: gelu_pytorch_tanh, gelu)");
     if (textHiddenSize <= 0) throw new IllegalArgumentException("text_config.hidden_size must be positive");
+  }
+
+  /** The dims of a vision-language checkpoint's config. */
+  public static VisionDims of(tandem.common.checkpoint.ModelConfig cfg) {
+    if (!cfg.hasVision())
+      throw new IllegalArgumentException("the checkpoint has no vision_config (a text-only model cannot embed images)");
+    var v = cfg.vision();
+    if (v.numChannels() != 3)
+      throw new IllegalArgumentException("vision_config.num_channels " + v.numChannels() + " is not supported (allowed: 3)");
+    return new VisionDims(v.hiddenSize(), v.intermediateSize(), v.numHiddenLayers(), v.numAttentionHeads(),
+        v.patchSize(), v.imageSize(), v.layerNormEps(), v.hiddenAct(), cfg.scaleFactor(), cfg.textHiddenSize());
   }
 
   public int headDim() {

@@ -5,7 +5,12 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.List;
+import tandem.common.checkpoint.ModelConfig;
+import tandem.common.checkpoint.TensorStore;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
@@ -25,6 +30,7 @@ public final class VisionTower implements AutoCloseable {
   private final Idefics3VisionTransformer visionModel;
   private final Idefics3Connector connector;
   private final String modelId;
+  private List<String> unusedTensors = List.of();
 
   private VisionTower(
       VisionDims dims, VisionOptions options, NDManager root, Idefics3VisionTransformer vm, Idefics3Connector c,
@@ -35,6 +41,25 @@ public final class VisionTower implements AutoCloseable {
     this.visionModel = vm;
     this.connector = c;
     this.modelId = modelId;
+  }
+
+  /**
+   * Loads the tower and connector of the checkpoint in {@code dir} ({@code config.json} + safetensors). Only
+   * tensors under the vision and connector prefixes are read; any left unread under those prefixes are reported
+   * (they would mean the checkpoint has parts this implementation ignores).
+   */
+  public static VisionTower load(Path dir, VisionOptions options) throws IOException {
+    ModelConfig cfg = ModelConfig.fromDir(dir);
+    VisionDims dims = VisionDims.of(cfg);
+    try (TensorStore store = TensorStore.open(dir)) {
+      VisionTower tower = create(store::float32, dims, options, cfg.visionPrefix(), cfg.connectorPrefix());
+      List<String> unused = store.unused().stream()
+          .filter(n -> n.startsWith(cfg.visionPrefix()) || n.startsWith(cfg.connectorPrefix()))
+          .toList();
+      if (!unused.isEmpty()) LOG.warning("unused vision/connector tensors in " + dir + ": " + unused);
+      tower.unusedTensors = unused;
+      return tower;
+    }
   }
 
   /**
@@ -80,6 +105,11 @@ public final class VisionTower implements AutoCloseable {
   /** "sha256:<hex>" over the weights and shapes this tower uses. */
   public String modelId() {
     return modelId;
+  }
+
+  /** Tensors under the vision/connector prefixes that {@link #load} did not read (empty for a clean checkpoint). */
+  public List<String> unusedTensors() {
+    return unusedTensors;
   }
 
   public String device() {

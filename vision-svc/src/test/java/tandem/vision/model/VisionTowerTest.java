@@ -16,17 +16,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import tandem.common.io.Npy;
+import java.util.List;
 import tandem.common.testing.Fixtures;
+import tandem.common.testing.TinyCheckpoints;
 
 class VisionTowerTest {
-  static final VisionDims TINY = new VisionDims(64, 128, 2, 4, 16, 512, 1e-6, 4, 64);
   static VisionTower visionTiny;
   static VisionTower vlmTiny;
 
   @BeforeAll
-  static void load() {
-    visionTiny = VisionTower.create(new Trw1Weights(4242), TINY, VisionOptions.cpu(), "model.vision_model.", "model.connector.");
-    vlmTiny = VisionTower.create(new Trw1Weights(4711), TINY, new VisionOptions("cpu", 3), "model.vision_model.", "model.connector.");
+  static void load() throws IOException {
+    visionTiny = VisionTower.load(TinyCheckpoints.visionTiny(), VisionOptions.cpu());
+    vlmTiny = VisionTower.load(TinyCheckpoints.vlmTiny(), new VisionOptions("cpu", 3));
   }
 
   @AfterAll
@@ -77,11 +78,17 @@ class VisionTowerTest {
   }
 
   @Test
-  void theModelIdDependsOnTheWeights() {
+  void theModelIdDependsOnTheWeights() throws IOException {
     assertNotEquals(visionTiny.modelId(), vlmTiny.modelId());
-    try (VisionTower again = VisionTower.create(new Trw1Weights(4242), TINY, VisionOptions.cpu(), "model.vision_model.", "model.connector.")) {
+    try (VisionTower again = VisionTower.load(TinyCheckpoints.visionTiny(), VisionOptions.cpu())) {
       assertEquals(visionTiny.modelId(), again.modelId());
     }
+  }
+
+  @Test
+  void everyVisionAndConnectorTensorIsUsed() {
+    assertEquals(List.of(), visionTiny.unusedTensors());
+    assertEquals(List.of(), vlmTiny.unusedTensors());
   }
 
   @Test
