@@ -21,7 +21,7 @@ import java.util.logging.Logger;
  * [n, 64, textHidden] out. One root manager owns the weights; each {@link #encode} call runs in a child manager.
  * Calls are serialized (one forward at a time): the service's batcher is the place that merges work.
  */
-public final class VisionTower implements AutoCloseable {
+public final class VisionTower implements TileEncoder, AutoCloseable {
   private static final Logger LOG = Logger.getLogger(VisionTower.class.getName());
 
   private final VisionDims dims;
@@ -117,11 +117,13 @@ public final class VisionTower implements AutoCloseable {
   }
 
   /** Floats of one input tile: 3·S·S. */
+  @Override
   public int tileFloats() {
     return 3 * dims.imageSize() * dims.imageSize();
   }
 
   /** Floats of one output tile: tokens·textHidden. */
+  @Override
   public int outputFloatsPerTile() {
     return dims.tokensPerTile() * dims.textHiddenSize();
   }
@@ -130,6 +132,7 @@ public final class VisionTower implements AutoCloseable {
    * pixelValues float32 [nTiles, 3, S, S] → connector output float32 [nTiles, tokens, textHidden]. Tiles go
    * through the network in forward passes of up to {@code maxBatchTiles}.
    */
+  @Override
   public synchronized float[] encode(float[] pixelValues, int nTiles) {
     if (nTiles < 1) throw new IllegalArgumentException("nTiles must be >= 1, got " + nTiles);
     long expected = (long) nTiles * tileFloats();
