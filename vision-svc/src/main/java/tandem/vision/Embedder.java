@@ -157,7 +157,7 @@ public final class Embedder {
         });
       });
     }
-    double preprocessMs = (System.nanoTime() - p0) / 1e6;
+    double preprocessMs = pending.isEmpty() ? 0 : (System.nanoTime() - p0) / 1e6;
     long e0 = System.nanoTime();
     submits.forEach(Runnable::run);
 
