@@ -28,11 +28,11 @@ final class Configs {
   static <T> T bind(JsonObject o, Class<T> type, String where) {
     try {
       return GSON.fromJson(o, type);
-    } catch (IllegalArgumentException e) {
-      // compact constructors throw this with a message that names the bad key
-      throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
     } catch (RuntimeException e) {
-      throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+      // gson wraps the compact constructor's exception, whose message names the bad key: report that one
+      Throwable t = e;
+      while (t.getCause() != null && !(t instanceof IllegalArgumentException && t != e)) t = t.getCause();
+      throw new IllegalArgumentException(where + ": " + t.getMessage(), e);
     }
   }
 

@@ -40,7 +40,38 @@ public final class TensorStore implements AutoCloseable {
 
   private record Entry(TensorInfo info, Shard shard, long offset, long length) {}
 
-  private record Shard(Path file, FileChannel channel) {}
+  /**
+   * One safetensors file. Java only maps copy-on-write ({@code MapMode.PRIVATE}) through a channel opened for writing,
+   * so a second channel is opened lazily for F32 tensors; nothing is ever written through it.
+   */
+  private static final class Shard {
+    final Path file;
+    final FileChannel channel;
+    private FileChannel rw;
+    private boolean rwFailed;
+
+    Shard(Path file, FileChannel channel) {
+      this.file = file;
+      this.channel = channel;
+    }
+
+    /** The read-write channel, or null when the file cannot be opened for writing (read-only volume). */
+    synchronized FileChannel privateChannel() {
+      if (rw == null && !rwFailed) {
+        try {
+          rw = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+          rwFailed = true;
+        }
+      }
+      return rw;
+    }
+
+    synchronized void close() throws IOException {
+      channel.close();
+      if (rw != null) rw.close();
+    }
+  }
 
   private final Path source;
   private final Map<String, Entry> entries;
@@ -85,7 +116,7 @@ public final class TensorStore implements AutoCloseable {
         }
       }
     } catch (IOException | RuntimeException e) {
-      for (Shard s : shards) s.channel.close();
+      for (Shard s : shards) s.close();
       throw e;
     }
     return new TensorStore(checkpointDir, Collections.unmodifiableMap(entries), shards);
@@ -220,10 +251,12 @@ public final class TensorStore implements AutoCloseable {
       ByteBuffer out;
       switch (e.info.dtype()) {
         case "F32" -> {
-          ByteBuffer mapped = e.shard.channel.map(FileChannel.MapMode.PRIVATE, e.offset, e.length);
-          if (ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
-            out = mapped.order(ByteOrder.LITTLE_ENDIAN);
+          FileChannel rw = e.shard.privateChannel();
+          if (rw != null && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+            out = rw.map(FileChannel.MapMode.PRIVATE, e.offset, e.length).order(ByteOrder.LITTLE_ENDIAN);
           } else {
+            // read-only file (or a big-endian host): one copy instead of a private mapping
+            ByteBuffer mapped = e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, e.length);
             out = ByteBuffer.allocateDirect((int) e.length).order(ByteOrder.nativeOrder());
             out.asFloatBuffer().put(mapped.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
           }
@@ -310,7 +343,7 @@ public final class TensorStore implements AutoCloseable {
   public void close() {
     for (Shard s : shards) {
       try {
-        s.channel.close();
+        s.close();
       } catch (IOException ignored) {
         // closing a read-only channel cannot lose data
       }
