@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
       PreprocessCommand.class,
       GenerateCommand.class,
       BenchCommand.class,
+      EmbedCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
