@@ -272,7 +272,8 @@ public final class SnapshotDownloader {
   private static String describe(IOException e) {
     String m = e.getMessage();
     String name = e.getClass().getSimpleName();
-    return m == null || m.isBlank() ? name : (e instanceof java.net.ConnectException ? name + ": " + m : m);
+    // The JDK's messages are terse ("closed", null): the class name says what kind of failure it was.
+    return m == null || m.isBlank() ? name : name + ": " + m;
   }
 
   /** An OS lock (other processes) plus an in-JVM lock (other threads) on one blob. */
