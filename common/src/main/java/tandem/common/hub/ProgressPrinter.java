@@ -23,6 +23,8 @@ public final class ProgressPrinter implements DownloadListener {
   private long lastPrint;
   private String file = "";
   private int lastWidth;
+  private static final long WINDOW_NANOS = 10_000_000_000L;
+  private final java.util.ArrayDeque<long[]> samples = new java.util.ArrayDeque<>(); // {nanos, transferred}
 
   public ProgressPrinter(PrintStream out, boolean terminal, LongSupplier nanoTime, long periodNanos) {
     this.out = out;
@@ -57,6 +59,8 @@ public final class ProgressPrinter implements DownloadListener {
     completed = cachedBytes;
     startNanos = nanoTime.getAsLong();
     lastPrint = startNanos;
+    samples.clear();
+    samples.addLast(new long[] {startNanos, 0});
     out.println(
         "vlm: " + ref + " is commit " + commit + ": " + files + " file(s), " + ProgressFormat.bytes(totalBytes)
             + (cachedBytes > 0 ? ", " + ProgressFormat.bytes(cachedBytes) + " already cached" : ""));
@@ -127,8 +131,7 @@ public final class ProgressPrinter implements DownloadListener {
   }
 
   private void print(long now) {
-    double secs = (now - startNanos) / 1e9;
-    double rate = secs > 0 ? transferred / secs : 0;
+    double rate = rate(now);
     String line = ProgressFormat.line(completed + current, total, rate, file);
     if (terminal) {
       int pad = Math.max(0, lastWidth - line.length());
@@ -138,6 +141,19 @@ public final class ProgressPrinter implements DownloadListener {
       out.println("vlm: " + line);
     }
     out.flush();
+  }
+
+  /**
+   * Bytes per second over the last {@link #WINDOW_NANOS} (the whole run while it is shorter): small files and
+   * request latency at the start would otherwise make the first estimates absurd. Unknown (0) for the first second.
+   */
+  private double rate(long now) {
+    samples.addLast(new long[] {now, transferred});
+    while (samples.size() > 2 && now - samples.peekFirst()[0] > WINDOW_NANOS) samples.removeFirst();
+    long[] first = samples.size() > 1 ? samples.peekFirst() : new long[] {startNanos, 0};
+    if (now - startNanos < 1_000_000_000L) return 0;
+    double secs = (now - first[0]) / 1e9;
+    return secs > 0 ? (transferred - first[1]) / secs : 0;
   }
 
   private void clearLine() {

@@ -124,6 +124,24 @@ class HubPureFunctionsTest {
   }
 
   @Test
+  void theRateFollowsTheLastTenSecondsNotTheSlowStart() {
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    AtomicLong clock = new AtomicLong(1);
+    ProgressPrinter p =
+        new ProgressPrinter(new PrintStream(buf, true, StandardCharsets.UTF_8), false, clock::get, 5_000_000_000L);
+    p.planned(RepoRef.parse("org/name"), "c".repeat(40), 1, 100L << 20, 0);
+    p.fileStarted("w", 100L << 20, 0);
+    for (int s = 1; s <= 30; s++) {
+      clock.addAndGet(1_000_000_000L);
+      p.bytes(s <= 20 ? 100L << 10 : 1L << 20); // 100 KiB/s for 20 s, then 1 MiB/s
+    }
+    String[] lines = buf.toString(StandardCharsets.UTF_8).split("\n");
+    String last = lines[lines.length - 1];
+    assertTrue(last.contains("  1.00 MiB/s  "), last);
+    assertTrue(lines[2].contains("  100 KiB/s  "), lines[2]);
+  }
+
+  @Test
   void onATerminalProgressRedrawsOneLine() {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     AtomicLong clock = new AtomicLong(1);
