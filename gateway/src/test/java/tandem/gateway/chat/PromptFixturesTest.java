@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -23,13 +22,8 @@ class PromptFixturesTest {
   static QwenTokenizer tokenizer;
 
   @BeforeAll
-  static void load() throws Exception {
-    tokenizer = QwenTokenizer.forCheckpointOrBundled(Fixtures.path("vlm-tiny/checkpoint"));
-  }
-
-  @AfterAll
-  static void close() {
-    tokenizer.close();
+  static void load() {
+    tokenizer = tandem.gateway.testing.SharedTokenizer.get();
   }
 
   static Stream<JsonObject> conversations() throws Exception {
