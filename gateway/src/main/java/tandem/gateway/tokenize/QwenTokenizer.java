@@ -123,14 +123,24 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
     return id;
   }
 
-  /** Ids of a prompt made of segments (no image placeholders may remain unless {@code imageTokenId} handles them). */
+  /** Ids of a prompt made of segments; an image placeholder left unexpanded becomes one {@code <|image_pad|>}. */
   public int[] encode(List<Segment> segments) {
+    return encode(segments, null);
+  }
+
+  /**
+   * Like {@link #encode(List)}, reusing (and filling) {@code memo}, a map from text to its ids; the gateway fills it
+   * while vision-svc is busy so that only the text next to images is left for after the embeddings arrive.
+   */
+  public int[] encode(List<Segment> segments, Map<String, int[]> memo) {
     int imagePad = addedTokenId(tandem.gateway.chat.Tokens.IMAGE_PAD);
     int[] buf = new int[256];
     int n = 0;
     for (Segment s : segments) {
       int[] ids;
-      if (s instanceof Segment.Text t) ids = encodeText(t.text());
+      if (s instanceof Segment.Text t) {
+        ids = memo == null ? encodeText(t.text()) : memo.computeIfAbsent(t.text(), this::encodeText);
+      }
       else if (s instanceof Segment.Special sp) ids = new int[] {addedTokenId(sp.token())};
       else ids = new int[] {imagePad};
       if (n + ids.length > buf.length) buf = Arrays.copyOf(buf, Math.max(buf.length * 2, n + ids.length));
