@@ -16,6 +16,9 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class,
       CheckpointCommand.class,
       PreprocessCommand.class,
+      PromptCommand.class,
+      ChatCommand.class,
+      ServeCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
