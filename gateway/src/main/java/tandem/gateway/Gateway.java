@@ -247,7 +247,7 @@ public final class Gateway {
     private long firstToken = -1;
     private long lastToken = -1;
     private long parseNanos;
-    private int generated;
+    private final List<Integer> generatedIds = new ArrayList<>();
     private boolean sentAnything;
     private GenerateFinal fin;
 
@@ -283,7 +283,7 @@ public final class Gateway {
         if (firstToken < 0) firstToken = now;
         lastToken = now;
         for (int id : r.getTokens().getIdsList()) {
-          generated++;
+          generatedIds.add(id);
           emitText(think.push(detok.push(id)));
         }
       } else if (r.hasFinal()) {
@@ -362,7 +362,7 @@ public final class Gateway {
       } else if (firstToken >= 0) {
         timings.setDecodeMs((lastToken - firstToken) / 1e6);
       }
-      int completion = fin != null && fin.getGeneratedTokens() > 0 ? fin.getGeneratedTokens() : generated;
+      int completion = fin != null && fin.getGeneratedTokens() > 0 ? fin.getGeneratedTokens() : generatedIds.size();
       ChatFinal.Builder f =
           ChatFinal.newBuilder()
               .setFinishReason(reason)
@@ -372,6 +372,7 @@ public final class Gateway {
                       .setImageTokens(imageTokens)
                       .setCompletionTokens(completion))
               .setTimings(timings)
+              .addAllCompletionIds(generatedIds)
               .setError(error);
       return ChatChunk.newBuilder().setRequestId(requestId).setFinal(f).build();
     }

@@ -1,13 +1,15 @@
 package tandem.gateway.tokenize;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import com.google.gson.stream.JsonReader;
+import com.google.gson.stream.JsonToken;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.StringReader;
+import java.util.ArrayList;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,10 +24,11 @@ import tandem.gateway.chat.Segment;
  * The checkpoint's byte-level BPE tokenizer ({@code tokenizer.json}) through DJL's HF tokenizers, used the way the
  * prompt needs it.
  *
- * <p>Two native instances are built from the same file: {@code full} (as shipped) and {@code plain}, whose {@code
- * added_tokens} list is emptied. HF extracts added tokens first and encodes the text between them on its own, so
- * encoding each text {@link Segment} with {@code plain} and mapping each control segment to its id gives exactly HF's
- * ids for the template output, and a {@code <|im_start|>} typed by a user is encoded as ordinary text.
+ * <p>The native tokenizer is built from the file with its {@code added_tokens} list emptied ({@code plain}); one built
+ * from the file as shipped ({@code full}) exists only for cross-checks. HF extracts added tokens first and encodes
+ * the text between them on its own, so encoding each text {@link Segment} with {@code plain} and mapping each control
+ * segment to its id gives exactly HF's ids for the template output, and a {@code <|im_start|>} typed by a user is
+ * encoded as ordinary text.
  *
  * <p>Decoding is done in Java from the vocabulary (byte-level: every token is a fixed byte string), which is what
  * makes incremental, UTF-8-safe streaming possible; {@link #decodeReference} uses DJL for cross-checks.
@@ -37,29 +40,34 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
 
   private static final String RESOURCE = "/tandem/tokenizer/qwen3-tokenizer.json.gz";
 
-  private final HuggingFaceTokenizer full;
+  /** Re-reads tokenizer.json for the cross-check instance (not kept: 22 MB of chars). */
+  interface JsonSource {
+    String read() throws IOException;
+  }
+
+  private final JsonSource jsonSource;
   private final HuggingFaceTokenizer plain;
   private final Map<String, Integer> addedIds;
   private final byte[][] tokenBytes;
   private final boolean[] special;
   private final String source;
+  private HuggingFaceTokenizer full; // built on first use: only cross-checks need it
 
-  private QwenTokenizer(String json, String source) throws IOException {
+  private QwenTokenizer(JsonSource jsonSource, String source) throws IOException {
     this.source = source;
-    JsonObject root = JsonParser.parseString(json).getAsJsonObject();
-    JsonObject vocab = root.getAsJsonObject("model").getAsJsonObject("vocab");
-    JsonArray added = root.has("added_tokens") ? root.getAsJsonArray("added_tokens") : new JsonArray();
+    this.jsonSource = jsonSource;
+    String json = jsonSource.read();
+    Map<String, Integer> vocab = new HashMap<>(1 << 18);
+    List<JsonObject> added = new ArrayList<>();
+    readVocabAndAddedTokens(json, vocab, added);
     int maxId = 0;
-    for (Map.Entry<String, JsonElement> e : vocab.entrySet()) maxId = Math.max(maxId, e.getValue().getAsInt());
-    for (JsonElement e : added) maxId = Math.max(maxId, e.getAsJsonObject().get("id").getAsInt());
+    for (int id : vocab.values()) maxId = Math.max(maxId, id);
+    for (JsonObject t : added) maxId = Math.max(maxId, t.get("id").getAsInt());
     tokenBytes = new byte[maxId + 1][];
     special = new boolean[maxId + 1];
-    for (Map.Entry<String, JsonElement> e : vocab.entrySet()) {
-      tokenBytes[e.getValue().getAsInt()] = ByteLevel.toBytes(e.getKey());
-    }
+    for (Map.Entry<String, Integer> e : vocab.entrySet()) tokenBytes[e.getValue()] = ByteLevel.toBytes(e.getKey());
     Map<String, Integer> ids = new HashMap<>();
-    for (JsonElement e : added) {
-      JsonObject t = e.getAsJsonObject();
+    for (JsonObject t : added) {
       int id = t.get("id").getAsInt();
       String content = t.get("content").getAsString();
       ids.put(content, id);
@@ -67,10 +75,76 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
       special[id] = t.has("special") && t.get("special").getAsBoolean();
     }
     addedIds = Map.copyOf(ids);
+    plain = HuggingFaceTokenizer.newInstance(stream(withoutAddedTokens(json)), OPTIONS);
+  }
 
-    full = HuggingFaceTokenizer.newInstance(stream(json), OPTIONS);
-    root.add("added_tokens", new JsonArray());
-    plain = HuggingFaceTokenizer.newInstance(stream(root.toString()), OPTIONS);
+  /** Streams through tokenizer.json once, keeping only model.vocab and added_tokens (the merges are skipped). */
+  private static void readVocabAndAddedTokens(String json, Map<String, Integer> vocab, List<JsonObject> added)
+      throws IOException {
+    try (JsonReader r = new JsonReader(new StringReader(json))) {
+      r.beginObject();
+      while (r.hasNext()) {
+        String name = r.nextName();
+        if (name.equals("added_tokens") && r.peek() == JsonToken.BEGIN_ARRAY) {
+          r.beginArray();
+          while (r.hasNext()) added.add(JsonParser.parseReader(r).getAsJsonObject());
+          r.endArray();
+        } else if (name.equals("model") && r.peek() == JsonToken.BEGIN_OBJECT) {
+          r.beginObject();
+          while (r.hasNext()) {
+            if (r.nextName().equals("vocab") && r.peek() == JsonToken.BEGIN_OBJECT) {
+              r.beginObject();
+              while (r.hasNext()) vocab.put(r.nextName(), r.nextInt());
+              r.endObject();
+            } else {
+              r.skipValue();
+            }
+          }
+          r.endObject();
+        } else {
+          r.skipValue();
+        }
+      }
+    }
+    if (vocab.isEmpty()) throw new IOException("tokenizer.json has no model.vocab (not a BPE tokenizer?)");
+  }
+
+  /**
+   * The same JSON text with the top-level {@code added_tokens} array emptied, by locating the array in the text
+   * (string-aware bracket matching) rather than re-serializing an 11 MB tree.
+   */
+  static String withoutAddedTokens(String json) throws IOException {
+    int key = json.indexOf("\"added_tokens\"");
+    if (key < 0) return json;
+    int open = json.indexOf('[', key);
+    if (open < 0) throw new IOException("tokenizer.json: added_tokens is not an array");
+    int depth = 0;
+    boolean inString = false;
+    for (int i = open; i < json.length(); i++) {
+      char c = json.charAt(i);
+      if (inString) {
+        if (c == '\\') i++;
+        else if (c == '"') inString = false;
+      } else if (c == '"') {
+        inString = true;
+      } else if (c == '[') {
+        depth++;
+      } else if (c == ']' && --depth == 0) {
+        return json.substring(0, open) + "[]" + json.substring(i + 1);
+      }
+    }
+    throw new IOException("tokenizer.json: unterminated added_tokens array");
+  }
+
+  private synchronized HuggingFaceTokenizer full() {
+    if (full == null) {
+      try {
+        full = HuggingFaceTokenizer.newInstance(stream(jsonSource.read()), OPTIONS);
+      } catch (IOException e) {
+        throw new IllegalStateException("cannot build the reference tokenizer", e);
+      }
+    }
+    return full;
   }
 
   private static InputStream stream(String s) {
@@ -81,7 +155,7 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   public static QwenTokenizer fromCheckpoint(Path dir) throws IOException {
     Path p = dir.resolve("tokenizer.json");
     if (!Files.isRegularFile(p)) throw new IOException("no tokenizer.json in " + dir);
-    return new QwenTokenizer(Files.readString(p), p.toString());
+    return new QwenTokenizer(() -> Files.readString(p), p.toString());
   }
 
   /**
@@ -95,10 +169,13 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
 
   /** The Qwen3 tokenizer shipped in common's resources. */
   public static QwenTokenizer bundled() throws IOException {
+    return new QwenTokenizer(QwenTokenizer::readBundled, "bundled " + RESOURCE);
+  }
+
+  private static String readBundled() throws IOException {
     try (InputStream in = QwenTokenizer.class.getResourceAsStream(RESOURCE)) {
       if (in == null) throw new IOException("missing resource " + RESOURCE);
-      String json = new String(new GZIPInputStream(in).readAllBytes(), StandardCharsets.UTF_8);
-      return new QwenTokenizer(json, "bundled " + RESOURCE);
+      return new String(new GZIPInputStream(in).readAllBytes(), StandardCharsets.UTF_8);
     }
   }
 
@@ -169,12 +246,12 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   public String decodeReference(int[] ids, boolean skipSpecialTokens) {
     long[] l = new long[ids.length];
     for (int i = 0; i < ids.length; i++) l[i] = ids[i];
-    return full.decode(l, skipSpecialTokens);
+    return full().decode(l, skipSpecialTokens);
   }
 
   /** DJL's encode of a whole string WITH added-token matching (what a naive client would do), for cross-checks. */
   public int[] encodeReference(String text) {
-    long[] ids = full.encode(text, false, false).getIds();
+    long[] ids = full().encode(text, false, false).getIds();
     int[] out = new int[ids.length];
     for (int i = 0; i < ids.length; i++) out[i] = Math.toIntExact(ids[i]);
     return out;
@@ -190,8 +267,8 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   }
 
   @Override
-  public void close() {
-    full.close();
+  public synchronized void close() {
+    if (full != null) full.close();
     plain.close();
   }
 }

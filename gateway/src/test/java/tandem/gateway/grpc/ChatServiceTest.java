@@ -146,6 +146,7 @@ class ChatServiceTest {
     assertEquals(gen.getInputIdsCount(), fin.getUsage().getPromptTokens());
     assertEquals(64, fin.getUsage().getImageTokens());
     assertEquals(ids.length, fin.getUsage().getCompletionTokens());
+    assertArrayEquals(ids, fin.getCompletionIdsList().stream().mapToInt(Integer::intValue).toArray());
     assertTrue(fin.getTimings().getVisionCacheHit());
     assertEquals(1.5, fin.getTimings().getPreprocessMs());
     assertEquals(2.5, fin.getTimings().getVisionMs());
