@@ -23,6 +23,9 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       EmbedCommand.class,
       DownloadCommand.class,
+      PromptCommand.class,
+      ChatCommand.class,
+      ServeCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
