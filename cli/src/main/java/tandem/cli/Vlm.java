@@ -14,6 +14,8 @@ import picocli.CommandLine.Command;
     description = "Tandem: SmolVLM2-256M married to Qwen3-0.6B, served over gRPC.",
     subcommands = {
       CommandLine.HelpCommand.class,
+      CheckpointCommand.class,
+      PreprocessCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
