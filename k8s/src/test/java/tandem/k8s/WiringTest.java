@@ -82,6 +82,13 @@ class WiringTest {
     }
   }
 
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("renderings")
+  void kubernetesInjectsNoServiceLinkVariablesIntoTheTandemNamespace(String name, Rendering r) {
+    // A Service named tandem-vision would otherwise give every pod TANDEM_VISION_PORT=tcp://10.0.0.7:50052 etc.
+    for (String c : COMPONENTS) assertEquals(false, podSpec(r, c).get("enableServiceLinks"), c);
+  }
+
   @Test
   void everyVariableInServiceDefaultsIsSetByTheChart() {
     Rendering r = Chart.defaults();
