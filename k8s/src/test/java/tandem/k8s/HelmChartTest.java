@@ -21,6 +21,7 @@ class HelmChartTest {
   static final List<String> COMPONENTS = List.of("gateway", "vision", "decoder");
   static final List<String> MODEL_SERVICES = List.of("vision", "decoder");
   static final String GPU = "nvidia.com/gpu";
+  static final String LINK = "/models/by-repo/TalkUHulk--SmolVLM2-256M-Married-Qwen3-0.6B";
 
   @Test
   void strictLintPassesWithNothingWorseThanInfo() {
@@ -161,11 +162,13 @@ class HelmChartTest {
       Map<String, Object> pod = podSpec(r, c);
       assertEquals("tandem-model", Y.str(volume(pod, "model"), "persistentVolumeClaim.claimName"), c);
       Map<String, Object> init = Y.map(Y.list(pod, "initContainers").get(0));
-      assertEquals(List.of("download", "TalkUHulk/SmolVLM2-256M-Married-Qwen3-0.6B", "--dir", "/models"), init.get("args"));
+      assertEquals(List.of("/app/bin/model-init"), init.get("command"));
+      assertEquals(List.of("TalkUHulk/SmolVLM2-256M-Married-Qwen3-0.6B", "/models", LINK), init.get("args"));
+      assertEquals("/models", mountPaths(init).get(0), "the init step writes where the service reads");
       assertEquals(List.of("serve", c), r.container(c).get("args"));
     }
     Map<String, Object> cm = r.get("ConfigMap", "tandem");
-    assertEquals("TalkUHulk/SmolVLM2-256M-Married-Qwen3-0.6B", Y.str(cm, "data.TANDEM_MODEL"));
+    assertEquals(LINK, Y.str(cm, "data.TANDEM_MODEL"), "the services get the folder the init step links");
     assertEquals("/models", Y.str(cm, "data.HF_HUB_CACHE"));
     assertEquals("1", Y.str(cm, "data.HF_HUB_OFFLINE"), "serving never downloads");
 
