@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.k8s.Chart.Rendering;
@@ -118,6 +120,33 @@ class HelmChartTest {
           assertEquals(false, Y.at(ctr, "securityContext.allowPrivilegeEscalation"), where);
           assertEquals(List.of("ALL"), Y.at(ctr, "securityContext.capabilities.drop"), where);
           assertTrue(mountPaths(ctr).contains("/tmp"), where + " has a writable /tmp");
+        }
+      }
+    }
+  }
+
+  @Test
+  void theDefaultAndCpuOnlyPodsMeetThePodSecurityStandardRestricted() {
+    // https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted), the checks that apply here.
+    Set<String> allowedVolumes = Set.of("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+        "persistentVolumeClaim", "projected", "secret");
+    for (Rendering r : List.of(Chart.defaults(), Chart.cpuOnly())) {
+      for (String c : COMPONENTS) {
+        Map<String, Object> pod = podSpec(r, c);
+        for (String host : List.of("hostNetwork", "hostPID", "hostIPC")) assertNull(pod.get(host), c + " " + host);
+        assertEquals("RuntimeDefault", Y.at(pod, "securityContext.seccompProfile.type"), c);
+        for (Object v : Y.list(pod, "volumes")) {
+          Set<String> types = new HashSet<>(Y.map(v).keySet());
+          types.remove("name");
+          assertTrue(allowedVolumes.containsAll(types), c + " volume " + v);
+        }
+        List<Object> all = new ArrayList<>(Y.list(pod, "containers"));
+        all.addAll(Y.list(pod, "initContainers"));
+        for (Object o : all) {
+          Map<String, Object> sc = Y.map(Y.map(o).get("securityContext"));
+          assertNull(sc.get("privileged"), c);
+          assertNull(Y.at(sc, "capabilities.add"), c);
+          assertTrue(Y.list(Y.map(o), "ports").stream().noneMatch(p -> Y.map(p).containsKey("hostPort")), c);
         }
       }
     }
