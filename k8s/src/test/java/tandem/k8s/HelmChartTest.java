@@ -220,6 +220,11 @@ class HelmChartTest {
     Map<String, Object> cm = Chart.render(List.of(), "otel.endpoint", "http://collector.obs:4317").get("ConfigMap", "tandem");
     assertEquals("http://collector.obs:4317", Y.str(cm, "data.OTEL_EXPORTER_OTLP_ENDPOINT"));
     assertEquals("false", Y.str(cm, "data.OTEL_SDK_DISABLED"));
+    // OTEL_METRICS_EXPORTER=none would also switch off the Prometheus endpoint (the variable beats Telemetry's
+    // defaults), so by default the chart leaves it to the services.
+    assertNull(Y.at(cm, "data.OTEL_METRICS_EXPORTER"));
+    assertEquals("prometheus", Y.str(Chart.render(List.of(), "otel.metricsExporter", "prometheus").get("ConfigMap", "tandem"),
+        "data.OTEL_METRICS_EXPORTER"));
     Rendering r = Chart.defaults();
     for (String c : COMPONENTS) assertEquals("tandem-" + c, env(r.container(c), "OTEL_SERVICE_NAME"));
     Map<String, Object> off = Chart.render(List.of(), "otel.enabled", false).get("ConfigMap", "tandem");
