@@ -25,8 +25,9 @@ import tandem.vision.preprocess.ImageDecodeException.Reason;
  * indices + palette), RGB or RGBA, 8 bits per sample, raw samples with no colour management.
  *
  * <p>Formats: JPEG (baseline and progressive; the JDK's libjpeg-6b-derived decoder uses the ISLOW integer IDCT, which
- * is bit-identical to libjpeg-turbo's ISLOW used by Pillow), PNG, GIF (first frame), BMP. WebP and others are refused
- * with {@link Reason#UNSUPPORTED_FORMAT}. Limits are checked before any pixel is decoded: the byte count first, then
+ * is bit-identical to libjpeg-turbo's ISLOW used by Pillow), PNG, GIF (first frame), BMP, WebP (TwelveMonkeys; lossless
+ * is bit-exact with libwebp, lossy is not — see docs/vision-svc.md). Others are refused with
+ * {@link Reason#UNSUPPORTED_FORMAT}. Limits are checked before any pixel is decoded: the byte count first, then
  * width × height read from the header (a decompression bomb is refused without allocating its pixels).
  *
  * <p>EXIF orientation is <b>not</b> applied by default, exactly like the reference (HF's processor on
@@ -68,7 +69,8 @@ public final class ImageDecoder {
     JPEG("jpeg"),
     PNG("png"),
     GIF("gif"),
-    BMP("bmp");
+    BMP("bmp"),
+    WEBP("webp");
 
     final String imageIoName;
 
@@ -77,7 +79,7 @@ public final class ImageDecoder {
     }
   }
 
-  static final String ALLOWED = "JPEG, PNG, GIF, BMP";
+  static final String ALLOWED = "JPEG, PNG, GIF, BMP, WebP";
 
   /** Sniffs the format; throws UNSUPPORTED_FORMAT with what the bytes look like and what is allowed. */
   public static Format sniff(byte[] b) throws ImageDecodeException {
@@ -85,11 +87,12 @@ public final class ImageDecoder {
     if (b.length >= 8 && (b[0] & 0xff) == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') return Format.PNG;
     if (b.length >= 6 && b[0] == 'G' && b[1] == 'I' && b[2] == 'F' && b[3] == '8') return Format.GIF;
     if (b.length >= 2 && b[0] == 'B' && b[1] == 'M') return Format.BMP;
-    String what = "unknown data";
-    if (b.length >= 12 && b[0] == 'R' && b[1] == 'I' && b[2] == 'F' && b[3] == 'F' && b[8] == 'W' && b[9] == 'E'
+    if (b.length >= 16 && b[0] == 'R' && b[1] == 'I' && b[2] == 'F' && b[3] == 'F' && b[8] == 'W' && b[9] == 'E'
         && b[10] == 'B' && b[11] == 'P') {
-      what = "WebP (no decoder in this build)";
-    } else if (b.length >= 4 && ((b[0] == 'I' && b[1] == 'I' && b[2] == 42) || (b[0] == 'M' && b[1] == 'M' && b[3] == 42))) {
+      return Format.WEBP;
+    }
+    String what = "unknown data";
+    if (b.length >= 4 && ((b[0] == 'I' && b[1] == 'I' && b[2] == 42) || (b[0] == 'M' && b[1] == 'M' && b[3] == 42))) {
       what = "TIFF";
     } else if (b.length >= 12 && b[4] == 'f' && b[5] == 't' && b[6] == 'y' && b[7] == 'p') {
       what = "HEIF/AVIF";
@@ -122,6 +125,15 @@ public final class ImageDecoder {
     }
   }
 
+  /** TwelveMonkeys decodes a cut-off WebP without complaint; the RIFF header says how long the file must be. */
+  private static void checkRiffLength(byte[] b) throws ImageDecodeException {
+    long riff = (b[4] & 0xffL) | (b[5] & 0xffL) << 8 | (b[6] & 0xffL) << 16 | (b[7] & 0xffL) << 24;
+    if (riff + 8 > b.length) {
+      throw new ImageDecodeException(
+          Reason.CORRUPT, "corrupt or truncated WEBP: RIFF header says " + (riff + 8) + " bytes, got " + b.length);
+    }
+  }
+
   private void checkBytes(byte[] bytes) throws ImageDecodeException {
     if (bytes.length > maxBytes) {
       throw new ImageDecodeException(
@@ -129,10 +141,20 @@ public final class ImageDecoder {
     }
   }
 
+  /**
+   * The JDK's own reader for JPEG/PNG/GIF/BMP (its JPEG decoder is the one shown to match libjpeg-turbo; a plugin
+   * on the classpath must not displace it), TwelveMonkeys' for WebP.
+   */
   private static ImageReader reader(Format format) throws ImageDecodeException {
     Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format.imageIoName);
-    if (!readers.hasNext()) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
-    return readers.next();
+    ImageReader first = null;
+    while (readers.hasNext()) {
+      ImageReader r = readers.next();
+      if (format == Format.WEBP || r.getClass().getName().startsWith("com.sun.imageio.")) return r;
+      if (first == null) first = r;
+    }
+    if (first == null) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
+    return first;
   }
 
   private Header header(ImageReader reader, Format format) throws IOException, ImageDecodeException {
@@ -159,6 +181,7 @@ public final class ImageDecoder {
   public DecodedImage decode(byte[] bytes) throws ImageDecodeException {
     checkBytes(bytes);
     Format format = sniff(bytes);
+    if (format == Format.WEBP) checkRiffLength(bytes);
     ImageReader reader = reader(format);
     List<String> warnings = new ArrayList<>();
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
