@@ -24,8 +24,8 @@ import tandem.vision.preprocess.ImageDecodeException.Reason;
  * Encoded image bytes → {@link DecodedImage}, giving what {@code PIL.Image.open(...)} gives: mode L, P (palette
  * indices + palette), RGB or RGBA, 8 bits per sample, raw samples with no colour management.
  *
- * <p>Formats: JPEG (baseline and progressive; the JDK's libjpeg-6b-derived decoder uses the ISLOW integer IDCT, which
- * is bit-identical to libjpeg-turbo's ISLOW used by Pillow), PNG, GIF (first frame), BMP, WebP (TwelveMonkeys; lossless
+ * <p>Formats: JPEG (baseline and progressive; the JDK's libjpeg-6b-derived decoder gives the same bytes as
+ * libjpeg-turbo with Pillow's settings, checked for grey and 4:2:0/4:2:2/4:4:0/4:4:4 colour), PNG, GIF (first frame), BMP, WebP (TwelveMonkeys; lossless
  * is bit-exact with libwebp, lossy is not — see docs/vision-svc.md). Others are refused with
  * {@link Reason#UNSUPPORTED_FORMAT}. Limits are checked before any pixel is decoded: the byte count first, then
  * width × height read from the header (a decompression bomb is refused without allocating its pixels).
