@@ -125,6 +125,29 @@ public final class ImageDecoder {
     }
   }
 
+  /**
+   * Most scans a JPEG may have. Real progressive files have about 10; a file made of thousands of tiny scans makes
+   * every decoder redo the whole coefficient buffer per scan (a known CPU-exhaustion trick), so it is refused.
+   */
+  static final int MAX_JPEG_SCANS = 256;
+
+  /** Counts SOS markers: inside entropy-coded data 0xFF is always stuffed with 0x00, so FF DA is only ever a marker. */
+  static int jpegScanCount(byte[] b) {
+    int n = 0;
+    for (int i = 0; i + 1 < b.length; i++) {
+      if (b[i] == (byte) 0xFF && b[i + 1] == (byte) 0xDA) n++;
+    }
+    return n;
+  }
+
+  private static void checkJpegScans(byte[] b) throws ImageDecodeException {
+    int scans = jpegScanCount(b);
+    if (scans > MAX_JPEG_SCANS) {
+      throw new ImageDecodeException(
+          Reason.CORRUPT, "JPEG has " + scans + " scans, the limit is " + MAX_JPEG_SCANS + " (real files have about 10)");
+    }
+  }
+
   /** TwelveMonkeys decodes a cut-off WebP without complaint; the RIFF header says how long the file must be. */
   private static void checkRiffLength(byte[] b) throws ImageDecodeException {
     long riff = (b[4] & 0xffL) | (b[5] & 0xffL) << 8 | (b[6] & 0xffL) << 16 | (b[7] & 0xffL) << 24;
@@ -182,6 +205,7 @@ public final class ImageDecoder {
     checkBytes(bytes);
     Format format = sniff(bytes);
     if (format == Format.WEBP) checkRiffLength(bytes);
+    if (format == Format.JPEG) checkJpegScans(bytes);
     ImageReader reader = reader(format);
     List<String> warnings = new ArrayList<>();
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {

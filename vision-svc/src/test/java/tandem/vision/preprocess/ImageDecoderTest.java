@@ -165,6 +165,19 @@ class ImageDecoderTest {
   }
 
   @Test
+  void aJpegMadeOfThousandsOfScansIsRefusedBeforeDecoding() throws Exception {
+    byte[] real = encode(noise(16, 16, BufferedImage.TYPE_3BYTE_BGR, 15), "jpeg");
+    assertEquals(1, ImageDecoder.jpegScanCount(real));
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    out.write(real, 0, real.length - 2); // without EOI
+    for (int i = 0; i < 300; i++) out.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0x55});
+    out.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xD9});
+    ImageDecodeException e = refused(out.toByteArray(), DECODER);
+    assertEquals(Reason.CORRUPT, e.reason());
+    assertTrue(e.getMessage().contains("301 scans"), e.getMessage());
+  }
+
+  @Test
   void thePixelLimitIsInclusive() throws Exception {
     byte[] png = encode(noise(10, 10, BufferedImage.TYPE_3BYTE_BGR, 8), "png");
     assertEquals(100, new ImageDecoder(1 << 20, 100, false).decode(png).pixels().length / 3);
