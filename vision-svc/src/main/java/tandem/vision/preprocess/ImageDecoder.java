@@ -219,6 +219,7 @@ public final class ImageDecoder {
         throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + warnings.get(0));
       }
       DecodedImage im = fromBuffered(bi, format == Format.PNG && pngHasNoAlphaChannel(bytes));
+      if (format == Format.GIF && im.mode() == DecodedImage.Mode.P) im = onLogicalScreen(im, bytes);
       if (applyExifOrientation && format == Format.JPEG) {
         im = ExifOrientation.apply(im, ExifOrientation.read(bytes));
       }
@@ -230,6 +231,21 @@ public final class ImageDecoder {
     } finally {
       reader.dispose();
     }
+  }
+
+  /** Pillow's first GIF frame: the logical screen, the frame pasted at its offset, the rest the transparent index. */
+  private DecodedImage onLogicalScreen(DecodedImage frame, byte[] bytes) throws ImageDecodeException {
+    GifLayout g = GifLayout.parse(bytes);
+    if (g == null || g.frameFillsScreen() || g.frameWidth() != frame.width() || g.frameHeight() != frame.height()) {
+      return frame;
+    }
+    if (g.screenWidth() <= 0 || g.screenHeight() <= 0) return frame;
+    if ((long) g.screenWidth() * g.screenHeight() > maxPixels) {
+      throw new ImageDecodeException(Reason.TOO_MANY_PIXELS, "GIF logical screen is " + g.screenWidth() + "x"
+          + g.screenHeight() + " pixels, the limit is " + maxPixels);
+    }
+    byte[] px = g.place(frame.pixels(), frame.width(), frame.height());
+    return new DecodedImage(g.screenWidth(), g.screenHeight(), DecodedImage.Mode.P, px, frame.palette());
   }
 
   /**

@@ -241,6 +241,28 @@ class ImageDecoderTest {
   }
 
   @Test
+  void aGifFrameSmallerThanItsLogicalScreenIsPlacedOnTheScreenLikePillow() throws Exception {
+    BufferedImage src = paletted(21, 13);
+    byte[] gif = encode(src, "gif");
+    DecodedImage frameOnly = DECODER.decode(gif);
+    assertEquals(21, frameOnly.width());
+    byte[] wider = gif.clone();
+    wider[6] = 30; // logical screen 30 x 20, little-endian
+    wider[7] = 0;
+    wider[8] = 20;
+    wider[9] = 0;
+    DecodedImage d = DECODER.decode(wider);
+    assertEquals(30, d.width());
+    assertEquals(20, d.height());
+    for (int y = 0; y < 20; y++) {
+      for (int x = 0; x < 30; x++) {
+        int want = x < 21 && y < 13 ? frameOnly.pixels()[y * 21 + x] : 0;
+        assertEquals(want, d.pixels()[y * 30 + x], "pixel " + x + "," + y);
+      }
+    }
+  }
+
+  @Test
   void aPalettedImageIsResizedByIndexWithNearestAndThenColouredThroughItsPalette() throws Exception {
     DecodedImage p = DECODER.decode(encode(paletted(21, 13), "png"));
     PreprocessorConfig cfg = PreprocessorConfig.smolVlmDefaults();
