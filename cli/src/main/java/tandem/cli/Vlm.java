@@ -14,8 +14,16 @@ import picocli.CommandLine.Command;
     description = "Tandem: SmolVLM2-256M married to Qwen3-0.6B, served over gRPC.",
     subcommands = {
       CommandLine.HelpCommand.class,
+      GenerateCommand.class,
+      BenchCommand.class,
+      ServeCommand.class,
       CheckpointCommand.class,
       PreprocessCommand.class,
+      EmbedCommand.class,
+      DownloadCommand.class,
+      PromptCommand.class,
+      ChatCommand.class,
+      DemoCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -43,6 +51,7 @@ public final class Vlm implements Runnable {
   }
 
   public static void main(String[] args) {
+    ChatCommand.setEmbeddedGateway(AllInOne::openEmbedded);
     System.exit(commandLine().execute(args));
   }
 }
