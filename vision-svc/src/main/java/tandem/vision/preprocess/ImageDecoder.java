@@ -215,9 +215,8 @@ public final class ImageDecoder {
       header(reader, format);
       ImageReadParam param = reader.getDefaultReadParam();
       BufferedImage bi = reader.read(0, param);
-      if (!warnings.isEmpty()) {
-        throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + warnings.get(0));
-      }
+      String fatal = fatalWarning(format, warnings, bytes);
+      if (fatal != null) throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + fatal);
       DecodedImage im = fromBuffered(bi, format == Format.PNG && pngHasNoAlphaChannel(bytes));
       if (format == Format.GIF && im.mode() == DecodedImage.Mode.P) im = onLogicalScreen(im, bytes);
       if (applyExifOrientation && format == Format.JPEG) {
@@ -231,6 +230,44 @@ public final class ImageDecoder {
     } finally {
       reader.dispose();
     }
+  }
+
+  /**
+   * Which decoder warnings mean the image is incomplete. Pillow refuses a truncated image ("image file is
+   * truncated") but decodes through libjpeg's other warnings (extraneous bytes, bad ICC data, thumbnails), and a
+   * baseline JPEG that only lacks its EOI marker decodes completely. ImageIO instead warns and fills the missing
+   * part with grey, so the warnings are sorted here.
+   */
+  static String fatalWarning(Format format, List<String> warnings, byte[] bytes) {
+    if (warnings.isEmpty()) return null;
+    if (format != Format.JPEG) return warnings.get(0);
+    boolean missingEoi = false;
+    for (String w : warnings) {
+      String lower = w.toLowerCase(java.util.Locale.ROOT);
+      if (lower.contains("premature end")) return w;
+      if (lower.contains("missing eoi")) missingEoi = true;
+    }
+    // a progressive file cut at a scan boundary only misses its EOI, but whole scans are gone
+    if (missingEoi && jpegIsProgressive(bytes)) return "progressive JPEG ends before its EOI marker";
+    return null;
+  }
+
+  /** True when the frame header is SOF2/SOF6/SOF10/SOF14 (progressive), found by walking the marker segments. */
+  static boolean jpegIsProgressive(byte[] b) {
+    int p = 2;
+    while (p + 4 <= b.length && (b[p] & 0xff) == 0xFF) {
+      int marker = b[p + 1] & 0xff;
+      if (marker == 0xFF) {
+        p++; // fill byte
+        continue;
+      }
+      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+        return (marker & 0x03) == 0x02;
+      }
+      if (marker == 0xDA) return false;
+      p += 2 + (((b[p + 2] & 0xff) << 8) | (b[p + 3] & 0xff));
+    }
+    return false;
   }
 
   /** Pillow's first GIF frame: the logical screen, the frame pasted at its offset, the rest the transparent index. */

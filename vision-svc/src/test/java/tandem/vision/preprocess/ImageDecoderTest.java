@@ -81,6 +81,25 @@ class ImageDecoderTest {
   }
 
   @Test
+  void aBaselineJpegThatOnlyLacksItsEndMarkerDecodesCompletelyAsInPillow() throws Exception {
+    byte[] full = encode(noise(64, 48, BufferedImage.TYPE_3BYTE_BGR, 16), "jpeg");
+    byte[] noEoi = Arrays.copyOf(full, full.length - 2);
+    assertArrayEquals(DECODER.decode(full).pixels(), DECODER.decode(noEoi).pixels());
+  }
+
+  @Test
+  void aProgressiveJpegCutBetweenScansIsRefused() throws Exception {
+    byte[] prog = JpegDecodeTest.resource("coffee_420_progressive.jpg");
+    assertTrue(ImageDecoder.jpegIsProgressive(prog));
+    assertTrue(!ImageDecoder.jpegIsProgressive(JpegDecodeTest.resource("coffee_420.jpg")));
+    // cut right before the last scan's SOS marker: every byte before it is a complete scan
+    int lastSos = -1;
+    for (int i = 0; i + 1 < prog.length; i++) if (prog[i] == (byte) 0xFF && prog[i + 1] == (byte) 0xDA) lastSos = i;
+    ImageDecodeException e = refused(Arrays.copyOf(prog, lastSos), DECODER);
+    assertEquals(Reason.CORRUPT, e.reason(), e.getMessage());
+  }
+
+  @Test
   void garbageAfterAValidPngSignatureIsRefusedAsCorrupt() {
     byte[] b = new byte[4096];
     new Random(3).nextBytes(b);
