@@ -18,7 +18,7 @@ import tandem.decoder.model.Qwen3ForCausalLM;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Performance measurements.",
-    subcommands = {BenchCommand.Decode.class})
+    subcommands = {BenchCommand.Decode.class, BenchChatCommand.class})
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
