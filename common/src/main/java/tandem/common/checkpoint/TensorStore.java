@@ -295,6 +295,90 @@ public final class TensorStore implements AutoCloseable {
     return float32(name);
   }
 
+  /** Reads a tensor's values as float32 one element (or run) at a time, straight from the mapping. */
+  public interface FloatReader {
+    /** Number of elements. */
+    long size();
+
+    /** Element {@code i} in row-major order. */
+    float get(int i);
+
+    /** Copies elements [from, from + dst.length) into {@code dst}. */
+    default void get(int from, float[] dst) {
+      for (int k = 0; k < dst.length; k++) dst[k] = get(from + k);
+    }
+  }
+
+  /**
+   * A float32 view of a tensor that allocates nothing: BF16/F16 are widened per element from the read-only mapping.
+   * For loaders that write their own layout (transposed, concatenated) and would otherwise hold a converted copy
+   * plus their own. Checks the shape like {@link #float32(String, long...)} and marks the name used.
+   */
+  public FloatReader reader(String name, long... expectedShape) {
+    TensorInfo info = info(name);
+    if (!Arrays.equals(info.shape(), expectedShape)) {
+      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
+          + " but the config expects " + Arrays.toString(expectedShape));
+    }
+    Entry e = entry(name);
+    long n = info.numel();
+    ByteBuffer mapped = raw(name);
+    return switch (info.dtype()) {
+      case "F32" -> {
+        FloatBuffer f = mapped.asFloatBuffer();
+        yield new FloatReader() {
+          public long size() {
+            return n;
+          }
+
+          public float get(int i) {
+            return f.get(i);
+          }
+
+          @Override
+          public void get(int from, float[] dst) {
+            f.get(from, dst);
+          }
+        };
+      }
+      case "BF16", "F16" -> {
+        ShortBuffer sb = mapped.asShortBuffer();
+        boolean bf16 = info.dtype().equals("BF16");
+        yield new FloatReader() {
+          public long size() {
+            return n;
+          }
+
+          public float get(int i) {
+            short v = sb.get(i);
+            return bf16 ? Bf16.toFloat(v) : halfToFloat(v);
+          }
+        };
+      }
+      default -> throw new IllegalArgumentException("tensor " + name + " has dtype " + e.info.dtype()
+          + "; only BF16, F16 and F32 can be read as float32");
+    };
+  }
+
+  /**
+   * Widens a tensor into {@code dst} (from its position; the position advances), checking the shape. No intermediate
+   * buffer: use it to fill memory the caller owns (an NDArray's buffer, a concatenated matrix).
+   */
+  public void float32Into(String name, FloatBuffer dst, long... expectedShape) {
+    FloatReader r = reader(name, expectedShape);
+    if (dst.remaining() < r.size()) {
+      throw new IllegalArgumentException("destination for " + name + " has room for " + dst.remaining()
+          + " floats, needs " + r.size());
+    }
+    float[] chunk = new float[(int) Math.min(r.size(), 1 << 16)];
+    for (long from = 0; from < r.size(); from += chunk.length) {
+      int len = (int) Math.min(chunk.length, r.size() - from);
+      float[] c = len == chunk.length ? chunk : new float[len];
+      r.get((int) from, c);
+      dst.put(c);
+    }
+  }
+
   /** Names never read through {@link #float32} or {@link #raw}, sorted (for the "unused tensors" report). */
   public Set<String> unused() {
     Set<String> out = new TreeSet<>(entries.keySet());
