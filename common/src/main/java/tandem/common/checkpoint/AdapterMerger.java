@@ -5,7 +5,6 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -243,9 +242,9 @@ public final class AdapterMerger {
 
   private static float[] floats(Map<String, Map.Entry<TensorStore, String>> byName, String name) {
     var e = byName.get(name);
-    FloatBuffer fb = e.getKey().float32(e.getValue()).asFloatBuffer();
-    float[] out = new float[fb.remaining()];
-    fb.get(out);
+    TensorStore.FloatReader r = e.getKey().reader(e.getValue(), e.getKey().info(e.getValue()).shape());
+    float[] out = new float[Math.toIntExact(r.size())];
+    r.get(0, out);
     return out;
   }
 
