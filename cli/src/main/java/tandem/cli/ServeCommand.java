@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
     name = "serve",
     mixinStandardHelpOptions = true,
     description = "Run a Tandem service.",
-    subcommands = {ServeGatewayCommand.class})
+    subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class})
 public final class ServeCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
