@@ -42,7 +42,7 @@ public final class ServeGatewayCommand implements Callable<Integer> {
             env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
     GatewayServer s;
     try {
-      s = GatewayServer.start(c);
+      s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env));
     } catch (IllegalStateException e) {
       throw new UserError(e.getMessage());
     }
