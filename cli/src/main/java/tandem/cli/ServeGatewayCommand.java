@@ -46,13 +46,7 @@ public final class ServeGatewayCommand implements Callable<Integer> {
     } catch (IllegalStateException e) {
       throw new UserError(e.getMessage());
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        s.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }));
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
     System.err.println("gateway: serving Chat on port " + s.port() + " (vision " + c.visionAddr() + ", decoder " + c.decoderAddr() + ")");
     s.awaitTermination();
     return 0;

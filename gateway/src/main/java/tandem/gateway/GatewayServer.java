@@ -91,9 +91,14 @@ public final class GatewayServer implements AutoCloseable {
   }
 
   @Override
-  public void close() throws InterruptedException {
+  public void close() {
     server.enterDraining();
-    server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    try {
+      server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    server.server().shutdownNow();
     vision.shutdownNow();
     decoder.shutdownNow();
     model.close();
@@ -109,13 +114,7 @@ public final class GatewayServer implements AutoCloseable {
   public static void main(String[] args) throws Exception {
     Env env = Env.system();
     GatewayServer s = start(Config.fromEnv(env), telemetryFromEnv(env));
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        s.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }));
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
     System.err.println("gateway: serving Chat on port " + s.port());
     s.awaitTermination();
   }
