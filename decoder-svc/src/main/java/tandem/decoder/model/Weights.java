@@ -79,6 +79,14 @@ final class Weights {
     }
   }
 
+  /** A new direct buffer holding src [rows, cols] transposed to [cols, rows]; src is dropped by the caller. */
+  ByteBuffer transposed(ByteBuffer src, long rows, long cols) {
+    ByteBuffer dst = allocate(rows * cols);
+    transpose(src.asFloatBuffer(), (int) rows, (int) cols, dst.asFloatBuffer(), (int) rows, 0);
+    dropped(rows * cols * 4);
+    return dst;
+  }
+
   /** A matrix kept as stored, [rows, cols]. */
   NDArray matrix(String name, long rows, long cols) {
     return place(source.float32(name, rows, cols), new Shape(rows, cols));
