@@ -143,15 +143,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private List<NDArray> decodeWeights() {
     List<NDArray> out = new java.util.ArrayList<>();
     for (Qwen3DecoderLayer l : model.layers) {
-      out.addAll(
-          List.of(
-              l.inputLayernorm.weight,
-              l.selfAttn.qkvProj,
-              l.selfAttn.qkNormWeight,
-              l.selfAttn.oProj,
-              l.postAttentionLayernorm.weight,
-              l.mlp.gateUpProj,
-              l.mlp.downProj));
+      // the layer norms' weights live inside qkvProj and gateUpProj
+      out.addAll(List.of(l.selfAttn.qkvProj, l.selfAttn.qkNormWeight, l.selfAttn.oProj, l.mlp.gateUpProj, l.mlp.downProj));
     }
     out.add(model.norm.weight);
     out.add(lmHead);
