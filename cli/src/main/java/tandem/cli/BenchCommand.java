@@ -8,6 +8,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import tandem.cli.bench.DecodeServerBench;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Greedy;
 import tandem.decoder.model.Qwen3ForCausalLM;
@@ -35,8 +36,17 @@ public final class BenchCommand implements Runnable {
       mixinStandardHelpOptions = true,
       description = "Prefill and decode speed; last line {\"prefill_tok_s\",\"decode_tok_s\",\"peak_rss_mb\",\"floor_ratio\"}.")
   public static final class Decode implements Callable<Integer> {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--model", description = "checkpoint folder: measure the model in this process")
     Path model;
+
+    @Option(names = "--server", description = "host:port of a running decoder-svc: measure continuous batching over gRPC")
+    String server;
+
+    @Option(names = "--concurrency", split = ",", defaultValue = "1,2,4,8",
+        description = "with --server: concurrent streams per level (default ${DEFAULT-VALUE})")
+    int[] concurrency;
 
     @Option(names = "--prompt-tokens", defaultValue = "128", description = "prompt length (default ${DEFAULT-VALUE})")
     int promptTokens;
@@ -49,7 +59,19 @@ public final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      if (model == null) throw new UserError("bench decode needs --model DIR");
+      if (server != null) {
+        if (model != null) throw new UserError("give either --model DIR or --server ADDR, not both");
+        if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
+        if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
+        for (int c : concurrency) if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
+        try {
+          DecodeServerBench.run(server, concurrency, newTokens, promptTokens, spec.commandLine().getOut());
+        } catch (IllegalStateException e) {
+          throw new UserError(e.getMessage());
+        }
+        return 0;
+      }
+      if (model == null) throw new UserError("bench decode needs --model DIR (in-process) or --server ADDR");
       if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
       if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
       GenerateCommand.checkModelDir(model);
