@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 
 /**
  * Qwen3 self-attention: q/k/v projections, per-head RMSNorm of q and k (q_norm, k_norm), RoPE, grouped-query attention
@@ -94,8 +95,14 @@ final class Qwen3Attention {
     if (step.mask != null) {
       scores = scores.reshape(kvHeads, group, t, keys).add(step.mask).reshape(kvHeads, (long) group * t, keys);
     }
-    NDArray out = scores.softmax(-1).matMul(vc); // [kvHeads, group·T, d]
+    NDArray out = softmax(scores).matMul(vc); // [kvHeads, group·T, d]
     return out.reshape(kvHeads, group, t, headDim).transpose(2, 0, 1, 3).reshape(t, (long) heads * headDim);
+  }
+
+  /** Softmax over keys, in float32 as HF computes it (a no-op cast on the float32 path). */
+  private static NDArray softmax(NDArray scores) {
+    if (scores.getDataType() == DataType.FLOAT32) return scores.softmax(-1);
+    return scores.toType(DataType.FLOAT32, false).softmax(-1).toType(scores.getDataType(), false);
   }
 
   /**
@@ -111,7 +118,7 @@ final class Qwen3Attention {
       NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, len]
       NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, len, headDim]
       NDArray qi = (step.count == 1 ? q : q.get(i)).reshape(kvHeads, group, headDim);
-      NDArray p = qi.matMul(kt).softmax(-1); // [kvHeads, group, len]
+      NDArray p = softmax(qi.matMul(kt)); // [kvHeads, group, len]
       outs.add(p.matMul(vc).reshape(1, (long) heads * headDim));
     }
     return outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);

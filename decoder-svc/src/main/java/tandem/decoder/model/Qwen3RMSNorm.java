@@ -1,6 +1,7 @@
 package tandem.decoder.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 
 /**
  * {@code w ⊙ x / sqrt(mean(x²) + eps)} over the last axis (HF Qwen3RMSNorm; statistics in float32). A norm whose
@@ -32,6 +33,10 @@ final class Qwen3RMSNorm {
 
   /** The unscaled part, {@code x / sqrt(mean(x²) + eps)}; callers that fold the weight elsewhere use it directly. */
   static NDArray normalize(NDArray x, float eps) {
+    if (x.getDataType() != DataType.FLOAT32) {
+      // float16 (cuda only): x² overflows past |x| = 256, so the statistic is taken in float32 as HF does
+      return normalize(x.toType(DataType.FLOAT32, false), eps).toType(x.getDataType(), false);
+    }
     NDArray inv = x.square().mean(LAST, true).add(eps).pow(-0.5f);
     return x.mul(inv);
   }
