@@ -62,8 +62,15 @@ public final class BenchCommand implements Runnable {
         description = "with --model: also time decode steps of this many sequences together (default ${DEFAULT-VALUE})")
     int batch;
 
-    @Option(names = "--threads", description = "with --model: libtorch intra-op threads (default: libtorch's)")
-    Integer threads;
+    /**
+     * One thread by default: a batch-1 decode step is bound by memory bandwidth, which one core already saturates on
+     * this CPU (the issue measured 1 vs 2 threads as equal), while every extra thread adds a pool barrier to each of
+     * the ~1,500 small ops of a step; on a shared box (load 20 on 2 cores) 2 threads decoded 3.4x slower than 1.
+     */
+    @Option(names = "--threads", defaultValue = "1",
+        description = "with --model: libtorch intra-op threads (default ${DEFAULT-VALUE}; the floor uses the faster of"
+            + " this and all cores)")
+    int threads;
 
     @Override
     public Integer call() throws Exception {
@@ -83,10 +90,8 @@ public final class BenchCommand implements Runnable {
       if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
       if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
       GenerateCommand.checkModelDir(model);
-      if (threads != null) {
-        if (threads < 1) throw new UserError("--threads must be >= 1, got " + threads);
-        TorchThreads.set(threads);
-      }
+      if (threads < 1) throw new UserError("--threads must be >= 1, got " + threads);
+      TorchThreads.set(threads);
       if (batch < 1) throw new UserError("--batch must be >= 1, got " + batch);
       DecoderOptions opts =
           new DecoderOptions(GenerateCommand.deviceOption(device), "float32", batch, promptTokens + newTokens + 1);
@@ -117,7 +122,19 @@ public final class BenchCommand implements Runnable {
         lm.release(0);
 
         long bytes = lm.weightBytesPerToken();
+        // The floor is the fastest libtorch reads these bytes: with the decode's thread count or with every core.
         double readS = lm.weightReadSeconds(3);
+        int readThreads = threads;
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (cores != threads) {
+          TorchThreads.set(cores);
+          double allCores = lm.weightReadSeconds(3);
+          TorchThreads.set(threads);
+          if (allCores < readS) {
+            readS = allCores;
+            readThreads = cores;
+          }
+        }
         double perToken = decodeS / newTokens;
         double prefillTokS = promptTokens / prefillS;
         double decodeTokS = newTokens / decodeS;
@@ -129,9 +146,9 @@ public final class BenchCommand implements Runnable {
                 + " batch 1)%n",
             newTokens, decodeS, decodeTokS, perToken * 1e3, steps[steps.length / 2] * 1e3, steps[0] * 1e3);
         out.printf(
-            Locale.ROOT, "floor:   %.1f MB of weights per token; libtorch sum reads them in %.1f ms (%.1f GB/s);"
-                + " decode/floor = %.2f%n",
-            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, floorRatio);
+            Locale.ROOT, "floor:   %.1f MB of weights per token; libtorch sum reads them in %.1f ms (%.1f GB/s, %d"
+                + " threads); decode/floor = %.2f%n",
+            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, readThreads, floorRatio);
         if (batch > 1) {
           int[] slots = new int[batch];
           int[] ids = new int[batch];
