@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
       CheckpointCommand.class,
       PreprocessCommand.class,
       EmbedCommand.class,
+      ServeCommand.class,
+      BenchCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -35,7 +35,8 @@ public final class Embedder {
   public record ImageOutput(CachedEmbedding embedding, boolean cacheHit, String contentHash, DTypes.Type type, byte[] data) {}
 
   /** The whole answer, in request order. */
-  public record Result(List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId) {}
+  public record Result(
+      List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId, int maxBatchTiles) {}
 
   /** Largest number of client image ids remembered (least recently used forgotten first). */
   public static final int MAX_IMAGE_IDS = 100_000;
@@ -178,7 +179,8 @@ public final class Embedder {
       }
     }
     double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (System.nanoTime() - e0) / 1e6;
-    return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId);
+    int cap = maxBatchTiles > 0 ? Math.min(maxBatchTiles, batcher.maxTiles()) : batcher.maxTiles();
+    return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId, cap);
   }
 
   private static CachedEmbedding await(int index, CompletableFuture<CachedEmbedding> f) throws EmbedException {
