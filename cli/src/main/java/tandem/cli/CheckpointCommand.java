@@ -15,7 +15,7 @@ import tandem.common.checkpoint.TensorStore;
     name = "checkpoint",
     mixinStandardHelpOptions = true,
     description = "Make and examine checkpoint folders.",
-    subcommands = {CheckpointCommand.Random.class})
+    subcommands = {CheckpointCommand.Random.class, CheckpointInspect.class})
 public final class CheckpointCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

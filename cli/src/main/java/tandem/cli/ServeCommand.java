@@ -1,19 +1,16 @@
 package tandem.cli;
 
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
-/** {@code vlm serve}: parent of the per-service servers ({@code vision}, {@code decoder}, …). */
+/** {@code vlm serve}: run Tandem's services (one of them, in the split deployment). */
 @Command(
     name = "serve",
     mixinStandardHelpOptions = true,
     description = "Run a Tandem service.",
-    subcommands = {
-      ServeVisionCommand.class,
-    })
+    subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class, ServeVisionCommand.class})
 public final class ServeCommand implements Runnable {
-  @Spec CommandSpec spec;
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
   public void run() {

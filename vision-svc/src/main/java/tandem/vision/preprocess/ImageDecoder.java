@@ -99,35 +99,79 @@ public final class ImageDecoder {
     throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "not a supported image: " + what + " (allowed: " + ALLOWED + ")");
   }
 
-  /** Decodes the bytes or throws {@link ImageDecodeException}; never returns null. */
-  public DecodedImage decode(byte[] bytes) throws ImageDecodeException {
+  /** Format and size from the header alone. */
+  public record Header(Format format, int width, int height) {}
+
+  /**
+   * Reads only the header: format, width and height, with the same byte and pixel limits as {@link #decode}. Cheap
+   * (no pixel is decoded), so a caller can compute the tile grid or refuse an image before queueing it.
+   */
+  public Header probe(byte[] bytes) throws ImageDecodeException {
+    checkBytes(bytes);
+    Format format = sniff(bytes);
+    ImageReader reader = reader(format);
+    try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
+      reader.setInput(in, true, true);
+      return header(reader, format);
+    } catch (ImageDecodeException e) {
+      throw e;
+    } catch (IOException | RuntimeException e) {
+      throw corrupt(format, e);
+    } finally {
+      reader.dispose();
+    }
+  }
+
+  private void checkBytes(byte[] bytes) throws ImageDecodeException {
     if (bytes.length > maxBytes) {
       throw new ImageDecodeException(
           Reason.TOO_MANY_BYTES, "image is " + bytes.length + " bytes, the limit is " + maxBytes);
     }
-    Format format = sniff(bytes);
+  }
+
+  private static ImageReader reader(Format format) throws ImageDecodeException {
     Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format.imageIoName);
     if (!readers.hasNext()) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
-    ImageReader reader = readers.next();
+    return readers.next();
+  }
+
+  private Header header(ImageReader reader, Format format) throws IOException, ImageDecodeException {
+    int w = reader.getWidth(0);
+    int h = reader.getHeight(0);
+    if (w <= 0 || h <= 0) throw new ImageDecodeException(Reason.CORRUPT, format + " header has size " + w + "x" + h);
+    if ((long) w * h > maxPixels) {
+      throw new ImageDecodeException(
+          Reason.TOO_MANY_PIXELS,
+          format + " image is " + w + "x" + h + " = " + (long) w * h + " pixels, the limit is " + maxPixels);
+    }
+    return new Header(format, w, h);
+  }
+
+  private static ImageDecodeException corrupt(Format format, Exception e) {
+    String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    if (format == Format.JPEG && msg.contains("Unsupported Image Type")) {
+      return new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "CMYK/YCCK JPEG is not supported (use RGB or greyscale)", e);
+    }
+    return new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + msg, e);
+  }
+
+  /** Decodes the bytes or throws {@link ImageDecodeException}; never returns null. */
+  public DecodedImage decode(byte[] bytes) throws ImageDecodeException {
+    checkBytes(bytes);
+    Format format = sniff(bytes);
+    ImageReader reader = reader(format);
     List<String> warnings = new ArrayList<>();
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
       reader.setInput(in, true, true);
       // JPEG reports truncation ("Premature end of JPEG file") as a warning and returns grey; we refuse instead
       reader.addIIOReadWarningListener((r, w) -> warnings.add(w));
-      int w = reader.getWidth(0);
-      int h = reader.getHeight(0);
-      if (w <= 0 || h <= 0) throw new ImageDecodeException(Reason.CORRUPT, format + " header has size " + w + "x" + h);
-      if ((long) w * h > maxPixels) {
-        throw new ImageDecodeException(
-            Reason.TOO_MANY_PIXELS,
-            format + " image is " + w + "x" + h + " = " + (long) w * h + " pixels, the limit is " + maxPixels);
-      }
+      header(reader, format);
       ImageReadParam param = reader.getDefaultReadParam();
       BufferedImage bi = reader.read(0, param);
       if (!warnings.isEmpty()) {
         throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + warnings.get(0));
       }
-      DecodedImage im = fromBuffered(bi);
+      DecodedImage im = fromBuffered(bi, format == Format.PNG && pngHasNoAlphaChannel(bytes));
       if (applyExifOrientation && format == Format.JPEG) {
         im = ExifOrientation.apply(im, ExifOrientation.read(bytes));
       }
@@ -135,15 +179,23 @@ public final class ImageDecoder {
     } catch (ImageDecodeException e) {
       throw e;
     } catch (IOException | RuntimeException e) {
-      String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-      throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + msg, e);
+      throw corrupt(format, e);
     } finally {
       reader.dispose();
     }
   }
 
+  /**
+   * PNG colour types 0 (grey) and 2 (RGB) have no alpha channel, but ImageIO turns a tRNS chunk into one. Pillow
+   * keeps mode L / RGB (the transparency sits in {@code info}, which HF ignores), so we drop that alpha again.
+   */
+  static boolean pngHasNoAlphaChannel(byte[] png) {
+    // signature (8) + IHDR length (4) + type (4) + width (4) + height (4) + bit depth (1) -> colour type at 25
+    return png.length > 25 && (png[25] == 0 || png[25] == 2);
+  }
+
   /** Raw samples of a decoded BufferedImage, in Pillow's mode and channel order. */
-  static DecodedImage fromBuffered(BufferedImage bi) throws ImageDecodeException {
+  static DecodedImage fromBuffered(BufferedImage bi, boolean dropAlpha) throws ImageDecodeException {
     int w = bi.getWidth();
     int h = bi.getHeight();
     ColorModel cm = bi.getColorModel();
@@ -160,7 +212,7 @@ public final class ImageDecoder {
     }
     if (bits != 8 && bits != 16 && !(bands == 1 && bits < 8 && bits > 0)) {
       // packed formats such as 16-bit BMP (5-6-5): let the JDK expand them to 8 bits per channel
-      return fromArgb(bi, cm.hasAlpha());
+      return fromArgb(bi, cm.hasAlpha() && !dropAlpha);
     }
     if (cm.getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_CMYK || bands > 4) {
       throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "CMYK / " + bands + "-band images are not supported");
@@ -170,6 +222,7 @@ public final class ImageDecoder {
         return DecodedImage.of(w, h, DecodedImage.Mode.L, samples(r, w, h, 1, bits));
       }
       case 2 -> {
+        if (dropAlpha) return DecodedImage.of(w, h, DecodedImage.Mode.L, firstBands(samples(r, w, h, 2, bits), 2, 1));
         // Gray + alpha (Pillow "LA"): widened to RGBA, which resizes and composites identically channel by channel
         byte[] la = samples(r, w, h, 2, bits);
         byte[] rgba = new byte[w * h * 4];
@@ -183,11 +236,18 @@ public final class ImageDecoder {
         return DecodedImage.of(w, h, DecodedImage.Mode.RGB, samples(r, w, h, 3, bits));
       }
       case 4 -> {
+        if (dropAlpha) return DecodedImage.of(w, h, DecodedImage.Mode.RGB, firstBands(samples(r, w, h, 4, bits), 4, 3));
         if (!cm.hasAlpha()) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "4-band image without alpha (CMYK?)");
         return DecodedImage.of(w, h, DecodedImage.Mode.RGBA, samples(r, w, h, 4, bits));
       }
       default -> throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, bands + "-band images are not supported");
     }
+  }
+
+  private static byte[] firstBands(byte[] px, int from, int keep) {
+    byte[] out = new byte[px.length / from * keep];
+    for (int i = 0, o = 0; i < px.length; i += from, o += keep) System.arraycopy(px, i, out, o, keep);
+    return out;
   }
 
   private static DecodedImage fromArgb(BufferedImage bi, boolean alpha) {
