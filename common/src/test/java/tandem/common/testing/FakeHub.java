@@ -36,12 +36,13 @@ import java.util.regex.Pattern;
  *   <li>{@code GET /cdn/{sha256}} honours {@code Range: bytes=N-} with 206.
  * </ul>
  *
- * Fault modes for tests: cut the connection mid-file once, serve corrupted bytes once, require a bearer token.
+ * Fault modes for tests: cut the connection mid-file once, stall it once, serve corrupted bytes, require a bearer
+ * token.
  * Every request is logged (method, path, Range, whether an Authorization header came).
  */
 public final class FakeHub implements AutoCloseable {
   /** One logged request. */
-  public record Request(String method, String path, String range, String authorization) {}
+  public record Request(String method, String path, String range, String authorization, long millis) {}
 
   private record Repo(String commit, Map<String, byte[]> files) {}
 
@@ -53,6 +54,7 @@ public final class FakeHub implements AutoCloseable {
   private final Map<String, String> renamed = new ConcurrentHashMap<>();
   private final Map<String, byte[]> cdn = new ConcurrentHashMap<>();
   private final Map<String, Long> cutOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before the cut
+  private final Map<String, Long> stallOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before going silent
   private final Map<String, Integer> corrupt = new ConcurrentHashMap<>(); // sha256 -> downloads left to corrupt
   private final List<Request> log = Collections.synchronizedList(new ArrayList<>());
   private volatile String requiredToken;
@@ -98,6 +100,12 @@ public final class FakeHub implements AutoCloseable {
   /** The next download of this file's bytes stops after {@code afterBytes} and the connection is dropped. */
   public FakeHub cutOnce(byte[] content, long afterBytes) {
     cutOnce.put(sha256(content), afterBytes);
+    return this;
+  }
+
+  /** The next download of this file's bytes sends {@code afterBytes}, then nothing for 10 s (a stalled socket). */
+  public FakeHub stallOnce(byte[] content, long afterBytes) {
+    stallOnce.put(sha256(content), afterBytes);
     return this;
   }
 
@@ -192,7 +200,8 @@ public final class FakeHub implements AutoCloseable {
               ex.getRequestMethod(),
               rawPath,
               ex.getRequestHeaders().getFirst("Range"),
-              ex.getRequestHeaders().getFirst("Authorization")));
+              ex.getRequestHeaders().getFirst("Authorization"),
+              System.currentTimeMillis()));
       Matcher m;
       if ((m = CDN.matcher(path)).matches()) {
         serveCdn(ex, m.group(1));
@@ -308,6 +317,19 @@ public final class FakeHub implements AutoCloseable {
       if (left <= 0) corrupt.remove(sha);
       content = content.clone();
       content[content.length / 2] ^= 0x5a;
+    }
+    Long stallAfter = stallOnce.remove(sha);
+    if (stallAfter != null) {
+      ex.getResponseHeaders().set("Accept-Ranges", "bytes");
+      ex.sendResponseHeaders(200, content.length);
+      ex.getResponseBody().write(content, 0, (int) (long) stallAfter);
+      ex.getResponseBody().flush();
+      try {
+        Thread.sleep(10_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      throw new IOException("FakeHub: stalled connection given up");
     }
     sendBytes(ex, content, cutOnce.remove(sha));
   }
