@@ -178,6 +178,11 @@ public final class HubClient {
         start = 0; // the server ignored the Range header: start over
       } else {
         String body = new String(in.readNBytes(4096), StandardCharsets.UTF_8);
+        URI at = r.request().uri();
+        if ((code == 401 || code == 403) && !sameOrigin(at, settings.endpoint())) {
+          // A signed CDN link that expired (a long stall, a slow resume): the caller asks the Hub for a fresh one.
+          throw new IOException("the download link was refused (HTTP " + code + " from " + at.getHost() + ")");
+        }
         throw failure(r, null, location.getPath(), body);
       }
       try (FileChannel ch =

@@ -171,8 +171,6 @@ public final class SnapshotDownloader {
       if (have < meta.size() || !Files.exists(part)) {
         try {
           client.fetch(location, part, have, meta.size(), listener::bytes);
-        } catch (HubException e) {
-          throw e;
         } catch (InterruptedIOException e) {
           throw e;
         } catch (IOException e) {

@@ -124,6 +124,16 @@ class SnapshotDownloaderTest {
   }
 
   @Test
+  void anExpiredCdnLinkIsReplacedByAFreshOneFromTheHub() throws IOException {
+    hub.expireOnce(weights);
+    Path snap = download(settings(null, false), 5);
+    assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
+    assertTrue(events.has("retry model.safetensors 1 IOException: the download link was refused (HTTP 403"), events.toString());
+    long heads = hub.log().stream().filter(r -> r.method().equals("HEAD") && r.path().endsWith("/model.safetensors")).count();
+    assertEquals(2, heads, "asked the Hub again for the link");
+  }
+
+  @Test
   void aStalledConnectionIsDroppedAndResumed() throws IOException {
     hub.stallOnce(weights, 300_000);
     HubSettings s = settings(null, false);

@@ -54,6 +54,7 @@ public final class FakeHub implements AutoCloseable {
   private final Map<String, String> renamed = new ConcurrentHashMap<>();
   private final Map<String, byte[]> cdn = new ConcurrentHashMap<>();
   private final Map<String, Long> cutOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before the cut
+  private final Map<String, Boolean> expireOnce = new ConcurrentHashMap<>(); // sha256 -> refuse the next CDN GET
   private final Map<String, Long> stallOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before going silent
   private final Map<String, Integer> corrupt = new ConcurrentHashMap<>(); // sha256 -> downloads left to corrupt
   private final List<Request> log = Collections.synchronizedList(new ArrayList<>());
@@ -100,6 +101,12 @@ public final class FakeHub implements AutoCloseable {
   /** The next download of this file's bytes stops after {@code afterBytes} and the connection is dropped. */
   public FakeHub cutOnce(byte[] content, long afterBytes) {
     cutOnce.put(sha256(content), afterBytes);
+    return this;
+  }
+
+  /** The next CDN request for this file is refused with 403, as S3 refuses an expired signed link. */
+  public FakeHub expireOnce(byte[] content) {
+    expireOnce.put(sha256(content), true);
     return this;
   }
 
@@ -317,6 +324,10 @@ public final class FakeHub implements AutoCloseable {
       if (left <= 0) corrupt.remove(sha);
       content = content.clone();
       content[content.length / 2] ^= 0x5a;
+    }
+    if (expireOnce.remove(sha) != null) {
+      error(ex, 403, null, "Request has expired");
+      return;
     }
     Long stallAfter = stallOnce.remove(sha);
     if (stallAfter != null) {
