@@ -14,7 +14,18 @@ import picocli.CommandLine.Command;
     description = "Tandem: SmolVLM2-256M married to Qwen3-0.6B, served over gRPC.",
     subcommands = {
       CommandLine.HelpCommand.class,
+      GenerateCommand.class,
+      BenchCommand.class,
+      ServeCommand.class,
+      CheckpointCommand.class,
+      PreprocessCommand.class,
+      GenerateCommand.class,
+      BenchCommand.class,
+      EmbedCommand.class,
       DownloadCommand.class,
+      PromptCommand.class,
+      ChatCommand.class,
+      ServeCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -47,6 +47,12 @@ public final class ServiceDefaults {
   /** Requests waiting for a free slot before new ones get RESOURCE_EXHAUSTED. */
   public static final String ENV_DECODER_MAX_QUEUE = "TANDEM_DECODER_MAX_QUEUE";
   public static final int DEFAULT_DECODER_MAX_QUEUE = 64;
+  /**
+   * Prompt tokens prefilled between two decode steps while other sequences are decoding (at least one request is
+   * always admitted), so new arrivals do not stall the running streams for long.
+   */
+  public static final String ENV_DECODER_PREFILL_TOKENS = "TANDEM_DECODER_PREFILL_TOKENS";
+  public static final int DEFAULT_DECODER_PREFILL_TOKENS = 512;
 
   // ---- vision-svc
   /** Most tiles encoded in one forward pass. */

@@ -1,0 +1,86 @@
+package tandem.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.decoder.DecoderServer;
+import tandem.decoder.DecoderServerConfig;
+
+/** {@code vlm serve decoder}: decoder-svc alone. Each flag overrides its environment variable (docs/decoder-svc.md). */
+@Command(
+    name = "decoder",
+    mixinStandardHelpOptions = true,
+    description = "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one checkpoint.")
+public final class ServeDecoderCommand implements Callable<Integer> {
+  @Option(names = "--model", description = "Checkpoint folder (default: $TANDEM_MODEL).")
+  Path model;
+
+  @Option(names = "--port", description = "Port; 0 picks a free one (default: $TANDEM_PORT or " + ServiceDefaults.DECODER_PORT + ").")
+  Integer port;
+
+  @Option(names = "--device", description = "cpu or cuda; cuda falls back to cpu when no GPU is visible (default: $TANDEM_DEVICE or cpu).")
+  String device;
+
+  @Option(names = "--dtype", description = "float32, or float16 on cuda (default: $TANDEM_DTYPE or float32).")
+  String dtype;
+
+  @Option(names = "--max-batch", description = "KV slots = most sequences decoded together (default: $TANDEM_DECODER_MAX_BATCH or " + ServiceDefaults.DEFAULT_DECODER_MAX_BATCH + ").")
+  Integer maxBatch;
+
+  @Option(names = "--max-seq-len", description = "KV capacity per sequence, tokens (default: $TANDEM_DECODER_MAX_SEQ_LEN or " + ServiceDefaults.DEFAULT_DECODER_MAX_SEQ_LEN + ").")
+  Integer maxSeqLen;
+
+  @Option(names = "--max-queue", description = "Requests that may wait for a slot (default: $TANDEM_DECODER_MAX_QUEUE or " + ServiceDefaults.DEFAULT_DECODER_MAX_QUEUE + ").")
+  Integer maxQueue;
+
+  @Option(names = "--prefill-tokens", description = "Prompt tokens admitted between two decode steps while others decode (default: $TANDEM_DECODER_PREFILL_TOKENS or " + ServiceDefaults.DEFAULT_DECODER_PREFILL_TOKENS + ").")
+  Integer prefillTokens;
+
+  @Option(names = "--max-message-bytes", description = "Largest gRPC message (default: $TANDEM_MAX_MESSAGE_BYTES or " + ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES + ").")
+  Integer maxMessageBytes;
+
+  @Override
+  public Integer call() throws Exception {
+    DecoderServerConfig env;
+    try {
+      env = DecoderServerConfig.fromEnv(Env.system());
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
+    Path m = model != null ? model : env.model();
+    if (m == null) throw new UserError("give --model DIR or set " + ServiceDefaults.ENV_MODEL);
+    if (!Files.isRegularFile(m.resolve("config.json"))) {
+      throw new UserError("--model " + m + " is not a checkpoint folder (no config.json)");
+    }
+    DecoderServerConfig c;
+    try {
+      c = new DecoderServerConfig(m,
+          device != null ? device : env.device(),
+          dtype != null ? dtype : env.dtype(),
+          port != null ? port : env.port(),
+          maxBatch != null ? maxBatch : env.maxBatch(),
+          maxSeqLen != null ? maxSeqLen : env.maxSeqLen(),
+          maxQueue != null ? maxQueue : env.maxQueue(),
+          maxMessageBytes != null ? maxMessageBytes : env.maxMessageBytes(),
+          prefillTokens != null ? prefillTokens : env.prefillTokens());
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
+    DecoderServer s;
+    try {
+      s = DecoderServer.start(c, List.of());
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "decoder-shutdown"));
+    System.err.println("decoder: serving DecoderService on port " + s.port() + " (" + c.device() + ", "
+        + c.maxBatch() + " slots x " + c.maxSeqLen() + " tokens, " + m + ")");
+    s.awaitTermination();
+    return 0;
+  }
+}

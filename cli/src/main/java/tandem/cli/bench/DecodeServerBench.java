@@ -1,0 +1,173 @@
+package tandem.cli.bench;
+
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.StreamObserver;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import tandem.common.config.ServiceDefaults;
+import tandem.proto.decoder.v1.DecoderServiceGrpc;
+import tandem.proto.decoder.v1.GenerateFinal;
+import tandem.proto.decoder.v1.GenerateRequest;
+import tandem.proto.decoder.v1.GenerateResponse;
+import tandem.proto.types.v1.FinishReason;
+import tandem.proto.types.v1.GenerationParams;
+
+/**
+ * {@code vlm bench decode --server ADDR}: continuous-batching throughput of a running decoder-svc. For each
+ * concurrency level it starts that many Generate streams at once (random prompts, exactly {@code newTokens} new
+ * tokens each: min_new_tokens = max_new_tokens, the server's other defaults) and reports
+ *
+ * <ul>
+ *   <li>aggregate tokens/s: all streams' tokens over the wall time from the first call to the last final message
+ *       (prefills included, as a user sees it);
+ *   <li>per-stream tokens/s: each stream's (tokens - 1) / decode_ms, averaged;
+ *   <li>time to first token as the client measured it (mean and max);
+ *   <li>per-step overhead: the share of the server's decode-step time spent outside the model forward (logits
+ *       processors, sampling, streaming), from GenerateFinal's step_model_ms / step_total_ms.
+ * </ul>
+ */
+public final class DecodeServerBench {
+  private DecodeServerBench() {}
+
+  /** One concurrency level's numbers. */
+  public record Level(
+      int concurrency,
+      int tokens,
+      double wallS,
+      double aggregateTokS,
+      double perStreamTokS,
+      double ttftMeanMs,
+      double ttftMaxMs,
+      double stepOverheadPct) {}
+
+  /** Runs every level against {@code address} and prints one line per level, then one JSON line. */
+  public static List<Level> run(String address, int[] concurrencies, int newTokens, int promptTokens,
+      PrintWriter out) throws InterruptedException {
+    ManagedChannel ch = NettyChannelBuilder.forTarget(address).usePlaintext()
+        .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
+    try {
+      var stub = DecoderServiceGrpc.newStub(ch);
+      SplittableRandom rnd = new SplittableRandom(7);
+      // Warm-up: one short stream so the first level does not pay for connection setup.
+      runLevel(stub, 1, Math.min(4, newTokens), promptTokens, rnd);
+      List<Level> levels = new ArrayList<>();
+      for (int c : concurrencies) {
+        Level l = runLevel(stub, c, newTokens, promptTokens, rnd);
+        levels.add(l);
+        out.printf(Locale.ROOT, "concurrency %d: aggregate %.2f tok/s, per-stream %.2f tok/s, TTFT mean %.0f ms"
+                + " (max %.0f ms), step overhead %.2f%% (%d tokens in %.1f s)%n",
+            c, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.stepOverheadPct, l.tokens, l.wallS);
+        out.flush();
+      }
+      out.println(json(address, newTokens, promptTokens, levels));
+      out.flush();
+      return levels;
+    } finally {
+      ch.shutdownNow();
+      ch.awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  static String json(String address, int newTokens, int promptTokens, List<Level> levels) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format(Locale.ROOT, "{\"server\":\"%s\",\"new_tokens\":%d,\"prompt_tokens\":%d,\"levels\":[",
+        address.replace("\"", ""), newTokens, promptTokens));
+    for (int i = 0; i < levels.size(); i++) {
+      Level l = levels.get(i);
+      if (i > 0) sb.append(',');
+      sb.append(String.format(Locale.ROOT, "{\"concurrency\":%d,\"aggregate_tok_s\":%.3f,\"per_stream_tok_s\":%.3f,"
+              + "\"ttft_ms\":%.1f,\"ttft_max_ms\":%.1f,\"step_overhead_pct\":%.3f,\"tokens\":%d,\"wall_s\":%.3f}",
+          l.concurrency, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.stepOverheadPct, l.tokens,
+          l.wallS));
+    }
+    sb.append(']');
+    Level first = levels.isEmpty() ? null : levels.get(0);
+    Level last = levels.isEmpty() ? null : levels.get(levels.size() - 1);
+    if (first != null && first.concurrency == 1 && last.concurrency > 1) {
+      sb.append(String.format(Locale.ROOT, ",\"aggregate_speedup_%d_vs_1\":%.3f", last.concurrency,
+          last.aggregateTokS / first.aggregateTokS));
+    }
+    return sb.append('}').toString();
+  }
+
+  private record Stream(double ttftMs, GenerateFinal fin) {}
+
+  private static Level runLevel(DecoderServiceGrpc.DecoderServiceStub stub, int concurrency, int newTokens,
+      int promptTokens, SplittableRandom rnd) throws InterruptedException {
+    List<CompletableFuture<Stream>> futures = new ArrayList<>();
+    long t0 = System.nanoTime();
+    for (int i = 0; i < concurrency; i++) {
+      GenerateRequest.Builder req = GenerateRequest.newBuilder().setRequestId("bench-" + concurrency + "-" + i)
+          .setParams(GenerationParams.newBuilder().setMaxNewTokens(newTokens).setMinNewTokens(newTokens));
+      // Ordinary vocabulary ids (below Qwen's special tokens), so no prompt contains a stop or image token.
+      for (int k = 0; k < promptTokens; k++) req.addInputIds(rnd.nextInt(151643));
+      futures.add(call(stub, req.build()));
+    }
+    List<Stream> streams = new ArrayList<>();
+    for (CompletableFuture<Stream> f : futures) {
+      try {
+        streams.add(f.get(30, TimeUnit.MINUTES));
+      } catch (ExecutionException e) {
+        Throwable c = e.getCause();
+        throw new IllegalStateException(c instanceof StatusRuntimeException s
+            ? "the decoder answered " + s.getStatus().getCode() + ": " + s.getStatus().getDescription()
+            : "a stream failed: " + c, c);
+      } catch (java.util.concurrent.TimeoutException e) {
+        throw new IllegalStateException("a stream did not finish in 30 minutes");
+      }
+    }
+    double wallS = (System.nanoTime() - t0) / 1e9;
+    int tokens = 0;
+    double perStream = 0, ttftSum = 0, ttftMax = 0, model = 0, total = 0;
+    for (Stream s : streams) {
+      GenerateFinal f = s.fin;
+      if (f.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
+        throw new IllegalStateException("the decoder failed a stream: " + f.getError());
+      }
+      tokens += f.getGeneratedTokens();
+      if (f.getDecodeMs() > 0) perStream += (f.getGeneratedTokens() - 1) / (f.getDecodeMs() / 1e3);
+      ttftSum += s.ttftMs;
+      ttftMax = Math.max(ttftMax, s.ttftMs);
+      model += f.getStepModelMs();
+      total += f.getStepTotalMs();
+    }
+    double overhead = total > 0 ? 100 * (total - model) / total : 0;
+    return new Level(concurrency, tokens, wallS, tokens / wallS, perStream / streams.size(),
+        ttftSum / streams.size(), ttftMax, overhead);
+  }
+
+  private static CompletableFuture<Stream> call(DecoderServiceGrpc.DecoderServiceStub stub, GenerateRequest req) {
+    CompletableFuture<Stream> f = new CompletableFuture<>();
+    long start = System.nanoTime();
+    stub.generate(req, new StreamObserver<>() {
+      double ttft = -1;
+      GenerateFinal fin;
+
+      @Override
+      public void onNext(GenerateResponse r) {
+        if (r.hasTokens() && ttft < 0) ttft = (System.nanoTime() - start) / 1e6;
+        if (r.hasFinal()) fin = r.getFinal();
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        f.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {
+        if (fin == null) f.completeExceptionally(new IllegalStateException("stream ended without a final message"));
+        else f.complete(new Stream(ttft, fin));
+      }
+    });
+    return f;
+  }
+}

@@ -1,0 +1,96 @@
+package tandem.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import picocli.CommandLine;
+import tandem.common.testing.Fixtures;
+
+class CheckpointCommandTest {
+  @TempDir Path dir;
+
+  private record Run(int code, String out, String err) {}
+
+  private static Run run(String... args) {
+    CommandLine cl = Vlm.commandLine();
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    int code = cl.execute(args);
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  @Test
+  void randomTinyPresetWithTheFixtureSeedReproducesTheReferenceFile() throws Exception {
+    Path out = dir.resolve("ck");
+    Run r = run("checkpoint", "random", "--preset", "tiny",
+        "--trw1", Fixtures.path("vlm-tiny/checkpoint/trw1.json").toString(), "--out", out.toString());
+    assertEquals(0, r.code, r.err);
+    assertTrue(r.out.contains("62 tensors"), r.out);
+    MessageDigest md = MessageDigest.getInstance("SHA-256");
+    md.update(Files.readAllBytes(out.resolve("model.safetensors")));
+    assertEquals("255027c59811d4330aaf322fe706d86c506ce3aab5cae397df2508ce33e52dcc", HexFormat.of().formatHex(md.digest()));
+    for (String f : new String[] {"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
+        "preprocessor_config.json", "processor_config.json"}) {
+      assertTrue(Files.isRegularFile(out.resolve(f)), f);
+    }
+  }
+
+  @Test
+  void randomFromACausalLmConfigWritesModelDotNamesAndAnLmHeadOnRequest() throws Exception {
+    Path out = dir.resolve("dec");
+    Run r = run("checkpoint", "random", "--config", Fixtures.path("decoder-tiny/config.json").toString(),
+        "--seed", "1234", "--lm-head", "--out", out.toString());
+    assertEquals(0, r.code, r.err);
+    try (var s = tandem.common.checkpoint.TensorStore.open(out)) {
+      assertTrue(s.has("model.embed_tokens.weight") && s.has("model.norm.weight") && s.has("lm_head.weight"));
+    }
+  }
+
+  @ParameterizedTest(name = "{1}")
+  @CsvSource(delimiter = '|', value = {
+      "--preset huge --seed 1 | unknown preset 'huge' (allowed: tiny, full)",
+      "--preset tiny | give --seed N or --trw1 trw1.json",
+      "--config /no/such/config.json --seed 1 | --config file /no/such/config.json does not exist",
+      "--preset tiny --seed 1 --dtype F8 | --dtype must be BF16 or F32, got F8",
+  })
+  void badInputGivesOneLineAndExitCodeTwo(String args, String message) {
+    String[] a = ("checkpoint random --out " + dir.resolve("x") + " " + args).split(" ");
+    Run r = run(a);
+    assertEquals(2, r.code);
+    assertEquals("vlm: error: " + message, r.err.strip());
+  }
+
+  @Test
+  void inspectPrintsTheSummaryAndExitsZeroOnACleanCheckpoint() {
+    Run r = run("checkpoint", "inspect", tandem.common.testing.TinyCheckpoints.vlmTiny().toString());
+    assertEquals(0, r.code, r.err + r.out);
+    assertTrue(r.out.contains("architecture   VISION_LANGUAGE"), r.out);
+    assertTrue(r.out.contains("up to 10 tiles = 640 image tokens per image"), r.out);
+    assertTrue(r.out.contains("stop ids       151645 <|im_end|>"), r.out);
+    assertTrue(r.out.contains("problems       none"), r.out);
+  }
+
+  @Test
+  void inspectJsonIsParseableAndMissingFolderIsAUserError() {
+    Run r = run("checkpoint", "inspect", "--json", tandem.common.testing.TinyCheckpoints.decoderTiny().toString());
+    assertEquals(0, r.code, r.err);
+    var o = com.google.gson.JsonParser.parseString(r.out).getAsJsonObject();
+    assertEquals("CAUSAL_LM", o.get("architecture").getAsString());
+    assertEquals(9_822_592L, o.get("total_parameters").getAsLong());
+    Run bad = run("checkpoint", "inspect", dir.resolve("none").toString());
+    assertEquals(2, bad.code);
+    assertEquals("vlm: error: checkpoint folder " + dir.resolve("none") + " does not exist", bad.err.strip());
+  }
+}

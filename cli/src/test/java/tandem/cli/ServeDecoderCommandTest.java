@@ -1,0 +1,96 @@
+package tandem.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static tandem.cli.GenerateCommandTest.vlm;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import tandem.common.testing.TinyCheckpoints;
+import tandem.decoder.DecoderServer;
+import tandem.decoder.DecoderServerConfig;
+import tandem.proto.decoder.v1.DecoderServiceGrpc;
+import tandem.proto.decoder.v1.GenerateRequest;
+import tandem.proto.decoder.v1.GenerateResponse;
+import tandem.proto.types.v1.GenerationParams;
+
+/** decoder-svc as the CLI starts it (real Netty port), against {@code vlm generate} and {@code vlm bench decode}. */
+class ServeDecoderCommandTest {
+  private static DecoderServer server;
+  private static ManagedChannel channel;
+
+  @BeforeAll
+  static void start() throws Exception {
+    Path dir = TinyCheckpoints.decoderTiny();
+    server = DecoderServer.start(new DecoderServerConfig(dir, "cpu", "float32", 0, 4, 256, 8, 16 << 20, 512),
+        List.of());
+    channel = NettyChannelBuilder.forTarget("localhost:" + server.port()).usePlaintext().build();
+  }
+
+  @AfterAll
+  static void stop() {
+    channel.shutdownNow();
+    server.close();
+  }
+
+  @Test
+  void aStreamsGreedyIdsEqualVlmGenerateForTheSamePrompt() {
+    String[] prompts = {"9707,11,1879,0", "151644,872,198,3838,374,279,6722,315,9625,30,151645,198,151644,77091,198"};
+    for (String p : prompts) {
+      GenerateCommandTest.Run r = vlm("generate", "--model", TinyCheckpoints.decoderTiny().toString(),
+          "--input-ids", p, "--max-new-tokens", "20");
+      assertEquals(0, r.code(), r.err());
+      String[] lines = r.out().strip().split("\n");
+      JsonArray want = JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject().getAsJsonArray("ids");
+
+      GenerateRequest.Builder req = GenerateRequest.newBuilder().setRequestId("parity").setParams(
+          GenerationParams.newBuilder().setMaxNewTokens(20).setMinNewTokens(0).setNoRepeatNgramSize(0));
+      for (String id : p.split(",")) req.addInputIds(Integer.parseInt(id));
+      List<Integer> got = new ArrayList<>();
+      var it = DecoderServiceGrpc.newBlockingStub(channel).generate(req.build());
+      while (it.hasNext()) {
+        GenerateResponse m = it.next();
+        if (m.hasTokens()) got.addAll(m.getTokens().getIdsList());
+      }
+      int[] expected = new int[want.size()];
+      for (int i = 0; i < expected.length; i++) expected[i] = want.get(i).getAsInt();
+      assertArrayEquals(expected, got.stream().mapToInt(Integer::intValue).toArray(), p);
+    }
+  }
+
+  @Test
+  void benchDecodeAgainstAServerPrintsEveryLevelAndAJsonLastLine() {
+    GenerateCommandTest.Run r = vlm("bench", "decode", "--server", "localhost:" + server.port(),
+        "--concurrency", "1,2", "--new-tokens", "4", "--prompt-tokens", "3");
+    assertEquals(0, r.code(), r.err());
+    String[] lines = r.out().strip().split("\n");
+    assertTrue(lines[0].startsWith("concurrency 1: aggregate "), r.out());
+    JsonObject json = JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject();
+    JsonArray levels = json.getAsJsonArray("levels");
+    assertEquals(2, levels.size());
+    assertEquals(2, levels.get(1).getAsJsonObject().get("concurrency").getAsInt());
+    assertEquals(8, levels.get(1).getAsJsonObject().get("tokens").getAsInt());
+    assertTrue(levels.get(0).getAsJsonObject().get("aggregate_tok_s").getAsDouble() > 0);
+    assertTrue(json.has("aggregate_speedup_2_vs_1"));
+  }
+
+  @Test
+  void serveDecoderWithoutACheckpointIsAOneLineUserError() {
+    GenerateCommandTest.Run r = vlm("serve", "decoder", "--model", "/nonexistent/ckpt");
+    assertEquals(2, r.code());
+    assertTrue(r.err().startsWith("vlm: error: --model /nonexistent/ckpt is not a checkpoint folder"), r.err());
+    r = vlm("bench", "decode", "--server", "localhost:1", "--concurrency", "0");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("--concurrency"), r.err());
+  }
+}

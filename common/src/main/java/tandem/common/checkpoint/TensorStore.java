@@ -1,0 +1,352 @@
+package tandem.common.checkpoint;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Reads the tensors of a Hugging Face checkpoint folder: {@code model.safetensors}, or the shards listed in
+ * {@code model.safetensors.index.json} ({@code weight_map}). Headers are parsed by hand and data is memory-mapped,
+ * because DJL's own reader copies the whole file onto the heap and dies on BF16 (see stack.md §2).
+ *
+ * <p>Every tensor handed out is float32: BF16 and F16 are widened in Java, F32 is mapped copy-on-write
+ * ({@code MapMode.PRIVATE}) so that in-place NDArray ops on it cannot crash the JVM. The store remembers which names
+ * were read, so loaders can report unused tensors.
+ */
+public final class TensorStore implements AutoCloseable {
+  /** Upper bound for a safetensors JSON header; real ones are well under 1 MB. */
+  private static final long MAX_HEADER_BYTES = 100L << 20;
+
+  private record Entry(TensorInfo info, Shard shard, long offset, long length) {}
+
+  /**
+   * One safetensors file. Java only maps copy-on-write ({@code MapMode.PRIVATE}) through a channel opened for writing,
+   * so a second channel is opened lazily for F32 tensors; nothing is ever written through it.
+   */
+  private static final class Shard {
+    final Path file;
+    final FileChannel channel;
+    private FileChannel rw;
+    private boolean rwFailed;
+
+    Shard(Path file, FileChannel channel) {
+      this.file = file;
+      this.channel = channel;
+    }
+
+    /** The read-write channel, or null when the file cannot be opened for writing (read-only volume). */
+    synchronized FileChannel privateChannel() {
+      if (rw == null && !rwFailed) {
+        try {
+          rw = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+          rwFailed = true;
+        }
+      }
+      return rw;
+    }
+
+    synchronized void close() throws IOException {
+      channel.close();
+      if (rw != null) rw.close();
+    }
+  }
+
+  private final Path source;
+  private final Map<String, Entry> entries;
+  private final List<Shard> shards;
+  private final Set<String> used = ConcurrentHashMap.newKeySet();
+
+  private TensorStore(Path source, Map<String, Entry> entries, List<Shard> shards) {
+    this.source = source;
+    this.entries = entries;
+    this.shards = shards;
+  }
+
+  /**
+   * Opens a checkpoint folder (or a single {@code .safetensors} file). Fails with a message naming the folder when
+   * it holds neither {@code model.safetensors} nor {@code model.safetensors.index.json}.
+   */
+  public static TensorStore open(Path checkpointDir) throws IOException {
+    List<Path> files = new ArrayList<>();
+    if (Files.isRegularFile(checkpointDir)) {
+      files.add(checkpointDir);
+    } else if (!Files.isDirectory(checkpointDir)) {
+      throw new IOException("checkpoint folder " + checkpointDir + " does not exist");
+    } else if (Files.isRegularFile(checkpointDir.resolve("model.safetensors"))) {
+      files.add(checkpointDir.resolve("model.safetensors"));
+    } else if (Files.isRegularFile(checkpointDir.resolve("model.safetensors.index.json"))) {
+      files.addAll(shardsOf(checkpointDir, checkpointDir.resolve("model.safetensors.index.json")));
+    } else {
+      throw new IOException("no safetensors weights in " + checkpointDir
+          + ": expected model.safetensors or model.safetensors.index.json");
+    }
+    Map<String, Entry> entries = new TreeMap<>();
+    List<Shard> shards = new ArrayList<>();
+    try {
+      for (Path f : files) {
+        Shard shard = new Shard(f, FileChannel.open(f, StandardOpenOption.READ));
+        shards.add(shard);
+        for (Entry e : readHeader(shard)) {
+          Entry prev = entries.put(e.info.name(), e);
+          if (prev != null) {
+            throw new IOException("tensor " + e.info.name() + " appears in both " + prev.shard.file + " and " + f);
+          }
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      for (Shard s : shards) s.close();
+      throw e;
+    }
+    return new TensorStore(checkpointDir, Collections.unmodifiableMap(entries), shards);
+  }
+
+  private static List<Path> shardsOf(Path dir, Path index) throws IOException {
+    JsonObject root;
+    try {
+      root = JsonParser.parseString(Files.readString(index)).getAsJsonObject();
+    } catch (RuntimeException e) {
+      throw new IOException("cannot parse " + index + ": " + e.getMessage(), e);
+    }
+    JsonElement map = root.get("weight_map");
+    if (map == null || !map.isJsonObject()) throw new IOException(index + " has no weight_map object");
+    Set<String> names = new TreeSet<>();
+    for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet()) names.add(e.getValue().getAsString());
+    List<Path> out = new ArrayList<>();
+    for (String n : names) {
+      Path p = dir.resolve(n).normalize();
+      if (!p.startsWith(dir.normalize())) throw new IOException(index + " points outside the folder: " + n);
+      if (!Files.isRegularFile(p)) throw new IOException(index + " lists shard " + n + ", which is missing");
+      out.add(p);
+    }
+    return out;
+  }
+
+  private static List<Entry> readHeader(Shard shard) throws IOException {
+    FileChannel ch = shard.channel;
+    long size = ch.size();
+    if (size < 8) throw new IOException(shard.file + " is not a safetensors file (" + size + " bytes)");
+    ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+    readFully(ch, lenBuf, 0);
+    long hlen = lenBuf.flip().getLong();
+    if (hlen <= 0 || hlen > MAX_HEADER_BYTES || 8 + hlen > size) {
+      throw new IOException(shard.file + " is not a safetensors file (header length " + hlen + ")");
+    }
+    ByteBuffer hbuf = ByteBuffer.allocate((int) hlen);
+    readFully(ch, hbuf, 8);
+    JsonObject header;
+    try {
+      header = JsonParser.parseString(new String(hbuf.array(), StandardCharsets.UTF_8)).getAsJsonObject();
+    } catch (RuntimeException e) {
+      throw new IOException(shard.file + " has a malformed safetensors header: " + e.getMessage(), e);
+    }
+    long dataStart = 8 + hlen;
+    List<Entry> out = new ArrayList<>();
+    for (Map.Entry<String, JsonElement> e : header.entrySet()) {
+      if (e.getKey().equals("__metadata__")) continue;
+      String name = e.getKey();
+      try {
+        JsonObject t = e.getValue().getAsJsonObject();
+        String dtype = t.get("dtype").getAsString();
+        var shapeJson = t.getAsJsonArray("shape");
+        long[] shape = new long[shapeJson.size()];
+        for (int i = 0; i < shape.length; i++) shape[i] = shapeJson.get(i).getAsLong();
+        var off = t.getAsJsonArray("data_offsets");
+        long begin = off.get(0).getAsLong();
+        long end = off.get(1).getAsLong();
+        TensorInfo info = new TensorInfo(name, dtype, shape);
+        long expected = info.numel() * info.elementSize();
+        if (begin < 0 || end < begin || dataStart + end > size || end - begin != expected) {
+          throw new IOException("bad data_offsets [" + begin + ", " + end + "] for " + info + " (needs " + expected
+              + " bytes, data area is " + (size - dataStart) + ")");
+        }
+        out.add(new Entry(info, shard, dataStart + begin, end - begin));
+      } catch (IOException ex) {
+        throw new IOException(shard.file + ": tensor " + name + ": " + ex.getMessage(), ex);
+      } catch (RuntimeException ex) {
+        throw new IOException(shard.file + ": malformed header entry for tensor " + name + ": " + ex, ex);
+      }
+    }
+    return out;
+  }
+
+  private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
+    while (buf.hasRemaining()) {
+      int n = ch.read(buf, pos);
+      if (n < 0) throw new IOException("unexpected end of file");
+      pos += n;
+    }
+  }
+
+  /** The folder (or file) this store was opened from. */
+  public Path source() {
+    return source;
+  }
+
+  /** All tensor names, sorted. */
+  public Set<String> names() {
+    return entries.keySet();
+  }
+
+  public boolean has(String name) {
+    return entries.containsKey(name);
+  }
+
+  /** Header entry of a tensor; fails with "missing tensor X" when absent. Does not mark it used. */
+  public TensorInfo info(String name) {
+    return entry(name).info;
+  }
+
+  private Entry entry(String name) {
+    Entry e = entries.get(name);
+    if (e == null) throw new IllegalArgumentException("missing tensor " + name + " in " + source);
+    return e;
+  }
+
+  /**
+   * The raw little-endian bytes of a tensor as stored (read-only mapping). Marks the name used. For hashing,
+   * copying into another checkpoint, or dtypes this class does not widen.
+   */
+  public ByteBuffer raw(String name) {
+    Entry e = entry(name);
+    used.add(name);
+    try {
+      return e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, checkedLength(e, e.length))
+          .order(ByteOrder.LITTLE_ENDIAN);
+    } catch (IOException ex) {
+      throw new UncheckedIOException("cannot map tensor " + name + " from " + e.shard.file, ex);
+    }
+  }
+
+  /**
+   * float32 values, native byte order, direct buffer; BF16/F16 converted in Java; F32 memory-mapped
+   * ({@code MapMode.PRIVATE}, no copy). Marks the name used.
+   */
+  public ByteBuffer float32(String name) {
+    Entry e = entry(name);
+    long n = e.info.numel();
+    checkedLength(e, n * 4);
+    try {
+      ByteBuffer out;
+      switch (e.info.dtype()) {
+        case "F32" -> {
+          FileChannel rw = e.shard.privateChannel();
+          if (rw != null && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+            out = rw.map(FileChannel.MapMode.PRIVATE, e.offset, e.length).order(ByteOrder.LITTLE_ENDIAN);
+          } else {
+            // read-only file (or a big-endian host): one copy instead of a private mapping
+            ByteBuffer mapped = e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, e.length);
+            out = ByteBuffer.allocateDirect((int) e.length).order(ByteOrder.nativeOrder());
+            out.asFloatBuffer().put(mapped.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
+          }
+        }
+        case "BF16", "F16" -> {
+          ShortBuffer src = e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, e.length)
+              .order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+          out = ByteBuffer.allocateDirect((int) (n * 4)).order(ByteOrder.nativeOrder());
+          FloatBuffer dst = out.asFloatBuffer();
+          boolean bf16 = e.info.dtype().equals("BF16");
+          for (int i = 0; i < n; i++) {
+            short s = src.get(i);
+            dst.put(i, bf16 ? Bf16.toFloat(s) : halfToFloat(s));
+          }
+        }
+        default -> throw new IllegalArgumentException("tensor " + name + " has dtype " + e.info.dtype()
+            + "; only BF16, F16 and F32 can be read as float32");
+      }
+      used.add(name);
+      return out;
+    } catch (IOException ex) {
+      throw new UncheckedIOException("cannot map tensor " + name + " from " + e.shard.file, ex);
+    }
+  }
+
+  /**
+   * Like {@link #float32(String)}, but first checks the shape. Fails with IllegalArgumentException naming the
+   * tensor, the expected and the actual shape, or "missing tensor X".
+   */
+  public ByteBuffer float32(String name, long... expectedShape) {
+    TensorInfo info = info(name);
+    if (!Arrays.equals(info.shape(), expectedShape)) {
+      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
+          + " but the config expects " + Arrays.toString(expectedShape));
+    }
+    return float32(name);
+  }
+
+  /** Names never read through {@link #float32} or {@link #raw}, sorted (for the "unused tensors" report). */
+  public Set<String> unused() {
+    Set<String> out = new TreeSet<>(entries.keySet());
+    out.removeAll(used);
+    return Collections.unmodifiableSet(out);
+  }
+
+  /** Marks a name as deliberately used without reading it (e.g. an lm_head checked against the embedding). */
+  public void markUsed(String name) {
+    entry(name);
+    used.add(name);
+  }
+
+  /** Header entries of every tensor, in name order. */
+  public Map<String, TensorInfo> infos() {
+    Map<String, TensorInfo> out = new LinkedHashMap<>();
+    entries.forEach((k, v) -> out.put(k, v.info));
+    return out;
+  }
+
+  private static int checkedLength(Entry e, long bytes) {
+    if (bytes > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("tensor " + e.info.name() + " needs " + bytes
+          + " bytes, more than one Java buffer can hold (2 GiB)");
+    }
+    return (int) bytes;
+  }
+
+  /** IEEE 754 binary16 to float (Java 17 has no Float.float16ToFloat). */
+  static float halfToFloat(short h) {
+    int bits = h & 0xffff;
+    int sign = (bits & 0x8000) << 16;
+    int exp = (bits >>> 10) & 0x1f;
+    int mant = bits & 0x3ff;
+    if (exp == 0x1f) return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+    if (exp == 0) {
+      if (mant == 0) return Float.intBitsToFloat(sign);
+      // subnormal: value = mant * 2^-24, exact in float
+      float v = mant * 0x1p-24f;
+      return sign != 0 ? -v : v;
+    }
+    return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+  }
+
+  @Override
+  public void close() {
+    for (Shard s : shards) {
+      try {
+        s.close();
+      } catch (IOException ignored) {
+        // closing a read-only channel cannot lose data
+      }
+    }
+  }
+}

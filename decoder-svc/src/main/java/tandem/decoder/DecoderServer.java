@@ -1,0 +1,146 @@
+package tandem.decoder;
+
+import io.grpc.ServerBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.ServerInterceptor;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Logger;
+import tandem.common.checkpoint.ModelConfig;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerBootstrap;
+import tandem.decoder.generate.GenerationDefaults;
+import tandem.decoder.generate.Scheduler;
+import tandem.decoder.generate.SchedulerMetrics;
+import tandem.decoder.grpc.DecoderGrpcService;
+import tandem.decoder.model.CausalLm;
+import tandem.decoder.model.DecoderOptions;
+import tandem.decoder.model.Qwen3ForCausalLM;
+
+/**
+ * decoder-svc: one model per process behind {@code DecoderService}, with health and reflection. Health turns SERVING
+ * only after the weights are loaded and a warm-up request (one prefill, one decode step) went through the scheduler.
+ */
+public final class DecoderServer implements AutoCloseable {
+  private static final Logger log = Logger.getLogger(DecoderServer.class.getName());
+
+  private final CausalLm model;
+  private final Scheduler scheduler;
+  private final ServerBootstrap bootstrap;
+
+  private DecoderServer(CausalLm model, Scheduler scheduler, ServerBootstrap bootstrap) {
+    this.model = model;
+    this.scheduler = scheduler;
+    this.bootstrap = bootstrap;
+  }
+
+  /**
+   * What the server needs to know about the checkpoint beyond the model itself.
+   *
+   * @param defaults generation defaults from generation_config.json
+   * @param contextLength max_position_embeddings of the text model
+   * @param imageTokenId image_token_id (the splice target when a request leaves it 0)
+   */
+  public record ModelInfo(GenerationDefaults defaults, int contextLength, int imageTokenId) {
+    /** Reads config.json and generation_config.json of a checkpoint folder. */
+    public static ModelInfo fromDir(Path dir) throws IOException {
+      ModelConfig mc = ModelConfig.fromDir(dir);
+      if (mc.text() == null) throw new IllegalArgumentException(dir + "/config.json has no text model");
+      return new ModelInfo(GenerationDefaults.fromDir(dir), mc.text().maxPositionEmbeddings(), mc.imageTokenId());
+    }
+  }
+
+  /** Loads the checkpoint named by {@code config.model()} and serves it on {@code config.port()}. */
+  public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors)
+      throws IOException, InterruptedException {
+    if (config.model() == null) {
+      throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + ServiceDefaults.ENV_MODEL);
+    }
+    ModelInfo info = ModelInfo.fromDir(config.model());
+    long t0 = System.nanoTime();
+    CausalLm model = Qwen3ForCausalLM.load(config.model(),
+        new DecoderOptions(config.device(), config.dtype(), config.maxBatch(), config.maxSeqLen()));
+    log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens)", config.model(),
+        (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen()));
+    return start(NettyServerBuilder.forPort(config.port()), model, info, config, interceptors);
+  }
+
+  /** {@code java tandem.decoder.DecoderServer}: configured by the environment only (docs/decoder-svc.md). */
+  public static void main(String[] args) throws Exception {
+    if (args.length > 0) {
+      System.err.println("decoder-svc takes no arguments; configure it with TANDEM_* environment variables "
+          + "(docs/decoder-svc.md) or run `vlm serve decoder --help`");
+      System.exit(2);
+    }
+    DecoderServer server = start(DecoderServerConfig.fromEnv(Env.system()), List.of());
+    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "decoder-shutdown"));
+    log.info("decoder-svc serving on port " + server.port());
+    server.awaitTermination();
+  }
+
+  /**
+   * Starts serving an already loaded model: scheduler, gRPC server (NOT_SERVING), warm-up, then SERVING. Takes
+   * ownership of {@code model}.
+   */
+  public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
+      DecoderServerConfig config, List<ServerInterceptor> interceptors) throws IOException, InterruptedException {
+    Scheduler scheduler = new Scheduler(model,
+        new Scheduler.Config(config.maxQueue(), info.contextLength(), config.prefillTokens()));
+    SecureRandom seeds = new SecureRandom();
+    DecoderGrpcService service = new DecoderGrpcService(scheduler, info.defaults(), model.hiddenSize(),
+        info.imageTokenId(), seeds::nextLong);
+    ServerBootstrap bootstrap;
+    try {
+      bootstrap = ServerBootstrap.start(builder, config.maxMessageBytes(), interceptors, service);
+    } catch (IOException | RuntimeException e) {
+      scheduler.close();
+      model.close();
+      throw e;
+    }
+    DecoderServer server = new DecoderServer(model, scheduler, bootstrap);
+    try {
+      long t0 = System.nanoTime();
+      // Any in-vocabulary id will do; the first stop id is one.
+      int[] stop = info.defaults().stopIds();
+      scheduler.warmUp(stop.length > 0 && stop[0] < model.vocabSize() ? stop[0] : 0);
+      log.info(String.format("warm-up took %.0f ms", (System.nanoTime() - t0) / 1e6));
+    } catch (RuntimeException | InterruptedException e) {
+      server.close();
+      throw e;
+    }
+    bootstrap.setServing();
+    return server;
+  }
+
+  public int port() {
+    return bootstrap.port();
+  }
+
+  /** Active sequences, queue length, KV tokens in use and step timings, for metrics exporters. */
+  public SchedulerMetrics metrics() {
+    return scheduler.metrics();
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    bootstrap.server().awaitTermination();
+  }
+
+  /** Drains: NOT_SERVING first, then stops accepting calls, ends running sequences, frees the model. */
+  @Override
+  public void close() {
+    bootstrap.enterDraining();
+    bootstrap.server().shutdown();
+    scheduler.close();
+    try {
+      if (!bootstrap.server().awaitTermination(5, TimeUnit.SECONDS)) bootstrap.server().shutdownNow();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      bootstrap.server().shutdownNow();
+    }
+    model.close();
+  }
+}

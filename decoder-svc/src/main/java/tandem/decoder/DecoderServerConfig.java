@@ -1,0 +1,54 @@
+package tandem.decoder;
+
+import static tandem.common.config.ServiceDefaults.*;
+
+import java.nio.file.Path;
+import tandem.common.config.Env;
+
+/**
+ * decoder-svc settings. Every field has an environment variable (ServiceDefaults names); the CLI's flags override
+ * them. Documented in docs/decoder-svc.md.
+ *
+ * @param model checkpoint folder (TANDEM_MODEL)
+ * @param device cpu or cuda (TANDEM_DEVICE); cuda falls back to cpu with a warning when no GPU is present
+ * @param dtype float32 or float16 (cuda only) (TANDEM_DTYPE)
+ * @param port gRPC port; 0 picks a free one (TANDEM_PORT)
+ * @param maxBatch KV slots = most sequences decoded together (TANDEM_DECODER_MAX_BATCH)
+ * @param maxSeqLen KV capacity per slot, tokens (TANDEM_DECODER_MAX_SEQ_LEN)
+ * @param maxQueue requests that may wait for a slot (TANDEM_DECODER_MAX_QUEUE)
+ * @param maxMessageBytes largest gRPC message (TANDEM_MAX_MESSAGE_BYTES)
+ * @param prefillTokens prompt tokens admitted per step while others decode (TANDEM_DECODER_PREFILL_TOKENS)
+ */
+public record DecoderServerConfig(
+    Path model,
+    String device,
+    String dtype,
+    int port,
+    int maxBatch,
+    int maxSeqLen,
+    int maxQueue,
+    int maxMessageBytes,
+    int prefillTokens) {
+
+  public DecoderServerConfig {
+    if (maxBatch < 1) throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
+    if (maxSeqLen < 2) throw new IllegalArgumentException("max sequence length must be >= 2, got " + maxSeqLen);
+    if (maxQueue < 0) throw new IllegalArgumentException("max queue must be >= 0, got " + maxQueue);
+    if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in 0..65535, got " + port);
+    if (prefillTokens < 1) throw new IllegalArgumentException("prefill tokens must be >= 1, got " + prefillTokens);
+  }
+
+  public static DecoderServerConfig fromEnv(Env env) {
+    String model = env.string(ENV_MODEL, null);
+    return new DecoderServerConfig(
+        model == null ? null : Path.of(model),
+        env.string(ENV_DEVICE, "cpu"),
+        env.string(ENV_DTYPE, "float32"),
+        env.integer(ENV_PORT, DECODER_PORT),
+        env.integer(ENV_DECODER_MAX_BATCH, DEFAULT_DECODER_MAX_BATCH),
+        env.integer(ENV_DECODER_MAX_SEQ_LEN, DEFAULT_DECODER_MAX_SEQ_LEN),
+        env.integer(ENV_DECODER_MAX_QUEUE, DEFAULT_DECODER_MAX_QUEUE),
+        env.integer(ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
+        env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS));
+  }
+}

@@ -1,0 +1,455 @@
+package tandem.decoder.generate;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import tandem.decoder.model.CausalLm;
+
+/**
+ * Continuous batching over a {@link CausalLm}: one thread owns the model and loops
+ *
+ * <ol>
+ *   <li>drop cancelled sequences (free their KV slots) and cancelled queued requests;
+ *   <li>admit queued requests into free slots, prefilling each (at most {@code prefillTokensPerStep} prompt tokens
+ *       per round while others are decoding, so a long prompt delays the running streams by one prefill, not by a
+ *       whole queue of them) and emitting its first token;
+ *   <li>run one batched decode step over every active sequence and emit one token each; finished sequences leave
+ *       at once and their slot is reused by the next admission.
+ * </ol>
+ *
+ * Each sequence keeps its own processor state and RNG, and the model computes each row of a batch independently,
+ * so the ids a sequence gets do not depend on what it is batched with.
+ */
+public final class Scheduler implements AutoCloseable {
+  private static final Logger log = Logger.getLogger(Scheduler.class.getName());
+
+  /**
+   * @param maxQueue requests that may wait for a slot; more get EXHAUSTED
+   * @param contextLength the model's context (max_position_embeddings); longer prompts are INVALID
+   * @param prefillTokensPerStep prompt tokens admitted per round while other sequences are decoding (at least one
+   *     request is always admitted when a slot is free)
+   */
+  public record Config(int maxQueue, int contextLength, int prefillTokensPerStep) {
+    public Config {
+      if (maxQueue < 0) throw new IllegalArgumentException("maxQueue must be >= 0, got " + maxQueue);
+      if (contextLength < 2) throw new IllegalArgumentException("contextLength must be >= 2, got " + contextLength);
+      if (prefillTokensPerStep < 1)
+        throw new IllegalArgumentException("prefillTokensPerStep must be >= 1, got " + prefillTokensPerStep);
+    }
+  }
+
+  /** The caller's grip on a submitted request. */
+  public interface Handle {
+    /** Stops the sequence within one step and frees its slot; idempotent, callable from any thread. */
+    void cancel();
+  }
+
+  private final CausalLm model;
+  private final Config config;
+  private final int capacity;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition wake = lock.newCondition();
+  private final ArrayDeque<Seq> queue = new ArrayDeque<>();
+  private final List<Seq> active = new ArrayList<>();
+  private final boolean[] slotBusy;
+  private final Thread thread;
+  private volatile boolean closed;
+
+  // Metrics written by the scheduler thread, read by anyone.
+  private volatile int activeCount;
+  private volatile long kvTokens;
+  private volatile long steps;
+  private volatile long tokens;
+  private volatile long stepNanos;
+  private volatile long modelNanos;
+  private volatile long finished;
+
+  public Scheduler(CausalLm model, Config config) {
+    this.model = model;
+    this.config = config;
+    this.capacity = Math.min(model.maxSeqLen(), config.contextLength());
+    this.slotBusy = new boolean[model.slots()];
+    this.thread = new Thread(this::loop, "decoder-scheduler");
+    this.thread.setDaemon(true);
+    this.thread.start();
+  }
+
+  /**
+   * Queues a request. Validation happens here, on the caller's thread, so bad requests never reach the model.
+   *
+   * @throws RequestRejected when the request is invalid, cannot fit, the queue is full, or the scheduler is closed
+   */
+  public Handle submit(GenerationRequest request, GenerationListener listener) {
+    validate(request);
+    Seq s = new Seq(request, listener);
+    lock.lock();
+    try {
+      if (closed) throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "the decoder is shutting down");
+      int free = 0;
+      for (boolean b : slotBusy) if (!b) free++;
+      int waitingWithThis = Math.max(0, queue.size() + 1 - free);
+      if (waitingWithThis > config.maxQueue()) {
+        throw new RequestRejected(RequestRejected.Reason.EXHAUSTED, "all " + slotBusy.length
+            + " sequence slots are busy and " + queue.size() + " requests already wait (TANDEM_DECODER_MAX_QUEUE="
+            + config.maxQueue() + "); retry later");
+      }
+      queue.addLast(s);
+      wake.signal();
+    } finally {
+      lock.unlock();
+    }
+    return s;
+  }
+
+  private void validate(GenerationRequest r) {
+    int[] ids = r.inputIds();
+    int vocab = model.vocabSize();
+    if (ids.length == 0) throw invalid("input_ids is empty; a prompt needs at least one token");
+    for (int i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= vocab)
+        throw invalid("input_ids[" + i + "] = " + ids[i] + " is outside the vocabulary [0, " + vocab + ")");
+    }
+    int hidden = model.hiddenSize();
+    if (r.imageEmbeddings().length % hidden != 0) {
+      throw invalid("image embeddings hold " + r.imageEmbeddings().length + " values, not a whole number of rows of "
+          + "the model's hidden size " + hidden);
+    }
+    try {
+      Splice.checkCounts(ids, r.imageTokenId(), r.imageEmbeddings().length / hidden);
+    } catch (IllegalArgumentException e) {
+      throw invalid(e.getMessage());
+    }
+    for (int id : r.settings().stopIds()) {
+      if (id < 0 || id >= vocab) throw invalid("stop token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+    }
+    if (ids.length >= config.contextLength()) {
+      throw invalid("the prompt has " + ids.length + " tokens but the model's context is " + config.contextLength()
+          + " tokens (prompt + new tokens); shorten the prompt");
+    }
+    if (ids.length >= model.maxSeqLen()) {
+      throw new RequestRejected(RequestRejected.Reason.EXHAUSTED, "the prompt has " + ids.length
+          + " tokens but a sequence's KV cache holds at most " + model.maxSeqLen()
+          + " tokens on this server (TANDEM_DECODER_MAX_SEQ_LEN); shorten the prompt or raise the limit");
+    }
+  }
+
+  private static RequestRejected invalid(String message) {
+    return new RequestRejected(RequestRejected.Reason.INVALID, message);
+  }
+
+  public SchedulerMetrics metrics() {
+    int queued;
+    lock.lock();
+    try {
+      queued = queue.size();
+    } finally {
+      lock.unlock();
+    }
+    return new SchedulerMetrics(activeCount, queued, kvTokens, (long) slotBusy.length * model.maxSeqLen(), steps,
+        tokens, stepNanos, modelNanos, finished);
+  }
+
+  /**
+   * Runs one tiny request (one prefill, one decode step) through the whole path and waits for it, so the first
+   * real request does not pay for lazy initialisation. Call before reporting SERVING.
+   */
+  public void warmUp(int tokenId) throws InterruptedException {
+    CountDownLatch done = new CountDownLatch(1);
+    GenerationResult[] out = new GenerationResult[1];
+    GenerationSettings s = new GenerationSettings(2, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
+    submit(new GenerationRequest("warm-up", new int[] {tokenId, tokenId}, new float[0], -1, s),
+        new GenerationListener() {
+          @Override
+          public void onToken(int id) {}
+
+          @Override
+          public void onFinish(GenerationResult r) {
+            out[0] = r;
+            done.countDown();
+          }
+        });
+    if (!done.await(10, TimeUnit.MINUTES)) throw new IllegalStateException("warm-up did not finish in 10 minutes");
+    if (out[0].reason() == FinishReason.ERROR) throw new IllegalStateException("warm-up failed: " + out[0].error());
+  }
+
+  /** Stops the loop; waiting and running sequences end with ERROR "shutting down". Does not close the model. */
+  @Override
+  public void close() {
+    lock.lock();
+    try {
+      closed = true;
+      wake.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    try {
+      thread.join(TimeUnit.SECONDS.toMillis(30));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // ---------------------------------------------------------------- scheduler thread
+
+  private void loop() {
+    try {
+      while (true) {
+        List<Seq> admit = new ArrayList<>();
+        List<Seq> dropped = new ArrayList<>();
+        lock.lock();
+        try {
+          while (!closed && queue.isEmpty() && active.isEmpty()) wake.await();
+          if (closed) break;
+          for (Iterator<Seq> it = queue.iterator(); it.hasNext(); ) {
+            Seq s = it.next();
+            if (s.cancelled) {
+              it.remove();
+              dropped.add(s);
+            }
+          }
+          int budget = config.prefillTokensPerStep();
+          boolean othersRunning = !active.isEmpty();
+          int free = freeSlot();
+          while (free >= 0 && !queue.isEmpty()) {
+            Seq next = queue.peekFirst();
+            int len = next.request.inputIds().length;
+            if (othersRunning && !admit.isEmpty() && len > budget) break;
+            queue.pollFirst();
+            budget -= len;
+            next.slot = free;
+            slotBusy[free] = true;
+            admit.add(next);
+            free = freeSlot();
+          }
+        } finally {
+          lock.unlock();
+        }
+        for (Seq s : dropped) s.finishEarly(FinishReason.CANCELLED, "");
+        dropCancelled();
+        for (Seq s : admit) prefill(s);
+        if (!active.isEmpty()) step();
+        publish();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (Throwable t) {
+      log.log(Level.SEVERE, "scheduler loop died", t);
+      closed = true;
+    }
+    shutDown();
+  }
+
+  private int freeSlot() {
+    for (int i = 0; i < slotBusy.length; i++) if (!slotBusy[i]) return i;
+    return -1;
+  }
+
+  private void dropCancelled() {
+    for (Iterator<Seq> it = active.iterator(); it.hasNext(); ) {
+      Seq s = it.next();
+      if (s.cancelled) {
+        it.remove();
+        end(s, FinishReason.CANCELLED, "");
+      }
+    }
+  }
+
+  private void prefill(Seq s) {
+    long start = System.nanoTime();
+    s.admittedNanos = start;
+    if (s.cancelled) {
+      end(s, FinishReason.CANCELLED, "");
+      return;
+    }
+    GenerationRequest r = s.request;
+    float[] logits;
+    try {
+      float[] embeds = model.embed(r.inputIds());
+      if (r.imageEmbeddings().length > 0) {
+        Splice.splice(embeds, r.inputIds(), model.hiddenSize(), r.imageTokenId(), r.imageEmbeddings());
+      }
+      logits = model.prefill(s.slot, embeds, r.inputIds().length);
+    } catch (RuntimeException e) {
+      log.log(Level.WARNING, "prefill failed for " + r.requestId(), e);
+      end(s, FinishReason.ERROR, "prefill failed: " + e);
+      return;
+    }
+    s.prefillNanos = System.nanoTime() - start;
+    active.add(s);
+    publish(); // before the first token goes out, so metrics never lag behind what a client has seen
+    if (!s.cancelled) accept(s, logits);
+    if (s.done) active.remove(s);
+  }
+
+  private void step() {
+    int n = active.size();
+    int[] slots = new int[n];
+    int[] ids = new int[n];
+    for (int i = 0; i < n; i++) {
+      slots[i] = active.get(i).slot;
+      ids[i] = active.get(i).state.last();
+    }
+    long t0 = System.nanoTime();
+    float[][] logits;
+    try {
+      logits = model.decode(slots, ids);
+    } catch (RuntimeException e) {
+      log.log(Level.WARNING, "decode step failed for " + n + " sequences", e);
+      for (Seq s : active) end(s, FinishReason.ERROR, "decode step failed: " + e);
+      active.clear();
+      return;
+    }
+    long t1 = System.nanoTime();
+    for (int i = 0; i < n; i++) {
+      Seq s = active.get(i);
+      if (s.cancelled) continue; // dropped (and its slot freed) right below
+      accept(s, logits[i]);
+    }
+    long t2 = System.nanoTime();
+    for (Seq s : active) {
+      s.stepModelNanos += t1 - t0;
+      s.stepTotalNanos += t2 - t0;
+    }
+    steps++;
+    stepNanos += t2 - t0;
+    modelNanos += t1 - t0;
+    active.removeIf(s -> s.done);
+    dropCancelled();
+  }
+
+  /** Picks, appends and emits the next token of {@code s} from its logits; ends it when a stop rule fires. */
+  private void accept(Seq s, float[] logits) {
+    int id;
+    try {
+      id = s.state.choose(logits);
+    } catch (RuntimeException e) {
+      end(s, FinishReason.ERROR, "token selection failed: " + e);
+      return;
+    }
+    s.state.append(id);
+    long now = System.nanoTime();
+    if (s.firstTokenNanos == 0) s.firstTokenNanos = now;
+    s.lastTokenNanos = now;
+    tokens++;
+    try {
+      s.listener.onToken(id);
+    } catch (RuntimeException e) {
+      log.log(Level.FINE, "listener failed; cancelling " + s.request.requestId(), e);
+      s.cancelled = true;
+      return;
+    }
+    FinishReason why = StopRules.after(id, s.state.generated(), s.state.length(), capacity, s.request.settings());
+    if (why != null) end(s, why, "");
+  }
+
+  /** Frees the slot and reports the result (once). The caller removes {@code s} from {@code active}. */
+  private void end(Seq s, FinishReason reason, String error) {
+    if (s.done) return;
+    s.done = true;
+    if (s.slot >= 0) {
+      try {
+        model.release(s.slot);
+      } catch (RuntimeException e) {
+        log.log(Level.WARNING, "release of slot " + s.slot + " failed", e);
+      }
+      lock.lock();
+      try {
+        slotBusy[s.slot] = false;
+      } finally {
+        lock.unlock();
+      }
+    }
+    publish(); // before the listener hears of the end, so metrics never lag behind what a client has seen
+    s.report(reason, error);
+    finished++;
+  }
+
+  private void publish() {
+    int n = 0;
+    long kv = 0;
+    for (Seq s : active) {
+      if (s.done) continue;
+      n++;
+      kv += s.state.length();
+    }
+    activeCount = n;
+    kvTokens = kv;
+  }
+
+  private void shutDown() {
+    for (Seq s : active) end(s, FinishReason.ERROR, "the decoder is shutting down");
+    active.clear();
+    List<Seq> waiting;
+    lock.lock();
+    try {
+      closed = true;
+      waiting = new ArrayList<>(queue);
+      queue.clear();
+    } finally {
+      lock.unlock();
+    }
+    for (Seq s : waiting) s.finishEarly(FinishReason.ERROR, "the decoder is shutting down");
+    publish();
+  }
+
+  /** One request's life in the scheduler. Fields other than {@code cancelled} belong to the scheduler thread. */
+  private final class Seq implements Handle {
+    final GenerationRequest request;
+    final GenerationListener listener;
+    final SequenceState state;
+    final long arrivalNanos = System.nanoTime();
+    volatile boolean cancelled;
+    boolean done;
+    int slot = -1;
+    long admittedNanos;
+    long prefillNanos;
+    long firstTokenNanos;
+    long lastTokenNanos;
+    long stepModelNanos;
+    long stepTotalNanos;
+
+    Seq(GenerationRequest request, GenerationListener listener) {
+      this.request = request;
+      this.listener = listener;
+      this.state = new SequenceState(request.inputIds(), request.settings());
+    }
+
+    @Override
+    public void cancel() {
+      if (cancelled) return;
+      cancelled = true;
+      lock.lock();
+      try {
+        wake.signal();
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    void finishEarly(FinishReason reason, String error) {
+      done = true;
+      report(reason, error);
+      finished++;
+    }
+
+    void report(FinishReason reason, String error) {
+      double ttft = firstTokenNanos == 0 ? 0 : (firstTokenNanos - arrivalNanos) / 1e6;
+      double decode = firstTokenNanos == 0 ? 0 : (lastTokenNanos - firstTokenNanos) / 1e6;
+      double queued = ((admittedNanos == 0 ? System.nanoTime() : admittedNanos) - arrivalNanos) / 1e6;
+      GenerationResult r = new GenerationResult(reason, request.inputIds().length, state.generated(), ttft, decode,
+          queued, prefillNanos / 1e6, stepModelNanos / 1e6, stepTotalNanos / 1e6, error);
+      try {
+        listener.onFinish(r);
+      } catch (RuntimeException e) {
+        log.log(Level.FINE, "listener failed on finish of " + request.requestId(), e);
+      }
+    }
+  }
+}

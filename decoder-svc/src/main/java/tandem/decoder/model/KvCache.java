@@ -1,0 +1,70 @@
+package tandem.decoder.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
+
+/**
+ * Preallocated per-layer K and V, each {@code [slots, kvHeads, maxSeqLen, headDim]}, written in place and never
+ * regrown. Head-major within a slot so that {@code K[slot, :, 0:len, :]} is a strided view that matmul reads without a
+ * copy. K is stored after k_norm and RoPE. The arrays are created uninitialized: nothing ever reads a position at or
+ * beyond a slot's length, and untouched pages are never committed by the OS.
+ */
+final class KvCache implements AutoCloseable {
+  final NDArray[] keys;
+  final NDArray[] values;
+  private final int[] lengths;
+  final int slots;
+  final int maxSeqLen;
+
+  KvCache(NDManager manager, int layers, int slots, int kvHeads, int maxSeqLen, int headDim, DataType dtype) {
+    this.slots = slots;
+    this.maxSeqLen = maxSeqLen;
+    this.keys = new NDArray[layers];
+    this.values = new NDArray[layers];
+    Shape shape = new Shape(slots, kvHeads, maxSeqLen, headDim);
+    for (int l = 0; l < layers; l++) {
+      keys[l] = manager.create(shape, dtype);
+      values[l] = manager.create(shape, dtype);
+    }
+    this.lengths = new int[slots];
+  }
+
+  int length(int slot) {
+    return lengths[slot];
+  }
+
+  void setLength(int slot, int len) {
+    lengths[slot] = len;
+  }
+
+  void clear() {
+    Arrays.fill(lengths, 0);
+  }
+
+  /** Writes k, v [C, kvHeads, headDim] at positions start..start+C-1 of one slot. */
+  void writeRange(int layer, int slot, int start, NDArray k, NDArray v) {
+    long end = start + k.getShape().get(0);
+    NDIndex where = new NDIndex().addIndices(slot).addAllDim().addSliceDim(start, end);
+    keys[layer].set(where, k.transpose(1, 0, 2));
+    values[layer].set(where, v.transpose(1, 0, 2));
+  }
+
+  /** Writes k, v [B, kvHeads, headDim]: row i goes to slot slotIdx[i] at position posIdx[i] (int64 [B] arrays). */
+  void writeScattered(int layer, NDArray slotIdx, NDArray posIdx, NDArray k, NDArray v) {
+    NDIndex where = new NDIndex("{}, :, {}", slotIdx, posIdx);
+    keys[layer].set(where, k);
+    values[layer].set(where, v);
+  }
+
+  @Override
+  public void close() {
+    for (int l = 0; l < keys.length; l++) {
+      keys[l].close();
+      values[l].close();
+    }
+  }
+}

@@ -1,0 +1,114 @@
+package tandem.decoder.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+
+/**
+ * Qwen3 self-attention: q/k/v projections, per-head RMSNorm of q and k (q_norm, k_norm), RoPE, grouped-query attention
+ * against the KV cache, o_proj. No biases.
+ *
+ * <p>Weight layout: q_proj|k_proj|v_proj are one {@code [hidden, (heads + 2·kvHeads)·headDim]} matrix (one matmul per
+ * layer). q and k are normalized together: they share the RMS statistic's axis (headDim), so one normalize over
+ * {@code [T, heads + kvHeads, headDim]} followed by one multiply with the stacked weights (q_norm rows scaled by
+ * 1/sqrt(headDim), the attention scale) does both. GQA needs no repeat_kv copy: query heads are grouped as
+ * {@code [kvHeads, group, ...]} and each group multiplies its own cached K/V head.
+ */
+final class Qwen3Attention {
+  final int heads;
+  final int kvHeads;
+  final int headDim;
+  final int group;
+  final float eps;
+  final NDArray qkvProj; // [hidden, (heads + 2 kvHeads) headDim], transposed q_proj|k_proj|v_proj
+  final NDArray oProj; // [heads headDim, hidden], transposed o_proj
+  final NDArray qkNormWeight; // [heads + kvHeads, headDim]: q_norm/sqrt(headDim) per query head, k_norm per kv head
+  private final NDIndex qkCols;
+  private final NDIndex vCols;
+  private final NDIndex qHeads;
+  private final NDIndex kHeads;
+
+  Qwen3Attention(Weights w, String prefix, int hidden, int heads, int kvHeads, int headDim, double eps) {
+    this.heads = heads;
+    this.kvHeads = kvHeads;
+    this.headDim = headDim;
+    this.group = heads / kvHeads;
+    this.eps = (float) eps;
+    long q = (long) heads * headDim;
+    long kv = (long) kvHeads * headDim;
+    this.qkvProj =
+        w.linearTransposed(
+            hidden,
+            new String[] {prefix + "q_proj.weight", prefix + "k_proj.weight", prefix + "v_proj.weight"},
+            new long[] {q, kv, kv});
+    this.oProj = w.linearTransposed(q, new String[] {prefix + "o_proj.weight"}, new long[] {hidden});
+    try (NDArray qNorm = w.vector(prefix + "q_norm.weight", headDim);
+        NDArray kNorm = w.vector(prefix + "k_norm.weight", headDim);
+        NDArray qScaled = qNorm.mul((float) (1.0 / Math.sqrt(headDim)));
+        NDArray qRows = qScaled.expandDims(0).repeat(0, heads);
+        NDArray kRows = kNorm.expandDims(0).repeat(0, kvHeads)) {
+      this.qkNormWeight = NDArrays.concat(new NDList(qRows, kRows), 0);
+    }
+    this.qkCols = new NDIndex().addAllDim().addSliceDim(0, q + kv);
+    this.vCols = new NDIndex().addAllDim().addSliceDim(q + kv, q + 2 * kv);
+    this.qHeads = new NDIndex().addAllDim().addSliceDim(0, heads);
+    this.kHeads = new NDIndex().addAllDim().addSliceDim(heads, heads + kvHeads);
+  }
+
+  /** x [T, hidden] (already input_layernorm-ed) → [T, hidden]; writes this pass's K/V into the cache. */
+  NDArray forward(NDArray x, Step step, KvCache cache, int layer, Qwen3RotaryEmbedding rope) {
+    long t = x.getShape().get(0);
+    NDArray qkv = x.matMul(qkvProj); // [T, (heads + 2 kvHeads) headDim]
+    NDArray qk = qkv.get(qkCols).reshape(t, heads + kvHeads, headDim);
+    NDArray v = qkv.get(vCols).reshape(t, kvHeads, headDim);
+    qk = Qwen3RMSNorm.normalize(qk, eps).mul(qkNormWeight);
+    qk = rope.apply(qk, step.cos, step.sin);
+    NDArray q = qk.get(qHeads); // [T, heads, headDim]
+    NDArray k = qk.get(kHeads); // [T, kvHeads, headDim]
+    NDArray attn; // [T, heads headDim]
+    if (step.prefill) {
+      cache.writeRange(layer, step.slot, step.start, k, v);
+      attn = prefillAttention(q, step, cache, layer);
+    } else {
+      cache.writeScattered(layer, step.slotIdx, step.posIdx, k, v);
+      attn = decodeAttention(q, step, cache, layer);
+    }
+    return attn.matMul(oProj);
+  }
+
+  /** Rows are consecutive positions of one slot; attends over the cache [0, start + T) with a causal mask. */
+  private NDArray prefillAttention(NDArray q, Step step, KvCache cache, int layer) {
+    int t = step.count;
+    int keys = step.start + t;
+    NDIndex visible = new NDIndex().addIndices(step.slot).addAllDim().addSliceDim(0, keys);
+    NDArray kc = step.owned(cache.keys[layer].get(visible)); // [kvHeads, keys, headDim]
+    NDArray vc = step.owned(cache.values[layer].get(visible));
+    // [T, heads, d] → [kvHeads, group·T, d]: query head h uses kv head h / group
+    NDArray qg = q.reshape(t, kvHeads, group, headDim).transpose(1, 2, 0, 3).reshape(kvHeads, (long) group * t, headDim);
+    NDArray scores = qg.matMul(kc.transpose(0, 2, 1)); // [kvHeads, group·T, keys]
+    if (step.mask != null) {
+      scores = scores.reshape(kvHeads, group, t, keys).add(step.mask).reshape(kvHeads, (long) group * t, keys);
+    }
+    NDArray out = scores.softmax(-1).matMul(vc); // [kvHeads, group·T, d]
+    return out.reshape(kvHeads, group, t, headDim).transpose(2, 0, 1, 3).reshape(t, (long) heads * headDim);
+  }
+
+  /**
+   * Row i is the newest position of slot slots[i]. Each row attends over exactly its own slot's filled prefix, so
+   * sequences of different lengths need no padding or mask, and no K/V is copied.
+   */
+  private NDArray decodeAttention(NDArray q, Step step, KvCache cache, int layer) {
+    NDList outs = new NDList(step.count);
+    for (int i = 0; i < step.count; i++) {
+      int len = step.positions[i] + 1;
+      NDIndex visible = new NDIndex().addIndices(step.slots[i]).addAllDim().addSliceDim(0, len);
+      NDArray kc = step.owned(cache.keys[layer].get(visible)); // [kvHeads, len, headDim]
+      NDArray vc = step.owned(cache.values[layer].get(visible));
+      NDArray qi = q.get(i).reshape(kvHeads, group, headDim);
+      NDArray p = qi.matMul(kc.transpose(0, 2, 1)).softmax(-1); // [kvHeads, group, len]
+      outs.add(p.matMul(vc).reshape(1, (long) heads * headDim));
+    }
+    return outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
+  }
+}

@@ -1,0 +1,32 @@
+package tandem.decoder.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.nn.Activation;
+
+/** {@code down_proj(silu(gate_proj(x)) ⊙ up_proj(x))}; gate|up are one transposed matrix, one matmul. */
+final class Qwen3MLP {
+  final NDArray gateUpProj; // [hidden, 2 intermediate]
+  final NDArray downProj; // [intermediate, hidden]
+  private final NDIndex gateCols;
+  private final NDIndex upCols;
+
+  Qwen3MLP(Weights w, String prefix, int hidden, int intermediate) {
+    this.gateUpProj =
+        w.linearTransposed(
+            hidden,
+            new String[] {prefix + "gate_proj.weight", prefix + "up_proj.weight"},
+            new long[] {intermediate, intermediate});
+    this.downProj = w.linearTransposed(intermediate, new String[] {prefix + "down_proj.weight"}, new long[] {hidden});
+    this.gateCols = new NDIndex().addAllDim().addSliceDim(0, intermediate);
+    this.upCols = new NDIndex().addAllDim().addSliceDim(intermediate, 2L * intermediate);
+  }
+
+  /** x [T, hidden] (already post_attention_layernorm-ed) → [T, hidden]. */
+  NDArray forward(NDArray x) {
+    NDArray gu = x.matMul(gateUpProj); // [T, 2 intermediate]
+    NDArray gate = gu.get(gateCols);
+    NDArray act = gate.mul(Activation.sigmoid(gate)).mul(gu.get(upCols)); // silu(gate) ⊙ up
+    return act.matMul(downProj);
+  }
+}

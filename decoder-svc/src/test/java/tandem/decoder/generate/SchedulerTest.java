@@ -1,0 +1,227 @@
+package tandem.decoder.generate;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class SchedulerTest {
+  private static final int VOCAB = 40;
+  private final List<Scheduler> open = new ArrayList<>();
+
+  @AfterEach
+  void closeAll() {
+    open.forEach(Scheduler::close);
+  }
+
+  /** Collects one stream. */
+  static final class Collector implements GenerationListener {
+    final List<Integer> ids = new CopyOnWriteArrayList<>();
+    final CompletableFuture<GenerationResult> done = new CompletableFuture<>();
+
+    @Override
+    public void onToken(int id) {
+      ids.add(id);
+    }
+
+    @Override
+    public void onFinish(GenerationResult r) {
+      done.complete(r);
+    }
+
+    GenerationResult await() throws Exception {
+      return done.get(20, TimeUnit.SECONDS);
+    }
+
+    int[] array() {
+      return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+  }
+
+  private Scheduler scheduler(FakeCausalLm lm, int maxQueue) {
+    Scheduler s = new Scheduler(lm, new Scheduler.Config(maxQueue, 1000, 64));
+    open.add(s);
+    return s;
+  }
+
+  static GenerationRequest request(int[] ids, int max) {
+    return new GenerationRequest("r", ids, new float[0], 39,
+        new GenerationSettings(max, 3, 2, 1f, false, 1f, 0, 1f, 0, new int[] {7}));
+  }
+
+  @Test
+  void aPromptDecodedAloneAndAlongsideThreeOthersGivesTheSameIds() throws Exception {
+    int[] prompt = {1, 2, 3, 4, 5};
+    Collector alone = new Collector();
+    scheduler(FakeCausalLm.random(VOCAB, 4, 256), 8).submit(request(prompt, 40), alone);
+    GenerationResult r1 = alone.await();
+
+    FakeCausalLm lm = FakeCausalLm.random(VOCAB, 4, 256);
+    lm.stepSleepMillis = 1;
+    Scheduler s = scheduler(lm, 8);
+    List<Collector> others = new ArrayList<>();
+    for (int k = 0; k < 3; k++) {
+      Collector c = new Collector();
+      s.submit(request(new int[] {9 + k, 8, 7 - k}, 60), c);
+      others.add(c);
+    }
+    Thread.sleep(5); // the others are mid-stream when ours arrives
+    Collector batched = new Collector();
+    s.submit(request(prompt, 40), batched);
+    GenerationResult r2 = batched.await();
+    for (Collector c : others) c.await();
+
+    assertTrue(alone.ids.size() > 3, "too short to mean anything: " + alone.ids);
+    assertArrayEquals(alone.array(), batched.array());
+    assertEquals(r1.reason(), r2.reason());
+    assertTrue(lm.largestBatch > 1, "the streams were never batched together: largest batch " + lm.largestBatch);
+  }
+
+  @Test
+  void moreStreamsThanSlotsAllFinishBySlotReuse() throws Exception {
+    FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 64);
+    lm.stepSleepMillis = 1; // so the submissions below overlap
+    Scheduler s = scheduler(lm, 16);
+    List<Collector> cs = new ArrayList<>();
+    for (int k = 0; k < 7; k++) {
+      Collector c = new Collector();
+      s.submit(request(new int[] {k + 1, k + 2}, 10), c);
+      cs.add(c);
+    }
+    for (Collector c : cs) {
+      GenerationResult r = c.await();
+      assertTrue(r.reason() == FinishReason.STOP || r.reason() == FinishReason.LENGTH, r.toString());
+      assertEquals(c.ids.size(), r.generatedTokens());
+    }
+    assertEquals(2, lm.largestBatch);
+    assertEquals(0, s.metrics().activeSequences());
+    assertEquals(7, s.metrics().requestsFinished());
+  }
+
+  @Test
+  void cancellingFreesTheSlotAndTheActiveCountReturnsToZero() throws Exception {
+    FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 100_000);
+    lm.stepSleepMillis = 2;
+    Scheduler s = scheduler(lm, 4);
+    Collector a = new Collector();
+    Collector b = new Collector();
+    Collector queued = new Collector();
+    GenerationRequest endless = new GenerationRequest("e", new int[] {1}, new float[0], 39,
+        new GenerationSettings(50_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+    Scheduler.Handle ha = s.submit(endless, a);
+    Scheduler.Handle hb = s.submit(endless, b);
+    Scheduler.Handle hq = s.submit(endless, queued);
+    while (a.ids.size() < 3 || b.ids.size() < 3) Thread.sleep(1);
+    assertEquals(2, s.metrics().activeSequences());
+    assertEquals(1, s.metrics().queuedRequests());
+    assertTrue(s.metrics().kvTokensInUse() >= 8);
+    hq.cancel();
+    ha.cancel();
+    assertEquals(FinishReason.CANCELLED, queued.await().reason());
+    assertEquals(0, queued.ids.size());
+    assertEquals(FinishReason.CANCELLED, a.await().reason());
+    int atCancel = a.ids.size();
+    hb.cancel();
+    assertEquals(FinishReason.CANCELLED, b.await().reason());
+    Thread.sleep(20);
+    assertEquals(atCancel, a.ids.size(), "tokens arrived after the cancel was reported");
+    SchedulerMetrics m = s.metrics();
+    assertEquals(0, m.activeSequences());
+    assertEquals(0, m.queuedRequests());
+    assertEquals(0, m.kvTokensInUse());
+    assertEquals(0, lm.length(0) + lm.length(1), "the model's slots were not released");
+  }
+
+  @Test
+  void aFullQueueAndAnOverlongPromptAreRejectedUpFront() throws Exception {
+    FakeCausalLm lm = FakeCausalLm.random(VOCAB, 1, 32);
+    lm.stepSleepMillis = 2;
+    Scheduler s = new Scheduler(lm, new Scheduler.Config(1, 20, 64));
+    open.add(s);
+    GenerationRequest endless = new GenerationRequest("e", new int[] {1}, new float[0], 39,
+        new GenerationSettings(10_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+    Collector running = new Collector();
+    Scheduler.Handle h = s.submit(endless, running);
+    s.submit(endless, new Collector());
+    RequestRejected full = assertThrows(RequestRejected.class, () -> s.submit(endless, new Collector()));
+    assertEquals(RequestRejected.Reason.EXHAUSTED, full.reason());
+    assertTrue(full.getMessage().contains("TANDEM_DECODER_MAX_QUEUE"), full.getMessage());
+
+    RequestRejected longer = assertThrows(RequestRejected.class,
+        () -> s.submit(request(new int[25], 5), new Collector()));
+    assertEquals(RequestRejected.Reason.INVALID, longer.reason());
+    assertTrue(longer.getMessage().contains("25 tokens") && longer.getMessage().contains("20"), longer.getMessage());
+    h.cancel();
+  }
+
+  @Test
+  void aPromptThatCannotFitAKvSlotIsExhaustedNotInvalid() {
+    Scheduler s = new Scheduler(FakeCausalLm.random(VOCAB, 1, 8), new Scheduler.Config(1, 1000, 64));
+    open.add(s);
+    RequestRejected e = assertThrows(RequestRejected.class, () -> s.submit(request(new int[9], 5), new Collector()));
+    assertEquals(RequestRejected.Reason.EXHAUSTED, e.reason());
+    assertTrue(e.getMessage().contains("TANDEM_DECODER_MAX_SEQ_LEN"), e.getMessage());
+  }
+
+  @Test
+  void aSequenceThatFillsItsSlotEndsWithLength() throws Exception {
+    Scheduler s = scheduler(FakeCausalLm.random(VOCAB, 1, 10), 1);
+    Collector c = new Collector();
+    s.submit(new GenerationRequest("r", new int[] {1, 2, 3}, new float[0], 39,
+        new GenerationSettings(100, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0])), c);
+    GenerationResult r = c.await();
+    assertEquals(FinishReason.LENGTH, r.reason());
+    assertEquals(7, r.generatedTokens());
+  }
+
+  @Test
+  void spliceCountMismatchAndBadIdsAreInvalidWithBothNumbers() {
+    Scheduler s = scheduler(FakeCausalLm.random(VOCAB, 1, 64), 1);
+    GenerationSettings g = new GenerationSettings(4, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
+    RequestRejected e = assertThrows(RequestRejected.class, () -> s.submit(
+        new GenerationRequest("r", new int[] {1, 39, 39, 39, 2}, new float[2 * 4], 39, g), new Collector()));
+    assertEquals(RequestRejected.Reason.INVALID, e.reason());
+    assertTrue(e.getMessage().contains("3 image-token positions") && e.getMessage().contains("2 rows"),
+        e.getMessage());
+    e = assertThrows(RequestRejected.class, () -> s.submit(
+        new GenerationRequest("r", new int[] {1, VOCAB}, new float[0], 39, g), new Collector()));
+    assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
+    e = assertThrows(RequestRejected.class, () -> s.submit(
+        new GenerationRequest("r", new int[0], new float[0], 39, g), new Collector()));
+    assertTrue(e.getMessage().contains("empty"), e.getMessage());
+  }
+
+  @Test
+  void splicedRowsReachTheModelAndChangeTheOutput() throws Exception {
+    GenerationSettings g = new GenerationSettings(8, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
+    int[] ids = {1, 39, 39, 2};
+    int[][] outs = new int[2][];
+    for (int k = 0; k < 2; k++) {
+      float[] rows = new float[2 * 4];
+      rows[0] = 100 + k; // only the first feature reaches the fake model's state
+      Collector c = new Collector();
+      scheduler(FakeCausalLm.random(VOCAB, 1, 64), 1).submit(new GenerationRequest("r", ids, rows, 39, g), c);
+      c.await();
+      outs[k] = c.array();
+    }
+    assertTrue(!java.util.Arrays.equals(outs[0], outs[1]), "the spliced rows did not matter");
+  }
+
+  @Test
+  void warmUpRunsOnePrefillAndOneStep() throws Exception {
+    FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 64);
+    Scheduler s = scheduler(lm, 1);
+    s.warmUp(1);
+    assertEquals(1, lm.prefillCalls.get());
+    assertEquals(1, lm.decodeCalls.get());
+    assertEquals(0, s.metrics().activeSequences());
+  }
+}

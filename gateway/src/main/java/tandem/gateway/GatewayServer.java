@@ -1,0 +1,101 @@
+package tandem.gateway;
+
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ManagedChannel;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerBootstrap;
+import tandem.gateway.grpc.ChatGrpcService;
+
+/**
+ * The gateway as its own process: {@code TANDEM_MODEL} (checkpoint folder: tokenizer, chat template, processor
+ * config), {@code TANDEM_VISION_ADDR}, {@code TANDEM_DECODER_ADDR}, {@code TANDEM_PORT}.
+ */
+public final class GatewayServer implements AutoCloseable {
+  private final GatewayModel model;
+  private final ManagedChannel vision;
+  private final ManagedChannel decoder;
+  private final ServerBootstrap server;
+
+  private GatewayServer(GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server) {
+    this.model = model;
+    this.vision = vision;
+    this.decoder = decoder;
+    this.server = server;
+  }
+
+  /** Settings of a split-deployment gateway. */
+  public record Config(Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes) {
+    public static Config fromEnv(Env env) {
+      String model = env.string(ServiceDefaults.ENV_MODEL, "");
+      if (model.isEmpty()) throw new IllegalArgumentException(ServiceDefaults.ENV_MODEL + " is not set (checkpoint folder)");
+      return new Config(
+          Path.of(model),
+          env.string(ServiceDefaults.ENV_VISION_ADDR, "localhost:" + ServiceDefaults.VISION_PORT),
+          env.string(ServiceDefaults.ENV_DECODER_ADDR, "localhost:" + ServiceDefaults.DECODER_PORT),
+          env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT),
+          env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
+    }
+  }
+
+  /** Loads the model bits, connects (lazily) to both backends and starts serving Chat. */
+  public static GatewayServer start(Config c) throws IOException {
+    GatewayModel model = GatewayModel.load(c.model());
+    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes());
+    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes());
+    Gateway gateway =
+        new Gateway(
+            model,
+            new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"));
+    ServerBootstrap server =
+        ServerBootstrap.start(
+            Grpc.newServerBuilderForPort(c.port(), InsecureServerCredentials.create()),
+            c.maxMessageBytes(),
+            List.of(),
+            new ChatGrpcService(gateway));
+    server.setServing();
+    return new GatewayServer(model, vision, decoder, server);
+  }
+
+  static ManagedChannel channel(String target, int maxMessageBytes) {
+    return Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+        .maxInboundMessageSize(maxMessageBytes)
+        .build();
+  }
+
+  public int port() {
+    return server.port();
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    server.server().awaitTermination();
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    server.enterDraining();
+    server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    vision.shutdownNow();
+    decoder.shutdownNow();
+    model.close();
+  }
+
+  public static void main(String[] args) throws Exception {
+    GatewayServer s = start(Config.fromEnv(Env.system()));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        s.close();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }));
+    System.err.println("gateway: serving Chat on port " + s.port());
+    s.awaitTermination();
+  }
+}
