@@ -19,13 +19,10 @@ import picocli.CommandLine.Command;
       ServeCommand.class,
       CheckpointCommand.class,
       PreprocessCommand.class,
-      GenerateCommand.class,
-      BenchCommand.class,
       EmbedCommand.class,
       DownloadCommand.class,
       PromptCommand.class,
       ChatCommand.class,
-      ServeCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
