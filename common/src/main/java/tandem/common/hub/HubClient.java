@@ -227,6 +227,7 @@ public final class HubClient {
     private final long limitNanos;
     private final java.util.concurrent.ScheduledExecutorService timer;
     private volatile long last = System.nanoTime();
+    private boolean stopped;
     private final java.util.concurrent.atomic.AtomicBoolean fired = new java.util.concurrent.atomic.AtomicBoolean();
 
     StallWatch(Thread worker, InputStream stream, Duration limit) {
@@ -252,7 +253,8 @@ public final class HubClient {
       return fired.get();
     }
 
-    private void check() {
+    private synchronized void check() {
+      if (stopped) return;
       if (System.nanoTime() - last > limitNanos && fired.compareAndSet(false, true)) {
         // JDK 17's response stream ignores interrupts while it waits for data but rechecks "closed" after each
         // wake-up; newer JDKs fail the read on the interrupt itself. Closing and then interrupting works on both.
@@ -266,6 +268,9 @@ public final class HubClient {
     }
 
     void stop() {
+      synchronized (this) {
+        stopped = true; // from here on check() cannot interrupt the worker any more
+      }
       timer.shutdownNow();
       if (fired.get()) Thread.interrupted(); // our own interrupt, not the user's: do not let it leak
     }
