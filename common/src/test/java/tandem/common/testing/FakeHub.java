@@ -59,6 +59,7 @@ public final class FakeHub implements AutoCloseable {
   private final Map<String, Integer> corrupt = new ConcurrentHashMap<>(); // sha256 -> downloads left to corrupt
   private final List<Request> log = Collections.synchronizedList(new ArrayList<>());
   private volatile String requiredToken;
+  private volatile long slowMillisPer64k; // CDN pacing, so concurrent clients really overlap
 
   public FakeHub() throws IOException {
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
@@ -90,6 +91,12 @@ public final class FakeHub implements AutoCloseable {
   /** Requests for {@code oldId} get a relative 307 to {@code newId}, as the Hub does after a rename. */
   public FakeHub rename(String oldId, String newId) {
     renamed.put(oldId, newId);
+    return this;
+  }
+
+  /** The CDN pauses this long after every 64 KiB it sends. */
+  public FakeHub slowCdn(long millisPer64k) {
+    slowMillisPer64k = millisPer64k;
     return this;
   }
 
@@ -381,7 +388,19 @@ public final class FakeHub implements AutoCloseable {
       // Drop the connection without sending the rest: the client sees the stream end early.
       throw new IOException("FakeHub: connection cut after " + n + " bytes on purpose");
     }
-    out.write(content, (int) start, (int) len);
+    long pause = ex.getRequestURI().getPath().startsWith("/cdn/") ? slowMillisPer64k : 0;
+    for (long off = start; off < content.length; off += 65536) {
+      out.write(content, (int) off, (int) Math.min(65536, content.length - off));
+      if (pause > 0) {
+        out.flush();
+        try {
+          Thread.sleep(pause);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException("FakeHub: stopped");
+        }
+      }
+    }
   }
 
   private static void redirect(HttpExchange ex, int code, String location) throws IOException {
