@@ -294,7 +294,11 @@ public final class SnapshotDownloader {
         FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         try {
           return new BlobLock(local, ch, ch.lock());
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException e) {
+          // Some network file systems have no lock service (ENOLCK). Going on unlocked is still safe: every writer
+          // works on the .incomplete file and renames a verified blob into place; the worst case is double work.
+          return new BlobLock(local, ch, null);
+        } catch (RuntimeException e) {
           ch.close();
           throw e;
         }
@@ -307,7 +311,7 @@ public final class SnapshotDownloader {
     @Override
     public void close() throws IOException {
       try {
-        lock.release();
+        if (lock != null) lock.release();
         channel.close();
       } finally {
         local.unlock();
