@@ -358,11 +358,13 @@ public final class HubClient {
               + " the account whose token is in " + HubSettings.ENV_TOKEN);
     }
     if (code == 404) {
+      // ref is null only for the byte download, whose URL no longer names the repository.
+      String repoId = ref == null ? "the repository" : ref.repoId();
       String kind =
           switch (errorCode) {
-            case "RevisionNotFound" -> "revision '" + (ref == null ? "?" : ref.revision()) + "' does not exist in " + (ref == null ? "the repository" : ref.repoId());
-            case "EntryNotFound" -> "file " + file + " does not exist in " + (ref == null ? "the repository" : ref.toString());
-            case "RepoNotFound" -> "repository " + (ref == null ? "?" : ref.repoId()) + " does not exist on " + settings.endpoint();
+            case "RevisionNotFound" -> "revision '" + (ref == null ? "?" : ref.revision()) + "' does not exist in " + repoId;
+            case "EntryNotFound" -> "file " + file + " does not exist in " + (ref == null ? repoId : ref.toString());
+            case "RepoNotFound" -> "repository " + repoId + " does not exist on " + settings.endpoint();
             default -> what + " was not found on " + settings.endpoint();
           };
       return new HubException(HubException.Kind.NOT_FOUND, kind + " (HTTP 404)" + detail);

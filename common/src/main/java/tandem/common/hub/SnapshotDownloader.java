@@ -121,11 +121,13 @@ public final class SnapshotDownloader {
       listener.finished(snapshot.get());
       return snapshot.get();
     }
+    String command =
+        "vlm download " + ref.repoId()
+            + (ref.revision().equals(RepoRef.DEFAULT_REVISION) ? "" : " --revision " + ref.revision());
     String fix =
         networkFailed
-            ? "check the network and " + HubSettings.ENV_ENDPOINT + ", then run `vlm download " + ref.repoId() + "`"
-            : "run `vlm download " + ref.repoId() + (ref.revision().equals(RepoRef.DEFAULT_REVISION) ? "" : " --revision " + ref.revision())
-                + "` while online, or unset " + HubSettings.ENV_OFFLINE;
+            ? "check the network and " + HubSettings.ENV_ENDPOINT + ", then run `" + command + "`"
+            : "run `" + command + "` while online, or unset " + HubSettings.ENV_OFFLINE;
     throw new HubException(
         networkFailed ? HubException.Kind.NETWORK : HubException.Kind.NOT_CACHED,
         why + " and the cache has no complete copy of " + ref + ": " + String.join("; ", problems) + "; " + fix);
