@@ -66,12 +66,17 @@ app.kubernetes.io/component: {{ .c }}
 {{- printf "%s:%s-%s" .root.Values.image.repository (default .root.Chart.AppVersion .root.Values.image.tag) $flavor -}}
 {{- end -}}
 
-{{/* TANDEM_MODEL: a folder on the volume, or the repo id resolved from the HF cache on the volume. */}}
+{{/* The link the download step points at the downloaded snapshot: <mountPath>/by-repo/<org>--<name>[@rev]. */}}
+{{- define "tandem.modelLink" -}}
+{{- printf "%s/by-repo/%s" (trimSuffix "/" .Values.model.mountPath) (replace "/" "--" .Values.model.repo) -}}
+{{- end -}}
+
+{{/* TANDEM_MODEL, always a checkpoint folder: yours (localDir) or the downloaded snapshot through its link. */}}
 {{- define "tandem.modelRef" -}}
 {{- if .Values.model.localDir -}}
 {{- printf "%s/%s" (trimSuffix "/" .Values.model.mountPath) (trimPrefix "/" .Values.model.localDir) -}}
 {{- else -}}
-{{- .Values.model.repo -}}
+{{- include "tandem.modelLink" . -}}
 {{- end -}}
 {{- end -}}
 

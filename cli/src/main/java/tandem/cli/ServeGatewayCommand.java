@@ -42,17 +42,11 @@ public final class ServeGatewayCommand implements Callable<Integer> {
             env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
     GatewayServer s;
     try {
-      s = GatewayServer.start(c);
+      s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env));
     } catch (IllegalStateException e) {
       throw new UserError(e.getMessage());
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        s.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }));
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
     System.err.println("gateway: serving Chat on port " + s.port() + " (vision " + c.visionAddr() + ", decoder " + c.decoderAddr() + ")");
     s.awaitTermination();
     return 0;

@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
       DownloadCommand.class,
       PromptCommand.class,
       ChatCommand.class,
+      DemoCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -50,6 +51,7 @@ public final class Vlm implements Runnable {
   }
 
   public static void main(String[] args) {
+    ChatCommand.setEmbeddedGateway(AllInOne::openEmbedded);
     System.exit(commandLine().execute(args));
   }
 }

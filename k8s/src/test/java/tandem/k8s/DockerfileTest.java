@@ -76,7 +76,20 @@ class DockerfileTest {
     // The chart's image tags are <tag>-cpu and <tag>-cuda: the two build targets.
     assertTrue(Files.readString(DOCKERFILE).contains("FROM runtime AS cuda"));
     assertTrue(Files.readString(DOCKERFILE).contains("FROM runtime AS cpu"));
-    assertFalse(line("ENTRYPOINT").contains("sh -c"), "exec form: signals reach the JVM for graceful drain");
+    assertEquals("ENTRYPOINT [\"/app/bin/vlm\"]", line("ENTRYPOINT"));
+  }
+
+  @Test
+  void theLauncherExecsTheJvmOnTheImagesClasspath() throws IOException {
+    Path vlm = Chart.MODULE.resolve("docker/vlm");
+    assertTrue(Files.isExecutable(vlm) && Files.isExecutable(Chart.MODULE.resolve("docker/model-init")));
+    String launcher = Files.readString(vlm);
+    // exec: the JVM replaces the shell and gets SIGTERM itself, so the services drain before they stop.
+    assertTrue(launcher.contains("exec java ") && launcher.contains("'/app/classes:/app/lib/*' tandem.cli.Vlm \"$@\""),
+        launcher);
+    String dockerfile = Files.readString(DOCKERFILE);
+    assertTrue(dockerfile.contains("cp -r cli/target/classes /app/classes") && dockerfile.contains("cp -r cli/target/lib /app/lib"));
+    assertTrue(dockerfile.contains("COPY k8s/docker/vlm k8s/docker/model-init /app/bin/"));
   }
 
   static String line(String prefix) throws IOException {

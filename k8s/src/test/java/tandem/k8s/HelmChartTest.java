@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.k8s.Chart.Rendering;
@@ -21,6 +23,7 @@ class HelmChartTest {
   static final List<String> COMPONENTS = List.of("gateway", "vision", "decoder");
   static final List<String> MODEL_SERVICES = List.of("vision", "decoder");
   static final String GPU = "nvidia.com/gpu";
+  static final String LINK = "/models/by-repo/TalkUHulk--SmolVLM2-256M-Married-Qwen3-0.6B";
 
   @Test
   void strictLintPassesWithNothingWorseThanInfo() {
@@ -123,6 +126,33 @@ class HelmChartTest {
   }
 
   @Test
+  void theDefaultAndCpuOnlyPodsMeetThePodSecurityStandardRestricted() {
+    // https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted), the checks that apply here.
+    Set<String> allowedVolumes = Set.of("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+        "persistentVolumeClaim", "projected", "secret");
+    for (Rendering r : List.of(Chart.defaults(), Chart.cpuOnly())) {
+      for (String c : COMPONENTS) {
+        Map<String, Object> pod = podSpec(r, c);
+        for (String host : List.of("hostNetwork", "hostPID", "hostIPC")) assertNull(pod.get(host), c + " " + host);
+        assertEquals("RuntimeDefault", Y.at(pod, "securityContext.seccompProfile.type"), c);
+        for (Object v : Y.list(pod, "volumes")) {
+          Set<String> types = new HashSet<>(Y.map(v).keySet());
+          types.remove("name");
+          assertTrue(allowedVolumes.containsAll(types), c + " volume " + v);
+        }
+        List<Object> all = new ArrayList<>(Y.list(pod, "containers"));
+        all.addAll(Y.list(pod, "initContainers"));
+        for (Object o : all) {
+          Map<String, Object> sc = Y.map(Y.map(o).get("securityContext"));
+          assertNull(sc.get("privileged"), c);
+          assertNull(Y.at(sc, "capabilities.add"), c);
+          assertTrue(Y.list(Y.map(o), "ports").stream().noneMatch(p -> Y.map(p).containsKey("hostPort")), c);
+        }
+      }
+    }
+  }
+
+  @Test
   void probesAreNativeGrpcWithAStartupBudgetForModelLoading() {
     Rendering r = Chart.defaults();
     for (String c : COMPONENTS) {
@@ -161,11 +191,13 @@ class HelmChartTest {
       Map<String, Object> pod = podSpec(r, c);
       assertEquals("tandem-model", Y.str(volume(pod, "model"), "persistentVolumeClaim.claimName"), c);
       Map<String, Object> init = Y.map(Y.list(pod, "initContainers").get(0));
-      assertEquals(List.of("download", "TalkUHulk/SmolVLM2-256M-Married-Qwen3-0.6B", "--dir", "/models"), init.get("args"));
+      assertEquals(List.of("/app/bin/model-init"), init.get("command"));
+      assertEquals(List.of("TalkUHulk/SmolVLM2-256M-Married-Qwen3-0.6B", "/models", LINK), init.get("args"));
+      assertEquals("/models", mountPaths(init).get(0), "the init step writes where the service reads");
       assertEquals(List.of("serve", c), r.container(c).get("args"));
     }
     Map<String, Object> cm = r.get("ConfigMap", "tandem");
-    assertEquals("TalkUHulk/SmolVLM2-256M-Married-Qwen3-0.6B", Y.str(cm, "data.TANDEM_MODEL"));
+    assertEquals(LINK, Y.str(cm, "data.TANDEM_MODEL"), "the services get the folder the init step links");
     assertEquals("/models", Y.str(cm, "data.HF_HUB_CACHE"));
     assertEquals("1", Y.str(cm, "data.HF_HUB_OFFLINE"), "serving never downloads");
 
@@ -188,6 +220,11 @@ class HelmChartTest {
     Map<String, Object> cm = Chart.render(List.of(), "otel.endpoint", "http://collector.obs:4317").get("ConfigMap", "tandem");
     assertEquals("http://collector.obs:4317", Y.str(cm, "data.OTEL_EXPORTER_OTLP_ENDPOINT"));
     assertEquals("false", Y.str(cm, "data.OTEL_SDK_DISABLED"));
+    // OTEL_METRICS_EXPORTER=none would also switch off the Prometheus endpoint (the variable beats Telemetry's
+    // defaults), so by default the chart leaves it to the services.
+    assertNull(Y.at(cm, "data.OTEL_METRICS_EXPORTER"));
+    assertEquals("prometheus", Y.str(Chart.render(List.of(), "otel.metricsExporter", "prometheus").get("ConfigMap", "tandem"),
+        "data.OTEL_METRICS_EXPORTER"));
     Rendering r = Chart.defaults();
     for (String c : COMPONENTS) assertEquals("tandem-" + c, env(r.container(c), "OTEL_SERVICE_NAME"));
     Map<String, Object> off = Chart.render(List.of(), "otel.enabled", false).get("ConfigMap", "tandem");
