@@ -19,7 +19,7 @@ import tandem.decoder.model.TorchThreads;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Performance measurements.",
-    subcommands = {BenchCommand.Decode.class, BenchChatCommand.class})
+    subcommands = {BenchCommand.Decode.class, BenchChatCommand.class, BenchVisionCommand.class})
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
