@@ -1,19 +1,65 @@
 package tandem.cli;
 
-import picocli.CommandLine;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.common.hub.ModelResolver;
+import tandem.common.telemetry.Telemetry;
 
-/** {@code vlm serve}: run Tandem's services (one of them, in the split deployment). */
+/**
+ * {@code vlm serve}: without a subcommand, gateway + vision-svc + decoder-svc in one process (in-process channels,
+ * one public port); {@code vlm serve gateway|vision|decoder} runs one service of the split deployment.
+ */
 @Command(
     name = "serve",
     mixinStandardHelpOptions = true,
-    description = "Run a Tandem service.",
-    subcommands = {ServeDecoderCommand.class})
-public final class ServeCommand implements Runnable {
-  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+    description = {
+      "Run Tandem. Without a subcommand: all three services in one process behind one port (the laptop default).",
+      "With a subcommand: one service of the split deployment."
+    },
+    subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class, ServeVisionCommand.class})
+public final class ServeCommand implements Callable<Integer> {
+  @Option(names = "--model", description = "Checkpoint folder or Hugging Face repo id (default: $TANDEM_MODEL).")
+  String model;
+
+  @Option(names = "--port", description = "Public Chat port; 0 picks a free one (default: $TANDEM_PORT or " + ServiceDefaults.GATEWAY_PORT + ").")
+  Integer port;
+
+  @Option(names = "--device", description = "cpu or cuda (default: $TANDEM_DEVICE or cpu).")
+  String device;
+
+  @Option(names = "--trace-log", description = "Print every finished trace as an indented tree with durations on stderr.")
+  boolean traceLog;
 
   @Override
-  public void run() {
-    spec.commandLine().usage(spec.commandLine().getOut());
+  public Integer call() throws Exception {
+    Env env = Env.system();
+    String m = model != null ? model : env.string(ServiceDefaults.ENV_MODEL, "");
+    if (m.isEmpty()) throw new UserError("give --model DIR (or a Hugging Face repo id) or set " + ServiceDefaults.ENV_MODEL);
+    Path dir = resolveModel(m);
+    int p = port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT);
+    int metricsPort = env.integer(ServiceDefaults.ENV_METRICS_PORT, 0);
+    Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), metricsPort, traceLog ? System.err : null);
+    AllInOne server = AllInOne.start(dir, device, System.getenv(), NettyServerBuilder.forPort(p), telemetry);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      server.close();
+      telemetry.close();
+    }, "serve-shutdown"));
+    System.err.println("tandem: serving Chat on port " + server.port() + " (model " + dir + ", all-in-one)");
+    server.awaitTermination();
+    return 0;
+  }
+
+  /** A local folder is used as is; anything else is taken as a Hugging Face repo id (downloaded or cached). */
+  static Path resolveModel(String m) {
+    try {
+      return ModelResolver.resolve(m);
+    } catch (IllegalArgumentException e) {
+      throw new UserError("--model: " + e.getMessage());
+    }
   }
 }

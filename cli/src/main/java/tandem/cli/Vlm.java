@@ -19,6 +19,11 @@ import picocli.CommandLine.Command;
       ServeCommand.class,
       CheckpointCommand.class,
       PreprocessCommand.class,
+      EmbedCommand.class,
+      DownloadCommand.class,
+      PromptCommand.class,
+      ChatCommand.class,
+      DemoCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -46,6 +51,7 @@ public final class Vlm implements Runnable {
   }
 
   public static void main(String[] args) {
+    ChatCommand.setEmbeddedGateway(AllInOne::openEmbedded);
     System.exit(commandLine().execute(args));
   }
 }

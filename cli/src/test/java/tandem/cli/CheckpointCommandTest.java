@@ -71,4 +71,40 @@ class CheckpointCommandTest {
     assertEquals(2, r.code);
     assertEquals("vlm: error: " + message, r.err.strip());
   }
+
+  @Test
+  void inspectPrintsTheSummaryAndExitsZeroOnACleanCheckpoint() {
+    Run r = run("checkpoint", "inspect", tandem.common.testing.TinyCheckpoints.vlmTiny().toString());
+    assertEquals(0, r.code, r.err + r.out);
+    assertTrue(r.out.contains("architecture   VISION_LANGUAGE"), r.out);
+    assertTrue(r.out.contains("up to 10 tiles = 640 image tokens per image"), r.out);
+    assertTrue(r.out.contains("stop ids       151645 <|im_end|>"), r.out);
+    assertTrue(r.out.contains("problems       none"), r.out);
+  }
+
+  @Test
+  void inspectJsonIsParseableAndMissingFolderIsAUserError() {
+    Run r = run("checkpoint", "inspect", "--json", tandem.common.testing.TinyCheckpoints.decoderTiny().toString());
+    assertEquals(0, r.code, r.err);
+    var o = com.google.gson.JsonParser.parseString(r.out).getAsJsonObject();
+    assertEquals("CAUSAL_LM", o.get("architecture").getAsString());
+    assertEquals(9_822_592L, o.get("total_parameters").getAsLong());
+    Run bad = run("checkpoint", "inspect", dir.resolve("none").toString());
+    assertEquals(2, bad.code);
+    assertEquals("vlm: error: checkpoint folder " + dir.resolve("none") + " does not exist", bad.err.strip());
+  }
+
+  @Test
+  void mergeDoraOnAPlainCheckpointRenamesNothingAndWarns() throws Exception {
+    Path out = dir.resolve("merged");
+    Run r = run("checkpoint", "merge-dora", "--in", tandem.common.testing.TinyCheckpoints.decoderTiny().toString(),
+        "--out", out.toString());
+    assertEquals(0, r.code, r.err);
+    assertTrue(r.out.contains("merged 0 modules"), r.out);
+    assertTrue(r.out.contains("warning: no lora_A/lora_B tensors found"), r.out);
+    assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
+    Run bad = run("checkpoint", "merge-dora", "--in", dir.resolve("nope").toString(), "--out", out.toString());
+    assertEquals(2, bad.code);
+    assertEquals("vlm: error: --in folder " + dir.resolve("nope") + " does not exist", bad.err.strip());
+  }
 }

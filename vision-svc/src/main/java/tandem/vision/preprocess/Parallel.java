@@ -15,7 +15,8 @@ final class Parallel {
   private static final int MIN_ROWS = 64;
 
   static void rows(int n, RowRange body) {
-    int threads = ForkJoinPool.getCommonPoolParallelism();
+    // a parallel stream runs on the common pool plus the calling thread, so all cores take part
+    int threads = Math.min(Runtime.getRuntime().availableProcessors(), ForkJoinPool.getCommonPoolParallelism() + 1);
     int chunks = Math.min(Math.max(1, threads), Math.max(1, n / MIN_ROWS));
     if (chunks <= 1) {
       body.run(0, n);

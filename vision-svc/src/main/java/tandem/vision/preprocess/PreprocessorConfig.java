@@ -12,7 +12,8 @@ import java.util.List;
 
 /**
  * The checkpoint's {@code preprocessor_config.json} (SmolVLM / Idefics3 image processor), key for key, plus
- * {@code image_seq_len} from {@code processor_config.json}. Missing keys take SmolVLMImageProcessor's defaults.
+ * {@code image_seq_len} from {@code processor_config.json}. Missing keys take HF SmolVLMImageProcessor's constructor
+ * defaults ({@link #hfClassDefaults()}).
  *
  * @param size {@code size.longest_edge}: first resize target (also upscales)
  * @param resample Pillow filter id: 1 LANCZOS (the only one the checkpoints use) or 0 NEAREST
@@ -72,6 +73,16 @@ public record PreprocessorConfig(
         List.of(0.5, 0.5, 0.5), List.of(0.5, 0.5, 0.5), true, 64);
   }
 
+  /**
+   * The defaults of HF's {@code SmolVLMImageProcessor} constructor, used for keys a config file leaves out (note:
+   * longest edge 4·364 and tiles of 364, not the 2048/512 that SmolVLM2's released config sets).
+   */
+  public static PreprocessorConfig hfClassDefaults() {
+    return new PreprocessorConfig(
+        true, true, new LongestEdge(4 * 364), RESAMPLE_LANCZOS, true, new LongestEdge(364), true, 1.0 / 255, true,
+        List.of(0.5, 0.5, 0.5), List.of(0.5, 0.5, 0.5), true, 64);
+  }
+
   /** Reads {@code preprocessor_config.json} (required) and {@code processor_config.json} (optional) from a checkpoint. */
   public static PreprocessorConfig fromDir(Path dir) throws IOException {
     Path pre = dir.resolve("preprocessor_config.json");
@@ -85,6 +96,11 @@ public record PreprocessorConfig(
     }
   }
 
+  /** Parses {@code preprocessor_config.json} alone (image_seq_len takes its default, 64). */
+  public static PreprocessorConfig fromJson(String preprocessorJson) {
+    return fromJson(preprocessorJson, null);
+  }
+
   /** Parses the two JSON documents; {@code processorJson} may be null. Unknown keys are ignored, as HF does. */
   public static PreprocessorConfig fromJson(String preprocessorJson, String processorJson) {
     JsonObject o;
@@ -93,7 +109,7 @@ public record PreprocessorConfig(
     } catch (RuntimeException e) {
       throw new IllegalArgumentException("preprocessor config is not a JSON object: " + e.getMessage(), e);
     }
-    PreprocessorConfig d = smolVlmDefaults();
+    PreprocessorConfig d = hfClassDefaults();
     int seqLen = d.imageSeqLen();
     if (processorJson != null) {
       JsonObject p = JsonParser.parseString(processorJson).getAsJsonObject();

@@ -1,0 +1,149 @@
+package tandem.cli;
+
+import io.grpc.ManagedChannel;
+import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerBootstrap;
+import tandem.common.telemetry.Telemetry;
+import tandem.decoder.DecoderServer;
+import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.model.DecoderOptions;
+import tandem.decoder.model.Qwen3ForCausalLM;
+import tandem.gateway.Gateway;
+import tandem.gateway.GatewayModel;
+import tandem.gateway.grpc.ChatGrpcService;
+import tandem.vision.VisionServer;
+import tandem.vision.VisionSettings;
+
+/**
+ * The three services in one process ({@code vlm serve}, the laptop default): vision-svc and decoder-svc listen on
+ * in-process transports only, and one public server carries {@code ChatService}. Every setting comes from the same
+ * TANDEM_* variables as the split deployment; their ports are ignored (nothing but the public port is opened).
+ */
+public final class AllInOne implements AutoCloseable {
+  private final VisionServer vision;
+  private final DecoderServer decoder;
+  private final GatewayModel gatewayModel;
+  private final ManagedChannel visionChannel;
+  private final ManagedChannel decoderChannel;
+  private final ServerBootstrap gateway;
+
+  private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, ManagedChannel visionChannel,
+      ManagedChannel decoderChannel, ServerBootstrap gateway) {
+    this.vision = vision;
+    this.decoder = decoder;
+    this.gatewayModel = gatewayModel;
+    this.visionChannel = visionChannel;
+    this.decoderChannel = decoderChannel;
+    this.gateway = gateway;
+  }
+
+  /**
+   * Loads the checkpoint into both model services and starts the public Chat server on {@code publicServer}.
+   *
+   * @param environment TANDEM_* settings (usually the process environment); {@code model} and {@code device}
+   *     override theirs when non-null
+   */
+  public static AllInOne start(Path model, String device, Map<String, String> environment,
+      ServerBuilder<?> publicServer, Telemetry telemetry) throws IOException, InterruptedException {
+    Map<String, String> merged = new HashMap<>(environment);
+    merged.put(ServiceDefaults.ENV_MODEL, model.toString());
+    if (device != null) merged.put(ServiceDefaults.ENV_DEVICE, device);
+    Env env = new Env(merged);
+    List<ServerInterceptor> interceptors = List.of(telemetry.serverInterceptor());
+    String id = UUID.randomUUID().toString();
+    VisionServer vision = null;
+    DecoderServer decoder = null;
+    GatewayModel gm = null;
+    List<ManagedChannel> channels = new ArrayList<>();
+    try {
+      vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id));
+      DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
+      decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id),
+          Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen())),
+          DecoderServer.ModelInfo.fromDir(model), dcfg, interceptors);
+      int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
+      ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);
+      channels.add(vc);
+      ManagedChannel dc = channel("decoder-" + id, maxMessage, telemetry);
+      channels.add(dc);
+      gm = GatewayModel.load(model);
+      Gateway gw = new Gateway(gm, new Gateway.Backends(vc, "vision-svc (in-process)", dc, "decoder-svc (in-process)"));
+      ServerBootstrap boot = ServerBootstrap.start(publicServer, maxMessage, interceptors, new ChatGrpcService(gw));
+      boot.setServing();
+      return new AllInOne(vision, decoder, gm, vc, dc, boot);
+    } catch (IOException | RuntimeException | InterruptedException e) {
+      channels.forEach(ManagedChannel::shutdownNow);
+      if (gm != null) gm.close();
+      if (decoder != null) decoder.close();
+      if (vision != null) vision.close();
+      throw e;
+    }
+  }
+
+  private static ManagedChannel channel(String name, int maxMessage, Telemetry telemetry) {
+    return InProcessChannelBuilder.forName(name).maxInboundMessageSize(maxMessage)
+        .intercept(telemetry.clientInterceptor()).build();
+  }
+
+  /** Starts an all-in-one server reachable only in-process and returns a channel to its Chat service. */
+  static ManagedChannel openEmbedded(Path model) throws IOException {
+    String name = "tandem-embedded-" + UUID.randomUUID();
+    AllInOne a;
+    try {
+      a = start(model, null, System.getenv(), InProcessServerBuilder.forName(name), Telemetry.noop());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while starting the embedded server", e);
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(a::close, "embedded-shutdown"));
+    return InProcessChannelBuilder.forName(name)
+        .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
+  }
+
+  public int port() {
+    return gateway.port();
+  }
+
+  public VisionServer vision() {
+    return vision;
+  }
+
+  public DecoderServer decoder() {
+    return decoder;
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    gateway.server().awaitTermination();
+  }
+
+  /** Drains the public server first (NOT_SERVING, finish streams), then the backends. */
+  @Override
+  public void close() {
+    gateway.enterDraining();
+    gateway.server().shutdown();
+    try {
+      if (!gateway.server().awaitTermination(30, TimeUnit.SECONDS)) gateway.server().shutdownNow();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      gateway.server().shutdownNow();
+    }
+    visionChannel.shutdownNow();
+    decoderChannel.shutdownNow();
+    gatewayModel.close();
+    decoder.close();
+    vision.close();
+  }
+}

@@ -1,0 +1,55 @@
+package tandem.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.gateway.GatewayServer;
+
+/** {@code vlm serve gateway}: the gateway alone, talking to vision-svc and decoder-svc over the network. */
+@Command(
+    name = "gateway",
+    mixinStandardHelpOptions = true,
+    description = "Serve the public Chat API; needs vision-svc and decoder-svc addresses.")
+public final class ServeGatewayCommand implements Callable<Integer> {
+  @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev]: tokenizer, chat template, processor config (default: $TANDEM_MODEL).")
+  Path model;
+
+  @Option(names = "--vision", description = "vision-svc host:port (default: $TANDEM_VISION_ADDR or localhost:" + ServiceDefaults.VISION_PORT + ").")
+  String vision;
+
+  @Option(names = "--decoder", description = "decoder-svc host:port (default: $TANDEM_DECODER_ADDR or localhost:" + ServiceDefaults.DECODER_PORT + ").")
+  String decoder;
+
+  @Option(names = "--port", description = "Port to listen on (default: $TANDEM_PORT or " + ServiceDefaults.GATEWAY_PORT + ").")
+  Integer port;
+
+  @Override
+  public Integer call() throws Exception {
+    Env env = Env.system();
+    String m = model != null ? model.toString() : env.string(ServiceDefaults.ENV_MODEL, "");
+    if (m.isEmpty()) throw new UserError("give --model DIR or set " + ServiceDefaults.ENV_MODEL);
+    m = ModelArg.resolve(m).toString();
+    if (!Files.isDirectory(Path.of(m))) throw new UserError("--model " + m + " is not a folder");
+    GatewayServer.Config c =
+        new GatewayServer.Config(
+            Path.of(m),
+            vision != null ? vision : env.string(ServiceDefaults.ENV_VISION_ADDR, "localhost:" + ServiceDefaults.VISION_PORT),
+            decoder != null ? decoder : env.string(ServiceDefaults.ENV_DECODER_ADDR, "localhost:" + ServiceDefaults.DECODER_PORT),
+            port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT),
+            env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
+    GatewayServer s;
+    try {
+      s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env));
+    } catch (IllegalStateException e) {
+      throw new UserError(e.getMessage());
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
+    System.err.println("gateway: serving Chat on port " + s.port() + " (vision " + c.visionAddr() + ", decoder " + c.decoderAddr() + ")");
+    s.awaitTermination();
+    return 0;
+  }
+}

@@ -1,0 +1,388 @@
+package tandem.gateway;
+
+import com.google.common.util.concurrent.ListenableFuture;
+import io.grpc.Channel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import tandem.common.telemetry.Telemetry;
+import tandem.gateway.boxes.BoxScanner;
+import tandem.gateway.boxes.BoxSpan;
+import tandem.gateway.chat.ChatTemplate;
+import tandem.gateway.chat.Grid;
+import tandem.gateway.chat.ImageExpansion;
+import tandem.gateway.chat.Message;
+import tandem.gateway.chat.Part;
+import tandem.gateway.chat.Role;
+import tandem.gateway.chat.Segment;
+import tandem.gateway.chat.ThinkBlockStripper;
+import tandem.gateway.tokenize.IncrementalDetokenizer;
+import tandem.proto.decoder.v1.DecoderServiceGrpc;
+import tandem.proto.decoder.v1.GenerateFinal;
+import tandem.proto.decoder.v1.GenerateRequest;
+import tandem.proto.decoder.v1.GenerateResponse;
+import tandem.proto.gateway.v1.Box;
+import tandem.proto.gateway.v1.ChatChunk;
+import tandem.proto.gateway.v1.ChatFinal;
+import tandem.proto.gateway.v1.ChatMessage;
+import tandem.proto.gateway.v1.ChatRequest;
+import tandem.proto.gateway.v1.ContentPart;
+import tandem.proto.gateway.v1.ImagePart;
+import tandem.proto.gateway.v1.StageTimings;
+import tandem.proto.gateway.v1.Usage;
+import tandem.proto.types.v1.FinishReason;
+import tandem.proto.vision.v1.EmbedRequest;
+import tandem.proto.vision.v1.EmbedResponse;
+import tandem.proto.vision.v1.ImageEmbedding;
+import tandem.proto.vision.v1.ImageInput;
+import tandem.proto.vision.v1.VisionServiceGrpc;
+
+/**
+ * One chat: conversation → prompt (Java template) → vision-svc embeddings and tokenization in parallel → image-token
+ * expansion → decoder-svc → incremental detokenization, think-block stripping and box parsing → chunks.
+ *
+ * <p>Backend calls are started on the thread that handles the client's call, so they inherit its gRPC context: the
+ * client's deadline and a client cancel propagate to vision-svc and decoder-svc without extra code. A backend that
+ * fails before any answer text was sent fails the call with a status naming the backend; once text was streamed, a
+ * failure becomes a final chunk with finish reason ERROR (the client never hangs). Tracing rides the same context:
+ * with the OpenTelemetry interceptors on the server and on the backend channels, one chat is one trace.
+ */
+public final class Gateway {
+  /** Names used in errors, e.g. {@code vision-svc (10.0.0.3:50052)}. */
+  public record Backends(Channel vision, String visionName, Channel decoder, String decoderName) {}
+
+  private final GatewayModel model;
+  private final VisionServiceGrpc.VisionServiceFutureStub vision;
+  private final DecoderServiceGrpc.DecoderServiceStub decoder;
+  private final String visionName;
+  private final String decoderName;
+
+  public Gateway(GatewayModel model, Backends backends) {
+    this.model = model;
+    this.vision = VisionServiceGrpc.newFutureStub(backends.vision());
+    this.decoder = DecoderServiceGrpc.newStub(backends.decoder());
+    this.visionName = backends.visionName();
+    this.decoderName = backends.decoderName();
+  }
+
+  /** A conversation converted from the proto, with its images in placeholder order. */
+  record Conversation(List<Message> messages, List<ImagePart> images) {}
+
+  /** Validates and converts the request; a mistake is INVALID_ARGUMENT saying what is allowed. */
+  static Conversation conversation(ChatRequest req) {
+    if (req.getMessagesCount() == 0) throw invalid("the request has no messages");
+    List<Message> messages = new ArrayList<>();
+    List<ImagePart> images = new ArrayList<>();
+    for (int i = 0; i < req.getMessagesCount(); i++) {
+      ChatMessage m = req.getMessages(i);
+      Role role;
+      try {
+        role = Role.parse(m.getRole());
+      } catch (IllegalArgumentException e) {
+        throw invalid("message " + i + ": " + e.getMessage());
+      }
+      List<Part> parts = new ArrayList<>();
+      for (int j = 0; j < m.getContentCount(); j++) {
+        ContentPart p = m.getContent(j);
+        switch (p.getPartCase()) {
+          case TEXT -> parts.add(Part.text(p.getText()));
+          case IMAGE -> {
+            ImagePart img = p.getImage();
+            if (img.getData().isEmpty() && img.getImageId().isEmpty()) {
+              throw invalid("message " + i + " part " + j + ": an image needs data or an image_id");
+            }
+            parts.add(Part.image(img));
+            images.add(img);
+          }
+          default -> throw invalid("message " + i + " part " + j + " is empty; set text or image");
+        }
+      }
+      messages.add(Message.ofParts(role, parts));
+    }
+    return new Conversation(messages, images);
+  }
+
+  private static StatusRuntimeException invalid(String msg) {
+    return Status.INVALID_ARGUMENT.withDescription(msg).asRuntimeException();
+  }
+
+  /** Runs one chat, writing chunks to {@code out}; call on the gRPC thread of the client's call. */
+  public void chat(ChatRequest req, StreamObserver<ChatChunk> out) {
+    long t0 = System.nanoTime();
+    String traceId = Telemetry.currentTraceId(); // the server interceptor's span, when tracing is on
+    String requestId = req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId();
+    Conversation conv = conversation(req);
+    List<Segment> rendered;
+    try {
+      rendered =
+          ChatTemplate.render(
+              conv.messages(),
+              !req.hasAddGenerationPrompt() || req.getAddGenerationPrompt(),
+              req.hasEnableThinking() ? req.getEnableThinking() : Boolean.FALSE);
+    } catch (IllegalArgumentException e) {
+      throw invalid(e.getMessage());
+    }
+
+    // Vision first (asynchronous), then the text work while it runs.
+    ListenableFuture<EmbedResponse> embedding = null;
+    if (!conv.images().isEmpty()) {
+      EmbedRequest.Builder er = EmbedRequest.newBuilder();
+      for (ImagePart img : conv.images()) {
+        er.addImages(ImageInput.newBuilder().setData(img.getData()).setImageId(img.getImageId()));
+      }
+      embedding = vision.embed(er.build());
+    }
+    long tTok = System.nanoTime();
+    Map<String, int[]> memo = new HashMap<>();
+    for (int k = 0; k < rendered.size(); k++) {
+      // Text next to an image merges with the expansion's text, so it is encoded after the grid is known.
+      boolean nextToImage =
+          (k > 0 && rendered.get(k - 1) instanceof Segment.Image)
+              || (k + 1 < rendered.size() && rendered.get(k + 1) instanceof Segment.Image);
+      if (rendered.get(k) instanceof Segment.Text t && !nextToImage) {
+        memo.computeIfAbsent(t.text(), model.tokenizer()::encodeText);
+      }
+    }
+    double tokenizeMs = ms(tTok);
+
+    EmbedResponse er = EmbedResponse.getDefaultInstance();
+    if (embedding != null) {
+      try {
+        er = embedding.get();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
+      } catch (ExecutionException e) {
+        throw backendFailure(visionName, e.getCause());
+      }
+      if (er.getImagesCount() != conv.images().size()) {
+        throw Status.INTERNAL
+            .withDescription(
+                visionName + " returned " + er.getImagesCount() + " embeddings for " + conv.images().size()
+                    + " images")
+            .asRuntimeException();
+      }
+    }
+
+    long tTok2 = System.nanoTime();
+    List<Grid> grids = new ArrayList<>();
+    GenerateRequest.Builder gen = GenerateRequest.newBuilder().setRequestId(requestId);
+    for (int k = 0; k < er.getImagesCount(); k++) {
+      ImageEmbedding ie = er.getImages(k);
+      Grid g;
+      try {
+        g = new Grid(ie.getRows(), ie.getCols());
+      } catch (IllegalArgumentException e) {
+        throw Status.INTERNAL.withDescription(visionName + ": " + e.getMessage()).asRuntimeException();
+      }
+      long rows = ie.getEmbeddings().getShapeCount() > 0 ? ie.getEmbeddings().getShape(0) : -1;
+      if (rows != (long) g.tiles() * model.imageSeqLen()) {
+        throw Status.INTERNAL
+            .withDescription(
+                visionName + " returned " + rows + " embedding rows for image " + k + " (grid " + g.rows() + "x"
+                    + g.cols() + ", expected " + g.tiles() * model.imageSeqLen() + ")")
+            .asRuntimeException();
+      }
+      grids.add(g);
+      gen.addImageEmbeddings(ie.getEmbeddings());
+    }
+    int[] ids = model.tokenizer().encode(ImageExpansion.expand(rendered, grids, model.imageSeqLen()), memo);
+    int imageTokens = 0;
+    for (int id : ids) {
+      gen.addInputIds(id);
+      if (id == model.imageTokenId()) imageTokens++;
+    }
+    tokenizeMs += ms(tTok2);
+    gen.setImageTokenId(model.imageTokenId());
+    if (req.hasParams()) gen.setParams(req.getParams());
+
+    boolean allCached = er.getImagesCount() > 0;
+    for (ImageEmbedding ie : er.getImagesList()) allCached &= ie.getCacheHit();
+    StageTimings.Builder timings =
+        StageTimings.newBuilder()
+            .setPreprocessMs(er.getTimings().getPreprocessMs())
+            .setVisionMs(er.getTimings().getEncodeMs())
+            .setVisionCacheHit(allCached)
+            .setTokenizeMs(tokenizeMs);
+    ImageEmbedding boxImage = er.getImagesCount() == 0 ? null : er.getImages(er.getImagesCount() - 1);
+    Stream stream =
+        new Stream(
+            requestId, traceId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1);
+    decoder.generate(gen.build(), stream);
+  }
+
+  /** Maps a backend's failure to a status that names the backend. */
+  StatusRuntimeException backendFailure(String backend, Throwable t) {
+    Status s = Status.fromThrowable(t);
+    String what = s.getDescription() == null ? s.getCode().toString() : s.getDescription();
+    return switch (s.getCode()) {
+      case UNAVAILABLE -> Status.UNAVAILABLE.withDescription(backend + " is unavailable: " + what).asRuntimeException();
+      case DEADLINE_EXCEEDED ->
+          Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded waiting for " + backend).asRuntimeException();
+      case CANCELLED -> Status.CANCELLED.withDescription("cancelled while waiting for " + backend).asRuntimeException();
+      default -> s.withDescription(backend + ": " + what).asRuntimeException();
+    };
+  }
+
+  private static double ms(long since) {
+    return (System.nanoTime() - since) / 1e6;
+  }
+
+  /** Receives the decoder's stream and turns it into chat chunks. gRPC calls it serially. */
+  private final class Stream implements StreamObserver<GenerateResponse> {
+    private final String requestId;
+    private final String traceId;
+    private final StreamObserver<ChatChunk> out;
+    private final long t0;
+    private final int promptTokens;
+    private final int imageTokens;
+    private final StageTimings.Builder timings;
+    private final ImageEmbedding boxImage;
+    private final int boxImageIndex;
+    private final IncrementalDetokenizer detok;
+    private final ThinkBlockStripper think = new ThinkBlockStripper();
+    private final BoxScanner boxes = new BoxScanner();
+    private long firstToken = -1;
+    private long lastToken = -1;
+    private long parseNanos;
+    private final List<Integer> generatedIds = new ArrayList<>();
+    private boolean sentAnything;
+    private GenerateFinal fin;
+
+    Stream(
+        String requestId,
+        String traceId,
+        StreamObserver<ChatChunk> out,
+        long t0,
+        int promptTokens,
+        int imageTokens,
+        StageTimings.Builder timings,
+        ImageEmbedding boxImage,
+        int boxImageIndex) {
+      this.requestId = requestId;
+      this.traceId = traceId;
+      this.out = out;
+      this.t0 = t0;
+      this.promptTokens = promptTokens;
+      this.imageTokens = imageTokens;
+      this.timings = timings;
+      this.boxImage = boxImage;
+      this.boxImageIndex = boxImageIndex;
+      this.detok = new IncrementalDetokenizer(model.tokenizer(), true);
+    }
+
+    private boolean clientGone() {
+      return out instanceof ServerCallStreamObserver<ChatChunk> s && s.isCancelled();
+    }
+
+    @Override
+    public void onNext(GenerateResponse r) {
+      if (clientGone()) return;
+      if (r.hasTokens()) {
+        long now = System.nanoTime();
+        if (firstToken < 0) firstToken = now;
+        lastToken = now;
+        for (int id : r.getTokens().getIdsList()) {
+          generatedIds.add(id);
+          emitText(think.push(detok.push(id)));
+        }
+      } else if (r.hasFinal()) {
+        fin = r.getFinal();
+      }
+    }
+
+    private void emitText(String delta) {
+      if (delta.isEmpty()) return;
+      send(ChatChunk.newBuilder().setRequestId(requestId).setDelta(delta).build());
+      long p = System.nanoTime();
+      List<BoxSpan> closed = boxes.push(delta);
+      parseNanos += System.nanoTime() - p;
+      for (BoxSpan b : closed) sendBox(b);
+    }
+
+    private void sendBox(BoxSpan b) {
+      Box.Builder box = Box.newBuilder().setLabel(b.label()).setRaw(b.raw()).setParsed(b.parsed());
+      box.setImageIndex(boxImageIndex);
+      if (b.parsed()) {
+        for (double d : b.norm()) box.addNorm(d);
+        if (boxImage != null) {
+          for (double d : b.pixels(boxImage.getWidth(), boxImage.getHeight())) box.addPixels(d);
+        }
+      }
+      send(ChatChunk.newBuilder().setRequestId(requestId).setBox(box).build());
+    }
+
+    private void send(ChatChunk c) {
+      sentAnything = true;
+      out.onNext(c);
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      if (clientGone()) return;
+      StatusRuntimeException e = backendFailure(decoderName, t);
+      if (!sentAnything) {
+        out.onError(e);
+        return;
+      }
+      // Text already reached the client: end the stream with an error chunk it can show.
+      flushText();
+      out.onNext(finalChunk(FinishReason.FINISH_REASON_ERROR, e.getStatus().getDescription()));
+      out.onCompleted();
+    }
+
+    @Override
+    public void onCompleted() {
+      if (clientGone()) return;
+      flushText();
+      if (fin == null) {
+        out.onNext(finalChunk(FinishReason.FINISH_REASON_ERROR, decoderName + " ended the stream without a final message"));
+      } else if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
+        out.onNext(finalChunk(FinishReason.FINISH_REASON_ERROR, decoderName + ": " + fin.getError()));
+      } else {
+        out.onNext(finalChunk(fin.getFinishReason(), ""));
+      }
+      out.onCompleted();
+    }
+
+    private void flushText() {
+      emitText(think.push(detok.flush()));
+      emitText(think.flush());
+      long p = System.nanoTime();
+      List<BoxSpan> cut = boxes.finish();
+      parseNanos += System.nanoTime() - p;
+      for (BoxSpan b : cut) sendBox(b);
+    }
+
+    private ChatChunk finalChunk(FinishReason reason, String error) {
+      timings.setParseMs(parseNanos / 1e6).setTotalMs(ms(t0));
+      if (firstToken >= 0) timings.setTimeToFirstTokenMs((firstToken - t0) / 1e6);
+      if (fin != null) {
+        timings.setPrefillMs(fin.getPrefillMs()).setDecodeMs(fin.getDecodeMs());
+      } else if (firstToken >= 0) {
+        timings.setDecodeMs((lastToken - firstToken) / 1e6);
+      }
+      int completion = fin != null && fin.getGeneratedTokens() > 0 ? fin.getGeneratedTokens() : generatedIds.size();
+      ChatFinal.Builder f =
+          ChatFinal.newBuilder()
+              .setFinishReason(reason)
+              .setUsage(
+                  Usage.newBuilder()
+                      .setPromptTokens(promptTokens)
+                      .setImageTokens(imageTokens)
+                      .setCompletionTokens(completion))
+              .setTimings(timings)
+              .addAllCompletionIds(generatedIds)
+              .setTraceId(traceId)
+              .setError(error);
+      return ChatChunk.newBuilder().setRequestId(requestId).setFinal(f).build();
+    }
+  }
+}

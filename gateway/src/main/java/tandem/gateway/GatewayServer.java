@@ -1,0 +1,121 @@
+package tandem.gateway;
+
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ManagedChannel;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerBootstrap;
+import tandem.common.telemetry.Telemetry;
+import tandem.gateway.grpc.ChatGrpcService;
+
+/**
+ * The gateway as its own process: {@code TANDEM_MODEL} (checkpoint folder: tokenizer, chat template, processor
+ * config), {@code TANDEM_VISION_ADDR}, {@code TANDEM_DECODER_ADDR}, {@code TANDEM_PORT}.
+ */
+public final class GatewayServer implements AutoCloseable {
+  private final GatewayModel model;
+  private final ManagedChannel vision;
+  private final ManagedChannel decoder;
+  private final ServerBootstrap server;
+  private final Telemetry telemetry;
+
+  private GatewayServer(
+      GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server, Telemetry telemetry) {
+    this.model = model;
+    this.telemetry = telemetry;
+    this.vision = vision;
+    this.decoder = decoder;
+    this.server = server;
+  }
+
+  /** Settings of a split-deployment gateway. */
+  public record Config(Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes) {
+    public static Config fromEnv(Env env) {
+      String model = env.string(ServiceDefaults.ENV_MODEL, "");
+      if (model.isEmpty()) throw new IllegalArgumentException(ServiceDefaults.ENV_MODEL + " is not set (checkpoint folder)");
+      return new Config(
+          Path.of(model),
+          env.string(ServiceDefaults.ENV_VISION_ADDR, "localhost:" + ServiceDefaults.VISION_PORT),
+          env.string(ServiceDefaults.ENV_DECODER_ADDR, "localhost:" + ServiceDefaults.DECODER_PORT),
+          env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT),
+          env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
+    }
+  }
+
+  /** Like {@link #start(Config, Telemetry)} without tracing. */
+  public static GatewayServer start(Config c) throws IOException {
+    return start(c, Telemetry.noop());
+  }
+
+  /**
+   * Loads the model bits, connects (lazily) to both backends and starts serving Chat. The telemetry's interceptors
+   * go on the server and on both backend channels (one trace per chat); closing the server closes the telemetry.
+   */
+  public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
+    GatewayModel model = GatewayModel.load(c.model());
+    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry);
+    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry);
+    Gateway gateway =
+        new Gateway(
+            model,
+            new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"));
+    ServerBootstrap server =
+        ServerBootstrap.start(
+            Grpc.newServerBuilderForPort(c.port(), InsecureServerCredentials.create()),
+            c.maxMessageBytes(),
+            List.of(telemetry.serverInterceptor()),
+            new ChatGrpcService(gateway));
+    server.setServing();
+    return new GatewayServer(model, vision, decoder, server, telemetry);
+  }
+
+  static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
+    return Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+        .maxInboundMessageSize(maxMessageBytes)
+        .intercept(telemetry.clientInterceptor())
+        .build();
+  }
+
+  public int port() {
+    return server.port();
+  }
+
+  public void awaitTermination() throws InterruptedException {
+    server.server().awaitTermination();
+  }
+
+  @Override
+  public void close() {
+    server.enterDraining();
+    try {
+      server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    server.server().shutdownNow();
+    vision.shutdownNow();
+    decoder.shutdownNow();
+    model.close();
+    telemetry.close();
+  }
+
+  /** Telemetry from the OTEL_* environment; Prometheus only when TANDEM_METRICS_PORT is set. */
+  public static Telemetry telemetryFromEnv(Env env) {
+    return Telemetry.fromEnv(
+        "tandem-gateway", System.getenv(), env.integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
+  }
+
+  public static void main(String[] args) throws Exception {
+    Env env = Env.system();
+    GatewayServer s = start(Config.fromEnv(env), telemetryFromEnv(env));
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
+    System.err.println("gateway: serving Chat on port " + s.port());
+    s.awaitTermination();
+  }
+}

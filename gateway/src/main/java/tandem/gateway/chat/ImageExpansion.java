@@ -1,0 +1,66 @@
+package tandem.gateway.chat;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * SmolVLM's image-token expansion (processing_smolvlm.py {@code _prompt_single_image}/{@code _prompt_split_image},
+ * spec model.md §4.2): the k-th image placeholder becomes the fake image token, row/column markers, the global image
+ * token and {@code imageSeqLen} image tokens per tile. Pure function.
+ */
+public final class ImageExpansion {
+  private ImageExpansion() {}
+
+  public static List<Segment> expand(List<Segment> rendered, List<Grid> grids, int imageSeqLen) {
+    long placeholders = rendered.stream().filter(s -> s instanceof Segment.Image).count();
+    if (placeholders != grids.size()) {
+      throw new IllegalArgumentException(
+          "the prompt has " + placeholders + " image placeholders but " + grids.size() + " images were encoded");
+    }
+    List<Segment> out = new ArrayList<>();
+    for (Segment s : rendered) {
+      if (s instanceof Segment.Image img) {
+        appendImage(out, grids.get(img.index()), imageSeqLen);
+      } else {
+        add(out, s);
+      }
+    }
+    return List.copyOf(out);
+  }
+
+  private static void appendImage(List<Segment> out, Grid g, int imageSeqLen) {
+    if (g.rows() == 0) {
+      add(out, new Segment.Text(Tokens.FAKE_IMAGE));
+      add(out, new Segment.Special(Tokens.VISION_PAD));
+      pads(out, imageSeqLen);
+      add(out, new Segment.Text(Tokens.FAKE_IMAGE));
+      return;
+    }
+    for (int r = 1; r <= g.rows(); r++) {
+      for (int c = 1; c <= g.cols(); c++) {
+        add(out, new Segment.Text(Tokens.FAKE_IMAGE + "<row_" + r + "_col_" + c + ">"));
+        pads(out, imageSeqLen);
+      }
+      add(out, new Segment.Text("\n"));
+    }
+    add(out, new Segment.Text("\n" + Tokens.FAKE_IMAGE));
+    add(out, new Segment.Special(Tokens.VISION_PAD));
+    pads(out, imageSeqLen);
+    add(out, new Segment.Text(Tokens.FAKE_IMAGE));
+  }
+
+  private static void pads(List<Segment> out, int n) {
+    for (int i = 0; i < n; i++) out.add(new Segment.Special(Tokens.IMAGE_PAD));
+  }
+
+  /** Adds a segment, merging adjacent text so that BPE sees it as one piece (as HF does after expansion). */
+  private static void add(List<Segment> out, Segment s) {
+    if (s instanceof Segment.Text t
+        && !out.isEmpty()
+        && out.get(out.size() - 1) instanceof Segment.Text prev) {
+      out.set(out.size() - 1, new Segment.Text(prev.text() + t.text()));
+    } else {
+      out.add(s);
+    }
+  }
+}

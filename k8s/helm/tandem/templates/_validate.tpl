@@ -1,0 +1,22 @@
+{{/*
+Checks that JSON schema cannot express (comparisons between values). Included once, from configmap.yaml, so a bad
+combination fails `helm install/upgrade/template` with a message naming the values.
+*/}}
+{{- define "tandem.validate" -}}
+{{- $ports := dict -}}
+{{- range $c := list "gateway" "vision" "decoder" -}}
+{{- $p := toString (int (index $.Values $c).port) -}}
+{{- if hasKey $ports $p -}}
+{{- fail (printf "%s.port=%s is also %s.port: every service needs its own port" $c $p (get $ports $p)) -}}
+{{- end -}}
+{{- $_ := set $ports $p $c -}}
+{{- $a := (index $.Values $c).autoscaling -}}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
+{{- fail (printf "%s.autoscaling.minReplicas=%d is above maxReplicas=%d" $c (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- $m := toString (int .Values.metrics.port) -}}
+{{- if hasKey $ports $m -}}
+{{- fail (printf "metrics.port=%s is also %s.port: choose another metrics port" $m (get $ports $m)) -}}
+{{- end -}}
+{{- end -}}

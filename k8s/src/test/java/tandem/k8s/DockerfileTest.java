@@ -1,0 +1,99 @@
+package tandem.k8s;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import tandem.common.config.ServiceDefaults;
+import tandem.k8s.Chart.Y;
+
+/**
+ * No container engine runs here, so the image cannot be built in the tests. What can drift silently is checked
+ * instead: the modules the build copies, the ports it exposes, the user it runs as (the chart's runAsUser), the
+ * PyTorch version of the CUDA flavor and the JRE-only runtime.
+ */
+class DockerfileTest {
+  static final Path ROOT = Chart.MODULE.getParent();
+  static final Path DOCKERFILE = Chart.MODULE.resolve("docker/Dockerfile");
+
+  @Test
+  void theImageBuildCopiesEveryModuleTheCliBuildReads() throws IOException {
+    String pom = Files.readString(ROOT.resolve("pom.xml"));
+    String dockerfile = Files.readString(DOCKERFILE);
+    List<String> ignore = Files.readAllLines(ROOT.resolve(".dockerignore"));
+    Set<String> modules = new TreeSet<>();
+    Matcher m = Pattern.compile("<module>([^<]+)</module>").matcher(pom);
+    while (m.find()) modules.add(m.group(1));
+    assertTrue(modules.contains("cli"), modules.toString());
+    for (String module : modules) {
+      if (module.equals("k8s")) {
+        assertTrue(dockerfile.contains("COPY k8s/pom.xml k8s/pom.xml"));
+        assertTrue(ignore.contains("!k8s/pom.xml"));
+        continue;
+      }
+      assertTrue(dockerfile.contains("COPY " + module + "/ " + module + "/"), "the Dockerfile must COPY " + module);
+      assertTrue(ignore.contains("!" + module + "/"), ".dockerignore must let " + module + "/ through");
+    }
+  }
+
+  @Test
+  void theImageExposesTheServicePorts() throws IOException {
+    String expose = line("EXPOSE ");
+    Set<String> ports = new TreeSet<>(List.of(expose.substring("EXPOSE ".length()).trim().split("\\s+")));
+    assertEquals(new TreeSet<>(List.of(String.valueOf(ServiceDefaults.GATEWAY_PORT),
+        String.valueOf(ServiceDefaults.VISION_PORT), String.valueOf(ServiceDefaults.DECODER_PORT),
+        String.valueOf(ServiceDefaults.METRICS_PORT))), ports);
+  }
+
+  @Test
+  void theImageUserIsTheChartsNonRootUser() throws IOException {
+    var values = WiringTest.values();
+    int uid = (Integer) Y.at(values, "podSecurityContext.runAsUser");
+    int gid = (Integer) Y.at(values, "podSecurityContext.runAsGroup");
+    assertTrue(uid > 0);
+    assertEquals("USER " + uid + ":" + gid, line("USER "));
+    String dockerfile = Files.readString(DOCKERFILE);
+    assertTrue(dockerfile.contains("--uid " + uid + " --gid " + gid), "useradd with the chart's UID/GID");
+  }
+
+  @Test
+  void theRuntimeIsJreOnlyAndTheCudaFlavorMatchesThePomsPytorch() throws IOException {
+    assertTrue(line("ARG JRE_IMAGE=").contains("-jre"), line("ARG JRE_IMAGE="));
+    assertEquals("FROM ${JRE_IMAGE} AS runtime", line("FROM ${JRE_IMAGE}"));
+    String pom = Files.readString(ROOT.resolve("pom.xml"));
+    Matcher m = Pattern.compile("<pytorch.version>([^<]+)</pytorch.version>").matcher(pom);
+    assertTrue(m.find());
+    assertEquals("ARG PYTORCH_VERSION=" + m.group(1), line("ARG PYTORCH_VERSION="));
+    // The chart's image tags are <tag>-cpu and <tag>-cuda: the two build targets.
+    assertTrue(Files.readString(DOCKERFILE).contains("FROM runtime AS cuda"));
+    assertTrue(Files.readString(DOCKERFILE).contains("FROM runtime AS cpu"));
+    assertEquals("ENTRYPOINT [\"/app/bin/vlm\"]", line("ENTRYPOINT"));
+  }
+
+  @Test
+  void theLauncherExecsTheJvmOnTheImagesClasspath() throws IOException {
+    Path vlm = Chart.MODULE.resolve("docker/vlm");
+    assertTrue(Files.isExecutable(vlm) && Files.isExecutable(Chart.MODULE.resolve("docker/model-init")));
+    String launcher = Files.readString(vlm);
+    // exec: the JVM replaces the shell and gets SIGTERM itself, so the services drain before they stop.
+    assertTrue(launcher.contains("exec java ") && launcher.contains("'/app/classes:/app/lib/*' tandem.cli.Vlm \"$@\""),
+        launcher);
+    String dockerfile = Files.readString(DOCKERFILE);
+    assertTrue(dockerfile.contains("cp -r cli/target/classes /app/classes") && dockerfile.contains("cp -r cli/target/lib /app/lib"));
+    assertTrue(dockerfile.contains("COPY k8s/docker/vlm k8s/docker/model-init /app/bin/"));
+  }
+
+  static String line(String prefix) throws IOException {
+    return Files.readAllLines(DOCKERFILE).stream().filter(l -> l.startsWith(prefix)).findFirst()
+        .orElseThrow(() -> new AssertionError("no line starting with " + prefix));
+  }
+}

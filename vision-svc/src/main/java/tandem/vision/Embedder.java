@@ -1,0 +1,249 @@
+package tandem.vision;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Scope;
+import tandem.vision.batch.TileBatcher;
+import tandem.vision.cache.CacheKey;
+import tandem.vision.cache.CachedEmbedding;
+import tandem.vision.cache.EmbeddingCache;
+import tandem.vision.cache.ImageIdRegistry;
+import tandem.vision.preprocess.DecodedImage;
+import tandem.vision.preprocess.ImageDecodeException;
+import tandem.vision.preprocess.ImageDecoder;
+import tandem.vision.preprocess.PreprocessorConfig;
+import tandem.vision.preprocess.SmolVlmImageProcessor;
+
+/**
+ * The vision service's domain logic: image bytes → (cache | decode → preprocess → batched tower) → embeddings. A
+ * request is checked whole before any work (sizes, ids); then every image is looked up in the cache, misses are
+ * preprocessed, and all their tiles are handed to the batcher together so they share forward passes.
+ */
+public final class Embedder {
+  /** One image of a request: bytes (may be empty when {@code imageId} names a known image) and an optional id. */
+  public record ImageInput(byte[] data, String imageId) {}
+
+  /** One image's answer; {@code data} is [tiles·tokens, hidden] in the requested element type. */
+  public record ImageOutput(CachedEmbedding embedding, boolean cacheHit, String contentHash, DTypes.Type type, byte[] data) {}
+
+  /** The whole answer, in request order. */
+  public record Result(
+      List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId, int maxBatchTiles) {}
+
+  /** Largest number of client image ids remembered (least recently used forgotten first). */
+  public static final int MAX_IMAGE_IDS = 100_000;
+
+  private final TileBatcher batcher;
+  private final EmbeddingCache cache;
+  private final ImageIdRegistry ids;
+  private final PreprocessorConfig preprocessor;
+  private final ImageDecoder decoder;
+  private final EmbedLimits limits;
+  private final String modelId;
+  private final String preprocessKey;
+  private final int tokensPerTile;
+  private final int hidden;
+  private final Tracer tracer;
+
+  public Embedder(
+      TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
+      EmbedLimits limits, String modelId, int tokensPerTile, int hidden) {
+    this(batcher, cache, ids, preprocessor, limits, modelId, tokensPerTile, hidden, OpenTelemetry.noop().getTracer("tandem.vision"));
+  }
+
+  /** As above, with a tracer for the preprocess and encode spans. */
+  public Embedder(
+      TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
+      EmbedLimits limits, String modelId, int tokensPerTile, int hidden, Tracer tracer) {
+    this.tracer = tracer;
+    this.batcher = batcher;
+    this.cache = cache;
+    this.ids = ids;
+    this.preprocessor = preprocessor;
+    this.limits = limits;
+    // No EXIF rotation: Hugging Face's processor sees the image as PIL.Image.open loads it (unrotated).
+    this.decoder = new ImageDecoder(limits.maxImageBytes(), limits.maxImagePixels(), false);
+    this.modelId = modelId;
+    this.preprocessKey = preprocessor.cacheKey() + ";exif=false";
+    this.tokensPerTile = tokensPerTile;
+    this.hidden = hidden;
+  }
+
+  public String modelId() {
+    return modelId;
+  }
+
+  public EmbeddingCache cache() {
+    return cache;
+  }
+
+  /** A miss this call must compute: its cache future is completed once the tiles are encoded. */
+  private record Pending(int index, byte[] data, CompletableFuture<CachedEmbedding> result) {}
+
+  /**
+   * Embeds the images. {@code maxBatchTiles} ≤ 0 uses the server's batch cap; a positive value lowers it for this
+   * request's tiles (benchmarks).
+   */
+  public Result embed(List<ImageInput> images, DTypes.Type type, int maxBatchTiles) throws EmbedException {
+    long t0 = System.nanoTime();
+    if (images.isEmpty()) throw invalid("the request has no images (send 1 to " + limits.maxImages() + ")");
+    if (images.size() > limits.maxImages())
+      throw invalid("the request has " + images.size() + " images; at most " + limits.maxImages() + " are allowed");
+
+    // 1. Check the whole request before doing any work.
+    String[] hashes = new String[images.size()];
+    for (int i = 0; i < images.size(); i++) {
+      ImageInput in = images.get(i);
+      boolean hasData = in.data() != null && in.data().length > 0;
+      boolean hasId = in.imageId() != null && !in.imageId().isEmpty();
+      if (!hasData && !hasId) throw invalid("image " + i + " has neither data nor image_id");
+      if (hasData && in.data().length > limits.maxImageBytes())
+        throw invalid("image " + i + " is " + in.data().length + " bytes; the limit is " + limits.maxImageBytes() + " bytes");
+      if (hasData) {
+        hashes[i] = sha256Hex(in.data());
+        // Only checked here; the id is bound once the image has been embedded, so a corrupt upload cannot
+        // claim an id.
+        if (hasId) {
+          Optional<String> bound = ids.lookup(in.imageId());
+          if (bound.isPresent() && !bound.get().equals(hashes[i]))
+            throw invalid("image " + i + ": " + ImageIdRegistry.reboundMessage(in.imageId(), bound.get(), hashes[i]));
+        }
+      } else {
+        Optional<String> bound = ids.lookup(in.imageId());
+        if (bound.isEmpty())
+          throw new EmbedException(EmbedException.Kind.NOT_FOUND,
+              "image " + i + ": image_id '" + in.imageId() + "' is not known to this server; send the image bytes with it");
+        hashes[i] = bound.get();
+      }
+    }
+
+    // 2. Look every image up; misses register an in-flight future that step 3 completes.
+    List<EmbeddingCache.Lookup> lookups = new ArrayList<>();
+    List<Pending> pending = new ArrayList<>();
+    for (int i = 0; i < images.size(); i++) {
+      int index = i;
+      byte[] data = images.get(i).data();
+      CacheKey key = new CacheKey(hashes[i], preprocessKey, modelId);
+      lookups.add(cache.getOrCompute(key, () -> {
+        CompletableFuture<CachedEmbedding> f = new CompletableFuture<>();
+        pending.add(new Pending(index, data, f));
+        return f;
+      }));
+    }
+
+    // 3. Preprocess every miss, then queue all their tiles at once so they share forward passes.
+    long p0 = System.nanoTime();
+    List<Runnable> submits = new ArrayList<>();
+    Span preSpan = pending.isEmpty() ? Span.getInvalid()
+        : tracer.spanBuilder("vision.preprocess").setAttribute("images", images.size())
+            .setAttribute("misses", pending.size()).startSpan();
+    int tilesQueued = 0;
+    for (Pending p : pending) {
+      if (p.data() == null || p.data().length == 0) {
+        p.result().completeExceptionally(new EmbedException(EmbedException.Kind.NOT_FOUND,
+            "image_id '" + images.get(p.index()).imageId() + "' is known but its embedding is no longer cached; send the image bytes again"));
+        continue;
+      }
+      SmolVlmImageProcessor.Processed pre;
+      try {
+        DecodedImage decoded = decoder.decode(p.data());
+        pre = SmolVlmImageProcessor.preprocess(decoded, preprocessor);
+      } catch (ImageDecodeException | RuntimeException e) {
+        p.result().completeExceptionally(e);
+        continue;
+      }
+      tilesQueued += pre.tiles();
+      submits.add(() -> {
+        CompletableFuture<float[]> enc =
+            maxBatchTiles > 0 ? batcher.submit(pre.pixelValues(), pre.tiles(), maxBatchTiles)
+                : batcher.submit(pre.pixelValues(), pre.tiles());
+        enc.whenComplete((out, err) -> {
+          if (err != null) p.result().completeExceptionally(err);
+          else p.result().complete(new CachedEmbedding(pre.rows(), pre.cols(), pre.width(), pre.height(), pre.tiles(),
+              tokensPerTile, hidden, littleEndian(out)));
+        });
+      });
+    }
+    preSpan.end();
+    double preprocessMs = pending.isEmpty() ? 0 : (System.nanoTime() - p0) / 1e6;
+    long e0 = System.nanoTime();
+    long hits = lookups.stream().filter(l -> l.source() == EmbeddingCache.Source.HIT).count();
+    Span encSpan = tracer.spanBuilder("vision.encode").setAttribute("tiles_queued", tilesQueued)
+        .setAttribute("cache_hits", hits).setAttribute("images", images.size()).startSpan();
+    List<ImageOutput> outs = new ArrayList<>();
+    try (Scope ignored = encSpan.makeCurrent()) {
+      submits.forEach(Runnable::run);
+      // 4. Collect in request order; errors name the image of this request.
+      for (int i = 0; i < images.size(); i++) {
+        CachedEmbedding e = await(i, lookups.get(i).embedding());
+        boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
+        outs.add(new ImageOutput(e, hit, hashes[i], type, DTypes.convert(e.float32le(), type)));
+      }
+    } catch (EmbedException e) {
+      encSpan.setStatus(StatusCode.ERROR, e.getMessage());
+      throw e;
+    } finally {
+      encSpan.end();
+    }
+    for (int i = 0; i < images.size(); i++) {
+      ImageInput in = images.get(i);
+      if (in.imageId() == null || in.imageId().isEmpty() || in.data() == null || in.data().length == 0) continue;
+      try {
+        ids.bind(in.imageId(), hashes[i]);
+      } catch (ImageIdRegistry.ReboundException e) { // a concurrent request bound it to other bytes first
+        throw invalid("image " + i + ": " + e.getMessage());
+      }
+    }
+    double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (System.nanoTime() - e0) / 1e6;
+    int cap = maxBatchTiles > 0 ? Math.min(maxBatchTiles, batcher.maxTiles()) : batcher.maxTiles();
+    return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId, cap);
+  }
+
+  private static CachedEmbedding await(int index, CompletableFuture<CachedEmbedding> f) throws EmbedException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new EmbedException(EmbedException.Kind.UNAVAILABLE, "interrupted while encoding image " + index);
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof ImageDecodeException d)
+        throw new EmbedException(EmbedException.Kind.INVALID_ARGUMENT, "image " + index + ": " + d.getMessage(), d);
+      if (c instanceof EmbedException x) throw new EmbedException(x.kind(), "image " + index + ": " + x.getMessage(), x);
+      if (c instanceof RejectedExecutionException r)
+        throw new EmbedException(EmbedException.Kind.UNAVAILABLE, "image " + index + ": " + r.getMessage(), r);
+      throw new EmbedException(EmbedException.Kind.INTERNAL, "image " + index + ": encoding failed: " + c, c);
+    }
+  }
+
+  private static EmbedException invalid(String message) {
+    return new EmbedException(EmbedException.Kind.INVALID_ARGUMENT, message);
+  }
+
+  static byte[] littleEndian(float[] v) {
+    ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+    b.asFloatBuffer().put(v);
+    return b.array();
+  }
+
+  static String sha256Hex(byte[] data) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
