@@ -12,6 +12,8 @@ import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
 import tandem.gateway.grpc.ChatGrpcService;
+import tandem.gateway.limits.ClientLimiter;
+import tandem.gateway.limits.GatewayLimits;
 
 /**
  * The gateway as its own process: {@code TANDEM_MODEL} (checkpoint folder: tokenizer, chat template, processor
@@ -47,17 +49,19 @@ public final class GatewayServer implements AutoCloseable {
   /** Loads the model bits, connects (lazily) to both backends and starts serving Chat. */
   public static GatewayServer start(Config c) throws IOException {
     GatewayModel model = GatewayModel.load(c.model());
+    GatewayLimits limits = GatewayLimits.fromEnv(Env.system());
     ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes());
     ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes());
     Gateway gateway =
         new Gateway(
             model,
-            new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"));
+            new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"),
+            limits);
     ServerBootstrap server =
         ServerBootstrap.start(
             Grpc.newServerBuilderForPort(c.port(), InsecureServerCredentials.create()),
             c.maxMessageBytes(),
-            List.of(),
+            List.of(new ClientLimiter(limits)),
             new ChatGrpcService(gateway));
     server.setServing();
     return new GatewayServer(model, vision, decoder, server);
