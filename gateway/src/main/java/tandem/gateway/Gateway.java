@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
+import tandem.common.telemetry.Telemetry;
 import tandem.gateway.boxes.BoxScanner;
 import tandem.gateway.boxes.BoxSpan;
 import tandem.gateway.chat.ChatTemplate;
@@ -51,7 +52,8 @@ import tandem.proto.vision.v1.VisionServiceGrpc;
  * <p>Backend calls are started on the thread that handles the client's call, so they inherit its gRPC context: the
  * client's deadline and a client cancel propagate to vision-svc and decoder-svc without extra code. A backend that
  * fails before any answer text was sent fails the call with a status naming the backend; once text was streamed, a
- * failure becomes a final chunk with finish reason ERROR (the client never hangs).
+ * failure becomes a final chunk with finish reason ERROR (the client never hangs). Tracing rides the same context:
+ * with the OpenTelemetry interceptors on the server and on the backend channels, one chat is one trace.
  */
 public final class Gateway {
   /** Names used in errors, e.g. {@code vision-svc (10.0.0.3:50052)}. */
@@ -122,6 +124,7 @@ public final class Gateway {
   /** Runs one chat, writing chunks to {@code out}; call on the gRPC thread of the client's call. */
   public void chat(ChatRequest req, StreamObserver<ChatChunk> out) {
     long t0 = System.nanoTime();
+    String traceId = Telemetry.currentTraceId(); // the server interceptor's span, when tracing is on
     String requestId = req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId();
     Conversation conv = conversation(req);
     limits.checkImages(conv.images().size());
@@ -221,7 +224,8 @@ public final class Gateway {
             .setTokenizeMs(tokenizeMs);
     ImageEmbedding boxImage = er.getImagesCount() == 0 ? null : er.getImages(er.getImagesCount() - 1);
     Stream stream =
-        new Stream(requestId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1);
+        new Stream(
+            requestId, traceId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1);
     decoder.generate(gen.build(), stream);
   }
 
@@ -245,6 +249,7 @@ public final class Gateway {
   /** Receives the decoder's stream and turns it into chat chunks. gRPC calls it serially. */
   private final class Stream implements StreamObserver<GenerateResponse> {
     private final String requestId;
+    private final String traceId;
     private final StreamObserver<ChatChunk> out;
     private final long t0;
     private final int promptTokens;
@@ -264,6 +269,7 @@ public final class Gateway {
 
     Stream(
         String requestId,
+        String traceId,
         StreamObserver<ChatChunk> out,
         long t0,
         int promptTokens,
@@ -272,6 +278,7 @@ public final class Gateway {
         ImageEmbedding boxImage,
         int boxImageIndex) {
       this.requestId = requestId;
+      this.traceId = traceId;
       this.out = out;
       this.t0 = t0;
       this.promptTokens = promptTokens;
@@ -384,6 +391,7 @@ public final class Gateway {
                       .setCompletionTokens(completion))
               .setTimings(timings)
               .addAllCompletionIds(generatedIds)
+              .setTraceId(traceId)
               .setError(error);
       return ChatChunk.newBuilder().setRequestId(requestId).setFinal(f).build();
     }

@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.telemetry.Telemetry;
 import tandem.gateway.grpc.ChatGrpcService;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.GatewayLimits;
@@ -24,9 +25,12 @@ public final class GatewayServer implements AutoCloseable {
   private final ManagedChannel vision;
   private final ManagedChannel decoder;
   private final ServerBootstrap server;
+  private final Telemetry telemetry;
 
-  private GatewayServer(GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server) {
+  private GatewayServer(
+      GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server, Telemetry telemetry) {
     this.model = model;
+    this.telemetry = telemetry;
     this.vision = vision;
     this.decoder = decoder;
     this.server = server;
@@ -46,12 +50,20 @@ public final class GatewayServer implements AutoCloseable {
     }
   }
 
-  /** Loads the model bits, connects (lazily) to both backends and starts serving Chat. */
+  /** Like {@link #start(Config, Telemetry)} without tracing. */
   public static GatewayServer start(Config c) throws IOException {
+    return start(c, Telemetry.noop());
+  }
+
+  /**
+   * Loads the model bits, connects (lazily) to both backends and starts serving Chat. The telemetry's interceptors
+   * go on the server and on both backend channels (one trace per chat); closing the server closes the telemetry.
+   */
+  public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
     GatewayModel model = GatewayModel.load(c.model());
     GatewayLimits limits = GatewayLimits.fromEnv(Env.system());
-    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes());
-    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes());
+    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry);
+    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry);
     Gateway gateway =
         new Gateway(
             model,
@@ -61,15 +73,17 @@ public final class GatewayServer implements AutoCloseable {
         ServerBootstrap.start(
             Grpc.newServerBuilderForPort(c.port(), InsecureServerCredentials.create()),
             c.maxMessageBytes(),
-            List.of(new ClientLimiter(limits)),
+            // the last interceptor runs first: telemetry sees (and traces) the limiter's refusals too
+            List.of(new ClientLimiter(limits), telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
     server.setServing();
-    return new GatewayServer(model, vision, decoder, server);
+    return new GatewayServer(model, vision, decoder, server, telemetry);
   }
 
-  static ManagedChannel channel(String target, int maxMessageBytes) {
+  static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
     return Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
         .maxInboundMessageSize(maxMessageBytes)
+        .intercept(telemetry.clientInterceptor())
         .build();
   }
 
@@ -82,23 +96,30 @@ public final class GatewayServer implements AutoCloseable {
   }
 
   @Override
-  public void close() throws InterruptedException {
+  public void close() {
     server.enterDraining();
-    server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    try {
+      server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    server.server().shutdownNow();
     vision.shutdownNow();
     decoder.shutdownNow();
     model.close();
+    telemetry.close();
+  }
+
+  /** Telemetry from the OTEL_* environment; Prometheus only when TANDEM_METRICS_PORT is set. */
+  public static Telemetry telemetryFromEnv(Env env) {
+    return Telemetry.fromEnv(
+        "tandem-gateway", System.getenv(), env.integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
   }
 
   public static void main(String[] args) throws Exception {
-    GatewayServer s = start(Config.fromEnv(Env.system()));
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        s.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }));
+    Env env = Env.system();
+    GatewayServer s = start(Config.fromEnv(env), telemetryFromEnv(env));
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
     System.err.println("gateway: serving Chat on port " + s.port());
     s.awaitTermination();
   }

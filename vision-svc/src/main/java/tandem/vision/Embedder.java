@@ -11,6 +11,11 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Scope;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.CacheKey;
 import tandem.vision.cache.CachedEmbedding;
@@ -35,7 +40,8 @@ public final class Embedder {
   public record ImageOutput(CachedEmbedding embedding, boolean cacheHit, String contentHash, DTypes.Type type, byte[] data) {}
 
   /** The whole answer, in request order. */
-  public record Result(List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId) {}
+  public record Result(
+      List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId, int maxBatchTiles) {}
 
   /** Largest number of client image ids remembered (least recently used forgotten first). */
   public static final int MAX_IMAGE_IDS = 100_000;
@@ -50,10 +56,19 @@ public final class Embedder {
   private final String preprocessKey;
   private final int tokensPerTile;
   private final int hidden;
+  private final Tracer tracer;
 
   public Embedder(
       TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
       EmbedLimits limits, String modelId, int tokensPerTile, int hidden) {
+    this(batcher, cache, ids, preprocessor, limits, modelId, tokensPerTile, hidden, OpenTelemetry.noop().getTracer("tandem.vision"));
+  }
+
+  /** As above, with a tracer for the preprocess and encode spans. */
+  public Embedder(
+      TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
+      EmbedLimits limits, String modelId, int tokensPerTile, int hidden, Tracer tracer) {
+    this.tracer = tracer;
     this.batcher = batcher;
     this.cache = cache;
     this.ids = ids;
@@ -132,6 +147,10 @@ public final class Embedder {
     // 3. Preprocess every miss, then queue all their tiles at once so they share forward passes.
     long p0 = System.nanoTime();
     List<Runnable> submits = new ArrayList<>();
+    Span preSpan = pending.isEmpty() ? Span.getInvalid()
+        : tracer.spanBuilder("vision.preprocess").setAttribute("images", images.size())
+            .setAttribute("misses", pending.size()).startSpan();
+    int tilesQueued = 0;
     for (Pending p : pending) {
       if (p.data() == null || p.data().length == 0) {
         p.result().completeExceptionally(new EmbedException(EmbedException.Kind.NOT_FOUND,
@@ -146,6 +165,7 @@ public final class Embedder {
         p.result().completeExceptionally(e);
         continue;
       }
+      tilesQueued += pre.tiles();
       submits.add(() -> {
         CompletableFuture<float[]> enc =
             maxBatchTiles > 0 ? batcher.submit(pre.pixelValues(), pre.tiles(), maxBatchTiles)
@@ -157,16 +177,26 @@ public final class Embedder {
         });
       });
     }
+    preSpan.end();
     double preprocessMs = pending.isEmpty() ? 0 : (System.nanoTime() - p0) / 1e6;
     long e0 = System.nanoTime();
-    submits.forEach(Runnable::run);
-
-    // 4. Collect in request order; errors name the image of this request.
+    long hits = lookups.stream().filter(l -> l.source() == EmbeddingCache.Source.HIT).count();
+    Span encSpan = tracer.spanBuilder("vision.encode").setAttribute("tiles_queued", tilesQueued)
+        .setAttribute("cache_hits", hits).setAttribute("images", images.size()).startSpan();
     List<ImageOutput> outs = new ArrayList<>();
-    for (int i = 0; i < images.size(); i++) {
-      CachedEmbedding e = await(i, lookups.get(i).embedding());
-      boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
-      outs.add(new ImageOutput(e, hit, hashes[i], type, DTypes.convert(e.float32le(), type)));
+    try (Scope ignored = encSpan.makeCurrent()) {
+      submits.forEach(Runnable::run);
+      // 4. Collect in request order; errors name the image of this request.
+      for (int i = 0; i < images.size(); i++) {
+        CachedEmbedding e = await(i, lookups.get(i).embedding());
+        boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
+        outs.add(new ImageOutput(e, hit, hashes[i], type, DTypes.convert(e.float32le(), type)));
+      }
+    } catch (EmbedException e) {
+      encSpan.setStatus(StatusCode.ERROR, e.getMessage());
+      throw e;
+    } finally {
+      encSpan.end();
     }
     for (int i = 0; i < images.size(); i++) {
       ImageInput in = images.get(i);
@@ -178,7 +208,8 @@ public final class Embedder {
       }
     }
     double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (System.nanoTime() - e0) / 1e6;
-    return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId);
+    int cap = maxBatchTiles > 0 ? Math.min(maxBatchTiles, batcher.maxTiles()) : batcher.maxTiles();
+    return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId, cap);
   }
 
   private static CachedEmbedding await(int index, CompletableFuture<CachedEmbedding> f) throws EmbedException {

@@ -6,7 +6,10 @@ import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.telemetry.Telemetry;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
@@ -36,15 +39,25 @@ public final class VisionServer implements AutoCloseable {
 
   /** Loads the model, starts the server NOT_SERVING, warms up, then flips health to SERVING. */
   public static VisionServer start(VisionSettings s, ServerBuilder<?> builder) throws IOException {
+    return start(s, builder, Telemetry.noop());
+  }
+
+  /**
+   * As above, with telemetry: an RPC span per call (trace context from the caller), {@code vision.preprocess} and
+   * {@code vision.encode} spans, and cache/batcher counters as metrics.
+   */
+  public static VisionServer start(VisionSettings s, ServerBuilder<?> builder, Telemetry telemetry) throws IOException {
     PreprocessorConfig pre = PreprocessorConfig.fromDir(s.model());
     VisionTower tower = VisionTower.load(s.model(), new VisionOptions(s.device(), s.maxBatchTiles()));
     TileBatcher batcher = new TileBatcher(tower, s.maxBatchTiles(), s.batchWaitMs());
     Embedder embedder = new Embedder(batcher, new EmbeddingCache(s.cacheBytes()),
         new ImageIdRegistry(Embedder.MAX_IMAGE_IDS), pre, s.limits(), tower.modelId(),
-        tower.dims().tokensPerTile(), tower.dims().textHiddenSize());
+        tower.dims().tokensPerTile(), tower.dims().textHiddenSize(), telemetry.tracer("tandem.vision"));
+    VisionMetrics.register(telemetry.meter("tandem.vision"), embedder.cache(), batcher);
     ServerBootstrap boot;
     try {
-      boot = ServerBootstrap.start(builder, s.maxMessageBytes(), List.of(), new VisionGrpcService(embedder));
+      boot = ServerBootstrap.start(
+          builder, s.maxMessageBytes(), List.of(telemetry.serverInterceptor()), new VisionGrpcService(embedder));
     } catch (IOException | RuntimeException e) {
       batcher.close();
       tower.close();
@@ -102,7 +115,9 @@ public final class VisionServer implements AutoCloseable {
       System.exit(2);
       return;
     }
-    VisionServer server = start(s, NettyServerBuilder.forPort(s.port()));
+    Telemetry telemetry = Telemetry.fromEnv("vision-svc", System.getenv(),
+        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
+    VisionServer server = start(s, NettyServerBuilder.forPort(s.port()), telemetry);
     Runtime.getRuntime().addShutdownHook(new Thread(server::close, "vision-svc-shutdown"));
     System.err.println("vision-svc listening on port " + server.port() + " (model " + server.embedder().modelId() + ")");
     server.awaitTermination();
