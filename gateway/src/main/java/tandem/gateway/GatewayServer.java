@@ -97,9 +97,9 @@ public final class GatewayServer implements AutoCloseable {
 
   @Override
   public void close() {
-    server.enterDraining();
     try {
-      server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+      // streams in flight may finish for TANDEM_SHUTDOWN_GRACE_SECONDS; new calls get UNAVAILABLE meanwhile
+      tandem.common.grpc.Draining.drain(server, tandem.common.grpc.Draining.graceFromEnv(Env.system()));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
