@@ -14,6 +14,7 @@ import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.grpc.ChatGrpcService;
 import tandem.gateway.limits.ClientLimiter;
+import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 
 /**
@@ -61,9 +62,11 @@ public final class GatewayServer implements AutoCloseable {
    */
   public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
     GatewayModel model = GatewayModel.load(c.model());
-    GatewayLimits limits = GatewayLimits.fromEnv(Env.system());
-    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry);
-    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry);
+    Env env = Env.system();
+    GatewayLimits limits = GatewayLimits.fromEnv(env);
+    EdgeSecurity security = EdgeSecurity.fromEnv(env);
+    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry, security.backendCredentials());
+    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry, security.backendCredentials());
     Gateway gateway =
         new Gateway(
             model,
@@ -71,17 +74,23 @@ public final class GatewayServer implements AutoCloseable {
             limits);
     ServerBootstrap server =
         ServerBootstrap.start(
-            Grpc.newServerBuilderForPort(c.port(), InsecureServerCredentials.create()),
+            Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()),
             c.maxMessageBytes(),
-            // the last interceptor runs first: telemetry sees (and traces) the limiter's refusals too
-            List.of(new ClientLimiter(limits), telemetry.serverInterceptor()),
+            // the last interceptor runs first: telemetry sees every refusal; auth runs before the limiter so that
+            // unauthenticated callers cannot fill its per-client table
+            security.interceptors(new ClientLimiter(limits), telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
     server.setServing();
     return new GatewayServer(model, vision, decoder, server, telemetry);
   }
 
   static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
-    return Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+    return channel(target, maxMessageBytes, telemetry, InsecureChannelCredentials.create());
+  }
+
+  static ManagedChannel channel(
+      String target, int maxMessageBytes, Telemetry telemetry, io.grpc.ChannelCredentials credentials) {
+    return Grpc.newChannelBuilder(target, credentials)
         .maxInboundMessageSize(maxMessageBytes)
         .intercept(telemetry.clientInterceptor())
         .build();
