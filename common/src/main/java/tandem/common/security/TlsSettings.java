@@ -121,7 +121,21 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
 
   public record Channel(ChannelCredentials credentials, Closeable reloads) {}
 
+  /**
+   * A server builder for vision-svc / decoder-svc on {@code port} with TANDEM_TLS_* applied (plaintext when unset).
+   * With TANDEM_TLS_CLIENT_AUTH=require the handshake itself refuses callers without a certificate from the client
+   * CA: these services have no interceptor hook for it, and their only legitimate caller is the gateway.
+   */
+  public static io.grpc.ServerBuilder<?> internalServerBuilder(int port, Env env) throws IOException {
+    TlsSettings t = serverFromEnv(env);
+    return io.grpc.Grpc.newServerBuilderForPort(port, t.serverCredentials(t.requireClientCert).credentials());
+  }
+
   public Server serverCredentials() throws IOException {
+    return serverCredentials(false);
+  }
+
+  private Server serverCredentials(boolean handshakeRequiresClientCert) throws IOException {
     if (!enabled()) return new Server(InsecureServerCredentials.create(), () -> {});
     if (cert == null) throw new IllegalArgumentException("a TLS server needs a certificate and key");
     List<Closeable> reloads = new ArrayList<>();
@@ -131,7 +145,7 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
       SslContextBuilder b = GrpcSslContexts.configure(SslContextBuilder.forServer(keyManager(reloads)), SslProvider.JDK);
       if (ca != null) {
         b.trustManager(trustManager(ca, reloads));
-        b.clientAuth(ClientAuth.OPTIONAL);
+        b.clientAuth(handshakeRequiresClientCert ? ClientAuth.REQUIRE : ClientAuth.OPTIONAL);
       }
       return new Server(NettySslContextServerCredentials.create(b.build()), () -> closeAll(reloads));
     } catch (GeneralSecurityException e) {
