@@ -61,6 +61,9 @@ public final class SoakCommand implements Callable<Integer> {
       env.putIfAbsent("TANDEM_DECODER_MAX_BATCH", "8");
       env.putIfAbsent("TANDEM_DECODER_MAX_SEQ_LEN", "512");
       env.putIfAbsent("TANDEM_DECODER_MAX_QUEUE", String.valueOf(Math.max(64, concurrency)));
+      // every soak client is the same local peer: per-client limits would refuse most of them
+      env.putIfAbsent("TANDEM_GATEWAY_MAX_STREAMS_PER_CLIENT", "0");
+      env.putIfAbsent("TANDEM_GATEWAY_RATE_PER_SECOND", "0");
       embedded = AllInOne.start(model, "cpu", env, NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
           Telemetry.noop());
       target = "127.0.0.1:" + embedded.port();
