@@ -23,6 +23,7 @@ import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
 import tandem.gateway.chat.Segment;
 import tandem.gateway.chat.ThinkBlockStripper;
+import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.tokenize.IncrementalDetokenizer;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateFinal;
@@ -63,9 +64,16 @@ public final class Gateway {
   private final DecoderServiceGrpc.DecoderServiceStub decoder;
   private final String visionName;
   private final String decoderName;
+  private final GatewayLimits limits;
 
   public Gateway(GatewayModel model, Backends backends) {
+    this(model, backends, GatewayLimits.defaults());
+  }
+
+  /** With request limits (prompt tokens, max new tokens, images); per-client limits are {@link tandem.gateway.limits.ClientLimiter}'s. */
+  public Gateway(GatewayModel model, Backends backends, GatewayLimits limits) {
     this.model = model;
+    this.limits = limits;
     this.vision = VisionServiceGrpc.newFutureStub(backends.vision());
     this.decoder = DecoderServiceGrpc.newStub(backends.decoder());
     this.visionName = backends.visionName();
@@ -119,6 +127,8 @@ public final class Gateway {
     String traceId = Telemetry.currentTraceId(); // the server interceptor's span, when tracing is on
     String requestId = req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId();
     Conversation conv = conversation(req);
+    limits.checkImages(conv.images().size());
+    limits.checkMaxNewTokens(req.hasParams() && req.getParams().hasMaxNewTokens(), req.getParams().getMaxNewTokens());
     List<Segment> rendered;
     try {
       rendered =
@@ -194,6 +204,7 @@ public final class Gateway {
       gen.addImageEmbeddings(ie.getEmbeddings());
     }
     int[] ids = model.tokenizer().encode(ImageExpansion.expand(rendered, grids, model.imageSeqLen()), memo);
+    limits.checkPromptTokens(ids.length);
     int imageTokens = 0;
     for (int id : ids) {
       gen.addInputIds(id);
