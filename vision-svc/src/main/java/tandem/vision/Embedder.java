@@ -1,5 +1,7 @@
 package tandem.vision;
 
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.trace.Tracer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.security.MessageDigest;
@@ -21,6 +23,7 @@ import tandem.vision.preprocess.ImageDecodeException;
 import tandem.vision.preprocess.ImageDecoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
+import tandem.vision.telemetry.EmbedTrace;
 
 /**
  * The vision service's domain logic: image bytes → (cache | decode → preprocess → batched tower) → embeddings. A
@@ -50,10 +53,20 @@ public final class Embedder {
   private final String preprocessKey;
   private final int tokensPerTile;
   private final int hidden;
+  private final Tracer tracer;
 
   public Embedder(
       TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
       EmbedLimits limits, String modelId, int tokensPerTile, int hidden) {
+    this(batcher, cache, ids, preprocessor, limits, modelId, tokensPerTile, hidden,
+        OpenTelemetry.noop().getTracer(EmbedTrace.SCOPE));
+  }
+
+  /** @param tracer makes the {@code embed} span and its stage children (docs/observability.md) */
+  public Embedder(
+      TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
+      EmbedLimits limits, String modelId, int tokensPerTile, int hidden, Tracer tracer) {
+    this.tracer = tracer;
     this.batcher = batcher;
     this.cache = cache;
     this.ids = ids;
@@ -83,6 +96,19 @@ public final class Embedder {
    * request's tiles (benchmarks).
    */
   public Result embed(List<ImageInput> images, DTypes.Type type, int maxBatchTiles) throws EmbedException {
+    EmbedTrace trace = EmbedTrace.start(tracer);
+    try {
+      Result r = embed(images, type, maxBatchTiles, trace);
+      trace.finish(r.images());
+      return r;
+    } catch (EmbedException | RuntimeException e) {
+      trace.fail(e);
+      throw e;
+    }
+  }
+
+  private Result embed(List<ImageInput> images, DTypes.Type type, int maxBatchTiles, EmbedTrace trace)
+      throws EmbedException {
     long t0 = System.nanoTime();
     if (images.isEmpty()) throw invalid("the request has no images (send 1 to " + limits.maxImages() + ")");
     if (images.size() > limits.maxImages())
@@ -116,6 +142,7 @@ public final class Embedder {
     }
 
     // 2. Look every image up; misses register an in-flight future that step 3 completes.
+    long l0 = System.nanoTime();
     List<EmbeddingCache.Lookup> lookups = new ArrayList<>();
     List<Pending> pending = new ArrayList<>();
     for (int i = 0; i < images.size(); i++) {
@@ -131,6 +158,7 @@ public final class Embedder {
 
     // 3. Preprocess every miss, then queue all their tiles at once so they share forward passes.
     long p0 = System.nanoTime();
+    trace.stage("cache", l0, p0);
     List<Runnable> submits = new ArrayList<>();
     for (Pending p : pending) {
       if (p.data() == null || p.data().length == 0) {
@@ -159,6 +187,7 @@ public final class Embedder {
     }
     double preprocessMs = pending.isEmpty() ? 0 : (System.nanoTime() - p0) / 1e6;
     long e0 = System.nanoTime();
+    if (!pending.isEmpty()) trace.stage("preprocess", p0, e0);
     submits.forEach(Runnable::run);
 
     // 4. Collect in request order; errors name the image of this request.
@@ -177,7 +206,9 @@ public final class Embedder {
         throw invalid("image " + i + ": " + e.getMessage());
       }
     }
-    double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (System.nanoTime() - e0) / 1e6;
+    long e1 = System.nanoTime();
+    if (!submits.isEmpty()) trace.stage("forward", e0, e1);
+    double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (e1 - e0) / 1e6;
     return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId);
   }
 
