@@ -23,7 +23,9 @@ import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.Gateway;
 import tandem.gateway.GatewayModel;
+import tandem.gateway.GatewayServer;
 import tandem.gateway.grpc.ChatGrpcService;
+import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
 
@@ -69,18 +71,19 @@ public final class AllInOne implements AutoCloseable {
     GatewayModel gm = null;
     List<ManagedChannel> channels = new ArrayList<>();
     try {
-      vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id));
+      vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
       DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
       decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id),
           Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen())),
-          DecoderServer.ModelInfo.fromDir(model), dcfg, interceptors);
+          DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);
       channels.add(vc);
       ManagedChannel dc = channel("decoder-" + id, maxMessage, telemetry);
       channels.add(dc);
       gm = GatewayModel.load(model);
-      Gateway gw = new Gateway(gm, new Gateway.Backends(vc, "vision-svc (in-process)", dc, "decoder-svc (in-process)"));
+      Gateway gw = new Gateway(gm, new Gateway.Backends(vc, "vision-svc (in-process)", dc, "decoder-svc (in-process)"),
+          ChatTelemetry.create(telemetry, GatewayServer.modelName(model)));
       ServerBootstrap boot = ServerBootstrap.start(publicServer, maxMessage, interceptors, new ChatGrpcService(gw));
       boot.setServing();
       return new AllInOne(vision, decoder, gm, vc, dc, boot);

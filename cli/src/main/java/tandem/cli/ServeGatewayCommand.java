@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.telemetry.Telemetry;
 import tandem.gateway.GatewayServer;
 
 /** {@code vlm serve gateway}: the gateway alone, talking to vision-svc and decoder-svc over the network. */
@@ -40,9 +41,11 @@ public final class ServeGatewayCommand implements Callable<Integer> {
             decoder != null ? decoder : env.string(ServiceDefaults.ENV_DECODER_ADDR, "localhost:" + ServiceDefaults.DECODER_PORT),
             port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT),
             env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
+    Telemetry telemetry = Telemetry.fromEnv("tandem-gateway", System.getenv(),
+        env.integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
     GatewayServer s;
     try {
-      s = GatewayServer.start(c);
+      s = GatewayServer.start(c, telemetry);
     } catch (IllegalStateException e) {
       throw new UserError(e.getMessage());
     }
@@ -51,6 +54,8 @@ public final class ServeGatewayCommand implements Callable<Integer> {
         s.close();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
+      } finally {
+        telemetry.close();
       }
     }));
     System.err.println("gateway: serving Chat on port " + s.port() + " (vision " + c.visionAddr() + ", decoder " + c.decoderAddr() + ")");

@@ -6,6 +6,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.opentelemetry.context.Scope;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -22,6 +23,8 @@ import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
 import tandem.gateway.chat.Segment;
 import tandem.gateway.chat.ThinkBlockStripper;
+import tandem.gateway.telemetry.ChatTelemetry;
+import tandem.gateway.telemetry.ChatTrace;
 import tandem.gateway.tokenize.IncrementalDetokenizer;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateFinal;
@@ -61,8 +64,15 @@ public final class Gateway {
   private final DecoderServiceGrpc.DecoderServiceStub decoder;
   private final String visionName;
   private final String decoderName;
+  private final ChatTelemetry telemetry;
 
   public Gateway(GatewayModel model, Backends backends) {
+    this(model, backends, ChatTelemetry.noop());
+  }
+
+  /** @param telemetry traces each chat and records the GenAI server metrics (docs/observability.md) */
+  public Gateway(GatewayModel model, Backends backends, ChatTelemetry telemetry) {
+    this.telemetry = telemetry;
     this.model = model;
     this.vision = VisionServiceGrpc.newFutureStub(backends.vision());
     this.decoder = DecoderServiceGrpc.newStub(backends.decoder());
@@ -115,6 +125,17 @@ public final class Gateway {
   public void chat(ChatRequest req, StreamObserver<ChatChunk> out) {
     long t0 = System.nanoTime();
     String requestId = req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId();
+    ChatTrace trace = telemetry.start(requestId, req);
+    if (out instanceof ServerCallStreamObserver<ChatChunk> call) call.setOnCancelHandler(trace::cancelled);
+    try {
+      chat(req, out, t0, requestId, trace);
+    } catch (RuntimeException e) {
+      trace.fail(e);
+      throw e;
+    }
+  }
+
+  private void chat(ChatRequest req, StreamObserver<ChatChunk> out, long t0, String requestId, ChatTrace trace) {
     Conversation conv = conversation(req);
     List<Segment> rendered;
     try {
@@ -134,7 +155,10 @@ public final class Gateway {
       for (ImagePart img : conv.images()) {
         er.addImages(ImageInput.newBuilder().setData(img.getData()).setImageId(img.getImageId()));
       }
-      embedding = vision.embed(er.build());
+      try (Scope ignored = trace.visionScope()) {
+        embedding = vision.embed(er.build());
+      }
+      trace.visionCall(embedding);
     }
     long tTok = System.nanoTime();
     Map<String, int[]> memo = new HashMap<>();
@@ -148,6 +172,7 @@ public final class Gateway {
       }
     }
     double tokenizeMs = ms(tTok);
+    trace.tokenize("text", tTok, tTok + (long) (tokenizeMs * 1e6));
 
     EmbedResponse er = EmbedResponse.getDefaultInstance();
     if (embedding != null) {
@@ -196,7 +221,9 @@ public final class Gateway {
       gen.addInputIds(id);
       if (id == model.imageTokenId()) imageTokens++;
     }
-    tokenizeMs += ms(tTok2);
+    long tTok3 = System.nanoTime();
+    tokenizeMs += (tTok3 - tTok2) / 1e6;
+    trace.tokenize("expanded", tTok2, tTok3);
     gen.setImageTokenId(model.imageTokenId());
     if (req.hasParams()) gen.setParams(req.getParams());
 
@@ -210,8 +237,10 @@ public final class Gateway {
             .setTokenizeMs(tokenizeMs);
     ImageEmbedding boxImage = er.getImagesCount() == 0 ? null : er.getImages(er.getImagesCount() - 1);
     Stream stream =
-        new Stream(requestId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1);
-    decoder.generate(gen.build(), stream);
+        new Stream(requestId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1, trace);
+    try (Scope ignored = trace.decodeScope()) {
+      decoder.generate(gen.build(), stream);
+    }
   }
 
   /** Maps a backend's failure to a status that names the backend. */
@@ -250,6 +279,8 @@ public final class Gateway {
     private final List<Integer> generatedIds = new ArrayList<>();
     private boolean sentAnything;
     private GenerateFinal fin;
+    private final ChatTrace trace;
+    private int boxCount;
 
     Stream(
         String requestId,
@@ -259,7 +290,9 @@ public final class Gateway {
         int imageTokens,
         StageTimings.Builder timings,
         ImageEmbedding boxImage,
-        int boxImageIndex) {
+        int boxImageIndex,
+        ChatTrace trace) {
+      this.trace = trace;
       this.requestId = requestId;
       this.out = out;
       this.t0 = t0;
@@ -280,7 +313,10 @@ public final class Gateway {
       if (clientGone()) return;
       if (r.hasTokens()) {
         long now = System.nanoTime();
-        if (firstToken < 0) firstToken = now;
+        if (firstToken < 0) {
+          firstToken = now;
+          trace.firstToken(now);
+        }
         lastToken = now;
         for (int id : r.getTokens().getIdsList()) {
           generatedIds.add(id);
@@ -309,6 +345,7 @@ public final class Gateway {
           for (double d : b.pixels(boxImage.getWidth(), boxImage.getHeight())) box.addPixels(d);
         }
       }
+      boxCount++;
       send(ChatChunk.newBuilder().setRequestId(requestId).setBox(box).build());
     }
 
@@ -322,6 +359,7 @@ public final class Gateway {
       if (clientGone()) return;
       StatusRuntimeException e = backendFailure(decoderName, t);
       if (!sentAnything) {
+        trace.fail(e);
         out.onError(e);
         return;
       }
@@ -373,7 +411,9 @@ public final class Gateway {
                       .setCompletionTokens(completion))
               .setTimings(timings)
               .addAllCompletionIds(generatedIds)
-              .setError(error);
+              .setError(error)
+              .setTraceId(trace.traceId());
+      trace.finish(reason, promptTokens, imageTokens, completion, boxCount, firstToken, lastToken, parseNanos, error);
       return ChatChunk.newBuilder().setRequestId(requestId).setFinal(f).build();
     }
   }

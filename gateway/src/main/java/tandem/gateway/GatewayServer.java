@@ -11,7 +11,9 @@ import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.telemetry.Telemetry;
 import tandem.gateway.grpc.ChatGrpcService;
+import tandem.gateway.telemetry.ChatTelemetry;
 
 /**
  * The gateway as its own process: {@code TANDEM_MODEL} (checkpoint folder: tokenizer, chat template, processor
@@ -46,27 +48,45 @@ public final class GatewayServer implements AutoCloseable {
 
   /** Loads the model bits, connects (lazily) to both backends and starts serving Chat. */
   public static GatewayServer start(Config c) throws IOException {
+    return start(c, Telemetry.noop());
+  }
+
+  /**
+   * As {@link #start(Config)}, traced and measured by {@code telemetry}: the public server joins the client's trace,
+   * each chat gets a {@code chat} span, and both backend channels propagate the context. The caller keeps ownership
+   * of {@code telemetry}.
+   */
+  public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
     GatewayModel model = GatewayModel.load(c.model());
-    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes());
-    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes());
+    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry);
+    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry);
     Gateway gateway =
         new Gateway(
             model,
-            new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"));
+            new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"),
+            ChatTelemetry.create(telemetry, modelName(c.model())));
     ServerBootstrap server =
         ServerBootstrap.start(
             Grpc.newServerBuilderForPort(c.port(), InsecureServerCredentials.create()),
             c.maxMessageBytes(),
-            List.of(),
+            List.of(telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
     server.setServing();
     return new GatewayServer(model, vision, decoder, server);
   }
 
-  static ManagedChannel channel(String target, int maxMessageBytes) {
+  static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
     return Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
         .maxInboundMessageSize(maxMessageBytes)
+        .intercept(telemetry.clientInterceptor())
         .build();
+  }
+
+  /** {@code gen_ai.request.model}: the checkpoint folder's name (a Hub snapshot folder is named by its repo). */
+  public static String modelName(Path model) {
+    Path abs = model.toAbsolutePath().normalize();
+    Path name = abs.getFileName();
+    return name == null ? abs.toString() : name.toString();
   }
 
   public int port() {
@@ -87,12 +107,16 @@ public final class GatewayServer implements AutoCloseable {
   }
 
   public static void main(String[] args) throws Exception {
-    GatewayServer s = start(Config.fromEnv(Env.system()));
+    Telemetry telemetry = Telemetry.fromEnv("tandem-gateway", System.getenv(),
+        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
+    GatewayServer s = start(Config.fromEnv(Env.system()), telemetry);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         s.close();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
+      } finally {
+        telemetry.close();
       }
     }));
     System.err.println("gateway: serving Chat on port " + s.port());
