@@ -40,7 +40,10 @@ public final class Telemetry implements AutoCloseable {
     return new Telemetry(OpenTelemetry.noop(), null);
   }
 
-  /** Wraps an SDK built elsewhere, e.g. with an in-memory exporter in tests; closing it shuts the SDK down. */
+  /**
+   * Wraps an SDK built elsewhere, e.g. with an in-memory exporter in tests; closing it shuts the SDK down. Give it
+   * the W3C trace-context propagator, or traces stop at every gRPC hop.
+   */
   public static Telemetry of(OpenTelemetrySdk sdk) {
     return new Telemetry(sdk, sdk);
   }
