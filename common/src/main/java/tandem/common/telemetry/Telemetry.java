@@ -70,6 +70,11 @@ public final class Telemetry implements AutoCloseable {
     defaults.put("otel.metrics.exporter", metrics);
     defaults.put("otel.exporter.prometheus.port", Integer.toString(metricsPort));
     defaults.put("otel.logs.exporter", "none");
+    // The SDK reads the process environment itself; copying the given map's OTEL_* entries in as properties makes
+    // a map other than System.getenv() (tests, benchmarks, the embedded server) configure it the same way.
+    env.forEach((k, v) -> {
+      if (k.startsWith("OTEL_")) defaults.put(k.toLowerCase(java.util.Locale.ROOT).replace('_', '.'), v);
+    });
     OpenTelemetrySdk sdk =
         AutoConfiguredOpenTelemetrySdk.builder()
             .addPropertiesSupplier(() -> defaults)

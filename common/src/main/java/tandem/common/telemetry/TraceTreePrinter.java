@@ -11,16 +11,30 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Prints each finished trace as an indented tree with durations ({@code vlm serve --trace-log}). Spans are held per
  * trace until the trace's local root ends (a span whose parent is not in this process), then printed and dropped;
  * at most {@link #MAX_TRACES} unfinished traces are kept so a lost root cannot grow memory.
+ *
+ * <p>The tree is printed {@link #GRACE_MS} after the root ends, not at once: in one process a backend's RPC server
+ * span can end a moment after the client saw the call finish (gRPC runs the server's completion callback after the
+ * trailers are on their way), so the root may end first.
  */
 final class TraceTreePrinter implements SpanExporter {
   static final int MAX_TRACES = 1024;
+  static final long GRACE_MS = 200;
   private final PrintStream out;
   private final Map<String, List<SpanData>> pending = new LinkedHashMap<>();
+  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "trace-log");
+    t.setDaemon(true);
+    return t;
+  });
 
   TraceTreePrinter(PrintStream out) {
     this.out = out;
@@ -31,10 +45,22 @@ final class TraceTreePrinter implements SpanExporter {
     for (SpanData s : spans) {
       pending.computeIfAbsent(s.getTraceId(), k -> new ArrayList<>()).add(s);
       boolean localRoot = !s.getParentSpanContext().isValid() || s.getParentSpanContext().isRemote();
-      if (localRoot) print(s.getTraceId(), pending.remove(s.getTraceId()));
+      if (localRoot) {
+        String id = s.getTraceId();
+        try {
+          timer.schedule(() -> printPending(id), GRACE_MS, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) { // shut down: print now
+          print(id, pending.remove(id));
+        }
+      }
     }
     while (pending.size() > MAX_TRACES) pending.remove(pending.keySet().iterator().next());
     return CompletableResultCode.ofSuccess();
+  }
+
+  private synchronized void printPending(String traceId) {
+    List<SpanData> spans = pending.remove(traceId);
+    if (spans != null) print(traceId, spans);
   }
 
   private void print(String traceId, List<SpanData> spans) {
@@ -78,6 +104,12 @@ final class TraceTreePrinter implements SpanExporter {
 
   @Override
   public CompletableResultCode shutdown() {
+    timer.shutdown();
+    try {
+      timer.awaitTermination(1, TimeUnit.SECONDS); // scheduled prints still run
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     return CompletableResultCode.ofSuccess();
   }
 }

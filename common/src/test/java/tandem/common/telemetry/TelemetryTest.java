@@ -40,4 +40,54 @@ class TelemetryTest {
       s.end();
     }
   }
+
+  @Test
+  void aSpanEndingJustAfterTheRootIsStillPrintedInItsTree() {
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    try (Telemetry t = Telemetry.fromEnv("test-svc", Map.of(), 0, new PrintStream(buf, true, StandardCharsets.UTF_8))) {
+      var tracer = t.tracer("test");
+      Span root = tracer.spanBuilder("chat").startSpan();
+      Span late = tracer.spanBuilder("generate").setParent(io.opentelemetry.context.Context.root().with(root)).startSpan();
+      root.end();
+      late.end(); // e.g. a backend's RPC server span finishing after the client saw the call end
+    }
+    String out = buf.toString(StandardCharsets.UTF_8);
+    assertTrue(out.contains("\n  chat ") && out.contains("\n    generate "), out);
+  }
+
+  @Test
+  void otelVariablesInTheGivenMapConfigureTheSdk() {
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    try (Telemetry t = Telemetry.fromEnv("x", Map.of("OTEL_TRACES_SAMPLER", "always_off"), 0,
+        new PrintStream(buf, true, StandardCharsets.UTF_8))) {
+      Span s = t.tracer("x").spanBuilder("a").startSpan();
+      assertFalse(s.isRecording(), "always_off from the map was applied");
+      s.end();
+    }
+    assertEquals("", buf.toString(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void anUnreachableCollectorNeitherSlowsNorBreaksSpans() {
+    // Port 9 (discard) on loopback: nothing listens, every export fails with "connection refused".
+    long t0 = System.nanoTime();
+    long spanNanos;
+    try (Telemetry t = Telemetry.fromEnv("x", Map.of("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9",
+        "OTEL_BSP_SCHEDULE_DELAY", "1", "OTEL_METRIC_EXPORT_INTERVAL", "10",
+        "OTEL_EXPORTER_OTLP_TIMEOUT", "500"), 0, null)) {
+      var tracer = t.tracer("x");
+      var hist = t.meter("x").histogramBuilder("h").build();
+      long s0 = System.nanoTime();
+      for (int i = 0; i < 20_000; i++) {
+        Span s = tracer.spanBuilder("a").startSpan();
+        assertTrue(s.isRecording(), "tracing is on");
+        hist.record(i);
+        s.end();
+      }
+      spanNanos = System.nanoTime() - s0;
+    }
+    // 20k spans in well under a second even while exports fail (they are queued, dropped when full, never awaited).
+    assertTrue(spanNanos < 2_000_000_000L, "20k spans took " + spanNanos / 1e6 + " ms");
+    assertTrue(System.nanoTime() - t0 < 20_000_000_000L, "shutdown with a dead collector is bounded");
+  }
 }
