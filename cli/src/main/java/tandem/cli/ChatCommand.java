@@ -227,7 +227,7 @@ public final class ChatCommand implements Callable<Integer> {
       JsonArray bs = new JsonArray();
       for (Box b : boxes) bs.add(box(b));
       s.add("boxes", bs);
-      for (String k : List.of("finish_reason", "usage", "timings", "error")) {
+      for (String k : List.of("finish_reason", "usage", "timings", "error", "trace_id")) {
         if (sum.has(k)) s.add(k, sum.get(k));
       }
       o.println(PromptCommand.JSON.toJson(s));
