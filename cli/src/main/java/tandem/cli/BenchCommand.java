@@ -12,13 +12,14 @@ import tandem.cli.bench.DecodeServerBench;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Greedy;
 import tandem.decoder.model.Qwen3ForCausalLM;
+import tandem.decoder.model.TorchThreads;
 
 /** {@code vlm bench}: performance measurements. */
 @Command(
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Performance measurements.",
-    subcommands = {BenchCommand.Decode.class})
+    subcommands = {BenchCommand.Decode.class, BenchChatCommand.class, BenchVisionCommand.class})
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -57,6 +58,20 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default ${DEFAULT-VALUE})")
     String device;
 
+    @Option(names = "--batch", defaultValue = "1",
+        description = "with --model: also time decode steps of this many sequences together (default ${DEFAULT-VALUE})")
+    int batch;
+
+    /**
+     * One thread by default: a batch-1 decode step is bound by memory bandwidth, which one core already saturates on
+     * this CPU (the issue measured 1 vs 2 threads as equal), while every extra thread adds a pool barrier to each of
+     * the ~1,500 small ops of a step; on a shared box (load 20 on 2 cores) 2 threads decoded 3.4x slower than 1.
+     */
+    @Option(names = "--threads", defaultValue = "1",
+        description = "with --model: libtorch intra-op threads (default ${DEFAULT-VALUE}; the floor uses the faster of"
+            + " this and all cores)")
+    int threads;
+
     @Override
     public Integer call() throws Exception {
       if (server != null) {
@@ -75,11 +90,16 @@ public final class BenchCommand implements Runnable {
       if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
       if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
       GenerateCommand.checkModelDir(model);
+      if (threads < 1) throw new UserError("--threads must be >= 1, got " + threads);
+      TorchThreads.set(threads);
+      if (batch < 1) throw new UserError("--batch must be >= 1, got " + batch);
       DecoderOptions opts =
-          new DecoderOptions(GenerateCommand.deviceOption(device), "float32", 1, promptTokens + newTokens);
+          new DecoderOptions(GenerateCommand.deviceOption(device), "float32", batch, promptTokens + newTokens + 1);
+      java.io.PrintWriter out = spec.commandLine().getOut();
       long t0 = System.nanoTime();
       try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(model, opts)) {
-        System.out.printf(Locale.ROOT, "loaded %s in %.1f s%n", model, (System.nanoTime() - t0) / 1e9);
+        out.printf(Locale.ROOT, "loaded %s in %.1f s; libtorch intra-op threads: %d%n", model,
+            (System.nanoTime() - t0) / 1e9, TorchThreads.get());
         SplittableRandom rnd = new SplittableRandom(1);
         int[] prompt = new int[promptTokens];
         for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(Math.min(lm.vocabSize(), 151643));
@@ -91,33 +111,69 @@ public final class BenchCommand implements Runnable {
         float[] logits = lm.prefill(0, embeds, prompt.length);
         double prefillS = (System.nanoTime() - p0) / 1e9;
         int next = Greedy.argmax(logits);
+        double[] steps = new double[newTokens];
         long d0 = System.nanoTime();
         for (int k = 0; k < newTokens; k++) {
+          long s0 = System.nanoTime();
           next = Greedy.argmax(lm.decode(new int[] {0}, new int[] {next})[0]);
+          steps[k] = (System.nanoTime() - s0) / 1e9;
         }
         double decodeS = (System.nanoTime() - d0) / 1e9;
         lm.release(0);
 
         long bytes = lm.weightBytesPerToken();
+        // The floor is the fastest libtorch reads these bytes: with the decode's thread count or with every core.
         double readS = lm.weightReadSeconds(3);
+        int readThreads = threads;
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (cores != threads) {
+          TorchThreads.set(cores);
+          double allCores = lm.weightReadSeconds(3);
+          TorchThreads.set(threads);
+          if (allCores < readS) {
+            readS = allCores;
+            readThreads = cores;
+          }
+        }
         double perToken = decodeS / newTokens;
         double prefillTokS = promptTokens / prefillS;
         double decodeTokS = newTokens / decodeS;
         double floorRatio = perToken / readS;
+        java.util.Arrays.sort(steps);
+        out.printf(Locale.ROOT, "prefill: %d tokens in %.3f s = %.1f tok/s%n", promptTokens, prefillS, prefillTokS);
+        out.printf(
+            Locale.ROOT, "decode:  %d tokens in %.3f s = %.2f tok/s (mean %.1f ms/token, median %.1f, best %.1f;"
+                + " batch 1)%n",
+            newTokens, decodeS, decodeTokS, perToken * 1e3, steps[steps.length / 2] * 1e3, steps[0] * 1e3);
+        out.printf(
+            Locale.ROOT, "floor:   %.1f MB of weights per token; libtorch sum reads them in %.1f ms (%.1f GB/s, %d"
+                + " threads); decode/floor = %.2f%n",
+            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, readThreads, floorRatio);
+        if (batch > 1) {
+          int[] slots = new int[batch];
+          int[] ids = new int[batch];
+          for (int i = 0; i < batch; i++) {
+            slots[i] = i;
+            ids[i] = Greedy.argmax(lm.prefill(i, embeds, prompt.length));
+          }
+          long b0 = System.nanoTime();
+          for (int k = 0; k < newTokens; k++) {
+            float[][] l = lm.decode(slots, ids);
+            for (int i = 0; i < batch; i++) ids[i] = Greedy.argmax(l[i]);
+          }
+          double batchS = (System.nanoTime() - b0) / 1e9;
+          for (int i = 0; i < batch; i++) lm.release(i);
+          out.printf(
+              Locale.ROOT, "batch %d: %.1f ms/step = %.2f tok/s in total, %.2fx the batch-1 step time%n",
+              batch, batchS / newTokens * 1e3, batch * newTokens / batchS, (batchS / newTokens) / perToken);
+        }
         long rssMb = peakRssMb();
-        System.out.printf(Locale.ROOT, "prefill: %d tokens in %.3f s = %.1f tok/s%n", promptTokens, prefillS, prefillTokS);
-        System.out.printf(
-            Locale.ROOT, "decode:  %d tokens in %.3f s = %.2f tok/s (%.1f ms/token, batch 1)%n",
-            newTokens, decodeS, decodeTokS, perToken * 1e3);
-        System.out.printf(
-            Locale.ROOT, "floor:   %.1f MB of weights per token; libtorch sum reads them in %.1f ms (%.1f GB/s);"
-                + " decode/floor = %.2f%n",
-            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, floorRatio);
-        System.out.printf(Locale.ROOT, "peak RSS: %d MB%n", rssMb);
-        System.out.printf(
+        out.printf(Locale.ROOT, "peak RSS: %d MB%n", rssMb);
+        out.printf(
             Locale.ROOT,
             "{\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.3f,\"peak_rss_mb\":%d,\"floor_ratio\":%.3f}%n",
             prefillTokS, decodeTokS, rssMb, floorRatio);
+        out.flush();
       }
       return 0;
     }

@@ -62,7 +62,7 @@ public final class ChatCommand implements Callable<Integer> {
   @Option(names = "--server", description = "Gateway address host:port (default: an embedded all-in-one server).")
   String server;
 
-  @Option(names = "--model", description = "Checkpoint folder for the embedded server (default: $TANDEM_MODEL).")
+  @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev] for the embedded server (default: $TANDEM_MODEL).")
   Path model;
 
   @Option(names = "--messages", description = "JSON array of {\"role\", \"content\"} messages.")
@@ -126,7 +126,7 @@ public final class ChatCommand implements Callable<Integer> {
           "no --server given and this build has no embedded server; start a gateway (vlm serve gateway) and pass"
               + " --server host:" + ServiceDefaults.GATEWAY_PORT);
     }
-    Path m = model != null ? model : pathFromEnv();
+    Path m = ModelArg.resolve((model != null ? model : pathFromEnv()).toString());
     return e.open(m);
   }
 

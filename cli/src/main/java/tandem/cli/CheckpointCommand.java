@@ -15,7 +15,7 @@ import tandem.common.checkpoint.TensorStore;
     name = "checkpoint",
     mixinStandardHelpOptions = true,
     description = "Make and examine checkpoint folders.",
-    subcommands = {CheckpointCommand.Random.class, CheckpointInspect.class})
+    subcommands = {CheckpointCommand.Random.class, CheckpointInspect.class, CheckpointMergeDora.class})
 public final class CheckpointCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -55,7 +55,8 @@ public final class CheckpointCommand implements Runnable {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder (created)")
     Path out;
 
-    @Option(names = "--lm-head", description = "also store lm_head.weight (tied models leave it out)")
+    @Option(names = "--lm-head", description = {"also store lm_head.weight, drawn by TRW-1 on its own (tied models leave",
+        "it out; with a tied config HF and decoder-svc ignore the stored copy)"})
     boolean lmHead;
 
     @Option(names = "--dtype", defaultValue = "BF16", paramLabel = "BF16|F32", description = "storage dtype (default ${DEFAULT-VALUE})")

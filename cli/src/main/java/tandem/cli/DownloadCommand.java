@@ -11,7 +11,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
-import tandem.common.hub.DownloadListener;
 import tandem.common.hub.FileSelection;
 import tandem.common.hub.HubSettings;
 import tandem.common.hub.ProgressPrinter;
@@ -83,9 +82,14 @@ public final class DownloadCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
-    DownloadListener listener =
+    ProgressPrinter printer =
         progress == null ? ProgressPrinter.stderr() : new ProgressPrinter(progress, false, System::nanoTime, 5_000_000_000L);
-    Path snapshot = new SnapshotDownloader(settings).download(ref, selection, listener);
+    Path snapshot;
+    try {
+      snapshot = new SnapshotDownloader(settings).download(ref, selection, printer);
+    } finally {
+      printer.clearLine();
+    }
     spec.commandLine().getOut().println(snapshot);
     spec.commandLine().getOut().flush();
     return 0;

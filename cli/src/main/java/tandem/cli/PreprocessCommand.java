@@ -29,7 +29,7 @@ public final class PreprocessCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Checkpoint folder (needs preprocessor_config.json; processor_config.json optional).")
   Path model;
 
-  @Option(names = "--image", required = true, description = "Image file: JPEG, PNG, GIF or BMP.")
+  @Option(names = "--image", required = true, description = "Image file: JPEG, PNG, GIF, BMP or WebP.")
   Path image;
 
   @Option(names = "--out", required = true, description = "Output .npy file (float32 [n,3,S,S]).")

@@ -73,33 +73,40 @@ public final class PromptCommand implements Callable<Integer> {
       throw new UserError(e.getMessage());
     }
     try (gm) {
-      List<Grid> grids = grids(model, conv.images());
-      List<Segment> rendered;
-      try {
-        rendered = ChatTemplate.render(conv.messages(), addGenerationPrompt, enableThinking);
-      } catch (IllegalArgumentException e) {
-        throw new UserError(e.getMessage());
-      }
-      List<Segment> expanded = ImageExpansion.expand(rendered, grids, gm.imageSeqLen());
-      int[] ids = gm.tokenizer().encode(expanded);
-      JsonObject o = new JsonObject();
-      o.addProperty("prompt", Segment.render(expanded));
-      JsonArray a = new JsonArray();
-      for (int id : ids) a.add(id);
-      o.add("input_ids", a);
-      JsonArray g = new JsonArray();
-      for (Grid grid : grids) {
-        JsonArray rc = new JsonArray();
-        rc.add(grid.rows());
-        rc.add(grid.cols());
-        g.add(rc);
-      }
-      o.add("grids", g);
       var out = spec.commandLine().getOut();
-      out.println(JSON.toJson(o));
+      out.println(JSON.toJson(promptJson(gm, model, conv, addGenerationPrompt, enableThinking)));
       out.flush();
     }
     return 0;
+  }
+
+  /** The {"prompt", "input_ids", "grids"} object for a conversation (grids from the checkpoint's image processor). */
+  static JsonObject promptJson(
+      GatewayModel gm, Path model, ConversationInput conv, boolean addGenerationPrompt, boolean enableThinking)
+      throws IOException {
+    List<Grid> grids = grids(model, conv.images());
+    List<Segment> rendered;
+    try {
+      rendered = ChatTemplate.render(conv.messages(), addGenerationPrompt, enableThinking);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
+    List<Segment> expanded = ImageExpansion.expand(rendered, grids, gm.imageSeqLen());
+    int[] ids = gm.tokenizer().encode(expanded);
+    JsonObject o = new JsonObject();
+    o.addProperty("prompt", Segment.render(expanded));
+    JsonArray a = new JsonArray();
+    for (int id : ids) a.add(id);
+    o.add("input_ids", a);
+    JsonArray g = new JsonArray();
+    for (Grid grid : grids) {
+      JsonArray rc = new JsonArray();
+      rc.add(grid.rows());
+      rc.add(grid.cols());
+      g.add(rc);
+    }
+    o.add("grids", g);
+    return o;
   }
 
   static final Gson JSON = new GsonBuilder().disableHtmlEscaping().create();

@@ -21,7 +21,7 @@ import tandem.common.telemetry.Telemetry;
       "Run Tandem. Without a subcommand: all three services in one process behind one port (the laptop default).",
       "With a subcommand: one service of the split deployment."
     },
-    subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class})
+    subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class, ServeVisionCommand.class})
 public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--model", description = "Checkpoint folder or Hugging Face repo id (default: $TANDEM_MODEL).")
   String model;

@@ -18,7 +18,7 @@ import tandem.decoder.DecoderServerConfig;
     mixinStandardHelpOptions = true,
     description = "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one checkpoint.")
 public final class ServeDecoderCommand implements Callable<Integer> {
-  @Option(names = "--model", description = "Checkpoint folder (default: $TANDEM_MODEL).")
+  @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev] (default: $TANDEM_MODEL).")
   Path model;
 
   @Option(names = "--port", description = "Port; 0 picks a free one (default: $TANDEM_PORT or " + ServiceDefaults.DECODER_PORT + ").")
@@ -55,6 +55,7 @@ public final class ServeDecoderCommand implements Callable<Integer> {
     }
     Path m = model != null ? model : env.model();
     if (m == null) throw new UserError("give --model DIR or set " + ServiceDefaults.ENV_MODEL);
+    m = ModelArg.resolve(m.toString());
     if (!Files.isRegularFile(m.resolve("config.json"))) {
       throw new UserError("--model " + m + " is not a checkpoint folder (no config.json)");
     }

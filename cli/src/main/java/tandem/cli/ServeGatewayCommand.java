@@ -7,7 +7,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
-import tandem.common.telemetry.Telemetry;
 import tandem.gateway.GatewayServer;
 
 /** {@code vlm serve gateway}: the gateway alone, talking to vision-svc and decoder-svc over the network. */
@@ -16,7 +15,7 @@ import tandem.gateway.GatewayServer;
     mixinStandardHelpOptions = true,
     description = "Serve the public Chat API; needs vision-svc and decoder-svc addresses.")
 public final class ServeGatewayCommand implements Callable<Integer> {
-  @Option(names = "--model", description = "Checkpoint folder: tokenizer, chat template, processor config (default: $TANDEM_MODEL).")
+  @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev]: tokenizer, chat template, processor config (default: $TANDEM_MODEL).")
   Path model;
 
   @Option(names = "--vision", description = "vision-svc host:port (default: $TANDEM_VISION_ADDR or localhost:" + ServiceDefaults.VISION_PORT + ").")
@@ -33,6 +32,7 @@ public final class ServeGatewayCommand implements Callable<Integer> {
     Env env = Env.system();
     String m = model != null ? model.toString() : env.string(ServiceDefaults.ENV_MODEL, "");
     if (m.isEmpty()) throw new UserError("give --model DIR or set " + ServiceDefaults.ENV_MODEL);
+    m = ModelArg.resolve(m).toString();
     if (!Files.isDirectory(Path.of(m))) throw new UserError("--model " + m + " is not a folder");
     GatewayServer.Config c =
         new GatewayServer.Config(
@@ -41,23 +41,13 @@ public final class ServeGatewayCommand implements Callable<Integer> {
             decoder != null ? decoder : env.string(ServiceDefaults.ENV_DECODER_ADDR, "localhost:" + ServiceDefaults.DECODER_PORT),
             port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT),
             env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
-    Telemetry telemetry = Telemetry.fromEnv("tandem-gateway", System.getenv(),
-        env.integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
     GatewayServer s;
     try {
-      s = GatewayServer.start(c, telemetry);
+      s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env));
     } catch (IllegalStateException e) {
       throw new UserError(e.getMessage());
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        s.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      } finally {
-        telemetry.close();
-      }
-    }));
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
     System.err.println("gateway: serving Chat on port " + s.port() + " (vision " + c.visionAddr() + ", decoder " + c.decoderAddr() + ")");
     s.awaitTermination();
     return 0;

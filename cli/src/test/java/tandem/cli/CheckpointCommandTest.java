@@ -93,4 +93,18 @@ class CheckpointCommandTest {
     assertEquals(2, bad.code);
     assertEquals("vlm: error: checkpoint folder " + dir.resolve("none") + " does not exist", bad.err.strip());
   }
+
+  @Test
+  void mergeDoraOnAPlainCheckpointRenamesNothingAndWarns() throws Exception {
+    Path out = dir.resolve("merged");
+    Run r = run("checkpoint", "merge-dora", "--in", tandem.common.testing.TinyCheckpoints.decoderTiny().toString(),
+        "--out", out.toString());
+    assertEquals(0, r.code, r.err);
+    assertTrue(r.out.contains("merged 0 modules"), r.out);
+    assertTrue(r.out.contains("warning: no lora_A/lora_B tensors found"), r.out);
+    assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
+    Run bad = run("checkpoint", "merge-dora", "--in", dir.resolve("nope").toString(), "--out", out.toString());
+    assertEquals(2, bad.code);
+    assertEquals("vlm: error: --in folder " + dir.resolve("nope") + " does not exist", bad.err.strip());
+  }
 }

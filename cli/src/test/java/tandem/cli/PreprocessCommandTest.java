@@ -54,7 +54,7 @@ class PreprocessCommandTest {
         "--image", bogus.toString(), "--out", tmp.resolve("o.npy").toString());
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: --image "), r.err());
-    assertTrue(r.err().contains("allowed: JPEG, PNG, GIF, BMP"), r.err());
+    assertTrue(r.err().contains("allowed: JPEG, PNG, GIF, BMP, WebP"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
   }
 

@@ -14,11 +14,15 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import tandem.cli.chat.ConversationInput;
 import tandem.common.testing.Fixtures;
+import tandem.gateway.GatewayModel;
 
 /** {@code vlm prompt} on the vlm-tiny checkpoint reproduces prompts.json: grids from the real image processor. */
 class PromptCommandTest {
@@ -71,20 +75,42 @@ class PromptCommandTest {
     return f;
   }
 
+  static GatewayModel model;
+
+  @BeforeAll
+  static void loadOnce() throws Exception {
+    model = GatewayModel.load(Fixtures.path("vlm-tiny/checkpoint"));
+  }
+
+  @AfterAll
+  static void closeModel() {
+    model.close();
+  }
+
   @ParameterizedTest(name = "{index}: {0}")
   @MethodSource("conversations")
-  void vlmPromptPrintsTheFixturePromptIdsAndGrids(JsonObject conv) throws Exception {
-    List<String> args = new ArrayList<>(List.of("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
-        "--messages", messagesFile(conv).toString()));
-    // The fixture leaves enable_thinking undefined except in c5 (false); with a generation prompt, true renders the
-    // same as undefined (no think block).
-    if (conv.get("enable_thinking").isJsonNull()) args.add("--enable-thinking");
-    Run r = vlm(args.toArray(String[]::new));
-    assertEquals(0, r.code(), r.err());
-    JsonObject got = JsonParser.parseString(r.lastLine()).getAsJsonObject();
+  void thePromptOfEveryFixtureConversationIsExactWithGridsFromTheImageProcessor(JsonObject conv) throws Exception {
+    // Same code path as `vlm prompt --messages FILE`, with the model loaded once for the six cases. The fixture leaves
+    // enable_thinking undefined except in c5 (false); with a generation prompt, true renders as undefined does.
+    ConversationInput in = ConversationInput.fromJsonFile(messagesFile(conv));
+    JsonObject got =
+        PromptCommand.promptJson(
+            model, Fixtures.path("vlm-tiny/checkpoint"), in, true, conv.get("enable_thinking").isJsonNull());
     assertEquals(conv.get("prompt").getAsString(), got.get("prompt").getAsString());
     assertEquals(conv.get("input_ids"), got.get("input_ids"));
     assertEquals(conv.get("image_grids"), got.get("grids"));
+  }
+
+  @Test
+  void vlmPromptOnTheCommandLinePrintsTheFixtureJsonAsItsLastLine() throws Exception {
+    JsonObject c5 = conversations().filter(c -> c.get("id").getAsString().startsWith("c5")).findFirst().orElseThrow();
+    Run r = vlm("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(), "--messages",
+        messagesFile(c5).toString());
+    assertEquals(0, r.code(), r.err());
+    JsonObject got = JsonParser.parseString(r.lastLine()).getAsJsonObject();
+    assertEquals(c5.get("prompt").getAsString(), got.get("prompt").getAsString());
+    assertEquals(c5.get("input_ids"), got.get("input_ids"));
+    assertEquals(c5.get("image_grids"), got.get("grids"));
   }
 
   @Test

@@ -206,6 +206,7 @@ class TracingTest {
     assertEquals(MAX_NEW, generated);
     assertEquals(generated, generate.getAttributes().get(AttributeKey.longKey("gen_ai.usage.output_tokens")));
     assertEquals((long) fin.getUsage().getPromptTokens(), generate.getAttributes().get(AttributeKey.longKey("gen_ai.usage.input_tokens")));
+    assertEquals((long) fin.getUsage().getImageTokens(), generate.getAttributes().get(AttributeKey.longKey("decoder.image_tokens")));
     children(t, decode).forEach(s -> assertEquals("parse", s.getKind() == SpanKind.INTERNAL ? s.getName() : "parse"));
 
     Attributes a = chat.getAttributes();
@@ -287,6 +288,44 @@ class TracingTest {
           root.end();
         }
         assertEquals(root.getSpanContext().getTraceId(), traced.getTraceId());
+
+        // A client that cancels after the first chunk: the chat span still ends, marked cancelled.
+        spans.reset();
+        java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+        ChatRequest longOne = request("r4").toBuilder()
+            .setParams(GenerationParams.newBuilder().setMaxNewTokens(500).setMinNewTokens(500)).build();
+        ChatServiceGrpc.newStub(ch).chat(longOne, new io.grpc.stub.ClientResponseObserver<ChatRequest, ChatChunk>() {
+          io.grpc.stub.ClientCallStreamObserver<ChatRequest> call;
+
+          @Override
+          public void beforeStart(io.grpc.stub.ClientCallStreamObserver<ChatRequest> c) {
+            call = c;
+          }
+
+          @Override
+          public void onNext(ChatChunk c) {
+            call.cancel("test cancels", null);
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            done.complete(null);
+          }
+
+          @Override
+          public void onCompleted() {
+            done.completeExceptionally(new AssertionError("the stream should have been cancelled"));
+          }
+        });
+        done.get(60, TimeUnit.SECONDS);
+        SpanData cancelled = null;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (cancelled == null && System.nanoTime() < deadline) {
+          cancelled = spans.getFinishedSpanItems().stream().filter(x -> x.getName().equals("chat")).findFirst().orElse(null);
+          Thread.sleep(20);
+        }
+        assertNotNull(cancelled, "the cancelled chat's span ended");
+        assertEquals(List.of("cancelled"), cancelled.getAttributes().get(AttributeKey.stringArrayKey("gen_ai.response.finish_reasons")));
       } finally {
         ch.shutdownNow();
       }

@@ -53,7 +53,8 @@ import tandem.proto.vision.v1.VisionServiceGrpc;
  * <p>Backend calls are started on the thread that handles the client's call, so they inherit its gRPC context: the
  * client's deadline and a client cancel propagate to vision-svc and decoder-svc without extra code. A backend that
  * fails before any answer text was sent fails the call with a status naming the backend; once text was streamed, a
- * failure becomes a final chunk with finish reason ERROR (the client never hangs).
+ * failure becomes a final chunk with finish reason ERROR (the client never hangs). Tracing rides the same context:
+ * with the OpenTelemetry interceptors on the server and on the backend channels, one chat is one trace.
  */
 public final class Gateway {
   /** Names used in errors, e.g. {@code vision-svc (10.0.0.3:50052)}. */

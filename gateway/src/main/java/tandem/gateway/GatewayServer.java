@@ -24,9 +24,12 @@ public final class GatewayServer implements AutoCloseable {
   private final ManagedChannel vision;
   private final ManagedChannel decoder;
   private final ServerBootstrap server;
+  private final Telemetry telemetry;
 
-  private GatewayServer(GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server) {
+  private GatewayServer(
+      GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server, Telemetry telemetry) {
     this.model = model;
+    this.telemetry = telemetry;
     this.vision = vision;
     this.decoder = decoder;
     this.server = server;
@@ -46,15 +49,14 @@ public final class GatewayServer implements AutoCloseable {
     }
   }
 
-  /** Loads the model bits, connects (lazily) to both backends and starts serving Chat. */
+  /** Like {@link #start(Config, Telemetry)} without tracing. */
   public static GatewayServer start(Config c) throws IOException {
     return start(c, Telemetry.noop());
   }
 
   /**
-   * As {@link #start(Config)}, traced and measured by {@code telemetry}: the public server joins the client's trace,
-   * each chat gets a {@code chat} span, and both backend channels propagate the context. The caller keeps ownership
-   * of {@code telemetry}.
+   * Loads the model bits, connects (lazily) to both backends and starts serving Chat. The telemetry's interceptors
+   * go on the server and on both backend channels (one trace per chat); closing the server closes the telemetry.
    */
   public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
     GatewayModel model = GatewayModel.load(c.model());
@@ -72,7 +74,7 @@ public final class GatewayServer implements AutoCloseable {
             List.of(telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
     server.setServing();
-    return new GatewayServer(model, vision, decoder, server);
+    return new GatewayServer(model, vision, decoder, server, telemetry);
   }
 
   static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
@@ -98,27 +100,30 @@ public final class GatewayServer implements AutoCloseable {
   }
 
   @Override
-  public void close() throws InterruptedException {
+  public void close() {
     server.enterDraining();
-    server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    try {
+      server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    server.server().shutdownNow();
     vision.shutdownNow();
     decoder.shutdownNow();
     model.close();
+    telemetry.close();
+  }
+
+  /** Telemetry from the OTEL_* environment; Prometheus only when TANDEM_METRICS_PORT is set. */
+  public static Telemetry telemetryFromEnv(Env env) {
+    return Telemetry.fromEnv(
+        "tandem-gateway", System.getenv(), env.integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
   }
 
   public static void main(String[] args) throws Exception {
-    Telemetry telemetry = Telemetry.fromEnv("tandem-gateway", System.getenv(),
-        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
-    GatewayServer s = start(Config.fromEnv(Env.system()), telemetry);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        s.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      } finally {
-        telemetry.close();
-      }
-    }));
+    Env env = Env.system();
+    GatewayServer s = start(Config.fromEnv(env), telemetryFromEnv(env));
+    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
     System.err.println("gateway: serving Chat on port " + s.port());
     s.awaitTermination();
   }

@@ -38,7 +38,8 @@ public final class Embedder {
   public record ImageOutput(CachedEmbedding embedding, boolean cacheHit, String contentHash, DTypes.Type type, byte[] data) {}
 
   /** The whole answer, in request order. */
-  public record Result(List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId) {}
+  public record Result(
+      List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId, int maxBatchTiles) {}
 
   /** Largest number of client image ids remembered (least recently used forgotten first). */
   public static final int MAX_IMAGE_IDS = 100_000;
@@ -188,10 +189,9 @@ public final class Embedder {
     double preprocessMs = pending.isEmpty() ? 0 : (System.nanoTime() - p0) / 1e6;
     long e0 = System.nanoTime();
     if (!pending.isEmpty()) trace.stage("preprocess", p0, e0);
-    submits.forEach(Runnable::run);
-
-    // 4. Collect in request order; errors name the image of this request.
     List<ImageOutput> outs = new ArrayList<>();
+    submits.forEach(Runnable::run);
+    // 4. Collect in request order; errors name the image of this request.
     for (int i = 0; i < images.size(); i++) {
       CachedEmbedding e = await(i, lookups.get(i).embedding());
       boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
@@ -209,7 +209,8 @@ public final class Embedder {
     long e1 = System.nanoTime();
     if (!submits.isEmpty()) trace.stage("forward", e0, e1);
     double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (e1 - e0) / 1e6;
-    return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId);
+    int cap = maxBatchTiles > 0 ? Math.min(maxBatchTiles, batcher.maxTiles()) : batcher.maxTiles();
+    return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId, cap);
   }
 
   private static CachedEmbedding await(int index, CompletableFuture<CachedEmbedding> f) throws EmbedException {

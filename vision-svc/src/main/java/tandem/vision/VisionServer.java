@@ -73,7 +73,7 @@ public final class VisionServer implements AutoCloseable {
     LOG.info(String.format("vision-svc warm-up: one tile in %.0f ms on %s; model %s", (System.nanoTime() - t0) / 1e6,
         tower.device(), tower.modelId()));
     boot.setServing();
-    return new VisionServer(tower, batcher, embedder, boot, VisionMetrics.register(telemetry, embedder.cache()));
+    return new VisionServer(tower, batcher, embedder, boot, VisionMetrics.register(telemetry, embedder.cache(), batcher));
   }
 
   public int port() {

@@ -197,7 +197,8 @@ public final class CheckpointInspector {
       problems.add("lm_head.weight " + a + " differs from " + b + " although tie_word_embeddings is true");
     } else if (!store.raw("lm_head.weight").equals(store.raw(embed))) {
       problems.add("lm_head.weight is not bit-identical to " + embed
-          + " although text tie_word_embeddings is true (Tandem uses lm_head.weight)");
+          + " although text tie_word_embeddings is true (HF and decoder-svc ignore the stored copy and use "
+          + "embed_tokens: a suspect export)");
     }
   }
 

@@ -265,12 +265,7 @@ public final class TensorStore implements AutoCloseable {
           ShortBuffer src = e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, e.length)
               .order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
           out = ByteBuffer.allocateDirect((int) (n * 4)).order(ByteOrder.nativeOrder());
-          FloatBuffer dst = out.asFloatBuffer();
-          boolean bf16 = e.info.dtype().equals("BF16");
-          for (int i = 0; i < n; i++) {
-            short s = src.get(i);
-            dst.put(i, bf16 ? Bf16.toFloat(s) : halfToFloat(s));
-          }
+          widen(src, out.asFloatBuffer(), e.info.dtype().equals("BF16"));
         }
         default -> throw new IllegalArgumentException("tensor " + name + " has dtype " + e.info.dtype()
             + "; only BF16, F16 and F32 can be read as float32");
@@ -293,6 +288,95 @@ public final class TensorStore implements AutoCloseable {
           + " but the config expects " + Arrays.toString(expectedShape));
     }
     return float32(name);
+  }
+
+  /** Reads a tensor's values as float32 one element (or run) at a time, straight from the mapping. */
+  public interface FloatReader {
+    /** Number of elements. */
+    long size();
+
+    /** Element {@code i} in row-major order. */
+    float get(int i);
+
+    /** Copies elements [from, from + dst.length) into {@code dst}. */
+    default void get(int from, float[] dst) {
+      for (int k = 0; k < dst.length; k++) dst[k] = get(from + k);
+    }
+  }
+
+  /**
+   * A float32 view of a tensor that allocates nothing: BF16/F16 are widened per element from the read-only mapping.
+   * For loaders that write their own layout (transposed, concatenated) and would otherwise hold a converted copy
+   * plus their own. Checks the shape like {@link #float32(String, long...)} and marks the name used.
+   */
+  public FloatReader reader(String name, long... expectedShape) {
+    TensorInfo info = info(name);
+    if (!Arrays.equals(info.shape(), expectedShape)) {
+      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
+          + " but the config expects " + Arrays.toString(expectedShape));
+    }
+    Entry e = entry(name);
+    long n = info.numel();
+    ByteBuffer mapped = raw(name);
+    return switch (info.dtype()) {
+      case "F32" -> {
+        FloatBuffer f = mapped.asFloatBuffer();
+        yield new FloatReader() {
+          public long size() {
+            return n;
+          }
+
+          public float get(int i) {
+            return f.get(i);
+          }
+
+          @Override
+          public void get(int from, float[] dst) {
+            f.get(from, dst);
+          }
+        };
+      }
+      case "BF16", "F16" -> {
+        ShortBuffer sb = mapped.asShortBuffer();
+        boolean bf16 = info.dtype().equals("BF16");
+        yield new FloatReader() {
+          public long size() {
+            return n;
+          }
+
+          public float get(int i) {
+            short v = sb.get(i);
+            return bf16 ? Bf16.toFloat(v) : halfToFloat(v);
+          }
+
+          @Override
+          public void get(int from, float[] dst) {
+            widen(sb.slice(from, dst.length), FloatBuffer.wrap(dst), bf16);
+          }
+        };
+      }
+      default -> throw new IllegalArgumentException("tensor " + name + " has dtype " + e.info.dtype()
+          + "; only BF16, F16 and F32 can be read as float32");
+    };
+  }
+
+  /**
+   * Widens a tensor into {@code dst} (from its position; the position advances), checking the shape. No intermediate
+   * buffer: use it to fill memory the caller owns (an NDArray's buffer, a concatenated matrix).
+   */
+  public void float32Into(String name, FloatBuffer dst, long... expectedShape) {
+    FloatReader r = reader(name, expectedShape);
+    if (dst.remaining() < r.size()) {
+      throw new IllegalArgumentException("destination for " + name + " has room for " + dst.remaining()
+          + " floats, needs " + r.size());
+    }
+    float[] chunk = new float[(int) Math.min(r.size(), 1 << 16)];
+    for (long from = 0; from < r.size(); from += chunk.length) {
+      int len = (int) Math.min(chunk.length, r.size() - from);
+      float[] c = len == chunk.length ? chunk : new float[len];
+      r.get((int) from, c);
+      dst.put(c);
+    }
   }
 
   /** Names never read through {@link #float32} or {@link #raw}, sorted (for the "unused tensors" report). */
@@ -321,6 +405,24 @@ public final class TensorStore implements AutoCloseable {
           + " bytes, more than one Java buffer can hold (2 GiB)");
     }
     return (int) bytes;
+  }
+
+  /** Bulk BF16/F16 → float32 in chunks: per-element get/put on direct buffers is several times slower. */
+  static void widen(ShortBuffer src, FloatBuffer dst, boolean bf16) {
+    int n = src.remaining();
+    int chunk = Math.min(n, 1 << 14);
+    short[] in = new short[chunk];
+    float[] out = new float[chunk];
+    for (int from = 0; from < n; from += chunk) {
+      int len = Math.min(chunk, n - from);
+      src.get(in, 0, len);
+      if (bf16) {
+        for (int k = 0; k < len; k++) out[k] = Float.intBitsToFloat((in[k] & 0xffff) << 16);
+      } else {
+        for (int k = 0; k < len; k++) out[k] = halfToFloat(in[k]);
+      }
+      dst.put(out, 0, len);
+    }
   }
 
   /** IEEE 754 binary16 to float (Java 17 has no Float.float16ToFloat). */

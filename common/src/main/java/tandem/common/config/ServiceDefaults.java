@@ -19,7 +19,11 @@ public final class ServiceDefaults {
   public static final int METRICS_PORT = 9464;
 
   // ---- every service
-  /** Checkpoint folder (or Hugging Face repo id once downloads exist). */
+  /**
+   * Checkpoint folder, or a Hugging Face repo id {@code org/name[@revision]}: pass the value through {@code
+   * tandem.common.hub.ModelResolver.resolve}, which downloads into the HF cache (HF_TOKEN, HF_ENDPOINT, HF_HOME,
+   * HF_HUB_CACHE, HF_HUB_OFFLINE apply; see docs/download.md).
+   */
   public static final String ENV_MODEL = "TANDEM_MODEL";
   /** cpu or cuda (cuda falls back to cpu with a warning when no GPU is present). */
   public static final String ENV_DEVICE = "TANDEM_DEVICE";

@@ -100,8 +100,10 @@ public final class HubCache {
   }
 
   /**
-   * Points snapshots/{commit}/{file} at the blob with a relative symlink, replacing whatever was there. Where the
-   * file system has no symlinks the blob is copied instead (as Python does on such systems).
+   * Points snapshots/{commit}/{file} at the blob with a relative symlink, replacing whatever was there. The link is
+   * made under a temporary name and renamed into place, so processes linking the same file at once (pods sharing a
+   * volume) cannot trip over each other. Where the file system has no symlinks the blob is copied instead (as Python
+   * does on such systems).
    */
   public Path link(RepoRef ref, String commit, String file, String etag) throws IOException {
     Path snap = snapshotDir(ref, commit);
@@ -110,11 +112,16 @@ public final class HubCache {
     Files.createDirectories(dst.getParent());
     Path target = dst.getParent().relativize(blob);
     if (Files.isSymbolicLink(dst) && Files.readSymbolicLink(dst).equals(target)) return dst;
-    Files.deleteIfExists(dst);
+    Path tmp = dst.resolveSibling("." + dst.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
     try {
-      Files.createSymbolicLink(dst, target);
+      Files.createSymbolicLink(tmp, target);
     } catch (UnsupportedOperationException | FileSystemException e) {
-      Files.copy(blob, dst, StandardCopyOption.REPLACE_EXISTING);
+      Files.copy(blob, tmp, StandardCopyOption.REPLACE_EXISTING);
+    }
+    try {
+      moveReplacing(tmp, dst);
+    } finally {
+      Files.deleteIfExists(tmp);
     }
     return dst;
   }

@@ -65,21 +65,26 @@ public final class HubClient {
   private final HubSettings settings;
   private final HttpClient http;
   private final Duration requestTimeout;
+  private final Duration stallTimeout;
 
   public HubClient(HubSettings settings) {
-    this(
-        settings,
+    this(settings, Duration.ofSeconds(30), Duration.ofSeconds(60));
+  }
+
+  /**
+   * @param requestTimeout how long to wait for a response's headers
+   * @param stallTimeout how long a download may receive nothing before the connection is dropped and resumed (the
+   *     JDK client has no read timeout of its own, so a stalled socket would otherwise hang forever)
+   */
+  public HubClient(HubSettings settings, Duration requestTimeout, Duration stallTimeout) {
+    this.settings = Objects.requireNonNull(settings);
+    this.http =
         HttpClient.newBuilder()
             .connectTimeout(Duration.ofSeconds(10))
             .followRedirects(HttpClient.Redirect.NEVER)
-            .build(),
-        Duration.ofSeconds(30));
-  }
-
-  public HubClient(HubSettings settings, HttpClient http, Duration requestTimeout) {
-    this.settings = Objects.requireNonNull(settings);
-    this.http = Objects.requireNonNull(http);
+            .build();
     this.requestTimeout = requestTimeout;
+    this.stallTimeout = stallTimeout;
   }
 
   public HubSettings settings() {
@@ -161,6 +166,7 @@ public final class HubClient {
     HttpRequest.Builder b = request(location, "GET").timeout(requestTimeout).header("Accept-Encoding", "identity");
     if (have > 0) b.header("Range", "bytes=" + have + "-");
     HttpResponse<InputStream> r = send(b, HttpResponse.BodyHandlers.ofInputStream(), true);
+    StallWatch watch = new StallWatch(Thread.currentThread(), r.body(), stallTimeout);
     try (InputStream in = r.body()) {
       int code = r.statusCode();
       long start;
@@ -172,6 +178,11 @@ public final class HubClient {
         start = 0; // the server ignored the Range header: start over
       } else {
         String body = new String(in.readNBytes(4096), StandardCharsets.UTF_8);
+        URI at = r.request().uri();
+        if ((code == 401 || code == 403) && !sameOrigin(at, settings.endpoint())) {
+          // A signed CDN link that expired (a long stall, a slow resume): the caller asks the Hub for a fresh one.
+          throw new IOException("the download link was refused (HTTP " + code + " from " + at.getHost() + ")");
+        }
         throw failure(r, null, location.getPath(), body);
       }
       try (FileChannel ch =
@@ -182,6 +193,7 @@ public final class HubClient {
         byte[] buf = new byte[1 << 20];
         int n;
         while ((n = in.read(buf)) > 0) {
+          watch.progress();
           if (pos + n > expectedSize) {
             throw new IOException("the server sent more than the announced " + expectedSize + " bytes");
           }
@@ -195,6 +207,72 @@ public final class HubClient {
         }
         ch.force(false);
       }
+    } catch (IOException e) {
+      if (watch.fired()) {
+        throw new IOException("no data for " + stallTimeout.toMillis() + " ms, connection dropped", e);
+      }
+      throw e;
+    } finally {
+      watch.stop();
+    }
+  }
+
+  /**
+   * Interrupts the downloading thread when no bytes arrived for a while: the blocked read then fails with an
+   * IOException and the caller resumes on a fresh connection. The interrupt is cleared again once handled.
+   */
+  private static final class StallWatch {
+    private final Thread worker;
+    private final InputStream stream;
+    private final long limitNanos;
+    private final java.util.concurrent.ScheduledExecutorService timer;
+    private volatile long last = System.nanoTime();
+    private boolean stopped;
+    private final java.util.concurrent.atomic.AtomicBoolean fired = new java.util.concurrent.atomic.AtomicBoolean();
+
+    StallWatch(Thread worker, InputStream stream, Duration limit) {
+      this.worker = worker;
+      this.stream = stream;
+      this.limitNanos = limit.toNanos();
+      this.timer =
+          java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+              r -> {
+                Thread t = new Thread(r, "hub-stall-watch");
+                t.setDaemon(true);
+                return t;
+              });
+      long period = Math.max(10, limit.toMillis() / 4);
+      timer.scheduleAtFixedRate(this::check, period, period, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    void progress() {
+      last = System.nanoTime();
+    }
+
+    boolean fired() {
+      return fired.get();
+    }
+
+    private synchronized void check() {
+      if (stopped) return;
+      if (System.nanoTime() - last > limitNanos && fired.compareAndSet(false, true)) {
+        // JDK 17's response stream ignores interrupts while it waits for data but rechecks "closed" after each
+        // wake-up; newer JDKs fail the read on the interrupt itself. Closing and then interrupting works on both.
+        try {
+          stream.close();
+        } catch (IOException | RuntimeException ignored) {
+          // the read fails anyway
+        }
+        worker.interrupt();
+      }
+    }
+
+    void stop() {
+      synchronized (this) {
+        stopped = true; // from here on check() cannot interrupt the worker any more
+      }
+      timer.shutdownNow();
+      if (fired.get()) Thread.interrupted(); // our own interrupt, not the user's: do not let it leak
     }
   }
 
@@ -280,11 +358,13 @@ public final class HubClient {
               + " the account whose token is in " + HubSettings.ENV_TOKEN);
     }
     if (code == 404) {
+      // ref is null only for the byte download, whose URL no longer names the repository.
+      String repoId = ref == null ? "the repository" : ref.repoId();
       String kind =
           switch (errorCode) {
-            case "RevisionNotFound" -> "revision '" + (ref == null ? "?" : ref.revision()) + "' does not exist in " + (ref == null ? "the repository" : ref.repoId());
-            case "EntryNotFound" -> "file " + file + " does not exist in " + (ref == null ? "the repository" : ref.toString());
-            case "RepoNotFound" -> "repository " + (ref == null ? "?" : ref.repoId()) + " does not exist on " + settings.endpoint();
+            case "RevisionNotFound" -> "revision '" + (ref == null ? "?" : ref.revision()) + "' does not exist in " + repoId;
+            case "EntryNotFound" -> "file " + file + " does not exist in " + (ref == null ? repoId : ref.toString());
+            case "RepoNotFound" -> "repository " + repoId + " does not exist on " + settings.endpoint();
             default -> what + " was not found on " + settings.endpoint();
           };
       return new HubException(HubException.Kind.NOT_FOUND, kind + " (HTTP 404)" + detail);

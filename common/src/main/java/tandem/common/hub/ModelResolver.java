@@ -22,8 +22,12 @@ public final class ModelResolver {
   /** Resolves with the process environment (HF_* variables) and progress on stderr. */
   public static Path resolve(String modelArg) {
     HubSettings settings = HubSettings.fromEnvironment();
-    return new ModelResolver(new SnapshotDownloader(settings), FileSelection.serving(), ProgressPrinter.stderr())
-        .locate(modelArg);
+    ProgressPrinter progress = ProgressPrinter.stderr();
+    try {
+      return new ModelResolver(new SnapshotDownloader(settings), FileSelection.serving(), progress).locate(modelArg);
+    } finally {
+      progress.clearLine();
+    }
   }
 
   public Path locate(String modelArg) {

@@ -156,7 +156,8 @@ public final class ProgressPrinter implements DownloadListener {
     return secs > 0 ? (transferred - first[1]) / secs : 0;
   }
 
-  private void clearLine() {
+  /** Wipes a half-drawn progress line, so that an error printed next starts at the left margin. */
+  public void clearLine() {
     if (terminal && lastWidth > 0) {
       out.print("\r" + " ".repeat(lastWidth) + "\r");
       lastWidth = 0;

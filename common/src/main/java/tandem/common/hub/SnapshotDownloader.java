@@ -121,11 +121,13 @@ public final class SnapshotDownloader {
       listener.finished(snapshot.get());
       return snapshot.get();
     }
+    String command =
+        "vlm download " + ref.repoId()
+            + (ref.revision().equals(RepoRef.DEFAULT_REVISION) ? "" : " --revision " + ref.revision());
     String fix =
         networkFailed
-            ? "check the network and " + HubSettings.ENV_ENDPOINT + ", then run `vlm download " + ref.repoId() + "`"
-            : "run `vlm download " + ref.repoId() + (ref.revision().equals(RepoRef.DEFAULT_REVISION) ? "" : " --revision " + ref.revision())
-                + "` while online, or unset " + HubSettings.ENV_OFFLINE;
+            ? "check the network and " + HubSettings.ENV_ENDPOINT + ", then run `" + command + "`"
+            : "run `" + command + "` while online, or unset " + HubSettings.ENV_OFFLINE;
     throw new HubException(
         networkFailed ? HubException.Kind.NETWORK : HubException.Kind.NOT_CACHED,
         why + " and the cache has no complete copy of " + ref + ": " + String.join("; ", problems) + "; " + fix);
@@ -171,8 +173,6 @@ public final class SnapshotDownloader {
       if (have < meta.size() || !Files.exists(part)) {
         try {
           client.fetch(location, part, have, meta.size(), listener::bytes);
-        } catch (HubException e) {
-          throw e;
         } catch (InterruptedIOException e) {
           throw e;
         } catch (IOException e) {
@@ -296,7 +296,11 @@ public final class SnapshotDownloader {
         FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         try {
           return new BlobLock(local, ch, ch.lock());
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException e) {
+          // Some network file systems have no lock service (ENOLCK). Going on unlocked is still safe: every writer
+          // works on the .incomplete file and renames a verified blob into place; the worst case is double work.
+          return new BlobLock(local, ch, null);
+        } catch (RuntimeException e) {
           ch.close();
           throw e;
         }
@@ -309,7 +313,7 @@ public final class SnapshotDownloader {
     @Override
     public void close() throws IOException {
       try {
-        lock.release();
+        if (lock != null) lock.release();
         channel.close();
       } finally {
         local.unlock();

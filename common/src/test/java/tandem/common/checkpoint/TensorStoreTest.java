@@ -205,4 +205,35 @@ class TensorStoreTest {
       assertEquals(f32.names(), bf.names());
     }
   }
+
+  @Test
+  void readerAndFloat32IntoGiveTheSameValuesAsFloat32WithoutACopy() throws IOException {
+    try (TensorStore s = TensorStore.open(writeThreeDtypes())) {
+      for (String n : List.of("a.f32", "b.bf16")) {
+        float[] expected = floats(s.float32(n));
+        TensorStore.FloatReader r = s.reader(n, 2, 3);
+        assertEquals(6, r.size());
+        float[] got = new float[6];
+        r.get(0, got);
+        assertArrayEquals(expected, got);
+        assertEquals(expected[5], r.get(5));
+        java.nio.FloatBuffer dst = java.nio.FloatBuffer.allocate(8);
+        dst.put(-1f);
+        s.float32Into(n, dst, 2, 3);
+        assertEquals(7, dst.position());
+        for (int i = 0; i < 6; i++) assertEquals(expected[i], dst.get(1 + i));
+      }
+      assertArrayEquals(floats(s.float32("c.f16")), readAll(s.reader("c.f16", 6)));
+      var e = assertThrows(IllegalArgumentException.class, () -> s.reader("a.f32", 6));
+      assertTrue(e.getMessage().contains("[2, 3]"), e.getMessage());
+      e = assertThrows(IllegalArgumentException.class, () -> s.float32Into("a.f32", java.nio.FloatBuffer.allocate(5), 2, 3));
+      assertTrue(e.getMessage().contains("room for 5 floats, needs 6"), e.getMessage());
+    }
+  }
+
+  private static float[] readAll(TensorStore.FloatReader r) {
+    float[] out = new float[(int) r.size()];
+    r.get(0, out);
+    return out;
+  }
 }

@@ -79,17 +79,23 @@ class ModelResolverTest {
   }
 
   @Test
-  void twoConcurrentResolversShareOneDownload() throws Exception {
-    ExecutorService pool = Executors.newFixedThreadPool(2);
+  void concurrentResolversShareOneDownloadAndAllGetSymlinks() throws Exception {
+    hub.slowCdn(20); // ~0.5 s for the weights: the three resolvers overlap for sure
+    ExecutorService pool = Executors.newFixedThreadPool(3);
     try {
       List<Future<Path>> results = new ArrayList<>();
-      for (int i = 0; i < 2; i++) results.add(pool.submit((Callable<Path>) () -> resolver(false).locate(REPO)));
-      Path a = results.get(0).get();
-      Path b = results.get(1).get();
-      assertEquals(a, b);
-      assertArrayEquals(files.get("model.safetensors"), Files.readAllBytes(a.resolve("model.safetensors")));
+      for (int i = 0; i < 3; i++) results.add(pool.submit((Callable<Path>) () -> resolver(false).locate(REPO)));
+      List<Path> snaps = new ArrayList<>();
+      for (Future<Path> f : results) snaps.add(f.get());
+      assertEquals(1, snaps.stream().distinct().count(), snaps.toString());
+      Path w = snaps.get(0).resolve("model.safetensors");
+      assertArrayEquals(files.get("model.safetensors"), Files.readAllBytes(w));
+      assertTrue(Files.isSymbolicLink(w), "still a link, not a copy, after concurrent linking");
       long cdnGets = hub.log().stream().filter(r -> r.path().startsWith("/cdn/")).count();
-      assertEquals(1, cdnGets, "the blob lock made the second resolver wait and reuse the first one's bytes");
+      assertEquals(1, cdnGets, "the blob lock made the others wait and reuse the first one's bytes");
+      try (var names = Files.list(snaps.get(0))) {
+        assertTrue(names.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary links left");
+      }
     } finally {
       pool.shutdownNow();
     }

@@ -124,6 +124,36 @@ class SnapshotDownloaderTest {
   }
 
   @Test
+  void anExpiredCdnLinkIsReplacedByAFreshOneFromTheHub() throws IOException {
+    hub.expireOnce(weights);
+    Path snap = download(settings(null, false), 5);
+    assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
+    assertTrue(events.has("retry model.safetensors 1 IOException: the download link was refused (HTTP 403"), events.toString());
+    long heads = hub.log().stream().filter(r -> r.method().equals("HEAD") && r.path().endsWith("/model.safetensors")).count();
+    assertEquals(2, heads, "asked the Hub again for the link");
+  }
+
+  @Test
+  void aStalledConnectionIsDroppedAndResumed() throws IOException {
+    hub.stallOnce(weights, 300_000);
+    HubSettings s = settings(null, false);
+    var d = new SnapshotDownloader(
+        new HubClient(s, Duration.ofSeconds(5), Duration.ofMillis(400)),
+        new HubCache(s.cacheDir()),
+        new SnapshotDownloader.Options(3, Duration.ofMillis(1)));
+    long t0 = System.nanoTime();
+    Path snap = d.download(RepoRef.parse(REPO), FileSelection.serving(), events);
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+
+    assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
+    assertTrue(ms < 5000, "gave up on the silent connection after " + ms + " ms: " + events);
+    assertTrue(events.has("retry model.safetensors 1 IOException: no data for"), events.toString());
+    assertEquals(2, cdnGets().size());
+    assertTrue(cdnGets().get(1).range().startsWith("bytes="), cdnGets().toString());
+    assertFalse(Thread.currentThread().isInterrupted(), "the watchdog's interrupt does not leak");
+  }
+
+  @Test
   void anInterruptedDownloadLeavesAnIncompleteFileThatTheNextRunResumes() throws IOException {
     hub.cutOnce(weights, 700_000);
     HubException e = assertThrows(HubException.class, () -> download(settings(null, false), 1));

@@ -36,12 +36,13 @@ import java.util.regex.Pattern;
  *   <li>{@code GET /cdn/{sha256}} honours {@code Range: bytes=N-} with 206.
  * </ul>
  *
- * Fault modes for tests: cut the connection mid-file once, serve corrupted bytes once, require a bearer token.
+ * Fault modes for tests: cut the connection mid-file once, stall it once, serve corrupted bytes, require a bearer
+ * token.
  * Every request is logged (method, path, Range, whether an Authorization header came).
  */
 public final class FakeHub implements AutoCloseable {
   /** One logged request. */
-  public record Request(String method, String path, String range, String authorization) {}
+  public record Request(String method, String path, String range, String authorization, long millis) {}
 
   private record Repo(String commit, Map<String, byte[]> files) {}
 
@@ -53,9 +54,12 @@ public final class FakeHub implements AutoCloseable {
   private final Map<String, String> renamed = new ConcurrentHashMap<>();
   private final Map<String, byte[]> cdn = new ConcurrentHashMap<>();
   private final Map<String, Long> cutOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before the cut
+  private final Map<String, Boolean> expireOnce = new ConcurrentHashMap<>(); // sha256 -> refuse the next CDN GET
+  private final Map<String, Long> stallOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before going silent
   private final Map<String, Integer> corrupt = new ConcurrentHashMap<>(); // sha256 -> downloads left to corrupt
   private final List<Request> log = Collections.synchronizedList(new ArrayList<>());
   private volatile String requiredToken;
+  private volatile long slowMillisPer64k; // CDN pacing, so concurrent clients really overlap
 
   public FakeHub() throws IOException {
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
@@ -90,6 +94,12 @@ public final class FakeHub implements AutoCloseable {
     return this;
   }
 
+  /** The CDN pauses this long after every 64 KiB it sends. */
+  public FakeHub slowCdn(long millisPer64k) {
+    slowMillisPer64k = millisPer64k;
+    return this;
+  }
+
   public FakeHub requireToken(String token) {
     requiredToken = token;
     return this;
@@ -98,6 +108,18 @@ public final class FakeHub implements AutoCloseable {
   /** The next download of this file's bytes stops after {@code afterBytes} and the connection is dropped. */
   public FakeHub cutOnce(byte[] content, long afterBytes) {
     cutOnce.put(sha256(content), afterBytes);
+    return this;
+  }
+
+  /** The next CDN request for this file is refused with 403, as S3 refuses an expired signed link. */
+  public FakeHub expireOnce(byte[] content) {
+    expireOnce.put(sha256(content), true);
+    return this;
+  }
+
+  /** The next download of this file's bytes sends {@code afterBytes}, then nothing for 10 s (a stalled socket). */
+  public FakeHub stallOnce(byte[] content, long afterBytes) {
+    stallOnce.put(sha256(content), afterBytes);
     return this;
   }
 
@@ -192,7 +214,8 @@ public final class FakeHub implements AutoCloseable {
               ex.getRequestMethod(),
               rawPath,
               ex.getRequestHeaders().getFirst("Range"),
-              ex.getRequestHeaders().getFirst("Authorization")));
+              ex.getRequestHeaders().getFirst("Authorization"),
+              System.currentTimeMillis()));
       Matcher m;
       if ((m = CDN.matcher(path)).matches()) {
         serveCdn(ex, m.group(1));
@@ -309,6 +332,23 @@ public final class FakeHub implements AutoCloseable {
       content = content.clone();
       content[content.length / 2] ^= 0x5a;
     }
+    if (expireOnce.remove(sha) != null) {
+      error(ex, 403, null, "Request has expired");
+      return;
+    }
+    Long stallAfter = stallOnce.remove(sha);
+    if (stallAfter != null) {
+      ex.getResponseHeaders().set("Accept-Ranges", "bytes");
+      ex.sendResponseHeaders(200, content.length);
+      ex.getResponseBody().write(content, 0, (int) (long) stallAfter);
+      ex.getResponseBody().flush();
+      try {
+        Thread.sleep(10_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      throw new IOException("FakeHub: stalled connection given up");
+    }
     sendBytes(ex, content, cutOnce.remove(sha));
   }
 
@@ -348,7 +388,19 @@ public final class FakeHub implements AutoCloseable {
       // Drop the connection without sending the rest: the client sees the stream end early.
       throw new IOException("FakeHub: connection cut after " + n + " bytes on purpose");
     }
-    out.write(content, (int) start, (int) len);
+    long pause = ex.getRequestURI().getPath().startsWith("/cdn/") ? slowMillisPer64k : 0;
+    for (long off = start; off < content.length; off += 65536) {
+      out.write(content, (int) off, (int) Math.min(65536, content.length - off));
+      if (pause > 0) {
+        out.flush();
+        try {
+          Thread.sleep(pause);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException("FakeHub: stopped");
+        }
+      }
+    }
   }
 
   private static void redirect(HttpExchange ex, int code, String location) throws IOException {

@@ -8,9 +8,10 @@ import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 
 /**
- * Preallocated per-layer K and V, each {@code [slots, kvHeads, maxSeqLen, headDim]}, written in place and never
- * regrown. Head-major within a slot so that {@code K[slot, :, 0:len, :]} is a strided view that matmul reads without a
- * copy. K is stored after k_norm and RoPE. The arrays are created uninitialized: nothing ever reads a position at or
+ * Preallocated per-layer K {@code [slots, kvHeads, headDim, maxSeqLen]} and V {@code [slots, kvHeads, maxSeqLen,
+ * headDim]}, written in place and never regrown. Head-major within a slot so that {@code K[slot, :, :, 0:len]} (already
+ * Kᵀ, ready for q·Kᵀ) and {@code V[slot, :, 0:len, :]} are strided views that matmul reads without a copy or a
+ * transpose op. K is stored after k_norm and RoPE. The arrays are created uninitialized: nothing ever reads a position at or
  * beyond a slot's length, and untouched pages are never committed by the OS.
  */
 final class KvCache implements AutoCloseable {
@@ -25,10 +26,11 @@ final class KvCache implements AutoCloseable {
     this.maxSeqLen = maxSeqLen;
     this.keys = new NDArray[layers];
     this.values = new NDArray[layers];
-    Shape shape = new Shape(slots, kvHeads, maxSeqLen, headDim);
+    Shape kShape = new Shape(slots, kvHeads, headDim, maxSeqLen);
+    Shape vShape = new Shape(slots, kvHeads, maxSeqLen, headDim);
     for (int l = 0; l < layers; l++) {
-      keys[l] = manager.create(shape, dtype);
-      values[l] = manager.create(shape, dtype);
+      keys[l] = manager.create(kShape, dtype);
+      values[l] = manager.create(vShape, dtype);
     }
     this.lengths = new int[slots];
   }
@@ -48,16 +50,14 @@ final class KvCache implements AutoCloseable {
   /** Writes k, v [C, kvHeads, headDim] at positions start..start+C-1 of one slot. */
   void writeRange(int layer, int slot, int start, NDArray k, NDArray v) {
     long end = start + k.getShape().get(0);
-    NDIndex where = new NDIndex().addIndices(slot).addAllDim().addSliceDim(start, end);
-    keys[layer].set(where, k.transpose(1, 0, 2));
-    values[layer].set(where, v.transpose(1, 0, 2));
+    keys[layer].set(new NDIndex().addIndices(slot).addAllDim().addAllDim().addSliceDim(start, end), k.transpose(1, 2, 0));
+    values[layer].set(new NDIndex().addIndices(slot).addAllDim().addSliceDim(start, end), v.transpose(1, 0, 2));
   }
 
   /** Writes k, v [B, kvHeads, headDim]: row i goes to slot slotIdx[i] at position posIdx[i] (int64 [B] arrays). */
   void writeScattered(int layer, NDArray slotIdx, NDArray posIdx, NDArray k, NDArray v) {
-    NDIndex where = new NDIndex("{}, :, {}", slotIdx, posIdx);
-    keys[layer].set(where, k);
-    values[layer].set(where, v);
+    keys[layer].set(new NDIndex("{}, :, :, {}", slotIdx, posIdx), k);
+    values[layer].set(new NDIndex("{}, :, {}", slotIdx, posIdx), v);
   }
 
   @Override

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 
 /**
  * Qwen3 self-attention: q/k/v projections, per-head RMSNorm of q and k (q_norm, k_norm), RoPE, grouped-query attention
@@ -29,7 +30,9 @@ final class Qwen3Attention {
   private final NDIndex qHeads;
   private final NDIndex kHeads;
 
-  Qwen3Attention(Weights w, String prefix, int hidden, int heads, int kvHeads, int headDim, double eps) {
+  /** {@code inputScale}: the preceding norm's weight, folded into q|k|v's input rows. */
+  Qwen3Attention(
+      Weights w, String prefix, int hidden, int heads, int kvHeads, int headDim, double eps, float[] inputScale) {
     this.heads = heads;
     this.kvHeads = kvHeads;
     this.headDim = headDim;
@@ -41,7 +44,8 @@ final class Qwen3Attention {
         w.linearTransposed(
             hidden,
             new String[] {prefix + "q_proj.weight", prefix + "k_proj.weight", prefix + "v_proj.weight"},
-            new long[] {q, kv, kv});
+            new long[] {q, kv, kv},
+            inputScale);
     this.oProj = w.linearTransposed(q, new String[] {prefix + "o_proj.weight"}, new long[] {hidden});
     try (NDArray qNorm = w.vector(prefix + "q_norm.weight", headDim);
         NDArray kNorm = w.vector(prefix + "k_norm.weight", headDim);
@@ -56,7 +60,7 @@ final class Qwen3Attention {
     this.kHeads = new NDIndex().addAllDim().addSliceDim(heads, heads + kvHeads);
   }
 
-  /** x [T, hidden] (already input_layernorm-ed) → [T, hidden]; writes this pass's K/V into the cache. */
+  /** x [T, hidden] (normalized; the norm weight is in q|k|v) → [T, hidden]; writes this pass's K/V into the cache. */
   NDArray forward(NDArray x, Step step, KvCache cache, int layer, Qwen3RotaryEmbedding rope) {
     long t = x.getShape().get(0);
     NDArray qkv = x.matMul(qkvProj); // [T, (heads + 2 kvHeads) headDim]
@@ -82,16 +86,23 @@ final class Qwen3Attention {
     int t = step.count;
     int keys = step.start + t;
     NDIndex visible = new NDIndex().addIndices(step.slot).addAllDim().addSliceDim(0, keys);
-    NDArray kc = step.owned(cache.keys[layer].get(visible)); // [kvHeads, keys, headDim]
-    NDArray vc = step.owned(cache.values[layer].get(visible));
+    NDIndex visibleT = new NDIndex().addIndices(step.slot).addAllDim().addAllDim().addSliceDim(0, keys);
+    NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, keys]
+    NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, keys, headDim]
     // [T, heads, d] → [kvHeads, group·T, d]: query head h uses kv head h / group
     NDArray qg = q.reshape(t, kvHeads, group, headDim).transpose(1, 2, 0, 3).reshape(kvHeads, (long) group * t, headDim);
-    NDArray scores = qg.matMul(kc.transpose(0, 2, 1)); // [kvHeads, group·T, keys]
+    NDArray scores = qg.matMul(kt); // [kvHeads, group·T, keys]
     if (step.mask != null) {
       scores = scores.reshape(kvHeads, group, t, keys).add(step.mask).reshape(kvHeads, (long) group * t, keys);
     }
-    NDArray out = scores.softmax(-1).matMul(vc); // [kvHeads, group·T, d]
+    NDArray out = softmax(scores).matMul(vc); // [kvHeads, group·T, d]
     return out.reshape(kvHeads, group, t, headDim).transpose(2, 0, 1, 3).reshape(t, (long) heads * headDim);
+  }
+
+  /** Softmax over keys, in float32 as HF computes it (a no-op cast on the float32 path). */
+  private static NDArray softmax(NDArray scores) {
+    if (scores.getDataType() == DataType.FLOAT32) return scores.softmax(-1);
+    return scores.toType(DataType.FLOAT32, false).softmax(-1).toType(scores.getDataType(), false);
   }
 
   /**
@@ -103,10 +114,11 @@ final class Qwen3Attention {
     for (int i = 0; i < step.count; i++) {
       int len = step.positions[i] + 1;
       NDIndex visible = new NDIndex().addIndices(step.slots[i]).addAllDim().addSliceDim(0, len);
-      NDArray kc = step.owned(cache.keys[layer].get(visible)); // [kvHeads, len, headDim]
-      NDArray vc = step.owned(cache.values[layer].get(visible));
-      NDArray qi = q.get(i).reshape(kvHeads, group, headDim);
-      NDArray p = qi.matMul(kc.transpose(0, 2, 1)).softmax(-1); // [kvHeads, group, len]
+      NDIndex visibleT = new NDIndex().addIndices(step.slots[i]).addAllDim().addAllDim().addSliceDim(0, len);
+      NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, len]
+      NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, len, headDim]
+      NDArray qi = (step.count == 1 ? q : q.get(i)).reshape(kvHeads, group, headDim);
+      NDArray p = softmax(qi.matMul(kt)); // [kvHeads, group, len]
       outs.add(p.matMul(vc).reshape(1, (long) heads * headDim));
     }
     return outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);

@@ -13,7 +13,10 @@ final class Qwen3DecoderLayer {
 
   Qwen3DecoderLayer(Weights w, String prefix, int index, Qwen3Config c) {
     this.index = index;
-    this.inputLayernorm = Qwen3RMSNorm.load(w, prefix + "input_layernorm.", c.hiddenSize(), c.rmsNormEps());
+    // Both norms' weights are folded into the fused projection that reads them (q|k|v and gate|up).
+    this.inputLayernorm = Qwen3RMSNorm.folded(c.rmsNormEps());
+    float[] inputNormWeight = w.floats(prefix + "input_layernorm.weight", c.hiddenSize());
+    float[] postNormWeight = w.floats(prefix + "post_attention_layernorm.weight", c.hiddenSize());
     this.selfAttn =
         new Qwen3Attention(
             w,
@@ -22,10 +25,10 @@ final class Qwen3DecoderLayer {
             c.numAttentionHeads(),
             c.numKeyValueHeads(),
             c.headDim(),
-            c.rmsNormEps());
-    this.postAttentionLayernorm =
-        Qwen3RMSNorm.load(w, prefix + "post_attention_layernorm.", c.hiddenSize(), c.rmsNormEps());
-    this.mlp = new Qwen3MLP(w, prefix + "mlp.", c.hiddenSize(), c.intermediateSize());
+            c.rmsNormEps(),
+            inputNormWeight);
+    this.postAttentionLayernorm = Qwen3RMSNorm.folded(c.rmsNormEps());
+    this.mlp = new Qwen3MLP(w, prefix + "mlp.", c.hiddenSize(), c.intermediateSize(), postNormWeight);
   }
 
   /** h [T, hidden] → [T, hidden]. */

@@ -31,7 +31,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private final Qwen3Config config;
   private final NDManager manager;
   private final Qwen3Model model;
-  private final NDArray lmHead; // [vocab, hidden] (the embedding matrix itself when tied)
+  private final NDArray lmHead; // [hidden, vocab]: transposed lm_head, or transposed embed_tokens when tied
+  private final boolean tied;
   private final KvCache cache;
   private final DataType dtype;
   private final List<String> unusedTensors;
@@ -42,6 +43,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
       NDManager manager,
       Qwen3Model model,
       NDArray lmHead,
+      boolean tied,
       KvCache cache,
       DataType dtype,
       List<String> unusedTensors) {
@@ -49,6 +51,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     this.manager = manager;
     this.model = model;
     this.lmHead = lmHead;
+    this.tied = tied;
     this.cache = cache;
     this.dtype = dtype;
     this.unusedTensors = unusedTensors;
@@ -78,8 +81,18 @@ public final class Qwen3ForCausalLM implements CausalLm {
     NDManager manager = NDManager.newBaseManager(device, "PyTorch");
     try {
       Weights w = new Weights(store, manager, device, dtype);
-      Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen());
-      NDArray lmHead = lmHead(w, store, c, model);
+      long v = c.vocabSize();
+      long h = c.hiddenSize();
+      ByteBuffer embed = store.float32(prefix + "embed_tokens.weight", v, h);
+      boolean tied = tiesLmHead(store, c, embed);
+      // The lm_head reads [hidden, vocab] (x·W, the fast layout); when tied that one copy also serves embedding lookups.
+      ByteBuffer embedHost = tied ? w.transposed(embed, v, h) : embed;
+      embed = null; // the stored layout is garbage from here on when tied
+      Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen(), embedHost, tied);
+      NDArray lmHead =
+          tied
+              ? w.place(embedHost, new Shape(h, v))
+              : w.linearTransposed(h, new String[] {"lm_head.weight"}, new long[] {v});
       KvCache cache =
           new KvCache(
               manager, c.numHiddenLayers(), opts.slots(), c.numKeyValueHeads(), opts.maxSeqLen(), c.headDim(), dtype);
@@ -90,31 +103,32 @@ public final class Qwen3ForCausalLM implements CausalLm {
               .sorted()
               .collect(Collectors.toList());
       if (!unused.isEmpty()) LOG.warn("unused text tensors in {}: {}", store.source(), unused);
-      return new Qwen3ForCausalLM(c, manager, model, lmHead, cache, dtype, List.copyOf(unused));
+      return new Qwen3ForCausalLM(c, manager, model, lmHead, tied, cache, dtype, List.copyOf(unused));
     } catch (RuntimeException e) {
       manager.close();
       throw e;
     }
   }
 
-  private static NDArray lmHead(Weights w, TensorStore store, Qwen3Config c, Qwen3Model model) {
+  /**
+   * Whether the output projection is embed_tokens: yes when lm_head.weight is absent (the tied export), or when the
+   * config ties them (HF then ignores the stored copy; a copy that differs is logged as a suspect export).
+   */
+  private static boolean tiesLmHead(TensorStore store, Qwen3Config c, ByteBuffer embed) {
     String name = "lm_head.weight";
     if (!store.has(name)) {
       if (!c.tieWordEmbeddings()) {
         LOG.warn("tie_word_embeddings is false but {} is absent: using embed_tokens as the lm_head", name);
       }
-      return model.embedTokens;
+      return true;
     }
+    if (!c.tieWordEmbeddings()) return false;
     ByteBuffer head = store.float32(name, c.vocabSize(), c.hiddenSize());
-    if (c.tieWordEmbeddings()) {
-      // HF ties the head to embed_tokens and ignores the stored copy; a copy that differs means a suspect export.
-      if (!head.duplicate().rewind().equals(model.embedHostBytes().duplicate().rewind())) {
-        LOG.warn("{} differs from embed_tokens.weight; tie_word_embeddings is true, so embed_tokens is used (as HF"
-            + " does)", name);
-      }
-      return model.embedTokens;
+    if (!head.duplicate().rewind().equals(embed.duplicate().rewind())) {
+      LOG.warn("{} differs from embed_tokens.weight; tie_word_embeddings is true, so embed_tokens is used (as HF does)",
+          name);
     }
-    return w.place(head, new Shape(c.vocabSize(), c.hiddenSize()));
+    return true;
   }
 
   private static Device pickDevice(DecoderOptions opts) {
@@ -129,15 +143,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private List<NDArray> decodeWeights() {
     List<NDArray> out = new java.util.ArrayList<>();
     for (Qwen3DecoderLayer l : model.layers) {
-      out.addAll(
-          List.of(
-              l.inputLayernorm.weight,
-              l.selfAttn.qkvProj,
-              l.selfAttn.qkNormWeight,
-              l.selfAttn.oProj,
-              l.postAttentionLayernorm.weight,
-              l.mlp.gateUpProj,
-              l.mlp.downProj));
+      // the layer norms' weights live inside qkvProj and gateUpProj
+      out.addAll(List.of(l.selfAttn.qkvProj, l.selfAttn.qkNormWeight, l.selfAttn.oProj, l.mlp.gateUpProj, l.mlp.downProj));
     }
     out.add(model.norm.weight);
     out.add(lmHead);
@@ -174,7 +181,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
 
   /** Whether the output projection is embed_tokens itself (tied) rather than a separate lm_head.weight. */
   public boolean lmHeadTied() {
-    return lmHead == model.embedTokens;
+    return tied;
   }
 
   /** Text tensors in the checkpoint that the model did not read (normally none). */
@@ -302,7 +309,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
 
   /** Final norm + lm_head for hidden rows [B, hidden] → float32 logits [B][vocab]. */
   private float[][] logits(NDArray hidden) {
-    NDArray logits = model.norm.forward(hidden).matMul(lmHead.transpose());
+    NDArray logits = model.norm.forward(hidden).matMul(lmHead); // [B, vocab]
     if (logits.getDataType() != DataType.FLOAT32) logits = logits.toType(DataType.FLOAT32, false);
     float[] flat = logits.toFloatArray();
     int b = (int) hidden.getShape().get(0);

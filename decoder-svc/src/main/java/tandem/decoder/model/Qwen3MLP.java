@@ -11,18 +11,20 @@ final class Qwen3MLP {
   private final NDIndex gateCols;
   private final NDIndex upCols;
 
-  Qwen3MLP(Weights w, String prefix, int hidden, int intermediate) {
+  /** {@code inputScale}: the preceding norm's weight, folded into gate|up's input rows. */
+  Qwen3MLP(Weights w, String prefix, int hidden, int intermediate, float[] inputScale) {
     this.gateUpProj =
         w.linearTransposed(
             hidden,
             new String[] {prefix + "gate_proj.weight", prefix + "up_proj.weight"},
-            new long[] {intermediate, intermediate});
+            new long[] {intermediate, intermediate},
+            inputScale);
     this.downProj = w.linearTransposed(intermediate, new String[] {prefix + "down_proj.weight"}, new long[] {hidden});
     this.gateCols = new NDIndex().addAllDim().addSliceDim(0, intermediate);
     this.upCols = new NDIndex().addAllDim().addSliceDim(intermediate, 2L * intermediate);
   }
 
-  /** x [T, hidden] (already post_attention_layernorm-ed) → [T, hidden]. */
+  /** x [T, hidden] (normalized; the norm weight is in gate|up) → [T, hidden]. */
   NDArray forward(NDArray x) {
     NDArray gu = x.matMul(gateUpProj); // [T, 2 intermediate]
     NDArray gate = gu.get(gateCols);

@@ -4,21 +4,24 @@ import ai.djl.ndarray.NDArray;
 import java.nio.ByteBuffer;
 import tandem.common.checkpoint.Qwen3Config;
 
-/** HF Qwen3Model: embed_tokens, the decoder layers, the final norm; RoPE tables shared by all layers. */
+/**
+ * HF Qwen3Model: embed_tokens, the decoder layers, the final norm; RoPE tables shared by all layers. Embedding lookups
+ * run on the host from one float32 copy of embed_tokens, either as stored ([vocab, hidden]) or, when the lm_head is
+ * tied to it, transposed ([hidden, vocab], the layout the lm_head matmul reads fastest): one copy serves both.
+ */
 final class Qwen3Model {
   final Qwen3Config config;
-  final NDArray embedTokens; // [vocab, hidden], as stored
-  private final ByteBuffer embedHost; // the same values, read on the host for embedding lookups
+  private final ByteBuffer embedHost; // embed_tokens values, [vocab, hidden] or transposed [hidden, vocab]
+  private final boolean embedTransposed;
   final Qwen3DecoderLayer[] layers;
   final Qwen3RMSNorm norm;
   final Qwen3RotaryEmbedding rotaryEmb;
 
   /** {@code prefix} is "model." (Qwen3ForCausalLM) or "model.text_model." (Idefics3/SmolVLM). */
-  Qwen3Model(Weights w, String prefix, Qwen3Config c, int maxSeqLen) {
+  Qwen3Model(Weights w, String prefix, Qwen3Config c, int maxSeqLen, ByteBuffer embedHost, boolean embedTransposed) {
     this.config = c;
-    ByteBuffer embed = w.store().float32(prefix + "embed_tokens.weight", c.vocabSize(), c.hiddenSize());
-    this.embedHost = embed;
-    this.embedTokens = w.place(embed, new ai.djl.ndarray.types.Shape(c.vocabSize(), c.hiddenSize()));
+    this.embedHost = embedHost;
+    this.embedTransposed = embedTransposed;
     this.layers = new Qwen3DecoderLayer[c.numHiddenLayers()];
     for (int i = 0; i < layers.length; i++) {
       layers[i] = new Qwen3DecoderLayer(w, prefix + "layers." + i + ".", i, c);
@@ -27,16 +30,19 @@ final class Qwen3Model {
     this.rotaryEmb = new Qwen3RotaryEmbedding(w, c.headDim(), c.ropeTheta(), maxSeqLen);
   }
 
-  ByteBuffer embedHostBytes() {
-    return embedHost;
-  }
-
   /** Rows of embed_tokens, [ids.length, hidden] row-major; ids must be in range. */
   float[] embed(int[] ids) {
     int h = config.hiddenSize();
     float[] out = new float[ids.length * h];
-    for (int i = 0; i < ids.length; i++) {
-      embedHost.asFloatBuffer().get(ids[i] * h, out, i * h, h);
+    java.nio.FloatBuffer table = embedHost.asFloatBuffer();
+    if (!embedTransposed) {
+      for (int i = 0; i < ids.length; i++) table.get(ids[i] * h, out, i * h, h);
+      return out;
+    }
+    int v = config.vocabSize();
+    for (int j = 0; j < h; j++) { // row j of [hidden, vocab] holds feature j of every token
+      int base = j * v;
+      for (int i = 0; i < ids.length; i++) out[i * h + j] = table.get(base + ids[i]);
     }
     return out;
   }

@@ -43,6 +43,13 @@ final class Weights {
     return dtype;
   }
 
+  /** A 1-D weight read onto the heap, for folding into another matrix. */
+  float[] floats(String name, long n) {
+    float[] v = new float[(int) n];
+    source.float32(name, n).asFloatBuffer().get(v);
+    return v;
+  }
+
   /** A 1-D weight such as a norm scale, [n]. */
   NDArray vector(String name, long n) {
     return place(source.float32(name, n), new Shape(n));
@@ -53,6 +60,14 @@ final class Weights {
    * column blocks follow the order of {@code names}.
    */
   NDArray linearTransposed(long in, String[] names, long[] outs) {
+    return linearTransposed(in, names, outs, null);
+  }
+
+  /**
+   * As {@link #linearTransposed(long, String[], long[])} with input feature c scaled by {@code inScale[c]}: folds the
+   * weight of the RMSNorm in front ({@code (x ⊙ w)·Wᵀ = x·(diag(w)·Wᵀ)}) into the matrix, one multiply less per step.
+   */
+  NDArray linearTransposed(long in, String[] names, long[] outs, float[] inScale) {
     long total = 0;
     for (long o : outs) total += o;
     ByteBuffer dst = allocate(in * total);
@@ -60,7 +75,7 @@ final class Weights {
     long offset = 0;
     for (int p = 0; p < names.length; p++) {
       FloatBuffer s = source.float32(names[p], outs[p], in).asFloatBuffer();
-      transpose(s, (int) outs[p], (int) in, d, (int) total, (int) offset);
+      transpose(s, (int) outs[p], (int) in, d, (int) total, (int) offset, inScale);
       offset += outs[p];
       dropped(outs[p] * in * 4);
     }
@@ -77,6 +92,14 @@ final class Weights {
       droppedBytes = 0;
       System.gc();
     }
+  }
+
+  /** A new direct buffer holding src [rows, cols] transposed to [cols, rows]; src is dropped by the caller. */
+  ByteBuffer transposed(ByteBuffer src, long rows, long cols) {
+    ByteBuffer dst = allocate(rows * cols);
+    transpose(src.asFloatBuffer(), (int) rows, (int) cols, dst.asFloatBuffer(), (int) rows, 0, null);
+    dropped(rows * cols * 4);
+    return dst;
   }
 
   /** A matrix kept as stored, [rows, cols]. */
@@ -107,8 +130,11 @@ final class Weights {
     return ByteBuffer.allocateDirect((int) (floats * 4)).order(ByteOrder.nativeOrder());
   }
 
-  /** dst[c, offset + r] = src[r, c] for src [rows, cols], dst row stride dstCols; blocked to stay in cache. */
-  static void transpose(FloatBuffer src, int rows, int cols, FloatBuffer dst, int dstCols, int offset) {
+  /**
+   * dst[c, offset + r] = src[r, c] · scale[c] (scale null = 1) for src [rows, cols], dst row stride dstCols; blocked to
+   * stay in cache.
+   */
+  static void transpose(FloatBuffer src, int rows, int cols, FloatBuffer dst, int dstCols, int offset, float[] scale) {
     final int b = 64;
     for (int r0 = 0; r0 < rows; r0 += b) {
       int r1 = Math.min(rows, r0 + b);
@@ -116,8 +142,9 @@ final class Weights {
         int c1 = Math.min(cols, c0 + b);
         for (int c = c0; c < c1; c++) {
           long base = (long) c * dstCols + offset;
+          float k = scale == null ? 1f : scale[c];
           for (int r = r0; r < r1; r++) {
-            dst.put((int) (base + r), src.get(r * cols + c));
+            dst.put((int) (base + r), src.get(r * cols + c) * k);
           }
         }
       }

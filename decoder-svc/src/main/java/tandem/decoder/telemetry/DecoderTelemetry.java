@@ -33,7 +33,7 @@ public final class DecoderTelemetry implements AutoCloseable {
   public static final AttributeKey<Long> INPUT_TOKENS = AttributeKey.longKey("gen_ai.usage.input_tokens");
   public static final AttributeKey<Long> OUTPUT_TOKENS = AttributeKey.longKey("gen_ai.usage.output_tokens");
   public static final AttributeKey<String> FINISH_REASON = AttributeKey.stringKey("decoder.finish_reason");
-  public static final AttributeKey<Long> IMAGE_ROWS = AttributeKey.longKey("decoder.image_embedding_rows");
+  public static final AttributeKey<Long> IMAGE_TOKENS = AttributeKey.longKey("decoder.image_tokens");
   public static final AttributeKey<Long> MAX_NEW_TOKENS = AttributeKey.longKey("gen_ai.request.max_tokens");
   static final AttributeKey<String> REASON_METRIC = AttributeKey.stringKey("decoder.finish_reason");
 
@@ -103,7 +103,9 @@ public final class DecoderTelemetry implements AutoCloseable {
     Span span = tracer.spanBuilder("generate").startSpan();
     Timeline timeline = span.isRecording() ? Timeline.start() : null;
     if (timeline != null) {
-      span.setAttribute(IMAGE_ROWS, request.imageEmbeddings() == null ? 0 : request.imageEmbeddings().length);
+      long imageTokens = 0;
+      for (int id : request.inputIds()) if (id == request.imageTokenId()) imageTokens++;
+      span.setAttribute(IMAGE_TOKENS, imageTokens);
       span.setAttribute(MAX_NEW_TOKENS, request.settings().maxNewTokens());
       span.setAttribute("decoder.request_id", request.requestId());
     }

@@ -13,6 +13,7 @@ import io.opentelemetry.context.Scope;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
+import tandem.common.telemetry.Telemetry;
 import tandem.common.telemetry.Timeline;
 import tandem.proto.types.v1.FinishReason;
 import tandem.proto.vision.v1.EmbedResponse;
@@ -30,6 +31,7 @@ public final class ChatTrace {
   private final Context chatContext;
   private final Timeline timeline;
   private final long t0;
+  private final String traceId;
   private final AtomicBoolean ended = new AtomicBoolean();
   private final AtomicBoolean firstToken = new AtomicBoolean();
   private volatile Span vision;
@@ -41,13 +43,16 @@ public final class ChatTrace {
     this.chat = chat;
     this.t0 = t0;
     boolean on = chat.isRecording();
+    // A gateway built without ChatTelemetry still reports the trace its RPC server span belongs to.
+    var own = chat.getSpanContext();
+    this.traceId = own.isValid() && own.isSampled() ? own.getTraceId() : Telemetry.currentTraceId();
     this.chatContext = on ? Context.current().with(chat) : null;
     this.timeline = on ? Timeline.start() : null;
   }
 
   /** The W3C trace id ("" when this chat is not traced). */
   public String traceId() {
-    return chat.getSpanContext().isValid() && chat.getSpanContext().isSampled() ? chat.getSpanContext().getTraceId() : "";
+    return traceId;
   }
 
   /** A {@code tokenize} child between two {@link System#nanoTime()} readings. */

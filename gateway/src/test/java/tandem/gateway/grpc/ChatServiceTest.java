@@ -23,9 +23,17 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import io.grpc.ServerInterceptors;
+import io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator;
+import io.opentelemetry.context.propagation.ContextPropagators;
+import io.opentelemetry.sdk.OpenTelemetrySdk;
+import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
+import io.opentelemetry.sdk.trace.SdkTracerProvider;
+import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.gateway.Gateway;
 import tandem.gateway.GatewayModel;
@@ -305,5 +313,43 @@ class ChatServiceTest {
     assertTrue(e.getStatus().getDescription().contains("data or an image_id"), e.getStatus().getDescription());
     e = assertThrows(StatusRuntimeException.class, () -> drain(stub.chat(ChatRequest.getDefaultInstance())));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+  }
+
+  @Test
+  void oneChatIsOneTraceAcrossTheGatewayAndTheDecoder() throws Exception {
+    InMemorySpanExporter spans = InMemorySpanExporter.create();
+    OpenTelemetrySdk sdk =
+        OpenTelemetrySdk.builder()
+            .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
+            .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
+            .build();
+    try (Telemetry tel = Telemetry.of(sdk)) {
+      var d = new FakeBackends.Decoder(tok.encodeText("hi"), 0, -1, false);
+      String dn = InProcessServerBuilder.generateName();
+      servers.add(
+          InProcessServerBuilder.forName(dn).addService(ServerInterceptors.intercept(d, tel.serverInterceptor())).build().start());
+      ManagedChannel dch = InProcessChannelBuilder.forName(dn).intercept(tel.clientInterceptor()).build();
+      channels.add(dch);
+      Gateway gw = new Gateway(model, new Gateway.Backends(channel("nobody"), "vision-svc", dch, "decoder-svc"));
+      String gn = InProcessServerBuilder.generateName();
+      servers.add(
+          InProcessServerBuilder.forName(gn)
+              .addService(ServerInterceptors.intercept(new ChatGrpcService(gw), tel.serverInterceptor()))
+              .build()
+              .start());
+      List<ChatChunk> chunks =
+          drain(ChatServiceGrpc.newBlockingStub(channel(gn)).chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).build()));
+      String traceId = chunks.get(chunks.size() - 1).getFinal().getTraceId();
+      assertFalse(traceId.isEmpty());
+      assertEquals(traceId, d.traceId.get(), "decoder-svc's server span is in the chat's trace");
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      long inTrace = 0;
+      while (System.nanoTime() < deadline) {
+        inTrace = spans.getFinishedSpanItems().stream().filter(sp -> sp.getTraceId().equals(traceId)).count();
+        if (inTrace >= 3) break;
+        Thread.sleep(20);
+      }
+      assertTrue(inTrace >= 3, "gateway server, decoder client and decoder server spans: " + spans.getFinishedSpanItems());
+    }
   }
 }

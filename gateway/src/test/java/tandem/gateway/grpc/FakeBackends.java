@@ -82,6 +82,7 @@ final class FakeBackends {
     final CountDownLatch cancelled = new CountDownLatch(1);
     final CountDownLatch streaming = new CountDownLatch(1);
     final AtomicReference<GenerateRequest> last = new AtomicReference<>();
+    final AtomicReference<String> traceId = new AtomicReference<>();
 
     Decoder(int[] ids, long delayMs, int dieAfter, boolean endless) {
       this.ids = ids;
@@ -93,6 +94,7 @@ final class FakeBackends {
     @Override
     public void generate(GenerateRequest req, StreamObserver<GenerateResponse> out) {
       last.set(req);
+      traceId.set(tandem.common.telemetry.Telemetry.currentTraceId());
       var call = (ServerCallStreamObserver<GenerateResponse>) out;
       call.setOnCancelHandler(cancelled::countDown);
       Thread t =

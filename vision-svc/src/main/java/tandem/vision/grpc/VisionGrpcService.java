@@ -65,7 +65,8 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
       return;
     }
     EmbedResponse.Builder out = EmbedResponse.newBuilder().setModelId(r.modelId())
-        .setTimings(EmbedTimings.newBuilder().setPreprocessMs(r.preprocessMs()).setEncodeMs(r.encodeMs()).setTotalMs(r.totalMs()));
+        .setTimings(EmbedTimings.newBuilder().setPreprocessMs(r.preprocessMs()).setEncodeMs(r.encodeMs()).setTotalMs(r.totalMs())
+            .setMaxBatchTiles(r.maxBatchTiles()));
     for (Embedder.ImageOutput o : r.images()) {
       var e = o.embedding();
       out.addImages(ImageEmbedding.newBuilder()

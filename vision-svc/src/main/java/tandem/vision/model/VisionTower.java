@@ -112,8 +112,10 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
     return unusedTensors;
   }
 
+  /** "cpu" or "gpu:N". */
   public String device() {
-    return root.getDevice().toString();
+    Device d = root.getDevice();
+    return d.isGpu() ? "gpu:" + d.getDeviceId() : d.getDeviceType();
   }
 
   /** Floats of one input tile: 3·S·S. */

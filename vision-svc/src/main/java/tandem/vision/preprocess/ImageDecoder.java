@@ -24,9 +24,10 @@ import tandem.vision.preprocess.ImageDecodeException.Reason;
  * Encoded image bytes → {@link DecodedImage}, giving what {@code PIL.Image.open(...)} gives: mode L, P (palette
  * indices + palette), RGB or RGBA, 8 bits per sample, raw samples with no colour management.
  *
- * <p>Formats: JPEG (baseline and progressive; the JDK's libjpeg-6b-derived decoder uses the ISLOW integer IDCT, which
- * is bit-identical to libjpeg-turbo's ISLOW used by Pillow), PNG, GIF (first frame), BMP. WebP and others are refused
- * with {@link Reason#UNSUPPORTED_FORMAT}. Limits are checked before any pixel is decoded: the byte count first, then
+ * <p>Formats: JPEG (baseline and progressive; the JDK's libjpeg-6b-derived decoder gives the same bytes as
+ * libjpeg-turbo with Pillow's settings, checked for grey and 4:2:0/4:2:2/4:4:0/4:4:4 colour), PNG, GIF (first frame), BMP, WebP (TwelveMonkeys; lossless
+ * is bit-exact with libwebp, lossy is not — see docs/vision-svc.md). Others are refused with
+ * {@link Reason#UNSUPPORTED_FORMAT}. Limits are checked before any pixel is decoded: the byte count first, then
  * width × height read from the header (a decompression bomb is refused without allocating its pixels).
  *
  * <p>EXIF orientation is <b>not</b> applied by default, exactly like the reference (HF's processor on
@@ -68,7 +69,8 @@ public final class ImageDecoder {
     JPEG("jpeg"),
     PNG("png"),
     GIF("gif"),
-    BMP("bmp");
+    BMP("bmp"),
+    WEBP("webp");
 
     final String imageIoName;
 
@@ -77,7 +79,7 @@ public final class ImageDecoder {
     }
   }
 
-  static final String ALLOWED = "JPEG, PNG, GIF, BMP";
+  static final String ALLOWED = "JPEG, PNG, GIF, BMP, WebP";
 
   /** Sniffs the format; throws UNSUPPORTED_FORMAT with what the bytes look like and what is allowed. */
   public static Format sniff(byte[] b) throws ImageDecodeException {
@@ -85,11 +87,12 @@ public final class ImageDecoder {
     if (b.length >= 8 && (b[0] & 0xff) == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') return Format.PNG;
     if (b.length >= 6 && b[0] == 'G' && b[1] == 'I' && b[2] == 'F' && b[3] == '8') return Format.GIF;
     if (b.length >= 2 && b[0] == 'B' && b[1] == 'M') return Format.BMP;
-    String what = "unknown data";
-    if (b.length >= 12 && b[0] == 'R' && b[1] == 'I' && b[2] == 'F' && b[3] == 'F' && b[8] == 'W' && b[9] == 'E'
+    if (b.length >= 16 && b[0] == 'R' && b[1] == 'I' && b[2] == 'F' && b[3] == 'F' && b[8] == 'W' && b[9] == 'E'
         && b[10] == 'B' && b[11] == 'P') {
-      what = "WebP (no decoder in this build)";
-    } else if (b.length >= 4 && ((b[0] == 'I' && b[1] == 'I' && b[2] == 42) || (b[0] == 'M' && b[1] == 'M' && b[3] == 42))) {
+      return Format.WEBP;
+    }
+    String what = "unknown data";
+    if (b.length >= 4 && ((b[0] == 'I' && b[1] == 'I' && b[2] == 42) || (b[0] == 'M' && b[1] == 'M' && b[3] == 42))) {
       what = "TIFF";
     } else if (b.length >= 12 && b[4] == 'f' && b[5] == 't' && b[6] == 'y' && b[7] == 'p') {
       what = "HEIF/AVIF";
@@ -122,6 +125,38 @@ public final class ImageDecoder {
     }
   }
 
+  /**
+   * Most scans a JPEG may have. Real progressive files have about 10; a file made of thousands of tiny scans makes
+   * every decoder redo the whole coefficient buffer per scan (a known CPU-exhaustion trick), so it is refused.
+   */
+  static final int MAX_JPEG_SCANS = 256;
+
+  /** Counts SOS markers: inside entropy-coded data 0xFF is always stuffed with 0x00, so FF DA is only ever a marker. */
+  static int jpegScanCount(byte[] b) {
+    int n = 0;
+    for (int i = 0; i + 1 < b.length; i++) {
+      if (b[i] == (byte) 0xFF && b[i + 1] == (byte) 0xDA) n++;
+    }
+    return n;
+  }
+
+  private static void checkJpegScans(byte[] b) throws ImageDecodeException {
+    int scans = jpegScanCount(b);
+    if (scans > MAX_JPEG_SCANS) {
+      throw new ImageDecodeException(
+          Reason.CORRUPT, "JPEG has " + scans + " scans, the limit is " + MAX_JPEG_SCANS + " (real files have about 10)");
+    }
+  }
+
+  /** TwelveMonkeys decodes a cut-off WebP without complaint; the RIFF header says how long the file must be. */
+  private static void checkRiffLength(byte[] b) throws ImageDecodeException {
+    long riff = (b[4] & 0xffL) | (b[5] & 0xffL) << 8 | (b[6] & 0xffL) << 16 | (b[7] & 0xffL) << 24;
+    if (riff + 8 > b.length) {
+      throw new ImageDecodeException(
+          Reason.CORRUPT, "corrupt or truncated WEBP: RIFF header says " + (riff + 8) + " bytes, got " + b.length);
+    }
+  }
+
   private void checkBytes(byte[] bytes) throws ImageDecodeException {
     if (bytes.length > maxBytes) {
       throw new ImageDecodeException(
@@ -129,10 +164,20 @@ public final class ImageDecoder {
     }
   }
 
+  /**
+   * The JDK's own reader for JPEG/PNG/GIF/BMP (its JPEG decoder is the one shown to match libjpeg-turbo; a plugin
+   * on the classpath must not displace it), TwelveMonkeys' for WebP.
+   */
   private static ImageReader reader(Format format) throws ImageDecodeException {
     Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format.imageIoName);
-    if (!readers.hasNext()) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
-    return readers.next();
+    ImageReader first = null;
+    while (readers.hasNext()) {
+      ImageReader r = readers.next();
+      if (format == Format.WEBP || r.getClass().getName().startsWith("com.sun.imageio.")) return r;
+      if (first == null) first = r;
+    }
+    if (first == null) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
+    return first;
   }
 
   private Header header(ImageReader reader, Format format) throws IOException, ImageDecodeException {
@@ -159,6 +204,8 @@ public final class ImageDecoder {
   public DecodedImage decode(byte[] bytes) throws ImageDecodeException {
     checkBytes(bytes);
     Format format = sniff(bytes);
+    if (format == Format.WEBP) checkRiffLength(bytes);
+    if (format == Format.JPEG) checkJpegScans(bytes);
     ImageReader reader = reader(format);
     List<String> warnings = new ArrayList<>();
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
@@ -168,10 +215,10 @@ public final class ImageDecoder {
       header(reader, format);
       ImageReadParam param = reader.getDefaultReadParam();
       BufferedImage bi = reader.read(0, param);
-      if (!warnings.isEmpty()) {
-        throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + warnings.get(0));
-      }
+      String fatal = fatalWarning(format, warnings, bytes);
+      if (fatal != null) throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + fatal);
       DecodedImage im = fromBuffered(bi, format == Format.PNG && pngHasNoAlphaChannel(bytes));
+      if (format == Format.GIF && im.mode() == DecodedImage.Mode.P) im = onLogicalScreen(im, bytes);
       if (applyExifOrientation && format == Format.JPEG) {
         im = ExifOrientation.apply(im, ExifOrientation.read(bytes));
       }
@@ -183,6 +230,59 @@ public final class ImageDecoder {
     } finally {
       reader.dispose();
     }
+  }
+
+  /**
+   * Which decoder warnings mean the image is incomplete. Pillow refuses a truncated image ("image file is
+   * truncated") but decodes through libjpeg's other warnings (extraneous bytes, bad ICC data, thumbnails), and a
+   * baseline JPEG that only lacks its EOI marker decodes completely. ImageIO instead warns and fills the missing
+   * part with grey, so the warnings are sorted here.
+   */
+  static String fatalWarning(Format format, List<String> warnings, byte[] bytes) {
+    if (warnings.isEmpty()) return null;
+    if (format != Format.JPEG) return warnings.get(0);
+    boolean missingEoi = false;
+    for (String w : warnings) {
+      String lower = w.toLowerCase(java.util.Locale.ROOT);
+      if (lower.contains("premature end")) return w;
+      if (lower.contains("missing eoi")) missingEoi = true;
+    }
+    // a progressive file cut at a scan boundary only misses its EOI, but whole scans are gone
+    if (missingEoi && jpegIsProgressive(bytes)) return "progressive JPEG ends before its EOI marker";
+    return null;
+  }
+
+  /** True when the frame header is SOF2/SOF6/SOF10/SOF14 (progressive), found by walking the marker segments. */
+  static boolean jpegIsProgressive(byte[] b) {
+    int p = 2;
+    while (p + 4 <= b.length && (b[p] & 0xff) == 0xFF) {
+      int marker = b[p + 1] & 0xff;
+      if (marker == 0xFF) {
+        p++; // fill byte
+        continue;
+      }
+      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+        return (marker & 0x03) == 0x02;
+      }
+      if (marker == 0xDA) return false;
+      p += 2 + (((b[p + 2] & 0xff) << 8) | (b[p + 3] & 0xff));
+    }
+    return false;
+  }
+
+  /** Pillow's first GIF frame: the logical screen, the frame pasted at its offset, the rest the transparent index. */
+  private DecodedImage onLogicalScreen(DecodedImage frame, byte[] bytes) throws ImageDecodeException {
+    GifLayout g = GifLayout.parse(bytes);
+    if (g == null || g.frameFillsScreen() || g.frameWidth() != frame.width() || g.frameHeight() != frame.height()) {
+      return frame;
+    }
+    if (g.screenWidth() <= 0 || g.screenHeight() <= 0) return frame;
+    if ((long) g.screenWidth() * g.screenHeight() > maxPixels) {
+      throw new ImageDecodeException(Reason.TOO_MANY_PIXELS, "GIF logical screen is " + g.screenWidth() + "x"
+          + g.screenHeight() + " pixels, the limit is " + maxPixels);
+    }
+    byte[] px = g.place(frame.pixels(), frame.width(), frame.height());
+    return new DecodedImage(g.screenWidth(), g.screenHeight(), DecodedImage.Mode.P, px, frame.palette());
   }
 
   /**

@@ -96,6 +96,11 @@ public record PreprocessorConfig(
     }
   }
 
+  /** Parses {@code preprocessor_config.json} alone (image_seq_len takes its default, 64). */
+  public static PreprocessorConfig fromJson(String preprocessorJson) {
+    return fromJson(preprocessorJson, null);
+  }
+
   /** Parses the two JSON documents; {@code processorJson} may be null. Unknown keys are ignored, as HF does. */
   public static PreprocessorConfig fromJson(String preprocessorJson, String processorJson) {
     JsonObject o;

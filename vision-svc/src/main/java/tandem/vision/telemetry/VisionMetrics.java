@@ -6,6 +6,7 @@ import io.opentelemetry.api.metrics.Meter;
 import java.util.ArrayList;
 import java.util.List;
 import tandem.common.telemetry.Telemetry;
+import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.EmbeddingCache;
 
 /**
@@ -14,7 +15,8 @@ import tandem.vision.cache.EmbeddingCache;
  *
  * <p>No semantic convention covers an encoder cache, so the names are plain: {@code vision.cache.requests}
  * (counter, attribute {@code vision.cache.result} = hit | miss | joined), {@code vision.cache.evictions},
- * {@code vision.cache.size} (bytes held), {@code vision.cache.entries}, {@code vision.cache.capacity} (bytes).
+ * {@code vision.cache.size} (bytes held), {@code vision.cache.entries}, {@code vision.cache.capacity} (bytes); and the
+ * batcher's {@code vision.batches} (forward passes) and {@code vision.tiles.encoded}.
  */
 public final class VisionMetrics implements AutoCloseable {
   static final AttributeKey<String> RESULT = AttributeKey.stringKey("vision.cache.result");
@@ -24,7 +26,7 @@ public final class VisionMetrics implements AutoCloseable {
   private VisionMetrics() {}
 
   /** Registers the cache's instruments on {@code telemetry}'s meter; close to unregister. */
-  public static VisionMetrics register(Telemetry telemetry, EmbeddingCache cache) {
+  public static VisionMetrics register(Telemetry telemetry, EmbeddingCache cache, TileBatcher batcher) {
     Meter m = telemetry.meter("tandem.vision");
     VisionMetrics v = new VisionMetrics();
     Attributes hit = Attributes.of(RESULT, "hit");
@@ -50,6 +52,12 @@ public final class VisionMetrics implements AutoCloseable {
     v.instruments.add(m.upDownCounterBuilder("vision.cache.capacity").setUnit("By")
         .setDescription("The cache's byte bound")
         .buildWithCallback(r -> r.record(cache.stats().maxBytes())));
+    v.instruments.add(m.counterBuilder("vision.batches").setUnit("{batch}")
+        .setDescription("Tower forward passes run (each encodes up to the batch cap of tiles)")
+        .buildWithCallback(r -> r.record(batcher.stats().batches())));
+    v.instruments.add(m.counterBuilder("vision.tiles.encoded").setUnit("{tile}")
+        .setDescription("Tiles encoded by the tower")
+        .buildWithCallback(r -> r.record(batcher.stats().tiles())));
     return v;
   }
 

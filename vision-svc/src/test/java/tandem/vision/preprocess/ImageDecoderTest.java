@@ -53,7 +53,7 @@ class ImageDecoderTest {
   void textIsRefusedAsAnUnsupportedFormatThatNamesTheAllowedOnes() {
     ImageDecodeException e = refused("just some text".getBytes(), DECODER);
     assertEquals(Reason.UNSUPPORTED_FORMAT, e.reason());
-    assertTrue(e.getMessage().contains("allowed: JPEG, PNG, GIF, BMP"), e.getMessage());
+    assertTrue(e.getMessage().contains("allowed: JPEG, PNG, GIF, BMP, WebP"), e.getMessage());
   }
 
   @Test
@@ -62,11 +62,11 @@ class ImageDecoderTest {
   }
 
   @Test
-  void webpIsRefusedByName() {
-    byte[] webp = "RIFF\0\0\0\0WEBPVP8 ".getBytes();
-    ImageDecodeException e = refused(webp, DECODER);
+  void tiffIsRefusedByName() {
+    byte[] tiff = {'I', 'I', 42, 0, 8, 0, 0, 0, 0, 0};
+    ImageDecodeException e = refused(tiff, DECODER);
     assertEquals(Reason.UNSUPPORTED_FORMAT, e.reason());
-    assertTrue(e.getMessage().contains("WebP"), e.getMessage());
+    assertTrue(e.getMessage().contains("TIFF"), e.getMessage());
   }
 
   @ParameterizedTest
@@ -78,6 +78,25 @@ class ImageDecoderTest {
     ImageDecodeException e = refused(cut, DECODER);
     assertEquals(Reason.CORRUPT, e.reason(), e.getMessage());
     assertTrue(e.getMessage().startsWith("corrupt or truncated"), e.getMessage());
+  }
+
+  @Test
+  void aBaselineJpegThatOnlyLacksItsEndMarkerDecodesCompletelyAsInPillow() throws Exception {
+    byte[] full = encode(noise(64, 48, BufferedImage.TYPE_3BYTE_BGR, 16), "jpeg");
+    byte[] noEoi = Arrays.copyOf(full, full.length - 2);
+    assertArrayEquals(DECODER.decode(full).pixels(), DECODER.decode(noEoi).pixels());
+  }
+
+  @Test
+  void aProgressiveJpegCutBetweenScansIsRefused() throws Exception {
+    byte[] prog = JpegDecodeTest.resource("coffee_420_progressive.jpg");
+    assertTrue(ImageDecoder.jpegIsProgressive(prog));
+    assertTrue(!ImageDecoder.jpegIsProgressive(JpegDecodeTest.resource("coffee_420.jpg")));
+    // cut right before the last scan's SOS marker: every byte before it is a complete scan
+    int lastSos = -1;
+    for (int i = 0; i + 1 < prog.length; i++) if (prog[i] == (byte) 0xFF && prog[i + 1] == (byte) 0xDA) lastSos = i;
+    ImageDecodeException e = refused(Arrays.copyOf(prog, lastSos), DECODER);
+    assertEquals(Reason.CORRUPT, e.reason(), e.getMessage());
   }
 
   @Test
@@ -165,6 +184,19 @@ class ImageDecoderTest {
   }
 
   @Test
+  void aJpegMadeOfThousandsOfScansIsRefusedBeforeDecoding() throws Exception {
+    byte[] real = encode(noise(16, 16, BufferedImage.TYPE_3BYTE_BGR, 15), "jpeg");
+    assertEquals(1, ImageDecoder.jpegScanCount(real));
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    out.write(real, 0, real.length - 2); // without EOI
+    for (int i = 0; i < 300; i++) out.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0x55});
+    out.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xD9});
+    ImageDecodeException e = refused(out.toByteArray(), DECODER);
+    assertEquals(Reason.CORRUPT, e.reason());
+    assertTrue(e.getMessage().contains("301 scans"), e.getMessage());
+  }
+
+  @Test
   void thePixelLimitIsInclusive() throws Exception {
     byte[] png = encode(noise(10, 10, BufferedImage.TYPE_3BYTE_BGR, 8), "png");
     assertEquals(100, new ImageDecoder(1 << 20, 100, false).decode(png).pixels().length / 3);
@@ -223,6 +255,28 @@ class ImageDecoderTest {
       for (int x = 0; x < 21; x++) {
         int idx = d.pixels()[y * 21 + x] & 0xff;
         assertEquals(src.getRGB(x, y) & 0xFFFFFF, d.palette()[idx], "pixel " + x + "," + y);
+      }
+    }
+  }
+
+  @Test
+  void aGifFrameSmallerThanItsLogicalScreenIsPlacedOnTheScreenLikePillow() throws Exception {
+    BufferedImage src = paletted(21, 13);
+    byte[] gif = encode(src, "gif");
+    DecodedImage frameOnly = DECODER.decode(gif);
+    assertEquals(21, frameOnly.width());
+    byte[] wider = gif.clone();
+    wider[6] = 30; // logical screen 30 x 20, little-endian
+    wider[7] = 0;
+    wider[8] = 20;
+    wider[9] = 0;
+    DecodedImage d = DECODER.decode(wider);
+    assertEquals(30, d.width());
+    assertEquals(20, d.height());
+    for (int y = 0; y < 20; y++) {
+      for (int x = 0; x < 30; x++) {
+        int want = x < 21 && y < 13 ? frameOnly.pixels()[y * 21 + x] : 0;
+        assertEquals(want, d.pixels()[y * 30 + x], "pixel " + x + "," + y);
       }
     }
   }

@@ -1,0 +1,74 @@
+package tandem.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+import tandem.common.testing.TinyCheckpoints;
+import tandem.vision.EmbedLimits;
+import tandem.vision.VisionServer;
+import tandem.vision.VisionSettings;
+
+class VisionServeAndBenchTest {
+  record Run(int code, String out, String err) {}
+
+  static Run run(String... args) {
+    CommandLine cl = Vlm.commandLine();
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    cl.setOut(new PrintWriter(out));
+    cl.setErr(new PrintWriter(err));
+    int code = cl.execute(args);
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  @Test
+  void benchVisionPrintsEveryNumberAndEndsWithOneJsonObject() throws Exception {
+    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20, EmbedLimits.defaults(), 128 << 20);
+    try (VisionServer server = VisionServer.start(s, NettyServerBuilder.forPort(0))) {
+      Run r = run("bench", "vision", "--server", "localhost:" + server.port(), "--batch-sizes", "1,4", "--hits", "3");
+      assertEquals(0, r.code(), r.err());
+      String last = r.out().strip().lines().reduce((a, b) -> b).orElseThrow();
+      JsonObject j = JsonParser.parseString(last).getAsJsonObject();
+      assertEquals(server.embedder().modelId(), j.get("model_id").getAsString());
+      assertEquals(10, j.get("tiles_512").getAsInt()); // vlm-tiny: longest edge 1536 → 3x3 + global
+      assertEquals(7, j.get("tiles_1080p").getAsInt()); // 1536x864 → 1536x1024 → 2x3 + global
+      assertEquals(2, j.getAsJsonArray("sweep").size());
+      assertEquals(1, j.getAsJsonArray("sweep").get(0).getAsJsonObject().get("batch").getAsInt());
+      for (String k : new String[] {"ms_per_tile_batch1", "ms_per_tile_best", "hit_ms_per_request", "miss_ms_per_request",
+          "preprocess_ms_1080p_jpeg", "encode_ms_1080p_jpeg"})
+        assertTrue(j.get(k).getAsDouble() > 0, k + " in " + last);
+      assertTrue(j.get("hit_ms_per_request").getAsDouble() < j.get("miss_ms_per_request").getAsDouble(), last);
+      assertTrue(r.out().contains("ms/tile at batch 1"), r.out());
+    }
+  }
+
+  @Test
+  void serveVisionWithoutACheckpointIsOneErrorLine(@TempDir Path tmp) {
+    Run r = run("serve", "vision", "--model", tmp.toString(), "--port", "0");
+    assertEquals(2, r.code());
+    assertTrue(r.err().startsWith("vlm: error: --model " + tmp + " has no config.json"), r.err());
+  }
+
+  @Test
+  void serveVisionRejectsABadDevice() {
+    Run r = run("serve", "vision", "--model", TinyCheckpoints.vlmTiny().toString(), "--device", "tpu");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("device tpu is not allowed (allowed: cpu, cuda)"), r.err());
+  }
+
+  @Test
+  void benchVisionAgainstNoServerFailsWithOneLine() {
+    Run r = run("bench", "vision", "--server", "localhost:1", "--wait-seconds", "1");
+    assertEquals(2, r.code());
+    assertTrue(r.err().startsWith("vlm: error: vision-svc at localhost:1 is not SERVING"), r.err());
+  }
+}

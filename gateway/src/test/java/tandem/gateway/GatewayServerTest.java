@@ -1,0 +1,69 @@
+package tandem.gateway;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tandem.common.testing.Fixtures;
+import tandem.proto.gateway.v1.ChatMessage;
+import tandem.proto.gateway.v1.ChatRequest;
+import tandem.proto.gateway.v1.ChatServiceGrpc;
+import tandem.proto.gateway.v1.ContentPart;
+
+/** The gateway process over real sockets: starts on the fixture checkpoint, refuses an unknown template. */
+class GatewayServerTest {
+  @Test
+  void aStartedGatewayIsServingAndNamesADownDecoderOverRealSockets() throws Exception {
+    var cfg = new GatewayServer.Config(Fixtures.path("vlm-tiny/checkpoint"), "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
+    try (GatewayServer s = GatewayServer.start(cfg)) {
+      ManagedChannel ch =
+          Grpc.newChannelBuilder("127.0.0.1:" + s.port(), InsecureChannelCredentials.create()).build();
+      try {
+        var health =
+            HealthGrpc.newBlockingStub(ch)
+                .check(HealthCheckRequest.newBuilder().setService("tandem.gateway.v1.ChatService").build());
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.getStatus());
+        var e =
+            assertThrows(
+                StatusRuntimeException.class,
+                () ->
+                    ChatServiceGrpc.newBlockingStub(ch)
+                        .withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .chat(
+                            ChatRequest.newBuilder()
+                                .addMessages(
+                                    ChatMessage.newBuilder()
+                                        .setRole("user")
+                                        .addContent(ContentPart.newBuilder().setText("hi")))
+                                .build())
+                        .forEachRemaining(c -> {}));
+        assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("decoder-svc (127.0.0.1:1) is unavailable"),
+            e.getStatus().getDescription());
+      } finally {
+        ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  @Test
+  void aCheckpointWithAnUnknownChatTemplateIsRefusedAtStart(@TempDir Path dir) throws Exception {
+    Files.writeString(dir.resolve("tokenizer_config.json"), "{\"chat_template\": \"{{ messages }}\"}");
+    var cfg = new GatewayServer.Config(dir, "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
+    var e = assertThrows(IllegalStateException.class, () -> GatewayServer.start(cfg));
+    assertTrue(e.getMessage().contains("not the Qwen3-SmVL template"), e.getMessage());
+  }
+}
