@@ -90,4 +90,21 @@ class TelemetryTest {
     assertTrue(spanNanos < 2_000_000_000L, "20k spans took " + spanNanos / 1e6 + " ms");
     assertTrue(System.nanoTime() - t0 < 20_000_000_000L, "shutdown with a dead collector is bounded");
   }
+
+  @Test
+  void prometheusScrapesTheGenAiHistogramsOnTheMetricsPort() throws Exception {
+    int port;
+    try (java.net.ServerSocket free = new java.net.ServerSocket(0)) {
+      port = free.getLocalPort();
+    }
+    try (Telemetry t = Telemetry.fromEnv("scrape-svc", Map.of(), port, null)) {
+      t.meter("x").histogramBuilder("gen_ai.server.time_to_first_token").setUnit("s").build().record(0.25);
+      var client = java.net.http.HttpClient.newHttpClient();
+      var resp = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, resp.statusCode());
+      assertTrue(resp.body().contains("gen_ai_server_time_to_first_token_seconds_count"), resp.body());
+      assertTrue(resp.body().contains("gen_ai_server_time_to_first_token_seconds_sum"), resp.body());
+    }
+  }
 }
