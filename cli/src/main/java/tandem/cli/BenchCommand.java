@@ -147,8 +147,9 @@ public final class BenchCommand implements Runnable {
             newTokens, decodeS, decodeTokS, perToken * 1e3, steps[steps.length / 2] * 1e3, steps[0] * 1e3);
         out.printf(
             Locale.ROOT, "floor:   %.1f MB of weights per token; libtorch sum reads them in %.1f ms (%.1f GB/s, %d"
-                + " threads); decode/floor = %.2f%n",
-            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, readThreads, floorRatio);
+                + " threads); decode/floor = %.2f (median step %.2f, best step %.2f: the spread is other load)%n",
+            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, readThreads, floorRatio,
+            steps[steps.length / 2] / readS, steps[0] / readS);
         if (batch > 1) {
           int[] slots = new int[batch];
           int[] ids = new int[batch];

@@ -31,6 +31,10 @@ final class CheckpointMergeDora implements Callable<Integer> {
   @Option(names = "--rank", paramLabel = "R", description = "expected rank r (default: adapter_config.json, else the tensors' rank)")
   Integer rank;
 
+  @Option(names = "--dtype", paramLabel = "BF16|F32",
+      description = "dtype of the merged weights (default: each base weight's own; F32 keeps the merge exact, BF16 rounds it)")
+  String dtype;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -43,7 +47,7 @@ final class CheckpointMergeDora implements Callable<Integer> {
     long t0 = System.nanoTime();
     AdapterMerger.Result r;
     try {
-      r = AdapterMerger.merge(in, out, new AdapterMerger.Settings(alpha, rank));
+      r = AdapterMerger.merge(in, out, new AdapterMerger.Settings(alpha, rank, dtype));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

@@ -42,6 +42,9 @@ public final class ServeDecoderCommand implements Callable<Integer> {
   @Option(names = "--prefill-tokens", description = "Prompt tokens admitted between two decode steps while others decode (default: $TANDEM_DECODER_PREFILL_TOKENS or " + ServiceDefaults.DEFAULT_DECODER_PREFILL_TOKENS + ").")
   Integer prefillTokens;
 
+  @Option(names = "--threads", description = "libtorch intra-op threads; 0 = libtorch's default, the core count (default: $TANDEM_DECODER_THREADS or 0).")
+  Integer threads;
+
   @Option(names = "--max-message-bytes", description = "Largest gRPC message (default: $TANDEM_MAX_MESSAGE_BYTES or " + ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES + ").")
   Integer maxMessageBytes;
 
@@ -69,7 +72,8 @@ public final class ServeDecoderCommand implements Callable<Integer> {
           maxSeqLen != null ? maxSeqLen : env.maxSeqLen(),
           maxQueue != null ? maxQueue : env.maxQueue(),
           maxMessageBytes != null ? maxMessageBytes : env.maxMessageBytes(),
-          prefillTokens != null ? prefillTokens : env.prefillTokens());
+          prefillTokens != null ? prefillTokens : env.prefillTokens(),
+          threads != null ? threads : env.threads());
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

@@ -22,6 +22,7 @@ import tandem.decoder.grpc.DecoderGrpcService;
 import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
+import tandem.decoder.model.TorchThreads;
 import tandem.decoder.telemetry.DecoderTelemetry;
 
 /**
@@ -75,6 +76,7 @@ public final class DecoderServer implements AutoCloseable {
       throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + ServiceDefaults.ENV_MODEL);
     }
     ModelInfo info = ModelInfo.fromDir(config.model());
+    if (config.threads() > 0) TorchThreads.set(config.threads());
     long t0 = System.nanoTime();
     CausalLm model = Qwen3ForCausalLM.load(config.model(),
         new DecoderOptions(config.device(), config.dtype(), config.maxBatch(), config.maxSeqLen()));

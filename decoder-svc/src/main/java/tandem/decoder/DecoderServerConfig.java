@@ -18,6 +18,7 @@ import tandem.common.config.Env;
  * @param maxQueue requests that may wait for a slot (TANDEM_DECODER_MAX_QUEUE)
  * @param maxMessageBytes largest gRPC message (TANDEM_MAX_MESSAGE_BYTES)
  * @param prefillTokens prompt tokens admitted per step while others decode (TANDEM_DECODER_PREFILL_TOKENS)
+ * @param threads libtorch intra-op threads; 0 keeps libtorch's default (TANDEM_DECODER_THREADS)
  */
 public record DecoderServerConfig(
     Path model,
@@ -28,7 +29,8 @@ public record DecoderServerConfig(
     int maxSeqLen,
     int maxQueue,
     int maxMessageBytes,
-    int prefillTokens) {
+    int prefillTokens,
+    int threads) {
 
   public DecoderServerConfig {
     if (maxBatch < 1) throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
@@ -36,6 +38,14 @@ public record DecoderServerConfig(
     if (maxQueue < 0) throw new IllegalArgumentException("max queue must be >= 0, got " + maxQueue);
     if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in 0..65535, got " + port);
     if (prefillTokens < 1) throw new IllegalArgumentException("prefill tokens must be >= 1, got " + prefillTokens);
+    if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0 = libtorch default), got " + threads);
+  }
+
+  /** With libtorch's default thread count. */
+  public DecoderServerConfig(Path model, String device, String dtype, int port, int maxBatch, int maxSeqLen,
+      int maxQueue, int maxMessageBytes, int prefillTokens) {
+    this(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes, prefillTokens,
+        DEFAULT_DECODER_THREADS);
   }
 
   public static DecoderServerConfig fromEnv(Env env) {
@@ -49,6 +59,7 @@ public record DecoderServerConfig(
         env.integer(ENV_DECODER_MAX_SEQ_LEN, DEFAULT_DECODER_MAX_SEQ_LEN),
         env.integer(ENV_DECODER_MAX_QUEUE, DEFAULT_DECODER_MAX_QUEUE),
         env.integer(ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
-        env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS));
+        env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS),
+        env.integer(ENV_DECODER_THREADS, DEFAULT_DECODER_THREADS));
   }
 }

@@ -53,6 +53,12 @@ public final class ServiceDefaults {
    */
   public static final String ENV_DECODER_PREFILL_TOKENS = "TANDEM_DECODER_PREFILL_TOKENS";
   public static final int DEFAULT_DECODER_PREFILL_TOKENS = 512;
+  /**
+   * libtorch intra-op threads of the decoder (process-wide); 0 keeps libtorch's default (the number of cores). One
+   * thread is much faster on a CPU shared with other work (every small op of a step pays a pool barrier).
+   */
+  public static final String ENV_DECODER_THREADS = "TANDEM_DECODER_THREADS";
+  public static final int DEFAULT_DECODER_THREADS = 0;
 
   // ---- vision-svc
   /** Most tiles encoded in one forward pass. */

@@ -162,6 +162,19 @@ class AdapterMergerTest {
   }
 
   @Test
+  void mergedWeightsCanBeWrittenAsFloat32WhileUntouchedTensorsKeepTheirDtype() throws IOException {
+    Path in = tmp.resolve("train");
+    var loras = writeTraining(in, true, true, "{\"r\": 4, \"lora_alpha\": 8, \"use_dora\": true}");
+    var r = AdapterMerger.merge(in, tmp.resolve("out"), new AdapterMerger.Settings(null, null, "F32"));
+    try (TensorStore out = TensorStore.open(tmp.resolve("out"))) {
+      for (var m : r.merged()) assertEquals("F32", out.info(m.weight()).dtype(), m.weight());
+      assertTrue(out.names().stream().anyMatch(n -> !out.info(n).dtype().equals("F32")),
+          "tensors without adapters keep the base dtype");
+    }
+    assertMerged(tmp.resolve("out"), loras, 2.0);
+  }
+
+  @Test
   void plainLoraFromAnAdapterFileUsesCommandLineAlpha() throws IOException {
     Path in = tmp.resolve("train");
     var loras = writeTraining(in, false, false, null);

@@ -106,6 +106,14 @@ class CheckpointLoadingTest {
     }
   }
 
+  @Test
+  void cudaWithoutAGpuFallsBackToCpuWithTheSameResults() throws Exception {
+    try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), new DecoderOptions("cuda", "float16", 1, 16))) {
+      // this build ships only CPU natives, so no GPU is ever visible: float16 falls back to float32 too
+      assertArrayEquals(helloGreedy(), Greedy.generate(lm, 0, HELLO, 8).ids());
+    }
+  }
+
   /** Copies a checkpoint keeping the tensors {@code keep} accepts, optionally adding one small extra tensor. */
   private static Path copyOf(Path src, Path dir, Predicate<String> keep, String extra) throws Exception {
     Files.createDirectories(dir);
