@@ -9,7 +9,6 @@ import io.opentelemetry.api.trace.Tracer;
 import io.opentelemetry.instrumentation.grpc.v1_6.GrpcTelemetry;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.autoconfigure.AutoConfiguredOpenTelemetrySdk;
-import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import java.io.PrintStream;
 import java.util.HashMap;
 import java.util.Map;
@@ -80,7 +79,7 @@ public final class Telemetry implements AutoCloseable {
             .addPropertiesSupplier(() -> defaults)
             .addTracerProviderCustomizer(
                 (b, cfg) ->
-                    traceLog == null ? b : b.addSpanProcessor(SimpleSpanProcessor.create(new TraceTreePrinter(traceLog))))
+                    traceLog == null ? b : b.addSpanProcessor(new TraceTreePrinter(traceLog)))
             .disableShutdownHook()
             .build()
             .getOpenTelemetrySdk();

@@ -42,17 +42,37 @@ class TelemetryTest {
   }
 
   @Test
-  void aSpanEndingJustAfterTheRootIsStillPrintedInItsTree() {
+  void aTraceIsPrintedOnceWholeEvenWhenAnInProcessBackendSpanHasARemoteParentOrEndsLast() {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     try (Telemetry t = Telemetry.fromEnv("test-svc", Map.of(), 0, new PrintStream(buf, true, StandardCharsets.UTF_8))) {
       var tracer = t.tracer("test");
       Span root = tracer.spanBuilder("chat").startSpan();
+      // What the gRPC interceptors do in one process: inject on the client, extract on the server (remote parent).
+      Map<String, String> carrier = new java.util.HashMap<>();
+      var propagator = io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator.getInstance();
+      var setter = (io.opentelemetry.context.propagation.TextMapSetter<Map<String, String>>) Map::put;
+      propagator.inject(io.opentelemetry.context.Context.root().with(root), carrier, setter);
+      var remote = propagator.extract(io.opentelemetry.context.Context.root(), carrier,
+          new io.opentelemetry.context.propagation.TextMapGetter<Map<String, String>>() {
+            @Override
+            public Iterable<String> keys(Map<String, String> c) {
+              return c.keySet();
+            }
+
+            @Override
+            public String get(Map<String, String> c, String key) {
+              return c == null ? null : c.get(key);
+            }
+          });
+      Span embed = tracer.spanBuilder("embed").setParent(remote).startSpan();
+      embed.end(); // a remote-parent span ending first must not print half a trace
       Span late = tracer.spanBuilder("generate").setParent(io.opentelemetry.context.Context.root().with(root)).startSpan();
       root.end();
       late.end(); // e.g. a backend's RPC server span finishing after the client saw the call end
     }
     String out = buf.toString(StandardCharsets.UTF_8);
-    assertTrue(out.contains("\n  chat ") && out.contains("\n    generate "), out);
+    assertEquals(1, out.split("trace ", -1).length - 1, out);
+    assertTrue(out.contains("\n  chat ") && out.contains("\n    embed ") && out.contains("\n    generate "), out);
   }
 
   @Test
