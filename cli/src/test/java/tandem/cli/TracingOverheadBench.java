@@ -30,14 +30,14 @@ import tandem.proto.types.v1.GenerationParams;
  * decode tokens/s ((n-1)/decode_ms as the decoder measured it) and chat wall time. Prints per-round numbers and the
  * medians.
  *
- * <p>Run: {@code java -cp <test classpath> tandem.cli.TracingOverheadBench [rounds] [chats] [tokens] [model]}.
+ * <p>Run: {@code java -cp <test classpath> tandem.cli.TracingOverheadBench [rounds] [chats] [tokens] [model|-] [onfirst]}.
  */
 public final class TracingOverheadBench {
   public static void main(String[] args) throws Exception {
     int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 10;
     int chats = args.length > 1 ? Integer.parseInt(args[1]) : 8;
     int tokens = args.length > 2 ? Integer.parseInt(args[2]) : 64;
-    Path model = args.length > 3 ? Path.of(args[3]) : TinyCheckpoints.vlmTiny();
+    Path model = args.length > 3 && !args[3].equals("-") ? Path.of(args[3]) : TinyCheckpoints.vlmTiny();
     Map<String, String> env = new HashMap<>();
     env.put("TANDEM_DECODER_MAX_BATCH", "1");
     env.put("TANDEM_DECODER_MAX_SEQ_LEN", "512");
@@ -45,8 +45,14 @@ public final class TracingOverheadBench {
     Telemetry on = Telemetry.fromEnv("tandem", Map.of("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"), 0, null);
     String nOff = "bench-off-" + UUID.randomUUID();
     String nOn = "bench-on-" + UUID.randomUUID();
-    try (AllInOne sOff = AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(nOff), off);
-        AllInOne sOn = AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(nOn), on)) {
+    // Which server is built first turned out to matter on this machine (the second ran faster, whatever its
+    // telemetry), so "onfirst" as the 5th argument swaps the order to separate that from tracing.
+    boolean onFirstBuilt = args.length > 4 && args[4].equals("onfirst");
+    AllInOne first = onFirstBuilt ? AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(nOn), on)
+        : AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(nOff), off);
+    AllInOne second = onFirstBuilt ? AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(nOff), off)
+        : AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(nOn), on);
+    try (first; second) {
       ManagedChannel cOff = InProcessChannelBuilder.forName(nOff).build();
       ManagedChannel cOn = InProcessChannelBuilder.forName(nOn).build();
       run(cOff, 3, tokens); // warm-up both (JIT, first allocations)
@@ -80,10 +86,10 @@ public final class TracingOverheadBench {
       System.out.printf(Locale.ROOT,
           "median decode tok/s: off %.1f, on %.1f (%+.2f%%); per-pair on/off ratio: median %.4f (%+.2f%%),"
               + " quartiles %.4f..%.4f; median chat wall: off %.1f ms, on %.1f ms (%+.2f%%);"
-              + " %d pairs x %d chats x %d tokens, model %s%n",
+              + " %d pairs x %d chats x %d tokens, model %s, built first: %s%n",
           offMed, onMed, 100 * (onMed / offMed - 1), median(ratios), 100 * (median(ratios) - 1),
           sorted[rounds / 4], sorted[(3 * rounds) / 4], median(offWall), median(onWall),
-          100 * (median(onWall) / median(offWall) - 1), rounds, chats, tokens, model);
+          100 * (median(onWall) / median(offWall) - 1), rounds, chats, tokens, model, onFirstBuilt ? "on" : "off");
       cOff.shutdownNow();
       cOn.shutdownNow();
     } finally {
