@@ -104,14 +104,23 @@ public final class AllInOne implements AutoCloseable {
   /** Starts an all-in-one server reachable only in-process and returns a channel to its Chat service. */
   static ManagedChannel openEmbedded(Path model) throws IOException {
     String name = "tandem-embedded-" + UUID.randomUUID();
+    // Traced like any server (OTEL_* apply; by default no exporter), so `vlm chat` can print its trace id.
+    Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), 0, null);
     AllInOne a;
     try {
-      a = start(model, null, System.getenv(), InProcessServerBuilder.forName(name), Telemetry.noop());
+      a = start(model, null, System.getenv(), InProcessServerBuilder.forName(name), telemetry);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      telemetry.close();
       throw new IOException("interrupted while starting the embedded server", e);
+    } catch (IOException | RuntimeException e) {
+      telemetry.close();
+      throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(a::close, "embedded-shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      a.close();
+      telemetry.close();
+    }, "embedded-shutdown"));
     return InProcessChannelBuilder.forName(name)
         .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
   }
