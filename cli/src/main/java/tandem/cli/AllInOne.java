@@ -22,6 +22,9 @@ import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.Gateway;
+import tandem.gateway.limits.ClientLimiter;
+import tandem.gateway.limits.EdgeSecurity;
+import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.GatewayModel;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.grpc.ChatGrpcService;
@@ -82,9 +85,13 @@ public final class AllInOne implements AutoCloseable {
       ManagedChannel dc = channel("decoder-" + id, maxMessage, telemetry);
       channels.add(dc);
       gm = GatewayModel.load(model);
+      GatewayLimits limits = GatewayLimits.fromEnv(env);
       Gateway gw = new Gateway(gm, new Gateway.Backends(vc, "vision-svc (in-process)", dc, "decoder-svc (in-process)"),
-          ChatTelemetry.create(telemetry, GatewayServer.modelName(model)));
-      ServerBootstrap boot = ServerBootstrap.start(publicServer, maxMessage, interceptors, new ChatGrpcService(gw));
+          limits, ChatTelemetry.create(telemetry, GatewayServer.modelName(model)));
+      // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
+      // TLS credentials are the builder's (ServeCommand)
+      List<ServerInterceptor> edge = EdgeSecurity.fromEnv(env).interceptors(new ClientLimiter(limits), telemetry.serverInterceptor());
+      ServerBootstrap boot = ServerBootstrap.start(publicServer, maxMessage, edge, new ChatGrpcService(gw));
       boot.setServing();
       return new AllInOne(vision, decoder, gm, vc, dc, boot);
     } catch (IOException | RuntimeException | InterruptedException e) {

@@ -19,7 +19,7 @@ import tandem.decoder.model.TorchThreads;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Performance measurements.",
-    subcommands = {BenchCommand.Decode.class, BenchChatCommand.class, BenchVisionCommand.class})
+    subcommands = {BenchCommand.Decode.class, BenchChatCommand.class, BenchVisionCommand.class, tandem.cli.bench.SoakCommand.class})
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

@@ -1,6 +1,5 @@
 package tandem.cli;
 
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -44,7 +43,9 @@ public final class ServeCommand implements Callable<Integer> {
     int p = port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT);
     int metricsPort = env.integer(ServiceDefaults.ENV_METRICS_PORT, 0);
     Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), metricsPort, traceLog ? System.err : null);
-    AllInOne server = AllInOne.start(dir, device, System.getenv(), NettyServerBuilder.forPort(p), telemetry);
+    AllInOne server = AllInOne.start(dir, device, System.getenv(),
+        io.grpc.Grpc.newServerBuilderForPort(p, tandem.common.security.TlsSettings.serverFromEnv(env).serverCredentials().credentials()),
+        telemetry);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       server.close();
       telemetry.close();

@@ -1,7 +1,6 @@
 package tandem.decoder;
 
 import io.grpc.ServerBuilder;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.ServerInterceptor;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -82,7 +81,8 @@ public final class DecoderServer implements AutoCloseable {
         new DecoderOptions(config.device(), config.dtype(), config.maxBatch(), config.maxSeqLen()));
     log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens)", config.model(),
         (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen()));
-    return start(NettyServerBuilder.forPort(config.port()), model, info, config, interceptors, telemetry);
+    return start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), Env.system()), model, info,
+        config, interceptors, telemetry);
   }
 
   /** {@code java tandem.decoder.DecoderServer}: configured by the environment only (docs/decoder-svc.md). */

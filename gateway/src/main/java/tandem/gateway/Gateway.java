@@ -25,6 +25,7 @@ import tandem.gateway.chat.Segment;
 import tandem.gateway.chat.ThinkBlockStripper;
 import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.gateway.telemetry.ChatTrace;
+import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.tokenize.IncrementalDetokenizer;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateFinal;
@@ -66,15 +67,27 @@ public final class Gateway {
   private final String visionName;
   private final String decoderName;
   private final ChatTelemetry telemetry;
+  private final GatewayLimits limits;
 
   public Gateway(GatewayModel model, Backends backends) {
-    this(model, backends, ChatTelemetry.noop());
+    this(model, backends, GatewayLimits.defaults(), ChatTelemetry.noop());
+  }
+
+  /** With request limits (prompt tokens, max new tokens, images); per-client limits are {@link tandem.gateway.limits.ClientLimiter}'s. */
+  public Gateway(GatewayModel model, Backends backends, GatewayLimits limits) {
+    this(model, backends, limits, ChatTelemetry.noop());
   }
 
   /** @param telemetry traces each chat and records the GenAI server metrics (docs/observability.md) */
   public Gateway(GatewayModel model, Backends backends, ChatTelemetry telemetry) {
+    this(model, backends, GatewayLimits.defaults(), telemetry);
+  }
+
+  /** With request limits and telemetry. */
+  public Gateway(GatewayModel model, Backends backends, GatewayLimits limits, ChatTelemetry telemetry) {
     this.telemetry = telemetry;
     this.model = model;
+    this.limits = limits;
     this.vision = VisionServiceGrpc.newFutureStub(backends.vision());
     this.decoder = DecoderServiceGrpc.newStub(backends.decoder());
     this.visionName = backends.visionName();
@@ -138,6 +151,8 @@ public final class Gateway {
 
   private void chat(ChatRequest req, StreamObserver<ChatChunk> out, long t0, String requestId, ChatTrace trace) {
     Conversation conv = conversation(req);
+    limits.checkImages(conv.images().size());
+    limits.checkMaxNewTokens(req.hasParams() && req.getParams().hasMaxNewTokens(), req.getParams().getMaxNewTokens());
     List<Segment> rendered;
     try {
       rendered =
@@ -217,6 +232,7 @@ public final class Gateway {
       gen.addImageEmbeddings(ie.getEmbeddings());
     }
     int[] ids = model.tokenizer().encode(ImageExpansion.expand(rendered, grids, model.imageSeqLen()), memo);
+    limits.checkPromptTokens(ids.length);
     int imageTokens = 0;
     for (int id : ids) {
       gen.addInputIds(id);

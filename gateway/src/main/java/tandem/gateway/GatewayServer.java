@@ -14,6 +14,9 @@ import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.grpc.ChatGrpcService;
 import tandem.gateway.telemetry.ChatTelemetry;
+import tandem.gateway.limits.ClientLimiter;
+import tandem.gateway.limits.EdgeSecurity;
+import tandem.gateway.limits.GatewayLimits;
 
 /**
  * The gateway as its own process: {@code TANDEM_MODEL} (checkpoint folder: tokenizer, chat template, processor
@@ -60,25 +63,36 @@ public final class GatewayServer implements AutoCloseable {
    */
   public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
     GatewayModel model = GatewayModel.load(c.model());
-    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry);
-    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry);
+    Env env = Env.system();
+    GatewayLimits limits = GatewayLimits.fromEnv(env);
+    EdgeSecurity security = EdgeSecurity.fromEnv(env);
+    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry, security.backendCredentials());
+    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry, security.backendCredentials());
     Gateway gateway =
         new Gateway(
             model,
             new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"),
+            limits,
             ChatTelemetry.create(telemetry, modelName(c.model())));
     ServerBootstrap server =
         ServerBootstrap.start(
-            Grpc.newServerBuilderForPort(c.port(), InsecureServerCredentials.create()),
+            Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()),
             c.maxMessageBytes(),
-            List.of(telemetry.serverInterceptor()),
+            // the last interceptor runs first: telemetry sees every refusal; auth runs before the limiter so that
+            // unauthenticated callers cannot fill its per-client table
+            security.interceptors(new ClientLimiter(limits), telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
     server.setServing();
     return new GatewayServer(model, vision, decoder, server, telemetry);
   }
 
   static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
-    return Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+    return channel(target, maxMessageBytes, telemetry, InsecureChannelCredentials.create());
+  }
+
+  static ManagedChannel channel(
+      String target, int maxMessageBytes, Telemetry telemetry, io.grpc.ChannelCredentials credentials) {
+    return Grpc.newChannelBuilder(target, credentials)
         .maxInboundMessageSize(maxMessageBytes)
         .intercept(telemetry.clientInterceptor())
         .build();
@@ -101,9 +115,9 @@ public final class GatewayServer implements AutoCloseable {
 
   @Override
   public void close() {
-    server.enterDraining();
     try {
-      server.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
+      // streams in flight may finish for TANDEM_SHUTDOWN_GRACE_SECONDS; new calls get UNAVAILABLE meanwhile
+      tandem.common.grpc.Draining.drain(server, tandem.common.grpc.Draining.graceFromEnv(Env.system()));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

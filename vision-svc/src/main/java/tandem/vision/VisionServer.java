@@ -1,7 +1,6 @@
 package tandem.vision;
 
 import io.grpc.ServerBuilder;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -123,7 +122,7 @@ public final class VisionServer implements AutoCloseable {
     }
     Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(),
         Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
-    VisionServer server = start(s, NettyServerBuilder.forPort(s.port()), telemetry);
+    VisionServer server = start(s, tandem.common.security.TlsSettings.internalServerBuilder(s.port(), Env.system()), telemetry);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       server.close();
       telemetry.close();

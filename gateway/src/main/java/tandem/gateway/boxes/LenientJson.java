@@ -12,8 +12,16 @@ import java.util.Map;
  * (insertion-ordered), {@code List}, {@code Double}, {@code String}, {@code Boolean} or {@code null}.
  */
 public final class LenientJson {
+  /**
+   * Deepest nesting read as structure. The reader is recursive, so without a bound a model (or anyone who can steer
+   * its output) emitting thousands of {@code [} overflows the stack and kills the client's stream (found by
+   * BoxParserFuzzTest). Real box JSON nests 3 deep; brackets past the bound are skipped as noise.
+   */
+  static final int MAX_DEPTH = 64;
+
   private final String s;
   private int i;
+  private int depth;
 
   private LenientJson(String s) {
     this.s = normalize(s);
@@ -63,8 +71,18 @@ public final class LenientJson {
     skipSpace();
     if (i >= s.length()) return null;
     char c = s.charAt(i);
-    if (c == '{') return object();
-    if (c == '[' || c == '(') return array();
+    if (c == '{' || c == '[' || c == '(') {
+      if (depth >= MAX_DEPTH) {
+        i++;
+        return null;
+      }
+      depth++;
+      try {
+        return c == '{' ? object() : array();
+      } finally {
+        depth--;
+      }
+    }
     if (c == '"' || c == '\'') return string(c);
     if (c == '-' || c == '+' || c == '.' || Character.isDigit(c)) {
       Double d = number();

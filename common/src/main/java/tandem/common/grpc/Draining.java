@@ -1,0 +1,43 @@
+package tandem.common.grpc;
+
+import io.grpc.Server;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import tandem.common.config.Env;
+
+/**
+ * Graceful shutdown of a gRPC server: health goes NOT_SERVING (load balancers stop routing), the server stops
+ * accepting calls — a new call on an open connection gets UNAVAILABLE, so a client retries elsewhere — and the calls
+ * in flight may finish for up to a grace period; whatever still runs then is cancelled.
+ */
+public final class Draining {
+  private Draining() {}
+
+  /** Seconds a draining server lets its streams finish (keep below Kubernetes' terminationGracePeriodSeconds). */
+  public static final String ENV_SHUTDOWN_GRACE_SECONDS = "TANDEM_SHUTDOWN_GRACE_SECONDS";
+  public static final int DEFAULT_SHUTDOWN_GRACE_SECONDS = 25;
+
+  public static Duration graceFromEnv(Env env) {
+    int s = env.integer(ENV_SHUTDOWN_GRACE_SECONDS, DEFAULT_SHUTDOWN_GRACE_SECONDS);
+    if (s < 0) throw new IllegalArgumentException(ENV_SHUTDOWN_GRACE_SECONDS + " must be >= 0, got " + s);
+    return Duration.ofSeconds(s);
+  }
+
+  /**
+   * Drains {@code bootstrap}'s server: returns true when every call finished within {@code grace}, false when some
+   * had to be cancelled. Blocks for at most about {@code grace} (plus a moment for the forced stop).
+   */
+  public static boolean drain(ServerBootstrap bootstrap, Duration grace) throws InterruptedException {
+    bootstrap.enterDraining();
+    return drain(bootstrap.server(), grace);
+  }
+
+  /** Same for a bare server (no health service to flip). */
+  public static boolean drain(Server server, Duration grace) throws InterruptedException {
+    server.shutdown();
+    if (server.awaitTermination(grace.toNanos(), TimeUnit.NANOSECONDS)) return true;
+    server.shutdownNow();
+    server.awaitTermination(5, TimeUnit.SECONDS);
+    return false;
+  }
+}

@@ -1,0 +1,117 @@
+package tandem.common.security;
+
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.List;
+import tandem.common.config.Env;
+
+/**
+ * Requires {@code authorization: Bearer <token>} with one of the allowed tokens; anything else is UNAUTHENTICATED.
+ * Tokens come from a file (one per line, {@code #} comments; re-read when its modification time changes, so a
+ * Kubernetes secret update takes effect without a restart) and/or a comma-separated variable. Only SHA-256 digests
+ * are kept and compared in constant time, and no token is ever logged or echoed.
+ */
+public final class BearerTokenAuth implements ServerInterceptor {
+  public static final String ENV_AUTH_TOKENS_FILE = "TANDEM_AUTH_TOKENS_FILE";
+  public static final String ENV_AUTH_TOKENS = "TANDEM_AUTH_TOKENS";
+  static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+  private final Path file;
+  private final List<byte[]> fixed;
+  private volatile List<byte[]> fromFile = List.of();
+  private volatile FileTime loaded;
+
+  public BearerTokenAuth(Path file, List<String> tokens) {
+    this.file = file;
+    this.fixed = digests(tokens);
+    if (file != null) reloadIfChanged();
+    if (fixed.isEmpty() && fromFile.isEmpty()) {
+      throw new IllegalArgumentException("bearer-token auth is on but no token is configured (" + ENV_AUTH_TOKENS_FILE
+          + " is empty" + (file == null ? " or unset" : "") + ", " + ENV_AUTH_TOKENS + " unset)");
+    }
+  }
+
+  /** The interceptor, or null when neither variable is set (auth off: the localhost default). */
+  public static BearerTokenAuth fromEnv(Env env) {
+    String f = env.string(ENV_AUTH_TOKENS_FILE, "");
+    String t = env.string(ENV_AUTH_TOKENS, "");
+    if (f.isBlank() && t.isBlank()) return null;
+    List<String> tokens = new ArrayList<>();
+    for (String s : t.split(",")) if (!s.isBlank()) tokens.add(s.strip());
+    return new BearerTokenAuth(f.isBlank() ? null : Path.of(f), tokens);
+  }
+
+  @Override
+  public <ReqT, RespT> ServerCall.Listener<ReqT> interceptCall(
+      ServerCall<ReqT, RespT> call, Metadata headers, ServerCallHandler<ReqT, RespT> next) {
+    String auth = headers.get(AUTHORIZATION);
+    String why;
+    if (auth == null) {
+      why = "missing authorization header; send 'authorization: Bearer <token>'";
+    } else if (!auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      why = "the authorization header is not a bearer token; send 'authorization: Bearer <token>'";
+    } else if (!allowed(auth.substring(7).strip())) {
+      why = "the bearer token is not valid";
+    } else {
+      return next.startCall(call, headers);
+    }
+    call.close(Status.UNAUTHENTICATED.withDescription(why), new Metadata());
+    return new ServerCall.Listener<>() {};
+  }
+
+  boolean allowed(String token) {
+    if (file != null) reloadIfChanged();
+    byte[] d = sha256(token);
+    boolean ok = false;
+    // no early exit: the time taken does not depend on which token matched
+    for (byte[] t : fixed) ok |= MessageDigest.isEqual(t, d);
+    for (byte[] t : fromFile) ok |= MessageDigest.isEqual(t, d);
+    return ok;
+  }
+
+  private void reloadIfChanged() {
+    try {
+      FileTime m = Files.getLastModifiedTime(file);
+      if (m.equals(loaded)) return;
+      synchronized (this) {
+        if (m.equals(loaded)) return;
+        List<String> tokens = new ArrayList<>();
+        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+          String s = line.strip();
+          if (!s.isEmpty() && !s.startsWith("#")) tokens.add(s);
+        }
+        fromFile = digests(tokens);
+        loaded = m;
+      }
+    } catch (IOException e) {
+      if (loaded == null) throw new UncheckedIOException("cannot read the token file " + file, e);
+      // keep the last good tokens when the file is briefly missing during a secret update
+    }
+  }
+
+  private static List<byte[]> digests(List<String> tokens) {
+    List<byte[]> out = new ArrayList<>();
+    for (String t : tokens) out.add(sha256(t));
+    return List.copyOf(out);
+  }
+
+  private static byte[] sha256(String s) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+package tandem.gateway.limits;
+
+import io.grpc.ChannelCredentials;
+import io.grpc.ServerCredentials;
+import io.grpc.ServerInterceptor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import tandem.common.config.Env;
+import tandem.common.security.BearerTokenAuth;
+import tandem.common.security.TlsSettings;
+
+/**
+ * The gateway's security settings in one place: TLS (and optional mTLS) on the public port, bearer-token auth for
+ * Chat, and TLS with a client certificate on the channels to vision-svc and decoder-svc. Everything is off unless its
+ * variables are set (docs/security.md), so a localhost run needs nothing.
+ */
+public final class EdgeSecurity {
+  private final TlsSettings.Server server;
+  private final TlsSettings.Channel backend;
+  private final List<ServerInterceptor> auth;
+
+  private EdgeSecurity(TlsSettings.Server server, TlsSettings.Channel backend, List<ServerInterceptor> auth) {
+    this.server = server;
+    this.backend = backend;
+    this.auth = auth;
+  }
+
+  public static EdgeSecurity fromEnv(Env env) {
+    return of(TlsSettings.serverFromEnv(env), TlsSettings.backendFromEnv(env), BearerTokenAuth.fromEnv(env));
+  }
+
+  /** {@code tokens} may be null (no bearer-token auth). */
+  public static EdgeSecurity of(TlsSettings edge, TlsSettings backends, BearerTokenAuth tokens) {
+    try {
+      List<ServerInterceptor> auth = new ArrayList<>();
+      if (tokens != null) auth.add(tokens);
+      auth.addAll(edge.interceptors()); // added last: runs before the token check
+      return new EdgeSecurity(edge.serverCredentials(), backends.channelCredentials(), List.copyOf(auth));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public ServerCredentials serverCredentials() {
+    return server.credentials();
+  }
+
+  public ChannelCredentials backendCredentials() {
+    return backend.credentials();
+  }
+
+  /**
+   * The Chat server's interceptors: {@code inner} (run last, e.g. the limiter), then the auth checks, then
+   * {@code outer} (run first, e.g. telemetry). gRPC runs the last interceptor of the list first.
+   */
+  public List<ServerInterceptor> interceptors(ServerInterceptor inner, ServerInterceptor outer) {
+    List<ServerInterceptor> l = new ArrayList<>();
+    l.add(inner);
+    l.addAll(auth);
+    l.add(outer);
+    return List.copyOf(l);
+  }
+}

@@ -1,0 +1,108 @@
+package tandem.gateway.limits;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+
+/**
+ * What one chat request and one client may ask of the gateway. Every refusal names the limit, its value and the
+ * variable that sets it, so a client (or an operator reading logs) knows what to change.
+ *
+ * @param maxPromptTokens most prompt tokens after image expansion (text + image tokens)
+ * @param maxNewTokens largest {@code params.max_new_tokens} a client may ask for
+ * @param maxImages most images in one request (checked before any byte goes to vision-svc)
+ * @param maxStreamsPerClient Chat streams one client may have open at once; 0 = unlimited
+ * @param ratePerSecond requests per second per client (token bucket refill); 0 = no rate limit
+ * @param burst bucket size: requests a client may send at once after being idle
+ */
+public record GatewayLimits(
+    int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst) {
+  // Gateway-only settings: their names live here rather than in ServiceDefaults until the Helm chart sets them.
+  public static final String ENV_MAX_PROMPT_TOKENS = "TANDEM_GATEWAY_MAX_PROMPT_TOKENS";
+  public static final String ENV_MAX_NEW_TOKENS = "TANDEM_GATEWAY_MAX_NEW_TOKENS";
+  public static final String ENV_MAX_STREAMS_PER_CLIENT = "TANDEM_GATEWAY_MAX_STREAMS_PER_CLIENT";
+  public static final String ENV_RATE_PER_SECOND = "TANDEM_GATEWAY_RATE_PER_SECOND";
+  public static final String ENV_RATE_BURST = "TANDEM_GATEWAY_RATE_BURST";
+
+  public static final int DEFAULT_MAX_PROMPT_TOKENS = ServiceDefaults.DEFAULT_DECODER_MAX_SEQ_LEN;
+  public static final int DEFAULT_MAX_NEW_TOKENS = 2048;
+  public static final int DEFAULT_MAX_STREAMS_PER_CLIENT = 16;
+  public static final double DEFAULT_RATE_PER_SECOND = 20;
+  public static final int DEFAULT_RATE_BURST = 40;
+
+  public GatewayLimits {
+    if (maxPromptTokens <= 0 || maxNewTokens <= 0 || maxImages < 0 || maxStreamsPerClient < 0 || ratePerSecond < 0
+        || burst < 0) {
+      throw new IllegalArgumentException("gateway limits must be positive (0 disables streams/rate): " + maxPromptTokens
+          + ", " + maxNewTokens + ", " + maxImages + ", " + maxStreamsPerClient + ", " + ratePerSecond + ", " + burst);
+    }
+    if (ratePerSecond > 0 && burst < 1) throw new IllegalArgumentException("a rate limit needs a burst of at least 1");
+  }
+
+  public static GatewayLimits defaults() {
+    return new GatewayLimits(
+        DEFAULT_MAX_PROMPT_TOKENS, DEFAULT_MAX_NEW_TOKENS, ServiceDefaults.DEFAULT_VISION_MAX_IMAGES,
+        DEFAULT_MAX_STREAMS_PER_CLIENT, DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_BURST);
+  }
+
+  /** No per-client limits (in-process use such as tests and the offline demo); request limits stay. */
+  public static GatewayLimits unlimitedClients() {
+    GatewayLimits d = defaults();
+    return new GatewayLimits(d.maxPromptTokens, d.maxNewTokens, d.maxImages, 0, 0, 0);
+  }
+
+  public static GatewayLimits fromEnv(Env env) {
+    String rate = env.string(ENV_RATE_PER_SECOND, String.valueOf(DEFAULT_RATE_PER_SECOND));
+    double r;
+    try {
+      r = Double.parseDouble(rate);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(ENV_RATE_PER_SECOND + " must be a number, got '" + rate + "'");
+    }
+    return new GatewayLimits(
+        env.integer(ENV_MAX_PROMPT_TOKENS, DEFAULT_MAX_PROMPT_TOKENS),
+        env.integer(ENV_MAX_NEW_TOKENS, DEFAULT_MAX_NEW_TOKENS),
+        env.integer(ServiceDefaults.ENV_VISION_MAX_IMAGES, ServiceDefaults.DEFAULT_VISION_MAX_IMAGES),
+        env.integer(ENV_MAX_STREAMS_PER_CLIENT, DEFAULT_MAX_STREAMS_PER_CLIENT),
+        r,
+        env.integer(ENV_RATE_BURST, DEFAULT_RATE_BURST));
+  }
+
+  // ---- request checks (pure; called by Gateway.chat)
+
+  /** Before vision-svc is called: too many images is RESOURCE_EXHAUSTED. */
+  public void checkImages(int images) {
+    if (images > maxImages) {
+      throw exhausted("the request has " + images + " images; the limit is " + maxImages + " per request ("
+          + ServiceDefaults.ENV_VISION_MAX_IMAGES + "=" + maxImages + ")");
+    }
+  }
+
+  /** {@code max_new_tokens} when the client set it: negative is INVALID_ARGUMENT, above the cap too. */
+  public void checkMaxNewTokens(boolean set, int value) {
+    if (!set) return;
+    if (value < 0) throw invalid("params.max_new_tokens = " + value + " is negative; allowed: 0.." + maxNewTokens);
+    if (value > maxNewTokens) {
+      throw invalid("params.max_new_tokens = " + value + " is above the limit " + maxNewTokens + " ("
+          + ENV_MAX_NEW_TOKENS + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
+    }
+  }
+
+  /** After tokenization and image expansion. */
+  public void checkPromptTokens(int tokens) {
+    if (tokens > maxPromptTokens) {
+      throw invalid("the prompt is " + tokens + " tokens (text and image tokens); the limit is " + maxPromptTokens
+          + " (" + ENV_MAX_PROMPT_TOKENS + "=" + maxPromptTokens + "); shorten the conversation or send fewer or "
+          + "smaller images");
+    }
+  }
+
+  static StatusRuntimeException invalid(String msg) {
+    return Status.INVALID_ARGUMENT.withDescription(msg).asRuntimeException();
+  }
+
+  static StatusRuntimeException exhausted(String msg) {
+    return Status.RESOURCE_EXHAUSTED.withDescription(msg).asRuntimeException();
+  }
+}
