@@ -26,7 +26,9 @@ import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.GatewayModel;
+import tandem.gateway.GatewayServer;
 import tandem.gateway.grpc.ChatGrpcService;
+import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
 
@@ -72,11 +74,11 @@ public final class AllInOne implements AutoCloseable {
     GatewayModel gm = null;
     List<ManagedChannel> channels = new ArrayList<>();
     try {
-      vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id));
+      vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
       DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
       decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id),
           Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen())),
-          DecoderServer.ModelInfo.fromDir(model), dcfg, interceptors);
+          DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);
       channels.add(vc);
@@ -85,7 +87,7 @@ public final class AllInOne implements AutoCloseable {
       gm = GatewayModel.load(model);
       GatewayLimits limits = GatewayLimits.fromEnv(env);
       Gateway gw = new Gateway(gm, new Gateway.Backends(vc, "vision-svc (in-process)", dc, "decoder-svc (in-process)"),
-          limits);
+          limits, ChatTelemetry.create(telemetry, GatewayServer.modelName(model)));
       // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
       // TLS credentials are the builder's (ServeCommand)
       List<ServerInterceptor> edge = EdgeSecurity.fromEnv(env).interceptors(new ClientLimiter(limits), telemetry.serverInterceptor());
@@ -109,14 +111,23 @@ public final class AllInOne implements AutoCloseable {
   /** Starts an all-in-one server reachable only in-process and returns a channel to its Chat service. */
   static ManagedChannel openEmbedded(Path model) throws IOException {
     String name = "tandem-embedded-" + UUID.randomUUID();
+    // Traced like any server (OTEL_* apply; by default no exporter), so `vlm chat` can print its trace id.
+    Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), 0, null);
     AllInOne a;
     try {
-      a = start(model, null, System.getenv(), InProcessServerBuilder.forName(name), Telemetry.noop());
+      a = start(model, null, System.getenv(), InProcessServerBuilder.forName(name), telemetry);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      telemetry.close();
       throw new IOException("interrupted while starting the embedded server", e);
+    } catch (IOException | RuntimeException e) {
+      telemetry.close();
+      throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(a::close, "embedded-shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      a.close();
+      telemetry.close();
+    }, "embedded-shutdown"));
     return InProcessChannelBuilder.forName(name)
         .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
   }

@@ -227,7 +227,7 @@ public final class ChatCommand implements Callable<Integer> {
       JsonArray bs = new JsonArray();
       for (Box b : boxes) bs.add(box(b));
       s.add("boxes", bs);
-      for (String k : List.of("finish_reason", "usage", "timings", "error")) {
+      for (String k : List.of("finish_reason", "usage", "timings", "error", "trace_id")) {
         if (sum.has(k)) s.add(k, sum.get(k));
       }
       o.println(PromptCommand.JSON.toJson(s));
@@ -299,7 +299,8 @@ public final class ChatCommand implements Callable<Integer> {
             + " | decode %.0f ms (%d tokens, %.1f tok/s) | parse %.2f ms | total %.0f ms | %s, prompt %d tokens (%d image)",
         t.getPreprocessMs(), t.getVisionMs(), t.getVisionCacheHit() ? "cache hit" : "computed", t.getTokenizeMs(),
         t.getPrefillMs(), t.getTimeToFirstTokenMs(), t.getDecodeMs(), n, tps, t.getParseMs(), t.getTotalMs(),
-        reason(f.getFinishReason()), f.getUsage().getPromptTokens(), f.getUsage().getImageTokens());
+        reason(f.getFinishReason()), f.getUsage().getPromptTokens(), f.getUsage().getImageTokens())
+        + (f.getTraceId().isEmpty() ? "" : " | trace " + f.getTraceId());
   }
 
   static String reason(FinishReason r) {

@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 
@@ -76,13 +77,18 @@ public final class ServeDecoderCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
+    Telemetry telemetry = Telemetry.fromEnv("tandem-decoder", System.getenv(),
+        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
     DecoderServer s;
     try {
-      s = DecoderServer.start(c, List.of());
+      s = DecoderServer.start(c, List.of(), telemetry);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "decoder-shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      s.close();
+      telemetry.close();
+    }, "decoder-shutdown"));
     System.err.println("decoder: serving DecoderService on port " + s.port() + " (" + c.device() + ", "
         + c.maxBatch() + " slots x " + c.maxSeqLen() + " tokens, " + m + ")");
     s.awaitTermination();

@@ -8,6 +8,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
+import tandem.common.telemetry.Telemetry;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
 
@@ -70,13 +73,19 @@ public final class ServeVisionCommand implements Callable<Integer> {
     }
     if (!java.nio.file.Files.isRegularFile(s.model().resolve("config.json")))
       throw new UserError("--model " + s.model() + " has no config.json");
+    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(),
+        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
     VisionServer server;
     try {
-      server = VisionServer.start(s, NettyServerBuilder.forPort(s.port()));
+      server = VisionServer.start(s, NettyServerBuilder.forPort(s.port()), telemetry);
     } catch (java.io.IOException e) {
+      telemetry.close();
       throw new UserError("cannot start vision-svc: " + e.getMessage());
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "vision-svc-shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      server.close();
+      telemetry.close();
+    }, "vision-svc-shutdown"));
     var out = spec.commandLine().getOut();
     out.println("vision-svc listening on port " + server.port() + " (model " + server.embedder().modelId() + ", device "
         + server.tower().device() + ")");

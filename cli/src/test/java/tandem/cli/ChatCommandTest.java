@@ -38,6 +38,8 @@ class ChatCommandTest {
   final AtomicReference<ChatRequest> seen = new AtomicReference<>();
   FinishReason finish = FinishReason.FINISH_REASON_STOP;
 
+  static final String TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+
   @BeforeEach
   void start() throws Exception {
     String name = InProcessServerBuilder.generateName();
@@ -68,7 +70,8 @@ class ChatCommandTest {
                                     .setError(finish == FinishReason.FINISH_REASON_ERROR ? "decoder-svc died" : "")
                                     .addAllCompletionIds(List.of(5, 6, 7))
                                     .setUsage(Usage.newBuilder().setPromptTokens(500).setImageTokens(448).setCompletionTokens(3))
-                                    .setTimings(StageTimings.newBuilder().setVisionMs(10).setDecodeMs(20).setTotalMs(40)))
+                                    .setTimings(StageTimings.newBuilder().setVisionMs(10).setDecodeMs(20).setTotalMs(40))
+                                    .setTraceId(TRACE_ID))
                             .build());
                     out.onCompleted();
                   }
@@ -103,6 +106,7 @@ class ChatCommandTest {
     assertEquals("stop", sum.get("finish_reason").getAsString());
     assertEquals(448, sum.getAsJsonObject("usage").get("image_tokens").getAsInt());
     assertEquals(10.0, sum.getAsJsonObject("timings").get("vision_ms").getAsDouble());
+    assertEquals(TRACE_ID, sum.get("trace_id").getAsString());
     JsonObject box = sum.getAsJsonArray("boxes").get(0).getAsJsonObject();
     assertEquals("苹果", box.get("label").getAsString());
     assertEquals("[60.0,100.0,300.0,400.0]", box.get("pixels").toString());
@@ -126,7 +130,8 @@ class ChatCommandTest {
     assertTrue(r.out().startsWith("图中有一个苹果<box>"), r.out());
     assertTrue(r.out().contains("苹果") && r.out().contains("100,250,500,1000") && r.out().contains("60,100,300,400"), r.out());
     assertTrue(r.out().contains("boxes drawn on " + out), r.out());
-    assertTrue(r.out().strip().lines().reduce((a, b) -> b).orElse("").startsWith("timings: "), r.out());
+    String timing = r.out().strip().lines().reduce((a, b) -> b).orElse("");
+    assertTrue(timing.startsWith("timings: ") && timing.endsWith(" | trace " + TRACE_ID), r.out());
     BufferedImage img = ImageIO.read(out.toFile());
     assertEquals(600, img.getWidth());
     assertEquals(400, img.getHeight());

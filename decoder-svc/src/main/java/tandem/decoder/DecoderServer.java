@@ -5,6 +5,7 @@ import io.grpc.ServerInterceptor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
@@ -12,6 +13,7 @@ import tandem.common.checkpoint.ModelConfig;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.telemetry.Telemetry;
 import tandem.decoder.generate.GenerationDefaults;
 import tandem.decoder.generate.Scheduler;
 import tandem.decoder.generate.SchedulerMetrics;
@@ -20,6 +22,7 @@ import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.model.TorchThreads;
+import tandem.decoder.telemetry.DecoderTelemetry;
 
 /**
  * decoder-svc: one model per process behind {@code DecoderService}, with health and reflection. Health turns SERVING
@@ -31,11 +34,13 @@ public final class DecoderServer implements AutoCloseable {
   private final CausalLm model;
   private final Scheduler scheduler;
   private final ServerBootstrap bootstrap;
+  private final DecoderTelemetry telemetry;
 
-  private DecoderServer(CausalLm model, Scheduler scheduler, ServerBootstrap bootstrap) {
+  private DecoderServer(CausalLm model, Scheduler scheduler, ServerBootstrap bootstrap, DecoderTelemetry telemetry) {
     this.model = model;
     this.scheduler = scheduler;
     this.bootstrap = bootstrap;
+    this.telemetry = telemetry;
   }
 
   /**
@@ -57,6 +62,15 @@ public final class DecoderServer implements AutoCloseable {
   /** Loads the checkpoint named by {@code config.model()} and serves it on {@code config.port()}. */
   public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors)
       throws IOException, InterruptedException {
+    return start(config, interceptors, Telemetry.noop());
+  }
+
+  /**
+   * As {@link #start(DecoderServerConfig, List)}, traced and measured by {@code telemetry} (its server interceptor
+   * is added to {@code interceptors}); the caller keeps ownership of {@code telemetry}.
+   */
+  public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors,
+      Telemetry telemetry) throws IOException, InterruptedException {
     if (config.model() == null) {
       throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + ServiceDefaults.ENV_MODEL);
     }
@@ -68,7 +82,7 @@ public final class DecoderServer implements AutoCloseable {
     log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens)", config.model(),
         (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen()));
     return start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), Env.system()), model, info,
-        config, interceptors);
+        config, interceptors, telemetry);
   }
 
   /** {@code java tandem.decoder.DecoderServer}: configured by the environment only (docs/decoder-svc.md). */
@@ -78,8 +92,13 @@ public final class DecoderServer implements AutoCloseable {
           + "(docs/decoder-svc.md) or run `vlm serve decoder --help`");
       System.exit(2);
     }
-    DecoderServer server = start(DecoderServerConfig.fromEnv(Env.system()), List.of());
-    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "decoder-shutdown"));
+    Telemetry telemetry = Telemetry.fromEnv("tandem-decoder", System.getenv(),
+        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
+    DecoderServer server = start(DecoderServerConfig.fromEnv(Env.system()), List.of(), telemetry);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      server.close();
+      telemetry.close();
+    }, "decoder-shutdown"));
     log.info("decoder-svc serving on port " + server.port());
     server.awaitTermination();
   }
@@ -90,20 +109,36 @@ public final class DecoderServer implements AutoCloseable {
    */
   public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
       DecoderServerConfig config, List<ServerInterceptor> interceptors) throws IOException, InterruptedException {
+    return start(builder, model, info, config, interceptors, Telemetry.noop());
+  }
+
+  /**
+   * As above, traced and measured by {@code telemetry}: its server interceptor is added after {@code interceptors},
+   * each request gets a {@code generate} span, and the scheduler's state is exported as gauges. The caller keeps
+   * ownership of {@code telemetry}.
+   */
+  public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
+      DecoderServerConfig config, List<ServerInterceptor> interceptors, Telemetry telemetry)
+      throws IOException, InterruptedException {
     Scheduler scheduler = new Scheduler(model,
         new Scheduler.Config(config.maxQueue(), info.contextLength(), config.prefillTokens()));
     SecureRandom seeds = new SecureRandom();
+    DecoderTelemetry dt = DecoderTelemetry.create(telemetry, scheduler::metrics);
     DecoderGrpcService service = new DecoderGrpcService(scheduler, info.defaults(), model.hiddenSize(),
-        info.imageTokenId(), seeds::nextLong);
+        info.imageTokenId(), seeds::nextLong, dt);
+    // Last in the list runs first: the tracing interceptor wraps the others, so their time is in the RPC span.
+    List<ServerInterceptor> all = new ArrayList<>(interceptors);
+    all.add(telemetry.serverInterceptor());
     ServerBootstrap bootstrap;
     try {
-      bootstrap = ServerBootstrap.start(builder, config.maxMessageBytes(), interceptors, service);
+      bootstrap = ServerBootstrap.start(builder, config.maxMessageBytes(), all, service);
     } catch (IOException | RuntimeException e) {
+      dt.close();
       scheduler.close();
       model.close();
       throw e;
     }
-    DecoderServer server = new DecoderServer(model, scheduler, bootstrap);
+    DecoderServer server = new DecoderServer(model, scheduler, bootstrap, dt);
     try {
       long t0 = System.nanoTime();
       // Any in-vocabulary id will do; the first stop id is one.
@@ -143,6 +178,7 @@ public final class DecoderServer implements AutoCloseable {
       Thread.currentThread().interrupt();
       bootstrap.server().shutdownNow();
     }
+    telemetry.close();
     model.close();
   }
 }

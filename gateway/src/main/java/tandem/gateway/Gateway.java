@@ -6,13 +6,13 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.opentelemetry.context.Scope;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
-import tandem.common.telemetry.Telemetry;
 import tandem.gateway.boxes.BoxScanner;
 import tandem.gateway.boxes.BoxSpan;
 import tandem.gateway.chat.ChatTemplate;
@@ -23,6 +23,8 @@ import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
 import tandem.gateway.chat.Segment;
 import tandem.gateway.chat.ThinkBlockStripper;
+import tandem.gateway.telemetry.ChatTelemetry;
+import tandem.gateway.telemetry.ChatTrace;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.tokenize.IncrementalDetokenizer;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
@@ -64,14 +66,26 @@ public final class Gateway {
   private final DecoderServiceGrpc.DecoderServiceStub decoder;
   private final String visionName;
   private final String decoderName;
+  private final ChatTelemetry telemetry;
   private final GatewayLimits limits;
 
   public Gateway(GatewayModel model, Backends backends) {
-    this(model, backends, GatewayLimits.defaults());
+    this(model, backends, GatewayLimits.defaults(), ChatTelemetry.noop());
   }
 
   /** With request limits (prompt tokens, max new tokens, images); per-client limits are {@link tandem.gateway.limits.ClientLimiter}'s. */
   public Gateway(GatewayModel model, Backends backends, GatewayLimits limits) {
+    this(model, backends, limits, ChatTelemetry.noop());
+  }
+
+  /** @param telemetry traces each chat and records the GenAI server metrics (docs/observability.md) */
+  public Gateway(GatewayModel model, Backends backends, ChatTelemetry telemetry) {
+    this(model, backends, GatewayLimits.defaults(), telemetry);
+  }
+
+  /** With request limits and telemetry. */
+  public Gateway(GatewayModel model, Backends backends, GatewayLimits limits, ChatTelemetry telemetry) {
+    this.telemetry = telemetry;
     this.model = model;
     this.limits = limits;
     this.vision = VisionServiceGrpc.newFutureStub(backends.vision());
@@ -124,8 +138,18 @@ public final class Gateway {
   /** Runs one chat, writing chunks to {@code out}; call on the gRPC thread of the client's call. */
   public void chat(ChatRequest req, StreamObserver<ChatChunk> out) {
     long t0 = System.nanoTime();
-    String traceId = Telemetry.currentTraceId(); // the server interceptor's span, when tracing is on
     String requestId = req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId();
+    ChatTrace trace = telemetry.start(requestId, req);
+    if (out instanceof ServerCallStreamObserver<ChatChunk> call) call.setOnCancelHandler(trace::cancelled);
+    try {
+      chat(req, out, t0, requestId, trace);
+    } catch (RuntimeException e) {
+      trace.fail(e);
+      throw e;
+    }
+  }
+
+  private void chat(ChatRequest req, StreamObserver<ChatChunk> out, long t0, String requestId, ChatTrace trace) {
     Conversation conv = conversation(req);
     limits.checkImages(conv.images().size());
     limits.checkMaxNewTokens(req.hasParams() && req.getParams().hasMaxNewTokens(), req.getParams().getMaxNewTokens());
@@ -147,7 +171,10 @@ public final class Gateway {
       for (ImagePart img : conv.images()) {
         er.addImages(ImageInput.newBuilder().setData(img.getData()).setImageId(img.getImageId()));
       }
-      embedding = vision.embed(er.build());
+      try (Scope ignored = trace.visionScope()) {
+        embedding = vision.embed(er.build());
+      }
+      trace.visionCall(embedding);
     }
     long tTok = System.nanoTime();
     Map<String, int[]> memo = new HashMap<>();
@@ -161,6 +188,7 @@ public final class Gateway {
       }
     }
     double tokenizeMs = ms(tTok);
+    trace.tokenize("text", tTok, tTok + (long) (tokenizeMs * 1e6));
 
     EmbedResponse er = EmbedResponse.getDefaultInstance();
     if (embedding != null) {
@@ -210,7 +238,9 @@ public final class Gateway {
       gen.addInputIds(id);
       if (id == model.imageTokenId()) imageTokens++;
     }
-    tokenizeMs += ms(tTok2);
+    long tTok3 = System.nanoTime();
+    tokenizeMs += (tTok3 - tTok2) / 1e6;
+    trace.tokenize("expanded", tTok2, tTok3);
     gen.setImageTokenId(model.imageTokenId());
     if (req.hasParams()) gen.setParams(req.getParams());
 
@@ -224,9 +254,10 @@ public final class Gateway {
             .setTokenizeMs(tokenizeMs);
     ImageEmbedding boxImage = er.getImagesCount() == 0 ? null : er.getImages(er.getImagesCount() - 1);
     Stream stream =
-        new Stream(
-            requestId, traceId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1);
-    decoder.generate(gen.build(), stream);
+        new Stream(requestId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1, trace);
+    try (Scope ignored = trace.decodeScope()) {
+      decoder.generate(gen.build(), stream);
+    }
   }
 
   /** Maps a backend's failure to a status that names the backend. */
@@ -249,7 +280,6 @@ public final class Gateway {
   /** Receives the decoder's stream and turns it into chat chunks. gRPC calls it serially. */
   private final class Stream implements StreamObserver<GenerateResponse> {
     private final String requestId;
-    private final String traceId;
     private final StreamObserver<ChatChunk> out;
     private final long t0;
     private final int promptTokens;
@@ -266,19 +296,21 @@ public final class Gateway {
     private final List<Integer> generatedIds = new ArrayList<>();
     private boolean sentAnything;
     private GenerateFinal fin;
+    private final ChatTrace trace;
+    private int boxCount;
 
     Stream(
         String requestId,
-        String traceId,
         StreamObserver<ChatChunk> out,
         long t0,
         int promptTokens,
         int imageTokens,
         StageTimings.Builder timings,
         ImageEmbedding boxImage,
-        int boxImageIndex) {
+        int boxImageIndex,
+        ChatTrace trace) {
+      this.trace = trace;
       this.requestId = requestId;
-      this.traceId = traceId;
       this.out = out;
       this.t0 = t0;
       this.promptTokens = promptTokens;
@@ -298,7 +330,10 @@ public final class Gateway {
       if (clientGone()) return;
       if (r.hasTokens()) {
         long now = System.nanoTime();
-        if (firstToken < 0) firstToken = now;
+        if (firstToken < 0) {
+          firstToken = now;
+          trace.firstToken(now);
+        }
         lastToken = now;
         for (int id : r.getTokens().getIdsList()) {
           generatedIds.add(id);
@@ -327,6 +362,7 @@ public final class Gateway {
           for (double d : b.pixels(boxImage.getWidth(), boxImage.getHeight())) box.addPixels(d);
         }
       }
+      boxCount++;
       send(ChatChunk.newBuilder().setRequestId(requestId).setBox(box).build());
     }
 
@@ -340,6 +376,7 @@ public final class Gateway {
       if (clientGone()) return;
       StatusRuntimeException e = backendFailure(decoderName, t);
       if (!sentAnything) {
+        trace.fail(e);
         out.onError(e);
         return;
       }
@@ -391,8 +428,9 @@ public final class Gateway {
                       .setCompletionTokens(completion))
               .setTimings(timings)
               .addAllCompletionIds(generatedIds)
-              .setTraceId(traceId)
-              .setError(error);
+              .setError(error)
+              .setTraceId(trace.traceId());
+      trace.finish(reason, promptTokens, imageTokens, completion, boxCount, firstToken, lastToken, parseNanos, error);
       return ChatChunk.newBuilder().setRequestId(requestId).setFinal(f).build();
     }
   }

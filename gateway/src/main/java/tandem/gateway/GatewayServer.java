@@ -13,6 +13,7 @@ import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.grpc.ChatGrpcService;
+import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
@@ -71,7 +72,8 @@ public final class GatewayServer implements AutoCloseable {
         new Gateway(
             model,
             new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"),
-            limits);
+            limits,
+            ChatTelemetry.create(telemetry, modelName(c.model())));
     ServerBootstrap server =
         ServerBootstrap.start(
             Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()),
@@ -94,6 +96,13 @@ public final class GatewayServer implements AutoCloseable {
         .maxInboundMessageSize(maxMessageBytes)
         .intercept(telemetry.clientInterceptor())
         .build();
+  }
+
+  /** {@code gen_ai.request.model}: the checkpoint folder's name (a Hub snapshot folder is named by its repo). */
+  public static String modelName(Path model) {
+    Path abs = model.toAbsolutePath().normalize();
+    Path name = abs.getFileName();
+    return name == null ? abs.toString() : name.toString();
   }
 
   public int port() {

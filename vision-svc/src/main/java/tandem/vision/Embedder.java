@@ -1,5 +1,7 @@
 package tandem.vision;
 
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.api.trace.Tracer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.security.MessageDigest;
@@ -11,11 +13,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
-import io.opentelemetry.api.OpenTelemetry;
-import io.opentelemetry.api.trace.Span;
-import io.opentelemetry.api.trace.StatusCode;
-import io.opentelemetry.api.trace.Tracer;
-import io.opentelemetry.context.Scope;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.CacheKey;
 import tandem.vision.cache.CachedEmbedding;
@@ -26,6 +23,7 @@ import tandem.vision.preprocess.ImageDecodeException;
 import tandem.vision.preprocess.ImageDecoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
+import tandem.vision.telemetry.EmbedTrace;
 
 /**
  * The vision service's domain logic: image bytes → (cache | decode → preprocess → batched tower) → embeddings. A
@@ -61,10 +59,11 @@ public final class Embedder {
   public Embedder(
       TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
       EmbedLimits limits, String modelId, int tokensPerTile, int hidden) {
-    this(batcher, cache, ids, preprocessor, limits, modelId, tokensPerTile, hidden, OpenTelemetry.noop().getTracer("tandem.vision"));
+    this(batcher, cache, ids, preprocessor, limits, modelId, tokensPerTile, hidden,
+        OpenTelemetry.noop().getTracer(EmbedTrace.SCOPE));
   }
 
-  /** As above, with a tracer for the preprocess and encode spans. */
+  /** @param tracer makes the {@code embed} span and its stage children (docs/observability.md) */
   public Embedder(
       TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
       EmbedLimits limits, String modelId, int tokensPerTile, int hidden, Tracer tracer) {
@@ -98,6 +97,19 @@ public final class Embedder {
    * request's tiles (benchmarks).
    */
   public Result embed(List<ImageInput> images, DTypes.Type type, int maxBatchTiles) throws EmbedException {
+    EmbedTrace trace = EmbedTrace.start(tracer);
+    try {
+      Result r = embed(images, type, maxBatchTiles, trace);
+      trace.finish(r.images());
+      return r;
+    } catch (EmbedException | RuntimeException e) {
+      trace.fail(e);
+      throw e;
+    }
+  }
+
+  private Result embed(List<ImageInput> images, DTypes.Type type, int maxBatchTiles, EmbedTrace trace)
+      throws EmbedException {
     long t0 = System.nanoTime();
     if (images.isEmpty()) throw invalid("the request has no images (send 1 to " + limits.maxImages() + ")");
     if (images.size() > limits.maxImages())
@@ -131,6 +143,7 @@ public final class Embedder {
     }
 
     // 2. Look every image up; misses register an in-flight future that step 3 completes.
+    long l0 = System.nanoTime();
     List<EmbeddingCache.Lookup> lookups = new ArrayList<>();
     List<Pending> pending = new ArrayList<>();
     for (int i = 0; i < images.size(); i++) {
@@ -146,11 +159,8 @@ public final class Embedder {
 
     // 3. Preprocess every miss, then queue all their tiles at once so they share forward passes.
     long p0 = System.nanoTime();
+    trace.stage("cache", l0, p0);
     List<Runnable> submits = new ArrayList<>();
-    Span preSpan = pending.isEmpty() ? Span.getInvalid()
-        : tracer.spanBuilder("vision.preprocess").setAttribute("images", images.size())
-            .setAttribute("misses", pending.size()).startSpan();
-    int tilesQueued = 0;
     for (Pending p : pending) {
       if (p.data() == null || p.data().length == 0) {
         p.result().completeExceptionally(new EmbedException(EmbedException.Kind.NOT_FOUND,
@@ -165,7 +175,6 @@ public final class Embedder {
         p.result().completeExceptionally(e);
         continue;
       }
-      tilesQueued += pre.tiles();
       submits.add(() -> {
         CompletableFuture<float[]> enc =
             maxBatchTiles > 0 ? batcher.submit(pre.pixelValues(), pre.tiles(), maxBatchTiles)
@@ -177,26 +186,16 @@ public final class Embedder {
         });
       });
     }
-    preSpan.end();
     double preprocessMs = pending.isEmpty() ? 0 : (System.nanoTime() - p0) / 1e6;
     long e0 = System.nanoTime();
-    long hits = lookups.stream().filter(l -> l.source() == EmbeddingCache.Source.HIT).count();
-    Span encSpan = tracer.spanBuilder("vision.encode").setAttribute("tiles_queued", tilesQueued)
-        .setAttribute("cache_hits", hits).setAttribute("images", images.size()).startSpan();
+    if (!pending.isEmpty()) trace.stage("preprocess", p0, e0);
     List<ImageOutput> outs = new ArrayList<>();
-    try (Scope ignored = encSpan.makeCurrent()) {
-      submits.forEach(Runnable::run);
-      // 4. Collect in request order; errors name the image of this request.
-      for (int i = 0; i < images.size(); i++) {
-        CachedEmbedding e = await(i, lookups.get(i).embedding());
-        boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
-        outs.add(new ImageOutput(e, hit, hashes[i], type, DTypes.convert(e.float32le(), type)));
-      }
-    } catch (EmbedException e) {
-      encSpan.setStatus(StatusCode.ERROR, e.getMessage());
-      throw e;
-    } finally {
-      encSpan.end();
+    submits.forEach(Runnable::run);
+    // 4. Collect in request order; errors name the image of this request.
+    for (int i = 0; i < images.size(); i++) {
+      CachedEmbedding e = await(i, lookups.get(i).embedding());
+      boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
+      outs.add(new ImageOutput(e, hit, hashes[i], type, DTypes.convert(e.float32le(), type)));
     }
     for (int i = 0; i < images.size(); i++) {
       ImageInput in = images.get(i);
@@ -207,7 +206,9 @@ public final class Embedder {
         throw invalid("image " + i + ": " + e.getMessage());
       }
     }
-    double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (System.nanoTime() - e0) / 1e6;
+    long e1 = System.nanoTime();
+    if (!submits.isEmpty()) trace.stage("forward", e0, e1);
+    double encodeMs = submits.isEmpty() && pending.isEmpty() ? 0 : (e1 - e0) / 1e6;
     int cap = maxBatchTiles > 0 ? Math.min(maxBatchTiles, batcher.maxTiles()) : batcher.maxTiles();
     return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId, cap);
   }

@@ -16,6 +16,8 @@ import tandem.vision.grpc.VisionGrpcService;
 import tandem.vision.model.VisionOptions;
 import tandem.vision.model.VisionTower;
 import tandem.vision.preprocess.PreprocessorConfig;
+import tandem.vision.telemetry.EmbedTrace;
+import tandem.vision.telemetry.VisionMetrics;
 
 /**
  * vision-svc: loads the tower, warms it up with one tile, then serves {@code Embed} and reports SERVING on
@@ -28,22 +30,26 @@ public final class VisionServer implements AutoCloseable {
   private final TileBatcher batcher;
   private final Embedder embedder;
   private final ServerBootstrap bootstrap;
+  private final VisionMetrics metrics;
 
-  private VisionServer(VisionTower tower, TileBatcher batcher, Embedder embedder, ServerBootstrap bootstrap) {
+  private VisionServer(VisionTower tower, TileBatcher batcher, Embedder embedder, ServerBootstrap bootstrap,
+      VisionMetrics metrics) {
     this.tower = tower;
     this.batcher = batcher;
     this.embedder = embedder;
     this.bootstrap = bootstrap;
+    this.metrics = metrics;
   }
 
-  /** Loads the model, starts the server NOT_SERVING, warms up, then flips health to SERVING. */
+  /** Loads the model, starts the server NOT_SERVING, warms up, then flips health to SERVING. No telemetry. */
   public static VisionServer start(VisionSettings s, ServerBuilder<?> builder) throws IOException {
     return start(s, builder, Telemetry.noop());
   }
 
   /**
-   * As above, with telemetry: an RPC span per call (trace context from the caller), {@code vision.preprocess} and
-   * {@code vision.encode} spans, and cache/batcher counters as metrics.
+   * As {@link #start(VisionSettings, ServerBuilder)}, traced and measured by {@code telemetry}: its server
+   * interceptor joins the caller's trace, the embedder makes the {@code embed} span, and the cache's counters are
+   * registered as metrics. The caller keeps ownership of {@code telemetry}.
    */
   public static VisionServer start(VisionSettings s, ServerBuilder<?> builder, Telemetry telemetry) throws IOException {
     PreprocessorConfig pre = PreprocessorConfig.fromDir(s.model());
@@ -51,12 +57,11 @@ public final class VisionServer implements AutoCloseable {
     TileBatcher batcher = new TileBatcher(tower, s.maxBatchTiles(), s.batchWaitMs());
     Embedder embedder = new Embedder(batcher, new EmbeddingCache(s.cacheBytes()),
         new ImageIdRegistry(Embedder.MAX_IMAGE_IDS), pre, s.limits(), tower.modelId(),
-        tower.dims().tokensPerTile(), tower.dims().textHiddenSize(), telemetry.tracer("tandem.vision"));
-    VisionMetrics.register(telemetry.meter("tandem.vision"), embedder.cache(), batcher);
+        tower.dims().tokensPerTile(), tower.dims().textHiddenSize(), telemetry.tracer(EmbedTrace.SCOPE));
     ServerBootstrap boot;
     try {
-      boot = ServerBootstrap.start(
-          builder, s.maxMessageBytes(), List.of(telemetry.serverInterceptor()), new VisionGrpcService(embedder));
+      boot = ServerBootstrap.start(builder, s.maxMessageBytes(), List.of(telemetry.serverInterceptor()),
+          new VisionGrpcService(embedder));
     } catch (IOException | RuntimeException e) {
       batcher.close();
       tower.close();
@@ -67,7 +72,7 @@ public final class VisionServer implements AutoCloseable {
     LOG.info(String.format("vision-svc warm-up: one tile in %.0f ms on %s; model %s", (System.nanoTime() - t0) / 1e6,
         tower.device(), tower.modelId()));
     boot.setServing();
-    return new VisionServer(tower, batcher, embedder, boot);
+    return new VisionServer(tower, batcher, embedder, boot, VisionMetrics.register(telemetry, embedder.cache(), batcher));
   }
 
   public int port() {
@@ -101,6 +106,7 @@ public final class VisionServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     bootstrap.server().shutdownNow();
+    metrics.close();
     batcher.close();
     tower.close();
   }
@@ -114,10 +120,13 @@ public final class VisionServer implements AutoCloseable {
       System.exit(2);
       return;
     }
-    Telemetry telemetry = Telemetry.fromEnv("vision-svc", System.getenv(),
+    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(),
         Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
     VisionServer server = start(s, tandem.common.security.TlsSettings.internalServerBuilder(s.port(), Env.system()), telemetry);
-    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "vision-svc-shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      server.close();
+      telemetry.close();
+    }, "vision-svc-shutdown"));
     System.err.println("vision-svc listening on port " + server.port() + " (model " + server.embedder().modelId() + ")");
     server.awaitTermination();
   }

@@ -9,7 +9,6 @@ import io.opentelemetry.api.trace.Tracer;
 import io.opentelemetry.instrumentation.grpc.v1_6.GrpcTelemetry;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.autoconfigure.AutoConfiguredOpenTelemetrySdk;
-import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
 import java.io.PrintStream;
 import java.util.HashMap;
 import java.util.Map;
@@ -40,7 +39,10 @@ public final class Telemetry implements AutoCloseable {
     return new Telemetry(OpenTelemetry.noop(), null);
   }
 
-  /** Wraps an SDK built elsewhere, e.g. with an in-memory exporter in tests; closing it shuts the SDK down. */
+  /**
+   * Wraps an SDK built elsewhere, e.g. with an in-memory exporter in tests; closing it shuts the SDK down. Give it
+   * the W3C trace-context propagator, or traces stop at every gRPC hop.
+   */
   public static Telemetry of(OpenTelemetrySdk sdk) {
     return new Telemetry(sdk, sdk);
   }
@@ -67,12 +69,17 @@ public final class Telemetry implements AutoCloseable {
     defaults.put("otel.metrics.exporter", metrics);
     defaults.put("otel.exporter.prometheus.port", Integer.toString(metricsPort));
     defaults.put("otel.logs.exporter", "none");
+    // The SDK reads the process environment itself; copying the given map's OTEL_* entries in as properties makes
+    // a map other than System.getenv() (tests, benchmarks, the embedded server) configure it the same way.
+    env.forEach((k, v) -> {
+      if (k.startsWith("OTEL_")) defaults.put(k.toLowerCase(java.util.Locale.ROOT).replace('_', '.'), v);
+    });
     OpenTelemetrySdk sdk =
         AutoConfiguredOpenTelemetrySdk.builder()
             .addPropertiesSupplier(() -> defaults)
             .addTracerProviderCustomizer(
                 (b, cfg) ->
-                    traceLog == null ? b : b.addSpanProcessor(SimpleSpanProcessor.create(new TraceTreePrinter(traceLog))))
+                    traceLog == null ? b : b.addSpanProcessor(new TraceTreePrinter(traceLog)))
             .disableShutdownHook()
             .build()
             .getOpenTelemetrySdk();

@@ -1,11 +1,13 @@
 package tandem.common.telemetry;
 
+import io.opentelemetry.context.Context;
 import io.opentelemetry.sdk.common.CompletableResultCode;
+import io.opentelemetry.sdk.trace.ReadWriteSpan;
+import io.opentelemetry.sdk.trace.ReadableSpan;
+import io.opentelemetry.sdk.trace.SpanProcessor;
 import io.opentelemetry.sdk.trace.data.SpanData;
-import io.opentelemetry.sdk.trace.export.SpanExporter;
 import java.io.PrintStream;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -13,28 +15,58 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Prints each finished trace as an indented tree with durations ({@code vlm serve --trace-log}). Spans are held per
- * trace until the trace's local root ends (a span whose parent is not in this process), then printed and dropped;
- * at most {@link #MAX_TRACES} unfinished traces are kept so a lost root cannot grow memory.
+ * Prints each finished trace as an indented tree with durations ({@code vlm serve --trace-log}). A span processor,
+ * so it sees spans start as well as end: a trace is printed (and dropped) as soon as every span of it started in
+ * this process has ended. Counting open spans, rather than waiting for a "root", handles both layouts: in one
+ * process a backend's RPC server span has a remote parent (the context came through gRPC metadata) yet belongs
+ * inside the gateway's tree, and it may even end a moment after the gateway's root. At most {@link #MAX_TRACES}
+ * unfinished traces are kept, so a span that never ends cannot grow memory.
  */
-final class TraceTreePrinter implements SpanExporter {
+final class TraceTreePrinter implements SpanProcessor {
   static final int MAX_TRACES = 1024;
   private final PrintStream out;
   private final Map<String, List<SpanData>> pending = new LinkedHashMap<>();
+  private final Map<String, Integer> open = new HashMap<>();
 
   TraceTreePrinter(PrintStream out) {
     this.out = out;
   }
 
   @Override
-  public synchronized CompletableResultCode export(Collection<SpanData> spans) {
-    for (SpanData s : spans) {
-      pending.computeIfAbsent(s.getTraceId(), k -> new ArrayList<>()).add(s);
-      boolean localRoot = !s.getParentSpanContext().isValid() || s.getParentSpanContext().isRemote();
-      if (localRoot) print(s.getTraceId(), pending.remove(s.getTraceId()));
+  public synchronized void onStart(Context parent, ReadWriteSpan span) {
+    if (!span.getSpanContext().isSampled()) return;
+    String id = span.getSpanContext().getTraceId();
+    open.merge(id, 1, Integer::sum);
+    pending.computeIfAbsent(id, k -> new ArrayList<>());
+    while (pending.size() > MAX_TRACES) {
+      String eldest = pending.keySet().iterator().next();
+      pending.remove(eldest);
+      open.remove(eldest);
     }
-    while (pending.size() > MAX_TRACES) pending.remove(pending.keySet().iterator().next());
-    return CompletableResultCode.ofSuccess();
+  }
+
+  @Override
+  public boolean isStartRequired() {
+    return true;
+  }
+
+  @Override
+  public synchronized void onEnd(ReadableSpan span) {
+    if (!span.getSpanContext().isSampled()) return;
+    String id = span.getSpanContext().getTraceId();
+    List<SpanData> spans = pending.get(id);
+    if (spans == null) return; // evicted
+    spans.add(span.toSpanData());
+    int left = open.merge(id, -1, Integer::sum);
+    if (left <= 0) {
+      open.remove(id);
+      print(id, pending.remove(id));
+    }
+  }
+
+  @Override
+  public boolean isEndRequired() {
+    return true;
   }
 
   private void print(String traceId, List<SpanData> spans) {
@@ -72,7 +104,7 @@ final class TraceTreePrinter implements SpanExporter {
   }
 
   @Override
-  public CompletableResultCode flush() {
+  public CompletableResultCode forceFlush() {
     return CompletableResultCode.ofSuccess();
   }
 

@@ -10,7 +10,9 @@ import tandem.decoder.generate.GenerationOverrides;
 import tandem.decoder.generate.GenerationRequest;
 import tandem.decoder.generate.GenerationSettings;
 import tandem.decoder.generate.RequestRejected;
+import tandem.decoder.generate.GenerationListener;
 import tandem.decoder.generate.Scheduler;
+import tandem.decoder.telemetry.DecoderTelemetry;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.decoder.v1.GenerateResponse;
@@ -27,6 +29,7 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
   private final int hiddenSize;
   private final int defaultImageTokenId;
   private final LongSupplier seeds;
+  private final DecoderTelemetry telemetry;
 
   /**
    * @param defaultImageTokenId used when a request leaves image_token_id at 0 (the checkpoint's image_token_id)
@@ -34,6 +37,13 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
    */
   public DecoderGrpcService(Scheduler scheduler, GenerationDefaults defaults, int hiddenSize,
       int defaultImageTokenId, LongSupplier seeds) {
+    this(scheduler, defaults, hiddenSize, defaultImageTokenId, seeds, DecoderTelemetry.noop());
+  }
+
+  /** @param telemetry makes each request's {@code generate} span and records its timings */
+  public DecoderGrpcService(Scheduler scheduler, GenerationDefaults defaults, int hiddenSize,
+      int defaultImageTokenId, LongSupplier seeds, DecoderTelemetry telemetry) {
+    this.telemetry = telemetry;
     this.scheduler = scheduler;
     this.defaults = defaults;
     this.hiddenSize = hiddenSize;
@@ -59,9 +69,11 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
       Scheduler.Handle h = handle.get();
       if (h != null) h.cancel();
     });
+    GenerationListener listener = telemetry.listen(request, sink);
     try {
-      handle.set(scheduler.submit(request, sink));
+      handle.set(scheduler.submit(request, listener));
     } catch (RequestRejected e) {
+      telemetry.rejected(listener, e);
       Status status = switch (e.reason()) {
         case INVALID -> Status.INVALID_ARGUMENT;
         case EXHAUSTED -> Status.RESOURCE_EXHAUSTED;

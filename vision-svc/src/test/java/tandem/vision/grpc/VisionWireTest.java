@@ -95,7 +95,7 @@ class VisionWireTest {
   }
 
   @Test
-  void oneCallIsOneTraceWithPreprocessAndEncodeSpansUnderTheRpcSpan() throws Exception {
+  void oneCallIsOneTraceWithAnEmbedSpanAndItsStagesUnderTheRpcSpan() throws Exception {
     InMemorySpanExporter spans = InMemorySpanExporter.create();
     OpenTelemetrySdk sdk = OpenTelemetrySdk.builder()
         .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
@@ -115,12 +115,18 @@ class VisionWireTest {
         byName = spans.getFinishedSpanItems().stream().collect(Collectors.toMap(SpanData::getName, d -> d, (a, b) -> a));
       }
       SpanData rpc = byName.get("tandem.vision.v1.VisionService/Embed");
-      SpanData preprocess = byName.get("vision.preprocess");
-      SpanData encode = byName.get("vision.encode");
-      assertTrue(rpc != null && preprocess != null && encode != null, byName.keySet().toString());
-      assertEquals(rpc.getSpanId(), preprocess.getParentSpanId());
-      assertEquals(rpc.getSpanId(), encode.getParentSpanId());
-      assertEquals(4L, encode.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("tiles_queued")));
+      SpanData embed = byName.get("embed");
+      assertTrue(rpc != null && embed != null, byName.keySet().toString());
+      assertEquals(rpc.getSpanId(), embed.getParentSpanId());
+      for (String stage : List.of("cache", "preprocess", "forward")) {
+        SpanData sd = byName.get(stage);
+        assertTrue(sd != null, stage + " in " + byName.keySet());
+        assertEquals(embed.getSpanId(), sd.getParentSpanId(), stage);
+      }
+      // a4_camera_gray.jpg: 3x1 grid + global image = 4 tiles, all computed (first sight)
+      assertEquals(4L, embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles")));
+      assertEquals(4L, embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles.computed")));
+      assertEquals(false, embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.booleanKey("vision.cache.hit")));
     }
   }
 }

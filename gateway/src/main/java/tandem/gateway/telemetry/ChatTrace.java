@@ -1,0 +1,205 @@
+package tandem.gateway.telemetry;
+
+import com.google.common.util.concurrent.FutureCallback;
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
+import io.grpc.Status;
+import io.opentelemetry.api.common.Attributes;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Context;
+import io.opentelemetry.context.Scope;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+import tandem.common.telemetry.Telemetry;
+import tandem.common.telemetry.Timeline;
+import tandem.proto.types.v1.FinishReason;
+import tandem.proto.vision.v1.EmbedResponse;
+
+/**
+ * One chat's trace: the {@code chat} span and its children {@code tokenize} (text, then the image-expanded
+ * prompt), {@code vision} (the Embed client span nests under it), {@code decode} (the Generate client span nests
+ * under it) with {@code parse} (box parsing, the sum of its incremental pieces, placed at the end of decode). Ends
+ * exactly once: on the final chunk, an error, or the client's cancel. Thread-safe: gRPC callbacks of the backend
+ * calls and the cancel handler may run on different threads.
+ */
+public final class ChatTrace {
+  private final ChatTelemetry t;
+  private final Span chat;
+  private final Context chatContext;
+  private final Timeline timeline;
+  private final long t0;
+  private final String traceId;
+  private final AtomicBoolean ended = new AtomicBoolean();
+  private final AtomicBoolean firstToken = new AtomicBoolean();
+  private volatile Span vision;
+  private volatile Span decode;
+  private volatile long decodeStart;
+
+  ChatTrace(ChatTelemetry t, Span chat, long t0) {
+    this.t = t;
+    this.chat = chat;
+    this.t0 = t0;
+    boolean on = chat.isRecording();
+    // A gateway built without ChatTelemetry still reports the trace its RPC server span belongs to.
+    var own = chat.getSpanContext();
+    this.traceId = own.isValid() && own.isSampled() ? own.getTraceId() : Telemetry.currentTraceId();
+    this.chatContext = on ? Context.current().with(chat) : null;
+    this.timeline = on ? Timeline.start() : null;
+  }
+
+  /** The W3C trace id ("" when this chat is not traced). */
+  public String traceId() {
+    return traceId;
+  }
+
+  /** A {@code tokenize} child between two {@link System#nanoTime()} readings. */
+  public void tokenize(String part, long startNanoTime, long endNanoTime) {
+    if (timeline == null) return;
+    Span s = timeline.open(t.tracer, "tokenize", chatContext, startNanoTime);
+    s.setAttribute("tandem.tokenize.part", part);
+    timeline.end(s, endNanoTime);
+  }
+
+  /**
+   * Opens {@code vision} and makes it current: start the Embed call inside the returned scope so its client span
+   * nests under it, then hand the call's future to {@link #visionCall}.
+   */
+  public Scope visionScope() {
+    if (timeline == null) return Scope.noop();
+    vision = t.tracer.spanBuilder("vision").setParent(chatContext).startSpan();
+    return vision.makeCurrent();
+  }
+
+  /** Ends {@code vision} when the Embed call completes, with its cache and tile counts. */
+  public void visionCall(ListenableFuture<EmbedResponse> call) {
+    Span v = vision;
+    if (v == null) return;
+    Futures.addCallback(call, new FutureCallback<>() {
+      @Override
+      public void onSuccess(EmbedResponse r) {
+        long tiles = 0;
+        boolean allHit = r.getImagesCount() > 0;
+        for (var img : r.getImagesList()) {
+          tiles += img.getTiles();
+          allHit &= img.getCacheHit();
+        }
+        v.setAttribute("vision.cache.hit", allHit);
+        v.setAttribute("vision.tiles", tiles);
+        v.setAttribute("vision.preprocess_ms", r.getTimings().getPreprocessMs());
+        v.setAttribute("vision.encode_ms", r.getTimings().getEncodeMs());
+        if (!r.getModelId().isEmpty()) chat.setAttribute(ChatTelemetry.RESPONSE_MODEL, r.getModelId());
+        v.end();
+      }
+
+      @Override
+      public void onFailure(Throwable e) {
+        v.setStatus(StatusCode.ERROR, Status.fromThrowable(e).getCode().toString());
+        v.end();
+      }
+    }, MoreExecutors.directExecutor());
+  }
+
+  /** Opens {@code decode} and makes it current: start the Generate call inside the returned scope. */
+  public Scope decodeScope() {
+    decodeStart = System.nanoTime();
+    if (timeline == null) return Scope.noop();
+    decode = t.tracer.spanBuilder("decode").setParent(chatContext).startSpan();
+    return decode.makeCurrent();
+  }
+
+  /** The first generated token arrived: records {@code gen_ai.server.time_to_first_token} once. */
+  public void firstToken(long nanoTime) {
+    if (firstToken.compareAndSet(false, true)) t.ttft.record((nanoTime - t0) / 1e9, t.metricAttributes);
+  }
+
+  /**
+   * Ends the chat normally (the final chunk is being sent).
+   *
+   * @param firstTokenNanoTime / lastTokenNanoTime when the first / last tokens arrived, -1 if none
+   * @param parseNanos time spent in box parsing, summed
+   */
+  public void finish(FinishReason reason, int inputTokens, int imageTokens, int outputTokens, int boxes,
+      long firstTokenNanoTime, long lastTokenNanoTime, long parseNanos, String error) {
+    if (!ended.compareAndSet(false, true)) return;
+    long end = System.nanoTime();
+    String why = reason(reason);
+    boolean failed = reason == FinishReason.FINISH_REASON_ERROR;
+    Attributes ma = failed ? t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, "decode").build()
+        : t.metricAttributes;
+    t.duration.record((end - t0) / 1e9, ma);
+    if (outputTokens > 1 && firstTokenNanoTime >= 0 && lastTokenNanoTime > firstTokenNanoTime) {
+      t.tpot.record((lastTokenNanoTime - firstTokenNanoTime) / 1e9 / (outputTokens - 1), t.metricAttributes);
+    }
+    if (timeline == null) {
+      chat.end();
+      return;
+    }
+    Span d = decode;
+    if (d != null) {
+      if (parseNanos > 0) timeline.stage(t.tracer, "parse", Context.root().with(d), end - parseNanos, end);
+      d.setAttribute(ChatTelemetry.OUTPUT_TOKENS, outputTokens);
+      if (failed) d.setStatus(StatusCode.ERROR, error);
+      timeline.end(d, end);
+    }
+    chat.setAttribute(ChatTelemetry.FINISH_REASONS, List.of(why));
+    chat.setAttribute(ChatTelemetry.INPUT_TOKENS, inputTokens);
+    chat.setAttribute(ChatTelemetry.IMAGE_TOKENS, imageTokens);
+    chat.setAttribute(ChatTelemetry.OUTPUT_TOKENS, outputTokens);
+    chat.setAttribute(ChatTelemetry.BOXES, boxes);
+    if (failed) {
+      chat.setAttribute(ChatTelemetry.ERROR_TYPE, "decode");
+      chat.setStatus(StatusCode.ERROR, error);
+    }
+    timeline.end(chat, end);
+  }
+
+  /** Ends the chat as failed before a final chunk (a bad request, a backend error). */
+  public void fail(Throwable e) {
+    if (!ended.compareAndSet(false, true)) return;
+    Status s = Status.fromThrowable(e);
+    String type = s.getCode().toString();
+    t.duration.record((System.nanoTime() - t0) / 1e9,
+        t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, type).build());
+    if (timeline == null) {
+      chat.end();
+      return;
+    }
+    Span d = decode;
+    if (d != null) {
+      d.setStatus(StatusCode.ERROR, type);
+      d.end();
+    }
+    chat.setAttribute(ChatTelemetry.ERROR_TYPE, type);
+    chat.setStatus(StatusCode.ERROR, s.getDescription() == null ? type : s.getDescription());
+    chat.recordException(e);
+    chat.end();
+  }
+
+  /** The client cancelled (or its deadline passed): ends open spans with finish reason {@code cancelled}. */
+  public void cancelled() {
+    if (!ended.compareAndSet(false, true)) return;
+    t.duration.record((System.nanoTime() - t0) / 1e9,
+        t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, "cancelled").build());
+    if (timeline == null) {
+      chat.end();
+      return;
+    }
+    Span d = decode;
+    if (d != null) d.end();
+    chat.setAttribute(ChatTelemetry.FINISH_REASONS, List.of("cancelled"));
+    chat.end();
+  }
+
+  static String reason(FinishReason r) {
+    return switch (r) {
+      case FINISH_REASON_STOP -> "stop";
+      case FINISH_REASON_LENGTH -> "length";
+      case FINISH_REASON_CANCELLED -> "cancelled";
+      case FINISH_REASON_ERROR -> "error";
+      default -> r.name().toLowerCase(Locale.ROOT);
+    };
+  }
+}
