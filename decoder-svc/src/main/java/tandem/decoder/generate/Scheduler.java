@@ -366,9 +366,9 @@ public final class Scheduler implements AutoCloseable {
         lock.unlock();
       }
     }
+    finished++; // counted, like publish(), before the listener hears of the end: metrics never lag a client
     publish(); // before the listener hears of the end, so metrics never lag behind what a client has seen
     s.report(reason, error);
-    finished++;
   }
 
   private void publish() {
@@ -435,8 +435,8 @@ public final class Scheduler implements AutoCloseable {
 
     void finishEarly(FinishReason reason, String error) {
       done = true;
-      report(reason, error);
       finished++;
+      report(reason, error);
     }
 
     void report(FinishReason reason, String error) {

@@ -313,7 +313,7 @@ class DecoderGrpcServiceTest {
   }
 
   static void waitFor(java.util.function.BooleanSupplier cond, String what) throws InterruptedException {
-    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (!cond.getAsBoolean()) {
       if (System.nanoTime() > end) throw new AssertionError("timed out waiting for " + what);
       Thread.sleep(2);
