@@ -174,7 +174,7 @@ class DecoderGrpcServiceTest {
     Context.CancellableContext ctx = Context.current().withCancellation();
     open.add(() -> ctx.cancel(null));
     Iterator<GenerateResponse> running = ctx.call(() -> DecoderServiceGrpc.newBlockingStub(ch).generate(
-        prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000)).build()));
+        prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000)).build()));
     running.next();
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
         () -> collect(DecoderServiceGrpc.newBlockingStub(ch).generate(prompt(1).build())));
@@ -189,7 +189,7 @@ class DecoderGrpcServiceTest {
     DecoderServer server = servers.get(0);
     Context.CancellableContext ctx = Context.current().withCancellation();
     Iterator<GenerateResponse> it = ctx.call(() -> DecoderServiceGrpc.newBlockingStub(ch).generate(
-        prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000)).build()));
+        prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000)).build()));
     for (int i = 0; i < 3; i++) it.next();
     assertEquals(1, server.metrics().activeSequences());
     ctx.cancel(null);
@@ -206,7 +206,7 @@ class DecoderGrpcServiceTest {
     DecoderServer server = servers.get(0);
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> collect(
         DecoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(150, TimeUnit.MILLISECONDS).generate(
-            prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000)).build())));
+            prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000)).build())));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
     waitFor(() -> server.metrics().activeSequences() == 0, "active sequences back to 0 after the deadline");
   }
