@@ -92,7 +92,10 @@ public final class GatewayServer implements AutoCloseable {
 
   static ManagedChannel channel(
       String target, int maxMessageBytes, Telemetry telemetry, io.grpc.ChannelCredentials credentials) {
+    // round_robin: with a dns:/// target of a headless Service the gateway sees every ready backend pod and spreads
+    // calls over them (pick_first would pin each gateway to one pod); with one address it changes nothing.
     return Grpc.newChannelBuilder(target, credentials)
+        .defaultLoadBalancingPolicy("round_robin")
         .maxInboundMessageSize(maxMessageBytes)
         .intercept(telemetry.clientInterceptor())
         .build();
