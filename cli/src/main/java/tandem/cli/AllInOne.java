@@ -44,6 +44,7 @@ public final class AllInOne implements AutoCloseable {
   private final ManagedChannel visionChannel;
   private final ManagedChannel decoderChannel;
   private final ServerBootstrap gateway;
+  private java.time.Duration grace = java.time.Duration.ofSeconds(tandem.common.grpc.Draining.DEFAULT_SHUTDOWN_GRACE_SECONDS);
 
   private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, ManagedChannel visionChannel,
       ManagedChannel decoderChannel, ServerBootstrap gateway) {
@@ -93,7 +94,9 @@ public final class AllInOne implements AutoCloseable {
       List<ServerInterceptor> edge = EdgeSecurity.fromEnv(env).interceptors(new ClientLimiter(limits), telemetry.serverInterceptor());
       ServerBootstrap boot = ServerBootstrap.start(publicServer, maxMessage, edge, new ChatGrpcService(gw));
       boot.setServing();
-      return new AllInOne(vision, decoder, gm, vc, dc, boot);
+      AllInOne started = new AllInOne(vision, decoder, gm, vc, dc, boot);
+      started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
+      return started;
     } catch (IOException | RuntimeException | InterruptedException e) {
       channels.forEach(ManagedChannel::shutdownNow);
       if (gm != null) gm.close();
@@ -151,10 +154,8 @@ public final class AllInOne implements AutoCloseable {
   /** Drains the public server first (NOT_SERVING, finish streams), then the backends. */
   @Override
   public void close() {
-    gateway.enterDraining();
-    gateway.server().shutdown();
     try {
-      if (!gateway.server().awaitTermination(30, TimeUnit.SECONDS)) gateway.server().shutdownNow();
+      tandem.common.grpc.Draining.drain(gateway, grace); // streams in flight finish up to the grace, then are cut
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       gateway.server().shutdownNow();
