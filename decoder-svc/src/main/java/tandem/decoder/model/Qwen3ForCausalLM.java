@@ -311,11 +311,12 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private float[][] logits(NDArray hidden) {
     NDArray logits = model.norm.forward(hidden).matMul(lmHead); // [B, vocab]
     if (logits.getDataType() != DataType.FLOAT32) logits = logits.toType(DataType.FLOAT32, false);
-    float[] flat = logits.toFloatArray();
+    // Straight from the native buffer into one array per row (toFloatArray + copyOfRange copied every step twice).
+    java.nio.FloatBuffer flat = logits.toByteBuffer().asFloatBuffer();
     int b = (int) hidden.getShape().get(0);
     int v = vocabSize();
-    float[][] out = new float[b][];
-    for (int i = 0; i < b; i++) out[i] = Arrays.copyOfRange(flat, i * v, (i + 1) * v);
+    float[][] out = new float[b][v];
+    for (int i = 0; i < b; i++) flat.get(out[i]);
     return out;
   }
 
