@@ -1,6 +1,8 @@
 package tandem.common.grpc;
 
 import io.grpc.BindableService;
+import io.grpc.Grpc;
+import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptor;
@@ -16,10 +18,14 @@ import java.util.List;
  * Builds a server the house way: from an injected {@link ServerBuilder} (so tests run in-process), with
  * {@code grpc.health.v1} and server reflection registered and the message size limit set on purpose. Health starts
  * as NOT_SERVING; call {@link #setServing} once the model is loaded and warmed up.
+ *
+ * <p>When the service port speaks TLS, {@link #serveHealthOnly} adds a second, plaintext port that answers
+ * {@code grpc.health.v1} and nothing else, from the same statuses: Kubernetes' native gRPC probes cannot do TLS.
  */
 public final class ServerBootstrap {
   private final Server server;
   private final HealthStatusManager health;
+  private Server healthOnly;
 
   private ServerBootstrap(Server server, HealthStatusManager health) {
     this.server = server;
@@ -58,6 +64,53 @@ public final class ServerBootstrap {
   /** Starts draining: health says NOT_SERVING so load balancers stop sending new calls. */
   public void enterDraining() {
     health.enterTerminalState();
+  }
+
+  /**
+   * Also serves {@code grpc.health.v1} — and nothing else: none of this server's services, no reflection — on a
+   * second server built by {@code builder}, answering from this server's statuses (NOT_SERVING until
+   * {@link #setServing}, NOT_SERVING again while draining). The second server stops when this one terminates, so
+   * the existing shutdown paths need not know about it.
+   */
+  public synchronized Server serveHealthOnly(ServerBuilder<?> builder) throws IOException {
+    if (healthOnly != null) throw new IllegalStateException("the health-only server already runs on port " + healthOnly.getPort());
+    Server h = builder.addService(health.getHealthService()).build().start();
+    healthOnly = h;
+    Thread stopper = new Thread(() -> {
+      try {
+        server.awaitTermination();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        h.shutdownNow();
+      }
+    }, "health-port-" + h.getPort() + "-stopper");
+    stopper.setDaemon(true);
+    stopper.start();
+    return h;
+  }
+
+  /**
+   * {@link #serveHealthOnly} on {@code port} in plaintext, for a process's network entry point; nothing when
+   * {@code port} is 0 (off, the default outside Kubernetes).
+   */
+  public Server serveHealthOnlyOn(int port) throws IOException {
+    if (port == 0) return null;
+    if (port < 0 || port > 65535) throw new IllegalArgumentException("health port " + port + " is out of range 1-65535 (0 = off)");
+    if (port == server.getPort()) {
+      throw new IllegalArgumentException("health port " + port + " is also the service port: the health-only server "
+          + "needs a port of its own");
+    }
+    try {
+      return serveHealthOnly(Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()));
+    } catch (IOException e) {
+      throw new IOException("cannot open the health port " + port + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The health-only server, or null when none runs. */
+  public synchronized Server healthOnlyServer() {
+    return healthOnly;
   }
 
   public Server server() {
