@@ -15,6 +15,13 @@ combination fails `helm install/upgrade/template` with a message naming the valu
 {{- fail (printf "%s.autoscaling.minReplicas=%d is above maxReplicas=%d" $c (int $a.minReplicas) (int $a.maxReplicas)) -}}
 {{- end -}}
 {{- end -}}
+{{- $g := .Values.gateway -}}
+{{- if ge (int $g.shutdownGraceSeconds) (int $g.terminationGracePeriodSeconds) -}}
+{{- fail (printf "gateway.shutdownGraceSeconds=%d must be below gateway.terminationGracePeriodSeconds=%d: the kubelet kills the pod at the latter" (int $g.shutdownGraceSeconds) (int $g.terminationGracePeriodSeconds)) -}}
+{{- end -}}
+{{- if and (gt (float64 $g.ratePerSecond) 0.0) (lt (int $g.rateBurst) 1) -}}
+{{- fail "gateway.rateBurst must be at least 1 while gateway.ratePerSecond is above 0 (set ratePerSecond=0 to turn the rate limit off)" -}}
+{{- end -}}
 {{- $m := toString (int .Values.metrics.port) -}}
 {{- if hasKey $ports $m -}}
 {{- fail (printf "metrics.port=%s is also %s.port: choose another metrics port" $m (get $ports $m)) -}}

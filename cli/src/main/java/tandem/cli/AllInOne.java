@@ -44,7 +44,7 @@ public final class AllInOne implements AutoCloseable {
   private final ManagedChannel visionChannel;
   private final ManagedChannel decoderChannel;
   private final ServerBootstrap gateway;
-  private java.time.Duration grace = java.time.Duration.ofSeconds(tandem.common.grpc.Draining.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+  private java.time.Duration grace = java.time.Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
 
   private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, ManagedChannel visionChannel,
       ManagedChannel decoderChannel, ServerBootstrap gateway) {

@@ -36,6 +36,13 @@ public final class ServiceDefaults {
   /** Largest gRPC message accepted or sent, bytes. */
   public static final String ENV_MAX_MESSAGE_BYTES = "TANDEM_MAX_MESSAGE_BYTES";
   public static final int DEFAULT_MAX_MESSAGE_BYTES = 128 << 20;
+  /**
+   * Seconds a stopping server lets the streams in flight finish (health NOT_SERVING and new calls UNAVAILABLE
+   * meanwhile), then cancels the rest; keep it below Kubernetes' terminationGracePeriodSeconds. Read by the gateway
+   * and the all-in-one server ({@code tandem.common.grpc.Draining}).
+   */
+  public static final String ENV_SHUTDOWN_GRACE_SECONDS = "TANDEM_SHUTDOWN_GRACE_SECONDS";
+  public static final int DEFAULT_SHUTDOWN_GRACE_SECONDS = 25;
 
   // ---- decoder-svc
   /** Sequences decoded together in one batched step (also the number of KV cache slots). */
@@ -85,4 +92,22 @@ public final class ServiceDefaults {
   public static final String ENV_VISION_ADDR = "TANDEM_VISION_ADDR";
   /** Address of decoder-svc (host:port); empty in the all-in-one server. */
   public static final String ENV_DECODER_ADDR = "TANDEM_DECODER_ADDR";
+  /** Most prompt tokens of one chat after image expansion (text + image tokens); INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_PROMPT_TOKENS = "TANDEM_GATEWAY_MAX_PROMPT_TOKENS";
+  public static final int DEFAULT_GATEWAY_MAX_PROMPT_TOKENS = DEFAULT_DECODER_MAX_SEQ_LEN;
+  /** Largest {@code params.max_new_tokens} a client may ask for; INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_NEW_TOKENS = "TANDEM_GATEWAY_MAX_NEW_TOKENS";
+  public static final int DEFAULT_GATEWAY_MAX_NEW_TOKENS = 2048;
+  /**
+   * Chat streams one client may have open at once (0 = unlimited); RESOURCE_EXHAUSTED above. A client is its bearer
+   * token when it sends one, else its peer IP.
+   */
+  public static final String ENV_GATEWAY_MAX_STREAMS_PER_CLIENT = "TANDEM_GATEWAY_MAX_STREAMS_PER_CLIENT";
+  public static final int DEFAULT_GATEWAY_MAX_STREAMS_PER_CLIENT = 16;
+  /** Token-bucket refill per client, requests per second (decimals allowed; 0 = no rate limit). */
+  public static final String ENV_GATEWAY_RATE_PER_SECOND = "TANDEM_GATEWAY_RATE_PER_SECOND";
+  public static final int DEFAULT_GATEWAY_RATE_PER_SECOND = 20;
+  /** Token-bucket size: requests a client may send at once after being idle. */
+  public static final String ENV_GATEWAY_RATE_BURST = "TANDEM_GATEWAY_RATE_BURST";
+  public static final int DEFAULT_GATEWAY_RATE_BURST = 40;
 }

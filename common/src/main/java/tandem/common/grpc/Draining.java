@@ -4,6 +4,7 @@ import io.grpc.Server;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
 
 /**
  * Graceful shutdown of a gRPC server: health goes NOT_SERVING (load balancers stop routing), the server stops
@@ -13,13 +14,10 @@ import tandem.common.config.Env;
 public final class Draining {
   private Draining() {}
 
-  /** Seconds a draining server lets its streams finish (keep below Kubernetes' terminationGracePeriodSeconds). */
-  public static final String ENV_SHUTDOWN_GRACE_SECONDS = "TANDEM_SHUTDOWN_GRACE_SECONDS";
-  public static final int DEFAULT_SHUTDOWN_GRACE_SECONDS = 25;
-
+  /** TANDEM_SHUTDOWN_GRACE_SECONDS (ServiceDefaults): how long a draining server lets its streams finish. */
   public static Duration graceFromEnv(Env env) {
-    int s = env.integer(ENV_SHUTDOWN_GRACE_SECONDS, DEFAULT_SHUTDOWN_GRACE_SECONDS);
-    if (s < 0) throw new IllegalArgumentException(ENV_SHUTDOWN_GRACE_SECONDS + " must be >= 0, got " + s);
+    int s = env.integer(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+    if (s < 0) throw new IllegalArgumentException(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS + " must be >= 0, got " + s);
     return Duration.ofSeconds(s);
   }
 

@@ -115,7 +115,7 @@ public final class ClientLimiter implements ServerInterceptor {
       call.close(
           Status.RESOURCE_EXHAUSTED.withDescription(
               "rate limit: " + fmt(limits.ratePerSecond()) + " requests per second per client, burst "
-                  + limits.burst() + " (" + GatewayLimits.ENV_RATE_PER_SECOND + ", " + GatewayLimits.ENV_RATE_BURST
+                  + limits.burst() + " (" + tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND + ", " + tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_BURST
                   + "); retry later"),
           new Metadata());
       return new ServerCall.Listener<>() {};
@@ -125,7 +125,7 @@ public final class ClientLimiter implements ServerInterceptor {
           Status.RESOURCE_EXHAUSTED.withDescription(
               "this client already has " + limits.maxStreamsPerClient() + " streams open; the limit is "
                   + limits.maxStreamsPerClient() + " concurrent streams per client ("
-                  + GatewayLimits.ENV_MAX_STREAMS_PER_CLIENT + "=" + limits.maxStreamsPerClient() + ")"),
+                  + tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT + "=" + limits.maxStreamsPerClient() + ")"),
           new Metadata());
       return new ServerCall.Listener<>() {};
     }

@@ -18,18 +18,7 @@ import tandem.common.config.ServiceDefaults;
  */
 public record GatewayLimits(
     int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst) {
-  // Gateway-only settings: their names live here rather than in ServiceDefaults until the Helm chart sets them.
-  public static final String ENV_MAX_PROMPT_TOKENS = "TANDEM_GATEWAY_MAX_PROMPT_TOKENS";
-  public static final String ENV_MAX_NEW_TOKENS = "TANDEM_GATEWAY_MAX_NEW_TOKENS";
-  public static final String ENV_MAX_STREAMS_PER_CLIENT = "TANDEM_GATEWAY_MAX_STREAMS_PER_CLIENT";
-  public static final String ENV_RATE_PER_SECOND = "TANDEM_GATEWAY_RATE_PER_SECOND";
-  public static final String ENV_RATE_BURST = "TANDEM_GATEWAY_RATE_BURST";
-
-  public static final int DEFAULT_MAX_PROMPT_TOKENS = ServiceDefaults.DEFAULT_DECODER_MAX_SEQ_LEN;
-  public static final int DEFAULT_MAX_NEW_TOKENS = 2048;
-  public static final int DEFAULT_MAX_STREAMS_PER_CLIENT = 16;
-  public static final double DEFAULT_RATE_PER_SECOND = 20;
-  public static final int DEFAULT_RATE_BURST = 40;
+  // Variable names and defaults: ServiceDefaults.ENV_GATEWAY_* / DEFAULT_GATEWAY_* (the chart's tests read them there).
 
   public GatewayLimits {
     if (maxPromptTokens <= 0 || maxNewTokens <= 0 || maxImages < 0 || maxStreamsPerClient < 0 || ratePerSecond < 0
@@ -42,8 +31,12 @@ public record GatewayLimits(
 
   public static GatewayLimits defaults() {
     return new GatewayLimits(
-        DEFAULT_MAX_PROMPT_TOKENS, DEFAULT_MAX_NEW_TOKENS, ServiceDefaults.DEFAULT_VISION_MAX_IMAGES,
-        DEFAULT_MAX_STREAMS_PER_CLIENT, DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_BURST);
+        ServiceDefaults.DEFAULT_GATEWAY_MAX_PROMPT_TOKENS,
+        ServiceDefaults.DEFAULT_GATEWAY_MAX_NEW_TOKENS,
+        ServiceDefaults.DEFAULT_VISION_MAX_IMAGES,
+        ServiceDefaults.DEFAULT_GATEWAY_MAX_STREAMS_PER_CLIENT,
+        ServiceDefaults.DEFAULT_GATEWAY_RATE_PER_SECOND,
+        ServiceDefaults.DEFAULT_GATEWAY_RATE_BURST);
   }
 
   /** No per-client limits (in-process use such as tests and the offline demo); request limits stay. */
@@ -53,20 +46,21 @@ public record GatewayLimits(
   }
 
   public static GatewayLimits fromEnv(Env env) {
-    String rate = env.string(ENV_RATE_PER_SECOND, String.valueOf(DEFAULT_RATE_PER_SECOND));
+    String rate = env.string(
+        ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, String.valueOf(ServiceDefaults.DEFAULT_GATEWAY_RATE_PER_SECOND));
     double r;
     try {
       r = Double.parseDouble(rate);
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(ENV_RATE_PER_SECOND + " must be a number, got '" + rate + "'");
+      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND + " must be a number, got '" + rate + "'");
     }
     return new GatewayLimits(
-        env.integer(ENV_MAX_PROMPT_TOKENS, DEFAULT_MAX_PROMPT_TOKENS),
-        env.integer(ENV_MAX_NEW_TOKENS, DEFAULT_MAX_NEW_TOKENS),
+        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS, ServiceDefaults.DEFAULT_GATEWAY_MAX_PROMPT_TOKENS),
+        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS, ServiceDefaults.DEFAULT_GATEWAY_MAX_NEW_TOKENS),
         env.integer(ServiceDefaults.ENV_VISION_MAX_IMAGES, ServiceDefaults.DEFAULT_VISION_MAX_IMAGES),
-        env.integer(ENV_MAX_STREAMS_PER_CLIENT, DEFAULT_MAX_STREAMS_PER_CLIENT),
+        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, ServiceDefaults.DEFAULT_GATEWAY_MAX_STREAMS_PER_CLIENT),
         r,
-        env.integer(ENV_RATE_BURST, DEFAULT_RATE_BURST));
+        env.integer(ServiceDefaults.ENV_GATEWAY_RATE_BURST, ServiceDefaults.DEFAULT_GATEWAY_RATE_BURST));
   }
 
   // ---- request checks (pure; called by Gateway.chat)
@@ -85,7 +79,7 @@ public record GatewayLimits(
     if (value < 0) throw invalid("params.max_new_tokens = " + value + " is negative; allowed: 0.." + maxNewTokens);
     if (value > maxNewTokens) {
       throw invalid("params.max_new_tokens = " + value + " is above the limit " + maxNewTokens + " ("
-          + ENV_MAX_NEW_TOKENS + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
+          + ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
     }
   }
 
@@ -93,7 +87,7 @@ public record GatewayLimits(
   public void checkPromptTokens(int tokens) {
     if (tokens > maxPromptTokens) {
       throw invalid("the prompt is " + tokens + " tokens (text and image tokens); the limit is " + maxPromptTokens
-          + " (" + ENV_MAX_PROMPT_TOKENS + "=" + maxPromptTokens + "); shorten the conversation or send fewer or "
+          + " (" + ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS + "=" + maxPromptTokens + "); shorten the conversation or send fewer or "
           + "smaller images");
     }
   }

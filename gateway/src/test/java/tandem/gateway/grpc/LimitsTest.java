@@ -122,7 +122,7 @@ class LimitsTest {
     ChatRequest big = ok.toBuilder().setParams(GenerationParams.newBuilder().setMaxNewTokens(101)).build();
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(big)));
     assertTrue(e.getStatus().getDescription().contains("max_new_tokens = 101 is above the limit 100"), e.getStatus().getDescription());
-    assertTrue(e.getStatus().getDescription().contains(GatewayLimits.ENV_MAX_NEW_TOKENS), e.getStatus().getDescription());
+    assertTrue(e.getStatus().getDescription().contains(tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS), e.getStatus().getDescription());
     ChatRequest neg = ok.toBuilder().setParams(GenerationParams.newBuilder().setMaxNewTokens(-1)).build();
     refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(neg)));
   }
@@ -134,7 +134,7 @@ class LimitsTest {
     drain(stub.chat(ask("a short question", 0)));
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("what is this?", 1))));
     String d = e.getStatus().getDescription();
-    assertTrue(d.contains("the limit is 60") && d.contains(GatewayLimits.ENV_MAX_PROMPT_TOKENS), d);
+    assertTrue(d.contains("the limit is 60") && d.contains(tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS), d);
     assertTrue(d.matches("the prompt is \\d+ tokens.*"), d);
   }
 
@@ -200,11 +200,11 @@ class LimitsTest {
 
   @Test
   void limitsComeFromTheEnvironmentAndBadValuesAreRefused() {
-    var env = new tandem.common.config.Env(java.util.Map.of(GatewayLimits.ENV_MAX_NEW_TOKENS, "7", GatewayLimits.ENV_RATE_PER_SECOND, "2.5"));
+    var env = new tandem.common.config.Env(java.util.Map.of(tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS, "7", tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "2.5"));
     GatewayLimits l = GatewayLimits.fromEnv(env);
     assertEquals(7, l.maxNewTokens());
     assertEquals(2.5, l.ratePerSecond());
-    var bad = new tandem.common.config.Env(java.util.Map.of(GatewayLimits.ENV_RATE_PER_SECOND, "fast"));
+    var bad = new tandem.common.config.Env(java.util.Map.of(tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "fast"));
     assertThrows(IllegalArgumentException.class, () -> GatewayLimits.fromEnv(bad));
   }
 }
