@@ -89,3 +89,15 @@ app.kubernetes.io/component: {{ .c }}
 {{- printf "%s:%d" (include "tandem.componentName" .) (int $v.port) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+True (non-empty) when this component's gRPC port serves TLS: the gateway with tls.enabled, vision and decoder with
+tls.internal.enabled. Its probes then go to the plaintext health-only port. Args: (dict "root" $ "c" "vision").
+*/}}
+{{- define "tandem.servesTls" -}}
+{{- if eq .c "gateway" -}}
+{{- if .root.Values.tls.enabled -}}true{{- end -}}
+{{- else -}}
+{{- if .root.Values.tls.internal.enabled -}}true{{- end -}}
+{{- end -}}
+{{- end -}}

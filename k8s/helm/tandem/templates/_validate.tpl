@@ -26,4 +26,13 @@ combination fails `helm install/upgrade/template` with a message naming the valu
 {{- if hasKey $ports $m -}}
 {{- fail (printf "metrics.port=%s is also %s.port: choose another metrics port" $m (get $ports $m)) -}}
 {{- end -}}
+{{- if or .Values.tls.enabled .Values.tls.internal.enabled -}}
+{{- $h := toString (int .Values.tls.healthPort) -}}
+{{- if hasKey $ports $h -}}
+{{- fail (printf "tls.healthPort=%s is also %s.port: the plaintext health-only port needs a port of its own" $h (get $ports $h)) -}}
+{{- end -}}
+{{- if eq $h $m -}}
+{{- fail (printf "tls.healthPort=%s is also metrics.port: the plaintext health-only port needs a port of its own" $h) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

@@ -139,6 +139,14 @@ public final class AllInOne implements AutoCloseable {
     return gateway.port();
   }
 
+  /**
+   * Opens TANDEM_HEALTH_PORT (plaintext, grpc.health.v1 only) next to the public port; for {@code vlm serve}, whose
+   * public port may serve TLS. Not done by {@link #start}: the embedded server of {@code vlm chat} opens no port.
+   */
+  public void serveHealthOnlyFromEnv(Env env) throws IOException {
+    gateway.serveHealthOnlyFromEnv(env);
+  }
+
   public VisionServer vision() {
     return vision;
   }

@@ -46,6 +46,13 @@ public final class ServeCommand implements Callable<Integer> {
     AllInOne server = AllInOne.start(dir, device, System.getenv(),
         io.grpc.Grpc.newServerBuilderForPort(p, tandem.common.security.TlsSettings.serverFromEnv(env).serverCredentials().credentials()),
         telemetry);
+    try {
+      server.serveHealthOnlyFromEnv(env);
+    } catch (java.io.IOException | IllegalArgumentException e) {
+      server.close();
+      telemetry.close();
+      throw new UserError(e.getMessage());
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       server.close();
       telemetry.close();

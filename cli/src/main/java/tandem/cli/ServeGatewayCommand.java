@@ -44,7 +44,7 @@ public final class ServeGatewayCommand implements Callable<Integer> {
     GatewayServer s;
     try {
       s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env));
-    } catch (IllegalStateException e) {
+    } catch (IllegalStateException | IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
     Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));

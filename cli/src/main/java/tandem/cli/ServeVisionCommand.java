@@ -1,6 +1,5 @@
 package tandem.cli;
 
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -77,8 +76,9 @@ public final class ServeVisionCommand implements Callable<Integer> {
         Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
     VisionServer server;
     try {
-      server = VisionServer.start(s, NettyServerBuilder.forPort(s.port()), telemetry);
-    } catch (java.io.IOException e) {
+      // TANDEM_TLS_* on the port, TANDEM_HEALTH_PORT for probes (docs/security.md)
+      server = VisionServer.startNetwork(s, Env.system(), telemetry);
+    } catch (java.io.IOException | IllegalArgumentException e) {
       telemetry.close();
       throw new UserError("cannot start vision-svc: " + e.getMessage());
     }

@@ -71,6 +71,17 @@ public final class DecoderServer implements AutoCloseable {
    */
   public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors,
       Telemetry telemetry) throws IOException, InterruptedException {
+    return start(config, interceptors, telemetry, Env.system());
+  }
+
+  /**
+   * As above, with the network settings from {@code env}: TANDEM_TLS_* on the port (plaintext when unset; with
+   * TANDEM_TLS_CLIENT_AUTH=require the handshake admits only callers with a client certificate from
+   * TANDEM_TLS_CLIENT_CA, i.e. the gateway) and, when TANDEM_HEALTH_PORT is set, a plaintext port with
+   * grpc.health.v1 only, for Kubernetes probes.
+   */
+  public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors,
+      Telemetry telemetry, Env env) throws IOException, InterruptedException {
     if (config.model() == null) {
       throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + ServiceDefaults.ENV_MODEL);
     }
@@ -81,8 +92,15 @@ public final class DecoderServer implements AutoCloseable {
         new DecoderOptions(config.device(), config.dtype(), config.maxBatch(), config.maxSeqLen()));
     log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens)", config.model(),
         (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen()));
-    return start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), Env.system()), model, info,
-        config, interceptors, telemetry);
+    DecoderServer server = start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), env), model,
+        info, config, interceptors, telemetry);
+    try {
+      server.bootstrap.serveHealthOnlyFromEnv(env);
+    } catch (IOException | RuntimeException e) {
+      server.close();
+      throw e;
+    }
+    return server;
   }
 
   /** {@code java tandem.decoder.DecoderServer}: configured by the environment only (docs/decoder-svc.md). */
@@ -155,6 +173,12 @@ public final class DecoderServer implements AutoCloseable {
 
   public int port() {
     return bootstrap.port();
+  }
+
+  /** The plaintext health-only port, or 0 when there is none. */
+  public int healthPort() {
+    io.grpc.Server h = bootstrap.healthOnlyServer();
+    return h == null ? 0 : h.getPort();
   }
 
   /** Active sequences, queue length, KV tokens in use and step timings, for metrics exporters. */

@@ -6,10 +6,12 @@ import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.grpc.ChatGrpcService;
@@ -28,14 +30,16 @@ public final class GatewayServer implements AutoCloseable {
   private final ManagedChannel decoder;
   private final ServerBootstrap server;
   private final Telemetry telemetry;
+  private final Duration grace;
 
-  private GatewayServer(
-      GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server, Telemetry telemetry) {
+  private GatewayServer(GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server,
+      Telemetry telemetry, Duration grace) {
     this.model = model;
     this.telemetry = telemetry;
     this.vision = vision;
     this.decoder = decoder;
     this.server = server;
+    this.grace = grace;
   }
 
   /** Settings of a split-deployment gateway. */
@@ -62,8 +66,17 @@ public final class GatewayServer implements AutoCloseable {
    * go on the server and on both backend channels (one trace per chat); closing the server closes the telemetry.
    */
   public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
+    return start(c, telemetry, Env.system());
+  }
+
+  /**
+   * As above, with the rest of the settings from {@code env}: limits (TANDEM_GATEWAY_*), security (TANDEM_TLS_*,
+   * TANDEM_AUTH_TOKENS*, TANDEM_BACKEND_TLS_*), the drain grace and, when TANDEM_HEALTH_PORT is set, a plaintext
+   * port with grpc.health.v1 only, for Kubernetes probes of a TLS port.
+   */
+  public static GatewayServer start(Config c, Telemetry telemetry, Env env) throws IOException {
+    Duration grace = Draining.graceFromEnv(env); // a bad value fails the start, not the shutdown
     GatewayModel model = GatewayModel.load(c.model());
-    Env env = Env.system();
     GatewayLimits limits = GatewayLimits.fromEnv(env);
     EdgeSecurity security = EdgeSecurity.fromEnv(env);
     ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry, security.backendCredentials());
@@ -83,7 +96,14 @@ public final class GatewayServer implements AutoCloseable {
             security.interceptors(new ClientLimiter(limits), telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
     server.setServing();
-    return new GatewayServer(model, vision, decoder, server, telemetry);
+    GatewayServer started = new GatewayServer(model, vision, decoder, server, telemetry, grace);
+    try {
+      server.serveHealthOnlyFromEnv(env);
+    } catch (IOException | RuntimeException e) {
+      started.close();
+      throw e;
+    }
+    return started;
   }
 
   static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
@@ -112,6 +132,12 @@ public final class GatewayServer implements AutoCloseable {
     return server.port();
   }
 
+  /** The plaintext health-only port, or 0 when there is none. */
+  public int healthPort() {
+    io.grpc.Server h = server.healthOnlyServer();
+    return h == null ? 0 : h.getPort();
+  }
+
   public void awaitTermination() throws InterruptedException {
     server.server().awaitTermination();
   }
@@ -120,7 +146,7 @@ public final class GatewayServer implements AutoCloseable {
   public void close() {
     try {
       // streams in flight may finish for TANDEM_SHUTDOWN_GRACE_SECONDS; new calls get UNAVAILABLE meanwhile
-      tandem.common.grpc.Draining.drain(server, tandem.common.grpc.Draining.graceFromEnv(Env.system()));
+      Draining.drain(server, grace);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

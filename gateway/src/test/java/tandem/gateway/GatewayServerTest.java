@@ -14,10 +14,13 @@ import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
+import tandem.common.testing.TlsTestEnv;
 import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
@@ -56,6 +59,43 @@ class GatewayServerTest {
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
+    }
+  }
+
+  @Test
+  void withTlsOnThePublicPortTheHealthPortAnswersPlaintextProbesAndRefusesChat(@TempDir Path dir) throws Exception {
+    TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
+    var cfg = new GatewayServer.Config(Fixtures.path("vlm-tiny/checkpoint"), "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
+    try (GatewayServer s = GatewayServer.start(cfg, Telemetry.noop(), tls.env())) {
+      assertEquals(tls.healthPort(), s.healthPort());
+      List<ManagedChannel> chs = List.of(TlsTestEnv.plaintext(s.healthPort()), TlsTestEnv.plaintext(s.port()),
+          TlsTestEnv.channel(s.port(), tls.tls(true)));
+      try {
+        var probe = HealthGrpc.newBlockingStub(chs.get(0)).withDeadlineAfter(10, TimeUnit.SECONDS);
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, probe.check(HealthCheckRequest.getDefaultInstance()).getStatus());
+        assertEquals(Status.Code.UNIMPLEMENTED, chat(chs.get(0)).getCode(), "no Chat on the health port");
+        assertEquals(Status.Code.UNAVAILABLE, chat(chs.get(1)).getCode(), "the public port speaks TLS only");
+        // over TLS with the client certificate Chat runs, and fails only on the missing decoder
+        Status viaTls = chat(chs.get(2));
+        assertTrue(viaTls.getDescription().startsWith("decoder-svc (127.0.0.1:1) is unavailable"), viaTls.toString());
+        var tlsHealth = HealthGrpc.newBlockingStub(chs.get(2)).withDeadlineAfter(10, TimeUnit.SECONDS);
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, tlsHealth.check(HealthCheckRequest.getDefaultInstance()).getStatus());
+      } finally {
+        for (ManagedChannel c : chs) c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  static Status chat(ManagedChannel ch) {
+    try {
+      ChatServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
+          .chat(ChatRequest.newBuilder()
+              .addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("hi")))
+              .build())
+          .forEachRemaining(c -> {});
+      return Status.OK;
+    } catch (StatusRuntimeException e) {
+      return e.getStatus();
     }
   }
 

@@ -58,6 +58,17 @@ final class Chart {
     return render(List.of(CPU_VALUES));
   }
 
+  /** Every security feature on: TLS with client certificates required on the edge, internal mTLS, bearer tokens. */
+  static final Object[] SECURED = {
+    "tls.enabled", true, "tls.secretName", "edge-tls", "tls.clientAuth", "require",
+    "tls.internal.enabled", true, "tls.internal.secretName", "internal-tls",
+    "tls.internal.clientSecretName", "gateway-client-tls",
+    "auth.enabled", true, "auth.secretName", "tandem-tokens"};
+
+  static Rendering secured() {
+    return render(List.of(), SECURED);
+  }
+
   /** Parsed output of one rendering, with lookups by kind and name. */
   static final class Rendering {
     final String yaml;

@@ -104,7 +104,7 @@ class HelmChartTest {
 
   @Test
   void everyContainerRunsNonRootOnAReadOnlyRootWithoutPrivilegeEscalation() {
-    for (Rendering r : List.of(Chart.defaults(), Chart.cpuOnly())) {
+    for (Rendering r : List.of(Chart.defaults(), Chart.cpuOnly(), Chart.secured())) {
       for (String c : COMPONENTS) {
         Map<String, Object> pod = podSpec(r, c);
         assertEquals(true, Y.at(pod, "securityContext.runAsNonRoot"), c);
@@ -126,11 +126,11 @@ class HelmChartTest {
   }
 
   @Test
-  void theDefaultAndCpuOnlyPodsMeetThePodSecurityStandardRestricted() {
+  void theDefaultCpuOnlyAndSecuredPodsMeetThePodSecurityStandardRestricted() {
     // https://kubernetes.io/docs/concepts/security/pod-security-standards/ (restricted), the checks that apply here.
     Set<String> allowedVolumes = Set.of("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
         "persistentVolumeClaim", "projected", "secret");
-    for (Rendering r : List.of(Chart.defaults(), Chart.cpuOnly())) {
+    for (Rendering r : List.of(Chart.defaults(), Chart.cpuOnly(), Chart.secured())) {
       for (String c : COMPONENTS) {
         Map<String, Object> pod = podSpec(r, c);
         for (String host : List.of("hostNetwork", "hostPID", "hostIPC")) assertNull(pod.get(host), c + " " + host);

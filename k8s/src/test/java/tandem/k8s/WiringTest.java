@@ -3,6 +3,7 @@ package tandem.k8s;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static tandem.k8s.HelmChartTest.COMPONENTS;
 import static tandem.k8s.HelmChartTest.MODEL_SERVICES;
@@ -50,6 +51,7 @@ class WiringTest {
     Map<String, Object> values = values();
     for (String c : COMPONENTS) assertEquals(Defaults.port(c), Y.at(values, c + ".port"), c + ".port");
     assertEquals(ServiceDefaults.METRICS_PORT, Y.at(values, "metrics.port"));
+    assertEquals(ServiceDefaults.HEALTH_PORT, Y.at(values, "tls.healthPort"));
     // and by reflection, so a renamed constant cannot slip past a compile-time inline
     Map<String, Object> constants = Defaults.constants();
     assertEquals(constants.get("GATEWAY_PORT"), Y.at(values, "gateway.port"));
@@ -63,8 +65,15 @@ class WiringTest {
         Arguments.of("cpu-only", Chart.cpuOnly()),
         Arguments.of("ports moved", Chart.render(List.of(), "gateway.port", 6001, "vision.port", 6002,
             "decoder.port", 6003, "metrics.port", 9100)),
-        Arguments.of("clusterIP backends", Chart.render(List.of(), "gateway.backendDiscovery", "clusterIP")));
+        Arguments.of("clusterIP backends", Chart.render(List.of(), "gateway.backendDiscovery", "clusterIP")),
+        Arguments.of("secured", Chart.secured()));
   }
+
+  /**
+   * In ServiceDefaults but deliberately never set by the chart: inline tokens would sit in the pod spec (or a
+   * ConfigMap) for anyone who can read it; the chart mounts them from a Secret as TANDEM_AUTH_TOKENS_FILE.
+   */
+  static final Set<String> NEVER_SET_BY_THE_CHART = Set.of(ServiceDefaults.ENV_AUTH_TOKENS);
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("renderings")
@@ -90,13 +99,25 @@ class WiringTest {
   }
 
   @Test
-  void everyVariableInServiceDefaultsIsSetByTheChart() {
-    Rendering r = Chart.defaults();
+  void everyVariableInServiceDefaultsIsSetByTheChartWithDefaultsOrWithSecurityOn() {
+    // TLS and token variables are off by default: they appear once their values are on
     Set<String> set = new TreeSet<>();
-    for (String c : COMPONENTS) set.addAll(variables(r, c));
+    for (Rendering r : List.of(Chart.defaults(), Chart.secured())) {
+      for (String c : COMPONENTS) set.addAll(variables(r, c));
+    }
     Set<String> missing = new TreeSet<>(Defaults.envNames().values());
     missing.removeAll(set);
+    missing.removeAll(NEVER_SET_BY_THE_CHART);
     assertTrue(missing.isEmpty(), "ServiceDefaults variables the chart never sets (add them to the chart): " + missing);
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("renderings")
+  void theChartNeverSetsInlineTokens(String name, Rendering r) {
+    for (String c : COMPONENTS) {
+      Set<String> vars = variables(r, c);
+      for (String never : NEVER_SET_BY_THE_CHART) assertFalse(vars.contains(never), c + " sets " + never);
+    }
   }
 
   @Test
@@ -116,8 +137,20 @@ class WiringTest {
       Map<String, Object> ctr = r.container(c);
       int port = containerPort(ctr, "grpc");
       assertEquals(String.valueOf(port), env(ctr, "TANDEM_PORT"), c + " listens where the pod says");
+      // probes go where grpc.health.v1 is served in plaintext: the gRPC port, or the health-only port when the gRPC
+      // port serves TLS
+      String health = env(ctr, ServiceDefaults.ENV_HEALTH_PORT);
+      int probed = port;
+      if (health != null) {
+        probed = containerPort(ctr, "grpc-health");
+        assertEquals(health, String.valueOf(probed), c + " opens the health port the pod declares");
+        assertNotNull(env(ctr, ServiceDefaults.ENV_TLS_CERT), c + " has a health-only port only because of TLS");
+        assertFalse(probed == port, c);
+      } else {
+        assertNull(env(ctr, ServiceDefaults.ENV_TLS_CERT), c + " serves TLS on the probed port");
+      }
       for (String probe : List.of("startupProbe", "readinessProbe", "livenessProbe")) {
-        assertEquals(port, Y.at(ctr, probe + ".grpc.port"), c + " " + probe);
+        assertEquals(probed, Y.at(ctr, probe + ".grpc.port"), c + " " + probe);
       }
       int metrics = containerPort(ctr, "http-metrics");
       assertEquals(Y.str(r.get("ConfigMap", "tandem"), "data.TANDEM_METRICS_PORT"), String.valueOf(metrics));

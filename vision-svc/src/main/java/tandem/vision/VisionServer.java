@@ -8,6 +8,7 @@ import java.util.logging.Logger;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.security.TlsSettings;
 import tandem.common.telemetry.Telemetry;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.EmbeddingCache;
@@ -75,8 +76,31 @@ public final class VisionServer implements AutoCloseable {
     return new VisionServer(tower, batcher, embedder, boot, VisionMetrics.register(telemetry, embedder.cache(), batcher));
   }
 
+  /**
+   * vision-svc on its network port, as {@code vlm serve vision} and {@link #main} run it: TANDEM_TLS_* on the port
+   * (plaintext when unset; with TANDEM_TLS_CLIENT_AUTH=require the handshake admits only callers with a client
+   * certificate from TANDEM_TLS_CLIENT_CA, i.e. the gateway) and, when TANDEM_HEALTH_PORT is set, a plaintext port
+   * with grpc.health.v1 only, for Kubernetes probes.
+   */
+  public static VisionServer startNetwork(VisionSettings s, Env env, Telemetry telemetry) throws IOException {
+    VisionServer server = start(s, TlsSettings.internalServerBuilder(s.port(), env), telemetry);
+    try {
+      server.bootstrap.serveHealthOnlyFromEnv(env);
+    } catch (IOException | RuntimeException e) {
+      server.close();
+      throw e;
+    }
+    return server;
+  }
+
   public int port() {
     return bootstrap.port();
+  }
+
+  /** The plaintext health-only port, or 0 when there is none. */
+  public int healthPort() {
+    io.grpc.Server h = bootstrap.healthOnlyServer();
+    return h == null ? 0 : h.getPort();
   }
 
   public Embedder embedder() {
@@ -122,7 +146,7 @@ public final class VisionServer implements AutoCloseable {
     }
     Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(),
         Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
-    VisionServer server = start(s, tandem.common.security.TlsSettings.internalServerBuilder(s.port(), Env.system()), telemetry);
+    VisionServer server = startNetwork(s, Env.system(), telemetry);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       server.close();
       telemetry.close();

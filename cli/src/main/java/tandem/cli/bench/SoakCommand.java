@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import tandem.cli.AllInOne;
 import tandem.cli.UserError;
+import tandem.common.config.ServiceDefaults;
 import tandem.common.telemetry.Telemetry;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
 
@@ -58,12 +59,12 @@ public final class SoakCommand implements Callable<Integer> {
     String target = server;
     if (model != null) {
       Map<String, String> env = new HashMap<>(System.getenv());
-      env.putIfAbsent("TANDEM_DECODER_MAX_BATCH", "8");
-      env.putIfAbsent("TANDEM_DECODER_MAX_SEQ_LEN", "512");
-      env.putIfAbsent("TANDEM_DECODER_MAX_QUEUE", String.valueOf(Math.max(64, concurrency)));
+      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_BATCH, "8");
+      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "512");
+      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_QUEUE, String.valueOf(Math.max(64, concurrency)));
       // every soak client is the same local peer: per-client limits would refuse most of them
-      env.putIfAbsent("TANDEM_GATEWAY_MAX_STREAMS_PER_CLIENT", "0");
-      env.putIfAbsent("TANDEM_GATEWAY_RATE_PER_SECOND", "0");
+      env.putIfAbsent(ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0");
+      env.putIfAbsent(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "0");
       embedded = AllInOne.start(model, "cpu", env, NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
           Telemetry.noop());
       target = "127.0.0.1:" + embedded.port();

@@ -17,6 +17,11 @@ public final class ServiceDefaults {
   public static final int DECODER_PORT = 50053;
   /** Prometheus scrape port (HTTP /metrics), every service. */
   public static final int METRICS_PORT = 9464;
+  /**
+   * Plaintext health-only port the Helm chart gives a service whose gRPC port serves TLS (TANDEM_HEALTH_PORT; the
+   * services' own default is 0, off).
+   */
+  public static final int HEALTH_PORT = 50050;
 
   // ---- every service
   /**
@@ -43,6 +48,44 @@ public final class ServiceDefaults {
    */
   public static final String ENV_SHUTDOWN_GRACE_SECONDS = "TANDEM_SHUTDOWN_GRACE_SECONDS";
   public static final int DEFAULT_SHUTDOWN_GRACE_SECONDS = 25;
+
+  /**
+   * Port of a second, plaintext server that answers grpc.health.v1 and nothing else, from the same statuses; 0 (the
+   * default) = none. For Kubernetes' native gRPC probes, which cannot speak TLS.
+   */
+  public static final String ENV_HEALTH_PORT = "TANDEM_HEALTH_PORT";
+
+  // ---- TLS and auth (docs/security.md); all off when unset, the localhost default
+  /**
+   * PEM certificate chain of the service port (the gateway's public port, vision-svc, decoder-svc, the all-in-one
+   * public port); with {@link #ENV_TLS_KEY} it turns TLS on.
+   */
+  public static final String ENV_TLS_CERT = "TANDEM_TLS_CERT";
+  /** PKCS#8 PEM private key of {@link #ENV_TLS_CERT}. */
+  public static final String ENV_TLS_KEY = "TANDEM_TLS_KEY";
+  /** PEM CA bundle that client certificates must chain to (mTLS); see {@link #ENV_TLS_CLIENT_AUTH}. */
+  public static final String ENV_TLS_CLIENT_CA = "TANDEM_TLS_CLIENT_CA";
+  /**
+   * none, optional (verified when presented; the default when a client CA is set) or require (the gateway answers
+   * Chat without one UNAUTHENTICATED; vision-svc and decoder-svc refuse the handshake).
+   */
+  public static final String ENV_TLS_CLIENT_AUTH = "TANDEM_TLS_CLIENT_AUTH";
+  /** How often certificate, key and CA files are checked for changes (loaded without a restart), seconds. */
+  public static final String ENV_TLS_RELOAD_SECONDS = "TANDEM_TLS_RELOAD_SECONDS";
+  public static final int DEFAULT_TLS_RELOAD_SECONDS = 60;
+  /** Gateway → vision-svc/decoder-svc: PEM CA of the services' certificates; set to dial them over TLS. */
+  public static final String ENV_BACKEND_TLS_CA = "TANDEM_BACKEND_TLS_CA";
+  /** Gateway → backends: the client certificate the gateway presents (mTLS), PEM. */
+  public static final String ENV_BACKEND_TLS_CERT = "TANDEM_BACKEND_TLS_CERT";
+  /** Gateway → backends: PKCS#8 PEM key of {@link #ENV_BACKEND_TLS_CERT}. */
+  public static final String ENV_BACKEND_TLS_KEY = "TANDEM_BACKEND_TLS_KEY";
+  /**
+   * File of bearer tokens Chat accepts, one per line ({@code #} comments), re-read when it changes (a mounted
+   * Kubernetes Secret).
+   */
+  public static final String ENV_AUTH_TOKENS_FILE = "TANDEM_AUTH_TOKENS_FILE";
+  /** Comma-separated bearer tokens (tests, simple setups; the Helm chart uses the file, never this). */
+  public static final String ENV_AUTH_TOKENS = "TANDEM_AUTH_TOKENS";
 
   // ---- decoder-svc
   /** Sequences decoded together in one batched step (also the number of KV cache slots). */

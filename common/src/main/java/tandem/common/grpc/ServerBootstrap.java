@@ -13,6 +13,8 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.util.List;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
 
 /**
  * Builds a server the house way: from an injected {@link ServerBuilder} (so tests run in-process), with
@@ -105,6 +107,19 @@ public final class ServerBootstrap {
       return serveHealthOnly(Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()));
     } catch (IOException e) {
       throw new IOException("cannot open the health port " + port + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * {@link #serveHealthOnlyOn} the port named by TANDEM_HEALTH_PORT (nothing when unset or 0). For the services'
+   * network entry points only: an in-process server (tests, the all-in-one server's backends) must not read it.
+   */
+  public Server serveHealthOnlyFromEnv(Env env) throws IOException {
+    int port = env.integer(ServiceDefaults.ENV_HEALTH_PORT, 0);
+    try {
+      return serveHealthOnlyOn(port);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(ServiceDefaults.ENV_HEALTH_PORT + "=" + port + ": " + e.getMessage(), e);
     }
   }
 

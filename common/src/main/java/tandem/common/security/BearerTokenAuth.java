@@ -1,5 +1,8 @@
 package tandem.common.security;
 
+import static tandem.common.config.ServiceDefaults.ENV_AUTH_TOKENS;
+import static tandem.common.config.ServiceDefaults.ENV_AUTH_TOKENS_FILE;
+
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
@@ -24,8 +27,6 @@ import tandem.common.config.Env;
  * are kept and compared in constant time, and no token is ever logged or echoed.
  */
 public final class BearerTokenAuth implements ServerInterceptor {
-  public static final String ENV_AUTH_TOKENS_FILE = "TANDEM_AUTH_TOKENS_FILE";
-  public static final String ENV_AUTH_TOKENS = "TANDEM_AUTH_TOKENS";
   static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
   private final Path file;

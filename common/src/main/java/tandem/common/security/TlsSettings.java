@@ -1,5 +1,14 @@
 package tandem.common.security;
 
+import static tandem.common.config.ServiceDefaults.ENV_BACKEND_TLS_CA;
+import static tandem.common.config.ServiceDefaults.ENV_BACKEND_TLS_CERT;
+import static tandem.common.config.ServiceDefaults.ENV_BACKEND_TLS_KEY;
+import static tandem.common.config.ServiceDefaults.ENV_TLS_CERT;
+import static tandem.common.config.ServiceDefaults.ENV_TLS_CLIENT_AUTH;
+import static tandem.common.config.ServiceDefaults.ENV_TLS_CLIENT_CA;
+import static tandem.common.config.ServiceDefaults.ENV_TLS_KEY;
+import static tandem.common.config.ServiceDefaults.ENV_TLS_RELOAD_SECONDS;
+
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
@@ -25,6 +34,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
 
 /**
  * TLS for a server or a client channel from PEM files, re-read every {@code reloadSeconds} so a renewed certificate
@@ -41,19 +51,8 @@ import tandem.common.config.Env;
  * {@code key}, when set, are the client certificate presented for mTLS.
  */
 public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCert, int reloadSeconds) {
-  // ---- public edge (the gateway's Chat port, or the all-in-one server)
-  public static final String ENV_TLS_CERT = "TANDEM_TLS_CERT";
-  public static final String ENV_TLS_KEY = "TANDEM_TLS_KEY";
-  /** CA for client certificates; set to accept (optionally require, see TANDEM_TLS_CLIENT_AUTH) mTLS callers. */
-  public static final String ENV_TLS_CLIENT_CA = "TANDEM_TLS_CLIENT_CA";
-  /** none, optional (verified when presented; the default when a client CA is set) or require (UNAUTHENTICATED without one). */
-  public static final String ENV_TLS_CLIENT_AUTH = "TANDEM_TLS_CLIENT_AUTH";
-  public static final String ENV_TLS_RELOAD_SECONDS = "TANDEM_TLS_RELOAD_SECONDS";
-  public static final int DEFAULT_RELOAD_SECONDS = 60;
-  // ---- the gateway's channels to vision-svc and decoder-svc
-  public static final String ENV_BACKEND_TLS_CA = "TANDEM_BACKEND_TLS_CA";
-  public static final String ENV_BACKEND_TLS_CERT = "TANDEM_BACKEND_TLS_CERT";
-  public static final String ENV_BACKEND_TLS_KEY = "TANDEM_BACKEND_TLS_KEY";
+  // Variable names: ServiceDefaults.ENV_TLS_* (a service's own port) and ENV_BACKEND_TLS_* (the gateway's channels).
+  public static final int DEFAULT_RELOAD_SECONDS = ServiceDefaults.DEFAULT_TLS_RELOAD_SECONDS;
 
   private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(TlsSettings.class.getName());
 

@@ -1,0 +1,74 @@
+package tandem.vision;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.TinyCheckpoints;
+import tandem.common.testing.TlsTestEnv;
+import tandem.proto.vision.v1.EmbedRequest;
+import tandem.proto.vision.v1.VisionServiceGrpc;
+
+/**
+ * vision-svc as `vlm serve vision` starts it in a Kubernetes pod with internal mTLS: the service port admits only
+ * callers with a client certificate from the CA, and the plaintext health-only port answers the kubelet's probes but
+ * no Embed.
+ */
+class VisionNetworkStartTest {
+  @TempDir Path dir;
+  final List<ManagedChannel> channels = new ArrayList<>();
+
+  @AfterEach
+  void close() throws InterruptedException {
+    for (ManagedChannel c : channels) c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+  }
+
+  ManagedChannel track(ManagedChannel c) {
+    channels.add(c);
+    return c;
+  }
+
+  static Status.Code embed(ManagedChannel c) {
+    try {
+      VisionServiceGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS).embed(EmbedRequest.getDefaultInstance());
+      return Status.Code.OK;
+    } catch (StatusRuntimeException e) {
+      return e.getStatus().getCode();
+    }
+  }
+
+  static ServingStatus health(ManagedChannel c) {
+    return HealthGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
+        .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+  }
+
+  @Test
+  void withMtlsOnlyTheGatewaysCertificateReachesEmbedAndTheHealthPortServesProbesOnly() throws Exception {
+    TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
+    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+    try (VisionServer server = VisionServer.startNetwork(s, tls.env(), Telemetry.noop())) {
+      assertEquals(tls.healthPort(), server.healthPort());
+      ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));
+      assertEquals(ServingStatus.SERVING, health(probe), "the kubelet's plaintext probe");
+      assertEquals(Status.Code.UNIMPLEMENTED, embed(probe), "no Embed on the health port");
+
+      // with the client certificate the call reaches Embed (an empty request is refused by Embed itself)
+      assertEquals(Status.Code.INVALID_ARGUMENT, embed(track(TlsTestEnv.channel(server.port(), tls.tls(true)))));
+      // no client certificate: the handshake fails; plaintext: no TLS at all
+      assertEquals(Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
+      assertEquals(Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.plaintext(server.port()))));
+    }
+  }
+}
