@@ -31,7 +31,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private final Qwen3Config config;
   private final NDManager manager;
   private final Qwen3Model model;
-  private final NDArray lmHead; // [hidden, vocab]: transposed lm_head, or transposed embed_tokens when tied
+  private final NDArray lmHead; // [vocab, hidden]: lm_head, or embed_tokens itself when tied
+  private final NDArray lmHeadT; // its transposed view (no copy), for x·Wᵀ
   private final boolean tied;
   private final KvCache cache;
   private final DataType dtype;
@@ -51,6 +52,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     this.manager = manager;
     this.model = model;
     this.lmHead = lmHead;
+    this.lmHeadT = lmHead.transpose();
     this.tied = tied;
     this.cache = cache;
     this.dtype = dtype;
@@ -85,14 +87,9 @@ public final class Qwen3ForCausalLM implements CausalLm {
       long h = c.hiddenSize();
       ByteBuffer embed = store.float32(prefix + "embed_tokens.weight", v, h);
       boolean tied = tiesLmHead(store, c, embed);
-      // The lm_head reads [hidden, vocab] (x·W, the fast layout); when tied that one copy also serves embedding lookups.
-      ByteBuffer embedHost = tied ? w.transposed(embed, v, h) : embed;
-      embed = null; // the stored layout is garbage from here on when tied
-      Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen(), embedHost, tied);
-      NDArray lmHead =
-          tied
-              ? w.place(embedHost, new Shape(h, v))
-              : w.linearTransposed(h, new String[] {"lm_head.weight"}, new long[] {v});
+      // When tied, the one float32 copy of embed_tokens serves both embedding lookups and the lm_head.
+      Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen(), embed);
+      NDArray lmHead = tied ? w.place(embed, new Shape(v, h)) : w.linear(h, new String[] {"lm_head.weight"}, new long[] {v});
       KvCache cache =
           new KvCache(
               manager, c.numHiddenLayers(), opts.slots(), c.numKeyValueHeads(), opts.maxSeqLen(), c.headDim(), dtype);
@@ -309,7 +306,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
 
   /** Final norm + lm_head for hidden rows [B, hidden] → float32 logits [B][vocab]. */
   private float[][] logits(NDArray hidden) {
-    NDArray logits = model.norm.forward(hidden).matMul(lmHead); // [B, vocab]
+    NDArray logits = model.norm.forward(hidden).matMul(lmHeadT); // [B, vocab]
     if (logits.getDataType() != DataType.FLOAT32) logits = logits.toType(DataType.FLOAT32, false);
     // Straight from the native buffer into one array per row (toFloatArray + copyOfRange copied every step twice).
     java.nio.FloatBuffer flat = logits.toByteBuffer().asFloatBuffer();
