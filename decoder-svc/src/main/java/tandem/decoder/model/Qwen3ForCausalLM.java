@@ -37,6 +37,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private final KvCache cache;
   private final DataType dtype;
   private final List<String> unusedTensors;
+  private final CpuDecoder cpuDecoder; // null: decode steps run on libtorch
   private boolean closed;
 
   private Qwen3ForCausalLM(
@@ -47,7 +48,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
       boolean tied,
       KvCache cache,
       DataType dtype,
-      List<String> unusedTensors) {
+      List<String> unusedTensors,
+      CpuDecoder cpuDecoder) {
     this.config = config;
     this.manager = manager;
     this.model = model;
@@ -57,6 +59,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     this.cache = cache;
     this.dtype = dtype;
     this.unusedTensors = unusedTensors;
+    this.cpuDecoder = cpuDecoder;
   }
 
   /** Loads the checkpoint folder's text model (config.json + model.safetensors or a sharded index). */
@@ -75,6 +78,16 @@ public final class Qwen3ForCausalLM implements CausalLm {
    * lm_head is {@code lm_head.weight} when present (and identical to embed_tokens when the config ties them).
    */
   public static Qwen3ForCausalLM load(TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts) {
+    return load(store, c, prefix, opts, !"torch".equals(System.getProperty(KERNEL_PROPERTY)));
+  }
+
+  /**
+   * System property that forces decode steps onto libtorch ({@code torch}); by default CPU float32 decode runs on the
+   * Java Vector API kernel ({@link CpuDecoder}) when the JVM has {@code --add-modules jdk.incubator.vector}.
+   */
+  public static final String KERNEL_PROPERTY = "tandem.decoder.kernel";
+
+  static Qwen3ForCausalLM load(TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts, boolean vector) {
     Device device = pickDevice(opts);
     DataType dtype = device.isGpu() && opts.dtype().equals("float16") ? DataType.FLOAT16 : DataType.FLOAT32;
     if (opts.dtype().equals("float16") && dtype != DataType.FLOAT16) {
@@ -100,7 +113,17 @@ public final class Qwen3ForCausalLM implements CausalLm {
               .sorted()
               .collect(Collectors.toList());
       if (!unused.isEmpty()) LOG.warn("unused text tensors in {}: {}", store.source(), unused);
-      return new Qwen3ForCausalLM(c, manager, model, lmHead, tied, cache, dtype, List.copyOf(unused));
+      CpuDecoder cpu = null;
+      if (vector && !device.isGpu() && dtype == DataType.FLOAT32) {
+        if (!vectorApiPresent()) {
+          LOG.warn("decode runs on libtorch: start the JVM with --add-modules jdk.incubator.vector for the faster CPU kernel");
+        } else {
+          String[] why = new String[1];
+          cpu = CpuDecoder.create(c, model, lmHead, cache, why);
+          if (cpu == null) LOG.warn("decode runs on libtorch: {}", why[0]);
+        }
+      }
+      return new Qwen3ForCausalLM(c, manager, model, lmHead, tied, cache, dtype, List.copyOf(unused), cpu);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
@@ -126,6 +149,16 @@ public final class Qwen3ForCausalLM implements CausalLm {
           name);
     }
     return true;
+  }
+
+  /** Checked here, not in VectorOps, whose class cannot even initialize without the module. */
+  private static boolean vectorApiPresent() {
+    return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+  }
+
+  /** Which code runs decode steps: "vector" (the Java CPU kernel) or "torch". */
+  public String decodeKernel() {
+    return cpuDecoder != null ? "vector" : "torch";
   }
 
   private static Device pickDevice(DecoderOptions opts) {
@@ -275,9 +308,13 @@ public final class Qwen3ForCausalLM implements CausalLm {
       }
     }
     float[][] out;
-    try (Step step = Step.decode(manager, slots, positions, model.rotaryEmb)) {
-      NDArray x = input(step, model.embed(ids), slots.length);
-      out = logits(model.forward(x, step, cache));
+    if (cpuDecoder != null) {
+      out = cpuDecoder.decode(slots, positions, model.embed(ids));
+    } else {
+      try (Step step = Step.decode(manager, slots, positions, model.rotaryEmb)) {
+        NDArray x = input(step, model.embed(ids), slots.length);
+        out = logits(model.forward(x, step, cache));
+      }
     }
     for (int i = 0; i < slots.length; i++) cache.setLength(slots[i], positions[i] + 1);
     return out;
