@@ -22,9 +22,12 @@ final class Qwen3Attention {
   final int headDim;
   final int group;
   final float eps;
-  final NDArray qkvProj; // [hidden, (heads + 2 kvHeads) headDim], transposed q_proj|k_proj|v_proj
-  final NDArray oProj; // [heads headDim, hidden], transposed o_proj
+  final NDArray qkvProj; // [(heads + 2 kvHeads) headDim, hidden]: q_proj|k_proj|v_proj stacked
+  final NDArray oProj; // [hidden, heads headDim]
   final NDArray qkNormWeight; // [heads + kvHeads, headDim]: q_norm/sqrt(headDim) per query head, k_norm per kv head
+  final float[] qkNorm; // qkNormWeight on the heap, for the CPU decode kernel
+  private final NDArray qkvProjT; // transposed views (no copy) for x·Wᵀ
+  private final NDArray oProjT;
   private final NDIndex qkCols;
   private final NDIndex vCols;
   private final NDIndex qHeads;
@@ -41,18 +44,21 @@ final class Qwen3Attention {
     long q = (long) heads * headDim;
     long kv = (long) kvHeads * headDim;
     this.qkvProj =
-        w.linearTransposed(
+        w.linear(
             hidden,
             new String[] {prefix + "q_proj.weight", prefix + "k_proj.weight", prefix + "v_proj.weight"},
             new long[] {q, kv, kv},
             inputScale);
-    this.oProj = w.linearTransposed(q, new String[] {prefix + "o_proj.weight"}, new long[] {hidden});
+    this.oProj = w.linear(q, new String[] {prefix + "o_proj.weight"}, new long[] {hidden});
+    this.qkvProjT = qkvProj.transpose();
+    this.oProjT = oProj.transpose();
     try (NDArray qNorm = w.vector(prefix + "q_norm.weight", headDim);
         NDArray kNorm = w.vector(prefix + "k_norm.weight", headDim);
         NDArray qScaled = qNorm.mul((float) (1.0 / Math.sqrt(headDim)));
         NDArray qRows = qScaled.expandDims(0).repeat(0, heads);
         NDArray kRows = kNorm.expandDims(0).repeat(0, kvHeads)) {
       this.qkNormWeight = NDArrays.concat(new NDList(qRows, kRows), 0);
+      this.qkNorm = qkNormWeight.toType(DataType.FLOAT32, false).toFloatArray();
     }
     this.qkCols = new NDIndex().addAllDim().addSliceDim(0, q + kv);
     this.vCols = new NDIndex().addAllDim().addSliceDim(q + kv, q + 2 * kv);
@@ -63,7 +69,7 @@ final class Qwen3Attention {
   /** x [T, hidden] (normalized; the norm weight is in q|k|v) → [T, hidden]; writes this pass's K/V into the cache. */
   NDArray forward(NDArray x, Step step, KvCache cache, int layer, Qwen3RotaryEmbedding rope) {
     long t = x.getShape().get(0);
-    NDArray qkv = x.matMul(qkvProj); // [T, (heads + 2 kvHeads) headDim]
+    NDArray qkv = x.matMul(qkvProjT); // [T, (heads + 2 kvHeads) headDim]
     NDArray qk = qkv.get(qkCols).reshape(t, heads + kvHeads, headDim);
     NDArray v = qkv.get(vCols).reshape(t, kvHeads, headDim);
     qk = Qwen3RMSNorm.normalize(qk, eps).mul(qkNormWeight);
@@ -78,7 +84,7 @@ final class Qwen3Attention {
       cache.writeScattered(layer, step.slotIdx, step.posIdx, k, v);
       attn = decodeAttention(q, step, cache, layer);
     }
-    return attn.matMul(oProj);
+    return attn.matMul(oProjT);
   }
 
   /** Rows are consecutive positions of one slot; attends over the cache [0, start + T) with a causal mask. */

@@ -31,11 +31,13 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private final Qwen3Config config;
   private final NDManager manager;
   private final Qwen3Model model;
-  private final NDArray lmHead; // [hidden, vocab]: transposed lm_head, or transposed embed_tokens when tied
+  private final NDArray lmHead; // [vocab, hidden]: lm_head, or embed_tokens itself when tied
+  private final NDArray lmHeadT; // its transposed view (no copy), for x·Wᵀ
   private final boolean tied;
   private final KvCache cache;
   private final DataType dtype;
   private final List<String> unusedTensors;
+  private final CpuDecoder cpuDecoder; // null: decode steps run on libtorch
   private boolean closed;
 
   private Qwen3ForCausalLM(
@@ -46,15 +48,18 @@ public final class Qwen3ForCausalLM implements CausalLm {
       boolean tied,
       KvCache cache,
       DataType dtype,
-      List<String> unusedTensors) {
+      List<String> unusedTensors,
+      CpuDecoder cpuDecoder) {
     this.config = config;
     this.manager = manager;
     this.model = model;
     this.lmHead = lmHead;
+    this.lmHeadT = lmHead.transpose();
     this.tied = tied;
     this.cache = cache;
     this.dtype = dtype;
     this.unusedTensors = unusedTensors;
+    this.cpuDecoder = cpuDecoder;
   }
 
   /** Loads the checkpoint folder's text model (config.json + model.safetensors or a sharded index). */
@@ -73,6 +78,16 @@ public final class Qwen3ForCausalLM implements CausalLm {
    * lm_head is {@code lm_head.weight} when present (and identical to embed_tokens when the config ties them).
    */
   public static Qwen3ForCausalLM load(TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts) {
+    return load(store, c, prefix, opts, !"torch".equals(System.getProperty(KERNEL_PROPERTY)));
+  }
+
+  /**
+   * System property that forces decode steps onto libtorch ({@code torch}); by default CPU float32 decode runs on the
+   * Java Vector API kernel ({@link CpuDecoder}) when the JVM has {@code --add-modules jdk.incubator.vector}.
+   */
+  public static final String KERNEL_PROPERTY = "tandem.decoder.kernel";
+
+  static Qwen3ForCausalLM load(TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts, boolean vector) {
     Device device = pickDevice(opts);
     DataType dtype = device.isGpu() && opts.dtype().equals("float16") ? DataType.FLOAT16 : DataType.FLOAT32;
     if (opts.dtype().equals("float16") && dtype != DataType.FLOAT16) {
@@ -85,14 +100,9 @@ public final class Qwen3ForCausalLM implements CausalLm {
       long h = c.hiddenSize();
       ByteBuffer embed = store.float32(prefix + "embed_tokens.weight", v, h);
       boolean tied = tiesLmHead(store, c, embed);
-      // The lm_head reads [hidden, vocab] (x·W, the fast layout); when tied that one copy also serves embedding lookups.
-      ByteBuffer embedHost = tied ? w.transposed(embed, v, h) : embed;
-      embed = null; // the stored layout is garbage from here on when tied
-      Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen(), embedHost, tied);
-      NDArray lmHead =
-          tied
-              ? w.place(embedHost, new Shape(h, v))
-              : w.linearTransposed(h, new String[] {"lm_head.weight"}, new long[] {v});
+      // When tied, the one float32 copy of embed_tokens serves both embedding lookups and the lm_head.
+      Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen(), embed);
+      NDArray lmHead = tied ? w.place(embed, new Shape(v, h)) : w.linear(h, new String[] {"lm_head.weight"}, new long[] {v});
       KvCache cache =
           new KvCache(
               manager, c.numHiddenLayers(), opts.slots(), c.numKeyValueHeads(), opts.maxSeqLen(), c.headDim(), dtype);
@@ -103,7 +113,17 @@ public final class Qwen3ForCausalLM implements CausalLm {
               .sorted()
               .collect(Collectors.toList());
       if (!unused.isEmpty()) LOG.warn("unused text tensors in {}: {}", store.source(), unused);
-      return new Qwen3ForCausalLM(c, manager, model, lmHead, tied, cache, dtype, List.copyOf(unused));
+      CpuDecoder cpu = null;
+      if (vector && !device.isGpu() && dtype == DataType.FLOAT32) {
+        if (!vectorApiPresent()) {
+          LOG.warn("decode runs on libtorch: start the JVM with --add-modules jdk.incubator.vector for the faster CPU kernel");
+        } else {
+          String[] why = new String[1];
+          cpu = CpuDecoder.create(c, model, lmHead, cache, why);
+          if (cpu == null) LOG.warn("decode runs on libtorch: {}", why[0]);
+        }
+      }
+      return new Qwen3ForCausalLM(c, manager, model, lmHead, tied, cache, dtype, List.copyOf(unused), cpu);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
@@ -129,6 +149,16 @@ public final class Qwen3ForCausalLM implements CausalLm {
           name);
     }
     return true;
+  }
+
+  /** Checked here, not in VectorOps, whose class cannot even initialize without the module. */
+  private static boolean vectorApiPresent() {
+    return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+  }
+
+  /** Which code runs decode steps: "vector" (the Java CPU kernel) or "torch". */
+  public String decodeKernel() {
+    return cpuDecoder != null ? "vector" : "torch";
   }
 
   private static Device pickDevice(DecoderOptions opts) {
@@ -278,9 +308,13 @@ public final class Qwen3ForCausalLM implements CausalLm {
       }
     }
     float[][] out;
-    try (Step step = Step.decode(manager, slots, positions, model.rotaryEmb)) {
-      NDArray x = input(step, model.embed(ids), slots.length);
-      out = logits(model.forward(x, step, cache));
+    if (cpuDecoder != null) {
+      out = cpuDecoder.decode(slots, positions, model.embed(ids));
+    } else {
+      try (Step step = Step.decode(manager, slots, positions, model.rotaryEmb)) {
+        NDArray x = input(step, model.embed(ids), slots.length);
+        out = logits(model.forward(x, step, cache));
+      }
     }
     for (int i = 0; i < slots.length; i++) cache.setLength(slots[i], positions[i] + 1);
     return out;
@@ -309,7 +343,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
 
   /** Final norm + lm_head for hidden rows [B, hidden] → float32 logits [B][vocab]. */
   private float[][] logits(NDArray hidden) {
-    NDArray logits = model.norm.forward(hidden).matMul(lmHead); // [B, vocab]
+    NDArray logits = model.norm.forward(hidden).matMul(lmHeadT); // [B, vocab]
     if (logits.getDataType() != DataType.FLOAT32) logits = logits.toType(DataType.FLOAT32, false);
     // Straight from the native buffer into one array per row (toFloatArray + copyOfRange copied every step twice).
     java.nio.FloatBuffer flat = logits.toByteBuffer().asFloatBuffer();

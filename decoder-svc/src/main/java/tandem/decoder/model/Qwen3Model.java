@@ -6,22 +6,20 @@ import tandem.common.checkpoint.Qwen3Config;
 
 /**
  * HF Qwen3Model: embed_tokens, the decoder layers, the final norm; RoPE tables shared by all layers. Embedding lookups
- * run on the host from one float32 copy of embed_tokens, either as stored ([vocab, hidden]) or, when the lm_head is
- * tied to it, transposed ([hidden, vocab], the layout the lm_head matmul reads fastest): one copy serves both.
+ * run on the host from the float32 embed_tokens as stored ([vocab, hidden]); when the lm_head is tied to it, that one
+ * copy also serves as the lm_head.
  */
 final class Qwen3Model {
   final Qwen3Config config;
-  private final ByteBuffer embedHost; // embed_tokens values, [vocab, hidden] or transposed [hidden, vocab]
-  private final boolean embedTransposed;
+  private final ByteBuffer embedHost; // embed_tokens values, [vocab, hidden]
   final Qwen3DecoderLayer[] layers;
   final Qwen3RMSNorm norm;
   final Qwen3RotaryEmbedding rotaryEmb;
 
   /** {@code prefix} is "model." (Qwen3ForCausalLM) or "model.text_model." (Idefics3/SmolVLM). */
-  Qwen3Model(Weights w, String prefix, Qwen3Config c, int maxSeqLen, ByteBuffer embedHost, boolean embedTransposed) {
+  Qwen3Model(Weights w, String prefix, Qwen3Config c, int maxSeqLen, ByteBuffer embedHost) {
     this.config = c;
     this.embedHost = embedHost;
-    this.embedTransposed = embedTransposed;
     this.layers = new Qwen3DecoderLayer[c.numHiddenLayers()];
     for (int i = 0; i < layers.length; i++) {
       layers[i] = new Qwen3DecoderLayer(w, prefix + "layers." + i + ".", i, c);
@@ -35,15 +33,7 @@ final class Qwen3Model {
     int h = config.hiddenSize();
     float[] out = new float[ids.length * h];
     java.nio.FloatBuffer table = embedHost.asFloatBuffer();
-    if (!embedTransposed) {
-      for (int i = 0; i < ids.length; i++) table.get(ids[i] * h, out, i * h, h);
-      return out;
-    }
-    int v = config.vocabSize();
-    for (int j = 0; j < h; j++) { // row j of [hidden, vocab] holds feature j of every token
-      int base = j * v;
-      for (int i = 0; i < ids.length; i++) out[i * h + j] = table.get(base + ids[i]);
-    }
+    for (int i = 0; i < ids.length; i++) table.get(ids[i] * h, out, i * h, h);
     return out;
   }
 

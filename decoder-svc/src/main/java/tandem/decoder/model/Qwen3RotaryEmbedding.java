@@ -14,6 +14,8 @@ import ai.djl.ndarray.types.Shape;
 final class Qwen3RotaryEmbedding {
   final NDArray cos; // [maxSeqLen, headDim]
   final NDArray sinSigned; // [maxSeqLen, headDim]
+  final float[] cosHost; // the same tables on the heap, for the CPU decode kernel
+  final float[] sinSignedHost;
   final int headDim;
   private final NDIndex firstHalf;
   private final NDIndex secondHalf;
@@ -36,6 +38,8 @@ final class Qwen3RotaryEmbedding {
       }
     }
     Shape shape = new Shape(maxSeqLen, headDim);
+    this.cosHost = c;
+    this.sinSignedHost = s;
     this.cos = w.place(direct(c), shape);
     this.sinSigned = w.place(direct(s), shape);
     this.firstHalf = new NDIndex().addEllipseDim().addSliceDim(0, half);

@@ -11,10 +11,11 @@ import java.nio.FloatBuffer;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * Turns checkpoint tensors into the NDArrays the forward pass multiplies with. Linear weights are stored transposed,
- * {@code [in, out]} contiguous, because on this CPU {@code x.matMul(W)} reads memory ~1.4x faster than the HF layout
- * {@code x.matMul(W.transpose())}; projections that read the same input (q|k|v, gate|up) are concatenated into one
- * matrix so a layer issues one matmul per input. The checkpoint's buffer is dropped after the copy: one copy is kept.
+ * Turns checkpoint tensors into the NDArrays the forward pass multiplies with. Linear weights keep the HF layout
+ * {@code [out, in]} (row j = the weights of output j), which both consumers read well: libtorch's GEMM takes the
+ * transposed view for prefill without a copy, and the CPU decode kernel ({@link VectorOps#matmul}) streams whole rows
+ * as dot products. Projections that read the same input (q|k|v, gate|up) are stacked into one matrix so a layer issues
+ * one matmul per input. The checkpoint's buffer is dropped after the copy: one copy is kept.
  */
 final class Weights {
   private final TensorStore source;
@@ -56,30 +57,37 @@ final class Weights {
   }
 
   /**
-   * The named Linear weights, each {@code [out_i, in]} in the checkpoint, as one {@code [in, Σ out_i]} matrix whose
-   * column blocks follow the order of {@code names}.
+   * The named Linear weights, each {@code [out_i, in]} in the checkpoint, as one {@code [Σ out_i, in]} matrix whose
+   * row blocks follow the order of {@code names}.
    */
-  NDArray linearTransposed(long in, String[] names, long[] outs) {
-    return linearTransposed(in, names, outs, null);
+  NDArray linear(long in, String[] names, long[] outs) {
+    return linear(in, names, outs, null);
   }
 
   /**
-   * As {@link #linearTransposed(long, String[], long[])} with input feature c scaled by {@code inScale[c]}: folds the
-   * weight of the RMSNorm in front ({@code (x ⊙ w)·Wᵀ = x·(diag(w)·Wᵀ)}) into the matrix, one multiply less per step.
+   * As {@link #linear(long, String[], long[])} with input feature c scaled by {@code inScale[c]}: folds the weight of
+   * the RMSNorm in front ({@code (x ⊙ w)·Wᵀ = x·(W·diag(w))ᵀ}) into the matrix, one multiply less per step.
    */
-  NDArray linearTransposed(long in, String[] names, long[] outs, float[] inScale) {
+  NDArray linear(long in, String[] names, long[] outs, float[] inScale) {
     long total = 0;
     for (long o : outs) total += o;
     ByteBuffer dst = allocate(in * total);
     FloatBuffer d = dst.asFloatBuffer();
-    long offset = 0;
     for (int p = 0; p < names.length; p++) {
       FloatBuffer s = source.float32(names[p], outs[p], in).asFloatBuffer();
-      transpose(s, (int) outs[p], (int) in, d, (int) total, (int) offset, inScale);
-      offset += outs[p];
+      if (inScale == null) {
+        d.put(s);
+      } else {
+        float[] row = new float[(int) in];
+        for (long r = 0; r < outs[p]; r++) {
+          s.get(row);
+          for (int c = 0; c < row.length; c++) row[c] *= inScale[c];
+          d.put(row);
+        }
+      }
       dropped(outs[p] * in * 4);
     }
-    return place(dst, new Shape(in, total));
+    return place(dst, new Shape(total, in));
   }
 
   /**
@@ -92,14 +100,6 @@ final class Weights {
       droppedBytes = 0;
       System.gc();
     }
-  }
-
-  /** A new direct buffer holding src [rows, cols] transposed to [cols, rows]; src is dropped by the caller. */
-  ByteBuffer transposed(ByteBuffer src, long rows, long cols) {
-    ByteBuffer dst = allocate(rows * cols);
-    transpose(src.asFloatBuffer(), (int) rows, (int) cols, dst.asFloatBuffer(), (int) rows, 0, null);
-    dropped(rows * cols * 4);
-    return dst;
   }
 
   /** A matrix kept as stored, [rows, cols]. */
@@ -128,26 +128,5 @@ final class Weights {
       throw new IllegalArgumentException("tensor of " + floats + " floats is over the 2 GiB direct buffer limit");
     }
     return ByteBuffer.allocateDirect((int) (floats * 4)).order(ByteOrder.nativeOrder());
-  }
-
-  /**
-   * dst[c, offset + r] = src[r, c] · scale[c] (scale null = 1) for src [rows, cols], dst row stride dstCols; blocked to
-   * stay in cache.
-   */
-  static void transpose(FloatBuffer src, int rows, int cols, FloatBuffer dst, int dstCols, int offset, float[] scale) {
-    final int b = 64;
-    for (int r0 = 0; r0 < rows; r0 += b) {
-      int r1 = Math.min(rows, r0 + b);
-      for (int c0 = 0; c0 < cols; c0 += b) {
-        int c1 = Math.min(cols, c0 + b);
-        for (int c = c0; c < c1; c++) {
-          long base = (long) c * dstCols + offset;
-          float k = scale == null ? 1f : scale[c];
-          for (int r = r0; r < r1; r++) {
-            dst.put((int) (base + r), src.get(r * cols + c) * k);
-          }
-        }
-      }
-    }
   }
 }
