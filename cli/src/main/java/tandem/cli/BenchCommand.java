@@ -2,6 +2,8 @@ package tandem.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
@@ -112,18 +114,24 @@ public final class BenchCommand implements Runnable {
         double prefillS = (System.nanoTime() - p0) / 1e9;
         int next = Greedy.argmax(logits);
         double[] steps = new double[newTokens];
-        long d0 = System.nanoTime();
+        // This VM's memory bandwidth drifts by ±20 % within minutes, so the floor is measured in between the decode
+        // steps (one full read every 8 steps) and the ratio compares times taken under the same conditions.
+        List<Double> reads = new ArrayList<>();
+        double decodeS = 0;
         for (int k = 0; k < newTokens; k++) {
           long s0 = System.nanoTime();
           next = Greedy.argmax(lm.decode(new int[] {0}, new int[] {next})[0]);
           steps[k] = (System.nanoTime() - s0) / 1e9;
+          decodeS += steps[k];
+          if (k % 8 == 7 || k == newTokens - 1) reads.add(lm.weightReadSeconds(1));
         }
-        double decodeS = (System.nanoTime() - d0) / 1e9;
         lm.release(0);
 
         long bytes = lm.weightBytesPerToken();
-        // The floor is the fastest libtorch reads these bytes: with the decode's thread count or with every core.
-        double readS = lm.weightReadSeconds(3);
+        // The floor is the fastest libtorch reads these bytes: with the decode's thread count (the median of the
+        // interleaved reads) or with every core.
+        java.util.Collections.sort(reads);
+        double readS = reads.get(reads.size() / 2);
         int readThreads = threads;
         int cores = Runtime.getRuntime().availableProcessors();
         if (cores != threads) {
@@ -147,8 +155,10 @@ public final class BenchCommand implements Runnable {
             newTokens, decodeS, decodeTokS, perToken * 1e3, steps[steps.length / 2] * 1e3, steps[0] * 1e3);
         out.printf(
             Locale.ROOT, "floor:   %.1f MB of weights per token; libtorch sum reads them in %.1f ms (%.1f GB/s, %d"
-                + " threads); decode/floor = %.2f (median step %.2f, best step %.2f: the spread is other load)%n",
-            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, readThreads, floorRatio,
+                + " threads; median of %d reads between the steps, %.1f–%.1f ms); decode/floor = %.2f (median step"
+                + " %.2f, best step %.2f: the spread is other load)%n",
+            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, readThreads, reads.size(), reads.get(0) * 1e3,
+            reads.get(reads.size() - 1) * 1e3, floorRatio,
             steps[steps.length / 2] / readS, steps[0] / readS);
         if (batch > 1) {
           int[] slots = new int[batch];

@@ -191,23 +191,20 @@ final class CpuDecoder {
     int len = positions[r] + 1;
     int slot = slots[r];
     float[] s = scores.get();
-    if (s.length < len) {
-      s = new float[maxSeqLen];
+    if (s.length < 2 * len) {
+      s = new float[2 * maxSeqLen];
       scores.set(s);
     }
     ByteBuffer k = keys[layer];
     ByteBuffer v = values[layer];
     int kBase = ((slot * kvHeads + g) * d) * maxSeqLen;
     int vBase = ((slot * kvHeads + g) * maxSeqLen) * d;
-    for (int j = 0; j < group; j++) {
+    for (int j = 0; j < group; j += 2) {
+      int n = Math.min(2, group - j); // heads of the group done together: they share every K and V load
       int head = g * group + j;
-      int q = r * qkvOut + head * d;
-      java.util.Arrays.fill(s, 0, len, 0f);
-      for (int i = 0; i < d; i++) VectorOps.axpy(rows[q + i], k, kBase + i * maxSeqLen, s, 0, len);
-      VectorOps.softmax(s, len);
-      int out = r * heads * d + head * d;
-      java.util.Arrays.fill(attn, out, out + d, 0f);
-      for (int t = 0; t < len; t++) VectorOps.axpy(s[t], v, vBase + t * d, attn, out, d);
+      VectorOps.scores(rows, r * qkvOut + head * d, n, d, k, kBase, maxSeqLen, len, s);
+      for (int i = 0; i < n; i++) VectorOps.softmax(s, i * len, len);
+      VectorOps.weighted(s, n, len, v, vBase, d, attn, r * heads * d + head * d);
     }
   }
 }

@@ -162,46 +162,95 @@ final class VectorOps {
     return s;
   }
 
-  /** {@code dst[dOff + i] += a · src[sIndex + i]} for i < n; src holds float32 values, sIndex counts floats. */
-  static void axpy(float a, ByteBuffer src, int sIndex, float[] dst, int dOff, int n) {
-    int upper = F.loopBound(n);
-    FloatVector av = FloatVector.broadcast(F, a);
-    int i = 0;
-    for (; i < upper; i += L) {
-      FloatVector.fromByteBuffer(F, src, (sIndex + i) * 4, ORDER)
-          .fma(av, FloatVector.fromArray(F, dst, dOff + i))
-          .intoArray(dst, dOff + i);
+  /**
+   * Attention scores of one or two query heads against one cached K head stored transposed ({@code [headDim,
+   * maxSeqLen]}, row stride {@code stride} floats from {@code kBase}): {@code s[h·len + t] = Σ_d q[qOff + h·headDim + d]
+   * · K[d, t]} for t < len. Each 16-position block accumulates in registers over d; two heads share every K load.
+   */
+  static void scores(float[] q, int qOff, int heads, int headDim, ByteBuffer k, int kBase, int stride, int len,
+      float[] s) {
+    int upper = F.loopBound(len);
+    int q1 = qOff + headDim;
+    for (int t = 0; t < upper; t += L) {
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      for (int d = 0; d < headDim; d++) {
+        FloatVector kv = FloatVector.fromByteBuffer(F, k, (kBase + d * stride + t) * 4, ORDER);
+        a0 = kv.fma(FloatVector.broadcast(F, q[qOff + d]), a0);
+        if (heads == 2) a1 = kv.fma(FloatVector.broadcast(F, q[q1 + d]), a1);
+      }
+      a0.intoArray(s, t);
+      if (heads == 2) a1.intoArray(s, len + t);
     }
-    for (; i < n; i++) dst[dOff + i] += a * src.getFloat((sIndex + i) * 4);
+    for (int t = upper; t < len; t++) {
+      for (int h = 0; h < heads; h++) {
+        float acc = 0;
+        for (int d = 0; d < headDim; d++) acc += q[qOff + h * headDim + d] * k.getFloat((kBase + d * stride + t) * 4);
+        s[h * len + t] = acc;
+      }
+    }
+  }
+
+  /**
+   * The attention output of one or two heads: {@code out[outOff + h·headDim + d] = Σ_t p[h·len + t] · V[t, d]} for
+   * one cached V head ({@code [maxSeqLen, headDim]} from {@code vBase}); each block of headDim accumulates in
+   * registers over t, and two heads share every V load.
+   */
+  static void weighted(float[] p, int heads, int len, ByteBuffer v, int vBase, int headDim, float[] out, int outOff) {
+    int upper = F.loopBound(headDim);
+    int o1 = outOff + headDim;
+    for (int d = 0; d < upper; d += L) {
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      for (int t = 0; t < len; t++) {
+        FloatVector vv = FloatVector.fromByteBuffer(F, v, (vBase + t * headDim + d) * 4, ORDER);
+        a0 = vv.fma(FloatVector.broadcast(F, p[t]), a0);
+        if (heads == 2) a1 = vv.fma(FloatVector.broadcast(F, p[len + t]), a1);
+      }
+      a0.intoArray(out, outOff + d);
+      if (heads == 2) a1.intoArray(out, o1 + d);
+    }
+    for (int d = upper; d < headDim; d++) {
+      for (int h = 0; h < heads; h++) {
+        float acc = 0;
+        for (int t = 0; t < len; t++) acc += p[h * len + t] * v.getFloat((vBase + t * headDim + d) * 4);
+        out[outOff + h * headDim + d] = acc;
+      }
+    }
   }
 
   /** In-place softmax of v[0, n) in float32 (max-subtracted, as libtorch computes it). */
   static void softmax(float[] v, int n) {
+    softmax(v, 0, n);
+  }
+
+  /** In-place softmax of v[off, off + n). */
+  static void softmax(float[] v, int off, int n) {
     int upper = F.loopBound(n);
     float max = Float.NEGATIVE_INFINITY;
     int i = 0;
     if (upper > 0) {
       FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-      for (; i < upper; i += L) m = m.max(FloatVector.fromArray(F, v, i));
+      for (; i < upper; i += L) m = m.max(FloatVector.fromArray(F, v, off + i));
       max = m.reduceLanes(VectorOperators.MAX);
     }
-    for (; i < n; i++) max = Math.max(max, v[i]);
+    for (; i < n; i++) max = Math.max(max, v[off + i]);
     FloatVector mv = FloatVector.broadcast(F, max);
     FloatVector sv = FloatVector.zero(F);
     for (i = 0; i < upper; i += L) {
-      FloatVector e = FloatVector.fromArray(F, v, i).sub(mv).lanewise(VectorOperators.EXP);
-      e.intoArray(v, i);
+      FloatVector e = FloatVector.fromArray(F, v, off + i).sub(mv).lanewise(VectorOperators.EXP);
+      e.intoArray(v, off + i);
       sv = sv.add(e);
     }
     float sum = sv.reduceLanes(VectorOperators.ADD);
     for (; i < n; i++) {
-      v[i] = (float) Math.exp(v[i] - max);
-      sum += v[i];
+      v[off + i] = (float) Math.exp(v[off + i] - max);
+      sum += v[off + i];
     }
     float inv = 1f / sum;
     FloatVector iv = FloatVector.broadcast(F, inv);
-    for (i = 0; i < upper; i += L) FloatVector.fromArray(F, v, i).mul(iv).intoArray(v, i);
-    for (; i < n; i++) v[i] *= inv;
+    for (i = 0; i < upper; i += L) FloatVector.fromArray(F, v, off + i).mul(iv).intoArray(v, off + i);
+    for (; i < n; i++) v[off + i] *= inv;
   }
 
   /** {@code act[r, i] = silu(gu[r, i]) · gu[r, inter + i]} for gu {@code [rows, 2·inter]}, act {@code [rows, inter]}. */

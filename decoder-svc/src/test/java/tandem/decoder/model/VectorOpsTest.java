@@ -130,12 +130,37 @@ class VectorOpsTest {
   }
 
   @Test
-  void axpyAddsAScaledBufferSlice() {
-    float[] src = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
-    float[] dst = new float[19];
-    Arrays.fill(dst, 1);
-    VectorOps.axpy(2, weights(src), 1, dst, 0, 19);
-    for (int i = 0; i < 19; i++) assertEquals(1 + 2 * src[i + 1], dst[i]);
-    assertTrue(dst[18] == 41);
+  void attentionScoresAndWeightedValuesMatchTheirDefinitionsForOneAndTwoHeads() {
+    SplittableRandom rnd = new SplittableRandom(9);
+    for (int headDim : new int[] {16, 20, 128}) {
+      for (int len : new int[] {1, 15, 16, 37}) {
+        for (int heads = 1; heads <= 2; heads++) {
+          int stride = len + 3; // K rows are maxSeqLen long; only [0, len) is read
+          int kBase = 5;
+          float[] kt = random(rnd, kBase + headDim * stride);
+          float[] q = random(rnd, 7 + heads * headDim);
+          float[] s = new float[2 * len];
+          VectorOps.scores(q, 7, heads, headDim, weights(kt), kBase, stride, len, s);
+          for (int h = 0; h < heads; h++) {
+            for (int t = 0; t < len; t++) {
+              double want = 0;
+              for (int d = 0; d < headDim; d++) want += (double) q[7 + h * headDim + d] * kt[kBase + d * stride + t];
+              assertEquals(want, s[h * len + t], 1e-5, "scores hd=" + headDim + " len=" + len + " h=" + h);
+            }
+          }
+          int vBase = 3;
+          float[] v = random(rnd, vBase + len * headDim);
+          float[] out = new float[2 + heads * headDim];
+          VectorOps.weighted(s, heads, len, weights(v), vBase, headDim, out, 2);
+          for (int h = 0; h < heads; h++) {
+            for (int d = 0; d < headDim; d++) {
+              double want = 0;
+              for (int t = 0; t < len; t++) want += (double) s[h * len + t] * v[vBase + t * headDim + d];
+              assertEquals(want, out[2 + h * headDim + d], 1e-4, "weighted hd=" + headDim + " len=" + len);
+            }
+          }
+        }
+      }
+    }
   }
 }
