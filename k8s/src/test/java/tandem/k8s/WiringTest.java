@@ -132,6 +132,28 @@ class WiringTest {
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("renderings")
+  void everyServiceDrainsWithTheSameGraceBelowItsTerminationGracePeriod(String name, Rendering r) {
+    assertDrainGrace(r, ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+  }
+
+  @Test
+  void theDrainGraceValueReachesEveryService() {
+    assertDrainGrace(Chart.render(List.of(), "shutdownGraceSeconds", 40), 40);
+  }
+
+  /** Each pod reads TANDEM_SHUTDOWN_GRACE_SECONDS = {@code grace}, and the kubelet waits longer than that. */
+  static void assertDrainGrace(Rendering r, int grace) {
+    Map<String, Object> data = Y.map(Y.at(r.get("ConfigMap", Chart.RELEASE), "data"));
+    assertEquals(String.valueOf(grace), data.get(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS));
+    for (String c : COMPONENTS) {
+      assertTrue(variables(r, c).contains(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS), c + " gets no drain grace");
+      int term = (Integer) podSpec(r, c).get("terminationGracePeriodSeconds");
+      assertTrue(grace < term, c + ": drain grace " + grace + " s is not below terminationGracePeriodSeconds " + term);
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("renderings")
   void containerPortProbesServicesAndTandemPortAgree(String name, Rendering r) {
     for (String c : COMPONENTS) {
       Map<String, Object> ctr = r.container(c);
