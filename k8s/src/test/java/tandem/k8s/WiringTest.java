@@ -71,9 +71,11 @@ class WiringTest {
 
   /**
    * In ServiceDefaults but deliberately never set by the chart: inline tokens would sit in the pod spec (or a
-   * ConfigMap) for anyone who can read it; the chart mounts them from a Secret as TANDEM_AUTH_TOKENS_FILE.
+   * ConfigMap) for anyone who can read it; the chart mounts them from a Secret as TANDEM_AUTH_TOKENS_FILE. The
+   * client token is read by `vlm chat`/`vlm bench`, which the chart never runs.
    */
-  static final Set<String> NEVER_SET_BY_THE_CHART = Set.of(ServiceDefaults.ENV_AUTH_TOKENS);
+  static final Set<String> NEVER_SET_BY_THE_CHART =
+      Set.of(ServiceDefaults.ENV_AUTH_TOKENS, ServiceDefaults.ENV_CLIENT_TOKEN);
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("renderings")
