@@ -40,18 +40,22 @@ public final class ClientOptions {
   @Option(names = "--tls-key", paramLabel = "FILE", description = "PKCS#8 PEM private key of --tls-cert (BEGIN PRIVATE KEY).")
   Path key;
 
+  @Option(names = "--tls-authority", paramLabel = "NAME",
+      description = "Host name the server's certificate must carry when it differs from the address (e.g. through kubectl port-forward).")
+  String authority;
+
   @Option(names = "--token", paramLabel = "TOKEN",
       description = "Bearer token to send (default: $" + ServiceDefaults.ENV_CLIENT_TOKEN + ", which keeps it out of shell history).")
   String token;
 
   /** Whether any TLS option was given: the channel then speaks TLS. */
   public boolean tlsRequested() {
-    return tls || ca != null || cert != null || key != null;
+    return tls || ca != null || cert != null || key != null || authority != null;
   }
 
   /** For a command path that dials no TLS server (a loopback embedded server): TLS options are a mistake there. */
   public void rejectTls(String why) {
-    if (tlsRequested()) throw new UserError("--tls, --tls-ca, --tls-cert and --tls-key need " + why);
+    if (tlsRequested()) throw new UserError("--tls, --tls-ca, --tls-cert, --tls-key and --tls-authority need " + why);
   }
 
   /** For a command path that opens no network channel at all (an in-process server): no option applies. */
@@ -70,6 +74,7 @@ public final class ClientOptions {
     ChannelCredentials creds = credentials();
     NettyChannelBuilder b = NettyChannelBuilder.forTarget(target, creds)
         .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
+    if (authority != null) b.overrideAuthority(authority); // checked against the certificate instead of the address
     if (bearer != null) {
       if (!tlsRequested() && !loopback(target)) {
         System.err.println("vlm: warning: sending the bearer token to " + target + " without TLS (add --tls or --tls-ca)");

@@ -142,6 +142,16 @@ class ClientTlsTest {
   }
 
   @Test
+  void theCertificateIsCheckedAgainstTheTlsAuthorityWhenOneIsGiven() {
+    // the server's certificate names localhost and 127.0.0.1 only
+    Run wrong = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "gateway.example.com"));
+    assertEquals(2, wrong.code());
+    assertTrue(wrong.err().contains("gateway.example.com") && wrong.err().contains("TLS handshake failed"), wrong.err());
+    Run right = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "localhost"));
+    assertEquals(0, right.code(), right.err());
+  }
+
+  @Test
   void tlsAgainstAPlaintextServerSaysToDropTheTlsOptions() throws Exception {
     io.grpc.Server plain = Grpc.newServerBuilderForPort(0, io.grpc.InsecureServerCredentials.create())
         .addService(new ChatServiceGrpc.ChatServiceImplBase() {}).build().start();
