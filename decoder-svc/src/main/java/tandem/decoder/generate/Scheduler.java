@@ -233,7 +233,7 @@ public final class Scheduler implements AutoCloseable {
         }
         for (Seq s : dropped) s.finishEarly(FinishReason.CANCELLED, "");
         dropCancelled();
-        for (Seq s : admit) prefill(s);
+        prefill(admit);
         if (!active.isEmpty()) step();
         publish();
       }
@@ -261,27 +261,72 @@ public final class Scheduler implements AutoCloseable {
     }
   }
 
-  private void prefill(Seq s) {
+  /**
+   * Prefills the admitted sequences in one call, so the model can stack their prompts into one pass (each weight
+   * matrix multiplied once for all of them). If that call fails, each is retried alone, so one bad request cannot
+   * fail the others.
+   */
+  private void prefill(List<Seq> admit) {
+    List<Seq> live = new ArrayList<>();
     long start = System.nanoTime();
-    s.admittedNanos = start;
-    if (s.cancelled) {
-      end(s, FinishReason.CANCELLED, "");
+    for (Seq s : admit) {
+      s.admittedNanos = start;
+      if (s.cancelled) end(s, FinishReason.CANCELLED, "");
+      else live.add(s);
+    }
+    if (live.isEmpty()) return;
+    if (live.size() == 1) {
+      prefillAlone(live.get(0));
       return;
     }
+    int n = live.size();
+    int[] slots = new int[n];
+    float[][] embeds = new float[n][];
+    int[] lens = new int[n];
+    float[][] logits;
+    try {
+      for (int i = 0; i < n; i++) {
+        slots[i] = live.get(i).slot;
+        embeds[i] = embeddings(live.get(i).request);
+        lens[i] = live.get(i).request.inputIds().length;
+      }
+      logits = model.prefill(slots, embeds, lens);
+    } catch (RuntimeException e) {
+      log.log(Level.FINE, "stacked prefill of " + n + " sequences failed; prefilling each alone", e);
+      for (Seq s : live) prefillAlone(s);
+      return;
+    }
+    long took = System.nanoTime() - start;
+    for (int i = 0; i < n; i++) started(live.get(i), logits[i], took);
+  }
+
+  private void prefillAlone(Seq s) {
+    long start = System.nanoTime();
     GenerationRequest r = s.request;
     float[] logits;
     try {
-      float[] embeds = model.embed(r.inputIds());
-      if (r.imageEmbeddings().length > 0) {
-        Splice.splice(embeds, r.inputIds(), model.hiddenSize(), r.imageTokenId(), r.imageEmbeddings());
-      }
+      float[] embeds = embeddings(r);
       logits = model.prefill(s.slot, embeds, r.inputIds().length);
     } catch (RuntimeException e) {
       log.log(Level.WARNING, "prefill failed for " + r.requestId(), e);
       end(s, FinishReason.ERROR, "prefill failed: " + e);
       return;
     }
-    s.prefillNanos = System.nanoTime() - start;
+    started(s, logits, System.nanoTime() - start);
+  }
+
+  /** Token embeddings with the request's image embeddings spliced in at its image-token positions. */
+  private float[] embeddings(GenerationRequest r) {
+    float[] embeds = model.embed(r.inputIds());
+    if (r.imageEmbeddings().length > 0) {
+      Splice.splice(embeds, r.inputIds(), model.hiddenSize(), r.imageTokenId(), r.imageEmbeddings());
+    }
+    return embeds;
+  }
+
+  /** A prefilled sequence joins the batch and gets its first token from the prefill's logits. */
+  private void started(Seq s, float[] logits, long prefillNanos) {
+    s.prefillNanos = prefillNanos;
     active.add(s);
     publish(); // before the first token goes out, so metrics never lag behind what a client has seen
     if (!s.cancelled) accept(s, logits);

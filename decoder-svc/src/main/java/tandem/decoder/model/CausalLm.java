@@ -22,6 +22,17 @@ public interface CausalLm extends AutoCloseable {
   float[] prefill(int slot, float[] inputEmbeds, int len);
 
   /**
+   * Prefills several slots (distinct) at once: prompt i fills slot slots[i] from {@code inputEmbeds[i]} [lens[i],
+   * hidden]; returns each prompt's last-position logits. Same results as calling {@link #prefill(int, float[], int)}
+   * for each; a model may stack the prompts into one pass (this default does not).
+   */
+  default float[][] prefill(int[] slots, float[][] inputEmbeds, int[] lens) {
+    float[][] out = new float[slots.length][];
+    for (int i = 0; i < slots.length; i++) out[i] = prefill(slots[i], inputEmbeds[i], lens[i]);
+    return out;
+  }
+
+  /**
    * One batched decode step: for each i, token ids[i] is appended to slot slots[i] at that slot's next position.
    * Returns logits [slots.length][vocab]. Sequences of different lengths in one step are fine.
    */

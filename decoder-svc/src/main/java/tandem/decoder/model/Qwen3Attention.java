@@ -79,7 +79,18 @@ final class Qwen3Attention {
     NDArray attn; // [T, heads headDim]
     if (step.prefill) {
       cache.writeRange(layer, step.slot, step.start, k, v);
-      attn = prefillAttention(q, step, cache, layer);
+      attn = prefillAttention(q, step.slot, step.start, step.count, step.mask, step, cache, layer);
+    } else if (step.batch) {
+      NDList outs = new NDList(step.lens.length);
+      long off = 0;
+      for (int i = 0; i < step.lens.length; i++) {
+        int len = step.lens[i];
+        NDIndex rows = new NDIndex().addSliceDim(off, off + len);
+        cache.writeRange(layer, step.slots[i], 0, k.get(rows), v.get(rows));
+        outs.add(prefillAttention(q.get(rows), step.slots[i], 0, len, step.masks[i], step, cache, layer));
+        off += len;
+      }
+      attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
     } else {
       cache.writeScattered(layer, step.slotIdx, step.posIdx, k, v);
       attn = decodeAttention(q, step, cache, layer);
@@ -87,19 +98,22 @@ final class Qwen3Attention {
     return attn.matMul(oProjT);
   }
 
-  /** Rows are consecutive positions of one slot; attends over the cache [0, start + T) with a causal mask. */
-  private NDArray prefillAttention(NDArray q, Step step, KvCache cache, int layer) {
-    int t = step.count;
-    int keys = step.start + t;
-    NDIndex visible = new NDIndex().addIndices(step.slot).addAllDim().addSliceDim(0, keys);
-    NDIndex visibleT = new NDIndex().addIndices(step.slot).addAllDim().addAllDim().addSliceDim(0, keys);
+  /**
+   * Rows q [t, heads, headDim] are positions start..start+t-1 of one slot; attends over the cache [0, start + t) with
+   * the causal mask (null when t == 1).
+   */
+  private NDArray prefillAttention(
+      NDArray q, int slot, int start, int t, NDArray mask, Step step, KvCache cache, int layer) {
+    int keys = start + t;
+    NDIndex visible = new NDIndex().addIndices(slot).addAllDim().addSliceDim(0, keys);
+    NDIndex visibleT = new NDIndex().addIndices(slot).addAllDim().addAllDim().addSliceDim(0, keys);
     NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, keys]
     NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, keys, headDim]
     // [T, heads, d] → [kvHeads, group·T, d]: query head h uses kv head h / group
     NDArray qg = q.reshape(t, kvHeads, group, headDim).transpose(1, 2, 0, 3).reshape(kvHeads, (long) group * t, headDim);
     NDArray scores = qg.matMul(kt); // [kvHeads, group·T, keys]
-    if (step.mask != null) {
-      scores = scores.reshape(kvHeads, group, t, keys).add(step.mask).reshape(kvHeads, (long) group * t, keys);
+    if (mask != null) {
+      scores = scores.reshape(kvHeads, group, t, keys).add(mask).reshape(kvHeads, (long) group * t, keys);
     }
     NDArray out = softmax(scores).matMul(vc); // [kvHeads, group·T, d]
     return out.reshape(kvHeads, group, t, headDim).transpose(2, 0, 1, 3).reshape(t, (long) heads * headDim);

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.io.IOException;
@@ -27,6 +28,11 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private static final Logger LOG = LoggerFactory.getLogger(Qwen3ForCausalLM.class);
   /** Prompt rows per prefill pass: bounds the [heads, chunk, keys] score tensor of long prompts. */
   static final int PREFILL_CHUNK = 512;
+  /**
+   * Rows of one batched prefill pass over several prompts. libtorch's GEMM runs ~1.4x faster at 512–1024 rows than at
+   * 128 here (~125 vs ~85 GFLOP/s), so prompts admitted together are stacked into one pass up to this many rows.
+   */
+  static final int PREFILL_BATCH_ROWS = 1024;
 
   private final Qwen3Config config;
   private final NDManager manager;
@@ -284,6 +290,92 @@ public final class Qwen3ForCausalLM implements CausalLm {
     }
     cache.setLength(slot, len);
     return logits;
+  }
+
+  /**
+   * Prefills several prompts: those of at most {@link #PREFILL_CHUNK} tokens are stacked into passes of up to
+   * {@link #PREFILL_BATCH_ROWS} rows, so every weight matrix is multiplied once for all of them (the attention is
+   * still per prompt); longer prompts run alone in chunks. Same results as prefilling one by one.
+   */
+  @Override
+  public float[][] prefill(int[] slots, float[][] inputEmbeds, int[] lens) {
+    checkOpen();
+    int n = slots.length;
+    if (inputEmbeds.length != n || lens.length != n) {
+      throw new IllegalArgumentException("prefill needs as many embeddings and lengths as slots");
+    }
+    boolean[] seen = new boolean[slots()];
+    int h = hiddenSize();
+    for (int i = 0; i < n; i++) {
+      checkSlot(slots[i]);
+      if (seen[slots[i]]) throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one prefill");
+      seen[slots[i]] = true;
+      if (lens[i] < 1 || lens[i] > maxSeqLen()) {
+        throw new IllegalArgumentException("prefill length must be in [1, " + maxSeqLen() + "], got " + lens[i]);
+      }
+      if (inputEmbeds[i] == null || inputEmbeds[i].length != (long) lens[i] * h) {
+        throw new IllegalArgumentException("inputEmbeds[" + i + "] must hold len*hidden = " + lens[i] + "*" + h
+            + " floats");
+      }
+    }
+    float[][] out = new float[n][];
+    List<Integer> group = new java.util.ArrayList<>();
+    int rows = 0;
+    for (int i = 0; i <= n; i++) {
+      boolean flush = i == n || lens[i] > PREFILL_CHUNK || rows + lens[i] > PREFILL_BATCH_ROWS;
+      if (flush && !group.isEmpty()) {
+        prefillGroup(group, slots, inputEmbeds, lens, out);
+        group.clear();
+        rows = 0;
+      }
+      if (i == n) break;
+      if (lens[i] > PREFILL_CHUNK) {
+        out[i] = prefill(slots[i], inputEmbeds[i], lens[i]);
+      } else {
+        group.add(i);
+        rows += lens[i];
+      }
+    }
+    return out;
+  }
+
+  /** One stacked pass over prompts {@code idx} (each at most one chunk long). */
+  private void prefillGroup(List<Integer> idx, int[] slots, float[][] embeds, int[] lens, float[][] out) {
+    if (idx.size() == 1) {
+      int i = idx.get(0);
+      out[i] = prefill(slots[i], embeds[i], lens[i]);
+      return;
+    }
+    int h = hiddenSize();
+    int m = idx.size();
+    int[] gSlots = new int[m];
+    int[] gLens = new int[m];
+    int total = 0;
+    for (int j = 0; j < m; j++) {
+      gSlots[j] = slots[idx.get(j)];
+      gLens[j] = lens[idx.get(j)];
+      total += gLens[j];
+      cache.setLength(gSlots[j], 0); // a failure half-way leaves empty slots, never half-written ones
+    }
+    float[] rows = new float[total * h];
+    long[] last = new long[m];
+    int off = 0;
+    for (int j = 0; j < m; j++) {
+      System.arraycopy(embeds[idx.get(j)], 0, rows, off * h, gLens[j] * h);
+      off += gLens[j];
+      last[j] = off - 1;
+    }
+    float[][] logits;
+    try (Step step = Step.prefillBatch(manager, gSlots, gLens, model.rotaryEmb)) {
+      NDArray hidden = model.forward(input(step, rows, total), step, cache);
+      NDArray lastIdx = step.manager.create(last);
+      if (!lastIdx.getDevice().equals(hidden.getDevice())) lastIdx = lastIdx.toDevice(hidden.getDevice(), false);
+      logits = logits(hidden.get(new NDIndex("{}", lastIdx)));
+    }
+    for (int j = 0; j < m; j++) {
+      cache.setLength(gSlots[j], gLens[j]);
+      out[idx.get(j)] = logits[j];
+    }
   }
 
   @Override

@@ -9,8 +9,9 @@ import ai.djl.ndarray.types.Shape;
 /**
  * What one forward pass needs besides the hidden states: which slots and positions its rows belong to, the RoPE rows
  * for them, the causal mask of a prefill chunk, and the scope that owns every intermediate tensor of the pass.
- * Two shapes exist: a prefill chunk (rows = consecutive positions start..start+count-1 of one slot) and a decode step
- * (row i = the next position of slot slots[i]).
+ * Three shapes exist: a prefill chunk (rows = consecutive positions start..start+count-1 of one slot), a batched
+ * prefill (rows = positions 0..lens[i]-1 of slot slots[i], one prompt after another) and a decode step (row i = the
+ * next position of slot slots[i]).
  */
 final class Step implements AutoCloseable {
   final NDManager manager;
@@ -23,6 +24,9 @@ final class Step implements AutoCloseable {
   final NDArray slotIdx; // decode only, int64 [B]
   final NDArray posIdx; // decode only, int64 [B]
   final NDArray mask; // prefill with count > 1: additive [count, start + count]
+  final boolean batch; // batched prefill: slots[i] gets lens[i] rows from position 0
+  final int[] lens; // batched prefill only
+  final NDArray[] masks; // batched prefill only: causal mask per prompt (null for a 1-token prompt)
   final NDArray cos; // [count, 1, headDim]
   final NDArray sin; // [count, 1, headDim]
 
@@ -42,6 +46,9 @@ final class Step implements AutoCloseable {
     this.count = count;
     this.slots = slots;
     this.positions = positions;
+    this.batch = false;
+    this.lens = null;
+    this.masks = null;
     if (prefill) {
       this.slotIdx = null;
       this.posIdx = null;
@@ -69,6 +76,40 @@ final class Step implements AutoCloseable {
       this.sin = owned(rope.sinSigned.get(rows)).expandDims(1);
       this.mask = null;
     }
+  }
+
+  /** Batched prefill: prompt i fills slot slots[i] from position 0 with lens[i] rows; rows are stacked in order. */
+  private Step(NDManager manager, int[] slots, int[] lens, Qwen3RotaryEmbedding rope) {
+    this.manager = manager;
+    this.prefill = false;
+    this.batch = true;
+    this.slot = -1;
+    this.start = 0;
+    this.slots = slots;
+    this.lens = lens;
+    this.positions = null;
+    this.slotIdx = null;
+    this.posIdx = null;
+    this.mask = null;
+    int rows = 0;
+    for (int len : lens) rows += len;
+    this.count = rows;
+    long[] p = new long[rows];
+    int r = 0;
+    for (int len : lens) for (int i = 0; i < len; i++) p[r++] = i;
+    NDArray pIdx = manager.create(p);
+    if (!pIdx.getDevice().equals(rope.cos.getDevice())) pIdx = pIdx.toDevice(rope.cos.getDevice(), false);
+    NDIndex table = new NDIndex("{}", pIdx);
+    this.cos = owned(rope.cos.get(table)).expandDims(1);
+    this.sin = owned(rope.sinSigned.get(table)).expandDims(1);
+    this.masks = new NDArray[lens.length];
+    for (int i = 0; i < lens.length; i++) {
+      masks[i] = lens[i] > 1 ? causalMask(manager, 0, lens[i], rope.cos.getDataType()) : null;
+    }
+  }
+
+  static Step prefillBatch(NDManager parent, int[] slots, int[] lens, Qwen3RotaryEmbedding rope) {
+    return new Step(parent.newSubManager(), slots, lens, rope);
   }
 
   static Step prefill(NDManager parent, int slot, int start, int count, Qwen3RotaryEmbedding rope) {

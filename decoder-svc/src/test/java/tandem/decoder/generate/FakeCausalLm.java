@@ -20,6 +20,11 @@ public class FakeCausalLm implements CausalLm {
   public final AtomicInteger decodeCalls = new AtomicInteger();
   public final AtomicInteger prefillCalls = new AtomicInteger();
   public volatile int largestBatch;
+  /** Stacked prefill calls (several prompts in one call) and the most prompts one of them held. */
+  public final AtomicInteger stackedPrefillCalls = new AtomicInteger();
+  public volatile int largestStackedPrefill;
+  /** A prompt whose first id is this fails to prefill (alone or stacked); -1: none. */
+  public volatile int poisonFirstId = -1;
   volatile boolean closed;
 
   public FakeCausalLm(int vocab, int hidden, int slotCount, int maxSeqLen, float[] constantLogits) {
@@ -47,8 +52,16 @@ public class FakeCausalLm implements CausalLm {
   }
 
   @Override
+  public float[][] prefill(int[] slotIds, float[][] inputEmbeds, int[] lens) {
+    stackedPrefillCalls.incrementAndGet();
+    largestStackedPrefill = Math.max(largestStackedPrefill, slotIds.length);
+    return CausalLm.super.prefill(slotIds, inputEmbeds, lens);
+  }
+
+  @Override
   public float[] prefill(int slot, float[] inputEmbeds, int len) {
     prefillCalls.incrementAndGet();
+    if (poisonFirstId >= 0 && inputEmbeds[0] == poisonFirstId) throw new IllegalStateException("poisoned prompt");
     if (len > maxSeqLen) throw new IllegalStateException("prefill of " + len + " > " + maxSeqLen);
     List<Float> h = slots.get(slot);
     h.clear();

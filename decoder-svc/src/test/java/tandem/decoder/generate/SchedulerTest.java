@@ -86,6 +86,44 @@ class SchedulerTest {
   }
 
   @Test
+  void requestsAdmittedTogetherArePrefilledInOneCallAndABadOneFailsAlone() throws Exception {
+    int[][] prompts = {{11, 2, 3}, {12, 4}, {13, 5, 6, 1}};
+    int[][] alone = new int[prompts.length][];
+    FinishReason[] aloneReason = new FinishReason[prompts.length];
+    for (int k = 0; k < prompts.length; k++) {
+      Collector c = new Collector();
+      scheduler(FakeCausalLm.random(VOCAB, 4, 256), 8).submit(request(prompts[k], 12), c);
+      aloneReason[k] = c.await().reason();
+      alone[k] = c.array();
+    }
+
+    FakeCausalLm lm = FakeCausalLm.random(VOCAB, 5, 256); // the blocker's slot + four
+    lm.poisonFirstId = 30;
+    lm.stepSleepMillis = 300; // the blocker's step: the next requests queue up meanwhile
+    Scheduler s = scheduler(lm, 8);
+    Collector blocker = new Collector();
+    s.submit(request(new int[] {20, 1}, 3), blocker);
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (blocker.ids.isEmpty() && System.nanoTime() < deadline) Thread.sleep(1); // now in its 300 ms step
+    List<Collector> cs = new ArrayList<>();
+    for (int[] p : prompts) {
+      Collector c = new Collector();
+      s.submit(request(p, 12), c);
+      cs.add(c);
+    }
+    Collector poisoned = new Collector();
+    s.submit(request(new int[] {30, 1}, 12), poisoned);
+    lm.stepSleepMillis = 0;
+    for (int k = 0; k < prompts.length; k++) {
+      assertEquals(aloneReason[k], cs.get(k).await().reason(), "prompt " + k);
+      assertArrayEquals(alone[k], cs.get(k).array(), "prompt " + k);
+    }
+    assertEquals(FinishReason.ERROR, poisoned.await().reason());
+    blocker.await();
+    assertEquals(4, lm.largestStackedPrefill, "the four queued prompts were not prefilled in one call");
+  }
+
+  @Test
   void moreStreamsThanSlotsAllFinishBySlotReuse() throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 64);
     lm.stepSleepMillis = 1; // so the submissions below overlap
