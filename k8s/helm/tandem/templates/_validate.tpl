@@ -10,15 +10,16 @@ combination fails `helm install/upgrade/template` with a message naming the valu
 {{- fail (printf "%s.port=%s is also %s.port: every service needs its own port" $c $p (get $ports $p)) -}}
 {{- end -}}
 {{- $_ := set $ports $p $c -}}
+{{- $t := int (index $.Values $c).terminationGracePeriodSeconds -}}
+{{- if ge (int $.Values.shutdownGraceSeconds) $t -}}
+{{- fail (printf "shutdownGraceSeconds=%d must be below %s.terminationGracePeriodSeconds=%d: the kubelet kills the pod at the latter, cutting the drain" (int $.Values.shutdownGraceSeconds) $c $t) -}}
+{{- end -}}
 {{- $a := (index $.Values $c).autoscaling -}}
 {{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
 {{- fail (printf "%s.autoscaling.minReplicas=%d is above maxReplicas=%d" $c (int $a.minReplicas) (int $a.maxReplicas)) -}}
 {{- end -}}
 {{- end -}}
 {{- $g := .Values.gateway -}}
-{{- if ge (int $g.shutdownGraceSeconds) (int $g.terminationGracePeriodSeconds) -}}
-{{- fail (printf "gateway.shutdownGraceSeconds=%d must be below gateway.terminationGracePeriodSeconds=%d: the kubelet kills the pod at the latter" (int $g.shutdownGraceSeconds) (int $g.terminationGracePeriodSeconds)) -}}
-{{- end -}}
 {{- if and (gt (float64 $g.ratePerSecond) 0.0) (lt (int $g.rateBurst) 1) -}}
 {{- fail "gateway.rateBurst must be at least 1 while gateway.ratePerSecond is above 0 (set ratePerSecond=0 to turn the rate limit off)" -}}
 {{- end -}}

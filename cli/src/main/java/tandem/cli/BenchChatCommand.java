@@ -41,6 +41,9 @@ public final class BenchChatCommand implements Callable<Integer> {
   @Option(names = "--decoder", description = "decoder-svc host:port behind that gateway.")
   String decoder;
 
+  /** TLS and token for --server and --decoder (the same options go to both channels). */
+  @picocli.CommandLine.Mixin ClientOptions client = new ClientOptions();
+
   @Option(names = "--model", required = true, description = "Checkpoint folder (tokenizer and template; with no --server also the model to serve).")
   Path model;
 
@@ -57,6 +60,7 @@ public final class BenchChatCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     if (!Files.isDirectory(model)) throw new UserError("--model " + model + " is not a folder");
     if ((server == null) != (decoder == null)) throw new UserError("give both --server and --decoder, or neither");
+    if (server == null) client.rejectAll("--server and --decoder (without them both services run in this process)");
     if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
     for (int c : concurrency) if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
     String text = "Tandem benchmark: please describe the weather today. ".repeat(Math.max(1, promptWords / 7));
@@ -96,7 +100,7 @@ public final class BenchChatCommand implements Callable<Integer> {
 
   private void runBench(String gw, String dec, ChatBench.Prompt prompt, java.io.PrintWriter out) throws InterruptedException {
     try {
-      ChatBench.run(gw, dec, prompt, concurrency, newTokens, out);
+      ChatBench.run(client, gw, dec, prompt, concurrency, newTokens, out);
     } catch (IllegalStateException e) {
       throw new UserError(e.getMessage());
     }

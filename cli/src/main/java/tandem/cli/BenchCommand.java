@@ -47,6 +47,9 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--server", description = "host:port of a running decoder-svc: measure continuous batching over gRPC")
     String server;
 
+    /** TLS for --server (decoder-svc with internal mTLS wants --tls-ca, --tls-cert and --tls-key). */
+    @CommandLine.Mixin ClientOptions client = new ClientOptions();
+
     @Option(names = "--concurrency", split = ",", defaultValue = "1,2,4,8",
         description = "with --server: concurrent streams per level (default ${DEFAULT-VALUE})")
     int[] concurrency;
@@ -81,13 +84,14 @@ public final class BenchCommand implements Runnable {
         if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
         for (int c : concurrency) if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
         try {
-          DecodeServerBench.run(server, concurrency, newTokens, promptTokens, spec.commandLine().getOut());
+          DecodeServerBench.run(client, server, concurrency, newTokens, promptTokens, spec.commandLine().getOut());
         } catch (IllegalStateException e) {
           throw new UserError(e.getMessage());
         }
         return 0;
       }
       if (model == null) throw new UserError("bench decode needs --model DIR (in-process) or --server ADDR");
+      client.rejectAll("--server (--model measures the model in this process)");
       if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
       if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
       GenerateCommand.checkModelDir(model);

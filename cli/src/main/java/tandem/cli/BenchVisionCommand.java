@@ -6,7 +6,6 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -41,6 +40,9 @@ public final class BenchVisionCommand implements Callable<Integer> {
   @Option(names = "--server", required = true, description = "vision-svc address host:port.")
   String server;
 
+  /** TLS (vision-svc with internal mTLS wants --tls-ca, --tls-cert and --tls-key). */
+  @picocli.CommandLine.Mixin ClientOptions client = new ClientOptions();
+
   @Option(names = "--batch-sizes", defaultValue = "1,2,4,8", split = ",",
       description = "Batch caps to time a miss at, one fresh 512x512 image each (default: ${DEFAULT-VALUE}).")
   int[] batchSizes;
@@ -60,8 +62,7 @@ public final class BenchVisionCommand implements Callable<Integer> {
       throw new UserError("--batch-sizes must be positive integers, got " + Arrays.toString(batchSizes));
     if (hits < 1) throw new UserError("--hits must be at least 1");
     var out = spec.commandLine().getOut();
-    ManagedChannel ch = NettyChannelBuilder.forTarget(server).usePlaintext()
-        .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
+    ManagedChannel ch = client.open(server);
     try {
       awaitServing(ch);
       var stub = VisionServiceGrpc.newBlockingStub(ch).withMaxOutboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
@@ -137,7 +138,7 @@ public final class BenchVisionCommand implements Callable<Integer> {
           .addImages(ImageInput.newBuilder().setData(ByteString.copyFrom(image)))
           .setMaxBatchTiles(cap).build());
     } catch (StatusRuntimeException e) {
-      throw new UserError("Embed failed: " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+      throw new UserError("Embed failed: " + ClientOptions.statusLine(e));
     }
   }
 
@@ -151,7 +152,9 @@ public final class BenchVisionCommand implements Callable<Integer> {
         if (s.getStatus() == HealthCheckResponse.ServingStatus.SERVING) return;
         last = s.getStatus().toString();
       } catch (StatusRuntimeException e) {
-        last = e.getStatus().getCode() + (e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription());
+        // waiting does not fix a refused certificate or token: say so now rather than after --wait-seconds
+        if (ClientOptions.permanent(e)) throw new UserError("vision-svc at " + server + ": " + client.describe(e));
+        last = client.describe(e);
       }
       Thread.sleep(500);
     }

@@ -3,8 +3,6 @@ package tandem.cli;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.grpc.Channel;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
@@ -17,6 +15,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -61,6 +60,9 @@ public final class ChatCommand implements Callable<Integer> {
 
   @Option(names = "--server", description = "Gateway address host:port (default: an embedded all-in-one server).")
   String server;
+
+  /** TLS and bearer token for --server. */
+  @Mixin ClientOptions client = new ClientOptions();
 
   @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev] for the embedded server (default: $TANDEM_MODEL).")
   Path model;
@@ -115,11 +117,8 @@ public final class ChatCommand implements Callable<Integer> {
   }
 
   private ManagedChannel open() throws IOException {
-    if (server != null) {
-      return Grpc.newChannelBuilder(server, InsecureChannelCredentials.create())
-          .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES)
-          .build();
-    }
+    if (server != null) return client.open(server);
+    client.rejectAll("--server (the embedded server is reached in-process)");
     EmbeddedGateway e = embedded;
     if (e == null) {
       throw new UserError(
@@ -215,7 +214,7 @@ public final class ChatCommand implements Callable<Integer> {
     } catch (StatusRuntimeException e) {
       if (!json) o.println();
       o.flush();
-      throw new UserError(e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+      throw new UserError(client.describe(e));
     }
     if (fin == null) throw new UserError("the gateway ended the stream without a final chunk");
 

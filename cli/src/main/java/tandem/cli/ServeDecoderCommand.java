@@ -16,7 +16,11 @@ import tandem.decoder.DecoderServerConfig;
 @Command(
     name = "decoder",
     mixinStandardHelpOptions = true,
-    description = "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one checkpoint.")
+    description = {
+      "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one checkpoint.",
+      "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, streams in flight finish within"
+          + " $TANDEM_SHUTDOWN_GRACE_SECONDS (default " + ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS + ")."
+    })
 public final class ServeDecoderCommand implements Callable<Integer> {
   @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev] (default: $TANDEM_MODEL).")
   Path model;

@@ -17,7 +17,11 @@ import tandem.vision.VisionSettings;
  * {@code vlm serve vision}: vision-svc in this process. Every flag has an environment variable (docs/vision-svc.md);
  * a flag wins over the variable.
  */
-@Command(name = "vision", mixinStandardHelpOptions = true, description = "Serve vision-svc (image bytes in, connector embeddings out).")
+@Command(name = "vision", mixinStandardHelpOptions = true, description = {
+    "Serve vision-svc (image bytes in, connector embeddings out).",
+    "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, calls in flight finish within"
+        + " $TANDEM_SHUTDOWN_GRACE_SECONDS (default " + ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS + ")."
+})
 public final class ServeVisionCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 

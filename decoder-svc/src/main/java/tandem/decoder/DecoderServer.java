@@ -5,13 +5,14 @@ import io.grpc.ServerInterceptor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 import tandem.common.checkpoint.ModelConfig;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.decoder.generate.GenerationDefaults;
@@ -35,13 +36,19 @@ public final class DecoderServer implements AutoCloseable {
   private final Scheduler scheduler;
   private final ServerBootstrap bootstrap;
   private final DecoderTelemetry telemetry;
+  private final Duration shutdownGrace;
 
-  private DecoderServer(CausalLm model, Scheduler scheduler, ServerBootstrap bootstrap, DecoderTelemetry telemetry) {
+  private DecoderServer(CausalLm model, Scheduler scheduler, ServerBootstrap bootstrap, DecoderTelemetry telemetry,
+      Duration shutdownGrace) {
     this.model = model;
     this.scheduler = scheduler;
     this.bootstrap = bootstrap;
     this.telemetry = telemetry;
+    this.shutdownGrace = shutdownGrace;
   }
+
+  /** The drain grace of servers started without an environment (in-process: tests, the all-in-one server). */
+  public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
 
   /**
    * What the server needs to know about the checkpoint beyond the model itself.
@@ -77,14 +84,15 @@ public final class DecoderServer implements AutoCloseable {
   /**
    * As above, with the network settings from {@code env}: TANDEM_TLS_* on the port (plaintext when unset; with
    * TANDEM_TLS_CLIENT_AUTH=require the handshake admits only callers with a client certificate from
-   * TANDEM_TLS_CLIENT_CA, i.e. the gateway) and, when TANDEM_HEALTH_PORT is set, a plaintext port with
-   * grpc.health.v1 only, for Kubernetes probes.
+   * TANDEM_TLS_CLIENT_CA, i.e. the gateway), TANDEM_SHUTDOWN_GRACE_SECONDS for {@link #close()} and, when
+   * TANDEM_HEALTH_PORT is set, a plaintext port with grpc.health.v1 only, for Kubernetes probes.
    */
   public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors,
       Telemetry telemetry, Env env) throws IOException, InterruptedException {
     if (config.model() == null) {
       throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + ServiceDefaults.ENV_MODEL);
     }
+    Duration grace = Draining.graceFromEnv(env); // a bad value fails the start, not the shutdown
     ModelInfo info = ModelInfo.fromDir(config.model());
     if (config.threads() > 0) TorchThreads.set(config.threads());
     long t0 = System.nanoTime();
@@ -93,7 +101,7 @@ public final class DecoderServer implements AutoCloseable {
     log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens)", config.model(),
         (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen()));
     DecoderServer server = start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), env), model,
-        info, config, interceptors, telemetry);
+        info, config, interceptors, telemetry, grace);
     try {
       server.bootstrap.serveHealthOnlyFromEnv(env);
     } catch (IOException | RuntimeException e) {
@@ -133,11 +141,19 @@ public final class DecoderServer implements AutoCloseable {
   /**
    * As above, traced and measured by {@code telemetry}: its server interceptor is added after {@code interceptors},
    * each request gets a {@code generate} span, and the scheduler's state is exported as gauges. The caller keeps
-   * ownership of {@code telemetry}.
+   * ownership of {@code telemetry}. {@link #close()} drains with {@link #DEFAULT_SHUTDOWN_GRACE}.
    */
   public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
       DecoderServerConfig config, List<ServerInterceptor> interceptors, Telemetry telemetry)
       throws IOException, InterruptedException {
+    return start(builder, model, info, config, interceptors, telemetry, DEFAULT_SHUTDOWN_GRACE);
+  }
+
+  /** As above; {@link #close()} lets streams in flight finish for up to {@code shutdownGrace}. */
+  public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
+      DecoderServerConfig config, List<ServerInterceptor> interceptors, Telemetry telemetry, Duration shutdownGrace)
+      throws IOException, InterruptedException {
+    if (shutdownGrace.isNegative()) throw new IllegalArgumentException("shutdown grace must be >= 0, got " + shutdownGrace);
     Scheduler scheduler = new Scheduler(model,
         new Scheduler.Config(config.maxQueue(), info.contextLength(), config.prefillTokens()));
     SecureRandom seeds = new SecureRandom();
@@ -156,7 +172,7 @@ public final class DecoderServer implements AutoCloseable {
       model.close();
       throw e;
     }
-    DecoderServer server = new DecoderServer(model, scheduler, bootstrap, dt);
+    DecoderServer server = new DecoderServer(model, scheduler, bootstrap, dt, shutdownGrace);
     try {
       long t0 = System.nanoTime();
       // Any in-vocabulary id will do; the first stop id is one.
@@ -190,19 +206,34 @@ public final class DecoderServer implements AutoCloseable {
     bootstrap.server().awaitTermination();
   }
 
-  /** Drains: NOT_SERVING first, then stops accepting calls, ends running sequences, frees the model. */
+  /** The grace {@link #close()} gives streams in flight. */
+  public Duration shutdownGrace() {
+    return shutdownGrace;
+  }
+
+  /** {@link #close(Duration)} with the server's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network start). */
   @Override
   public void close() {
-    bootstrap.enterDraining();
-    bootstrap.server().shutdown();
-    scheduler.close();
+    close(shutdownGrace);
+  }
+
+  /**
+   * Drains, then frees the model: health NOT_SERVING, new calls get UNAVAILABLE (the gateway retries another
+   * replica), streams in flight keep decoding for up to {@code grace}, then the rest are cancelled (their sequences
+   * end and free their KV slots). Returns true when every stream finished within the grace.
+   */
+  public boolean close(Duration grace) {
+    boolean clean = false;
     try {
-      if (!bootstrap.server().awaitTermination(5, TimeUnit.SECONDS)) bootstrap.server().shutdownNow();
+      // the scheduler keeps running meanwhile: it is what finishes the streams
+      clean = Draining.drain(bootstrap, grace);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       bootstrap.server().shutdownNow();
     }
+    scheduler.close();
     telemetry.close();
     model.close();
+    return clean;
   }
 }

@@ -71,9 +71,11 @@ class WiringTest {
 
   /**
    * In ServiceDefaults but deliberately never set by the chart: inline tokens would sit in the pod spec (or a
-   * ConfigMap) for anyone who can read it; the chart mounts them from a Secret as TANDEM_AUTH_TOKENS_FILE.
+   * ConfigMap) for anyone who can read it; the chart mounts them from a Secret as TANDEM_AUTH_TOKENS_FILE. The
+   * client token is read by `vlm chat`/`vlm bench`, which the chart never runs.
    */
-  static final Set<String> NEVER_SET_BY_THE_CHART = Set.of(ServiceDefaults.ENV_AUTH_TOKENS);
+  static final Set<String> NEVER_SET_BY_THE_CHART =
+      Set.of(ServiceDefaults.ENV_AUTH_TOKENS, ServiceDefaults.ENV_CLIENT_TOKEN);
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("renderings")
@@ -127,6 +129,28 @@ class WiringTest {
     assertFalse(defaults.isEmpty());
     for (Map.Entry<String, String> d : defaults.entrySet()) {
       assertEquals(d.getValue(), data.get(d.getKey()), d.getKey() + ": chart default vs ServiceDefaults");
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("renderings")
+  void everyServiceDrainsWithTheSameGraceBelowItsTerminationGracePeriod(String name, Rendering r) {
+    assertDrainGrace(r, ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+  }
+
+  @Test
+  void theDrainGraceValueReachesEveryService() {
+    assertDrainGrace(Chart.render(List.of(), "shutdownGraceSeconds", 40), 40);
+  }
+
+  /** Each pod reads TANDEM_SHUTDOWN_GRACE_SECONDS = {@code grace}, and the kubelet waits longer than that. */
+  static void assertDrainGrace(Rendering r, int grace) {
+    Map<String, Object> data = Y.map(Y.at(r.get("ConfigMap", Chart.RELEASE), "data"));
+    assertEquals(String.valueOf(grace), data.get(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS));
+    for (String c : COMPONENTS) {
+      assertTrue(variables(r, c).contains(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS), c + " gets no drain grace");
+      int term = (Integer) podSpec(r, c).get("terminationGracePeriodSeconds");
+      assertTrue(grace < term, c + ": drain grace " + grace + " s is not below terminationGracePeriodSeconds " + term);
     }
   }
 

@@ -2,11 +2,12 @@ package tandem.vision;
 
 import io.grpc.ServerBuilder;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
 import tandem.common.security.TlsSettings;
 import tandem.common.telemetry.Telemetry;
@@ -32,14 +33,19 @@ public final class VisionServer implements AutoCloseable {
   private final Embedder embedder;
   private final ServerBootstrap bootstrap;
   private final VisionMetrics metrics;
+  private final Duration shutdownGrace;
+
+  /** The drain grace of servers started without an environment (in-process: tests, the all-in-one server). */
+  public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
 
   private VisionServer(VisionTower tower, TileBatcher batcher, Embedder embedder, ServerBootstrap bootstrap,
-      VisionMetrics metrics) {
+      VisionMetrics metrics, Duration shutdownGrace) {
     this.tower = tower;
     this.batcher = batcher;
     this.embedder = embedder;
     this.bootstrap = bootstrap;
     this.metrics = metrics;
+    this.shutdownGrace = shutdownGrace;
   }
 
   /** Loads the model, starts the server NOT_SERVING, warms up, then flips health to SERVING. No telemetry. */
@@ -50,9 +56,17 @@ public final class VisionServer implements AutoCloseable {
   /**
    * As {@link #start(VisionSettings, ServerBuilder)}, traced and measured by {@code telemetry}: its server
    * interceptor joins the caller's trace, the embedder makes the {@code embed} span, and the cache's counters are
-   * registered as metrics. The caller keeps ownership of {@code telemetry}.
+   * registered as metrics. The caller keeps ownership of {@code telemetry}. {@link #close()} drains with
+   * {@link #DEFAULT_SHUTDOWN_GRACE}.
    */
   public static VisionServer start(VisionSettings s, ServerBuilder<?> builder, Telemetry telemetry) throws IOException {
+    return start(s, builder, telemetry, DEFAULT_SHUTDOWN_GRACE);
+  }
+
+  /** As above; {@link #close()} lets calls in flight finish for up to {@code shutdownGrace}. */
+  public static VisionServer start(VisionSettings s, ServerBuilder<?> builder, Telemetry telemetry,
+      Duration shutdownGrace) throws IOException {
+    if (shutdownGrace.isNegative()) throw new IllegalArgumentException("shutdown grace must be >= 0, got " + shutdownGrace);
     PreprocessorConfig pre = PreprocessorConfig.fromDir(s.model());
     VisionTower tower = VisionTower.load(s.model(), new VisionOptions(s.device(), s.maxBatchTiles()));
     TileBatcher batcher = new TileBatcher(tower, s.maxBatchTiles(), s.batchWaitMs());
@@ -73,17 +87,19 @@ public final class VisionServer implements AutoCloseable {
     LOG.info(String.format("vision-svc warm-up: one tile in %.0f ms on %s; model %s", (System.nanoTime() - t0) / 1e6,
         tower.device(), tower.modelId()));
     boot.setServing();
-    return new VisionServer(tower, batcher, embedder, boot, VisionMetrics.register(telemetry, embedder.cache(), batcher));
+    return new VisionServer(tower, batcher, embedder, boot, VisionMetrics.register(telemetry, embedder.cache(), batcher),
+        shutdownGrace);
   }
 
   /**
    * vision-svc on its network port, as {@code vlm serve vision} and {@link #main} run it: TANDEM_TLS_* on the port
    * (plaintext when unset; with TANDEM_TLS_CLIENT_AUTH=require the handshake admits only callers with a client
-   * certificate from TANDEM_TLS_CLIENT_CA, i.e. the gateway) and, when TANDEM_HEALTH_PORT is set, a plaintext port
-   * with grpc.health.v1 only, for Kubernetes probes.
+   * certificate from TANDEM_TLS_CLIENT_CA, i.e. the gateway), TANDEM_SHUTDOWN_GRACE_SECONDS for {@link #close()}
+   * and, when TANDEM_HEALTH_PORT is set, a plaintext port with grpc.health.v1 only, for Kubernetes probes.
    */
   public static VisionServer startNetwork(VisionSettings s, Env env, Telemetry telemetry) throws IOException {
-    VisionServer server = start(s, TlsSettings.internalServerBuilder(s.port(), env), telemetry);
+    Duration grace = Draining.graceFromEnv(env); // a bad value fails the start, not the shutdown
+    VisionServer server = start(s, TlsSettings.internalServerBuilder(s.port(), env), telemetry, grace);
     try {
       server.bootstrap.serveHealthOnlyFromEnv(env);
     } catch (IOException | RuntimeException e) {
@@ -119,20 +135,34 @@ public final class VisionServer implements AutoCloseable {
     bootstrap.server().awaitTermination();
   }
 
-  /** Drains: health NOT_SERVING, stop taking calls, let running ones finish (up to 30 s), then free the model. */
+  /** The grace {@link #close()} gives calls in flight. */
+  public Duration shutdownGrace() {
+    return shutdownGrace;
+  }
+
+  /** {@link #close(Duration)} with the server's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network start). */
   @Override
   public void close() {
-    bootstrap.enterDraining();
-    bootstrap.server().shutdown();
+    close(shutdownGrace);
+  }
+
+  /**
+   * Drains, then frees the model: health NOT_SERVING, new calls get UNAVAILABLE (the gateway retries another
+   * replica), calls in flight may finish for up to {@code grace}, then the rest are cancelled. Returns true when
+   * every call finished within the grace.
+   */
+  public boolean close(Duration grace) {
+    boolean clean = false;
     try {
-      bootstrap.server().awaitTermination(30, TimeUnit.SECONDS);
+      clean = Draining.drain(bootstrap, grace); // the batcher keeps running meanwhile: it finishes the calls
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      bootstrap.server().shutdownNow();
     }
-    bootstrap.server().shutdownNow();
     metrics.close();
     batcher.close();
     tower.close();
+    return clean;
   }
 
   public static void main(String[] args) throws Exception {

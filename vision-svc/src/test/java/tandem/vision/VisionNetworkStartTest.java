@@ -1,6 +1,8 @@
 package tandem.vision;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -9,12 +11,16 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.common.testing.TlsTestEnv;
@@ -69,6 +75,21 @@ class VisionNetworkStartTest {
       // no client certificate: the handshake fails; plaintext: no TLS at all
       assertEquals(Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
       assertEquals(Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.plaintext(server.port()))));
+    }
+  }
+
+  @Test
+  void theDrainGraceComesFromTheEnvironmentAndABadOneFailsTheStartBeforeLoading() throws Exception {
+    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+    var bad = assertThrows(IllegalArgumentException.class, () -> VisionServer.startNetwork(s,
+        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "-1")), Telemetry.noop()));
+    assertTrue(bad.getMessage().contains(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS), bad.getMessage());
+    try (VisionServer server = VisionServer.startNetwork(s,
+        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "7")), Telemetry.noop())) {
+      assertEquals(Duration.ofSeconds(7), server.shutdownGrace());
+    }
+    try (VisionServer server = VisionServer.startNetwork(s, new Env(Map.of()), Telemetry.noop())) {
+      assertEquals(Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS), server.shutdownGrace());
     }
   }
 }

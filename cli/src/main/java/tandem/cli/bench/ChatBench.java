@@ -2,7 +2,6 @@ package tandem.cli.bench;
 
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -12,7 +11,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import tandem.common.config.ServiceDefaults;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.decoder.v1.GenerateResponse;
@@ -39,10 +37,10 @@ public final class ChatBench {
   /** The user text sent through the gateway, and the ids the gateway makes of it (for the direct decoder path). */
   public record Prompt(String userText, int[] inputIds) {}
 
-  public static void run(String gateway, String decoder, Prompt prompt, int[] concurrencies, int newTokens,
-      PrintWriter out) throws InterruptedException {
-    ManagedChannel gw = channel(gateway);
-    ManagedChannel dec = channel(decoder);
+  public static void run(tandem.cli.ClientOptions client, String gateway, String decoder, Prompt prompt,
+      int[] concurrencies, int newTokens, PrintWriter out) throws InterruptedException {
+    ManagedChannel gw = client.open(gateway);
+    ManagedChannel dec = client.open(decoder);
     try {
       var chat = ChatServiceGrpc.newStub(gw);
       var gen = DecoderServiceGrpc.newStub(dec);
@@ -82,11 +80,6 @@ public final class ChatBench {
     }
   }
 
-  private static ManagedChannel channel(String address) {
-    return NettyChannelBuilder.forTarget(address).usePlaintext()
-        .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
-  }
-
   private static GenerationParams params(int newTokens) {
     return GenerationParams.newBuilder().setMaxNewTokens(newTokens).setMinNewTokens(newTokens)
         .setNoRepeatNgramSize(0).setTemperature(0f).build();
@@ -110,7 +103,7 @@ public final class ChatBench {
       } catch (ExecutionException e) {
         Throwable c = e.getCause();
         throw new IllegalStateException((chat != null ? "the gateway" : "decoder-svc") + " failed: "
-            + (c instanceof StatusRuntimeException s ? s.getStatus().getCode() + ": " + s.getStatus().getDescription() : c), c);
+            + (c instanceof StatusRuntimeException s ? tandem.cli.ClientOptions.statusLine(s) : c), c);
       } catch (TimeoutException e) {
         throw new IllegalStateException("a stream did not finish in 30 minutes");
       }

@@ -2,7 +2,6 @@ package tandem.cli.bench;
 
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -12,7 +11,6 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import tandem.common.config.ServiceDefaults;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateFinal;
 import tandem.proto.decoder.v1.GenerateRequest;
@@ -49,10 +47,9 @@ public final class DecodeServerBench {
       double stepOverheadPct) {}
 
   /** Runs every level against {@code address} and prints one line per level, then one JSON line. */
-  public static List<Level> run(String address, int[] concurrencies, int newTokens, int promptTokens,
-      PrintWriter out) throws InterruptedException {
-    ManagedChannel ch = NettyChannelBuilder.forTarget(address).usePlaintext()
-        .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
+  public static List<Level> run(tandem.cli.ClientOptions client, String address, int[] concurrencies, int newTokens,
+      int promptTokens, PrintWriter out) throws InterruptedException {
+    ManagedChannel ch = client.open(address);
     try {
       var stub = DecoderServiceGrpc.newStub(ch);
       SplittableRandom rnd = new SplittableRandom(7);
@@ -118,7 +115,7 @@ public final class DecodeServerBench {
       } catch (ExecutionException e) {
         Throwable c = e.getCause();
         throw new IllegalStateException(c instanceof StatusRuntimeException s
-            ? "the decoder answered " + s.getStatus().getCode() + ": " + s.getStatus().getDescription()
+            ? "the decoder answered " + tandem.cli.ClientOptions.statusLine(s)
             : "a stream failed: " + c, c);
       } catch (java.util.concurrent.TimeoutException e) {
         throw new IllegalStateException("a stream did not finish in 30 minutes");

@@ -1,8 +1,6 @@
 package tandem.cli.bench;
 
-import io.grpc.Metadata;
 import io.grpc.Status;
-import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -54,16 +52,11 @@ public final class Soak {
   }
 
   /**
-   * Runs the soak. {@code serverPid} < 0 reads this process's RSS (embedded server). {@code token} (nullable) is sent
-   * as a bearer token.
+   * Runs the soak. {@code serverPid} < 0 reads this process's RSS (embedded server). TLS and the bearer token are the
+   * channel's ({@code ClientOptions}).
    */
   public static Report run(ChatServiceGrpc.ChatServiceStub chat, int concurrency, long durationMs, int newTokens,
-      long serverPid, String token, PrintStream log) throws InterruptedException {
-    if (token != null) {
-      Metadata h = new Metadata();
-      h.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-      chat = chat.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
-    }
+      long serverPid, PrintStream log) throws InterruptedException {
     List<Sample> memory = new ArrayList<>();
     memory.add(sample("start", serverPid));
     log.printf(Locale.ROOT, "soak: %d clients for %.1f min%n", concurrency, durationMs / 60000.0);

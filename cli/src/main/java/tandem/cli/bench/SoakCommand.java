@@ -1,7 +1,5 @@
 package tandem.cli.bench;
 
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.net.InetSocketAddress;
@@ -11,8 +9,10 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import tandem.cli.AllInOne;
+import tandem.cli.ClientOptions;
 import tandem.cli.UserError;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.telemetry.Telemetry;
@@ -28,7 +28,7 @@ import tandem.proto.gateway.v1.ChatServiceGrpc;
     mixinStandardHelpOptions = true,
     description = "Sustained Chat load: requests, errors by status, p50/p99 TTFT, heap/RSS at start, middle, end.")
 public final class SoakCommand implements Callable<Integer> {
-  @Option(names = "--server", description = "gateway host:port (plaintext)")
+  @Option(names = "--server", description = "gateway host:port")
   String server;
 
   @Option(names = "--model", description = "checkpoint folder: serve it in this process on 127.0.0.1 instead")
@@ -46,8 +46,8 @@ public final class SoakCommand implements Callable<Integer> {
   @Option(names = "--server-pid", defaultValue = "-1", description = "pid of the server process, for its RSS (with --server)")
   long serverPid;
 
-  @Option(names = "--token", description = "bearer token to send")
-  String token;
+  /** TLS for --server; the bearer token for either (an embedded server reads TANDEM_AUTH_TOKENS* too). */
+  @Mixin ClientOptions client = new ClientOptions();
 
   @Override
   public Integer call() throws Exception {
@@ -58,6 +58,7 @@ public final class SoakCommand implements Callable<Integer> {
     AllInOne embedded = null;
     String target = server;
     if (model != null) {
+      client.rejectTls("--server (the embedded server listens in plaintext on 127.0.0.1)");
       Map<String, String> env = new HashMap<>(System.getenv());
       env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_BATCH, "8");
       env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "512");
@@ -72,10 +73,10 @@ public final class SoakCommand implements Callable<Integer> {
     } else if (serverPid < 0) {
       System.err.println("soak: no --server-pid; RSS shown is this client's, not the server's");
     }
-    ManagedChannel ch = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create()).build();
+    ManagedChannel ch = client.open(target);
     try {
       Soak.Report r = Soak.run(ChatServiceGrpc.newStub(ch), concurrency, (long) (minutes * 60_000), newTokens,
-          model != null ? -1 : serverPid, token, System.err);
+          model != null ? -1 : serverPid, System.err);
       Soak.print(r, System.out, model != null);
       return r.unexpectedErrors() == 0 && !(r.rssEndOverMiddle() > 1.10) ? 0 : 1;
     } finally {

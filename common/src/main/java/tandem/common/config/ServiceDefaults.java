@@ -86,6 +86,11 @@ public final class ServiceDefaults {
   public static final String ENV_AUTH_TOKENS_FILE = "TANDEM_AUTH_TOKENS_FILE";
   /** Comma-separated bearer tokens (tests, simple setups; the Helm chart uses the file, never this). */
   public static final String ENV_AUTH_TOKENS = "TANDEM_AUTH_TOKENS";
+  /**
+   * Client side ({@code vlm chat}, {@code vlm bench … --server}): the bearer token to send when {@code --token} is
+   * not given, so it stays out of shell history and process listings.
+   */
+  public static final String ENV_CLIENT_TOKEN = "TANDEM_CLIENT_TOKEN";
 
   // ---- decoder-svc
   /** Sequences decoded together in one batched step (also the number of KV cache slots). */
