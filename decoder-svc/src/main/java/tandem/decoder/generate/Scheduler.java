@@ -157,26 +157,36 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Runs one tiny request (one prefill, one decode step) through the whole path and waits for it, so the first
-   * real request does not pay for lazy initialisation. Call before reporting SERVING.
+   * Runs requests through the whole path and waits for them, so the first real requests do not pay for lazy
+   * initialisation: up to 4 prompts of up to 256 tokens submitted together (one stacked prefill, then batched decode
+   * steps), because libtorch's first pass over that many rows costs ~2x a later one (fresh activation memory) and the
+   * batched decode kernel is compiled on first use. Call before reporting SERVING.
    */
   public void warmUp(int tokenId) throws InterruptedException {
-    CountDownLatch done = new CountDownLatch(1);
-    GenerationResult[] out = new GenerationResult[1];
+    int streams = Math.min(4, slotBusy.length);
+    int len = Math.max(1, Math.min(256, Math.min(model.maxSeqLen(), config.contextLength()) - 3));
+    CountDownLatch done = new CountDownLatch(streams);
+    List<GenerationResult> out = new java.util.concurrent.CopyOnWriteArrayList<>();
     GenerationSettings s = new GenerationSettings(2, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
-    submit(new GenerationRequest("warm-up", new int[] {tokenId, tokenId}, new float[0], -1, s),
-        new GenerationListener() {
-          @Override
-          public void onToken(int id) {}
+    int[] prompt = new int[len];
+    java.util.Arrays.fill(prompt, tokenId);
+    for (int i = 0; i < streams; i++) {
+      submit(new GenerationRequest("warm-up-" + i, prompt, new float[0], -1, s),
+          new GenerationListener() {
+            @Override
+            public void onToken(int id) {}
 
-          @Override
-          public void onFinish(GenerationResult r) {
-            out[0] = r;
-            done.countDown();
-          }
-        });
+            @Override
+            public void onFinish(GenerationResult r) {
+              out.add(r);
+              done.countDown();
+            }
+          });
+    }
     if (!done.await(10, TimeUnit.MINUTES)) throw new IllegalStateException("warm-up did not finish in 10 minutes");
-    if (out[0].reason() == FinishReason.ERROR) throw new IllegalStateException("warm-up failed: " + out[0].error());
+    for (GenerationResult r : out) {
+      if (r.reason() == FinishReason.ERROR) throw new IllegalStateException("warm-up failed: " + r.error());
+    }
   }
 
   /** Stops the loop; waiting and running sequences end with ERROR "shutting down". Does not close the model. */
