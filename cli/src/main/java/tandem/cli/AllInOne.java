@@ -162,12 +162,7 @@ public final class AllInOne implements AutoCloseable {
   /** Drains the public server first (NOT_SERVING, finish streams), then the backends. */
   @Override
   public void close() {
-    try {
-      tandem.common.grpc.Draining.drain(gateway, grace); // streams in flight finish up to the grace, then are cut
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      gateway.server().shutdownNow();
-    }
+    tandem.common.grpc.Draining.drain(gateway, grace); // streams in flight finish up to the grace, then are cut
     visionChannel.shutdownNow();
     decoderChannel.shutdownNow();
     gatewayModel.close();

@@ -223,14 +223,8 @@ public final class DecoderServer implements AutoCloseable {
    * end and free their KV slots). Returns true when every stream finished within the grace.
    */
   public boolean close(Duration grace) {
-    boolean clean = false;
-    try {
-      // the scheduler keeps running meanwhile: it is what finishes the streams
-      clean = Draining.drain(bootstrap, grace);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      bootstrap.server().shutdownNow();
-    }
+    // the scheduler keeps running meanwhile: it is what finishes the streams
+    boolean clean = Draining.drain(bootstrap, grace);
     scheduler.close();
     telemetry.close();
     model.close();

@@ -144,12 +144,8 @@ public final class GatewayServer implements AutoCloseable {
 
   @Override
   public void close() {
-    try {
-      // streams in flight may finish for TANDEM_SHUTDOWN_GRACE_SECONDS; new calls get UNAVAILABLE meanwhile
-      Draining.drain(server, grace);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
+    // streams in flight may finish for TANDEM_SHUTDOWN_GRACE_SECONDS; new calls get UNAVAILABLE meanwhile
+    Draining.drain(server, grace);
     server.server().shutdownNow();
     vision.shutdownNow();
     decoder.shutdownNow();

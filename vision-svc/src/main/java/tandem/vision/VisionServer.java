@@ -152,13 +152,7 @@ public final class VisionServer implements AutoCloseable {
    * every call finished within the grace.
    */
   public boolean close(Duration grace) {
-    boolean clean = false;
-    try {
-      clean = Draining.drain(bootstrap, grace); // the batcher keeps running meanwhile: it finishes the calls
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      bootstrap.server().shutdownNow();
-    }
+    boolean clean = Draining.drain(bootstrap, grace); // the batcher keeps running meanwhile: it finishes the calls
     metrics.close();
     batcher.close();
     tower.close();

@@ -23,19 +23,25 @@ public final class Draining {
 
   /**
    * Drains {@code bootstrap}'s server: returns true when every call finished within {@code grace}, false when some
-   * had to be cancelled. Blocks for at most about {@code grace} (plus a moment for the forced stop).
+   * had to be cancelled. Blocks for at most about {@code grace} (plus a moment for the forced stop). An interrupt ends
+   * the wait: the server is stopped at once, the thread's interrupt flag is kept, and the result is false.
    */
-  public static boolean drain(ServerBootstrap bootstrap, Duration grace) throws InterruptedException {
+  public static boolean drain(ServerBootstrap bootstrap, Duration grace) {
     bootstrap.enterDraining();
     return drain(bootstrap.server(), grace);
   }
 
   /** Same for a bare server (no health service to flip). */
-  public static boolean drain(Server server, Duration grace) throws InterruptedException {
+  public static boolean drain(Server server, Duration grace) {
     server.shutdown();
-    if (server.awaitTermination(grace.toNanos(), TimeUnit.NANOSECONDS)) return true;
-    server.shutdownNow();
-    server.awaitTermination(5, TimeUnit.SECONDS);
+    try {
+      if (server.awaitTermination(grace.toNanos(), TimeUnit.NANOSECONDS)) return true;
+      server.shutdownNow();
+      server.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      server.shutdownNow();
+    }
     return false;
   }
 }

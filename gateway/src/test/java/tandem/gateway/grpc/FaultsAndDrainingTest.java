@@ -170,13 +170,8 @@ class FaultsAndDrainingTest {
     Drained g = drainableGateway(20); // about 1 s of streaming
     Iterator<ChatChunk> inFlight = g.stub().chat(hi());
     inFlight.next();
-    CompletableFuture<Boolean> drained = CompletableFuture.supplyAsync(() -> {
-      try {
-        return Draining.drain(g.boot(), Duration.ofSeconds(10));
-      } catch (InterruptedException e) {
-        throw new IllegalStateException(e);
-      }
-    });
+    CompletableFuture<Boolean> drained =
+        CompletableFuture.supplyAsync(() -> Draining.drain(g.boot(), Duration.ofSeconds(10)));
     Thread.sleep(100); // let shutdown() take effect
     var e = assertThrows(StatusRuntimeException.class, () -> drain(g.stub().chat(hi())));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
