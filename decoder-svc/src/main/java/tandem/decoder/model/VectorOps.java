@@ -221,12 +221,7 @@ final class VectorOps {
     }
   }
 
-  /** In-place softmax of v[0, n) in float32 (max-subtracted, as libtorch computes it). */
-  static void softmax(float[] v, int n) {
-    softmax(v, 0, n);
-  }
-
-  /** In-place softmax of v[off, off + n). */
+  /** In-place softmax of v[off, off + n) in float32 (max-subtracted, as libtorch computes it). */
   static void softmax(float[] v, int off, int n) {
     int upper = F.loopBound(n);
     float max = Float.NEGATIVE_INFINITY;

@@ -97,14 +97,20 @@ class VectorOpsTest {
       for (float f : v) max = Math.max(max, f);
       double sum = 0;
       for (float f : v) sum += Math.exp(f - max);
-      float[] got = v.clone();
-      VectorOps.softmax(got, n);
+      // at an offset, as attention uses it (one head's scores after another's); the neighbours stay untouched
+      int off = 3;
+      float[] got = new float[off + n + 2];
+      java.util.Arrays.fill(got, 7f);
+      System.arraycopy(v, 0, got, off, n);
+      VectorOps.softmax(got, off, n);
       double total = 0;
       for (int i = 0; i < n; i++) {
-        assertEquals(Math.exp(v[i] - max) / sum, got[i], 1e-6, "n=" + n + " i=" + i);
-        total += got[i];
+        assertEquals(Math.exp(v[i] - max) / sum, got[off + i], 1e-6, "n=" + n + " i=" + i);
+        total += got[off + i];
       }
       assertEquals(1.0, total, 1e-5);
+      assertEquals(7f, got[off - 1]);
+      assertEquals(7f, got[off + n]);
     }
   }
 
