@@ -379,6 +379,68 @@ public final class TensorStore implements AutoCloseable {
     }
   }
 
+  /** Receives one row of a tensor read by {@link #readRows}; the array is reused for the next row. */
+  @FunctionalInterface
+  public interface RowConsumer {
+    void row(int index, float[] values);
+  }
+
+  /**
+   * Reads a tensor row by row (the last dimension is a row) as float32, with positional reads into a small heap
+   * buffer: no mapping, so none of the file stays resident in this process and the page cache is not counted in its
+   * RSS. For loaders that keep their own compact copy (bf16, int8) and must not hold the file's pages beside it.
+   * Checks the shape like {@link #float32(String, long...)} and marks the name used.
+   */
+  public void readRows(String name, long[] expectedShape, RowConsumer consumer) {
+    TensorInfo info = info(name);
+    if (!Arrays.equals(info.shape(), expectedShape)) {
+      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
+          + " but the config expects " + Arrays.toString(expectedShape));
+    }
+    Entry e = entry(name);
+    String dtype = info.dtype();
+    if (!dtype.equals("F32") && !dtype.equals("BF16") && !dtype.equals("F16")) {
+      throw new IllegalArgumentException("tensor " + name + " has dtype " + dtype
+          + "; only BF16, F16 and F32 can be read as float32");
+    }
+    long n = info.numel();
+    long rowLen = expectedShape.length == 0 ? 1 : expectedShape[expectedShape.length - 1];
+    if (rowLen <= 0 || rowLen > Integer.MAX_VALUE / 8 || n == 0) {
+      used.add(name);
+      return;
+    }
+    int size = info.elementSize();
+    long rows = n / rowLen;
+    int rowBytes = (int) (rowLen * size);
+    int perChunk = (int) Math.max(1, Math.min(rows, (4 << 20) / rowBytes));
+    ByteBuffer buf = ByteBuffer.allocate(perChunk * rowBytes).order(ByteOrder.LITTLE_ENDIAN);
+    float[] row = new float[(int) rowLen];
+    try {
+      for (long r0 = 0; r0 < rows; r0 += perChunk) {
+        int count = (int) Math.min(perChunk, rows - r0);
+        buf.clear().limit(count * rowBytes);
+        readFully(e.shard.channel, buf, e.offset + r0 * rowBytes);
+        buf.flip();
+        for (int r = 0; r < count; r++) {
+          switch (dtype) {
+            case "F32" -> buf.asFloatBuffer().get(row);
+            case "BF16" -> {
+              for (int k = 0; k < row.length; k++) row[k] = Bf16.toFloat(buf.getShort(buf.position() + 2 * k));
+            }
+            default -> {
+              for (int k = 0; k < row.length; k++) row[k] = halfToFloat(buf.getShort(buf.position() + 2 * k));
+            }
+          }
+          buf.position(buf.position() + rowBytes);
+          consumer.row((int) (r0 + r), row);
+        }
+      }
+    } catch (IOException ex) {
+      throw new UncheckedIOException("cannot read tensor " + name + " from " + e.shard.file, ex);
+    }
+    used.add(name);
+  }
+
   /** Names never read through {@link #float32} or {@link #raw}, sorted (for the "unused tensors" report). */
   public Set<String> unused() {
     Set<String> out = new TreeSet<>(entries.keySet());

@@ -4,16 +4,20 @@ import java.util.Locale;
 import tandem.common.config.ServiceDefaults;
 
 /**
- * How to run the decoder: {@code device} "cpu" or "cuda", {@code dtype} "float32" (or "float16", cuda only),
- * {@code slots} sequences decoded together and {@code maxSeqLen} tokens of KV capacity per slot.
+ * How to run the decoder: {@code device} "cpu" or "cuda", {@code dtype} "float32" (or "float16", cuda only: the
+ * libtorch kernel's compute type), {@code slots} sequences decoded together, {@code maxSeqLen} tokens of KV capacity
+ * per slot, and {@code weights}: the CPU kernel's weight format ("auto" = the checkpoint's: bf16 for a bf16
+ * checkpoint, else f32; or "bf16", "q8_0", "f32"; see {@link WeightFormat}).
  *
- * <p>The KV cache takes {@code 2 · layers · slots · kvHeads · maxSeqLen · headDim · 4} bytes of address space (7.5 GB
- * for Qwen3-0.6B at 8 × 4096); it is allocated uninitialized, so pages are only committed as positions get written.
+ * <p>On the CPU (Java kernel) the KV cache takes memory in blocks as sequences grow, at most {@code slots · maxSeqLen}
+ * positions of {@code 2 · layers · kvHeads · headDim · 4} bytes; the libtorch kernel reserves that address space up
+ * front.
  */
-public record DecoderOptions(String device, String dtype, int slots, int maxSeqLen) {
+public record DecoderOptions(String device, String dtype, int slots, int maxSeqLen, String weights) {
   public DecoderOptions {
     device = device == null ? "cpu" : device.toLowerCase(Locale.ROOT);
     dtype = dtype == null ? "float32" : dtype.toLowerCase(Locale.ROOT);
+    weights = weights == null || weights.isBlank() ? "auto" : weights.trim().toLowerCase(Locale.ROOT);
     if (!device.equals("cpu") && !device.equals("cuda")) {
       throw new IllegalArgumentException("device must be cpu or cuda, got '" + device + "'");
     }
@@ -23,8 +27,14 @@ public record DecoderOptions(String device, String dtype, int slots, int maxSeqL
     if (dtype.equals("float16") && device.equals("cpu")) {
       throw new IllegalArgumentException("dtype float16 needs device cuda (float16 matmuls are ~100x slower on CPU)");
     }
+    WeightFormat.parse(weights); // validates
     if (slots < 1) throw new IllegalArgumentException("slots must be >= 1, got " + slots);
     if (maxSeqLen < 1) throw new IllegalArgumentException("maxSeqLen must be >= 1, got " + maxSeqLen);
+  }
+
+  /** With the checkpoint's weight format ({@code auto}). */
+  public DecoderOptions(String device, String dtype, int slots, int maxSeqLen) {
+    this(device, dtype, slots, maxSeqLen, "auto");
   }
 
   /** CPU, float32, the service's default batch and sequence limits. */
@@ -34,10 +44,14 @@ public record DecoderOptions(String device, String dtype, int slots, int maxSeqL
   }
 
   public DecoderOptions withSlots(int newSlots) {
-    return new DecoderOptions(device, dtype, newSlots, maxSeqLen);
+    return new DecoderOptions(device, dtype, newSlots, maxSeqLen, weights);
   }
 
   public DecoderOptions withMaxSeqLen(int newMaxSeqLen) {
-    return new DecoderOptions(device, dtype, slots, newMaxSeqLen);
+    return new DecoderOptions(device, dtype, slots, newMaxSeqLen, weights);
+  }
+
+  public DecoderOptions withWeights(String newWeights) {
+    return new DecoderOptions(device, dtype, slots, maxSeqLen, newWeights);
   }
 }

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import java.util.Arrays;
 
 /**
  * Preallocated per-layer K {@code [slots, kvHeads, headDim, maxSeqLen]} and V {@code [slots, kvHeads, maxSeqLen,
@@ -17,7 +16,6 @@ import java.util.Arrays;
 final class KvCache implements AutoCloseable {
   final NDArray[] keys;
   final NDArray[] values;
-  private final int[] lengths;
   final int slots;
   final int maxSeqLen;
 
@@ -32,19 +30,6 @@ final class KvCache implements AutoCloseable {
       keys[l] = manager.create(kShape, dtype);
       values[l] = manager.create(vShape, dtype);
     }
-    this.lengths = new int[slots];
-  }
-
-  int length(int slot) {
-    return lengths[slot];
-  }
-
-  void setLength(int slot, int len) {
-    lengths[slot] = len;
-  }
-
-  void clear() {
-    Arrays.fill(lengths, 0);
   }
 
   /** Writes k, v [C, kvHeads, headDim] at positions start..start+C-1 of one slot. */

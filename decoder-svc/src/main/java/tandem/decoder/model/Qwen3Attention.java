@@ -25,7 +25,6 @@ final class Qwen3Attention {
   final NDArray qkvProj; // [(heads + 2 kvHeads) headDim, hidden]: q_proj|k_proj|v_proj stacked
   final NDArray oProj; // [hidden, heads headDim]
   final NDArray qkNormWeight; // [heads + kvHeads, headDim]: q_norm/sqrt(headDim) per query head, k_norm per kv head
-  final float[] qkNorm; // qkNormWeight on the heap, for the CPU decode kernel
   private final NDArray qkvProjT; // transposed views (no copy) for x·Wᵀ
   private final NDArray oProjT;
   private final NDIndex qkCols;
@@ -58,7 +57,6 @@ final class Qwen3Attention {
         NDArray qRows = qScaled.expandDims(0).repeat(0, heads);
         NDArray kRows = kNorm.expandDims(0).repeat(0, kvHeads)) {
       this.qkNormWeight = NDArrays.concat(new NDList(qRows, kRows), 0);
-      this.qkNorm = qkNormWeight.toType(DataType.FLOAT32, false).toFloatArray();
     }
     this.qkCols = new NDIndex().addAllDim().addSliceDim(0, q + kv);
     this.vCols = new NDIndex().addAllDim().addSliceDim(q + kv, q + 2 * kv);

@@ -14,14 +14,23 @@ import ai.djl.ndarray.types.Shape;
 final class Qwen3RotaryEmbedding {
   final NDArray cos; // [maxSeqLen, headDim]
   final NDArray sinSigned; // [maxSeqLen, headDim]
-  final float[] cosHost; // the same tables on the heap, for the CPU decode kernel
-  final float[] sinSignedHost;
   final int headDim;
   private final NDIndex firstHalf;
   private final NDIndex secondHalf;
 
   Qwen3RotaryEmbedding(Weights w, int headDim, double theta, int maxSeqLen) {
     this.headDim = headDim;
+    int half = headDim / 2;
+    float[][] t = tables(headDim, theta, maxSeqLen);
+    Shape shape = new Shape(maxSeqLen, headDim);
+    this.cos = w.place(direct(t[0]), shape);
+    this.sinSigned = w.place(direct(t[1]), shape);
+    this.firstHalf = new NDIndex().addEllipseDim().addSliceDim(0, half);
+    this.secondHalf = new NDIndex().addEllipseDim().addSliceDim(half, headDim);
+  }
+
+  /** {cos, sinSigned}, each [maxSeqLen, headDim] row-major, as the class comment describes. */
+  static float[][] tables(int headDim, double theta, int maxSeqLen) {
     int half = headDim / 2;
     float[] invFreq = invFreq(headDim, theta);
     float[] c = new float[maxSeqLen * headDim];
@@ -37,13 +46,7 @@ final class Qwen3RotaryEmbedding {
         s[p * headDim + half + i] = sv;
       }
     }
-    Shape shape = new Shape(maxSeqLen, headDim);
-    this.cosHost = c;
-    this.sinSignedHost = s;
-    this.cos = w.place(direct(c), shape);
-    this.sinSigned = w.place(direct(s), shape);
-    this.firstHalf = new NDIndex().addEllipseDim().addSliceDim(0, half);
-    this.secondHalf = new NDIndex().addEllipseDim().addSliceDim(half, headDim);
+    return new float[][] {c, s};
   }
 
   static float[] invFreq(int headDim, double theta) {

@@ -13,7 +13,7 @@ import tandem.common.checkpoint.TensorStore;
 /**
  * Turns checkpoint tensors into the NDArrays the forward pass multiplies with. Linear weights keep the HF layout
  * {@code [out, in]} (row j = the weights of output j), which both consumers read well: libtorch's GEMM takes the
- * transposed view for prefill without a copy, and the CPU decode kernel ({@link VectorOps#matmul}) streams whole rows
+ * transposed view for prefill without a copy, and the CPU decode kernel streamed whole rows
  * as dot products. Projections that read the same input (q|k|v, gate|up) are stacked into one matrix so a layer issues
  * one matmul per input. The checkpoint's buffer is dropped after the copy: one copy is kept.
  */

@@ -1,0 +1,425 @@
+package tandem.decoder.model;
+
+import java.util.ArrayList;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tandem.common.checkpoint.Qwen3Config;
+import tandem.common.checkpoint.TensorStore;
+
+/**
+ * Qwen3 on the CPU in Java: the weights live once, in Java arrays, in the chosen {@link WeightFormat}, and the same
+ * arrays serve prefill (register-tiled GEMM) and decode (each weight read once for every row of the step). The KV cache
+ * is {@link KvBlocks}. One {@link #forward} serves both: its rows are any mix of (slot, position), so a prefill chunk
+ * is rows of one slot at consecutive positions and a decode step is one row per slot.
+ *
+ * <p>Per layer, the computation of HF's Qwen3DecoderLayer, in float32:
+ * <pre>
+ *   xn  = input_layernorm(h)                     RMSNorm, weight applied to the normalized row
+ *   qkv = xn · [q_proj | k_proj | v_proj]ᵀ       one matrix, one multiply
+ *   q, k = q_norm(q), k_norm(k) per head; RoPE   k and v are written to the cache at the row's position
+ *   a   = softmax(q·Kᵀ · headDim^-½) · V         over the slot's positions 0..pos (grouped-query: kv head = head / group)
+ *   h  += a · o_projᵀ
+ *   xn  = post_attention_layernorm(h)
+ *   gu  = xn · [gate_proj | up_proj]ᵀ            one matrix, one multiply
+ *   h  += (silu(gate) ⊙ up) · down_projᵀ
+ * </pre>
+ * then the final norm and lm_head (tied: embed_tokens itself) for the rows whose logits are wanted.
+ */
+final class JavaKernel implements DecodeKernel {
+  private static final Logger LOG = LoggerFactory.getLogger(JavaKernel.class);
+  private static final int L = PackedMatrix.L;
+  /** Two vectors of positions per block: the score loop keeps a block's scores of two heads in four registers. */
+  static final int BLOCK_TOKENS = 2 * L;
+
+  /** One decoder layer's weights by their HF names (q|k|v and gate|up stacked in HF order). */
+  record Layer(
+      PackedMatrix qkvProj,
+      PackedMatrix oProj,
+      PackedMatrix gateUpProj,
+      PackedMatrix downProj,
+      float[] inputLayernorm,
+      float[] postAttentionLayernorm,
+      float[] qNorm,
+      float[] kNorm) {}
+
+  private final int hidden;
+  private final int heads;
+  private final int kvHeads;
+  private final int headDim;
+  private final int group;
+  private final int inter;
+  private final int vocab;
+  private final int qkvOut;
+  private final float eps;
+  private final float scale;
+  private final Layer[] layers;
+  private final float[] norm;
+  private final PackedMatrix embedTokens;
+  private final PackedMatrix lmHead; // embedTokens itself when tied
+  private final float[] cos;
+  private final float[] sin;
+  private final KvBlocks kv;
+  private final WeightFormat format;
+  private final IntraOpPool pool = IntraOpPool.shared();
+  private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[0]);
+
+  private JavaKernel(Qwen3Config c, Layer[] layers, float[] norm, PackedMatrix embed, PackedMatrix lmHead,
+      WeightFormat format, int slots, int maxSeqLen) {
+    this.hidden = c.hiddenSize();
+    this.heads = c.numAttentionHeads();
+    this.kvHeads = c.numKeyValueHeads();
+    this.headDim = c.headDim();
+    this.group = heads / kvHeads;
+    this.inter = c.intermediateSize();
+    this.vocab = c.vocabSize();
+    this.qkvOut = (heads + 2 * kvHeads) * headDim;
+    this.eps = (float) c.rmsNormEps();
+    this.scale = (float) (1.0 / Math.sqrt(headDim));
+    this.layers = layers;
+    this.norm = norm;
+    this.embedTokens = embed;
+    this.lmHead = lmHead;
+    this.format = format;
+    float[][] t = Qwen3RotaryEmbedding.tables(headDim, c.ropeTheta(), maxSeqLen);
+    this.cos = t[0];
+    this.sin = t[1];
+    this.kv = new KvBlocks(layers.length, kvHeads, headDim, BLOCK_TOKENS, slots, maxSeqLen);
+  }
+
+  /** Why this model cannot run on the Java kernel, or null when it can. */
+  static String unsupported(Qwen3Config c, WeightFormat f) {
+    long q = (long) c.numAttentionHeads() * c.headDim();
+    long qkv = q + 2L * c.numKeyValueHeads() * c.headDim();
+    long[][] shapes = {
+      {qkv, c.hiddenSize()}, {c.hiddenSize(), q}, {2L * c.intermediateSize(), c.hiddenSize()},
+      {c.hiddenSize(), c.intermediateSize()}, {c.vocabSize(), c.hiddenSize()}
+    };
+    for (long[] s : shapes) {
+      if (!PackedMatrix.fits(s[0], s[1], f)) {
+        return "a [" + s[0] + ", " + s[1] + "] matrix does not fit the Java kernel (rows % 4, columns % "
+            + PackedMatrix.COL_ALIGN + ", under 2^31 elements)";
+      }
+    }
+    if (c.headDim() % L != 0) return "head_dim " + c.headDim() + " is not a multiple of the vector length " + L;
+    if (c.numAttentionHeads() % c.numKeyValueHeads() != 0) return "heads are not a multiple of kv heads";
+    return null;
+  }
+
+  /**
+   * Reads the text model from {@code store} (tensor names under {@code prefix}) straight into packed arrays, row by
+   * row: nothing of the file stays mapped and no float32 copy is kept.
+   */
+  static JavaKernel load(TensorStore store, Qwen3Config c, String prefix, boolean tied, WeightFormat f, int slots,
+      int maxSeqLen) {
+    int h = c.hiddenSize();
+    int q = c.numAttentionHeads() * c.headDim();
+    int kvd = c.numKeyValueHeads() * c.headDim();
+    int im = c.intermediateSize();
+    Layer[] layers = new Layer[c.numHiddenLayers()];
+    for (int i = 0; i < layers.length; i++) {
+      String p = prefix + "layers." + i + ".";
+      String a = p + "self_attn.";
+      String m = p + "mlp.";
+      layers[i] =
+          new Layer(
+              stack(store, f, h, new String[] {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
+                  new int[] {q, kvd, kvd}),
+              stack(store, f, q, new String[] {a + "o_proj.weight"}, new int[] {h}),
+              stack(store, f, h, new String[] {m + "gate_proj.weight", m + "up_proj.weight"}, new int[] {im, im}),
+              stack(store, f, im, new String[] {m + "down_proj.weight"}, new int[] {h}),
+              vector(store, p + "input_layernorm.weight", h),
+              vector(store, p + "post_attention_layernorm.weight", h),
+              vector(store, a + "q_norm.weight", c.headDim()),
+              vector(store, a + "k_norm.weight", c.headDim()));
+    }
+    float[] norm = vector(store, prefix + "norm.weight", h);
+    PackedMatrix embed =
+        stack(store, f, h, new String[] {prefix + "embed_tokens.weight"}, new int[] {c.vocabSize()});
+    PackedMatrix head =
+        tied ? embed : stack(store, f, h, new String[] {"lm_head.weight"}, new int[] {c.vocabSize()});
+    JavaKernel k = new JavaKernel(c, layers, norm, embed, head, f, slots, maxSeqLen);
+    LOG.info("Java kernel: {} weights, {} MB, {} lanes of float", f, k.weightBytes() >> 20, L);
+    return k;
+  }
+
+  /** The named [out_i, in] tensors as one [Σ out_i, in] matrix, rows in the order of {@code names}. */
+  private static PackedMatrix stack(TensorStore store, WeightFormat f, int in, String[] names, int[] outs) {
+    int total = 0;
+    for (int o : outs) total += o;
+    PackedMatrix m = PackedMatrix.allocate(f, total, in);
+    int base = 0;
+    for (int i = 0; i < names.length; i++) {
+      int at = base;
+      store.readRows(names[i], new long[] {outs[i], in}, (r, row) -> m.setRow(at + r, row));
+      base += outs[i];
+    }
+    return m;
+  }
+
+  private static float[] vector(TensorStore store, String name, int n) {
+    float[] v = new float[n];
+    store.readRows(name, new long[] {n}, (r, row) -> System.arraycopy(row, 0, v, 0, n)); // one row of n
+    return v;
+  }
+
+  @Override
+  public String name() {
+    return "java";
+  }
+
+  @Override
+  public String weights() {
+    return format.id();
+  }
+
+  /** Every weight array, for byte counts and the read floor. */
+  private List<PackedMatrix> matrices() {
+    List<PackedMatrix> out = new ArrayList<>();
+    for (Layer l : layers) out.addAll(List.of(l.qkvProj, l.oProj, l.gateUpProj, l.downProj));
+    out.add(lmHead);
+    return out;
+  }
+
+  /** Bytes of weights held (embed_tokens counted once when tied). */
+  long weightBytes() {
+    long b = 0;
+    for (PackedMatrix m : matrices()) b += m.bytes();
+    if (lmHead != embedTokens) b += embedTokens.bytes();
+    return b;
+  }
+
+  @Override
+  public long weightBytesPerToken() {
+    long b = 0;
+    for (PackedMatrix m : matrices()) b += m.bytes();
+    return b;
+  }
+
+  @Override
+  public double weightReadSeconds(int repeats) {
+    List<PackedMatrix> ms = matrices();
+    int bands = pool.threads();
+    double best = Double.MAX_VALUE;
+    float[] sink = new float[bands];
+    for (int r = 0; r < repeats; r++) {
+      long t0 = System.nanoTime();
+      pool.parallelFor(bands, band -> {
+        float s = 0;
+        for (PackedMatrix m : ms) s += m.touch(band, bands);
+        sink[band] += s;
+      });
+      best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+    }
+    if (Float.isNaN(sink[0]) && sink.length < 0) LOG.trace("unreachable"); // keeps the sums alive
+    return best;
+  }
+
+  /** KV blocks in use and bytes allocated for them. */
+  int kvBlocksInUse() {
+    return kv.blocksInUse();
+  }
+
+  long kvBytesAllocated() {
+    return kv.bytesAllocated();
+  }
+
+  @Override
+  public float[] embed(int[] ids) {
+    float[] out = new float[ids.length * hidden];
+    for (int i = 0; i < ids.length; i++) embedTokens.row(ids[i], out, i * hidden);
+    return out;
+  }
+
+  @Override
+  public float[] prefill(int slot, int start, float[] embeds, int len) {
+    int chunk = Qwen3ForCausalLM.PREFILL_CHUNK;
+    float[] logits = null;
+    for (int s = 0; s < len; s += chunk) {
+      int n = Math.min(chunk, len - s);
+      int[] slots = new int[n];
+      int[] pos = new int[n];
+      for (int i = 0; i < n; i++) {
+        slots[i] = slot;
+        pos[i] = start + s + i;
+      }
+      float[] x = java.util.Arrays.copyOfRange(embeds, s * hidden, (s + n) * hidden);
+      float[][] l = forward(slots, pos, x, s + n == len ? new int[] {n - 1} : new int[0]);
+      if (s + n == len) logits = l[0];
+    }
+    return logits;
+  }
+
+  /** Prompts of up to {@link Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows in all go through one pass together. */
+  @Override
+  public float[][] prefill(int[] slots, float[][] embeds, int[] lens) {
+    int n = slots.length;
+    float[][] out = new float[n][];
+    int i = 0;
+    while (i < n) {
+      int rows = lens[i];
+      int j = i + 1;
+      while (j < n && rows + lens[j] <= Qwen3ForCausalLM.PREFILL_BATCH_ROWS && lens[i] <= Qwen3ForCausalLM.PREFILL_CHUNK
+          && lens[j] <= Qwen3ForCausalLM.PREFILL_CHUNK) {
+        rows += lens[j];
+        j++;
+      }
+      if (j == i + 1) {
+        out[i] = prefill(slots[i], 0, embeds[i], lens[i]);
+      } else {
+        int[] rs = new int[rows];
+        int[] rp = new int[rows];
+        int[] last = new int[j - i];
+        float[] x = new float[rows * hidden];
+        int r = 0;
+        for (int p = i; p < j; p++) {
+          System.arraycopy(embeds[p], 0, x, r * hidden, lens[p] * hidden);
+          for (int t = 0; t < lens[p]; t++, r++) {
+            rs[r] = slots[p];
+            rp[r] = t;
+          }
+          last[p - i] = r - 1;
+        }
+        float[][] l = forward(rs, rp, x, last);
+        for (int p = i; p < j; p++) out[p] = l[p - i];
+      }
+      i = j;
+    }
+    return out;
+  }
+
+  @Override
+  public float[][] decode(int[] slots, int[] positions, float[] embeds) {
+    int[] all = new int[slots.length];
+    for (int i = 0; i < all.length; i++) all[i] = i;
+    return forward(slots, positions, embeds.length == slots.length * hidden ? embeds
+        : java.util.Arrays.copyOf(embeds, slots.length * hidden), all);
+  }
+
+  @Override
+  public void release(int slot) {
+    kv.release(slot);
+  }
+
+  @Override
+  public void close() {
+    // heap arrays: nothing to free by hand
+  }
+
+  /**
+   * The forward pass over rows that are each (slot, position): x [n, hidden] in, logits out for the rows listed in
+   * {@code logitRows} (in that order). A slot's rows must be consecutive positions following what it holds; every
+   * row's K/V is written before any row attends, so rows of one slot see each other causally.
+   */
+  float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
+    int n = slots.length;
+    int p = Kernels.paddedRows(n);
+    int h = hidden;
+    for (int r = 0; r < n; r++) kv.ensure(slots[r], positions[r] + 1);
+    float[] hs = new float[p * h];
+    System.arraycopy(x, 0, hs, 0, n * h);
+    float[] xn = new float[p * Math.max(h, heads * headDim)];
+    float[] qkv = new float[p * qkvOut];
+    float[] attn = new float[p * heads * headDim];
+    float[] tmp = new float[p * h];
+    float[] gu = new float[p * 2 * inter];
+    float[] act = new float[p * inter];
+    for (int li = 0; li < layers.length; li++) {
+      Layer layer = layers[li];
+      int l = li;
+      Kernels.rmsNorm(hs, xn, n, h, layer.inputLayernorm, eps);
+      layer.qkvProj.matmul(xn, n, qkv, pool);
+      pool.parallelFor(n, r -> normRopeAndCache(l, layer, qkv, r, slots[r], positions[r]));
+      pool.parallelFor(n * kvHeads, t -> attend(l, qkv, attn, t / kvHeads, t % kvHeads, slots[t / kvHeads],
+          positions[t / kvHeads]));
+      layer.oProj.matmul(attn, n, tmp, pool);
+      Kernels.addInto(hs, tmp, n * h);
+      Kernels.rmsNorm(hs, xn, n, h, layer.postAttentionLayernorm, eps);
+      layer.gateUpProj.matmul(xn, n, gu, pool);
+      if (n >= 8) {
+        pool.parallelFor(n, r -> Kernels.siluMul(gu, act, r, inter));
+      } else {
+        for (int r = 0; r < n; r++) Kernels.siluMul(gu, act, r, inter);
+      }
+      layer.downProj.matmul(act, n, tmp, pool);
+      Kernels.addInto(hs, tmp, n * h);
+    }
+    int m = logitRows.length;
+    if (m == 0) return new float[0][];
+    int mp = Kernels.paddedRows(m);
+    float[] sel = new float[mp * h];
+    for (int i = 0; i < m; i++) System.arraycopy(hs, logitRows[i] * h, sel, i * h, h);
+    float[] sn = new float[mp * h];
+    Kernels.rmsNorm(sel, sn, m, h, norm, eps);
+    float[] logits = new float[mp * vocab];
+    lmHead.matmul(sn, m, logits, pool);
+    float[][] out = new float[m][vocab];
+    for (int i = 0; i < m; i++) System.arraycopy(logits, i * vocab, out[i], 0, vocab);
+    return out;
+  }
+
+  /** q_norm/k_norm and RoPE on one row's heads, in place; then the row's k and v go to the cache. */
+  private void normRopeAndCache(int l, Layer layer, float[] rows, int r, int slot, int pos) {
+    int d = headDim;
+    int half = d / 2;
+    int base = r * qkvOut;
+    float[] x = new float[d];
+    int table = pos * d;
+    for (int n = 0; n < heads + kvHeads; n++) {
+      int off = base + n * d;
+      float[] w = n < heads ? layer.qNorm : layer.kNorm;
+      float s = Kernels.rmsScale(rows, off, d, eps);
+      for (int i = 0; i < d; i++) x[i] = w[i] * (rows[off + i] * s);
+      for (int i = 0; i < d; i++) {
+        float swapped = i < half ? x[i + half] : x[i - half];
+        rows[off + i] = x[i] * cos[table + i] + swapped * sin[table + i];
+      }
+    }
+    int bt = BLOCK_TOKENS;
+    int b = pos / bt;
+    int t = pos % bt;
+    float[] kb = kv.keys(l, slot, b);
+    float[] vb = kv.values(l, slot, b);
+    int kOff = base + heads * d;
+    int vOff = kOff + kvHeads * d;
+    for (int g = 0; g < kvHeads; g++) {
+      int kBase = g * d * bt + t;
+      for (int i = 0; i < d; i++) kb[kBase + i * bt] = rows[kOff + g * d + i];
+      System.arraycopy(rows, vOff + g * d, vb, (g * bt + t) * d, d);
+    }
+  }
+
+  /** Query heads of kv head g for row r (position pos of slot), over positions [0, pos], into attn [r, heads·d]. */
+  private void attend(int l, float[] rows, float[] attn, int r, int g, int slot, int pos) {
+    int d = headDim;
+    int len = pos + 1;
+    int bt = BLOCK_TOKENS;
+    int blocks = (len + bt - 1) / bt;
+    int stride = blocks * bt; // room for whole blocks: the score loop writes every lane of the last one
+    float[] s = scratch.get();
+    if (s.length < 2 * stride) {
+      s = new float[2 * stride + 8 * bt];
+      scratch.set(s);
+    }
+    for (int j = 0; j < group; j += 2) {
+      int n = Math.min(2, group - j); // heads of the group done together: they share every K and V load
+      int head = g * group + j;
+      int qOff = r * qkvOut + head * d;
+      for (int b = 0; b < blocks; b++) {
+        Kernels.scores(rows, qOff, n, d, kv.keys(l, slot, b), g * d * bt, s, b * bt, stride);
+      }
+      for (int i = 0; i < n; i++) Kernels.scaledSoftmax(s, i * stride, len, scale);
+      int out = r * heads * d + head * d;
+      java.util.Arrays.fill(attn, out, out + n * d, 0f);
+      for (int b = 0; b < blocks; b++) {
+        int count = Math.min(bt, len - b * bt);
+        Kernels.weighted(s, b * bt, stride, n, count, kv.values(l, slot, b), g * bt * d, d, attn, out);
+      }
+    }
+  }
+
+  static int lanes() {
+    return FloatVector.SPECIES_PREFERRED.length();
+  }
+}

@@ -1,0 +1,170 @@
+package tandem.decoder.model;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The Java kernel's row-wise arithmetic on the Vector API ({@code SPECIES_PREFERRED}: AVX-512 or AVX2 as the host
+ * has it), over Java arrays only: RMSNorm, SiLU·up, softmax and the two halves of attention over {@link KvBlocks}.
+ * The matrix products are {@link PackedMatrix#matmul}.
+ */
+final class Kernels {
+  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  private static final int L = F.length();
+
+  private Kernels() {}
+
+  /** Rows a caller allocates for {@code rows} rows: matmul reads and writes input rows in blocks of 4. */
+  static int paddedRows(int rows) {
+    return rows <= 1 ? rows : (rows + 3) & ~3;
+  }
+
+  /** {@code 1 / sqrt(mean(x[off, off+n)²) + eps)}, the RMSNorm scale, with float32 statistics. */
+  static float rmsScale(float[] x, int off, int n, float eps) {
+    int upper = F.loopBound(n);
+    FloatVector acc = FloatVector.zero(F);
+    int i = 0;
+    for (; i < upper; i += L) {
+      FloatVector v = FloatVector.fromArray(F, x, off + i);
+      acc = v.fma(v, acc);
+    }
+    float s = acc.reduceLanes(VectorOperators.ADD);
+    for (; i < n; i++) s += x[off + i] * x[off + i];
+    return (float) (1.0 / Math.sqrt(s / n + eps));
+  }
+
+  /** HF Qwen3RMSNorm of each row: {@code dst = w ⊙ (x · rmsScale(x))}. */
+  static void rmsNorm(float[] x, float[] dst, int rows, int h, float[] w, float eps) {
+    for (int r = 0; r < rows; r++) {
+      int off = r * h;
+      float s = rmsScale(x, off, h, eps);
+      for (int i = 0; i < h; i++) dst[off + i] = w[i] * (x[off + i] * s);
+    }
+  }
+
+  static void addInto(float[] acc, float[] v, int n) {
+    for (int i = 0; i < n; i++) acc[i] += v[i];
+  }
+
+  /** {@code act[r, i] = silu(gu[r, i]) · gu[r, inter + i]} for gu {@code [rows, 2·inter]}, act {@code [rows, inter]}. */
+  static void siluMul(float[] gu, float[] act, int r, int inter) {
+    int upper = F.loopBound(inter);
+    int g = r * 2 * inter;
+    int u = g + inter;
+    int a = r * inter;
+    int i = 0;
+    for (; i < upper; i += L) {
+      FloatVector gv = FloatVector.fromArray(F, gu, g + i);
+      FloatVector sig = gv.neg().lanewise(VectorOperators.EXP).add(1f);
+      gv.div(sig).mul(FloatVector.fromArray(F, gu, u + i)).intoArray(act, a + i);
+    }
+    for (; i < inter; i++) {
+      float gv = gu[g + i];
+      act[a + i] = gv / (1f + (float) Math.exp(-gv)) * gu[u + i];
+    }
+  }
+
+  /**
+   * In place: {@code v[off, off+n) = softmax(v · scale)} in float32 (scores scaled as HF scales them, then
+   * max-subtracted as libtorch computes softmax).
+   */
+  static void scaledSoftmax(float[] v, int off, int n, float scale) {
+    int upper = F.loopBound(n);
+    FloatVector sc = FloatVector.broadcast(F, scale);
+    float max = Float.NEGATIVE_INFINITY;
+    int i = 0;
+    if (upper > 0) {
+      FloatVector m = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+      for (; i < upper; i += L) {
+        FloatVector e = FloatVector.fromArray(F, v, off + i).mul(sc);
+        e.intoArray(v, off + i);
+        m = m.max(e);
+      }
+      max = m.reduceLanes(VectorOperators.MAX);
+    }
+    for (; i < n; i++) {
+      v[off + i] *= scale;
+      max = Math.max(max, v[off + i]);
+    }
+    FloatVector mv = FloatVector.broadcast(F, max);
+    FloatVector sv = FloatVector.zero(F);
+    for (i = 0; i < upper; i += L) {
+      FloatVector e = FloatVector.fromArray(F, v, off + i).sub(mv).lanewise(VectorOperators.EXP);
+      e.intoArray(v, off + i);
+      sv = sv.add(e);
+    }
+    float sum = sv.reduceLanes(VectorOperators.ADD);
+    for (; i < n; i++) {
+      v[off + i] = (float) Math.exp(v[off + i] - max);
+      sum += v[off + i];
+    }
+    float inv = 1f / sum;
+    FloatVector iv = FloatVector.broadcast(F, inv);
+    for (i = 0; i < upper; i += L) FloatVector.fromArray(F, v, off + i).mul(iv).intoArray(v, off + i);
+    for (; i < n; i++) v[off + i] *= inv;
+  }
+
+  /**
+   * Raw attention scores of one or two query heads ({@code q[qOff …]}, then the next head at {@code qOff + d})
+   * against one K block ({@code [d, 2L]} from {@code kBase}, the {@link KvBlocks} layout): {@code s[h·stride + sOff +
+   * t] = Σ_i q_h[i]·K[i, t]} for all 2L positions of the block (the caller ignores those past the sequence). The
+   * block's scores stay in four registers over the whole head dimension.
+   */
+  static void scores(float[] q, int qOff, int heads, int d, float[] k, int kBase, float[] s, int sOff, int stride) {
+    int bt = 2 * L;
+    FloatVector z = FloatVector.zero(F);
+    FloatVector a0 = z, a1 = z, b0 = z, b1 = z;
+    if (heads == 2) {
+      for (int i = 0; i < d; i++) {
+        int row = kBase + i * bt;
+        FloatVector k0 = FloatVector.fromArray(F, k, row);
+        FloatVector k1 = FloatVector.fromArray(F, k, row + L);
+        FloatVector q0 = FloatVector.broadcast(F, q[qOff + i]);
+        FloatVector q1 = FloatVector.broadcast(F, q[qOff + d + i]);
+        a0 = k0.fma(q0, a0);
+        a1 = k1.fma(q0, a1);
+        b0 = k0.fma(q1, b0);
+        b1 = k1.fma(q1, b1);
+      }
+      b0.intoArray(s, stride + sOff);
+      b1.intoArray(s, stride + sOff + L);
+    } else {
+      for (int i = 0; i < d; i++) {
+        int row = kBase + i * bt;
+        FloatVector q0 = FloatVector.broadcast(F, q[qOff + i]);
+        a0 = FloatVector.fromArray(F, k, row).fma(q0, a0);
+        a1 = FloatVector.fromArray(F, k, row + L).fma(q0, a1);
+      }
+    }
+    a0.intoArray(s, sOff);
+    a1.intoArray(s, sOff + L);
+  }
+
+  /**
+   * Adds one V block's share of the attention output of one or two heads: {@code out[outOff + h·d + i] += Σ_{t <
+   * count} p[h·stride + pOff + t] · V[t, i]}, V {@code [2L, d]} from {@code vBase}. The output columns stay in
+   * registers while the block's rows stream by.
+   */
+  static void weighted(float[] p, int pOff, int stride, int heads, int count, float[] v, int vBase, int d,
+      float[] out, int outOff) {
+    int o1 = outOff + d;
+    for (int c = 0; c < d; c += L) {
+      FloatVector acc0 = FloatVector.fromArray(F, out, outOff + c);
+      if (heads == 2) {
+        FloatVector acc1 = FloatVector.fromArray(F, out, o1 + c);
+        for (int t = 0; t < count; t++) {
+          FloatVector vv = FloatVector.fromArray(F, v, vBase + t * d + c);
+          acc0 = vv.fma(FloatVector.broadcast(F, p[pOff + t]), acc0);
+          acc1 = vv.fma(FloatVector.broadcast(F, p[stride + pOff + t]), acc1);
+        }
+        acc1.intoArray(out, o1 + c);
+      } else {
+        for (int t = 0; t < count; t++) {
+          acc0 = FloatVector.fromArray(F, v, vBase + t * d + c).fma(FloatVector.broadcast(F, p[pOff + t]), acc0);
+        }
+      }
+      acc0.intoArray(out, outOff + c);
+    }
+  }
+}

@@ -1,0 +1,566 @@
+package tandem.decoder.model;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * A weight matrix {@code [rows, cols]} in the HF Linear layout (row j = the weights of output j) held in one Java
+ * array, in one of the {@link WeightFormat}s, and the matrix product the CPU decoder needs: {@code y[r, j] = Σ_k W[j,
+ * k]·x[r, k]}. Kernels load with {@code fromArray} only: the one Vector API load form common to JDK 17 through 25.
+ *
+ * <p>Every output is a plain dot product whose lanes are accumulated over k in the same order whatever the number of
+ * input rows and threads, so batching never changes a row's result (bit for bit). Weight rows are processed four at a
+ * time: one input vector feeds four rows' accumulators, and with several input rows (4×4 tiles) each widened weight
+ * vector feeds four rows, which is what lets prefill reuse the same arrays as a GEMM.
+ *
+ * <p>{@code cols} must be a multiple of {@link #COL_ALIGN} and {@code rows} of 4 (every Qwen3 size is): no tails.
+ */
+abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, PackedMatrix.Q8 {
+  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+  /** As many byte lanes as F has float lanes (128-bit bytes for 512-bit floats). */
+  static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.length() * 8));
+  static final int L = F.length();
+  /** Columns are a multiple of this: 2·L for the bf16 pairs, and the 32 of a Q8_0 block. */
+  static final int COL_ALIGN = Math.max(64, 2 * L);
+  /** Input rows processed against each weight tile while it sits in L1; bounds the x block kept hot in L2. */
+  private static final int ROW_BLOCK = 64;
+
+  final int rows;
+  final int cols;
+
+  PackedMatrix(int rows, int cols) {
+    if (cols % COL_ALIGN != 0 || rows % 4 != 0) {
+      throw new IllegalArgumentException("packed matrix [" + rows + ", " + cols + "] needs rows % 4 == 0 and cols % "
+          + COL_ALIGN + " == 0");
+    }
+    this.rows = rows;
+    this.cols = cols;
+  }
+
+  /** Whether a [rows, cols] matrix fits the kernels (and one Java array). */
+  static boolean fits(long rows, long cols, WeightFormat f) {
+    return rows % 4 == 0 && cols % COL_ALIGN == 0 && rows * cols <= Integer.MAX_VALUE - 64;
+  }
+
+  abstract WeightFormat format();
+
+  /** Bytes this matrix holds (what one full multiply reads). */
+  abstract long bytes();
+
+  /** Writes row r, widened to float32, into dst[off, off + cols). */
+  abstract void row(int r, float[] dst, int off);
+
+  /** Stores row r from float32 values (rounding as the format does). */
+  abstract void setRow(int r, float[] src);
+
+  /**
+   * A fresh matrix of the given format (contents zero). Rows are then filled with {@link #setRow} by the loader.
+   */
+  static PackedMatrix allocate(WeightFormat f, int rows, int cols) {
+    return switch (f) {
+      case F32 -> new F32(rows, cols);
+      case BF16 -> new Bf16(rows, cols);
+      case Q8_0 -> new Q8(rows, cols);
+    };
+  }
+
+  /**
+   * {@code y[r·out + j] = Σ_k W[j, k]·x[r·cols + k]} for r < n, j < rows. x and y are allocated for {@link
+   * Kernels#paddedRows}(n) rows (their padding rows hold garbage after the call). Runs on {@code pool}.
+   */
+  final void matmul(float[] x, int n, float[] y, IntraOpPool pool) {
+    int padded = Kernels.paddedRows(n);
+    if (x.length < (long) padded * cols || y.length < (long) padded * rows) {
+      throw new IllegalArgumentException("matmul buffers must hold " + padded + " padded rows");
+    }
+    float[] xs = prepare(x, padded);
+    int tiles = rows / 4;
+    int perTask = Math.max(1, (tiles + pool.threads() * 4 - 1) / (pool.threads() * 4));
+    int tasks = (tiles + perTask - 1) / perTask;
+    for (int r0 = 0; r0 < n; r0 += ROW_BLOCK) {
+      int rBlock = r0;
+      int rEnd = Math.min(n, r0 + ROW_BLOCK);
+      pool.parallelFor(
+          tasks,
+          t -> {
+            int j1 = Math.min(tiles, (t + 1) * perTask) * 4;
+            for (int j = t * perTask * 4; j < j1; j += 4) {
+              if (n == 1) {
+                tile4x1(xs, 0, y, 0, j);
+              } else {
+                for (int r = rBlock; r < rEnd; r += 4) tile4x4(xs, r * cols, y, r * rows, j);
+              }
+            }
+          });
+    }
+  }
+
+  /** The input as the tiles read it (bf16 splits each row into its even and odd columns); x itself by default. */
+  float[] prepare(float[] x, int paddedRows) {
+    return x;
+  }
+
+  abstract void tile4x1(float[] x, int xOff, float[] y, int yOff, int j);
+
+  /** Weight rows j..j+3 against input rows at xOff, xOff + cols, … (four of them); y rows are {@code rows} apart. */
+  abstract void tile4x4(float[] x, int xOff, float[] y, int yOff, int j);
+
+  /** Sums every element once (a read of the whole array at memory speed: the decode floor's yardstick). */
+  abstract float touch(int band, int bands);
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  /** float32: one float a weight. */
+  static final class F32 extends PackedMatrix {
+    final float[] w;
+
+    F32(int rows, int cols) {
+      super(rows, cols);
+      this.w = new float[rows * cols];
+    }
+
+    @Override
+    WeightFormat format() {
+      return WeightFormat.F32;
+    }
+
+    @Override
+    long bytes() {
+      return 4L * w.length;
+    }
+
+    @Override
+    void row(int r, float[] dst, int off) {
+      System.arraycopy(w, r * cols, dst, off, cols);
+    }
+
+    @Override
+    void setRow(int r, float[] src) {
+      System.arraycopy(src, 0, w, r * cols, cols);
+    }
+
+    @Override
+    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
+      int in = cols;
+      int o = j * in;
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      FloatVector a2 = a0;
+      FloatVector a3 = a0;
+      for (int k = 0; k < in; k += L) {
+        FloatVector xv = FloatVector.fromArray(F, x, xOff + k);
+        a0 = FloatVector.fromArray(F, w, o + k).fma(xv, a0);
+        a1 = FloatVector.fromArray(F, w, o + in + k).fma(xv, a1);
+        a2 = FloatVector.fromArray(F, w, o + 2 * in + k).fma(xv, a2);
+        a3 = FloatVector.fromArray(F, w, o + 3 * in + k).fma(xv, a3);
+      }
+      y[yOff + j] = a0.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 1] = a1.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 2] = a2.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j) {
+      int in = cols;
+      int out = rows;
+      int o = j * in;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+      for (int k = 0; k < in; k += L) {
+        FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
+        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
+        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
+        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
+        FloatVector w0 = FloatVector.fromArray(F, w, o + k);
+        a00 = w0.fma(x0, a00);
+        a01 = w0.fma(x1, a01);
+        a02 = w0.fma(x2, a02);
+        a03 = w0.fma(x3, a03);
+        FloatVector w1 = FloatVector.fromArray(F, w, o + in + k);
+        a10 = w1.fma(x0, a10);
+        a11 = w1.fma(x1, a11);
+        a12 = w1.fma(x2, a12);
+        a13 = w1.fma(x3, a13);
+        FloatVector w2 = FloatVector.fromArray(F, w, o + 2 * in + k);
+        a20 = w2.fma(x0, a20);
+        a21 = w2.fma(x1, a21);
+        a22 = w2.fma(x2, a22);
+        a23 = w2.fma(x3, a23);
+        FloatVector w3 = FloatVector.fromArray(F, w, o + 3 * in + k);
+        a30 = w3.fma(x0, a30);
+        a31 = w3.fma(x1, a31);
+        a32 = w3.fma(x2, a32);
+        a33 = w3.fma(x3, a33);
+      }
+      store4x4(y, yOff, out, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+    }
+
+    @Override
+    float touch(int band, int bands) {
+      int per = (w.length / L + bands - 1) / bands * L;
+      int from = Math.min(w.length, band * per);
+      int to = Math.min(w.length, from + per);
+      FloatVector acc = FloatVector.zero(F);
+      for (int k = from; k < to; k += L) acc = acc.add(FloatVector.fromArray(F, w, k));
+      return acc.reduceLanes(VectorOperators.ADD);
+    }
+  }
+
+  /**
+   * bfloat16, two to an int: int {@code p} of a row holds column 2p in its low half and 2p+1 in its high half. A
+   * bf16 value is the top half of a float32, so widening is one shift ({@code << 16}) for the even column and one mask
+   * ({@code & 0xFFFF0000}) for the odd one, with no lane conversion; the input is split once per multiply into its even
+   * and odd columns ({@link #prepare}) to match.
+   */
+  static final class Bf16 extends PackedMatrix {
+    final int[] w;
+    private final int half;
+    /** The split input, one per calling thread (the scheduler's), shared by every bf16 matrix it multiplies. */
+    private static final ThreadLocal<float[]> SPLIT = ThreadLocal.withInitial(() -> new float[0]);
+
+    Bf16(int rows, int cols) {
+      super(rows, cols);
+      this.half = cols / 2;
+      this.w = new int[rows * half];
+    }
+
+    @Override
+    WeightFormat format() {
+      return WeightFormat.BF16;
+    }
+
+    @Override
+    long bytes() {
+      return 4L * w.length;
+    }
+
+    @Override
+    void row(int r, float[] dst, int off) {
+      int base = r * half;
+      for (int p = 0; p < half; p++) {
+        int v = w[base + p];
+        dst[off + 2 * p] = Float.intBitsToFloat(v << 16);
+        dst[off + 2 * p + 1] = Float.intBitsToFloat(v & 0xFFFF0000);
+      }
+    }
+
+    @Override
+    void setRow(int r, float[] src) {
+      int base = r * half;
+      for (int p = 0; p < half; p++) {
+        int lo = tandem.common.checkpoint.Bf16.fromFloat(src[2 * p]) & 0xFFFF;
+        int hi = tandem.common.checkpoint.Bf16.fromFloat(src[2 * p + 1]) & 0xFFFF;
+        w[base + p] = lo | (hi << 16);
+      }
+    }
+
+    /** Row r of x becomes [x[r,0], x[r,2], …, x[r,1], x[r,3], …]: the even columns, then the odd ones. */
+    @Override
+    float[] prepare(float[] x, int paddedRows) {
+      float[] s = SPLIT.get();
+      int need = paddedRows * cols;
+      if (s.length < need) {
+        s = new float[need];
+        SPLIT.set(s);
+      }
+      for (int r = 0; r < paddedRows; r++) {
+        int o = r * cols;
+        for (int p = 0; p < half; p++) {
+          s[o + p] = x[o + 2 * p];
+          s[o + half + p] = x[o + 2 * p + 1];
+        }
+      }
+      return s;
+    }
+
+    private static FloatVector lo(IntVector v) {
+      return v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static FloatVector hi(IntVector v) {
+      return v.and(0xFFFF0000).reinterpretAsFloats();
+    }
+
+    @Override
+    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
+      int h = half;
+      int o = j * h;
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      FloatVector a2 = a0;
+      FloatVector a3 = a0;
+      for (int p = 0; p < h; p += L) {
+        FloatVector xe = FloatVector.fromArray(F, x, xOff + p);
+        FloatVector xo = FloatVector.fromArray(F, x, xOff + h + p);
+        IntVector w0 = IntVector.fromArray(I, w, o + p);
+        IntVector w1 = IntVector.fromArray(I, w, o + h + p);
+        IntVector w2 = IntVector.fromArray(I, w, o + 2 * h + p);
+        IntVector w3 = IntVector.fromArray(I, w, o + 3 * h + p);
+        a0 = hi(w0).fma(xo, lo(w0).fma(xe, a0));
+        a1 = hi(w1).fma(xo, lo(w1).fma(xe, a1));
+        a2 = hi(w2).fma(xo, lo(w2).fma(xe, a2));
+        a3 = hi(w3).fma(xo, lo(w3).fma(xe, a3));
+      }
+      y[yOff + j] = a0.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 1] = a1.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 2] = a2.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j) {
+      int h = half;
+      int in = cols;
+      int o = j * h;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+      for (int p = 0; p < h; p += L) {
+        // even columns
+        FloatVector x0 = FloatVector.fromArray(F, x, xOff + p);
+        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + p);
+        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + p);
+        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + p);
+        IntVector w0 = IntVector.fromArray(I, w, o + p);
+        IntVector w1 = IntVector.fromArray(I, w, o + h + p);
+        IntVector w2 = IntVector.fromArray(I, w, o + 2 * h + p);
+        IntVector w3 = IntVector.fromArray(I, w, o + 3 * h + p);
+        FloatVector v = lo(w0);
+        a00 = v.fma(x0, a00);
+        a01 = v.fma(x1, a01);
+        a02 = v.fma(x2, a02);
+        a03 = v.fma(x3, a03);
+        v = lo(w1);
+        a10 = v.fma(x0, a10);
+        a11 = v.fma(x1, a11);
+        a12 = v.fma(x2, a12);
+        a13 = v.fma(x3, a13);
+        v = lo(w2);
+        a20 = v.fma(x0, a20);
+        a21 = v.fma(x1, a21);
+        a22 = v.fma(x2, a22);
+        a23 = v.fma(x3, a23);
+        v = lo(w3);
+        a30 = v.fma(x0, a30);
+        a31 = v.fma(x1, a31);
+        a32 = v.fma(x2, a32);
+        a33 = v.fma(x3, a33);
+        // odd columns
+        x0 = FloatVector.fromArray(F, x, xOff + h + p);
+        x1 = FloatVector.fromArray(F, x, xOff + in + h + p);
+        x2 = FloatVector.fromArray(F, x, xOff + 2 * in + h + p);
+        x3 = FloatVector.fromArray(F, x, xOff + 3 * in + h + p);
+        v = hi(w0);
+        a00 = v.fma(x0, a00);
+        a01 = v.fma(x1, a01);
+        a02 = v.fma(x2, a02);
+        a03 = v.fma(x3, a03);
+        v = hi(w1);
+        a10 = v.fma(x0, a10);
+        a11 = v.fma(x1, a11);
+        a12 = v.fma(x2, a12);
+        a13 = v.fma(x3, a13);
+        v = hi(w2);
+        a20 = v.fma(x0, a20);
+        a21 = v.fma(x1, a21);
+        a22 = v.fma(x2, a22);
+        a23 = v.fma(x3, a23);
+        v = hi(w3);
+        a30 = v.fma(x0, a30);
+        a31 = v.fma(x1, a31);
+        a32 = v.fma(x2, a32);
+        a33 = v.fma(x3, a33);
+      }
+      store4x4(y, yOff, rows, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+    }
+
+    @Override
+    float touch(int band, int bands) {
+      int per = (w.length / L + bands - 1) / bands * L;
+      int from = Math.min(w.length, band * per);
+      int to = Math.min(w.length, from + per);
+      IntVector acc = IntVector.zero(I);
+      for (int k = from; k < to; k += L) acc = acc.add(IntVector.fromArray(I, w, k));
+      return acc.reduceLanes(VectorOperators.ADD);
+    }
+  }
+
+  /**
+   * Q8_0 as llama.cpp defines it: each row is cut into blocks of 32 columns; a block keeps {@code d = max|w| / 127}
+   * rounded to float16 and {@code q = round(w / d)} as int8 (w ≈ q·d). Kernels widen int8 lanes to float, scale by the
+   * block's d and accumulate in float32 (llama.cpp also quantizes the activations to int8; this does not, so its
+   * error is at most llama.cpp's).
+   */
+  static final class Q8 extends PackedMatrix {
+    static final int BLOCK = 32;
+    final byte[] q;
+    final float[] d;
+    private final int blocks;
+
+    Q8(int rows, int cols) {
+      super(rows, cols);
+      this.blocks = cols / BLOCK;
+      this.q = new byte[rows * cols];
+      this.d = new float[rows * blocks];
+    }
+
+    @Override
+    WeightFormat format() {
+      return WeightFormat.Q8_0;
+    }
+
+    @Override
+    long bytes() {
+      return q.length + 4L * d.length;
+    }
+
+    @Override
+    void row(int r, float[] dst, int off) {
+      for (int b = 0; b < blocks; b++) {
+        float s = d[r * blocks + b];
+        int base = r * cols + b * BLOCK;
+        for (int i = 0; i < BLOCK; i++) dst[off + b * BLOCK + i] = q[base + i] * s;
+      }
+    }
+
+    @Override
+    void setRow(int r, float[] src) {
+      for (int b = 0; b < blocks; b++) {
+        float amax = 0;
+        for (int i = 0; i < BLOCK; i++) amax = Math.max(amax, Math.abs(src[b * BLOCK + i]));
+        float scale = amax / 127f;
+        float inv = scale != 0 ? 1f / scale : 0f;
+        d[r * blocks + b] = Half.round(scale);
+        int base = r * cols + b * BLOCK;
+        for (int i = 0; i < BLOCK; i++) q[base + i] = (byte) Math.round(src[b * BLOCK + i] * inv);
+      }
+    }
+
+    private FloatVector widen(int at) {
+      return (FloatVector) ByteVector.fromArray(B, q, at).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    @Override
+    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
+      int in = cols;
+      int o = j * in;
+      int ob = j * blocks;
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      FloatVector a2 = a0;
+      FloatVector a3 = a0;
+      for (int b = 0; b < blocks; b++) {
+        FloatVector d0 = FloatVector.broadcast(F, d[ob + b]);
+        FloatVector d1 = FloatVector.broadcast(F, d[ob + blocks + b]);
+        FloatVector d2 = FloatVector.broadcast(F, d[ob + 2 * blocks + b]);
+        FloatVector d3 = FloatVector.broadcast(F, d[ob + 3 * blocks + b]);
+        for (int i = 0; i < BLOCK; i += L) {
+          int k = b * BLOCK + i;
+          FloatVector xv = FloatVector.fromArray(F, x, xOff + k);
+          a0 = widen(o + k).mul(d0).fma(xv, a0);
+          a1 = widen(o + in + k).mul(d1).fma(xv, a1);
+          a2 = widen(o + 2 * in + k).mul(d2).fma(xv, a2);
+          a3 = widen(o + 3 * in + k).mul(d3).fma(xv, a3);
+        }
+      }
+      y[yOff + j] = a0.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 1] = a1.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 2] = a2.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j) {
+      int in = cols;
+      int o = j * in;
+      int ob = j * blocks;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+      for (int b = 0; b < blocks; b++) {
+        float d0 = d[ob + b];
+        float d1 = d[ob + blocks + b];
+        float d2 = d[ob + 2 * blocks + b];
+        float d3 = d[ob + 3 * blocks + b];
+        for (int i = 0; i < BLOCK; i += L) {
+          int k = b * BLOCK + i;
+          FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
+          FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
+          FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
+          FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
+          FloatVector v = widen(o + k).mul(d0);
+          a00 = v.fma(x0, a00);
+          a01 = v.fma(x1, a01);
+          a02 = v.fma(x2, a02);
+          a03 = v.fma(x3, a03);
+          v = widen(o + in + k).mul(d1);
+          a10 = v.fma(x0, a10);
+          a11 = v.fma(x1, a11);
+          a12 = v.fma(x2, a12);
+          a13 = v.fma(x3, a13);
+          v = widen(o + 2 * in + k).mul(d2);
+          a20 = v.fma(x0, a20);
+          a21 = v.fma(x1, a21);
+          a22 = v.fma(x2, a22);
+          a23 = v.fma(x3, a23);
+          v = widen(o + 3 * in + k).mul(d3);
+          a30 = v.fma(x0, a30);
+          a31 = v.fma(x1, a31);
+          a32 = v.fma(x2, a32);
+          a33 = v.fma(x3, a33);
+        }
+      }
+      store4x4(y, yOff, rows, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+    }
+
+    @Override
+    float touch(int band, int bands) {
+      int per = (q.length / B.length() + bands - 1) / bands * B.length();
+      int from = Math.min(q.length, band * per);
+      int to = Math.min(q.length, from + per);
+      ByteVector acc = ByteVector.zero(B);
+      for (int k = from; k < to; k += B.length()) acc = acc.add(ByteVector.fromArray(B, q, k));
+      float s = acc.reduceLanes(VectorOperators.ADD);
+      int dp = (d.length + bands - 1) / bands;
+      for (int k = band * dp; k < Math.min(d.length, (band + 1) * dp); k++) s += d[k];
+      return s;
+    }
+  }
+
+  /** Lane sums of a 4×4 tile: a{i}{r} is weight row j+i against input row r. */
+  private static void store4x4(float[] y, int yOff, int out, int j,
+      FloatVector a00, FloatVector a01, FloatVector a02, FloatVector a03,
+      FloatVector a10, FloatVector a11, FloatVector a12, FloatVector a13,
+      FloatVector a20, FloatVector a21, FloatVector a22, FloatVector a23,
+      FloatVector a30, FloatVector a31, FloatVector a32, FloatVector a33) {
+    y[yOff + j] = a00.reduceLanes(VectorOperators.ADD);
+    y[yOff + out + j] = a01.reduceLanes(VectorOperators.ADD);
+    y[yOff + 2 * out + j] = a02.reduceLanes(VectorOperators.ADD);
+    y[yOff + 3 * out + j] = a03.reduceLanes(VectorOperators.ADD);
+    y[yOff + j + 1] = a10.reduceLanes(VectorOperators.ADD);
+    y[yOff + out + j + 1] = a11.reduceLanes(VectorOperators.ADD);
+    y[yOff + 2 * out + j + 1] = a12.reduceLanes(VectorOperators.ADD);
+    y[yOff + 3 * out + j + 1] = a13.reduceLanes(VectorOperators.ADD);
+    y[yOff + j + 2] = a20.reduceLanes(VectorOperators.ADD);
+    y[yOff + out + j + 2] = a21.reduceLanes(VectorOperators.ADD);
+    y[yOff + 2 * out + j + 2] = a22.reduceLanes(VectorOperators.ADD);
+    y[yOff + 3 * out + j + 2] = a23.reduceLanes(VectorOperators.ADD);
+    y[yOff + j + 3] = a30.reduceLanes(VectorOperators.ADD);
+    y[yOff + out + j + 3] = a31.reduceLanes(VectorOperators.ADD);
+    y[yOff + 2 * out + j + 3] = a32.reduceLanes(VectorOperators.ADD);
+    y[yOff + 3 * out + j + 3] = a33.reduceLanes(VectorOperators.ADD);
+  }
+}

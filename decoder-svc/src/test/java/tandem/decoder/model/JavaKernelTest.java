@@ -1,0 +1,190 @@
+package tandem.decoder.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static tandem.decoder.model.DecoderTinyGoldensTest.maxAbsDiff;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import tandem.common.checkpoint.ModelConfig;
+import tandem.common.checkpoint.TensorStore;
+import tandem.common.testing.TinyCheckpoints;
+
+/**
+ * The Java kernel (weights in Java arrays) against the libtorch kernel on the same checkpoint: same logits within
+ * float32 rounding of a different summation order and the same greedy ids, for a batch of sequences of different
+ * lengths, in every exact weight format; q8_0's error stated and bounded.
+ */
+class JavaKernelTest {
+  private static final int STEPS = 8;
+  private static final int[][] PROMPTS = {
+    {9707, 11, 1879, 0},
+    {151644, 872, 198, 3838, 374, 279, 6722, 315, 9625, 30, 151645, 198, 151644, 77091},
+    {151643},
+  };
+
+  static Qwen3ForCausalLM load(Path dir, boolean java, String weights, int slots, int maxSeqLen) throws Exception {
+    ModelConfig mc = ModelConfig.fromDir(dir);
+    try (TensorStore store = TensorStore.open(dir)) {
+      return Qwen3ForCausalLM.load(store, mc.text(), mc.textPrefix(),
+          new DecoderOptions("cpu", "float32", slots, maxSeqLen, weights), java);
+    }
+  }
+
+  @Test
+  void theTestJvmRunsTheJavaKernelOnTheCheckpointsBf16ByDefault() throws Exception {
+    try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), DecoderOptions.defaults())) {
+      assertEquals("java", lm.decodeKernel(), "surefire's argLine adds jdk.incubator.vector");
+      assertEquals("bf16", lm.weightFormat(), "the fixture checkpoints store BF16");
+      // tied: embed_tokens (151936 x 64) once, plus 2 layers of q|k|v, o, gate|up, down, all 2 bytes a weight
+      long perLayer = (128L * 64 + 64L * 64 + 384L * 64 + 64L * 192) * 2;
+      assertEquals(151936L * 64 * 2 + 2 * perLayer, lm.weightBytesPerToken());
+      assertTrue(lm.weightReadSeconds(1) > 0);
+    }
+  }
+
+  @Test
+  void javaKernelMatchesLibtorchStepByStepInBf16AndF32() throws Exception {
+    for (Path dir : new Path[] {TinyCheckpoints.decoderTiny(), TinyCheckpoints.vlmTiny()}) {
+      for (String weights : new String[] {"bf16", "f32"}) {
+        try (Qwen3ForCausalLM java = load(dir, true, weights, 4, 48);
+            Qwen3ForCausalLM torch = load(dir, false, "f32", 4, 48)) {
+          assertEquals("java", java.decodeKernel());
+          assertEquals(weights, java.weightFormat());
+          assertEquals("torch", torch.decodeKernel());
+          double worst = compare(java, torch, 1e-4, true);
+          assertTrue(worst > 0, "two kernels that agree bit for bit would make this test vacuous");
+          for (int s : new int[] {3, 0, 2}) java.release(s);
+          assertEquals(0, java.kvUsage()[0], "released slots give their KV blocks back");
+        }
+      }
+    }
+  }
+
+  /**
+   * q8_0 is an approximation. Each weight is off by at most half a step, d/2 = max|w|/254 of its block; for these
+   * uniform random weights that is an error of standard deviation d/√12 against weights of deviation max|w|/√3, so
+   * each quantized product moves by ~1/254 = 0.39 % of its spread. Ten such products (embedding, 2 layers × 4
+   * matrices, lm_head) add up in quadrature on the residual stream to ~1.2 % of the logits' spread, and the largest
+   * |Δ| over 151936 logits against the largest logit is about that ratio. Measured (teacher-forced on f32's ids, worst
+   * of 3 sequences × 9 distributions): 2.5e-2 on decoder-tiny, 2.3e-2 on vlm-tiny. The bound, 5e-2, is twice the
+   * worst measured. llama.cpp's Q8_0 also rounds the activations to int8 before each product, so its error on the same
+   * weights is at least this one's.
+   */
+  @Test
+  void q8_0StaysWithinItsStatedErrorOfF32() throws Exception {
+    for (Path dir : new Path[] {TinyCheckpoints.decoderTiny(), TinyCheckpoints.vlmTiny()}) {
+      try (Qwen3ForCausalLM q8 = load(dir, true, "q8_0", 4, 48);
+          Qwen3ForCausalLM f32 = load(dir, true, "f32", 4, 48)) {
+        assertEquals("q8_0", q8.weightFormat());
+        double rel = compareRelative(q8, f32);
+        System.out.printf("q8_0 vs f32 on %s: max |dlogit| / absmax = %.2e%n", dir.getFileName(), rel);
+        assertTrue(rel < 5e-2, dir.getFileName() + ": q8_0 relative logit error " + rel);
+        assertTrue(rel > 1e-5, "q8_0 must differ from f32 at all (or the test compares a format with itself)");
+      }
+    }
+  }
+
+  @Test
+  void aPromptPrefilledInPiecesAfterItsCachedPrefixEqualsOnePass() throws Exception {
+    try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), true, "bf16", 2, 300)) {
+      JavaKernel k = kernel(lm);
+      int[] ids = new int[150];
+      for (int i = 0; i < ids.length; i++) ids[i] = (i * 7919) % 151643;
+      float[] all = lm.prefill(0, lm.embed(ids), ids.length);
+      float[] emb = lm.embed(ids);
+      int h = lm.hiddenSize();
+      // three pieces into slot 1: positions 0..69, 70..70, 71..149
+      k.prefill(1, 0, Arrays.copyOfRange(emb, 0, 70 * h), 70);
+      k.prefill(1, 70, Arrays.copyOfRange(emb, 70 * h, 71 * h), 1);
+      float[] pieces = k.prefill(1, 71, Arrays.copyOfRange(emb, 71 * h, 150 * h), 79);
+      assertArrayEquals(all, pieces, "every row is summed in the same order whatever the pass it is in");
+    }
+  }
+
+  @Test
+  void theKvCacheGrowsWithTheTokensHeldAndIsReused() throws Exception {
+    try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), true, "bf16", 3, 4096)) {
+      assertEquals(0, lm.kvUsage()[0]);
+      int[] ids = new int[JavaKernel.BLOCK_TOKENS + 1];
+      lm.prefill(1, lm.embed(ids), ids.length);
+      assertEquals(2, lm.kvUsage()[0], "one full block and one started");
+      long bytes = lm.kvUsage()[1];
+      // 2 layers x (K + V) x 2 kv heads x 16 dims x 4 bytes per position, two blocks
+      assertEquals(2L * 2 * 2 * 16 * 4 * 2 * JavaKernel.BLOCK_TOKENS, bytes);
+      lm.release(1);
+      assertEquals(0, lm.kvUsage()[0]);
+      lm.prefill(2, lm.embed(ids), ids.length);
+      assertEquals(bytes, lm.kvUsage()[1], "freed blocks are reused, not allocated again");
+    }
+  }
+
+  @Test
+  void theLibtorchKernelStillServesWhenAskedFor() throws Exception {
+    try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), false, "auto", 1, 16)) {
+      assertEquals("torch", lm.decodeKernel());
+      assertEquals("f32", lm.weightFormat());
+      assertEquals(-1, lm.kvUsage()[0]);
+    }
+  }
+
+  private static JavaKernel kernel(Qwen3ForCausalLM lm) throws Exception {
+    var f = Qwen3ForCausalLM.class.getDeclaredField("kernel");
+    f.setAccessible(true);
+    return (JavaKernel) f.get(lm);
+  }
+
+  /** Runs the prompts in slots 3, 0, 2 and decodes greedily on a; returns the worst |Δlogit| seen. */
+  private static double compare(CausalLm a, CausalLm b, double tol, boolean sameIds) {
+    int n = PROMPTS.length;
+    int[] slots = {3, 0, 2};
+    float[][] x = new float[n][];
+    float[][] y = new float[n][];
+    for (int i = 0; i < n; i++) {
+      x[i] = a.prefill(slots[i], a.embed(PROMPTS[i]), PROMPTS[i].length);
+      y[i] = b.prefill(slots[i], b.embed(PROMPTS[i]), PROMPTS[i].length);
+    }
+    double worst = 0;
+    for (int k = 0; k < STEPS; k++) {
+      int[] next = new int[n];
+      for (int i = 0; i < n; i++) {
+        double diff = maxAbsDiff(x[i], y[i]);
+        worst = Math.max(worst, diff);
+        assertTrue(diff <= tol, "seq " + i + " step " + k + ": max |Δlogit| " + diff);
+        next[i] = Greedy.argmax(x[i]);
+        if (sameIds) assertEquals(Greedy.argmax(y[i]), next[i], "seq " + i + " step " + k);
+      }
+      x = a.decode(slots, next);
+      y = b.decode(slots, next);
+    }
+    for (int i = 0; i < n; i++) assertEquals(PROMPTS[i].length + STEPS, a.length(slots[i]));
+    return worst;
+  }
+
+  /** Like {@link #compare}, teacher-forced on a's ids; the worst max |Δ| / max|logit| of b. */
+  private static double compareRelative(CausalLm a, CausalLm b) {
+    int n = PROMPTS.length;
+    int[] slots = {3, 0, 2};
+    float[][] x = new float[n][];
+    float[][] y = new float[n][];
+    for (int i = 0; i < n; i++) {
+      x[i] = a.prefill(slots[i], a.embed(PROMPTS[i]), PROMPTS[i].length);
+      y[i] = b.prefill(slots[i], b.embed(PROMPTS[i]), PROMPTS[i].length);
+    }
+    double worst = 0;
+    for (int k = 0; k < STEPS; k++) {
+      int[] next = new int[n];
+      for (int i = 0; i < n; i++) {
+        double absmax = 0;
+        for (float v : y[i]) absmax = Math.max(absmax, Math.abs(v));
+        worst = Math.max(worst, maxAbsDiff(x[i], y[i]) / absmax);
+        next[i] = Greedy.argmax(y[i]);
+      }
+      x = a.decode(slots, next);
+      y = b.decode(slots, next);
+    }
+    return worst;
+  }
+}

@@ -1,0 +1,152 @@
+package tandem.decoder.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import tandem.common.checkpoint.Bf16;
+
+/** The packed weight formats and their matrix products, against float64 references; batch and thread invariance. */
+class PackedMatrixTest {
+  private static final IntraOpPool ONE = new IntraOpPool(1);
+  private static final IntraOpPool THREE = new IntraOpPool(3);
+  private static final int A = PackedMatrix.COL_ALIGN;
+
+  @AfterAll
+  static void stop() {
+    ONE.setThreads(1);
+    THREE.setThreads(1); // ends its workers
+  }
+
+  private static float[] random(SplittableRandom rnd, int n) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) v[i] = (float) (rnd.nextDouble() * 2 - 1);
+    return v;
+  }
+
+  private static PackedMatrix pack(WeightFormat f, float[] w, int out, int in) {
+    PackedMatrix m = PackedMatrix.allocate(f, out, in);
+    for (int r = 0; r < out; r++) m.setRow(r, Arrays.copyOfRange(w, r * in, (r + 1) * in));
+    return m;
+  }
+
+  private static float[] matmul(PackedMatrix m, float[] x, int rows, IntraOpPool pool) {
+    int padded = Kernels.paddedRows(rows);
+    float[] xp = Arrays.copyOf(x, padded * m.cols);
+    float[] y = new float[padded * m.rows];
+    m.matmul(xp, rows, y, pool);
+    return Arrays.copyOf(y, rows * m.rows);
+  }
+
+  /** The matrix's own values widened (what the product must use), times x, in float64. */
+  private static double[] reference(PackedMatrix m, float[] x, int rows) {
+    double[] y = new double[rows * m.rows];
+    float[] row = new float[m.cols];
+    for (int j = 0; j < m.rows; j++) {
+      m.row(j, row, 0);
+      for (int r = 0; r < rows; r++) {
+        double s = 0;
+        for (int k = 0; k < m.cols; k++) s += (double) row[k] * x[r * m.cols + k];
+        y[r * m.rows + j] = s;
+      }
+    }
+    return y;
+  }
+
+  @Test
+  void everyFormatMultipliesItsOwnValuesLikeAFloat64Reference() {
+    SplittableRandom rnd = new SplittableRandom(7);
+    int[][] shapes = {{4, A}, {8, 2 * A}, {12, 3 * A}, {64, 1024 / A * A}};
+    for (WeightFormat f : WeightFormat.values()) {
+      for (int[] s : shapes) {
+        int out = s[0];
+        int in = s[1];
+        PackedMatrix m = pack(f, random(rnd, out * in), out, in);
+        for (int rows : new int[] {1, 2, 3, 4, 5, 9, 70}) {
+          float[] x = random(rnd, rows * in);
+          float[] got = matmul(m, x, rows, THREE);
+          double[] want = reference(m, x, rows);
+          for (int i = 0; i < got.length; i++) {
+            assertEquals(want[i], got[i], 1e-5 * Math.sqrt(in) + 1e-6, f + " " + out + "x" + in + " rows " + rows);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void bf16KeepsTheValuesExactlyAndRoundsFloat32ToNearestEven() {
+    SplittableRandom rnd = new SplittableRandom(3);
+    float[] w = random(rnd, 4 * A);
+    PackedMatrix m = pack(WeightFormat.BF16, w, 4, A);
+    float[] row = new float[A];
+    for (int r = 0; r < 4; r++) {
+      m.row(r, row, 0);
+      for (int k = 0; k < A; k++) assertEquals(Bf16.toFloat(Bf16.fromFloat(w[r * A + k])), row[k]);
+    }
+    assertEquals(2L * 4 * A, m.bytes());
+  }
+
+  @Test
+  void q8_0BlocksFollowLlamaCpp() {
+    float[] w = new float[4 * A];
+    SplittableRandom rnd = new SplittableRandom(5);
+    for (int i = 0; i < w.length; i++) w[i] = (float) (rnd.nextDouble() * 0.2 - 0.1);
+    w[3] = 0.5f; // the first block's max: d = 0.5/127 rounded to float16, and w[3] = 127·d
+    Arrays.fill(w, A, A + 32, 0f); // an all-zero block stays zero
+    PackedMatrix.Q8 m = (PackedMatrix.Q8) pack(WeightFormat.Q8_0, w, 4, A);
+    float d = Half.round(0.5f / 127f);
+    assertEquals(d, m.d[0]);
+    assertEquals(127, m.q[3]);
+    float[] row = new float[A];
+    m.row(0, row, 0);
+    for (int k = 0; k < 32; k++) {
+      assertTrue(Math.abs(row[k] - w[k]) <= d / 2 + 1e-7, "k " + k + ": error within half a step");
+      assertEquals(Math.round(w[k] / (0.5f / 127f)), m.q[k]);
+    }
+    m.row(1, row, 0);
+    for (int k = 0; k < 32; k++) assertEquals(0f, row[k]);
+    assertEquals(4L * A + 4L * 4 * A / 32, m.bytes());
+  }
+
+  @Test
+  void halfRoundingMatchesIeeeBinary16() {
+    assertEquals(1f, Half.round(1f));
+    assertEquals(65504f, Half.round(65504f));
+    assertEquals(Float.POSITIVE_INFINITY, Half.round(65520f));
+    assertEquals(0x1p-24f, Half.round(0x1p-24f)); // smallest subnormal
+    assertEquals(0f, Half.round(0x1p-26f)); // below half the smallest subnormal
+    assertEquals(1f, Half.round(1f + 0x1p-11f)); // a tie goes to even
+    assertEquals(1f + 0x1p-9f, Half.round(1f + 0x1p-10f + 0x1p-11f)); // the other tie, to even too
+    assertEquals(-0.0009765625f, Half.round(-0.0009765625f));
+  }
+
+  @Test
+  void aRowGetsBitIdenticalResultsAloneInABatchAndOnAnyNumberOfThreads() {
+    SplittableRandom rnd = new SplittableRandom(11);
+    int out = 36;
+    int in = 2 * A;
+    for (WeightFormat f : WeightFormat.values()) {
+      PackedMatrix m = pack(f, random(rnd, out * in), out, in);
+      float[] x = random(rnd, 70 * in);
+      float[] batched = matmul(m, x, 70, THREE);
+      for (int r = 0; r < 70; r += 7) {
+        float[] alone = matmul(m, Arrays.copyOfRange(x, r * in, (r + 1) * in), 1, ONE);
+        assertArrayEquals(alone, Arrays.copyOfRange(batched, r * out, (r + 1) * out), f + " row " + r);
+      }
+      assertArrayEquals(batched, matmul(m, x, 70, ONE), f.toString());
+    }
+  }
+
+  @Test
+  void shapesTheKernelsCannotTileAreRefused() {
+    assertThrows(IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.F32, 6, A));
+    assertThrows(IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.BF16, 4, A + 2));
+    assertTrue(PackedMatrix.fits(151936, 1024, WeightFormat.BF16));
+  }
+}
