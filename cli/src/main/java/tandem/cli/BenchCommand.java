@@ -13,8 +13,9 @@ import picocli.CommandLine.Option;
 import tandem.cli.bench.DecodeServerBench;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Greedy;
+import tandem.decoder.model.ComputeThreads;
 import tandem.decoder.model.Qwen3ForCausalLM;
-import tandem.decoder.model.TorchThreads;
+import tandem.decoder.model.WeightFormat;
 
 /** {@code vlm bench}: performance measurements. */
 @Command(
@@ -37,7 +38,8 @@ public final class BenchCommand implements Runnable {
   @Command(
       name = "decode",
       mixinStandardHelpOptions = true,
-      description = "Prefill and decode speed; last line {\"prefill_tok_s\",\"decode_tok_s\",\"peak_rss_mb\",\"floor_ratio\"}.")
+      description = "Prefill and decode speed; last line {\"prefill_tok_s\",\"decode_tok_s\",\"peak_rss_mb\",\"floor_ratio\","
+          + "\"weights\",\"kernel\",…}.")
   public static final class Decode implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -63,17 +65,20 @@ public final class BenchCommand implements Runnable {
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default ${DEFAULT-VALUE})")
     String device;
 
+    @Option(names = "--weights", defaultValue = "auto",
+        description = "with --model: CPU weight format auto|bf16|q8_0|f32 (default ${DEFAULT-VALUE}: the checkpoint's)")
+    String weights;
+
     @Option(names = "--batch", defaultValue = "1",
         description = "with --model: also time decode steps of this many sequences together (default ${DEFAULT-VALUE})")
     int batch;
 
     /**
-     * All cores by default: the CPU decode kernel (Java Vector API) splits each weight matrix across threads, and two
-     * threads read memory ~1.8x faster than one here; prefill's GEMMs scale too. {@code --threads 1} measures one core.
+     * All cores by default: the Java kernel splits each weight matrix across threads, and two threads read memory
+     * faster than one; prefill's GEMMs scale too. {@code --threads 1} measures one core.
      */
     @Option(names = "--threads", defaultValue = "0",
-        description = "with --model: compute threads for libtorch and the CPU decode kernel (default 0 = all cores;"
-            + " the floor uses the faster of this and all cores)")
+        description = "with --model: compute threads (default 0 = all cores; the floor is read with the same threads)")
     int threads;
 
     @Override
@@ -97,20 +102,26 @@ public final class BenchCommand implements Runnable {
       GenerateCommand.checkModelDir(model);
       if (threads < 0) throw new UserError("--threads must be >= 0 (0 = all cores), got " + threads);
       if (threads == 0) threads = Runtime.getRuntime().availableProcessors();
-      TorchThreads.set(threads);
+      ComputeThreads.set(threads);
       if (batch < 1) throw new UserError("--batch must be >= 1, got " + batch);
-      DecoderOptions opts =
-          new DecoderOptions(GenerateCommand.deviceOption(device), "float32", batch, promptTokens + newTokens + 1);
+      try {
+        WeightFormat.parse(weights);
+      } catch (IllegalArgumentException e) {
+        throw new UserError(e.getMessage());
+      }
+      DecoderOptions opts = new DecoderOptions(
+          GenerateCommand.deviceOption(device), "float32", batch, promptTokens + newTokens + 1, weights);
       java.io.PrintWriter out = spec.commandLine().getOut();
       long t0 = System.nanoTime();
       try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(model, opts)) {
-        out.printf(Locale.ROOT, "loaded %s in %.1f s; threads: %d; decode kernel: %s%n", model,
-            (System.nanoTime() - t0) / 1e9, TorchThreads.get(), lm.decodeKernel());
+        out.printf(Locale.ROOT, "loaded %s in %.1f s; threads: %d; kernel: %s; weights: %s; RSS after load: %d MB%n",
+            model, (System.nanoTime() - t0) / 1e9, threads, lm.decodeKernel(), lm.weightFormat(), rssMb("VmRSS"));
         SplittableRandom rnd = new SplittableRandom(1);
         int[] prompt = new int[promptTokens];
         for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(Math.min(lm.vocabSize(), 151643));
 
-        Greedy.generate(lm, 0, prompt, 4); // warm-up: first-call allocations, thread pools, page faults
+        Greedy.generate(lm, 0, prompt, 4); // warm-up: JIT, first-call allocations, thread pools, page faults
+        lm.weightReadSeconds(1);
 
         float[] embeds = lm.embed(prompt);
         long p0 = System.nanoTime();
@@ -118,8 +129,9 @@ public final class BenchCommand implements Runnable {
         double prefillS = (System.nanoTime() - p0) / 1e9;
         int next = Greedy.argmax(logits);
         double[] steps = new double[newTokens];
-        // This VM's memory bandwidth drifts by ±20 % within minutes, so the floor is measured in between the decode
-        // steps (one full read every 8 steps) and the ratio compares times taken under the same conditions.
+        // This VM's memory bandwidth drifts within minutes, so the floor is measured in between the decode steps
+        // (one full read of the same arrays, with the same threads and instructions, every 8 steps) and the ratio
+        // compares times taken under the same conditions.
         List<Double> reads = new ArrayList<>();
         double decodeS = 0;
         for (int k = 0; k < newTokens; k++) {
@@ -132,21 +144,8 @@ public final class BenchCommand implements Runnable {
         lm.release(0);
 
         long bytes = lm.weightBytesPerToken();
-        // The floor is the fastest libtorch reads these bytes: with the decode's thread count (the median of the
-        // interleaved reads) or with every core.
         java.util.Collections.sort(reads);
         double readS = reads.get(reads.size() / 2);
-        int readThreads = threads;
-        int cores = Runtime.getRuntime().availableProcessors();
-        if (cores != threads) {
-          TorchThreads.set(cores);
-          double allCores = lm.weightReadSeconds(3);
-          TorchThreads.set(threads);
-          if (allCores < readS) {
-            readS = allCores;
-            readThreads = cores;
-          }
-        }
         double perToken = decodeS / newTokens;
         double prefillTokS = promptTokens / prefillS;
         double decodeTokS = newTokens / decodeS;
@@ -158,12 +157,13 @@ public final class BenchCommand implements Runnable {
                 + " batch 1)%n",
             newTokens, decodeS, decodeTokS, perToken * 1e3, steps[steps.length / 2] * 1e3, steps[0] * 1e3);
         out.printf(
-            Locale.ROOT, "floor:   %.1f MB of weights per token; libtorch sum reads them in %.1f ms (%.1f GB/s, %d"
-                + " threads; median of %d reads between the steps, %.1f–%.1f ms); decode/floor = %.2f (median step"
+            Locale.ROOT, "floor:   %.1f MB of weights per token; the kernel's own read of them takes %.1f ms (%.1f GB/s,"
+                + " %d threads; median of %d reads between the steps, %.1f–%.1f ms); decode/floor = %.2f (median step"
                 + " %.2f, best step %.2f: the spread is other load)%n",
-            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, readThreads, reads.size(), reads.get(0) * 1e3,
+            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, threads, reads.size(), reads.get(0) * 1e3,
             reads.get(reads.size() - 1) * 1e3, floorRatio,
             steps[steps.length / 2] / readS, steps[0] / readS);
+        double batchRatio = 1;
         if (batch > 1) {
           int[] slots = new int[batch];
           int[] ids = new int[batch];
@@ -178,16 +178,20 @@ public final class BenchCommand implements Runnable {
           }
           double batchS = (System.nanoTime() - b0) / 1e9;
           for (int i = 0; i < batch; i++) lm.release(i);
+          batchRatio = (batchS / newTokens) / perToken;
           out.printf(
               Locale.ROOT, "batch %d: %.1f ms/step = %.2f tok/s in total, %.2fx the batch-1 step time%n",
-              batch, batchS / newTokens * 1e3, batch * newTokens / batchS, (batchS / newTokens) / perToken);
+              batch, batchS / newTokens * 1e3, batch * newTokens / batchS, batchRatio);
         }
         long rssMb = peakRssMb();
         out.printf(Locale.ROOT, "peak RSS: %d MB%n", rssMb);
         out.printf(
             Locale.ROOT,
-            "{\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.3f,\"peak_rss_mb\":%d,\"floor_ratio\":%.3f}%n",
-            prefillTokS, decodeTokS, rssMb, floorRatio);
+            "{\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.3f,\"peak_rss_mb\":%d,\"floor_ratio\":%.3f,"
+                + "\"floor_gb_s\":%.2f,\"batch\":%d,\"batch_step_ratio\":%.3f,\"weights\":\"%s\",\"kernel\":\"%s\","
+                + "\"threads\":%d}%n",
+            prefillTokS, decodeTokS, rssMb, floorRatio, bytes / readS / 1e9, batch, batchRatio, lm.weightFormat(),
+            lm.decodeKernel(), threads);
         out.flush();
       }
       return 0;
@@ -195,9 +199,14 @@ public final class BenchCommand implements Runnable {
 
     /** VmHWM of this process (Linux); -1 where /proc is unavailable. */
     static long peakRssMb() {
+      return rssMb("VmHWM");
+    }
+
+    /** A memory line of /proc/self/status in MB (VmHWM peak, VmRSS now); -1 where /proc is unavailable. */
+    static long rssMb(String key) {
       try {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-          if (line.startsWith("VmHWM:")) {
+          if (line.startsWith(key + ":")) {
             return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
           }
         }

@@ -282,22 +282,16 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return s;
     }
 
-    private static FloatVector lo(IntVector v) {
-      return v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-    }
-
-    private static FloatVector hi(IntVector v) {
-      return v.and(0xFFFF0000).reinterpretAsFloats();
-    }
+    // Even and odd columns are summed in separate accumulators and added at the end, in every tile shape: a 4x4
+    // tile runs them as two passes (one pass with both is too large for C2 to keep in registers, and it then boxes
+    // vectors, ~20x slower), and the 4x1 tile keeps the same order so that batching never changes a result.
 
     @Override
     void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
       int h = half;
       int o = j * h;
-      FloatVector a0 = FloatVector.zero(F);
-      FloatVector a1 = a0;
-      FloatVector a2 = a0;
-      FloatVector a3 = a0;
+      FloatVector e0 = FloatVector.zero(F);
+      FloatVector e1 = e0, e2 = e0, e3 = e0, d0 = e0, d1 = e0, d2 = e0, d3 = e0;
       for (int p = 0; p < h; p += L) {
         FloatVector xe = FloatVector.fromArray(F, x, xOff + p);
         FloatVector xo = FloatVector.fromArray(F, x, xOff + h + p);
@@ -305,84 +299,90 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         IntVector w1 = IntVector.fromArray(I, w, o + h + p);
         IntVector w2 = IntVector.fromArray(I, w, o + 2 * h + p);
         IntVector w3 = IntVector.fromArray(I, w, o + 3 * h + p);
-        a0 = hi(w0).fma(xo, lo(w0).fma(xe, a0));
-        a1 = hi(w1).fma(xo, lo(w1).fma(xe, a1));
-        a2 = hi(w2).fma(xo, lo(w2).fma(xe, a2));
-        a3 = hi(w3).fma(xo, lo(w3).fma(xe, a3));
+        e0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e0);
+        d0 = w0.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d0);
+        e1 = w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e1);
+        d1 = w1.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d1);
+        e2 = w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e2);
+        d2 = w2.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d2);
+        e3 = w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e3);
+        d3 = w3.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d3);
       }
-      y[yOff + j] = a0.reduceLanes(VectorOperators.ADD);
-      y[yOff + j + 1] = a1.reduceLanes(VectorOperators.ADD);
-      y[yOff + j + 2] = a2.reduceLanes(VectorOperators.ADD);
-      y[yOff + j + 3] = a3.reduceLanes(VectorOperators.ADD);
+      y[yOff + j] = e0.reduceLanes(VectorOperators.ADD) + d0.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 1] = e1.reduceLanes(VectorOperators.ADD) + d1.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 2] = e2.reduceLanes(VectorOperators.ADD) + d2.reduceLanes(VectorOperators.ADD);
+      y[yOff + j + 3] = e3.reduceLanes(VectorOperators.ADD) + d3.reduceLanes(VectorOperators.ADD);
     }
 
     @Override
     void tile4x4(float[] x, int xOff, float[] y, int yOff, int j) {
+      half4x4(x, xOff, y, yOff, j, 0, true);
+      half4x4(x, xOff, y, yOff, j, half, false);
+    }
+
+    /** One pass of a 4x4 tile over the even ({@code shift}: low halves, x from 0) or odd columns (x from half). */
+    private void half4x4(float[] x, int xOff, float[] y, int yOff, int j, int xHalf, boolean shift) {
       int h = half;
       int in = cols;
       int o = j * h;
+      int xb = xOff + xHalf;
       FloatVector z = FloatVector.zero(F);
       FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
       FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
       FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
       FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
       for (int p = 0; p < h; p += L) {
-        // even columns
-        FloatVector x0 = FloatVector.fromArray(F, x, xOff + p);
-        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + p);
-        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + p);
-        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + p);
-        IntVector w0 = IntVector.fromArray(I, w, o + p);
-        IntVector w1 = IntVector.fromArray(I, w, o + h + p);
-        IntVector w2 = IntVector.fromArray(I, w, o + 2 * h + p);
-        IntVector w3 = IntVector.fromArray(I, w, o + 3 * h + p);
-        FloatVector v = lo(w0);
-        a00 = v.fma(x0, a00);
-        a01 = v.fma(x1, a01);
-        a02 = v.fma(x2, a02);
-        a03 = v.fma(x3, a03);
-        v = lo(w1);
-        a10 = v.fma(x0, a10);
-        a11 = v.fma(x1, a11);
-        a12 = v.fma(x2, a12);
-        a13 = v.fma(x3, a13);
-        v = lo(w2);
-        a20 = v.fma(x0, a20);
-        a21 = v.fma(x1, a21);
-        a22 = v.fma(x2, a22);
-        a23 = v.fma(x3, a23);
-        v = lo(w3);
-        a30 = v.fma(x0, a30);
-        a31 = v.fma(x1, a31);
-        a32 = v.fma(x2, a32);
-        a33 = v.fma(x3, a33);
-        // odd columns
-        x0 = FloatVector.fromArray(F, x, xOff + h + p);
-        x1 = FloatVector.fromArray(F, x, xOff + in + h + p);
-        x2 = FloatVector.fromArray(F, x, xOff + 2 * in + h + p);
-        x3 = FloatVector.fromArray(F, x, xOff + 3 * in + h + p);
-        v = hi(w0);
-        a00 = v.fma(x0, a00);
-        a01 = v.fma(x1, a01);
-        a02 = v.fma(x2, a02);
-        a03 = v.fma(x3, a03);
-        v = hi(w1);
-        a10 = v.fma(x0, a10);
-        a11 = v.fma(x1, a11);
-        a12 = v.fma(x2, a12);
-        a13 = v.fma(x3, a13);
-        v = hi(w2);
-        a20 = v.fma(x0, a20);
-        a21 = v.fma(x1, a21);
-        a22 = v.fma(x2, a22);
-        a23 = v.fma(x3, a23);
-        v = hi(w3);
-        a30 = v.fma(x0, a30);
-        a31 = v.fma(x1, a31);
-        a32 = v.fma(x2, a32);
-        a33 = v.fma(x3, a33);
+        FloatVector x0 = FloatVector.fromArray(F, x, xb + p);
+        FloatVector x1 = FloatVector.fromArray(F, x, xb + in + p);
+        FloatVector x2 = FloatVector.fromArray(F, x, xb + 2 * in + p);
+        FloatVector x3 = FloatVector.fromArray(F, x, xb + 3 * in + p);
+        IntVector i0 = IntVector.fromArray(I, w, o + p);
+        IntVector i1 = IntVector.fromArray(I, w, o + h + p);
+        IntVector i2 = IntVector.fromArray(I, w, o + 2 * h + p);
+        IntVector i3 = IntVector.fromArray(I, w, o + 3 * h + p);
+        FloatVector w0 = (shift ? i0.lanewise(VectorOperators.LSHL, 16) : i0.and(0xFFFF0000)).reinterpretAsFloats();
+        FloatVector w1 = (shift ? i1.lanewise(VectorOperators.LSHL, 16) : i1.and(0xFFFF0000)).reinterpretAsFloats();
+        FloatVector w2 = (shift ? i2.lanewise(VectorOperators.LSHL, 16) : i2.and(0xFFFF0000)).reinterpretAsFloats();
+        FloatVector w3 = (shift ? i3.lanewise(VectorOperators.LSHL, 16) : i3.and(0xFFFF0000)).reinterpretAsFloats();
+        a00 = w0.fma(x0, a00);
+        a01 = w0.fma(x1, a01);
+        a02 = w0.fma(x2, a02);
+        a03 = w0.fma(x3, a03);
+        a10 = w1.fma(x0, a10);
+        a11 = w1.fma(x1, a11);
+        a12 = w1.fma(x2, a12);
+        a13 = w1.fma(x3, a13);
+        a20 = w2.fma(x0, a20);
+        a21 = w2.fma(x1, a21);
+        a22 = w2.fma(x2, a22);
+        a23 = w2.fma(x3, a23);
+        a30 = w3.fma(x0, a30);
+        a31 = w3.fma(x1, a31);
+        a32 = w3.fma(x2, a32);
+        a33 = w3.fma(x3, a33);
       }
-      store4x4(y, yOff, rows, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+      int out = rows;
+      if (shift) {
+        store4x4(y, yOff, out, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+      } else {
+        // the odd columns' sums join the even ones' exactly as tile4x1 adds them
+        y[yOff + j] += a00.reduceLanes(VectorOperators.ADD);
+        y[yOff + out + j] += a01.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2 * out + j] += a02.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3 * out + j] += a03.reduceLanes(VectorOperators.ADD);
+        y[yOff + j + 1] += a10.reduceLanes(VectorOperators.ADD);
+        y[yOff + out + j + 1] += a11.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2 * out + j + 1] += a12.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3 * out + j + 1] += a13.reduceLanes(VectorOperators.ADD);
+        y[yOff + j + 2] += a20.reduceLanes(VectorOperators.ADD);
+        y[yOff + out + j + 2] += a21.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2 * out + j + 2] += a22.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3 * out + j + 2] += a23.reduceLanes(VectorOperators.ADD);
+        y[yOff + j + 3] += a30.reduceLanes(VectorOperators.ADD);
+        y[yOff + out + j + 3] += a31.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2 * out + j + 3] += a32.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3 * out + j + 3] += a33.reduceLanes(VectorOperators.ADD);
+      }
     }
 
     @Override
@@ -447,10 +447,6 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       }
     }
 
-    private FloatVector widen(int at) {
-      return (FloatVector) ByteVector.fromArray(B, q, at).convertShape(VectorOperators.B2F, F, 0);
-    }
-
     @Override
     void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
       int in = cols;
@@ -468,10 +464,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         for (int i = 0; i < BLOCK; i += L) {
           int k = b * BLOCK + i;
           FloatVector xv = FloatVector.fromArray(F, x, xOff + k);
-          a0 = widen(o + k).mul(d0).fma(xv, a0);
-          a1 = widen(o + in + k).mul(d1).fma(xv, a1);
-          a2 = widen(o + 2 * in + k).mul(d2).fma(xv, a2);
-          a3 = widen(o + 3 * in + k).mul(d3).fma(xv, a3);
+          a0 = ((FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0)).mul(d0).fma(xv, a0);
+          a1 = ((FloatVector) ByteVector.fromArray(B, q, o + in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d1).fma(xv, a1);
+          a2 = ((FloatVector) ByteVector.fromArray(B, q, o + 2 * in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d2).fma(xv, a2);
+          a3 = ((FloatVector) ByteVector.fromArray(B, q, o + 3 * in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d3).fma(xv, a3);
         }
       }
       y[yOff + j] = a0.reduceLanes(VectorOperators.ADD);
@@ -501,22 +497,22 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
           FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
           FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
           FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
-          FloatVector v = widen(o + k).mul(d0);
+          FloatVector v = ((FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0)).mul(d0);
           a00 = v.fma(x0, a00);
           a01 = v.fma(x1, a01);
           a02 = v.fma(x2, a02);
           a03 = v.fma(x3, a03);
-          v = widen(o + in + k).mul(d1);
+          v = ((FloatVector) ByteVector.fromArray(B, q, o + in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d1);
           a10 = v.fma(x0, a10);
           a11 = v.fma(x1, a11);
           a12 = v.fma(x2, a12);
           a13 = v.fma(x3, a13);
-          v = widen(o + 2 * in + k).mul(d2);
+          v = ((FloatVector) ByteVector.fromArray(B, q, o + 2 * in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d2);
           a20 = v.fma(x0, a20);
           a21 = v.fma(x1, a21);
           a22 = v.fma(x2, a22);
           a23 = v.fma(x3, a23);
-          v = widen(o + 3 * in + k).mul(d3);
+          v = ((FloatVector) ByteVector.fromArray(B, q, o + 3 * in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d3);
           a30 = v.fma(x0, a30);
           a31 = v.fma(x1, a31);
           a32 = v.fma(x2, a32);
