@@ -78,7 +78,8 @@ public final class AllInOne implements AutoCloseable {
       vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
       DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
       decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id),
-          Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen())),
+          Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen(),
+              dcfg.weights())),
           DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);

@@ -15,7 +15,7 @@ import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
-import tandem.decoder.model.TorchThreads;
+import tandem.decoder.model.ComputeThreads;
 import tandem.gateway.GatewayModel;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.chat.ChatTemplate;
@@ -80,8 +80,9 @@ public final class BenchChatCommand implements Callable<Integer> {
     Env env = Env.system();
     DecoderServerConfig base = DecoderServerConfig.fromEnv(env);
     DecoderServerConfig cfg = new DecoderServerConfig(model, base.device(), base.dtype(), 0, maxBatch,
-        ids.length + newTokens + 8, base.maxQueue(), base.maxMessageBytes(), base.prefillTokens(), base.threads());
-    if (base.threads() > 0) TorchThreads.set(base.threads());
+        ids.length + newTokens + 8, base.maxQueue(), base.maxMessageBytes(), base.prefillTokens(), base.threads(),
+        base.weights());
+    if (base.threads() > 0) ComputeThreads.set(base.threads());
     try (DecoderServer dec = DecoderServer.start(NettyServerBuilder.forPort(0),
         Qwen3ForCausalLM.load(model, new DecoderOptions(cfg.device(), cfg.dtype(), cfg.maxBatch(), cfg.maxSeqLen())),
         DecoderServer.ModelInfo.fromDir(model), cfg, List.of())) {

@@ -46,8 +46,11 @@ public final class ServeDecoderCommand implements Callable<Integer> {
   @Option(names = "--prefill-tokens", description = "Prompt tokens admitted between two decode steps while others decode (default: $TANDEM_DECODER_PREFILL_TOKENS or " + ServiceDefaults.DEFAULT_DECODER_PREFILL_TOKENS + ").")
   Integer prefillTokens;
 
-  @Option(names = "--threads", description = "libtorch intra-op threads; 0 = libtorch's default, the core count (default: $TANDEM_DECODER_THREADS or 0).")
+  @Option(names = "--threads", description = "Compute threads of the CPU kernel and libtorch; 0 = the core count (default: $TANDEM_DECODER_THREADS or 0).")
   Integer threads;
+
+  @Option(names = "--weights", description = "CPU weight format: auto (the checkpoint's), bf16, q8_0 or f32 (default: $TANDEM_DECODER_WEIGHTS or auto).")
+  String weights;
 
   @Option(names = "--max-message-bytes", description = "Largest gRPC message (default: $TANDEM_MAX_MESSAGE_BYTES or " + ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES + ").")
   Integer maxMessageBytes;
@@ -77,7 +80,8 @@ public final class ServeDecoderCommand implements Callable<Integer> {
           maxQueue != null ? maxQueue : env.maxQueue(),
           maxMessageBytes != null ? maxMessageBytes : env.maxMessageBytes(),
           prefillTokens != null ? prefillTokens : env.prefillTokens(),
-          threads != null ? threads : env.threads());
+          threads != null ? threads : env.threads(),
+          weights != null ? weights : env.weights());
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

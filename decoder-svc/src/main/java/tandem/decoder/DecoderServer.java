@@ -22,7 +22,7 @@ import tandem.decoder.grpc.DecoderGrpcService;
 import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
-import tandem.decoder.model.TorchThreads;
+import tandem.decoder.model.ComputeThreads;
 import tandem.decoder.telemetry.DecoderTelemetry;
 
 /**
@@ -94,10 +94,10 @@ public final class DecoderServer implements AutoCloseable {
     }
     Duration grace = Draining.graceFromEnv(env); // a bad value fails the start, not the shutdown
     ModelInfo info = ModelInfo.fromDir(config.model());
-    if (config.threads() > 0) TorchThreads.set(config.threads());
+    if (config.threads() > 0) ComputeThreads.set(config.threads());
     long t0 = System.nanoTime();
     CausalLm model = Qwen3ForCausalLM.load(config.model(),
-        new DecoderOptions(config.device(), config.dtype(), config.maxBatch(), config.maxSeqLen()));
+        new DecoderOptions(config.device(), config.dtype(), config.maxBatch(), config.maxSeqLen(), config.weights()));
     log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens)", config.model(),
         (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen()));
     DecoderServer server = start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), env), model,

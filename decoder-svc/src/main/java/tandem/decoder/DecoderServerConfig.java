@@ -18,7 +18,8 @@ import tandem.common.config.Env;
  * @param maxQueue requests that may wait for a slot (TANDEM_DECODER_MAX_QUEUE)
  * @param maxMessageBytes largest gRPC message (TANDEM_MAX_MESSAGE_BYTES)
  * @param prefillTokens prompt tokens admitted per step while others decode (TANDEM_DECODER_PREFILL_TOKENS)
- * @param threads libtorch intra-op threads; 0 keeps libtorch's default (TANDEM_DECODER_THREADS)
+ * @param threads compute threads of the Java kernel and libtorch; 0 = the core count (TANDEM_DECODER_THREADS)
+ * @param weights CPU weight format: auto, bf16, q8_0 or f32 (TANDEM_DECODER_WEIGHTS)
  */
 public record DecoderServerConfig(
     Path model,
@@ -30,7 +31,8 @@ public record DecoderServerConfig(
     int maxQueue,
     int maxMessageBytes,
     int prefillTokens,
-    int threads) {
+    int threads,
+    String weights) {
 
   public DecoderServerConfig {
     if (maxBatch < 1) throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
@@ -38,7 +40,16 @@ public record DecoderServerConfig(
     if (maxQueue < 0) throw new IllegalArgumentException("max queue must be >= 0, got " + maxQueue);
     if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in 0..65535, got " + port);
     if (prefillTokens < 1) throw new IllegalArgumentException("prefill tokens must be >= 1, got " + prefillTokens);
-    if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0 = libtorch default), got " + threads);
+    if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0 = the core count), got " + threads);
+    weights = weights == null ? DEFAULT_DECODER_WEIGHTS : weights;
+    tandem.decoder.model.WeightFormat.parse(weights); // fails with the allowed values
+  }
+
+  /** With the checkpoint's weight format. */
+  public DecoderServerConfig(Path model, String device, String dtype, int port, int maxBatch, int maxSeqLen,
+      int maxQueue, int maxMessageBytes, int prefillTokens, int threads) {
+    this(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes, prefillTokens, threads,
+        DEFAULT_DECODER_WEIGHTS);
   }
 
   /** With libtorch's default thread count. */
@@ -60,6 +71,7 @@ public record DecoderServerConfig(
         env.integer(ENV_DECODER_MAX_QUEUE, DEFAULT_DECODER_MAX_QUEUE),
         env.integer(ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
         env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS),
-        env.integer(ENV_DECODER_THREADS, DEFAULT_DECODER_THREADS));
+        env.integer(ENV_DECODER_THREADS, DEFAULT_DECODER_THREADS),
+        env.string(ENV_DECODER_WEIGHTS, DEFAULT_DECODER_WEIGHTS));
   }
 }

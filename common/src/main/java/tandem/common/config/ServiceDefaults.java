@@ -114,6 +114,12 @@ public final class ServiceDefaults {
    */
   public static final String ENV_DECODER_THREADS = "TANDEM_DECODER_THREADS";
   public static final int DEFAULT_DECODER_THREADS = 0;
+  /**
+   * Weight format of the CPU decoder: {@code auto} (the checkpoint's: bf16 for a bf16 checkpoint, else f32),
+   * {@code bf16}, {@code q8_0} (int8 blocks, an approximation) or {@code f32}. libtorch (CUDA) uses TANDEM_DTYPE.
+   */
+  public static final String ENV_DECODER_WEIGHTS = "TANDEM_DECODER_WEIGHTS";
+  public static final String DEFAULT_DECODER_WEIGHTS = "auto";
 
   // ---- vision-svc
   /** Most tiles encoded in one forward pass. */

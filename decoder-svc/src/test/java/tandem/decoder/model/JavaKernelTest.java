@@ -33,6 +33,14 @@ class JavaKernelTest {
     }
   }
 
+  /** The pom's second test run (on Temurin 25) sets tandem.test.jdk: make sure it really ran there. */
+  @Test
+  void theseTestsRunOnTheJdkTheBuildAskedFor() {
+    int feature = Runtime.version().feature();
+    System.out.println("decoder tests on Java " + Runtime.version() + ", " + PackedMatrix.L + " float lanes");
+    assertEquals(Integer.getInteger("tandem.test.jdk", feature).intValue(), feature);
+  }
+
   @Test
   void theTestJvmRunsTheJavaKernelOnTheCheckpointsBf16ByDefault() throws Exception {
     try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), DecoderOptions.defaults())) {
