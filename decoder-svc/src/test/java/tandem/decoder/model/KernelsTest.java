@@ -1,0 +1,124 @@
+package tandem.decoder.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** The Java kernel's row-wise arithmetic against float64 definitions. */
+class KernelsTest {
+  private static final int L = PackedMatrix.L;
+
+  private static float[] random(SplittableRandom rnd, int n) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) v[i] = (float) (rnd.nextDouble() * 2 - 1);
+    return v;
+  }
+
+  @Test
+  void scaledSoftmaxSumsToOneMatchesTheDefinitionAndLeavesNeighboursAlone() {
+    SplittableRandom rnd = new SplittableRandom(3);
+    float scale = 0.125f;
+    for (int n : new int[] {1, 5, 16, 37, 300}) {
+      float[] v = random(rnd, n);
+      for (int i = 0; i < n; i++) v[i] *= 240; // large scores: the max must be subtracted
+      double max = Double.NEGATIVE_INFINITY;
+      for (float f : v) max = Math.max(max, (double) f * scale);
+      double sum = 0;
+      for (float f : v) sum += Math.exp(f * scale - max);
+      int off = 3;
+      float[] got = new float[off + n + 2];
+      Arrays.fill(got, 7f);
+      System.arraycopy(v, 0, got, off, n);
+      Kernels.scaledSoftmax(got, off, n, scale);
+      double total = 0;
+      for (int i = 0; i < n; i++) {
+        assertEquals(Math.exp(v[i] * scale - max) / sum, got[off + i], 1e-6, "n=" + n + " i=" + i);
+        total += got[off + i];
+      }
+      assertEquals(1.0, total, 1e-5);
+      assertEquals(7f, got[off - 1]);
+      assertEquals(7f, got[off + n]);
+    }
+  }
+
+  @Test
+  void siluMulRmsScaleAndRmsNormMatchTheirDefinitions() {
+    SplittableRandom rnd = new SplittableRandom(5);
+    int rows = 3;
+    int inter = 21;
+    float[] gu = random(rnd, rows * 2 * inter);
+    float[] act = new float[rows * inter];
+    for (int r = 0; r < rows; r++) Kernels.siluMul(gu, act, r, inter);
+    for (int r = 0; r < rows; r++) {
+      for (int i = 0; i < inter; i++) {
+        double g = gu[r * 2 * inter + i];
+        assertEquals(g / (1 + Math.exp(-g)) * gu[r * 2 * inter + inter + i], act[r * inter + i], 1e-6);
+      }
+    }
+    float[] x = random(rnd, 40);
+    double ms = 0;
+    for (int i = 3; i < 3 + 35; i++) ms += (double) x[i] * x[i];
+    assertEquals(1 / Math.sqrt(ms / 35 + 1e-6), Kernels.rmsScale(x, 3, 35, 1e-6f), 1e-5);
+
+    int h = 24;
+    float[] hs = random(rnd, 2 * h);
+    float[] w = random(rnd, h);
+    float[] out = new float[2 * h];
+    Kernels.rmsNorm(hs, out, 2, h, w, 1e-6f);
+    for (int r = 0; r < 2; r++) {
+      double m = 0;
+      for (int i = 0; i < h; i++) m += (double) hs[r * h + i] * hs[r * h + i];
+      double s = 1 / Math.sqrt(m / h + 1e-6);
+      for (int i = 0; i < h; i++) assertEquals(w[i] * hs[r * h + i] * s, out[r * h + i], 1e-5);
+    }
+  }
+
+  /** One K block is [d, 2L] (Kᵀ), one V block [2L, d]: the layout KvBlocks states. */
+  @Test
+  void blockScoresAndWeightedValuesMatchTheirDefinitionsForOneAndTwoHeads() {
+    SplittableRandom rnd = new SplittableRandom(9);
+    int bt = 2 * L;
+    for (int d : new int[] {L, 2 * L, 128}) {
+      for (int heads = 1; heads <= 2; heads++) {
+        int kBase = 3 * bt; // the block of another kv head sits before it
+        float[] k = random(rnd, kBase + d * bt);
+        float[] q = random(rnd, 7 + heads * d);
+        int stride = 3 * bt;
+        float[] s = new float[2 * stride];
+        int sOff = bt; // this is the sequence's second block
+        Kernels.scores(q, 7, heads, d, k, kBase, s, sOff, stride);
+        for (int hd = 0; hd < heads; hd++) {
+          for (int t = 0; t < bt; t++) {
+            double want = 0;
+            for (int i = 0; i < d; i++) want += (double) q[7 + hd * d + i] * k[kBase + i * bt + t];
+            assertEquals(want, s[hd * stride + sOff + t], 1e-5, "scores d=" + d + " t=" + t + " h=" + hd);
+          }
+        }
+        int count = bt - 3; // a last block only partly filled
+        int vBase = bt * d;
+        float[] v = random(rnd, vBase + bt * d);
+        float[] out = new float[2 + heads * d];
+        Arrays.fill(out, 0.5f); // the output accumulates over blocks
+        Kernels.weighted(s, sOff, stride, heads, count, v, vBase, d, out, 2);
+        for (int hd = 0; hd < heads; hd++) {
+          for (int i = 0; i < d; i++) {
+            double want = 0.5;
+            for (int t = 0; t < count; t++) want += (double) s[hd * stride + sOff + t] * v[vBase + t * d + i];
+            assertEquals(want, out[2 + hd * d + i], 1e-4, "weighted d=" + d + " h=" + hd);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void matmulRefusesBuffersWithoutThePaddedRows() {
+    PackedMatrix m = PackedMatrix.allocate(WeightFormat.F32, 4, PackedMatrix.COL_ALIGN);
+    IntraOpPool one = new IntraOpPool(1);
+    assertThrows(IllegalArgumentException.class,
+        () -> m.matmul(new float[2 * m.cols], 2, new float[4 * 4], one));
+  }
+}
