@@ -412,7 +412,8 @@ public final class TensorStore implements AutoCloseable {
     int size = info.elementSize();
     long rows = n / rowLen;
     int rowBytes = (int) (rowLen * size);
-    int perChunk = (int) Math.max(1, Math.min(rows, (4 << 20) / rowBytes));
+    // 1 MiB reads: few system calls, and little garbage for a loader that reads hundreds of tensors
+    int perChunk = (int) Math.max(1, Math.min(rows, (1 << 20) / rowBytes));
     ByteBuffer buf = ByteBuffer.allocate(perChunk * rowBytes).order(ByteOrder.LITTLE_ENDIAN);
     float[] row = new float[(int) rowLen];
     try {

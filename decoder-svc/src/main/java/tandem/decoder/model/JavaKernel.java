@@ -86,6 +86,14 @@ final class JavaKernel implements DecodeKernel {
     this.cos = t[0];
     this.sin = t[1];
     this.kv = new KvBlocks(layers.length, kvHeads, headDim, BLOCK_TOKENS, slots, maxSeqLen);
+    Runtime rt = Runtime.getRuntime();
+    long worst = (long) slots * maxSeqLen * kv.bytesPerToken();
+    long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+    if (worst > free) {
+      LOG.warn("the KV cache of {} slots x {} tokens can reach {} MiB, more than the {} MiB of heap left: sequences"
+          + " fail with an error when it runs out (raise -Xmx or lower the batch or sequence limits)",
+          slots, maxSeqLen, worst >> 20, free >> 20);
+    }
   }
 
   /** Why this model cannot run on the Java kernel, or null when it can. */

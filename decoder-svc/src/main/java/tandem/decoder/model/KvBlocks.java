@@ -83,14 +83,23 @@ final class KvBlocks {
   private int take() {
     if (freeCount > 0) return free[--freeCount];
     if (created >= maxBlocks) throw new IllegalStateException("KV cache is out of blocks (" + maxBlocks + ")");
-    int id = created++;
+    int id = created;
     if (id >= k.length) {
       int n = Math.max(16, k.length * 2);
       k = Arrays.copyOf(k, n);
       v = Arrays.copyOf(v, n);
     }
-    k[id] = new float[layers][blockFloats];
-    v[id] = new float[layers][blockFloats];
+    try {
+      k[id] = new float[layers][blockFloats];
+      v[id] = new float[layers][blockFloats];
+    } catch (OutOfMemoryError e) {
+      // the heap holds the weights and the KV cache: a full heap fails this step's sequences, not the server
+      k[id] = null;
+      throw new IllegalStateException("the KV cache has no room for another block on the Java heap ("
+          + bytesAllocated() / (1 << 20) + " MiB of KV held; -Xmx " + Runtime.getRuntime().maxMemory() / (1 << 20)
+          + " MiB): lower the decoder's max batch or max sequence length, or give the JVM more heap");
+    }
+    created++;
     return id;
   }
 
