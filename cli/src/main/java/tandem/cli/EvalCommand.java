@@ -224,6 +224,10 @@ public final class EvalCommand implements Runnable {
       report.addProperty("score", "1 / rank of the box in its answer (the model gives no confidence)");
       report.addProperty("asked", outcome.asked());
       report.addProperty("resumed", outcome.resumed());
+      // --predictions on predictions.json scores every image of the file: these are the ones this run could not ask
+      com.google.gson.JsonArray left = new com.google.gson.JsonArray();
+      outcome.skippedImages().forEach(left::add);
+      report.add("skipped_image_ids", left);
       return new GroundingReport.Input(data, outcome.scoredImages(),
           GroundingRun.detections(data, outcome.scoredImages(), outcome.answers()),
           GroundingRun.answerCounts(outcome.scoredImages(), outcome.answers()), skipped, report);

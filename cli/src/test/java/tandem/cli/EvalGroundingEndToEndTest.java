@@ -159,6 +159,9 @@ class EvalGroundingEndToEndTest {
     assertEquals(2, skipped.get("annotation_entries").getAsInt());
     assertEquals(1, skipped.get("missing_images").getAsInt());
     assertEquals(1, skipped.get("undecodable_images").getAsInt());
+    assertEquals("[3,4]", m.getAsJsonObject("settings").get("skipped_image_ids").toString());
+    assertEquals("1 / rank of the box in its answer (the model gives no confidence)",
+        m.getAsJsonObject("settings").get("score").getAsString());
 
     JsonObject per = m.getAsJsonObject("per_category");
     assertEquals(List.of("苹果", "dog", "cat"), List.copyOf(per.keySet()));

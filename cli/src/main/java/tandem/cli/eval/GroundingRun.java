@@ -58,8 +58,8 @@ public final class GroundingRun {
    * how many images were left out and why.
    */
   public record Outcome(
-      List<Long> scoredImages, Map<List<Long>, Answer> answers, int missing, int undecodable, int failed, int asked,
-      int resumed) {}
+      List<Long> scoredImages, List<Long> skippedImages, Map<List<Long>, Answer> answers, int missing,
+      int undecodable, int failed, int asked, int resumed) {}
 
   /** The images a run covers: the first {@code limit} of the file (all when limit is 0). */
   public static List<Image> images(CocoDataset data, int limit) {
@@ -180,10 +180,10 @@ public final class GroundingRun {
     progress.finish();
     if (fatal.get() != null) throw fatal.get();
     leftOut.addAll(failed);
-    List<Long> scored = new ArrayList<>();
-    for (Image img : images) if (!leftOut.contains(img.id())) scored.add(img.id());
-    return new Outcome(Collections.unmodifiableList(scored), Map.copyOf(answers), missing, undecodable, failed.size(),
-        asked, resumed);
+    List<Long> scored = new ArrayList<>(), skipped = new ArrayList<>();
+    for (Image img : images) (leftOut.contains(img.id()) ? skipped : scored).add(img.id());
+    return new Outcome(Collections.unmodifiableList(scored), Collections.unmodifiableList(skipped), Map.copyOf(answers),
+        missing, undecodable, failed.size(), asked, resumed);
   }
 
   /**

@@ -87,7 +87,7 @@ public final class HtmlReport {
         .append(".card{width:360px;border:1px solid #ddd;padding:8px}.card svg{width:100%;height:auto;background:#888}")
         .append(".gt{fill:none;stroke:#1a9e3a;stroke-width:3}.crowd{stroke-dasharray:6 4}")
         .append(".tp{fill:none;stroke:#1f5fd6;stroke-width:2}.fp{fill:none;stroke:#e0261d;stroke-width:2}")
-        .append(".lbl{font:bold 13px sans-serif;paint-order:stroke;stroke:#fff;stroke-width:3px}.small{color:#666;font-size:12px}")
+        .append(".lbl{font-family:sans-serif;font-weight:bold;paint-order:stroke;stroke:#fff}.small{color:#666;font-size:12px}")
         .append("\n</style></head><body>\n");
     h.append("<h1>").append(esc(title)).append("</h1>\n");
     h.append("<p class=\"small\">Green: true boxes (dashed: crowd). Blue: predictions matched at IoU 0.5. Red: predictions"
@@ -97,11 +97,11 @@ public final class HtmlReport {
       h.append("<h2>All ").append(scores.size()).append(" images, worst first</h2>\n");
       cards(h, scores, perImage, names, images);
     } else {
-      h.append("<h2>Worst ").append(perSide).append(" images</h2>\n");
+      h.append("<h2>Worst ").append(perSide).append(perSide == 1 ? " image" : " images").append("</h2>\n");
       cards(h, scores.subList(0, perSide), perImage, names, images);
       List<ImageScore> best = new ArrayList<>(scores.subList(scores.size() - perSide, scores.size()));
       java.util.Collections.reverse(best);
-      h.append("<h2>Best ").append(perSide).append(" images</h2>\n");
+      h.append("<h2>Best ").append(perSide).append(perSide == 1 ? " image" : " images").append("</h2>\n");
       cards(h, best, perImage, names, images);
     }
     h.append("</body></html>\n");
@@ -175,8 +175,9 @@ public final class HtmlReport {
           .append("\" href=\"data:").append(mime).append(";base64,")
           .append(Base64.getEncoder().encodeToString(bytes)).append("\"/>");
     }
-    double font = Math.max(10, Math.min(w, hh) / 22.0);
-    String style = String.format(Locale.ROOT, " style=\"font-size:%.0fpx\"", font);
+    // SVG user units are image pixels: size the labels to the image so they read the same on every card
+    double font = Math.max(1, Math.min(w, hh) / 18.0);
+    String style = String.format(Locale.ROOT, " style=\"font-size:%.2fpx;stroke-width:%.2fpx\"", font, font / 6);
     for (CocoEval.ImageCategory e : evals) {
       String cat = names.get(e.categoryId);
       for (Annotation a : e.gts) {
