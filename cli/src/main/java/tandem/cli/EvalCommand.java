@@ -218,7 +218,7 @@ public final class EvalCommand implements Runnable {
       skipped.addProperty("failed_images", outcome.failed());
       JsonObject report = settings.deepCopy();
       report.addProperty("mode", "model");
-      report.addProperty("target", server != null ? server : String.valueOf(model));
+      report.addProperty("target", server != null ? server : modelArg());
       report.addProperty("limit", limit);
       report.addProperty("concurrency", concurrency);
       report.addProperty("score", "1 / rank of the box in its answer (the model gives no confidence)");
@@ -246,7 +246,7 @@ public final class EvalCommand implements Runnable {
       JsonObject s = new JsonObject();
       s.addProperty("annotations_sha256", sha256(annotations));
       s.addProperty("prompt_template", promptTemplate);
-      if (model != null) s.addProperty("model", model.toString());
+      if (server == null && modelArg() != null) s.addProperty("model", modelArg());
       JsonObject p = new JsonObject();
       if (maxNewTokens != null) p.addProperty("max_new_tokens", maxNewTokens);
       if (minNewTokens != null) p.addProperty("min_new_tokens", minNewTokens);
@@ -271,9 +271,16 @@ public final class EvalCommand implements Runnable {
         throw new UserError("no --server given and this build has no embedded server; start a gateway and pass --server host:"
             + ServiceDefaults.GATEWAY_PORT);
       }
-      String m = model != null ? model.toString() : System.getenv(ServiceDefaults.ENV_MODEL);
-      if (m == null || m.isBlank()) throw new UserError("give --model DIR (or set " + ServiceDefaults.ENV_MODEL + ") or --server ADDR");
+      String m = modelArg();
+      if (m == null) throw new UserError("give --model DIR (or set " + ServiceDefaults.ENV_MODEL + ") or --server ADDR");
       return e.open(ModelArg.resolve(m));
+    }
+
+    /** --model, else $TANDEM_MODEL, else null. */
+    private String modelArg() {
+      if (model != null) return model.toString();
+      String v = System.getenv(ServiceDefaults.ENV_MODEL);
+      return v == null || v.isBlank() ? null : v;
     }
 
     private HtmlReport.Images imageSource() {

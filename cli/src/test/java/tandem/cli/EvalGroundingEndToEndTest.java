@@ -255,6 +255,30 @@ class EvalGroundingEndToEndTest {
   }
 
   @Test
+  void withoutServerTheEmbeddedServerOfModelIsAsked() throws Exception {
+    Path model = Files.createDirectories(tmp.resolve("model"));
+    java.util.concurrent.atomic.AtomicReference<Path> opened = new java.util.concurrent.atomic.AtomicReference<>();
+    // the embedded hook (vlm sets it to AllInOne::openEmbedded) here reaches the scripted server started above
+    ChatCommand.setEmbeddedGateway(m -> {
+      opened.set(m);
+      return io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder.forTarget(address).usePlaintext().build();
+    });
+    try {
+      Path out = tmp.resolve("embedded");
+      var r = PromptCommandTest.vlm("eval", "grounding", "--model", model.toString(), "--annotations",
+          annotations.toString(), "--images", images.toString(), "--out", out.toString(), "--min-new-tokens", "0",
+          "--no-repeat-ngram-size", "0");
+      assertEquals(0, r.code(), r.err());
+      assertEquals(model.toRealPath(), opened.get().toRealPath());
+      JsonObject m = metrics(out);
+      assertEquals((76.0 / 101 + 0.1 + 0) / 3, d(m, "AP"), TOL);
+      assertEquals(model.toString(), m.getAsJsonObject("settings").get("target").getAsString());
+    } finally {
+      ChatCommand.setEmbeddedGateway(null);
+    }
+  }
+
+  @Test
   void badInputIsOneErrorLineWithExitCode2() throws Exception {
     Path out = tmp.resolve("x");
     Files.writeString(tmp.resolve("notjson.json"), "{\"images\": [");
