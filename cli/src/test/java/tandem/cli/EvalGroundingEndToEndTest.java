@@ -180,6 +180,14 @@ class EvalGroundingEndToEndTest {
     assertTrue(cat.get("precision50").isJsonNull() && cat.get("mean_iou").isJsonNull(), cat.toString());
     assertEquals(1.0, d(cat, "parse_failures"));
 
+    // and they are pycocotools' numbers, to the bit (eval/e2e holds this run's truths and boxes, scored by it)
+    JsonObject ref = JsonParser.parseString(Files.readString(
+        tandem.cli.eval.EvalCocoReferenceTest.dir("e2e").resolve("expected.json"))).getAsJsonObject();
+    tandem.cli.eval.EvalCocoReferenceTest.check("overall", ref, m);
+    for (String c : List.of("苹果", "dog", "cat")) {
+      tandem.cli.eval.EvalCocoReferenceTest.check(c, ref.getAsJsonObject("per_category").getAsJsonObject(c), per.getAsJsonObject(c));
+    }
+
     // predictions.json: COCO results, [x, y, w, h] pixels, score 1/rank, image then category then rank
     JsonArray p = JsonParser.parseString(Files.readString(out.resolve("predictions.json"))).getAsJsonArray();
     assertEquals(5, p.size());
