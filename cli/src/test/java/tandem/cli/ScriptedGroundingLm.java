@@ -127,5 +127,7 @@ final class ScriptedGroundingLm implements CausalLm {
   }
 
   @Override
-  public void close() {}
+  public void close() {
+    tokenizer.close();
+  }
 }
