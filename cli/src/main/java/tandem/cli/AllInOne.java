@@ -19,6 +19,7 @@ import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.Gateway;
@@ -64,6 +65,20 @@ public final class AllInOne implements AutoCloseable {
    */
   public static AllInOne start(Path model, String device, Map<String, String> environment,
       ServerBuilder<?> publicServer, Telemetry telemetry) throws IOException, InterruptedException {
+    return start(model, device, environment, publicServer, telemetry,
+        (dir, dcfg) -> Qwen3ForCausalLM.load(dir, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen(),
+            dcfg.weights())));
+  }
+
+  /** Builds decoder-svc's model from the checkpoint and its settings; tests pass a scripted one. */
+  public interface DecoderModel {
+    CausalLm load(Path model, DecoderServerConfig config) throws IOException;
+  }
+
+  /** As above, with decoder-svc running {@code decoderModel}'s model instead of the checkpoint's Qwen3. */
+  public static AllInOne start(Path model, String device, Map<String, String> environment,
+      ServerBuilder<?> publicServer, Telemetry telemetry, DecoderModel decoderModel)
+      throws IOException, InterruptedException {
     Map<String, String> merged = new HashMap<>(environment);
     merged.put(ServiceDefaults.ENV_MODEL, model.toString());
     if (device != null) merged.put(ServiceDefaults.ENV_DEVICE, device);
@@ -77,9 +92,7 @@ public final class AllInOne implements AutoCloseable {
     try {
       vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
       DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
-      decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id),
-          Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen(),
-              dcfg.weights())),
+      decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id), decoderModel.load(model, dcfg),
           DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);

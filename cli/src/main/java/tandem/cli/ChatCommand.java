@@ -56,6 +56,11 @@ public final class ChatCommand implements Callable<Integer> {
     embedded = e;
   }
 
+  /** The hook set by {@link #setEmbeddedGateway}, or null; {@code vlm eval grounding --model} uses it too. */
+  static EmbeddedGateway embeddedGateway() {
+    return embedded;
+  }
+
   @Spec CommandSpec spec;
 
   @Option(names = "--server", description = "Gateway address host:port (default: an embedded all-in-one server).")

@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
       PromptCommand.class,
       ChatCommand.class,
       DemoCommand.class,
+      EvalCommand.class,
     })
 public final class Vlm implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
