@@ -1,7 +1,9 @@
 package tandem.decoder.model;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,12 +15,75 @@ final class Kernels {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   private static final int L = F.length();
 
+  /** Rotations by L/2, L/4, …, 1 lanes, for {@link #sum}. */
+  private static final VectorShuffle<Float>[] HALVES = halves();
+
   private Kernels() {}
+
+  @SuppressWarnings("unchecked")
+  private static VectorShuffle<Float>[] halves() {
+    int n = Integer.numberOfTrailingZeros(L);
+    VectorShuffle<Float>[] s = new VectorShuffle[n];
+    for (int i = 0, shift = L / 2; i < n; i++, shift /= 2) s[i] = VectorShuffle.iota(F, shift, 1, true);
+    return s;
+  }
+
+  /**
+   * The sum of a vector's lanes as a fixed pairwise tree (lane i + lane i+L/2, then …). {@code reduceLanes(ADD)}
+   * leaves the order of additions unspecified, and the JIT's tree and the interpreter's loop do differ in the last
+   * bit: a row would then get other results before and after compilation, and batch invariance would hold only by
+   * luck.
+   */
+  static float sum(FloatVector v) {
+    for (VectorShuffle<Float> s : HALVES) v = v.add(v.rearrange(s));
+    return v.lane(0);
+  }
 
   /** Rows a caller allocates for {@code rows} rows: matmul reads and writes input rows in blocks of 4. */
   static int paddedRows(int rows) {
     return rows <= 1 ? rows : (rows + 3) & ~3;
   }
+
+  /**
+   * e^x from IEEE operations alone (Cephes expf: x = n·ln2 + r, a degree-6 polynomial for e^r, 2^n into the exponent;
+   * within 2 ulp of Math.exp over the float range; inputs are clamped to [-87.3, 88.0], so it never gives 0 or
+   * infinity). The Vector API's own EXP is not reproducible across the interpreter and compiled code (a vector math
+   * library versus Math.exp lane by lane), and softmax and SiLU must give a row the same bits whenever it runs.
+   */
+  static FloatVector exp(FloatVector x) {
+    x = x.max(-87.3f).min(88.0f);
+    FloatVector k = x.fma(LOG2E, ROUND).sub(ROUND); // round(x / ln2), ties to even
+    FloatVector r = k.fma(NEG_LN2_HI, x);
+    r = k.fma(NEG_LN2_LO, r);
+    FloatVector p = r.fma(P0, P1).fma(r, P2).fma(r, P3).fma(r, P4).fma(r, P5);
+    FloatVector e = p.mul(r.mul(r)).add(r).add(1f);
+    IntVector n = (IntVector) k.convert(VectorOperators.F2I, 0);
+    IntVector bits = n.add(127).lanewise(VectorOperators.LSHL, 23);
+    return e.mul(bits.reinterpretAsFloats());
+  }
+
+  /** The scalar twin of {@link #exp(FloatVector)}, for tails: the same operations in the same order. */
+  static float exp(float x) {
+    x = Math.min(Math.max(x, -87.3f), 88.0f);
+    float k = Math.fma(x, 1.44269504088896341f, 12582912f) - 12582912f;
+    float r = Math.fma(k, -0.693359375f, x);
+    r = Math.fma(k, 2.12194440e-4f, r);
+    float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(r, 1.9875691500E-4f, 1.3981999507E-3f), r,
+        8.3334519073E-3f), r, 4.1665795894E-2f), r, 1.6666665459E-1f), r, 5.0000001201E-1f);
+    float e = p * (r * r) + r + 1f;
+    return e * Float.intBitsToFloat(((int) k + 127) << 23);
+  }
+
+  private static final FloatVector LOG2E = FloatVector.broadcast(F, 1.44269504088896341f);
+  private static final FloatVector ROUND = FloatVector.broadcast(F, 12582912f); // 1.5·2^23
+  private static final FloatVector NEG_LN2_HI = FloatVector.broadcast(F, -0.693359375f);
+  private static final FloatVector NEG_LN2_LO = FloatVector.broadcast(F, 2.12194440e-4f);
+  private static final FloatVector P0 = FloatVector.broadcast(F, 1.9875691500E-4f);
+  private static final FloatVector P1 = FloatVector.broadcast(F, 1.3981999507E-3f);
+  private static final FloatVector P2 = FloatVector.broadcast(F, 8.3334519073E-3f);
+  private static final FloatVector P3 = FloatVector.broadcast(F, 4.1665795894E-2f);
+  private static final FloatVector P4 = FloatVector.broadcast(F, 1.6666665459E-1f);
+  private static final FloatVector P5 = FloatVector.broadcast(F, 5.0000001201E-1f);
 
   /** {@code 1 / sqrt(mean(x[off, off+n)²) + eps)}, the RMSNorm scale, with float32 statistics. */
   static float rmsScale(float[] x, int off, int n, float eps) {
@@ -29,7 +94,7 @@ final class Kernels {
       FloatVector v = FloatVector.fromArray(F, x, off + i);
       acc = v.fma(v, acc);
     }
-    float s = acc.reduceLanes(VectorOperators.ADD);
+    float s = sum(acc);
     for (; i < n; i++) s += x[off + i] * x[off + i];
     return (float) (1.0 / Math.sqrt(s / n + eps));
   }
@@ -56,12 +121,12 @@ final class Kernels {
     int i = 0;
     for (; i < upper; i += L) {
       FloatVector gv = FloatVector.fromArray(F, gu, g + i);
-      FloatVector sig = gv.neg().lanewise(VectorOperators.EXP).add(1f);
+      FloatVector sig = exp(gv.neg()).add(1f);
       gv.div(sig).mul(FloatVector.fromArray(F, gu, u + i)).intoArray(act, a + i);
     }
     for (; i < inter; i++) {
       float gv = gu[g + i];
-      act[a + i] = gv / (1f + (float) Math.exp(-gv)) * gu[u + i];
+      act[a + i] = gv / (1f + exp(-gv)) * gu[u + i];
     }
   }
 
@@ -90,13 +155,13 @@ final class Kernels {
     FloatVector mv = FloatVector.broadcast(F, max);
     FloatVector sv = FloatVector.zero(F);
     for (i = 0; i < upper; i += L) {
-      FloatVector e = FloatVector.fromArray(F, v, off + i).sub(mv).lanewise(VectorOperators.EXP);
+      FloatVector e = exp(FloatVector.fromArray(F, v, off + i).sub(mv));
       e.intoArray(v, off + i);
       sv = sv.add(e);
     }
-    float sum = sv.reduceLanes(VectorOperators.ADD);
+    float sum = sum(sv);
     for (; i < n; i++) {
-      v[off + i] = (float) Math.exp(v[off + i] - max);
+      v[off + i] = exp(v[off + i] - max);
       sum += v[off + i];
     }
     float inv = 1f / sum;

@@ -115,6 +115,42 @@ class KernelsTest {
   }
 
   @Test
+  void expIsWithinTwoUlpOfMathExpAndItsScalarTwinGivesTheSameBits() {
+    SplittableRandom rnd = new SplittableRandom(13);
+    float[] x = new float[4096];
+    for (int i = 0; i < x.length; i++) x[i] = (float) (rnd.nextDouble() * 174 - 87);
+    x[0] = 0f;
+    x[1] = -87.3f;
+    x[2] = 88.0f;
+    x[3] = 1e-8f;
+    float[] got = new float[x.length];
+    for (int i = 0; i < x.length; i += L) {
+      Kernels.exp(jdk.incubator.vector.FloatVector.fromArray(Kernels.F, x, i)).intoArray(got, i);
+    }
+    for (int i = 0; i < x.length; i++) {
+      double want = Math.exp(x[i]);
+      assertEquals(want, got[i], 2.5e-7 * want, "exp(" + x[i] + ")");
+      assertEquals(Float.floatToIntBits(Kernels.exp(x[i])), Float.floatToIntBits(got[i]), "scalar twin at " + x[i]);
+    }
+    assertEquals(1f, Kernels.exp(0f));
+    assertEquals(Kernels.exp(-87.3f), Kernels.exp(-1000f), "clamped: never 0");
+  }
+
+  @Test
+  void laneSumsFollowAFixedTree() {
+    float[] v = new float[L];
+    for (int i = 0; i < L; i++) v[i] = 1f / (i + 3);
+    float tree = Kernels.sum(jdk.incubator.vector.FloatVector.fromArray(Kernels.F, v, 0));
+    float[] t = v.clone();
+    for (int w = L / 2; w >= 1; w /= 2) {
+      float[] n = new float[L];
+      for (int i = 0; i < L; i++) n[i] = t[i] + t[(i + w) % L];
+      t = n;
+    }
+    assertEquals(Float.floatToIntBits(t[0]), Float.floatToIntBits(tree));
+  }
+
+  @Test
   void matmulRefusesBuffersWithoutThePaddedRows() {
     PackedMatrix m = PackedMatrix.allocate(WeightFormat.F32, 4, PackedMatrix.COL_ALIGN);
     IntraOpPool one = new IntraOpPool(1);
