@@ -27,6 +27,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   static final int L = F.length();
   /** Columns are a multiple of this: 2·L for the bf16 pairs, and the 32 of a Q8_0 block. */
   static final int COL_ALIGN = Math.max(64, 2 * L);
+  /** Per thread: a tile's accumulators spilled for their lane sums ({@link #lanes}). */
+  private static final ThreadLocal<float[]> RED = ThreadLocal.withInitial(() -> new float[16 * L]);
   /** Input rows processed against each weight tile while it sits in L1; bounds the x block kept hot in L2. */
   private static final int ROW_BLOCK = 64;
 
@@ -88,12 +90,13 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       pool.parallelFor(
           tasks,
           t -> {
+            float[] red = RED.get();
             int j1 = Math.min(tiles, (t + 1) * perTask) * 4;
             for (int j = t * perTask * 4; j < j1; j += 4) {
               if (n == 1) {
-                tile4x1(xs, 0, y, 0, j);
+                tile4x1(xs, 0, y, 0, j, red);
               } else {
-                for (int r = rBlock; r < rEnd; r += 4) tile4x4(xs, r * cols, y, r * rows, j);
+                for (int r = rBlock; r < rEnd; r += 4) tile4x4(xs, r * cols, y, r * rows, j, red);
               }
             }
           });
@@ -105,10 +108,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     return x;
   }
 
-  abstract void tile4x1(float[] x, int xOff, float[] y, int yOff, int j);
+  abstract void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red);
 
   /** Weight rows j..j+3 against input rows at xOff, xOff + cols, … (four of them); y rows are {@code rows} apart. */
-  abstract void tile4x4(float[] x, int xOff, float[] y, int yOff, int j);
+  abstract void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red);
 
   /** Sums every element once (a read of the whole array at memory speed: the decode floor's yardstick). */
   abstract float touch(int band, int bands);
@@ -146,18 +149,19 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
     /** One input row: each weight row is one sequential stream (see {@link Bf16#tile4x1}). */
     @Override
-    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
+    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
       int in = cols;
       for (int r = j; r < j + 4; r++) {
         int o = r * in;
         FloatVector a = FloatVector.zero(F);
         for (int k = 0; k < in; k += L) a = FloatVector.fromArray(F, w, o + k).fma(FloatVector.fromArray(F, x, xOff + k), a);
-        y[yOff + r] = Kernels.sum(a);
+        a.intoArray(red, 0);
+        y[yOff + r] = lanes(red, 0);
       }
     }
 
     @Override
-    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j) {
+    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
       int in = cols;
       int out = rows;
       int o = j * in;
@@ -192,7 +196,23 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         a32 = w3.fma(x2, a32);
         a33 = w3.fma(x3, a33);
       }
-      store4x4(y, yOff, out, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+      a00.intoArray(red, 0 * L);
+      a01.intoArray(red, 1 * L);
+      a02.intoArray(red, 2 * L);
+      a03.intoArray(red, 3 * L);
+      a10.intoArray(red, 4 * L);
+      a11.intoArray(red, 5 * L);
+      a12.intoArray(red, 6 * L);
+      a13.intoArray(red, 7 * L);
+      a20.intoArray(red, 8 * L);
+      a21.intoArray(red, 9 * L);
+      a22.intoArray(red, 10 * L);
+      a23.intoArray(red, 11 * L);
+      a30.intoArray(red, 12 * L);
+      a31.intoArray(red, 13 * L);
+      a32.intoArray(red, 14 * L);
+      a33.intoArray(red, 15 * L);
+      store4x4(red, y, yOff, out, j, false);
     }
 
     @Override
@@ -282,7 +302,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
      * (a 4x1 register tile) measured half the memory speed of a plain read here; one stream per thread matches it.
      */
     @Override
-    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
+    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
       int h = half;
       for (int r = j; r < j + 4; r++) {
         int o = r * h;
@@ -293,18 +313,20 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
           e = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + p), e);
           d = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + h + p), d);
         }
-        y[yOff + r] = Kernels.sum(e) + Kernels.sum(d);
+        e.intoArray(red, 0);
+        d.intoArray(red, L);
+        y[yOff + r] = lanes(red, 0) + lanes(red, L);
       }
     }
 
     @Override
-    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j) {
-      half4x4(x, xOff, y, yOff, j, 0, true);
-      half4x4(x, xOff, y, yOff, j, half, false);
+    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
+      half4x4(x, xOff, y, yOff, j, 0, true, red);
+      half4x4(x, xOff, y, yOff, j, half, false, red);
     }
 
     /** One pass of a 4x4 tile over the even ({@code shift}: low halves, x from 0) or odd columns (x from half). */
-    private void half4x4(float[] x, int xOff, float[] y, int yOff, int j, int xHalf, boolean shift) {
+    private void half4x4(float[] x, int xOff, float[] y, int yOff, int j, int xHalf, boolean shift, float[] red) {
       int h = half;
       int in = cols;
       int o = j * h;
@@ -346,25 +368,42 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       }
       int out = rows;
       if (shift) {
-        store4x4(y, yOff, out, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+        a00.intoArray(red, 0 * L);
+      a01.intoArray(red, 1 * L);
+      a02.intoArray(red, 2 * L);
+      a03.intoArray(red, 3 * L);
+      a10.intoArray(red, 4 * L);
+      a11.intoArray(red, 5 * L);
+      a12.intoArray(red, 6 * L);
+      a13.intoArray(red, 7 * L);
+      a20.intoArray(red, 8 * L);
+      a21.intoArray(red, 9 * L);
+      a22.intoArray(red, 10 * L);
+      a23.intoArray(red, 11 * L);
+      a30.intoArray(red, 12 * L);
+      a31.intoArray(red, 13 * L);
+      a32.intoArray(red, 14 * L);
+      a33.intoArray(red, 15 * L);
+      store4x4(red, y, yOff, out, j, false);
       } else {
         // the odd columns' sums join the even ones' exactly as tile4x1 adds them
-        y[yOff + j] += Kernels.sum(a00);
-        y[yOff + out + j] += Kernels.sum(a01);
-        y[yOff + 2 * out + j] += Kernels.sum(a02);
-        y[yOff + 3 * out + j] += Kernels.sum(a03);
-        y[yOff + j + 1] += Kernels.sum(a10);
-        y[yOff + out + j + 1] += Kernels.sum(a11);
-        y[yOff + 2 * out + j + 1] += Kernels.sum(a12);
-        y[yOff + 3 * out + j + 1] += Kernels.sum(a13);
-        y[yOff + j + 2] += Kernels.sum(a20);
-        y[yOff + out + j + 2] += Kernels.sum(a21);
-        y[yOff + 2 * out + j + 2] += Kernels.sum(a22);
-        y[yOff + 3 * out + j + 2] += Kernels.sum(a23);
-        y[yOff + j + 3] += Kernels.sum(a30);
-        y[yOff + out + j + 3] += Kernels.sum(a31);
-        y[yOff + 2 * out + j + 3] += Kernels.sum(a32);
-        y[yOff + 3 * out + j + 3] += Kernels.sum(a33);
+        a00.intoArray(red, 0 * L);
+        a01.intoArray(red, 1 * L);
+        a02.intoArray(red, 2 * L);
+        a03.intoArray(red, 3 * L);
+        a10.intoArray(red, 4 * L);
+        a11.intoArray(red, 5 * L);
+        a12.intoArray(red, 6 * L);
+        a13.intoArray(red, 7 * L);
+        a20.intoArray(red, 8 * L);
+        a21.intoArray(red, 9 * L);
+        a22.intoArray(red, 10 * L);
+        a23.intoArray(red, 11 * L);
+        a30.intoArray(red, 12 * L);
+        a31.intoArray(red, 13 * L);
+        a32.intoArray(red, 14 * L);
+        a33.intoArray(red, 15 * L);
+        store4x4(red, y, yOff, out, j, true);
       }
     }
 
@@ -432,7 +471,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
     /** One input row: each weight row is one sequential stream (see {@link Bf16#tile4x1}). */
     @Override
-    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j) {
+    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
       int in = cols;
       for (int r = j; r < j + 4; r++) {
         int o = r * in;
@@ -446,12 +485,13 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
             a = wv.mul(db).fma(FloatVector.fromArray(F, x, xOff + k), a);
           }
         }
-        y[yOff + r] = Kernels.sum(a);
+        a.intoArray(red, 0);
+        y[yOff + r] = lanes(red, 0);
       }
     }
 
     @Override
-    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j) {
+    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
       int in = cols;
       int o = j * in;
       int ob = j * blocks;
@@ -493,7 +533,23 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
           a33 = v.fma(x3, a33);
         }
       }
-      store4x4(y, yOff, rows, j, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+      a00.intoArray(red, 0 * L);
+      a01.intoArray(red, 1 * L);
+      a02.intoArray(red, 2 * L);
+      a03.intoArray(red, 3 * L);
+      a10.intoArray(red, 4 * L);
+      a11.intoArray(red, 5 * L);
+      a12.intoArray(red, 6 * L);
+      a13.intoArray(red, 7 * L);
+      a20.intoArray(red, 8 * L);
+      a21.intoArray(red, 9 * L);
+      a22.intoArray(red, 10 * L);
+      a23.intoArray(red, 11 * L);
+      a30.intoArray(red, 12 * L);
+      a31.intoArray(red, 13 * L);
+      a32.intoArray(red, 14 * L);
+      a33.intoArray(red, 15 * L);
+      store4x4(red, y, yOff, rows, j, false);
     }
 
     @Override
@@ -510,27 +566,29 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
   }
 
-  /** Lane sums of a 4×4 tile: a{i}{r} is weight row j+i against input row r. */
-  private static void store4x4(float[] y, int yOff, int out, int j,
-      FloatVector a00, FloatVector a01, FloatVector a02, FloatVector a03,
-      FloatVector a10, FloatVector a11, FloatVector a12, FloatVector a13,
-      FloatVector a20, FloatVector a21, FloatVector a22, FloatVector a23,
-      FloatVector a30, FloatVector a31, FloatVector a32, FloatVector a33) {
-    y[yOff + j] = Kernels.sum(a00);
-    y[yOff + out + j] = Kernels.sum(a01);
-    y[yOff + 2 * out + j] = Kernels.sum(a02);
-    y[yOff + 3 * out + j] = Kernels.sum(a03);
-    y[yOff + j + 1] = Kernels.sum(a10);
-    y[yOff + out + j + 1] = Kernels.sum(a11);
-    y[yOff + 2 * out + j + 1] = Kernels.sum(a12);
-    y[yOff + 3 * out + j + 1] = Kernels.sum(a13);
-    y[yOff + j + 2] = Kernels.sum(a20);
-    y[yOff + out + j + 2] = Kernels.sum(a21);
-    y[yOff + 2 * out + j + 2] = Kernels.sum(a22);
-    y[yOff + 3 * out + j + 2] = Kernels.sum(a23);
-    y[yOff + j + 3] = Kernels.sum(a30);
-    y[yOff + out + j + 3] = Kernels.sum(a31);
-    y[yOff + 2 * out + j + 3] = Kernels.sum(a32);
-    y[yOff + 3 * out + j + 3] = Kernels.sum(a33);
+  /**
+   * Lane sums of a 4×4 tile spilled to {@code red} (accumulator 4i + r at {@code (4i + r)·L}: weight row j+i against
+   * input row r) into y, or added to y. Scalar, in lane order ({@link #lanes}), like every other output.
+   */
+  private static void store4x4(float[] red, float[] y, int yOff, int out, int j, boolean add) {
+    for (int i = 0; i < 4; i++) {
+      for (int r = 0; r < 4; r++) {
+        int at = yOff + r * out + j + i;
+        float v = lanes(red, (4 * i + r) * L);
+        y[at] = add ? y[at] + v : v;
+      }
+    }
+  }
+
+  /**
+   * The sum of L lanes spilled at red[off …], in lane order. A kernel's lane sums must not depend on how the JIT
+   * compiled it: {@code reduceLanes(ADD)} leaves the order open (C2 on JDK 25 adds as a tree, the interpreter in
+   * order), and a vector tree of shuffles in a helper is too large for C2 to inline into the tiles, which then box
+   * their vectors. Spilling with intoArray and adding here is the same on every tier.
+   */
+  static float lanes(float[] red, int off) {
+    float s = red[off];
+    for (int i = 1; i < L; i++) s += red[off + i];
+    return s;
   }
 }
