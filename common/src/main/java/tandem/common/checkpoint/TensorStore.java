@@ -282,11 +282,7 @@ public final class TensorStore implements AutoCloseable {
    * tensor, the expected and the actual shape, or "missing tensor X".
    */
   public ByteBuffer float32(String name, long... expectedShape) {
-    TensorInfo info = info(name);
-    if (!Arrays.equals(info.shape(), expectedShape)) {
-      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
-          + " but the config expects " + Arrays.toString(expectedShape));
-    }
+    TensorInfo info = shaped(name, expectedShape);
     return float32(name);
   }
 
@@ -310,11 +306,7 @@ public final class TensorStore implements AutoCloseable {
    * plus their own. Checks the shape like {@link #float32(String, long...)} and marks the name used.
    */
   public FloatReader reader(String name, long... expectedShape) {
-    TensorInfo info = info(name);
-    if (!Arrays.equals(info.shape(), expectedShape)) {
-      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
-          + " but the config expects " + Arrays.toString(expectedShape));
-    }
+    TensorInfo info = shaped(name, expectedShape);
     Entry e = entry(name);
     long n = info.numel();
     ByteBuffer mapped = raw(name);
@@ -379,6 +371,16 @@ public final class TensorStore implements AutoCloseable {
     }
   }
 
+  /** The tensor's header entry, after checking its shape against what the config expects (the name in the message). */
+  private TensorInfo shaped(String name, long[] expectedShape) {
+    TensorInfo info = info(name);
+    if (!Arrays.equals(info.shape(), expectedShape)) {
+      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
+          + " but the config expects " + Arrays.toString(expectedShape));
+    }
+    return info;
+  }
+
   /** Receives one row of a tensor read by {@link #readRows}; the array is reused for the next row. */
   @FunctionalInterface
   public interface RowConsumer {
@@ -392,11 +394,7 @@ public final class TensorStore implements AutoCloseable {
    * Checks the shape like {@link #float32(String, long...)} and marks the name used.
    */
   public void readRows(String name, long[] expectedShape, RowConsumer consumer) {
-    TensorInfo info = info(name);
-    if (!Arrays.equals(info.shape(), expectedShape)) {
-      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
-          + " but the config expects " + Arrays.toString(expectedShape));
-    }
+    TensorInfo info = shaped(name, expectedShape);
     Entry e = entry(name);
     String dtype = info.dtype();
     if (!dtype.equals("F32") && !dtype.equals("BF16") && !dtype.equals("F16")) {

@@ -144,16 +144,21 @@ class JavaKernelTest {
     return (JavaKernel) f.get(lm);
   }
 
+  private static final int[] SLOTS = {3, 0, 2};
+
+  /** The prompts prefilled into slots 3, 0, 2 (out of order, to catch row/slot mix-ups): each one's logits. */
+  private static float[][] prefillAll(CausalLm lm) {
+    float[][] out = new float[PROMPTS.length][];
+    for (int i = 0; i < PROMPTS.length; i++) out[i] = lm.prefill(SLOTS[i], lm.embed(PROMPTS[i]), PROMPTS[i].length);
+    return out;
+  }
+
   /** Runs the prompts in slots 3, 0, 2 and decodes greedily on a; returns the worst |Δlogit| seen. */
   private static double compare(CausalLm a, CausalLm b, double tol, boolean sameIds) {
     int n = PROMPTS.length;
-    int[] slots = {3, 0, 2};
-    float[][] x = new float[n][];
-    float[][] y = new float[n][];
-    for (int i = 0; i < n; i++) {
-      x[i] = a.prefill(slots[i], a.embed(PROMPTS[i]), PROMPTS[i].length);
-      y[i] = b.prefill(slots[i], b.embed(PROMPTS[i]), PROMPTS[i].length);
-    }
+    int[] slots = SLOTS;
+    float[][] x = prefillAll(a);
+    float[][] y = prefillAll(b);
     double worst = 0;
     for (int k = 0; k < STEPS; k++) {
       int[] next = new int[n];
@@ -174,13 +179,9 @@ class JavaKernelTest {
   /** Like {@link #compare}, teacher-forced on a's ids; the worst max |Δ| / max|logit| of b. */
   private static double compareRelative(CausalLm a, CausalLm b) {
     int n = PROMPTS.length;
-    int[] slots = {3, 0, 2};
-    float[][] x = new float[n][];
-    float[][] y = new float[n][];
-    for (int i = 0; i < n; i++) {
-      x[i] = a.prefill(slots[i], a.embed(PROMPTS[i]), PROMPTS[i].length);
-      y[i] = b.prefill(slots[i], b.embed(PROMPTS[i]), PROMPTS[i].length);
-    }
+    int[] slots = SLOTS;
+    float[][] x = prefillAll(a);
+    float[][] y = prefillAll(b);
     double worst = 0;
     for (int k = 0; k < STEPS; k++) {
       int[] next = new int[n];
