@@ -282,7 +282,7 @@ public final class TensorStore implements AutoCloseable {
    * tensor, the expected and the actual shape, or "missing tensor X".
    */
   public ByteBuffer float32(String name, long... expectedShape) {
-    TensorInfo info = shaped(name, expectedShape);
+    shaped(name, expectedShape);
     return float32(name);
   }
 
