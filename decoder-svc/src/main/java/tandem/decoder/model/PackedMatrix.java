@@ -212,7 +212,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       a31.intoArray(red, 13 * L);
       a32.intoArray(red, 14 * L);
       a33.intoArray(red, 15 * L);
-      store4x4(red, y, yOff, out, j, false);
+      store4x4(red, y, yOff, out, j);
     }
 
     @Override
@@ -293,9 +293,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return s;
     }
 
-    // Even and odd columns are summed in separate accumulators and added at the end, in every tile shape: a 4x4
-    // tile runs them as two passes (one pass with both is too large for C2 to keep in registers, and it then boxes
-    // vectors, ~20x slower), and the 4x1 tile keeps the same order so that batching never changes a result.
+    // Even and odd columns are summed in separate accumulators, added lane by lane at the end and then across lanes,
+    // in every tile shape: a 4x4 tile runs them as two passes (one pass with both is too large for C2 to keep in
+    // registers, and it then boxes vectors, ~20x slower), and the 4x1 tile keeps the same order so that batching
+    // never changes a result.
 
     /**
      * One input row: each weight row is one sequential stream, a row at a time. Interleaving the four rows' streams
@@ -313,9 +314,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
           e = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + p), e);
           d = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + h + p), d);
         }
-        e.intoArray(red, 0);
-        d.intoArray(red, L);
-        y[yOff + r] = lanes(red, 0) + lanes(red, L);
+        e.add(d).intoArray(red, 0);
+        y[yOff + r] = lanes(red, 0);
       }
     }
 
@@ -368,25 +368,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       }
       int out = rows;
       if (shift) {
-        a00.intoArray(red, 0 * L);
-      a01.intoArray(red, 1 * L);
-      a02.intoArray(red, 2 * L);
-      a03.intoArray(red, 3 * L);
-      a10.intoArray(red, 4 * L);
-      a11.intoArray(red, 5 * L);
-      a12.intoArray(red, 6 * L);
-      a13.intoArray(red, 7 * L);
-      a20.intoArray(red, 8 * L);
-      a21.intoArray(red, 9 * L);
-      a22.intoArray(red, 10 * L);
-      a23.intoArray(red, 11 * L);
-      a30.intoArray(red, 12 * L);
-      a31.intoArray(red, 13 * L);
-      a32.intoArray(red, 14 * L);
-      a33.intoArray(red, 15 * L);
-      store4x4(red, y, yOff, out, j, false);
-      } else {
-        // the odd columns' sums join the even ones' exactly as tile4x1 adds them
+        // the even columns' accumulators wait in red for the odd pass
         a00.intoArray(red, 0 * L);
         a01.intoArray(red, 1 * L);
         a02.intoArray(red, 2 * L);
@@ -403,7 +385,25 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         a31.intoArray(red, 13 * L);
         a32.intoArray(red, 14 * L);
         a33.intoArray(red, 15 * L);
-        store4x4(red, y, yOff, out, j, true);
+      } else {
+        // lane by lane even + odd, then the lane sums: exactly what tile4x1 does
+        a00.add(FloatVector.fromArray(F, red, 0 * L)).intoArray(red, 0 * L);
+        a01.add(FloatVector.fromArray(F, red, 1 * L)).intoArray(red, 1 * L);
+        a02.add(FloatVector.fromArray(F, red, 2 * L)).intoArray(red, 2 * L);
+        a03.add(FloatVector.fromArray(F, red, 3 * L)).intoArray(red, 3 * L);
+        a10.add(FloatVector.fromArray(F, red, 4 * L)).intoArray(red, 4 * L);
+        a11.add(FloatVector.fromArray(F, red, 5 * L)).intoArray(red, 5 * L);
+        a12.add(FloatVector.fromArray(F, red, 6 * L)).intoArray(red, 6 * L);
+        a13.add(FloatVector.fromArray(F, red, 7 * L)).intoArray(red, 7 * L);
+        a20.add(FloatVector.fromArray(F, red, 8 * L)).intoArray(red, 8 * L);
+        a21.add(FloatVector.fromArray(F, red, 9 * L)).intoArray(red, 9 * L);
+        a22.add(FloatVector.fromArray(F, red, 10 * L)).intoArray(red, 10 * L);
+        a23.add(FloatVector.fromArray(F, red, 11 * L)).intoArray(red, 11 * L);
+        a30.add(FloatVector.fromArray(F, red, 12 * L)).intoArray(red, 12 * L);
+        a31.add(FloatVector.fromArray(F, red, 13 * L)).intoArray(red, 13 * L);
+        a32.add(FloatVector.fromArray(F, red, 14 * L)).intoArray(red, 14 * L);
+        a33.add(FloatVector.fromArray(F, red, 15 * L)).intoArray(red, 15 * L);
+        store4x4(red, y, yOff, out, j);
       }
     }
 
@@ -549,7 +549,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       a31.intoArray(red, 13 * L);
       a32.intoArray(red, 14 * L);
       a33.intoArray(red, 15 * L);
-      store4x4(red, y, yOff, rows, j, false);
+      store4x4(red, y, yOff, rows, j);
     }
 
     @Override
@@ -568,15 +568,11 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   /**
    * Lane sums of a 4×4 tile spilled to {@code red} (accumulator 4i + r at {@code (4i + r)·L}: weight row j+i against
-   * input row r) into y, or added to y. Scalar, in lane order ({@link #lanes}), like every other output.
+   * input row r) into y. Scalar, in lane order ({@link #lanes}), like every other output.
    */
-  private static void store4x4(float[] red, float[] y, int yOff, int out, int j, boolean add) {
+  private static void store4x4(float[] red, float[] y, int yOff, int out, int j) {
     for (int i = 0; i < 4; i++) {
-      for (int r = 0; r < 4; r++) {
-        int at = yOff + r * out + j + i;
-        float v = lanes(red, (4 * i + r) * L);
-        y[at] = add ? y[at] + v : v;
-      }
+      for (int r = 0; r < 4; r++) y[yOff + r * out + j + i] = lanes(red, (4 * i + r) * L);
     }
   }
 
