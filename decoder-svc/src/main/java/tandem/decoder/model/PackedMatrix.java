@@ -96,7 +96,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
               if (n == 1) {
                 tile4x1(xs, 0, y, 0, j, red);
               } else {
-                for (int r = rBlock; r < rEnd; r += 4) tile4x4(xs, r * cols, y, r * rows, j, red);
+                block4(xs, rBlock, rEnd, y, j, red);
               }
             }
           });
@@ -112,6 +112,68 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   /** Weight rows j..j+3 against input rows at xOff, xOff + cols, … (four of them); y rows are {@code rows} apart. */
   abstract void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red);
+
+  /** Weight rows j..j+3 against input rows r0..r1-1 (a block of up to {@link #ROW_BLOCK}, in fours). */
+  void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
+    for (int r = r0; r < r1; r += 4) tile4x4(x, r * cols, y, r * rows, j, red);
+  }
+
+  /**
+   * The float32 4×4 tile over any float weights: rows j..j+3 of {@code w} start at {@code wOff} and are {@code in}
+   * apart. One accumulator per (weight row, input row), over k in order; lane sums in order.
+   */
+  static void f32Tile(float[] w, int wOff, int in, float[] x, int xOff, float[] y, int yOff, int out, int j,
+      float[] red) {
+    int o = wOff;
+    FloatVector z = FloatVector.zero(F);
+    FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+    FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+    FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+    FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+    for (int k = 0; k < in; k += L) {
+      FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
+      FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
+      FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
+      FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
+      FloatVector w0 = FloatVector.fromArray(F, w, o + k);
+      a00 = w0.fma(x0, a00);
+      a01 = w0.fma(x1, a01);
+      a02 = w0.fma(x2, a02);
+      a03 = w0.fma(x3, a03);
+      FloatVector w1 = FloatVector.fromArray(F, w, o + in + k);
+      a10 = w1.fma(x0, a10);
+      a11 = w1.fma(x1, a11);
+      a12 = w1.fma(x2, a12);
+      a13 = w1.fma(x3, a13);
+      FloatVector w2 = FloatVector.fromArray(F, w, o + 2 * in + k);
+      a20 = w2.fma(x0, a20);
+      a21 = w2.fma(x1, a21);
+      a22 = w2.fma(x2, a22);
+      a23 = w2.fma(x3, a23);
+      FloatVector w3 = FloatVector.fromArray(F, w, o + 3 * in + k);
+      a30 = w3.fma(x0, a30);
+      a31 = w3.fma(x1, a31);
+      a32 = w3.fma(x2, a32);
+      a33 = w3.fma(x3, a33);
+    }
+    a00.intoArray(red, 0 * L);
+    a01.intoArray(red, 1 * L);
+    a02.intoArray(red, 2 * L);
+    a03.intoArray(red, 3 * L);
+    a10.intoArray(red, 4 * L);
+    a11.intoArray(red, 5 * L);
+    a12.intoArray(red, 6 * L);
+    a13.intoArray(red, 7 * L);
+    a20.intoArray(red, 8 * L);
+    a21.intoArray(red, 9 * L);
+    a22.intoArray(red, 10 * L);
+    a23.intoArray(red, 11 * L);
+    a30.intoArray(red, 12 * L);
+    a31.intoArray(red, 13 * L);
+    a32.intoArray(red, 14 * L);
+    a33.intoArray(red, 15 * L);
+    store4x4(red, y, yOff, out, j);
+  }
 
   /** Sums every element once (a read of the whole array at memory speed: the decode floor's yardstick). */
   abstract float touch(int band, int bands);
@@ -162,57 +224,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
     @Override
     void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      int in = cols;
-      int out = rows;
-      int o = j * in;
-      FloatVector z = FloatVector.zero(F);
-      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-      for (int k = 0; k < in; k += L) {
-        FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
-        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
-        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
-        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
-        FloatVector w0 = FloatVector.fromArray(F, w, o + k);
-        a00 = w0.fma(x0, a00);
-        a01 = w0.fma(x1, a01);
-        a02 = w0.fma(x2, a02);
-        a03 = w0.fma(x3, a03);
-        FloatVector w1 = FloatVector.fromArray(F, w, o + in + k);
-        a10 = w1.fma(x0, a10);
-        a11 = w1.fma(x1, a11);
-        a12 = w1.fma(x2, a12);
-        a13 = w1.fma(x3, a13);
-        FloatVector w2 = FloatVector.fromArray(F, w, o + 2 * in + k);
-        a20 = w2.fma(x0, a20);
-        a21 = w2.fma(x1, a21);
-        a22 = w2.fma(x2, a22);
-        a23 = w2.fma(x3, a23);
-        FloatVector w3 = FloatVector.fromArray(F, w, o + 3 * in + k);
-        a30 = w3.fma(x0, a30);
-        a31 = w3.fma(x1, a31);
-        a32 = w3.fma(x2, a32);
-        a33 = w3.fma(x3, a33);
-      }
-      a00.intoArray(red, 0 * L);
-      a01.intoArray(red, 1 * L);
-      a02.intoArray(red, 2 * L);
-      a03.intoArray(red, 3 * L);
-      a10.intoArray(red, 4 * L);
-      a11.intoArray(red, 5 * L);
-      a12.intoArray(red, 6 * L);
-      a13.intoArray(red, 7 * L);
-      a20.intoArray(red, 8 * L);
-      a21.intoArray(red, 9 * L);
-      a22.intoArray(red, 10 * L);
-      a23.intoArray(red, 11 * L);
-      a30.intoArray(red, 12 * L);
-      a31.intoArray(red, 13 * L);
-      a32.intoArray(red, 14 * L);
-      a33.intoArray(red, 15 * L);
-      store4x4(red, y, yOff, out, j);
+      f32Tile(w, j * cols, cols, x, xOff, y, yOff, rows, j, red);
     }
 
     @Override
@@ -237,6 +249,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     private final int half;
     /** The split input, one per calling thread (the scheduler's), shared by every bf16 matrix it multiplies. */
     private static final ThreadLocal<float[]> SPLIT = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per worker thread: a weight tile widened to float32 ({@link #block4}). */
+    private static final ThreadLocal<float[]> WIDE = ThreadLocal.withInitial(() -> new float[0]);
 
     Bf16(int rows, int cols) {
       super(rows, cols);
@@ -293,9 +307,9 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return s;
     }
 
-    // Even and odd columns are summed in separate accumulators, added lane by lane at the end and then across lanes,
-    // in every tile shape: a 4x4 tile runs them as two passes (one pass with both is too large for C2 to keep in
-    // registers, and it then boxes vectors, ~20x slower), and the 4x1 tile keeps the same order so that batching
+    // Every tile shape sums one chain per output over the even columns, then the odd ones, then its lanes in order:
+    // a 4x4 tile runs the halves as two passes (one pass with both is too large for C2 to keep in registers, and it
+    // then boxes vectors, ~20x slower), and the 4x1 tile and the widened block follow the same order, so batching
     // never changes a result.
 
     /**
@@ -307,17 +321,49 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       int h = half;
       for (int r = j; r < j + 4; r++) {
         int o = r * h;
-        FloatVector e = FloatVector.zero(F);
-        FloatVector d = e;
+        FloatVector a = FloatVector.zero(F);
         for (int p = 0; p < h; p += L) {
           IntVector v = IntVector.fromArray(I, w, o + p);
-          e = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + p), e);
-          d = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + h + p), d);
+          a = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + p), a);
         }
-        e.add(d).intoArray(red, 0);
+        for (int p = 0; p < h; p += L) { // the row's odd columns, now in L1
+          IntVector v = IntVector.fromArray(I, w, o + p);
+          a = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + h + p), a);
+        }
+        a.intoArray(red, 0);
         y[yOff + r] = lanes(red, 0);
       }
     }
+
+    /**
+     * A block of 8 or more input rows (prefill): the tile's four weight rows are widened once into float32, in the
+     * same even-then-odd column order, and multiplied by every row of the block with the float32 tile. Widening once
+     * per block instead of once per four input rows makes bf16 prefill as fast as float32's.
+     */
+    @Override
+    void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
+      if (r1 - r0 < 8) {
+        super.block4(x, r0, r1, y, j, red);
+        return;
+      }
+      float[] wide = WIDE.get();
+      if (wide.length < 4 * cols) {
+        wide = new float[4 * cols];
+        WIDE.set(wide);
+      }
+      int h = half;
+      for (int i = 0; i < 4; i++) {
+        int o = (j + i) * h;
+        int d = i * cols;
+        for (int p = 0; p < h; p += L) {
+          IntVector v = IntVector.fromArray(I, w, o + p);
+          v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wide, d + p);
+          v.and(0xFFFF0000).reinterpretAsFloats().intoArray(wide, d + h + p);
+        }
+      }
+      for (int r = r0; r < r1; r += 4) f32Tile(wide, 0, cols, x, r * cols, y, r * rows, rows, j, red);
+    }
+
 
     @Override
     void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
@@ -331,11 +377,25 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       int in = cols;
       int o = j * h;
       int xb = xOff + xHalf;
+      // the odd pass carries on the even pass's accumulators (spilled in red): one chain over the even columns,
+      // then the odd ones, exactly as tile4x1 and the widened tile sum
       FloatVector z = FloatVector.zero(F);
-      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+      FloatVector a00 = shift ? z : FloatVector.fromArray(F, red, 0 * L);
+      FloatVector a01 = shift ? z : FloatVector.fromArray(F, red, 1 * L);
+      FloatVector a02 = shift ? z : FloatVector.fromArray(F, red, 2 * L);
+      FloatVector a03 = shift ? z : FloatVector.fromArray(F, red, 3 * L);
+      FloatVector a10 = shift ? z : FloatVector.fromArray(F, red, 4 * L);
+      FloatVector a11 = shift ? z : FloatVector.fromArray(F, red, 5 * L);
+      FloatVector a12 = shift ? z : FloatVector.fromArray(F, red, 6 * L);
+      FloatVector a13 = shift ? z : FloatVector.fromArray(F, red, 7 * L);
+      FloatVector a20 = shift ? z : FloatVector.fromArray(F, red, 8 * L);
+      FloatVector a21 = shift ? z : FloatVector.fromArray(F, red, 9 * L);
+      FloatVector a22 = shift ? z : FloatVector.fromArray(F, red, 10 * L);
+      FloatVector a23 = shift ? z : FloatVector.fromArray(F, red, 11 * L);
+      FloatVector a30 = shift ? z : FloatVector.fromArray(F, red, 12 * L);
+      FloatVector a31 = shift ? z : FloatVector.fromArray(F, red, 13 * L);
+      FloatVector a32 = shift ? z : FloatVector.fromArray(F, red, 14 * L);
+      FloatVector a33 = shift ? z : FloatVector.fromArray(F, red, 15 * L);
       for (int p = 0; p < h; p += L) {
         FloatVector x0 = FloatVector.fromArray(F, x, xb + p);
         FloatVector x1 = FloatVector.fromArray(F, x, xb + in + p);
@@ -367,44 +427,23 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         a33 = w3.fma(x3, a33);
       }
       int out = rows;
-      if (shift) {
-        // the even columns' accumulators wait in red for the odd pass
-        a00.intoArray(red, 0 * L);
-        a01.intoArray(red, 1 * L);
-        a02.intoArray(red, 2 * L);
-        a03.intoArray(red, 3 * L);
-        a10.intoArray(red, 4 * L);
-        a11.intoArray(red, 5 * L);
-        a12.intoArray(red, 6 * L);
-        a13.intoArray(red, 7 * L);
-        a20.intoArray(red, 8 * L);
-        a21.intoArray(red, 9 * L);
-        a22.intoArray(red, 10 * L);
-        a23.intoArray(red, 11 * L);
-        a30.intoArray(red, 12 * L);
-        a31.intoArray(red, 13 * L);
-        a32.intoArray(red, 14 * L);
-        a33.intoArray(red, 15 * L);
-      } else {
-        // lane by lane even + odd, then the lane sums: exactly what tile4x1 does
-        a00.add(FloatVector.fromArray(F, red, 0 * L)).intoArray(red, 0 * L);
-        a01.add(FloatVector.fromArray(F, red, 1 * L)).intoArray(red, 1 * L);
-        a02.add(FloatVector.fromArray(F, red, 2 * L)).intoArray(red, 2 * L);
-        a03.add(FloatVector.fromArray(F, red, 3 * L)).intoArray(red, 3 * L);
-        a10.add(FloatVector.fromArray(F, red, 4 * L)).intoArray(red, 4 * L);
-        a11.add(FloatVector.fromArray(F, red, 5 * L)).intoArray(red, 5 * L);
-        a12.add(FloatVector.fromArray(F, red, 6 * L)).intoArray(red, 6 * L);
-        a13.add(FloatVector.fromArray(F, red, 7 * L)).intoArray(red, 7 * L);
-        a20.add(FloatVector.fromArray(F, red, 8 * L)).intoArray(red, 8 * L);
-        a21.add(FloatVector.fromArray(F, red, 9 * L)).intoArray(red, 9 * L);
-        a22.add(FloatVector.fromArray(F, red, 10 * L)).intoArray(red, 10 * L);
-        a23.add(FloatVector.fromArray(F, red, 11 * L)).intoArray(red, 11 * L);
-        a30.add(FloatVector.fromArray(F, red, 12 * L)).intoArray(red, 12 * L);
-        a31.add(FloatVector.fromArray(F, red, 13 * L)).intoArray(red, 13 * L);
-        a32.add(FloatVector.fromArray(F, red, 14 * L)).intoArray(red, 14 * L);
-        a33.add(FloatVector.fromArray(F, red, 15 * L)).intoArray(red, 15 * L);
-        store4x4(red, y, yOff, out, j);
-      }
+      a00.intoArray(red, 0 * L);
+      a01.intoArray(red, 1 * L);
+      a02.intoArray(red, 2 * L);
+      a03.intoArray(red, 3 * L);
+      a10.intoArray(red, 4 * L);
+      a11.intoArray(red, 5 * L);
+      a12.intoArray(red, 6 * L);
+      a13.intoArray(red, 7 * L);
+      a20.intoArray(red, 8 * L);
+      a21.intoArray(red, 9 * L);
+      a22.intoArray(red, 10 * L);
+      a23.intoArray(red, 11 * L);
+      a30.intoArray(red, 12 * L);
+      a31.intoArray(red, 13 * L);
+      a32.intoArray(red, 14 * L);
+      a33.intoArray(red, 15 * L);
+      if (!shift) store4x4(red, y, yOff, out, j);
     }
 
     @Override
