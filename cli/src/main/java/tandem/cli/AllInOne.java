@@ -22,7 +22,6 @@ import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.Gateway;
-import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.GatewayModel;
@@ -91,8 +90,10 @@ public final class AllInOne implements AutoCloseable {
           limits, ChatTelemetry.create(telemetry, GatewayServer.modelName(model)));
       // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
       // TLS credentials are the builder's (ServeCommand)
-      List<ServerInterceptor> edge = EdgeSecurity.fromEnv(env).interceptors(new ClientLimiter(limits), telemetry.serverInterceptor());
-      ServerBootstrap boot = ServerBootstrap.start(publicServer, maxMessage, edge, new ChatGrpcService(gw));
+      EdgeSecurity security = EdgeSecurity.fromEnv(env);
+      List<ServerInterceptor> edge = security.interceptors(security.limiter(limits), telemetry.serverInterceptor());
+      ServerBootstrap boot = ServerBootstrap.start(publicServer, GatewayServer.publicMessageBytes(maxMessage, limits),
+          edge, new ChatGrpcService(gw));
       boot.setServing();
       AllInOne started = new AllInOne(vision, decoder, gm, vc, dc, boot);
       started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
