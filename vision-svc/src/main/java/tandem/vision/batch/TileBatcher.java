@@ -183,7 +183,15 @@ public final class TileBatcher implements AutoCloseable {
     }
   }
 
-  /** Stops taking work; waiting submissions fail with RejectedExecutionException. */
+  /** True once the worker has ended: no forward pass runs any more, so the tower may be freed. */
+  public boolean stopped() {
+    return !worker.isAlive();
+  }
+
+  /**
+   * Stops taking work; waiting submissions fail with RejectedExecutionException. Waits up to a minute for the
+   * forward pass in flight (see {@link #stopped()}).
+   */
   @Override
   public void close() {
     closed = true;
