@@ -88,7 +88,7 @@ public final class GatewayServer implements AutoCloseable {
             ChatTelemetry.create(telemetry, modelName(c.model())));
     ServerBootstrap server =
         ServerBootstrap.start(
-            Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()),
+            ServerBootstrap.withConnectionLimits(Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()), env),
             publicMessageBytes(c.maxMessageBytes(), limits),
             // the last interceptor runs first: telemetry sees every refusal; auth runs before the limiter so that
             // unauthenticated callers cannot fill its per-client table
