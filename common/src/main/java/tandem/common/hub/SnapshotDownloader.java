@@ -142,11 +142,17 @@ public final class SnapshotDownloader {
       throws IOException {
     String commit = atCommit.revision();
     Path blob = cache.blobPath(atCommit, meta.etag());
-    if (!blobPresent(atCommit, meta)) {
-      Files.createDirectories(blob.getParent());
-      try (BlobLock ignored = BlobLock.acquire(cache.lockPath(atCommit, meta.etag()))) {
-        if (!blobPresent(atCommit, meta)) fetchVerified(atCommit, file, meta, listener);
+    Files.createDirectories(blob.getParent());
+    try (BlobLock ignored = BlobLock.acquire(cache.lockPath(atCommit, meta.etag()))) {
+      if (blobPresent(atCommit, meta)) {
+        // a cached blob of the right size may still be damaged or swapped: when the ETag is its hash, check it again
+        String actual = mismatch(blob, meta);
+        if (actual != null) {
+          listener.corrupted(file, meta.etag(), actual);
+          Files.delete(blob);
+        }
       }
+      if (!blobPresent(atCommit, meta)) fetchVerified(atCommit, file, meta, listener);
     }
     try {
       cache.link(atCommit, commit, file, meta.etag());

@@ -221,6 +221,20 @@ class SnapshotDownloaderTest {
   }
 
   @Test
+  void aCachedBlobOfTheRightSizeButWrongBytesIsCaughtByItsHashAndFetchedAgain() throws IOException {
+    Path snap = download(settings(null, false), 5);
+    Path blob = snap.resolve("model.safetensors").toRealPath();
+    byte[] tampered = weights.clone();
+    tampered[tampered.length / 2] ^= 0x5a; // same size: a size check alone would trust it
+    Files.write(blob, tampered);
+    hub.clearLog();
+    download(settings(null, false), 5);
+    assertTrue(events.has("corrupted model.safetensors expected " + FakeHub.sha256(weights)), events.toString());
+    assertEquals(1, cdnGets().size(), "fetched again");
+    assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
+  }
+
+  @Test
   void aRejectedTokenIsToldApartFromAMissingOne() {
     hub.requireToken(TOKEN);
     HubException e = assertThrows(HubException.class, () -> download(settings("hf_wrong", false), 5));
