@@ -37,13 +37,19 @@ import tandem.vision.VisionSettings;
  * TANDEM_* variables as the split deployment; their ports are ignored (nothing but the public port is opened).
  */
 public final class AllInOne implements AutoCloseable {
-  private final VisionServer vision;
-  private final DecoderServer decoder;
+  private volatile VisionServer vision;
+  private volatile DecoderServer decoder;
   private final GatewayModel gatewayModel;
   private final ManagedChannel visionChannel;
   private final ManagedChannel decoderChannel;
   private final ServerBootstrap gateway;
   private java.time.Duration grace = java.time.Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+  /** What a backend restart needs: how the backends were built. */
+  private Path model;
+  private Env env;
+  private String id;
+  private Telemetry telemetry;
+  private tandem.gateway.limits.ClientLimiter limiter;
 
   private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, ManagedChannel visionChannel,
       ManagedChannel decoderChannel, ServerBootstrap gateway) {
@@ -53,6 +59,34 @@ public final class AllInOne implements AutoCloseable {
     this.visionChannel = visionChannel;
     this.decoderChannel = decoderChannel;
     this.gateway = gateway;
+  }
+
+  private static DecoderServer startDecoder(Path model, Env env, String id, Telemetry telemetry)
+      throws IOException, InterruptedException {
+    DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
+    return DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id),
+        Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen())),
+        DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
+  }
+
+  /**
+   * Stops decoder-svc without a grace (its streams in flight end with an error, as when a pod dies) and starts a
+   * fresh one under the same in-process name; the gateway's channel reconnects by itself. For {@code vlm bench soak}.
+   */
+  public synchronized void restartDecoder() throws IOException, InterruptedException {
+    decoder.close(java.time.Duration.ZERO);
+    decoder = startDecoder(model, env, id, telemetry);
+  }
+
+  /** As {@link #restartDecoder()}, for vision-svc. */
+  public synchronized void restartVision() throws IOException {
+    vision.close(java.time.Duration.ZERO);
+    vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
+  }
+
+  /** Streams open at the public port (all clients), or -1 when no limiter counts them. */
+  public int openStreams() {
+    return limiter == null ? -1 : limiter.openStreams();
   }
 
   /**
@@ -75,10 +109,7 @@ public final class AllInOne implements AutoCloseable {
     List<ManagedChannel> channels = new ArrayList<>();
     try {
       vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
-      DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
-      decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id),
-          Qwen3ForCausalLM.load(model, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen())),
-          DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
+      decoder = startDecoder(model, env, id, telemetry);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);
       channels.add(vc);
@@ -91,12 +122,18 @@ public final class AllInOne implements AutoCloseable {
       // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
       // TLS credentials are the builder's (ServeCommand)
       EdgeSecurity security = EdgeSecurity.fromEnv(env);
-      List<ServerInterceptor> edge = security.interceptors(security.limiter(limits), telemetry.serverInterceptor());
+      tandem.gateway.limits.ClientLimiter limiter = security.limiter(limits);
+      List<ServerInterceptor> edge = security.interceptors(limiter, telemetry.serverInterceptor());
       ServerBootstrap boot = ServerBootstrap.start(publicServer, GatewayServer.publicMessageBytes(maxMessage, limits),
           edge, new ChatGrpcService(gw));
       boot.setServing();
       AllInOne started = new AllInOne(vision, decoder, gm, vc, dc, boot);
       started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
+      started.model = model;
+      started.env = env;
+      started.id = id;
+      started.telemetry = telemetry;
+      started.limiter = limiter;
       return started;
     } catch (IOException | RuntimeException | InterruptedException e) {
       channels.forEach(ManagedChannel::shutdownNow);
