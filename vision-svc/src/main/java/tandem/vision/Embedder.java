@@ -123,12 +123,33 @@ public final class Embedder {
   public Result embed(List<ImageInput> images, DTypes.Type type, int maxBatchTiles, Call call) throws EmbedException {
     EmbedTrace trace = EmbedTrace.start(tracer);
     try {
-      Result r = embed(images, type, maxBatchTiles, call, trace);
+      Result r;
+      for (int attempt = 1; ; attempt++) {
+        try {
+          r = embed(images, type, maxBatchTiles, call, trace);
+          break;
+        } catch (OwnerGone e) {
+          // this call joined an image another call was encoding, and that call went away: encode it ourselves
+          if (attempt >= 3 || call.cancelled().isDone()) {
+            throw new EmbedException(EmbedException.Kind.UNAVAILABLE, e.getMessage() + "; retry");
+          }
+        }
+      }
       trace.finish(r.images());
       return r;
     } catch (EmbedException | RuntimeException e) {
       trace.fail(e);
       throw e;
+    }
+  }
+
+  /**
+   * The call that was encoding an image ended (cancelled, timed out or failed elsewhere) before the image was done;
+   * a call that joined that encoding retries instead of failing for somebody else's reason.
+   */
+  static final class OwnerGone extends RuntimeException {
+    OwnerGone(String message) {
+      super(message, null, false, false);
     }
   }
 
@@ -236,7 +257,7 @@ public final class Embedder {
       call.cancelled().whenComplete((v, err) -> queued.forEach(q -> q.cancel(false)));
       // 4. Collect in request order; errors name the image of this request.
       for (int i = 0; i < images.size(); i++) {
-        CachedEmbedding e = await(i, lookups.get(i).embedding(), deadline, call.cancelled());
+        CachedEmbedding e = await(i, lookups.get(i), deadline, call.cancelled());
         boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
         outs.add(new ImageOutput(e, hit, hashes[i], type, DTypes.convert(e.float32le(), type)));
       }
@@ -256,8 +277,7 @@ public final class Embedder {
       return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId, cap);
     } catch (EmbedException | RuntimeException | Error e) {
       // Whatever went wrong, no in-flight entry this call owns may stay open: other calls wait on them.
-      Throwable why = e instanceof Error ? e : new EmbedException(EmbedException.Kind.UNAVAILABLE,
-          "the call that was encoding this image ended early; retry");
+      Throwable why = e instanceof Error ? e : new OwnerGone("the call that was encoding this image ended early");
       for (Pending p : pending) p.result().completeExceptionally(why);
       queued.forEach(q -> q.cancel(false));
       throw e;
@@ -302,8 +322,10 @@ public final class Embedder {
     }
   }
 
-  private static CachedEmbedding await(int index, CompletableFuture<CachedEmbedding> f, long deadline,
+  private static CachedEmbedding await(int index, EmbeddingCache.Lookup lookup, long deadline,
       CompletableFuture<Void> cancelled) throws EmbedException {
+    CompletableFuture<CachedEmbedding> f = lookup.embedding();
+    boolean joined = lookup.source() == EmbeddingCache.Source.JOINED;
     try {
       long left = deadline - System.nanoTime();
       if (left <= 0 && !f.isDone()) throw new TimeoutException();
@@ -318,9 +340,13 @@ public final class Embedder {
       throw new EmbedException(EmbedException.Kind.DEADLINE_EXCEEDED, "image " + index + " was not encoded in time"
           + " (the caller's deadline, or " + ServiceDefaults.ENV_VISION_MAX_WAIT_SECONDS + ")");
     } catch (java.util.concurrent.CancellationException e) {
+      if (joined && !cancelled.isDone()) throw new OwnerGone("image " + index + ": the call encoding it was cancelled");
       throw new EmbedException(EmbedException.Kind.CANCELLED, "image " + index + ": encoding was cancelled");
     } catch (ExecutionException e) {
       Throwable c = e.getCause();
+      if (joined && !cancelled.isDone() && (c instanceof OwnerGone || c instanceof java.util.concurrent.CancellationException)) {
+        throw new OwnerGone("image " + index + ": the call encoding it ended early");
+      }
       if (c instanceof ImageDecodeException d)
         throw new EmbedException(EmbedException.Kind.INVALID_ARGUMENT, "image " + index + ": " + d.getMessage(), d);
       if (c instanceof EmbedException x) throw new EmbedException(x.kind(), "image " + index + ": " + x.getMessage(), x);

@@ -101,7 +101,8 @@ public final class SoakCommand implements Callable<Integer> {
       client.rejectTls("--server (the embedded server listens in plaintext on 127.0.0.1)");
       Map<String, String> env = new HashMap<>(System.getenv());
       env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_BATCH, "8");
-      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "512");
+      // an image of the mix is up to 7 tiles (448 image tokens) on the tiny preset: its prompt must fit a KV slot
+      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, mix.images() > 0 ? "2048" : "512");
       env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_QUEUE, String.valueOf(Math.max(64, concurrency)));
       // every soak client is the same local peer: per-client limits would refuse most of them
       env.putIfAbsent(ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0");

@@ -235,4 +235,24 @@ class VisionHostileInputTest {
     Thread.sleep(200);
     assertEquals(17, tower.tiles.get(), "only the first image's tiles reached the tower");
   }
+
+  @Test
+  void aCallThatJoinedAnotherCallsEncodingSurvivesThatCallsCancel() throws Exception {
+    start(new GatedTower(false, 0), 60);
+    byte[] image = png(9, 64, 64);
+    var async = VisionServiceGrpc.newFutureStub(channel);
+    Context.CancellableContext ctx = Context.current().withCancellation();
+    var owner = ctx.call(() -> async.embed(req("", img(image, ""))));
+    assertTrue(tower.entered.await(30, TimeUnit.SECONDS));
+    var joiner = async.embed(req("", img(image, "")));
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (cache.stats().joined() < 1 && System.nanoTime() < until) Thread.sleep(10);
+    assertEquals(1, cache.stats().joined(), "the second call waits on the first one's encoding");
+    ctx.cancel(null);
+    assertThrows(Exception.class, () -> owner.get(10, TimeUnit.SECONDS));
+    tower.gate.countDown();
+    // not CANCELLED for somebody else's cancel: it encodes the image itself
+    assertEquals(17, joiner.get(30, TimeUnit.SECONDS).getImages(0).getTiles());
+    assertEquals(0, cache.inFlight());
+  }
 }
