@@ -262,7 +262,14 @@ public final class Gateway {
     EmbedResponse er = EmbedResponse.getDefaultInstance();
     if (embedding != null) {
       try {
-        er = embedding.get();
+        // the call carries a deadline (the client's or the default), so it ends by then; the wait is bounded anyway
+        long waitNanos = Context.current().getDeadline() != null
+            ? Context.current().getDeadline().timeRemaining(TimeUnit.NANOSECONDS)
+            : TimeUnit.SECONDS.toNanos(limits.backendDeadlineSeconds());
+        er = embedding.get(Math.max(0, waitNanos) + TimeUnit.SECONDS.toNanos(5), TimeUnit.NANOSECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        embedding.cancel(true);
+        throw Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded waiting for " + visionName).asRuntimeException();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
