@@ -86,6 +86,18 @@ class ModelResolverTest {
   }
 
   @Test
+  void offlineACachedBlobWhoseBytesNoLongerMatchItsHashIsNotServed() throws Exception {
+    Path snap = resolver(false).locate(REPO);
+    Path blob = snap.resolve("model.safetensors").toRealPath();
+    byte[] b = Files.readAllBytes(blob);
+    b[b.length / 2] ^= 0x11; // same size, different bytes
+    Files.write(blob, b);
+    hub.close();
+    RuntimeException e = assertThrows(RuntimeException.class, () -> resolver(true).locate(REPO));
+    assertTrue(e.getMessage().contains("model.safetensors does not match its hash"), e.getMessage());
+  }
+
+  @Test
   void aFileIsRefusedBecauseAModelIsAFolder() throws Exception {
     Path f = Files.writeString(tmp.resolve("model.safetensors"), "x");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> resolver(false).locate(f.toString()));
