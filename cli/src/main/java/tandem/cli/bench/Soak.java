@@ -221,7 +221,16 @@ public final class Soak {
             expected.computeIfAbsent("ended by a backend restart", x -> new LongAdder()).increment();
           } else if (f != null) {
             errors.computeIfAbsent(f, x -> new LongAdder()).increment();
-          } else if (first[0] > 0) {
+          }
+          if (f != null && !action.equals("cancel") && !action.equals("disconnect")) {
+            // a refused or failed client backs off a little, as real ones do, rather than spin on a restarting backend
+            try {
+              Thread.sleep(50);
+            } catch (InterruptedException e) {
+              return;
+            }
+          }
+          if (f == null && first[0] > 0) {
             if (action.equals("cancel")) expected.computeIfAbsent("finished before the cancel", x -> new LongAdder()).increment();
             if (n == mine.length) mine = Arrays.copyOf(mine, n * 2);
             mine[n++] = (first[0] - start) / 1000;

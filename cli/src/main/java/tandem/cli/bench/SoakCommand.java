@@ -62,8 +62,9 @@ public final class SoakCommand implements Callable<Integer> {
   @Option(names = "--slow-read-ms", defaultValue = "200", description = "a slow reader's pause per chunk (default ${DEFAULT-VALUE})")
   long slowReadMs;
 
-  @Option(names = "--restart-every", defaultValue = "0",
-      description = "with --model: restart a backend (decoder-svc, vision-svc in turn) every this many seconds; 0 = never")
+  @Option(names = "--restart-every", defaultValue = "-1",
+      description = "with --model: restart a backend (decoder-svc, vision-svc in turn) every this many seconds; 0 = never "
+          + "(default: 60 with --mix, else never)")
   double restartEvery;
 
   @Option(names = "--mix", description = "the hostile mix in one flag: images 0.3, cancels 0.1, disconnects 0.05, "
@@ -84,8 +85,9 @@ public final class SoakCommand implements Callable<Integer> {
       if (cancels == 0) cancels = 0.1;
       if (disconnects == 0) disconnects = 0.05;
       if (slowReaders == 0) slowReaders = 0.05;
-      if (restartEvery == 0 && model != null) restartEvery = 60;
+      if (restartEvery < 0 && model != null) restartEvery = 60;
     }
+    if (restartEvery < 0) restartEvery = 0;
     if (restartEvery > 0 && model == null) {
       throw new UserError("--restart-every needs --model (restart the backends of a remote server from outside)");
     }
