@@ -71,9 +71,12 @@ public final class ServiceDefaults {
   /** Seconds the calls of a connection past its age may still run before the connection is closed. */
   public static final String ENV_MAX_CONNECTION_AGE_GRACE_SECONDS = "TANDEM_MAX_CONNECTION_AGE_GRACE_SECONDS";
   public static final int DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS = 900;
-  /** Concurrent calls (streams) one connection may have open; more wait for one to end (HTTP/2 flow control). */
+  /**
+   * Concurrent calls (streams) one connection may have open; more wait for one to end (HTTP/2 flow control). Above
+   * the gateway's global stream cap: the gateway multiplexes all its calls to one backend pod over one connection.
+   */
   public static final String ENV_MAX_STREAMS_PER_CONNECTION = "TANDEM_MAX_STREAMS_PER_CONNECTION";
-  public static final int DEFAULT_MAX_STREAMS_PER_CONNECTION = 100;
+  public static final int DEFAULT_MAX_STREAMS_PER_CONNECTION = 256;
 
   // ---- TLS and auth (docs/security.md); all off when unset, the localhost default
   /**
