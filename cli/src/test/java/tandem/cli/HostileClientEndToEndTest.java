@@ -137,6 +137,19 @@ class HostileClientEndToEndTest {
   }
 
   @Test
+  void withAuthOffASecondClientOnTheSameHostCannotReadTheFirstOnesImageId() throws Exception {
+    ManagedChannel other = Grpc.newChannelBuilder("127.0.0.1:" + open.port(), InsecureChannelCredentials.create()).build();
+    try {
+      stub(openChannel, null).chat(ask("what is it?", image(png(9, 64, 48), "photo-1"))).forEachRemaining(c -> {});
+      stub(openChannel, null).chat(ask("again", image(null, "photo-1"))).forEachRemaining(c -> {}); // its own: fine
+      var e = refusedFast(Status.Code.NOT_FOUND, () -> stub(other, "any-token").chat(ask("?", image(null, "photo-1"))).next());
+      assertTrue(e.getStatus().getDescription().contains("not known"), e.getStatus().getDescription());
+    } finally {
+      other.shutdownNow();
+    }
+  }
+
+  @Test
   void anotherClientsImageIdIsNotFoundLikeAnUnknownOneAndCarriesNoHash() throws Exception {
     stub(securedChannel, "alice-token").chat(ask("what is it?", image(png(7, 64, 48), "cat"))).forEachRemaining(c -> {});
     // alice can use her id without bytes

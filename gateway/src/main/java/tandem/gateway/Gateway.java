@@ -355,10 +355,10 @@ public final class Gateway {
   /** vision-svc's budget refusal: "the images need N image tokens (…)". */
   private static final java.util.regex.Pattern NEED = java.util.regex.Pattern.compile("need (\\d+) image tokens");
 
-  /** The caller's client key (image ids are bound within it), or "" outside a limited server. */
+  /** The caller's image-id scope ({@link ClientLimiter#IMAGE_SCOPE}), or "" outside a limited server. */
   private static String clientScope() {
-    String key = ClientLimiter.CLIENT_KEY.get();
-    return key == null ? "" : key;
+    String scope = ClientLimiter.IMAGE_SCOPE.get();
+    return scope == null ? "" : scope;
   }
 
   /** Backend calls carry the client's deadline, or the gateway's default when the client set none. */

@@ -33,6 +33,12 @@ public final class ClientLimiter implements ServerInterceptor {
   static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
   /** The client key of the call being served ({@code token:<sha256 prefix>} or {@code ip:<address>}). */
   public static final Context.Key<String> CLIENT_KEY = Context.key("tandem-client-key");
+  /**
+   * The tenant of the call's image ids: the checked token's key with auth on; with auth off the peer's full address
+   * (IP and port, i.e. the connection), because two clients on one host (or behind one NAT) share an IP and must not
+   * read each other's images. Limits key on the IP, so reconnecting does not escape them.
+   */
+  public static final Context.Key<String> IMAGE_SCOPE = Context.key("tandem-image-scope");
   /** Above this many tracked clients, idle ones (no open stream, bucket full) are forgotten. */
   private static final int SWEEP_ABOVE = 10_000;
 
@@ -141,7 +147,8 @@ public final class ClientLimiter implements ServerInterceptor {
   public <ReqT, RespT> ServerCall.Listener<ReqT> interceptCall(
       ServerCall<ReqT, RespT> call, Metadata headers, ServerCallHandler<ReqT, RespT> next) {
     String key = clientKey(call, headers, keyByToken);
-    Context ctx = Context.current().withValue(CLIENT_KEY, key);
+    String scope = key.startsWith("token:") ? key : "conn:" + call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+    Context ctx = Context.current().withValue(CLIENT_KEY, key).withValue(IMAGE_SCOPE, scope);
     boolean perClient = limits.ratePerSecond() > 0 || limits.maxStreamsPerClient() > 0;
     if (!perClient && limits.maxConcurrentStreams() <= 0) return Contexts.interceptCall(ctx, call, headers, next);
     Client c = perClient ? client(key) : null;

@@ -317,11 +317,11 @@ class HostileInputTest {
       }
     }
     assertEquals(7, refused, "one peer, one bucket of 3, whatever bearer values it invents");
-    // a second later the bucket has one token again, and the peer (not the invented token) is the image-id scope
+    // a second later the bucket has one token again, and the connection (not the invented token) is the id scope
     clock.addAndGet(1_000_000_000L);
     drain(as(stub, "x").chat(ask("hi", 1)));
-    assertTrue(vision.last.get().getClientScope().startsWith("peer:") || vision.last.get().getClientScope().startsWith("ip:"),
-        vision.last.get().getClientScope());
+    String scope = vision.last.get().getClientScope();
+    assertTrue(scope.startsWith("conn:") && !scope.contains("x"), scope);
   }
 
   @Test
