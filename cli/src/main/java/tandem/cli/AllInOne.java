@@ -23,7 +23,6 @@ import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.Gateway;
-import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.GatewayModel;
@@ -39,13 +38,20 @@ import tandem.vision.VisionSettings;
  * TANDEM_* variables as the split deployment; their ports are ignored (nothing but the public port is opened).
  */
 public final class AllInOne implements AutoCloseable {
-  private final VisionServer vision;
-  private final DecoderServer decoder;
+  private volatile VisionServer vision;
+  private volatile DecoderServer decoder;
   private final GatewayModel gatewayModel;
   private final ManagedChannel visionChannel;
   private final ManagedChannel decoderChannel;
   private final ServerBootstrap gateway;
   private java.time.Duration grace = java.time.Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+  /** What a backend restart needs: how the backends were built. */
+  private Path model;
+  private Env env;
+  private String id;
+  private Telemetry telemetry;
+  private DecoderModel decoderModel;
+  private tandem.gateway.limits.ClientLimiter limiter;
 
   private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, ManagedChannel visionChannel,
       ManagedChannel decoderChannel, ServerBootstrap gateway) {
@@ -55,6 +61,33 @@ public final class AllInOne implements AutoCloseable {
     this.visionChannel = visionChannel;
     this.decoderChannel = decoderChannel;
     this.gateway = gateway;
+  }
+
+  private static DecoderServer startDecoder(Path model, Env env, String id, Telemetry telemetry,
+      DecoderModel decoderModel) throws IOException, InterruptedException {
+    DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
+    return DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id), decoderModel.load(model, dcfg),
+        DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
+  }
+
+  /**
+   * Stops decoder-svc without a grace (its streams in flight end with an error, as when a pod dies) and starts a
+   * fresh one under the same in-process name; the gateway's channel reconnects by itself. For {@code vlm bench soak}.
+   */
+  public synchronized void restartDecoder() throws IOException, InterruptedException {
+    decoder.close(java.time.Duration.ZERO);
+    decoder = startDecoder(model, env, id, telemetry, decoderModel);
+  }
+
+  /** As {@link #restartDecoder()}, for vision-svc. */
+  public synchronized void restartVision() throws IOException {
+    vision.close(java.time.Duration.ZERO);
+    vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
+  }
+
+  /** Streams open at the public port (all clients), or -1 when no limiter counts them. */
+  public int openStreams() {
+    return limiter == null ? -1 : limiter.openStreams();
   }
 
   /**
@@ -91,9 +124,7 @@ public final class AllInOne implements AutoCloseable {
     List<ManagedChannel> channels = new ArrayList<>();
     try {
       vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
-      DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
-      decoder = DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id), decoderModel.load(model, dcfg),
-          DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
+      decoder = startDecoder(model, env, id, telemetry, decoderModel);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);
       channels.add(vc);
@@ -105,11 +136,20 @@ public final class AllInOne implements AutoCloseable {
           limits, ChatTelemetry.create(telemetry, GatewayServer.modelName(model)));
       // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
       // TLS credentials are the builder's (ServeCommand)
-      List<ServerInterceptor> edge = EdgeSecurity.fromEnv(env).interceptors(new ClientLimiter(limits), telemetry.serverInterceptor());
-      ServerBootstrap boot = ServerBootstrap.start(publicServer, maxMessage, edge, new ChatGrpcService(gw));
+      EdgeSecurity security = EdgeSecurity.fromEnv(env);
+      tandem.gateway.limits.ClientLimiter limiter = security.limiter(limits);
+      List<ServerInterceptor> edge = security.interceptors(limiter, telemetry.serverInterceptor());
+      ServerBootstrap boot = ServerBootstrap.start(publicServer, GatewayServer.publicMessageBytes(maxMessage, limits),
+          edge, new ChatGrpcService(gw));
       boot.setServing();
       AllInOne started = new AllInOne(vision, decoder, gm, vc, dc, boot);
       started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
+      started.model = model;
+      started.decoderModel = decoderModel;
+      started.env = env;
+      started.id = id;
+      started.telemetry = telemetry;
+      started.limiter = limiter;
       return started;
     } catch (IOException | RuntimeException | InterruptedException e) {
       channels.forEach(ManagedChannel::shutdownNow);

@@ -44,7 +44,8 @@ public final class ServeCommand implements Callable<Integer> {
     int metricsPort = env.integer(ServiceDefaults.ENV_METRICS_PORT, 0);
     Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), metricsPort, traceLog ? System.err : null);
     AllInOne server = AllInOne.start(dir, device, System.getenv(),
-        io.grpc.Grpc.newServerBuilderForPort(p, tandem.common.security.TlsSettings.serverFromEnv(env).serverCredentials().credentials()),
+        tandem.common.grpc.ServerBootstrap.withConnectionLimits(io.grpc.Grpc.newServerBuilderForPort(p,
+            tandem.common.security.TlsSettings.serverFromEnv(env).serverCredentials().credentials()), env),
         telemetry);
     try {
       server.serveHealthOnlyFromEnv(env);

@@ -52,6 +52,9 @@ public final class ServeVisionCommand implements Callable<Integer> {
   @Option(names = "--max-images", description = "Images per request (env TANDEM_VISION_MAX_IMAGES, default 16).")
   String maxImages;
 
+  @Option(names = "--max-wait-seconds", description = "Longest wait for encodings when the caller set no deadline (env TANDEM_VISION_MAX_WAIT_SECONDS, default 900).")
+  String maxWaitSeconds;
+
   @Option(names = "--max-message-bytes", description = "gRPC message limit (env TANDEM_MAX_MESSAGE_BYTES, default 128 MiB).")
   String maxMessageBytes;
 
@@ -67,6 +70,7 @@ public final class ServeVisionCommand implements Callable<Integer> {
     add(args, "max-image-bytes", maxImageBytes);
     add(args, "max-image-pixels", maxImagePixels);
     add(args, "max-images", maxImages);
+    add(args, "max-wait-seconds", maxWaitSeconds);
     add(args, "max-message-bytes", maxMessageBytes);
     VisionSettings s;
     try {

@@ -47,6 +47,9 @@ public final class DecoderServer implements AutoCloseable {
     this.shutdownGrace = shutdownGrace;
   }
 
+  /** How long close() waits for a forward pass in flight before it gives up freeing the model. */
+  static final Duration SCHEDULER_STOP_WAIT = Duration.ofMinutes(5);
+
   /** The drain grace of servers started without an environment (in-process: tests, the all-in-one server). */
   public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
 
@@ -172,6 +175,8 @@ public final class DecoderServer implements AutoCloseable {
       model.close();
       throw e;
     }
+    // a scheduler loop that dies of something it cannot survive turns health NOT_SERVING: Kubernetes replaces the pod
+    scheduler.onFailure(bootstrap::enterDraining);
     DecoderServer server = new DecoderServer(model, scheduler, bootstrap, dt, shutdownGrace);
     try {
       long t0 = System.nanoTime();
@@ -225,9 +230,15 @@ public final class DecoderServer implements AutoCloseable {
   public boolean close(Duration grace) {
     // the scheduler keeps running meanwhile: it is what finishes the streams
     boolean clean = Draining.drain(bootstrap, grace);
-    scheduler.close();
+    // the forward pass in flight finishes before the model's memory is freed under it
+    boolean stopped = scheduler.close(SCHEDULER_STOP_WAIT);
     telemetry.close();
-    model.close();
-    return clean;
+    if (stopped) {
+      model.close();
+    } else {
+      log.warning("the scheduler still runs a forward pass after " + SCHEDULER_STOP_WAIT.toSeconds()
+          + " s; the model is left allocated rather than freed under it");
+    }
+    return clean && stopped;
   }
 }

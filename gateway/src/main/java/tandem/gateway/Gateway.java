@@ -2,6 +2,7 @@ package tandem.gateway;
 
 import com.google.common.util.concurrent.ListenableFuture;
 import io.grpc.Channel;
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -13,6 +14,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import tandem.common.config.ServiceDefaults;
 import tandem.gateway.boxes.BoxScanner;
 import tandem.gateway.boxes.BoxSpan;
 import tandem.gateway.chat.ChatTemplate;
@@ -25,7 +28,9 @@ import tandem.gateway.chat.Segment;
 import tandem.gateway.chat.ThinkBlockStripper;
 import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.gateway.telemetry.ChatTrace;
+import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.GatewayLimits;
+import tandem.gateway.limits.InputLimits;
 import tandem.gateway.tokenize.IncrementalDetokenizer;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateFinal;
@@ -97,9 +102,37 @@ public final class Gateway {
   /** A conversation converted from the proto, with its images in placeholder order. */
   record Conversation(List<Message> messages, List<ImagePart> images) {}
 
-  /** Validates and converts the request; a mistake is INVALID_ARGUMENT saying what is allowed. */
+  /** Validates and converts the request with the default input limits. */
   static Conversation conversation(ChatRequest req) {
+    return conversation(req, InputLimits.defaults());
+  }
+
+  /**
+   * Validates and converts the request; a mistake is INVALID_ARGUMENT saying what is allowed. Counts and sizes are
+   * checked here, before anything costly: messages, parts per message, text bytes over the whole request, ids.
+   */
+  static Conversation conversation(ChatRequest req, InputLimits in) {
     if (req.getMessagesCount() == 0) throw invalid("the request has no messages");
+    if (req.getMessagesCount() > in.maxMessages()) {
+      throw invalid("the request has " + req.getMessagesCount() + " messages; the limit is " + in.maxMessages() + " ("
+          + ServiceDefaults.ENV_GATEWAY_MAX_MESSAGES + "=" + in.maxMessages() + ")");
+    }
+    long textBytes = 0;
+    for (int i = 0; i < req.getMessagesCount(); i++) {
+      ChatMessage m = req.getMessages(i);
+      if (m.getContentCount() > in.maxPartsPerMessage()) {
+        throw invalid("message " + i + " has " + m.getContentCount() + " parts; the limit is " + in.maxPartsPerMessage()
+            + " (" + ServiceDefaults.ENV_GATEWAY_MAX_PARTS_PER_MESSAGE + "=" + in.maxPartsPerMessage() + ")");
+      }
+      for (ContentPart p : m.getContentList()) {
+        if (p.hasText()) textBytes += InputLimits.utf8Length(p.getText());
+      }
+      if (textBytes > in.maxTextBytes()) {
+        throw invalid("the request has more than " + in.maxTextBytes() + " bytes of text (" + textBytes
+            + " by message " + i + "); the limit is " + in.maxTextBytes() + " (" + ServiceDefaults.ENV_GATEWAY_MAX_TEXT_BYTES
+            + "=" + in.maxTextBytes() + ")");
+      }
+    }
     List<Message> messages = new ArrayList<>();
     List<ImagePart> images = new ArrayList<>();
     for (int i = 0; i < req.getMessagesCount(); i++) {
@@ -120,6 +153,7 @@ public final class Gateway {
             if (img.getData().isEmpty() && img.getImageId().isEmpty()) {
               throw invalid("message " + i + " part " + j + ": an image needs data or an image_id");
             }
+            in.checkId("message " + i + " part " + j + ": image_id", img.getImageId());
             parts.add(Part.image(img));
             images.add(img);
           }
@@ -135,9 +169,14 @@ public final class Gateway {
     return Status.INVALID_ARGUMENT.withDescription(msg).asRuntimeException();
   }
 
-  /** Runs one chat, writing chunks to {@code out}; call on the gRPC thread of the client's call. */
+  /**
+   * Runs one chat, writing chunks to {@code out}; call on the gRPC thread of the client's call. Image ids are scoped
+   * to the client key that {@link ClientLimiter} put in the call's context (none: the shared empty scope).
+   */
   public void chat(ChatRequest req, StreamObserver<ChatChunk> out) {
     long t0 = System.nanoTime();
+    // the id is echoed on every chunk and logged: bound it before anything else uses it
+    limits.input().checkId("request_id", req.getRequestId());
     String requestId = req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId();
     ChatTrace trace = telemetry.start(requestId, req);
     if (out instanceof ServerCallStreamObserver<ChatChunk> call) call.setOnCancelHandler(trace::cancelled);
@@ -150,9 +189,16 @@ public final class Gateway {
   }
 
   private void chat(ChatRequest req, StreamObserver<ChatChunk> out, long t0, String requestId, ChatTrace trace) {
-    Conversation conv = conversation(req);
+    // 1. Shape: bytes, messages, parts, text bytes, ids, then the generation parameters.
+    if (req.getSerializedSize() > limits.input().maxRequestBytes()) {
+      throw Status.RESOURCE_EXHAUSTED.withDescription("the request is " + req.getSerializedSize() + " bytes; "
+          + InputLimits.limit(limits.input().maxRequestBytes(), ServiceDefaults.ENV_GATEWAY_MAX_REQUEST_BYTES))
+          .asRuntimeException();
+    }
+    Conversation conv = conversation(req, limits.input());
     limits.checkImages(conv.images().size());
     limits.checkMaxNewTokens(req.hasParams() && req.getParams().hasMaxNewTokens(), req.getParams().getMaxNewTokens());
+    limits.checkParams(req.getParams());
     List<Segment> rendered;
     try {
       rendered =
@@ -164,40 +210,80 @@ public final class Gateway {
       throw invalid(e.getMessage());
     }
 
-    // Vision first (asynchronous), then the text work while it runs.
-    ListenableFuture<EmbedResponse> embedding = null;
-    if (!conv.images().isEmpty()) {
-      EmbedRequest.Builder er = EmbedRequest.newBuilder();
-      for (ImagePart img : conv.images()) {
-        er.addImages(ImageInput.newBuilder().setData(img.getData()).setImageId(img.getImageId()));
-      }
-      try (Scope ignored = trace.visionScope()) {
-        embedding = vision.embed(er.build());
-      }
-      trace.visionCall(embedding);
-    }
+    // 2. Text tokens, each part bounded before it reaches the tokenizer. Text that touches an image is merged with
+    // the expansion's text later, so here it only gives a lower bound.
     long tTok = System.nanoTime();
     Map<String, int[]> memo = new HashMap<>();
+    long textTokens = 0;
     for (int k = 0; k < rendered.size(); k++) {
-      // Text next to an image merges with the expansion's text, so it is encoded after the grid is known.
+      Segment s = rendered.get(k);
+      if (s instanceof Segment.Special) {
+        textTokens++;
+        continue;
+      }
+      if (!(s instanceof Segment.Text t)) continue;
       boolean nextToImage =
           (k > 0 && rendered.get(k - 1) instanceof Segment.Image)
               || (k + 1 < rendered.size() && rendered.get(k + 1) instanceof Segment.Image);
-      if (rendered.get(k) instanceof Segment.Text t && !nextToImage) {
-        memo.computeIfAbsent(t.text(), model.tokenizer()::encodeText);
-      }
+      long atLeast = (InputLimits.utf8Length(t.text()) + model.tokenizer().maxTokenBytes() - 1)
+          / model.tokenizer().maxTokenBytes();
+      limits.checkTextTokens(textTokens + (nextToImage ? Math.max(0, atLeast - MERGE_SLACK) : atLeast), true);
+      int n = memo.computeIfAbsent(t.text(), model.tokenizer()::encodeText).length;
+      textTokens += nextToImage ? Math.max(0, n - MERGE_SLACK) : n;
+      limits.checkTextTokens(textTokens, true);
     }
     double tokenizeMs = ms(tTok);
     trace.tokenize("text", tTok, tTok + (long) (tokenizeMs * 1e6));
 
+    // 3. Images: vision-svc checks the image-token count from the headers (and the cache) against what the text
+    // left of the budget before it decodes or encodes anything.
+    ListenableFuture<EmbedResponse> embedding = null;
+    long imageBudget = limits.maxPromptTokens() - textTokens;
+    if (!conv.images().isEmpty() && imageBudget < (long) conv.images().size() * model.imageSeqLen()) {
+      throw invalid("the prompt is " + (textTokens + (long) conv.images().size() * model.imageSeqLen())
+          + " tokens or more (text " + textTokens + "+, and " + conv.images().size() + " images of at least "
+          + model.imageSeqLen() + " image tokens each; checked before any image was encoded); "
+          + InputLimits.limit(limits.maxPromptTokens(), ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS)
+          + "; shorten the conversation or send fewer or smaller images");
+    }
+    if (!conv.images().isEmpty()) {
+      EmbedRequest.Builder er = EmbedRequest.newBuilder()
+          .setMaxImageTokens((int) Math.min(Integer.MAX_VALUE, imageBudget))
+          .setClientScope(clientScope());
+      for (ImagePart img : conv.images()) {
+        er.addImages(ImageInput.newBuilder().setData(img.getData()).setImageId(img.getImageId()));
+      }
+      try (Scope ignored = trace.visionScope()) {
+        embedding = withDefaultDeadline(vision).embed(er.build());
+      }
+      trace.visionCall(embedding);
+    }
+
     EmbedResponse er = EmbedResponse.getDefaultInstance();
     if (embedding != null) {
       try {
-        er = embedding.get();
+        // the call carries a deadline (the client's or the default), so it ends by then; the wait is bounded anyway
+        long waitNanos = Context.current().getDeadline() != null
+            ? Context.current().getDeadline().timeRemaining(TimeUnit.NANOSECONDS)
+            : TimeUnit.SECONDS.toNanos(limits.backendDeadlineSeconds());
+        er = embedding.get(Math.max(0, waitNanos) + TimeUnit.SECONDS.toNanos(5), TimeUnit.NANOSECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        embedding.cancel(true);
+        throw Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded waiting for " + visionName).asRuntimeException();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
       } catch (ExecutionException e) {
+        Status st = Status.fromThrowable(e.getCause());
+        if (st.getCode() == Status.Code.INVALID_ARGUMENT && st.getDescription() != null
+            && st.getDescription().contains("max_image_tokens")) {
+          java.util.regex.Matcher m = NEED.matcher(st.getDescription());
+          long need = m.find() ? Long.parseLong(m.group(1)) : imageBudget + 1;
+          throw invalid("the prompt is " + (textTokens + need) + " tokens or more (text " + textTokens
+              + "+, images " + need + ", from the image headers before any image was encoded: " + st.getDescription()
+              + "); " + InputLimits.limit(limits.maxPromptTokens(), ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS)
+              + "; shorten the conversation or send fewer or smaller images");
+        }
         throw backendFailure(visionName, e.getCause());
       }
       if (er.getImagesCount() != conv.images().size()) {
@@ -256,8 +342,29 @@ public final class Gateway {
     Stream stream =
         new Stream(requestId, out, t0, ids.length, imageTokens, timings, boxImage, er.getImagesCount() - 1, trace);
     try (Scope ignored = trace.decodeScope()) {
-      decoder.generate(gen.build(), stream);
+      withDefaultDeadline(decoder).generate(gen.build(), stream);
     }
+  }
+
+  /**
+   * Text next to an image is encoded together with the expansion's text; the merge can only re-split the pieces at
+   * the two boundaries, so the standalone count minus this is a safe lower bound for the budget check.
+   */
+  private static final int MERGE_SLACK = 16;
+
+  /** vision-svc's budget refusal: "the images need N image tokens (…)". */
+  private static final java.util.regex.Pattern NEED = java.util.regex.Pattern.compile("need (\\d+) image tokens");
+
+  /** The caller's image-id scope ({@link ClientLimiter#IMAGE_SCOPE}), or "" outside a limited server. */
+  private static String clientScope() {
+    String scope = ClientLimiter.IMAGE_SCOPE.get();
+    return scope == null ? "" : scope;
+  }
+
+  /** Backend calls carry the client's deadline, or the gateway's default when the client set none. */
+  private <S extends io.grpc.stub.AbstractStub<S>> S withDefaultDeadline(S stub) {
+    if (Context.current().getDeadline() != null) return stub;
+    return stub.withDeadlineAfter(limits.backendDeadlineSeconds(), TimeUnit.SECONDS);
   }
 
   /** Maps a backend's failure to a status that names the backend. */
@@ -267,7 +374,10 @@ public final class Gateway {
     return switch (s.getCode()) {
       case UNAVAILABLE -> Status.UNAVAILABLE.withDescription(backend + " is unavailable: " + what).asRuntimeException();
       case DEADLINE_EXCEEDED ->
-          Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded waiting for " + backend).asRuntimeException();
+          Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded waiting for " + backend
+              + (Context.current().getDeadline() == null ? " (the gateway's default deadline, "
+                  + ServiceDefaults.ENV_GATEWAY_BACKEND_DEADLINE_SECONDS + "=" + limits.backendDeadlineSeconds() + ")" : ""))
+              .asRuntimeException();
       case CANCELLED -> Status.CANCELLED.withDescription("cancelled while waiting for " + backend).asRuntimeException();
       default -> s.withDescription(backend + ": " + what).asRuntimeException();
     };

@@ -16,7 +16,6 @@ import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.grpc.ChatGrpcService;
 import tandem.gateway.telemetry.ChatTelemetry;
-import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 
@@ -89,11 +88,11 @@ public final class GatewayServer implements AutoCloseable {
             ChatTelemetry.create(telemetry, modelName(c.model())));
     ServerBootstrap server =
         ServerBootstrap.start(
-            Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()),
-            c.maxMessageBytes(),
+            ServerBootstrap.withConnectionLimits(Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()), env),
+            publicMessageBytes(c.maxMessageBytes(), limits),
             // the last interceptor runs first: telemetry sees every refusal; auth runs before the limiter so that
             // unauthenticated callers cannot fill its per-client table
-            security.interceptors(new ClientLimiter(limits), telemetry.serverInterceptor()),
+            security.interceptors(security.limiter(limits), telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
     server.setServing();
     GatewayServer started = new GatewayServer(model, vision, decoder, server, telemetry, grace);
@@ -104,6 +103,14 @@ public final class GatewayServer implements AutoCloseable {
       throw e;
     }
     return started;
+  }
+
+  /**
+   * The public Chat port's message limit: TANDEM_GATEWAY_MAX_REQUEST_BYTES, or TANDEM_MAX_MESSAGE_BYTES when that is
+   * smaller. A larger request is refused by the transport before it is parsed.
+   */
+  public static int publicMessageBytes(int maxMessageBytes, GatewayLimits limits) {
+    return Math.min(maxMessageBytes, limits.input().maxRequestBytes());
   }
 
   static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {

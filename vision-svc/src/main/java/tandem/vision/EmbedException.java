@@ -6,7 +6,7 @@ package tandem.vision;
  */
 public final class EmbedException extends Exception {
   /** Mirrors the gRPC codes this service uses. */
-  public enum Kind { INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, INTERNAL }
+  public enum Kind { INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, CANCELLED }
 
   private final Kind kind;
 

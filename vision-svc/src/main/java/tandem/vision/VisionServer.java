@@ -155,7 +155,13 @@ public final class VisionServer implements AutoCloseable {
     boolean clean = Draining.drain(bootstrap, grace); // the batcher keeps running meanwhile: it finishes the calls
     metrics.close();
     batcher.close();
-    tower.close();
+    if (batcher.stopped()) {
+      tower.close();
+    } else { // freeing the weights under a running forward pass would crash the process, not stop it
+      java.util.logging.Logger.getLogger(VisionServer.class.getName())
+          .warning("a vision forward pass still runs after the batcher's stop wait; the tower is left allocated");
+      clean = false;
+    }
     return clean;
   }
 

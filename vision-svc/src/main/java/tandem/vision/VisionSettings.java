@@ -33,17 +33,18 @@ public record VisionSettings(
   }
 
   /** Flag name (without dashes) → environment variable. */
-  public static final Map<String, String> FLAGS = Map.of(
-      "model", ServiceDefaults.ENV_MODEL,
-      "device", ServiceDefaults.ENV_DEVICE,
-      "port", ServiceDefaults.ENV_PORT,
-      "max-batch-tiles", ServiceDefaults.ENV_VISION_MAX_BATCH_TILES,
-      "batch-wait-ms", ServiceDefaults.ENV_VISION_BATCH_WAIT_MS,
-      "cache-bytes", ServiceDefaults.ENV_VISION_CACHE_BYTES,
-      "max-image-bytes", ServiceDefaults.ENV_VISION_MAX_IMAGE_BYTES,
-      "max-image-pixels", ServiceDefaults.ENV_VISION_MAX_IMAGE_PIXELS,
-      "max-images", ServiceDefaults.ENV_VISION_MAX_IMAGES,
-      "max-message-bytes", ServiceDefaults.ENV_MAX_MESSAGE_BYTES);
+  public static final Map<String, String> FLAGS = Map.ofEntries(
+      Map.entry("model", ServiceDefaults.ENV_MODEL),
+      Map.entry("device", ServiceDefaults.ENV_DEVICE),
+      Map.entry("port", ServiceDefaults.ENV_PORT),
+      Map.entry("max-batch-tiles", ServiceDefaults.ENV_VISION_MAX_BATCH_TILES),
+      Map.entry("batch-wait-ms", ServiceDefaults.ENV_VISION_BATCH_WAIT_MS),
+      Map.entry("cache-bytes", ServiceDefaults.ENV_VISION_CACHE_BYTES),
+      Map.entry("max-image-bytes", ServiceDefaults.ENV_VISION_MAX_IMAGE_BYTES),
+      Map.entry("max-image-pixels", ServiceDefaults.ENV_VISION_MAX_IMAGE_PIXELS),
+      Map.entry("max-images", ServiceDefaults.ENV_VISION_MAX_IMAGES),
+      Map.entry("max-wait-seconds", ServiceDefaults.ENV_VISION_MAX_WAIT_SECONDS),
+      Map.entry("max-message-bytes", ServiceDefaults.ENV_MAX_MESSAGE_BYTES));
 
   public static VisionSettings fromEnv(Env env) {
     String model = env.string(ServiceDefaults.ENV_MODEL, null);

@@ -46,6 +46,31 @@ public final class SoakCommand implements Callable<Integer> {
   @Option(names = "--server-pid", defaultValue = "-1", description = "pid of the server process, for its RSS (with --server)")
   long serverPid;
 
+  @Option(names = "--images", defaultValue = "0", description = "fraction of chats that send an image (default ${DEFAULT-VALUE})")
+  double images;
+
+  @Option(names = "--cancels", defaultValue = "0", description = "fraction of chats the client cancels at a random moment")
+  double cancels;
+
+  @Option(names = "--disconnects", defaultValue = "0",
+      description = "fraction of chats whose connection the client drops mid-stream")
+  double disconnects;
+
+  @Option(names = "--slow-readers", defaultValue = "0", description = "fraction of chats read one chunk per --slow-read-ms")
+  double slowReaders;
+
+  @Option(names = "--slow-read-ms", defaultValue = "200", description = "a slow reader's pause per chunk (default ${DEFAULT-VALUE})")
+  long slowReadMs;
+
+  @Option(names = "--restart-every", defaultValue = "-1",
+      description = "with --model: restart a backend (decoder-svc, vision-svc in turn) every this many seconds; 0 = never "
+          + "(default: 60 with --mix, else never)")
+  double restartEvery;
+
+  @Option(names = "--mix", description = "the hostile mix in one flag: images 0.3, cancels 0.1, disconnects 0.05, "
+      + "slow readers 0.05, and with --model a backend restart every 60 s (explicit flags win)")
+  boolean hostileMix;
+
   /** TLS for --server; the bearer token for either (an embedded server reads TANDEM_AUTH_TOKENS* too). */
   @Mixin ClientOptions client = new ClientOptions();
 
@@ -55,13 +80,31 @@ public final class SoakCommand implements Callable<Integer> {
     if (concurrency < 1 || concurrency > 4096) throw new UserError("--concurrency must be 1..4096, got " + concurrency);
     if (!(minutes > 0)) throw new UserError("--minutes must be positive, got " + minutes);
     if (newTokens < 1) throw new UserError("--new-tokens must be at least 1, got " + newTokens);
+    if (hostileMix) {
+      if (images == 0) images = 0.3;
+      if (cancels == 0) cancels = 0.1;
+      if (disconnects == 0) disconnects = 0.05;
+      if (slowReaders == 0) slowReaders = 0.05;
+      if (restartEvery < 0 && model != null) restartEvery = 60;
+    }
+    if (restartEvery < 0) restartEvery = 0;
+    if (restartEvery > 0 && model == null) {
+      throw new UserError("--restart-every needs --model (restart the backends of a remote server from outside)");
+    }
+    Soak.Mix mix;
+    try {
+      mix = new Soak.Mix(images, cancels, disconnects, slowReaders, slowReadMs, restartEvery);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
     AllInOne embedded = null;
     String target = server;
     if (model != null) {
       client.rejectTls("--server (the embedded server listens in plaintext on 127.0.0.1)");
       Map<String, String> env = new HashMap<>(System.getenv());
       env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_BATCH, "8");
-      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "512");
+      // an image of the mix is up to 7 tiles (448 image tokens) on the tiny preset: its prompt must fit a KV slot
+      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, mix.images() > 0 ? "2048" : "512");
       env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_QUEUE, String.valueOf(Math.max(64, concurrency)));
       // every soak client is the same local peer: per-client limits would refuse most of them
       env.putIfAbsent(ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0");
@@ -74,11 +117,41 @@ public final class SoakCommand implements Callable<Integer> {
       System.err.println("soak: no --server-pid; RSS shown is this client's, not the server's");
     }
     ManagedChannel ch = client.open(target);
+    final String dial = target;
+    final AllInOne local = embedded;
+    Soak.Target hooks = new Soak.Target() {
+      private int restarts;
+
+      @Override
+      public ManagedChannel freshChannel() {
+        return client.open(dial);
+      }
+
+      @Override
+      public boolean restartBackend() throws Exception {
+        if (local == null) return false;
+        if (restarts++ % 2 == 0) local.restartDecoder();
+        else local.restartVision();
+        return true;
+      }
+
+      @Override
+      public Map<String, Long> gauges() {
+        if (local == null) return Map.of();
+        var d = local.decoder().metrics();
+        return Map.of(
+            "gateway open streams", (long) local.openStreams(),
+            "decoder active sequences", (long) d.activeSequences(),
+            "decoder queued", (long) d.queuedRequests(),
+            "vision queued tiles", (long) local.vision().batcher().queuedTiles(),
+            "vision in-flight images", (long) local.vision().embedder().cache().inFlight());
+      }
+    };
     try {
       Soak.Report r = Soak.run(ChatServiceGrpc.newStub(ch), concurrency, (long) (minutes * 60_000), newTokens,
-          model != null ? -1 : serverPid, System.err);
+          model != null ? -1 : serverPid, System.err, mix, hooks);
       Soak.print(r, System.out, model != null);
-      return r.unexpectedErrors() == 0 && !(r.rssEndOverMiddle() > 1.10) ? 0 : 1;
+      return r.unexpectedErrors() == 0 && !(r.rssEndOverMiddle() > 1.10) && r.leftOver() == 0 ? 0 : 1;
     } finally {
       ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       if (embedded != null) embedded.close();

@@ -6,6 +6,20 @@ import java.util.Arrays;
 public record TensorInfo(String name, String dtype, long[] shape) {
   public TensorInfo {
     shape = shape.clone();
+    // a header is input: a negative dimension or a product past 2^63 would make every size computed from it wrong
+    long n = 1;
+    for (int i = 0; i < shape.length; i++) {
+      if (shape[i] < 0) {
+        throw new IllegalArgumentException("tensor " + name + " has a negative dimension " + shape[i] + " in shape "
+            + Arrays.toString(shape));
+      }
+      try {
+        n = Math.multiplyExact(n, shape[i]);
+      } catch (ArithmeticException e) {
+        throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(shape)
+            + " whose element count overflows a 64-bit integer");
+      }
+    }
   }
 
   @Override

@@ -176,7 +176,12 @@ public final class TensorStore implements AutoCloseable {
         long begin = off.get(0).getAsLong();
         long end = off.get(1).getAsLong();
         TensorInfo info = new TensorInfo(name, dtype, shape);
-        long expected = info.numel() * info.elementSize();
+        long expected;
+        try {
+          expected = Math.multiplyExact(info.numel(), info.elementSize());
+        } catch (ArithmeticException overflow) {
+          throw new IOException("shape " + java.util.Arrays.toString(shape) + " of " + dtype + " needs more than 2^63 bytes");
+        }
         if (begin < 0 || end < begin || dataStart + end > size || end - begin != expected) {
           throw new IOException("bad data_offsets [" + begin + ", " + end + "] for " + info + " (needs " + expected
               + " bytes, data area is " + (size - dataStart) + ")");

@@ -55,6 +55,29 @@ public final class ServiceDefaults {
    */
   public static final String ENV_HEALTH_PORT = "TANDEM_HEALTH_PORT";
 
+  // ---- connections, every network server (tandem.common.grpc.ServerBootstrap.applyConnectionLimits)
+  /** Seconds without traffic before a server pings a client to see that the connection is alive. */
+  public static final String ENV_KEEPALIVE_SECONDS = "TANDEM_KEEPALIVE_SECONDS";
+  public static final int DEFAULT_KEEPALIVE_SECONDS = 60;
+  /** Seconds a server waits for the answer to its keepalive ping before it closes the connection. */
+  public static final String ENV_KEEPALIVE_TIMEOUT_SECONDS = "TANDEM_KEEPALIVE_TIMEOUT_SECONDS";
+  public static final int DEFAULT_KEEPALIVE_TIMEOUT_SECONDS = 20;
+  /**
+   * Most seconds a connection lives; then the server asks the client to reconnect (GOAWAY), which spreads clients
+   * over new replicas. 0 = forever.
+   */
+  public static final String ENV_MAX_CONNECTION_AGE_SECONDS = "TANDEM_MAX_CONNECTION_AGE_SECONDS";
+  public static final int DEFAULT_MAX_CONNECTION_AGE_SECONDS = 1800;
+  /** Seconds the calls of a connection past its age may still run before the connection is closed. */
+  public static final String ENV_MAX_CONNECTION_AGE_GRACE_SECONDS = "TANDEM_MAX_CONNECTION_AGE_GRACE_SECONDS";
+  public static final int DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS = 900;
+  /**
+   * Concurrent calls (streams) one connection may have open; more wait for one to end (HTTP/2 flow control). Above
+   * the gateway's global stream cap: the gateway multiplexes all its calls to one backend pod over one connection.
+   */
+  public static final String ENV_MAX_STREAMS_PER_CONNECTION = "TANDEM_MAX_STREAMS_PER_CONNECTION";
+  public static final int DEFAULT_MAX_STREAMS_PER_CONNECTION = 256;
+
   // ---- TLS and auth (docs/security.md); all off when unset, the localhost default
   /**
    * PEM certificate chain of the service port (the gateway's public port, vision-svc, decoder-svc, the all-in-one
@@ -79,6 +102,12 @@ public final class ServiceDefaults {
   public static final String ENV_BACKEND_TLS_CERT = "TANDEM_BACKEND_TLS_CERT";
   /** Gateway → backends: PKCS#8 PEM key of {@link #ENV_BACKEND_TLS_CERT}. */
   public static final String ENV_BACKEND_TLS_KEY = "TANDEM_BACKEND_TLS_KEY";
+  /**
+   * vision-svc/decoder-svc with mTLS: comma-separated names (DNS SAN or subject CN) a client certificate must carry;
+   * a caller whose certificate names none of them gets PERMISSION_DENIED. Empty (the default) = any certificate from
+   * the client CA.
+   */
+  public static final String ENV_TLS_ALLOWED_PEERS = "TANDEM_TLS_ALLOWED_PEERS";
   /**
    * File of bearer tokens Chat accepts, one per line ({@code #} comments), re-read when it changes (a mounted
    * Kubernetes Secret).
@@ -140,6 +169,12 @@ public final class ServiceDefaults {
   /** Most images in one request. */
   public static final String ENV_VISION_MAX_IMAGES = "TANDEM_VISION_MAX_IMAGES";
   public static final int DEFAULT_VISION_MAX_IMAGES = 16;
+  /**
+   * Longest an Embed call waits for its images to be encoded when the caller set no deadline, seconds; then
+   * DEADLINE_EXCEEDED (the caller's own deadline applies when it set one).
+   */
+  public static final String ENV_VISION_MAX_WAIT_SECONDS = "TANDEM_VISION_MAX_WAIT_SECONDS";
+  public static final int DEFAULT_VISION_MAX_WAIT_SECONDS = 900;
 
   // ---- gateway
   /** Address of vision-svc (host:port); empty in the all-in-one server. */
@@ -164,4 +199,37 @@ public final class ServiceDefaults {
   /** Token-bucket size: requests a client may send at once after being idle. */
   public static final String ENV_GATEWAY_RATE_BURST = "TANDEM_GATEWAY_RATE_BURST";
   public static final int DEFAULT_GATEWAY_RATE_BURST = 40;
+  /** Chat streams open at once over all clients (0 = unlimited); RESOURCE_EXHAUSTED above. */
+  public static final String ENV_GATEWAY_MAX_CONCURRENT_STREAMS = "TANDEM_GATEWAY_MAX_CONCURRENT_STREAMS";
+  public static final int DEFAULT_GATEWAY_MAX_CONCURRENT_STREAMS = 128;
+  /**
+   * Largest serialized ChatRequest, bytes: the public port's gRPC message limit (RESOURCE_EXHAUSTED before the
+   * request is parsed); the smaller of this and TANDEM_MAX_MESSAGE_BYTES applies.
+   */
+  public static final String ENV_GATEWAY_MAX_REQUEST_BYTES = "TANDEM_GATEWAY_MAX_REQUEST_BYTES";
+  public static final int DEFAULT_GATEWAY_MAX_REQUEST_BYTES = 32 << 20;
+  /** Most messages in one ChatRequest; INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_MESSAGES = "TANDEM_GATEWAY_MAX_MESSAGES";
+  public static final int DEFAULT_GATEWAY_MAX_MESSAGES = 64;
+  /** Most content parts in one message; INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_PARTS_PER_MESSAGE = "TANDEM_GATEWAY_MAX_PARTS_PER_MESSAGE";
+  public static final int DEFAULT_GATEWAY_MAX_PARTS_PER_MESSAGE = 64;
+  /** Most UTF-8 bytes of text over all parts of a request, checked before anything is tokenized; INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_TEXT_BYTES = "TANDEM_GATEWAY_MAX_TEXT_BYTES";
+  public static final int DEFAULT_GATEWAY_MAX_TEXT_BYTES = 256 << 10;
+  /** Longest request_id and image_id, bytes (printable ASCII only); INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_ID_BYTES = "TANDEM_GATEWAY_MAX_ID_BYTES";
+  public static final int DEFAULT_GATEWAY_MAX_ID_BYTES = 128;
+  /** Most params.stop_token_ids; INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_STOP_TOKEN_IDS = "TANDEM_GATEWAY_MAX_STOP_TOKEN_IDS";
+  public static final int DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS = 16;
+  /** Largest params.no_repeat_ngram_size; INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE = "TANDEM_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE";
+  public static final int DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE = 16;
+  /**
+   * Deadline the gateway puts on its vision-svc and decoder-svc calls when the client set none, seconds;
+   * DEADLINE_EXCEEDED when it passes.
+   */
+  public static final String ENV_GATEWAY_BACKEND_DEADLINE_SECONDS = "TANDEM_GATEWAY_BACKEND_DEADLINE_SECONDS";
+  public static final int DEFAULT_GATEWAY_BACKEND_DEADLINE_SECONDS = 900;
 }

@@ -12,7 +12,9 @@ import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 
@@ -47,11 +49,63 @@ public final class ServerBootstrap {
       builder.addService(ServerInterceptors.intercept(def, interceptors));
       health.setStatus(def.getServiceDescriptor().getName(), ServingStatus.NOT_SERVING);
     }
+    // health stays open for probes; reflection follows the services' auth policy (it lists the API to anyone asking)
     builder.addService(health.getHealthService());
-    builder.addService(ProtoReflectionServiceV1.newInstance());
+    builder.addService(ServerInterceptors.intercept(ProtoReflectionServiceV1.newInstance(), interceptors));
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
     Server server = builder.build().start();
     return new ServerBootstrap(server, health);
+  }
+
+  /** Connection settings of a network server; see {@link #withConnectionLimits}. */
+  public record ConnectionLimits(int keepAliveSeconds, int keepAliveTimeoutSeconds, int maxConnectionAgeSeconds,
+      int maxConnectionAgeGraceSeconds, int maxStreamsPerConnection) {
+    public ConnectionLimits {
+      if (keepAliveSeconds < 1 || keepAliveTimeoutSeconds < 1 || maxConnectionAgeSeconds < 0
+          || maxConnectionAgeGraceSeconds < 0 || maxStreamsPerConnection < 1) {
+        throw new IllegalArgumentException("connection settings out of range: keepalive " + keepAliveSeconds
+            + " s (>= 1), keepalive timeout " + keepAliveTimeoutSeconds + " s (>= 1), max connection age "
+            + maxConnectionAgeSeconds + " s (>= 0, 0 = forever), age grace " + maxConnectionAgeGraceSeconds
+            + " s (>= 0), streams per connection " + maxStreamsPerConnection + " (>= 1)");
+      }
+    }
+
+    public static ConnectionLimits fromEnv(Env env) {
+      return new ConnectionLimits(
+          env.integer(ServiceDefaults.ENV_KEEPALIVE_SECONDS, ServiceDefaults.DEFAULT_KEEPALIVE_SECONDS),
+          env.integer(ServiceDefaults.ENV_KEEPALIVE_TIMEOUT_SECONDS, ServiceDefaults.DEFAULT_KEEPALIVE_TIMEOUT_SECONDS),
+          env.integer(ServiceDefaults.ENV_MAX_CONNECTION_AGE_SECONDS, ServiceDefaults.DEFAULT_MAX_CONNECTION_AGE_SECONDS),
+          env.integer(ServiceDefaults.ENV_MAX_CONNECTION_AGE_GRACE_SECONDS,
+              ServiceDefaults.DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS),
+          env.integer(ServiceDefaults.ENV_MAX_STREAMS_PER_CONNECTION, ServiceDefaults.DEFAULT_MAX_STREAMS_PER_CONNECTION));
+    }
+  }
+
+  /**
+   * Applies TANDEM_KEEPALIVE_*, TANDEM_MAX_CONNECTION_AGE_* and TANDEM_MAX_STREAMS_PER_CONNECTION to a network
+   * server's builder: dead peers are found by keepalive pings, connections are recycled after their age (with a grace
+   * for the calls on them, so long-lived clients rebalance over new replicas), and one connection cannot open
+   * unbounded concurrent streams. For the services' network entry points; in-process servers have no connections.
+   */
+  public static ServerBuilder<?> withConnectionLimits(ServerBuilder<?> builder, Env env) {
+    return withConnectionLimits(builder, ConnectionLimits.fromEnv(env));
+  }
+
+  /** As above, with explicit settings. */
+  public static ServerBuilder<?> withConnectionLimits(ServerBuilder<?> builder, ConnectionLimits c) {
+    builder.keepAliveTime(c.keepAliveSeconds(), TimeUnit.SECONDS);
+    builder.keepAliveTimeout(c.keepAliveTimeoutSeconds(), TimeUnit.SECONDS);
+    if (c.maxConnectionAgeSeconds() > 0) {
+      builder.maxConnectionAge(c.maxConnectionAgeSeconds(), TimeUnit.SECONDS);
+      builder.maxConnectionAgeGrace(c.maxConnectionAgeGraceSeconds(), TimeUnit.SECONDS);
+    }
+    if (builder instanceof NettyServerBuilder netty) {
+      netty.maxConcurrentCallsPerConnection(c.maxStreamsPerConnection());
+    } else {
+      throw new IllegalArgumentException("per-connection stream limits need a Netty server builder, got "
+          + builder.getClass().getName());
+    }
+    return builder;
   }
 
   /** Marks every registered service (and the server as a whole) SERVING. */

@@ -148,8 +148,13 @@ public final class HubCache {
       for (Path p : (Iterable<Path>) files::iterator) {
         if (Files.isDirectory(p)) continue;
         String rel = snapshot.relativize(p).toString();
-        if (!Files.exists(p)) problems.add(rel + " points to a missing blob");
-        else if (rel.endsWith(".safetensors")) anyWeights = true;
+        if (!Files.exists(p)) {
+          problems.add(rel + " points to a missing blob");
+          continue;
+        }
+        if (rel.endsWith(".safetensors")) anyWeights = true;
+        String damaged = blobHashProblem(p);
+        if (damaged != null) problems.add(rel + " " + damaged);
       }
     } catch (IOException e) {
       problems.add("cannot read " + snapshot + ": " + e.getMessage());
@@ -164,6 +169,25 @@ public final class HubCache {
       problems.add("no *.safetensors weights");
     }
     return problems;
+  }
+
+  /**
+   * A cached blob is named by its content hash (sha256 for LFS files, git's blob sha1 for small ones): when it is,
+   * the bytes must still hash to it, or the file was damaged or swapped after the download. Null when fine or when
+   * the name is not a hash.
+   */
+  static String blobHashProblem(Path snapshotFile) {
+    try {
+      String blob = snapshotFile.toRealPath().getFileName().toString();
+      Path real = snapshotFile.toRealPath();
+      String actual;
+      if (blob.matches("[0-9a-f]{64}")) actual = SnapshotDownloader.digest(real, "SHA-256", null);
+      else if (blob.matches("[0-9a-f]{40}")) actual = SnapshotDownloader.digest(real, "SHA-1", "blob " + Files.size(real) + "\0");
+      else return null;
+      return actual.equals(blob) ? null : "does not match its hash " + blob + " (the cached blob is damaged)";
+    } catch (IOException e) {
+      return "cannot be read: " + e.getMessage();
+    }
   }
 
   private static List<String> shardsOf(Path index, List<String> problems) {

@@ -44,8 +44,16 @@ import java.util.regex.Pattern;
  * HubException} that says what to do.
  */
 public final class HubClient {
-  /** The repository's commit for the revision and every file in it. */
-  public record RepoInfo(String commit, List<String> files) {}
+  /**
+   * The repository's commit for the revision, every file in it and, where the API gives them ({@code blobs=true}),
+   * each file's content hash: the LFS sha256, else the git blob sha1. The download checks files against these when a
+   * mirror's ETag is not a content hash.
+   */
+  public record RepoInfo(String commit, List<String> files, java.util.Map<String, String> hashes) {
+    public RepoInfo(String commit, List<String> files) {
+      this(commit, files, java.util.Map.of());
+    }
+  }
 
   /**
    * What the resolve endpoint says about one file.
@@ -94,7 +102,8 @@ public final class HubClient {
   public RepoInfo repoInfo(RepoRef ref) throws IOException {
     URI uri =
         URI.create(
-            settings.endpoint() + "/api/models/" + ref.repoId() + "/revision/" + encode(ref.revision(), false));
+            settings.endpoint() + "/api/models/" + ref.repoId() + "/revision/" + encode(ref.revision(), false)
+                + "?blobs=true");
     HttpResponse<String> r =
         send(request(uri, "GET").header("Accept", "application/json"), HttpResponse.BodyHandlers.ofString(), false);
     if (r.statusCode() != 200) throw failure(r, ref, null, r.body());
@@ -106,9 +115,20 @@ public final class HubClient {
             HubException.Kind.PROTOCOL, "the Hub's answer for " + ref + " has no commit hash ('sha'): " + abbrev(r.body()));
       }
       List<String> files = new ArrayList<>();
+      java.util.Map<String, String> hashes = new java.util.HashMap<>();
       JsonArray siblings = o.has("siblings") ? o.getAsJsonArray("siblings") : new JsonArray();
-      for (JsonElement e : siblings) files.add(e.getAsJsonObject().get("rfilename").getAsString());
-      return new RepoInfo(sha, List.copyOf(files));
+      for (JsonElement e : siblings) {
+        JsonObject s = e.getAsJsonObject();
+        String name = s.get("rfilename").getAsString();
+        files.add(name);
+        JsonElement lfs = s.get("lfs");
+        if (lfs != null && lfs.isJsonObject() && lfs.getAsJsonObject().has("sha256")) {
+          hashes.put(name, lfs.getAsJsonObject().get("sha256").getAsString());
+        } else if (s.has("blobId") && !s.get("blobId").isJsonNull()) {
+          hashes.put(name, s.get("blobId").getAsString());
+        }
+      }
+      return new RepoInfo(sha, List.copyOf(files), java.util.Map.copyOf(hashes));
     } catch (IllegalStateException | UnsupportedOperationException | com.google.gson.JsonParseException e) {
       throw new HubException(
           HubException.Kind.PROTOCOL, "the Hub's answer for " + ref + " is not the expected JSON: " + abbrev(r.body()), e);

@@ -40,11 +40,26 @@ public final class ModelResolver {
     if (Files.exists(p)) {
       throw new IllegalArgumentException(arg + " is a file; the model must be a checkpoint folder or a Hub id org/name");
     }
-    boolean pathLike = arg.startsWith("/") || arg.startsWith(".") || arg.startsWith("~");
-    if (pathLike || !RepoRef.looksLikeRepoId(arg)) {
+    if (pathLike(arg, p) || !RepoRef.looksLikeRepoId(arg)) {
       throw new IllegalArgumentException(
           "no folder " + p.toAbsolutePath() + ", and '" + arg + "' is not a Hub repository id (org/name[@revision])");
     }
     return downloader.download(RepoRef.parse(arg), selection, listener);
+  }
+
+  /**
+   * True when a missing {@code arg} was meant as a folder: absolute, relative to . or ~, with a path separator a
+   * repo id cannot have, or under a folder that exists here (checkpoints/tiny when ./checkpoints exists). Such a
+   * typo must be an error, never a Hub lookup (which could download someone else's repository of that name).
+   */
+  static boolean pathLike(String arg, Path p) {
+    if (arg.startsWith("/") || arg.startsWith(".") || arg.startsWith("~") || arg.contains("\\") || arg.endsWith("/")
+        || arg.contains("//")) {
+      return true;
+    }
+    String head = arg.contains("@") ? arg.substring(0, arg.indexOf('@')) : arg;
+    if (head.chars().filter(c -> c == '/').count() > 1) return true;
+    Path parent = Path.of(head).getParent();
+    return parent != null && Files.isDirectory(parent);
   }
 }

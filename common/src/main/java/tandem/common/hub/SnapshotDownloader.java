@@ -97,7 +97,9 @@ public final class SnapshotDownloader {
         if (blobPresent(atCommit, m)) cached += m.size();
       }
       listener.planned(ref, commit, files.size(), total, cached);
-      for (int i = 0; i < files.size(); i++) ensure(atCommit, files.get(i), metas.get(i), listener);
+      for (int i = 0; i < files.size(); i++) {
+        ensure(atCommit, files.get(i), metas.get(i), info.hashes().get(files.get(i)), listener);
+      }
       cache.writeRef(ref, commit);
     } catch (IOException e) {
       if (e instanceof InterruptedIOException) throw new HubException(HubException.Kind.NETWORK, "interrupted", e);
@@ -138,15 +140,21 @@ public final class SnapshotDownloader {
     return Files.isRegularFile(blob) && Files.size(blob) == m.size();
   }
 
-  private void ensure(RepoRef atCommit, String file, HubClient.FileMeta meta, DownloadListener listener)
+  private void ensure(RepoRef atCommit, String file, HubClient.FileMeta meta, String apiHash, DownloadListener listener)
       throws IOException {
     String commit = atCommit.revision();
     Path blob = cache.blobPath(atCommit, meta.etag());
-    if (!blobPresent(atCommit, meta)) {
-      Files.createDirectories(blob.getParent());
-      try (BlobLock ignored = BlobLock.acquire(cache.lockPath(atCommit, meta.etag()))) {
-        if (!blobPresent(atCommit, meta)) fetchVerified(atCommit, file, meta, listener);
+    Files.createDirectories(blob.getParent());
+    try (BlobLock ignored = BlobLock.acquire(cache.lockPath(atCommit, meta.etag()))) {
+      if (blobPresent(atCommit, meta)) {
+        // a cached blob of the right size may still be damaged or swapped: when the ETag is its hash, check it again
+        String actual = mismatch(blob, meta, apiHash);
+        if (actual != null) {
+          listener.corrupted(file, meta.etag(), actual);
+          Files.delete(blob);
+        }
       }
+      if (!blobPresent(atCommit, meta)) fetchVerified(atCommit, file, meta, apiHash, listener);
     }
     try {
       cache.link(atCommit, commit, file, meta.etag());
@@ -156,7 +164,8 @@ public final class SnapshotDownloader {
     listener.fileDone(file);
   }
 
-  private void fetchVerified(RepoRef atCommit, String file, HubClient.FileMeta meta, DownloadListener listener)
+  private void fetchVerified(RepoRef atCommit, String file, HubClient.FileMeta meta, String apiHash,
+      DownloadListener listener)
       throws IOException {
     Path part = cache.incompletePath(atCommit, meta.etag());
     Path blob = cache.blobPath(atCommit, meta.etag());
@@ -196,7 +205,7 @@ public final class SnapshotDownloader {
           continue;
         }
       }
-      String actual = mismatch(part, meta);
+      String actual = mismatch(part, meta, apiHash);
       if (actual == null) {
         HubCache.moveReplacing(part, blob);
         return;
@@ -215,12 +224,23 @@ public final class SnapshotDownloader {
 
   /** Null when the file matches its ETag, else the hash it has (same algorithm as the ETag). */
   static String mismatch(Path file, HubClient.FileMeta meta) throws IOException {
-    String etag = meta.etag();
-    String actual;
-    if (etag.matches("[0-9a-f]{64}")) actual = digest(file, "SHA-256", null);
-    else if (etag.matches("[0-9a-f]{40}")) actual = digest(file, "SHA-1", "blob " + Files.size(file) + "\0");
-    else return null; // not a content hash (a mirror's own ETag): the size check is all we can do
-    return actual.equals(etag) ? null : actual;
+    return mismatch(file, meta, null);
+  }
+
+  /**
+   * As above; when the ETag is not a content hash (a mirror's own ETag), {@code apiHash} — the file's hash from the
+   * repository API — is checked instead. Only with neither is the size all that can be checked.
+   */
+  static String mismatch(Path file, HubClient.FileMeta meta, String apiHash) throws IOException {
+    String expected = isContentHash(meta.etag()) ? meta.etag() : isContentHash(apiHash) ? apiHash : null;
+    if (expected == null) return null;
+    String actual = expected.length() == 64 ? digest(file, "SHA-256", null)
+        : digest(file, "SHA-1", "blob " + Files.size(file) + "\0");
+    return actual.equals(expected) ? null : actual;
+  }
+
+  static boolean isContentHash(String s) {
+    return s != null && (s.matches("[0-9a-f]{64}") || s.matches("[0-9a-f]{40}"));
   }
 
   /** Hex digest of the file, with an optional header (git hashes "blob {size}\0" + content). */

@@ -12,12 +12,14 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.logging.Logger;
 import tandem.common.config.Env;
 
 /**
@@ -31,8 +33,12 @@ public final class BearerTokenAuth implements ServerInterceptor {
 
   private final Path file;
   private final List<byte[]> fixed;
+  private static final Logger LOG = Logger.getLogger(BearerTokenAuth.class.getName());
+
   private volatile List<byte[]> fromFile = List.of();
   private volatile FileTime loaded;
+  private volatile boolean everLoaded;
+  private String lastProblem;
 
   public BearerTokenAuth(Path file, List<String> tokens) {
     this.file = file;
@@ -82,24 +88,67 @@ public final class BearerTokenAuth implements ServerInterceptor {
     return ok;
   }
 
+  /**
+   * Re-reads the file when its modification time changed. A file that is gone revokes its tokens at once (fail
+   * closed: deleting the file is how an operator withdraws them; Kubernetes replaces a mounted Secret atomically, so
+   * it is never missing in between); a file that exists but cannot be read keeps the tokens loaded before. Reloads,
+   * revocations and failures are logged with the token count only, never a token.
+   */
   private void reloadIfChanged() {
+    FileTime m;
     try {
-      FileTime m = Files.getLastModifiedTime(file);
+      m = Files.getLastModifiedTime(file);
+    } catch (NoSuchFileException e) {
+      if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
+      revoke();
+      return;
+    } catch (IOException e) {
+      if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
+      problem("cannot check the token file " + file + " (" + e.getClass().getSimpleName() + "); keeping the "
+          + fromFile.size() + " tokens loaded before");
+      return;
+    }
+    if (m.equals(loaded)) return;
+    synchronized (this) {
       if (m.equals(loaded)) return;
-      synchronized (this) {
-        if (m.equals(loaded)) return;
-        List<String> tokens = new ArrayList<>();
+      List<String> tokens = new ArrayList<>();
+      try {
         for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
           String s = line.strip();
           if (!s.isEmpty() && !s.startsWith("#")) tokens.add(s);
         }
-        fromFile = digests(tokens);
-        loaded = m;
+      } catch (NoSuchFileException e) {
+        if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
+        revoke();
+        return;
+      } catch (IOException e) {
+        if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
+        problem("cannot re-read the token file " + file + " (" + e.getClass().getSimpleName() + "); keeping the "
+            + fromFile.size() + " tokens loaded before");
+        return;
       }
-    } catch (IOException e) {
-      if (loaded == null) throw new UncheckedIOException("cannot read the token file " + file, e);
-      // keep the last good tokens when the file is briefly missing during a secret update
+      fromFile = digests(tokens);
+      loaded = m;
+      lastProblem = null;
+      LOG.info((everLoaded ? "reloaded" : "loaded") + " the token file " + file + ": " + tokens.size() + " tokens");
+      everLoaded = true;
     }
+  }
+
+  private synchronized void revoke() {
+    if (loaded == null && fromFile.isEmpty()) return; // already revoked
+    int n = fromFile.size();
+    fromFile = List.of();
+    loaded = null;
+    lastProblem = null;
+    LOG.warning("the token file " + file + " is gone: its " + n + " tokens are revoked until it is back");
+  }
+
+  /** Logs a reload failure once per distinct problem (not on every call). */
+  private synchronized void problem(String what) {
+    if (what.equals(lastProblem)) return;
+    lastProblem = what;
+    LOG.warning(what);
   }
 
   private static List<byte[]> digests(List<String> tokens) {

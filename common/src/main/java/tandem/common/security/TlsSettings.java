@@ -10,6 +10,7 @@ import static tandem.common.config.ServiceDefaults.ENV_TLS_KEY;
 import static tandem.common.config.ServiceDefaults.ENV_TLS_RELOAD_SECONDS;
 
 import io.grpc.ChannelCredentials;
+import tandem.common.config.ServiceDefaults;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ServerCredentials;
@@ -127,7 +128,17 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
    */
   public static io.grpc.ServerBuilder<?> internalServerBuilder(int port, Env env) throws IOException {
     TlsSettings t = serverFromEnv(env);
-    return io.grpc.Grpc.newServerBuilderForPort(port, t.serverCredentials(t.requireClientCert).credentials());
+    io.grpc.ServerBuilder<?> b = tandem.common.grpc.ServerBootstrap.withConnectionLimits(
+        io.grpc.Grpc.newServerBuilderForPort(port, t.serverCredentials(t.requireClientCert).credentials()), env);
+    List<String> peers = PeerNameAllowList.parse(env.string(ServiceDefaults.ENV_TLS_ALLOWED_PEERS, ""));
+    if (!peers.isEmpty()) {
+      if (t.ca() == null) {
+        throw new IllegalArgumentException(ServiceDefaults.ENV_TLS_ALLOWED_PEERS + " checks client certificates: it "
+            + "needs TLS with a client CA (" + ServiceDefaults.ENV_TLS_CLIENT_CA + ")");
+      }
+      b.intercept(new PeerNameAllowList(peers));
+    }
+    return b;
   }
 
   public Server serverCredentials() throws IOException {

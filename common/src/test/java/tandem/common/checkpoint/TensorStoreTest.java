@@ -236,4 +236,33 @@ class TensorStoreTest {
     r.get(0, out);
     return out;
   }
+
+  /** A safetensors file with this raw header JSON and {@code dataBytes} zero bytes of data. */
+  Path rawSafetensors(String headerJson, int dataBytes) throws IOException {
+    byte[] h = headerJson.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    ByteBuffer b = ByteBuffer.allocate(8 + h.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+    b.putLong(h.length).put(h);
+    Path d = Files.createDirectories(dir.resolve("raw" + System.nanoTime()));
+    Files.write(d.resolve("model.safetensors"), b.array());
+    return d;
+  }
+
+  @Test
+  void aNegativeDimensionInAHeaderIsRefusedNamingTheTensor() throws Exception {
+    Path d = rawSafetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2,-4],\"data_offsets\":[0,32]}}", 32);
+    IOException e = assertThrows(IOException.class, () -> TensorStore.open(d).close());
+    assertTrue(e.getMessage().contains("negative dimension") && e.getMessage().contains("w"), e.getMessage());
+  }
+
+  @Test
+  void aShapeWhoseSizeOverflowsIsRefusedNotWrappedAround() throws Exception {
+    // 2^32 x 2^32 elements wraps to 0 in 64-bit arithmetic, which would match data_offsets [0, 0]
+    Path d = rawSafetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", 0);
+    IOException e = assertThrows(IOException.class, () -> TensorStore.open(d).close());
+    assertTrue(e.getMessage().contains("overflows"), e.getMessage());
+    // and an element count that fits but whose byte size does not
+    Path d2 = rawSafetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}}", 0);
+    IOException e2 = assertThrows(IOException.class, () -> TensorStore.open(d2).close());
+    assertTrue(e2.getMessage().contains("2^63"), e2.getMessage());
+  }
 }

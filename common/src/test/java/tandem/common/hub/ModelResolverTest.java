@@ -72,6 +72,32 @@ class ModelResolverTest {
   }
 
   @Test
+  void aMissingRelativeFolderUnderAnExistingOneIsAnErrorNeverAHubLookup() throws Exception {
+    // "src/tinyy" has the form of a repo id, but ./src exists (the module folder is the tests' working directory),
+    // so it is a folder path with a typo in it; the others cannot be repo ids at all
+    assertTrue(Files.isDirectory(Path.of("src")), "the test runs in the module folder");
+    for (String a : List.of("src/tinyy", "checkpoints//tiny", "a/b/c", "org/tiny/")) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> resolver(false).locate(a));
+      assertTrue(e.getMessage().contains("no folder"), a + ": " + e.getMessage());
+    }
+    assertTrue(hub.log().isEmpty(), "the Hub was never asked: " + hub.log());
+    // a repo id whose first part is no local folder still goes to the Hub
+    assertEquals(resolver(false).locate(REPO).getFileName().toString(), COMMIT);
+  }
+
+  @Test
+  void offlineACachedBlobWhoseBytesNoLongerMatchItsHashIsNotServed() throws Exception {
+    Path snap = resolver(false).locate(REPO);
+    Path blob = snap.resolve("model.safetensors").toRealPath();
+    byte[] b = Files.readAllBytes(blob);
+    b[b.length / 2] ^= 0x11; // same size, different bytes
+    Files.write(blob, b);
+    hub.close();
+    RuntimeException e = assertThrows(RuntimeException.class, () -> resolver(true).locate(REPO));
+    assertTrue(e.getMessage().contains("model.safetensors does not match its hash"), e.getMessage());
+  }
+
+  @Test
   void aFileIsRefusedBecauseAModelIsAFolder() throws Exception {
     Path f = Files.writeString(tmp.resolve("model.safetensors"), "x");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> resolver(false).locate(f.toString()));

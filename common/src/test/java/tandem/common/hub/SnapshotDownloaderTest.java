@@ -221,6 +221,33 @@ class SnapshotDownloaderTest {
   }
 
   @Test
+  void aCachedBlobOfTheRightSizeButWrongBytesIsCaughtByItsHashAndFetchedAgain() throws IOException {
+    Path snap = download(settings(null, false), 5);
+    Path blob = snap.resolve("model.safetensors").toRealPath();
+    byte[] tampered = weights.clone();
+    tampered[tampered.length / 2] ^= 0x5a; // same size: a size check alone would trust it
+    Files.write(blob, tampered);
+    hub.clearLog();
+    download(settings(null, false), 5);
+    assertTrue(events.has("corrupted model.safetensors expected " + FakeHub.sha256(weights)), events.toString());
+    assertEquals(1, cdnGets().size(), "fetched again");
+    assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
+  }
+
+  @Test
+  void behindAMirrorWithoutContentHashEtagsFilesAreCheckedAgainstTheApisHashes() throws IOException {
+    hub.mirrorEtags();
+    Path snap = download(settings(null, false), 5);
+    assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
+    // a download corrupted on the way is caught by the API's sha256, not trusted for its size
+    hub.corrupt(weights, 2);
+    HubSettings other = new HubSettings(hub.endpoint(), null, tmp.resolve("hub2"), false);
+    HubException e = assertThrows(HubException.class, () -> downloader(other, 5)
+        .download(RepoRef.parse(REPO), FileSelection.serving(), events));
+    assertEquals(HubException.Kind.INTEGRITY, e.kind());
+  }
+
+  @Test
   void aRejectedTokenIsToldApartFromAMissingOne() {
     hub.requireToken(TOKEN);
     HubException e = assertThrows(HubException.class, () -> download(settings("hf_wrong", false), 5));

@@ -59,6 +59,7 @@ public final class FakeHub implements AutoCloseable {
   private final Map<String, Integer> corrupt = new ConcurrentHashMap<>(); // sha256 -> downloads left to corrupt
   private final List<Request> log = Collections.synchronizedList(new ArrayList<>());
   private volatile String requiredToken;
+  private volatile boolean mirrorEtags;
   private volatile long slowMillisPer64k; // CDN pacing, so concurrent clients really overlap
 
   public FakeHub() throws IOException {
@@ -120,6 +121,15 @@ public final class FakeHub implements AutoCloseable {
   /** The next download of this file's bytes sends {@code afterBytes}, then nothing for 10 s (a stalled socket). */
   public FakeHub stallOnce(byte[] content, long afterBytes) {
     stallOnce.put(sha256(content), afterBytes);
+    return this;
+  }
+
+  /**
+   * Answers like a mirror whose ETags are its own (not content hashes) and that sends no X-Linked-Etag; the
+   * repository API still lists each file's hash (blobs=true), as the Hub does.
+   */
+  public FakeHub mirrorEtags() {
+    mirrorEtags = true;
     return this;
   }
 
@@ -246,6 +256,16 @@ public final class FakeHub implements AutoCloseable {
         for (String f : repo.files().keySet()) {
           JsonObject s = new JsonObject();
           s.addProperty("rfilename", f);
+          byte[] content = repo.files().get(f);
+          if (isLfs(f)) {
+            s.addProperty("blobId", gitSha1(utf8("pointer " + sha256(content))));
+            JsonObject lfs = new JsonObject();
+            lfs.addProperty("sha256", sha256(content));
+            lfs.addProperty("size", content.length);
+            s.add("lfs", lfs);
+          } else {
+            s.addProperty("blobId", gitSha1(content));
+          }
           siblings.add(s);
         }
         o.add("siblings", siblings);
@@ -279,7 +299,16 @@ public final class FakeHub implements AutoCloseable {
         }
         var h = ex.getResponseHeaders();
         h.set("X-Repo-Commit", commit);
-        if (isLfs(file)) {
+        if (mirrorEtags) {
+          // a mirror's own validator: neither a sha256 nor a git sha1
+          h.set("ETag", "\"mirror-" + sha256(content).substring(0, 12) + "-" + content.length + "\"");
+          if (isLfs(file)) {
+            h.set("X-Linked-Size", Long.toString(content.length));
+            redirect(ex, 302, cdnEndpoint() + "/cdn/" + sha256(content) + "?X-Amz-Signature=fake");
+          } else {
+            sendBytes(ex, content, null);
+          }
+        } else if (isLfs(file)) {
           String sha = sha256(content);
           h.set("X-Linked-Etag", "\"" + sha + "\"");
           h.set("X-Linked-Size", Long.toString(content.length));

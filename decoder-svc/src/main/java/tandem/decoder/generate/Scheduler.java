@@ -61,6 +61,9 @@ public final class Scheduler implements AutoCloseable {
   private final boolean[] slotBusy;
   private final Thread thread;
   private volatile boolean closed;
+  /** Set when the loop died of something it could not survive; the process must be replaced. */
+  private volatile Throwable failure;
+  private volatile Runnable onFailure = () -> {};
 
   // Metrics written by the scheduler thread, read by anyone.
   private volatile int activeCount;
@@ -82,6 +85,20 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
+   * Runs {@code r} (once) if the scheduler loop dies of something it could not survive, so that the server can turn
+   * its health NOT_SERVING and Kubernetes replaces the pod; runs at once when it already died.
+   */
+  public void onFailure(Runnable r) {
+    onFailure = r;
+    if (failure != null) r.run();
+  }
+
+  /** What killed the loop, or null while it runs (or after a clean close). */
+  public Throwable failure() {
+    return failure;
+  }
+
+  /**
    * Queues a request. Validation happens here, on the caller's thread, so bad requests never reach the model.
    *
    * @throws RequestRejected when the request is invalid, cannot fit, the queue is full, or the scheduler is closed
@@ -91,6 +108,10 @@ public final class Scheduler implements AutoCloseable {
     Seq s = new Seq(request, listener);
     lock.lock();
     try {
+      if (failure != null) {
+        throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "the decoder's scheduler failed (" + failure
+            + "); this replica is NOT_SERVING, retry on another");
+      }
       if (closed) throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "the decoder is shutting down");
       int free = 0;
       for (boolean b : slotBusy) if (!b) free++;
@@ -192,6 +213,15 @@ public final class Scheduler implements AutoCloseable {
   /** Stops the loop; waiting and running sequences end with ERROR "shutting down". Does not close the model. */
   @Override
   public void close() {
+    close(java.time.Duration.ofMinutes(10));
+  }
+
+  /**
+   * As {@link #close()}, waiting up to {@code wait} for the loop to end: a forward pass in flight finishes first
+   * (the loop only checks {@code closed} between passes). Returns true when the loop ended, so the caller may free
+   * the model; false when a pass still runs after the wait (then the model must stay).
+   */
+  public boolean close(java.time.Duration wait) {
     lock.lock();
     try {
       closed = true;
@@ -200,10 +230,11 @@ public final class Scheduler implements AutoCloseable {
       lock.unlock();
     }
     try {
-      thread.join(TimeUnit.SECONDS.toMillis(30));
+      thread.join(Math.max(1, wait.toMillis()));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    return !thread.isAlive();
   }
 
   // ---------------------------------------------------------------- scheduler thread
@@ -250,10 +281,21 @@ public final class Scheduler implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (Throwable t) {
-      log.log(Level.SEVERE, "scheduler loop died", t);
+      log.log(Level.SEVERE, "scheduler loop died; health goes NOT_SERVING", t);
+      failure = t;
       closed = true;
     }
-    shutDown();
+    try {
+      shutDown();
+    } finally {
+      if (failure != null) {
+        try {
+          onFailure.run();
+        } catch (RuntimeException e) {
+          log.log(Level.WARNING, "failure hook failed", e);
+        }
+      }
+    }
   }
 
   private int freeSlot() {
@@ -301,7 +343,7 @@ public final class Scheduler implements AutoCloseable {
         lens[i] = live.get(i).request.inputIds().length;
       }
       logits = model.prefill(slots, embeds, lens);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) { // an OutOfMemoryError too: retry each alone, then fail only the culprit
       log.log(Level.FINE, "stacked prefill of " + n + " sequences failed; prefilling each alone", e);
       for (Seq s : live) prefillAlone(s);
       return;
@@ -317,7 +359,7 @@ public final class Scheduler implements AutoCloseable {
     try {
       float[] embeds = embeddings(r);
       logits = model.prefill(s.slot, embeds, r.inputIds().length);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) { // one request's Error ends that request, not the loop
       log.log(Level.WARNING, "prefill failed for " + r.requestId(), e);
       end(s, FinishReason.ERROR, "prefill failed: " + e);
       return;
@@ -355,7 +397,7 @@ public final class Scheduler implements AutoCloseable {
     float[][] logits;
     try {
       logits = model.decode(slots, ids);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) { // the batch's sequences end with ERROR; the loop and the slots go on
       log.log(Level.WARNING, "decode step failed for " + n + " sequences", e);
       for (Seq s : active) end(s, FinishReason.ERROR, "decode step failed: " + e);
       active.clear();
@@ -384,7 +426,7 @@ public final class Scheduler implements AutoCloseable {
     int id;
     try {
       id = s.state.choose(logits);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       end(s, FinishReason.ERROR, "token selection failed: " + e);
       return;
     }
@@ -395,7 +437,7 @@ public final class Scheduler implements AutoCloseable {
     tokens++;
     try {
       s.listener.onToken(id);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       log.log(Level.FINE, "listener failed; cancelling " + s.request.requestId(), e);
       s.cancelled = true;
       return;
@@ -408,11 +450,14 @@ public final class Scheduler implements AutoCloseable {
   private void end(Seq s, FinishReason reason, String error) {
     if (s.done) return;
     s.done = true;
+    Error fatal = null;
     if (s.slot >= 0) {
       try {
         model.release(s.slot);
       } catch (RuntimeException e) {
         log.log(Level.WARNING, "release of slot " + s.slot + " failed", e);
+      } catch (Error e) {
+        fatal = e; // the model's state is unknown: tell this sequence's client first, then let the loop die
       }
       lock.lock();
       try {
@@ -424,6 +469,7 @@ public final class Scheduler implements AutoCloseable {
     finished++; // counted, like publish(), before the listener hears of the end: metrics never lag a client
     publish(); // before the listener hears of the end, so metrics never lag behind what a client has seen
     s.report(reason, error);
+    if (fatal != null) throw fatal;
   }
 
   private void publish() {
@@ -439,7 +485,14 @@ public final class Scheduler implements AutoCloseable {
   }
 
   private void shutDown() {
-    for (Seq s : active) end(s, FinishReason.ERROR, "the decoder is shutting down");
+    String why = failure != null ? "the decoder's scheduler failed: " + failure : "the decoder is shutting down";
+    for (Seq s : active) {
+      try {
+        end(s, FinishReason.ERROR, why);
+      } catch (RuntimeException | Error e) { // every client still hears of its end
+        log.log(Level.WARNING, "ending " + s.request.requestId() + " failed", e);
+      }
+    }
     active.clear();
     List<Seq> waiting;
     lock.lock();
@@ -450,7 +503,7 @@ public final class Scheduler implements AutoCloseable {
     } finally {
       lock.unlock();
     }
-    for (Seq s : waiting) s.finishEarly(FinishReason.ERROR, "the decoder is shutting down");
+    for (Seq s : waiting) s.finishEarly(FinishReason.ERROR, why);
     publish();
   }
 
@@ -502,7 +555,7 @@ public final class Scheduler implements AutoCloseable {
           queued, prefillNanos / 1e6, stepModelNanos / 1e6, stepTotalNanos / 1e6, error);
       try {
         listener.onFinish(r);
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) { // one client's listener cannot end the loop for all
         log.log(Level.FINE, "listener failed on finish of " + request.requestId(), e);
       }
     }

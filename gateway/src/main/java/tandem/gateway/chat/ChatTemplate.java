@@ -1,6 +1,5 @@
 package tandem.gateway.chat;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -27,7 +26,7 @@ public final class ChatTemplate {
             "message " + i + " (" + m.role().wire() + ") has an image; images are allowed in user messages only");
       }
     }
-    List<Segment> out = new ArrayList<>();
+    SegmentBuilder out = new SegmentBuilder();
     int imageIndex = 0;
 
     if (messages.get(0).role() == Role.SYSTEM) {
@@ -91,7 +90,7 @@ public final class ChatTemplate {
         text(out, "\n\n");
       }
     }
-    return List.copyOf(out);
+    return out.build();
   }
 
   /**
@@ -118,16 +117,11 @@ public final class ChatTemplate {
   }
 
   /** Appends text, merging with a preceding text segment (adjacent text is one BPE input in HF). */
-  private static void text(List<Segment> out, String s) {
-    if (s.isEmpty()) return;
-    if (!out.isEmpty() && out.get(out.size() - 1) instanceof Segment.Text prev) {
-      out.set(out.size() - 1, new Segment.Text(prev.text() + s));
-    } else {
-      out.add(new Segment.Text(s));
-    }
+  private static void text(SegmentBuilder out, String s) {
+    out.text(s);
   }
 
-  private static void special(List<Segment> out, String token) {
+  private static void special(SegmentBuilder out, String token) {
     out.add(new Segment.Special(token));
   }
 

@@ -1,6 +1,5 @@
 package tandem.gateway.chat;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -17,18 +16,18 @@ public final class ImageExpansion {
       throw new IllegalArgumentException(
           "the prompt has " + placeholders + " image placeholders but " + grids.size() + " images were encoded");
     }
-    List<Segment> out = new ArrayList<>();
+    SegmentBuilder out = new SegmentBuilder();
     for (Segment s : rendered) {
       if (s instanceof Segment.Image img) {
         appendImage(out, grids.get(img.index()), imageSeqLen);
       } else {
-        add(out, s);
+        out.add(s);
       }
     }
-    return List.copyOf(out);
+    return out.build();
   }
 
-  private static void appendImage(List<Segment> out, Grid g, int imageSeqLen) {
+  private static void appendImage(SegmentBuilder out, Grid g, int imageSeqLen) {
     if (g.rows() == 0) {
       add(out, new Segment.Text(Tokens.FAKE_IMAGE));
       add(out, new Segment.Special(Tokens.VISION_PAD));
@@ -49,18 +48,12 @@ public final class ImageExpansion {
     add(out, new Segment.Text(Tokens.FAKE_IMAGE));
   }
 
-  private static void pads(List<Segment> out, int n) {
+  private static void pads(SegmentBuilder out, int n) {
     for (int i = 0; i < n; i++) out.add(new Segment.Special(Tokens.IMAGE_PAD));
   }
 
   /** Adds a segment, merging adjacent text so that BPE sees it as one piece (as HF does after expansion). */
-  private static void add(List<Segment> out, Segment s) {
-    if (s instanceof Segment.Text t
-        && !out.isEmpty()
-        && out.get(out.size() - 1) instanceof Segment.Text prev) {
-      out.set(out.size() - 1, new Segment.Text(prev.text() + t.text()));
-    } else {
-      out.add(s);
-    }
+  private static void add(SegmentBuilder out, Segment s) {
+    out.add(s);
   }
 }

@@ -24,7 +24,7 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
       out.onError(e);
     } catch (IllegalArgumentException e) {
       out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) { // an OutOfMemoryError in one chat fails that chat, with a status
       out.onError(Status.INTERNAL.withDescription("gateway: " + e).withCause(e).asRuntimeException());
     }
   }

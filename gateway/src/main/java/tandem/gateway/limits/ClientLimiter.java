@@ -1,5 +1,7 @@
 package tandem.gateway.limits;
 
+import io.grpc.Context;
+import io.grpc.Contexts;
 import io.grpc.ForwardingServerCallListener.SimpleForwardingServerCallListener;
 import io.grpc.Grpc;
 import io.grpc.Metadata;
@@ -15,30 +17,64 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 
 /**
- * Per-client admission at the gateway: a token bucket (requests per second with a burst) and a cap on streams open
- * at once. A client is its bearer token when it sends one (so many users behind one NAT are told apart, and one user
- * cannot dodge the limit by reconnecting), else its peer IP address. Refusals are RESOURCE_EXHAUSTED naming the
- * limit, its value and its variable; the call never reaches the gateway's code.
+ * Admission at the gateway: a cap on Chat streams open at once over all clients, and per client a token bucket
+ * (requests per second with a burst) and a cap on streams open at once. A client is its bearer token when bearer-token
+ * auth is on (the token was checked before this interceptor runs, so many users behind one NAT are told apart, and
+ * one user cannot dodge the limit by reconnecting), else its peer IP address: with auth off a token is whatever the
+ * caller invents, so it must not choose the key. Refusals are RESOURCE_EXHAUSTED naming the limit, its value and its
+ * variable; the call never reaches the gateway's code. The key also travels in the call's context
+ * ({@link #CLIENT_KEY}): the gateway scopes image ids to it.
  */
 public final class ClientLimiter implements ServerInterceptor {
   static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+  /** The client key of the call being served ({@code token:<sha256 prefix>} or {@code ip:<address>}). */
+  public static final Context.Key<String> CLIENT_KEY = Context.key("tandem-client-key");
+  /**
+   * The tenant of the call's image ids: the checked token's key with auth on; with auth off the peer's full address
+   * (IP and port, i.e. the connection), because two clients on one host (or behind one NAT) share an IP and must not
+   * read each other's images. Limits key on the IP, so reconnecting does not escape them.
+   */
+  public static final Context.Key<String> IMAGE_SCOPE = Context.key("tandem-image-scope");
   /** Above this many tracked clients, idle ones (no open stream, bucket full) are forgotten. */
   private static final int SWEEP_ABOVE = 10_000;
 
   private final GatewayLimits limits;
+  private final boolean keyByToken;
   private final LongSupplier nanoClock;
   private final ConcurrentHashMap<String, Client> clients = new ConcurrentHashMap<>();
+  private final AtomicInteger open = new AtomicInteger();
+  private final AtomicBoolean sweeping = new AtomicBoolean();
+  /** Table size that triggers the next sweep: doubles with the live table, so sweeps cost O(1) per call amortized. */
+  private volatile int sweepAt = SWEEP_ABOVE;
 
+  /** A limiter keyed by peer address (bearer-token auth off). */
   public ClientLimiter(GatewayLimits limits) {
-    this(limits, System::nanoTime);
+    this(limits, false);
   }
 
-  ClientLimiter(GatewayLimits limits, LongSupplier nanoClock) {
+  /** @param keyByToken true when bearer-token auth runs before this interceptor: a checked token is the key */
+  public ClientLimiter(GatewayLimits limits, boolean keyByToken) {
+    this(limits, keyByToken, System::nanoTime);
+  }
+
+  ClientLimiter(GatewayLimits limits, boolean keyByToken, LongSupplier nanoClock) {
     this.limits = limits;
+    this.keyByToken = keyByToken;
     this.nanoClock = nanoClock;
+  }
+
+  /** Streams open now over all clients (tests and metrics). */
+  public int openStreams() {
+    return open.get();
+  }
+
+  /** Clients tracked now (tests and metrics). */
+  public int trackedClients() {
+    return clients.size();
   }
 
   /** State of one client; its methods are synchronized on it. */
@@ -82,9 +118,12 @@ public final class ClientLimiter implements ServerInterceptor {
     }
   }
 
-  /** The key a call is limited under: {@code token:<sha256 prefix>} or {@code ip:<address>}. */
-  public static String clientKey(ServerCall<?, ?> call, Metadata headers) {
-    String auth = headers.get(AUTHORIZATION);
+  /**
+   * The key a call is limited under: {@code token:<sha256 prefix>} when {@code byToken} (auth checked the token)
+   * and the call sends one, else {@code ip:<address>}.
+   */
+  public static String clientKey(ServerCall<?, ?> call, Metadata headers, boolean byToken) {
+    String auth = byToken ? headers.get(AUTHORIZATION) : null;
     if (auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7) && auth.length() > 7) {
       return "token:" + sha256Prefix(auth.substring(7).strip());
     }
@@ -107,11 +146,13 @@ public final class ClientLimiter implements ServerInterceptor {
   @Override
   public <ReqT, RespT> ServerCall.Listener<ReqT> interceptCall(
       ServerCall<ReqT, RespT> call, Metadata headers, ServerCallHandler<ReqT, RespT> next) {
-    if (limits.ratePerSecond() <= 0 && limits.maxStreamsPerClient() <= 0) return next.startCall(call, headers);
-    String key = clientKey(call, headers);
-    if (clients.size() > SWEEP_ABOVE) clients.values().removeIf(Client::idle);
-    Client c = clients.computeIfAbsent(key, k -> new Client());
-    if (!c.takeToken()) {
+    String key = clientKey(call, headers, keyByToken);
+    String scope = key.startsWith("token:") ? key : "conn:" + call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+    Context ctx = Context.current().withValue(CLIENT_KEY, key).withValue(IMAGE_SCOPE, scope);
+    boolean perClient = limits.ratePerSecond() > 0 || limits.maxStreamsPerClient() > 0;
+    if (!perClient && limits.maxConcurrentStreams() <= 0) return Contexts.interceptCall(ctx, call, headers, next);
+    Client c = perClient ? client(key) : null;
+    if (c != null && !c.takeToken()) {
       call.close(
           Status.RESOURCE_EXHAUSTED.withDescription(
               "rate limit: " + fmt(limits.ratePerSecond()) + " requests per second per client, burst "
@@ -120,7 +161,18 @@ public final class ClientLimiter implements ServerInterceptor {
           new Metadata());
       return new ServerCall.Listener<>() {};
     }
-    if (!c.openStream()) {
+    int global = limits.maxConcurrentStreams();
+    if (global > 0 && open.incrementAndGet() > global) {
+      open.decrementAndGet();
+      call.close(
+          Status.RESOURCE_EXHAUSTED.withDescription(
+              "the gateway already serves " + global + " streams; the limit is " + global + " concurrent streams over all clients ("
+                  + tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS + "=" + global + "); retry later"),
+          new Metadata());
+      return new ServerCall.Listener<>() {};
+    }
+    if (c != null && !c.openStream()) {
+      if (global > 0) open.decrementAndGet();
       call.close(
           Status.RESOURCE_EXHAUSTED.withDescription(
               "this client already has " + limits.maxStreamsPerClient() + " streams open; the limit is "
@@ -131,11 +183,14 @@ public final class ClientLimiter implements ServerInterceptor {
     }
     AtomicBoolean released = new AtomicBoolean();
     Runnable release = () -> {
-      if (released.compareAndSet(false, true)) c.closeStream();
+      if (released.compareAndSet(false, true)) {
+        if (c != null) c.closeStream();
+        if (global > 0) open.decrementAndGet();
+      }
     };
     ServerCall.Listener<ReqT> delegate;
     try {
-      delegate = next.startCall(call, headers);
+      delegate = Contexts.interceptCall(ctx, call, headers, next);
     } catch (RuntimeException e) {
       release.run();
       throw e;
@@ -153,6 +208,20 @@ public final class ClientLimiter implements ServerInterceptor {
         super.onCancel();
       }
     };
+  }
+
+  private Client client(String key) {
+    Client c = clients.get(key);
+    if (c != null) return c;
+    if (clients.size() > sweepAt && sweeping.compareAndSet(false, true)) {
+      try {
+        clients.values().removeIf(Client::idle);
+        sweepAt = Math.max(SWEEP_ABOVE, 2 * clients.size());
+      } finally {
+        sweeping.set(false);
+      }
+    }
+    return clients.computeIfAbsent(key, k -> new Client());
   }
 
   private static String fmt(double d) {

@@ -20,11 +20,24 @@ public final class EdgeSecurity {
   private final TlsSettings.Server server;
   private final TlsSettings.Channel backend;
   private final List<ServerInterceptor> auth;
+  private final boolean tokenAuth;
 
-  private EdgeSecurity(TlsSettings.Server server, TlsSettings.Channel backend, List<ServerInterceptor> auth) {
+  private EdgeSecurity(TlsSettings.Server server, TlsSettings.Channel backend, List<ServerInterceptor> auth,
+      boolean tokenAuth) {
     this.server = server;
     this.backend = backend;
     this.auth = auth;
+    this.tokenAuth = tokenAuth;
+  }
+
+  /** True when bearer tokens are checked: then a (checked) token may key the per-client limits. */
+  public boolean tokenAuth() {
+    return tokenAuth;
+  }
+
+  /** The limiter for the Chat port: keyed by checked bearer token when token auth is on, else by peer address. */
+  public ClientLimiter limiter(GatewayLimits limits) {
+    return new ClientLimiter(limits, tokenAuth);
   }
 
   public static EdgeSecurity fromEnv(Env env) {
@@ -37,7 +50,7 @@ public final class EdgeSecurity {
       List<ServerInterceptor> auth = new ArrayList<>();
       if (tokens != null) auth.add(tokens);
       auth.addAll(edge.interceptors()); // added last: runs before the token check
-      return new EdgeSecurity(edge.serverCredentials(), backends.channelCredentials(), List.copyOf(auth));
+      return new EdgeSecurity(edge.serverCredentials(), backends.channelCredentials(), List.copyOf(auth), tokens != null);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

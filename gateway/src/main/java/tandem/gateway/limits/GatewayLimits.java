@@ -15,18 +15,31 @@ import tandem.common.config.ServiceDefaults;
  * @param maxStreamsPerClient Chat streams one client may have open at once; 0 = unlimited
  * @param ratePerSecond requests per second per client (token bucket refill); 0 = no rate limit
  * @param burst bucket size: requests a client may send at once after being idle
+ * @param maxConcurrentStreams Chat streams open at once over all clients; 0 = unlimited
+ * @param input bounds on the request's shape, checked before any costly step
+ * @param backendDeadlineSeconds deadline of backend calls when the client set none
  */
 public record GatewayLimits(
-    int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst) {
+    int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst,
+    int maxConcurrentStreams, InputLimits input, int backendDeadlineSeconds) {
   // Variable names and defaults: ServiceDefaults.ENV_GATEWAY_* / DEFAULT_GATEWAY_* (the chart's tests read them there).
 
   public GatewayLimits {
     if (maxPromptTokens <= 0 || maxNewTokens <= 0 || maxImages < 0 || maxStreamsPerClient < 0 || ratePerSecond < 0
-        || burst < 0) {
-      throw new IllegalArgumentException("gateway limits must be positive (0 disables streams/rate): " + maxPromptTokens
-          + ", " + maxNewTokens + ", " + maxImages + ", " + maxStreamsPerClient + ", " + ratePerSecond + ", " + burst);
+        || burst < 0 || maxConcurrentStreams < 0 || backendDeadlineSeconds < 1 || input == null) {
+      throw new IllegalArgumentException("gateway limits must be positive (0 disables streams/rate/concurrency): "
+          + maxPromptTokens + ", " + maxNewTokens + ", " + maxImages + ", " + maxStreamsPerClient + ", " + ratePerSecond
+          + ", " + burst + ", " + maxConcurrentStreams + ", backend deadline " + backendDeadlineSeconds + " s");
     }
     if (ratePerSecond > 0 && burst < 1) throw new IllegalArgumentException("a rate limit needs a burst of at least 1");
+  }
+
+  /** The request and per-client limits, with the default global cap, input bounds and backend deadline. */
+  public GatewayLimits(
+      int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst) {
+    this(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst,
+        ServiceDefaults.DEFAULT_GATEWAY_MAX_CONCURRENT_STREAMS, InputLimits.defaults(),
+        ServiceDefaults.DEFAULT_GATEWAY_BACKEND_DEADLINE_SECONDS);
   }
 
   public static GatewayLimits defaults() {
@@ -39,10 +52,26 @@ public record GatewayLimits(
         ServiceDefaults.DEFAULT_GATEWAY_RATE_BURST);
   }
 
-  /** No per-client limits (in-process use such as tests and the offline demo); request limits stay. */
+  /** No per-client or global stream limits (in-process use such as tests and the offline demo); request limits stay. */
   public static GatewayLimits unlimitedClients() {
     GatewayLimits d = defaults();
-    return new GatewayLimits(d.maxPromptTokens, d.maxNewTokens, d.maxImages, 0, 0, 0);
+    return new GatewayLimits(d.maxPromptTokens, d.maxNewTokens, d.maxImages, 0, 0, 0, 0, d.input,
+        d.backendDeadlineSeconds);
+  }
+
+  public GatewayLimits withInput(InputLimits in) {
+    return new GatewayLimits(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst,
+        maxConcurrentStreams, in, backendDeadlineSeconds);
+  }
+
+  public GatewayLimits withMaxConcurrentStreams(int n) {
+    return new GatewayLimits(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst, n,
+        input, backendDeadlineSeconds);
+  }
+
+  public GatewayLimits withBackendDeadlineSeconds(int s) {
+    return new GatewayLimits(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst,
+        maxConcurrentStreams, input, s);
   }
 
   public static GatewayLimits fromEnv(Env env) {
@@ -60,7 +89,10 @@ public record GatewayLimits(
         env.integer(ServiceDefaults.ENV_VISION_MAX_IMAGES, ServiceDefaults.DEFAULT_VISION_MAX_IMAGES),
         env.integer(ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, ServiceDefaults.DEFAULT_GATEWAY_MAX_STREAMS_PER_CLIENT),
         r,
-        env.integer(ServiceDefaults.ENV_GATEWAY_RATE_BURST, ServiceDefaults.DEFAULT_GATEWAY_RATE_BURST));
+        env.integer(ServiceDefaults.ENV_GATEWAY_RATE_BURST, ServiceDefaults.DEFAULT_GATEWAY_RATE_BURST),
+        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS, ServiceDefaults.DEFAULT_GATEWAY_MAX_CONCURRENT_STREAMS),
+        InputLimits.fromEnv(env),
+        env.integer(ServiceDefaults.ENV_GATEWAY_BACKEND_DEADLINE_SECONDS, ServiceDefaults.DEFAULT_GATEWAY_BACKEND_DEADLINE_SECONDS));
   }
 
   // ---- request checks (pure; called by Gateway.chat)
@@ -80,6 +112,49 @@ public record GatewayLimits(
     if (value > maxNewTokens) {
       throw invalid("params.max_new_tokens = " + value + " is above the limit " + maxNewTokens + " ("
           + ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
+    }
+  }
+
+  /**
+   * The generation parameters other than max_new_tokens: each in its valid range, and those whose cost grows with
+   * their value (stop ids are checked on every token, the n-gram ban scans the sequence) under their limit.
+   */
+  public void checkParams(tandem.proto.types.v1.GenerationParams p) {
+    if (p.hasMinNewTokens() && (p.getMinNewTokens() < 0 || p.getMinNewTokens() > maxNewTokens)) {
+      throw invalid("params.min_new_tokens = " + p.getMinNewTokens() + " is outside 0.." + maxNewTokens + " ("
+          + ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS + "=" + maxNewTokens + ")");
+    }
+    if (p.hasNoRepeatNgramSize()
+        && (p.getNoRepeatNgramSize() < 0 || p.getNoRepeatNgramSize() > input.maxNoRepeatNgramSize())) {
+      throw invalid("params.no_repeat_ngram_size = " + p.getNoRepeatNgramSize() + " is outside 0.."
+          + input.maxNoRepeatNgramSize() + "; " + InputLimits.limit(input.maxNoRepeatNgramSize(),
+              ServiceDefaults.ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE));
+    }
+    if (p.getStopTokenIdsCount() > input.maxStopTokenIds()) {
+      throw invalid("params.stop_token_ids has " + p.getStopTokenIdsCount() + " ids; "
+          + InputLimits.limit(input.maxStopTokenIds(), ServiceDefaults.ENV_GATEWAY_MAX_STOP_TOKEN_IDS));
+    }
+    for (int i = 0; i < p.getStopTokenIdsCount(); i++) {
+      if (p.getStopTokenIds(i) < 0) throw invalid("params.stop_token_ids[" + i + "] = " + p.getStopTokenIds(i) + " is negative");
+    }
+    if (p.hasTemperature() && !(p.getTemperature() >= 0 && p.getTemperature() <= 100)) {
+      throw invalid("params.temperature = " + p.getTemperature() + " is outside 0..100 (0 means greedy)");
+    }
+    if (p.hasTopP() && !(p.getTopP() > 0 && p.getTopP() <= 1)) {
+      throw invalid("params.top_p = " + p.getTopP() + " is outside (0, 1] (1 disables)");
+    }
+    if (p.hasTopK() && p.getTopK() < 0) throw invalid("params.top_k = " + p.getTopK() + " is negative (0 disables)");
+    if (p.hasRepetitionPenalty() && !(p.getRepetitionPenalty() > 0 && p.getRepetitionPenalty() <= 100)) {
+      throw invalid("params.repetition_penalty = " + p.getRepetitionPenalty() + " is outside (0, 100] (1 disables)");
+    }
+  }
+
+  /** Text tokens counted so far (a lower bound when {@code lowerBound}) against the prompt limit. */
+  public void checkTextTokens(long tokens, boolean lowerBound) {
+    if (tokens > maxPromptTokens) {
+      throw invalid("the prompt is " + tokens + " tokens" + (lowerBound ? " or more" : "") + " (text alone, counted "
+          + "before any image); " + InputLimits.limit(maxPromptTokens, ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS)
+          + " for text and image tokens together; shorten the conversation");
     }
   }
 

@@ -51,6 +51,7 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   private final byte[][] tokenBytes;
   private final boolean[] special;
   private final String source;
+  private final int maxTokenBytes;
   private HuggingFaceTokenizer full; // built on first use: only cross-checks need it
 
   private QwenTokenizer(JsonSource jsonSource, String source) throws IOException {
@@ -65,7 +66,12 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
     for (JsonObject t : added) maxId = Math.max(maxId, t.get("id").getAsInt());
     tokenBytes = new byte[maxId + 1][];
     special = new boolean[maxId + 1];
-    for (Map.Entry<String, Integer> e : vocab.entrySet()) tokenBytes[e.getValue()] = ByteLevel.toBytes(e.getKey());
+    int longest = 1;
+    for (Map.Entry<String, Integer> e : vocab.entrySet()) {
+      tokenBytes[e.getValue()] = ByteLevel.toBytes(e.getKey());
+      longest = Math.max(longest, tokenBytes[e.getValue()].length);
+    }
+    maxTokenBytes = longest;
     Map<String, Integer> ids = new HashMap<>();
     for (JsonObject t : added) {
       int id = t.get("id").getAsInt();
@@ -182,6 +188,14 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   /** Where the tokenizer came from (for logs and errors). */
   public String source() {
     return source;
+  }
+
+  /**
+   * Bytes of the longest vocabulary entry: text of {@code b} UTF-8 bytes encodes to at least {@code ceil(b /
+   * maxTokenBytes())} ids, a bound the gateway checks before a text reaches the tokenizer.
+   */
+  public int maxTokenBytes() {
+    return maxTokenBytes;
   }
 
   /** Ids of ordinary text; added tokens are NOT matched (so control-token text stays text). */

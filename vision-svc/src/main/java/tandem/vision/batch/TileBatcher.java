@@ -108,10 +108,21 @@ public final class TileBatcher implements AutoCloseable {
       p.job().done.completeExceptionally(new RejectedExecutionException("the tile batcher is shut down"));
   }
 
-  /** Oldest part first, then whatever arrives within the wait window, up to the cap; oversize parts are split. */
+  /** Tiles waiting in the queue (not yet in a forward pass), for metrics and tests. */
+  public int queuedTiles() {
+    int n = 0;
+    for (Part p : queue) if (!p.job().done.isDone()) n += p.count();
+    return n;
+  }
+
+  /**
+   * Oldest part first, then whatever arrives within the wait window, up to the cap; oversize parts are split. Parts
+   * whose future is already done (the caller cancelled it) are dropped: they never reach a forward pass.
+   */
   private List<Part> gather() throws InterruptedException {
     List<Part> batch = new ArrayList<>();
     Part first = queue.pollFirst(100, TimeUnit.MILLISECONDS);
+    while (first != null && first.job().done.isDone()) first = queue.pollFirst();
     if (first == null) return batch;
     int cap = first.cap();
     int count = take(batch, first, cap, 0);
@@ -120,6 +131,7 @@ public final class TileBatcher implements AutoCloseable {
       long left = deadline - System.nanoTime();
       Part next = left > 0 ? queue.pollFirst(left, TimeUnit.NANOSECONDS) : queue.pollFirst();
       if (next == null) break;
+      if (next.job().done.isDone()) continue; // cancelled while queued
       if (next.cap() < count + 1) { // it wants smaller batches than this one already is
         queue.addFirst(next);
         break;
@@ -163,7 +175,7 @@ public final class TileBatcher implements AutoCloseable {
         System.arraycopy(out, at * of, p.job().out, p.start() * of, p.count() * of);
         at += p.count();
         p.job().remaining -= p.count();
-        if (p.job().remaining == 0) p.job().done.complete(p.job().out);
+        if (p.job().remaining == 0) p.job().done.complete(p.job().out); // no-op when cancelled meanwhile
       }
     } catch (RuntimeException | Error e) {
       LOG.log(Level.WARNING, "vision batch of " + n + " tiles failed", e);
@@ -171,7 +183,15 @@ public final class TileBatcher implements AutoCloseable {
     }
   }
 
-  /** Stops taking work; waiting submissions fail with RejectedExecutionException. */
+  /** True once the worker has ended: no forward pass runs any more, so the tower may be freed. */
+  public boolean stopped() {
+    return !worker.isAlive();
+  }
+
+  /**
+   * Stops taking work; waiting submissions fail with RejectedExecutionException. Waits up to a minute for the
+   * forward pass in flight (see {@link #stopped()}).
+   */
   @Override
   public void close() {
     closed = true;

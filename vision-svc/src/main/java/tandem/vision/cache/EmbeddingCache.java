@@ -60,7 +60,8 @@ public final class EmbeddingCache {
     CompletableFuture<CachedEmbedding> work;
     try {
       work = compute.get();
-    } catch (RuntimeException ex) {
+    } catch (RuntimeException | Error ex) {
+      // an OutOfMemoryError too: the in-flight entry must complete, or every later caller of this key waits forever
       work = CompletableFuture.failedFuture(ex);
     }
     work.whenComplete(

@@ -1,10 +1,13 @@
 package tandem.vision.grpc;
 
 import com.google.protobuf.ByteString;
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tandem.proto.types.v1.DType;
@@ -52,17 +55,33 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
     List<Embedder.ImageInput> images = new ArrayList<>(request.getImagesCount());
     for (ImageInput in : request.getImagesList())
       images.add(new Embedder.ImageInput(in.getData().toByteArray(), in.getImageId()));
+    if (request.getMaxImageTokens() < 0) {
+      response.onError(Status.INVALID_ARGUMENT
+          .withDescription("max_image_tokens must be >= 0 (0 = no budget), got " + request.getMaxImageTokens())
+          .asRuntimeException());
+      return;
+    }
+    // the caller's deadline bounds the wait, and its cancel takes this call's tiles out of the batcher
+    Context ctx = Context.current();
+    CompletableFuture<Void> cancelled = new CompletableFuture<>();
+    Context.CancellationListener onCancel = c -> cancelled.complete(null);
+    ctx.addListener(onCancel, Runnable::run);
+    long deadline = ctx.getDeadline() == null ? Long.MAX_VALUE
+        : System.nanoTime() + ctx.getDeadline().timeRemaining(TimeUnit.NANOSECONDS);
+    Embedder.Call call = new Embedder.Call(request.getClientScope(), request.getMaxImageTokens(), deadline, cancelled);
     Embedder.Result r;
     try {
-      r = embedder.embed(images, type, request.getMaxBatchTiles());
+      r = embedder.embed(images, type, request.getMaxBatchTiles(), call);
     } catch (EmbedException e) {
       if (e.kind() == EmbedException.Kind.INTERNAL) LOG.log(Level.WARNING, "embed failed", e);
       response.onError(status(e).withDescription(e.getMessage()).asRuntimeException());
       return;
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       LOG.log(Level.WARNING, "embed failed", e);
       response.onError(Status.INTERNAL.withDescription("embed failed: " + e).asRuntimeException());
       return;
+    } finally {
+      ctx.removeListener(onCancel);
     }
     EmbedResponse.Builder out = EmbedResponse.newBuilder().setModelId(r.modelId())
         .setTimings(EmbedTimings.newBuilder().setPreprocessMs(r.preprocessMs()).setEncodeMs(r.encodeMs()).setTotalMs(r.totalMs())
@@ -95,6 +114,8 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
       case NOT_FOUND -> Status.NOT_FOUND;
       case UNAVAILABLE -> Status.UNAVAILABLE;
       case INTERNAL -> Status.INTERNAL;
+      case DEADLINE_EXCEEDED -> Status.DEADLINE_EXCEEDED;
+      case CANCELLED -> Status.CANCELLED;
     };
   }
 }

@@ -1,0 +1,95 @@
+package tandem.gateway.limits;
+
+import static tandem.common.config.ServiceDefaults.*;
+
+import tandem.common.config.Env;
+
+/**
+ * Bounds on the shape of a ChatRequest, all checked before any costly step (tokenizing, decoding an image): its
+ * serialized size, message and part counts, text bytes, id lengths and the generation parameters whose cost grows
+ * with their value. Names and defaults: {@code ServiceDefaults.ENV_GATEWAY_*}.
+ *
+ * @param maxRequestBytes serialized ChatRequest (also the public port's gRPC message limit)
+ * @param maxMessages messages per request
+ * @param maxPartsPerMessage content parts per message
+ * @param maxTextBytes UTF-8 bytes of text over the whole request
+ * @param maxIdBytes request_id and image_id length (printable ASCII only)
+ * @param maxStopTokenIds entries of params.stop_token_ids
+ * @param maxNoRepeatNgramSize largest params.no_repeat_ngram_size
+ */
+public record InputLimits(
+    int maxRequestBytes, int maxMessages, int maxPartsPerMessage, int maxTextBytes, int maxIdBytes,
+    int maxStopTokenIds, int maxNoRepeatNgramSize) {
+  public InputLimits {
+    if (maxRequestBytes < 1 || maxMessages < 1 || maxPartsPerMessage < 1 || maxTextBytes < 1 || maxIdBytes < 1
+        || maxStopTokenIds < 0 || maxNoRepeatNgramSize < 0) {
+      throw new IllegalArgumentException("gateway input limits must be positive (stop ids and n-gram size >= 0): "
+          + maxRequestBytes + ", " + maxMessages + ", " + maxPartsPerMessage + ", " + maxTextBytes + ", " + maxIdBytes
+          + ", " + maxStopTokenIds + ", " + maxNoRepeatNgramSize);
+    }
+  }
+
+  public static InputLimits defaults() {
+    return new InputLimits(DEFAULT_GATEWAY_MAX_REQUEST_BYTES, DEFAULT_GATEWAY_MAX_MESSAGES,
+        DEFAULT_GATEWAY_MAX_PARTS_PER_MESSAGE, DEFAULT_GATEWAY_MAX_TEXT_BYTES, DEFAULT_GATEWAY_MAX_ID_BYTES,
+        DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE);
+  }
+
+  public static InputLimits fromEnv(Env env) {
+    return new InputLimits(
+        env.integer(ENV_GATEWAY_MAX_REQUEST_BYTES, DEFAULT_GATEWAY_MAX_REQUEST_BYTES),
+        env.integer(ENV_GATEWAY_MAX_MESSAGES, DEFAULT_GATEWAY_MAX_MESSAGES),
+        env.integer(ENV_GATEWAY_MAX_PARTS_PER_MESSAGE, DEFAULT_GATEWAY_MAX_PARTS_PER_MESSAGE),
+        env.integer(ENV_GATEWAY_MAX_TEXT_BYTES, DEFAULT_GATEWAY_MAX_TEXT_BYTES),
+        env.integer(ENV_GATEWAY_MAX_ID_BYTES, DEFAULT_GATEWAY_MAX_ID_BYTES),
+        env.integer(ENV_GATEWAY_MAX_STOP_TOKEN_IDS, DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS),
+        env.integer(ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE));
+  }
+
+  public InputLimits withMaxRequestBytes(int n) {
+    return new InputLimits(n, maxMessages, maxPartsPerMessage, maxTextBytes, maxIdBytes, maxStopTokenIds,
+        maxNoRepeatNgramSize);
+  }
+
+  public InputLimits withMaxTextBytes(int n) {
+    return new InputLimits(maxRequestBytes, maxMessages, maxPartsPerMessage, n, maxIdBytes, maxStopTokenIds,
+        maxNoRepeatNgramSize);
+  }
+
+  /** "limit N (VARIABLE=N)", the tail of every refusal. */
+  public static String limit(long value, String variable) {
+    return "the limit is " + value + " (" + variable + "=" + value + ")";
+  }
+
+  /**
+   * An id a client chose (request_id, image_id): at most {@code maxIdBytes} printable ASCII characters, so that it
+   * can be echoed and logged as it is.
+   */
+  public void checkId(String what, String id) {
+    if (id.length() > maxIdBytes) {
+      throw GatewayLimits.invalid(what + " is " + id.length() + " characters long; " + limit(maxIdBytes, ENV_GATEWAY_MAX_ID_BYTES));
+    }
+    for (int i = 0; i < id.length(); i++) {
+      char c = id.charAt(i);
+      if (c < 0x21 || c > 0x7e) {
+        throw GatewayLimits.invalid(what + " has a character that is not printable ASCII at index " + i
+            + " (allowed: '!' to '~', no spaces)");
+      }
+    }
+  }
+
+  /** UTF-8 length of {@code s} without encoding it (a lone surrogate counts 3 bytes, as its replacement does). */
+  public static long utf8Length(CharSequence s) {
+    long n = 0;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+        n += 4;
+        i++;
+      } else n += 3;
+    }
+    return n;
+  }
+}
