@@ -120,8 +120,26 @@ public final class BenchCommand implements Runnable {
         int[] prompt = new int[promptTokens];
         for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(Math.min(lm.vocabSize(), 151643));
 
-        Greedy.generate(lm, 0, prompt, 4); // warm-up: JIT, first-call allocations, thread pools, page faults
-        lm.weightReadSeconds(1);
+        // Warm-up until the JIT has compiled every path: Vector API code that C2 has not compiled yet runs as a
+        // lane-by-lane fallback, tens of times slower (a server warms up the same way before it reports SERVING).
+        for (int w = 0; w < 3; w++) Greedy.generate(lm, 0, prompt, 8);
+        if (batch > 1) {
+          int[] ws = new int[batch];
+          float[][] we = new float[batch][];
+          int[] wl = new int[batch];
+          for (int i = 0; i < batch; i++) {
+            ws[i] = i;
+            we[i] = lm.embed(prompt);
+            wl[i] = prompt.length;
+          }
+          for (int w = 0; w < 2; w++) {
+            lm.prefill(ws, we, wl);
+            int[] ids = new int[batch];
+            for (int k = 0; k < 4; k++) lm.decode(ws, ids);
+            for (int i = 0; i < batch; i++) lm.release(i);
+          }
+        }
+        lm.weightReadSeconds(2);
 
         float[] embeds = lm.embed(prompt);
         long p0 = System.nanoTime();

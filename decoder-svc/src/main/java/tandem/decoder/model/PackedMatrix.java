@@ -212,14 +212,15 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     /** One input row: each weight row is one sequential stream (see {@link Bf16#tile4x1}). */
     @Override
     void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      int in = cols;
-      for (int r = j; r < j + 4; r++) {
-        int o = r * in;
-        FloatVector a = FloatVector.zero(F);
-        for (int k = 0; k < in; k += L) a = FloatVector.fromArray(F, w, o + k).fma(FloatVector.fromArray(F, x, xOff + k), a);
-        a.intoArray(red, 0);
-        y[yOff + r] = lanes(red, 0);
-      }
+      for (int r = j; r < j + 4; r++) y[yOff + r] = dot(w, r * cols, cols, x, xOff, red);
+    }
+
+    /** One row against one input row, one chain; a small method so that C2 compiles it in place. */
+    private static float dot(float[] w, int o, int in, float[] x, int xOff, float[] red) {
+      FloatVector a = FloatVector.zero(F);
+      for (int k = 0; k < in; k += L) a = FloatVector.fromArray(F, w, o + k).fma(FloatVector.fromArray(F, x, xOff + k), a);
+      a.intoArray(red, 0);
+      return lanes(red, 0);
     }
 
     @Override
@@ -318,21 +319,25 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
      */
     @Override
     void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      int h = half;
-      for (int r = j; r < j + 4; r++) {
-        int o = r * h;
-        FloatVector a = FloatVector.zero(F);
-        for (int p = 0; p < h; p += L) {
-          IntVector v = IntVector.fromArray(I, w, o + p);
-          a = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + p), a);
-        }
-        for (int p = 0; p < h; p += L) { // the row's odd columns, now in L1
-          IntVector v = IntVector.fromArray(I, w, o + p);
-          a = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + h + p), a);
-        }
-        a.intoArray(red, 0);
-        y[yOff + r] = lanes(red, 0);
+      for (int r = j; r < j + 4; r++) y[yOff + r] = dot(w, r * half, half, x, xOff, red);
+    }
+
+    /**
+     * One packed row (from int o, h ints) against a split input row: even columns, then odd ones (from L1), one
+     * chain. A small method of its own so that C2 compiles every vector operation in place; no vector crosses a call.
+     */
+    private static float dot(int[] w, int o, int h, float[] x, int xOff, float[] red) {
+      FloatVector a = FloatVector.zero(F);
+      for (int p = 0; p < h; p += L) {
+        IntVector v = IntVector.fromArray(I, w, o + p);
+        a = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + p), a);
       }
+      for (int p = 0; p < h; p += L) {
+        IntVector v = IntVector.fromArray(I, w, o + p);
+        a = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + h + p), a);
+      }
+      a.intoArray(red, 0);
+      return lanes(red, 0);
     }
 
     /**
@@ -351,17 +356,23 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         wide = new float[4 * cols];
         WIDE.set(wide);
       }
-      int h = half;
-      for (int i = 0; i < 4; i++) {
-        int o = (j + i) * h;
-        int d = i * cols;
+      widen4(w, j * half, half, wide);
+      for (int r = r0; r < r1; r += 4) f32Tile(wide, 0, cols, x, r * cols, y, r * rows, rows, j, red);
+    }
+
+    /**
+     * Four packed rows from int {@code o} into float32 rows of 2h, each [even columns | odd columns]. Its own small
+     * method, so that C2 compiles its vector operations in place (inside block4 they were left to the slow fallback).
+     */
+    private static void widen4(int[] w, int o, int h, float[] wide) {
+      for (int i = 0; i < 4 * h; i += h) {
+        int d = 2 * i;
         for (int p = 0; p < h; p += L) {
-          IntVector v = IntVector.fromArray(I, w, o + p);
+          IntVector v = IntVector.fromArray(I, w, o + i + p);
           v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wide, d + p);
           v.and(0xFFFF0000).reinterpretAsFloats().intoArray(wide, d + h + p);
         }
       }
-      for (int r = r0; r < r1; r += 4) f32Tile(wide, 0, cols, x, r * cols, y, r * rows, rows, j, red);
     }
 
 
@@ -511,22 +522,22 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     /** One input row: each weight row is one sequential stream (see {@link Bf16#tile4x1}). */
     @Override
     void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      int in = cols;
-      for (int r = j; r < j + 4; r++) {
-        int o = r * in;
-        int ob = r * blocks;
-        FloatVector a = FloatVector.zero(F);
-        for (int b = 0; b < blocks; b++) {
-          FloatVector db = FloatVector.broadcast(F, d[ob + b]);
-          for (int i = 0; i < BLOCK; i += L) {
-            int k = b * BLOCK + i;
-            FloatVector wv = (FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0);
-            a = wv.mul(db).fma(FloatVector.fromArray(F, x, xOff + k), a);
-          }
+      for (int r = j; r < j + 4; r++) y[yOff + r] = dot(q, d, r * cols, r * blocks, blocks, x, xOff, red);
+    }
+
+    /** One row (int8 from o, scales from ob) against one input row, one chain; small, so C2 compiles it in place. */
+    private static float dot(byte[] q, float[] d, int o, int ob, int blocks, float[] x, int xOff, float[] red) {
+      FloatVector a = FloatVector.zero(F);
+      for (int b = 0; b < blocks; b++) {
+        FloatVector db = FloatVector.broadcast(F, d[ob + b]);
+        for (int i = 0; i < BLOCK; i += L) {
+          int k = b * BLOCK + i;
+          FloatVector wv = (FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0);
+          a = wv.mul(db).fma(FloatVector.fromArray(F, x, xOff + k), a);
         }
-        a.intoArray(red, 0);
-        y[yOff + r] = lanes(red, 0);
       }
+      a.intoArray(red, 0);
+      return lanes(red, 0);
     }
 
     @Override
