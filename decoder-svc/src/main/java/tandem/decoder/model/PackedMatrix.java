@@ -14,8 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Every output is a plain dot product whose lanes are accumulated over k in the same order whatever the number of
  * input rows and threads, so batching never changes a row's result (bit for bit). Weight rows are processed four at a
- * time: one input vector feeds four rows' accumulators, and with several input rows (4×4 tiles) each widened weight
- * vector feeds four rows, which is what lets prefill reuse the same arrays as a GEMM.
+ * time: with one input row each weight row is one stream; with several, the four weight rows are widened to float32
+ * once per block of input rows and every widened vector feeds four input rows (4×4 tiles), which is what lets prefill
+ * reuse the same arrays as a GEMM.
  *
  * <p>{@code cols} must be a multiple of {@link #COL_ALIGN} and {@code rows} of 4 (every Qwen3 size is): no tails.
  */
@@ -27,6 +28,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   static final int L = F.length();
   /** Columns are a multiple of this: 2·L for the bf16 pairs, and the 32 of a Q8_0 block. */
   static final int COL_ALIGN = Math.max(64, 2 * L);
+  /** Per worker thread: a weight tile widened to float32 ({@link #block4}). */
+  private static final ThreadLocal<float[]> WIDE = ThreadLocal.withInitial(() -> new float[0]);
   /** Per thread: a tile's accumulators spilled for their lane sums ({@link #lanes}). */
   private static final ThreadLocal<float[]> RED = ThreadLocal.withInitial(() -> new float[16 * L]);
   /** Input rows processed against each weight tile while it sits in L1; bounds the x block kept hot in L2. */
@@ -110,21 +113,31 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   abstract void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red);
 
-  /** Weight rows j..j+3 against input rows at xOff, xOff + cols, … (four of them); y rows are {@code rows} apart. */
-  abstract void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red);
-
-  /** Weight rows j..j+3 against input rows r0..r1-1 (a block of up to {@link #ROW_BLOCK}, in fours). */
+  /**
+   * Weight rows j..j+3 against input rows r0..r1-1 (a block of up to {@link #ROW_BLOCK}, in fours): the four weight
+   * rows are widened to float32 once ({@link #widen4}), then the float32 4×4 tile runs for every four input rows. The
+   * widened values and their order are exactly what {@link #tile4x1} multiplies, so a row gets the same bits in a block
+   * as alone.
+   */
   void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
-    for (int r = r0; r < r1; r += 4) tile4x4(x, r * cols, y, r * rows, j, red);
+    float[] wide = WIDE.get();
+    if (wide.length < 4 * cols) {
+      wide = new float[4 * cols];
+      WIDE.set(wide);
+    }
+    widen4(j, wide);
+    for (int r = r0; r < r1; r += 4) f32Tile(wide, cols, x, r * cols, y, r * rows, rows, j, red);
   }
 
+  /** Rows j..j+3 as float32 into wide (4 rows of cols), in the column order {@link #tile4x1} sums them. */
+  abstract void widen4(int j, float[] wide);
+
   /**
-   * The float32 4×4 tile over any float weights: rows j..j+3 of {@code w} start at {@code wOff} and are {@code in}
-   * apart. One accumulator per (weight row, input row), over k in order; lane sums in order.
+   * The float32 4×4 tile: four widened weight rows ({@code w}, {@code in} apart) against input rows xOff, xOff + in,
+   * …, into y's column j..j+3. One accumulator per (weight row, input row), over k in order; lane sums in order.
    */
-  static void f32Tile(float[] w, int wOff, int in, float[] x, int xOff, float[] y, int yOff, int out, int j,
-      float[] red) {
-    int o = wOff;
+  static void f32Tile(float[] w, int in, float[] x, int xOff, float[] y, int yOff, int out, int j, float[] red) {
+    int o = 0;
     FloatVector z = FloatVector.zero(F);
     FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
     FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
@@ -224,8 +237,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
 
     @Override
-    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      f32Tile(w, j * cols, cols, x, xOff, y, yOff, rows, j, red);
+    void widen4(int j, float[] wide) {
+      System.arraycopy(w, j * cols, wide, 0, 4 * cols);
     }
 
     @Override
@@ -250,8 +263,6 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     private final int half;
     /** The split input, one per calling thread (the scheduler's), shared by every bf16 matrix it multiplies. */
     private static final ThreadLocal<float[]> SPLIT = ThreadLocal.withInitial(() -> new float[0]);
-    /** Per worker thread: a weight tile widened to float32 ({@link #block4}). */
-    private static final ThreadLocal<float[]> WIDE = ThreadLocal.withInitial(() -> new float[0]);
 
     Bf16(int rows, int cols) {
       super(rows, cols);
@@ -308,11 +319,6 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return s;
     }
 
-    // Every tile shape sums one chain per output over the even columns, then the odd ones, then its lanes in order:
-    // a 4x4 tile runs the halves as two passes (one pass with both is too large for C2 to keep in registers, and it
-    // then boxes vectors, ~20x slower), and the 4x1 tile and the widened block follow the same order, so batching
-    // never changes a result.
-
     /**
      * One input row: each weight row is one sequential stream, a row at a time. Interleaving the four rows' streams
      * (a 4x1 register tile) measured half the memory speed of a plain read here; one stream per thread matches it.
@@ -340,31 +346,18 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return lanes(red, 0);
     }
 
-    /**
-     * A block of 8 or more input rows (prefill): the tile's four weight rows are widened once into float32, in the
-     * same even-then-odd column order, and multiplied by every row of the block with the float32 tile. Widening once
-     * per block instead of once per four input rows makes bf16 prefill as fast as float32's.
-     */
+    /** Each row as [even columns | odd columns], the split input's order. */
     @Override
-    void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
-      if (r1 - r0 < 8) {
-        super.block4(x, r0, r1, y, j, red);
-        return;
-      }
-      float[] wide = WIDE.get();
-      if (wide.length < 4 * cols) {
-        wide = new float[4 * cols];
-        WIDE.set(wide);
-      }
-      widen4(w, j * half, half, wide);
-      for (int r = r0; r < r1; r += 4) f32Tile(wide, 0, cols, x, r * cols, y, r * rows, rows, j, red);
+    void widen4(int j, float[] wide) {
+      widen(w, j * half, half, wide);
     }
 
     /**
      * Four packed rows from int {@code o} into float32 rows of 2h, each [even columns | odd columns]. Its own small
-     * method, so that C2 compiles its vector operations in place (inside block4 they were left to the slow fallback).
+     * static method, so that C2 compiles its vector operations in place (inside a larger one they were left to the
+     * Vector API's slow lane-by-lane fallback).
      */
-    private static void widen4(int[] w, int o, int h, float[] wide) {
+    private static void widen(int[] w, int o, int h, float[] wide) {
       for (int i = 0; i < 4 * h; i += h) {
         int d = 2 * i;
         for (int p = 0; p < h; p += L) {
@@ -376,86 +369,6 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
 
 
-    @Override
-    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      half4x4(x, xOff, y, yOff, j, 0, true, red);
-      half4x4(x, xOff, y, yOff, j, half, false, red);
-    }
-
-    /** One pass of a 4x4 tile over the even ({@code shift}: low halves, x from 0) or odd columns (x from half). */
-    private void half4x4(float[] x, int xOff, float[] y, int yOff, int j, int xHalf, boolean shift, float[] red) {
-      int h = half;
-      int in = cols;
-      int o = j * h;
-      int xb = xOff + xHalf;
-      // the odd pass carries on the even pass's accumulators (spilled in red): one chain over the even columns,
-      // then the odd ones, exactly as tile4x1 and the widened tile sum
-      FloatVector z = FloatVector.zero(F);
-      FloatVector a00 = shift ? z : FloatVector.fromArray(F, red, 0 * L);
-      FloatVector a01 = shift ? z : FloatVector.fromArray(F, red, 1 * L);
-      FloatVector a02 = shift ? z : FloatVector.fromArray(F, red, 2 * L);
-      FloatVector a03 = shift ? z : FloatVector.fromArray(F, red, 3 * L);
-      FloatVector a10 = shift ? z : FloatVector.fromArray(F, red, 4 * L);
-      FloatVector a11 = shift ? z : FloatVector.fromArray(F, red, 5 * L);
-      FloatVector a12 = shift ? z : FloatVector.fromArray(F, red, 6 * L);
-      FloatVector a13 = shift ? z : FloatVector.fromArray(F, red, 7 * L);
-      FloatVector a20 = shift ? z : FloatVector.fromArray(F, red, 8 * L);
-      FloatVector a21 = shift ? z : FloatVector.fromArray(F, red, 9 * L);
-      FloatVector a22 = shift ? z : FloatVector.fromArray(F, red, 10 * L);
-      FloatVector a23 = shift ? z : FloatVector.fromArray(F, red, 11 * L);
-      FloatVector a30 = shift ? z : FloatVector.fromArray(F, red, 12 * L);
-      FloatVector a31 = shift ? z : FloatVector.fromArray(F, red, 13 * L);
-      FloatVector a32 = shift ? z : FloatVector.fromArray(F, red, 14 * L);
-      FloatVector a33 = shift ? z : FloatVector.fromArray(F, red, 15 * L);
-      for (int p = 0; p < h; p += L) {
-        FloatVector x0 = FloatVector.fromArray(F, x, xb + p);
-        FloatVector x1 = FloatVector.fromArray(F, x, xb + in + p);
-        FloatVector x2 = FloatVector.fromArray(F, x, xb + 2 * in + p);
-        FloatVector x3 = FloatVector.fromArray(F, x, xb + 3 * in + p);
-        IntVector i0 = IntVector.fromArray(I, w, o + p);
-        IntVector i1 = IntVector.fromArray(I, w, o + h + p);
-        IntVector i2 = IntVector.fromArray(I, w, o + 2 * h + p);
-        IntVector i3 = IntVector.fromArray(I, w, o + 3 * h + p);
-        FloatVector w0 = (shift ? i0.lanewise(VectorOperators.LSHL, 16) : i0.and(0xFFFF0000)).reinterpretAsFloats();
-        FloatVector w1 = (shift ? i1.lanewise(VectorOperators.LSHL, 16) : i1.and(0xFFFF0000)).reinterpretAsFloats();
-        FloatVector w2 = (shift ? i2.lanewise(VectorOperators.LSHL, 16) : i2.and(0xFFFF0000)).reinterpretAsFloats();
-        FloatVector w3 = (shift ? i3.lanewise(VectorOperators.LSHL, 16) : i3.and(0xFFFF0000)).reinterpretAsFloats();
-        a00 = w0.fma(x0, a00);
-        a01 = w0.fma(x1, a01);
-        a02 = w0.fma(x2, a02);
-        a03 = w0.fma(x3, a03);
-        a10 = w1.fma(x0, a10);
-        a11 = w1.fma(x1, a11);
-        a12 = w1.fma(x2, a12);
-        a13 = w1.fma(x3, a13);
-        a20 = w2.fma(x0, a20);
-        a21 = w2.fma(x1, a21);
-        a22 = w2.fma(x2, a22);
-        a23 = w2.fma(x3, a23);
-        a30 = w3.fma(x0, a30);
-        a31 = w3.fma(x1, a31);
-        a32 = w3.fma(x2, a32);
-        a33 = w3.fma(x3, a33);
-      }
-      int out = rows;
-      a00.intoArray(red, 0 * L);
-      a01.intoArray(red, 1 * L);
-      a02.intoArray(red, 2 * L);
-      a03.intoArray(red, 3 * L);
-      a10.intoArray(red, 4 * L);
-      a11.intoArray(red, 5 * L);
-      a12.intoArray(red, 6 * L);
-      a13.intoArray(red, 7 * L);
-      a20.intoArray(red, 8 * L);
-      a21.intoArray(red, 9 * L);
-      a22.intoArray(red, 10 * L);
-      a23.intoArray(red, 11 * L);
-      a30.intoArray(red, 12 * L);
-      a31.intoArray(red, 13 * L);
-      a32.intoArray(red, 14 * L);
-      a33.intoArray(red, 15 * L);
-      if (!shift) store4x4(red, y, yOff, out, j);
-    }
 
     @Override
     float touch(int band, int bands) {
@@ -540,66 +453,22 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return lanes(red, 0);
     }
 
+    /** Each weight as q·d, the value {@link #dot} multiplies. */
     @Override
-    void tile4x4(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      int in = cols;
-      int o = j * in;
-      int ob = j * blocks;
-      FloatVector z = FloatVector.zero(F);
-      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-      for (int b = 0; b < blocks; b++) {
-        float d0 = d[ob + b];
-        float d1 = d[ob + blocks + b];
-        float d2 = d[ob + 2 * blocks + b];
-        float d3 = d[ob + 3 * blocks + b];
+    void widen4(int j, float[] wide) {
+      dequantize(q, d, j * cols, j * blocks, 4 * blocks, wide);
+    }
+
+    /** {@code n} blocks from int8 {@code o} and scale {@code ob} into float32; small, so C2 compiles it in place. */
+    private static void dequantize(byte[] q, float[] d, int o, int ob, int n, float[] wide) {
+      for (int b = 0; b < n; b++) {
+        FloatVector db = FloatVector.broadcast(F, d[ob + b]);
         for (int i = 0; i < BLOCK; i += L) {
           int k = b * BLOCK + i;
-          FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
-          FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
-          FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
-          FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
-          FloatVector v = ((FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0)).mul(d0);
-          a00 = v.fma(x0, a00);
-          a01 = v.fma(x1, a01);
-          a02 = v.fma(x2, a02);
-          a03 = v.fma(x3, a03);
-          v = ((FloatVector) ByteVector.fromArray(B, q, o + in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d1);
-          a10 = v.fma(x0, a10);
-          a11 = v.fma(x1, a11);
-          a12 = v.fma(x2, a12);
-          a13 = v.fma(x3, a13);
-          v = ((FloatVector) ByteVector.fromArray(B, q, o + 2 * in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d2);
-          a20 = v.fma(x0, a20);
-          a21 = v.fma(x1, a21);
-          a22 = v.fma(x2, a22);
-          a23 = v.fma(x3, a23);
-          v = ((FloatVector) ByteVector.fromArray(B, q, o + 3 * in + k).convertShape(VectorOperators.B2F, F, 0)).mul(d3);
-          a30 = v.fma(x0, a30);
-          a31 = v.fma(x1, a31);
-          a32 = v.fma(x2, a32);
-          a33 = v.fma(x3, a33);
+          ((FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0)).mul(db)
+              .intoArray(wide, k);
         }
       }
-      a00.intoArray(red, 0 * L);
-      a01.intoArray(red, 1 * L);
-      a02.intoArray(red, 2 * L);
-      a03.intoArray(red, 3 * L);
-      a10.intoArray(red, 4 * L);
-      a11.intoArray(red, 5 * L);
-      a12.intoArray(red, 6 * L);
-      a13.intoArray(red, 7 * L);
-      a20.intoArray(red, 8 * L);
-      a21.intoArray(red, 9 * L);
-      a22.intoArray(red, 10 * L);
-      a23.intoArray(red, 11 * L);
-      a30.intoArray(red, 12 * L);
-      a31.intoArray(red, 13 * L);
-      a32.intoArray(red, 14 * L);
-      a33.intoArray(red, 15 * L);
-      store4x4(red, y, yOff, rows, j);
     }
 
     @Override
