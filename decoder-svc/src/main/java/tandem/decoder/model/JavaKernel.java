@@ -2,7 +2,6 @@ package tandem.decoder.model;
 
 import java.util.ArrayList;
 import java.util.List;
-import jdk.incubator.vector.FloatVector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tandem.common.checkpoint.Qwen3Config;
@@ -63,6 +62,8 @@ final class JavaKernel implements DecodeKernel {
   private final KvBlocks kv;
   private final WeightFormat format;
   private final IntraOpPool pool = IntraOpPool.shared();
+  /** Where the floor read's sums go (racy on purpose: only their being stored matters). */
+  private static volatile float sink;
   private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[0]);
 
   private JavaKernel(Qwen3Config c, Layer[] layers, float[] norm, PackedMatrix embed, PackedMatrix lmHead,
@@ -210,17 +211,15 @@ final class JavaKernel implements DecodeKernel {
     List<PackedMatrix> ms = matrices();
     int bands = pool.threads();
     double best = Double.MAX_VALUE;
-    float[] sink = new float[bands];
     for (int r = 0; r < repeats; r++) {
       long t0 = System.nanoTime();
       pool.parallelFor(bands, band -> {
         float s = 0;
         for (PackedMatrix m : ms) s += m.touch(band, bands);
-        sink[band] += s;
+        sink += s; // published, so the reads cannot be optimized away
       });
       best = Math.min(best, (System.nanoTime() - t0) / 1e9);
     }
-    if (Float.isNaN(sink[0]) && sink.length < 0) LOG.trace("unreachable"); // keeps the sums alive
     return best;
   }
 
@@ -301,8 +300,7 @@ final class JavaKernel implements DecodeKernel {
   public float[][] decode(int[] slots, int[] positions, float[] embeds) {
     int[] all = new int[slots.length];
     for (int i = 0; i < all.length; i++) all[i] = i;
-    return forward(slots, positions, embeds.length == slots.length * hidden ? embeds
-        : java.util.Arrays.copyOf(embeds, slots.length * hidden), all);
+    return forward(slots, positions, embeds, all);
   }
 
   @Override
@@ -327,7 +325,7 @@ final class JavaKernel implements DecodeKernel {
     for (int r = 0; r < n; r++) kv.ensure(slots[r], positions[r] + 1);
     float[] hs = new float[p * h];
     System.arraycopy(x, 0, hs, 0, n * h);
-    float[] xn = new float[p * Math.max(h, heads * headDim)];
+    float[] xn = new float[p * h];
     float[] qkv = new float[p * qkvOut];
     float[] attn = new float[p * heads * headDim];
     float[] tmp = new float[p * h];
@@ -362,6 +360,7 @@ final class JavaKernel implements DecodeKernel {
     Kernels.rmsNorm(sel, sn, m, h, norm, eps);
     float[] logits = new float[mp * vocab];
     lmHead.matmul(sn, m, logits, pool);
+    if (m == 1) return new float[][] {logits}; // one row is not padded: the array is its logits already
     float[][] out = new float[m][vocab];
     for (int i = 0; i < m; i++) System.arraycopy(logits, i * vocab, out[i], 0, vocab);
     return out;
@@ -425,9 +424,5 @@ final class JavaKernel implements DecodeKernel {
         Kernels.weighted(s, b * bt, stride, n, count, kv.values(l, slot, b), g * bt * d, d, attn, out);
       }
     }
-  }
-
-  static int lanes() {
-    return FloatVector.SPECIES_PREFERRED.length();
   }
 }
