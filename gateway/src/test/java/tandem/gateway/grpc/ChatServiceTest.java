@@ -30,7 +30,6 @@ import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
 import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.telemetry.Telemetry;
@@ -50,35 +49,15 @@ import tandem.proto.types.v1.FinishReason;
 import tandem.proto.types.v1.GenerationParams;
 
 /** The Chat service end to end over in-process gRPC, with fake vision-svc and decoder-svc. */
-class ChatServiceTest {
+class ChatServiceTest extends InProcessTest {
   static QwenTokenizer tok;
   static GatewayModel model;
 
-  final List<Server> servers = new ArrayList<>();
-  final List<ManagedChannel> channels = new ArrayList<>();
 
   @BeforeAll
   static void load() {
     tok = SharedTokenizer.get();
     model = new GatewayModel(tok, 64, 151655);
-  }
-
-  @AfterEach
-  void stop() throws InterruptedException {
-    for (ManagedChannel c : channels) c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    for (Server s : servers) s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-  }
-
-  String serve(io.grpc.BindableService svc) throws Exception {
-    String name = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(name).directExecutor().addService(svc).build().start());
-    return name;
-  }
-
-  ManagedChannel channel(String name) {
-    ManagedChannel c = InProcessChannelBuilder.forName(name).build();
-    channels.add(c);
-    return c;
   }
 
   /** Starts a gateway over the given backends (a null backend is a name nobody serves: down). */

@@ -9,13 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
-import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
-import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
@@ -26,7 +23,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import tandem.common.config.ServiceDefaults;
@@ -56,32 +52,12 @@ import tandem.proto.vision.v1.VisionServiceGrpc;
  * refusal has the expected status and names its limit and variable, and each comes back within a time bound (a
  * hang or a minute of work would fail the test, not just slow it down).
  */
-class HostileInputTest {
+class HostileInputTest extends InProcessTest {
   static final Duration FAST = Duration.ofSeconds(5);
 
-  final List<Server> servers = new ArrayList<>();
-  final List<ManagedChannel> channels = new ArrayList<>();
   final AtomicLong clock = new AtomicLong();
   FakeBackends.Vision vision;
   FakeBackends.Decoder decoder;
-
-  @AfterEach
-  void stop() throws InterruptedException {
-    for (ManagedChannel c : channels) c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    for (Server s : servers) s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-  }
-
-  String serve(io.grpc.BindableService svc) throws Exception {
-    String name = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(name).directExecutor().addService(svc).build().start());
-    return name;
-  }
-
-  ManagedChannel channel(String name) {
-    ManagedChannel c = InProcessChannelBuilder.forName(name).build();
-    channels.add(c);
-    return c;
-  }
 
   ChatServiceGrpc.ChatServiceBlockingStub gateway(GatewayLimits limits, boolean keyByToken, boolean endless,
       io.grpc.BindableService visionService) throws Exception {

@@ -14,15 +14,12 @@ import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.MetadataUtils;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.gateway.Gateway;
 import tandem.gateway.GatewayModel;
@@ -39,28 +36,8 @@ import tandem.proto.gateway.v1.ImagePart;
 import tandem.proto.types.v1.GenerationParams;
 
 /** Every gateway limit refuses with the right status and a message naming the limit and its value. */
-class LimitsTest {
-  final List<Server> servers = new ArrayList<>();
-  final List<ManagedChannel> channels = new ArrayList<>();
+class LimitsTest extends InProcessTest {
   final AtomicLong clock = new AtomicLong();
-
-  @AfterEach
-  void stop() throws InterruptedException {
-    for (ManagedChannel c : channels) c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    for (Server s : servers) s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-  }
-
-  String serve(io.grpc.BindableService svc) throws Exception {
-    String name = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(name).directExecutor().addService(svc).build().start());
-    return name;
-  }
-
-  ManagedChannel channel(String name) {
-    ManagedChannel c = InProcessChannelBuilder.forName(name).build();
-    channels.add(c);
-    return c;
-  }
 
   /** A gateway over fake backends (endless slow decoder when {@code endless}) with these limits and a fake clock. */
   ChatServiceGrpc.ChatServiceBlockingStub gateway(GatewayLimits limits, boolean endless) throws Exception {
