@@ -94,18 +94,26 @@ public final class BearerTokenAuth implements ServerInterceptor {
    * it is never missing in between); a file that exists but cannot be read keeps the tokens loaded before. Reloads,
    * revocations and failures are logged with the token count only, never a token.
    */
+  /**
+   * A failed look at the token file: before the first load it fails the start; a file that is gone revokes its
+   * tokens; any other error keeps the tokens loaded before.
+   */
+  private void failed(IOException e, String what) {
+    if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
+    if (e instanceof NoSuchFileException) {
+      revoke();
+    } else {
+      problem("cannot " + what + " the token file " + file + " (" + e.getClass().getSimpleName() + "); keeping the "
+          + fromFile.size() + " tokens loaded before");
+    }
+  }
+
   private void reloadIfChanged() {
     FileTime m;
     try {
       m = Files.getLastModifiedTime(file);
-    } catch (NoSuchFileException e) {
-      if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
-      revoke();
-      return;
     } catch (IOException e) {
-      if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
-      problem("cannot check the token file " + file + " (" + e.getClass().getSimpleName() + "); keeping the "
-          + fromFile.size() + " tokens loaded before");
+      failed(e, "check");
       return;
     }
     if (m.equals(loaded)) return;
@@ -117,14 +125,8 @@ public final class BearerTokenAuth implements ServerInterceptor {
           String s = line.strip();
           if (!s.isEmpty() && !s.startsWith("#")) tokens.add(s);
         }
-      } catch (NoSuchFileException e) {
-        if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
-        revoke();
-        return;
       } catch (IOException e) {
-        if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
-        problem("cannot re-read the token file " + file + " (" + e.getClass().getSimpleName() + "); keeping the "
-            + fromFile.size() + " tokens loaded before");
+        failed(e, "re-read");
         return;
       }
       fromFile = digests(tokens);
