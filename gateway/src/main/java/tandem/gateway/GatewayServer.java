@@ -1,7 +1,6 @@
 package tandem.gateway;
 
 import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import java.io.IOException;
@@ -18,25 +17,28 @@ import tandem.gateway.grpc.ChatGrpcService;
 import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
+import tandem.gateway.routing.EndpointPool;
+import tandem.gateway.routing.Routing;
+import tandem.gateway.routing.RoutingSettings;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 
 /**
  * The gateway as its own process: {@code TANDEM_MODEL} (checkpoint folder: tokenizer, chat template, processor
- * config), {@code TANDEM_VISION_ADDR}, {@code TANDEM_DECODER_ADDR}, {@code TANDEM_PORT}.
+ * config), {@code TANDEM_VISION_ADDR}, {@code TANDEM_DECODER_ADDR} (each {@code host:port} or a comma-separated
+ * list; see {@link tandem.gateway.routing.Routing}), {@code TANDEM_PORT}.
  */
 public final class GatewayServer implements AutoCloseable {
   private final GatewayModel model;
-  private final ManagedChannel vision;
-  private final ManagedChannel decoder;
+  private final Routing routing;
   private final ServerBootstrap server;
   private final Telemetry telemetry;
   private final Duration grace;
 
-  private GatewayServer(GatewayModel model, ManagedChannel vision, ManagedChannel decoder, ServerBootstrap server,
-      Telemetry telemetry, Duration grace) {
+  private GatewayServer(GatewayModel model, Routing routing, ServerBootstrap server, Telemetry telemetry,
+      Duration grace) {
     this.model = model;
     this.telemetry = telemetry;
-    this.vision = vision;
-    this.decoder = decoder;
+    this.routing = routing;
     this.server = server;
     this.grace = grace;
   }
@@ -78,15 +80,20 @@ public final class GatewayServer implements AutoCloseable {
     GatewayModel model = GatewayModel.load(c.model());
     GatewayLimits limits = GatewayLimits.fromEnv(env);
     EdgeSecurity security = EdgeSecurity.fromEnv(env);
-    ManagedChannel vision = channel(c.visionAddr(), c.maxMessageBytes(), telemetry, security.backendCredentials());
-    ManagedChannel decoder = channel(c.decoderAddr(), c.maxMessageBytes(), telemetry, security.backendCredentials());
+    // one channel per backend replica; images go to their cache owner, chats to their prefix's decoder (routing/)
+    Routing routing = Routing.start(c.visionAddr(), c.decoderAddr(), RoutingSettings.fromEnv(env),
+        Routing.prefixKey(model), (address, authority) -> endpointChannel(address, authority, c.maxMessageBytes(),
+            telemetry, security.backendCredentials()), EndpointPool.jdkResolver());
     Gateway gateway =
         new Gateway(
             model,
-            new Gateway.Backends(vision, "vision-svc (" + c.visionAddr() + ")", decoder, "decoder-svc (" + c.decoderAddr() + ")"),
+            new Gateway.Backends(routing.vision(), "vision-svc (" + c.visionAddr() + ")", routing.decoder(),
+                "decoder-svc (" + c.decoderAddr() + ")"),
             limits,
             ChatTelemetry.create(telemetry, modelName(c.model())));
-    ServerBootstrap server =
+    ServerBootstrap server;
+    try {
+      server =
         ServerBootstrap.start(
             ServerBootstrap.withConnectionLimits(Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()), env),
             publicMessageBytes(c.maxMessageBytes(), limits),
@@ -94,8 +101,13 @@ public final class GatewayServer implements AutoCloseable {
             // unauthenticated callers cannot fill its per-client table
             security.interceptors(security.limiter(limits), telemetry.serverInterceptor()),
             new ChatGrpcService(gateway));
+    } catch (IOException | RuntimeException e) {
+      routing.close();
+      model.close();
+      throw e;
+    }
     server.setServing();
-    GatewayServer started = new GatewayServer(model, vision, decoder, server, telemetry, grace);
+    GatewayServer started = new GatewayServer(model, routing, server, telemetry, grace);
     try {
       server.serveHealthOnlyFromEnv(env);
     } catch (IOException | RuntimeException e) {
@@ -113,19 +125,19 @@ public final class GatewayServer implements AutoCloseable {
     return Math.min(maxMessageBytes, limits.input().maxRequestBytes());
   }
 
-  static ManagedChannel channel(String target, int maxMessageBytes, Telemetry telemetry) {
-    return channel(target, maxMessageBytes, telemetry, InsecureChannelCredentials.create());
-  }
-
-  static ManagedChannel channel(
-      String target, int maxMessageBytes, Telemetry telemetry, io.grpc.ChannelCredentials credentials) {
-    // round_robin: with a dns:/// target of a headless Service the gateway sees every ready backend pod and spreads
-    // calls over them (pick_first would pin each gateway to one pod); with one address it changes nothing.
-    return Grpc.newChannelBuilder(target, credentials)
-        .defaultLoadBalancingPolicy("round_robin")
+  /** The channel to one backend replica: {@code address} dialled directly, TLS checked against {@code authority}. */
+  static ManagedChannel endpointChannel(java.net.InetSocketAddress address, String authority, int maxMessageBytes,
+      Telemetry telemetry, io.grpc.ChannelCredentials credentials) {
+    return NettyChannelBuilder.forAddress(address, credentials)
+        .overrideAuthority(authority)
         .maxInboundMessageSize(maxMessageBytes)
         .intercept(telemetry.clientInterceptor())
         .build();
+  }
+
+  /** The routing channels (their endpoints and loads), for tests and diagnostics. */
+  public Routing routing() {
+    return routing;
   }
 
   /** {@code gen_ai.request.model}: the checkpoint folder's name (a Hub snapshot folder is named by its repo). */
@@ -154,8 +166,7 @@ public final class GatewayServer implements AutoCloseable {
     // streams in flight may finish for TANDEM_SHUTDOWN_GRACE_SECONDS; new calls get UNAVAILABLE meanwhile
     Draining.drain(server, grace);
     server.server().shutdownNow();
-    vision.shutdownNow();
-    decoder.shutdownNow();
+    routing.close();
     model.close();
     telemetry.close();
   }

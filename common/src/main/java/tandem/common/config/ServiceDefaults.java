@@ -64,10 +64,11 @@ public final class ServiceDefaults {
   public static final int DEFAULT_KEEPALIVE_TIMEOUT_SECONDS = 20;
   /**
    * Most seconds a connection lives; then the server asks the client to reconnect (GOAWAY), which spreads clients
-   * over new replicas. 0 = forever.
+   * over new replicas: a client that resolves the Service again on reconnect reaches a pod added meanwhile within
+   * this age. 0 = forever.
    */
   public static final String ENV_MAX_CONNECTION_AGE_SECONDS = "TANDEM_MAX_CONNECTION_AGE_SECONDS";
-  public static final int DEFAULT_MAX_CONNECTION_AGE_SECONDS = 1800;
+  public static final int DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300;
   /** Seconds the calls of a connection past its age may still run before the connection is closed. */
   public static final String ENV_MAX_CONNECTION_AGE_GRACE_SECONDS = "TANDEM_MAX_CONNECTION_AGE_GRACE_SECONDS";
   public static final int DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS = 900;
@@ -177,10 +178,28 @@ public final class ServiceDefaults {
   public static final int DEFAULT_VISION_MAX_WAIT_SECONDS = 900;
 
   // ---- gateway
-  /** Address of vision-svc (host:port); empty in the all-in-one server. */
+  /**
+   * Address of vision-svc: {@code host:port}, or a comma-separated list of them; a name that resolves to several
+   * addresses (a headless Service) is one replica per address. Unused by the all-in-one server.
+   */
   public static final String ENV_VISION_ADDR = "TANDEM_VISION_ADDR";
-  /** Address of decoder-svc (host:port); empty in the all-in-one server. */
+  /** Address of decoder-svc, as {@link #ENV_VISION_ADDR}. */
   public static final String ENV_DECODER_ADDR = "TANDEM_DECODER_ADDR";
+  /**
+   * How often the gateway looks its backend names up again (a new pod of a headless Service gets calls after the
+   * next lookup) and retries replicas that failed, seconds (>= 1). Keep it below the connection age.
+   */
+  public static final String ENV_GATEWAY_RESOLVE_SECONDS = "TANDEM_GATEWAY_RESOLVE_SECONDS";
+  public static final int DEFAULT_GATEWAY_RESOLVE_SECONDS = 30;
+  /**
+   * Bounded-load factor of decoder placement (>= 1): a conversation leaves the replica that holds its prefix when
+   * that replica's load is above this times the mean.
+   */
+  public static final String ENV_GATEWAY_DECODER_LOAD_FACTOR = "TANDEM_GATEWAY_DECODER_LOAD_FACTOR";
+  public static final String DEFAULT_GATEWAY_DECODER_LOAD_FACTOR = "1.25";
+  /** Seconds a decoder's load report (its last final message) counts in placement; 0 = only the gateway's own calls. */
+  public static final String ENV_GATEWAY_LOAD_REPORT_SECONDS = "TANDEM_GATEWAY_LOAD_REPORT_SECONDS";
+  public static final int DEFAULT_GATEWAY_LOAD_REPORT_SECONDS = 10;
   /** Most prompt tokens of one chat after image expansion (text + image tokens); INVALID_ARGUMENT above. */
   public static final String ENV_GATEWAY_MAX_PROMPT_TOKENS = "TANDEM_GATEWAY_MAX_PROMPT_TOKENS";
   public static final int DEFAULT_GATEWAY_MAX_PROMPT_TOKENS = DEFAULT_DECODER_MAX_SEQ_LEN;
