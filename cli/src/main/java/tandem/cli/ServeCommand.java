@@ -34,9 +34,11 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--trace-log", description = "Print every finished trace as an indented tree with durations on stderr.")
   boolean traceLog;
 
+  @picocli.CommandLine.Mixin ConnectionOptions connections = new ConnectionOptions();
+
   @Override
   public Integer call() throws Exception {
-    Env env = Env.system();
+    Env env = connections.env();
     String m = model != null ? model : env.string(ServiceDefaults.ENV_MODEL, "");
     if (m.isEmpty()) throw new UserError("give --model DIR (or a Hugging Face repo id) or set " + ServiceDefaults.ENV_MODEL);
     Path dir = resolveModel(m);

@@ -55,6 +55,8 @@ public final class ServeDecoderCommand implements Callable<Integer> {
   @Option(names = "--max-message-bytes", description = "Largest gRPC message (default: $TANDEM_MAX_MESSAGE_BYTES or " + ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES + ").")
   Integer maxMessageBytes;
 
+  @picocli.CommandLine.Mixin ConnectionOptions connections = new ConnectionOptions();
+
   @Override
   public Integer call() throws Exception {
     DecoderServerConfig env;
@@ -89,7 +91,7 @@ public final class ServeDecoderCommand implements Callable<Integer> {
         Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
     DecoderServer s;
     try {
-      s = DecoderServer.start(c, List.of(), telemetry);
+      s = DecoderServer.start(c, List.of(), telemetry, connections.env());
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

@@ -18,18 +18,33 @@ public final class ServeGatewayCommand implements Callable<Integer> {
   @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev]: tokenizer, chat template, processor config (default: $TANDEM_MODEL).")
   Path model;
 
-  @Option(names = "--vision", description = "vision-svc host:port (default: $TANDEM_VISION_ADDR or localhost:" + ServiceDefaults.VISION_PORT + ").")
+  @Option(names = "--vision", description = "vision-svc host:port, or a comma-separated list; a name is re-resolved and each of its addresses is a replica (default: $TANDEM_VISION_ADDR or localhost:" + ServiceDefaults.VISION_PORT + ").")
   String vision;
 
-  @Option(names = "--decoder", description = "decoder-svc host:port (default: $TANDEM_DECODER_ADDR or localhost:" + ServiceDefaults.DECODER_PORT + ").")
+  @Option(names = "--decoder", description = "decoder-svc host:port, or a comma-separated list, as --vision (default: $TANDEM_DECODER_ADDR or localhost:" + ServiceDefaults.DECODER_PORT + ").")
   String decoder;
 
   @Option(names = "--port", description = "Port to listen on (default: $TANDEM_PORT or " + ServiceDefaults.GATEWAY_PORT + ").")
   Integer port;
 
+  @Option(names = "--resolve-seconds", description = "How often backend names are looked up again and failed replicas retried (env " + ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS + ", default " + ServiceDefaults.DEFAULT_GATEWAY_RESOLVE_SECONDS + ").")
+  Integer resolveSeconds;
+
+  @Option(names = "--decoder-load-factor", description = "Bounded-load factor of decoder placement, >= 1 (env " + ServiceDefaults.ENV_GATEWAY_DECODER_LOAD_FACTOR + ", default " + ServiceDefaults.DEFAULT_GATEWAY_DECODER_LOAD_FACTOR + ").")
+  String decoderLoadFactor;
+
+  @Option(names = "--load-report-seconds", description = "Seconds a decoder's load report counts in placement (env " + ServiceDefaults.ENV_GATEWAY_LOAD_REPORT_SECONDS + ", default " + ServiceDefaults.DEFAULT_GATEWAY_LOAD_REPORT_SECONDS + ").")
+  Integer loadReportSeconds;
+
+  @picocli.CommandLine.Mixin ConnectionOptions connections = new ConnectionOptions();
+
   @Override
   public Integer call() throws Exception {
-    Env env = Env.system();
+    java.util.Map<String, String> vars = connections.overlay(System.getenv());
+    ConnectionOptions.put(vars, ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS, resolveSeconds);
+    ConnectionOptions.put(vars, ServiceDefaults.ENV_GATEWAY_DECODER_LOAD_FACTOR, decoderLoadFactor);
+    ConnectionOptions.put(vars, ServiceDefaults.ENV_GATEWAY_LOAD_REPORT_SECONDS, loadReportSeconds);
+    Env env = new Env(vars);
     String m = model != null ? model.toString() : env.string(ServiceDefaults.ENV_MODEL, "");
     if (m.isEmpty()) throw new UserError("give --model DIR or set " + ServiceDefaults.ENV_MODEL);
     m = ModelArg.resolve(m).toString();
@@ -43,7 +58,7 @@ public final class ServeGatewayCommand implements Callable<Integer> {
             env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
     GatewayServer s;
     try {
-      s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env));
+      s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env), env);
     } catch (IllegalStateException | IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

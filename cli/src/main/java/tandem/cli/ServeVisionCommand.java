@@ -25,6 +25,8 @@ import tandem.vision.VisionSettings;
 public final class ServeVisionCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
+  @picocli.CommandLine.Mixin ConnectionOptions connections = new ConnectionOptions();
+
   @Option(names = "--model", description = "Checkpoint folder (env TANDEM_MODEL).")
   String model;
 
@@ -85,7 +87,7 @@ public final class ServeVisionCommand implements Callable<Integer> {
     VisionServer server;
     try {
       // TANDEM_TLS_* on the port, TANDEM_HEALTH_PORT for probes (docs/security.md)
-      server = VisionServer.startNetwork(s, Env.system(), telemetry);
+      server = VisionServer.startNetwork(s, connections.env(), telemetry);
     } catch (java.io.IOException | IllegalArgumentException e) {
       telemetry.close();
       throw new UserError("cannot start vision-svc: " + e.getMessage());
