@@ -19,6 +19,28 @@ combination fails `helm install/upgrade/template` with a message naming the valu
 {{- fail (printf "%s.autoscaling.minReplicas=%d is above maxReplicas=%d" $c (int $a.minReplicas) (int $a.maxReplicas)) -}}
 {{- end -}}
 {{- end -}}
+{{- /* install and upgrade only: `helm lint` renders with the defaults, where the repository is empty on purpose */ -}}
+{{- if and (or .Release.IsInstall .Release.IsUpgrade) (not .Values.image.repository) -}}
+{{- fail "image.repository is empty: set image.repository to the registry/repository you pushed the Tandem image to (docker build -f k8s/docker/Dockerfile; no public image is published), e.g. --set image.repository=registry.example.com/tandem" -}}
+{{- end -}}
+{{- if dig "customMetric" "provider" "" .Values.gateway.autoscaling -}}
+{{- fail "gateway.autoscaling.customMetric.provider must be empty: the gateway has no serving signal to scale on (it scales on CPU)" -}}
+{{- end -}}
+{{- if and .Values.vision.autoscaling.customMetric.provider (ne .Values.vision.autoscaling.customMetric.signal "queue") -}}
+{{- fail (printf "vision.autoscaling.customMetric.signal=%s: vision-svc has only the queue signal (tiles waiting)" .Values.vision.autoscaling.customMetric.signal) -}}
+{{- end -}}
+{{- range $c := list "vision" "decoder" -}}
+{{- $cm := (index $.Values $c).autoscaling.customMetric -}}
+{{- if and $cm.provider (not (gt (float64 $cm.target) 0.0)) -}}
+{{- fail (printf "%s.autoscaling.customMetric.target=%s must be above 0" $c $cm.target) -}}
+{{- end -}}
+{{- if and $cm.provider (le (int $.Values.metrics.port) 0) -}}
+{{- fail (printf "%s.autoscaling.customMetric needs the metrics endpoint: metrics.port is 0" $c) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.enabled (le (int .Values.metrics.port) 0) -}}
+{{- fail "serviceMonitor.enabled needs metrics.port > 0 (there is no /metrics port to scrape)" -}}
+{{- end -}}
 {{- $g := .Values.gateway -}}
 {{- if and (gt (float64 $g.ratePerSecond) 0.0) (lt (int $g.rateBurst) 1) -}}
 {{- fail "gateway.rateBurst must be at least 1 while gateway.ratePerSecond is above 0 (set ratePerSecond=0 to turn the rate limit off)" -}}

@@ -25,6 +25,8 @@ final class Chart {
   static final Path BAD_VALUES = MODULE.resolve("src/test/resources/bad-values");
   /** Release name used for k8s/manifests/ and in the tests: object names start with it. */
   static final String RELEASE = "tandem";
+  /** The image repository of the test renderings and of manifests/tandem.yaml: edit it before applying. */
+  static final String IMAGE_PLACEHOLDER = "registry.example.com/tandem";
 
   private Chart() {}
 
@@ -41,6 +43,11 @@ final class Chart {
   /** `helm template tandem k8s/helm/tandem -f VALUES...` with optional --set pairs (key, value, key, value...). */
   static String template(List<Path> valuesFiles, Object... sets) {
     TemplateCommand t = new Helm(DIR).template().withName(RELEASE).withNamespace(RELEASE);
+    // image.repository has no default (no public image exists; an empty one fails the install, see BadValuesTest):
+    // every rendering names the placeholder registry the plain manifests carry, unless the caller sets its own
+    boolean ownImage = false;
+    for (int i = 0; i + 1 < sets.length; i += 2) ownImage |= "image.repository".equals(sets[i]);
+    if (!ownImage) t = t.set("image.repository", IMAGE_PLACEHOLDER);
     for (Path f : valuesFiles) t = t.withValuesFile(f);
     for (int i = 0; i + 1 < sets.length; i += 2) t = t.set((String) sets[i], sets[i + 1]);
     return t.call();

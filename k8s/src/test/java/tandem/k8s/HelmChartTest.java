@@ -36,7 +36,7 @@ class HelmChartTest {
   void defaultsRenderEveryObjectTheIssueAsksFor() {
     List<String> names = Chart.defaults().names();
     for (String expected : List.of(
-        "ConfigMap/tandem", "ServiceAccount/tandem", "PersistentVolumeClaim/tandem-model",
+        "ConfigMap/tandem", "ServiceAccount/tandem",
         "Deployment/tandem-gateway", "Deployment/tandem-vision", "Deployment/tandem-decoder",
         "Service/tandem-gateway", "Service/tandem-vision", "Service/tandem-decoder",
         "Service/tandem-vision-headless", "Service/tandem-decoder-headless",
@@ -44,7 +44,9 @@ class HelmChartTest {
         "NetworkPolicy/tandem-vision", "NetworkPolicy/tandem-decoder", "HorizontalPodAutoscaler/tandem-gateway")) {
       assertTrue(names.contains(expected), expected + " missing from " + names);
     }
-    assertEquals(17, names.size(), "unexpected objects: " + names);
+    assertEquals(16, names.size(), "unexpected objects: " + names);
+    assertTrue(Chart.render(List.of(), "model.volume.type", "pvc").names().contains("PersistentVolumeClaim/tandem-model"),
+        "the shared claim, opt-in");
   }
 
   @Test
@@ -187,9 +189,14 @@ class HelmChartTest {
   @Test
   void theModelComesFromAClaimFilledByTheDownloadStepOrFromAVolumeYouProvide() {
     Rendering r = Chart.defaults();
+    Rendering shared = Chart.render(List.of(), "model.volume.type", "pvc");
+    assertEquals(List.of("ReadWriteMany"), Y.list(shared.get("PersistentVolumeClaim", "tandem-model"), "spec.accessModes"));
     for (String c : COMPONENTS) {
       Map<String, Object> pod = podSpec(r, c);
-      assertEquals("tandem-model", Y.str(volume(pod, "model"), "persistentVolumeClaim.claimName"), c);
+      // the default binds wherever a default StorageClass exists: a ReadWriteOnce claim per pod, filled by its init step
+      assertEquals(List.of("ReadWriteOnce"), Y.list(volume(pod, "model"), "ephemeral.volumeClaimTemplate.spec.accessModes"), c);
+      assertEquals("10Gi", Y.str(volume(pod, "model"), "ephemeral.volumeClaimTemplate.spec.resources.requests.storage"), c);
+      assertEquals("tandem-model", Y.str(volume(podSpec(shared, c), "model"), "persistentVolumeClaim.claimName"), c);
       Map<String, Object> init = Y.map(Y.list(pod, "initContainers").get(0));
       assertEquals(List.of("/app/bin/model-init"), init.get("command"));
       assertEquals(List.of("TalkUHulk/SmolVLM2-256M-Married-Qwen3-0.6B", "/models", LINK), init.get("args"));

@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
  */
 class ManifestsInSyncTest {
   static final String HEADER = """
-      # Generated from k8s/helm/tandem with default values (release "tandem"): do not edit by hand.
+      # Generated from k8s/helm/tandem with default values (release "tandem") and the placeholder image
+      # registry.example.com/tandem: replace it with the repository you pushed the image to. Otherwise do not edit.
       # Regenerate: ./mvnw -B -pl k8s -am verify -Dtandem.k8s.writeManifests=true
       # Apply: kubectl create namespace tandem && kubectl -n tandem apply -f k8s/manifests/
       """;

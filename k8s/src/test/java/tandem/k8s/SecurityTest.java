@@ -153,7 +153,7 @@ class SecurityTest {
     assertEquals("require", env(r.container("gateway"), ServiceDefaults.ENV_TLS_CLIENT_AUTH));
     NodeValidator.Result v = NodeValidator.validate(r.yaml);
     assertEquals(0, v.exitCode(), v.output());
-    assertTrue(v.output().startsWith("ok: 17 objects"), v.output());
+    assertTrue(v.output().startsWith("ok: 16 objects"), v.output());
   }
 
   /**

@@ -127,4 +127,29 @@ class TelemetryTest {
       assertTrue(resp.body().contains("gen_ai_server_time_to_first_token_seconds_sum"), resp.body());
     }
   }
+
+  /**
+   * The Prometheus names the Helm chart's autoscaling queries (Prometheus Adapter rules, KEDA triggers) are written
+   * against: decoder queue length, decoder KV cache usage and vision queued tiles, as this exporter spells them.
+   */
+  @Test
+  void theAutoscalingSignalsHaveThePrometheusNamesTheChartQueries() throws Exception {
+    int port;
+    try (java.net.ServerSocket free = new java.net.ServerSocket(0)) {
+      port = free.getLocalPort();
+    }
+    try (Telemetry t = Telemetry.fromEnv("scrape-svc", Map.of(), port, null)) {
+      var m = t.meter("x");
+      m.upDownCounterBuilder("decoder.queue.length").setUnit("{request}").buildWithCallback(r -> r.record(3));
+      m.gaugeBuilder("decoder.kv_cache.usage").setUnit("1").buildWithCallback(r -> r.record(0.5));
+      m.upDownCounterBuilder("vision.queue.tiles").setUnit("{tile}").buildWithCallback(r -> r.record(7));
+      var client = java.net.http.HttpClient.newHttpClient();
+      var resp = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      String body = resp.body();
+      assertTrue(java.util.regex.Pattern.compile("(?m)^decoder_queue_length\\{[^}]*\\} 3(\\.0)?$").matcher(body).find(), body);
+      assertTrue(java.util.regex.Pattern.compile("(?m)^decoder_kv_cache_usage_ratio\\{[^}]*\\} 0\\.5$").matcher(body).find(), body);
+      assertTrue(java.util.regex.Pattern.compile("(?m)^vision_queue_tiles\\{[^}]*\\} 7(\\.0)?$").matcher(body).find(), body);
+    }
+  }
 }

@@ -16,7 +16,8 @@ import tandem.vision.cache.EmbeddingCache;
  * <p>No semantic convention covers an encoder cache, so the names are plain: {@code vision.cache.requests}
  * (counter, attribute {@code vision.cache.result} = hit | miss | joined), {@code vision.cache.evictions},
  * {@code vision.cache.size} (bytes held), {@code vision.cache.entries}, {@code vision.cache.capacity} (bytes); and the
- * batcher's {@code vision.batches} (forward passes) and {@code vision.tiles.encoded}.
+ * batcher's {@code vision.batches} (forward passes), {@code vision.tiles.encoded} and {@code vision.queue.tiles} (tiles
+ * waiting, the autoscaling signal).
  */
 public final class VisionMetrics implements AutoCloseable {
   static final AttributeKey<String> RESULT = AttributeKey.stringKey("vision.cache.result");
@@ -55,6 +56,10 @@ public final class VisionMetrics implements AutoCloseable {
     v.instruments.add(m.counterBuilder("vision.batches").setUnit("{batch}")
         .setDescription("Tower forward passes run (each encodes up to the batch cap of tiles)")
         .buildWithCallback(r -> r.record(batcher.stats().batches())));
+    // the autoscaling signal of vision-svc (Prometheus vision_queue_tiles; the Helm chart's HPA/KEDA options)
+    v.instruments.add(m.upDownCounterBuilder("vision.queue.tiles").setUnit("{tile}")
+        .setDescription("Tiles waiting for a forward pass")
+        .buildWithCallback(r -> r.record(batcher.queuedTiles())));
     v.instruments.add(m.counterBuilder("vision.tiles.encoded").setUnit("{tile}")
         .setDescription("Tiles encoded by the tower")
         .buildWithCallback(r -> r.record(batcher.stats().tiles())));
