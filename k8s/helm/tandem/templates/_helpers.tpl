@@ -105,7 +105,7 @@ tls.internal.enabled. Its probes then go to the plaintext health-only port. Args
 {{/* The Prometheus metric of an autoscaling signal. Args: (dict "c" "decoder" "signal" "queue"). */}}
 {{- define "tandem.signalMetric" -}}
 {{- if eq .c "vision" -}}vision_queue_tiles
-{{- else if eq .signal "kvCache" -}}decoder_kv_cache_usage_ratio
+{{- else if eq .signal "kvCache" -}}decoder_kv_cache_usage
 {{- else -}}decoder_queue_length
 {{- end -}}
 {{- end -}}

@@ -51,7 +51,7 @@ class AutoscalingAndMonitoringTest {
         "decoder.autoscaling.customMetric.provider", "prometheusAdapter",
         "decoder.autoscaling.customMetric.signal", "kvCache", "decoder.autoscaling.customMetric.target", "0.8");
     Map<String, Object> k = onlyMetric(kv.get("HorizontalPodAutoscaler", "tandem-decoder"));
-    assertEquals("decoder_kv_cache_usage_ratio", Y.str(k, "pods.metric.name"));
+    assertEquals("decoder_kv_cache_usage", Y.str(k, "pods.metric.name"));
     assertEquals("0.8", Y.str(k, "pods.target.averageValue"));
   }
 

@@ -148,7 +148,7 @@ class TelemetryTest {
           java.net.http.HttpResponse.BodyHandlers.ofString());
       String body = resp.body();
       assertTrue(java.util.regex.Pattern.compile("(?m)^decoder_queue_length\\{[^}]*\\} 3(\\.0)?$").matcher(body).find(), body);
-      assertTrue(java.util.regex.Pattern.compile("(?m)^decoder_kv_cache_usage_ratio\\{[^}]*\\} 0\\.5$").matcher(body).find(), body);
+      assertTrue(java.util.regex.Pattern.compile("(?m)^decoder_kv_cache_usage\\{[^}]*\\} 0\\.5$").matcher(body).find(), body);
       assertTrue(java.util.regex.Pattern.compile("(?m)^vision_queue_tiles\\{[^}]*\\} 7(\\.0)?$").matcher(body).find(), body);
     }
   }

@@ -215,7 +215,10 @@ public final class DecoderRouter extends Channel {
         endpoint.finished();
         boolean again;
         synchronized (PlacedCall.this) {
-          again = !answered && !cancelled && status.getCode() == Status.Code.UNAVAILABLE && !context.isCancelled();
+          // nothing reached the caller yet, so placing the call again is invisible to it; CANCELLED counts when the
+          // caller did not cancel (a stopping replica cancels its calls)
+          again = !answered && !cancelled && !context.isCancelled()
+              && (status.getCode() == Status.Code.UNAVAILABLE || status.getCode() == Status.Code.CANCELLED);
           if (again) lastFailure = status.withDescription("decoder-svc " + endpoint.id() + ": " + status.getDescription());
         }
         if (again) {

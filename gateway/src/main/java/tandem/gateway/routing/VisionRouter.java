@@ -34,7 +34,8 @@ import tandem.proto.vision.v1.VisionServiceGrpc;
  * hashing picks for the image's routing key among the replicas that are not down. Each replica keeps its own
  * embedding cache, so a repeated image hits the cache of the one replica that encoded it. An {@code Embed} call with
  * several images is split into one call per owner, run in parallel, and the answers are put back in request order.
- * A part that fails UNAVAILABLE (replica gone or draining) is sent again to the next replica of each of its images.
+ * A part that fails UNAVAILABLE (replica gone or draining), or that a stopping replica cancelled, is sent again to
+ * the next replica of each of its images.
  *
  * <p>The routing key is the image's content (SHA-256 of its bytes: the cache keys on the content hash plus
  * vision-svc's own preprocessing settings and model, which are the same on every replica, so the bytes alone decide)
@@ -182,6 +183,10 @@ public final class VisionRouter extends Channel {
         }
         groups.computeIfAbsent(e, k -> new ArrayList<>()).add(i);
       }
+      if (groups.isEmpty()) {
+        finish(noEndpoints(), null);
+        return;
+      }
       synchronized (this) {
         if (done) return;
         outstanding += groups.size();
@@ -268,7 +273,9 @@ public final class VisionRouter extends Channel {
       synchronized (this) {
         if (done) return;
         outstanding--;
-        retry = s.getCode() == Status.Code.UNAVAILABLE && !context.isCancelled();
+        // Embed is idempotent: a replica that went away (UNAVAILABLE) or cancelled the call itself while stopping
+        // (CANCELLED with the caller's context still live) is replaced by the images' next replicas
+        retry = (s.getCode() == Status.Code.UNAVAILABLE || s.getCode() == Status.Code.CANCELLED) && !context.isCancelled();
         if (!retry) {
           finishLocked(renumber(s, images));
           return;
