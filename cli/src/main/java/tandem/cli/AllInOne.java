@@ -20,7 +20,6 @@ import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.model.CausalLm;
-import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.Gateway;
 import tandem.gateway.limits.EdgeSecurity;
@@ -99,8 +98,7 @@ public final class AllInOne implements AutoCloseable {
   public static AllInOne start(Path model, String device, Map<String, String> environment,
       ServerBuilder<?> publicServer, Telemetry telemetry) throws IOException, InterruptedException {
     return start(model, device, environment, publicServer, telemetry,
-        (dir, dcfg) -> Qwen3ForCausalLM.load(dir, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen(),
-            dcfg.weights())));
+        (dir, dcfg) -> Qwen3ForCausalLM.load(dir, dcfg.options()));
   }
 
   /** Builds decoder-svc's model from the checkpoint and its settings; tests pass a scripted one. */

@@ -48,7 +48,7 @@ public final class TelemetryPathBench {
 
   static double run(Telemetry t, int n) {
     ChatTelemetry chat = ChatTelemetry.create(t, "bench-model");
-    SchedulerMetrics sm = new SchedulerMetrics(0, 0, 0, 1, 0, 0, 0, 0, 0);
+    SchedulerMetrics sm = new SchedulerMetrics(0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, null);
     DecoderTelemetry dec = DecoderTelemetry.create(t, () -> sm);
     var visionTracer = t.tracer(EmbedTrace.SCOPE);
     ChatRequest req = ChatRequest.newBuilder().setRequestId("r")

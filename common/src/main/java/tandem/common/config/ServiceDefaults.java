@@ -132,11 +132,26 @@ public final class ServiceDefaults {
   public static final String ENV_DECODER_MAX_QUEUE = "TANDEM_DECODER_MAX_QUEUE";
   public static final int DEFAULT_DECODER_MAX_QUEUE = 64;
   /**
-   * Prompt tokens prefilled between two decode steps while other sequences are decoding (at least one request is
-   * always admitted), so new arrivals do not stall the running streams for long.
+   * Prompt tokens prefilled per scheduler step (chunked prefill): each step runs one row for every decoding stream
+   * plus up to this many rows of pending prompts, so a long prompt no longer stalls the running streams. The old name
+   * {@link #ENV_DECODER_PREFILL_TOKENS} is read when this one is unset.
    */
+  public static final String ENV_DECODER_PREFILL_CHUNK_TOKENS = "TANDEM_DECODER_PREFILL_CHUNK_TOKENS";
+  /** Earlier name of {@link #ENV_DECODER_PREFILL_CHUNK_TOKENS}, still read. */
   public static final String ENV_DECODER_PREFILL_TOKENS = "TANDEM_DECODER_PREFILL_TOKENS";
-  public static final int DEFAULT_DECODER_PREFILL_TOKENS = 512;
+  public static final int DEFAULT_DECODER_PREFILL_TOKENS = 64;
+  /**
+   * KV cache budget, bytes: the paged cache's block pool never grows past it (0 = the default, {@link
+   * #DEFAULT_DECODER_KV_CACHE_BYTES}, on the CPU). libtorch (CUDA) still reserves max batch x max sequence length.
+   */
+  public static final String ENV_DECODER_KV_CACHE_BYTES = "TANDEM_DECODER_KV_CACHE_BYTES";
+  public static final long DEFAULT_DECODER_KV_CACHE_BYTES = 512L << 20;
+  /** Storage type of the paged KV cache: {@code bf16} (half the bytes per token) or {@code f32}. */
+  public static final String ENV_DECODER_KV_CACHE_DTYPE = "TANDEM_DECODER_KV_CACHE_DTYPE";
+  public static final String DEFAULT_DECODER_KV_CACHE_DTYPE = "bf16";
+  /** Whether full KV blocks are kept and reused by later requests with the same prefix (true/false). */
+  public static final String ENV_DECODER_PREFIX_CACHE = "TANDEM_DECODER_PREFIX_CACHE";
+  public static final boolean DEFAULT_DECODER_PREFIX_CACHE = true;
   /**
    * libtorch intra-op threads of the decoder (process-wide); 0 keeps libtorch's default (the number of cores). One
    * thread is much faster on a CPU shared with other work (every small op of a step pays a pool barrier).
