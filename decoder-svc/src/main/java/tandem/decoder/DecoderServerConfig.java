@@ -17,8 +17,7 @@ import tandem.common.config.Env;
  * @param maxSeqLen KV capacity per slot, tokens (TANDEM_DECODER_MAX_SEQ_LEN)
  * @param maxQueue requests that may wait for a slot (TANDEM_DECODER_MAX_QUEUE)
  * @param maxMessageBytes largest gRPC message (TANDEM_MAX_MESSAGE_BYTES)
- * @param prefillTokens prompt rows per step beside the decoding rows (TANDEM_DECODER_PREFILL_CHUNK_TOKENS, or the older
- *     TANDEM_DECODER_PREFILL_TOKENS)
+ * @param prefillTokens prompt rows per step beside the decoding rows (TANDEM_DECODER_PREFILL_TOKENS)
  * @param threads compute threads of the Java kernel and libtorch; 0 = the core count (TANDEM_DECODER_THREADS)
  * @param weights CPU weight format: auto, bf16, q8_0 or f32 (TANDEM_DECODER_WEIGHTS)
  * @param kvCacheBytes KV cache budget, bytes; 0 = the default (TANDEM_DECODER_KV_CACHE_BYTES)
@@ -93,8 +92,7 @@ public record DecoderServerConfig(
         env.integer(ENV_DECODER_MAX_SEQ_LEN, DEFAULT_DECODER_MAX_SEQ_LEN),
         env.integer(ENV_DECODER_MAX_QUEUE, DEFAULT_DECODER_MAX_QUEUE),
         env.integer(ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
-        env.integer(ENV_DECODER_PREFILL_CHUNK_TOKENS,
-            env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS)),
+        env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS),
         env.integer(ENV_DECODER_THREADS, DEFAULT_DECODER_THREADS),
         env.string(ENV_DECODER_WEIGHTS, DEFAULT_DECODER_WEIGHTS),
         env.longValue(ENV_DECODER_KV_CACHE_BYTES, 0),

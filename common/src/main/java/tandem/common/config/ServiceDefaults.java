@@ -132,12 +132,10 @@ public final class ServiceDefaults {
   public static final String ENV_DECODER_MAX_QUEUE = "TANDEM_DECODER_MAX_QUEUE";
   public static final int DEFAULT_DECODER_MAX_QUEUE = 64;
   /**
-   * Prompt tokens prefilled per scheduler step (chunked prefill): each step runs one row for every decoding stream
-   * plus up to this many rows of pending prompts, so a long prompt no longer stalls the running streams. The old name
-   * {@link #ENV_DECODER_PREFILL_TOKENS} is read when this one is unset.
+   * Prompt rows per scheduler step (chunked prefill, flag {@code --prefill-chunk-tokens}): each step runs one row for
+   * every decoding stream plus up to this many rows of pending prompts, so a long prompt does not stall the running
+   * streams.
    */
-  public static final String ENV_DECODER_PREFILL_CHUNK_TOKENS = "TANDEM_DECODER_PREFILL_CHUNK_TOKENS";
-  /** Earlier name of {@link #ENV_DECODER_PREFILL_CHUNK_TOKENS}, still read. */
   public static final String ENV_DECODER_PREFILL_TOKENS = "TANDEM_DECODER_PREFILL_TOKENS";
   public static final int DEFAULT_DECODER_PREFILL_TOKENS = 64;
   /**
