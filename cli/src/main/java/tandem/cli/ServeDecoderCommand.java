@@ -43,7 +43,7 @@ public final class ServeDecoderCommand implements Callable<Integer> {
   @Option(names = "--max-queue", description = "Requests that may wait for a slot (default: $TANDEM_DECODER_MAX_QUEUE or " + ServiceDefaults.DEFAULT_DECODER_MAX_QUEUE + ").")
   Integer maxQueue;
 
-  @Option(names = {"--prefill-chunk-tokens", "--prefill-tokens"}, description = "Prompt rows per scheduler step beside the decoding rows (chunked prefill); smaller keeps running streams smoother, larger gives new prompts their first token sooner (default: $TANDEM_DECODER_PREFILL_TOKENS or " + ServiceDefaults.DEFAULT_DECODER_PREFILL_TOKENS + ").")
+  @Option(names = {"--prefill-chunk-tokens", "--prefill-tokens"}, description = "Rows per scheduler step, decoding rows included: pending prompts get the rest (chunked prefill); smaller keeps running streams smoother, larger gives new prompts their first token sooner (default: $TANDEM_DECODER_PREFILL_TOKENS or " + ServiceDefaults.DEFAULT_DECODER_PREFILL_TOKENS + ").")
   Integer prefillTokens;
 
   @Option(names = "--kv-cache-bytes", description = "KV cache budget in bytes, suffixes k/m/g allowed; the CPU kernel's block pool never grows past it (default: $TANDEM_DECODER_KV_CACHE_BYTES or " + (ServiceDefaults.DEFAULT_DECODER_KV_CACHE_BYTES >> 20) + "m).")

@@ -17,7 +17,7 @@ import tandem.common.config.Env;
  * @param maxSeqLen KV capacity per slot, tokens (TANDEM_DECODER_MAX_SEQ_LEN)
  * @param maxQueue requests that may wait for a slot (TANDEM_DECODER_MAX_QUEUE)
  * @param maxMessageBytes largest gRPC message (TANDEM_MAX_MESSAGE_BYTES)
- * @param prefillTokens prompt rows per step beside the decoding rows (TANDEM_DECODER_PREFILL_TOKENS)
+ * @param prefillTokens rows per step, decoding rows included (TANDEM_DECODER_PREFILL_TOKENS)
  * @param threads compute threads of the Java kernel and libtorch; 0 = the core count (TANDEM_DECODER_THREADS)
  * @param weights CPU weight format: auto, bf16, q8_0 or f32 (TANDEM_DECODER_WEIGHTS)
  * @param kvCacheBytes KV cache budget, bytes; 0 = the default (TANDEM_DECODER_KV_CACHE_BYTES)

@@ -132,8 +132,8 @@ public final class ServiceDefaults {
   public static final String ENV_DECODER_MAX_QUEUE = "TANDEM_DECODER_MAX_QUEUE";
   public static final int DEFAULT_DECODER_MAX_QUEUE = 64;
   /**
-   * Prompt rows per scheduler step (chunked prefill, flag {@code --prefill-chunk-tokens}): each step runs one row for
-   * every decoding stream plus up to this many rows of pending prompts, so a long prompt does not stall the running
+   * Rows per scheduler step (chunked prefill, flag {@code --prefill-chunk-tokens}): each step runs one row for every
+   * decoding stream and gives pending prompts the rest of this many rows, so a long prompt does not stall the running
    * streams.
    */
   public static final String ENV_DECODER_PREFILL_TOKENS = "TANDEM_DECODER_PREFILL_TOKENS";

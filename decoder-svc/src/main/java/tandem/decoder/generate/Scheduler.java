@@ -21,8 +21,8 @@ import tandem.decoder.model.KvStats;
  *   <li>admit queued requests into free slots while the KV cache has room for their prompts. With a paged KV cache,
  *       the longest run of full blocks already cached for the same prefix (system prompt, image, earlier turns) is
  *       reused, and only the rest is computed ({@code cached_prompt_tokens});
- *   <li>run one step: a row for every decoding sequence plus up to {@code prefillTokensPerStep} rows of pending
- *       prompts (chunked prefill), in one pass when the model can ({@link CausalLm#chunkedPrefill}), so a long new
+ *   <li>run one step: a row for every decoding sequence plus rows of pending prompts up to {@code
+ *       prefillTokensPerStep} rows in all (chunked prefill; at least {@link #MIN_CHUNK} prompt rows), in one pass when the model can ({@link CausalLm#chunkedPrefill}), so a long new
  *       prompt slows the running streams by a chunk per step instead of stalling them for its whole prefill. Models
  *       that prefill whole prompts only get the admitted prompts stacked into one prefill call, then a decode step.
  *   <li>emit one token per decoding sequence (and the first token of each prompt whose last chunk ran); finished
@@ -40,11 +40,14 @@ public final class Scheduler implements AutoCloseable {
   private static final Logger log = Logger.getLogger(Scheduler.class.getName());
   /** Prompt rows per step when no sequence is decoding (nothing to keep streaming): bigger passes, same results. */
   static final int SOLO_PREFILL_ROWS = 512;
+  /** Prompt rows a step gives pending prompts even when decode rows fill its budget, so prefill never starves. */
+  static final int MIN_CHUNK = 16;
 
   /**
    * @param maxQueue requests that may wait for a slot; more get EXHAUSTED
    * @param contextLength the model's context (max_position_embeddings); longer prompts are INVALID
-   * @param prefillTokensPerStep prompt rows per step beside the decoding rows (chunked prefill); for a model that
+   * @param prefillTokensPerStep rows per step, decoding rows included (chunked prefill: prompts get the rest, at least
+   *     {@link #MIN_CHUNK}; up to {@link #SOLO_PREFILL_ROWS} when nothing decodes); for a model that
    *     prefills whole prompts, prompt tokens admitted per round while others decode (at least one request is always
    *     admitted when a slot is free)
    */
@@ -461,7 +464,10 @@ public final class Scheduler implements AutoCloseable {
         decoding = true;
       }
     }
-    int budget = decoding ? config.prefillTokensPerStep() : Math.max(config.prefillTokensPerStep(), SOLO_PREFILL_ROWS);
+    // decode rows count against the budget: the Java kernel widens each weight tile once per 64 rows, so 7 decode
+    // rows beside a 64-row chunk would cost a second pass over the weights
+    int budget = !decoding ? Math.max(config.prefillTokensPerStep(), SOLO_PREFILL_ROWS)
+        : Math.max(config.prefillTokensPerStep() - parts.size(), Math.min(config.prefillTokensPerStep(), MIN_CHUNK));
     for (Seq s : running) {
       if (s.phase != Phase.PREFILL || s.done || s.cancelled) continue;
       int n = s.target() - s.fed;
