@@ -34,8 +34,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
-import tandem.gateway.Gateway;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.backend.Backends;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.ThinkBlockStripper;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.gateway.tokenize.QwenTokenizer;
@@ -64,8 +65,8 @@ class ChatServiceTest extends InProcessTest {
   ChatServiceGrpc.ChatServiceBlockingStub gateway(FakeBackends.Vision v, FakeBackends.Decoder d) throws Exception {
     String vn = v == null ? "nobody-" + InProcessServerBuilder.generateName() : serve(v);
     String dn = d == null ? "nobody-" + InProcessServerBuilder.generateName() : serve(d);
-    Gateway gw =
-        new Gateway(model, new Gateway.Backends(channel(vn), "vision-svc (" + vn + ")", channel(dn), "decoder-svc (" + dn + ")"));
+    ChatPipeline gw =
+        Backends.of(channel(vn), "vision-svc (" + vn + ")", channel(dn), "decoder-svc (" + dn + ")").pipeline(model);
     String gn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     return ChatServiceGrpc.newBlockingStub(channel(gn));
@@ -217,8 +218,8 @@ class ChatServiceTest extends InProcessTest {
     var d = new FakeBackends.Decoder(tok.encodeText("la"), 20, -1, true);
     String dn = serve(d);
     Server decoderServer = servers.get(servers.size() - 1);
-    Gateway gw =
-        new Gateway(model, new Gateway.Backends(channel("nobody"), "vision-svc", channel(dn), "decoder-svc (" + dn + ")"));
+    ChatPipeline gw =
+        Backends.of(channel("nobody"), "vision-svc", channel(dn), "decoder-svc (" + dn + ")").pipeline(model);
     String gn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     var it =
@@ -309,7 +310,7 @@ class ChatServiceTest extends InProcessTest {
           InProcessServerBuilder.forName(dn).addService(ServerInterceptors.intercept(d, tel.serverInterceptor())).build().start());
       ManagedChannel dch = InProcessChannelBuilder.forName(dn).intercept(tel.clientInterceptor()).build();
       channels.add(dch);
-      Gateway gw = new Gateway(model, new Gateway.Backends(channel("nobody"), "vision-svc", dch, "decoder-svc"));
+      ChatPipeline gw = Backends.of(channel("nobody"), "vision-svc", dch, "decoder-svc").pipeline(model);
       String gn = InProcessServerBuilder.generateName();
       servers.add(
           InProcessServerBuilder.forName(gn)
