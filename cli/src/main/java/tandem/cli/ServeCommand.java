@@ -28,7 +28,7 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--port", description = "Public Chat port; 0 picks a free one (default: $TANDEM_PORT or " + ServiceDefaults.GATEWAY_PORT + ").")
   Integer port;
 
-  @Option(names = "--http-port", description = "HTTP port of the OpenAI-compatible API and the web playground; 0 picks a free one, -1 turns it off (default: $TANDEM_HTTP_PORT or " + ServiceDefaults.DEFAULT_HTTP_PORT + "; off when the Chat port serves TLS and neither is set).")
+  @Option(names = "--http-port", description = "HTTP port of the OpenAI-compatible API and the web playground; 0 picks a free one, -1 turns it off (default: $TANDEM_HTTP_PORT or " + ServiceDefaults.HTTP_PORT + "; off when the Chat port serves TLS and neither is set).")
   Integer httpPort;
 
   @Option(names = "--device", description = "cpu or cuda (default: $TANDEM_DEVICE or cpu).")
@@ -89,8 +89,12 @@ public final class ServeCommand implements Callable<Integer> {
           + "set --http-port or " + ServiceDefaults.ENV_HTTP_PORT + " to open it behind your own TLS");
       return null;
     }
+    if (tls) {
+      System.err.println("tandem: warning: the HTTP port serves plain HTTP next to the TLS Chat port; put it behind a "
+          + "TLS-terminating proxy, bearer tokens travel in its requests");
+    }
     try {
-      return tandem.gateway.http.HttpSettings.fromEnv(env, ServiceDefaults.DEFAULT_HTTP_PORT, httpPort);
+      return tandem.gateway.http.HttpSettings.fromEnv(env, ServiceDefaults.HTTP_PORT, httpPort);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

@@ -21,6 +21,7 @@ import tandem.gateway.pipeline.GatewayModel;
  * for the OpenAI-compatible API and playground (off unless set). The wiring is {@link FrontDoors}'.
  */
 public final class GatewayServer implements AutoCloseable {
+  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(GatewayServer.class.getName());
   private final GatewayModel model;
   private final Backends backends;
   private final FrontDoors doors;
@@ -82,9 +83,8 @@ public final class GatewayServer implements AutoCloseable {
     EdgeSecurity security = EdgeSecurity.fromEnv(env);
     HttpSettings http = HttpSettings.fromEnv(env, -1, c.httpPort());
     if (http != null && security.edgeTls()) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_HTTP_PORT + "=" + c.httpPort() + " serves plain HTTP, but "
-          + "the gateway is set up for TLS (TANDEM_TLS_*): terminate TLS in front of the HTTP port (an ingress) and "
-          + "keep it off the public network, or leave " + ServiceDefaults.ENV_HTTP_PORT + " unset");
+      LOG.warning(ServiceDefaults.ENV_HTTP_PORT + "=" + http.port() + " serves plain HTTP next to the TLS Chat port: "
+          + "terminate TLS in front of it (an ingress); bearer tokens travel in its requests. -1 turns it off.");
     }
     GatewayModel model = GatewayModel.load(c.model());
     Backends backends = Backends.connect(c.visionAddr(), c.decoderAddr(), c.maxMessageBytes(), telemetry,

@@ -242,11 +242,12 @@ public final class ServiceDefaults {
   // ---- gateway HTTP (OpenAI-compatible API and web playground)
   /**
    * Port of the gateway's HTTP server ({@code /v1/chat/completions}, {@code /v1/models}, the playground at {@code /});
-   * 0 = off. The all-in-one server opens {@link #DEFAULT_HTTP_PORT} unless told otherwise; a split gateway only
-   * when this is set.
+   * 0 picks a free one, -1 = off. The all-in-one server opens {@link #HTTP_PORT} unless told otherwise; a split
+   * gateway only when this is set (the Helm chart sets it from {@code gateway.http.port}).
    */
   public static final String ENV_HTTP_PORT = "TANDEM_HTTP_PORT";
-  public static final int DEFAULT_HTTP_PORT = 8080;
+  /** The HTTP port of the all-in-one server and of the chart's gateway. */
+  public static final int HTTP_PORT = 8080;
   /**
    * Hosts whose http(s) image URLs the HTTP API may fetch, comma-separated (exact host names, no wildcards); empty =
    * only data: URIs (an http(s) URL is refused, so the gateway cannot be made to call internal addresses).
