@@ -267,6 +267,8 @@ public final class HttpFrontDoor implements AutoCloseable {
         json = JsonParser.parseString(new String(body, StandardCharsets.UTF_8));
       } catch (JsonParseException e) {
         throw Rejection.invalid("the body is not valid JSON: " + e.getMessage());
+      } catch (StackOverflowError e) {
+        throw Rejection.invalid("the body's JSON nests too deeply");
       }
       req = ChatCompletionRequest.parse(json, modelName, body.length, settings.maxImageBytes(), fetcher);
     } catch (Rejection r) {
@@ -342,7 +344,9 @@ public final class HttpFrontDoor implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted", e);
     } finally {
-      if (!scope.isCancelled() && Thread.currentThread().isInterrupted()) scope.cancel();
+      // whatever ended this request (an answer, a refusal, a bug), nothing may keep generating for it; after a
+      // finished answer this is a no-op
+      scope.cancel();
     }
   }
 

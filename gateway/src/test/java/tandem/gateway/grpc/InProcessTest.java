@@ -12,8 +12,8 @@ import org.junit.jupiter.api.AfterEach;
 
 /** The in-process servers and channels a gateway test opens; all shut down after each test. */
 public abstract class InProcessTest {
-  final List<Server> servers = new ArrayList<>();
-  final List<ManagedChannel> channels = new ArrayList<>();
+  protected final List<Server> servers = new ArrayList<>();
+  protected final List<ManagedChannel> channels = new ArrayList<>();
 
   @AfterEach
   void stopInProcess() throws InterruptedException {

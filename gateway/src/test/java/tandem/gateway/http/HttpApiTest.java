@@ -428,4 +428,51 @@ class HttpApiTest extends InProcessTest {
   }
 
 
+
+  @Test
+  void anHttpChatIsOneTraceFromTheClientsTraceparentThroughTheDecoderAndIsInTheChatMetrics() throws Exception {
+    var spans = io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter.create();
+    var metrics = io.opentelemetry.sdk.testing.exporter.InMemoryMetricReader.create();
+    var sdk = io.opentelemetry.sdk.OpenTelemetrySdk.builder()
+        .setTracerProvider(io.opentelemetry.sdk.trace.SdkTracerProvider.builder()
+            .addSpanProcessor(io.opentelemetry.sdk.trace.export.SimpleSpanProcessor.create(spans)).build())
+        .setMeterProvider(io.opentelemetry.sdk.metrics.SdkMeterProvider.builder().registerMetricReader(metrics).build())
+        .setPropagators(io.opentelemetry.context.propagation.ContextPropagators.create(
+            io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator.getInstance()))
+        .build();
+    Telemetry tel = Telemetry.of(sdk);
+    closers.add(tel);
+    FakeBackends.Decoder d = answering("hi<|im_end|>");
+    String dn = InProcessServerBuilder.generateName();
+    servers.add(InProcessServerBuilder.forName(dn)
+        .addService(io.grpc.ServerInterceptors.intercept(d, tel.serverInterceptor())).build().start());
+    var dch = InProcessChannelBuilder.forName(dn).intercept(tel.clientInterceptor()).build();
+    closers.add(dch::shutdownNow);
+    Env e = new Env(Map.of());
+    doors = FrontDoors.start(new GatewayModel(tok, 64, 151655), MODEL, Backends.of(channel("nobody"), "vision-svc", dch,
+        "decoder-svc"), e, EdgeSecurity.fromEnv(e), tel, InProcessServerBuilder.forName(InProcessServerBuilder.generateName()),
+        64 << 20, HttpSettings.onPort(0));
+    closers.add(0, doors);
+    String traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    HttpResponse<String> r = post("/v1/chat/completions",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        "traceparent", "00-" + traceId + "-00f067aa0ba902b7-01");
+    assertEquals(200, r.statusCode(), r.body());
+    assertEquals(traceId, json(r.body()).get("tandem_trace_id").getAsString());
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    List<String> names = List.of();
+    while (System.nanoTime() < until) {
+      names = spans.getFinishedSpanItems().stream().filter(sp -> sp.getTraceId().equals(traceId))
+          .map(sp -> sp.getName()).toList();
+      if (names.contains("POST /v1/chat/completions") && names.contains("tandem.decoder.v1.DecoderService/Generate")
+          && names.contains("chat")) break;
+      Thread.sleep(20);
+    }
+    assertTrue(names.contains("POST /v1/chat/completions"), names.toString());
+    assertTrue(names.contains("chat"), names.toString());
+    assertTrue(names.contains("tandem.decoder.v1.DecoderService/Generate"), "decoder-svc's span is in the trace: " + names);
+    var collected = metrics.collectAllMetrics().stream().map(m -> m.getName()).toList();
+    assertTrue(collected.contains("gen_ai.server.request.duration"), collected.toString());
+    assertTrue(collected.contains("http.server.request.duration"), collected.toString());
+  }
 }
