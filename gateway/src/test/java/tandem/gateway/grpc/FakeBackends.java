@@ -83,6 +83,8 @@ public final class FakeBackends {
     public final CountDownLatch streaming = new CountDownLatch(1);
     public final AtomicReference<GenerateRequest> last = new AtomicReference<>();
     final AtomicReference<String> traceId = new AtomicReference<>();
+    /** Reported as the final message's cached_prompt_tokens (prefix-cache reuse). */
+    public volatile int cachedPromptTokens;
 
     public Decoder(int[] ids, long delayMs, int dieAfter, boolean endless) {
       this.ids = ids;
@@ -125,7 +127,8 @@ public final class FakeBackends {
                                   .setGeneratedTokens(ids.length)
                                   .setPrefillMs(12)
                                   .setDecodeMs(34)
-                                  .setTimeToFirstTokenMs(13))
+                                  .setTimeToFirstTokenMs(13)
+                                  .setCachedPromptTokens(cachedPromptTokens))
                           .build());
                   out.onCompleted();
                 } catch (InterruptedException e) {

@@ -137,6 +137,7 @@ class HttpApiTest extends InProcessTest {
   @Test
   void aStreamIsServerSentEventsEndingInDoneWithTheSameTextAsGrpc() throws Exception {
     start(Map.of(), answering(ANSWER));
+    decoder.cachedPromptTokens = 7; // decoder-svc's prefix-cache reuse reaches both doors' usage
     HttpResponse<String> r = post("/v1/chat/completions", chat(true, "\"stream_options\":{\"include_usage\":true}"));
     assertEquals(200, r.statusCode(), r.body());
     assertEquals("text/event-stream; charset=utf-8", r.headers().firstValue("content-type").orElse(""));
@@ -180,7 +181,7 @@ class HttpApiTest extends InProcessTest {
     int[] ids = tok.encodeReference(ANSWER);
     assertEquals(ids.length, usage.get("completion_tokens").getAsInt());
     assertEquals(usage.get("prompt_tokens").getAsInt() + ids.length, usage.get("total_tokens").getAsInt());
-    assertEquals(0, usage.getAsJsonObject("prompt_tokens_details").get("cached_tokens").getAsInt());
+    assertEquals(7, usage.getAsJsonObject("prompt_tokens_details").get("cached_tokens").getAsInt());
 
     // the box rides on the chunk whose text closed it
     assertEquals(1, boxes.size());
@@ -208,6 +209,7 @@ class HttpApiTest extends InProcessTest {
     assertEquals(grpcText.toString(), text.toString());
     assertEquals(last.getFinal().getUsage().getCompletionTokens(), usage.get("completion_tokens").getAsInt());
     assertEquals(last.getFinal().getUsage().getPromptTokens(), usage.get("prompt_tokens").getAsInt());
+    assertEquals(7, last.getFinal().getUsage().getCachedPromptTokens());
     // and vision-svc got the image bytes from the data: URI
     assertEquals("png bytes", vision.last.get().getImages(0).getData().toStringUtf8());
   }
@@ -474,5 +476,33 @@ class HttpApiTest extends InProcessTest {
     var collected = metrics.collectAllMetrics().stream().map(m -> m.getName()).toList();
     assertTrue(collected.contains("gen_ai.server.request.duration"), collected.toString());
     assertTrue(collected.contains("http.server.request.duration"), collected.toString());
+  }
+
+  @Test
+  void bothDoorsShareOneLimiterSoAnHttpStreamCountsAgainstTheGlobalCapOfGrpc() throws Exception {
+    start(Map.of(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS, "1"),
+        new FakeBackends.Decoder(tok.encodeReference("tick "), 20, -1, true));
+    HttpRequest req = HttpRequest.newBuilder(uri("/v1/chat/completions"))
+        .POST(HttpRequest.BodyPublishers.ofString(chat(true, ""))).build();
+    var pending = http.sendAsync(req, HttpResponse.BodyHandlers.ofInputStream());
+    HttpResponse<InputStream> open = pending.get(10, TimeUnit.SECONDS);
+    assertEquals(200, open.statusCode());
+    assertTrue(decoder.streaming.await(5, TimeUnit.SECONDS));
+    // the one stream the gateway allows is the HTTP one: gRPC is refused, naming the limit
+    var ch = InProcessChannelBuilder.forName(grpcName).directExecutor().build();
+    closers.add(ch::shutdownNow);
+    var e = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class,
+        () -> ChatServiceGrpc.newBlockingStub(ch).chat(ChatRequest.newBuilder().addMessages(ChatMessage.newBuilder()
+            .setRole("user").addContent(ContentPart.newBuilder().setText("hi"))).build()).hasNext());
+    assertEquals(io.grpc.Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+    assertTrue(e.getStatus().getDescription().contains(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS));
+    // and another HTTP request gets 503 for the same reason
+    JsonObject err = error(post("/v1/chat/completions", chat(true, "")), 503);
+    assertTrue(err.get("message").getAsString().contains(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS), err.toString());
+    open.body().close(); // hang up: the slot is free again
+    assertTrue(decoder.cancelled.await(10, TimeUnit.SECONDS));
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (doors.limiter().openStreams() > 0 && System.nanoTime() < until) Thread.sleep(10);
+    assertEquals(0, doors.limiter().openStreams());
   }
 }
