@@ -4,7 +4,6 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.opentelemetry.api.common.AttributeKey;
@@ -264,7 +263,7 @@ public final class HttpFrontDoor implements AutoCloseable {
     try {
       JsonElement json;
       try {
-        json = JsonParser.parseString(new String(body, StandardCharsets.UTF_8));
+        json = strictJson(new String(body, StandardCharsets.UTF_8));
       } catch (JsonParseException e) {
         throw Rejection.invalid("the body is not valid JSON: " + e.getMessage());
       } catch (StackOverflowError e) {
@@ -288,6 +287,20 @@ public final class HttpFrontDoor implements AutoCloseable {
       return answer(ex, req, CallScope.of(imageScope));
     } finally {
       release.run();
+    }
+  }
+
+  private static final com.google.gson.TypeAdapter<JsonElement> JSON = new com.google.gson.Gson().getAdapter(JsonElement.class);
+
+  /** RFC 8259 JSON, nothing before or after it (gson's default parser would accept unquoted keys, NaN, comments). */
+  static JsonElement strictJson(String text) {
+    try (com.google.gson.stream.JsonReader r = new com.google.gson.stream.JsonReader(new java.io.StringReader(text))) {
+      r.setStrictness(com.google.gson.Strictness.STRICT);
+      JsonElement e = JSON.read(r);
+      if (r.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) throw new JsonParseException("text after the JSON value");
+      return e;
+    } catch (IOException | IllegalStateException | NumberFormatException e) {
+      throw new JsonParseException(e.getMessage(), e);
     }
   }
 

@@ -277,6 +277,9 @@ class HttpApiTest extends InProcessTest {
   void badRequestsGetOpenAiErrorObjectsWithTheRightStatus() throws Exception {
     start(Map.of(), answering("hi<|im_end|>"));
     assertEquals("invalid_request_error", error(post("/v1/chat/completions", "{not json"), 400).get("type").getAsString());
+    error(post("/v1/chat/completions", "{messages: []}"), 400); // JSON, not JavaScript: keys are quoted
+    error(post("/v1/chat/completions", chat(false, "") + " trailing"), 400);
+    error(post("/v1/chat/completions", "[".repeat(100_000)), 400);
     assertTrue(error(post("/v1/chat/completions", chat(false, "\"n\":2")), 400).get("message").getAsString().contains("n = 1"));
     assertTrue(error(post("/v1/chat/completions", chat(false, "\"tools\":[]")), 400).get("message").getAsString()
         .contains("unknown field 'tools'"));
