@@ -45,6 +45,15 @@ combination fails `helm install/upgrade/template` with a message naming the valu
 {{- if and (gt (float64 $g.ratePerSecond) 0.0) (lt (int $g.rateBurst) 1) -}}
 {{- fail "gateway.rateBurst must be at least 1 while gateway.ratePerSecond is above 0 (set ratePerSecond=0 to turn the rate limit off)" -}}
 {{- end -}}
+{{- if ge (int $g.http.port) 0 -}}
+{{- $hp := toString (int $g.http.port) -}}
+{{- if hasKey $ports $hp -}}
+{{- fail (printf "gateway.http.port=%s is also %s.port: the HTTP API needs a port of its own" $hp (get $ports $hp)) -}}
+{{- end -}}
+{{- if eq $hp (toString (int .Values.metrics.port)) -}}
+{{- fail (printf "gateway.http.port=%s is also metrics.port: the HTTP API needs a port of its own" $hp) -}}
+{{- end -}}
+{{- end -}}
 {{- $m := toString (int .Values.metrics.port) -}}
 {{- if hasKey $ports $m -}}
 {{- fail (printf "metrics.port=%s is also %s.port: choose another metrics port" $m (get $ports $m)) -}}

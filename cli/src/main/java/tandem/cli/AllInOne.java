@@ -2,33 +2,27 @@ package tandem.cli;
 
 import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
-import io.grpc.ServerInterceptor;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
-import tandem.common.grpc.ServerBootstrap;
 import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.model.CausalLm;
-import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
-import tandem.gateway.Gateway;
+import tandem.gateway.backend.Backends;
 import tandem.gateway.limits.EdgeSecurity;
-import tandem.gateway.limits.GatewayLimits;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.pipeline.GatewayModel;
+import tandem.gateway.FrontDoors;
 import tandem.gateway.GatewayServer;
-import tandem.gateway.grpc.ChatGrpcService;
-import tandem.gateway.telemetry.ChatTelemetry;
+import tandem.gateway.http.HttpSettings;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
 
@@ -41,9 +35,8 @@ public final class AllInOne implements AutoCloseable {
   private volatile VisionServer vision;
   private volatile DecoderServer decoder;
   private final GatewayModel gatewayModel;
-  private final ManagedChannel visionChannel;
-  private final ManagedChannel decoderChannel;
-  private final ServerBootstrap gateway;
+  private final Backends backends;
+  private final FrontDoors doors;
   private java.time.Duration grace = java.time.Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
   /** What a backend restart needs: how the backends were built. */
   private Path model;
@@ -51,16 +44,14 @@ public final class AllInOne implements AutoCloseable {
   private String id;
   private Telemetry telemetry;
   private DecoderModel decoderModel;
-  private tandem.gateway.limits.ClientLimiter limiter;
 
-  private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, ManagedChannel visionChannel,
-      ManagedChannel decoderChannel, ServerBootstrap gateway) {
+  private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, Backends backends,
+      FrontDoors doors) {
     this.vision = vision;
     this.decoder = decoder;
     this.gatewayModel = gatewayModel;
-    this.visionChannel = visionChannel;
-    this.decoderChannel = decoderChannel;
-    this.gateway = gateway;
+    this.backends = backends;
+    this.doors = doors;
   }
 
   private static DecoderServer startDecoder(Path model, Env env, String id, Telemetry telemetry,
@@ -87,7 +78,7 @@ public final class AllInOne implements AutoCloseable {
 
   /** Streams open at the public port (all clients), or -1 when no limiter counts them. */
   public int openStreams() {
-    return limiter == null ? -1 : limiter.openStreams();
+    return doors.limiter().openStreams();
   }
 
   /**
@@ -98,71 +89,67 @@ public final class AllInOne implements AutoCloseable {
    */
   public static AllInOne start(Path model, String device, Map<String, String> environment,
       ServerBuilder<?> publicServer, Telemetry telemetry) throws IOException, InterruptedException {
-    return start(model, device, environment, publicServer, telemetry,
-        (dir, dcfg) -> Qwen3ForCausalLM.load(dir, new DecoderOptions(dcfg.device(), dcfg.dtype(), dcfg.maxBatch(), dcfg.maxSeqLen(),
-            dcfg.weights())));
+    return start(model, device, environment, publicServer, telemetry, DEFAULT_DECODER_MODEL);
   }
+
+  /** The checkpoint's Qwen3, with decoder-svc's settings. */
+  public static final DecoderModel DEFAULT_DECODER_MODEL =
+      (dir, dcfg) -> Qwen3ForCausalLM.load(dir, dcfg.options());
 
   /** Builds decoder-svc's model from the checkpoint and its settings; tests pass a scripted one. */
   public interface DecoderModel {
     CausalLm load(Path model, DecoderServerConfig config) throws IOException;
   }
 
-  /** As above, with decoder-svc running {@code decoderModel}'s model instead of the checkpoint's Qwen3. */
+  /** As above, with decoder-svc running {@code decoderModel}'s model instead of the checkpoint's Qwen3; no HTTP port. */
   public static AllInOne start(Path model, String device, Map<String, String> environment,
       ServerBuilder<?> publicServer, Telemetry telemetry, DecoderModel decoderModel)
+      throws IOException, InterruptedException {
+    return start(model, device, environment, publicServer, telemetry, decoderModel, null);
+  }
+
+  /**
+   * As above, and with the HTTP front door (OpenAI-compatible API and playground) on {@code http}'s port when it is
+   * not null. The gateway's wiring is {@link FrontDoors}', the same as a split gateway's.
+   */
+  public static AllInOne start(Path model, String device, Map<String, String> environment,
+      ServerBuilder<?> publicServer, Telemetry telemetry, DecoderModel decoderModel, HttpSettings http)
       throws IOException, InterruptedException {
     Map<String, String> merged = new HashMap<>(environment);
     merged.put(ServiceDefaults.ENV_MODEL, model.toString());
     if (device != null) merged.put(ServiceDefaults.ENV_DEVICE, device);
     Env env = new Env(merged);
-    List<ServerInterceptor> interceptors = List.of(telemetry.serverInterceptor());
     String id = UUID.randomUUID().toString();
     VisionServer vision = null;
     DecoderServer decoder = null;
     GatewayModel gm = null;
-    List<ManagedChannel> channels = new ArrayList<>();
+    Backends backends = null;
     try {
       vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
       decoder = startDecoder(model, env, id, telemetry, decoderModel);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
-      ManagedChannel vc = channel("vision-" + id, maxMessage, telemetry);
-      channels.add(vc);
-      ManagedChannel dc = channel("decoder-" + id, maxMessage, telemetry);
-      channels.add(dc);
+      backends = Backends.inProcess("vision-" + id, "decoder-" + id, maxMessage, telemetry);
       gm = GatewayModel.load(model);
-      GatewayLimits limits = GatewayLimits.fromEnv(env);
-      Gateway gw = new Gateway(gm, new Gateway.Backends(vc, "vision-svc (in-process)", dc, "decoder-svc (in-process)"),
-          limits, ChatTelemetry.create(telemetry, GatewayServer.modelName(model)));
       // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
       // TLS credentials are the builder's (ServeCommand)
       EdgeSecurity security = EdgeSecurity.fromEnv(env);
-      tandem.gateway.limits.ClientLimiter limiter = security.limiter(limits);
-      List<ServerInterceptor> edge = security.interceptors(limiter, telemetry.serverInterceptor());
-      ServerBootstrap boot = ServerBootstrap.start(publicServer, GatewayServer.publicMessageBytes(maxMessage, limits),
-          edge, new ChatGrpcService(gw));
-      boot.setServing();
-      AllInOne started = new AllInOne(vision, decoder, gm, vc, dc, boot);
+      FrontDoors doors = FrontDoors.start(gm, GatewayServer.modelName(model), backends, env, security, telemetry,
+          publicServer, maxMessage, http);
+      AllInOne started = new AllInOne(vision, decoder, gm, backends, doors);
       started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
       started.model = model;
       started.decoderModel = decoderModel;
       started.env = env;
       started.id = id;
       started.telemetry = telemetry;
-      started.limiter = limiter;
       return started;
     } catch (IOException | RuntimeException | InterruptedException e) {
-      channels.forEach(ManagedChannel::shutdownNow);
+      if (backends != null) backends.close();
       if (gm != null) gm.close();
       if (decoder != null) decoder.close();
       if (vision != null) vision.close();
       throw e;
     }
-  }
-
-  private static ManagedChannel channel(String name, int maxMessage, Telemetry telemetry) {
-    return InProcessChannelBuilder.forName(name).maxInboundMessageSize(maxMessage)
-        .intercept(telemetry.clientInterceptor()).build();
   }
 
   /** Starts an all-in-one server reachable only in-process and returns a channel to its Chat service. */
@@ -190,7 +177,17 @@ public final class AllInOne implements AutoCloseable {
   }
 
   public int port() {
-    return gateway.port();
+    return doors.grpc().port();
+  }
+
+  /** The HTTP front door's port (OpenAI-compatible API and playground), or 0 when there is none. */
+  public int httpPort() {
+    return doors.httpPort();
+  }
+
+  /** The HTTP front door, or null (tests watch its requests in flight). */
+  public tandem.gateway.http.HttpFrontDoor http() {
+    return doors.http();
   }
 
   /**
@@ -198,7 +195,7 @@ public final class AllInOne implements AutoCloseable {
    * public port may serve TLS. Not done by {@link #start}: the embedded server of {@code vlm chat} opens no port.
    */
   public void serveHealthOnlyFromEnv(Env env) throws IOException {
-    gateway.serveHealthOnlyFromEnv(env);
+    doors.grpc().serveHealthOnlyFromEnv(env);
   }
 
   public VisionServer vision() {
@@ -210,15 +207,14 @@ public final class AllInOne implements AutoCloseable {
   }
 
   public void awaitTermination() throws InterruptedException {
-    gateway.server().awaitTermination();
+    doors.grpc().server().awaitTermination();
   }
 
   /** Drains the public server first (NOT_SERVING, finish streams), then the backends. */
   @Override
   public void close() {
-    tandem.common.grpc.Draining.drain(gateway, grace); // streams in flight finish up to the grace, then are cut
-    visionChannel.shutdownNow();
-    decoderChannel.shutdownNow();
+    doors.close(grace); // streams in flight finish up to the grace, then are cut
+    backends.close();
     gatewayModel.close();
     decoder.close();
     vision.close();

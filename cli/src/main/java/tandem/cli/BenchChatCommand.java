@@ -16,7 +16,7 @@ import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.model.ComputeThreads;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.ImageExpansion;

@@ -56,6 +56,11 @@ public final class BenchCommand implements Runnable {
         description = "with --server: concurrent streams per level (default ${DEFAULT-VALUE})")
     int[] concurrency;
 
+    @Option(names = "--arrivals", defaultValue = "together",
+        description = "with --server: together (a level's streams start at once) or staggered (each starts when the"
+            + " previous one has its first token, so prompts are prefilled while others decode) (default ${DEFAULT-VALUE})")
+    String arrivals;
+
     @Option(names = "--prompt-tokens", defaultValue = "128", description = "prompt length (default ${DEFAULT-VALUE})")
     int promptTokens;
 
@@ -89,7 +94,11 @@ public final class BenchCommand implements Runnable {
         if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
         for (int c : concurrency) if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
         try {
-          DecodeServerBench.run(client, server, concurrency, newTokens, promptTokens, spec.commandLine().getOut());
+          if (!arrivals.equals("together") && !arrivals.equals("staggered")) {
+            throw new UserError("--arrivals must be together or staggered, got '" + arrivals + "'");
+          }
+          DecodeServerBench.run(client, server, concurrency, newTokens, promptTokens, arrivals.equals("staggered"),
+              spec.commandLine().getOut());
         } catch (IllegalStateException e) {
           throw new UserError(e.getMessage());
         }

@@ -39,12 +39,23 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default ${DEFAULT-VALUE})")
   String device;
 
+  @Option(names = "--kv-cache-dtype", defaultValue = "f32",
+      description = "KV storage: f32 (a reference run: float32 throughout) or bf16, the server's default"
+          + " (default ${DEFAULT-VALUE})")
+  String kvCacheDtype;
+
   @Override
   public Integer call() throws Exception {
     int[] ids = parseIds(inputIds);
     if (maxNewTokens < 0) throw new UserError("--max-new-tokens must be >= 0, got " + maxNewTokens);
     checkModelDir(model);
-    DecoderOptions opts = new DecoderOptions(deviceOption(device), "float32", 1, ids.length + Math.max(1, maxNewTokens));
+    DecoderOptions opts;
+    try {
+      opts = new DecoderOptions(deviceOption(device), "float32", 1, ids.length + Math.max(1, maxNewTokens))
+          .withKvCache(0, kvCacheDtype, false);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
     try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(model, opts)) {
       for (int id : ids) {
         if (id >= lm.vocabSize()) {

@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import tandem.cli.chat.ConversationInput;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Grid;
 import tandem.gateway.chat.ImageExpansion;

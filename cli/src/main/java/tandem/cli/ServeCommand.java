@@ -28,6 +28,9 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--port", description = "Public Chat port; 0 picks a free one (default: $TANDEM_PORT or " + ServiceDefaults.GATEWAY_PORT + ").")
   Integer port;
 
+  @Option(names = "--http-port", description = "HTTP port of the OpenAI-compatible API and the web playground; 0 picks a free one, -1 turns it off (default: $TANDEM_HTTP_PORT or " + ServiceDefaults.HTTP_PORT + "; off when the Chat port serves TLS and neither is set).")
+  Integer httpPort;
+
   @Option(names = "--device", description = "cpu or cuda (default: $TANDEM_DEVICE or cpu).")
   String device;
 
@@ -44,11 +47,22 @@ public final class ServeCommand implements Callable<Integer> {
     Path dir = resolveModel(m);
     int p = port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT);
     int metricsPort = env.integer(ServiceDefaults.ENV_METRICS_PORT, 0);
+    tandem.common.security.TlsSettings tls = tandem.common.security.TlsSettings.serverFromEnv(env);
+    tandem.gateway.http.HttpSettings http = httpSettings(env, tls.enabled());
     Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), metricsPort, traceLog ? System.err : null);
-    AllInOne server = AllInOne.start(dir, device, System.getenv(),
-        tandem.common.grpc.ServerBootstrap.withConnectionLimits(io.grpc.Grpc.newServerBuilderForPort(p,
-            tandem.common.security.TlsSettings.serverFromEnv(env).serverCredentials().credentials()), env),
-        telemetry);
+    AllInOne server;
+    try {
+      server = AllInOne.start(dir, device, System.getenv(),
+          tandem.common.grpc.ServerBootstrap.withConnectionLimits(io.grpc.Grpc.newServerBuilderForPort(p,
+              tls.serverCredentials().credentials()), env),
+          telemetry, AllInOne.DEFAULT_DECODER_MODEL, http);
+    } catch (java.io.IOException e) {
+      telemetry.close();
+      if (e.getMessage() != null && e.getMessage().startsWith("cannot open the HTTP port")) {
+        throw new UserError(e.getMessage() + " (choose another with --http-port, or -1 to turn it off)");
+      }
+      throw e;
+    }
     try {
       server.serveHealthOnlyFromEnv(env);
     } catch (java.io.IOException | IllegalArgumentException e) {
@@ -60,9 +74,32 @@ public final class ServeCommand implements Callable<Integer> {
       server.close();
       telemetry.close();
     }, "serve-shutdown"));
-    System.err.println("tandem: serving Chat on port " + server.port() + " (model " + dir + ", all-in-one)");
+    System.err.println("tandem: serving Chat on port " + server.port() + " (model " + dir + ", all-in-one)"
+        + (server.httpPort() > 0 ? "; OpenAI-compatible API and playground on http://localhost:" + server.httpPort() + "/" : ""));
     server.awaitTermination();
     return 0;
+  }
+
+  /**
+   * The HTTP front door's settings: --http-port, else TANDEM_HTTP_PORT, else the default port, except that with TLS on
+   * the Chat port a plain HTTP port opens only when asked for explicitly (null = none).
+   */
+  tandem.gateway.http.HttpSettings httpSettings(Env env, boolean tls) {
+    boolean explicit = httpPort != null || !env.string(ServiceDefaults.ENV_HTTP_PORT, "").isEmpty();
+    if (tls && !explicit) {
+      System.err.println("tandem: the Chat port serves TLS, so the plain-HTTP port (OpenAI API, playground) stays off; "
+          + "set --http-port or " + ServiceDefaults.ENV_HTTP_PORT + " to open it behind your own TLS");
+      return null;
+    }
+    if (tls) {
+      System.err.println("tandem: warning: the HTTP port serves plain HTTP next to the TLS Chat port; put it behind a "
+          + "TLS-terminating proxy, bearer tokens travel in its requests");
+    }
+    try {
+      return tandem.gateway.http.HttpSettings.fromEnv(env, ServiceDefaults.HTTP_PORT, httpPort);
+    } catch (IllegalArgumentException e) {
+      throw new UserError(e.getMessage());
+    }
   }
 
   /** A local folder is used as is; anything else is taken as a Hugging Face repo id (downloaded or cached). */

@@ -34,17 +34,26 @@ public final class ServeDecoderCommand implements Callable<Integer> {
   @Option(names = "--dtype", description = "float32, or float16 on cuda (default: $TANDEM_DTYPE or float32).")
   String dtype;
 
-  @Option(names = "--max-batch", description = "KV slots = most sequences decoded together (default: $TANDEM_DECODER_MAX_BATCH or " + ServiceDefaults.DEFAULT_DECODER_MAX_BATCH + ").")
+  @Option(names = "--max-batch", description = "Most sequences running together (rows of a decode step); reserves no memory on the CPU kernel (default: $TANDEM_DECODER_MAX_BATCH or " + ServiceDefaults.DEFAULT_DECODER_MAX_BATCH + ").")
   Integer maxBatch;
 
-  @Option(names = "--max-seq-len", description = "KV capacity per sequence, tokens (default: $TANDEM_DECODER_MAX_SEQ_LEN or " + ServiceDefaults.DEFAULT_DECODER_MAX_SEQ_LEN + ").")
+  @Option(names = "--max-seq-len", description = "Longest sequence, tokens (prompt + generated) (default: $TANDEM_DECODER_MAX_SEQ_LEN or " + ServiceDefaults.DEFAULT_DECODER_MAX_SEQ_LEN + ").")
   Integer maxSeqLen;
 
   @Option(names = "--max-queue", description = "Requests that may wait for a slot (default: $TANDEM_DECODER_MAX_QUEUE or " + ServiceDefaults.DEFAULT_DECODER_MAX_QUEUE + ").")
   Integer maxQueue;
 
-  @Option(names = "--prefill-tokens", description = "Prompt tokens admitted between two decode steps while others decode (default: $TANDEM_DECODER_PREFILL_TOKENS or " + ServiceDefaults.DEFAULT_DECODER_PREFILL_TOKENS + ").")
+  @Option(names = {"--prefill-chunk-tokens", "--prefill-tokens"}, description = "Rows per scheduler step, decoding rows included: pending prompts get the rest (chunked prefill); smaller keeps running streams smoother, larger gives new prompts their first token sooner (default: $TANDEM_DECODER_PREFILL_TOKENS or " + ServiceDefaults.DEFAULT_DECODER_PREFILL_TOKENS + ").")
   Integer prefillTokens;
+
+  @Option(names = "--kv-cache-bytes", description = "KV cache budget in bytes, suffixes k/m/g allowed; the CPU kernel's block pool never grows past it (default: $TANDEM_DECODER_KV_CACHE_BYTES or " + (ServiceDefaults.DEFAULT_DECODER_KV_CACHE_BYTES >> 20) + "m).")
+  String kvCacheBytes;
+
+  @Option(names = "--kv-cache-dtype", description = "KV storage on the CPU kernel: bf16 or f32 (default: $TANDEM_DECODER_KV_CACHE_DTYPE or " + ServiceDefaults.DEFAULT_DECODER_KV_CACHE_DTYPE + ").")
+  String kvCacheDtype;
+
+  @Option(names = "--prefix-cache", negatable = true, description = "Reuse the KV of a prompt's cached prefix (system prompt, image, earlier turns); --no-prefix-cache turns it off (default: $TANDEM_DECODER_PREFIX_CACHE or " + ServiceDefaults.DEFAULT_DECODER_PREFIX_CACHE + ").")
+  Boolean prefixCache;
 
   @Option(names = "--threads", description = "Compute threads of the CPU kernel and libtorch; 0 = the core count (default: $TANDEM_DECODER_THREADS or 0).")
   Integer threads;
@@ -83,7 +92,10 @@ public final class ServeDecoderCommand implements Callable<Integer> {
           maxMessageBytes != null ? maxMessageBytes : env.maxMessageBytes(),
           prefillTokens != null ? prefillTokens : env.prefillTokens(),
           threads != null ? threads : env.threads(),
-          weights != null ? weights : env.weights());
+          weights != null ? weights : env.weights(),
+          kvCacheBytes != null ? parseBytes(kvCacheBytes) : env.kvCacheBytes(),
+          kvCacheDtype != null ? kvCacheDtype : env.kvCacheDtype(),
+          prefixCache != null ? prefixCache : env.prefixCache());
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
@@ -100,8 +112,29 @@ public final class ServeDecoderCommand implements Callable<Integer> {
       telemetry.close();
     }, "decoder-shutdown"));
     System.err.println("decoder: serving DecoderService on port " + s.port() + " (" + c.device() + ", "
-        + c.maxBatch() + " slots x " + c.maxSeqLen() + " tokens, " + m + ")");
+        + c.maxBatch() + " sequences of up to " + c.maxSeqLen() + " tokens, " + m + ")");
     s.awaitTermination();
     return 0;
+  }
+
+  /** "512m", "2g", "65536": bytes. */
+  static long parseBytes(String s) {
+    String t = s.trim().toLowerCase(java.util.Locale.ROOT);
+    long unit = 1;
+    if (t.endsWith("k") || t.endsWith("m") || t.endsWith("g")) {
+      unit = switch (t.charAt(t.length() - 1)) {
+        case 'k' -> 1L << 10;
+        case 'm' -> 1L << 20;
+        default -> 1L << 30;
+      };
+      t = t.substring(0, t.length() - 1);
+    }
+    try {
+      long v = Long.parseLong(t);
+      if (v < 0) throw new NumberFormatException();
+      return Math.multiplyExact(v, unit);
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw new UserError("--kv-cache-bytes must be a byte count such as 536870912, 512m or 2g, got '" + s + "'");
+    }
   }
 }

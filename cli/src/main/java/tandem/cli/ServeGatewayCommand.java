@@ -38,6 +38,9 @@ public final class ServeGatewayCommand implements Callable<Integer> {
 
   @picocli.CommandLine.Mixin ConnectionOptions connections = new ConnectionOptions();
 
+  @Option(names = "--http-port", description = "HTTP port of the OpenAI-compatible API and the web playground; 0 picks a free one, -1 = off (default: $TANDEM_HTTP_PORT, else off).")
+  Integer httpPort;
+
   @Override
   public Integer call() throws Exception {
     java.util.Map<String, String> vars = connections.overlay(System.getenv());
@@ -55,15 +58,17 @@ public final class ServeGatewayCommand implements Callable<Integer> {
             vision != null ? vision : env.string(ServiceDefaults.ENV_VISION_ADDR, "localhost:" + ServiceDefaults.VISION_PORT),
             decoder != null ? decoder : env.string(ServiceDefaults.ENV_DECODER_ADDR, "localhost:" + ServiceDefaults.DECODER_PORT),
             port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT),
-            env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
+            env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES),
+            httpPort != null ? httpPort : env.integer(ServiceDefaults.ENV_HTTP_PORT, -1));
     GatewayServer s;
     try {
       s = GatewayServer.start(c, GatewayServer.telemetryFromEnv(env), env);
-    } catch (IllegalStateException | IllegalArgumentException e) {
+    } catch (IllegalStateException | IllegalArgumentException | java.io.IOException e) {
       throw new UserError(e.getMessage());
     }
     Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
-    System.err.println("gateway: serving Chat on port " + s.port() + " (vision " + c.visionAddr() + ", decoder " + c.decoderAddr() + ")");
+    System.err.println("gateway: serving Chat on port " + s.port() + " (vision " + c.visionAddr() + ", decoder " + c.decoderAddr() + ")"
+        + (s.httpPort() > 0 ? "; OpenAI-compatible API and playground on port " + s.httpPort() : ""));
     s.awaitTermination();
     return 0;
   }

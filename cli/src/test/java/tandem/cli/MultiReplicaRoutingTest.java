@@ -68,7 +68,7 @@ import tandem.vision.VisionSettings;
  * Three vision-svc, two decoder-svc and a gateway with static address lists, all on loopback with the tiny
  * checkpoint and a short connection age: images reach the replica that owns them (the cache hit rate of one
  * replica), a stopped replica costs only its own images, a replica that starts late gets calls within one connection
- * age, and the turns of a conversation stay on one decoder.
+ * age, and the turns of a conversation stay on one decoder, whose prefix cache then serves their shared beginning.
  */
 class MultiReplicaRoutingTest {
   /**
@@ -319,7 +319,14 @@ class MultiReplicaRoutingTest {
       messages.add(message("system", "You answer in one word. Conversation " + conv + "."));
       messages.add(user("Describe the picture.", image));
       for (int turn = 1; turn <= 3; turn++) {
-        chat("conv-" + conv + "-" + turn, messages);
+        ChatFinal f = chat("conv-" + conv + "-" + turn, messages);
+        System.out.printf("multi-replica routing: conversation %s turn %d: %d prompt tokens, %d reused from the prefix"
+            + " cache%n", conv, turn, f.getUsage().getPromptTokens(), f.getUsage().getCachedPromptTokens());
+        // a later turn lands where the earlier ones left their blocks: the system prompt, first question and image
+        if (turn > 1) {
+          assertTrue(f.getUsage().getCachedPromptTokens() > 0, "conversation " + conv + " turn " + turn
+              + " reused no prompt tokens: " + f.getUsage());
+        }
         messages.add(message("assistant", "Answer " + turn + "."));
         messages.add(user("Tell me more, part " + turn + ".", null));
       }

@@ -22,7 +22,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import tandem.cli.chat.ConversationInput;
 import tandem.common.testing.Fixtures;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.pipeline.GatewayModel;
 
 /** {@code vlm prompt} on the vlm-tiny checkpoint reproduces prompts.json: grids from the real image processor. */
 class PromptCommandTest {

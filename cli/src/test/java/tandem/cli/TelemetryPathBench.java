@@ -1,6 +1,5 @@
 package tandem.cli;
 
-import com.google.common.util.concurrent.Futures;
 import io.opentelemetry.context.Scope;
 import java.util.List;
 import java.util.Locale;
@@ -15,11 +14,6 @@ import tandem.decoder.generate.SchedulerMetrics;
 import tandem.decoder.telemetry.DecoderTelemetry;
 import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.gateway.telemetry.ChatTrace;
-import tandem.proto.gateway.v1.ChatMessage;
-import tandem.proto.gateway.v1.ChatRequest;
-import tandem.proto.gateway.v1.ContentPart;
-import tandem.proto.vision.v1.EmbedResponse;
-import tandem.proto.vision.v1.ImageEmbedding;
 import tandem.vision.DTypes;
 import tandem.vision.Embedder;
 import tandem.vision.cache.CachedEmbedding;
@@ -48,12 +42,9 @@ public final class TelemetryPathBench {
 
   static double run(Telemetry t, int n) {
     ChatTelemetry chat = ChatTelemetry.create(t, "bench-model");
-    SchedulerMetrics sm = new SchedulerMetrics(0, 0, 0, 1, 0, 0, 0, 0, 0);
+    SchedulerMetrics sm = new SchedulerMetrics(0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, null);
     DecoderTelemetry dec = DecoderTelemetry.create(t, () -> sm);
     var visionTracer = t.tracer(EmbedTrace.SCOPE);
-    ChatRequest req = ChatRequest.newBuilder().setRequestId("r")
-        .addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("hi"))).build();
-    EmbedResponse er = EmbedResponse.newBuilder().setModelId("m").addImages(ImageEmbedding.newBuilder().setTiles(5)).build();
     CachedEmbedding ce = new CachedEmbedding(2, 2, 10, 10, 1, 1, 1, new byte[4]);
     List<Embedder.ImageOutput> outs = List.of(new Embedder.ImageOutput(ce, false, "h", DTypes.Type.FLOAT32, new byte[4]));
     GenerationRequest gr = new GenerationRequest("r", new int[] {1, 2, 3}, new float[0], 7,
@@ -69,7 +60,7 @@ public final class TelemetryPathBench {
     long t0 = System.nanoTime();
     for (int i = 0; i < n; i++) {
       long s = System.nanoTime();
-      ChatTrace trace = chat.start("r", req);
+      ChatTrace trace = chat.start("r", 1, null, null, null, null, null);
       try (Scope ignored = trace.visionScope()) {
         EmbedTrace et = EmbedTrace.start(visionTracer);
         et.stage("cache", s, s + 10);
@@ -77,7 +68,7 @@ public final class TelemetryPathBench {
         et.stage("forward", s + 20, s + 30);
         et.finish(outs);
       }
-      trace.visionCall(Futures.immediateFuture(er));
+      trace.visionDone(5, false, 0, 0, "m");
       trace.tokenize("text", s, s + 5);
       trace.tokenize("expanded", s + 5, s + 9);
       try (Scope ignored = trace.decodeScope()) {
@@ -86,7 +77,7 @@ public final class TelemetryPathBench {
         l.onFinish(result);
       }
       trace.firstToken(s + 100);
-      trace.finish(tandem.proto.types.v1.FinishReason.FINISH_REASON_LENGTH, 3, 0, 64, 0, s + 100, s + 1000, 500, "");
+      trace.finish("length", 3, 0, 64, 0, s + 100, s + 1000, 500, "");
     }
     double us = (System.nanoTime() - t0) / 1e3 / n;
     dec.close();

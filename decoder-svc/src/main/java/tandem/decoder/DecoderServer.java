@@ -99,10 +99,14 @@ public final class DecoderServer implements AutoCloseable {
     ModelInfo info = ModelInfo.fromDir(config.model());
     if (config.threads() > 0) ComputeThreads.set(config.threads());
     long t0 = System.nanoTime();
-    CausalLm model = Qwen3ForCausalLM.load(config.model(),
-        new DecoderOptions(config.device(), config.dtype(), config.maxBatch(), config.maxSeqLen(), config.weights()));
-    log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens)", config.model(),
-        (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen()));
+    CausalLm model = Qwen3ForCausalLM.load(config.model(), config.options());
+    var kv = model.kvStats();
+    log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens; %s)", config.model(),
+        (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen(), kv == null
+            ? "KV cache reserved per slot"
+            : String.format("KV cache %d blocks of %d tokens, %d MiB of %s, prefix cache %s", kv.capacityBlocks(),
+                kv.blockTokens(), kv.capacityBlocks() * kv.blockBytes() >> 20, kv.dtype(),
+                model.prefixCaching() ? "on" : "off")));
     DecoderServer server = start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), env), model,
         info, config, interceptors, telemetry, grace);
     try {

@@ -17,9 +17,12 @@ import tandem.common.config.Env;
  * @param maxSeqLen KV capacity per slot, tokens (TANDEM_DECODER_MAX_SEQ_LEN)
  * @param maxQueue requests that may wait for a slot (TANDEM_DECODER_MAX_QUEUE)
  * @param maxMessageBytes largest gRPC message (TANDEM_MAX_MESSAGE_BYTES)
- * @param prefillTokens prompt tokens admitted per step while others decode (TANDEM_DECODER_PREFILL_TOKENS)
+ * @param prefillTokens rows per step, decoding rows included (TANDEM_DECODER_PREFILL_TOKENS)
  * @param threads compute threads of the Java kernel and libtorch; 0 = the core count (TANDEM_DECODER_THREADS)
  * @param weights CPU weight format: auto, bf16, q8_0 or f32 (TANDEM_DECODER_WEIGHTS)
+ * @param kvCacheBytes KV cache budget, bytes; 0 = the default (TANDEM_DECODER_KV_CACHE_BYTES)
+ * @param kvCacheDtype KV storage: bf16 or f32 (TANDEM_DECODER_KV_CACHE_DTYPE)
+ * @param prefixCache whether full KV blocks are reused across requests (TANDEM_DECODER_PREFIX_CACHE)
  */
 public record DecoderServerConfig(
     Path model,
@@ -32,7 +35,10 @@ public record DecoderServerConfig(
     int maxMessageBytes,
     int prefillTokens,
     int threads,
-    String weights) {
+    String weights,
+    long kvCacheBytes,
+    String kvCacheDtype,
+    boolean prefixCache) {
 
   public DecoderServerConfig {
     if (maxBatch < 1) throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
@@ -43,6 +49,22 @@ public record DecoderServerConfig(
     if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0 = the core count), got " + threads);
     weights = weights == null ? DEFAULT_DECODER_WEIGHTS : weights;
     tandem.decoder.model.WeightFormat.parse(weights); // fails with the allowed values
+    kvCacheDtype = kvCacheDtype == null ? DEFAULT_DECODER_KV_CACHE_DTYPE : kvCacheDtype;
+    // checks the KV settings with the allowed values (the fields are not assigned yet: pass the parameters)
+    new tandem.decoder.model.DecoderOptions("cpu", "float32", 1, 1, weights, kvCacheBytes, kvCacheDtype, prefixCache);
+  }
+
+  /** With the default KV cache (budget, bf16, prefix reuse on). */
+  public DecoderServerConfig(Path model, String device, String dtype, int port, int maxBatch, int maxSeqLen,
+      int maxQueue, int maxMessageBytes, int prefillTokens, int threads, String weights) {
+    this(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes, prefillTokens, threads, weights,
+        0, DEFAULT_DECODER_KV_CACHE_DTYPE, DEFAULT_DECODER_PREFIX_CACHE);
+  }
+
+  /** What the model is loaded with. */
+  public tandem.decoder.model.DecoderOptions options() {
+    return new tandem.decoder.model.DecoderOptions(device, dtype, maxBatch, maxSeqLen, weights, kvCacheBytes,
+        kvCacheDtype, prefixCache);
   }
 
   /** With the checkpoint's weight format. */
@@ -72,6 +94,18 @@ public record DecoderServerConfig(
         env.integer(ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
         env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS),
         env.integer(ENV_DECODER_THREADS, DEFAULT_DECODER_THREADS),
-        env.string(ENV_DECODER_WEIGHTS, DEFAULT_DECODER_WEIGHTS));
+        env.string(ENV_DECODER_WEIGHTS, DEFAULT_DECODER_WEIGHTS),
+        env.longValue(ENV_DECODER_KV_CACHE_BYTES, 0),
+        env.string(ENV_DECODER_KV_CACHE_DTYPE, DEFAULT_DECODER_KV_CACHE_DTYPE),
+        bool(env.string(ENV_DECODER_PREFIX_CACHE, String.valueOf(DEFAULT_DECODER_PREFIX_CACHE))));
+  }
+
+  private static boolean bool(String s) {
+    return switch (s.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "true", "1", "yes", "on" -> true;
+      case "false", "0", "no", "off" -> false;
+      default -> throw new IllegalArgumentException(ENV_DECODER_PREFIX_CACHE + " must be true or false, got '" + s
+          + "'");
+    };
   }
 }

@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.google.protobuf.ByteString;
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -21,6 +19,9 @@ import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Grid;
 import tandem.gateway.chat.ImageExpansion;
 import tandem.gateway.chat.Segment;
+import tandem.gateway.errors.Rejection;
+import tandem.gateway.grpc.ProtoChat;
+import tandem.gateway.pipeline.ChatInput;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.gateway.tokenize.QwenTokenizer;
 import tandem.proto.gateway.v1.ChatMessage;
@@ -29,7 +30,7 @@ import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.gateway.v1.ImagePart;
 
 /**
- * Random chat requests through the gateway's validation, template and tokenization (everything {@code Gateway.chat}
+ * Random chat requests through the gateway's validation, template and tokenization (everything the chat pipeline
  * does before calling a backend). A request is either accepted — and then its prompt tokenizes with exactly the
  * template's control tokens — or refused with INVALID_ARGUMENT and a message; nothing else may escape. Tries per
  * property: {@code jqwik.tries.default} (see docs/security.md for the long run).
@@ -45,19 +46,19 @@ class ChatValidationFuzzTest {
     inputs.incrementAndGet();
     QwenTokenizer tok = SharedTokenizer.get();
     List<Segment> rendered;
-    Gateway.Conversation conv;
+    ChatInput conv;
     try {
-      conv = Gateway.conversation(req);
+      conv = ProtoChat.input(req);
       try {
         rendered = ChatTemplate.render(conv.messages(), true, false);
       } catch (IllegalArgumentException e) {
-        // Gateway.chat maps this to INVALID_ARGUMENT; it must say what was wrong
+        // the pipeline maps this to INVALID; it must say what was wrong
         assertTrue(e.getMessage() != null && !e.getMessage().isBlank());
         return;
       }
-    } catch (StatusRuntimeException e) {
-      assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.toString());
-      assertTrue(e.getStatus().getDescription() != null && !e.getStatus().getDescription().isBlank());
+    } catch (Rejection e) {
+      assertEquals(Rejection.Kind.INVALID, e.kind(), e.toString());
+      assertTrue(e.getMessage() != null && !e.getMessage().isBlank());
       return;
     } catch (Throwable t) {
       fail("request threw " + t + ": " + req, t);

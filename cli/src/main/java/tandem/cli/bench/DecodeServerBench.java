@@ -29,8 +29,14 @@ import tandem.proto.types.v1.GenerationParams;
  *   <li>per-stream tokens/s: each stream's (tokens - 1) / decode_ms, averaged;
  *   <li>time to first token as the client measured it (mean and max);
  *   <li>per-step overhead: the share of the server's decode-step time spent outside the model forward (logits
- *       processors, sampling, streaming), from GenerateFinal's step_model_ms / step_total_ms.
+ *       processors, sampling, streaming), from GenerateFinal's step_model_ms / step_total_ms;
+ *   <li>inter-token latency: every gap between two token messages of a stream, as the client saw them, over all
+ *       streams of the level, median and 99th percentile ({@code itl_p50_ms}, {@code itl_p99_ms}).
  * </ul>
+ *
+ * With {@code staggered} arrivals a level's streams start one after another, each as soon as the previous one has
+ * its first token, so every new prompt is prefilled while the earlier streams decode: the inter-token percentiles
+ * then show how much a prefill disturbs the running streams.
  */
 public final class DecodeServerBench {
   private DecodeServerBench() {}
@@ -44,27 +50,31 @@ public final class DecodeServerBench {
       double perStreamTokS,
       double ttftMeanMs,
       double ttftMaxMs,
-      double stepOverheadPct) {}
+      double stepOverheadPct,
+      double itlP50Ms,
+      double itlP99Ms,
+      long cachedPromptTokens) {}
 
   /** Runs every level against {@code address} and prints one line per level, then one JSON line. */
   public static List<Level> run(tandem.cli.ClientOptions client, String address, int[] concurrencies, int newTokens,
-      int promptTokens, PrintWriter out) throws InterruptedException {
+      int promptTokens, boolean staggered, PrintWriter out) throws InterruptedException {
     ManagedChannel ch = client.open(address);
     try {
       var stub = DecoderServiceGrpc.newStub(ch);
       SplittableRandom rnd = new SplittableRandom(7);
       // Warm-up: one short stream so the first level does not pay for connection setup.
-      runLevel(stub, 1, Math.min(4, newTokens), promptTokens, rnd);
+      runLevel(stub, 1, Math.min(4, newTokens), promptTokens, false, rnd);
       List<Level> levels = new ArrayList<>();
       for (int c : concurrencies) {
-        Level l = runLevel(stub, c, newTokens, promptTokens, rnd);
+        Level l = runLevel(stub, c, newTokens, promptTokens, staggered, rnd);
         levels.add(l);
         out.printf(Locale.ROOT, "concurrency %d: aggregate %.2f tok/s, per-stream %.2f tok/s, TTFT mean %.0f ms"
-                + " (max %.0f ms), step overhead %.2f%% (%d tokens in %.1f s)%n",
-            c, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.stepOverheadPct, l.tokens, l.wallS);
+                + " (max %.0f ms), inter-token p50 %.0f ms p99 %.0f ms, step overhead %.2f%% (%d tokens in %.1f s)%n",
+            c, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.itlP50Ms, l.itlP99Ms,
+            l.stepOverheadPct, l.tokens, l.wallS);
         out.flush();
       }
-      out.println(json(address, newTokens, promptTokens, levels));
+      out.println(json(address, newTokens, promptTokens, staggered, levels));
       out.flush();
       return levels;
     } finally {
@@ -73,17 +83,19 @@ public final class DecodeServerBench {
     }
   }
 
-  static String json(String address, int newTokens, int promptTokens, List<Level> levels) {
+  static String json(String address, int newTokens, int promptTokens, boolean staggered, List<Level> levels) {
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT, "{\"server\":\"%s\",\"new_tokens\":%d,\"prompt_tokens\":%d,\"levels\":[",
-        address.replace("\"", ""), newTokens, promptTokens));
+    sb.append(String.format(Locale.ROOT,
+        "{\"server\":\"%s\",\"new_tokens\":%d,\"prompt_tokens\":%d,\"arrivals\":\"%s\",\"levels\":[",
+        address.replace("\"", ""), newTokens, promptTokens, staggered ? "staggered" : "together"));
     for (int i = 0; i < levels.size(); i++) {
       Level l = levels.get(i);
       if (i > 0) sb.append(',');
       sb.append(String.format(Locale.ROOT, "{\"concurrency\":%d,\"aggregate_tok_s\":%.3f,\"per_stream_tok_s\":%.3f,"
-              + "\"ttft_ms\":%.1f,\"ttft_max_ms\":%.1f,\"step_overhead_pct\":%.3f,\"tokens\":%d,\"wall_s\":%.3f}",
-          l.concurrency, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.stepOverheadPct, l.tokens,
-          l.wallS));
+              + "\"ttft_ms\":%.1f,\"ttft_max_ms\":%.1f,\"itl_p50_ms\":%.1f,\"itl_p99_ms\":%.1f,"
+              + "\"step_overhead_pct\":%.3f,\"cached_prompt_tokens\":%d,\"tokens\":%d,\"wall_s\":%.3f}",
+          l.concurrency, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.itlP50Ms, l.itlP99Ms,
+          l.stepOverheadPct, l.cachedPromptTokens, l.tokens, l.wallS));
     }
     sb.append(']');
     Level first = levels.isEmpty() ? null : levels.get(0);
@@ -95,10 +107,10 @@ public final class DecodeServerBench {
     return sb.append('}').toString();
   }
 
-  private record Stream(double ttftMs, GenerateFinal fin) {}
+  private record Stream(double ttftMs, GenerateFinal fin, double[] gapsMs) {}
 
   private static Level runLevel(DecoderServiceGrpc.DecoderServiceStub stub, int concurrency, int newTokens,
-      int promptTokens, SplittableRandom rnd) throws InterruptedException {
+      int promptTokens, boolean staggered, SplittableRandom rnd) throws InterruptedException {
     List<CompletableFuture<Stream>> futures = new ArrayList<>();
     long t0 = System.nanoTime();
     for (int i = 0; i < concurrency; i++) {
@@ -106,7 +118,15 @@ public final class DecodeServerBench {
           .setParams(GenerationParams.newBuilder().setMaxNewTokens(newTokens).setMinNewTokens(newTokens));
       // Ordinary vocabulary ids (below Qwen's special tokens), so no prompt contains a stop or image token.
       for (int k = 0; k < promptTokens; k++) req.addInputIds(rnd.nextInt(151643));
-      futures.add(call(stub, req.build()));
+      CompletableFuture<Void> first = new CompletableFuture<>();
+      futures.add(call(stub, req.build(), first));
+      if (staggered && i + 1 < concurrency) {
+        try {
+          first.get(30, TimeUnit.MINUTES);
+        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+          break; // the stream failed or hung: its future reports why below
+        }
+      }
     }
     List<Stream> streams = new ArrayList<>();
     for (CompletableFuture<Stream> f : futures) {
@@ -124,7 +144,11 @@ public final class DecodeServerBench {
     double wallS = (System.nanoTime() - t0) / 1e9;
     int tokens = 0;
     double perStream = 0, ttftSum = 0, ttftMax = 0, model = 0, total = 0;
+    long cached = 0;
+    List<Double> gaps = new ArrayList<>();
     for (Stream s : streams) {
+      for (double g : s.gapsMs) gaps.add(g);
+      cached += s.fin.getCachedPromptTokens();
       GenerateFinal f = s.fin;
       if (f.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
         throw new IllegalStateException("the decoder failed a stream: " + f.getError());
@@ -137,32 +161,54 @@ public final class DecodeServerBench {
       total += f.getStepTotalMs();
     }
     double overhead = total > 0 ? 100 * (total - model) / total : 0;
+    gaps.sort(null);
     return new Level(concurrency, tokens, wallS, tokens / wallS, perStream / streams.size(),
-        ttftSum / streams.size(), ttftMax, overhead);
+        ttftSum / streams.size(), ttftMax, overhead, percentile(gaps, 0.50), percentile(gaps, 0.99), cached);
   }
 
-  private static CompletableFuture<Stream> call(DecoderServiceGrpc.DecoderServiceStub stub, GenerateRequest req) {
+  /** The nearest-rank percentile of sorted values (0 when there are none). */
+  static double percentile(List<Double> sorted, double q) {
+    if (sorted.isEmpty()) return 0;
+    int rank = (int) Math.ceil(q * sorted.size());
+    return sorted.get(Math.max(0, Math.min(sorted.size() - 1, rank - 1)));
+  }
+
+  private static CompletableFuture<Stream> call(DecoderServiceGrpc.DecoderServiceStub stub, GenerateRequest req,
+      CompletableFuture<Void> first) {
     CompletableFuture<Stream> f = new CompletableFuture<>();
     long start = System.nanoTime();
     stub.generate(req, new StreamObserver<>() {
       double ttft = -1;
+      long last;
+      final List<Double> gaps = new ArrayList<>();
       GenerateFinal fin;
 
       @Override
       public void onNext(GenerateResponse r) {
-        if (r.hasTokens() && ttft < 0) ttft = (System.nanoTime() - start) / 1e6;
+        long now = System.nanoTime();
+        if (r.hasTokens()) {
+          if (ttft < 0) {
+            ttft = (now - start) / 1e6;
+            first.complete(null);
+          } else {
+            gaps.add((now - last) / 1e6);
+          }
+          last = now;
+        }
         if (r.hasFinal()) fin = r.getFinal();
       }
 
       @Override
       public void onError(Throwable t) {
+        first.completeExceptionally(t);
         f.completeExceptionally(t);
       }
 
       @Override
       public void onCompleted() {
+        first.complete(null);
         if (fin == null) f.completeExceptionally(new IllegalStateException("stream ended without a final message"));
-        else f.complete(new Stream(ttft, fin));
+        else f.complete(new Stream(ttft, fin, gaps.stream().mapToDouble(Double::doubleValue).toArray()));
       }
     });
     return f;

@@ -30,7 +30,7 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
     List<Part> parts = new ArrayList<>();
     for (Path p : images) {
       checkImage(p, "--image " + p);
-      parts.add(Part.image(p));
+      parts.add(Part.image(p.toString()));
     }
     parts.add(Part.text(question));
     return new ConversationInput(List.of(Message.ofParts(Role.USER, parts)), List.copyOf(images));
@@ -90,7 +90,7 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
               path = file.toAbsolutePath().getParent().resolve(path);
             }
             checkImage(path, iat);
-            parts.add(Part.image(path));
+            parts.add(Part.image(path.toString()));
             images.add(path);
           }
           default -> throw new UserError(iat + " has type '" + type + "'; allowed types are text and image");
@@ -114,7 +114,7 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
         if (p instanceof Part.Text t) {
           b.addContent(ContentPart.newBuilder().setText(t.text()));
         } else {
-          Path path = (Path) ((Part.Image) p).source();
+          Path path = Path.of(((Part.Image) p).ref());
           try {
             b.addContent(
                 ContentPart.newBuilder()

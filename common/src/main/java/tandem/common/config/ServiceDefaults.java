@@ -133,11 +133,24 @@ public final class ServiceDefaults {
   public static final String ENV_DECODER_MAX_QUEUE = "TANDEM_DECODER_MAX_QUEUE";
   public static final int DEFAULT_DECODER_MAX_QUEUE = 64;
   /**
-   * Prompt tokens prefilled between two decode steps while other sequences are decoding (at least one request is
-   * always admitted), so new arrivals do not stall the running streams for long.
+   * Rows per scheduler step (chunked prefill, flag {@code --prefill-chunk-tokens}): each step runs one row for every
+   * decoding stream and gives pending prompts the rest of this many rows, so a long prompt does not stall the running
+   * streams.
    */
   public static final String ENV_DECODER_PREFILL_TOKENS = "TANDEM_DECODER_PREFILL_TOKENS";
-  public static final int DEFAULT_DECODER_PREFILL_TOKENS = 512;
+  public static final int DEFAULT_DECODER_PREFILL_TOKENS = 64;
+  /**
+   * KV cache budget, bytes: the paged cache's block pool never grows past it (0 = the default, {@link
+   * #DEFAULT_DECODER_KV_CACHE_BYTES}, on the CPU). libtorch (CUDA) still reserves max batch x max sequence length.
+   */
+  public static final String ENV_DECODER_KV_CACHE_BYTES = "TANDEM_DECODER_KV_CACHE_BYTES";
+  public static final long DEFAULT_DECODER_KV_CACHE_BYTES = 512L << 20;
+  /** Storage type of the paged KV cache: {@code bf16} (half the bytes per token) or {@code f32}. */
+  public static final String ENV_DECODER_KV_CACHE_DTYPE = "TANDEM_DECODER_KV_CACHE_DTYPE";
+  public static final String DEFAULT_DECODER_KV_CACHE_DTYPE = "bf16";
+  /** Whether full KV blocks are kept and reused by later requests with the same prefix (true/false). */
+  public static final String ENV_DECODER_PREFIX_CACHE = "TANDEM_DECODER_PREFIX_CACHE";
+  public static final boolean DEFAULT_DECODER_PREFIX_CACHE = true;
   /**
    * libtorch intra-op threads of the decoder (process-wide); 0 keeps libtorch's default (the number of cores). One
    * thread is much faster on a CPU shared with other work (every small op of a step pays a pool barrier).
@@ -251,4 +264,32 @@ public final class ServiceDefaults {
    */
   public static final String ENV_GATEWAY_BACKEND_DEADLINE_SECONDS = "TANDEM_GATEWAY_BACKEND_DEADLINE_SECONDS";
   public static final int DEFAULT_GATEWAY_BACKEND_DEADLINE_SECONDS = 900;
+  /** Most stop strings of one request (gRPC {@code stop}, OpenAI {@code stop}); INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_STOP_STRINGS = "TANDEM_GATEWAY_MAX_STOP_STRINGS";
+  public static final int DEFAULT_GATEWAY_MAX_STOP_STRINGS = 16;
+  /** Longest stop string, UTF-8 bytes (held-back text is at most this long); INVALID_ARGUMENT above. */
+  public static final String ENV_GATEWAY_MAX_STOP_STRING_BYTES = "TANDEM_GATEWAY_MAX_STOP_STRING_BYTES";
+  public static final int DEFAULT_GATEWAY_MAX_STOP_STRING_BYTES = 256;
+
+  // ---- gateway HTTP (OpenAI-compatible API and web playground)
+  /**
+   * Port of the gateway's HTTP server ({@code /v1/chat/completions}, {@code /v1/models}, the playground at {@code /});
+   * 0 picks a free one, -1 = off. The all-in-one server opens {@link #HTTP_PORT} unless told otherwise; a split
+   * gateway only when this is set (the Helm chart sets it from {@code gateway.http.port}).
+   */
+  public static final String ENV_HTTP_PORT = "TANDEM_HTTP_PORT";
+  /** The HTTP port of the all-in-one server and of the chart's gateway. */
+  public static final int HTTP_PORT = 8080;
+  /**
+   * Hosts whose http(s) image URLs the HTTP API may fetch, comma-separated (exact host names, no wildcards); empty =
+   * only data: URIs (an http(s) URL is refused, so the gateway cannot be made to call internal addresses).
+   */
+  public static final String ENV_HTTP_IMAGE_URL_HOSTS = "TANDEM_HTTP_IMAGE_URL_HOSTS";
+  public static final String DEFAULT_HTTP_IMAGE_URL_HOSTS = "";
+  /** Longest fetch of an allowed image URL, seconds (connect and body); the body is capped at TANDEM_VISION_MAX_IMAGE_BYTES. */
+  public static final String ENV_HTTP_IMAGE_FETCH_SECONDS = "TANDEM_HTTP_IMAGE_FETCH_SECONDS";
+  public static final int DEFAULT_HTTP_IMAGE_FETCH_SECONDS = 10;
+  /** Seconds between SSE keep-alive comments while a stream waits (they also notice a client that went away). */
+  public static final String ENV_HTTP_KEEPALIVE_SECONDS = "TANDEM_HTTP_KEEPALIVE_SECONDS";
+  public static final int DEFAULT_HTTP_KEEPALIVE_SECONDS = 2;
 }

@@ -63,19 +63,23 @@ public final class BearerTokenAuth implements ServerInterceptor {
   @Override
   public <ReqT, RespT> ServerCall.Listener<ReqT> interceptCall(
       ServerCall<ReqT, RespT> call, Metadata headers, ServerCallHandler<ReqT, RespT> next) {
-    String auth = headers.get(AUTHORIZATION);
-    String why;
-    if (auth == null) {
-      why = "missing authorization header; send 'authorization: Bearer <token>'";
-    } else if (!auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
-      why = "the authorization header is not a bearer token; send 'authorization: Bearer <token>'";
-    } else if (!allowed(auth.substring(7).strip())) {
-      why = "the bearer token is not valid";
-    } else {
-      return next.startCall(call, headers);
-    }
+    String why = refusal(headers.get(AUTHORIZATION));
+    if (why == null) return next.startCall(call, headers);
     call.close(Status.UNAUTHENTICATED.withDescription(why), new Metadata());
     return new ServerCall.Listener<>() {};
+  }
+
+  /**
+   * Checks an {@code authorization} header value (any transport): null when it carries a valid bearer token, else
+   * why not, in words a client can act on.
+   */
+  public String refusal(String authorization) {
+    if (authorization == null) return "missing authorization header; send 'authorization: Bearer <token>'";
+    if (!authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      return "the authorization header is not a bearer token; send 'authorization: Bearer <token>'";
+    }
+    if (!allowed(authorization.substring(7).strip())) return "the bearer token is not valid";
+    return null;
   }
 
   boolean allowed(String token) {

@@ -11,30 +11,45 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import tandem.decoder.model.CausalLm;
+import tandem.decoder.model.KvStats;
 
 /**
  * Continuous batching over a {@link CausalLm}: one thread owns the model and loops
  *
  * <ol>
- *   <li>drop cancelled sequences (free their KV slots) and cancelled queued requests;
- *   <li>admit queued requests into free slots, prefilling each (at most {@code prefillTokensPerStep} prompt tokens
- *       per round while others are decoding, so a long prompt delays the running streams by one prefill, not by a
- *       whole queue of them) and emitting its first token;
- *   <li>run one batched decode step over every active sequence and emit one token each; finished sequences leave
- *       at once and their slot is reused by the next admission.
+ *   <li>drop cancelled sequences (free their KV) and cancelled queued requests;
+ *   <li>admit queued requests into free slots while the KV cache has room for their prompts. With a paged KV cache,
+ *       the longest run of full blocks already cached for the same prefix (system prompt, image, earlier turns) is
+ *       reused, and only the rest is computed ({@code cached_prompt_tokens});
+ *   <li>run one step: a row for every decoding sequence plus rows of pending prompts up to {@code
+ *       prefillTokensPerStep} rows in all (chunked prefill; at least {@link #MIN_CHUNK} prompt rows), in one pass when the model can ({@link CausalLm#chunkedPrefill}), so a long new
+ *       prompt slows the running streams by a chunk per step instead of stalling them for its whole prefill. Models
+ *       that prefill whole prompts only get the admitted prompts stacked into one prefill call, then a decode step.
+ *   <li>emit one token per decoding sequence (and the first token of each prompt whose last chunk ran); finished
+ *       sequences leave at once, their full KV blocks go to the prefix cache and their slot is reused.
  * </ol>
  *
- * Each sequence keeps its own processor state and RNG, and the model computes each row of a batch independently,
- * so the ids a sequence gets do not depend on what it is batched with.
+ * When a step needs more KV blocks than the budget has free (after evicting unreferenced cached blocks), the newest
+ * sequence is preempted: its blocks are offered to the prefix cache and freed, and it goes back to the head of the
+ * queue, to be recomputed (mostly from the cache) when there is room. A sequence that alone fills the budget ends
+ * with LENGTH. Each sequence keeps its own processor state and RNG, and the model computes each row of a pass
+ * independently (bit for bit), so the ids a sequence gets depend neither on what it is batched with nor on chunk
+ * sizes, reuse or preemption.
  */
 public final class Scheduler implements AutoCloseable {
   private static final Logger log = Logger.getLogger(Scheduler.class.getName());
+  /** Prompt rows per step when no sequence is decoding (nothing to keep streaming): bigger passes, same results. */
+  static final int SOLO_PREFILL_ROWS = 512;
+  /** Prompt rows a step gives pending prompts even when decode rows fill its budget, so prefill never starves. */
+  static final int MIN_CHUNK = 16;
 
   /**
    * @param maxQueue requests that may wait for a slot; more get EXHAUSTED
    * @param contextLength the model's context (max_position_embeddings); longer prompts are INVALID
-   * @param prefillTokensPerStep prompt tokens admitted per round while other sequences are decoding (at least one
-   *     request is always admitted when a slot is free)
+   * @param prefillTokensPerStep rows per step, decoding rows included (chunked prefill: prompts get the rest, at least
+   *     {@link #MIN_CHUNK}; up to {@link #SOLO_PREFILL_ROWS} when nothing decodes); for a model that
+   *     prefills whole prompts, prompt tokens admitted per round while others decode (at least one request is always
+   *     admitted when a slot is free)
    */
   public record Config(int maxQueue, int contextLength, int prefillTokensPerStep) {
     public Config {
@@ -51,13 +66,25 @@ public final class Scheduler implements AutoCloseable {
     void cancel();
   }
 
+  private enum Phase {
+    WAITING,
+    PREFILL,
+    DECODE
+  }
+
   private final CausalLm model;
   private final Config config;
   private final int capacity;
+  private final boolean chunked;
+  /** Positions per KV block; 0 when the model's KV is not paged. */
+  private final int blockTokens;
+  private final boolean prefixCaching;
+  private final KvStats kvAtStart;
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition wake = lock.newCondition();
   private final ArrayDeque<Seq> queue = new ArrayDeque<>();
-  private final List<Seq> active = new ArrayList<>();
+  /** Sequences holding a slot (prefilling or decoding), in admission order. */
+  private final List<Seq> running = new ArrayList<>();
   private final boolean[] slotBusy;
   private final Thread thread;
   private volatile boolean closed;
@@ -73,11 +100,19 @@ public final class Scheduler implements AutoCloseable {
   private volatile long stepNanos;
   private volatile long modelNanos;
   private volatile long finished;
+  private volatile long cachedPromptTokens;
+  private volatile long preemptions;
+  private volatile KvStats kv;
 
   public Scheduler(CausalLm model, Config config) {
     this.model = model;
     this.config = config;
     this.capacity = Math.min(model.maxSeqLen(), config.contextLength());
+    this.chunked = model.chunkedPrefill();
+    this.blockTokens = model.kvBlockTokens();
+    this.prefixCaching = blockTokens > 0 && model.prefixCaching();
+    this.kvAtStart = model.kvStats();
+    this.kv = kvAtStart;
     this.slotBusy = new boolean[model.slots()];
     this.thread = new Thread(this::loop, "decoder-scheduler");
     this.thread.setDaemon(true);
@@ -159,6 +194,17 @@ public final class Scheduler implements AutoCloseable {
           + " tokens but a sequence's KV cache holds at most " + model.maxSeqLen()
           + " tokens on this server (TANDEM_DECODER_MAX_SEQ_LEN); shorten the prompt or raise the limit");
     }
+    if (kvAtStart != null && blocks(ids.length + 1) > kvAtStart.capacityBlocks()) {
+      long budget = kvAtStart.capacityBlocks() * kvAtStart.blockBytes();
+      throw new RequestRejected(RequestRejected.Reason.EXHAUSTED, "the prompt has " + ids.length
+          + " tokens but the decoder's whole KV cache budget holds " + (long) kvAtStart.capacityBlocks() * blockTokens
+          + " tokens (" + (budget >> 20) + " MiB of " + kvAtStart.dtype() + ", TANDEM_DECODER_KV_CACHE_BYTES);"
+          + " shorten the prompt or raise the budget");
+    }
+  }
+
+  private int blocks(int positions) {
+    return (positions + blockTokens - 1) / blockTokens;
   }
 
   private static RequestRejected invalid(String message) {
@@ -173,8 +219,10 @@ public final class Scheduler implements AutoCloseable {
     } finally {
       lock.unlock();
     }
-    return new SchedulerMetrics(activeCount, queued, kvTokens, (long) slotBusy.length * model.maxSeqLen(), steps,
-        tokens, stepNanos, modelNanos, finished);
+    KvStats k = kv;
+    long kvCapacity = k == null ? (long) slotBusy.length * model.maxSeqLen() : (long) k.capacityBlocks() * blockTokens;
+    return new SchedulerMetrics(activeCount, queued, kvTokens, kvCapacity, steps, tokens, stepNanos, modelNanos,
+        finished, cachedPromptTokens, preemptions, k);
   }
 
   /**
@@ -242,11 +290,10 @@ public final class Scheduler implements AutoCloseable {
   private void loop() {
     try {
       while (true) {
-        List<Seq> admit = new ArrayList<>();
         List<Seq> dropped = new ArrayList<>();
         lock.lock();
         try {
-          while (!closed && queue.isEmpty() && active.isEmpty()) wake.await();
+          while (!closed && queue.isEmpty() && running.isEmpty()) wake.await();
           if (closed) break;
           for (Iterator<Seq> it = queue.iterator(); it.hasNext(); ) {
             Seq s = it.next();
@@ -255,27 +302,13 @@ public final class Scheduler implements AutoCloseable {
               dropped.add(s);
             }
           }
-          int budget = config.prefillTokensPerStep();
-          boolean othersRunning = !active.isEmpty();
-          int free = freeSlot();
-          while (free >= 0 && !queue.isEmpty()) {
-            Seq next = queue.peekFirst();
-            int len = next.request.inputIds().length;
-            if (othersRunning && !admit.isEmpty() && len > budget) break;
-            queue.pollFirst();
-            budget -= len;
-            next.slot = free;
-            slotBusy[free] = true;
-            admit.add(next);
-            free = freeSlot();
-          }
         } finally {
           lock.unlock();
         }
         for (Seq s : dropped) s.finishEarly(FinishReason.CANCELLED, "");
         dropCancelled();
-        prefill(admit);
-        if (!active.isEmpty()) step();
+        admit();
+        if (!running.isEmpty()) step();
         publish();
       }
     } catch (InterruptedException e) {
@@ -303,8 +336,100 @@ public final class Scheduler implements AutoCloseable {
     return -1;
   }
 
+  /**
+   * Moves queued requests into free slots, oldest first, while the KV cache has room for their prompts (what the
+   * prefix cache already holds is taken first and not counted). For a model that prefills whole prompts, at most
+   * {@code prefillTokensPerStep} prompt tokens are admitted per round while others run (at least one request).
+   */
+  private void admit() {
+    int budget = config.prefillTokensPerStep();
+    boolean othersRunning = !running.isEmpty();
+    int admitted = 0;
+    // blocks already promised: the rest of each admitted prompt, and the next position of each decoding sequence
+    int promised = 0;
+    if (blockTokens > 0) {
+      for (Seq s : running) promised += s.phase == Phase.PREFILL ? model.kvShortfall(s.slot, s.target()) : 1;
+    }
+    while (true) {
+      Seq next;
+      int slot;
+      lock.lock();
+      try {
+        next = queue.peekFirst();
+        slot = freeSlot();
+      } finally {
+        lock.unlock();
+      }
+      if (next == null || slot < 0) return;
+      if (next.cancelled) {
+        removeQueued(next);
+        next.finishEarly(FinishReason.CANCELLED, "");
+        continue;
+      }
+      int target = next.target();
+      if (!chunked) {
+        if (othersRunning && admitted > 0 && target > budget) return;
+        budget -= target;
+      }
+      int reused = 0;
+      if (blockTokens > 0) {
+        try {
+          if (prefixCaching) {
+            int[] toks = next.state.tokens();
+            // a new prompt computes at least its last position (its logits give the first token)
+            int most = next.resumed ? target / blockTokens : (target - 1) / blockTokens;
+            reused = model.reuse(slot, next.keys().upTo(toks, target), most);
+          }
+          int need = model.kvShortfall(slot, target);
+          if (need + promised > model.kvStats().availableBlocks()) {
+            model.release(slot); // the reused blocks go back to the cache
+            if (running.isEmpty()) { // nothing will free blocks: it can never fit (only a resumed long sequence)
+              removeQueued(next);
+              next.finishEarly(FinishReason.LENGTH, "");
+              continue;
+            }
+            return;
+          }
+          promised += need;
+        } catch (RuntimeException e) {
+          log.log(Level.WARNING, "admission failed for " + next.request.requestId(), e);
+          model.release(slot);
+          removeQueued(next);
+          next.finishEarly(FinishReason.ERROR, "admission failed: " + e);
+          continue;
+        }
+      }
+      removeQueued(next);
+      lock.lock();
+      try {
+        slotBusy[slot] = true;
+      } finally {
+        lock.unlock();
+      }
+      next.slot = slot;
+      next.fed = reused;
+      next.phase = reused == target ? Phase.DECODE : Phase.PREFILL;
+      if (next.admittedNanos == 0) {
+        next.admittedNanos = System.nanoTime();
+        next.cachedTokens = reused;
+        cachedPromptTokens += reused;
+      }
+      running.add(next);
+      admitted++;
+    }
+  }
+
+  private void removeQueued(Seq s) {
+    lock.lock();
+    try {
+      queue.remove(s);
+    } finally {
+      lock.unlock();
+    }
+  }
+
   private void dropCancelled() {
-    for (Iterator<Seq> it = active.iterator(); it.hasNext(); ) {
+    for (Iterator<Seq> it = running.iterator(); it.hasNext(); ) {
       Seq s = it.next();
       if (s.cancelled) {
         it.remove();
@@ -313,112 +438,272 @@ public final class Scheduler implements AutoCloseable {
     }
   }
 
+  /** One part of a step: {@code rows} positions of {@code seq} from {@code seq.fed} (a decode row is one). */
+  private record Part(Seq seq, int rows, boolean decode) {
+    /** The first position this part computes. */
+    int from() {
+      return decode ? seq.state.length() - 1 : seq.fed;
+    }
+
+    /** Positions the sequence holds after this part. */
+    int end() {
+      return from() + rows;
+    }
+  }
+
   /**
-   * Prefills the admitted sequences in one call, so the model can stack their prompts into one pass (each weight
-   * matrix multiplied once for all of them). If that call fails, each is retried alone, so one bad request cannot
-   * fail the others.
+   * One step: a row for each decoding sequence plus chunks of pending prompts (all of them, whole, for a model
+   * without chunked prefill), room made in the KV cache first, then one pass (or a stacked prefill and a decode).
    */
-  private void prefill(List<Seq> admit) {
-    List<Seq> live = new ArrayList<>();
-    long start = System.nanoTime();
-    for (Seq s : admit) {
-      s.admittedNanos = start;
-      if (s.cancelled) end(s, FinishReason.CANCELLED, "");
-      else live.add(s);
-    }
-    if (live.isEmpty()) return;
-    if (live.size() == 1) {
-      prefillAlone(live.get(0));
-      return;
-    }
-    int n = live.size();
-    int[] slots = new int[n];
-    float[][] embeds = new float[n][];
-    int[] lens = new int[n];
-    float[][] logits;
-    try {
-      for (int i = 0; i < n; i++) {
-        slots[i] = live.get(i).slot;
-        embeds[i] = embeddings(live.get(i).request);
-        lens[i] = live.get(i).request.inputIds().length;
-      }
-      logits = model.prefill(slots, embeds, lens);
-    } catch (RuntimeException | Error e) { // an OutOfMemoryError too: retry each alone, then fail only the culprit
-      log.log(Level.FINE, "stacked prefill of " + n + " sequences failed; prefilling each alone", e);
-      for (Seq s : live) prefillAlone(s);
-      return;
-    }
-    long took = System.nanoTime() - start;
-    for (int i = 0; i < n; i++) started(live.get(i), logits[i], took);
-  }
-
-  private void prefillAlone(Seq s) {
-    long start = System.nanoTime();
-    GenerationRequest r = s.request;
-    float[] logits;
-    try {
-      float[] embeds = embeddings(r);
-      logits = model.prefill(s.slot, embeds, r.inputIds().length);
-    } catch (RuntimeException | Error e) { // one request's Error ends that request, not the loop
-      log.log(Level.WARNING, "prefill failed for " + r.requestId(), e);
-      end(s, FinishReason.ERROR, "prefill failed: " + e);
-      return;
-    }
-    started(s, logits, System.nanoTime() - start);
-  }
-
-  /** Token embeddings with the request's image embeddings spliced in at its image-token positions. */
-  private float[] embeddings(GenerationRequest r) {
-    float[] embeds = model.embed(r.inputIds());
-    if (r.imageEmbeddings().length > 0) {
-      Splice.splice(embeds, r.inputIds(), model.hiddenSize(), r.imageTokenId(), r.imageEmbeddings());
-    }
-    return embeds;
-  }
-
-  /** A prefilled sequence joins the batch and gets its first token from the prefill's logits. */
-  private void started(Seq s, float[] logits, long prefillNanos) {
-    s.prefillNanos = prefillNanos;
-    active.add(s);
-    publish(); // before the first token goes out, so metrics never lag behind what a client has seen
-    if (!s.cancelled) accept(s, logits);
-    if (s.done) active.remove(s);
-  }
-
   private void step() {
-    int n = active.size();
-    int[] slots = new int[n];
-    int[] ids = new int[n];
-    for (int i = 0; i < n; i++) {
-      slots[i] = active.get(i).slot;
-      ids[i] = active.get(i).state.last();
+    List<Part> parts = new ArrayList<>();
+    boolean decoding = false;
+    for (Seq s : running) {
+      if (s.phase == Phase.DECODE && !s.done && !s.cancelled) {
+        parts.add(new Part(s, 1, true));
+        decoding = true;
+      }
     }
+    // decode rows count against the budget: the Java kernel widens each weight tile once per 64 rows, so 7 decode
+    // rows beside a 64-row chunk would cost a second pass over the weights
+    int budget = !decoding ? Math.max(config.prefillTokensPerStep(), SOLO_PREFILL_ROWS)
+        : Math.max(config.prefillTokensPerStep() - parts.size(), Math.min(config.prefillTokensPerStep(), MIN_CHUNK));
+    for (Seq s : running) {
+      if (s.phase != Phase.PREFILL || s.done || s.cancelled) continue;
+      int n = s.target() - s.fed;
+      if (chunked) {
+        if (budget <= 0) break;
+        n = Math.min(n, budget);
+        budget -= n;
+      }
+      parts.add(new Part(s, n, false));
+    }
+    if (blockTokens > 0) makeRoom(parts);
+    if (parts.isEmpty()) return;
     long t0 = System.nanoTime();
-    float[][] logits;
-    try {
-      logits = model.decode(slots, ids);
-    } catch (RuntimeException | Error e) { // the batch's sequences end with ERROR; the loop and the slots go on
-      log.log(Level.WARNING, "decode step failed for " + n + " sequences", e);
-      for (Seq s : active) end(s, FinishReason.ERROR, "decode step failed: " + e);
-      active.clear();
-      return;
-    }
+    float[][] logits = chunked ? extend(parts) : prefillThenDecode(parts);
     long t1 = System.nanoTime();
-    for (int i = 0; i < n; i++) {
-      Seq s = active.get(i);
-      if (s.cancelled) continue; // dropped (and its slot freed) right below
-      accept(s, logits[i]);
+    for (int i = 0; i < parts.size(); i++) {
+      Part p = parts.get(i);
+      Seq s = p.seq;
+      if (s.done) continue; // its part failed and ended it
+      if (p.decode) {
+        if (!s.cancelled) accept(s, logits[i]);
+        continue;
+      }
+      s.fed += p.rows;
+      s.prefillNanos += t1 - t0;
+      if (s.fed < s.target()) continue;
+      s.phase = Phase.DECODE;
+      offer(s);
+      if (!s.resumed && !s.cancelled) accept(s, logits[i]);
     }
     long t2 = System.nanoTime();
-    for (Seq s : active) {
-      s.stepModelNanos += t1 - t0;
-      s.stepTotalNanos += t2 - t0;
+    for (Part p : parts) {
+      if (!p.decode) continue;
+      p.seq.stepModelNanos += t1 - t0;
+      p.seq.stepTotalNanos += t2 - t0;
     }
     steps++;
     stepNanos += t2 - t0;
     modelNanos += t1 - t0;
-    active.removeIf(s -> s.done);
+    running.removeIf(x -> x.done);
     dropCancelled();
+  }
+
+  /**
+   * Fits the step into the KV budget: drops prompt chunks from the end, then preempts the newest sequences, until
+   * the fresh blocks the step needs are available. A sequence left alone that still does not fit ends with LENGTH.
+   */
+  private void makeRoom(List<Part> parts) {
+    while (!parts.isEmpty()) {
+      int need = 0;
+      for (Part p : parts) need += model.kvShortfall(p.seq.slot, p.end());
+      if (need <= model.kvStats().availableBlocks()) return;
+      Part last = parts.get(parts.size() - 1);
+      if (!last.decode && parts.size() > 1) {
+        parts.remove(parts.size() - 1);
+        continue;
+      }
+      Seq victim = running.get(running.size() - 1);
+      parts.removeIf(p -> p.seq == victim);
+      if (running.size() == 1) {
+        log.log(Level.INFO, victim.request.requestId() + " alone fills the KV budget; it ends with LENGTH");
+        running.remove(victim);
+        end(victim, FinishReason.LENGTH, "");
+        return;
+      }
+      preempt(victim);
+    }
+  }
+
+  /** Frees a running sequence's KV (its full blocks stay in the prefix cache) and queues it first, to resume. */
+  private void preempt(Seq s) {
+    offer(s);
+    running.remove(s);
+    freeSlot(s);
+    s.phase = Phase.WAITING;
+    s.resumed = s.state.generated() > 0;
+    s.fed = 0;
+    preemptions++;
+    lock.lock();
+    try {
+      queue.addFirst(s);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The full blocks the sequence's KV holds go to the prefix cache (when it is on). */
+  private void offer(Seq s) {
+    if (!prefixCaching || s.slot < 0) return;
+    try {
+      model.offer(s.slot, s.keys().upTo(s.state.tokens(), model.length(s.slot)));
+    } catch (RuntimeException e) {
+      log.log(Level.WARNING, "offering the KV of " + s.request.requestId() + " to the prefix cache failed", e);
+    }
+  }
+
+  /**
+   * The step as one {@link CausalLm#extend} pass. If it fails, the decode rows are retried together and each chunk
+   * alone, so one bad prompt cannot fail the others. Returns logits per part (null where none were wanted or the
+   * part failed and was ended).
+   */
+  private float[][] extend(List<Part> parts) {
+    int n = parts.size();
+    try {
+      return extendOnce(parts);
+    } catch (RuntimeException | Error e) { // an OutOfMemoryError too
+      if (n == 1) {
+        fail(parts.get(0), e);
+        return new float[1][];
+      }
+      log.log(Level.FINE, "a step of " + n + " parts failed; retrying its parts apart", e);
+    }
+    float[][] out = new float[n][];
+    List<Part> decodes = new ArrayList<>();
+    for (Part p : parts) if (p.decode) decodes.add(p);
+    if (!decodes.isEmpty()) {
+      try {
+        float[][] l = extendOnce(decodes);
+        int k = 0;
+        for (int i = 0; i < n; i++) if (parts.get(i).decode) out[i] = l[k++];
+      } catch (RuntimeException | Error e) {
+        for (Part p : decodes) fail(p, e);
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      Part p = parts.get(i);
+      if (p.decode) continue;
+      try {
+        out[i] = extendOnce(List.of(p))[0];
+      } catch (RuntimeException | Error e) {
+        fail(p, e);
+      }
+    }
+    return out;
+  }
+
+  private float[][] extendOnce(List<Part> parts) {
+    int n = parts.size();
+    int[] slots = new int[n];
+    float[][] embeds = new float[n][];
+    int[] lens = new int[n];
+    boolean[] want = new boolean[n];
+    for (int i = 0; i < n; i++) {
+      Part p = parts.get(i);
+      slots[i] = p.seq.slot;
+      embeds[i] = embeddings(p.seq, p.from(), p.rows);
+      lens[i] = p.rows;
+      want[i] = p.decode || !p.seq.resumed && p.seq.fed + p.rows == p.seq.target();
+    }
+    return model.extend(slots, embeds, lens, want);
+  }
+
+  /** A part whose pass failed ends its sequence with ERROR (the loop and the other slots go on). */
+  private void fail(Part p, Throwable e) {
+    String what = p.decode ? "decode step" : "prefill";
+    log.log(Level.WARNING, what + " failed for " + p.seq.request.requestId(), e);
+    running.remove(p.seq);
+    end(p.seq, FinishReason.ERROR, what + " failed: " + e);
+  }
+
+  /**
+   * For a model that prefills whole prompts: the pending prompts in one stacked call (each retried alone if that
+   * fails), then one batched decode over the decoding rows.
+   */
+  private float[][] prefillThenDecode(List<Part> parts) {
+    int n = parts.size();
+    float[][] out = new float[n][];
+    List<Integer> pre = new ArrayList<>();
+    List<Integer> dec = new ArrayList<>();
+    for (int i = 0; i < n; i++) (parts.get(i).decode ? dec : pre).add(i);
+    if (pre.size() == 1) {
+      out[pre.get(0)] = prefillAlone(parts.get(pre.get(0)));
+    } else if (!pre.isEmpty()) {
+      int m = pre.size();
+      int[] slots = new int[m];
+      float[][] embeds = new float[m][];
+      int[] lens = new int[m];
+      try {
+        for (int j = 0; j < m; j++) {
+          Seq s = parts.get(pre.get(j)).seq;
+          slots[j] = s.slot;
+          embeds[j] = embeddings(s, 0, s.target());
+          lens[j] = s.target();
+        }
+        float[][] l = model.prefill(slots, embeds, lens);
+        for (int j = 0; j < m; j++) out[pre.get(j)] = l[j];
+      } catch (RuntimeException | Error e) { // an OutOfMemoryError too: retry each alone, then fail only the culprit
+        log.log(Level.FINE, "stacked prefill of " + m + " sequences failed; prefilling each alone", e);
+        for (int i : pre) out[i] = prefillAlone(parts.get(i));
+      }
+    }
+    if (!dec.isEmpty()) {
+      int m = dec.size();
+      int[] slots = new int[m];
+      int[] ids = new int[m];
+      for (int j = 0; j < m; j++) {
+        Seq s = parts.get(dec.get(j)).seq;
+        slots[j] = s.slot;
+        ids[j] = s.state.last();
+      }
+      try {
+        float[][] l = model.decode(slots, ids);
+        for (int j = 0; j < m; j++) out[dec.get(j)] = l[j];
+      } catch (RuntimeException | Error e) { // the batch's sequences end with ERROR; the loop and the slots go on
+        log.log(Level.WARNING, "decode step failed for " + m + " sequences", e);
+        for (int i : dec) fail(parts.get(i), e);
+      }
+    }
+    return out;
+  }
+
+  private float[] prefillAlone(Part p) {
+    Seq s = p.seq;
+    try {
+      return model.prefill(s.slot, embeddings(s, 0, s.target()), s.target());
+    } catch (RuntimeException | Error e) { // one request's Error ends that request, not the loop
+      fail(p, e);
+      return null;
+    }
+  }
+
+  /**
+   * Input rows for positions [from, from + n) of the sequence: token embeddings, with the request's image rows at its
+   * image-token positions of the prompt.
+   */
+  private float[] embeddings(Seq s, int from, int n) {
+    int[] ids = java.util.Arrays.copyOfRange(s.state.tokens(), from, from + n);
+    float[] embeds = model.embed(ids);
+    float[] rows = s.request.imageEmbeddings();
+    if (rows.length == 0) return embeds;
+    int h = model.hiddenSize();
+    int[] rowOf = s.imageRowOf();
+    for (int p = from; p < from + n && p < rowOf.length; p++) {
+      if (rowOf[p] >= 0) System.arraycopy(rows, rowOf[p] * h, embeds, (p - from) * h, h);
+    }
+    return embeds;
   }
 
   /** Picks, appends and emits the next token of {@code s} from its logits; ends it when a stop rule fires. */
@@ -432,7 +717,10 @@ public final class Scheduler implements AutoCloseable {
     }
     s.state.append(id);
     long now = System.nanoTime();
-    if (s.firstTokenNanos == 0) s.firstTokenNanos = now;
+    if (s.firstTokenNanos == 0) {
+      s.firstTokenNanos = now;
+      publish(); // before the first token goes out, so metrics never lag behind what a client has seen
+    }
     s.lastTokenNanos = now;
     tokens++;
     try {
@@ -446,12 +734,13 @@ public final class Scheduler implements AutoCloseable {
     if (why != null) end(s, why, "");
   }
 
-  /** Frees the slot and reports the result (once). The caller removes {@code s} from {@code active}. */
+  /** Frees the slot (offering its full blocks to the prefix cache) and reports the result (once). */
   private void end(Seq s, FinishReason reason, String error) {
     if (s.done) return;
     s.done = true;
     Error fatal = null;
     if (s.slot >= 0) {
+      if (reason != FinishReason.ERROR) offer(s);
       try {
         model.release(s.slot);
       } catch (RuntimeException e) {
@@ -459,12 +748,7 @@ public final class Scheduler implements AutoCloseable {
       } catch (Error e) {
         fatal = e; // the model's state is unknown: tell this sequence's client first, then let the loop die
       }
-      lock.lock();
-      try {
-        slotBusy[s.slot] = false;
-      } finally {
-        lock.unlock();
-      }
+      freeSlot(s);
     }
     finished++; // counted, like publish(), before the listener hears of the end: metrics never lag a client
     publish(); // before the listener hears of the end, so metrics never lag behind what a client has seen
@@ -472,28 +756,41 @@ public final class Scheduler implements AutoCloseable {
     if (fatal != null) throw fatal;
   }
 
+  private void freeSlot(Seq s) {
+    if (s.slot < 0) return;
+    if (!s.done) model.release(s.slot);
+    lock.lock();
+    try {
+      slotBusy[s.slot] = false;
+    } finally {
+      lock.unlock();
+    }
+    s.slot = -1;
+  }
+
   private void publish() {
     int n = 0;
-    long kv = 0;
-    for (Seq s : active) {
+    long held = 0;
+    for (Seq s : running) {
       if (s.done) continue;
       n++;
-      kv += s.state.length();
+      held += s.phase == Phase.DECODE ? s.state.length() : s.fed;
     }
     activeCount = n;
-    kvTokens = kv;
+    kvTokens = held;
+    if (blockTokens > 0) kv = model.kvStats();
   }
 
   private void shutDown() {
     String why = failure != null ? "the decoder's scheduler failed: " + failure : "the decoder is shutting down";
-    for (Seq s : active) {
+    for (Seq s : new ArrayList<>(running)) {
       try {
         end(s, FinishReason.ERROR, why);
       } catch (RuntimeException | Error e) { // every client still hears of its end
         log.log(Level.WARNING, "ending " + s.request.requestId() + " failed", e);
       }
     }
-    active.clear();
+    running.clear();
     List<Seq> waiting;
     lock.lock();
     try {
@@ -516,17 +813,49 @@ public final class Scheduler implements AutoCloseable {
     volatile boolean cancelled;
     boolean done;
     int slot = -1;
+    Phase phase = Phase.WAITING;
+    /** Positions of this sequence in its slot's KV. */
+    int fed;
+    /** Preempted after its first token: its prefill recomputes the KV, and the next token comes from a decode row. */
+    boolean resumed;
+    int cachedTokens;
     long admittedNanos;
     long prefillNanos;
     long firstTokenNanos;
     long lastTokenNanos;
     long stepModelNanos;
     long stepTotalNanos;
+    private int[] imageRowOf;
+    private PrefixKeys keys;
 
     Seq(GenerationRequest request, GenerationListener listener) {
       this.request = request;
       this.listener = listener;
       this.state = new SequenceState(request.inputIds(), request.settings());
+    }
+
+    /** Positions to hold before decoding: the prompt, or after a preemption everything but the last token. */
+    int target() {
+      return resumed ? state.length() - 1 : state.promptLength();
+    }
+
+    /** Prompt position → image row spliced there, or -1. */
+    int[] imageRowOf() {
+      if (imageRowOf == null) {
+        int[] ids = request.inputIds();
+        imageRowOf = new int[ids.length];
+        boolean images = request.imageEmbeddings().length > 0;
+        int r = 0;
+        for (int p = 0; p < ids.length; p++) imageRowOf[p] = images && ids[p] == request.imageTokenId() ? r++ : -1;
+      }
+      return imageRowOf;
+    }
+
+    PrefixKeys keys() {
+      if (keys == null) {
+        keys = new PrefixKeys(blockTokens, imageRowOf(), request.imageEmbeddings(), model.hiddenSize());
+      }
+      return keys;
     }
 
     @Override
@@ -551,13 +880,30 @@ public final class Scheduler implements AutoCloseable {
       double ttft = firstTokenNanos == 0 ? 0 : (firstTokenNanos - arrivalNanos) / 1e6;
       double decode = firstTokenNanos == 0 ? 0 : (lastTokenNanos - firstTokenNanos) / 1e6;
       double queued = ((admittedNanos == 0 ? System.nanoTime() : admittedNanos) - arrivalNanos) / 1e6;
+      int waiting;
+      lock.lock();
+      try {
+        waiting = queue.size();
+      } finally {
+        lock.unlock();
+      }
+      int others = 0;
+      for (Seq s : running) if (s != this && !s.done) others++;
+      KvStats k = kv;
+      double usage = k == null ? (capacityTokens() == 0 ? 0 : (double) kvTokens / capacityTokens())
+          : (double) k.usedBlocks() / k.capacityBlocks();
       GenerationResult r = new GenerationResult(reason, request.inputIds().length, state.generated(), ttft, decode,
-          queued, prefillNanos / 1e6, stepModelNanos / 1e6, stepTotalNanos / 1e6, error);
+          queued, prefillNanos / 1e6, stepModelNanos / 1e6, stepTotalNanos / 1e6, error, cachedTokens, usage, others,
+          waiting);
       try {
         listener.onFinish(r);
       } catch (RuntimeException | Error e) { // one client's listener cannot end the loop for all
         log.log(Level.FINE, "listener failed on finish of " + request.requestId(), e);
       }
     }
+  }
+
+  private long capacityTokens() {
+    return (long) slotBusy.length * model.maxSeqLen();
   }
 }

@@ -91,4 +91,9 @@ public final class SequenceState {
   public int[] generatedIds() {
     return Arrays.copyOfRange(seq, promptLength, length);
   }
+
+  /** Prompt then generated ids; valid up to {@link #length()}. The array itself: read it, do not keep or change it. */
+  int[] tokens() {
+    return seq;
+  }
 }

@@ -85,6 +85,10 @@ final class StreamSink implements GenerationListener {
         .setStepModelMs(r.stepModelMs())
         .setStepTotalMs(r.stepTotalMs())
         .setError(r.error())
+        .setCachedPromptTokens(r.cachedPromptTokens())
+        .setKvCacheUsage(r.kvCacheUsage())
+        .setRunningSequences(r.runningSequences())
+        .setQueuedRequests(r.queuedRequests())
         .build();
   }
 }

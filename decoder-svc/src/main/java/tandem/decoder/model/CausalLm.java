@@ -1,6 +1,10 @@
 package tandem.decoder.model;
 
-/** A causal LM with a preallocated, slot-based KV cache. Not thread-safe: one scheduler thread drives it. */
+/**
+ * A causal LM with a slot-based KV cache. Not thread-safe: one scheduler thread drives it. The methods after {@link
+ * #length} are optional: a model that only prefills whole prompts and decodes (tests' fakes) keeps their defaults,
+ * and the scheduler then prefills each prompt in one call.
+ */
 public interface CausalLm extends AutoCloseable {
   int vocabSize();
 
@@ -45,4 +49,52 @@ public interface CausalLm extends AutoCloseable {
 
   @Override
   void close();
+
+  /**
+   * Whether {@link #extend} works: a step may append any number of rows to any slot after what it holds (chunked
+   * prefill mixed with decode rows).
+   */
+  default boolean chunkedPrefill() {
+    return false;
+  }
+
+  /**
+   * One pass over several slots (distinct): part i appends {@code lens[i]} rows {@code embeds[i] [lens[i], hidden]}
+   * at slot {@code slots[i]}'s next positions; returns for each part the logits of its last row, or null where {@code
+   * wantLogits[i]} is false.
+   */
+  default float[][] extend(int[] slots, float[][] embeds, int[] lens, boolean[] wantLogits) {
+    throw new UnsupportedOperationException("this model prefills whole prompts only");
+  }
+
+  /** Positions per KV block when the KV cache is paged under a budget; 0 when slots reserve their memory. */
+  default int kvBlockTokens() {
+    return 0;
+  }
+
+  /** The paged KV cache's state; null when not paged. */
+  default KvStats kvStats() {
+    return null;
+  }
+
+  /** Fresh KV blocks the slot needs to hold {@code tokens} positions (0 when not paged). */
+  default int kvShortfall(int slot, int tokens) {
+    return 0;
+  }
+
+  /** Whether full KV blocks are kept for reuse by later sequences with the same prefix. */
+  default boolean prefixCaching() {
+    return false;
+  }
+
+  /**
+   * Starts the empty slot with the cached blocks matching the longest prefix of {@code keys}, at most {@code
+   * maxBlocks}; returns the positions it now holds (a multiple of {@link #kvBlockTokens}).
+   */
+  default int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
+    return 0;
+  }
+
+  /** Offers the slot's first {@code keys.length} blocks (full and written) to the prefix cache. */
+  default void offer(int slot, PrefixKey[] keys) {}
 }

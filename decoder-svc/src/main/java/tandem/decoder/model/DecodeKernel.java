@@ -35,6 +35,44 @@ interface DecodeKernel extends AutoCloseable {
   /** The slot's K/V is no longer needed (its storage may be reused). */
   void release(int slot);
 
+  /**
+   * Positions per KV block when the kernel pages its KV cache (block budget, prefix cache, one pass over rows of any
+   * (slot, position) mix through {@link #forward}); 0 when it does not (libtorch: slot-major, reserved up front).
+   */
+  default int kvBlockTokens() {
+    return 0;
+  }
+
+  /**
+   * The forward pass over rows that are each (slot, position): x [n, hidden] in, logits out for the rows listed in
+   * {@code logitRows}, in that order. A slot's rows are consecutive positions following what it holds. Paged kernels
+   * only.
+   */
+  default float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
+    throw new UnsupportedOperationException(name() + " kernel has no mixed forward");
+  }
+
+  /** The paged KV cache's state; null when the kernel does not page. */
+  default KvStats kvStats() {
+    return null;
+  }
+
+  /** Fresh blocks the slot needs to hold positions [0, tokens). Paged kernels only. */
+  default int kvShortfall(int slot, int tokens) {
+    return 0;
+  }
+
+  /** Starts an empty slot with the cached blocks matching the longest prefix of {@code keys} (at most maxBlocks). */
+  default int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
+    return 0;
+  }
+
+  /** Offers the slot's first {@code keys.length} (full, written) blocks to the prefix cache. */
+  default void offer(int slot, PrefixKey[] keys) {}
+
+  /** Drops every unreferenced cached block. */
+  default void clearPrefixCache() {}
+
   /** Bytes of weights one decode step reads (what bounds decode speed at batch 1). */
   long weightBytesPerToken();
 

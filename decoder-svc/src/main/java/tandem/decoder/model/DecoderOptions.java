@@ -9,15 +9,23 @@ import tandem.common.config.ServiceDefaults;
  * per slot, and {@code weights}: the CPU kernel's weight format ("auto" = the checkpoint's: bf16 for a bf16
  * checkpoint, else f32; or "bf16", "q8_0", "f32"; see {@link WeightFormat}).
  *
- * <p>On the CPU (Java kernel) the KV cache takes memory in blocks as sequences grow, at most {@code slots · maxSeqLen}
- * positions of {@code 2 · layers · kvHeads · headDim · 4} bytes; the libtorch kernel reserves that address space up
- * front.
+ * <p>On the CPU (Java kernel) the KV cache is a pool of blocks under {@code kvCacheBytes} (0 = {@link
+ * #DEFAULT_KV_BYTES}), stored as {@code kvDtype} ("bf16" or "f32"), taken by sequences as they grow; with {@code
+ * prefixCache} full blocks are kept for later requests with the same prefix. The libtorch kernel reserves {@code
+ * slots · maxSeqLen} positions up front and has no prefix cache.
  */
-public record DecoderOptions(String device, String dtype, int slots, int maxSeqLen, String weights) {
+public record DecoderOptions(
+    String device, String dtype, int slots, int maxSeqLen, String weights, long kvCacheBytes, String kvDtype,
+    boolean prefixCache) {
+  /** The CPU KV budget when none is given. */
+  public static final long DEFAULT_KV_BYTES = ServiceDefaults.DEFAULT_DECODER_KV_CACHE_BYTES;
+
   public DecoderOptions {
     device = device == null ? "cpu" : device.toLowerCase(Locale.ROOT);
     dtype = dtype == null ? "float32" : dtype.toLowerCase(Locale.ROOT);
     weights = weights == null || weights.isBlank() ? "auto" : weights.trim().toLowerCase(Locale.ROOT);
+    kvDtype = kvDtype == null || kvDtype.isBlank() ? ServiceDefaults.DEFAULT_DECODER_KV_CACHE_DTYPE
+        : kvDtype.trim().toLowerCase(Locale.ROOT);
     if (!device.equals("cpu") && !device.equals("cuda")) {
       throw new IllegalArgumentException("device must be cpu or cuda, got '" + device + "'");
     }
@@ -28,8 +36,17 @@ public record DecoderOptions(String device, String dtype, int slots, int maxSeqL
       throw new IllegalArgumentException("dtype float16 needs device cuda (float16 matmuls are ~100x slower on CPU)");
     }
     WeightFormat.parse(weights); // validates
+    KvPool.Dtype.parse(kvDtype); // validates
     if (slots < 1) throw new IllegalArgumentException("slots must be >= 1, got " + slots);
     if (maxSeqLen < 1) throw new IllegalArgumentException("maxSeqLen must be >= 1, got " + maxSeqLen);
+    if (kvCacheBytes < 0) {
+      throw new IllegalArgumentException("KV cache bytes must be >= 0 (0 = the default), got " + kvCacheBytes);
+    }
+  }
+
+  /** With the default KV cache (budget, bf16, prefix cache on). */
+  public DecoderOptions(String device, String dtype, int slots, int maxSeqLen, String weights) {
+    this(device, dtype, slots, maxSeqLen, weights, 0, null, ServiceDefaults.DEFAULT_DECODER_PREFIX_CACHE);
   }
 
   /** With the checkpoint's weight format ({@code auto}). */
@@ -44,14 +61,19 @@ public record DecoderOptions(String device, String dtype, int slots, int maxSeqL
   }
 
   public DecoderOptions withSlots(int newSlots) {
-    return new DecoderOptions(device, dtype, newSlots, maxSeqLen, weights);
+    return new DecoderOptions(device, dtype, newSlots, maxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
   }
 
   public DecoderOptions withMaxSeqLen(int newMaxSeqLen) {
-    return new DecoderOptions(device, dtype, slots, newMaxSeqLen, weights);
+    return new DecoderOptions(device, dtype, slots, newMaxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
   }
 
   public DecoderOptions withWeights(String newWeights) {
-    return new DecoderOptions(device, dtype, slots, maxSeqLen, newWeights);
+    return new DecoderOptions(device, dtype, slots, maxSeqLen, newWeights, kvCacheBytes, kvDtype, prefixCache);
+  }
+
+  /** With this KV cache: budget in bytes (0 = default), "bf16" or "f32", prefix reuse on or off. */
+  public DecoderOptions withKvCache(long bytes, String newKvDtype, boolean prefix) {
+    return new DecoderOptions(device, dtype, slots, maxSeqLen, weights, bytes, newKvDtype, prefix);
   }
 }

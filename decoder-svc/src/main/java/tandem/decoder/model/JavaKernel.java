@@ -4,13 +4,14 @@ import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import tandem.common.checkpoint.Bf16;
 import tandem.common.checkpoint.Qwen3Config;
 import tandem.common.checkpoint.TensorStore;
 
 /**
  * Qwen3 on the CPU in Java: the weights live once, in Java arrays, in the chosen {@link WeightFormat}, and the same
  * arrays serve prefill (register-tiled GEMM) and decode (each weight read once for every row of the step). The KV cache
- * is {@link KvBlocks}. One {@link #forward} serves both: its rows are any mix of (slot, position), so a prefill chunk
+ * is the paged {@link KvPool} (bf16 or f32, under a byte budget, with a prefix cache). One {@link #forward} serves both: its rows are any mix of (slot, position), so a prefill chunk
  * is rows of one slot at consecutive positions and a decode step is one row per slot.
  *
  * <p>Per layer, the computation of HF's Qwen3DecoderLayer, in float32:
@@ -59,7 +60,7 @@ final class JavaKernel implements DecodeKernel {
   private final PackedMatrix lmHead; // embedTokens itself when tied
   private final float[] cos;
   private final float[] sin;
-  private final KvBlocks kv;
+  private final KvPool kv;
   private final WeightFormat format;
   private final IntraOpPool pool = IntraOpPool.shared();
   /** Where the floor read's sums go (racy on purpose: only their being stored matters). */
@@ -67,7 +68,7 @@ final class JavaKernel implements DecodeKernel {
   private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[0]);
 
   private JavaKernel(Qwen3Config c, Layer[] layers, float[] norm, PackedMatrix embed, PackedMatrix lmHead,
-      WeightFormat format, int slots, int maxSeqLen) {
+      WeightFormat format, DecoderOptions opts) {
     this.hidden = c.hiddenSize();
     this.heads = c.numAttentionHeads();
     this.kvHeads = c.numKeyValueHeads();
@@ -83,18 +84,30 @@ final class JavaKernel implements DecodeKernel {
     this.embedTokens = embed;
     this.lmHead = lmHead;
     this.format = format;
-    float[][] t = Qwen3RotaryEmbedding.tables(headDim, c.ropeTheta(), maxSeqLen);
+    float[][] t = Qwen3RotaryEmbedding.tables(headDim, c.ropeTheta(), opts.maxSeqLen());
     this.cos = t[0];
     this.sin = t[1];
-    this.kv = new KvBlocks(layers.length, kvHeads, headDim, BLOCK_TOKENS, slots, maxSeqLen);
+    KvPool.Dtype dtype = KvPool.Dtype.parse(opts.kvDtype());
+    int capacity = kvBlocks(c, layers.length, dtype, opts);
+    this.kv = new KvPool(layers.length, kvHeads, headDim, BLOCK_TOKENS, dtype, opts.slots(), capacity);
     Runtime rt = Runtime.getRuntime();
-    long worst = (long) slots * maxSeqLen * kv.bytesPerToken();
+    long worst = capacity * kv.blockBytes();
     long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     if (worst > free) {
-      LOG.warn("the KV cache of {} slots x {} tokens can reach {} MiB, more than the {} MiB of heap left: sequences"
-          + " fail with an error when it runs out (raise -Xmx or lower the batch or sequence limits)",
-          slots, maxSeqLen, worst >> 20, free >> 20);
+      LOG.warn("the KV budget of {} MiB is more than the {} MiB of heap left: sequences fail with an error when the"
+          + " heap runs out (raise -Xmx or lower TANDEM_DECODER_KV_CACHE_BYTES)", worst >> 20, free >> 20);
     }
+  }
+
+  /**
+   * Blocks in the KV pool: the budget ({@link DecoderOptions#kvCacheBytes}, or {@link DecoderOptions#DEFAULT_KV_BYTES}
+   * when 0) over one block's bytes, but no more than every slot full to {@code maxSeqLen} would take.
+   */
+  static int kvBlocks(Qwen3Config c, int layers, KvPool.Dtype dtype, DecoderOptions opts) {
+    long budget = opts.kvCacheBytes() > 0 ? opts.kvCacheBytes() : DecoderOptions.DEFAULT_KV_BYTES;
+    long block = KvPool.blockBytes(layers, c.numKeyValueHeads(), c.headDim(), BLOCK_TOKENS, dtype);
+    long most = (long) opts.slots() * ((opts.maxSeqLen() + BLOCK_TOKENS - 1) / BLOCK_TOKENS);
+    return (int) Math.max(1, Math.min(Math.min(most, budget / block), Integer.MAX_VALUE));
   }
 
   /** Why this model cannot run on the Java kernel, or null when it can. */
@@ -120,8 +133,8 @@ final class JavaKernel implements DecodeKernel {
    * Reads the text model from {@code store} (tensor names under {@code prefix}) straight into packed arrays, row by
    * row: nothing of the file stays mapped and no float32 copy is kept.
    */
-  static JavaKernel load(TensorStore store, Qwen3Config c, String prefix, boolean tied, WeightFormat f, int slots,
-      int maxSeqLen) {
+  static JavaKernel load(TensorStore store, Qwen3Config c, String prefix, boolean tied, WeightFormat f,
+      DecoderOptions opts) {
     int h = c.hiddenSize();
     int q = c.numAttentionHeads() * c.headDim();
     int kvd = c.numKeyValueHeads() * c.headDim();
@@ -148,8 +161,9 @@ final class JavaKernel implements DecodeKernel {
         stack(store, f, h, new String[] {prefix + "embed_tokens.weight"}, new int[] {c.vocabSize()});
     PackedMatrix head =
         tied ? embed : stack(store, f, h, new String[] {"lm_head.weight"}, new int[] {c.vocabSize()});
-    JavaKernel k = new JavaKernel(c, layers, norm, embed, head, f, slots, maxSeqLen);
-    LOG.info("Java kernel: {} weights, {} MB, {} lanes of float", f, k.weightBytes() >> 20, L);
+    JavaKernel k = new JavaKernel(c, layers, norm, embed, head, f, opts);
+    LOG.info("Java kernel: {} weights, {} MB, {} lanes of float; KV cache {} x {}-token blocks of {} ({} MiB)", f,
+        k.weightBytes() >> 20, L, k.kv.capacity, BLOCK_TOKENS, k.kv.dtype.id, k.kv.capacity * k.kv.blockBytes() >> 20);
     return k;
   }
 
@@ -223,13 +237,35 @@ final class JavaKernel implements DecodeKernel {
     return best;
   }
 
-  /** KV blocks in use and bytes allocated for them. */
-  int kvBlocksInUse() {
-    return kv.blocksInUse();
+  @Override
+  public int kvBlockTokens() {
+    return BLOCK_TOKENS;
   }
 
-  long kvBytesAllocated() {
-    return kv.bytesAllocated();
+  @Override
+  public KvStats kvStats() {
+    return new KvStats(BLOCK_TOKENS, kv.capacity, kv.inUse(), kv.idleCached(), kv.available(), kv.blockBytes(),
+        kv.bytesAllocated(), kv.hits(), kv.evictions(), kv.dtype.id);
+  }
+
+  @Override
+  public int kvShortfall(int slot, int tokens) {
+    return kv.shortfall(slot, tokens);
+  }
+
+  @Override
+  public int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
+    return kv.reuse(slot, keys, maxBlocks);
+  }
+
+  @Override
+  public void offer(int slot, PrefixKey[] keys) {
+    kv.offer(slot, keys);
+  }
+
+  @Override
+  public void clearPrefixCache() {
+    kv.clearCache();
   }
 
   @Override
@@ -318,7 +354,8 @@ final class JavaKernel implements DecodeKernel {
    * {@code logitRows} (in that order). A slot's rows must be consecutive positions following what it holds; every
    * row's K/V is written before any row attends, so rows of one slot see each other causally.
    */
-  float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
+  @Override
+  public float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
     int n = slots.length;
     int p = Kernels.paddedRows(n);
     int h = hidden;
@@ -336,7 +373,9 @@ final class JavaKernel implements DecodeKernel {
       int l = li;
       Kernels.rmsNorm(hs, xn, n, h, layer.inputLayernorm, eps);
       layer.qkvProj.matmul(xn, n, qkv, pool);
-      pool.parallelFor(n, r -> normRopeAndCache(l, layer, qkv, r, slots[r], positions[r]));
+      pool.parallelFor(n, r -> normRope(layer, qkv, r, positions[r]));
+      // by kv head: rows of one slot may share a bf16 pair, and each kv head's cache entries are its own
+      pool.parallelFor(kvHeads, g -> { for (int r = 0; r < n; r++) cache(l, qkv, r, g, slots[r], positions[r]); });
       pool.parallelFor(n * kvHeads, t -> attend(l, qkv, attn, t / kvHeads, t % kvHeads, slots[t / kvHeads],
           positions[t / kvHeads]));
       layer.oProj.matmul(attn, n, tmp, pool);
@@ -366,8 +405,8 @@ final class JavaKernel implements DecodeKernel {
     return out;
   }
 
-  /** q_norm/k_norm and RoPE on one row's heads, in place; then the row's k and v go to the cache. */
-  private void normRopeAndCache(int l, Layer layer, float[] rows, int r, int slot, int pos) {
+  /** q_norm/k_norm and RoPE on one row's heads, in place. */
+  private void normRope(Layer layer, float[] rows, int r, int pos) {
     int d = headDim;
     int half = d / 2;
     int base = r * qkvOut;
@@ -383,18 +422,38 @@ final class JavaKernel implements DecodeKernel {
         rows[off + i] = x[i] * cos[table + i] + swapped * sin[table + i];
       }
     }
+  }
+
+  /** Kv head g's k and v of row r (position pos of slot) into the cache, in the pool's layout and dtype. */
+  private void cache(int l, float[] rows, int r, int g, int slot, int pos) {
+    int d = headDim;
     int bt = BLOCK_TOKENS;
     int b = pos / bt;
     int t = pos % bt;
-    float[] kb = kv.keys(l, slot, b);
-    float[] vb = kv.values(l, slot, b);
-    int kOff = base + heads * d;
-    int vOff = kOff + kvHeads * d;
-    for (int g = 0; g < kvHeads; g++) {
+    int kOff = r * qkvOut + heads * d + g * d;
+    int vOff = r * qkvOut + (heads + kvHeads) * d + g * d;
+    if (kv.dtype == KvPool.Dtype.F32) {
+      float[] kb = kv.keysF(l, slot, b);
       int kBase = g * d * bt + t;
-      for (int i = 0; i < d; i++) kb[kBase + i * bt] = rows[kOff + g * d + i];
-      System.arraycopy(rows, vOff + g * d, vb, (g * bt + t) * d, d);
+      for (int i = 0; i < d; i++) kb[kBase + i * bt] = rows[kOff + i];
+      System.arraycopy(rows, vOff, kv.valuesF(l, slot, b), (g * bt + t) * d, d);
+      return;
     }
+    int half = bt / 2;
+    boolean high = t >= half;
+    int tt = high ? t - half : t;
+    int[] kb = kv.keysI(l, slot, b);
+    int kBase = g * d * half + tt;
+    for (int i = 0; i < d; i++) kb[kBase + i * half] = withHalf(kb[kBase + i * half], rows[kOff + i], high);
+    int[] vb = kv.valuesI(l, slot, b);
+    int vBase = (g * half + tt) * d;
+    for (int i = 0; i < d; i++) vb[vBase + i] = withHalf(vb[vBase + i], rows[vOff + i], high);
+  }
+
+  /** {@code pair} with its low or high bfloat16 replaced by {@code x} rounded to nearest even. */
+  private static int withHalf(int pair, float x, boolean high) {
+    int b = Bf16.fromFloat(x) & 0xFFFF;
+    return high ? (pair & 0xFFFF) | (b << 16) : (pair & 0xFFFF0000) | b;
   }
 
   /** Query heads of kv head g for row r (position pos of slot), over positions [0, pos], into attn [r, heads·d]. */
@@ -413,15 +472,18 @@ final class JavaKernel implements DecodeKernel {
       int n = Math.min(2, group - j); // heads of the group done together: they share every K and V load
       int head = g * group + j;
       int qOff = r * qkvOut + head * d;
+      boolean f32 = kv.dtype == KvPool.Dtype.F32;
       for (int b = 0; b < blocks; b++) {
-        Kernels.scores(rows, qOff, n, d, kv.keys(l, slot, b), g * d * bt, s, b * bt, stride);
+        if (f32) Kernels.scores(rows, qOff, n, d, kv.keysF(l, slot, b), g * d * bt, s, b * bt, stride);
+        else Kernels.scoresBf16(rows, qOff, n, d, kv.keysI(l, slot, b), g * d * (bt / 2), s, b * bt, stride);
       }
       for (int i = 0; i < n; i++) Kernels.scaledSoftmax(s, i * stride, len, scale);
       int out = r * heads * d + head * d;
       java.util.Arrays.fill(attn, out, out + n * d, 0f);
       for (int b = 0; b < blocks; b++) {
         int count = Math.min(bt, len - b * bt);
-        Kernels.weighted(s, b * bt, stride, n, count, kv.values(l, slot, b), g * bt * d, d, attn, out);
+        if (f32) Kernels.weighted(s, b * bt, stride, n, count, kv.valuesF(l, slot, b), g * bt * d, d, attn, out);
+        else Kernels.weightedBf16(s, b * bt, stride, n, count, kv.valuesI(l, slot, b), g * (bt / 2) * d, d, attn, out);
       }
     }
   }

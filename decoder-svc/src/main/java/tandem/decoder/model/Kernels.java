@@ -8,11 +8,12 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The Java kernel's row-wise arithmetic on the Vector API ({@code SPECIES_PREFERRED}: AVX-512 or AVX2 as the host
- * has it), over Java arrays only: RMSNorm, SiLU·up, softmax and the two halves of attention over {@link KvBlocks}.
+ * has it), over Java arrays only: RMSNorm, SiLU·up, softmax and the two halves of attention over {@link KvPool}.
  * The matrix products are {@link PackedMatrix#matmul}.
  */
 final class Kernels {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
   private static final int L = F.length();
 
   // Rotations by 16, 8, 4, 2 and 1 lanes for sum(): constants (static final, one per step, no loop) so that C2
@@ -173,7 +174,7 @@ final class Kernels {
 
   /**
    * Raw attention scores of one or two query heads ({@code q[qOff …]}, then the next head at {@code qOff + d})
-   * against one K block ({@code [d, 2L]} from {@code kBase}, the {@link KvBlocks} layout): {@code s[h·stride + sOff +
+   * against one K block ({@code [d, 2L]} from {@code kBase}, the {@link KvPool} float32 layout): {@code s[h·stride + sOff +
    * t] = Σ_i q_h[i]·K[i, t]} for all 2L positions of the block (the caller ignores those past the sequence). The
    * block's scores stay in four registers over the whole head dimension.
    */
@@ -230,6 +231,68 @@ final class Kernels {
           acc0 = FloatVector.fromArray(F, v, vBase + t * d + c).fma(FloatVector.broadcast(F, p[pOff + t]), acc0);
         }
       }
+      acc0.intoArray(out, outOff + c);
+    }
+  }
+
+  /**
+   * {@link #scores} over a bfloat16 K block ({@code [d, L]} ints from {@code kBase}, the {@link KvPool} bf16 layout):
+   * each int holds position t (low half) and t + L (high half), so one load widens to the same two vectors of
+   * positions, with the same multiply-adds in the same order.
+   */
+  static void scoresBf16(float[] q, int qOff, int heads, int d, int[] k, int kBase, float[] s, int sOff,
+      int stride) {
+    FloatVector z = FloatVector.zero(F);
+    FloatVector a0 = z, a1 = z, b0 = z, b1 = z;
+    if (heads == 2) {
+      for (int i = 0; i < d; i++) {
+        IntVector kv = IntVector.fromArray(I, k, kBase + i * L);
+        FloatVector k0 = kv.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        FloatVector k1 = kv.and(0xFFFF0000).reinterpretAsFloats();
+        FloatVector q0 = FloatVector.broadcast(F, q[qOff + i]);
+        FloatVector q1 = FloatVector.broadcast(F, q[qOff + d + i]);
+        a0 = k0.fma(q0, a0);
+        a1 = k1.fma(q0, a1);
+        b0 = k0.fma(q1, b0);
+        b1 = k1.fma(q1, b1);
+      }
+      b0.intoArray(s, stride + sOff);
+      b1.intoArray(s, stride + sOff + L);
+    } else {
+      for (int i = 0; i < d; i++) {
+        IntVector kv = IntVector.fromArray(I, k, kBase + i * L);
+        FloatVector q0 = FloatVector.broadcast(F, q[qOff + i]);
+        a0 = kv.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(q0, a0);
+        a1 = kv.and(0xFFFF0000).reinterpretAsFloats().fma(q0, a1);
+      }
+    }
+    a0.intoArray(s, sOff);
+    a1.intoArray(s, sOff + L);
+  }
+
+  /**
+   * {@link #weighted} over a bfloat16 V block ({@code [L, d]} ints from {@code vBase}): int row t holds positions t
+   * (low halves) and t + L (high halves), so rows t and t + L of the block are added one after the other.
+   */
+  static void weightedBf16(float[] p, int pOff, int stride, int heads, int count, int[] v, int vBase, int d,
+      float[] out, int outOff) {
+    int o1 = outOff + d;
+    int lo = Math.min(count, L);
+    for (int c = 0; c < d; c += L) {
+      FloatVector acc0 = FloatVector.fromArray(F, out, outOff + c);
+      FloatVector acc1 = heads == 2 ? FloatVector.fromArray(F, out, o1 + c) : acc0;
+      for (int t = 0; t < lo; t++) {
+        IntVector iv = IntVector.fromArray(I, v, vBase + t * d + c);
+        FloatVector v0 = iv.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        acc0 = v0.fma(FloatVector.broadcast(F, p[pOff + t]), acc0);
+        if (heads == 2) acc1 = v0.fma(FloatVector.broadcast(F, p[stride + pOff + t]), acc1);
+        if (t + L < count) {
+          FloatVector v1 = iv.and(0xFFFF0000).reinterpretAsFloats();
+          acc0 = v1.fma(FloatVector.broadcast(F, p[pOff + t + L]), acc0);
+          if (heads == 2) acc1 = v1.fma(FloatVector.broadcast(F, p[stride + pOff + t + L]), acc1);
+        }
+      }
+      if (heads == 2) acc1.intoArray(out, o1 + c);
       acc0.intoArray(out, outOff + c);
     }
   }

@@ -45,6 +45,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private final int slots;
   private final int maxSeqLen;
   private final int[] lengths;
+  private final boolean prefixCache;
   private boolean closed;
 
   private Qwen3ForCausalLM(Qwen3Config config, DecodeKernel kernel, boolean tied, List<String> unused,
@@ -56,6 +57,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     this.slots = opts.slots();
     this.maxSeqLen = opts.maxSeqLen();
     this.lengths = new int[opts.slots()];
+    this.prefixCache = opts.prefixCache() && kernel.kvBlockTokens() > 0;
   }
 
   /** Loads the checkpoint folder's text model (config.json + model.safetensors or a sharded index). */
@@ -92,7 +94,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     }
     DecodeKernel kernel;
     if (why == null) {
-      kernel = JavaKernel.load(store, c, prefix, tied, format, opts.slots(), opts.maxSeqLen());
+      kernel = JavaKernel.load(store, c, prefix, tied, format, opts);
     } else {
       if (format != WeightFormat.F32 && !opts.device().equals("cuda")) {
         LOG.warn("{} weights need the Java kernel; libtorch runs float32 ({})", format, why);
@@ -189,10 +191,141 @@ public final class Qwen3ForCausalLM implements CausalLm {
     return kernel.weightReadSeconds(repeats);
   }
 
-  /** KV blocks held now and bytes allocated for KV, on the Java kernel; {@code {-1, -1}} on libtorch. */
-  public long[] kvUsage() {
-    if (kernel instanceof JavaKernel j) return new long[] {j.kvBlocksInUse(), j.kvBytesAllocated()};
-    return new long[] {-1, -1};
+  @Override
+  public KvStats kvStats() {
+    return kernel.kvStats();
+  }
+
+  @Override
+  public int kvBlockTokens() {
+    return kernel.kvBlockTokens();
+  }
+
+  @Override
+  public int kvShortfall(int slot, int tokens) {
+    checkSlot(slot);
+    return kernel.kvShortfall(slot, tokens);
+  }
+
+  @Override
+  public boolean prefixCaching() {
+    return prefixCache;
+  }
+
+  @Override
+  public int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
+    checkOpen();
+    checkSlot(slot);
+    if (lengths[slot] != 0) throw new IllegalStateException("slot " + slot + " is not empty");
+    if (!prefixCache) return 0;
+    int bt = kernel.kvBlockTokens();
+    int blocks = kernel.reuse(slot, keys, Math.min(maxBlocks, maxSeqLen / bt));
+    lengths[slot] = blocks * bt;
+    return lengths[slot];
+  }
+
+  @Override
+  public void offer(int slot, PrefixKey[] keys) {
+    checkSlot(slot);
+    if (!prefixCache) return;
+    int bt = kernel.kvBlockTokens();
+    if ((long) keys.length * bt > lengths[slot]) {
+      throw new IllegalArgumentException(keys.length + " blocks offered but slot " + slot + " holds " + lengths[slot]
+          + " positions");
+    }
+    kernel.offer(slot, keys);
+  }
+
+  /** Drops the prefix cache's unreferenced blocks (tests; an operator's cache reset). */
+  public void clearPrefixCache() {
+    kernel.clearPrefixCache();
+  }
+
+  @Override
+  public boolean chunkedPrefill() {
+    return true;
+  }
+
+  /**
+   * The paged Java kernel runs every part in one forward pass (decode rows and prompt chunks together); libtorch runs
+   * the one-row parts as one batched decode and each longer part as a prefill from its slot's length.
+   */
+  @Override
+  public float[][] extend(int[] slots, float[][] embeds, int[] lens, boolean[] wantLogits) {
+    checkOpen();
+    int n = slots.length;
+    if (embeds.length != n || lens.length != n || wantLogits.length != n || n == 0) {
+      throw new IllegalArgumentException("extend needs as many embeddings, lengths and flags as slots (at least one)");
+    }
+    boolean[] seen = new boolean[slots()];
+    int rows = 0;
+    for (int i = 0; i < n; i++) {
+      checkSlot(slots[i]);
+      if (seen[slots[i]]) throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one step");
+      seen[slots[i]] = true;
+      int len = lens[i];
+      if (len < 1 || lengths[slots[i]] + len > maxSeqLen) {
+        throw new IllegalArgumentException("slot " + slots[i] + " holds " + lengths[slots[i]] + " positions and cannot"
+            + " take " + len + " more (at most " + maxSeqLen + ")");
+      }
+      if (embeds[i] == null || embeds[i].length != (long) len * hiddenSize()) {
+        throw new IllegalArgumentException("embeds[" + i + "] must hold " + len + "*" + hiddenSize() + " floats");
+      }
+      rows += len;
+    }
+    float[][] out = new float[n][];
+    if (kernel.kvBlockTokens() > 0) {
+      int h = hiddenSize();
+      int[] rs = new int[rows];
+      int[] rp = new int[rows];
+      float[] x = new float[rows * h];
+      int wanted = 0;
+      for (boolean w : wantLogits) if (w) wanted++;
+      int[] logitRows = new int[wanted];
+      int r = 0;
+      int k = 0;
+      for (int i = 0; i < n; i++) {
+        System.arraycopy(embeds[i], 0, x, r * h, lens[i] * h);
+        for (int t = 0; t < lens[i]; t++, r++) {
+          rs[r] = slots[i];
+          rp[r] = lengths[slots[i]] + t;
+        }
+        if (wantLogits[i]) logitRows[k++] = r - 1;
+      }
+      float[][] l = kernel.forward(rs, rp, x, logitRows);
+      k = 0;
+      for (int i = 0; i < n; i++) if (wantLogits[i]) out[i] = l[k++];
+    } else {
+      int ones = 0;
+      for (int len : lens) if (len == 1) ones++;
+      if (ones > 0) {
+        int[] ds = new int[ones];
+        int[] dp = new int[ones];
+        float[] x = new float[ones * hiddenSize()];
+        int j = 0;
+        for (int i = 0; i < n; i++) {
+          if (lens[i] != 1) continue;
+          ds[j] = slots[i];
+          dp[j] = lengths[slots[i]];
+          System.arraycopy(embeds[i], 0, x, j * hiddenSize(), hiddenSize());
+          j++;
+        }
+        float[][] l = kernel.decode(ds, dp, x);
+        j = 0;
+        for (int i = 0; i < n; i++) {
+          if (lens[i] != 1) continue;
+          out[i] = wantLogits[i] ? l[j] : null;
+          j++;
+        }
+      }
+      for (int i = 0; i < n; i++) {
+        if (lens[i] == 1) continue;
+        float[] l = kernel.prefill(slots[i], lengths[slots[i]], embeds[i], lens[i]);
+        out[i] = wantLogits[i] ? l : null;
+      }
+    }
+    for (int i = 0; i < n; i++) lengths[slots[i]] += lens[i];
+    return out;
   }
 
   /** Whether the output projection is embed_tokens itself (tied) rather than a separate lm_head.weight. */

@@ -35,6 +35,9 @@ public final class DecoderTelemetry implements AutoCloseable {
   public static final AttributeKey<String> FINISH_REASON = AttributeKey.stringKey("decoder.finish_reason");
   public static final AttributeKey<Long> IMAGE_TOKENS = AttributeKey.longKey("decoder.image_tokens");
   public static final AttributeKey<Long> MAX_NEW_TOKENS = AttributeKey.longKey("gen_ai.request.max_tokens");
+  /** Prompt tokens whose KV came from the prefix cache (OpenAI: prompt_tokens_details.cached_tokens). */
+  public static final AttributeKey<Long> CACHED_TOKENS = AttributeKey.longKey("gen_ai.usage.cache_read_input_tokens");
+  static final AttributeKey<String> KV_STATE = AttributeKey.stringKey("state");
   static final AttributeKey<String> REASON_METRIC = AttributeKey.stringKey("decoder.finish_reason");
 
   private final Tracer tracer;
@@ -76,7 +79,7 @@ public final class DecoderTelemetry implements AutoCloseable {
         .setDescription("Tokens held in KV cache slots")
         .buildWithCallback(r -> r.record(metrics.get().kvTokensInUse())));
     d.gauges.add(m.upDownCounterBuilder("decoder.kv_cache.capacity").setUnit("{token}")
-        .setDescription("KV cache capacity: slots x tokens per slot")
+        .setDescription("KV cache capacity in tokens: the block budget (or slots x tokens per slot when not paged)")
         .buildWithCallback(r -> r.record(metrics.get().kvTokensCapacity())));
     d.gauges.add(m.gaugeBuilder("decoder.kv_cache.usage").setUnit("1")
         .setDescription("Share of the KV cache in use (0-1)")
@@ -84,6 +87,32 @@ public final class DecoderTelemetry implements AutoCloseable {
           SchedulerMetrics s = metrics.get();
           r.record(s.kvTokensCapacity() == 0 ? 0 : (double) s.kvTokensInUse() / s.kvTokensCapacity());
         }));
+    d.gauges.add(m.upDownCounterBuilder("decoder.kv_cache.blocks").setUnit("{block}")
+        .setDescription("Paged KV cache blocks by state: used (held by sequences), cached (kept for prefix reuse,"
+            + " evictable), free (never used or freed), capacity (the budget)")
+        .buildWithCallback(r -> {
+          var kv = metrics.get().kv();
+          if (kv == null) return;
+          r.record(kv.usedBlocks(), Attributes.of(KV_STATE, "used"));
+          r.record(kv.cachedBlocks(), Attributes.of(KV_STATE, "cached"));
+          r.record(kv.availableBlocks() - kv.cachedBlocks(), Attributes.of(KV_STATE, "free"));
+          r.record(kv.capacityBlocks(), Attributes.of(KV_STATE, "capacity"));
+        }));
+    d.gauges.add(m.upDownCounterBuilder("decoder.kv_cache.bytes").setUnit("By")
+        .setDescription("Paged KV cache bytes: allocated (arrays held, at most the budget), used, budget")
+        .buildWithCallback(r -> {
+          var kv = metrics.get().kv();
+          if (kv == null) return;
+          r.record(kv.bytesAllocated(), Attributes.of(KV_STATE, "allocated"));
+          r.record(kv.usedBlocks() * kv.blockBytes(), Attributes.of(KV_STATE, "used"));
+          r.record(kv.capacityBlocks() * kv.blockBytes(), Attributes.of(KV_STATE, "capacity"));
+        }));
+    d.gauges.add(m.counterBuilder("decoder.prefix_cache.hit_tokens").setUnit("{token}")
+        .setDescription("Prompt tokens taken from the prefix cache instead of computed")
+        .buildWithCallback(r -> r.record(metrics.get().cachedPromptTokens())));
+    d.gauges.add(m.counterBuilder("decoder.preemptions").setUnit("{sequence}")
+        .setDescription("Sequences preempted (KV freed, queued again to be recomputed) because the KV budget was full")
+        .buildWithCallback(r -> r.record(metrics.get().preemptions())));
     d.gauges.add(m.counterBuilder("decoder.tokens.generated").setUnit("{token}")
         .setDescription("Tokens generated, all sequences")
         .buildWithCallback(r -> r.record(metrics.get().tokensGenerated())));
@@ -171,6 +200,7 @@ public final class DecoderTelemetry implements AutoCloseable {
       span.setAttribute(INPUT_TOKENS, r.promptTokens());
       span.setAttribute(OUTPUT_TOKENS, r.generatedTokens());
       span.setAttribute(FINISH_REASON, reason);
+      span.setAttribute(CACHED_TOKENS, r.cachedPromptTokens());
       span.setAttribute("decoder.time_to_first_token_ms", r.timeToFirstTokenMs());
       if (r.reason() == FinishReason.ERROR) span.setStatus(StatusCode.ERROR, r.error());
       timeline.end(span, end);

@@ -25,11 +25,17 @@ class JavaKernelTest {
     {151643},
   };
 
+  /** With a float32 KV cache: the kernels' arithmetic is compared with libtorch's, which keeps float32 K/V. */
   static Qwen3ForCausalLM load(Path dir, boolean java, String weights, int slots, int maxSeqLen) throws Exception {
+    return load(dir, java, weights, slots, maxSeqLen, "f32");
+  }
+
+  static Qwen3ForCausalLM load(Path dir, boolean java, String weights, int slots, int maxSeqLen, String kv)
+      throws Exception {
     ModelConfig mc = ModelConfig.fromDir(dir);
     try (TensorStore store = TensorStore.open(dir)) {
       return Qwen3ForCausalLM.load(store, mc.text(), mc.textPrefix(),
-          new DecoderOptions("cpu", "float32", slots, maxSeqLen, weights), java);
+          new DecoderOptions("cpu", "float32", slots, maxSeqLen, weights).withKvCache(0, kv, true), java);
     }
   }
 
@@ -65,7 +71,7 @@ class JavaKernelTest {
           double worst = compare(java, torch, 1e-4);
           assertTrue(worst > 0, "two kernels that agree bit for bit would make this test vacuous");
           for (int s : new int[] {3, 0, 2}) java.release(s);
-          assertEquals(0, java.kvUsage()[0], "released slots give their KV blocks back");
+          assertEquals(0, java.kvStats().usedBlocks(), "released slots give their KV blocks back");
         }
       }
     }
@@ -114,18 +120,20 @@ class JavaKernelTest {
 
   @Test
   void theKvCacheGrowsWithTheTokensHeldAndIsReused() throws Exception {
-    try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), true, "bf16", 3, 4096)) {
-      assertEquals(0, lm.kvUsage()[0]);
-      int[] ids = new int[JavaKernel.BLOCK_TOKENS + 1];
-      lm.prefill(1, lm.embed(ids), ids.length);
-      assertEquals(2, lm.kvUsage()[0], "one full block and one started");
-      long bytes = lm.kvUsage()[1];
-      // 2 layers x (K + V) x 2 kv heads x 16 dims x 4 bytes per position, two blocks
-      assertEquals(2L * 2 * 2 * 16 * 4 * 2 * JavaKernel.BLOCK_TOKENS, bytes);
-      lm.release(1);
-      assertEquals(0, lm.kvUsage()[0]);
-      lm.prefill(2, lm.embed(ids), ids.length);
-      assertEquals(bytes, lm.kvUsage()[1], "freed blocks are reused, not allocated again");
+    for (String kv : new String[] {"bf16", "f32"}) {
+      try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), true, "bf16", 3, 4096, kv)) {
+        assertEquals(0, lm.kvStats().usedBlocks());
+        int[] ids = new int[JavaKernel.BLOCK_TOKENS + 1];
+        lm.prefill(1, lm.embed(ids), ids.length);
+        assertEquals(2, lm.kvStats().usedBlocks(), "one full block and one started");
+        long bytes = lm.kvStats().bytesAllocated();
+        // 2 layers x (K + V) x 2 kv heads x 16 dims x 2 (bf16) or 4 (f32) bytes per position, two blocks
+        assertEquals(2L * 2 * 2 * 16 * (kv.equals("bf16") ? 2 : 4) * 2 * JavaKernel.BLOCK_TOKENS, bytes, kv);
+        lm.release(1);
+        assertEquals(0, lm.kvStats().usedBlocks());
+        lm.prefill(2, lm.embed(ids), ids.length);
+        assertEquals(bytes, lm.kvStats().bytesAllocated(), "freed blocks are reused, not allocated again");
+      }
     }
   }
 
@@ -134,7 +142,7 @@ class JavaKernelTest {
     try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), false, "auto", 1, 16)) {
       assertEquals("torch", lm.decodeKernel());
       assertEquals("f32", lm.weightFormat());
-      assertEquals(-1, lm.kvUsage()[0]);
+      assertEquals(null, lm.kvStats(), "libtorch's KV is not paged");
     }
   }
 

@@ -9,14 +9,21 @@ public sealed interface Part {
     }
   }
 
-  /** An image item; {@code source} is opaque to the template (bytes, a client image id or a path). */
-  record Image(Object source) implements Part {}
+  /**
+   * An image placeholder; the pixels travel separately (in request order). {@code ref} names the image for whoever
+   * built the message (a file path, "image 2"); the template never reads it.
+   */
+  record Image(String ref) implements Part {
+    public Image {
+      if (ref == null) throw new IllegalArgumentException("image part without a reference");
+    }
+  }
 
   static Part text(String s) {
     return new Text(s);
   }
 
-  static Part image(Object source) {
-    return new Image(source);
+  static Part image(String ref) {
+    return new Image(ref);
   }
 }

@@ -19,6 +19,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
+import tandem.common.config.ServiceDefaults;
+import tandem.gateway.errors.Rejection;
 
 /**
  * Admission at the gateway: a cap on Chat streams open at once over all clients, and per client a token bucket
@@ -149,45 +151,13 @@ public final class ClientLimiter implements ServerInterceptor {
     String key = clientKey(call, headers, keyByToken);
     String scope = key.startsWith("token:") ? key : "conn:" + call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
     Context ctx = Context.current().withValue(CLIENT_KEY, key).withValue(IMAGE_SCOPE, scope);
-    boolean perClient = limits.ratePerSecond() > 0 || limits.maxStreamsPerClient() > 0;
-    if (!perClient && limits.maxConcurrentStreams() <= 0) return Contexts.interceptCall(ctx, call, headers, next);
-    Client c = perClient ? client(key) : null;
-    if (c != null && !c.takeToken()) {
-      call.close(
-          Status.RESOURCE_EXHAUSTED.withDescription(
-              "rate limit: " + fmt(limits.ratePerSecond()) + " requests per second per client, burst "
-                  + limits.burst() + " (" + tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND + ", " + tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_BURST
-                  + "); retry later"),
-          new Metadata());
+    Runnable release;
+    try {
+      release = admit(key);
+    } catch (Rejection r) {
+      call.close(Status.RESOURCE_EXHAUSTED.withDescription(r.getMessage()), new Metadata());
       return new ServerCall.Listener<>() {};
     }
-    int global = limits.maxConcurrentStreams();
-    if (global > 0 && open.incrementAndGet() > global) {
-      open.decrementAndGet();
-      call.close(
-          Status.RESOURCE_EXHAUSTED.withDescription(
-              "the gateway already serves " + global + " streams; the limit is " + global + " concurrent streams over all clients ("
-                  + tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS + "=" + global + "); retry later"),
-          new Metadata());
-      return new ServerCall.Listener<>() {};
-    }
-    if (c != null && !c.openStream()) {
-      if (global > 0) open.decrementAndGet();
-      call.close(
-          Status.RESOURCE_EXHAUSTED.withDescription(
-              "this client already has " + limits.maxStreamsPerClient() + " streams open; the limit is "
-                  + limits.maxStreamsPerClient() + " concurrent streams per client ("
-                  + tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT + "=" + limits.maxStreamsPerClient() + ")"),
-          new Metadata());
-      return new ServerCall.Listener<>() {};
-    }
-    AtomicBoolean released = new AtomicBoolean();
-    Runnable release = () -> {
-      if (released.compareAndSet(false, true)) {
-        if (c != null) c.closeStream();
-        if (global > 0) open.decrementAndGet();
-      }
-    };
     ServerCall.Listener<ReqT> delegate;
     try {
       delegate = Contexts.interceptCall(ctx, call, headers, next);
@@ -208,6 +178,58 @@ public final class ClientLimiter implements ServerInterceptor {
         super.onCancel();
       }
     };
+  }
+
+  /**
+   * Admits one stream of client {@code key} (rate, then the global cap, then the client's streams), the same for
+   * both front doors; returns what to run once when the stream ends.
+   *
+   * @throws Rejection RATE_LIMITED (rate, client streams) or OVERLOADED (the global cap), naming the limit
+   */
+  public Runnable admit(String key) {
+    boolean perClient = limits.ratePerSecond() > 0 || limits.maxStreamsPerClient() > 0;
+    if (!perClient && limits.maxConcurrentStreams() <= 0) return () -> {};
+    Client c = perClient ? client(key) : null;
+    if (c != null && !c.takeToken()) {
+      throw new Rejection(Rejection.Kind.RATE_LIMITED,
+          "rate limit: " + fmt(limits.ratePerSecond()) + " requests per second per client, burst "
+              + limits.burst() + " (" + ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND + ", "
+              + ServiceDefaults.ENV_GATEWAY_RATE_BURST + "); retry later");
+    }
+    int global = limits.maxConcurrentStreams();
+    if (global > 0 && open.incrementAndGet() > global) {
+      open.decrementAndGet();
+      throw new Rejection(Rejection.Kind.OVERLOADED,
+          "the gateway already serves " + global + " streams; the limit is " + global
+              + " concurrent streams over all clients (" + ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS + "="
+              + global + "); retry later");
+    }
+    if (c != null && !c.openStream()) {
+      if (global > 0) open.decrementAndGet();
+      throw new Rejection(Rejection.Kind.RATE_LIMITED,
+          "this client already has " + limits.maxStreamsPerClient() + " streams open; the limit is "
+              + limits.maxStreamsPerClient() + " concurrent streams per client ("
+              + ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT + "=" + limits.maxStreamsPerClient() + ")");
+    }
+    AtomicBoolean released = new AtomicBoolean();
+    return () -> {
+      if (released.compareAndSet(false, true)) {
+        if (c != null) c.closeStream();
+        if (global > 0) open.decrementAndGet();
+      }
+    };
+  }
+
+  /**
+   * The key of a client of the HTTP front door, as {@link #clientKey(ServerCall, Metadata, boolean)} for gRPC:
+   * {@code token:<sha256 prefix>} when {@code byToken} and a bearer token was sent, else {@code ip:<address>}.
+   */
+  public static String clientKey(String authorization, boolean byToken, InetSocketAddress peer) {
+    if (byToken && authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)
+        && authorization.length() > 7) {
+      return "token:" + sha256Prefix(authorization.substring(7).strip());
+    }
+    return "ip:" + (peer.getAddress() != null ? peer.getAddress().getHostAddress() : peer.getHostString());
   }
 
   private Client client(String key) {

@@ -21,13 +21,27 @@ public final class EdgeSecurity {
   private final TlsSettings.Channel backend;
   private final List<ServerInterceptor> auth;
   private final boolean tokenAuth;
+  private final BearerTokenAuth tokens;
+  private final boolean edgeTls;
 
   private EdgeSecurity(TlsSettings.Server server, TlsSettings.Channel backend, List<ServerInterceptor> auth,
-      boolean tokenAuth) {
+      BearerTokenAuth tokens, boolean edgeTls) {
     this.server = server;
     this.backend = backend;
     this.auth = auth;
-    this.tokenAuth = tokenAuth;
+    this.tokenAuth = tokens != null;
+    this.tokens = tokens;
+    this.edgeTls = edgeTls;
+  }
+
+  /** The bearer-token check, or null when token auth is off; the HTTP front door applies the same tokens. */
+  public BearerTokenAuth bearerTokens() {
+    return tokens;
+  }
+
+  /** True when the public gRPC port serves TLS (TANDEM_TLS_*). */
+  public boolean edgeTls() {
+    return edgeTls;
   }
 
   /** True when bearer tokens are checked: then a (checked) token may key the per-client limits. */
@@ -50,7 +64,8 @@ public final class EdgeSecurity {
       List<ServerInterceptor> auth = new ArrayList<>();
       if (tokens != null) auth.add(tokens);
       auth.addAll(edge.interceptors()); // added last: runs before the token check
-      return new EdgeSecurity(edge.serverCredentials(), backends.channelCredentials(), List.copyOf(auth), tokens != null);
+      return new EdgeSecurity(edge.serverCredentials(), backends.channelCredentials(), List.copyOf(auth), tokens,
+          edge.enabled());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -1,9 +1,8 @@
 package tandem.gateway.limits;
 
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.gateway.errors.Rejection;
 
 /**
  * What one chat request and one client may ask of the gateway. Every refusal names the limit, its value and the
@@ -95,9 +94,9 @@ public record GatewayLimits(
         env.integer(ServiceDefaults.ENV_GATEWAY_BACKEND_DEADLINE_SECONDS, ServiceDefaults.DEFAULT_GATEWAY_BACKEND_DEADLINE_SECONDS));
   }
 
-  // ---- request checks (pure; called by Gateway.chat)
+  // ---- request checks (pure; called by the chat pipeline)
 
-  /** Before vision-svc is called: too many images is RESOURCE_EXHAUSTED. */
+  /** Before vision-svc is called: too many images is TOO_LARGE (gRPC RESOURCE_EXHAUSTED, HTTP 413). */
   public void checkImages(int images) {
     if (images > maxImages) {
       throw exhausted("the request has " + images + " images; the limit is " + maxImages + " per request ("
@@ -105,47 +104,13 @@ public record GatewayLimits(
     }
   }
 
-  /** {@code max_new_tokens} when the client set it: negative is INVALID_ARGUMENT, above the cap too. */
+  /** {@code max_new_tokens} when the client set it: negative is INVALID, above the cap too. */
   public void checkMaxNewTokens(boolean set, int value) {
     if (!set) return;
     if (value < 0) throw invalid("params.max_new_tokens = " + value + " is negative; allowed: 0.." + maxNewTokens);
     if (value > maxNewTokens) {
       throw invalid("params.max_new_tokens = " + value + " is above the limit " + maxNewTokens + " ("
           + ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
-    }
-  }
-
-  /**
-   * The generation parameters other than max_new_tokens: each in its valid range, and those whose cost grows with
-   * their value (stop ids are checked on every token, the n-gram ban scans the sequence) under their limit.
-   */
-  public void checkParams(tandem.proto.types.v1.GenerationParams p) {
-    if (p.hasMinNewTokens() && (p.getMinNewTokens() < 0 || p.getMinNewTokens() > maxNewTokens)) {
-      throw invalid("params.min_new_tokens = " + p.getMinNewTokens() + " is outside 0.." + maxNewTokens + " ("
-          + ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS + "=" + maxNewTokens + ")");
-    }
-    if (p.hasNoRepeatNgramSize()
-        && (p.getNoRepeatNgramSize() < 0 || p.getNoRepeatNgramSize() > input.maxNoRepeatNgramSize())) {
-      throw invalid("params.no_repeat_ngram_size = " + p.getNoRepeatNgramSize() + " is outside 0.."
-          + input.maxNoRepeatNgramSize() + "; " + InputLimits.limit(input.maxNoRepeatNgramSize(),
-              ServiceDefaults.ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE));
-    }
-    if (p.getStopTokenIdsCount() > input.maxStopTokenIds()) {
-      throw invalid("params.stop_token_ids has " + p.getStopTokenIdsCount() + " ids; "
-          + InputLimits.limit(input.maxStopTokenIds(), ServiceDefaults.ENV_GATEWAY_MAX_STOP_TOKEN_IDS));
-    }
-    for (int i = 0; i < p.getStopTokenIdsCount(); i++) {
-      if (p.getStopTokenIds(i) < 0) throw invalid("params.stop_token_ids[" + i + "] = " + p.getStopTokenIds(i) + " is negative");
-    }
-    if (p.hasTemperature() && !(p.getTemperature() >= 0 && p.getTemperature() <= 100)) {
-      throw invalid("params.temperature = " + p.getTemperature() + " is outside 0..100 (0 means greedy)");
-    }
-    if (p.hasTopP() && !(p.getTopP() > 0 && p.getTopP() <= 1)) {
-      throw invalid("params.top_p = " + p.getTopP() + " is outside (0, 1] (1 disables)");
-    }
-    if (p.hasTopK() && p.getTopK() < 0) throw invalid("params.top_k = " + p.getTopK() + " is negative (0 disables)");
-    if (p.hasRepetitionPenalty() && !(p.getRepetitionPenalty() > 0 && p.getRepetitionPenalty() <= 100)) {
-      throw invalid("params.repetition_penalty = " + p.getRepetitionPenalty() + " is outside (0, 100] (1 disables)");
     }
   }
 
@@ -167,11 +132,11 @@ public record GatewayLimits(
     }
   }
 
-  static StatusRuntimeException invalid(String msg) {
-    return Status.INVALID_ARGUMENT.withDescription(msg).asRuntimeException();
+  static Rejection invalid(String msg) {
+    return Rejection.invalid(msg);
   }
 
-  static StatusRuntimeException exhausted(String msg) {
-    return Status.RESOURCE_EXHAUSTED.withDescription(msg).asRuntimeException();
+  static Rejection exhausted(String msg) {
+    return Rejection.tooLarge(msg);
   }
 }

@@ -16,23 +16,27 @@ import tandem.common.config.Env;
  * @param maxIdBytes request_id and image_id length (printable ASCII only)
  * @param maxStopTokenIds entries of params.stop_token_ids
  * @param maxNoRepeatNgramSize largest params.no_repeat_ngram_size
+ * @param maxStopStrings stop strings per request
+ * @param maxStopStringBytes UTF-8 bytes of one stop string
  */
 public record InputLimits(
     int maxRequestBytes, int maxMessages, int maxPartsPerMessage, int maxTextBytes, int maxIdBytes,
-    int maxStopTokenIds, int maxNoRepeatNgramSize) {
+    int maxStopTokenIds, int maxNoRepeatNgramSize, int maxStopStrings, int maxStopStringBytes) {
   public InputLimits {
     if (maxRequestBytes < 1 || maxMessages < 1 || maxPartsPerMessage < 1 || maxTextBytes < 1 || maxIdBytes < 1
-        || maxStopTokenIds < 0 || maxNoRepeatNgramSize < 0) {
+        || maxStopTokenIds < 0 || maxNoRepeatNgramSize < 0 || maxStopStrings < 0 || maxStopStringBytes < 1) {
       throw new IllegalArgumentException("gateway input limits must be positive (stop ids and n-gram size >= 0): "
           + maxRequestBytes + ", " + maxMessages + ", " + maxPartsPerMessage + ", " + maxTextBytes + ", " + maxIdBytes
-          + ", " + maxStopTokenIds + ", " + maxNoRepeatNgramSize);
+          + ", " + maxStopTokenIds + ", " + maxNoRepeatNgramSize + ", stop strings " + maxStopStrings + " of "
+          + maxStopStringBytes + " bytes");
     }
   }
 
   public static InputLimits defaults() {
     return new InputLimits(DEFAULT_GATEWAY_MAX_REQUEST_BYTES, DEFAULT_GATEWAY_MAX_MESSAGES,
         DEFAULT_GATEWAY_MAX_PARTS_PER_MESSAGE, DEFAULT_GATEWAY_MAX_TEXT_BYTES, DEFAULT_GATEWAY_MAX_ID_BYTES,
-        DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE);
+        DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE, DEFAULT_GATEWAY_MAX_STOP_STRINGS,
+        DEFAULT_GATEWAY_MAX_STOP_STRING_BYTES);
   }
 
   public static InputLimits fromEnv(Env env) {
@@ -43,17 +47,19 @@ public record InputLimits(
         env.integer(ENV_GATEWAY_MAX_TEXT_BYTES, DEFAULT_GATEWAY_MAX_TEXT_BYTES),
         env.integer(ENV_GATEWAY_MAX_ID_BYTES, DEFAULT_GATEWAY_MAX_ID_BYTES),
         env.integer(ENV_GATEWAY_MAX_STOP_TOKEN_IDS, DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS),
-        env.integer(ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE));
+        env.integer(ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE),
+        env.integer(ENV_GATEWAY_MAX_STOP_STRINGS, DEFAULT_GATEWAY_MAX_STOP_STRINGS),
+        env.integer(ENV_GATEWAY_MAX_STOP_STRING_BYTES, DEFAULT_GATEWAY_MAX_STOP_STRING_BYTES));
   }
 
   public InputLimits withMaxRequestBytes(int n) {
     return new InputLimits(n, maxMessages, maxPartsPerMessage, maxTextBytes, maxIdBytes, maxStopTokenIds,
-        maxNoRepeatNgramSize);
+        maxNoRepeatNgramSize, maxStopStrings, maxStopStringBytes);
   }
 
   public InputLimits withMaxTextBytes(int n) {
     return new InputLimits(maxRequestBytes, maxMessages, maxPartsPerMessage, n, maxIdBytes, maxStopTokenIds,
-        maxNoRepeatNgramSize);
+        maxNoRepeatNgramSize, maxStopStrings, maxStopStringBytes);
   }
 
   /** "limit N (VARIABLE=N)", the tail of every refusal. */
@@ -74,6 +80,20 @@ public record InputLimits(
       if (c < 0x21 || c > 0x7e) {
         throw GatewayLimits.invalid(what + " has a character that is not printable ASCII at index " + i
             + " (allowed: '!' to '~', no spaces)");
+      }
+    }
+  }
+
+  /** Stop strings: how many, none empty, each at most maxStopStringBytes. */
+  public void checkStop(java.util.List<String> stop) {
+    if (stop.size() > maxStopStrings) {
+      throw GatewayLimits.invalid("the request has " + stop.size() + " stop strings; " + limit(maxStopStrings, ENV_GATEWAY_MAX_STOP_STRINGS));
+    }
+    for (int i = 0; i < stop.size(); i++) {
+      if (stop.get(i).isEmpty()) throw GatewayLimits.invalid("stop string " + i + " is empty; a stop string needs at least one character");
+      long n = utf8Length(stop.get(i));
+      if (n > maxStopStringBytes) {
+        throw GatewayLimits.invalid("stop string " + i + " is " + n + " bytes; " + limit(maxStopStringBytes, ENV_GATEWAY_MAX_STOP_STRING_BYTES));
       }
     }
   }

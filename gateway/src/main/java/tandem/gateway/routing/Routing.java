@@ -1,6 +1,6 @@
 package tandem.gateway.routing;
 
-import tandem.gateway.GatewayModel;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.Tokens;
 import tandem.common.config.ServiceDefaults;
 

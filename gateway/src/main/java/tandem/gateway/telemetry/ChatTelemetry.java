@@ -9,8 +9,6 @@ import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.Tracer;
 import java.util.List;
 import tandem.common.telemetry.Telemetry;
-import tandem.proto.gateway.v1.ChatRequest;
-import tandem.proto.types.v1.GenerationParams;
 
 /**
  * The gateway's tracing and GenAI metrics. {@link #start} opens one chat's {@code chat} span (OpenTelemetry GenAI
@@ -84,9 +82,10 @@ public final class ChatTelemetry {
 
   /**
    * Starts the {@code chat} span under the current context (the RPC server span inside a gRPC handler) with the
-   * request's attributes. Call on the thread of the client's call.
+   * request's attributes (the parameters the client set; null when not). Call on the thread of the client's call.
    */
-  public ChatTrace start(String requestId, ChatRequest req) {
+  public ChatTrace start(String requestId, int images, Integer maxTokens, Float temperature, Float topP, Integer topK,
+      Long seed) {
     long t0 = System.nanoTime();
     Span span = tracer.spanBuilder("chat").setSpanKind(SpanKind.INTERNAL).startSpan();
     if (span.isRecording()) {
@@ -94,17 +93,12 @@ public final class ChatTelemetry {
       span.setAttribute(PROVIDER, PROVIDER_NAME);
       span.setAttribute(REQUEST_MODEL, model);
       span.setAttribute(RESPONSE_ID, requestId);
-      int images = 0;
-      for (var m : req.getMessagesList()) for (var p : m.getContentList()) if (p.hasImage()) images++;
       span.setAttribute(IMAGES, images);
-      if (req.hasParams()) {
-        GenerationParams p = req.getParams();
-        if (p.hasMaxNewTokens()) span.setAttribute(MAX_TOKENS, p.getMaxNewTokens());
-        if (p.hasTemperature()) span.setAttribute(TEMPERATURE, exact(p.getTemperature()));
-        if (p.hasTopP()) span.setAttribute(TOP_P, exact(p.getTopP()));
-        if (p.hasTopK()) span.setAttribute(TOP_K, p.getTopK());
-        if (p.hasSeed()) span.setAttribute(SEED, p.getSeed());
-      }
+      if (maxTokens != null) span.setAttribute(MAX_TOKENS, maxTokens);
+      if (temperature != null) span.setAttribute(TEMPERATURE, exact(temperature));
+      if (topP != null) span.setAttribute(TOP_P, exact(topP));
+      if (topK != null) span.setAttribute(TOP_K, topK);
+      if (seed != null) span.setAttribute(SEED, seed);
     }
     return new ChatTrace(this, span, t0);
   }

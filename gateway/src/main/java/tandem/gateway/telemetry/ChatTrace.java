@@ -1,10 +1,5 @@
 package tandem.gateway.telemetry;
 
-import com.google.common.util.concurrent.FutureCallback;
-import com.google.common.util.concurrent.Futures;
-import com.google.common.util.concurrent.ListenableFuture;
-import com.google.common.util.concurrent.MoreExecutors;
-import io.grpc.Status;
 import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.StatusCode;
@@ -15,8 +10,7 @@ import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.telemetry.Timeline;
-import tandem.proto.types.v1.FinishReason;
-import tandem.proto.vision.v1.EmbedResponse;
+import tandem.gateway.errors.Rejection;
 
 /**
  * One chat's trace: the {@code chat} span and its children {@code tokenize} (text, then the image-expanded
@@ -64,8 +58,8 @@ public final class ChatTrace {
   }
 
   /**
-   * Opens {@code vision} and makes it current: start the Embed call inside the returned scope so its client span
-   * nests under it, then hand the call's future to {@link #visionCall}.
+   * Opens {@code vision} and makes it current: make the Embed call inside the returned scope so its client span
+   * nests under it, then report how it went with {@link #visionDone} or {@link #visionFailed}.
    */
   public Scope visionScope() {
     if (timeline == null) return Scope.noop();
@@ -73,33 +67,24 @@ public final class ChatTrace {
     return vision.makeCurrent();
   }
 
-  /** Ends {@code vision} when the Embed call completes, with its cache and tile counts. */
-  public void visionCall(ListenableFuture<EmbedResponse> call) {
+  /** Ends {@code vision} with its cache and tile counts. */
+  public void visionDone(long tiles, boolean allHit, double preprocessMs, double encodeMs, String modelId) {
     Span v = vision;
     if (v == null) return;
-    Futures.addCallback(call, new FutureCallback<>() {
-      @Override
-      public void onSuccess(EmbedResponse r) {
-        long tiles = 0;
-        boolean allHit = r.getImagesCount() > 0;
-        for (var img : r.getImagesList()) {
-          tiles += img.getTiles();
-          allHit &= img.getCacheHit();
-        }
-        v.setAttribute("vision.cache.hit", allHit);
-        v.setAttribute("vision.tiles", tiles);
-        v.setAttribute("vision.preprocess_ms", r.getTimings().getPreprocessMs());
-        v.setAttribute("vision.encode_ms", r.getTimings().getEncodeMs());
-        if (!r.getModelId().isEmpty()) chat.setAttribute(ChatTelemetry.RESPONSE_MODEL, r.getModelId());
-        v.end();
-      }
+    v.setAttribute("vision.cache.hit", allHit);
+    v.setAttribute("vision.tiles", tiles);
+    v.setAttribute("vision.preprocess_ms", preprocessMs);
+    v.setAttribute("vision.encode_ms", encodeMs);
+    if (!modelId.isEmpty()) chat.setAttribute(ChatTelemetry.RESPONSE_MODEL, modelId);
+    v.end();
+  }
 
-      @Override
-      public void onFailure(Throwable e) {
-        v.setStatus(StatusCode.ERROR, Status.fromThrowable(e).getCode().toString());
-        v.end();
-      }
-    }, MoreExecutors.directExecutor());
+  /** Ends {@code vision} as failed, with the failure's code. */
+  public void visionFailed(String code) {
+    Span v = vision;
+    if (v == null) return;
+    v.setStatus(StatusCode.ERROR, code);
+    v.end();
   }
 
   /** Opens {@code decode} and makes it current: start the Generate call inside the returned scope. */
@@ -121,12 +106,13 @@ public final class ChatTrace {
    * @param firstTokenNanoTime / lastTokenNanoTime when the first / last tokens arrived, -1 if none
    * @param parseNanos time spent in box parsing, summed
    */
-  public void finish(FinishReason reason, int inputTokens, int imageTokens, int outputTokens, int boxes,
+  /** @param reason "stop", "length", "cancelled" or "error" */
+  public void finish(String reason, int inputTokens, int imageTokens, int outputTokens, int boxes,
       long firstTokenNanoTime, long lastTokenNanoTime, long parseNanos, String error) {
     if (!ended.compareAndSet(false, true)) return;
     long end = System.nanoTime();
-    String why = reason(reason);
-    boolean failed = reason == FinishReason.FINISH_REASON_ERROR;
+    String why = reason;
+    boolean failed = "error".equals(reason);
     Attributes ma = failed ? t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, "decode").build()
         : t.metricAttributes;
     t.duration.record((end - t0) / 1e9, ma);
@@ -159,8 +145,8 @@ public final class ChatTrace {
   /** Ends the chat as failed before a final chunk (a bad request, a backend error). */
   public void fail(Throwable e) {
     if (!ended.compareAndSet(false, true)) return;
-    Status s = Status.fromThrowable(e);
-    String type = s.getCode().toString();
+    String type = e instanceof Rejection r ? r.kind().code() : "INTERNAL";
+    String description = e.getMessage();
     t.duration.record((System.nanoTime() - t0) / 1e9,
         t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, type).build());
     if (timeline == null) {
@@ -173,7 +159,7 @@ public final class ChatTrace {
       d.end();
     }
     chat.setAttribute(ChatTelemetry.ERROR_TYPE, type);
-    chat.setStatus(StatusCode.ERROR, s.getDescription() == null ? type : s.getDescription());
+    chat.setStatus(StatusCode.ERROR, description == null ? type : description);
     chat.recordException(e);
     chat.end();
   }
@@ -191,15 +177,5 @@ public final class ChatTrace {
     if (d != null) d.end();
     chat.setAttribute(ChatTelemetry.FINISH_REASONS, List.of("cancelled"));
     chat.end();
-  }
-
-  static String reason(FinishReason r) {
-    return switch (r) {
-      case FINISH_REASON_STOP -> "stop";
-      case FINISH_REASON_LENGTH -> "length";
-      case FINISH_REASON_CANCELLED -> "cancelled";
-      case FINISH_REASON_ERROR -> "error";
-      default -> r.name().toLowerCase(Locale.ROOT);
-    };
   }
 }

@@ -34,8 +34,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
-import tandem.gateway.Gateway;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.backend.Backends;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.ThinkBlockStripper;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.gateway.tokenize.QwenTokenizer;
@@ -64,8 +65,8 @@ class ChatServiceTest extends InProcessTest {
   ChatServiceGrpc.ChatServiceBlockingStub gateway(FakeBackends.Vision v, FakeBackends.Decoder d) throws Exception {
     String vn = v == null ? "nobody-" + InProcessServerBuilder.generateName() : serve(v);
     String dn = d == null ? "nobody-" + InProcessServerBuilder.generateName() : serve(d);
-    Gateway gw =
-        new Gateway(model, new Gateway.Backends(channel(vn), "vision-svc (" + vn + ")", channel(dn), "decoder-svc (" + dn + ")"));
+    ChatPipeline gw =
+        Backends.of(channel(vn), "vision-svc (" + vn + ")", channel(dn), "decoder-svc (" + dn + ")").pipeline(model);
     String gn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     return ChatServiceGrpc.newBlockingStub(channel(gn));
@@ -217,8 +218,8 @@ class ChatServiceTest extends InProcessTest {
     var d = new FakeBackends.Decoder(tok.encodeText("la"), 20, -1, true);
     String dn = serve(d);
     Server decoderServer = servers.get(servers.size() - 1);
-    Gateway gw =
-        new Gateway(model, new Gateway.Backends(channel("nobody"), "vision-svc", channel(dn), "decoder-svc (" + dn + ")"));
+    ChatPipeline gw =
+        Backends.of(channel("nobody"), "vision-svc", channel(dn), "decoder-svc (" + dn + ")").pipeline(model);
     String gn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     var it =
@@ -309,7 +310,7 @@ class ChatServiceTest extends InProcessTest {
           InProcessServerBuilder.forName(dn).addService(ServerInterceptors.intercept(d, tel.serverInterceptor())).build().start());
       ManagedChannel dch = InProcessChannelBuilder.forName(dn).intercept(tel.clientInterceptor()).build();
       channels.add(dch);
-      Gateway gw = new Gateway(model, new Gateway.Backends(channel("nobody"), "vision-svc", dch, "decoder-svc"));
+      ChatPipeline gw = Backends.of(channel("nobody"), "vision-svc", dch, "decoder-svc").pipeline(model);
       String gn = InProcessServerBuilder.generateName();
       servers.add(
           InProcessServerBuilder.forName(gn)
@@ -330,5 +331,37 @@ class ChatServiceTest extends InProcessTest {
       }
       assertTrue(inTrace >= 3, "gateway server, decoder client and decoder server spans: " + spans.getFinishedSpanItems());
     }
+  }
+
+  @Test
+  void aStopStringEndsTheAnswerBeforeItFreesTheDecoderAndCountsTheIdsTaken() throws Exception {
+    // endless: only the stop string can end this answer; the match spans tokens ("Box" / " 2")
+    int[] ids = tok.encodeReference("Box 1. Box 2. Box 3. ");
+    var d = new FakeBackends.Decoder(ids, 5, -1, true);
+    var stub = gateway(null, d);
+    List<ChatChunk> chunks = drain(stub.chat(ChatRequest.newBuilder()
+        .addMessages(user(text("count boxes"))).addStop("x 2").addStop("never").build()));
+    assertEquals("Box 1. Bo", text(chunks));
+    ChatChunk last = chunks.get(chunks.size() - 1);
+    assertEquals(FinishReason.FINISH_REASON_STOP, last.getFinal().getFinishReason());
+    // the ids up to the one that completed "x 2", and the stream says so
+    int taken = last.getFinal().getCompletionIdsCount();
+    assertEquals(taken, last.getFinal().getUsage().getCompletionTokens());
+    assertTrue(tok.decodeReference(last.getFinal().getCompletionIdsList().stream().mapToInt(Integer::intValue).toArray(),
+        true).endsWith(" 2"));
+    assertTrue(d.cancelled.await(5, java.util.concurrent.TimeUnit.SECONDS), "the decoder call was cancelled");
+  }
+
+  @Test
+  void stopStringsAreBounded() throws Exception {
+    var stub = gateway(null, new FakeBackends.Decoder(tok.encodeText("hi"), 0, -1, false));
+    ChatRequest.Builder r = ChatRequest.newBuilder().addMessages(user(text("hi")));
+    for (int i = 0; i < 17; i++) r.addStop("s" + i);
+    var e = assertThrows(io.grpc.StatusRuntimeException.class, () -> drain(stub.chat(r.build())));
+    assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+    assertTrue(e.getStatus().getDescription().contains("TANDEM_GATEWAY_MAX_STOP_STRINGS=16"), e.getStatus().getDescription());
+    var empty = assertThrows(io.grpc.StatusRuntimeException.class,
+        () -> drain(stub.chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).addStop("").build())));
+    assertTrue(empty.getStatus().getDescription().contains("empty"), empty.getStatus().getDescription());
   }
 }

@@ -28,8 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
 import tandem.common.security.BearerTokenAuth;
 import tandem.common.security.TlsSettings;
 import tandem.common.testing.TestCerts;
-import tandem.gateway.Gateway;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.backend.Backends;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
@@ -63,8 +64,7 @@ class EdgeSecurityTest {
     servers.add(InProcessServerBuilder.forName(dn).addService(new FakeBackends.Decoder(new int[] {9707}, 0, -1, false)).build().start());
     ManagedChannel dc = InProcessChannelBuilder.forName(dn).build();
     channels.add(dc);
-    Gateway gw = new Gateway(new GatewayModel(SharedTokenizer.get(), 64, 151655),
-        new Gateway.Backends(dc, "vision-svc", dc, "decoder-svc"));
+    ChatPipeline gw = Backends.of(dc, "vision-svc", dc, "decoder-svc").pipeline(new GatewayModel(SharedTokenizer.get(), 64, 151655));
     ServerInterceptor noop = new ServerInterceptor() {
       @Override
       public <ReqT, RespT> io.grpc.ServerCall.Listener<ReqT> interceptCall(
@@ -231,7 +231,7 @@ class EdgeSecurityTest {
   ChatServiceGrpc.ChatServiceBlockingStub gatewayTo(int port, EdgeSecurity security) throws Exception {
     ManagedChannel dc = Grpc.newChannelBuilder("localhost:" + port, security.backendCredentials()).build();
     channels.add(dc);
-    Gateway gw = new Gateway(new GatewayModel(SharedTokenizer.get(), 64, 151655), new Gateway.Backends(dc, "vision-svc", dc, "decoder-svc"));
+    ChatPipeline gw = Backends.of(dc, "vision-svc", dc, "decoder-svc").pipeline(new GatewayModel(SharedTokenizer.get(), 64, 151655));
     String gn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     ManagedChannel c = InProcessChannelBuilder.forName(gn).build();

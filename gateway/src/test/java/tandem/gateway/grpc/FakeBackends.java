@@ -23,19 +23,19 @@ import tandem.proto.vision.v1.ImageEmbedding;
 import tandem.proto.vision.v1.VisionServiceGrpc;
 
 /** In-process stand-ins for vision-svc and decoder-svc, scripted per test. */
-final class FakeBackends {
+public final class FakeBackends {
   private FakeBackends() {}
 
   static final int HIDDEN = 4;
 
   /** Answers every image with the next grid of {@code grids} (cycling), 600x400 pixels; can hang until cancelled. */
-  static final class Vision extends VisionServiceGrpc.VisionServiceImplBase {
+  public static final class Vision extends VisionServiceGrpc.VisionServiceImplBase {
     final List<int[]> grids;
     final boolean hang;
-    final CountDownLatch cancelled = new CountDownLatch(1);
-    final AtomicReference<EmbedRequest> last = new AtomicReference<>();
+    public final CountDownLatch cancelled = new CountDownLatch(1);
+    public final AtomicReference<EmbedRequest> last = new AtomicReference<>();
 
-    Vision(List<int[]> grids, boolean hang) {
+    public Vision(List<int[]> grids, boolean hang) {
       this.grids = grids;
       this.hang = hang;
     }
@@ -74,17 +74,19 @@ final class FakeBackends {
   }
 
   /** Streams {@code ids} one per message; {@code dieAfter} >= 0 fails the stream after that many tokens. */
-  static final class Decoder extends DecoderServiceGrpc.DecoderServiceImplBase {
+  public static final class Decoder extends DecoderServiceGrpc.DecoderServiceImplBase {
     final int[] ids;
     final long delayMs;
     final int dieAfter;
     final boolean endless;
-    final CountDownLatch cancelled = new CountDownLatch(1);
-    final CountDownLatch streaming = new CountDownLatch(1);
-    final AtomicReference<GenerateRequest> last = new AtomicReference<>();
+    public final CountDownLatch cancelled = new CountDownLatch(1);
+    public final CountDownLatch streaming = new CountDownLatch(1);
+    public final AtomicReference<GenerateRequest> last = new AtomicReference<>();
     final AtomicReference<String> traceId = new AtomicReference<>();
+    /** Reported as the final message's cached_prompt_tokens (prefix-cache reuse). */
+    public volatile int cachedPromptTokens;
 
-    Decoder(int[] ids, long delayMs, int dieAfter, boolean endless) {
+    public Decoder(int[] ids, long delayMs, int dieAfter, boolean endless) {
       this.ids = ids;
       this.delayMs = delayMs;
       this.dieAfter = dieAfter;
@@ -125,7 +127,8 @@ final class FakeBackends {
                                   .setGeneratedTokens(ids.length)
                                   .setPrefillMs(12)
                                   .setDecodeMs(34)
-                                  .setTimeToFirstTokenMs(13))
+                                  .setTimeToFirstTokenMs(13)
+                                  .setCachedPromptTokens(cachedPromptTokens))
                           .build());
                   out.onCompleted();
                 } catch (InterruptedException e) {

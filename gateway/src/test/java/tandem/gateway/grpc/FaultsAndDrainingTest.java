@@ -24,8 +24,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
-import tandem.gateway.Gateway;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.backend.Backends;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
 import tandem.proto.gateway.v1.ChatMessage;
@@ -84,7 +85,7 @@ class FaultsAndDrainingTest {
 
   /** A gateway on an in-process server whose decoder is at {@code decoder}. */
   ChatServiceGrpc.ChatServiceBlockingStub gatewayOver(ManagedChannel decoder) throws Exception {
-    Gateway gw = new Gateway(model(), new Gateway.Backends(inproc("nobody"), "vision-svc", decoder, "decoder-svc (test)"));
+    ChatPipeline gw = Backends.of(inproc("nobody"), "vision-svc", decoder, "decoder-svc (test)").pipeline(model());
     String gn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     return ChatServiceGrpc.newBlockingStub(inproc(gn));
@@ -153,7 +154,7 @@ class FaultsAndDrainingTest {
     java.util.Arrays.fill(ids, 9707);
     String dn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(dn).addService(new FakeBackends.Decoder(ids, 50, -1, false)).build().start());
-    Gateway gw = new Gateway(model(), new Gateway.Backends(inproc("nobody"), "vision-svc", inproc(dn), "decoder-svc"));
+    ChatPipeline gw = Backends.of(inproc("nobody"), "vision-svc", inproc(dn), "decoder-svc").pipeline(model());
     int port;
     try (var probe = new java.net.ServerSocket(0)) {
       port = probe.getLocalPort();

@@ -26,8 +26,9 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import tandem.common.config.ServiceDefaults;
-import tandem.gateway.Gateway;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.backend.Backends;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
@@ -66,7 +67,7 @@ class HostileInputTest extends InProcessTest {
     decoder = new FakeBackends.Decoder(new int[] {9707}, endless ? 20 : 0, -1, endless);
     String vn = serve(visionService != null ? visionService : vision);
     String dn = serve(decoder);
-    Gateway gw = new Gateway(model, new Gateway.Backends(channel(vn), "vision-svc", channel(dn), "decoder-svc"), limits);
+    ChatPipeline gw = Backends.of(channel(vn), "vision-svc", channel(dn), "decoder-svc").pipeline(model, limits);
     String gn = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(gn)
         .addService(ServerInterceptors.intercept(new ChatGrpcService(gw),

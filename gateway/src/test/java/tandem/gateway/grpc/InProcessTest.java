@@ -11,9 +11,9 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 
 /** The in-process servers and channels a gateway test opens; all shut down after each test. */
-abstract class InProcessTest {
-  final List<Server> servers = new ArrayList<>();
-  final List<ManagedChannel> channels = new ArrayList<>();
+public abstract class InProcessTest {
+  protected final List<Server> servers = new ArrayList<>();
+  protected final List<ManagedChannel> channels = new ArrayList<>();
 
   @AfterEach
   void stopInProcess() throws InterruptedException {
@@ -22,13 +22,13 @@ abstract class InProcessTest {
   }
 
   /** Serves {@code svc} on a fresh in-process name (direct executor); returns the name. */
-  String serve(BindableService svc) throws Exception {
+  protected String serve(BindableService svc) throws Exception {
     String name = InProcessServerBuilder.generateName();
     servers.add(InProcessServerBuilder.forName(name).directExecutor().addService(svc).build().start());
     return name;
   }
 
-  ManagedChannel channel(String name) {
+  protected ManagedChannel channel(String name) {
     ManagedChannel c = InProcessChannelBuilder.forName(name).build();
     channels.add(c);
     return c;

@@ -21,8 +21,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
-import tandem.gateway.Gateway;
-import tandem.gateway.GatewayModel;
+import tandem.gateway.backend.Backends;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.ClientLimiterTesting;
 import tandem.gateway.limits.GatewayLimits;
@@ -44,7 +45,7 @@ class LimitsTest extends InProcessTest {
     GatewayModel model = new GatewayModel(SharedTokenizer.get(), 64, 151655);
     String vn = serve(new FakeBackends.Vision(List.of(new int[] {0, 0}), false));
     String dn = serve(new FakeBackends.Decoder(new int[] {9707}, endless ? 20 : 0, -1, endless));
-    Gateway gw = new Gateway(model, new Gateway.Backends(channel(vn), "vision-svc", channel(dn), "decoder-svc"), limits);
+    ChatPipeline gw = Backends.of(channel(vn), "vision-svc", channel(dn), "decoder-svc").pipeline(model, limits);
     String gn = InProcessServerBuilder.generateName();
     servers.add(
         InProcessServerBuilder.forName(gn)
@@ -160,7 +161,7 @@ class LimitsTest extends InProcessTest {
   @Test
   void aRequestLargerThanTheMessageLimitIsResourceExhaustedNamingTheLimit() throws Exception {
     GatewayModel model = new GatewayModel(SharedTokenizer.get(), 64, 151655);
-    Gateway gw = new Gateway(model, new Gateway.Backends(channel("nobody-v"), "vision-svc", channel("nobody-d"), "decoder-svc"));
+    ChatPipeline gw = Backends.of(channel("nobody-v"), "vision-svc", channel("nobody-d"), "decoder-svc").pipeline(model);
     Server s =
         Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
             .maxInboundMessageSize(64 << 10)

@@ -1,4 +1,4 @@
-package tandem.gateway;
+package tandem.gateway.pipeline;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;

@@ -1,0 +1,111 @@
+package tandem.decoder.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** The block pool's bookkeeping: budget, references, the prefix cache and its LRU eviction. */
+class KvPoolTest {
+  private static final int BT = 4;
+
+  private static KvPool pool(int capacity) {
+    return new KvPool(2, 1, 8, BT, KvPool.Dtype.BF16, 3, capacity);
+  }
+
+  private static PrefixKey[] keys(long... ids) {
+    PrefixKey[] k = new PrefixKey[ids.length];
+    for (int i = 0; i < ids.length; i++) k[i] = new PrefixKey(ids[i], ~ids[i]);
+    return k;
+  }
+
+  @Test
+  void blocksFollowTheTokensHeldAndNeverExceedTheBudget() {
+    KvPool p = pool(5);
+    assertEquals(5, p.available());
+    p.ensure(0, 1);
+    assertEquals(1, p.inUse());
+    p.ensure(0, 9); // 3 blocks
+    assertEquals(3, p.inUse());
+    assertEquals(3 * p.blockBytes(), p.bytesAllocated());
+    assertEquals(2, p.shortfall(1, 8));
+    p.ensure(1, 8);
+    assertEquals(0, p.available());
+    KvExhaustedException e = assertThrows(KvExhaustedException.class, () -> p.ensure(2, 1));
+    assertTrue(e.getMessage().contains("5 of 5 blocks"), e.getMessage());
+    p.release(0);
+    assertEquals(3, p.available());
+    p.ensure(2, 12);
+    assertEquals(5 * p.blockBytes(), p.bytesAllocated(), "freed blocks are reused, not allocated anew");
+  }
+
+  @Test
+  void aCachedPrefixIsSharedAndStaysWhileAnySlotHoldsIt() {
+    KvPool p = pool(6);
+    p.ensure(0, 10); // 3 blocks, two of them full
+    int[] k0 = p.keysI(0, 0, 0);
+    p.offer(0, keys(1, 2));
+    assertEquals(2, p.reuse(1, keys(1, 2, 3), 3), "the third key was never offered");
+    assertSame(k0, p.keysI(0, 1, 0), "slot 1 reads slot 0's first block itself");
+    assertEquals(3, p.inUse(), "shared blocks count once");
+    p.release(0);
+    assertEquals(2, p.inUse(), "slot 1 still holds the shared blocks");
+    assertEquals(0, p.idleCached());
+    p.release(1);
+    assertEquals(2, p.idleCached(), "unreferenced cached blocks stay for reuse");
+    assertEquals(6, p.available(), "and count as available (evictable)");
+    assertEquals(1, p.reuse(2, keys(1, 9), 2), "a prefix matches block by block from the start");
+    assertEquals(3, p.hits(), "hits count every reused block");
+  }
+
+  @Test
+  void theLeastRecentlyReleasedCachedBlockIsEvictedFirst() {
+    KvPool p = pool(2);
+    p.ensure(0, 4);
+    p.offer(0, keys(1));
+    p.release(0);
+    p.ensure(1, 4);
+    p.offer(1, keys(2));
+    p.release(1);
+    assertEquals(2, p.idleCached());
+    p.ensure(2, 4); // needs a block: the pool is at capacity, so the older cached block (key 1) goes
+    assertEquals(1, p.evictions());
+    p.release(2);
+    assertEquals(0, p.reuse(0, keys(1), 1), "key 1 was evicted");
+    assertEquals(1, p.reuse(1, keys(2), 1), "key 2 is still cached");
+  }
+
+  @Test
+  void aKeyOfferedTwiceKeepsItsFirstBlockAndAReusedLimitIsHonoured() {
+    KvPool p = pool(8);
+    p.ensure(0, 8);
+    p.ensure(1, 8);
+    p.offer(0, keys(1, 2));
+    p.offer(1, keys(1, 2)); // the same content computed twice: the first copy stays the cached one
+    int[] first = p.keysI(0, 0, 0);
+    p.release(0);
+    p.release(1);
+    assertEquals(2, p.idleCached(), "slot 1's duplicates were freed, not cached");
+    assertEquals(1, p.reuse(2, keys(1, 2), 1), "at most maxBlocks are taken");
+    assertSame(first, p.keysI(0, 2, 0));
+    assertNotSame(first, p.keysI(1, 2, 0), "layers have their own arrays");
+  }
+
+  @Test
+  void clearingTheCacheFreesOnlyUnreferencedBlocks() {
+    KvPool p = pool(4);
+    p.ensure(0, 8);
+    p.offer(0, keys(1, 2));
+    p.ensure(1, 4);
+    p.offer(1, keys(7));
+    p.release(1);
+    p.clearCache();
+    assertEquals(0, p.idleCached());
+    assertEquals(0, p.reuse(2, keys(7), 1), "the unreferenced block left the cache");
+    p.release(0);
+    assertEquals(2, p.idleCached(), "slot 0's blocks were in use during the clear and stay cached");
+  }
+}

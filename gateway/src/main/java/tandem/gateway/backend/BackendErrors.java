@@ -1,0 +1,44 @@
+package tandem.gateway.backend;
+
+import tandem.gateway.errors.Rejection;
+import io.grpc.Status;
+import tandem.common.config.ServiceDefaults;
+
+
+/** A backend call's failure as a {@link Rejection} that names the backend; one mapping for both clients. */
+final class BackendErrors {
+  private BackendErrors() {}
+
+  /** @param exhausted the kind of RESOURCE_EXHAUSTED from this backend (an image too large, a queue full) */
+  static Rejection of(String backend, Throwable t, boolean clientDeadline, int defaultDeadlineSeconds,
+      Rejection.Kind exhausted) {
+    Status s = Status.fromThrowable(t);
+    String what = s.getDescription() == null ? s.getCode().toString() : s.getDescription();
+    return switch (s.getCode()) {
+      case UNAVAILABLE -> new Rejection(Rejection.Kind.UNAVAILABLE, backend + " is unavailable: " + what);
+      case DEADLINE_EXCEEDED -> new Rejection(Rejection.Kind.DEADLINE, "deadline exceeded waiting for " + backend
+          + (clientDeadline ? "" : " (the gateway's default deadline, "
+              + ServiceDefaults.ENV_GATEWAY_BACKEND_DEADLINE_SECONDS + "=" + defaultDeadlineSeconds + ")"));
+      case CANCELLED -> new Rejection(Rejection.Kind.CANCELLED, "cancelled while waiting for " + backend);
+      case RESOURCE_EXHAUSTED -> new Rejection(exhausted, backend + ": " + what);
+      default -> new Rejection(kind(s.getCode()), backend + ": " + what);
+    };
+  }
+
+  /** The kind of a backend status other than the three above. */
+  static Rejection.Kind kind(Status.Code c) {
+    return switch (c) {
+      case INVALID_ARGUMENT, OUT_OF_RANGE -> Rejection.Kind.INVALID;
+      // vision-svc's per-image limits and decoder-svc's full queue: the request is too big, or the backend is busy
+      case RESOURCE_EXHAUSTED -> Rejection.Kind.OVERLOADED;
+      case UNAUTHENTICATED -> Rejection.Kind.UNAUTHENTICATED;
+      case PERMISSION_DENIED -> Rejection.Kind.PERMISSION_DENIED;
+      case NOT_FOUND -> Rejection.Kind.NOT_FOUND;
+      case FAILED_PRECONDITION, ALREADY_EXISTS, ABORTED -> Rejection.Kind.FAILED_PRECONDITION;
+      case UNAVAILABLE -> Rejection.Kind.UNAVAILABLE;
+      case DEADLINE_EXCEEDED -> Rejection.Kind.DEADLINE;
+      case CANCELLED -> Rejection.Kind.CANCELLED;
+      default -> Rejection.Kind.INTERNAL;
+    };
+  }
+}
