@@ -47,8 +47,9 @@ class ServeDecoderCommandTest {
   void aStreamsGreedyIdsEqualVlmGenerateForTheSamePrompt() {
     String[] prompts = {"9707,11,1879,0", "151644,872,198,3838,374,279,6722,315,9625,30,151645,198,151644,77091,198"};
     for (String p : prompts) {
+      // the server keeps bf16 K/V by default; vlm generate's reference default is f32, so ask it for the same storage
       GenerateCommandTest.Run r = vlm("generate", "--model", TinyCheckpoints.decoderTiny().toString(),
-          "--input-ids", p, "--max-new-tokens", "20");
+          "--input-ids", p, "--max-new-tokens", "20", "--kv-cache-dtype", "bf16");
       assertEquals(0, r.code(), r.err());
       String[] lines = r.out().strip().split("\n");
       JsonArray want = JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject().getAsJsonArray("ids");
