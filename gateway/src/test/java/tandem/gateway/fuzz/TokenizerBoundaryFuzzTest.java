@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -64,10 +65,22 @@ class TokenizerBoundaryFuzzTest {
     int[] ids = tok.encodeText(text);
     assertTrue(Arrays.stream(ids).allMatch(i -> i >= 0 && i < FIRST_ADDED), "control id from text: " + text);
     // Qwen's tokenizer.json normalizes to NFC (as HF does), so e.g. U+0340 comes back as U+0300: found by this
-    // property, and correct — the round trip is exact up to NFC
-    String nfc = Normalizer.normalize(text, Normalizer.Form.NFC);
-    assertEquals(nfc, tok.decode(ids, false));
-    assertEquals(nfc, tok.decode(ids, true), "skip_special must not drop typed control-token text");
+    // property, and correct. The round trip is exact up to canonical equivalence, compared through Java's NFD: the
+    // tokenizer's Unicode tables are older than the JDK's for some marks (seed -1535666508852989006 typed U+08D3
+    // U+0300, combining classes 220 and 230 since Unicode 11; the tokenizer leaves them in reverse order, which
+    // is the same text, while Java's NFC string differs), so comparing with Java's NFC string failed on such marks.
+    String nfd = Normalizer.normalize(text, Normalizer.Form.NFD);
+    String plain = tok.decode(ids, false);
+    assertEquals(nfd, Normalizer.normalize(plain, Normalizer.Form.NFD), "decoded text is not canonically equivalent");
+    assertEquals(plain, tok.decode(ids, true), "skip_special must not drop typed control-token text");
+  }
+
+  /** The normalization the property above allows for does happen: a decomposed or deprecated mark comes back composed. */
+  @Example
+  void typedMarksComeBackInNfc() {
+    QwenTokenizer tok = SharedTokenizer.get();
+    assertEquals("\u00e0", tok.decode(tok.encodeText("a\u0340"), false));
+    assertEquals("\u00e9t\u00e9", tok.decode(tok.encodeText("e\u0301te\u0301"), false));
   }
 
   @Property
