@@ -342,6 +342,7 @@ public final class ChatCommand implements Callable<Integer> {
     u.addProperty("prompt_tokens", f.getUsage().getPromptTokens());
     u.addProperty("image_tokens", f.getUsage().getImageTokens());
     u.addProperty("completion_tokens", f.getUsage().getCompletionTokens());
+    u.addProperty("cached_prompt_tokens", f.getUsage().getCachedPromptTokens());
     j.add("usage", u);
     StageTimings t = f.getTimings();
     JsonObject tj = new JsonObject();

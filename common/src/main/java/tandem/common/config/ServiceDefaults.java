@@ -138,7 +138,7 @@ public final class ServiceDefaults {
    * streams.
    */
   public static final String ENV_DECODER_PREFILL_TOKENS = "TANDEM_DECODER_PREFILL_TOKENS";
-  public static final int DEFAULT_DECODER_PREFILL_TOKENS = 64;
+  public static final int DEFAULT_DECODER_PREFILL_TOKENS = 24;
   /**
    * KV cache budget, bytes: the paged cache's block pool never grows past it (0 = the default, {@link
    * #DEFAULT_DECODER_KV_CACHE_BYTES}, on the CPU). libtorch (CUDA) still reserves max batch x max sequence length.

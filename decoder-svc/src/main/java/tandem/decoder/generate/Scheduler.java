@@ -203,6 +203,15 @@ public final class Scheduler implements AutoCloseable {
     }
   }
 
+  private int queuedCount() {
+    lock.lock();
+    try {
+      return queue.size();
+    } finally {
+      lock.unlock();
+    }
+  }
+
   private int blocks(int positions) {
     return (positions + blockTokens - 1) / blockTokens;
   }
@@ -212,13 +221,7 @@ public final class Scheduler implements AutoCloseable {
   }
 
   public SchedulerMetrics metrics() {
-    int queued;
-    lock.lock();
-    try {
-      queued = queue.size();
-    } finally {
-      lock.unlock();
-    }
+    int queued = queuedCount();
     KvStats k = kv;
     long kvCapacity = k == null ? (long) slotBusy.length * model.maxSeqLen() : (long) k.capacityBlocks() * blockTokens;
     return new SchedulerMetrics(activeCount, queued, kvTokens, kvCapacity, steps, tokens, stepNanos, modelNanos,
@@ -880,13 +883,7 @@ public final class Scheduler implements AutoCloseable {
       double ttft = firstTokenNanos == 0 ? 0 : (firstTokenNanos - arrivalNanos) / 1e6;
       double decode = firstTokenNanos == 0 ? 0 : (lastTokenNanos - firstTokenNanos) / 1e6;
       double queued = ((admittedNanos == 0 ? System.nanoTime() : admittedNanos) - arrivalNanos) / 1e6;
-      int waiting;
-      lock.lock();
-      try {
-        waiting = queue.size();
-      } finally {
-        lock.unlock();
-      }
+      int waiting = queuedCount();
       int others = 0;
       for (Seq s : running) if (s != this && !s.done) others++;
       KvStats k = kv;
