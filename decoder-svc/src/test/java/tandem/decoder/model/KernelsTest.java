@@ -1,5 +1,6 @@
 package tandem.decoder.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -76,7 +77,7 @@ class KernelsTest {
     }
   }
 
-  /** One K block is [d, 2L] (Kᵀ), one V block [2L, d]: the layout KvBlocks states. */
+  /** One K block is [d, 2L] (Kᵀ), one V block [2L, d]: KvPool's float32 layout. */
   @Test
   void blockScoresAndWeightedValuesMatchTheirDefinitionsForOneAndTwoHeads() {
     SplittableRandom rnd = new SplittableRandom(9);
@@ -108,6 +109,61 @@ class KernelsTest {
             double want = 0.5;
             for (int t = 0; t < count; t++) want += (double) s[hd * stride + sOff + t] * v[vBase + t * d + i];
             assertEquals(want, out[2 + hd * d + i], 1e-4, "weighted d=" + d + " h=" + hd);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * KvPool's bf16 layout holds positions t and t + L in one int (low and high half). On values that bf16 holds
+   * exactly, the bf16 scores equal the float32 ones bit for bit (same products, same order), and the weighted sum
+   * matches its definition, for one and two heads and a partly filled block; an unwritten high half (garbage) past
+   * the count is never read.
+   */
+  @Test
+  void bf16BlocksGiveTheFloat32KernelsResults() {
+    SplittableRandom rnd = new SplittableRandom(11);
+    int bt = 2 * L;
+    for (int d : new int[] {L, 128}) {
+      for (int heads = 1; heads <= 2; heads++) {
+        float[] kf = new float[d * bt];
+        int[] ki = new int[d * L + 5];
+        int kBase = 5;
+        for (int i = 0; i < d; i++) {
+          for (int t = 0; t < bt; t++) {
+            short b = tandem.common.checkpoint.Bf16.fromFloat((float) rnd.nextGaussian());
+            kf[i * bt + t] = tandem.common.checkpoint.Bf16.toFloat(b);
+            int at = kBase + i * L + (t % L);
+            ki[at] = t < L ? (ki[at] & 0xFFFF0000) | (b & 0xFFFF) : (ki[at] & 0xFFFF) | (b << 16);
+          }
+        }
+        float[] q = random(rnd, heads * d);
+        int stride = 2 * bt;
+        float[] sf = new float[2 * stride];
+        float[] si = new float[2 * stride];
+        Kernels.scores(q, 0, heads, d, kf, 0, sf, bt, stride);
+        Kernels.scoresBf16(q, 0, heads, d, ki, kBase, si, bt, stride);
+        assertArrayEquals(sf, si, "scores d=" + d + " heads=" + heads);
+
+        int count = L + 3; // both halves used for some rows, only the low half for the others
+        float[] vf = new float[bt * d];
+        int[] vi = new int[L * d];
+        for (int t = 0; t < bt; t++) {
+          for (int i = 0; i < d; i++) {
+            short b = t < count ? tandem.common.checkpoint.Bf16.fromFloat((float) rnd.nextGaussian()) : (short) 0x7FC1;
+            vf[t * d + i] = tandem.common.checkpoint.Bf16.toFloat(b); // NaN past the count: must not be read
+            int at = (t % L) * d + i;
+            vi[at] = t < L ? (vi[at] & 0xFFFF0000) | (b & 0xFFFF) : (vi[at] & 0xFFFF) | (b << 16);
+          }
+        }
+        float[] out = new float[heads * d];
+        Kernels.weightedBf16(si, bt, stride, heads, count, vi, 0, d, out, 0);
+        for (int hd = 0; hd < heads; hd++) {
+          for (int i = 0; i < d; i++) {
+            double want = 0;
+            for (int t = 0; t < count; t++) want += (double) si[hd * stride + bt + t] * vf[t * d + i];
+            assertEquals(want, out[hd * d + i], 1e-4, "weighted d=" + d + " h=" + hd + " i=" + i);
           }
         }
       }
