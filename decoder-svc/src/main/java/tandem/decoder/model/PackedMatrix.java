@@ -346,6 +346,98 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return lanes(red, 0);
     }
 
+    /**
+     * The multi-row tile straight from the packed ints: each int widens in registers (low half by a shift for the
+     * even column, high half by a mask for the odd one) instead of being written out as float32 first. Per (weight
+     * row, input row) the multiply-adds run in {@link #f32Tile}'s order over the widened row (even columns, then odd
+     * ones), so every output has the same bits as {@link #tile4x1} gives it alone.
+     */
+    @Override
+    void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
+      for (int r = r0; r < r1; r += 4) tile4x4(w, j * half, half, x, r * cols, y, r * rows, rows, j, red);
+    }
+
+    private static void tile4x4(int[] w, int o, int h, float[] x, int xOff, float[] y, int yOff, int out, int j,
+        float[] red) {
+      int in = 2 * h;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
+      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
+      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
+      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
+      for (int k = 0; k < h; k += L) {
+        FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
+        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
+        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
+        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
+        FloatVector w0 = IntVector.fromArray(I, w, o + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        a00 = w0.fma(x0, a00);
+        a01 = w0.fma(x1, a01);
+        a02 = w0.fma(x2, a02);
+        a03 = w0.fma(x3, a03);
+        FloatVector w1 = IntVector.fromArray(I, w, o + h + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        a10 = w1.fma(x0, a10);
+        a11 = w1.fma(x1, a11);
+        a12 = w1.fma(x2, a12);
+        a13 = w1.fma(x3, a13);
+        FloatVector w2 =
+            IntVector.fromArray(I, w, o + 2 * h + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        a20 = w2.fma(x0, a20);
+        a21 = w2.fma(x1, a21);
+        a22 = w2.fma(x2, a22);
+        a23 = w2.fma(x3, a23);
+        FloatVector w3 =
+            IntVector.fromArray(I, w, o + 3 * h + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        a30 = w3.fma(x0, a30);
+        a31 = w3.fma(x1, a31);
+        a32 = w3.fma(x2, a32);
+        a33 = w3.fma(x3, a33);
+      }
+      for (int k = 0; k < h; k += L) {
+        FloatVector x0 = FloatVector.fromArray(F, x, xOff + h + k);
+        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + h + k);
+        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + h + k);
+        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + h + k);
+        FloatVector w0 = IntVector.fromArray(I, w, o + k).and(0xFFFF0000).reinterpretAsFloats();
+        a00 = w0.fma(x0, a00);
+        a01 = w0.fma(x1, a01);
+        a02 = w0.fma(x2, a02);
+        a03 = w0.fma(x3, a03);
+        FloatVector w1 = IntVector.fromArray(I, w, o + h + k).and(0xFFFF0000).reinterpretAsFloats();
+        a10 = w1.fma(x0, a10);
+        a11 = w1.fma(x1, a11);
+        a12 = w1.fma(x2, a12);
+        a13 = w1.fma(x3, a13);
+        FloatVector w2 = IntVector.fromArray(I, w, o + 2 * h + k).and(0xFFFF0000).reinterpretAsFloats();
+        a20 = w2.fma(x0, a20);
+        a21 = w2.fma(x1, a21);
+        a22 = w2.fma(x2, a22);
+        a23 = w2.fma(x3, a23);
+        FloatVector w3 = IntVector.fromArray(I, w, o + 3 * h + k).and(0xFFFF0000).reinterpretAsFloats();
+        a30 = w3.fma(x0, a30);
+        a31 = w3.fma(x1, a31);
+        a32 = w3.fma(x2, a32);
+        a33 = w3.fma(x3, a33);
+      }
+      a00.intoArray(red, 0 * L);
+      a01.intoArray(red, 1 * L);
+      a02.intoArray(red, 2 * L);
+      a03.intoArray(red, 3 * L);
+      a10.intoArray(red, 4 * L);
+      a11.intoArray(red, 5 * L);
+      a12.intoArray(red, 6 * L);
+      a13.intoArray(red, 7 * L);
+      a20.intoArray(red, 8 * L);
+      a21.intoArray(red, 9 * L);
+      a22.intoArray(red, 10 * L);
+      a23.intoArray(red, 11 * L);
+      a30.intoArray(red, 12 * L);
+      a31.intoArray(red, 13 * L);
+      a32.intoArray(red, 14 * L);
+      a33.intoArray(red, 15 * L);
+      store4x4(red, y, yOff, out, j);
+    }
+
     /** Each row as [even columns | odd columns], the split input's order. */
     @Override
     void widen4(int j, float[] wide) {
@@ -489,7 +581,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
    * Lane sums of a 4×4 tile spilled to {@code red} (accumulator 4i + r at {@code (4i + r)·L}: weight row j+i against
    * input row r) into y. Scalar, in lane order ({@link #lanes}), like every other output.
    */
-  private static void store4x4(float[] red, float[] y, int yOff, int out, int j) {
+  static void store4x4(float[] red, float[] y, int yOff, int out, int j) {
     for (int i = 0; i < 4; i++) {
       for (int r = 0; r < 4; r++) y[yOff + r * out + j + i] = lanes(red, (4 * i + r) * L);
     }
