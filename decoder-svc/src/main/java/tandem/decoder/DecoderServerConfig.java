@@ -97,15 +97,6 @@ public record DecoderServerConfig(
         env.string(ENV_DECODER_WEIGHTS, DEFAULT_DECODER_WEIGHTS),
         env.longValue(ENV_DECODER_KV_CACHE_BYTES, 0),
         env.string(ENV_DECODER_KV_CACHE_DTYPE, DEFAULT_DECODER_KV_CACHE_DTYPE),
-        bool(env.string(ENV_DECODER_PREFIX_CACHE, String.valueOf(DEFAULT_DECODER_PREFIX_CACHE))));
-  }
-
-  private static boolean bool(String s) {
-    return switch (s.trim().toLowerCase(java.util.Locale.ROOT)) {
-      case "true", "1", "yes", "on" -> true;
-      case "false", "0", "no", "off" -> false;
-      default -> throw new IllegalArgumentException(ENV_DECODER_PREFIX_CACHE + " must be true or false, got '" + s
-          + "'");
-    };
+        env.bool(ENV_DECODER_PREFIX_CACHE, DEFAULT_DECODER_PREFIX_CACHE));
   }
 }

@@ -38,4 +38,15 @@ public final class Env {
       throw new IllegalArgumentException(name + "=" + v + " is not an integer");
     }
   }
+
+  /** true/1/yes/on or false/0/no/off, any case. */
+  public boolean bool(String name, boolean def) {
+    String v = env.get(name);
+    if (v == null || v.isBlank()) return def;
+    return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "true", "1", "yes", "on" -> true;
+      case "false", "0", "no", "off" -> false;
+      default -> throw new IllegalArgumentException(name + " must be true or false, got '" + v + "'");
+    };
+  }
 }
