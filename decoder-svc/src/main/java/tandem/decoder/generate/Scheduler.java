@@ -544,7 +544,8 @@ public final class Scheduler implements AutoCloseable {
   private void preempt(Seq s) {
     offer(s);
     running.remove(s);
-    freeSlot(s);
+    model.release(s.slot);
+    unbusy(s);
     s.phase = Phase.WAITING;
     s.resumed = s.state.generated() > 0;
     s.fed = 0;
@@ -751,7 +752,7 @@ public final class Scheduler implements AutoCloseable {
       } catch (Error e) {
         fatal = e; // the model's state is unknown: tell this sequence's client first, then let the loop die
       }
-      freeSlot(s);
+      unbusy(s);
     }
     finished++; // counted, like publish(), before the listener hears of the end: metrics never lag a client
     publish(); // before the listener hears of the end, so metrics never lag behind what a client has seen
@@ -759,9 +760,9 @@ public final class Scheduler implements AutoCloseable {
     if (fatal != null) throw fatal;
   }
 
-  private void freeSlot(Seq s) {
+  /** Marks the sequence's slot free for admission (its KV was released by the caller). */
+  private void unbusy(Seq s) {
     if (s.slot < 0) return;
-    if (!s.done) model.release(s.slot);
     lock.lock();
     try {
       slotBusy[s.slot] = false;
