@@ -123,7 +123,7 @@ public final class EvalCommand implements Runnable {
     public Integer call() throws Exception {
       PrintWriter err = spec.commandLine().getErr();
       checkOptions();
-      Progress progress = new Progress(err, stderrIsTerminal());
+      Progress progress = new Progress(err, tandem.common.hub.ProgressPrinter.stderrIsTerminal());
       CocoDataset data;
       List<String> warnings = new ArrayList<>();
       try {
@@ -301,20 +301,6 @@ public final class EvalCommand implements Runnable {
         if (n > 0) parts.add(n + " " + k.replace('_', ' '));
       }
       return in.scoredImages().size() + " images scored" + (parts.isEmpty() ? "" : "; skipped: " + String.join(", ", parts));
-    }
-
-    /** As common's download progress decides it: Linux tells through /proc where fd 2 goes. */
-    static boolean stderrIsTerminal() {
-      try {
-        Path fd2 = Path.of("/proc/self/fd/2");
-        if (Files.isSymbolicLink(fd2)) {
-          String target = Files.readSymbolicLink(fd2).toString();
-          return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
-        }
-      } catch (IOException | RuntimeException e) {
-        // fall through
-      }
-      return System.console() != null;
     }
 
     static String sha256(Path f) throws IOException {

@@ -89,7 +89,6 @@ public final class Progress {
       drawn = true;
     } else {
       int tenth = total == 0 ? 10 : (done + skipped) * 10 / total;
-      if (tenth == lastTenth && !force) return;
       if (tenth == lastTenth) return;
       lastTenth = tenth;
       err.println(line());

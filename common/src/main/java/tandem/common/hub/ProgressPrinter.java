@@ -40,7 +40,7 @@ public final class ProgressPrinter implements DownloadListener {
   }
 
   /** Linux tells through /proc where fd 2 goes; elsewhere fall back to whether there is a console at all. */
-  static boolean stderrIsTerminal() {
+  public static boolean stderrIsTerminal() {
     try {
       Path fd2 = Path.of("/proc/self/fd/2");
       if (Files.isSymbolicLink(fd2)) {

@@ -93,12 +93,6 @@ public final class BearerTokenAuth implements ServerInterceptor {
   }
 
   /**
-   * Re-reads the file when its modification time changed. A file that is gone revokes its tokens at once (fail
-   * closed: deleting the file is how an operator withdraws them; Kubernetes replaces a mounted Secret atomically, so
-   * it is never missing in between); a file that exists but cannot be read keeps the tokens loaded before. Reloads,
-   * revocations and failures are logged with the token count only, never a token.
-   */
-  /**
    * A failed look at the token file: before the first load it fails the start; a file that is gone revokes its
    * tokens; any other error keeps the tokens loaded before.
    */
@@ -112,6 +106,12 @@ public final class BearerTokenAuth implements ServerInterceptor {
     }
   }
 
+  /**
+   * Re-reads the file when its modification time changed. A file that is gone revokes its tokens at once (fail
+   * closed: deleting the file is how an operator withdraws them; Kubernetes replaces a mounted Secret atomically, so
+   * it is never missing in between); a file that exists but cannot be read keeps the tokens loaded before. Reloads,
+   * revocations and failures are logged with the token count only, never a token.
+   */
   private void reloadIfChanged() {
     FileTime m;
     try {
