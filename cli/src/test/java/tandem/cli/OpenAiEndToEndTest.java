@@ -1,7 +1,6 @@
 package tandem.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
@@ -151,7 +150,6 @@ class OpenAiEndToEndTest {
     waitFor(() -> server.decoder().metrics().activeSequences() == 0, "active sequences back to 0 after the hang-up");
     waitFor(() -> server.http().activeRequests() == 0, "the HTTP request ended");
     assertEquals(0, server.openStreams(), "its admission was released");
-    assertFalse(server.decoder().metrics().activeSequences() > 0);
   }
 
   private static int count(StringBuilder s) {

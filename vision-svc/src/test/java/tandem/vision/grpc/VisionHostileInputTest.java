@@ -14,7 +14,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.List;
@@ -114,14 +113,6 @@ class VisionHostileInputTest {
     if (batcher != null) batcher.close();
   }
 
-  static byte[] png(int seed, int w, int h) throws Exception {
-    var img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
-    for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) img.setRGB(x, y, (x * 31 + y * 17 + seed * 101) * 2654435 & 0xffffff);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    javax.imageio.ImageIO.write(img, "png", out);
-    return out.toByteArray();
-  }
-
   static ImageInput img(byte[] data, String id) {
     return ImageInput.newBuilder().setData(ByteString.copyFrom(data)).setImageId(id).build();
   }
@@ -140,7 +131,7 @@ class VisionHostileInputTest {
   void imagesOverTheTokenBudgetAreRefusedFromTheirHeadersWithoutAnEncode() throws Exception {
     start(new GatedTower(true, 0), 60);
     byte[] image = Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png")); // 4x4+1 tiles
-    EmbedRequest r = req("", img(image, ""), img(png(1, 64, 64), "")).toBuilder().setMaxImageTokens(1500).build();
+    EmbedRequest r = req("", img(image, ""), img(VisionServiceTest.pngOf(1, 64, 64), "")).toBuilder().setMaxImageTokens(1500).build();
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> stub.embed(r));
     String d = e.getStatus().getDescription();
     assertTrue(d.contains("need 2176 image tokens") && d.contains("max_image_tokens") && d.contains("1500"), d);
@@ -154,7 +145,7 @@ class VisionHostileInputTest {
   @Test
   void anotherClientsImageIdIsNotFoundExactlyLikeAnUnknownOne() throws Exception {
     start(new GatedTower(true, 0), 60);
-    byte[] alices = png(2, 40, 30);
+    byte[] alices = VisionServiceTest.pngOf(2, 40, 30);
     stub.embed(req("token:alice", img(alices, "photo")));
     assertNotNull(stub.embed(req("token:alice", ImageInput.newBuilder().setImageId("photo").build())));
     var stolen = refused(Status.Code.NOT_FOUND, () -> stub.embed(req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("photo").build())));
@@ -165,8 +156,8 @@ class VisionHostileInputTest {
   @Test
   void aPreBoundGuessableIdDoesNotPoisonAnotherClientAndRebindsNameNoHash() throws Exception {
     start(new GatedTower(true, 0), 60);
-    byte[] bobs = png(3, 40, 30);
-    byte[] alices = png(4, 40, 30);
+    byte[] bobs = VisionServiceTest.pngOf(3, 40, 30);
+    byte[] alices = VisionServiceTest.pngOf(4, 40, 30);
     stub.embed(req("token:bob", img(bobs, "img-1"))); // bob guesses alice's next id first
     stub.embed(req("token:alice", img(alices, "img-1"))); // alice is not refused: her scope has no img-1 yet
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> stub.embed(req("token:alice", img(bobs, "img-1"))));
@@ -178,7 +169,7 @@ class VisionHostileInputTest {
   @Test
   void anErrorInTheTowerCompletesTheInFlightEntrySoNoLaterCallerHangs() throws Exception {
     start(new GatedTower(true, 1), 60);
-    byte[] image = png(5, 64, 64);
+    byte[] image = VisionServiceTest.pngOf(5, 64, 64);
     var e = refused(Status.Code.INTERNAL, () -> stub.embed(req("", img(image, ""))));
     assertTrue(e.getStatus().getDescription().contains("OutOfMemoryError"), e.getStatus().getDescription());
     assertEquals(0, cache.inFlight(), "no entry left open");
@@ -201,13 +192,13 @@ class VisionHostileInputTest {
   @Test
   void aWaitEndsAtTheCallersDeadlineAndAtTheServersLongestWait() throws Exception {
     start(new GatedTower(false, 0), 1);
-    byte[] image = png(6, 64, 64);
+    byte[] image = VisionServiceTest.pngOf(6, 64, 64);
     var e = refused(Status.Code.DEADLINE_EXCEEDED,
         () -> stub.withDeadlineAfter(500, TimeUnit.MILLISECONDS).embed(req("", img(image, ""))));
     assertNotNull(e);
     // no deadline from the caller: the server's own wait (1 s here) ends it, with the variable named
     EmbedException x = assertTimeoutPreemptively(FAST, () -> assertThrows(EmbedException.class,
-        () -> embedder.embed(List.of(new Embedder.ImageInput(png(7, 64, 64), "")), tandem.vision.DTypes.Type.FLOAT32, 0)));
+        () -> embedder.embed(List.of(new Embedder.ImageInput(VisionServiceTest.pngOf(7, 64, 64), "")), tandem.vision.DTypes.Type.FLOAT32, 0)));
     assertEquals(EmbedException.Kind.DEADLINE_EXCEEDED, x.kind());
     assertTrue(x.getMessage().contains("TANDEM_VISION_MAX_WAIT_SECONDS"), x.getMessage());
   }
@@ -216,7 +207,7 @@ class VisionHostileInputTest {
   void aCancelledCallsTilesLeaveTheBatcherQueueAndAreNeverEncoded() throws Exception {
     start(new GatedTower(false, 0), 60);
     byte[] first = Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png"));
-    byte[] second = png(8, 512, 512);
+    byte[] second = VisionServiceTest.pngOf(8, 512, 512);
     var async = VisionServiceGrpc.newFutureStub(channel);
     var one = async.embed(req("", img(first, "")));
     assertTrue(tower.entered.await(30, TimeUnit.SECONDS), "the first batch is in the tower");
@@ -239,7 +230,7 @@ class VisionHostileInputTest {
   @Test
   void aCallThatJoinedAnotherCallsEncodingSurvivesThatCallsCancel() throws Exception {
     start(new GatedTower(false, 0), 60);
-    byte[] image = png(9, 64, 64);
+    byte[] image = VisionServiceTest.pngOf(9, 64, 64);
     var async = VisionServiceGrpc.newFutureStub(channel);
     Context.CancellableContext ctx = Context.current().withCancellation();
     var owner = ctx.call(() -> async.embed(req("", img(image, ""))));
