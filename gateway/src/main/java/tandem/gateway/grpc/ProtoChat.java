@@ -3,7 +3,6 @@ package tandem.gateway.grpc;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import tandem.common.config.ServiceDefaults;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
@@ -41,27 +40,15 @@ public final class ProtoChat {
    */
   public static ChatInput input(ChatRequest req, InputLimits in) {
     in.checkId("request_id", req.getRequestId());
-    if (req.getMessagesCount() == 0) throw Rejection.invalid("the request has no messages");
-    if (req.getMessagesCount() > in.maxMessages()) {
-      throw Rejection.invalid("the request has " + req.getMessagesCount() + " messages; the limit is " + in.maxMessages()
-          + " (" + ServiceDefaults.ENV_GATEWAY_MAX_MESSAGES + "=" + in.maxMessages() + ")");
-    }
+    in.checkMessages(req.getMessagesCount());
     long textBytes = 0;
     for (int i = 0; i < req.getMessagesCount(); i++) {
       ChatMessage m = req.getMessages(i);
-      if (m.getContentCount() > in.maxPartsPerMessage()) {
-        throw Rejection.invalid("message " + i + " has " + m.getContentCount() + " parts; the limit is "
-            + in.maxPartsPerMessage() + " (" + ServiceDefaults.ENV_GATEWAY_MAX_PARTS_PER_MESSAGE + "="
-            + in.maxPartsPerMessage() + ")");
-      }
+      in.checkParts(i, m.getContentCount());
       for (ContentPart p : m.getContentList()) {
         if (p.hasText()) textBytes += InputLimits.utf8Length(p.getText());
       }
-      if (textBytes > in.maxTextBytes()) {
-        throw Rejection.invalid("the request has more than " + in.maxTextBytes() + " bytes of text (" + textBytes
-            + " by message " + i + "); the limit is " + in.maxTextBytes() + " ("
-            + ServiceDefaults.ENV_GATEWAY_MAX_TEXT_BYTES + "=" + in.maxTextBytes() + ")");
-      }
+      in.checkTextBytes(textBytes, i);
     }
     List<Message> messages = new ArrayList<>();
     List<ImageInput> images = new ArrayList<>();

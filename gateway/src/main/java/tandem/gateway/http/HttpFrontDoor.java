@@ -408,7 +408,7 @@ public final class HttpFrontDoor implements AutoCloseable {
         if (r.reason() == FinishReason.ERROR) {
           write(out, "data: " + OpenAiErrors.body(new Rejection(Rejection.Kind.UNAVAILABLE, r.error())) + "\n\n");
         } else {
-          JsonObject last = OpenAiJson.chunk(id, created, modelName, new JsonObject(), OpenAiJson.finishReason(r.reason()));
+          JsonObject last = OpenAiJson.chunk(id, created, modelName, new JsonObject(), r.reason().label());
           OpenAiJson.extensions(last, r);
           write(out, "data: " + last + "\n\n");
           if (req.includeUsage()) {

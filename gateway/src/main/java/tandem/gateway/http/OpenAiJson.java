@@ -4,7 +4,6 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import tandem.gateway.pipeline.ChatEvent;
-import tandem.gateway.pipeline.FinishReason;
 
 /**
  * Answer events as OpenAI chat-completion JSON, with Tandem's extensions (docs/http-api.md): {@code tandem_boxes} on
@@ -63,15 +62,6 @@ final class OpenAiJson {
     return a;
   }
 
-  static String finishReason(FinishReason r) {
-    return switch (r) {
-      case STOP -> "stop";
-      case LENGTH -> "length";
-      case CANCELLED -> "cancelled";
-      case ERROR -> "error";
-    };
-  }
-
   static JsonObject usage(ChatEvent.Usage u) {
     JsonObject o = new JsonObject();
     o.addProperty("prompt_tokens", u.promptTokens());
@@ -119,7 +109,7 @@ final class OpenAiJson {
     ch.addProperty("index", 0);
     ch.add("message", msg);
     ch.add("logprobs", JsonNull.INSTANCE);
-    ch.addProperty("finish_reason", finishReason(r.reason()));
+    ch.addProperty("finish_reason", r.reason().label());
     JsonArray choices = new JsonArray();
     choices.add(ch);
     c.add("choices", choices);

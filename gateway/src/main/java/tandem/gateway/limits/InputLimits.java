@@ -67,6 +67,30 @@ public record InputLimits(
     return "the limit is " + value + " (" + variable + "=" + value + ")";
   }
 
+  /** At least one message and at most {@code maxMessages}. */
+  public void checkMessages(int n) {
+    if (n == 0) throw GatewayLimits.invalid("the request has no messages");
+    if (n > maxMessages) {
+      throw GatewayLimits.invalid("the request has " + n + " messages; " + limit(maxMessages, ENV_GATEWAY_MAX_MESSAGES));
+    }
+  }
+
+  /** Message {@code index} has at most {@code maxPartsPerMessage} parts. */
+  public void checkParts(int index, int parts) {
+    if (parts > maxPartsPerMessage) {
+      throw GatewayLimits.invalid("message " + index + " has " + parts + " parts; "
+          + limit(maxPartsPerMessage, ENV_GATEWAY_MAX_PARTS_PER_MESSAGE));
+    }
+  }
+
+  /** The text bytes counted up to and including message {@code index} are at most {@code maxTextBytes}. */
+  public void checkTextBytes(long bytes, int index) {
+    if (bytes > maxTextBytes) {
+      throw GatewayLimits.invalid("the request has more than " + maxTextBytes + " bytes of text (" + bytes
+          + " by message " + index + "); " + limit(maxTextBytes, ENV_GATEWAY_MAX_TEXT_BYTES));
+    }
+  }
+
   /**
    * An id a client chose (request_id, image_id): at most {@code maxIdBytes} printable ASCII characters, so that it
    * can be echoed and logged as it is.

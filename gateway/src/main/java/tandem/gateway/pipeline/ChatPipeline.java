@@ -79,25 +79,13 @@ public final class ChatPipeline {
 
   /** The request's shape against the input limits: messages, parts per message, text bytes, image ids. */
   public static void checkShape(ChatInput in, InputLimits lim) {
-    if (in.messages().isEmpty()) throw Rejection.invalid("the request has no messages");
-    if (in.messages().size() > lim.maxMessages()) {
-      throw Rejection.invalid("the request has " + in.messages().size() + " messages; the limit is " + lim.maxMessages()
-          + " (" + ServiceDefaults.ENV_GATEWAY_MAX_MESSAGES + "=" + lim.maxMessages() + ")");
-    }
+    lim.checkMessages(in.messages().size());
     long textBytes = 0;
     for (int i = 0; i < in.messages().size(); i++) {
       Message m = in.messages().get(i);
-      if (m.parts().size() > lim.maxPartsPerMessage()) {
-        throw Rejection.invalid("message " + i + " has " + m.parts().size() + " parts; the limit is "
-            + lim.maxPartsPerMessage() + " (" + ServiceDefaults.ENV_GATEWAY_MAX_PARTS_PER_MESSAGE + "="
-            + lim.maxPartsPerMessage() + ")");
-      }
+      lim.checkParts(i, m.parts().size());
       for (Part p : m.parts()) if (p instanceof Part.Text t) textBytes += InputLimits.utf8Length(t.text());
-      if (textBytes > lim.maxTextBytes()) {
-        throw Rejection.invalid("the request has more than " + lim.maxTextBytes() + " bytes of text (" + textBytes
-            + " by message " + i + "); the limit is " + lim.maxTextBytes() + " ("
-            + ServiceDefaults.ENV_GATEWAY_MAX_TEXT_BYTES + "=" + lim.maxTextBytes() + ")");
-      }
+      lim.checkTextBytes(textBytes, i);
     }
     for (int i = 0; i < in.images().size(); i++) lim.checkId("image " + i + ": image_id", in.images().get(i).imageId());
     lim.checkStop(in.stop());

@@ -71,13 +71,20 @@ public final class VisionRouter extends Channel {
           .bytes(image.getImageId().getBytes(StandardCharsets.UTF_8))
           .value();
     }
-    return contentKey(image.getData().toByteArray());
+    return contentKey(image.getData());
   }
 
   /** The first 8 bytes of SHA-256 of the image bytes, the hash vision-svc's cache keys on. */
   public static long contentKey(byte[] data) {
+    return contentKey(com.google.protobuf.ByteString.copyFrom(data));
+  }
+
+  /** As {@link #contentKey(byte[])}, reading the bytes where they are (no copy of an image per request). */
+  public static long contentKey(com.google.protobuf.ByteString data) {
     try {
-      byte[] d = MessageDigest.getInstance("SHA-256").digest(data);
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      md.update(data.asReadOnlyByteBuffer());
+      byte[] d = md.digest();
       long k = 0;
       for (int i = 0; i < 8; i++) k = (k << 8) | (d[i] & 0xff);
       return k;

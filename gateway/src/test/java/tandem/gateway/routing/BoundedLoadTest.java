@@ -1,7 +1,6 @@
 package tandem.gateway.routing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
@@ -64,7 +63,6 @@ class BoundedLoadTest {
     Endpoint first = ranked.get(0);
     Endpoint picked = BoundedLoad.pick(key, eps, Set.of(), e -> e == first ? 10 : 0, 1.25);
     assertEquals(ranked.get(1), picked);
-    assertNotEquals(first, picked);
   }
 
   @Test
