@@ -19,7 +19,7 @@ import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Grid;
 import tandem.gateway.chat.ImageExpansion;
 import tandem.gateway.chat.Segment;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import tandem.gateway.grpc.ProtoChat;
 import tandem.gateway.pipeline.ChatInput;
 import tandem.gateway.testing.SharedTokenizer;

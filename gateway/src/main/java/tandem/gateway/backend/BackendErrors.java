@@ -1,6 +1,6 @@
 package tandem.gateway.backend;
 
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import io.grpc.Status;
 import tandem.common.config.ServiceDefaults;
 

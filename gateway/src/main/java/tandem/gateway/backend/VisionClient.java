@@ -1,6 +1,6 @@
 package tandem.gateway.backend;
 
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.protobuf.UnsafeByteOperations;
 import io.grpc.Channel;

@@ -6,7 +6,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.TimeUnit;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.pipeline.CallScope;
 import tandem.gateway.pipeline.ChatEvent;

@@ -6,7 +6,7 @@ import java.util.UUID;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import tandem.gateway.limits.InputLimits;
 import tandem.gateway.pipeline.ChatEvent;
 import tandem.gateway.pipeline.ChatInput;

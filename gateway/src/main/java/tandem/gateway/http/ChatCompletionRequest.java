@@ -13,7 +13,7 @@ import java.util.UUID;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import tandem.gateway.pipeline.ChatInput;
 import tandem.gateway.pipeline.ImageInput;
 import tandem.gateway.pipeline.Sampling;

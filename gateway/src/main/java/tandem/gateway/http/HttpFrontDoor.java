@@ -35,7 +35,7 @@ import java.util.logging.Logger;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.security.BearerTokenAuth;
 import tandem.common.telemetry.Telemetry;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.InputLimits;
 import tandem.gateway.pipeline.CallScope;

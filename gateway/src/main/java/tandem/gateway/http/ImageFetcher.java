@@ -11,7 +11,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import tandem.common.config.ServiceDefaults;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 
 /**
  * Fetches http(s) image URLs for the HTTP API, only from the hosts of TANDEM_HTTP_IMAGE_URL_HOSTS: by default none,

@@ -1,7 +1,7 @@
 package tandem.gateway.http;
 
 import com.google.gson.JsonObject;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 
 /** A refusal as OpenAI's error object and HTTP status: the one place the HTTP front door maps kinds to codes. */
 final class OpenAiErrors {

@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 import tandem.common.config.ServiceDefaults;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 
 /**
  * Admission at the gateway: a cap on Chat streams open at once over all clients, and per client a token bucket

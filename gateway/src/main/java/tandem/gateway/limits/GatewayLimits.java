@@ -2,7 +2,7 @@ package tandem.gateway.limits;
 
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 
 /**
  * What one chat request and one client may ask of the gateway. Every refusal names the limit, its value and the

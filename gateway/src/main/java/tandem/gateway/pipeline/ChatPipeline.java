@@ -11,7 +11,7 @@ import tandem.gateway.chat.Grid;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Segment;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.limits.InputLimits;
 import tandem.gateway.telemetry.ChatTelemetry;

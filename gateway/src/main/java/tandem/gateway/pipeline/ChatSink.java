@@ -1,6 +1,6 @@
 package tandem.gateway.pipeline;
 
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 
 /**
  * Where a chat's events go. Called serially (never from two threads at once), and after {@link ChatEvent.Done} or

@@ -1,6 +1,6 @@
 package tandem.gateway.pipeline;
 
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import java.util.List;
 
 /** decoder-svc as the pipeline sees it: a prompt in, a stream of token ids and a final report out. */

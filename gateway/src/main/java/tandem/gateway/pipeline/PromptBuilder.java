@@ -1,6 +1,6 @@
 package tandem.gateway.pipeline;
 
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

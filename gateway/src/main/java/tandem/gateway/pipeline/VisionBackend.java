@@ -1,6 +1,6 @@
 package tandem.gateway.pipeline;
 
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 import java.util.List;
 
 /** vision-svc as the pipeline sees it: images in, one embedding block per image out. */

@@ -10,7 +10,7 @@ import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.telemetry.Timeline;
-import tandem.gateway.errors.Rejection;
+import tandem.common.error.Rejection;
 
 /**
  * One chat's trace: the {@code chat} span and its children {@code tokenize} (text, then the image-expanded

@@ -1,9 +1,10 @@
-package tandem.gateway.errors;
+package tandem.common.error;
 
 /**
- * Why a chat was refused or failed, in the gateway's own terms; each front door maps the {@link Kind} to its status
- * (gRPC: {@code grpc.ChatGrpcService}; HTTP: {@code http.OpenAiErrors}). The message says what was wrong and what is
- * allowed, and is shown to the client as is.
+ * Why a request was refused or failed, in transport-neutral terms: the one error type of every service's domain code.
+ * The message says what was wrong and what is allowed (it names the limit or the input) and reaches the client as is.
+ * gRPC servers map it to a status in one place ({@code tandem.common.grpc.GrpcRejections}, installed as an interceptor
+ * by {@code ServerHost}); the gateway's HTTP front door maps the {@link Kind} to an HTTP code.
  */
 public final class Rejection extends RuntimeException {
   /** The kinds a front door tells apart; {@link #code()} is the canonical (transport-neutral) error code name. */
@@ -66,6 +67,30 @@ public final class Rejection extends RuntimeException {
 
   public static Rejection tooLarge(String message) {
     return new Rejection(Kind.TOO_LARGE, message);
+  }
+
+  public static Rejection overloaded(String message) {
+    return new Rejection(Kind.OVERLOADED, message);
+  }
+
+  public static Rejection notFound(String message) {
+    return new Rejection(Kind.NOT_FOUND, message);
+  }
+
+  public static Rejection unavailable(String message) {
+    return new Rejection(Kind.UNAVAILABLE, message);
+  }
+
+  public static Rejection deadline(String message) {
+    return new Rejection(Kind.DEADLINE, message);
+  }
+
+  public static Rejection cancelled(String message) {
+    return new Rejection(Kind.CANCELLED, message);
+  }
+
+  public static Rejection internal(String message, Throwable cause) {
+    return new Rejection(Kind.INTERNAL, message, cause);
   }
 
   @Override
