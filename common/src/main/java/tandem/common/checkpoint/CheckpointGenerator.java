@@ -20,7 +20,9 @@ import java.util.zip.GZIPInputStream;
 
 /**
  * Writes a complete random-weight checkpoint folder: config.json, model.safetensors (TRW-1), the processor and
- * generation configs, and the real Qwen3 tokenizer files. Tensor names and shapes follow spec model.md §2.2.
+ * generation configs, and the real Qwen3 tokenizer files. Tensor names and shapes are the Hugging Face ones
+ * ({@code Idefics3ForConditionalGeneration}'s {@code model.vision_model.*}, {@code model.connector.*} and the Qwen3
+ * text model's {@code model.text_model.*}; see docs/checkpoints.md).
  */
 public final class CheckpointGenerator {
   private CheckpointGenerator() {}
@@ -231,7 +233,7 @@ public final class CheckpointGenerator {
 
   private static JsonObject trw1Json(Options opt) {
     JsonObject o = new JsonObject();
-    o.addProperty("generator", "TRW-1 (shared/spec/random-weights.md)");
+    o.addProperty("generator", "TRW-1 (docs/checkpoints.md)");
     o.addProperty("seed", opt.seed());
     o.addProperty("dtype", opt.dtype());
     JsonArray gains = new JsonArray();

@@ -28,7 +28,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * Reads the tensors of a Hugging Face checkpoint folder: {@code model.safetensors}, or the shards listed in
  * {@code model.safetensors.index.json} ({@code weight_map}). Headers are parsed by hand and data is memory-mapped,
- * because DJL's own reader copies the whole file onto the heap and dies on BF16 (see stack.md §2).
+ * because DJL's own reader copies the whole file onto the heap, and DJL cannot create bfloat16 arrays at all (its
+ * JNI maps data types 0-8 only).
  *
  * <p>Every tensor handed out is float32: BF16 and F16 are widened in Java, F32 is mapped copy-on-write
  * ({@code MapMode.PRIVATE}) so that in-place NDArray ops on it cannot crash the JVM. The store remembers which names

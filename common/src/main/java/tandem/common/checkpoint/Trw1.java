@@ -9,7 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * TRW-1 reproducible random weights (shared/spec/random-weights.md): one splitmix64 stream per tensor seeded with
+ * TRW-1 reproducible random weights (docs/checkpoints.md): one splitmix64 stream per tensor seeded with
  * {@code seed ^ fnv1a64(name)}, a role-dependent uniform range, optional row gains, BF16 round-to-nearest-even.
  * Every step is written exactly as the spec says (double math, no fused multiply-add), because the fixtures compare
  * bytes.

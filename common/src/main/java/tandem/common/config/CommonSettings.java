@@ -51,6 +51,39 @@ public final class CommonSettings {
       "TANDEM_MAX_STREAMS_PER_CONNECTION", 256, 1, Integer.MAX_VALUE,
       "Concurrent calls one connection may have open; more wait for one to end (HTTP/2 flow control).");
 
+  // ---- TLS and auth (docs/security.md); all off when unset, the localhost default
+  public static final Setting<String> TLS_CERT = Setting.string("tls-cert", "TANDEM_TLS_CERT", null,
+      "PEM certificate chain of the service port; with the key it turns TLS on.");
+  public static final Setting<String> TLS_KEY = Setting.string("tls-key", "TANDEM_TLS_KEY", null,
+      "PKCS#8 PEM private key of the service port's certificate.");
+  public static final Setting<String> TLS_CLIENT_CA = Setting.string("tls-client-ca", "TANDEM_TLS_CLIENT_CA", null,
+      "PEM CA bundle that client certificates must chain to (mTLS).");
+  public static final Setting<String> TLS_CLIENT_AUTH = Setting.choice("tls-client-auth", "TANDEM_TLS_CLIENT_AUTH",
+      null, "none, optional (verified when presented; the default when a client CA is set) or require (the gateway"
+          + " answers Chat without one UNAUTHENTICATED; vision-svc and decoder-svc refuse the handshake).",
+      "none", "optional", "require").withDefaultText("optional with a client CA, else none");
+  public static final Setting<Integer> TLS_RELOAD_SECONDS = Setting.integer("tls-reload-seconds",
+      "TANDEM_TLS_RELOAD_SECONDS", 60, 1, Integer.MAX_VALUE,
+      "How often certificate, key and CA files are checked for changes (loaded without a restart), seconds.");
+  public static final Setting<String> TLS_ALLOWED_PEERS = Setting.string("tls-allowed-peers",
+      "TANDEM_TLS_ALLOWED_PEERS", "", "vision-svc/decoder-svc with mTLS: comma-separated names (DNS SAN or subject"
+          + " CN) a client certificate must carry, else PERMISSION_DENIED; empty = any certificate from the client CA.");
+  public static final Setting<String> BACKEND_TLS_CA = Setting.string("backend-tls-ca", "TANDEM_BACKEND_TLS_CA", null,
+      "Gateway to vision-svc/decoder-svc: PEM CA of the services' certificates; set to dial them over TLS.");
+  public static final Setting<String> BACKEND_TLS_CERT = Setting.string("backend-tls-cert", "TANDEM_BACKEND_TLS_CERT",
+      null, "Gateway to the backends: the client certificate the gateway presents (mTLS), PEM.");
+  public static final Setting<String> BACKEND_TLS_KEY = Setting.string("backend-tls-key", "TANDEM_BACKEND_TLS_KEY",
+      null, "Gateway to the backends: PKCS#8 PEM key of the backend client certificate.");
+  public static final Setting<String> AUTH_TOKENS_FILE = Setting.string("auth-tokens-file", "TANDEM_AUTH_TOKENS_FILE",
+      null, "File of bearer tokens Chat accepts, one per line (# comments), re-read when it changes.");
+  public static final Setting<String> AUTH_TOKENS = Setting.string("auth-tokens", "TANDEM_AUTH_TOKENS", null,
+      "Comma-separated bearer tokens (tests, simple setups; the Helm chart uses the file, never this).");
+
+  /** TLS on a service's port and the gateway's backend channels, and the gateway's bearer tokens. */
+  public static final SettingRegistry SECURITY = new SettingRegistry("security", List.of(TLS_CERT, TLS_KEY,
+      TLS_CLIENT_CA, TLS_CLIENT_AUTH, TLS_RELOAD_SECONDS, TLS_ALLOWED_PEERS, BACKEND_TLS_CA, BACKEND_TLS_CERT,
+      BACKEND_TLS_KEY, AUTH_TOKENS_FILE, AUTH_TOKENS));
+
   /** Connections, draining and probes of every network server. */
   public static final SettingRegistry NETWORK = new SettingRegistry("network", List.of(SHUTDOWN_GRACE_SECONDS,
       HEALTH_PORT, KEEPALIVE_SECONDS, KEEPALIVE_TIMEOUT_SECONDS, MAX_CONNECTION_AGE_SECONDS,

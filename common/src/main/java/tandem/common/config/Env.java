@@ -14,6 +14,20 @@ public final class Env {
     return new Env(System.getenv());
   }
 
+  /**
+   * {@code setting}'s value from its variable (blank = unset), else its default; a malformed value fails naming the
+   * variable and what is allowed.
+   */
+  public <T> T get(Setting<T> setting) {
+    String v = env.get(setting.env());
+    return v == null || v.isBlank() ? setting.defaultValue() : setting.parse(setting.env(), v);
+  }
+
+  /** Every setting of {@code registry} from the environment. */
+  public SettingValues read(SettingRegistry registry) {
+    return registry.resolve(env);
+  }
+
   public String string(String name, String def) {
     String v = env.get(name);
     return v == null || v.isBlank() ? def : v.trim();

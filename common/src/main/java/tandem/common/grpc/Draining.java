@@ -4,7 +4,7 @@ import io.grpc.Server;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.CommonSettings;
 
 /**
  * Graceful shutdown of a gRPC server: health goes NOT_SERVING (load balancers stop routing), the server stops
@@ -14,11 +14,9 @@ import tandem.common.config.ServiceDefaults;
 public final class Draining {
   private Draining() {}
 
-  /** TANDEM_SHUTDOWN_GRACE_SECONDS (ServiceDefaults): how long a draining server lets its streams finish. */
+  /** TANDEM_SHUTDOWN_GRACE_SECONDS: how long a draining server lets its streams finish. */
   public static Duration graceFromEnv(Env env) {
-    int s = env.integer(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
-    if (s < 0) throw new IllegalArgumentException(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS + " must be >= 0, got " + s);
-    return Duration.ofSeconds(s);
+    return Duration.ofSeconds(env.get(CommonSettings.SHUTDOWN_GRACE_SECONDS));
   }
 
   /**

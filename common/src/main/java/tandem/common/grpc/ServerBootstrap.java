@@ -16,7 +16,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.CommonSettings;
 
 /**
  * Builds a server the house way: from an injected {@link ServerBuilder} (so tests run in-process), with
@@ -72,12 +72,11 @@ public final class ServerBootstrap {
 
     public static ConnectionLimits fromEnv(Env env) {
       return new ConnectionLimits(
-          env.integer(ServiceDefaults.ENV_KEEPALIVE_SECONDS, ServiceDefaults.DEFAULT_KEEPALIVE_SECONDS),
-          env.integer(ServiceDefaults.ENV_KEEPALIVE_TIMEOUT_SECONDS, ServiceDefaults.DEFAULT_KEEPALIVE_TIMEOUT_SECONDS),
-          env.integer(ServiceDefaults.ENV_MAX_CONNECTION_AGE_SECONDS, ServiceDefaults.DEFAULT_MAX_CONNECTION_AGE_SECONDS),
-          env.integer(ServiceDefaults.ENV_MAX_CONNECTION_AGE_GRACE_SECONDS,
-              ServiceDefaults.DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS),
-          env.integer(ServiceDefaults.ENV_MAX_STREAMS_PER_CONNECTION, ServiceDefaults.DEFAULT_MAX_STREAMS_PER_CONNECTION));
+          env.get(CommonSettings.KEEPALIVE_SECONDS),
+          env.get(CommonSettings.KEEPALIVE_TIMEOUT_SECONDS),
+          env.get(CommonSettings.MAX_CONNECTION_AGE_SECONDS),
+          env.get(CommonSettings.MAX_CONNECTION_AGE_GRACE_SECONDS),
+          env.get(CommonSettings.MAX_STREAMS_PER_CONNECTION));
     }
   }
 
@@ -169,11 +168,11 @@ public final class ServerBootstrap {
    * network entry points only: an in-process server (tests, the all-in-one server's backends) must not read it.
    */
   public Server serveHealthOnlyFromEnv(Env env) throws IOException {
-    int port = env.integer(ServiceDefaults.ENV_HEALTH_PORT, 0);
+    int port = env.get(CommonSettings.HEALTH_PORT);
     try {
       return serveHealthOnlyOn(port);
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_HEALTH_PORT + "=" + port + ": " + e.getMessage(), e);
+      throw new IllegalArgumentException(CommonSettings.HEALTH_PORT.env() + "=" + port + ": " + e.getMessage(), e);
     }
   }
 

@@ -8,7 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.CommonSettings;
 import tandem.common.security.TlsSettings;
 import tandem.common.telemetry.Telemetry;
 
@@ -29,7 +29,7 @@ public record ServerHost(
 
   /** The drain grace of a host that was not given one (in-process: tests, the all-in-one server's backends). */
   public static final Duration DEFAULT_SHUTDOWN_GRACE =
-      Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+      Duration.ofSeconds(CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue());
 
   public ServerHost {
     interceptors = List.copyOf(interceptors);
@@ -49,11 +49,7 @@ public record ServerHost(
    * health-only port from TANDEM_HEALTH_PORT (none when unset). A malformed value fails here, not at shutdown.
    */
   public static ServerHost network(ServerBuilder<?> builder, Env env, Telemetry telemetry) {
-    int health = env.integer(ServiceDefaults.ENV_HEALTH_PORT, 0);
-    if (health < 0 || health > 65535) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_HEALTH_PORT + "=" + health + " is out of range 1-65535 (0 = off)");
-    }
-    return new ServerHost(builder, List.of(), telemetry, Draining.graceFromEnv(env), health);
+    return new ServerHost(builder, List.of(), telemetry, Draining.graceFromEnv(env), env.get(CommonSettings.HEALTH_PORT));
   }
 
   /**

@@ -1,7 +1,5 @@
 package tandem.common.security;
 
-import static tandem.common.config.ServiceDefaults.ENV_AUTH_TOKENS;
-import static tandem.common.config.ServiceDefaults.ENV_AUTH_TOKENS_FILE;
 
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
@@ -19,7 +17,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.logging.Logger;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 
 /**
@@ -33,7 +31,7 @@ public final class BearerTokenAuth implements ServerInterceptor {
 
   private final Path file;
   private final List<byte[]> fixed;
-  private static final Logger LOG = Logger.getLogger(BearerTokenAuth.class.getName());
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BearerTokenAuth.class);
 
   private volatile List<byte[]> fromFile = List.of();
   private volatile FileTime loaded;
@@ -45,16 +43,19 @@ public final class BearerTokenAuth implements ServerInterceptor {
     this.fixed = digests(tokens);
     if (file != null) reloadIfChanged();
     if (fixed.isEmpty() && fromFile.isEmpty()) {
-      throw new IllegalArgumentException("bearer-token auth is on but no token is configured (" + ENV_AUTH_TOKENS_FILE
-          + " is empty" + (file == null ? " or unset" : "") + ", " + ENV_AUTH_TOKENS + " unset)");
+      throw new IllegalArgumentException("bearer-token auth is on but no token is configured ("
+          + CommonSettings.AUTH_TOKENS_FILE.env() + " is empty" + (file == null ? " or unset" : "") + ", "
+          + CommonSettings.AUTH_TOKENS.env() + " unset)");
     }
   }
 
   /** The interceptor, or null when neither variable is set (auth off: the localhost default). */
   public static BearerTokenAuth fromEnv(Env env) {
-    String f = env.string(ENV_AUTH_TOKENS_FILE, "");
-    String t = env.string(ENV_AUTH_TOKENS, "");
-    if (f.isBlank() && t.isBlank()) return null;
+    String f = env.get(CommonSettings.AUTH_TOKENS_FILE);
+    String t = env.get(CommonSettings.AUTH_TOKENS);
+    if (f == null && t == null) return null;
+    f = f == null ? "" : f;
+    t = t == null ? "" : t;
     List<String> tokens = new ArrayList<>();
     for (String s : t.split(",")) if (!s.isBlank()) tokens.add(s.strip());
     return new BearerTokenAuth(f.isBlank() ? null : Path.of(f), tokens);
@@ -147,14 +148,14 @@ public final class BearerTokenAuth implements ServerInterceptor {
     fromFile = List.of();
     loaded = null;
     lastProblem = null;
-    LOG.warning("the token file " + file + " is gone: its " + n + " tokens are revoked until it is back");
+    LOG.warn("the token file " + file + " is gone: its " + n + " tokens are revoked until it is back");
   }
 
   /** Logs a reload failure once per distinct problem (not on every call). */
   private synchronized void problem(String what) {
     if (what.equals(lastProblem)) return;
     lastProblem = what;
-    LOG.warning(what);
+    LOG.warn(what);
   }
 
   private static List<byte[]> digests(List<String> tokens) {

@@ -19,7 +19,7 @@ import javax.naming.ldap.LdapName;
 import javax.naming.ldap.Rdn;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.CommonSettings;
 
 /**
  * Internal mTLS by name, not only by CA: a call is served only when the client certificate (already verified against
@@ -54,7 +54,7 @@ public final class PeerNameAllowList implements ServerInterceptor {
     call.close(Status.PERMISSION_DENIED.withDescription(
         (names.isEmpty() ? "the caller presented no client certificate" : "the client certificate names " + names)
             + "; allowed peers are " + allowed.stream().sorted().toList() + " ("
-            + ServiceDefaults.ENV_TLS_ALLOWED_PEERS + ")"), new Metadata());
+            + CommonSettings.TLS_ALLOWED_PEERS.env() + ")"), new Metadata());
     return new ServerCall.Listener<>() {};
   }
 

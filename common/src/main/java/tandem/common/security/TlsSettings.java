@@ -1,16 +1,7 @@
 package tandem.common.security;
 
-import static tandem.common.config.ServiceDefaults.ENV_BACKEND_TLS_CA;
-import static tandem.common.config.ServiceDefaults.ENV_BACKEND_TLS_CERT;
-import static tandem.common.config.ServiceDefaults.ENV_BACKEND_TLS_KEY;
-import static tandem.common.config.ServiceDefaults.ENV_TLS_CERT;
-import static tandem.common.config.ServiceDefaults.ENV_TLS_CLIENT_AUTH;
-import static tandem.common.config.ServiceDefaults.ENV_TLS_CLIENT_CA;
-import static tandem.common.config.ServiceDefaults.ENV_TLS_KEY;
-import static tandem.common.config.ServiceDefaults.ENV_TLS_RELOAD_SECONDS;
 
 import io.grpc.ChannelCredentials;
-import tandem.common.config.ServiceDefaults;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ServerCredentials;
@@ -34,8 +25,9 @@ import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.Setting;
 
 /**
  * TLS for a server or a client channel from PEM files, re-read every {@code reloadSeconds} so a renewed certificate
@@ -52,10 +44,10 @@ import tandem.common.config.ServiceDefaults;
  * {@code key}, when set, are the client certificate presented for mTLS.
  */
 public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCert, int reloadSeconds) {
-  // Variable names: ServiceDefaults.ENV_TLS_* (a service's own port) and ENV_BACKEND_TLS_* (the gateway's channels).
-  public static final int DEFAULT_RELOAD_SECONDS = ServiceDefaults.DEFAULT_TLS_RELOAD_SECONDS;
+  // Settings: CommonSettings.TLS_* (a service's own port) and BACKEND_TLS_* (the gateway's channels).
+  public static final int DEFAULT_RELOAD_SECONDS = CommonSettings.TLS_RELOAD_SECONDS.defaultValue();
 
-  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(TlsSettings.class.getName());
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TlsSettings.class);
 
   /** One daemon thread re-reads every certificate file of the process. */
   private static final ScheduledExecutorService RELOADER =
@@ -70,7 +62,8 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
       throw new IllegalArgumentException("a TLS certificate needs its key and a key its certificate (both or neither)");
     }
     if (requireClientCert && ca == null) {
-      throw new IllegalArgumentException("requiring client certificates needs a client CA (" + ENV_TLS_CLIENT_CA + ")");
+      throw new IllegalArgumentException("requiring client certificates needs a client CA ("
+          + CommonSettings.TLS_CLIENT_CA.env() + ")");
     }
     if (reloadSeconds <= 0) throw new IllegalArgumentException("reload period must be positive, got " + reloadSeconds);
   }
@@ -85,34 +78,30 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
 
   /** Server settings from TANDEM_TLS_*; plaintext when TANDEM_TLS_CERT is unset. */
   public static TlsSettings serverFromEnv(Env env) {
-    Path cert = path(env, ENV_TLS_CERT);
-    Path key = path(env, ENV_TLS_KEY);
-    Path ca = path(env, ENV_TLS_CLIENT_CA);
-    String auth = env.string(ENV_TLS_CLIENT_AUTH, ca == null ? "none" : "optional");
-    boolean require = switch (auth) {
-      case "require" -> true;
-      case "optional", "none" -> false;
-      default -> throw new IllegalArgumentException(
-          ENV_TLS_CLIENT_AUTH + " must be none, optional or require, got '" + auth + "'");
-    };
+    Path cert = path(env, CommonSettings.TLS_CERT);
+    Path key = path(env, CommonSettings.TLS_KEY);
+    Path ca = path(env, CommonSettings.TLS_CLIENT_CA);
+    String auth = env.get(CommonSettings.TLS_CLIENT_AUTH);
+    if (auth == null) auth = ca == null ? "none" : "optional";
     if (cert == null && ca != null) {
-      throw new IllegalArgumentException(ENV_TLS_CLIENT_CA + " is set but " + ENV_TLS_CERT + " is not: mTLS needs TLS");
+      throw new IllegalArgumentException(CommonSettings.TLS_CLIENT_CA.env() + " is set but "
+          + CommonSettings.TLS_CERT.env() + " is not: mTLS needs TLS");
     }
-    return new TlsSettings(cert, key, auth.equals("none") ? null : ca, require,
-        env.integer(ENV_TLS_RELOAD_SECONDS, DEFAULT_RELOAD_SECONDS));
+    return new TlsSettings(cert, key, auth.equals("none") ? null : ca, auth.equals("require"),
+        env.get(CommonSettings.TLS_RELOAD_SECONDS));
   }
 
   /** The gateway's backend-channel settings from TANDEM_BACKEND_TLS_*; plaintext when none is set. */
   public static TlsSettings backendFromEnv(Env env) {
-    return new TlsSettings(path(env, ENV_BACKEND_TLS_CERT), path(env, ENV_BACKEND_TLS_KEY), path(env, ENV_BACKEND_TLS_CA),
-        false, env.integer(ENV_TLS_RELOAD_SECONDS, DEFAULT_RELOAD_SECONDS));
+    return new TlsSettings(path(env, CommonSettings.BACKEND_TLS_CERT), path(env, CommonSettings.BACKEND_TLS_KEY),
+        path(env, CommonSettings.BACKEND_TLS_CA), false, env.get(CommonSettings.TLS_RELOAD_SECONDS));
   }
 
-  private static Path path(Env env, String name) {
-    String v = env.string(name, "");
-    if (v.isBlank()) return null;
+  private static Path path(Env env, Setting<String> setting) {
+    String v = env.get(setting);
+    if (v == null || v.isBlank()) return null;
     Path p = Path.of(v);
-    if (!Files.isReadable(p)) throw new IllegalArgumentException(name + "=" + v + ": no readable file there");
+    if (!Files.isReadable(p)) throw new IllegalArgumentException(setting.env() + "=" + v + ": no readable file there");
     return p;
   }
 
@@ -130,11 +119,11 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
     TlsSettings t = serverFromEnv(env);
     io.grpc.ServerBuilder<?> b = tandem.common.grpc.ServerBootstrap.withConnectionLimits(
         io.grpc.Grpc.newServerBuilderForPort(port, t.serverCredentials(t.requireClientCert).credentials()), env);
-    List<String> peers = PeerNameAllowList.parse(env.string(ServiceDefaults.ENV_TLS_ALLOWED_PEERS, ""));
+    List<String> peers = PeerNameAllowList.parse(env.get(CommonSettings.TLS_ALLOWED_PEERS));
     if (!peers.isEmpty()) {
       if (t.ca() == null) {
-        throw new IllegalArgumentException(ServiceDefaults.ENV_TLS_ALLOWED_PEERS + " checks client certificates: it "
-            + "needs TLS with a client CA (" + ServiceDefaults.ENV_TLS_CLIENT_CA + ")");
+        throw new IllegalArgumentException(CommonSettings.TLS_ALLOWED_PEERS.env() + " checks client certificates: it "
+            + "needs TLS with a client CA (" + CommonSettings.TLS_CLIENT_CA.env() + ")");
       }
       b.intercept(new PeerNameAllowList(peers));
     }
@@ -220,7 +209,7 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
         System.arraycopy(now, 0, seen, 0, now.length);
         LOG.info("reloaded TLS files " + files);
       } catch (IOException | GeneralSecurityException | RuntimeException e) {
-        LOG.warning("cannot reload TLS files " + files + " (keeping the previous ones): " + e);
+        LOG.warn("cannot reload TLS files " + files + " (keeping the previous ones): " + e);
       }
     }, reloadSeconds, reloadSeconds, TimeUnit.SECONDS);
     return () -> future.cancel(false);

@@ -122,7 +122,8 @@ class CheckpointGeneratorTest {
       else if (t.name().startsWith("model.connector.")) connector += t.numel();
       else text += t.numel();
     }
-    // spec model.md §1: 86,433,024 + 12,582,912 + 596,049,920 = 695,065,856 (lm_head tied, not stored)
+    // the real model's parameter count (vision tower + connector + Qwen3-0.6B text model):
+    // 86,433,024 + 12,582,912 + 596,049,920 = 695,065,856 (lm_head tied, not stored)
     assertEquals(86_433_024L, vision);
     assertEquals(12_582_912L, connector);
     assertEquals(596_049_920L, text);
