@@ -2,45 +2,45 @@ package tandem.cli;
 
 import java.util.HashMap;
 import java.util.Map;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.Setting;
+import tandem.common.config.SettingRegistry;
 
 /**
- * The connection flags every {@code vlm serve} command takes: keepalive and connection aging of its gRPC port. A
- * flag overrides its TANDEM_* variable; {@link #env()} is the process environment with the flags laid over it, the
- * one place the servers read these settings from.
+ * The network flags every {@code vlm serve} command takes: connections, draining, the health-only port, TLS and
+ * bearer tokens ({@link #REGISTRY}: {@code CommonSettings.NETWORK} and {@code SECURITY}). The command's model
+ * transformer adds them ({@code SettingOptions.addTo(spec, ConnectionOptions.REGISTRY)}); {@link #env()} is the
+ * process environment with the flags given laid over it, the one place the servers read these settings from.
  */
+@picocli.CommandLine.Command // a mixin: its options come from the command's transformer
 public final class ConnectionOptions {
-  @Option(names = "--keepalive-seconds", description = "Seconds without traffic before the server pings a client (env "
-      + ServiceDefaults.ENV_KEEPALIVE_SECONDS + ", default " + ServiceDefaults.DEFAULT_KEEPALIVE_SECONDS + ").")
-  Integer keepAliveSeconds;
+  /** Every network and security setting, as flags of each serve command. */
+  public static final SettingRegistry REGISTRY = CommonSettings.NETWORK.plus(CommonSettings.SECURITY);
 
-  @Option(names = "--keepalive-timeout-seconds", description = "Seconds to wait for a keepalive answer (env "
-      + ServiceDefaults.ENV_KEEPALIVE_TIMEOUT_SECONDS + ", default " + ServiceDefaults.DEFAULT_KEEPALIVE_TIMEOUT_SECONDS + ").")
-  Integer keepAliveTimeoutSeconds;
-
-  @Option(names = "--max-connection-age-seconds", description = "Seconds a connection lives before the client is asked to"
-      + " reconnect (and so to re-resolve); 0 = forever (env " + ServiceDefaults.ENV_MAX_CONNECTION_AGE_SECONDS
-      + ", default " + ServiceDefaults.DEFAULT_MAX_CONNECTION_AGE_SECONDS + ").")
-  Integer maxConnectionAgeSeconds;
-
-  @Option(names = "--max-connection-age-grace-seconds", description = "Seconds the calls of an aged connection may still"
-      + " run (env " + ServiceDefaults.ENV_MAX_CONNECTION_AGE_GRACE_SECONDS + ", default "
-      + ServiceDefaults.DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS + ").")
-  Integer maxConnectionAgeGraceSeconds;
+  @Spec(Spec.Target.MIXEE)
+  CommandSpec command;
 
   /** The environment with the given flags over it. */
   public Env env() {
     return new Env(overlay(System.getenv()));
   }
 
+  /**
+   * {@code base} with the flags given laid over it, by variable name. A malformed flag is a {@link UserError} naming
+   * it and what is allowed.
+   */
   Map<String, String> overlay(Map<String, String> base) {
     Map<String, String> m = new HashMap<>(base);
-    put(m, ServiceDefaults.ENV_KEEPALIVE_SECONDS, keepAliveSeconds);
-    put(m, ServiceDefaults.ENV_KEEPALIVE_TIMEOUT_SECONDS, keepAliveTimeoutSeconds);
-    put(m, ServiceDefaults.ENV_MAX_CONNECTION_AGE_SECONDS, maxConnectionAgeSeconds);
-    put(m, ServiceDefaults.ENV_MAX_CONNECTION_AGE_GRACE_SECONDS, maxConnectionAgeGraceSeconds);
+    if (command == null || command.commandLine() == null || command.commandLine().getParseResult() == null) return m;
+    Map<String, String> given = SettingOptions.given(command.commandLine().getParseResult(), REGISTRY);
+    SettingOptions.resolve(given, REGISTRY, base); // checks every value now, naming the flag
+    for (Map.Entry<String, String> e : given.entrySet()) {
+      Setting<?> s = REGISTRY.byFlag(e.getKey());
+      m.put(s.env(), e.getValue());
+    }
     return m;
   }
 

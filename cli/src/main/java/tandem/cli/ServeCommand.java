@@ -20,8 +20,17 @@ import tandem.common.telemetry.Telemetry;
       "Run Tandem. Without a subcommand: all three services in one process behind one port (the laptop default).",
       "With a subcommand: one service of the split deployment."
     },
-    subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class, ServeVisionCommand.class})
+    subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class, ServeVisionCommand.class},
+    modelTransformer = ServeCommand.Flags.class)
 public final class ServeCommand implements Callable<Integer> {
+  /** The network and security flags. */
+  static final class Flags implements picocli.CommandLine.IModelTransformer {
+    @Override
+    public picocli.CommandLine.Model.CommandSpec transform(picocli.CommandLine.Model.CommandSpec spec) {
+      return SettingOptions.addTo(spec, ConnectionOptions.REGISTRY);
+    }
+  }
+
   @Option(names = "--model", description = "Checkpoint folder or Hugging Face repo id (default: $TANDEM_MODEL).")
   String model;
 

@@ -50,8 +50,13 @@ public final class SettingOptions {
 
   /** The settings from the flags given over {@code environment}; a bad value is a {@link UserError} naming it. */
   public static SettingValues resolve(CommandSpec spec, SettingRegistry registry, Map<String, String> environment) {
+    return resolve(given(spec.commandLine().getParseResult(), registry), registry, environment);
+  }
+
+  /** As above, from flags already collected by {@link #given}. */
+  static SettingValues resolve(Map<String, String> flags, SettingRegistry registry, Map<String, String> environment) {
     try {
-      return registry.resolve(given(spec.commandLine().getParseResult(), registry), environment);
+      return registry.resolve(flags, environment);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
