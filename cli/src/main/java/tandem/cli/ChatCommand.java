@@ -72,14 +72,7 @@ public final class ChatCommand implements Callable<Integer> {
   @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev] for the embedded server (default: $TANDEM_MODEL).")
   Path model;
 
-  @Option(names = "--messages", description = "JSON array of {\"role\", \"content\"} messages.")
-  Path messages;
-
-  @Option(names = "--image", description = "Image file (repeatable); with a question: one user turn.")
-  List<Path> images = new ArrayList<>();
-
-  @Parameters(arity = "0..1", paramLabel = "QUESTION", description = "The question (short form).")
-  String question;
+  @Mixin ConversationOptions conversation = new ConversationOptions();
 
   @Option(names = "--json", description = "One JSON object per chunk, then a summary object (last line).")
   boolean json;
@@ -111,7 +104,7 @@ public final class ChatCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    ConversationInput conv = ConversationInput.fromOptions(messages, images, question);
+    ConversationInput conv = conversation.read();
     ChatRequest req = request(conv);
     ManagedChannel channel = open();
     try {

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -42,14 +43,7 @@ public final class PromptCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Checkpoint folder (tokenizer, chat template, processor configs).")
   Path model;
 
-  @Option(names = "--messages", description = "JSON array of {\"role\", \"content\"} messages.")
-  Path messages;
-
-  @Option(names = "--image", description = "Image file (repeatable); with a question: one user turn.")
-  List<Path> images = new ArrayList<>();
-
-  @Parameters(arity = "0..1", paramLabel = "QUESTION", description = "The question (short form).")
-  String question;
+  @Mixin ConversationOptions conversation = new ConversationOptions();
 
   @Option(names = "--enable-thinking", description = "Hugging Face enable_thinking=True (default false: the empty think block is in the prompt).")
   boolean enableThinking;
@@ -65,7 +59,7 @@ public final class PromptCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     if (!Files.isDirectory(model)) throw new UserError("--model " + model + " is not a folder");
-    ConversationInput conv = ConversationInput.fromOptions(messages, images, question);
+    ConversationInput conv = conversation.read();
     GatewayModel gm;
     try {
       gm = GatewayModel.load(model);

@@ -291,7 +291,7 @@ public final class CheckpointInspector {
     }
     if (kind == ChatTemplate.NONE) problems.add("no chat template (tokenizer_config.json chat_template or chat_template.jinja)");
     if (cfg.hasVision() && kind == ChatTemplate.QWEN3_STOCK) {
-      problems.add("the stock Qwen3 chat template drops image items; Tandem formats prompts itself (spec §8 pitfall 4)");
+      problems.add("the stock Qwen3 chat template drops image items; Tandem formats prompts itself");
     }
     return kind;
   }
