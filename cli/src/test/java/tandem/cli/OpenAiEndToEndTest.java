@@ -23,6 +23,7 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tandem.common.testing.NodeScripts;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
@@ -85,10 +86,10 @@ class OpenAiEndToEndTest {
     int grpcTokens = last.getFinal().getUsage().getCompletionTokens();
     assertTrue(grpcTokens > 0 && !grpcText.isEmpty(), "the tiny model answered something: " + last);
 
-    WebTests.Result r = WebTests.node(240, "openai-chat.mjs", "http://127.0.0.1:" + server.httpPort() + "/v1",
+    NodeScripts.Result r = WebTests.node(240, "openai-chat.mjs", "http://127.0.0.1:" + server.httpPort() + "/v1",
         image().toString(), QUESTION, String.valueOf(MAX_TOKENS));
     assertEquals(0, r.exitCode(), r.output());
-    JsonObject out = r.json();
+    JsonObject out = WebTests.json(r);
     JsonObject stream = out.getAsJsonObject("stream");
     assertEquals(grpcText.toString(), stream.get("text").getAsString());
     assertEquals(grpcTokens, stream.get("completion_tokens").getAsInt());

@@ -14,6 +14,7 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tandem.common.testing.NodeScripts;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
@@ -106,10 +107,10 @@ class PlaygroundBrowserTest {
     Path shots = Files.createDirectories(Path.of("target", "playground").toAbsolutePath());
     Path shot = shots.resolve("playground.png");
     Files.deleteIfExists(shot);
-    WebTests.Result r = WebTests.node(180, "playground.mjs", "http://127.0.0.1:" + server.httpPort() + "/",
+    NodeScripts.Result r = WebTests.node(180, "playground.mjs", "http://127.0.0.1:" + server.httpPort() + "/",
         Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(), PREFIX + "苹果", shot.toString());
     assertEquals(0, r.exitCode(), r.output());
-    JsonObject out = r.json();
+    JsonObject out = WebTests.json(r);
     assertEquals("", out.get("error").getAsString());
     assertEquals(0, out.getAsJsonArray("failedRequests").size(), out.toString());
     assertEquals(ANSWER, out.get("answer").getAsString());

@@ -1,5 +1,7 @@
 package tandem.k8s;
 
+import tandem.common.testing.NodeScripts;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -34,7 +36,7 @@ class ManifestsInSyncTest {
 
   @Test
   void theCommittedManifestsPassTheSchemaValidation() throws IOException {
-    NodeValidator.Result r = NodeValidator.validate(Files.readString(Chart.MANIFESTS));
+    NodeScripts.Result r = NodeValidator.validate(Files.readString(Chart.MANIFESTS));
     assertEquals(0, r.exitCode(), r.output());
   }
 }

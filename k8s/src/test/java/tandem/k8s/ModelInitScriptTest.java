@@ -1,5 +1,7 @@
 package tandem.k8s;
 
+import tandem.common.testing.NodeScripts;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,7 +29,7 @@ class ModelInitScriptTest {
     assertTrue(Files.isRegularFile(link.resolve("config.json")));
 
     Path second = snapshot(cache, "bbb");
-    NodeValidator.Result again = run(tmp, stub(tmp, second.toString()), "org/name", cache.toString(), link.toString());
+    NodeScripts.Result again = run(tmp, stub(tmp, second.toString()), "org/name", cache.toString(), link.toString());
     assertEquals(0, again.exitCode(), again.output());
     assertEquals(second, Files.readSymbolicLink(link));
     try (var files = Files.list(link.getParent())) {
@@ -39,7 +41,7 @@ class ModelInitScriptTest {
   void itFailsWhenTheDownloadDoesNotEndWithACheckpointFolder(@TempDir Path tmp) throws IOException {
     Path cache = tmp.resolve("models");
     Files.createDirectories(cache.resolve("empty"));
-    NodeValidator.Result r = run(tmp, stub(tmp, cache.resolve("empty").toString()), "org/name", cache.toString(),
+    NodeScripts.Result r = run(tmp, stub(tmp, cache.resolve("empty").toString()), "org/name", cache.toString(),
         cache.resolve("by-repo/org--name").toString());
     assertEquals(1, r.exitCode());
     assertTrue(r.output().contains("did not end with a checkpoint folder"), r.output());
@@ -51,7 +53,7 @@ class ModelInitScriptTest {
     Path vlm = tmp.resolve("vlm-fails");
     Files.writeString(vlm, "#!/bin/sh\necho 'vlm: error: 401 from the Hub' >&2\nexit 2\n");
     vlm.toFile().setExecutable(true);
-    NodeValidator.Result r = run(tmp, vlm, "org/name", tmp.toString(), tmp.resolve("link").toString());
+    NodeScripts.Result r = run(tmp, vlm, "org/name", tmp.toString(), tmp.resolve("link").toString());
     assertTrue(r.exitCode() != 0, r.output());
     assertTrue(r.output().contains("401"), r.output());
   }
@@ -71,12 +73,12 @@ class ModelInitScriptTest {
     return vlm;
   }
 
-  static NodeValidator.Result run(Path dir, Path vlm, String... args) {
+  static NodeScripts.Result run(Path dir, Path vlm, String... args) {
     String[] cmd = new String[args.length + 3];
     cmd[0] = "env";
     cmd[1] = "VLM=" + vlm;
     cmd[2] = SCRIPT.toString();
     System.arraycopy(args, 0, cmd, 3, args.length);
-    return NodeValidator.run(dir, 30, cmd);
+    return NodeScripts.run(dir, 30, cmd);
   }
 }

@@ -1,5 +1,7 @@
 package tandem.k8s;
 
+import tandem.common.testing.NodeScripts;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,14 +15,14 @@ import org.junit.jupiter.api.Test;
 class SchemaValidationTest {
   @Test
   void theDefaultRenderingMatchesTheKubernetesApiSchemas() {
-    NodeValidator.Result r = NodeValidator.validate(Chart.defaults().yaml);
+    NodeScripts.Result r = NodeValidator.validate(Chart.defaults().yaml);
     assertEquals(0, r.exitCode(), r.output());
     assertTrue(r.output().startsWith("ok: 16 objects"), r.output());
   }
 
   @Test
   void theSharedClaimOptInAndTheCustomMetricHpasMatchTheKubernetesApiSchemas() {
-    NodeValidator.Result r = NodeValidator.validate(Chart.render(java.util.List.of(), "model.volume.type", "pvc",
+    NodeScripts.Result r = NodeValidator.validate(Chart.render(java.util.List.of(), "model.volume.type", "pvc",
         "decoder.autoscaling.enabled", true, "decoder.autoscaling.customMetric.provider", "prometheusAdapter",
         "vision.autoscaling.enabled", true, "vision.autoscaling.customMetric.provider", "prometheusAdapter").yaml);
     assertEquals(0, r.exitCode(), r.output());
@@ -29,7 +31,7 @@ class SchemaValidationTest {
 
   @Test
   void theCpuOnlyRenderingMatchesTheKubernetesApiSchemas() {
-    NodeValidator.Result r = NodeValidator.validate(Chart.cpuOnly().yaml);
+    NodeScripts.Result r = NodeValidator.validate(Chart.cpuOnly().yaml);
     assertEquals(0, r.exitCode(), r.output());
     assertTrue(r.output().startsWith("ok: 16 objects"), r.output());
   }
@@ -40,7 +42,7 @@ class SchemaValidationTest {
         "model.download.tokenSecret.name", "hf", "model.download.endpoint", "https://hf-mirror.example",
         "imagePullSecrets[0].name", "regcred", "gateway.service.type", "LoadBalancer",
         "serviceAccount.annotations.team", "vlm");
-    NodeValidator.Result r = NodeValidator.validate(yaml);
+    NodeScripts.Result r = NodeValidator.validate(yaml);
     assertEquals(0, r.exitCode(), r.output());
     assertTrue(r.output().contains("HorizontalPodAutoscaler x3"), r.output());
   }
@@ -64,7 +66,7 @@ class SchemaValidationTest {
                   imagePullPolicy: Sometimes
                   readinessProbe: {grpc: {port: 50051, servise: x}}
         """;
-    NodeValidator.Result r = NodeValidator.validate(bad);
+    NodeScripts.Result r = NodeValidator.validate(bad);
     assertEquals(1, r.exitCode(), r.output());
     for (String expected : List.of("/spec/replicas: type", "/spec/replicaz: unknown field",
         "imagePullPolicy: enum", "/readinessProbe/grpc/servise: unknown field")) {
@@ -74,10 +76,10 @@ class SchemaValidationTest {
 
   @Test
   void theValidatorRejectsKindsItDoesNotKnowAndEmptyInput() {
-    NodeValidator.Result kind = NodeValidator.validate("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n");
+    NodeScripts.Result kind = NodeValidator.validate("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n");
     assertEquals(1, kind.exitCode(), kind.output());
     assertTrue(kind.output().contains("kind v1/Pod is not one this validator knows"), kind.output());
-    NodeValidator.Result empty = NodeValidator.validate("---\n");
+    NodeScripts.Result empty = NodeValidator.validate("---\n");
     assertEquals(1, empty.exitCode(), empty.output());
   }
 }

@@ -1,5 +1,7 @@
 package tandem.k8s;
 
+import tandem.common.testing.NodeScripts;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -151,7 +153,7 @@ class SecurityTest {
     // gateway: cert, key, client CA, 3 backend files, tokens; vision and decoder: cert, key, client CA
     assertEquals(7 + 3 + 3, checked);
     assertEquals("require", env(r.container("gateway"), ServiceDefaults.ENV_TLS_CLIENT_AUTH));
-    NodeValidator.Result v = NodeValidator.validate(r.yaml);
+    NodeScripts.Result v = NodeValidator.validate(r.yaml);
     assertEquals(0, v.exitCode(), v.output());
     assertTrue(v.output().startsWith("ok: 16 objects"), v.output());
   }

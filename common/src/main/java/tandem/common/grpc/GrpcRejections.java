@@ -95,26 +95,22 @@ public final class GrpcRejections {
 
     @Override
     public void onMessage(Q message) {
-      try {
-        super.onMessage(message);
-      } catch (RuntimeException e) {
-        call.closeWith(e);
-      }
+      guard(() -> super.onMessage(message));
     }
 
     @Override
     public void onHalfClose() {
-      try {
-        super.onHalfClose();
-      } catch (RuntimeException e) {
-        call.closeWith(e);
-      }
+      guard(super::onHalfClose);
     }
 
     @Override
     public void onReady() {
+      guard(super::onReady);
+    }
+
+    private void guard(Runnable callback) {
       try {
-        super.onReady();
+        callback.run();
       } catch (RuntimeException e) {
         call.closeWith(e);
       }
