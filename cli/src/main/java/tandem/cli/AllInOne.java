@@ -7,14 +7,15 @@ import io.grpc.inprocess.InProcessServerBuilder;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.DecoderSettings;
 import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.backend.Backends;
@@ -41,6 +42,7 @@ public final class AllInOne implements AutoCloseable {
   /** What a backend restart needs: how the backends were built. */
   private Path model;
   private Env env;
+  private Map<String, String> environment;
   private String id;
   private Telemetry telemetry;
   private DecoderModel decoderModel;
@@ -54,11 +56,11 @@ public final class AllInOne implements AutoCloseable {
     this.doors = doors;
   }
 
-  private static DecoderServer startDecoder(Path model, Env env, String id, Telemetry telemetry,
-      DecoderModel decoderModel) throws IOException, InterruptedException {
-    DecoderServerConfig dcfg = DecoderServerConfig.fromEnv(env);
-    return DecoderServer.start(InProcessServerBuilder.forName("decoder-" + id), decoderModel.load(model, dcfg),
-        DecoderServer.ModelInfo.fromDir(model), dcfg, List.of(), telemetry);
+  private static DecoderServer startDecoder(Path model, Map<String, String> environment, String id,
+      Telemetry telemetry, DecoderModel decoderModel) throws IOException, InterruptedException {
+    DecoderServerConfig dcfg = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(environment));
+    return DecoderServer.start(decoderModel.load(model, dcfg), DecoderServer.ModelInfo.fromDir(model), dcfg,
+        ServerHost.inProcess(InProcessServerBuilder.forName("decoder-" + id)).withTelemetry(telemetry));
   }
 
   /**
@@ -67,7 +69,7 @@ public final class AllInOne implements AutoCloseable {
    */
   public synchronized void restartDecoder() throws IOException, InterruptedException {
     decoder.close(java.time.Duration.ZERO);
-    decoder = startDecoder(model, env, id, telemetry, decoderModel);
+    decoder = startDecoder(model, environment, id, telemetry, decoderModel);
   }
 
   /** As {@link #restartDecoder()}, for vision-svc. */
@@ -126,7 +128,7 @@ public final class AllInOne implements AutoCloseable {
     Backends backends = null;
     try {
       vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
-      decoder = startDecoder(model, env, id, telemetry, decoderModel);
+      decoder = startDecoder(model, merged, id, telemetry, decoderModel);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       backends = Backends.inProcess("vision-" + id, "decoder-" + id, maxMessage, telemetry);
       gm = GatewayModel.load(model);
@@ -140,6 +142,7 @@ public final class AllInOne implements AutoCloseable {
       started.model = model;
       started.decoderModel = decoderModel;
       started.env = env;
+      started.environment = merged;
       started.id = id;
       started.telemetry = telemetry;
       return started;

@@ -10,9 +10,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import tandem.cli.bench.ChatBench;
-import tandem.common.config.Env;
+import tandem.common.grpc.ServerHost;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.DecoderSettings;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.model.ComputeThreads;
@@ -77,15 +78,14 @@ public final class BenchChatCommand implements Callable<Integer> {
     }
     int maxBatch = 0;
     for (int c : concurrency) maxBatch = Math.max(maxBatch, c);
-    Env env = Env.system();
-    DecoderServerConfig base = DecoderServerConfig.fromEnv(env);
+    DecoderServerConfig base = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(System.getenv()));
     DecoderServerConfig cfg = new DecoderServerConfig(model, base.device(), base.dtype(), 0, maxBatch,
         ids.length + newTokens + 8, base.maxQueue(), base.maxMessageBytes(), base.prefillTokens(), base.threads(),
-        base.weights());
+        base.weights(), base.kvCacheBytes(), base.kvCacheDtype(), base.prefixCache());
     if (base.threads() > 0) ComputeThreads.set(base.threads());
-    try (DecoderServer dec = DecoderServer.start(NettyServerBuilder.forPort(0),
+    try (DecoderServer dec = DecoderServer.start(
         Qwen3ForCausalLM.load(model, new DecoderOptions(cfg.device(), cfg.dtype(), cfg.maxBatch(), cfg.maxSeqLen())),
-        DecoderServer.ModelInfo.fromDir(model), cfg, List.of())) {
+        DecoderServer.ModelInfo.fromDir(model), cfg, ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {
       String decAddr = "localhost:" + dec.port();
       // Text-only chats never call vision-svc, so none is started; its address is a closed loopback port.
       GatewayServer gw = GatewayServer.start(new GatewayServer.Config(model, "localhost:1", decAddr, 0, cfg.maxMessageBytes()));

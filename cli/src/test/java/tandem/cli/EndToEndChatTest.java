@@ -10,17 +10,19 @@ import io.grpc.Grpc;
 import io.grpc.InsecureServerCredentials;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerHost;
+import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.DecoderSettings;
 import tandem.gateway.GatewayServer;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
@@ -39,10 +41,12 @@ class EndToEndChatTest {
   @BeforeAll
   static void start() throws Exception {
     Path ckpt = TinyCheckpoints.vlmTiny();
-    Env env = new Env(Map.of(ServiceDefaults.ENV_MODEL, ckpt.toString(), ServiceDefaults.ENV_PORT, "0",
-        ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "1024"));
+    Map<String, String> settings = Map.of(ServiceDefaults.ENV_MODEL, ckpt.toString(), ServiceDefaults.ENV_PORT, "0",
+        ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "1024");
+    Env env = new Env(settings);
     vision = VisionServer.start(VisionSettings.fromEnv(env), Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()));
-    decoder = DecoderServer.start(DecoderServerConfig.fromEnv(env), List.of());
+    DecoderServerConfig dcfg = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(settings));
+    decoder = DecoderServer.start(dcfg, ServerHost.internal(dcfg.port(), Env.system(), Telemetry.noop()));
     gateway = GatewayServer.start(new GatewayServer.Config(ckpt, "127.0.0.1:" + vision.port(),
         "127.0.0.1:" + decoder.port(), 0, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
     references = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json"))).getAsJsonObject();

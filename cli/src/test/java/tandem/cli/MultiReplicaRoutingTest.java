@@ -41,10 +41,12 @@ import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.DecoderSettings;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.routing.Rendezvous;
 import tandem.gateway.routing.VisionRouter;
@@ -215,9 +217,11 @@ class MultiReplicaRoutingTest {
     List<String> decoderAddrs = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
       Recorder r = new Recorder();
-      DecoderServer d = DecoderServer.start(DecoderServerConfig.fromEnv(env(Map.of(
-              ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "2048"))),
-          List.of(r), Telemetry.noop(), env(Map.of()));
+      DecoderServerConfig dc = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(Map.of(
+          ServiceDefaults.ENV_MODEL, TinyCheckpoints.vlmTiny().toString(),
+          ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "2048")));
+      DecoderServer d = DecoderServer.start(dc,
+          ServerHost.internal(0, env(Map.of()), Telemetry.noop()).withInterceptors(List.of(r)));
       closeLast.add(d);
       decoderCalls.add(r);
       decoderAddrs.add("127.0.0.1:" + d.port());

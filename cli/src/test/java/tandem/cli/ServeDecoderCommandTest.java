@@ -16,9 +16,14 @@ import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tandem.common.config.Env;
+import tandem.common.config.Setting;
+import tandem.common.grpc.ServerHost;
+import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.DecoderSettings;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.decoder.v1.GenerateResponse;
@@ -32,8 +37,8 @@ class ServeDecoderCommandTest {
   @BeforeAll
   static void start() throws Exception {
     Path dir = TinyCheckpoints.decoderTiny();
-    server = DecoderServer.start(new DecoderServerConfig(dir, "cpu", "float32", 0, 4, 256, 8, 16 << 20, 512),
-        List.of());
+    DecoderServerConfig config = DecoderServerConfig.of(dir, "cpu", "float32", 0, 4, 256, 8, 16 << 20, 512);
+    server = DecoderServer.start(config, ServerHost.internal(config.port(), Env.system(), Telemetry.noop()));
     channel = NettyChannelBuilder.forTarget("localhost:" + server.port()).usePlaintext().build();
   }
 
@@ -83,6 +88,26 @@ class ServeDecoderCommandTest {
     assertEquals(8, levels.get(1).getAsJsonObject().get("tokens").getAsInt());
     assertTrue(levels.get(0).getAsJsonObject().get("aggregate_tok_s").getAsDouble() > 0);
     assertTrue(json.has("aggregate_speedup_2_vs_1"));
+  }
+
+  @Test
+  void helpListsEveryDecoderSettingWithItsVariableAndABadValueIsAOneLineUserError() {
+    GenerateCommandTest.Run help = vlm("serve", "decoder", "--help");
+    assertEquals(0, help.code(), help.err());
+    for (Setting<?> s : DecoderSettings.REGISTRY.all()) {
+      String usage = help.out();
+      String flag = s.type() == Boolean.class ? "--[no-]" + s.flag() : "--" + s.flag();
+      assertTrue(usage.contains(flag) && usage.contains("$" + s.env()), flag + ": " + usage);
+    }
+    for (String more : List.of("--prefill-tokens", "--keepalive-seconds",
+        "$TANDEM_SHUTDOWN_GRACE_SECONDS (default 25)")) {
+      assertTrue(help.out().contains(more), more + ": " + help.out());
+    }
+    GenerateCommandTest.Run bad = vlm("serve", "decoder", "--model", TinyCheckpoints.decoderTiny().toString(),
+        "--kv-cache-bytes", "lots");
+    assertEquals(2, bad.code());
+    assertTrue(bad.err().startsWith("vlm: error: --kv-cache-bytes=lots: ") && bad.err().strip().lines().count() == 1,
+        bad.err());
   }
 
   @Test

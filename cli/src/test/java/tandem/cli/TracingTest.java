@@ -41,11 +41,13 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.DecoderSettings;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.GatewayServer;
@@ -341,10 +343,11 @@ class TracingTest {
         Telemetry dt = Telemetry.of(sdk("tandem-decoder", spans, InMemoryMetricReader.create()));
         Telemetry gt = Telemetry.of(sdk("tandem-gateway", spans, gwMetrics));
         VisionServer vision = VisionServer.start(VisionSettings.fromEnv(env), NettyServerBuilder.forPort(0), vt)) {
-      DecoderServerConfig dc = DecoderServerConfig.fromEnv(env);
-      try (DecoderServer decoder = DecoderServer.start(NettyServerBuilder.forPort(0),
+      DecoderServerConfig dc = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(env()));
+      try (DecoderServer decoder = DecoderServer.start(
           Qwen3ForCausalLM.load(model, new DecoderOptions(dc.device(), dc.dtype(), dc.maxBatch(), dc.maxSeqLen())),
-          DecoderServer.ModelInfo.fromDir(model), dc, List.of(), dt)) {
+          DecoderServer.ModelInfo.fromDir(model), dc,
+          ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(dt))) {
         GatewayServer gw = GatewayServer.start(new GatewayServer.Config(model, "localhost:" + vision.port(),
             "localhost:" + decoder.port(), 0, 64 << 20), gt);
         ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", gw.port()).usePlaintext()

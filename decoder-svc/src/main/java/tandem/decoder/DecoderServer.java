@@ -1,36 +1,37 @@
 package tandem.decoder;
 
-import io.grpc.ServerBuilder;
-import io.grpc.ServerInterceptor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tandem.common.checkpoint.ModelConfig;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.SettingValues;
 import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.decoder.generate.GenerationDefaults;
 import tandem.decoder.generate.Scheduler;
 import tandem.decoder.generate.SchedulerMetrics;
 import tandem.decoder.grpc.DecoderGrpcService;
 import tandem.decoder.model.CausalLm;
-import tandem.decoder.model.DecoderOptions;
-import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.model.ComputeThreads;
+import tandem.decoder.model.KvStats;
+import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.telemetry.DecoderTelemetry;
 
 /**
  * decoder-svc: one model per process behind {@code DecoderService}, with health and reflection. Health turns SERVING
  * only after the weights are loaded and a warm-up request (one prefill, one decode step) went through the scheduler.
+ * Hosted by a {@link ServerHost}: its builder, interceptors and drain grace, and its telemetry, which the server
+ * borrows (whoever created the telemetry closes it, after the server).
  */
 public final class DecoderServer implements AutoCloseable {
-  private static final Logger log = Logger.getLogger(DecoderServer.class.getName());
+  private static final Logger log = LoggerFactory.getLogger(DecoderServer.class);
 
   private final CausalLm model;
   private final Scheduler scheduler;
@@ -50,9 +51,6 @@ public final class DecoderServer implements AutoCloseable {
   /** How long close() waits for a forward pass in flight before it gives up freeing the model. */
   static final Duration SCHEDULER_STOP_WAIT = Duration.ofMinutes(5);
 
-  /** The drain grace of servers started without an environment (in-process: tests, the all-in-one server). */
-  public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
-
   /**
    * What the server needs to know about the checkpoint beyond the model itself.
    *
@@ -69,110 +67,88 @@ public final class DecoderServer implements AutoCloseable {
     }
   }
 
-  /** Loads the checkpoint named by {@code config.model()} and serves it on {@code config.port()}. */
-  public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors)
+  /**
+   * Loads the checkpoint named by {@code config.model()} and serves it on {@code host} (for a network start,
+   * {@link ServerHost#internal}: TLS, connection limits, drain grace and health-only port from the environment).
+   */
+  public static DecoderServer start(DecoderServerConfig config, ServerHost host)
       throws IOException, InterruptedException {
-    return start(config, interceptors, Telemetry.noop());
-  }
-
-  /**
-   * As {@link #start(DecoderServerConfig, List)}, traced and measured by {@code telemetry} (its server interceptor
-   * is added to {@code interceptors}); the caller keeps ownership of {@code telemetry}.
-   */
-  public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors,
-      Telemetry telemetry) throws IOException, InterruptedException {
-    return start(config, interceptors, telemetry, Env.system());
-  }
-
-  /**
-   * As above, with the network settings from {@code env}: TANDEM_TLS_* on the port (plaintext when unset; with
-   * TANDEM_TLS_CLIENT_AUTH=require the handshake admits only callers with a client certificate from
-   * TANDEM_TLS_CLIENT_CA, i.e. the gateway), TANDEM_SHUTDOWN_GRACE_SECONDS for {@link #close()} and, when
-   * TANDEM_HEALTH_PORT is set, a plaintext port with grpc.health.v1 only, for Kubernetes probes.
-   */
-  public static DecoderServer start(DecoderServerConfig config, List<ServerInterceptor> interceptors,
-      Telemetry telemetry, Env env) throws IOException, InterruptedException {
     if (config.model() == null) {
-      throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + ServiceDefaults.ENV_MODEL);
+      throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + CommonSettings.MODEL.env());
     }
-    Duration grace = Draining.graceFromEnv(env); // a bad value fails the start, not the shutdown
     ModelInfo info = ModelInfo.fromDir(config.model());
     if (config.threads() > 0) ComputeThreads.set(config.threads());
     long t0 = System.nanoTime();
-    CausalLm model = Qwen3ForCausalLM.load(config.model(), config.options());
-    var kv = model.kvStats();
-    log.info(String.format("loaded %s in %.1f s (%d slots x %d tokens; %s)", config.model(),
-        (System.nanoTime() - t0) / 1e9, config.maxBatch(), config.maxSeqLen(), kv == null
-            ? "KV cache reserved per slot"
-            : String.format("KV cache %d blocks of %d tokens, %d MiB of %s, prefix cache %s", kv.capacityBlocks(),
-                kv.blockTokens(), kv.capacityBlocks() * kv.blockBytes() >> 20, kv.dtype(),
-                model.prefixCaching() ? "on" : "off")));
-    DecoderServer server = start(tandem.common.security.TlsSettings.internalServerBuilder(config.port(), env), model,
-        info, config, interceptors, telemetry, grace);
-    try {
-      server.bootstrap.serveHealthOnlyFromEnv(env);
-    } catch (IOException | RuntimeException e) {
-      server.close();
-      throw e;
-    }
+    Qwen3ForCausalLM model = Qwen3ForCausalLM.load(config.model(), config.options());
+    double loadSeconds = (System.nanoTime() - t0) / 1e9;
+    String kernel = model.kernelDescription();
+    KvStats kv = model.kvStats();
+    boolean prefix = model.prefixCaching();
+    DecoderServer server = start(model, info, config, host);
+    log.info("decoder-svc serving {} on port {}: device {}, kernel {}, max batch {} x {} tokens, KV cache {}, prefix"
+        + " cache {}, prefill chunk {} tokens, queue {}; loaded in {} s", config.model(), server.port(),
+        config.device(), kernel, config.maxBatch(), config.maxSeqLen(), kvText(kv), prefix ? "on" : "off",
+        config.prefillTokens(), config.maxQueue(), String.format("%.1f", loadSeconds));
     return server;
   }
 
-  /** {@code java tandem.decoder.DecoderServer}: configured by the environment only (docs/decoder-svc.md). */
+  private static String kvText(KvStats kv) {
+    if (kv == null) return "reserved per slot (max batch x max seq len)";
+    return kv.capacityBlocks() + " blocks of " + kv.blockTokens() + " tokens, "
+        + ((long) kv.capacityBlocks() * kv.blockBytes() >> 20) + " MiB of " + kv.dtype();
+  }
+
+  /**
+   * {@code java tandem.decoder.DecoderServer}: configured by the environment only ({@link DecoderSettings}, and the
+   * network settings every server reads).
+   */
   public static void main(String[] args) throws Exception {
     if (args.length > 0) {
-      System.err.println("decoder-svc takes no arguments; configure it with TANDEM_* environment variables "
+      log.error("decoder-svc takes no arguments; configure it with TANDEM_* environment variables "
           + "(docs/decoder-svc.md) or run `vlm serve decoder --help`");
       System.exit(2);
     }
+    SettingValues values = DecoderSettings.REGISTRY.resolve(System.getenv());
+    DecoderServerConfig config = DecoderServerConfig.from(values);
     Telemetry telemetry = Telemetry.fromEnv("tandem-decoder", System.getenv(),
-        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
-    DecoderServer server = start(DecoderServerConfig.fromEnv(Env.system()), List.of(), telemetry);
+        values.get(CommonSettings.METRICS_PORT), null);
+    DecoderServer server;
+    try {
+      server = start(config, ServerHost.internal(config.port(), Env.system(), telemetry));
+    } catch (IOException | RuntimeException | InterruptedException e) {
+      telemetry.close();
+      throw e;
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       server.close();
       telemetry.close();
     }, "decoder-shutdown"));
-    log.info("decoder-svc serving on port " + server.port());
     server.awaitTermination();
   }
 
   /**
-   * Starts serving an already loaded model: scheduler, gRPC server (NOT_SERVING), warm-up, then SERVING. Takes
-   * ownership of {@code model}.
+   * Starts serving an already loaded model (the checkpoint's, or a test's fake): scheduler, gRPC server
+   * (NOT_SERVING), warm-up, then SERVING. Each request gets a {@code generate} span and the scheduler's state is
+   * exported as gauges, through the host's telemetry. Takes ownership of {@code model} (closed by {@link #close()}
+   * or when the start fails); {@code config.model()} and its load settings are not read.
    */
-  public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
-      DecoderServerConfig config, List<ServerInterceptor> interceptors) throws IOException, InterruptedException {
-    return start(builder, model, info, config, interceptors, Telemetry.noop());
-  }
-
-  /**
-   * As above, traced and measured by {@code telemetry}: its server interceptor is added after {@code interceptors},
-   * each request gets a {@code generate} span, and the scheduler's state is exported as gauges. The caller keeps
-   * ownership of {@code telemetry}. {@link #close()} drains with {@link #DEFAULT_SHUTDOWN_GRACE}.
-   */
-  public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
-      DecoderServerConfig config, List<ServerInterceptor> interceptors, Telemetry telemetry)
+  public static DecoderServer start(CausalLm model, ModelInfo info, DecoderServerConfig config, ServerHost host)
       throws IOException, InterruptedException {
-    return start(builder, model, info, config, interceptors, telemetry, DEFAULT_SHUTDOWN_GRACE);
-  }
-
-  /** As above; {@link #close()} lets streams in flight finish for up to {@code shutdownGrace}. */
-  public static DecoderServer start(ServerBuilder<?> builder, CausalLm model, ModelInfo info,
-      DecoderServerConfig config, List<ServerInterceptor> interceptors, Telemetry telemetry, Duration shutdownGrace)
-      throws IOException, InterruptedException {
-    if (shutdownGrace.isNegative()) throw new IllegalArgumentException("shutdown grace must be >= 0, got " + shutdownGrace);
-    Scheduler scheduler = new Scheduler(model,
-        new Scheduler.Config(config.maxQueue(), info.contextLength(), config.prefillTokens()));
+    Scheduler scheduler;
+    try {
+      scheduler = new Scheduler(model, new Scheduler.Config(config.maxQueue(), info.contextLength(),
+          config.prefillTokens(), DecoderSettings.LIMIT_NAMES));
+    } catch (RuntimeException e) {
+      model.close();
+      throw e;
+    }
     SecureRandom seeds = new SecureRandom();
-    DecoderTelemetry dt = DecoderTelemetry.create(telemetry, scheduler::metrics);
+    DecoderTelemetry dt = DecoderTelemetry.create(host.telemetry(), scheduler::metrics);
     DecoderGrpcService service = new DecoderGrpcService(scheduler, info.defaults(), model.hiddenSize(),
         info.imageTokenId(), seeds::nextLong, dt);
-    // Last in the list runs first: the tracing interceptor wraps the others, so their time is in the RPC span.
-    List<ServerInterceptor> all = new ArrayList<>(interceptors);
-    all.add(telemetry.serverInterceptor());
     ServerBootstrap bootstrap;
     try {
-      bootstrap = ServerBootstrap.start(builder, config.maxMessageBytes(), all, service);
+      bootstrap = host.start(config.maxMessageBytes(), service);
     } catch (IOException | RuntimeException e) {
       dt.close();
       scheduler.close();
@@ -181,13 +157,13 @@ public final class DecoderServer implements AutoCloseable {
     }
     // a scheduler loop that dies of something it cannot survive turns health NOT_SERVING: Kubernetes replaces the pod
     scheduler.onFailure(bootstrap::enterDraining);
-    DecoderServer server = new DecoderServer(model, scheduler, bootstrap, dt, shutdownGrace);
+    DecoderServer server = new DecoderServer(model, scheduler, bootstrap, dt, host.shutdownGrace());
     try {
       long t0 = System.nanoTime();
       // Any in-vocabulary id will do; the first stop id is one.
       int[] stop = info.defaults().stopIds();
       scheduler.warmUp(stop.length > 0 && stop[0] < model.vocabSize() ? stop[0] : 0);
-      log.info(String.format("warm-up took %.0f ms", (System.nanoTime() - t0) / 1e6));
+      log.info("warm-up took {} ms", Math.round((System.nanoTime() - t0) / 1e6));
     } catch (RuntimeException | InterruptedException e) {
       server.close();
       throw e;
@@ -215,12 +191,12 @@ public final class DecoderServer implements AutoCloseable {
     bootstrap.server().awaitTermination();
   }
 
-  /** The grace {@link #close()} gives streams in flight. */
+  /** The grace {@link #close()} gives streams in flight: the host's. */
   public Duration shutdownGrace() {
     return shutdownGrace;
   }
 
-  /** {@link #close(Duration)} with the server's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network start). */
+  /** {@link #close(Duration)} with the host's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network host). */
   @Override
   public void close() {
     close(shutdownGrace);
@@ -229,19 +205,20 @@ public final class DecoderServer implements AutoCloseable {
   /**
    * Drains, then frees the model: health NOT_SERVING, new calls get UNAVAILABLE (the gateway retries another
    * replica), streams in flight keep decoding for up to {@code grace}, then the rest are cancelled (their sequences
-   * end and free their KV slots). Returns true when every stream finished within the grace.
+   * end and free their KV slots). Returns true when every stream finished within the grace. The host's telemetry
+   * stays open: its owner closes it.
    */
   public boolean close(Duration grace) {
     // the scheduler keeps running meanwhile: it is what finishes the streams
     boolean clean = Draining.drain(bootstrap, grace);
     // the forward pass in flight finishes before the model's memory is freed under it
     boolean stopped = scheduler.close(SCHEDULER_STOP_WAIT);
-    telemetry.close();
+    telemetry.close(); // the server's own gauges
     if (stopped) {
       model.close();
     } else {
-      log.warning("the scheduler still runs a forward pass after " + SCHEDULER_STOP_WAIT.toSeconds()
-          + " s; the model is left allocated rather than freed under it");
+      log.warn("the scheduler still runs a forward pass after {} s; the model is left allocated rather than freed"
+          + " under it", SCHEDULER_STOP_WAIT.toSeconds());
     }
     return clean && stopped;
   }

@@ -1,28 +1,28 @@
 package tandem.decoder;
 
-import static tandem.common.config.ServiceDefaults.*;
-
 import java.nio.file.Path;
-import tandem.common.config.Env;
+import tandem.common.config.CommonSettings;
+import tandem.common.config.SettingValues;
+import tandem.decoder.model.DecoderOptions;
 
 /**
- * decoder-svc settings. Every field has an environment variable (ServiceDefaults names); the CLI's flags override
- * them. Documented in docs/decoder-svc.md.
+ * What decoder-svc is started with: {@link #from} the values of {@link DecoderSettings#REGISTRY} (flags over the
+ * environment), or built directly by tests and benchmarks. The settings' meanings are in {@link DecoderSettings}.
  *
- * @param model checkpoint folder (TANDEM_MODEL)
- * @param device cpu or cuda (TANDEM_DEVICE); cuda falls back to cpu with a warning when no GPU is present
- * @param dtype float32 or float16 (cuda only) (TANDEM_DTYPE)
- * @param port gRPC port; 0 picks a free one (TANDEM_PORT)
- * @param maxBatch KV slots = most sequences decoded together (TANDEM_DECODER_MAX_BATCH)
- * @param maxSeqLen KV capacity per slot, tokens (TANDEM_DECODER_MAX_SEQ_LEN)
- * @param maxQueue requests that may wait for a slot (TANDEM_DECODER_MAX_QUEUE)
- * @param maxMessageBytes largest gRPC message (TANDEM_MAX_MESSAGE_BYTES)
- * @param prefillTokens rows per step, decoding rows included (TANDEM_DECODER_PREFILL_TOKENS)
- * @param threads compute threads of the Java kernel and libtorch; 0 = the core count (TANDEM_DECODER_THREADS)
- * @param weights CPU weight format: auto, bf16, q8_0 or f32 (TANDEM_DECODER_WEIGHTS)
- * @param kvCacheBytes KV cache budget, bytes; 0 = the default (TANDEM_DECODER_KV_CACHE_BYTES)
- * @param kvCacheDtype KV storage: bf16 or f32 (TANDEM_DECODER_KV_CACHE_DTYPE)
- * @param prefixCache whether full KV blocks are reused across requests (TANDEM_DECODER_PREFIX_CACHE)
+ * @param model checkpoint folder; null only for a server handed an already loaded model
+ * @param device cpu or cuda; cuda falls back to cpu with a warning when no GPU is present
+ * @param dtype float32, or float16 on cuda (libtorch's compute type)
+ * @param port gRPC port; 0 picks a free one
+ * @param maxBatch most sequences decoded together (KV slots)
+ * @param maxSeqLen KV capacity per sequence, tokens
+ * @param maxQueue requests that may wait for a slot
+ * @param maxMessageBytes largest gRPC message
+ * @param prefillTokens rows per scheduler step, decoding rows included (chunked prefill)
+ * @param threads compute threads of the Java kernel and libtorch; 0 = the core count
+ * @param weights CPU weight format: auto, bf16, q8_0 or f32
+ * @param kvCacheBytes KV cache budget, bytes; 0 = the default
+ * @param kvCacheDtype KV storage: bf16 or f32
+ * @param prefixCache whether full KV blocks are reused across requests
  */
 public record DecoderServerConfig(
     Path model,
@@ -47,56 +47,50 @@ public record DecoderServerConfig(
     if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in 0..65535, got " + port);
     if (prefillTokens < 1) throw new IllegalArgumentException("prefill tokens must be >= 1, got " + prefillTokens);
     if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0 = the core count), got " + threads);
-    weights = weights == null ? DEFAULT_DECODER_WEIGHTS : weights;
-    tandem.decoder.model.WeightFormat.parse(weights); // fails with the allowed values
-    kvCacheDtype = kvCacheDtype == null ? DEFAULT_DECODER_KV_CACHE_DTYPE : kvCacheDtype;
-    // checks the KV settings with the allowed values (the fields are not assigned yet: pass the parameters)
-    new tandem.decoder.model.DecoderOptions("cpu", "float32", 1, 1, weights, kvCacheBytes, kvCacheDtype, prefixCache);
+    // checks the weight format and the KV settings with the allowed values (the fields are not assigned yet)
+    new DecoderOptions("cpu", "float32", 1, 1, weights, kvCacheBytes, kvCacheDtype, prefixCache);
   }
 
-  /** With the default KV cache (budget, bf16, prefix reuse on). */
-  public DecoderServerConfig(Path model, String device, String dtype, int port, int maxBatch, int maxSeqLen,
-      int maxQueue, int maxMessageBytes, int prefillTokens, int threads, String weights) {
-    this(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes, prefillTokens, threads, weights,
-        0, DEFAULT_DECODER_KV_CACHE_DTYPE, DEFAULT_DECODER_PREFIX_CACHE);
+  /** The settings as resolved from flags and environment. */
+  public static DecoderServerConfig from(SettingValues v) {
+    String model = v.get(CommonSettings.MODEL);
+    return new DecoderServerConfig(
+        model == null ? null : Path.of(model),
+        v.get(CommonSettings.DEVICE),
+        v.get(CommonSettings.DTYPE),
+        v.get(DecoderSettings.PORT),
+        v.get(DecoderSettings.MAX_BATCH),
+        v.get(DecoderSettings.MAX_SEQ_LEN),
+        v.get(DecoderSettings.MAX_QUEUE),
+        v.get(CommonSettings.MAX_MESSAGE_BYTES),
+        v.get(DecoderSettings.PREFILL_CHUNK_TOKENS),
+        v.get(DecoderSettings.THREADS),
+        v.get(DecoderSettings.WEIGHTS),
+        v.get(DecoderSettings.KV_CACHE_BYTES),
+        v.get(DecoderSettings.KV_CACHE_DTYPE),
+        v.get(DecoderSettings.PREFIX_CACHE));
+  }
+
+  /**
+   * The batch and queue limits given, every other setting (threads, weights, KV cache) at its default: what tests
+   * and benchmarks vary.
+   */
+  public static DecoderServerConfig of(Path model, String device, String dtype, int port, int maxBatch,
+      int maxSeqLen, int maxQueue, int maxMessageBytes, int prefillTokens) {
+    return new DecoderServerConfig(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes,
+        prefillTokens, DecoderSettings.THREADS.defaultValue(), DecoderSettings.WEIGHTS.defaultValue(),
+        DecoderSettings.KV_CACHE_BYTES.defaultValue(), DecoderSettings.KV_CACHE_DTYPE.defaultValue(),
+        DecoderSettings.PREFIX_CACHE.defaultValue());
+  }
+
+  /** The same settings for the checkpoint in {@code dir} (a Hub id the caller resolved to its folder). */
+  public DecoderServerConfig withModel(Path dir) {
+    return new DecoderServerConfig(dir, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes,
+        prefillTokens, threads, weights, kvCacheBytes, kvCacheDtype, prefixCache);
   }
 
   /** What the model is loaded with. */
-  public tandem.decoder.model.DecoderOptions options() {
-    return new tandem.decoder.model.DecoderOptions(device, dtype, maxBatch, maxSeqLen, weights, kvCacheBytes,
-        kvCacheDtype, prefixCache);
-  }
-
-  /** With the checkpoint's weight format. */
-  public DecoderServerConfig(Path model, String device, String dtype, int port, int maxBatch, int maxSeqLen,
-      int maxQueue, int maxMessageBytes, int prefillTokens, int threads) {
-    this(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes, prefillTokens, threads,
-        DEFAULT_DECODER_WEIGHTS);
-  }
-
-  /** With libtorch's default thread count. */
-  public DecoderServerConfig(Path model, String device, String dtype, int port, int maxBatch, int maxSeqLen,
-      int maxQueue, int maxMessageBytes, int prefillTokens) {
-    this(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes, prefillTokens,
-        DEFAULT_DECODER_THREADS);
-  }
-
-  public static DecoderServerConfig fromEnv(Env env) {
-    String model = env.string(ENV_MODEL, null);
-    return new DecoderServerConfig(
-        model == null ? null : Path.of(model),
-        env.string(ENV_DEVICE, "cpu"),
-        env.string(ENV_DTYPE, "float32"),
-        env.integer(ENV_PORT, DECODER_PORT),
-        env.integer(ENV_DECODER_MAX_BATCH, DEFAULT_DECODER_MAX_BATCH),
-        env.integer(ENV_DECODER_MAX_SEQ_LEN, DEFAULT_DECODER_MAX_SEQ_LEN),
-        env.integer(ENV_DECODER_MAX_QUEUE, DEFAULT_DECODER_MAX_QUEUE),
-        env.integer(ENV_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES),
-        env.integer(ENV_DECODER_PREFILL_TOKENS, DEFAULT_DECODER_PREFILL_TOKENS),
-        env.integer(ENV_DECODER_THREADS, DEFAULT_DECODER_THREADS),
-        env.string(ENV_DECODER_WEIGHTS, DEFAULT_DECODER_WEIGHTS),
-        env.longValue(ENV_DECODER_KV_CACHE_BYTES, 0),
-        env.string(ENV_DECODER_KV_CACHE_DTYPE, DEFAULT_DECODER_KV_CACHE_DTYPE),
-        env.bool(ENV_DECODER_PREFIX_CACHE, DEFAULT_DECODER_PREFIX_CACHE));
+  public DecoderOptions options() {
+    return new DecoderOptions(device, dtype, maxBatch, maxSeqLen, weights, kvCacheBytes, kvCacheDtype, prefixCache);
   }
 }

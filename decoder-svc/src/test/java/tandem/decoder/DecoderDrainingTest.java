@@ -23,6 +23,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.generate.FakeCausalLm;
@@ -51,16 +52,17 @@ class DecoderDrainingTest {
   /** decoder-svc on a free localhost port over a fake model that takes 50 ms per decode step. */
   DecoderServer slowServer(Duration grace) throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 1000);
-    DecoderServerConfig cfg = new DecoderServerConfig(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
-    DecoderServer server = DecoderServer.start(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()), lm,
-        new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, VOCAB - 1), cfg, List.of(), Telemetry.noop(),
-        grace);
+    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
+    DecoderServer server = DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000,
+        VOCAB - 1), cfg, ServerHost.inProcess(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
+        .withShutdownGrace(grace));
     lm.stepSleepMillis = 50; // after the warm-up
     return server;
   }
 
   DecoderServiceGrpc.DecoderServiceBlockingStub stub(DecoderServer server) {
-    ManagedChannel c = Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create()).build();
+    ManagedChannel c =
+        Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create()).build();
     channels.add(c);
     return DecoderServiceGrpc.newBlockingStub(c).withDeadlineAfter(60, TimeUnit.SECONDS);
   }
@@ -141,13 +143,13 @@ class DecoderDrainingTest {
   @Test
   void theNetworkStartTakesItsGraceFromTheEnvironmentAndRefusesABadOneBeforeLoading() throws Exception {
     DecoderServerConfig cfg =
-        new DecoderServerConfig(TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 1, 64, 4, 16 << 20, 64);
-    var bad = assertThrows(IllegalArgumentException.class, () -> DecoderServer.start(cfg, List.of(), Telemetry.noop(),
-        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "-3"))));
+        DecoderServerConfig.of(TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 1, 64, 4, 16 << 20, 64);
+    var bad = assertThrows(IllegalArgumentException.class, () -> DecoderServer.start(cfg, ServerHost.internal(
+        cfg.port(), new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "-3")), Telemetry.noop())));
     assertTrue(bad.getMessage().contains(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS), bad.getMessage());
 
-    DecoderServer server = DecoderServer.start(cfg, List.of(), Telemetry.noop(),
-        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "7")));
+    DecoderServer server = DecoderServer.start(cfg, ServerHost.internal(cfg.port(),
+        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "7")), Telemetry.noop()));
     try {
       assertEquals(Duration.ofSeconds(7), server.shutdownGrace());
     } finally {

@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import tandem.common.telemetry.Telemetry;
+import tandem.common.grpc.ServerHost;
 import tandem.decoder.generate.FakeCausalLm;
 import tandem.decoder.generate.GenerationDefaults;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
@@ -83,16 +83,17 @@ class DecoderFaultsTest {
   }
 
   DecoderServer start(FaultyLm lm) throws Exception {
-    DecoderServerConfig cfg = new DecoderServerConfig(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
-    DecoderServer server = DecoderServer.start(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()), lm,
-        new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, VOCAB - 1), cfg, List.of(), Telemetry.noop(),
-        Duration.ofSeconds(5));
+    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
+    DecoderServer server = DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000,
+        VOCAB - 1), cfg, ServerHost.inProcess(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
+        .withShutdownGrace(Duration.ofSeconds(5)));
     servers.add(server);
     return server;
   }
 
   ManagedChannel channel(DecoderServer server) {
-    ManagedChannel c = Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create()).build();
+    ManagedChannel c =
+        Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create()).build();
     channels.add(c);
     return c;
   }

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.common.testing.TlsTestEnv;
@@ -64,8 +65,8 @@ class DecoderNetworkStartTest {
   void withMtlsOnlyTheGatewaysCertificateReachesGenerateAndTheHealthPortServesProbesOnly() throws Exception {
     TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
     DecoderServerConfig config =
-        new DecoderServerConfig(TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 2, 64, 4, 16 << 20, 512);
-    DecoderServer server = DecoderServer.start(config, List.of(), Telemetry.noop(), tls.env());
+        DecoderServerConfig.of(TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 2, 64, 4, 16 << 20, 512);
+    DecoderServer server = DecoderServer.start(config, ServerHost.internal(config.port(), tls.env(), Telemetry.noop()));
     try {
       assertEquals(tls.healthPort(), server.healthPort());
       ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));

@@ -4,12 +4,14 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tandem.common.error.Rejection;
 import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.KvStats;
 
@@ -22,9 +24,10 @@ import tandem.decoder.model.KvStats;
  *       the longest run of full blocks already cached for the same prefix (system prompt, image, earlier turns) is
  *       reused, and only the rest is computed ({@code cached_prompt_tokens});
  *   <li>run one step: a row for every decoding sequence plus rows of pending prompts up to {@code
- *       prefillTokensPerStep} rows in all (chunked prefill; at least {@link #MIN_CHUNK} prompt rows), in one pass when the model can ({@link CausalLm#chunkedPrefill}), so a long new
- *       prompt slows the running streams by a chunk per step instead of stalling them for its whole prefill. Models
- *       that prefill whole prompts only get the admitted prompts stacked into one prefill call, then a decode step.
+ *       prefillTokensPerStep} rows in all (chunked prefill; at least {@link #MIN_CHUNK} prompt rows), in one pass
+ *       when the model can ({@link CausalLm#chunkedPrefill}), so a long new prompt slows the running streams by a
+ *       chunk per step instead of stalling them for its whole prefill. Models that prefill whole prompts only get
+ *       the admitted prompts stacked into one prefill call, then a decode step.
  *   <li>emit one token per decoding sequence (and the first token of each prompt whose last chunk ran); finished
  *       sequences leave at once, their full KV blocks go to the prefix cache and their slot is reused.
  * </ol>
@@ -37,28 +40,40 @@ import tandem.decoder.model.KvStats;
  * sizes, reuse or preemption.
  */
 public final class Scheduler implements AutoCloseable {
-  private static final Logger log = Logger.getLogger(Scheduler.class.getName());
+  private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
   /** Prompt rows per step when no sequence is decoding (nothing to keep streaming): bigger passes, same results. */
   static final int SOLO_PREFILL_ROWS = 512;
   /** Prompt rows a step gives pending prompts even when decode rows fill its budget, so prefill never starves. */
   static final int MIN_CHUNK = 16;
 
   /**
-   * @param maxQueue requests that may wait for a slot; more get EXHAUSTED
+   * @param maxQueue requests that may wait for a slot; more are refused as OVERLOADED
    * @param contextLength the model's context (max_position_embeddings); longer prompts are INVALID
    * @param prefillTokensPerStep rows per step, decoding rows included (chunked prefill: prompts get the rest, at least
    *     {@link #MIN_CHUNK}; up to {@link #SOLO_PREFILL_ROWS} when nothing decodes); for a model that
    *     prefills whole prompts, prompt tokens admitted per round while others decode (at least one request is always
    *     admitted when a slot is free)
+   * @param limits how refusals name the settings behind these limits
    */
-  public record Config(int maxQueue, int contextLength, int prefillTokensPerStep) {
+  public record Config(int maxQueue, int contextLength, int prefillTokensPerStep, LimitNames limits) {
     public Config {
       if (maxQueue < 0) throw new IllegalArgumentException("maxQueue must be >= 0, got " + maxQueue);
       if (contextLength < 2) throw new IllegalArgumentException("contextLength must be >= 2, got " + contextLength);
       if (prefillTokensPerStep < 1)
         throw new IllegalArgumentException("prefillTokensPerStep must be >= 1, got " + prefillTokensPerStep);
+      Objects.requireNonNull(limits, "limits");
     }
   }
+
+  /**
+   * The names an operator changes a limit by (the settings layer's: environment variables), for the refusals that
+   * tell a client which limit it hit; the scheduler itself knows no setting.
+   *
+   * @param maxQueue the most requests waiting for a slot
+   * @param maxSeqLen the longest sequence a slot holds
+   * @param kvCacheBytes the KV cache budget
+   */
+  public record LimitNames(String maxQueue, String maxSeqLen, String kvCacheBytes) {}
 
   /** The caller's grip on a submitted request. */
   public interface Handle {
@@ -136,7 +151,9 @@ public final class Scheduler implements AutoCloseable {
   /**
    * Queues a request. Validation happens here, on the caller's thread, so bad requests never reach the model.
    *
-   * @throws RequestRejected when the request is invalid, cannot fit, the queue is full, or the scheduler is closed
+   * @throws Rejection INVALID for a malformed request or one longer than the model's context, TOO_LARGE when it can
+   *     never fit this server (a slot or the whole KV budget), OVERLOADED when the queue is full (not now),
+   *     UNAVAILABLE when the scheduler is closed or failed
    */
   public Handle submit(GenerationRequest request, GenerationListener listener) {
     validate(request);
@@ -144,17 +161,16 @@ public final class Scheduler implements AutoCloseable {
     lock.lock();
     try {
       if (failure != null) {
-        throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "the decoder's scheduler failed (" + failure
+        throw Rejection.unavailable("the decoder's scheduler failed (" + failure
             + "); this replica is NOT_SERVING, retry on another");
       }
-      if (closed) throw new RequestRejected(RequestRejected.Reason.UNAVAILABLE, "the decoder is shutting down");
+      if (closed) throw Rejection.unavailable("the decoder is shutting down");
       int free = 0;
       for (boolean b : slotBusy) if (!b) free++;
       int waitingWithThis = Math.max(0, queue.size() + 1 - free);
       if (waitingWithThis > config.maxQueue()) {
-        throw new RequestRejected(RequestRejected.Reason.EXHAUSTED, "all " + slotBusy.length
-            + " sequence slots are busy and " + queue.size() + " requests already wait (TANDEM_DECODER_MAX_QUEUE="
-            + config.maxQueue() + "); retry later");
+        throw Rejection.overloaded("all " + slotBusy.length + " sequence slots are busy and " + queue.size()
+            + " requests already wait (" + config.limits().maxQueue() + "=" + config.maxQueue() + "); retry later");
       }
       queue.addLast(s);
       wake.signal();
@@ -167,39 +183,40 @@ public final class Scheduler implements AutoCloseable {
   private void validate(GenerationRequest r) {
     int[] ids = r.inputIds();
     int vocab = model.vocabSize();
-    if (ids.length == 0) throw invalid("input_ids is empty; a prompt needs at least one token");
+    if (ids.length == 0) throw Rejection.invalid("input_ids is empty; a prompt needs at least one token");
     for (int i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= vocab)
-        throw invalid("input_ids[" + i + "] = " + ids[i] + " is outside the vocabulary [0, " + vocab + ")");
+        throw Rejection.invalid("input_ids[" + i + "] = " + ids[i] + " is outside the vocabulary [0, " + vocab + ")");
     }
     int hidden = model.hiddenSize();
     if (r.imageEmbeddings().length % hidden != 0) {
-      throw invalid("image embeddings hold " + r.imageEmbeddings().length + " values, not a whole number of rows of "
-          + "the model's hidden size " + hidden);
+      throw Rejection.invalid("image embeddings hold " + r.imageEmbeddings().length + " values, not a whole number"
+          + " of rows of the model's hidden size " + hidden);
     }
     try {
       Splice.checkCounts(ids, r.imageTokenId(), r.imageEmbeddings().length / hidden);
     } catch (IllegalArgumentException e) {
-      throw invalid(e.getMessage());
+      throw Rejection.invalid(e.getMessage());
     }
     for (int id : r.settings().stopIds()) {
-      if (id < 0 || id >= vocab) throw invalid("stop token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+      if (id < 0 || id >= vocab) {
+        throw Rejection.invalid("stop token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+      }
     }
     if (ids.length >= config.contextLength()) {
-      throw invalid("the prompt has " + ids.length + " tokens but the model's context is " + config.contextLength()
-          + " tokens (prompt + new tokens); shorten the prompt");
+      throw Rejection.invalid("the prompt has " + ids.length + " tokens but the model's context is "
+          + config.contextLength() + " tokens (prompt + new tokens); shorten the prompt");
     }
     if (ids.length >= model.maxSeqLen()) {
-      throw new RequestRejected(RequestRejected.Reason.EXHAUSTED, "the prompt has " + ids.length
-          + " tokens but a sequence's KV cache holds at most " + model.maxSeqLen()
-          + " tokens on this server (TANDEM_DECODER_MAX_SEQ_LEN); shorten the prompt or raise the limit");
+      throw Rejection.tooLarge("the prompt has " + ids.length + " tokens but a sequence's KV cache holds at most "
+          + model.maxSeqLen() + " tokens on this server (" + config.limits().maxSeqLen()
+          + "); shorten the prompt or raise the limit");
     }
     if (kvAtStart != null && blocks(ids.length + 1) > kvAtStart.capacityBlocks()) {
       long budget = kvAtStart.capacityBlocks() * kvAtStart.blockBytes();
-      throw new RequestRejected(RequestRejected.Reason.EXHAUSTED, "the prompt has " + ids.length
-          + " tokens but the decoder's whole KV cache budget holds " + (long) kvAtStart.capacityBlocks() * blockTokens
-          + " tokens (" + (budget >> 20) + " MiB of " + kvAtStart.dtype() + ", TANDEM_DECODER_KV_CACHE_BYTES);"
-          + " shorten the prompt or raise the budget");
+      throw Rejection.tooLarge("the prompt has " + ids.length + " tokens but the decoder's whole KV cache budget holds "
+          + (long) kvAtStart.capacityBlocks() * blockTokens + " tokens (" + (budget >> 20) + " MiB of "
+          + kvAtStart.dtype() + ", " + config.limits().kvCacheBytes() + "); shorten the prompt or raise the budget");
     }
   }
 
@@ -214,10 +231,6 @@ public final class Scheduler implements AutoCloseable {
 
   private int blocks(int positions) {
     return (positions + blockTokens - 1) / blockTokens;
-  }
-
-  private static RequestRejected invalid(String message) {
-    return new RequestRejected(RequestRejected.Reason.INVALID, message);
   }
 
   public SchedulerMetrics metrics() {
@@ -317,7 +330,7 @@ public final class Scheduler implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } catch (Throwable t) {
-      log.log(Level.SEVERE, "scheduler loop died; health goes NOT_SERVING", t);
+      log.error("scheduler loop died; health goes NOT_SERVING", t);
       failure = t;
       closed = true;
     }
@@ -328,7 +341,7 @@ public final class Scheduler implements AutoCloseable {
         try {
           onFailure.run();
         } catch (RuntimeException e) {
-          log.log(Level.WARNING, "failure hook failed", e);
+          log.warn("failure hook failed", e);
         }
       }
     }
@@ -395,7 +408,7 @@ public final class Scheduler implements AutoCloseable {
           }
           promised += need;
         } catch (RuntimeException e) {
-          log.log(Level.WARNING, "admission failed for " + next.request.requestId(), e);
+          log.warn("admission failed for {}", next.request.requestId(), e);
           model.release(slot);
           removeQueued(next);
           next.finishEarly(FinishReason.ERROR, "admission failed: " + e);
@@ -531,7 +544,7 @@ public final class Scheduler implements AutoCloseable {
       Seq victim = running.get(running.size() - 1);
       parts.removeIf(p -> p.seq == victim);
       if (running.size() == 1) {
-        log.log(Level.INFO, victim.request.requestId() + " alone fills the KV budget; it ends with LENGTH");
+        log.info("{} alone fills the KV budget; it ends with LENGTH", victim.request.requestId());
         running.remove(victim);
         end(victim, FinishReason.LENGTH, "");
         return;
@@ -564,7 +577,7 @@ public final class Scheduler implements AutoCloseable {
     try {
       model.offer(s.slot, s.keys().upTo(s.state.tokens(), model.length(s.slot)));
     } catch (RuntimeException e) {
-      log.log(Level.WARNING, "offering the KV of " + s.request.requestId() + " to the prefix cache failed", e);
+      log.warn("offering the KV of {} to the prefix cache failed", s.request.requestId(), e);
     }
   }
 
@@ -582,7 +595,7 @@ public final class Scheduler implements AutoCloseable {
         fail(parts.get(0), e);
         return new float[1][];
       }
-      log.log(Level.FINE, "a step of " + n + " parts failed; retrying its parts apart", e);
+      log.debug("a step of {} parts failed; retrying its parts apart", n, e);
     }
     float[][] out = new float[n][];
     List<Part> decodes = new ArrayList<>();
@@ -627,7 +640,7 @@ public final class Scheduler implements AutoCloseable {
   /** A part whose pass failed ends its sequence with ERROR (the loop and the other slots go on). */
   private void fail(Part p, Throwable e) {
     String what = p.decode ? "decode step" : "prefill";
-    log.log(Level.WARNING, what + " failed for " + p.seq.request.requestId(), e);
+    log.warn("{} failed for {}", what, p.seq.request.requestId(), e);
     running.remove(p.seq);
     end(p.seq, FinishReason.ERROR, what + " failed: " + e);
   }
@@ -659,7 +672,7 @@ public final class Scheduler implements AutoCloseable {
         float[][] l = model.prefill(slots, embeds, lens);
         for (int j = 0; j < m; j++) out[pre.get(j)] = l[j];
       } catch (RuntimeException | Error e) { // an OutOfMemoryError too: retry each alone, then fail only the culprit
-        log.log(Level.FINE, "stacked prefill of " + m + " sequences failed; prefilling each alone", e);
+        log.debug("stacked prefill of {} sequences failed; prefilling each alone", m, e);
         for (int i : pre) out[i] = prefillAlone(parts.get(i));
       }
     }
@@ -676,7 +689,7 @@ public final class Scheduler implements AutoCloseable {
         float[][] l = model.decode(slots, ids);
         for (int j = 0; j < m; j++) out[dec.get(j)] = l[j];
       } catch (RuntimeException | Error e) { // the batch's sequences end with ERROR; the loop and the slots go on
-        log.log(Level.WARNING, "decode step failed for " + m + " sequences", e);
+        log.warn("decode step failed for {} sequences", m, e);
         for (int i : dec) fail(parts.get(i), e);
       }
     }
@@ -730,7 +743,7 @@ public final class Scheduler implements AutoCloseable {
     try {
       s.listener.onToken(id);
     } catch (RuntimeException | Error e) {
-      log.log(Level.FINE, "listener failed; cancelling " + s.request.requestId(), e);
+      log.debug("listener failed; cancelling {}", s.request.requestId(), e);
       s.cancelled = true;
       return;
     }
@@ -748,7 +761,7 @@ public final class Scheduler implements AutoCloseable {
       try {
         model.release(s.slot);
       } catch (RuntimeException e) {
-        log.log(Level.WARNING, "release of slot " + s.slot + " failed", e);
+        log.warn("release of slot {} failed", s.slot, e);
       } catch (Error e) {
         fatal = e; // the model's state is unknown: tell this sequence's client first, then let the loop die
       }
@@ -791,7 +804,7 @@ public final class Scheduler implements AutoCloseable {
       try {
         end(s, FinishReason.ERROR, why);
       } catch (RuntimeException | Error e) { // every client still hears of its end
-        log.log(Level.WARNING, "ending " + s.request.requestId() + " failed", e);
+        log.warn("ending {} failed", s.request.requestId(), e);
       }
     }
     running.clear();
@@ -896,7 +909,7 @@ public final class Scheduler implements AutoCloseable {
       try {
         listener.onFinish(r);
       } catch (RuntimeException | Error e) { // one client's listener cannot end the loop for all
-        log.log(Level.FINE, "listener failed on finish of " + request.requestId(), e);
+        log.debug("listener failed on finish of {}", request.requestId(), e);
       }
     }
   }

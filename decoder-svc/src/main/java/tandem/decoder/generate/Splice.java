@@ -1,8 +1,8 @@
 package tandem.decoder.generate;
 
 /**
- * Splicing embedding blocks into a prompt (spec model.md §5.4): the rows of the blocks, concatenated in order,
- * replace the token embeddings at the positions where the id equals the image token id. Pure.
+ * Splicing embedding blocks into a prompt, as HF's {@code Idefics3Model.inputs_merger} does: the rows of the blocks,
+ * concatenated in order, replace the token embeddings at the positions where the id equals the image token id. Pure.
  */
 public final class Splice {
   private Splice() {}

@@ -1,15 +1,15 @@
 package tandem.decoder.grpc;
 
-import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
+import tandem.common.grpc.GrpcRejections;
+import tandem.common.tensor.TensorCodec;
 import tandem.decoder.generate.GenerationDefaults;
 import tandem.decoder.generate.GenerationOverrides;
 import tandem.decoder.generate.GenerationRequest;
 import tandem.decoder.generate.GenerationSettings;
-import tandem.decoder.generate.RequestRejected;
 import tandem.decoder.generate.GenerationListener;
 import tandem.decoder.generate.Scheduler;
 import tandem.decoder.telemetry.DecoderTelemetry;
@@ -20,8 +20,8 @@ import tandem.proto.types.v1.GenerationParams;
 
 /**
  * {@code DecoderService.Generate}: translates the request, hands it to the {@link Scheduler}, streams what comes back.
- * Rejections become INVALID_ARGUMENT / RESOURCE_EXHAUSTED / UNAVAILABLE here and nowhere else; a client cancel or
- * an expired deadline cancels the sequence.
+ * A malformed request or the scheduler's refusal ({@code Rejection}) becomes its status through {@link GrpcRejections},
+ * the one mapping; a client cancel or an expired deadline cancels the sequence.
  */
 public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBase {
   private final Scheduler scheduler;
@@ -58,7 +58,7 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
     try {
       request = toDomain(req);
     } catch (IllegalArgumentException e) {
-      call.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      call.onError(GrpcRejections.toStatusException(e));
       return;
     }
     StreamSink sink = new StreamSink(call, req.getRequestId());
@@ -72,14 +72,9 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
     GenerationListener listener = telemetry.listen(request, sink);
     try {
       handle.set(scheduler.submit(request, listener));
-    } catch (RequestRejected e) {
+    } catch (RuntimeException e) { // a Rejection, or a bug: either way the span ends and the call gets its status
       telemetry.rejected(listener, e);
-      Status status = switch (e.reason()) {
-        case INVALID -> Status.INVALID_ARGUMENT;
-        case EXHAUSTED -> Status.RESOURCE_EXHAUSTED;
-        case UNAVAILABLE -> Status.UNAVAILABLE;
-      };
-      call.onError(status.withDescription(e.getMessage()).asRuntimeException());
+      call.onError(GrpcRejections.toStatusException(e));
       return;
     }
     if (call.isCancelled()) handle.get().cancel(); // cancelled while we were submitting
@@ -87,7 +82,7 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
 
   private GenerationRequest toDomain(GenerateRequest req) {
     int[] ids = req.getInputIdsList().stream().mapToInt(Integer::intValue).toArray();
-    float[] rows = Tensors.rows(req.getImageEmbeddingsList(), hiddenSize);
+    float[] rows = TensorCodec.decodeRows(req.getImageEmbeddingsList(), hiddenSize, "image_embeddings");
     int imageTokenId = req.getImageTokenId() != 0 ? req.getImageTokenId() : defaultImageTokenId;
     GenerationSettings settings = defaults.resolve(overrides(req.getParams()), seeds);
     return new GenerationRequest(req.getRequestId(), ids, rows, imageTokenId, settings);

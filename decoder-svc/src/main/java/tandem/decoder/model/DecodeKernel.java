@@ -13,6 +13,9 @@ interface DecodeKernel extends AutoCloseable {
   /** The weight format held ("f32", "bf16", "q8_0"; libtorch's "f32" or "f16"). */
   String weights();
 
+  /** What runs the passes, for the startup log: the kernel, its instruction width or device, its weight format. */
+  String describe();
+
   /** Token embeddings, row-major [ids.length, hidden]. */
   float[] embed(int[] ids);
 

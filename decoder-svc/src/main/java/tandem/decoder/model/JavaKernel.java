@@ -11,15 +11,17 @@ import tandem.common.checkpoint.TensorStore;
 /**
  * Qwen3 on the CPU in Java: the weights live once, in Java arrays, in the chosen {@link WeightFormat}, and the same
  * arrays serve prefill (register-tiled GEMM) and decode (each weight read once for every row of the step). The KV cache
- * is the paged {@link KvPool} (bf16 or f32, under a byte budget, with a prefix cache). One {@link #forward} serves both: its rows are any mix of (slot, position), so a prefill chunk
- * is rows of one slot at consecutive positions and a decode step is one row per slot.
+ * is the paged {@link KvPool} (bf16 or f32, under a byte budget, with a prefix cache). One {@link #forward} serves
+ * both: its rows are any mix of (slot, position), so a prefill chunk is rows of one slot at consecutive positions and a
+ * decode step is one row per slot.
  *
- * <p>Per layer, the computation of HF's Qwen3DecoderLayer, in float32:
+ * <p>Per layer, the computation of HF's {@code Qwen3DecoderLayer.forward}, in float32 (grouped-query attention: kv
+ * head = head / group):
  * <pre>
  *   xn  = input_layernorm(h)                     RMSNorm, weight applied to the normalized row
  *   qkv = xn · [q_proj | k_proj | v_proj]ᵀ       one matrix, one multiply
  *   q, k = q_norm(q), k_norm(k) per head; RoPE   k and v are written to the cache at the row's position
- *   a   = softmax(q·Kᵀ · headDim^-½) · V         over the slot's positions 0..pos (grouped-query: kv head = head / group)
+ *   a   = softmax(q·Kᵀ · headDim^-½) · V         over the slot's positions 0..pos
  *   h  += a · o_projᵀ
  *   xn  = post_attention_layernorm(h)
  *   gu  = xn · [gate_proj | up_proj]ᵀ            one matrix, one multiply
@@ -195,6 +197,12 @@ final class JavaKernel implements DecodeKernel {
   @Override
   public String weights() {
     return format.id();
+  }
+
+  @Override
+  public String describe() {
+    return "Java Vector API, " + PackedMatrix.F.vectorBitSize() + "-bit float vectors (" + PackedMatrix.F.length()
+        + " lanes), " + format.id() + " weights, " + pool.threads() + " threads";
   }
 
   /** Every weight array, for byte counts and the read floor. */

@@ -6,6 +6,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
+import tandem.common.tensor.HalfFloats;
 
 /**
  * A weight matrix {@code [rows, cols]} in the HF Linear layout (row j = the weights of output j) held in one Java
@@ -231,7 +232,9 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     /** One row against one input row, one chain; a small method so that C2 compiles it in place. */
     private static float dot(float[] w, int o, int in, float[] x, int xOff, float[] red) {
       FloatVector a = FloatVector.zero(F);
-      for (int k = 0; k < in; k += L) a = FloatVector.fromArray(F, w, o + k).fma(FloatVector.fromArray(F, x, xOff + k), a);
+      for (int k = 0; k < in; k += L) {
+        a = FloatVector.fromArray(F, w, o + k).fma(FloatVector.fromArray(F, x, xOff + k), a);
+      }
       a.intoArray(red, 0);
       return lanes(red, 0);
     }
@@ -518,7 +521,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         for (int i = 0; i < BLOCK; i++) amax = Math.max(amax, Math.abs(src[b * BLOCK + i]));
         float scale = amax / 127f;
         float inv = scale != 0 ? 1f / scale : 0f;
-        d[r * blocks + b] = Half.round(scale);
+        d[r * blocks + b] = HalfFloats.roundToF16(scale);
         int base = r * cols + b * BLOCK;
         for (int i = 0; i < BLOCK; i++) q[base + i] = (byte) Math.round(src[b * BLOCK + i] * inv);
       }

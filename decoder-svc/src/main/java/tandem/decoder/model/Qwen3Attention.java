@@ -34,7 +34,7 @@ final class Qwen3Attention {
 
   /** {@code inputScale}: the preceding norm's weight, folded into q|k|v's input rows. */
   Qwen3Attention(
-      Weights w, String prefix, int hidden, int heads, int kvHeads, int headDim, double eps, float[] inputScale) {
+      TorchWeights w, String prefix, int hidden, int heads, int kvHeads, int headDim, double eps, float[] inputScale) {
     this.heads = heads;
     this.kvHeads = kvHeads;
     this.headDim = headDim;
@@ -71,27 +71,29 @@ final class Qwen3Attention {
     NDArray qk = qkv.get(qkCols).reshape(t, heads + kvHeads, headDim);
     NDArray v = qkv.get(vCols).reshape(t, kvHeads, headDim);
     qk = Qwen3RMSNorm.normalize(qk, eps).mul(qkNormWeight);
-    qk = rope.apply(qk, step.cos, step.sin);
+    qk = rope.apply(qk, step.cos(), step.sin());
     NDArray q = qk.get(qHeads); // [T, heads, headDim]
     NDArray k = qk.get(kHeads); // [T, kvHeads, headDim]
     NDArray attn; // [T, heads headDim]
-    if (step.prefill) {
-      cache.writeRange(layer, step.slot, step.start, k, v);
-      attn = prefillAttention(q, step.slot, step.start, step.count, step.mask, step, cache, layer);
-    } else if (step.batch) {
-      NDList outs = new NDList(step.lens.length);
+    if (step instanceof Step.Chunk c) {
+      cache.writeRange(layer, c.slot(), c.start(), k, v);
+      attn = prefillAttention(q, c.slot(), c.start(), c.count(), c.mask(), step, cache, layer);
+    } else if (step instanceof Step.Stacked b) {
+      int[] lens = b.lens();
+      NDList outs = new NDList(lens.length);
       long off = 0;
-      for (int i = 0; i < step.lens.length; i++) {
-        int len = step.lens[i];
-        NDIndex rows = new NDIndex().addSliceDim(off, off + len);
-        cache.writeRange(layer, step.slots[i], 0, k.get(rows), v.get(rows));
-        outs.add(prefillAttention(q.get(rows), step.slots[i], 0, len, step.masks[i], step, cache, layer));
-        off += len;
+      for (int i = 0; i < lens.length; i++) {
+        NDIndex rows = new NDIndex().addSliceDim(off, off + lens[i]);
+        cache.writeRange(layer, b.slots()[i], 0, k.get(rows), v.get(rows));
+        outs.add(prefillAttention(q.get(rows), b.slots()[i], 0, lens[i], b.masks()[i], step, cache, layer));
+        off += lens[i];
       }
       attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
+    } else if (step instanceof Step.Decode d) {
+      cache.writeScattered(layer, d.slotIdx(), d.posIdx(), k, v);
+      attn = decodeAttention(q, d, cache, layer);
     } else {
-      cache.writeScattered(layer, step.slotIdx, step.posIdx, k, v);
-      attn = decodeAttention(q, step, cache, layer);
+      throw new IllegalStateException("unknown step " + step); // unreachable: Step is sealed
     }
     return attn.matMul(oProjT);
   }
@@ -108,7 +110,8 @@ final class Qwen3Attention {
     NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, keys]
     NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, keys, headDim]
     // [T, heads, d] → [kvHeads, group·T, d]: query head h uses kv head h / group
-    NDArray qg = q.reshape(t, kvHeads, group, headDim).transpose(1, 2, 0, 3).reshape(kvHeads, (long) group * t, headDim);
+    NDArray qg =
+        q.reshape(t, kvHeads, group, headDim).transpose(1, 2, 0, 3).reshape(kvHeads, (long) group * t, headDim);
     NDArray scores = qg.matMul(kt); // [kvHeads, group·T, keys]
     if (mask != null) {
       scores = scores.reshape(kvHeads, group, t, keys).add(mask).reshape(kvHeads, (long) group * t, keys);
@@ -127,15 +130,17 @@ final class Qwen3Attention {
    * Row i is the newest position of slot slots[i]. Each row attends over exactly its own slot's filled prefix, so
    * sequences of different lengths need no padding or mask, and no K/V is copied.
    */
-  private NDArray decodeAttention(NDArray q, Step step, KvCache cache, int layer) {
-    NDList outs = new NDList(step.count);
-    for (int i = 0; i < step.count; i++) {
-      int len = step.positions[i] + 1;
-      NDIndex visible = new NDIndex().addIndices(step.slots[i]).addAllDim().addSliceDim(0, len);
-      NDIndex visibleT = new NDIndex().addIndices(step.slots[i]).addAllDim().addAllDim().addSliceDim(0, len);
+  private NDArray decodeAttention(NDArray q, Step.Decode step, KvCache cache, int layer) {
+    int n = step.count();
+    NDList outs = new NDList(n);
+    for (int i = 0; i < n; i++) {
+      int slot = step.slots()[i];
+      int len = step.positions()[i] + 1;
+      NDIndex visible = new NDIndex().addIndices(slot).addAllDim().addSliceDim(0, len);
+      NDIndex visibleT = new NDIndex().addIndices(slot).addAllDim().addAllDim().addSliceDim(0, len);
       NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, len]
       NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, len, headDim]
-      NDArray qi = (step.count == 1 ? q : q.get(i)).reshape(kvHeads, group, headDim);
+      NDArray qi = (n == 1 ? q : q.get(i)).reshape(kvHeads, group, headDim);
       NDArray p = softmax(qi.matMul(kt)); // [kvHeads, group, len]
       outs.add(p.matMul(vc).reshape(1, (long) heads * headDim));
     }

@@ -11,7 +11,7 @@ final class Qwen3DecoderLayer {
   final Qwen3RMSNorm postAttentionLayernorm;
   final Qwen3MLP mlp;
 
-  Qwen3DecoderLayer(Weights w, String prefix, int index, Qwen3Config c) {
+  Qwen3DecoderLayer(TorchWeights w, String prefix, int index, Qwen3Config c) {
     this.index = index;
     // Both norms' weights are folded into the fused projection that reads them (q|k|v and gate|up).
     this.inputLayernorm = Qwen3RMSNorm.folded(c.rmsNormEps());

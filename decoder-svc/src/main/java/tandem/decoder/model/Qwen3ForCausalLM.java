@@ -27,7 +27,7 @@ import tandem.common.checkpoint.TensorStore;
  */
 public final class Qwen3ForCausalLM implements CausalLm {
   private static final Logger LOG = LoggerFactory.getLogger(Qwen3ForCausalLM.class);
-  /** Prompt rows per prefill pass: bounds the activations (and libtorch's [heads, chunk, keys] scores) of long prompts. */
+  /** Prompt rows per prefill pass: bounds the activations (and libtorch's [heads, chunk, keys] scores) of a prompt. */
   static final int PREFILL_CHUNK = 512;
   /** Rows of one pass over several stacked prompts: larger GEMMs run faster per row on either kernel. */
   static final int PREFILL_BATCH_ROWS = 1024;
@@ -171,6 +171,11 @@ public final class Qwen3ForCausalLM implements CausalLm {
   /** Which kernel runs the forward passes: "java" (CPU, Java arrays) or "torch" (libtorch). */
   public String decodeKernel() {
     return kernel.name();
+  }
+
+  /** The kernel as the startup log names it: Java (vector width, weight format, threads) or libtorch (device). */
+  public String kernelDescription() {
+    return kernel.describe();
   }
 
   /** The weight format in memory: "bf16", "q8_0" or "f32" (libtorch: "f32", or "f16" on CUDA). */

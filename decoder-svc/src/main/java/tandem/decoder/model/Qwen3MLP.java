@@ -14,7 +14,7 @@ final class Qwen3MLP {
   private final NDIndex upCols;
 
   /** {@code inputScale}: the preceding norm's weight, folded into gate|up's input rows. */
-  Qwen3MLP(Weights w, String prefix, int hidden, int intermediate, float[] inputScale) {
+  Qwen3MLP(TorchWeights w, String prefix, int hidden, int intermediate, float[] inputScale) {
     this.gateUpProj =
         w.linear(
             hidden,

@@ -17,7 +17,7 @@ final class Qwen3Model {
   final Qwen3RotaryEmbedding rotaryEmb;
 
   /** {@code prefix} is "model." (Qwen3ForCausalLM) or "model.text_model." (Idefics3/SmolVLM). */
-  Qwen3Model(Weights w, String prefix, Qwen3Config c, int maxSeqLen, ByteBuffer embedHost) {
+  Qwen3Model(TorchWeights w, String prefix, Qwen3Config c, int maxSeqLen, ByteBuffer embedHost) {
     this.config = c;
     this.embedHost = embedHost;
     this.layers = new Qwen3DecoderLayer[c.numHiddenLayers()];

@@ -17,7 +17,7 @@ final class Qwen3RMSNorm {
     this.eps = eps;
   }
 
-  static Qwen3RMSNorm load(Weights w, String prefix, long dim, double eps) {
+  static Qwen3RMSNorm load(TorchWeights w, String prefix, long dim, double eps) {
     return new Qwen3RMSNorm(w.vector(prefix + "weight", dim), (float) eps);
   }
 

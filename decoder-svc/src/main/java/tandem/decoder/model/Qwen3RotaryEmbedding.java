@@ -18,7 +18,7 @@ final class Qwen3RotaryEmbedding {
   private final NDIndex firstHalf;
   private final NDIndex secondHalf;
 
-  Qwen3RotaryEmbedding(Weights w, int headDim, double theta, int maxSeqLen) {
+  Qwen3RotaryEmbedding(TorchWeights w, int headDim, double theta, int maxSeqLen) {
     this.headDim = headDim;
     int half = headDim / 2;
     float[][] t = tables(headDim, theta, maxSeqLen);
@@ -65,7 +65,7 @@ final class Qwen3RotaryEmbedding {
   }
 
   private static java.nio.ByteBuffer direct(float[] v) {
-    java.nio.ByteBuffer b = Weights.allocate(v.length);
+    java.nio.ByteBuffer b = TorchWeights.allocate(v.length);
     b.asFloatBuffer().put(v);
     return b;
   }

@@ -50,13 +50,14 @@ final class TorchKernel implements DecodeKernel {
     }
     NDManager manager = NDManager.newBaseManager(device, "PyTorch");
     try {
-      Weights w = new Weights(store, manager, device, dtype);
+      TorchWeights w = new TorchWeights(store, manager, device, dtype);
       long v = c.vocabSize();
       long h = c.hiddenSize();
       ByteBuffer embed = store.float32(prefix + "embed_tokens.weight", v, h);
       // When tied, the one float32 copy of embed_tokens serves both embedding lookups and the lm_head.
       Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen(), embed);
-      NDArray lmHead = tied ? w.place(embed, new Shape(v, h)) : w.linear(h, new String[] {"lm_head.weight"}, new long[] {v});
+      NDArray lmHead =
+          tied ? w.place(embed, new Shape(v, h)) : w.linear(h, new String[] {"lm_head.weight"}, new long[] {v});
       KvCache cache =
           new KvCache(
               manager, c.numHiddenLayers(), opts.slots(), c.numKeyValueHeads(), opts.maxSeqLen(), c.headDim(), dtype);
@@ -90,12 +91,18 @@ final class TorchKernel implements DecodeKernel {
     return dtype == DataType.FLOAT16 ? "f16" : "f32";
   }
 
+  @Override
+  public String describe() {
+    return "libtorch on " + manager.getDevice() + ", " + weights() + " weights";
+  }
+
   /** The arrays one decode step reads in full: every layer's matrices and norms, the final norm, the lm_head. */
   private List<NDArray> decodeWeights() {
     List<NDArray> out = new java.util.ArrayList<>();
     for (Qwen3DecoderLayer l : model.layers) {
       // the layer norms' weights live inside qkvProj and gateUpProj
-      out.addAll(List.of(l.selfAttn.qkvProj, l.selfAttn.qkNormWeight, l.selfAttn.oProj, l.mlp.gateUpProj, l.mlp.downProj));
+      out.addAll(
+          List.of(l.selfAttn.qkvProj, l.selfAttn.qkNormWeight, l.selfAttn.oProj, l.mlp.gateUpProj, l.mlp.downProj));
     }
     out.add(model.norm.weight);
     out.add(lmHead);
@@ -210,7 +217,7 @@ final class TorchKernel implements DecodeKernel {
     float[][] logits;
     try (Step step = Step.prefillBatch(manager, gSlots, gLens, model.rotaryEmb)) {
       NDArray hidden = model.forward(input(step, rows, total), step, cache);
-      NDArray lastIdx = step.manager.create(last);
+      NDArray lastIdx = step.manager().create(last);
       if (!lastIdx.getDevice().equals(hidden.getDevice())) lastIdx = lastIdx.toDevice(hidden.getDevice(), false);
       logits = logits(hidden.get(new NDIndex("{}", lastIdx)));
     }
@@ -237,7 +244,7 @@ final class TorchKernel implements DecodeKernel {
   }
 
   private NDArray input(Step step, float[] rows, int count) {
-    NDArray x = step.manager.create(rows, new Shape(count, config.hiddenSize()));
+    NDArray x = step.manager().create(rows, new Shape(count, config.hiddenSize()));
     if (!x.getDevice().equals(lmHead.getDevice())) x = x.toDevice(lmHead.getDevice(), false);
     if (dtype != DataType.FLOAT32) x = x.toType(dtype, false);
     return x;

@@ -17,9 +17,11 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.checkpoint.ModelConfig;
+import tandem.common.error.Rejection;
 import tandem.common.io.Npy;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
+import tandem.decoder.DecoderSettings;
 import tandem.decoder.generate.SchedulerTest.Collector;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
@@ -80,7 +82,7 @@ class PagedSchedulerTest {
   }
 
   private Scheduler scheduler(Qwen3ForCausalLM lm, int chunk) {
-    Scheduler s = new Scheduler(lm, new Scheduler.Config(64, 4096, chunk));
+    Scheduler s = new Scheduler(lm, new Scheduler.Config(64, 4096, chunk, DecoderSettings.LIMIT_NAMES));
     open.add(0, s); // closed before its model
     return s;
   }
@@ -275,9 +277,9 @@ class PagedSchedulerTest {
     Scheduler s = scheduler(lm, 16);
     int[] tooLong = new int[4 * bt];
     Arrays.fill(tooLong, 5);
-    RequestRejected e = assertThrows(RequestRejected.class,
+    Rejection e = assertThrows(Rejection.class,
         () -> s.submit(new GenerationRequest("big", tooLong, new float[0], -1, greedy(4)), new Collector()));
-    assertEquals(RequestRejected.Reason.EXHAUSTED, e.reason());
+    assertEquals(Rejection.Kind.TOO_LARGE, e.kind());
     assertTrue(e.getMessage().contains("TANDEM_DECODER_KV_CACHE_BYTES"), e.getMessage());
 
     int[] prompt = new int[2 * bt];

@@ -12,6 +12,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import tandem.common.error.Rejection;
+import tandem.decoder.DecoderSettings;
 
 class SchedulerTest {
   private static final int VOCAB = 40;
@@ -47,7 +49,7 @@ class SchedulerTest {
   }
 
   private Scheduler scheduler(FakeCausalLm lm, int maxQueue) {
-    Scheduler s = new Scheduler(lm, new Scheduler.Config(maxQueue, 1000, 64));
+    Scheduler s = new Scheduler(lm, new Scheduler.Config(maxQueue, 1000, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
     return s;
   }
@@ -182,30 +184,31 @@ class SchedulerTest {
   void aFullQueueAndAnOverlongPromptAreRejectedUpFront() throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 1, 32);
     lm.stepSleepMillis = 2;
-    Scheduler s = new Scheduler(lm, new Scheduler.Config(1, 20, 64));
+    Scheduler s = new Scheduler(lm, new Scheduler.Config(1, 20, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
     GenerationRequest endless = new GenerationRequest("e", new int[] {1}, new float[0], 39,
         new GenerationSettings(10_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
     Collector running = new Collector();
     Scheduler.Handle h = s.submit(endless, running);
     s.submit(endless, new Collector());
-    RequestRejected full = assertThrows(RequestRejected.class, () -> s.submit(endless, new Collector()));
-    assertEquals(RequestRejected.Reason.EXHAUSTED, full.reason());
+    Rejection full = assertThrows(Rejection.class, () -> s.submit(endless, new Collector()));
+    assertEquals(Rejection.Kind.OVERLOADED, full.kind());
     assertTrue(full.getMessage().contains("TANDEM_DECODER_MAX_QUEUE"), full.getMessage());
 
-    RequestRejected longer = assertThrows(RequestRejected.class,
+    Rejection longer = assertThrows(Rejection.class,
         () -> s.submit(request(new int[25], 5), new Collector()));
-    assertEquals(RequestRejected.Reason.INVALID, longer.reason());
+    assertEquals(Rejection.Kind.INVALID, longer.kind());
     assertTrue(longer.getMessage().contains("25 tokens") && longer.getMessage().contains("20"), longer.getMessage());
     h.cancel();
   }
 
   @Test
   void aPromptThatCannotFitAKvSlotIsExhaustedNotInvalid() {
-    Scheduler s = new Scheduler(FakeCausalLm.random(VOCAB, 1, 8), new Scheduler.Config(1, 1000, 64));
+    Scheduler s = new Scheduler(FakeCausalLm.random(VOCAB, 1, 8),
+        new Scheduler.Config(1, 1000, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
-    RequestRejected e = assertThrows(RequestRejected.class, () -> s.submit(request(new int[9], 5), new Collector()));
-    assertEquals(RequestRejected.Reason.EXHAUSTED, e.reason());
+    Rejection e = assertThrows(Rejection.class, () -> s.submit(request(new int[9], 5), new Collector()));
+    assertEquals(Rejection.Kind.TOO_LARGE, e.kind());
     assertTrue(e.getMessage().contains("TANDEM_DECODER_MAX_SEQ_LEN"), e.getMessage());
   }
 
@@ -224,15 +227,15 @@ class SchedulerTest {
   void spliceCountMismatchAndBadIdsAreInvalidWithBothNumbers() {
     Scheduler s = scheduler(FakeCausalLm.random(VOCAB, 1, 64), 1);
     GenerationSettings g = new GenerationSettings(4, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
-    RequestRejected e = assertThrows(RequestRejected.class, () -> s.submit(
+    Rejection e = assertThrows(Rejection.class, () -> s.submit(
         new GenerationRequest("r", new int[] {1, 39, 39, 39, 2}, new float[2 * 4], 39, g), new Collector()));
-    assertEquals(RequestRejected.Reason.INVALID, e.reason());
+    assertEquals(Rejection.Kind.INVALID, e.kind());
     assertTrue(e.getMessage().contains("3 image-token positions") && e.getMessage().contains("2 rows"),
         e.getMessage());
-    e = assertThrows(RequestRejected.class, () -> s.submit(
+    e = assertThrows(Rejection.class, () -> s.submit(
         new GenerationRequest("r", new int[] {1, VOCAB}, new float[0], 39, g), new Collector()));
     assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
-    e = assertThrows(RequestRejected.class, () -> s.submit(
+    e = assertThrows(Rejection.class, () -> s.submit(
         new GenerationRequest("r", new int[0], new float[0], 39, g), new Collector()));
     assertTrue(e.getMessage().contains("empty"), e.getMessage());
   }

@@ -27,6 +27,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import tandem.common.grpc.ServerHost;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.generate.FakeCausalLm;
@@ -52,10 +53,10 @@ class DecoderGrpcServiceTest {
 
   private ManagedChannel serve(FakeCausalLm lm, int maxQueue, int context) throws Exception {
     String name = InProcessServerBuilder.generateName();
-    DecoderServerConfig cfg = new DecoderServerConfig(null, "cpu", "float32", 0, lm.slots(), lm.maxSeqLen(), maxQueue,
+    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, lm.slots(), lm.maxSeqLen(), maxQueue,
         16 << 20, 64);
-    DecoderServer server = DecoderServer.start(InProcessServerBuilder.forName(name).directExecutor(), lm,
-        new DecoderServer.ModelInfo(GenerationDefaults.demo(7), context, IMAGE), cfg, List.of());
+    DecoderServer server = DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), context,
+        IMAGE), cfg, ServerHost.inProcess(InProcessServerBuilder.forName(name).directExecutor()));
     open.add(server);
     ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
     open.add(ch::shutdownNow);
@@ -206,7 +207,8 @@ class DecoderGrpcServiceTest {
     DecoderServer server = servers.get(0);
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> collect(
         DecoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(150, TimeUnit.MILLISECONDS).generate(
-            prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000)).build())));
+            prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000))
+                .build())));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
     waitFor(() -> server.metrics().activeSequences() == 0, "active sequences back to 0 after the deadline");
   }
@@ -270,11 +272,11 @@ class DecoderGrpcServiceTest {
       }
     };
     String name = InProcessServerBuilder.generateName();
-    DecoderServerConfig cfg = new DecoderServerConfig(null, "cpu", "float32", 0, 1, 64, 1, 1 << 20, 64);
+    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, 1, 64, 1, 1 << 20, 64);
     CompletableFuture<DecoderServer> started = CompletableFuture.supplyAsync(() -> {
       try {
-        return DecoderServer.start(InProcessServerBuilder.forName(name).directExecutor(), lm,
-            new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, IMAGE), cfg, List.of());
+        return DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, IMAGE), cfg,
+            ServerHost.inProcess(InProcessServerBuilder.forName(name).directExecutor()));
       } catch (Exception e) {
         throw new RuntimeException(e);
       }

@@ -22,12 +22,12 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tandem.common.grpc.ServerHost;
 import tandem.common.io.Npy;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
-import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateFinal;
@@ -59,13 +59,13 @@ class RealCheckpointServiceTest {
   }
 
   private static DecoderServer serve(Path dir, int slots, int maxSeqLen) throws Exception {
-    DecoderServerConfig cfg = new DecoderServerConfig(dir, "cpu", "float32", 0, slots, maxSeqLen, 8, 64 << 20, 512);
+    DecoderServerConfig cfg = DecoderServerConfig.of(dir, "cpu", "float32", 0, slots, maxSeqLen, 8, 64 << 20, 512);
     // float32 K/V: the reference ids come from float computations, and bf16 K/V flips near-ties of these random
     // weights' flat logits (KvCacheDtypeTest bounds the logit change)
     Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(dir, cfg.options().withKvCache(0, "f32", true));
     String name = dir.getFileName().toString();
-    return DecoderServer.start(InProcessServerBuilder.forName(name), lm, DecoderServer.ModelInfo.fromDir(dir), cfg,
-        List.of());
+    return DecoderServer.start(lm, DecoderServer.ModelInfo.fromDir(dir), cfg,
+        ServerHost.inProcess(InProcessServerBuilder.forName(name)));
   }
 
   @AfterAll
@@ -118,7 +118,9 @@ class RealCheckpointServiceTest {
       GenerateRequest.Builder b = GenerateRequest.newBuilder().setRequestId(conv[0])
           .addAllInputIds(boxed(inputIds(conv[0])))
           .setParams(GenerationParams.newBuilder().setMaxNewTokens(24).setNoRepeatNgramSize(2).setMinNewTokens(16));
-      for (int i = 1; i < conv.length; i++) b.addImageEmbeddings(npyTensor("vlm-tiny/vision/" + conv[i] + ".connector.npy"));
+      for (int i = 1; i < conv.length; i++) {
+        b.addImageEmbeddings(npyTensor("vlm-tiny/vision/" + conv[i] + ".connector.npy"));
+      }
       Result r = generate(vlmChannel, b.build());
       JsonObject ref = references(conv[0]);
       assertArrayEquals(ints(ref.getAsJsonArray("greedy_processed_ids")), r.ids(), conv[0]);

@@ -7,10 +7,13 @@ import static tandem.decoder.model.DecoderTinyGoldensTest.maxAbsDiff;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import tandem.common.checkpoint.ModelConfig;
 import tandem.common.checkpoint.TensorStore;
 import tandem.common.testing.TinyCheckpoints;
+import tandem.decoder.DecoderServerConfig;
+import tandem.decoder.DecoderSettings;
 
 /**
  * The Java kernel (weights in Java arrays) against the libtorch kernel on the same checkpoint: same logits within
@@ -47,9 +50,13 @@ class JavaKernelTest {
     assertEquals(Integer.getInteger("tandem.test.jdk", feature).intValue(), feature);
   }
 
+  /** What decoder-svc loads with when no setting is given. */
+  static final DecoderOptions SERVICE_DEFAULTS =
+      DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(Map.of())).options();
+
   @Test
   void theTestJvmRunsTheJavaKernelOnTheCheckpointsBf16ByDefault() throws Exception {
-    try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), DecoderOptions.defaults())) {
+    try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), SERVICE_DEFAULTS)) {
       assertEquals("java", lm.decodeKernel(), "surefire's argLine adds jdk.incubator.vector");
       assertEquals("bf16", lm.weightFormat(), "the fixture checkpoints store BF16");
       // tied: embed_tokens (151936 x 64) once, plus 2 layers of q|k|v, o, gate|up, down, all 2 bytes a weight

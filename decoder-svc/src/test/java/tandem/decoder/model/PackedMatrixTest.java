@@ -10,6 +10,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.checkpoint.Bf16;
+import tandem.common.tensor.HalfFloats;
 
 /** The packed weight formats and their matrix products, against float64 references; batch and thread invariance. */
 class PackedMatrixTest {
@@ -100,7 +101,7 @@ class PackedMatrixTest {
     w[3] = 0.5f; // the first block's max: d = 0.5/127 rounded to float16, and w[3] = 127·d
     Arrays.fill(w, A, A + 32, 0f); // an all-zero block stays zero
     PackedMatrix.Q8 m = (PackedMatrix.Q8) pack(WeightFormat.Q8_0, w, 4, A);
-    float d = Half.round(0.5f / 127f);
+    float d = HalfFloats.roundToF16(0.5f / 127f);
     assertEquals(d, m.d[0]);
     assertEquals(127, m.q[3]);
     float[] row = new float[A];
@@ -116,14 +117,14 @@ class PackedMatrixTest {
 
   @Test
   void halfRoundingMatchesIeeeBinary16() {
-    assertEquals(1f, Half.round(1f));
-    assertEquals(65504f, Half.round(65504f));
-    assertEquals(Float.POSITIVE_INFINITY, Half.round(65520f));
-    assertEquals(0x1p-24f, Half.round(0x1p-24f)); // smallest subnormal
-    assertEquals(0f, Half.round(0x1p-26f)); // below half the smallest subnormal
-    assertEquals(1f, Half.round(1f + 0x1p-11f)); // a tie goes to even
-    assertEquals(1f + 0x1p-9f, Half.round(1f + 0x1p-10f + 0x1p-11f)); // the other tie, to even too
-    assertEquals(-0.0009765625f, Half.round(-0.0009765625f));
+    assertEquals(1f, HalfFloats.roundToF16(1f));
+    assertEquals(65504f, HalfFloats.roundToF16(65504f));
+    assertEquals(Float.POSITIVE_INFINITY, HalfFloats.roundToF16(65520f));
+    assertEquals(0x1p-24f, HalfFloats.roundToF16(0x1p-24f)); // smallest subnormal
+    assertEquals(0f, HalfFloats.roundToF16(0x1p-26f)); // below half the smallest subnormal
+    assertEquals(1f, HalfFloats.roundToF16(1f + 0x1p-11f)); // a tie goes to even
+    assertEquals(1f + 0x1p-9f, HalfFloats.roundToF16(1f + 0x1p-10f + 0x1p-11f)); // the other tie, to even too
+    assertEquals(-0.0009765625f, HalfFloats.roundToF16(-0.0009765625f));
   }
 
   @Test

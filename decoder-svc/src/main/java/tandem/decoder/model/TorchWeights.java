@@ -11,13 +11,13 @@ import java.nio.FloatBuffer;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * Turns checkpoint tensors into the NDArrays the forward pass multiplies with. Linear weights keep the HF layout
- * {@code [out, in]} (row j = the weights of output j), which both consumers read well: libtorch's GEMM takes the
- * transposed view for prefill without a copy, and the CPU decode kernel streamed whole rows
- * as dot products. Projections that read the same input (q|k|v, gate|up) are stacked into one matrix so a layer issues
- * one matmul per input. The checkpoint's buffer is dropped after the copy: one copy is kept.
+ * Turns checkpoint tensors into the libtorch NDArrays (through DJL) that {@link TorchKernel}'s forward pass multiplies
+ * with; the Java kernel packs its own ({@link PackedMatrix}). Linear weights keep the HF layout {@code [out, in]}
+ * (row j = the weights of output j), whose transposed view libtorch's GEMM takes without a copy. Projections that read
+ * the same input (q|k|v, gate|up) are stacked into one matrix so a layer issues one matmul per input. The
+ * checkpoint's buffer is dropped after the copy: one copy is kept.
  */
-final class Weights {
+final class TorchWeights {
   private final TensorStore source;
   private final NDManager manager;
   private final Device device;
@@ -25,7 +25,7 @@ final class Weights {
   /** Bytes of checkpoint buffers dropped since the last collection (see {@link #dropped}). */
   private long droppedBytes;
 
-  Weights(TensorStore source, NDManager manager, Device device, DataType dtype) {
+  TorchWeights(TensorStore source, NDManager manager, Device device, DataType dtype) {
     this.source = source;
     this.manager = manager;
     this.device = device;
