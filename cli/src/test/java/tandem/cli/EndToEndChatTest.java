@@ -17,6 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderServer;
@@ -44,7 +45,8 @@ class EndToEndChatTest {
     vision = VisionServer.start(VisionSettings.fromEnv(env), Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()));
     decoder = DecoderServer.start(DecoderServerConfig.fromEnv(env), List.of());
     gateway = GatewayServer.start(new GatewayServer.Config(ckpt, "127.0.0.1:" + vision.port(),
-        "127.0.0.1:" + decoder.port(), 0, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
+        "127.0.0.1:" + decoder.port(), 0, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES),
+        GatewayServer.publicHost(0, Env.system(), Telemetry.noop()), Env.system());
     references = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json"))).getAsJsonObject();
   }
 

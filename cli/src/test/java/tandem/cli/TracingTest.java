@@ -346,7 +346,7 @@ class TracingTest {
           Qwen3ForCausalLM.load(model, new DecoderOptions(dc.device(), dc.dtype(), dc.maxBatch(), dc.maxSeqLen())),
           DecoderServer.ModelInfo.fromDir(model), dc, List.of(), dt)) {
         GatewayServer gw = GatewayServer.start(new GatewayServer.Config(model, "localhost:" + vision.port(),
-            "localhost:" + decoder.port(), 0, 64 << 20), gt);
+            "localhost:" + decoder.port(), 0, 64 << 20), GatewayServer.publicHost(0, Env.system(), gt), Env.system());
         ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", gw.port()).usePlaintext()
             .maxInboundMessageSize(64 << 20).build();
         try {
