@@ -19,6 +19,7 @@ import tandem.gateway.http.HttpSettings;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.pipeline.GatewayModel;
+import tandem.gateway.routing.EndpointPool;
 import tandem.gateway.routing.Routing;
 import tandem.gateway.routing.RoutingSettings;
 
@@ -122,25 +123,34 @@ public final class GatewayServer implements AutoCloseable {
       throw e;
     }
     GatewayServer started = new GatewayServer(model, backends, doors, host);
-    LOG.info(started.describe(c, security.edgeTls()));
+    LOG.info(started.startupLine(c, security.edgeTls()));
     return started;
   }
 
   /** The startup line: what was loaded, where the backends are, which ports are open, the main limits. */
-  private String describe(Config c, boolean tls) {
+  String startupLine(Config c, boolean tls) {
     Routing r = backends.routing();
     GatewayLimits l = c.limits();
     return "gateway: model " + modelName(c.model()) + " (" + c.model() + "; tokenizer " + model.tokenizer().source()
         + ", Qwen3-SmVL chat template, " + model.imageSeqLen() + " tokens per image tile); vision-svc " + c.visionAddr()
-        + " (" + r.vision().pool().endpoints().size() + " replicas), decoder-svc " + c.decoderAddr() + " ("
-        + r.decoder().pool().endpoints().size() + " replicas); Chat on port " + port() + (tls ? " (TLS)" : "")
+        + " (" + replicas(r.vision().pool()) + "), decoder-svc " + c.decoderAddr() + " (" + replicas(r.decoder().pool())
+        + "); Chat on port " + port() + (tls ? " (TLS)" : "")
         + (healthPort() > 0 ? ", health on port " + healthPort() : "")
         + (httpPort() > 0 ? ", HTTP (OpenAI API, playground) on port " + httpPort() : ", no HTTP port")
         + "; limits: prompt " + l.maxPromptTokens() + " tokens, max_new_tokens " + l.maxNewTokens() + ", "
         + l.maxImages() + " images, request " + FrontDoors.publicMessageBytes(c.maxMessageBytes(), l) + " bytes, "
-        + l.maxConcurrentStreams() + " streams (" + l.maxStreamsPerClient() + " per client), "
-        + l.ratePerSecond() + " requests/s per client (burst " + l.burst() + "), backend deadline "
-        + l.backendDeadlineSeconds() + " s";
+        + orUnlimited(l.maxConcurrentStreams()) + " streams (" + orUnlimited(l.maxStreamsPerClient()) + " per client), "
+        + (l.ratePerSecond() > 0 ? l.ratePerSecond() + " requests/s per client (burst " + l.burst() + ")"
+            : "no rate limit") + ", backend deadline " + l.backendDeadlineSeconds() + " s";
+  }
+
+  private static String replicas(EndpointPool pool) {
+    int n = pool.endpoints().size();
+    return n + (n == 1 ? " replica" : " replicas");
+  }
+
+  private static String orUnlimited(int n) {
+    return n == 0 ? "unlimited" : String.valueOf(n);
   }
 
   /** See {@link FrontDoors#publicMessageBytes}. */

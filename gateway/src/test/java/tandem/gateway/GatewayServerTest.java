@@ -33,6 +33,11 @@ class GatewayServerTest {
   void aStartedGatewayIsServingAndNamesADownDecoderOverRealSockets() throws Exception {
     var cfg = new GatewayServer.Config(Fixtures.path("vlm-tiny/checkpoint"), "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
     try (GatewayServer s = start(cfg, Env.system())) {
+      String line = s.startupLine(cfg, false);
+      assertTrue(line.startsWith("gateway: model checkpoint ("), line);
+      assertTrue(line.contains("vision-svc 127.0.0.1:1 (1 replica), decoder-svc 127.0.0.1:1 (1 replica); Chat on port "
+          + s.port() + ", no HTTP port; limits: prompt 4096 tokens, max_new_tokens 2048, 16 images, request "
+          + (1 << 20) + " bytes, 128 streams (16 per client), 20.0 requests/s per client (burst 40)"), line);
       ManagedChannel ch =
           Grpc.newChannelBuilder("127.0.0.1:" + s.port(), InsecureChannelCredentials.create()).build();
       try {
