@@ -19,7 +19,9 @@ import tandem.decoder.DecoderSettings;
 import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.backend.Backends;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.limits.EdgeSecurity;
+import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.FrontDoors;
 import tandem.gateway.GatewayServer;
@@ -135,8 +137,10 @@ public final class AllInOne implements AutoCloseable {
       // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
       // TLS credentials are the builder's (ServeCommand)
       EdgeSecurity security = EdgeSecurity.fromEnv(env);
-      FrontDoors doors = FrontDoors.start(gm, GatewayServer.modelName(model), backends, env, security, telemetry,
-          publicServer, maxMessage, http);
+      // no health port or grace from the host: ServeCommand opens the health port, close() drains with `grace`
+      FrontDoors doors = FrontDoors.start(gm, GatewayServer.modelName(model), backends,
+          GatewayLimits.from(GatewaySettings.resolve(env)), security,
+          ServerHost.inProcess(publicServer).withTelemetry(telemetry), maxMessage, http);
       AllInOne started = new AllInOne(vision, decoder, gm, backends, doors);
       started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
       started.model = model;

@@ -10,7 +10,9 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import tandem.cli.bench.ChatBench;
+import tandem.common.config.Env;
 import tandem.common.grpc.ServerHost;
+import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.DecoderSettings;
@@ -23,6 +25,8 @@ import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.ImageExpansion;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Role;
+import tandem.gateway.config.GatewaySettings;
+import tandem.gateway.limits.GatewayLimits;
 
 /**
  * {@code vlm bench chat}: TTFT and tokens/s through the gateway next to decoder-svc straight. With {@code --server}
@@ -78,6 +82,7 @@ public final class BenchChatCommand implements Callable<Integer> {
     }
     int maxBatch = 0;
     for (int c : concurrency) maxBatch = Math.max(maxBatch, c);
+    Env env = Env.system();
     DecoderServerConfig base = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(System.getenv()));
     DecoderServerConfig cfg = new DecoderServerConfig(model, base.device(), base.dtype(), 0, maxBatch,
         ids.length + newTokens + 8, base.maxQueue(), base.maxMessageBytes(), base.prefillTokens(), base.threads(),
@@ -88,7 +93,9 @@ public final class BenchChatCommand implements Callable<Integer> {
         DecoderServer.ModelInfo.fromDir(model), cfg, ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {
       String decAddr = "localhost:" + dec.port();
       // Text-only chats never call vision-svc, so none is started; its address is a closed loopback port.
-      GatewayServer gw = GatewayServer.start(new GatewayServer.Config(model, "localhost:1", decAddr, 0, cfg.maxMessageBytes()));
+      GatewayServer.Config gc = new GatewayServer.Config(model, "localhost:1", decAddr, 0, cfg.maxMessageBytes())
+          .withLimits(GatewayLimits.from(GatewaySettings.resolve(env)));
+      GatewayServer gw = GatewayServer.start(gc, GatewayServer.publicHost(0, env, Telemetry.noop()), env);
       try {
         out.println("started decoder-svc on " + decAddr + " and the gateway on localhost:" + gw.port() + " (this process)");
         runBench("localhost:" + gw.port(), decAddr, prompt, out);

@@ -48,7 +48,8 @@ class EndToEndChatTest {
     DecoderServerConfig dcfg = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(settings));
     decoder = DecoderServer.start(dcfg, ServerHost.internal(dcfg.port(), Env.system(), Telemetry.noop()));
     gateway = GatewayServer.start(new GatewayServer.Config(ckpt, "127.0.0.1:" + vision.port(),
-        "127.0.0.1:" + decoder.port(), 0, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
+        "127.0.0.1:" + decoder.port(), 0, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES),
+        GatewayServer.publicHost(0, Env.system(), Telemetry.noop()), Env.system());
     references = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json"))).getAsJsonObject();
   }
 

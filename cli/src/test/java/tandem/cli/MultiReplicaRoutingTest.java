@@ -226,10 +226,11 @@ class MultiReplicaRoutingTest {
       decoderCalls.add(r);
       decoderAddrs.add("127.0.0.1:" + d.port());
     }
-    gateway = GatewayServer.start(new GatewayServer.Config(TinyCheckpoints.vlmTiny(), String.join(",", visionAddrs),
-            String.join(",", decoderAddrs), 0, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES), Telemetry.noop(),
-        env(Map.of(ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS, "1", ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "0",
-            ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0")));
+    Env gatewayEnv = env(Map.of(ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS, "1",
+        ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "0", ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0"));
+    GatewayServer.Config gatewayConfig = GatewayServer.Config.fromEnv(gatewayEnv) // the model, port 0, the limits
+        .withBackends(String.join(",", visionAddrs), String.join(",", decoderAddrs));
+    gateway = GatewayServer.start(gatewayConfig, GatewayServer.publicHost(0, gatewayEnv, Telemetry.noop()), gatewayEnv);
     client = Grpc.newChannelBuilder("127.0.0.1:" + gateway.port(), InsecureChannelCredentials.create()).build();
 
     List<byte[]> images = new ArrayList<>();

@@ -349,7 +349,7 @@ class TracingTest {
           DecoderServer.ModelInfo.fromDir(model), dc,
           ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(dt))) {
         GatewayServer gw = GatewayServer.start(new GatewayServer.Config(model, "localhost:" + vision.port(),
-            "localhost:" + decoder.port(), 0, 64 << 20), gt);
+            "localhost:" + decoder.port(), 0, 64 << 20), GatewayServer.publicHost(0, Env.system(), gt), Env.system());
         ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", gw.port()).usePlaintext()
             .maxInboundMessageSize(64 << 20).build();
         try {

@@ -1,11 +1,13 @@
 package tandem.gateway;
 
-import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
 import java.io.IOException;
 import java.time.Duration;
-import tandem.common.config.Env;
+import java.util.ArrayList;
+import java.util.List;
 import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.grpc.ChatGrpcService;
@@ -20,9 +22,10 @@ import tandem.gateway.telemetry.ChatTelemetry;
 
 /**
  * The gateway's wiring, one for every deployment shape ({@code vlm serve gateway} and the all-in-one
- * {@code vlm serve}): one {@link ChatPipeline} over the backends, served by the gRPC front door (Chat, with the edge's
- * auth, per-client limits and telemetry interceptors) and, when an HTTP port is set, by the HTTP front door with the
- * same tokens, the same limiter (one budget per client over both doors) and the same telemetry.
+ * {@code vlm serve}): one {@link ChatPipeline} over the backends, served by the gRPC front door (Chat on the host's
+ * server, with the edge's auth and per-client limits inside the host's status mapping and telemetry) and, when an
+ * HTTP port is set, by the HTTP front door with the same tokens, the same limiter (one budget per client over both
+ * doors) and the same telemetry.
  */
 public final class FrontDoors implements AutoCloseable {
   private final ChatPipeline pipeline;
@@ -40,20 +43,20 @@ public final class FrontDoors implements AutoCloseable {
   /**
    * Starts both front doors over {@code backends}.
    *
-   * @param publicServer the Chat port's builder, with its credentials and connection limits
+   * @param host the Chat port: its builder (credentials, connection limits), telemetry, grace and health port
    * @param http the HTTP port's settings, or null for none
    */
-  public static FrontDoors start(GatewayModel model, String modelName, Backends backends, Env env,
-      EdgeSecurity security, Telemetry telemetry, ServerBuilder<?> publicServer, int maxMessageBytes,
-      HttpSettings http) throws IOException {
-    GatewayLimits limits = GatewayLimits.fromEnv(env);
+  public static FrontDoors start(GatewayModel model, String modelName, Backends backends, GatewayLimits limits,
+      EdgeSecurity security, ServerHost host, int maxMessageBytes, HttpSettings http) throws IOException {
+    Telemetry telemetry = host.telemetry();
     ChatPipeline pipeline = backends.pipeline(model, limits, ChatTelemetry.create(telemetry, modelName));
     ClientLimiter limiter = security.limiter(limits);
-    ServerBootstrap grpc = ServerBootstrap.start(publicServer, publicMessageBytes(maxMessageBytes, limits),
-        // the last interceptor runs first: telemetry sees every refusal; auth runs before the limiter so that
-        // unauthenticated callers cannot fill its per-client table
-        security.interceptors(limiter, telemetry.serverInterceptor()),
-        new ChatGrpcService(pipeline));
+    // the last interceptor runs first: the host's telemetry and status mapping see every refusal; auth runs before
+    // the limiter so that unauthenticated callers cannot fill its per-client table
+    List<ServerInterceptor> interceptors = new ArrayList<>(security.interceptors(limiter));
+    interceptors.addAll(host.interceptors());
+    ServerBootstrap grpc = host.withInterceptors(interceptors)
+        .start(publicMessageBytes(maxMessageBytes, limits), new ChatGrpcService(pipeline));
     HttpFrontDoor door = null;
     if (http != null) {
       try {

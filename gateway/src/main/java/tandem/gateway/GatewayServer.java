@@ -1,122 +1,156 @@
 package tandem.gateway;
 
 import io.grpc.Grpc;
+import io.grpc.Server;
+import io.grpc.ServerCredentials;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
-import tandem.common.grpc.Draining;
+import tandem.common.config.SettingValues;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.grpc.ServerHost;
+import tandem.common.security.TlsSettings;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.backend.Backends;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.http.HttpSettings;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.pipeline.GatewayModel;
+import tandem.gateway.routing.EndpointPool;
 import tandem.gateway.routing.Routing;
 import tandem.gateway.routing.RoutingSettings;
 
 /**
- * The gateway as its own process: {@code TANDEM_MODEL} (checkpoint folder: tokenizer, chat template, processor
- * config), {@code TANDEM_VISION_ADDR}, {@code TANDEM_DECODER_ADDR} (each {@code host:port} or a comma-separated list;
- * see {@link tandem.gateway.routing.Routing}), {@code TANDEM_PORT}, and {@code TANDEM_HTTP_PORT}
- * for the OpenAI-compatible API and playground (off unless set). The wiring is {@link FrontDoors}'.
+ * The gateway as its own process: the checkpoint folder (tokenizer, chat template, processor config), the
+ * addresses of vision-svc and decoder-svc (each {@code host:port} or a comma-separated list; see
+ * {@link tandem.gateway.routing.Routing}), the Chat port and, when set, the HTTP port of the OpenAI-compatible API
+ * and playground; every setting is in {@link GatewaySettings}. The wiring is {@link FrontDoors}'.
  */
 public final class GatewayServer implements AutoCloseable {
-  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(GatewayServer.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(GatewayServer.class);
   private final GatewayModel model;
   private final Backends backends;
   private final FrontDoors doors;
-  private final Telemetry telemetry;
-  private final Duration grace;
+  private final ServerHost host;
 
-  private GatewayServer(GatewayModel model, Backends backends, FrontDoors doors, Telemetry telemetry, Duration grace) {
+  private GatewayServer(GatewayModel model, Backends backends, FrontDoors doors, ServerHost host) {
     this.model = model;
-    this.telemetry = telemetry;
     this.backends = backends;
     this.doors = doors;
-    this.grace = grace;
+    this.host = host;
   }
 
   /**
-   * Settings of a split-deployment gateway.
+   * Settings of a split-deployment gateway, resolved ({@link GatewaySettings}).
    *
-   * @param httpPort the HTTP front door's port; 0 picks a free one, negative = none
+   * @param http the HTTP front door's settings, or null for none
    */
-  public record Config(Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes, int httpPort) {
-    /** Without an HTTP port. */
+  public record Config(Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes,
+      HttpSettings http, GatewayLimits limits, RoutingSettings routing) {
+    /** The default limits and routing, no HTTP port. */
     public Config(Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes) {
-      this(model, visionAddr, decoderAddr, port, maxMessageBytes, -1);
+      this(model, visionAddr, decoderAddr, port, maxMessageBytes, null, GatewayLimits.defaults(),
+          RoutingSettings.defaults());
+    }
+
+    /** From resolved settings; the model must be set (a folder: a Hub id is the CLI's to resolve first). */
+    public static Config from(SettingValues v) {
+      return new Config(Path.of(v.require(GatewaySettings.MODEL)), v.get(GatewaySettings.VISION_ADDR),
+          v.get(GatewaySettings.DECODER_ADDR), v.get(GatewaySettings.PORT), v.get(GatewaySettings.MAX_MESSAGE_BYTES),
+          HttpSettings.from(v, -1, null), GatewayLimits.from(v), RoutingSettings.from(v));
     }
 
     public static Config fromEnv(Env env) {
-      String model = env.string(ServiceDefaults.ENV_MODEL, "");
-      if (model.isEmpty()) throw new IllegalArgumentException(ServiceDefaults.ENV_MODEL + " is not set (checkpoint folder)");
-      return new Config(
-          Path.of(model),
-          env.string(ServiceDefaults.ENV_VISION_ADDR, "localhost:" + ServiceDefaults.VISION_PORT),
-          env.string(ServiceDefaults.ENV_DECODER_ADDR, "localhost:" + ServiceDefaults.DECODER_PORT),
-          env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT),
-          env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES),
-          env.integer(ServiceDefaults.ENV_HTTP_PORT, -1));
+      return from(GatewaySettings.resolve(env));
+    }
+
+    public Config withModel(Path dir) {
+      return new Config(dir, visionAddr, decoderAddr, port, maxMessageBytes, http, limits, routing);
+    }
+
+    public Config withBackends(String vision, String decoder) {
+      return new Config(model, vision, decoder, port, maxMessageBytes, http, limits, routing);
+    }
+
+    public Config withLimits(GatewayLimits l) {
+      return new Config(model, visionAddr, decoderAddr, port, maxMessageBytes, http, l, routing);
     }
   }
 
-  /** Like {@link #start(Config, Telemetry)} without tracing. */
-  public static GatewayServer start(Config c) throws IOException {
-    return start(c, Telemetry.noop());
+  /**
+   * The public Chat port of a split gateway on {@code port}: TLS from TANDEM_TLS_* (plaintext when unset), the
+   * connection limits, and {@link ServerHost#network}'s drain grace and health-only port, all from {@code env}.
+   */
+  public static ServerHost publicHost(int port, Env env, Telemetry telemetry) throws IOException {
+    ServerCredentials credentials = TlsSettings.serverFromEnv(env).serverCredentials().credentials();
+    return ServerHost.network(
+        ServerBootstrap.withConnectionLimits(Grpc.newServerBuilderForPort(port, credentials), env), env, telemetry);
   }
 
   /**
-   * Loads the model bits, connects (lazily) to both backends and starts serving Chat. The telemetry's interceptors
-   * go on the server and on both backend channels (one trace per chat); closing the server closes the telemetry.
+   * Loads the model bits, connects (lazily) to both backends and serves Chat on {@code host} (see
+   * {@link #publicHost}). The host's telemetry goes on the server and on both backend channels (one trace per
+   * chat); it is borrowed: whoever made it closes it, after this server. {@code env} gives what common reads from
+   * the environment: bearer tokens (TANDEM_AUTH_TOKENS*), the client-certificate check of TANDEM_TLS_* and the
+   * backends' TLS (TANDEM_BACKEND_TLS_*).
    */
-  public static GatewayServer start(Config c, Telemetry telemetry) throws IOException {
-    return start(c, telemetry, Env.system());
-  }
-
-  /**
-   * As above, with the rest of the settings from {@code env}: limits (TANDEM_GATEWAY_*), security (TANDEM_TLS_*,
-   * TANDEM_AUTH_TOKENS*, TANDEM_BACKEND_TLS_*), the HTTP front door's (TANDEM_HTTP_*), the drain grace and, when
-   * TANDEM_HEALTH_PORT is set, a plaintext port with grpc.health.v1 only, for Kubernetes probes of a TLS port.
-   */
-  public static GatewayServer start(Config c, Telemetry telemetry, Env env) throws IOException {
-    Duration grace = Draining.graceFromEnv(env); // a bad value fails the start, not the shutdown
+  public static GatewayServer start(Config c, ServerHost host, Env env) throws IOException {
     EdgeSecurity security = EdgeSecurity.fromEnv(env);
-    HttpSettings http = HttpSettings.fromEnv(env, -1, c.httpPort());
-    if (http != null && security.edgeTls()) {
-      LOG.warning(ServiceDefaults.ENV_HTTP_PORT + "=" + http.port() + " serves plain HTTP next to the TLS Chat port: "
-          + "terminate TLS in front of it (an ingress); bearer tokens travel in its requests. -1 turns it off.");
+    if (c.http() != null && security.edgeTls()) {
+      LOG.warn("{}={} serves plain HTTP next to the TLS Chat port: terminate TLS in front of it (an ingress); bearer"
+          + " tokens travel in its requests. -1 turns it off.", GatewaySettings.HTTP_PORT.env(), c.http().port());
     }
     GatewayModel model = GatewayModel.load(c.model());
     // one channel per backend replica; images go to their cache owner, chats to their prefix's decoder (routing/)
     Backends backends;
     try {
-      backends = Backends.connect(c.visionAddr(), c.decoderAddr(), c.maxMessageBytes(), telemetry,
-          security.backendCredentials(), RoutingSettings.fromEnv(env), Routing.prefixKey(model));
+      backends = Backends.connect(c.visionAddr(), c.decoderAddr(), c.maxMessageBytes(), host.telemetry(),
+          security.backendCredentials(), c.routing(), Routing.prefixKey(model));
     } catch (RuntimeException e) {
       model.close();
       throw e;
     }
     FrontDoors doors;
     try {
-      doors = FrontDoors.start(model, modelName(c.model()), backends, env, security, telemetry,
-          ServerBootstrap.withConnectionLimits(Grpc.newServerBuilderForPort(c.port(), security.serverCredentials()), env),
-          c.maxMessageBytes(), http);
+      doors = FrontDoors.start(model, modelName(c.model()), backends, c.limits(), security, host,
+          c.maxMessageBytes(), c.http());
     } catch (IOException | RuntimeException e) {
       backends.close();
       model.close();
       throw e;
     }
-    GatewayServer started = new GatewayServer(model, backends, doors, telemetry, grace);
-    try {
-      doors.grpc().serveHealthOnlyFromEnv(env);
-    } catch (IOException | RuntimeException e) {
-      started.close();
-      throw e;
-    }
+    GatewayServer started = new GatewayServer(model, backends, doors, host);
+    LOG.info(started.startupLine(c, security.edgeTls()));
     return started;
+  }
+
+  /** The startup line: what was loaded, where the backends are, which ports are open, the main limits. */
+  String startupLine(Config c, boolean tls) {
+    Routing r = backends.routing();
+    GatewayLimits l = c.limits();
+    return "gateway: model " + modelName(c.model()) + " (" + c.model() + "; tokenizer " + model.tokenizer().source()
+        + ", Qwen3-SmVL chat template, " + model.imageSeqLen() + " tokens per image tile); vision-svc " + c.visionAddr()
+        + " (" + replicas(r.vision().pool()) + "), decoder-svc " + c.decoderAddr() + " (" + replicas(r.decoder().pool())
+        + "); Chat on port " + port() + (tls ? " (TLS)" : "")
+        + (healthPort() > 0 ? ", health on port " + healthPort() : "")
+        + (httpPort() > 0 ? ", HTTP (OpenAI API, playground) on port " + httpPort() : ", no HTTP port")
+        + "; limits: prompt " + l.maxPromptTokens() + " tokens, max_new_tokens " + l.maxNewTokens() + ", "
+        + l.maxImages() + " images, request " + FrontDoors.publicMessageBytes(c.maxMessageBytes(), l) + " bytes, "
+        + orUnlimited(l.maxConcurrentStreams()) + " streams (" + orUnlimited(l.maxStreamsPerClient()) + " per client), "
+        + (l.ratePerSecond() > 0 ? l.ratePerSecond() + " requests/s per client (burst " + l.burst() + ")"
+            : "no rate limit") + ", backend deadline " + l.backendDeadlineSeconds() + " s";
+  }
+
+  private static String replicas(EndpointPool pool) {
+    int n = pool.endpoints().size();
+    return n + (n == 1 ? " replica" : " replicas");
+  }
+
+  private static String orUnlimited(int n) {
+    return n == 0 ? "unlimited" : String.valueOf(n);
   }
 
   /** See {@link FrontDoors#publicMessageBytes}. */
@@ -142,7 +176,7 @@ public final class GatewayServer implements AutoCloseable {
 
   /** The plaintext health-only port, or 0 when there is none. */
   public int healthPort() {
-    io.grpc.Server h = doors.grpc().healthOnlyServer();
+    Server h = doors.grpc().healthOnlyServer();
     return h == null ? 0 : h.getPort();
   }
 
@@ -150,27 +184,36 @@ public final class GatewayServer implements AutoCloseable {
     doors.grpc().server().awaitTermination();
   }
 
+  /** Drains and stops; the telemetry stays open (it is the caller's). */
   @Override
   public void close() {
-    // streams in flight may finish for TANDEM_SHUTDOWN_GRACE_SECONDS; new calls get UNAVAILABLE meanwhile
-    doors.close(grace);
+    // streams in flight may finish for the host's grace (TANDEM_SHUTDOWN_GRACE_SECONDS); new calls get UNAVAILABLE
+    doors.close(host.shutdownGrace());
     backends.close();
     model.close();
-    telemetry.close();
   }
 
-  /** Telemetry from the OTEL_* environment; Prometheus only when TANDEM_METRICS_PORT is set. */
-  public static Telemetry telemetryFromEnv(Env env) {
-    return Telemetry.fromEnv(
-        "tandem-gateway", System.getenv(), env.integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
+  /** Telemetry from the OTEL_* environment; Prometheus on {@code metricsPort} when it is not 0. */
+  public static Telemetry telemetry(int metricsPort) {
+    return Telemetry.fromEnv("tandem-gateway", System.getenv(), metricsPort, null);
   }
 
   public static void main(String[] args) throws Exception {
     Env env = Env.system();
-    GatewayServer s = start(Config.fromEnv(env), telemetryFromEnv(env));
-    Runtime.getRuntime().addShutdownHook(new Thread(s::close, "gateway-shutdown"));
-    System.err.println("gateway: serving Chat on port " + s.port()
-        + (s.httpPort() > 0 ? ", HTTP (OpenAI API, playground) on port " + s.httpPort() : ""));
+    SettingValues settings = GatewaySettings.resolve(env);
+    Config c = Config.from(settings);
+    Telemetry telemetry = telemetry(settings.get(GatewaySettings.METRICS_PORT));
+    GatewayServer s;
+    try {
+      s = start(c, publicHost(c.port(), env, telemetry), env);
+    } catch (IOException | RuntimeException e) {
+      telemetry.close();
+      throw e;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      s.close();
+      telemetry.close();
+    }, "gateway-shutdown"));
     s.awaitTermination();
   }
 }

@@ -1,9 +1,8 @@
 package tandem.gateway.backend;
 
-import tandem.common.error.Rejection;
 import io.grpc.Status;
-import tandem.common.config.ServiceDefaults;
-
+import tandem.common.error.Rejection;
+import tandem.gateway.config.GatewaySettings;
 
 /** A backend call's failure as a {@link Rejection} that names the backend; one mapping for both clients. */
 final class BackendErrors {
@@ -18,7 +17,7 @@ final class BackendErrors {
       case UNAVAILABLE -> new Rejection(Rejection.Kind.UNAVAILABLE, backend + " is unavailable: " + what);
       case DEADLINE_EXCEEDED -> new Rejection(Rejection.Kind.DEADLINE, "deadline exceeded waiting for " + backend
           + (clientDeadline ? "" : " (the gateway's default deadline, "
-              + ServiceDefaults.ENV_GATEWAY_BACKEND_DEADLINE_SECONDS + "=" + defaultDeadlineSeconds + ")"));
+              + GatewaySettings.BACKEND_DEADLINE_SECONDS.env() + "=" + defaultDeadlineSeconds + ")"));
       case CANCELLED -> new Rejection(Rejection.Kind.CANCELLED, "cancelled while waiting for " + backend);
       case RESOURCE_EXHAUSTED -> new Rejection(exhausted, backend + ": " + what);
       default -> new Rejection(kind(s.getCode()), backend + ": " + what);

@@ -10,7 +10,8 @@ import java.util.regex.Pattern;
 
 /**
  * Reads the text between {@code <box>} and {@code </box>} into boxes. The schema the model emits is not documented
- * (spec model.md §7), and no_repeat_ngram_size=2 garbles repeated JSON keys, so the parser accepts every reasonable
+ * (neither the chat template nor the processor defines one), and no_repeat_ngram_size=2 garbles repeated JSON keys
+ * (HF's {@code NoRepeatNGramLogitsProcessor} bans the repeat), so the parser accepts every reasonable
  * shape: {@code {"label": l, "bbox": [x1,y1,x2,y2]}}, a list of those, {@code {"l": [..]}}, bare {@code [x1,y1,x2,y2]}
  * lists (several boxes as a flat or nested list), {@code x1/y1/x2/y2} keys, and as a last resort any text with four
  * numbers in it. Coordinates are clamped to 0–1000. It never throws; a span with no box in it comes back as one

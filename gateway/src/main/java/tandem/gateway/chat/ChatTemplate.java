@@ -3,10 +3,10 @@ package tandem.gateway.chat;
 import java.util.List;
 
 /**
- * The Qwen3-SmVL chat template ({@code qwen3-smvl-chat_template.jinja}, spec model.md §4.1) implemented in Java as a
- * pure function. It produces {@link Segment}s rather than a string so that the template's own control tokens are
- * kept apart from message text: text a client typed can never become a control token. Rendering the segments gives
- * the string jinja2 produces (checked byte for byte against the fixtures).
+ * The Qwen3-SmVL chat template ({@code qwen3-smvl-chat_template.jinja}, as HF's {@code apply_chat_template} renders
+ * it) implemented in Java as a pure function. It produces {@link Segment}s rather than a string so that the
+ * template's own control tokens are kept apart from message text: text a client typed can never become a control
+ * token. Rendering the segments gives the string jinja2 produces (checked byte for byte against the fixtures).
  *
  * <p>Supported: roles system/user/assistant, text and image items, add_generation_prompt, enable_thinking
  * (tri-state: {@code null} means "not defined", as in HF when the caller does not pass it). Not supported (refused):

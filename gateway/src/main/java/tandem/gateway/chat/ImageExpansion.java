@@ -3,9 +3,9 @@ package tandem.gateway.chat;
 import java.util.List;
 
 /**
- * SmolVLM's image-token expansion (processing_smolvlm.py {@code _prompt_single_image}/{@code _prompt_split_image},
- * spec model.md §4.2): the k-th image placeholder becomes the fake image token, row/column markers, the global image
- * token and {@code imageSeqLen} image tokens per tile. Pure function.
+ * SmolVLM's image-token expansion (HF's {@code SmolVLMProcessor}: processing_smolvlm.py {@code _prompt_single_image}
+ * and {@code _prompt_split_image}, as in {@code Idefics3Processor}): the k-th image placeholder becomes the fake image
+ * token, row/column markers, the global image token and {@code imageSeqLen} image tokens per tile. Pure function.
  */
 public final class ImageExpansion {
   private ImageExpansion() {}

@@ -1,6 +1,6 @@
 package tandem.gateway.chat;
 
-/** Token strings of the Qwen3-SmVL template and the SmolVLM processor (spec model.md §4). */
+/** Token strings of the Qwen3-SmVL chat template and of HF's {@code SmolVLMProcessor} (its image expansion). */
 public final class Tokens {
   private Tokens() {}
 

@@ -1,12 +1,12 @@
 package tandem.gateway.grpc;
 
 import io.grpc.Context;
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
+import io.grpc.Deadline;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.TimeUnit;
 import tandem.common.error.Rejection;
+import tandem.common.grpc.GrpcRejections;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.pipeline.CallScope;
 import tandem.gateway.pipeline.ChatEvent;
@@ -18,9 +18,9 @@ import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
 
 /**
- * The gRPC front door of the {@link ChatPipeline}: proto → {@link ChatInput}, events → chunks, and every refusal
- * becomes a status here, in one place ({@link #status}). The client's deadline, cancel and image scope (from
- * {@link ClientLimiter}) go into the chat's {@link CallScope}.
+ * The gRPC front door of the {@link ChatPipeline}: proto → {@link ChatInput}, events → chunks; every refusal becomes
+ * a status through common's {@link GrpcRejections}, as in the other services. The client's deadline, cancel and image
+ * scope (from {@link ClientLimiter}) go into the chat's {@link CallScope}.
  */
 public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
   private final ChatPipeline pipeline;
@@ -34,24 +34,24 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
     try {
       ChatInput in = ProtoChat.input(request, pipeline.limits().input());
       String imageScope = ClientLimiter.IMAGE_SCOPE.get();
-      io.grpc.Deadline deadline = Context.current().getDeadline();
+      Deadline deadline = Context.current().getDeadline();
       CallScope scope = deadline != null
           ? CallScope.withDeadline(imageScope, deadline.timeRemaining(TimeUnit.NANOSECONDS))
           : CallScope.of(imageScope);
       if (out instanceof ServerCallStreamObserver<ChatChunk> call) call.setOnCancelHandler(scope::cancel);
       pipeline.chat(in, scope, new Sink(in.requestId(), out));
-    } catch (Rejection r) {
-      out.onError(status(r));
-    } catch (IllegalArgumentException e) {
-      out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
     } catch (RuntimeException | Error e) { // an OutOfMemoryError in one chat fails that chat, with a status
-      out.onError(Status.INTERNAL.withDescription("gateway: " + e).withCause(e).asRuntimeException());
+      out.onError(GrpcRejections.toStatusException(refusal(e)));
     }
   }
 
-  /** A refusal as a gRPC status: the kind's canonical code, the message as the description. */
-  public static StatusRuntimeException status(Rejection r) {
-    return Status.fromCode(Status.Code.valueOf(r.kind().code())).withDescription(r.getMessage()).asRuntimeException();
+  /**
+   * What a chat that failed at once tells its client: a refusal, or a bad argument (INVALID_ARGUMENT), with its own
+   * message; anything else is the gateway's fault (INTERNAL, saying so).
+   */
+  static Throwable refusal(Throwable e) {
+    if (e instanceof Rejection || e instanceof IllegalArgumentException) return e;
+    return Rejection.internal("gateway: " + e, e);
   }
 
   /** Answer events as chunks: a delta, then a chunk per box it closed; the final chunk ends the stream. */
@@ -79,7 +79,7 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
 
     @Override
     public void fail(Rejection r) {
-      out.onError(status(r));
+      out.onError(GrpcRejections.toStatusException(r));
     }
   }
 }

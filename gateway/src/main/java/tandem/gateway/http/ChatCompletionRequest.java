@@ -10,10 +10,11 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Set;
 import java.util.UUID;
+import tandem.common.error.Rejection;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
-import tandem.common.error.Rejection;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.pipeline.ChatInput;
 import tandem.gateway.pipeline.ImageInput;
 import tandem.gateway.pipeline.Sampling;
@@ -42,7 +43,8 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
     JsonObject o = body.getAsJsonObject();
     for (String k : o.keySet()) {
       if (!KNOWN.contains(k)) {
-        throw Rejection.invalid("unknown field '" + k + "'; supported: " + String.join(", ", new java.util.TreeSet<>(KNOWN)));
+        throw Rejection.invalid("unknown field '" + k + "'; supported: "
+            + String.join(", ", new java.util.TreeSet<>(KNOWN)));
       }
     }
     String model = str(o, "model", null);
@@ -51,7 +53,9 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
           + servedModel + "' (GET /v1/models)");
     }
     Integer n = integer(o, "n");
-    if (n != null && n != 1) throw Rejection.invalid("n = " + n + " is not supported; only n = 1 (one choice per request)");
+    if (n != null && n != 1) {
+      throw Rejection.invalid("n = " + n + " is not supported; only n = 1 (one choice per request)");
+    }
     zeroOrAbsent(o, "presence_penalty");
     zeroOrAbsent(o, "frequency_penalty");
     if (o.has("logprobs") && !o.get("logprobs").isJsonNull() && bool(o, "logprobs", false)) {
@@ -70,7 +74,9 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       JsonElement so = o.get("stream_options");
       if (!so.isJsonObject()) throw Rejection.invalid("stream_options must be an object");
       for (String k : so.getAsJsonObject().keySet()) {
-        if (!k.equals("include_usage")) throw Rejection.invalid("stream_options." + k + " is not supported; supported: include_usage");
+        if (!k.equals("include_usage")) {
+          throw Rejection.invalid("stream_options." + k + " is not supported; supported: include_usage");
+        }
       }
       includeUsage = bool(so.getAsJsonObject(), "include_usage", false);
     }
@@ -112,7 +118,9 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
         stop.add(s.getAsString());
       } else if (s.isJsonArray()) {
         for (JsonElement e : s.getAsJsonArray()) {
-          if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) throw Rejection.invalid("stop must be a string or an array of strings");
+          if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
+            throw Rejection.invalid("stop must be a string or an array of strings");
+          }
           stop.add(e.getAsString());
         }
       } else {
@@ -124,11 +132,15 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       JsonElement k = o.get("chat_template_kwargs");
       if (!k.isJsonObject()) throw Rejection.invalid("chat_template_kwargs must be an object");
       for (String key : k.getAsJsonObject().keySet()) {
-        if (!key.equals("enable_thinking")) throw Rejection.invalid("chat_template_kwargs." + key + " is not supported; supported: enable_thinking");
+        if (!key.equals("enable_thinking")) {
+          throw Rejection.invalid("chat_template_kwargs." + key + " is not supported; supported: enable_thinking");
+        }
       }
       if (k.getAsJsonObject().has("enable_thinking")) thinking = bool(k.getAsJsonObject(), "enable_thinking", false);
     }
-    if (o.has("enable_thinking") && !o.get("enable_thinking").isJsonNull()) thinking = bool(o, "enable_thinking", false);
+    if (o.has("enable_thinking") && !o.get("enable_thinking").isJsonNull()) {
+      thinking = bool(o, "enable_thinking", false);
+    }
 
     List<Message> messages = new ArrayList<>();
     List<ImageInput> images = new ArrayList<>();
@@ -139,13 +151,16 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       messages.add(message(arr.get(i), i, images, maxImageBytes, fetcher));
     }
     String requestId = str(o, "request_id", null);
-    ChatInput in = new ChatInput(
-        requestId != null && !requestId.isEmpty() ? requestId : "chatcmpl-" + UUID.randomUUID().toString().replace("-", ""),
-        messages, images, sampling, bool(o, "add_generation_prompt", true), thinking, stop, bodyBytes);
+    if (requestId == null || requestId.isEmpty()) {
+      requestId = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
+    }
+    ChatInput in = new ChatInput(requestId, messages, images, sampling, bool(o, "add_generation_prompt", true),
+        thinking, stop, bodyBytes);
     return new ChatCompletionRequest(in, stream, includeUsage, servedModel);
   }
 
-  private static Message message(JsonElement e, int i, List<ImageInput> images, int maxImageBytes, ImageFetcher fetcher) {
+  private static Message message(JsonElement e, int i, List<ImageInput> images, int maxImageBytes,
+      ImageFetcher fetcher) {
     String where = "messages[" + i + "]";
     if (!e.isJsonObject()) throw Rejection.invalid(where + " must be an object {role, content}");
     JsonObject m = e.getAsJsonObject();
@@ -163,7 +178,9 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       throw Rejection.invalid(where + ": " + ex.getMessage());
     }
     JsonElement c = m.get("content");
-    if (c == null || c.isJsonNull()) throw Rejection.invalid(where + ".content is required: a string or an array of parts");
+    if (c == null || c.isJsonNull()) {
+      throw Rejection.invalid(where + ".content is required: a string or an array of parts");
+    }
     if (c.isJsonPrimitive() && c.getAsJsonPrimitive().isString()) return Message.ofString(role, c.getAsString());
     if (!c.isJsonArray()) throw Rejection.invalid(where + ".content must be a string or an array of parts");
     List<Part> parts = new ArrayList<>();
@@ -183,7 +200,9 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
         if (iu != null && iu.isJsonObject()) url = str(iu.getAsJsonObject(), "url", null);
         else if (iu != null && iu.isJsonPrimitive()) url = iu.getAsString();
         else url = null;
-        if (url == null) throw Rejection.invalid(pw + ".image_url.url is required (a data: URI, e.g. data:image/png;base64,...)");
+        if (url == null) {
+          throw Rejection.invalid(pw + ".image_url.url is required (a data: URI, e.g. data:image/png;base64,...)");
+        }
         parts.add(Part.image("image " + images.size()));
         images.add(new ImageInput(image(url, pw + ".image_url.url", maxImageBytes, fetcher), ""));
       } else {
@@ -206,7 +225,7 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       long decoded = (long) (url.length() - comma - 1) / 4 * 3;
       if (decoded > maxImageBytes + 3L) {
         throw Rejection.tooLarge(where + ": the image is about " + decoded + " bytes; the limit is " + maxImageBytes
-            + " (" + tandem.common.config.ServiceDefaults.ENV_VISION_MAX_IMAGE_BYTES + "=" + maxImageBytes + ")");
+            + " (" + GatewaySettings.MAX_IMAGE_BYTES.env() + "=" + maxImageBytes + ")");
       }
       try {
         return ByteBuffer.wrap(Base64.getMimeDecoder().decode(url.substring(comma + 1)));
@@ -222,7 +241,10 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
 
   private static void zeroOrAbsent(JsonObject o, String k) {
     Float f = number(o, k);
-    if (f != null && f != 0f) throw Rejection.invalid(k + " is not supported; leave it out or set it to 0 (use repetition_penalty or no_repeat_ngram_size)");
+    if (f != null && f != 0f) {
+      throw Rejection.invalid(k + " is not supported; leave it out or set it to 0 (use repetition_penalty or"
+          + " no_repeat_ngram_size)");
+    }
   }
 
   private static JsonPrimitive primitive(JsonObject o, String k) {
@@ -241,7 +263,9 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
   static boolean bool(JsonObject o, String k, boolean dflt) {
     JsonElement e = o.get(k);
     if (e == null || e.isJsonNull()) return dflt;
-    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) throw Rejection.invalid(k + " must be true or false");
+    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+      throw Rejection.invalid(k + " must be true or false");
+    }
     return e.getAsBoolean();
   }
 

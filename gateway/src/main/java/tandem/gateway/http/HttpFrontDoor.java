@@ -30,12 +30,12 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Level;
-import java.util.logging.Logger;
-import tandem.common.config.ServiceDefaults;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tandem.common.error.Rejection;
 import tandem.common.security.BearerTokenAuth;
 import tandem.common.telemetry.Telemetry;
-import tandem.common.error.Rejection;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.InputLimits;
 import tandem.gateway.pipeline.CallScope;
@@ -55,7 +55,7 @@ import tandem.gateway.pipeline.FinishReason;
  * and its chat is cancelled: the decoder call ends and frees its sequence.
  */
 public final class HttpFrontDoor implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(HttpFrontDoor.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(HttpFrontDoor.class);
   private static final String PLAYGROUND = "/tandem/gateway/playground/";
   private static final AttributeKey<String> METHOD = AttributeKey.stringKey("http.request.method");
   private static final AttributeKey<String> ROUTE = AttributeKey.stringKey("http.route");
@@ -176,13 +176,14 @@ public final class HttpFrontDoor implements AutoCloseable {
     } catch (IOException e) {
       status[0] = 499; // the client went away; nothing more can be written
     } catch (RuntimeException | Error e) {
-      LOG.log(Level.WARNING, "HTTP " + method + " " + path + " failed", e);
+      LOG.warn("HTTP {} {} failed", method, path, e);
       status[0] = sendQuietly(ex, new Rejection(Rejection.Kind.INTERNAL, "gateway: " + e));
     } finally {
       span.setAttribute(STATUS, (long) status[0]);
       if (status[0] >= 500) span.setStatus(StatusCode.ERROR);
       span.end();
-      duration.record((System.nanoTime() - t0) / 1e9, Attributes.of(METHOD, method, ROUTE, route, STATUS, (long) status[0]));
+      duration.record((System.nanoTime() - t0) / 1e9,
+          Attributes.of(METHOD, method, ROUTE, route, STATUS, (long) status[0]));
       ex.close();
       active.decrementAndGet();
     }
@@ -190,7 +191,9 @@ public final class HttpFrontDoor implements AutoCloseable {
 
   /** Returns the status sent. */
   private int route(HttpExchange ex, String method, String path) throws IOException {
-    if (draining) return send(ex, new Rejection(Rejection.Kind.UNAVAILABLE, "the gateway is shutting down; retry on another replica"));
+    if (draining) {
+      return send(ex, Rejection.unavailable("the gateway is shutting down; retry on another replica"));
+    }
     if (path.equals("/v1/chat/completions")) {
       if (!method.equals("POST")) return methodNotAllowed(ex, "POST");
       return chatCompletions(ex);
@@ -235,7 +238,8 @@ public final class HttpFrontDoor implements AutoCloseable {
     if (path.startsWith("/v1/models/")) {
       String id = path.substring("/v1/models/".length());
       if (!id.equals(modelName)) {
-        return send(ex, new Rejection(Rejection.Kind.NOT_FOUND, "the model '" + id + "' does not exist; this server serves '" + modelName + "'"));
+        return send(ex, new Rejection(Rejection.Kind.NOT_FOUND, "the model '" + id
+            + "' does not exist; this server serves '" + modelName + "'"));
       }
       return json(ex, 200, m);
     }
@@ -290,14 +294,17 @@ public final class HttpFrontDoor implements AutoCloseable {
     }
   }
 
-  private static final com.google.gson.TypeAdapter<JsonElement> JSON = new com.google.gson.Gson().getAdapter(JsonElement.class);
+  private static final com.google.gson.TypeAdapter<JsonElement> JSON =
+      new com.google.gson.Gson().getAdapter(JsonElement.class);
 
   /** RFC 8259 JSON, nothing before or after it (gson's default parser would accept unquoted keys, NaN, comments). */
   static JsonElement strictJson(String text) {
     try (com.google.gson.stream.JsonReader r = new com.google.gson.stream.JsonReader(new java.io.StringReader(text))) {
       r.setStrictness(com.google.gson.Strictness.STRICT);
       JsonElement e = JSON.read(r);
-      if (r.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) throw new JsonParseException("text after the JSON value");
+      if (r.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) {
+        throw new JsonParseException("text after the JSON value");
+      }
       return e;
     } catch (IOException | IllegalStateException | NumberFormatException e) {
       throw new JsonParseException(e.getMessage(), e);
@@ -307,7 +314,7 @@ public final class HttpFrontDoor implements AutoCloseable {
   /** Reads at most {@code max} bytes; a larger body (by Content-Length or as it arrives) is TOO_LARGE. */
   private static byte[] readBody(HttpExchange ex, int max) throws IOException {
     String cl = ex.getRequestHeaders().getFirst("Content-Length");
-    String limit = InputLimits.limit(max, ServiceDefaults.ENV_GATEWAY_MAX_REQUEST_BYTES);
+    String limit = InputLimits.limit(max, GatewaySettings.MAX_REQUEST_BYTES.env());
     if (cl != null) {
       long n;
       try {
@@ -315,11 +322,16 @@ public final class HttpFrontDoor implements AutoCloseable {
       } catch (NumberFormatException e) {
         throw Rejection.invalid("Content-Length '" + cl + "' is not a number");
       }
-      if (n > max) throw Rejection.tooLarge("the request body is " + n + " bytes; " + limit + " (images count base64-encoded)");
+      if (n > max) {
+        throw Rejection.tooLarge("the request body is " + n + " bytes; " + limit + " (images count base64-encoded)");
+      }
     }
     try (InputStream s = ex.getRequestBody()) {
       byte[] b = s.readNBytes(max + 1);
-      if (b.length > max) throw Rejection.tooLarge("the request body is more than " + max + " bytes; " + limit + " (images count base64-encoded)");
+      if (b.length > max) {
+        throw Rejection.tooLarge("the request body is more than " + max + " bytes; " + limit
+            + " (images count base64-encoded)");
+      }
       return b;
     }
   }

@@ -10,8 +10,8 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.error.Rejection;
+import tandem.gateway.config.GatewaySettings;
 
 /**
  * Fetches http(s) image URLs for the HTTP API, only from the hosts of TANDEM_HTTP_IMAGE_URL_HOSTS: by default none,
@@ -44,7 +44,8 @@ final class ImageFetcher implements ChatCompletionRequest.ImageFetcher {
     if (client == null || !hosts.contains(host)) {
       throw Rejection.invalid(where + ": image URLs are refused" + (hosts.isEmpty() ? "" : " for host '" + host
           + "' (allowed hosts: " + String.join(", ", hosts) + ")") + "; send the image inline as a data: URI "
-          + "(data:image/png;base64,...), or let the operator allow the host (" + ServiceDefaults.ENV_HTTP_IMAGE_URL_HOSTS + ")");
+          + "(data:image/png;base64,...), or let the operator allow the host ("
+          + GatewaySettings.HTTP_IMAGE_URL_HOSTS.env() + ")");
     }
     long deadline = System.nanoTime() + timeout.toNanos();
     try {
@@ -52,21 +53,23 @@ final class ImageFetcher implements ChatCompletionRequest.ImageFetcher {
           HttpResponse.BodyHandlers.ofInputStream());
       try (InputStream in = r.body()) {
         if (r.statusCode() != 200) {
-          throw Rejection.invalid(where + ": fetching the image gave HTTP " + r.statusCode() + " (redirects are not followed)");
+          throw Rejection.invalid(where + ": fetching the image gave HTTP " + r.statusCode()
+              + " (redirects are not followed)");
         }
         byte[] buf = in.readNBytes(maxBytes + 1);
         if (buf.length > maxBytes) {
           throw Rejection.tooLarge(where + ": the image at the URL is more than " + maxBytes + " bytes; the limit is "
-              + maxBytes + " (" + ServiceDefaults.ENV_VISION_MAX_IMAGE_BYTES + "=" + maxBytes + ")");
+              + maxBytes + " (" + GatewaySettings.MAX_IMAGE_BYTES.env() + "=" + maxBytes + ")");
         }
         if (System.nanoTime() > deadline) {
           throw Rejection.invalid(where + ": fetching the image took longer than " + timeout.toSeconds() + " s ("
-              + ServiceDefaults.ENV_HTTP_IMAGE_FETCH_SECONDS + ")");
+              + GatewaySettings.HTTP_IMAGE_FETCH_SECONDS.env() + ")");
         }
         return ByteBuffer.wrap(buf);
       }
     } catch (IOException e) {
-      throw Rejection.invalid(where + ": cannot fetch the image (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
+      throw Rejection.invalid(where + ": cannot fetch the image (" + e.getClass().getSimpleName() + ": "
+          + e.getMessage() + ")");
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new Rejection(Rejection.Kind.CANCELLED, "interrupted while fetching an image");

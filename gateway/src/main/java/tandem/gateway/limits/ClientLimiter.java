@@ -8,7 +8,6 @@ import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
-import io.grpc.Status;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -19,8 +18,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.error.Rejection;
+import tandem.common.grpc.GrpcRejections;
+import tandem.gateway.config.GatewaySettings;
 
 /**
  * Admission at the gateway: a cap on Chat streams open at once over all clients, and per client a token bucket
@@ -155,7 +155,7 @@ public final class ClientLimiter implements ServerInterceptor {
     try {
       release = admit(key);
     } catch (Rejection r) {
-      call.close(Status.RESOURCE_EXHAUSTED.withDescription(r.getMessage()), new Metadata());
+      call.close(GrpcRejections.status(r), new Metadata()); // RESOURCE_EXHAUSTED: rate, streams per client, global cap
       return new ServerCall.Listener<>() {};
     }
     ServerCall.Listener<ReqT> delegate;
@@ -193,15 +193,15 @@ public final class ClientLimiter implements ServerInterceptor {
     if (c != null && !c.takeToken()) {
       throw new Rejection(Rejection.Kind.RATE_LIMITED,
           "rate limit: " + fmt(limits.ratePerSecond()) + " requests per second per client, burst "
-              + limits.burst() + " (" + ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND + ", "
-              + ServiceDefaults.ENV_GATEWAY_RATE_BURST + "); retry later");
+              + limits.burst() + " (" + GatewaySettings.RATE_PER_SECOND.env() + ", "
+              + GatewaySettings.RATE_BURST.env() + "); retry later");
     }
     int global = limits.maxConcurrentStreams();
     if (global > 0 && open.incrementAndGet() > global) {
       open.decrementAndGet();
       throw new Rejection(Rejection.Kind.OVERLOADED,
           "the gateway already serves " + global + " streams; the limit is " + global
-              + " concurrent streams over all clients (" + ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS + "="
+              + " concurrent streams over all clients (" + GatewaySettings.MAX_CONCURRENT_STREAMS.env() + "="
               + global + "); retry later");
     }
     if (c != null && !c.openStream()) {
@@ -209,7 +209,7 @@ public final class ClientLimiter implements ServerInterceptor {
       throw new Rejection(Rejection.Kind.RATE_LIMITED,
           "this client already has " + limits.maxStreamsPerClient() + " streams open; the limit is "
               + limits.maxStreamsPerClient() + " concurrent streams per client ("
-              + ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT + "=" + limits.maxStreamsPerClient() + ")");
+              + GatewaySettings.MAX_STREAMS_PER_CLIENT.env() + "=" + limits.maxStreamsPerClient() + ")");
     }
     AtomicBoolean released = new AtomicBoolean();
     return () -> {

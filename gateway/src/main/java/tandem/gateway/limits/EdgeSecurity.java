@@ -17,16 +17,17 @@ import tandem.common.security.TlsSettings;
  * variables are set (docs/security.md), so a localhost run needs nothing.
  */
 public final class EdgeSecurity {
-  private final TlsSettings.Server server;
+  private final TlsSettings edge;
+  private TlsSettings.Server server; // made when first asked for: the Chat ports (publicHost, vlm serve) make theirs
   private final TlsSettings.Channel backend;
   private final List<ServerInterceptor> auth;
   private final boolean tokenAuth;
   private final BearerTokenAuth tokens;
   private final boolean edgeTls;
 
-  private EdgeSecurity(TlsSettings.Server server, TlsSettings.Channel backend, List<ServerInterceptor> auth,
+  private EdgeSecurity(TlsSettings edge, TlsSettings.Channel backend, List<ServerInterceptor> auth,
       BearerTokenAuth tokens, boolean edgeTls) {
-    this.server = server;
+    this.edge = edge;
     this.backend = backend;
     this.auth = auth;
     this.tokenAuth = tokens != null;
@@ -64,14 +65,21 @@ public final class EdgeSecurity {
       List<ServerInterceptor> auth = new ArrayList<>();
       if (tokens != null) auth.add(tokens);
       auth.addAll(edge.interceptors()); // added last: runs before the token check
-      return new EdgeSecurity(edge.serverCredentials(), backends.channelCredentials(), List.copyOf(auth), tokens,
-          edge.enabled());
+      return new EdgeSecurity(edge, backends.channelCredentials(), List.copyOf(auth), tokens, edge.enabled());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
   }
 
-  public ServerCredentials serverCredentials() {
+  /** The public port's credentials (TLS files loaded, and watched for changes, on the first call). */
+  public synchronized ServerCredentials serverCredentials() {
+    if (server == null) {
+      try {
+        server = edge.serverCredentials();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
     return server.credentials();
   }
 
@@ -80,13 +88,19 @@ public final class EdgeSecurity {
   }
 
   /**
-   * The Chat server's interceptors: {@code inner} (run last, e.g. the limiter), then the auth checks, then
-   * {@code outer} (run first, e.g. telemetry). gRPC runs the last interceptor of the list first.
+   * The Chat server's interceptors: {@code inner} (run last, e.g. the limiter), then the auth checks. gRPC runs the
+   * last interceptor of the list first; the host adds its own (status mapping, telemetry) after these.
    */
-  public List<ServerInterceptor> interceptors(ServerInterceptor inner, ServerInterceptor outer) {
+  public List<ServerInterceptor> interceptors(ServerInterceptor inner) {
     List<ServerInterceptor> l = new ArrayList<>();
     l.add(inner);
     l.addAll(auth);
+    return List.copyOf(l);
+  }
+
+  /** {@link #interceptors(ServerInterceptor)}, then {@code outer} (run first, e.g. telemetry). */
+  public List<ServerInterceptor> interceptors(ServerInterceptor inner, ServerInterceptor outer) {
+    List<ServerInterceptor> l = new ArrayList<>(interceptors(inner));
     l.add(outer);
     return List.copyOf(l);
   }

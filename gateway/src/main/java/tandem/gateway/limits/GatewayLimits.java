@@ -1,8 +1,17 @@
 package tandem.gateway.limits;
 
-import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import static tandem.gateway.config.GatewaySettings.BACKEND_DEADLINE_SECONDS;
+import static tandem.gateway.config.GatewaySettings.MAX_CONCURRENT_STREAMS;
+import static tandem.gateway.config.GatewaySettings.MAX_IMAGES;
+import static tandem.gateway.config.GatewaySettings.MAX_NEW_TOKENS;
+import static tandem.gateway.config.GatewaySettings.MAX_PROMPT_TOKENS;
+import static tandem.gateway.config.GatewaySettings.MAX_STREAMS_PER_CLIENT;
+import static tandem.gateway.config.GatewaySettings.RATE_BURST;
+import static tandem.gateway.config.GatewaySettings.RATE_PER_SECOND;
+
+import tandem.common.config.SettingValues;
 import tandem.common.error.Rejection;
+import tandem.gateway.config.GatewaySettings;
 
 /**
  * What one chat request and one client may ask of the gateway. Every refusal names the limit, its value and the
@@ -21,7 +30,7 @@ import tandem.common.error.Rejection;
 public record GatewayLimits(
     int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst,
     int maxConcurrentStreams, InputLimits input, int backendDeadlineSeconds) {
-  // Variable names and defaults: ServiceDefaults.ENV_GATEWAY_* / DEFAULT_GATEWAY_* (the chart's tests read them there).
+  // Variable names and defaults: GatewaySettings.
 
   public GatewayLimits {
     if (maxPromptTokens <= 0 || maxNewTokens <= 0 || maxImages < 0 || maxStreamsPerClient < 0 || ratePerSecond < 0
@@ -37,18 +46,17 @@ public record GatewayLimits(
   public GatewayLimits(
       int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst) {
     this(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst,
-        ServiceDefaults.DEFAULT_GATEWAY_MAX_CONCURRENT_STREAMS, InputLimits.defaults(),
-        ServiceDefaults.DEFAULT_GATEWAY_BACKEND_DEADLINE_SECONDS);
+        MAX_CONCURRENT_STREAMS.defaultValue(), InputLimits.defaults(), BACKEND_DEADLINE_SECONDS.defaultValue());
   }
 
   public static GatewayLimits defaults() {
-    return new GatewayLimits(
-        ServiceDefaults.DEFAULT_GATEWAY_MAX_PROMPT_TOKENS,
-        ServiceDefaults.DEFAULT_GATEWAY_MAX_NEW_TOKENS,
-        ServiceDefaults.DEFAULT_VISION_MAX_IMAGES,
-        ServiceDefaults.DEFAULT_GATEWAY_MAX_STREAMS_PER_CLIENT,
-        ServiceDefaults.DEFAULT_GATEWAY_RATE_PER_SECOND,
-        ServiceDefaults.DEFAULT_GATEWAY_RATE_BURST);
+    return from(GatewaySettings.defaults());
+  }
+
+  public static GatewayLimits from(SettingValues v) {
+    return new GatewayLimits(v.get(MAX_PROMPT_TOKENS), v.get(MAX_NEW_TOKENS), v.get(MAX_IMAGES),
+        v.get(MAX_STREAMS_PER_CLIENT), v.get(RATE_PER_SECOND), v.get(RATE_BURST), v.get(MAX_CONCURRENT_STREAMS),
+        InputLimits.from(v), v.get(BACKEND_DEADLINE_SECONDS));
   }
 
   /** No per-client or global stream limits (in-process use such as tests and the offline demo); request limits stay. */
@@ -73,34 +81,13 @@ public record GatewayLimits(
         maxConcurrentStreams, input, s);
   }
 
-  public static GatewayLimits fromEnv(Env env) {
-    String rate = env.string(
-        ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, String.valueOf(ServiceDefaults.DEFAULT_GATEWAY_RATE_PER_SECOND));
-    double r;
-    try {
-      r = Double.parseDouble(rate);
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND + " must be a number, got '" + rate + "'");
-    }
-    return new GatewayLimits(
-        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS, ServiceDefaults.DEFAULT_GATEWAY_MAX_PROMPT_TOKENS),
-        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS, ServiceDefaults.DEFAULT_GATEWAY_MAX_NEW_TOKENS),
-        env.integer(ServiceDefaults.ENV_VISION_MAX_IMAGES, ServiceDefaults.DEFAULT_VISION_MAX_IMAGES),
-        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, ServiceDefaults.DEFAULT_GATEWAY_MAX_STREAMS_PER_CLIENT),
-        r,
-        env.integer(ServiceDefaults.ENV_GATEWAY_RATE_BURST, ServiceDefaults.DEFAULT_GATEWAY_RATE_BURST),
-        env.integer(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS, ServiceDefaults.DEFAULT_GATEWAY_MAX_CONCURRENT_STREAMS),
-        InputLimits.fromEnv(env),
-        env.integer(ServiceDefaults.ENV_GATEWAY_BACKEND_DEADLINE_SECONDS, ServiceDefaults.DEFAULT_GATEWAY_BACKEND_DEADLINE_SECONDS));
-  }
-
   // ---- request checks (pure; called by the chat pipeline)
 
   /** Before vision-svc is called: too many images is TOO_LARGE (gRPC RESOURCE_EXHAUSTED, HTTP 413). */
   public void checkImages(int images) {
     if (images > maxImages) {
       throw exhausted("the request has " + images + " images; the limit is " + maxImages + " per request ("
-          + ServiceDefaults.ENV_VISION_MAX_IMAGES + "=" + maxImages + ")");
+          + MAX_IMAGES.env() + "=" + maxImages + ")");
     }
   }
 
@@ -110,7 +97,7 @@ public record GatewayLimits(
     if (value < 0) throw invalid("params.max_new_tokens = " + value + " is negative; allowed: 0.." + maxNewTokens);
     if (value > maxNewTokens) {
       throw invalid("params.max_new_tokens = " + value + " is above the limit " + maxNewTokens + " ("
-          + ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
+          + MAX_NEW_TOKENS.env() + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
     }
   }
 
@@ -118,7 +105,7 @@ public record GatewayLimits(
   public void checkTextTokens(long tokens, boolean lowerBound) {
     if (tokens > maxPromptTokens) {
       throw invalid("the prompt is " + tokens + " tokens" + (lowerBound ? " or more" : "") + " (text alone, counted "
-          + "before any image); " + InputLimits.limit(maxPromptTokens, ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS)
+          + "before any image); " + InputLimits.limit(maxPromptTokens, MAX_PROMPT_TOKENS.env())
           + " for text and image tokens together; shorten the conversation");
     }
   }
@@ -127,8 +114,8 @@ public record GatewayLimits(
   public void checkPromptTokens(int tokens) {
     if (tokens > maxPromptTokens) {
       throw invalid("the prompt is " + tokens + " tokens (text and image tokens); the limit is " + maxPromptTokens
-          + " (" + ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS + "=" + maxPromptTokens + "); shorten the conversation or send fewer or "
-          + "smaller images");
+          + " (" + MAX_PROMPT_TOKENS.env() + "=" + maxPromptTokens + "); shorten the conversation or send fewer"
+          + " or smaller images");
     }
   }
 

@@ -1,13 +1,23 @@
 package tandem.gateway.limits;
 
-import static tandem.common.config.ServiceDefaults.*;
+import static tandem.gateway.config.GatewaySettings.MAX_ID_BYTES;
+import static tandem.gateway.config.GatewaySettings.MAX_MESSAGES;
+import static tandem.gateway.config.GatewaySettings.MAX_NO_REPEAT_NGRAM_SIZE;
+import static tandem.gateway.config.GatewaySettings.MAX_PARTS_PER_MESSAGE;
+import static tandem.gateway.config.GatewaySettings.MAX_REQUEST_BYTES;
+import static tandem.gateway.config.GatewaySettings.MAX_STOP_STRINGS;
+import static tandem.gateway.config.GatewaySettings.MAX_STOP_STRING_BYTES;
+import static tandem.gateway.config.GatewaySettings.MAX_STOP_TOKEN_IDS;
+import static tandem.gateway.config.GatewaySettings.MAX_TEXT_BYTES;
 
-import tandem.common.config.Env;
+import java.util.List;
+import tandem.common.config.SettingValues;
+import tandem.gateway.config.GatewaySettings;
 
 /**
  * Bounds on the shape of a ChatRequest, all checked before any costly step (tokenizing, decoding an image): its
  * serialized size, message and part counts, text bytes, id lengths and the generation parameters whose cost grows
- * with their value. Names and defaults: {@code ServiceDefaults.ENV_GATEWAY_*}.
+ * with their value. Names and defaults: {@link GatewaySettings}.
  *
  * @param maxRequestBytes serialized ChatRequest (also the public port's gRPC message limit)
  * @param maxMessages messages per request
@@ -33,23 +43,13 @@ public record InputLimits(
   }
 
   public static InputLimits defaults() {
-    return new InputLimits(DEFAULT_GATEWAY_MAX_REQUEST_BYTES, DEFAULT_GATEWAY_MAX_MESSAGES,
-        DEFAULT_GATEWAY_MAX_PARTS_PER_MESSAGE, DEFAULT_GATEWAY_MAX_TEXT_BYTES, DEFAULT_GATEWAY_MAX_ID_BYTES,
-        DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE, DEFAULT_GATEWAY_MAX_STOP_STRINGS,
-        DEFAULT_GATEWAY_MAX_STOP_STRING_BYTES);
+    return from(GatewaySettings.defaults());
   }
 
-  public static InputLimits fromEnv(Env env) {
-    return new InputLimits(
-        env.integer(ENV_GATEWAY_MAX_REQUEST_BYTES, DEFAULT_GATEWAY_MAX_REQUEST_BYTES),
-        env.integer(ENV_GATEWAY_MAX_MESSAGES, DEFAULT_GATEWAY_MAX_MESSAGES),
-        env.integer(ENV_GATEWAY_MAX_PARTS_PER_MESSAGE, DEFAULT_GATEWAY_MAX_PARTS_PER_MESSAGE),
-        env.integer(ENV_GATEWAY_MAX_TEXT_BYTES, DEFAULT_GATEWAY_MAX_TEXT_BYTES),
-        env.integer(ENV_GATEWAY_MAX_ID_BYTES, DEFAULT_GATEWAY_MAX_ID_BYTES),
-        env.integer(ENV_GATEWAY_MAX_STOP_TOKEN_IDS, DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS),
-        env.integer(ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE, DEFAULT_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE),
-        env.integer(ENV_GATEWAY_MAX_STOP_STRINGS, DEFAULT_GATEWAY_MAX_STOP_STRINGS),
-        env.integer(ENV_GATEWAY_MAX_STOP_STRING_BYTES, DEFAULT_GATEWAY_MAX_STOP_STRING_BYTES));
+  public static InputLimits from(SettingValues v) {
+    return new InputLimits(v.get(MAX_REQUEST_BYTES), v.get(MAX_MESSAGES), v.get(MAX_PARTS_PER_MESSAGE),
+        v.get(MAX_TEXT_BYTES), v.get(MAX_ID_BYTES), v.get(MAX_STOP_TOKEN_IDS), v.get(MAX_NO_REPEAT_NGRAM_SIZE),
+        v.get(MAX_STOP_STRINGS), v.get(MAX_STOP_STRING_BYTES));
   }
 
   public InputLimits withMaxRequestBytes(int n) {
@@ -71,7 +71,7 @@ public record InputLimits(
   public void checkMessages(int n) {
     if (n == 0) throw GatewayLimits.invalid("the request has no messages");
     if (n > maxMessages) {
-      throw GatewayLimits.invalid("the request has " + n + " messages; " + limit(maxMessages, ENV_GATEWAY_MAX_MESSAGES));
+      throw GatewayLimits.invalid("the request has " + n + " messages; " + limit(maxMessages, MAX_MESSAGES.env()));
     }
   }
 
@@ -79,7 +79,7 @@ public record InputLimits(
   public void checkParts(int index, int parts) {
     if (parts > maxPartsPerMessage) {
       throw GatewayLimits.invalid("message " + index + " has " + parts + " parts; "
-          + limit(maxPartsPerMessage, ENV_GATEWAY_MAX_PARTS_PER_MESSAGE));
+          + limit(maxPartsPerMessage, MAX_PARTS_PER_MESSAGE.env()));
     }
   }
 
@@ -87,7 +87,7 @@ public record InputLimits(
   public void checkTextBytes(long bytes, int index) {
     if (bytes > maxTextBytes) {
       throw GatewayLimits.invalid("the request has more than " + maxTextBytes + " bytes of text (" + bytes
-          + " by message " + index + "); " + limit(maxTextBytes, ENV_GATEWAY_MAX_TEXT_BYTES));
+          + " by message " + index + "); " + limit(maxTextBytes, MAX_TEXT_BYTES.env()));
     }
   }
 
@@ -97,7 +97,8 @@ public record InputLimits(
    */
   public void checkId(String what, String id) {
     if (id.length() > maxIdBytes) {
-      throw GatewayLimits.invalid(what + " is " + id.length() + " characters long; " + limit(maxIdBytes, ENV_GATEWAY_MAX_ID_BYTES));
+      throw GatewayLimits.invalid(what + " is " + id.length() + " characters long; "
+          + limit(maxIdBytes, MAX_ID_BYTES.env()));
     }
     for (int i = 0; i < id.length(); i++) {
       char c = id.charAt(i);
@@ -109,15 +110,19 @@ public record InputLimits(
   }
 
   /** Stop strings: how many, none empty, each at most maxStopStringBytes. */
-  public void checkStop(java.util.List<String> stop) {
+  public void checkStop(List<String> stop) {
     if (stop.size() > maxStopStrings) {
-      throw GatewayLimits.invalid("the request has " + stop.size() + " stop strings; " + limit(maxStopStrings, ENV_GATEWAY_MAX_STOP_STRINGS));
+      throw GatewayLimits.invalid("the request has " + stop.size() + " stop strings; "
+          + limit(maxStopStrings, MAX_STOP_STRINGS.env()));
     }
     for (int i = 0; i < stop.size(); i++) {
-      if (stop.get(i).isEmpty()) throw GatewayLimits.invalid("stop string " + i + " is empty; a stop string needs at least one character");
+      if (stop.get(i).isEmpty()) {
+        throw GatewayLimits.invalid("stop string " + i + " is empty; a stop string needs at least one character");
+      }
       long n = utf8Length(stop.get(i));
       if (n > maxStopStringBytes) {
-        throw GatewayLimits.invalid("stop string " + i + " is " + n + " bytes; " + limit(maxStopStringBytes, ENV_GATEWAY_MAX_STOP_STRING_BYTES));
+        throw GatewayLimits.invalid("stop string " + i + " is " + n + " bytes; "
+            + limit(maxStopStringBytes, MAX_STOP_STRING_BYTES.env()));
       }
     }
   }

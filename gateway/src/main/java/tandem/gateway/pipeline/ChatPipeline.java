@@ -6,12 +6,12 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.error.Rejection;
 import tandem.gateway.chat.Grid;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Segment;
-import tandem.common.error.Rejection;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.limits.InputLimits;
 import tandem.gateway.telemetry.ChatTelemetry;
@@ -101,17 +101,17 @@ public final class ChatPipeline {
     if (p.maxNewTokens() != null) limits.checkMaxNewTokens(true, p.maxNewTokens());
     if (p.minNewTokens() != null && (p.minNewTokens() < 0 || p.minNewTokens() > maxNew)) {
       throw Rejection.invalid("params.min_new_tokens = " + p.minNewTokens() + " is outside 0.." + maxNew + " ("
-          + ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS + "=" + maxNew + ")");
+          + GatewaySettings.MAX_NEW_TOKENS.env() + "=" + maxNew + ")");
     }
     if (p.noRepeatNgramSize() != null
         && (p.noRepeatNgramSize() < 0 || p.noRepeatNgramSize() > input.maxNoRepeatNgramSize())) {
       throw Rejection.invalid("params.no_repeat_ngram_size = " + p.noRepeatNgramSize() + " is outside 0.."
           + input.maxNoRepeatNgramSize() + "; " + InputLimits.limit(input.maxNoRepeatNgramSize(),
-              ServiceDefaults.ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE));
+              GatewaySettings.MAX_NO_REPEAT_NGRAM_SIZE.env()));
     }
     if (p.stopTokenIds().size() > input.maxStopTokenIds()) {
       throw Rejection.invalid("params.stop_token_ids has " + p.stopTokenIds().size() + " ids; "
-          + InputLimits.limit(input.maxStopTokenIds(), ServiceDefaults.ENV_GATEWAY_MAX_STOP_TOKEN_IDS));
+          + InputLimits.limit(input.maxStopTokenIds(), GatewaySettings.MAX_STOP_TOKEN_IDS.env()));
     }
     for (int i = 0; i < p.stopTokenIds().size(); i++) {
       if (p.stopTokenIds().get(i) < 0) {
@@ -124,9 +124,12 @@ public final class ChatPipeline {
     if (p.topP() != null && !(p.topP() > 0 && p.topP() <= 1)) {
       throw Rejection.invalid("params.top_p = " + p.topP() + " is outside (0, 1] (1 disables)");
     }
-    if (p.topK() != null && p.topK() < 0) throw Rejection.invalid("params.top_k = " + p.topK() + " is negative (0 disables)");
+    if (p.topK() != null && p.topK() < 0) {
+      throw Rejection.invalid("params.top_k = " + p.topK() + " is negative (0 disables)");
+    }
     if (p.repetitionPenalty() != null && !(p.repetitionPenalty() > 0 && p.repetitionPenalty() <= 100)) {
-      throw Rejection.invalid("params.repetition_penalty = " + p.repetitionPenalty() + " is outside (0, 100] (1 disables)");
+      throw Rejection.invalid("params.repetition_penalty = " + p.repetitionPenalty()
+          + " is outside (0, 100] (1 disables)");
     }
   }
 
@@ -134,7 +137,7 @@ public final class ChatPipeline {
     // 1. Shape: bytes, messages, parts, text bytes, ids, then the generation parameters.
     if (in.requestBytes() > limits.input().maxRequestBytes()) {
       throw Rejection.tooLarge("the request is " + in.requestBytes() + " bytes; "
-          + InputLimits.limit(limits.input().maxRequestBytes(), ServiceDefaults.ENV_GATEWAY_MAX_REQUEST_BYTES));
+          + InputLimits.limit(limits.input().maxRequestBytes(), GatewaySettings.MAX_REQUEST_BYTES.env()));
     }
     checkShape(in, limits.input());
     limits.checkImages(in.images().size());
@@ -155,7 +158,7 @@ public final class ChatPipeline {
       throw Rejection.invalid("the prompt is " + (textTokens + (long) in.images().size() * model.imageSeqLen())
           + " tokens or more (text " + textTokens + "+, and " + in.images().size() + " images of at least "
           + model.imageSeqLen() + " image tokens each; checked before any image was encoded); "
-          + InputLimits.limit(limits.maxPromptTokens(), ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS)
+          + InputLimits.limit(limits.maxPromptTokens(), GatewaySettings.MAX_PROMPT_TOKENS.env())
           + "; shorten the conversation or send fewer or smaller images");
     }
     VisionBackend.Embedded er = new VisionBackend.Embedded(List.of(), 0, 0, "");
@@ -167,7 +170,7 @@ public final class ChatPipeline {
         long need = e.need() >= 0 ? e.need() : imageBudget + 1;
         throw Rejection.invalid("the prompt is " + (textTokens + need) + " tokens or more (text " + textTokens
             + "+, images " + need + ", from the image headers before any image was encoded: " + e.getMessage()
-            + "); " + InputLimits.limit(limits.maxPromptTokens(), ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS)
+            + "); " + InputLimits.limit(limits.maxPromptTokens(), GatewaySettings.MAX_PROMPT_TOKENS.env())
             + "; shorten the conversation or send fewer or smaller images");
       } catch (Rejection e) {
         trace.visionFailed(e.kind().code());

@@ -13,8 +13,8 @@ import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The replicas behind one backend address, each with its own channel. Every refresh period it looks the target's
@@ -24,9 +24,9 @@ import java.util.logging.Logger;
  * within one period.
  */
 public final class EndpointPool implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(EndpointPool.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(EndpointPool.class);
 
-  /** Builds the channel of one replica: {@code address} to dial, {@code authority} for TLS and the :authority header. */
+  /** Builds the channel of one replica: {@code address} to dial, {@code authority} for TLS and :authority. */
   public interface ChannelFactory {
     ManagedChannel create(InetSocketAddress address, String authority);
   }
@@ -51,7 +51,9 @@ public final class EndpointPool implements AutoCloseable {
    * UNAVAILABLE naming the target) and then every {@code period}.
    */
   public EndpointPool(String name, BackendTarget target, ChannelFactory factory, Resolver resolver, Duration period) {
-    if (period.isZero() || period.isNegative()) throw new IllegalArgumentException("the refresh period must be > 0, got " + period);
+    if (period.isZero() || period.isNegative()) {
+      throw new IllegalArgumentException("the refresh period must be > 0, got " + period);
+    }
     this.name = name;
     this.target = target;
     this.factory = factory;
@@ -93,7 +95,7 @@ public final class EndpointPool implements AutoCloseable {
     try {
       refresh();
     } catch (RuntimeException e) {
-      LOG.log(Level.WARNING, name + ": refreshing " + target + " failed", e);
+      LOG.warn("{}: refreshing {} failed", name, target, e);
     }
   }
 
@@ -124,7 +126,7 @@ public final class EndpointPool implements AutoCloseable {
     if (want.isEmpty() && !problems.isEmpty() && !endpoints.isEmpty()) {
       // a failed lookup is not an empty Service: keep the replicas we know until a lookup answers
       lastProblem = String.join("; ", problems);
-      LOG.warning(name + ": " + lastProblem + "; keeping the " + endpoints.size() + " known endpoints");
+      LOG.warn("{}: {}; keeping the {} known endpoints", name, lastProblem, endpoints.size());
       nudge(endpoints);
       return;
     }
@@ -136,14 +138,14 @@ public final class EndpointPool implements AutoCloseable {
       Endpoint e = old.remove(w.getKey());
       if (e == null || e.channel().isShutdown()) {
         e = new Endpoint(w.getKey(), factory.create(w.getValue(), authority.get(w.getKey())));
-        LOG.info(name + ": endpoint " + e.id() + " added");
+        LOG.info("{}: endpoint {} added", name, e.id());
       }
       next.add(e);
     }
     next.sort((a, b) -> a.id().compareTo(b.id()));
     endpoints = List.copyOf(next);
     for (Endpoint gone : old.values()) {
-      LOG.info(name + ": endpoint " + gone.id() + " removed; its calls in flight finish");
+      LOG.info("{}: endpoint {} removed; its calls in flight finish", name, gone.id());
       gone.channel().shutdown();
     }
     nudge(endpoints);

@@ -1,8 +1,8 @@
 package tandem.gateway.routing;
 
-import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.Tokens;
-import tandem.common.config.ServiceDefaults;
+import tandem.gateway.config.GatewaySettings;
+import tandem.gateway.pipeline.GatewayModel;
 
 /**
  * The gateway's two backend channels in a split deployment: {@link VisionRouter} (each image to its cache owner)
@@ -23,8 +23,8 @@ public final class Routing implements AutoCloseable {
    */
   public static Routing start(String visionAddr, String decoderAddr, RoutingSettings s, PrefixKey prefixKey,
       EndpointPool.ChannelFactory channels, EndpointPool.Resolver resolver) {
-    BackendTarget vt = BackendTarget.parse(ServiceDefaults.ENV_VISION_ADDR, visionAddr);
-    BackendTarget dt = BackendTarget.parse(ServiceDefaults.ENV_DECODER_ADDR, decoderAddr);
+    BackendTarget vt = BackendTarget.parse(GatewaySettings.VISION_ADDR.env(), visionAddr);
+    BackendTarget dt = BackendTarget.parse(GatewaySettings.DECODER_ADDR.env(), decoderAddr);
     EndpointPool vp = new EndpointPool("vision-svc", vt, channels, resolver, s.resolvePeriod());
     EndpointPool dp;
     try {
@@ -33,7 +33,8 @@ public final class Routing implements AutoCloseable {
       vp.close();
       throw e;
     }
-    return new Routing(new VisionRouter(vp), new DecoderRouter(dp, prefixKey, s.decoderLoadFactor(), s.loadReportTtl()));
+    return new Routing(new VisionRouter(vp),
+        new DecoderRouter(dp, prefixKey, s.decoderLoadFactor(), s.loadReportTtl()));
   }
 
   /** The prefix key of the chat template the gateway renders (ChatML turns of the checkpoint's tokenizer). */

@@ -1,8 +1,12 @@
 package tandem.gateway.routing;
 
+import static tandem.gateway.config.GatewaySettings.DECODER_LOAD_FACTOR;
+import static tandem.gateway.config.GatewaySettings.LOAD_REPORT_SECONDS;
+import static tandem.gateway.config.GatewaySettings.RESOLVE_SECONDS;
+
 import java.time.Duration;
-import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.SettingValues;
+import tandem.gateway.config.GatewaySettings;
 
 /**
  * How the gateway finds and picks backend replicas (docs/gateway.md, "Routing").
@@ -14,39 +18,24 @@ import tandem.common.config.ServiceDefaults;
 public record RoutingSettings(Duration resolvePeriod, double decoderLoadFactor, Duration loadReportTtl) {
   public RoutingSettings {
     if (resolvePeriod.isZero() || resolvePeriod.isNegative()) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS + " must be >= 1, got "
-          + resolvePeriod.toSeconds());
+      throw new IllegalArgumentException(RESOLVE_SECONDS.env() + " must be >= 1, got " + resolvePeriod.toSeconds());
     }
     if (!(decoderLoadFactor >= 1) || Double.isInfinite(decoderLoadFactor)) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_DECODER_LOAD_FACTOR + " must be a number >= 1, got "
+      throw new IllegalArgumentException(DECODER_LOAD_FACTOR.env() + " must be a number >= 1, got "
           + decoderLoadFactor);
     }
     if (loadReportTtl.isNegative()) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_LOAD_REPORT_SECONDS + " must be >= 0, got "
+      throw new IllegalArgumentException(LOAD_REPORT_SECONDS.env() + " must be >= 0, got "
           + loadReportTtl.toSeconds());
     }
   }
 
   public static RoutingSettings defaults() {
-    return fromEnv(new Env(java.util.Map.of()));
+    return from(GatewaySettings.defaults());
   }
 
-  public static RoutingSettings fromEnv(Env env) {
-    int resolve = env.integer(ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS, ServiceDefaults.DEFAULT_GATEWAY_RESOLVE_SECONDS);
-    if (resolve < 1) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS + "=" + resolve + " must be >= 1");
-    }
-    String f = env.string(ServiceDefaults.ENV_GATEWAY_DECODER_LOAD_FACTOR, ServiceDefaults.DEFAULT_GATEWAY_DECODER_LOAD_FACTOR);
-    double factor;
-    try {
-      factor = Double.parseDouble(f);
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_DECODER_LOAD_FACTOR + "=" + f + " is not a number");
-    }
-    int ttl = env.integer(ServiceDefaults.ENV_GATEWAY_LOAD_REPORT_SECONDS, ServiceDefaults.DEFAULT_GATEWAY_LOAD_REPORT_SECONDS);
-    if (ttl < 0) {
-      throw new IllegalArgumentException(ServiceDefaults.ENV_GATEWAY_LOAD_REPORT_SECONDS + "=" + ttl + " must be >= 0");
-    }
-    return new RoutingSettings(Duration.ofSeconds(resolve), factor, Duration.ofSeconds(ttl));
+  public static RoutingSettings from(SettingValues v) {
+    return new RoutingSettings(Duration.ofSeconds(v.get(RESOLVE_SECONDS)), v.get(DECODER_LOAD_FACTOR),
+        Duration.ofSeconds(v.get(LOAD_REPORT_SECONDS)));
   }
 }

@@ -18,15 +18,19 @@ import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.MetadataUtils;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
 import tandem.gateway.backend.Backends;
-import tandem.gateway.pipeline.ChatPipeline;
-import tandem.gateway.pipeline.GatewayModel;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.limits.ClientLimiter;
 import tandem.gateway.limits.ClientLimiterTesting;
 import tandem.gateway.limits.GatewayLimits;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
 import tandem.proto.gateway.v1.ChatMessage;
@@ -49,7 +53,8 @@ class LimitsTest extends InProcessTest {
     String gn = InProcessServerBuilder.generateName();
     servers.add(
         InProcessServerBuilder.forName(gn)
-            .addService(ServerInterceptors.intercept(new ChatGrpcService(gw), ClientLimiterTesting.withClock(limits, clock::get)))
+            .addService(ServerInterceptors.intercept(new ChatGrpcService(gw),
+                ClientLimiterTesting.withClock(limits, clock::get)))
             .build()
             .start());
     return ChatServiceGrpc.newBlockingStub(channel(gn));
@@ -62,7 +67,8 @@ class LimitsTest extends InProcessTest {
   static ChatRequest ask(String text, int images) {
     ChatMessage.Builder m = ChatMessage.newBuilder().setRole("user");
     for (int i = 0; i < images; i++) {
-      m.addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setData(ByteString.copyFromUtf8("img" + i))));
+      ByteString data = ByteString.copyFromUtf8("img" + i);
+      m.addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setData(data)));
     }
     m.addContent(ContentPart.newBuilder().setText(text));
     return ChatRequest.newBuilder().addMessages(m).build();
@@ -99,8 +105,10 @@ class LimitsTest extends InProcessTest {
     drain(stub.chat(ok));
     ChatRequest big = ok.toBuilder().setParams(GenerationParams.newBuilder().setMaxNewTokens(101)).build();
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(big)));
-    assertTrue(e.getStatus().getDescription().contains("max_new_tokens = 101 is above the limit 100"), e.getStatus().getDescription());
-    assertTrue(e.getStatus().getDescription().contains(tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS), e.getStatus().getDescription());
+    assertTrue(e.getStatus().getDescription().contains("max_new_tokens = 101 is above the limit 100"),
+        e.getStatus().getDescription());
+    assertTrue(e.getStatus().getDescription().contains(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS),
+        e.getStatus().getDescription());
     ChatRequest neg = ok.toBuilder().setParams(GenerationParams.newBuilder().setMaxNewTokens(-1)).build();
     refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(neg)));
   }
@@ -112,7 +120,7 @@ class LimitsTest extends InProcessTest {
     drain(stub.chat(ask("a short question", 0)));
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("what is this?", 1))));
     String d = e.getStatus().getDescription();
-    assertTrue(d.contains("the limit is 60") && d.contains(tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS), d);
+    assertTrue(d.contains("the limit is 60") && d.contains(ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS), d);
     assertTrue(d.matches("the prompt is \\d+ tokens.*"), d);
   }
 
@@ -126,7 +134,8 @@ class LimitsTest extends InProcessTest {
     s1.next(); // both streams are open and streaming
     s2.next();
     var e = refused(Status.Code.RESOURCE_EXHAUSTED, () -> alice.chat(ask("three", 0)).next());
-    assertTrue(e.getStatus().getDescription().contains("2 concurrent streams per client"), e.getStatus().getDescription());
+    assertTrue(e.getStatus().getDescription().contains("2 concurrent streams per client"),
+        e.getStatus().getDescription());
     // another client is not affected
     as(stub, "bob-token").chat(ask("bob", 0)).next();
     // alice's slot comes back once one of her streams is cancelled (the server learns of it asynchronously)
@@ -150,7 +159,8 @@ class LimitsTest extends InProcessTest {
     drain(stub.chat(ask("1", 0)));
     drain(stub.chat(ask("2", 0)));
     var e = refused(Status.Code.RESOURCE_EXHAUSTED, () -> drain(stub.chat(ask("3", 0))));
-    assertTrue(e.getStatus().getDescription().contains("rate limit: 1 requests per second per client, burst 2"), e.getStatus().getDescription());
+    assertTrue(e.getStatus().getDescription().contains("rate limit: 1 requests per second per client, burst 2"),
+        e.getStatus().getDescription());
     clock.addAndGet(1_000_000_000L); // one second later: one more token
     drain(stub.chat(ask("4", 0)));
     refused(Status.Code.RESOURCE_EXHAUSTED, () -> drain(stub.chat(ask("5", 0))));
@@ -161,7 +171,8 @@ class LimitsTest extends InProcessTest {
   @Test
   void aRequestLargerThanTheMessageLimitIsResourceExhaustedNamingTheLimit() throws Exception {
     GatewayModel model = new GatewayModel(SharedTokenizer.get(), 64, 151655);
-    ChatPipeline gw = Backends.of(channel("nobody-v"), "vision-svc", channel("nobody-d"), "decoder-svc").pipeline(model);
+    ChatPipeline gw = Backends.of(channel("nobody-v"), "vision-svc", channel("nobody-d"),
+        "decoder-svc").pipeline(model);
     Server s =
         Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
             .maxInboundMessageSize(64 << 10)
@@ -178,11 +189,12 @@ class LimitsTest extends InProcessTest {
 
   @Test
   void limitsComeFromTheEnvironmentAndBadValuesAreRefused() {
-    var env = new tandem.common.config.Env(java.util.Map.of(tandem.common.config.ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS, "7", tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "2.5"));
-    GatewayLimits l = GatewayLimits.fromEnv(env);
+    var env = new Env(Map.of(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS, "7",
+        ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "2.5"));
+    GatewayLimits l = GatewayLimits.from(GatewaySettings.resolve(env));
     assertEquals(7, l.maxNewTokens());
     assertEquals(2.5, l.ratePerSecond());
-    var bad = new tandem.common.config.Env(java.util.Map.of(tandem.common.config.ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "fast"));
-    assertThrows(IllegalArgumentException.class, () -> GatewayLimits.fromEnv(bad));
+    var bad = new Env(Map.of(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "fast"));
+    assertThrows(IllegalArgumentException.class, () -> GatewayLimits.from(GatewaySettings.resolve(bad)));
   }
 }

@@ -29,12 +29,15 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.FrontDoors;
 import tandem.gateway.backend.Backends;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.grpc.FakeBackends;
 import tandem.gateway.grpc.InProcessTest;
 import tandem.gateway.limits.EdgeSecurity;
+import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.gateway.tokenize.QwenTokenizer;
@@ -81,10 +84,14 @@ class HttpApiTest extends InProcessTest {
     Env e = new Env(env);
     grpcName = InProcessServerBuilder.generateName();
     doors = FrontDoors.start(new GatewayModel(tok, 64, 151655), MODEL,
-        Backends.of(channel(vn), "vision-svc", channel(dn), "decoder-svc"), e, EdgeSecurity.fromEnv(e), Telemetry.noop(),
-        InProcessServerBuilder.forName(grpcName).directExecutor(), 64 << 20, settings);
+        Backends.of(channel(vn), "vision-svc", channel(dn), "decoder-svc"), limits(e), EdgeSecurity.fromEnv(e),
+        ServerHost.inProcess(InProcessServerBuilder.forName(grpcName).directExecutor()), 64 << 20, settings);
     closers.add(doors);
     return doors;
+  }
+
+  static GatewayLimits limits(Env e) {
+    return GatewayLimits.from(GatewaySettings.resolve(e));
   }
 
   FakeBackends.Decoder answering(String answer) {
@@ -276,27 +283,32 @@ class HttpApiTest extends InProcessTest {
   @Test
   void badRequestsGetOpenAiErrorObjectsWithTheRightStatus() throws Exception {
     start(Map.of(), answering("hi<|im_end|>"));
-    assertEquals("invalid_request_error", error(post("/v1/chat/completions", "{not json"), 400).get("type").getAsString());
+    assertEquals("invalid_request_error",
+        error(post("/v1/chat/completions", "{not json"), 400).get("type").getAsString());
     error(post("/v1/chat/completions", "{messages: []}"), 400); // JSON, not JavaScript: keys are quoted
     error(post("/v1/chat/completions", chat(false, "") + " trailing"), 400);
     error(post("/v1/chat/completions", "[".repeat(100_000)), 400);
-    assertTrue(error(post("/v1/chat/completions", chat(false, "\"n\":2")), 400).get("message").getAsString().contains("n = 1"));
+    assertTrue(error(post("/v1/chat/completions", chat(false, "\"n\":2")), 400).get("message").getAsString()
+        .contains("n = 1"));
     assertTrue(error(post("/v1/chat/completions", chat(false, "\"tools\":[]")), 400).get("message").getAsString()
         .contains("unknown field 'tools'"));
     assertTrue(error(post("/v1/chat/completions", chat(false, "\"temperature\":\"hot\"")), 400).get("message")
         .getAsString().contains("temperature"));
     assertTrue(error(post("/v1/chat/completions", chat(false, "\"top_p\":2")), 400).get("message").getAsString()
         .contains("top_p"));
-    assertTrue(error(post("/v1/chat/completions", chat(false, "\"max_tokens\":999999")), 400).get("message").getAsString()
-        .contains(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS));
+    assertTrue(error(post("/v1/chat/completions", chat(false, "\"max_tokens\":999999")), 400).get("message")
+        .getAsString().contains(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS));
     assertTrue(error(post("/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}"), 400)
         .get("message").getAsString().contains("messages[0]"));
     assertTrue(error(post("/v1/chat/completions", "{\"messages\":[]}"), 400).get("message").getAsString()
         .contains("no messages"));
-    JsonObject nf = error(post("/v1/chat/completions", "{\"model\":\"gpt-4\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), 404);
+    JsonObject nf = error(post("/v1/chat/completions",
+        "{\"model\":\"gpt-4\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"), 404);
     assertTrue(nf.get("message").getAsString().contains(MODEL), nf.toString());
-    error(http.send(HttpRequest.newBuilder(uri("/v1/embeddings")).GET().build(), HttpResponse.BodyHandlers.ofString()), 404);
-    error(http.send(HttpRequest.newBuilder(uri("/v1/chat/completions")).GET().build(), HttpResponse.BodyHandlers.ofString()), 405);
+    error(http.send(HttpRequest.newBuilder(uri("/v1/embeddings")).GET().build(),
+        HttpResponse.BodyHandlers.ofString()), 404);
+    error(http.send(HttpRequest.newBuilder(uri("/v1/chat/completions")).GET().build(),
+        HttpResponse.BodyHandlers.ofString()), 405);
     assertEquals(null, decoder.last.get(), "no refused request reached decoder-svc");
   }
 
@@ -345,7 +357,8 @@ class HttpApiTest extends InProcessTest {
     assertEquals("authentication_error", error(r, 401).get("type").getAsString());
     assertEquals("Bearer", r.headers().firstValue("www-authenticate").orElse(""));
     error(post("/v1/chat/completions", chat(false, ""), "Authorization", "Bearer wrong"), 401);
-    error(http.send(HttpRequest.newBuilder(uri("/v1/models")).GET().build(), HttpResponse.BodyHandlers.ofString()), 401);
+    error(http.send(HttpRequest.newBuilder(uri("/v1/models")).GET().build(), HttpResponse.BodyHandlers.ofString()),
+        401);
     assertEquals(null, decoder.last.get());
     assertEquals(200, post("/v1/chat/completions", chat(false, ""), "Authorization", "Bearer s3cret").statusCode());
     // the playground's static page holds no secret and loads without a token
@@ -369,10 +382,10 @@ class HttpApiTest extends InProcessTest {
   void aBackendThatIsDownIs503NamingIt() throws Exception {
     vision = new FakeBackends.Vision(List.of(new int[] {0, 0}), false);
     Env e = new Env(Map.of());
+    ServerHost host = ServerHost.inProcess(InProcessServerBuilder.forName(InProcessServerBuilder.generateName()));
     doors = FrontDoors.start(new GatewayModel(tok, 64, 151655), MODEL,
-        Backends.of(channel("nobody-v"), "vision-svc (test)", channel("nobody-d"), "decoder-svc (test)"), e,
-        EdgeSecurity.fromEnv(e), Telemetry.noop(), InProcessServerBuilder.forName(InProcessServerBuilder.generateName()),
-        64 << 20, HttpSettings.onPort(0));
+        Backends.of(channel("nobody-v"), "vision-svc (test)", channel("nobody-d"), "decoder-svc (test)"), limits(e),
+        EdgeSecurity.fromEnv(e), host, 64 << 20, HttpSettings.onPort(0));
     closers.add(doors);
     JsonObject err = error(post("/v1/chat/completions", chat(true, "")), 503);
     assertTrue(err.get("message").getAsString().contains("vision-svc (test)"), err.toString());
@@ -393,7 +406,8 @@ class HttpApiTest extends InProcessTest {
   void thePlaygroundIsServedWithoutAnyOutsideReference() throws Exception {
     start(Map.of(), answering("hi<|im_end|>"));
     for (String page : List.of("/", "/app.js", "/style.css")) {
-      HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri(page)).GET().build(), HttpResponse.BodyHandlers.ofString());
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri(page)).GET().build(),
+          HttpResponse.BodyHandlers.ofString());
       assertEquals(200, r.statusCode(), page);
       // works offline: no CDN, no remote script, font or style
       assertFalse(r.body().matches("(?s).*(src|href)=\"(https?:)?//.*"), page + " references another host");
@@ -455,7 +469,8 @@ class HttpApiTest extends InProcessTest {
     closers.add(dch::shutdownNow);
     Env e = new Env(Map.of());
     doors = FrontDoors.start(new GatewayModel(tok, 64, 151655), MODEL, Backends.of(channel("nobody"), "vision-svc", dch,
-        "decoder-svc"), e, EdgeSecurity.fromEnv(e), tel, InProcessServerBuilder.forName(InProcessServerBuilder.generateName()),
+        "decoder-svc"), limits(e), EdgeSecurity.fromEnv(e),
+        ServerHost.inProcess(InProcessServerBuilder.forName(InProcessServerBuilder.generateName())).withTelemetry(tel),
         64 << 20, HttpSettings.onPort(0));
     closers.add(0, doors);
     String traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -475,7 +490,8 @@ class HttpApiTest extends InProcessTest {
     }
     assertTrue(names.contains("POST /v1/chat/completions"), names.toString());
     assertTrue(names.contains("chat"), names.toString());
-    assertTrue(names.contains("tandem.decoder.v1.DecoderService/Generate"), "decoder-svc's span is in the trace: " + names);
+    assertTrue(names.contains("tandem.decoder.v1.DecoderService/Generate"),
+        "decoder-svc's span is in the trace: " + names);
     var collected = metrics.collectAllMetrics().stream().map(m -> m.getName()).toList();
     assertTrue(collected.contains("gen_ai.server.request.duration"), collected.toString());
     assertTrue(collected.contains("http.server.request.duration"), collected.toString());
@@ -501,7 +517,8 @@ class HttpApiTest extends InProcessTest {
     assertTrue(e.getStatus().getDescription().contains(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS));
     // and another HTTP request gets 503 for the same reason
     JsonObject err = error(post("/v1/chat/completions", chat(true, "")), 503);
-    assertTrue(err.get("message").getAsString().contains(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS), err.toString());
+    assertTrue(err.get("message").getAsString().contains(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS),
+        err.toString());
     open.body().close(); // hang up: the slot is free again
     assertTrue(decoder.cancelled.await(10, TimeUnit.SECONDS));
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
