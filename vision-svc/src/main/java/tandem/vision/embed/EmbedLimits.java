@@ -1,7 +1,6 @@
-package tandem.vision;
+package tandem.vision.embed;
 
-import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.vision.config.VisionRegistry;
 
 /**
  * Per-request limits: encoded bytes per image, decoded pixels per image (checked from the header), images per
@@ -15,21 +14,12 @@ public record EmbedLimits(int maxImageBytes, long maxImagePixels, int maxImages,
 
   /** With the default wait. */
   public EmbedLimits(int maxImageBytes, long maxImagePixels, int maxImages) {
-    this(maxImageBytes, maxImagePixels, maxImages, ServiceDefaults.DEFAULT_VISION_MAX_WAIT_SECONDS);
+    this(maxImageBytes, maxImagePixels, maxImages, VisionRegistry.MAX_WAIT_SECONDS.defaultValue());
   }
 
+  /** vision-svc's default limits. */
   public static EmbedLimits defaults() {
-    return new EmbedLimits(
-        ServiceDefaults.DEFAULT_VISION_MAX_IMAGE_BYTES,
-        ServiceDefaults.DEFAULT_VISION_MAX_IMAGE_PIXELS,
-        ServiceDefaults.DEFAULT_VISION_MAX_IMAGES);
-  }
-
-  public static EmbedLimits fromEnv(Env env) {
-    return new EmbedLimits(
-        env.integer(ServiceDefaults.ENV_VISION_MAX_IMAGE_BYTES, ServiceDefaults.DEFAULT_VISION_MAX_IMAGE_BYTES),
-        env.longValue(ServiceDefaults.ENV_VISION_MAX_IMAGE_PIXELS, ServiceDefaults.DEFAULT_VISION_MAX_IMAGE_PIXELS),
-        env.integer(ServiceDefaults.ENV_VISION_MAX_IMAGES, ServiceDefaults.DEFAULT_VISION_MAX_IMAGES),
-        env.integer(ServiceDefaults.ENV_VISION_MAX_WAIT_SECONDS, ServiceDefaults.DEFAULT_VISION_MAX_WAIT_SECONDS));
+    return new EmbedLimits(VisionRegistry.MAX_IMAGE_BYTES.defaultValue(),
+        VisionRegistry.MAX_IMAGE_PIXELS.defaultValue(), VisionRegistry.MAX_IMAGES.defaultValue());
   }
 }
