@@ -77,7 +77,8 @@ public final class AllInOne implements AutoCloseable {
   /** As {@link #restartDecoder()}, for vision-svc. */
   public synchronized void restartVision() throws IOException {
     vision.close(java.time.Duration.ZERO);
-    vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
+    vision = VisionServer.start(VisionSettings.fromEnv(env), tandem.common.grpc.ServerHost
+        .inProcess(InProcessServerBuilder.forName("vision-" + id)).withTelemetry(telemetry));
   }
 
   /** Streams open at the public port (all clients), or -1 when no limiter counts them. */
@@ -129,7 +130,8 @@ public final class AllInOne implements AutoCloseable {
     GatewayModel gm = null;
     Backends backends = null;
     try {
-      vision = VisionServer.start(VisionSettings.fromEnv(env), InProcessServerBuilder.forName("vision-" + id), telemetry);
+      vision = VisionServer.start(VisionSettings.fromEnv(env), tandem.common.grpc.ServerHost
+          .inProcess(InProcessServerBuilder.forName("vision-" + id)).withTelemetry(telemetry));
       decoder = startDecoder(model, merged, id, telemetry, decoderModel);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
       backends = Backends.inProcess("vision-" + id, "decoder-" + id, maxMessage, telemetry);

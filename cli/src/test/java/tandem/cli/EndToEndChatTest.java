@@ -44,7 +44,8 @@ class EndToEndChatTest {
     Map<String, String> settings = Map.of(ServiceDefaults.ENV_MODEL, ckpt.toString(), ServiceDefaults.ENV_PORT, "0",
         ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "1024");
     Env env = new Env(settings);
-    vision = VisionServer.start(VisionSettings.fromEnv(env), Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()));
+    vision = VisionServer.start(VisionSettings.fromEnv(env),
+        ServerHost.inProcess(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())));
     DecoderServerConfig dcfg = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(settings));
     decoder = DecoderServer.start(dcfg, ServerHost.internal(dcfg.port(), Env.system(), Telemetry.noop()));
     gateway = GatewayServer.start(new GatewayServer.Config(ckpt, "127.0.0.1:" + vision.port(),

@@ -134,7 +134,8 @@ class MultiReplicaRoutingTest {
 
   VisionServer startVision(int port, Recorder recorder) throws Exception {
     ServerBuilder<?> b = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).intercept(recorder);
-    VisionServer v = VisionServer.start(VisionSettings.fromEnv(env(Map.of())), ServerBootstrap.withConnectionLimits(b, LIMITS));
+    VisionServer v = VisionServer.start(VisionSettings.fromEnv(env(Map.of())),
+        tandem.common.grpc.ServerHost.inProcess(ServerBootstrap.withConnectionLimits(b, LIMITS)));
     visions.add(v);
     visionCalls.add(recorder);
     return v;

@@ -14,9 +14,6 @@ import tandem.decoder.generate.SchedulerMetrics;
 import tandem.decoder.telemetry.DecoderTelemetry;
 import tandem.gateway.telemetry.ChatTelemetry;
 import tandem.gateway.telemetry.ChatTrace;
-import tandem.vision.DTypes;
-import tandem.vision.Embedder;
-import tandem.vision.cache.CachedEmbedding;
 import tandem.vision.telemetry.EmbedTrace;
 
 /**
@@ -45,8 +42,6 @@ public final class TelemetryPathBench {
     SchedulerMetrics sm = new SchedulerMetrics(0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, null);
     DecoderTelemetry dec = DecoderTelemetry.create(t, () -> sm);
     var visionTracer = t.tracer(EmbedTrace.SCOPE);
-    CachedEmbedding ce = new CachedEmbedding(2, 2, 10, 10, 1, 1, 1, new byte[4]);
-    List<Embedder.ImageOutput> outs = List.of(new Embedder.ImageOutput(ce, false, "h", DTypes.Type.FLOAT32, new byte[4]));
     GenerationRequest gr = new GenerationRequest("r", new int[] {1, 2, 3}, new float[0], 7,
         new GenerationSettings(64, 0, 0, 1f, false, 0f, 0, 1f, 0, new int[] {2}));
     GenerationListener sink = new GenerationListener() {
@@ -66,7 +61,7 @@ public final class TelemetryPathBench {
         et.stage("cache", s, s + 10);
         et.stage("preprocess", s + 10, s + 20);
         et.stage("forward", s + 20, s + 30);
-        et.finish(outs);
+        et.finish(1, 1, 1, 0);
       }
       trace.visionDone(5, false, 0, 0, "m");
       trace.tokenize("text", s, s + 5);

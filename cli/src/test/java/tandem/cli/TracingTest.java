@@ -342,7 +342,8 @@ class TracingTest {
     try (Telemetry vt = Telemetry.of(sdk("tandem-vision", spans, InMemoryMetricReader.create()));
         Telemetry dt = Telemetry.of(sdk("tandem-decoder", spans, InMemoryMetricReader.create()));
         Telemetry gt = Telemetry.of(sdk("tandem-gateway", spans, gwMetrics));
-        VisionServer vision = VisionServer.start(VisionSettings.fromEnv(env), NettyServerBuilder.forPort(0), vt)) {
+        VisionServer vision = VisionServer.start(VisionSettings.fromEnv(env),
+            ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(vt))) {
       DecoderServerConfig dc = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(env()));
       try (DecoderServer decoder = DecoderServer.start(
           Qwen3ForCausalLM.load(model, new DecoderOptions(dc.device(), dc.dtype(), dc.maxBatch(), dc.maxSeqLen())),

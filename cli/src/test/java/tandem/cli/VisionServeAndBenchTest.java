@@ -12,10 +12,11 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
+import tandem.common.grpc.ServerHost;
 import tandem.common.testing.TinyCheckpoints;
-import tandem.vision.EmbedLimits;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
+import tandem.vision.embed.EmbedLimits;
 
 class VisionServeAndBenchTest {
   record Run(int code, String out, String err) {}
@@ -32,8 +33,9 @@ class VisionServeAndBenchTest {
 
   @Test
   void benchVisionPrintsEveryNumberAndEndsWithOneJsonObject() throws Exception {
-    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20, EmbedLimits.defaults(), 128 << 20);
-    try (VisionServer server = VisionServer.start(s, NettyServerBuilder.forPort(0))) {
+    VisionSettings s =
+        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20, EmbedLimits.defaults(), 128 << 20);
+    try (VisionServer server = VisionServer.start(s, ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {
       Run r = run("bench", "vision", "--server", "localhost:" + server.port(), "--batch-sizes", "1,4", "--hits", "3");
       assertEquals(0, r.code(), r.err());
       String last = r.out().strip().lines().reduce((a, b) -> b).orElseThrow();
@@ -43,7 +45,8 @@ class VisionServeAndBenchTest {
       assertEquals(7, j.get("tiles_1080p").getAsInt()); // 1536x864 → 1536x1024 → 2x3 + global
       assertEquals(2, j.getAsJsonArray("sweep").size());
       assertEquals(1, j.getAsJsonArray("sweep").get(0).getAsJsonObject().get("batch").getAsInt());
-      for (String k : new String[] {"ms_per_tile_batch1", "ms_per_tile_best", "hit_ms_per_request", "miss_ms_per_request",
+      for (String k : new String[] {"ms_per_tile_batch1", "ms_per_tile_best", "hit_ms_per_request",
+          "miss_ms_per_request",
           "preprocess_ms_1080p_jpeg", "encode_ms_1080p_jpeg"})
         assertTrue(j.get(k).getAsDouble() > 0, k + " in " + last);
       assertTrue(j.get("hit_ms_per_request").getAsDouble() < j.get("miss_ms_per_request").getAsDouble(), last);
@@ -63,6 +66,25 @@ class VisionServeAndBenchTest {
     Run r = run("serve", "vision", "--model", TinyCheckpoints.vlmTiny().toString(), "--device", "tpu");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("device tpu is not allowed (allowed: cpu, cuda)"), r.err());
+  }
+
+  @Test
+  void serveVisionTakesAMissingFolderThatIsNoHubIdAsATypo(@TempDir Path tmp) {
+    Run r = run("serve", "vision", "--model", tmp.resolve("no/such/ckpt").toString());
+    assertEquals(2, r.code());
+    assertTrue(r.err().startsWith("vlm: error: no folder ") && r.err().contains("is not a Hub repository id"), r.err());
+  }
+
+  @Test
+  void serveVisionHelpListsEverySettingWithItsVariableAndDefault() {
+    Run r = run("serve", "vision", "--help");
+    assertEquals(0, r.code(), r.err());
+    String help = r.out().replaceAll("\\s+", " ");
+    for (String s : new String[] {"--max-batch-tiles", "$TANDEM_VISION_MAX_BATCH_TILES or 8", "--cache-bytes",
+        "$TANDEM_VISION_CACHE_BYTES or 512m", "--max-wait-seconds", "$TANDEM_VISION_MAX_WAIT_SECONDS or 900",
+        "--keepalive-seconds", "$TANDEM_SHUTDOWN_GRACE_SECONDS (default 25)"}) {
+      assertTrue(help.contains(s), s + " in " + help);
+    }
   }
 
   @Test

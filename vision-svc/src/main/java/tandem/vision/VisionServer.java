@@ -1,19 +1,26 @@
 package tandem.vision;
 
-import io.grpc.ServerBuilder;
 import java.io.IOException;
 import java.time.Duration;
-import java.util.List;
-import java.util.logging.Logger;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.Setting;
+import tandem.common.config.SettingValues;
 import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
-import tandem.common.security.TlsSettings;
+import tandem.common.grpc.ServerHost;
+import tandem.common.hub.ModelResolver;
 import tandem.common.telemetry.Telemetry;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
+import tandem.vision.config.VisionRegistry;
+import tandem.vision.embed.EmbedLimits;
+import tandem.vision.embed.Embedder;
 import tandem.vision.grpc.VisionGrpcService;
 import tandem.vision.model.VisionOptions;
 import tandem.vision.model.VisionTower;
@@ -23,60 +30,45 @@ import tandem.vision.telemetry.VisionMetrics;
 
 /**
  * vision-svc: loads the tower, warms it up with one tile, then serves {@code Embed} and reports SERVING on
- * {@code grpc.health.v1}. Built from an injected {@link ServerBuilder} so tests run it in-process.
+ * {@code grpc.health.v1}. Hosted by a {@link ServerHost}, so tests run it in-process and {@code vlm serve vision} on
+ * its network port.
  */
 public final class VisionServer implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(VisionServer.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(VisionServer.class);
 
   private final VisionTower tower;
   private final TileBatcher batcher;
   private final Embedder embedder;
   private final ServerBootstrap bootstrap;
   private final VisionMetrics metrics;
-  private final Duration shutdownGrace;
-
-  /** The drain grace of servers started without an environment (in-process: tests, the all-in-one server). */
-  public static final Duration DEFAULT_SHUTDOWN_GRACE = Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+  private final ServerHost host;
 
   private VisionServer(VisionTower tower, TileBatcher batcher, Embedder embedder, ServerBootstrap bootstrap,
-      VisionMetrics metrics, Duration shutdownGrace) {
+      VisionMetrics metrics, ServerHost host) {
     this.tower = tower;
     this.batcher = batcher;
     this.embedder = embedder;
     this.bootstrap = bootstrap;
     this.metrics = metrics;
-    this.shutdownGrace = shutdownGrace;
-  }
-
-  /** Loads the model, starts the server NOT_SERVING, warms up, then flips health to SERVING. No telemetry. */
-  public static VisionServer start(VisionSettings s, ServerBuilder<?> builder) throws IOException {
-    return start(s, builder, Telemetry.noop());
+    this.host = host;
   }
 
   /**
-   * As {@link #start(VisionSettings, ServerBuilder)}, traced and measured by {@code telemetry}: its server
-   * interceptor joins the caller's trace, the embedder makes the {@code embed} span, and the cache's counters are
-   * registered as metrics. The caller keeps ownership of {@code telemetry}. {@link #close()} drains with
-   * {@link #DEFAULT_SHUTDOWN_GRACE}.
+   * Loads the model, starts the server NOT_SERVING on {@code host}, warms up, then flips health to SERVING. The
+   * host's telemetry traces and measures it (its server interceptor joins the caller's trace, the embedder makes the
+   * {@code embed} span, the cache's and batcher's counters become metrics); the caller keeps ownership of it.
+   * {@link #close()} drains with the host's grace.
    */
-  public static VisionServer start(VisionSettings s, ServerBuilder<?> builder, Telemetry telemetry) throws IOException {
-    return start(s, builder, telemetry, DEFAULT_SHUTDOWN_GRACE);
-  }
-
-  /** As above; {@link #close()} lets calls in flight finish for up to {@code shutdownGrace}. */
-  public static VisionServer start(VisionSettings s, ServerBuilder<?> builder, Telemetry telemetry,
-      Duration shutdownGrace) throws IOException {
-    if (shutdownGrace.isNegative()) throw new IllegalArgumentException("shutdown grace must be >= 0, got " + shutdownGrace);
+  public static VisionServer start(VisionSettings s, ServerHost host) throws IOException {
     PreprocessorConfig pre = PreprocessorConfig.fromDir(s.model());
     VisionTower tower = VisionTower.load(s.model(), new VisionOptions(s.device(), s.maxBatchTiles()));
     TileBatcher batcher = new TileBatcher(tower, s.maxBatchTiles(), s.batchWaitMs());
     Embedder embedder = new Embedder(batcher, new EmbeddingCache(s.cacheBytes()),
         new ImageIdRegistry(Embedder.MAX_IMAGE_IDS), pre, s.limits(), tower.modelId(),
-        tower.dims().tokensPerTile(), tower.dims().textHiddenSize(), telemetry.tracer(EmbedTrace.SCOPE));
+        tower.dims().tokensPerTile(), tower.dims().textHiddenSize(), host.telemetry().tracer(EmbedTrace.SCOPE));
     ServerBootstrap boot;
     try {
-      boot = ServerBootstrap.start(builder, s.maxMessageBytes(), List.of(telemetry.serverInterceptor()),
-          new VisionGrpcService(embedder));
+      boot = host.start(s.maxMessageBytes(), new VisionGrpcService(embedder));
     } catch (IOException | RuntimeException e) {
       batcher.close();
       tower.close();
@@ -84,29 +76,17 @@ public final class VisionServer implements AutoCloseable {
     }
     long t0 = System.nanoTime();
     tower.encode(new float[tower.tileFloats()], 1); // first forward pays for kernel selection and allocation
-    LOG.info(String.format("vision-svc warm-up: one tile in %.0f ms on %s; model %s", (System.nanoTime() - t0) / 1e6,
-        tower.device(), tower.modelId()));
+    double warmUpMs = (System.nanoTime() - t0) / 1e6;
     boot.setServing();
-    return new VisionServer(tower, batcher, embedder, boot, VisionMetrics.register(telemetry, embedder.cache(), batcher),
-        shutdownGrace);
-  }
-
-  /**
-   * vision-svc on its network port, as {@code vlm serve vision} and {@link #main} run it: TANDEM_TLS_* on the port
-   * (plaintext when unset; with TANDEM_TLS_CLIENT_AUTH=require the handshake admits only callers with a client
-   * certificate from TANDEM_TLS_CLIENT_CA, i.e. the gateway), TANDEM_SHUTDOWN_GRACE_SECONDS for {@link #close()}
-   * and, when TANDEM_HEALTH_PORT is set, a plaintext port with grpc.health.v1 only, for Kubernetes probes.
-   */
-  public static VisionServer startNetwork(VisionSettings s, Env env, Telemetry telemetry) throws IOException {
-    Duration grace = Draining.graceFromEnv(env); // a bad value fails the start, not the shutdown
-    VisionServer server = start(s, TlsSettings.internalServerBuilder(s.port(), env), telemetry, grace);
-    try {
-      server.bootstrap.serveHealthOnlyFromEnv(env);
-    } catch (IOException | RuntimeException e) {
-      server.close();
-      throw e;
-    }
-    return server;
+    EmbedLimits l = s.limits();
+    LOG.info(String.format(Locale.ROOT, "vision-svc serving %s: model %s on %s, %d tiles per batch (wait %d ms),"
+        + " cache %s, images up to %s bytes and %d pixels, %d per request, longest wait %d s; warm-up tile %.0f ms",
+        boot.port() < 0 ? "in-process" : "on port " + boot.port(), tower.modelId(), tower.device(),
+        s.maxBatchTiles(), s.batchWaitMs(),
+        Setting.bytesText(s.cacheBytes()), Setting.bytesText(l.maxImageBytes()), l.maxImagePixels(), l.maxImages(),
+        l.maxWaitSeconds(), warmUpMs));
+    return new VisionServer(tower, batcher, embedder, boot,
+        VisionMetrics.register(host.telemetry(), embedder.cache(), batcher), host);
   }
 
   public int port() {
@@ -137,13 +117,13 @@ public final class VisionServer implements AutoCloseable {
 
   /** The grace {@link #close()} gives calls in flight. */
   public Duration shutdownGrace() {
-    return shutdownGrace;
+    return host.shutdownGrace();
   }
 
-  /** {@link #close(Duration)} with the server's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network start). */
+  /** Drains with the host's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network host), then frees the model. */
   @Override
   public void close() {
-    close(shutdownGrace);
+    release(host.drain(bootstrap));
   }
 
   /**
@@ -152,36 +132,68 @@ public final class VisionServer implements AutoCloseable {
    * every call finished within the grace.
    */
   public boolean close(Duration grace) {
-    boolean clean = Draining.drain(bootstrap, grace); // the batcher keeps running meanwhile: it finishes the calls
+    return release(Draining.drain(bootstrap, grace));
+  }
+
+  /** After the drain (the batcher kept running meanwhile: it finished the calls) the batcher stops, then the tower. */
+  private boolean release(boolean clean) {
     metrics.close();
     batcher.close();
     if (batcher.stopped()) {
       tower.close();
     } else { // freeing the weights under a running forward pass would crash the process, not stop it
-      java.util.logging.Logger.getLogger(VisionServer.class.getName())
-          .warning("a vision forward pass still runs after the batcher's stop wait; the tower is left allocated");
+      LOG.warn("a vision forward pass still runs after the batcher's stop wait; the tower is left allocated");
       clean = false;
     }
     return clean;
   }
 
+  /** {@code --flag value} or {@code --flag=value} pairs, by flag name; {@link VisionRegistry} checks the names. */
+  static Map<String, String> flags(String[] args) {
+    Map<String, String> flags = new LinkedHashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      if (!a.startsWith("--") || a.length() == 2) {
+        throw new IllegalArgumentException("unexpected argument '" + a + "' (give --flag value)");
+      }
+      int eq = a.indexOf('=');
+      if (eq > 0) {
+        flags.put(a.substring(2, eq), a.substring(eq + 1));
+      } else if (i + 1 < args.length) {
+        flags.put(a.substring(2), args[++i]);
+      } else {
+        throw new IllegalArgumentException(a + " needs a value");
+      }
+    }
+    return flags;
+  }
+
+  /** vision-svc alone: {@link VisionRegistry}'s flags over its variables; TANDEM_TLS_* and the rest on the port. */
   public static void main(String[] args) throws Exception {
+    SettingValues values;
     VisionSettings s;
     try {
-      s = VisionSettings.fromArgs(args, System.getenv());
+      values = VisionRegistry.REGISTRY.resolve(flags(args), System.getenv());
+      String model = values.get(VisionRegistry.MODEL);
+      s = VisionSettings.from(values, model == null ? null : ModelResolver.resolve(model)); // a Hub id: its folder
     } catch (IllegalArgumentException e) {
-      System.err.println("vision-svc: error: " + e.getMessage());
+      LOG.error("vision-svc: {}", e.getMessage());
       System.exit(2);
       return;
     }
-    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(),
-        Env.system().integer(ServiceDefaults.ENV_METRICS_PORT, 0), null);
-    VisionServer server = startNetwork(s, Env.system(), telemetry);
+    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(), values.get(VisionRegistry.METRICS_PORT),
+        null);
+    VisionServer server;
+    try {
+      server = start(s, ServerHost.internal(s.port(), Env.system(), telemetry));
+    } catch (IOException | RuntimeException e) {
+      telemetry.close();
+      throw e;
+    }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       server.close();
       telemetry.close();
     }, "vision-svc-shutdown"));
-    System.err.println("vision-svc listening on port " + server.port() + " (model " + server.embedder().modelId() + ")");
     server.awaitTermination();
   }
 }

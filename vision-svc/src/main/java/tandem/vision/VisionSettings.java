@@ -4,11 +4,14 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.Setting;
+import tandem.common.config.SettingValues;
+import tandem.vision.config.VisionRegistry;
+import tandem.vision.embed.EmbedLimits;
 
 /**
- * Everything vision-svc is configured with. Each setting has an environment variable (names in
- * {@link ServiceDefaults}) and a flag of the same meaning; a flag wins over the variable.
+ * What vision-svc is built from: {@link VisionRegistry}'s values (flags over environment variables) as one record,
+ * checked again here for callers that build it directly (tests).
  */
 public record VisionSettings(
     Path model,
@@ -21,64 +24,49 @@ public record VisionSettings(
     int maxMessageBytes) {
 
   public VisionSettings {
-    if (model == null) throw new IllegalArgumentException("no model: pass --model DIR or set " + ServiceDefaults.ENV_MODEL);
+    if (model == null) {
+      throw new IllegalArgumentException("no model: pass --" + VisionRegistry.MODEL.flag() + " DIR or set "
+          + VisionRegistry.MODEL.env());
+    }
     if (!device.equals("cpu") && !device.equals("cuda"))
       throw new IllegalArgumentException("device " + device + " is not allowed (allowed: cpu, cuda)");
     if (port < 0 || port > 65535) throw new IllegalArgumentException("port " + port + " is out of range 0-65535");
     if (maxBatchTiles < 1) throw new IllegalArgumentException("max batch tiles must be >= 1, got " + maxBatchTiles);
     if (batchWaitMs < 0) throw new IllegalArgumentException("batch wait must be >= 0 ms, got " + batchWaitMs);
     if (cacheBytes < 0) throw new IllegalArgumentException("cache bytes must be >= 0, got " + cacheBytes);
-    if (maxMessageBytes < 1 << 20)
-      throw new IllegalArgumentException("max message bytes " + maxMessageBytes + " is below 1 MiB; a 17-tile image needs about 4.5 MB");
-  }
-
-  /** Flag name (without dashes) → environment variable. */
-  public static final Map<String, String> FLAGS = Map.ofEntries(
-      Map.entry("model", ServiceDefaults.ENV_MODEL),
-      Map.entry("device", ServiceDefaults.ENV_DEVICE),
-      Map.entry("port", ServiceDefaults.ENV_PORT),
-      Map.entry("max-batch-tiles", ServiceDefaults.ENV_VISION_MAX_BATCH_TILES),
-      Map.entry("batch-wait-ms", ServiceDefaults.ENV_VISION_BATCH_WAIT_MS),
-      Map.entry("cache-bytes", ServiceDefaults.ENV_VISION_CACHE_BYTES),
-      Map.entry("max-image-bytes", ServiceDefaults.ENV_VISION_MAX_IMAGE_BYTES),
-      Map.entry("max-image-pixels", ServiceDefaults.ENV_VISION_MAX_IMAGE_PIXELS),
-      Map.entry("max-images", ServiceDefaults.ENV_VISION_MAX_IMAGES),
-      Map.entry("max-wait-seconds", ServiceDefaults.ENV_VISION_MAX_WAIT_SECONDS),
-      Map.entry("max-message-bytes", ServiceDefaults.ENV_MAX_MESSAGE_BYTES));
-
-  public static VisionSettings fromEnv(Env env) {
-    String model = env.string(ServiceDefaults.ENV_MODEL, null);
-    return new VisionSettings(
-        model == null ? null : Path.of(model),
-        env.string(ServiceDefaults.ENV_DEVICE, "cpu"),
-        env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.VISION_PORT),
-        env.integer(ServiceDefaults.ENV_VISION_MAX_BATCH_TILES, ServiceDefaults.DEFAULT_VISION_MAX_BATCH_TILES),
-        env.integer(ServiceDefaults.ENV_VISION_BATCH_WAIT_MS, ServiceDefaults.DEFAULT_VISION_BATCH_WAIT_MS),
-        env.longValue(ServiceDefaults.ENV_VISION_CACHE_BYTES, ServiceDefaults.DEFAULT_VISION_CACHE_BYTES),
-        EmbedLimits.fromEnv(env),
-        env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES));
-  }
-
-  /** {@code --flag value} pairs over the environment; an unknown flag is an error listing the allowed ones. */
-  public static VisionSettings fromArgs(String[] args, Map<String, String> environment) {
-    Map<String, String> merged = new HashMap<>(environment);
-    for (int i = 0; i < args.length; i++) {
-      String a = args[i];
-      String name;
-      String value;
-      if (a.startsWith("--") && a.contains("=")) {
-        name = a.substring(2, a.indexOf('='));
-        value = a.substring(a.indexOf('=') + 1);
-      } else if (a.startsWith("--") && i + 1 < args.length) {
-        name = a.substring(2);
-        value = args[++i];
-      } else {
-        throw new IllegalArgumentException("unexpected argument '" + a + "' (flags: --" + String.join(", --", FLAGS.keySet()) + ")");
-      }
-      String env = FLAGS.get(name);
-      if (env == null) throw new IllegalArgumentException("unknown flag --" + name + " (allowed: --" + String.join(", --", FLAGS.keySet()) + ")");
-      merged.put(env, value);
+    if (maxMessageBytes < 1 << 20) {
+      throw new IllegalArgumentException("max message bytes " + maxMessageBytes
+          + " is below 1 MiB; a 17-tile image needs about 4.5 MB");
     }
-    return fromEnv(new Env(merged));
+  }
+
+  /** The settings from resolved values; the model folder as given. */
+  public static VisionSettings from(SettingValues v) {
+    String model = v.get(VisionRegistry.MODEL);
+    return from(v, model == null ? null : Path.of(model));
+  }
+
+  /** The settings from resolved values, with {@code model} for the model (a Hub id resolved to its folder). */
+  public static VisionSettings from(SettingValues v, Path model) {
+    EmbedLimits limits = new EmbedLimits(v.get(VisionRegistry.MAX_IMAGE_BYTES), v.get(VisionRegistry.MAX_IMAGE_PIXELS),
+        v.get(VisionRegistry.MAX_IMAGES), v.get(VisionRegistry.MAX_WAIT_SECONDS));
+    return new VisionSettings(model, v.get(VisionRegistry.DEVICE), v.get(VisionRegistry.PORT),
+        v.get(VisionRegistry.MAX_BATCH_TILES), v.get(VisionRegistry.BATCH_WAIT_MS), v.get(VisionRegistry.CACHE_BYTES),
+        limits, v.get(VisionRegistry.MAX_MESSAGE_BYTES));
+  }
+
+  /** The settings from environment variables alone. */
+  public static VisionSettings fromEnvironment(Map<String, String> environment) {
+    return from(VisionRegistry.REGISTRY.resolve(environment));
+  }
+
+  /** As {@link #fromEnvironment}, for callers that hold an {@link Env} (the all-in-one server). */
+  public static VisionSettings fromEnv(Env env) {
+    Map<String, String> vars = new HashMap<>();
+    for (Setting<?> s : VisionRegistry.REGISTRY.all()) {
+      String value = env.string(s.env(), null);
+      if (value != null) vars.put(s.env(), value);
+    }
+    return fromEnvironment(vars);
   }
 }

@@ -20,12 +20,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.CommonSettings;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.common.testing.TlsTestEnv;
 import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.VisionServiceGrpc;
+import tandem.vision.embed.EmbedLimits;
 
 /**
  * vision-svc as `vlm serve vision` starts it in a Kubernetes pod with internal mTLS: the service port admits only
@@ -48,7 +50,8 @@ class VisionNetworkStartTest {
 
   static Status.Code embed(ManagedChannel c) {
     try {
-      VisionServiceGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS).embed(EmbedRequest.getDefaultInstance());
+      VisionServiceGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
+          .embed(EmbedRequest.getDefaultInstance());
       return Status.Code.OK;
     } catch (StatusRuntimeException e) {
       return e.getStatus().getCode();
@@ -63,8 +66,9 @@ class VisionNetworkStartTest {
   @Test
   void withMtlsOnlyTheGatewaysCertificateReachesEmbedAndTheHealthPortServesProbesOnly() throws Exception {
     TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
-    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
-    try (VisionServer server = VisionServer.startNetwork(s, tls.env(), Telemetry.noop())) {
+    VisionSettings s =
+        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+    try (VisionServer server = VisionServer.start(s, ServerHost.internal(s.port(), tls.env(), Telemetry.noop()))) {
       assertEquals(tls.healthPort(), server.healthPort());
       ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));
       assertEquals(ServingStatus.SERVING, health(probe), "the kubelet's plaintext probe");
@@ -80,16 +84,19 @@ class VisionNetworkStartTest {
 
   @Test
   void theDrainGraceComesFromTheEnvironmentAndABadOneFailsTheStartBeforeLoading() throws Exception {
-    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
-    var bad = assertThrows(IllegalArgumentException.class, () -> VisionServer.startNetwork(s,
-        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "-1")), Telemetry.noop()));
-    assertTrue(bad.getMessage().contains(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS), bad.getMessage());
-    try (VisionServer server = VisionServer.startNetwork(s,
-        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "7")), Telemetry.noop())) {
+    VisionSettings s =
+        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+    String grace = CommonSettings.SHUTDOWN_GRACE_SECONDS.env();
+    var bad = assertThrows(IllegalArgumentException.class, () -> VisionServer.start(s,
+        ServerHost.internal(s.port(), new Env(Map.of(grace, "-1")), Telemetry.noop())));
+    assertTrue(bad.getMessage().contains(grace), bad.getMessage());
+    try (VisionServer server = VisionServer.start(s,
+        ServerHost.internal(s.port(), new Env(Map.of(grace, "7")), Telemetry.noop()))) {
       assertEquals(Duration.ofSeconds(7), server.shutdownGrace());
     }
-    try (VisionServer server = VisionServer.startNetwork(s, new Env(Map.of()), Telemetry.noop())) {
-      assertEquals(Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS), server.shutdownGrace());
+    try (VisionServer server =
+        VisionServer.start(s, ServerHost.internal(s.port(), new Env(Map.of()), Telemetry.noop()))) {
+      assertEquals(Duration.ofSeconds(CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue()), server.shutdownGrace());
     }
   }
 }

@@ -1,16 +1,20 @@
 package tandem.common.checkpoint;
 
-/** bfloat16 conversions: widening is exact; narrowing rounds to nearest, ties to even (TRW-1 §4). */
+import tandem.common.tensor.HalfFloats;
+
+/**
+ * bfloat16 as the checkpoint code names it: {@link HalfFloats}' conversions (widening exact; narrowing to nearest,
+ * ties to even, as {@code torch.Tensor.to(torch.bfloat16)} rounds). The TRW-1 generator's weights are never NaN, so
+ * its bytes are the plain rounding of the float32 bits.
+ */
 public final class Bf16 {
   private Bf16() {}
 
   public static float toFloat(short bf16) {
-    return Float.intBitsToFloat((bf16 & 0xffff) << 16);
+    return HalfFloats.bf16ToFloat(bf16);
   }
 
-  /** Round-to-nearest-even on the raw bits, exactly as random-weights.md writes it (NaN is not special-cased). */
   public static short fromFloat(float f) {
-    int bits = Float.floatToRawIntBits(f);
-    return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
+    return HalfFloats.floatToBf16(f);
   }
 }

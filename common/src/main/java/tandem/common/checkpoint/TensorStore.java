@@ -24,6 +24,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import tandem.common.tensor.HalfFloats;
 
 /**
  * Reads the tensors of a Hugging Face checkpoint folder: {@code model.safetensors}, or the shards listed in
@@ -344,7 +345,7 @@ public final class TensorStore implements AutoCloseable {
 
           public float get(int i) {
             short v = sb.get(i);
-            return bf16 ? Bf16.toFloat(v) : halfToFloat(v);
+            return bf16 ? HalfFloats.bf16ToFloat(v) : HalfFloats.f16ToFloat(v);
           }
 
           @Override
@@ -430,10 +431,14 @@ public final class TensorStore implements AutoCloseable {
           switch (dtype) {
             case "F32" -> buf.asFloatBuffer().get(row);
             case "BF16" -> {
-              for (int k = 0; k < row.length; k++) row[k] = Bf16.toFloat(buf.getShort(buf.position() + 2 * k));
+              for (int k = 0; k < row.length; k++) {
+                row[k] = HalfFloats.bf16ToFloat(buf.getShort(buf.position() + 2 * k));
+              }
             }
             default -> {
-              for (int k = 0; k < row.length; k++) row[k] = halfToFloat(buf.getShort(buf.position() + 2 * k));
+              for (int k = 0; k < row.length; k++) {
+                row[k] = HalfFloats.f16ToFloat(buf.getShort(buf.position() + 2 * k));
+              }
             }
           }
           buf.position(buf.position() + rowBytes);
@@ -484,28 +489,12 @@ public final class TensorStore implements AutoCloseable {
       int len = Math.min(chunk, n - from);
       src.get(in, 0, len);
       if (bf16) {
-        for (int k = 0; k < len; k++) out[k] = Float.intBitsToFloat((in[k] & 0xffff) << 16);
+        for (int k = 0; k < len; k++) out[k] = HalfFloats.bf16ToFloat(in[k]);
       } else {
-        for (int k = 0; k < len; k++) out[k] = halfToFloat(in[k]);
+        for (int k = 0; k < len; k++) out[k] = HalfFloats.f16ToFloat(in[k]);
       }
       dst.put(out, 0, len);
     }
-  }
-
-  /** IEEE 754 binary16 to float (Java 17 has no Float.float16ToFloat). */
-  static float halfToFloat(short h) {
-    int bits = h & 0xffff;
-    int sign = (bits & 0x8000) << 16;
-    int exp = (bits >>> 10) & 0x1f;
-    int mant = bits & 0x3ff;
-    if (exp == 0x1f) return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-    if (exp == 0) {
-      if (mant == 0) return Float.intBitsToFloat(sign);
-      // subnormal: value = mant * 2^-24, exact in float
-      float v = mant * 0x1p-24f;
-      return sign != 0 ? -v : v;
-    }
-    return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
   }
 
   @Override

@@ -7,8 +7,8 @@ import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tandem.vision.model.TileEncoder;
 
 /**
@@ -19,7 +19,7 @@ import tandem.vision.model.TileEncoder;
  * batch it lands in then uses the smallest cap among its parts.
  */
 public final class TileBatcher implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(TileBatcher.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(TileBatcher.class);
 
   /** Counters since start. */
   public record Stats(long batches, long tiles, long maxBatchTiles) {}
@@ -178,7 +178,7 @@ public final class TileBatcher implements AutoCloseable {
         if (p.job().remaining == 0) p.job().done.complete(p.job().out); // no-op when cancelled meanwhile
       }
     } catch (RuntimeException | Error e) {
-      LOG.log(Level.WARNING, "vision batch of " + n + " tiles failed", e);
+      LOG.warn("vision batch of {} tiles failed", n, e);
       for (Part p : batch) p.job().done.completeExceptionally(e);
     }
   }

@@ -14,9 +14,9 @@ final class Idefics3Connector {
     this.modalityProjectionProjWeight = projW;
   }
 
-  static Idefics3Connector load(NDManager m, Weights w, String prefix, VisionDims d) {
+  static Idefics3Connector load(NDManager m, WeightSource w, String prefix, VisionDims d) {
     return new Idefics3Connector(
-        d, Tensors.load(m, w, prefix + "modality_projection.proj.weight", d.textHiddenSize(), d.shuffledSize()));
+        d, w.load(m, prefix + "modality_projection.proj.weight", d.textHiddenSize(), d.shuffledSize()));
   }
 
   /** V [B, N, D] → [B, tokens, textHidden]. */
@@ -25,7 +25,7 @@ final class Idefics3Connector {
   }
 
   /**
-   * HF's view/permute sequence collapsed into one reshape-transpose-reshape (spec §5.3 closed form):
+   * HF's {@code Idefics3Connector.pixel_shuffle} view/permute sequence collapsed into one reshape-transpose-reshape:
    * S[b, 8R+C, dh·(f·D) + dw·D + c] = V[b, (fR+dh)·side + fC+dw, c]. Patch index p = R·(f·side) + dh·side + C·f + dw,
    * so V viewed as [B, side/f, f, side/f, f, D] = (R, dh, C, dw, c) and moved to (R, C, dh, dw, c).
    */

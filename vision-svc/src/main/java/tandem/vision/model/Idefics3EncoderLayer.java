@@ -27,15 +27,15 @@ final class Idefics3EncoderLayer {
     this.mlp = mlp;
   }
 
-  static Idefics3EncoderLayer load(NDManager m, Weights w, String prefix, VisionDims d) {
+  static Idefics3EncoderLayer load(NDManager m, WeightSource w, String prefix, VisionDims d) {
     int h = d.hiddenSize();
     return new Idefics3EncoderLayer(
         d,
-        Tensors.load(m, w, prefix + "layer_norm1.weight", h),
-        Tensors.load(m, w, prefix + "layer_norm1.bias", h),
+        w.load(m, prefix + "layer_norm1.weight", h),
+        w.load(m, prefix + "layer_norm1.bias", h),
         Idefics3VisionAttention.load(m, w, prefix + "self_attn.", d),
-        Tensors.load(m, w, prefix + "layer_norm2.weight", h),
-        Tensors.load(m, w, prefix + "layer_norm2.bias", h),
+        w.load(m, prefix + "layer_norm2.weight", h),
+        w.load(m, prefix + "layer_norm2.bias", h),
         Idefics3VisionMLP.load(m, w, prefix + "mlp.", d));
   }
 

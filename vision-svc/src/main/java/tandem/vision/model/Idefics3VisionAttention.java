@@ -25,14 +25,14 @@ final class Idefics3VisionAttention {
     this.outProjBias = outB;
   }
 
-  static Idefics3VisionAttention load(NDManager m, Weights w, String prefix, VisionDims d) {
+  static Idefics3VisionAttention load(NDManager m, WeightSource w, String prefix, VisionDims d) {
     int h = d.hiddenSize();
     try (NDManager tmp = m.newSubManager()) {
       NDList ws = new NDList();
       NDList bs = new NDList();
       for (String p : new String[] {"q_proj", "k_proj", "v_proj"}) {
-        ws.add(Tensors.load(tmp, w, prefix + p + ".weight", h, h));
-        bs.add(Tensors.load(tmp, w, prefix + p + ".bias", h));
+        ws.add(w.load(tmp, prefix + p + ".weight", h, h));
+        bs.add(w.load(tmp, prefix + p + ".bias", h));
       }
       NDArray qkvW = NDArrays.concat(ws, 0);
       NDArray qkvB = NDArrays.concat(bs, 0);
@@ -42,8 +42,8 @@ final class Idefics3VisionAttention {
           d,
           qkvW,
           qkvB,
-          Tensors.load(m, w, prefix + "out_proj.weight", h, h),
-          Tensors.load(m, w, prefix + "out_proj.bias", h));
+          w.load(m, prefix + "out_proj.weight", h, h),
+          w.load(m, prefix + "out_proj.bias", h));
     }
   }
 

@@ -8,7 +8,8 @@ import ai.djl.nn.convolutional.Conv2d;
 /**
  * Patch embedding (Conv2d, kernel = stride = patch size) plus learned position embeddings. Tiles are always full
  * 512x512 images here, so every patch is valid and the NaViT bucketing reduces to position id = patch index
- * (spec model.md §5.1); partially padded tiles are not supported.
+ * (HF's {@code Idefics3VisionEmbeddings.forward} with an all-true patch mask); partially padded tiles are not
+ * supported.
  */
 final class Idefics3VisionEmbeddings {
   private final VisionDims dims;
@@ -23,13 +24,13 @@ final class Idefics3VisionEmbeddings {
     this.positionEmbedding = pos;
   }
 
-  static Idefics3VisionEmbeddings load(NDManager m, Weights w, String prefix, VisionDims d) {
+  static Idefics3VisionEmbeddings load(NDManager m, WeightSource w, String prefix, VisionDims d) {
     int p = d.patchSize();
     return new Idefics3VisionEmbeddings(
         d,
-        Tensors.load(m, w, prefix + "patch_embedding.weight", d.hiddenSize(), 3, p, p),
-        Tensors.load(m, w, prefix + "patch_embedding.bias", d.hiddenSize()),
-        Tensors.load(m, w, prefix + "position_embedding.weight", d.numPatches(), d.hiddenSize()));
+        w.load(m, prefix + "patch_embedding.weight", d.hiddenSize(), 3, p, p),
+        w.load(m, prefix + "patch_embedding.bias", d.hiddenSize()),
+        w.load(m, prefix + "position_embedding.weight", d.numPatches(), d.hiddenSize()));
   }
 
   /** pixels [B, 3, S, S] → [B, N, D], patches row-major. */

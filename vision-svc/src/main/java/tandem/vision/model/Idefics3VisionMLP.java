@@ -22,15 +22,15 @@ final class Idefics3VisionMLP {
     this.fc2Bias = fc2B;
   }
 
-  static Idefics3VisionMLP load(NDManager m, Weights w, String prefix, VisionDims d) {
+  static Idefics3VisionMLP load(NDManager m, WeightSource w, String prefix, VisionDims d) {
     int h = d.hiddenSize();
     int i = d.intermediateSize();
     return new Idefics3VisionMLP(
         d.hiddenAct().equals("gelu_pytorch_tanh"),
-        Tensors.load(m, w, prefix + "fc1.weight", i, h),
-        Tensors.load(m, w, prefix + "fc1.bias", i),
-        Tensors.load(m, w, prefix + "fc2.weight", h, i),
-        Tensors.load(m, w, prefix + "fc2.bias", h));
+        w.load(m, prefix + "fc1.weight", i, h),
+        w.load(m, prefix + "fc1.bias", i),
+        w.load(m, prefix + "fc2.weight", h, i),
+        w.load(m, prefix + "fc2.bias", h));
   }
 
   NDArray forward(NDArray x) {

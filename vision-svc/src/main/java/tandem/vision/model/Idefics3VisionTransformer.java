@@ -22,7 +22,7 @@ final class Idefics3VisionTransformer {
     this.postLayernormBias = postB;
   }
 
-  static Idefics3VisionTransformer load(NDManager m, Weights w, String prefix, VisionDims d) {
+  static Idefics3VisionTransformer load(NDManager m, WeightSource w, String prefix, VisionDims d) {
     List<Idefics3EncoderLayer> layers = new ArrayList<>();
     for (int i = 0; i < d.numHiddenLayers(); i++)
       layers.add(Idefics3EncoderLayer.load(m, w, prefix + "encoder.layers." + i + ".", d));
@@ -30,8 +30,8 @@ final class Idefics3VisionTransformer {
         d,
         Idefics3VisionEmbeddings.load(m, w, prefix + "embeddings.", d),
         List.copyOf(layers),
-        Tensors.load(m, w, prefix + "post_layernorm.weight", d.hiddenSize()),
-        Tensors.load(m, w, prefix + "post_layernorm.bias", d.hiddenSize()));
+        w.load(m, prefix + "post_layernorm.weight", d.hiddenSize()),
+        w.load(m, prefix + "post_layernorm.bias", d.hiddenSize()));
   }
 
   /**

@@ -8,13 +8,14 @@ import ai.djl.ndarray.types.Shape;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
-import java.util.List;
-import tandem.common.checkpoint.ModelConfig;
-import tandem.common.checkpoint.TensorStore;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
-import java.util.logging.Logger;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import tandem.common.checkpoint.ModelConfig;
+import tandem.common.checkpoint.TensorStore;
 
 /**
  * The Idefics3 vision tower plus connector on DJL/PyTorch, float32: tiles [n, 3, S, S] in, image tokens
@@ -22,7 +23,7 @@ import java.util.logging.Logger;
  * Calls are serialized (one forward at a time): the service's batcher is the place that merges work.
  */
 public final class VisionTower implements TileEncoder, AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(VisionTower.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(VisionTower.class);
 
   private final VisionDims dims;
   private final VisionOptions options;
@@ -56,7 +57,7 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
       List<String> unused = store.unused().stream()
           .filter(n -> n.startsWith(cfg.visionPrefix()) || n.startsWith(cfg.connectorPrefix()))
           .toList();
-      if (!unused.isEmpty()) LOG.warning("unused vision/connector tensors in " + dir + ": " + unused);
+      if (!unused.isEmpty()) LOG.warn("unused vision/connector tensors in {}: {}", dir, unused);
       tower.unusedTensors = unused;
       return tower;
     }
@@ -68,10 +69,10 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
    * something that affects the embeddings changes (a retrained decoder keeps the vision cache valid).
    */
   public static VisionTower create(
-      Weights weights, VisionDims dims, VisionOptions options, String visionPrefix, String connectorPrefix) {
+      WeightSource weights, VisionDims dims, VisionOptions options, String visionPrefix, String connectorPrefix) {
     MessageDigest sha = sha256();
     sha.update(dims.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
-    Weights hashing =
+    WeightSource hashing =
         (name, shape) -> {
           ByteBuffer b = weights.float32(name, shape);
           sha.update(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
@@ -93,7 +94,7 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
   static Device device(String name) {
     if (name.equals("cuda")) {
       if (Engine.getInstance().getGpuCount() > 0) return Device.gpu();
-      LOG.warning("device cuda requested but no GPU is visible to PyTorch; running on cpu");
+      LOG.warn("device cuda requested but no GPU is visible to PyTorch; running on cpu");
     }
     return Device.cpu();
   }

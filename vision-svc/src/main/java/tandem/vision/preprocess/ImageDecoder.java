@@ -17,7 +17,7 @@ import javax.imageio.ImageReadParam;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.MemoryCacheImageInputStream;
-import tandem.common.config.ServiceDefaults;
+import tandem.vision.config.VisionRegistry;
 import tandem.vision.preprocess.ImageDecodeException.Reason;
 
 /**
@@ -25,8 +25,9 @@ import tandem.vision.preprocess.ImageDecodeException.Reason;
  * indices + palette), RGB or RGBA, 8 bits per sample, raw samples with no colour management.
  *
  * <p>Formats: JPEG (baseline and progressive; the JDK's libjpeg-6b-derived decoder gives the same bytes as
- * libjpeg-turbo with Pillow's settings, checked for grey and 4:2:0/4:2:2/4:4:0/4:4:4 colour), PNG, GIF (first frame), BMP, WebP (TwelveMonkeys; lossless
- * is bit-exact with libwebp, lossy is not — see docs/vision-svc.md). Others are refused with
+ * libjpeg-turbo with Pillow's settings, checked for grey and 4:2:0/4:2:2/4:4:0/4:4:4 colour), PNG, GIF (first
+ * frame), BMP, WebP (TwelveMonkeys; lossless is bit-exact with libwebp, lossy is not — see docs/vision-svc.md).
+ * Others are refused with
  * {@link Reason#UNSUPPORTED_FORMAT}. Limits are checked before any pixel is decoded: the byte count first, then
  * width × height read from the header (a decompression bomb is refused without allocating its pixels).
  *
@@ -46,10 +47,10 @@ public final class ImageDecoder {
     this.applyExifOrientation = applyExifOrientation;
   }
 
-  /** Limits from {@link ServiceDefaults}, no EXIF rotation. */
+  /** vision-svc's default limits ({@link VisionRegistry}), no EXIF rotation: for tools that decode as it does. */
   public static ImageDecoder withDefaults() {
     return new ImageDecoder(
-        ServiceDefaults.DEFAULT_VISION_MAX_IMAGE_BYTES, ServiceDefaults.DEFAULT_VISION_MAX_IMAGE_PIXELS, false);
+        VisionRegistry.MAX_IMAGE_BYTES.defaultValue(), VisionRegistry.MAX_IMAGE_PIXELS.defaultValue(), false);
   }
 
   public ImageDecoder withExifOrientation(boolean apply) {
@@ -99,7 +100,8 @@ public final class ImageDecoder {
     } else if (b.length == 0) {
       what = "empty input";
     }
-    throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "not a supported image: " + what + " (allowed: " + ALLOWED + ")");
+    throw new ImageDecodeException(
+        Reason.UNSUPPORTED_FORMAT, "not a supported image: " + what + " (allowed: " + ALLOWED + ")");
   }
 
   /** Format and size from the header alone. */
@@ -143,8 +145,8 @@ public final class ImageDecoder {
   private static void checkJpegScans(byte[] b) throws ImageDecodeException {
     int scans = jpegScanCount(b);
     if (scans > MAX_JPEG_SCANS) {
-      throw new ImageDecodeException(
-          Reason.CORRUPT, "JPEG has " + scans + " scans, the limit is " + MAX_JPEG_SCANS + " (real files have about 10)");
+      throw new ImageDecodeException(Reason.CORRUPT,
+          "JPEG has " + scans + " scans, the limit is " + MAX_JPEG_SCANS + " (real files have about 10)");
     }
   }
 
@@ -176,7 +178,9 @@ public final class ImageDecoder {
       if (format == Format.WEBP || r.getClass().getName().startsWith("com.sun.imageio.")) return r;
       if (first == null) first = r;
     }
-    if (first == null) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
+    if (first == null) {
+      throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "no " + format + " reader in this JVM");
+    }
     return first;
   }
 
@@ -195,7 +199,8 @@ public final class ImageDecoder {
   private static ImageDecodeException corrupt(Format format, Exception e) {
     String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     if (format == Format.JPEG && msg.contains("Unsupported Image Type")) {
-      return new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "CMYK/YCCK JPEG is not supported (use RGB or greyscale)", e);
+      return new ImageDecodeException(
+          Reason.UNSUPPORTED_FORMAT, "CMYK/YCCK JPEG is not supported (use RGB or greyscale)", e);
     }
     return new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + msg, e);
   }
@@ -216,7 +221,9 @@ public final class ImageDecoder {
       ImageReadParam param = reader.getDefaultReadParam();
       BufferedImage bi = reader.read(0, param);
       String fatal = fatalWarning(format, warnings, bytes);
-      if (fatal != null) throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + fatal);
+      if (fatal != null) {
+        throw new ImageDecodeException(Reason.CORRUPT, "corrupt or truncated " + format + ": " + fatal);
+      }
       DecodedImage im = fromBuffered(bi, format == Format.PNG && pngHasNoAlphaChannel(bytes));
       if (format == Format.GIF && im.mode() == DecodedImage.Mode.P) im = onLogicalScreen(im, bytes);
       if (applyExifOrientation && format == Format.JPEG) {
@@ -337,7 +344,9 @@ public final class ImageDecoder {
       }
       case 4 -> {
         if (dropAlpha) return DecodedImage.of(w, h, DecodedImage.Mode.RGB, firstBands(samples(r, w, h, 4, bits), 4, 3));
-        if (!cm.hasAlpha()) throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "4-band image without alpha (CMYK?)");
+        if (!cm.hasAlpha()) {
+          throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, "4-band image without alpha (CMYK?)");
+        }
         return DecodedImage.of(w, h, DecodedImage.Mode.RGBA, samples(r, w, h, 4, bits));
       }
       default -> throw new ImageDecodeException(Reason.UNSUPPORTED_FORMAT, bands + "-band images are not supported");

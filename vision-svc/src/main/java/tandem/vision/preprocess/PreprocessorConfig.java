@@ -59,14 +59,19 @@ public record PreprocessorConfig(
     imageMean = List.copyOf(imageMean);
     imageStd = List.copyOf(imageStd);
     if (imageMean.size() != 3 || imageStd.size() != 3) {
-      throw new IllegalArgumentException("image_mean and image_std need 3 values (RGB), got " + imageMean + " " + imageStd);
+      throw new IllegalArgumentException(
+          "image_mean and image_std need 3 values (RGB), got " + imageMean + " " + imageStd);
     }
-    for (double s : imageStd) if (s == 0.0) throw new IllegalArgumentException("image_std must not contain 0: " + imageStd);
-    if (!(rescaleFactor > 0)) throw new IllegalArgumentException("rescale_factor must be positive, got " + rescaleFactor);
+    for (double s : imageStd) {
+      if (s == 0.0) throw new IllegalArgumentException("image_std must not contain 0: " + imageStd);
+    }
+    if (!(rescaleFactor > 0)) {
+      throw new IllegalArgumentException("rescale_factor must be positive, got " + rescaleFactor);
+    }
     if (imageSeqLen <= 0) throw new IllegalArgumentException("image_seq_len must be positive, got " + imageSeqLen);
   }
 
-  /** SmolVLM2's released settings (spec §3.1). */
+  /** SmolVLM2's released {@code preprocessor_config.json}: longest edge 2048, tiles of 512, 64 tokens per tile. */
   public static PreprocessorConfig smolVlmDefaults() {
     return new PreprocessorConfig(
         true, true, new LongestEdge(2048), RESAMPLE_LANCZOS, true, new LongestEdge(512), true, 1.0 / 255, true,
@@ -83,7 +88,10 @@ public record PreprocessorConfig(
         List.of(0.5, 0.5, 0.5), List.of(0.5, 0.5, 0.5), true, 64);
   }
 
-  /** Reads {@code preprocessor_config.json} (required) and {@code processor_config.json} (optional) from a checkpoint. */
+  /**
+   * Reads {@code preprocessor_config.json} (required) and {@code processor_config.json} (optional) from a
+   * checkpoint.
+   */
   public static PreprocessorConfig fromDir(Path dir) throws IOException {
     Path pre = dir.resolve("preprocessor_config.json");
     if (!Files.isRegularFile(pre)) throw new IOException("no preprocessor_config.json in " + dir);

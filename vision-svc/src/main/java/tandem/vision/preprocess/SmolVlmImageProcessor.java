@@ -6,7 +6,7 @@ import java.util.List;
 /**
  * Hugging Face's slow {@code SmolVLMImageProcessor.preprocess} (= Idefics3) for one image, bit-exact with Pillow:
  * resize to the longest edge, resize both sides up to multiples of the tile side, split into tiles (row-major) plus
- * a global image last, then RGB conversion, rescale and normalize (spec §3.2). Pure functions.
+ * a global image last, then RGB conversion, rescale and normalize. Pure functions.
  */
 public final class SmolVlmImageProcessor {
   private SmolVlmImageProcessor() {}

@@ -5,10 +5,7 @@ import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.api.trace.Tracer;
 import io.opentelemetry.context.Context;
-import java.util.List;
 import tandem.common.telemetry.Timeline;
-import tandem.vision.EmbedException;
-import tandem.vision.Embedder;
 
 /**
  * The {@code embed} span of one Embed call and its stage children ({@code cache}, {@code preprocess},
@@ -52,29 +49,21 @@ public final class EmbedTrace {
    * Ends {@code embed} with the counts: images, tiles (all images), tiles computed (the misses this call encoded),
    * cache hits, and {@code vision.cache.hit} = every image came from the cache.
    */
-  public void finish(List<Embedder.ImageOutput> images) {
+  public void finish(int images, long tiles, long computed, long hits) {
     if (timeline != null) {
-      long tiles = 0;
-      long computed = 0;
-      long hits = 0;
-      for (Embedder.ImageOutput o : images) {
-        tiles += o.embedding().tiles();
-        if (o.cacheHit()) hits++;
-        else computed += o.embedding().tiles();
-      }
-      span.setAttribute(IMAGES, images.size());
+      span.setAttribute(IMAGES, images);
       span.setAttribute(TILES, tiles);
       span.setAttribute(TILES_COMPUTED, computed);
       span.setAttribute(CACHE_HITS, hits);
-      span.setAttribute(CACHE_HIT, !images.isEmpty() && hits == images.size());
+      span.setAttribute(CACHE_HIT, images > 0 && hits == images);
     }
     span.end();
   }
 
-  /** Ends {@code embed} as failed. */
+  /** Ends {@code embed} as failed; a refusal's description is its code and message ({@code Rejection.toString}). */
   public void fail(Exception e) {
     if (timeline != null) {
-      span.setStatus(StatusCode.ERROR, e instanceof EmbedException x ? x.kind() + ": " + e.getMessage() : e.toString());
+      span.setStatus(StatusCode.ERROR, e.toString());
       span.recordException(e);
     }
     span.end();

@@ -24,18 +24,19 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import tandem.common.error.Rejection;
 import tandem.common.grpc.ServerBootstrap;
 import tandem.common.testing.Fixtures;
+import tandem.proto.types.v1.DType;
 import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.ImageInput;
 import tandem.proto.vision.v1.VisionServiceGrpc;
-import tandem.vision.EmbedException;
-import tandem.vision.EmbedLimits;
-import tandem.vision.Embedder;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.CacheKey;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
+import tandem.vision.embed.EmbedLimits;
+import tandem.vision.embed.Embedder;
 import tandem.vision.model.TileEncoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 
@@ -100,7 +101,8 @@ class VisionHostileInputTest {
     embedder = new Embedder(batcher, cache, new ImageIdRegistry(100), PreprocessorConfig.smolVlmDefaults(),
         new EmbedLimits(20 << 20, 50_000_000L, 8, maxWaitSeconds), "gated", 64, HIDDEN);
     String name = InProcessServerBuilder.generateName();
-    boot = ServerBootstrap.start(InProcessServerBuilder.forName(name), 64 << 20, List.of(), new VisionGrpcService(embedder));
+    boot = ServerBootstrap.start(
+        InProcessServerBuilder.forName(name), 64 << 20, List.of(), new VisionGrpcService(embedder));
     channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20).build();
     stub = VisionServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
   }
@@ -131,7 +133,8 @@ class VisionHostileInputTest {
   void imagesOverTheTokenBudgetAreRefusedFromTheirHeadersWithoutAnEncode() throws Exception {
     start(new GatedTower(true, 0), 60);
     byte[] image = Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png")); // 4x4+1 tiles
-    EmbedRequest r = req("", img(image, ""), img(VisionServiceTest.pngOf(1, 64, 64), "")).toBuilder().setMaxImageTokens(1500).build();
+    EmbedRequest r = req("", img(image, ""), img(VisionServiceTest.pngOf(1, 64, 64), "")).toBuilder()
+        .setMaxImageTokens(1500).build();
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> stub.embed(r));
     String d = e.getStatus().getDescription();
     assertTrue(d.contains("need 2176 image tokens") && d.contains("max_image_tokens") && d.contains("1500"), d);
@@ -148,9 +151,12 @@ class VisionHostileInputTest {
     byte[] alices = VisionServiceTest.pngOf(2, 40, 30);
     stub.embed(req("token:alice", img(alices, "photo")));
     assertNotNull(stub.embed(req("token:alice", ImageInput.newBuilder().setImageId("photo").build())));
-    var stolen = refused(Status.Code.NOT_FOUND, () -> stub.embed(req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("photo").build())));
-    var unknown = refused(Status.Code.NOT_FOUND, () -> stub.embed(req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("other").build())));
-    assertEquals(unknown.getStatus().getDescription().replace("'other'", "'photo'"), stolen.getStatus().getDescription());
+    var stolen = refused(Status.Code.NOT_FOUND,
+        () -> stub.embed(req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("photo").build())));
+    var unknown = refused(Status.Code.NOT_FOUND,
+        () -> stub.embed(req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("other").build())));
+    assertEquals(unknown.getStatus().getDescription().replace("'other'", "'photo'"),
+        stolen.getStatus().getDescription());
   }
 
   @Test
@@ -197,9 +203,10 @@ class VisionHostileInputTest {
         () -> stub.withDeadlineAfter(500, TimeUnit.MILLISECONDS).embed(req("", img(image, ""))));
     assertNotNull(e);
     // no deadline from the caller: the server's own wait (1 s here) ends it, with the variable named
-    EmbedException x = assertTimeoutPreemptively(FAST, () -> assertThrows(EmbedException.class,
-        () -> embedder.embed(List.of(new Embedder.ImageInput(VisionServiceTest.pngOf(7, 64, 64), "")), tandem.vision.DTypes.Type.FLOAT32, 0)));
-    assertEquals(EmbedException.Kind.DEADLINE_EXCEEDED, x.kind());
+    Rejection x = assertTimeoutPreemptively(FAST, () -> assertThrows(Rejection.class,
+        () -> embedder.embed(List.of(new Embedder.ImageInput(VisionServiceTest.pngOf(7, 64, 64), "")),
+            DType.DTYPE_FLOAT32, 0)));
+    assertEquals(Rejection.Kind.DEADLINE, x.kind());
     assertTrue(x.getMessage().contains("TANDEM_VISION_MAX_WAIT_SECONDS"), x.getMessage());
   }
 

@@ -29,7 +29,9 @@ import java.util.zip.Deflater;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import tandem.common.grpc.ServerHost;
 import tandem.common.io.Npy;
+import tandem.common.tensor.HalfFloats;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.proto.types.v1.DType;
@@ -38,13 +40,12 @@ import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.ImageEmbedding;
 import tandem.proto.vision.v1.ImageInput;
 import tandem.proto.vision.v1.VisionServiceGrpc;
-import tandem.vision.DTypes;
-import tandem.vision.EmbedLimits;
-import tandem.vision.Embedder;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
+import tandem.vision.embed.EmbedLimits;
+import tandem.vision.embed.Embedder;
 import tandem.vision.preprocess.PreprocessorConfig;
 
 /** vision-svc end to end, in-process, on the vlm-tiny checkpoint. */
@@ -61,7 +62,7 @@ class VisionServiceTest {
     String name = InProcessServerBuilder.generateName();
     VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20,
         new EmbedLimits(MAX_IMAGE_BYTES, 4_000_000L, 4), 16 << 20);
-    server = VisionServer.start(s, InProcessServerBuilder.forName(name));
+    server = VisionServer.start(s, ServerHost.inProcess(InProcessServerBuilder.forName(name)));
     channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(16 << 20).build();
     stub = VisionServiceGrpc.newBlockingStub(channel);
     a4 = Files.readAllBytes(Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg"));
@@ -102,7 +103,8 @@ class VisionServiceTest {
   void embeddingsMatchTheReferenceAndCarryTheGridAndSizes() throws Exception {
     EmbedResponse r = embed(DType.DTYPE_UNSPECIFIED, img(a4));
     ImageEmbedding e = r.getImages(0);
-    assertEquals(List.of(1, 3, 384, 120, 4), List.of(e.getRows(), e.getCols(), e.getWidth(), e.getHeight(), e.getTiles()));
+    assertEquals(List.of(1, 3, 384, 120, 4),
+        List.of(e.getRows(), e.getCols(), e.getWidth(), e.getHeight(), e.getTiles()));
     assertEquals(List.of(256L, 64L), e.getEmbeddings().getShapeList());
     assertEquals(DType.DTYPE_FLOAT32, e.getEmbeddings().getDtype());
     assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(a4)), e.getContentHash());
@@ -137,7 +139,7 @@ class VisionServiceTest {
       assertEquals(f32.getEmbeddings().getData().size() / 2, h.getEmbeddings().getData().size());
       ByteBuffer b = h.getEmbeddings().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
       for (int i = 0; i < ref.length; i += 97) {
-        short want = t == DType.DTYPE_FLOAT16 ? DTypes.toFloat16(ref[i]) : DTypes.toBfloat16(ref[i]);
+        short want = t == DType.DTYPE_FLOAT16 ? HalfFloats.floatToF16(ref[i]) : HalfFloats.floatToBf16(ref[i]);
         assertEquals(want, b.getShort(2 * i), "element " + i);
       }
     }
@@ -158,15 +160,16 @@ class VisionServiceTest {
     Path dir = TinyCheckpoints.vlmTiny();
     String json = Files.readString(dir.resolve("preprocessor_config.json"));
     PreprocessorConfig base = PreprocessorConfig.fromDir(dir);
-    PreprocessorConfig other = PreprocessorConfig.fromJson(json.replace("\"longest_edge\": 1536", "\"longest_edge\": 1024"), null);
+    PreprocessorConfig other =
+        PreprocessorConfig.fromJson(json.replace("\"longest_edge\": 1536", "\"longest_edge\": 1024"), null);
     assertFalse(base.cacheKey().equals(other.cacheKey()));
     EmbeddingCache shared = new EmbeddingCache(64L << 20);
     Embedder one = embedder(shared, base);
     Embedder two = embedder(shared, other);
     List<Embedder.ImageInput> in = List.of(new Embedder.ImageInput(a4, ""));
-    assertFalse(one.embed(in, DTypes.Type.FLOAT32, 0).images().get(0).cacheHit());
-    assertTrue(one.embed(in, DTypes.Type.FLOAT32, 0).images().get(0).cacheHit());
-    Embedder.ImageOutput o = two.embed(in, DTypes.Type.FLOAT32, 0).images().get(0);
+    assertFalse(one.embed(in, DType.DTYPE_FLOAT32, 0).images().get(0).cacheHit());
+    assertTrue(one.embed(in, DType.DTYPE_FLOAT32, 0).images().get(0).cacheHit());
+    Embedder.ImageOutput o = two.embed(in, DType.DTYPE_FLOAT32, 0).images().get(0);
     assertFalse(o.cacheHit());
     assertEquals(3, o.embedding().tiles()); // 1024 longest edge: 1x2 grid + global
   }
@@ -176,11 +179,11 @@ class VisionServiceTest {
     // a4 is 4 tiles = 65536 bytes of float32 tokens, a3 is 7 tiles = 114688; 150000 holds only one of them
     EmbeddingCache small = new EmbeddingCache(150_000);
     Embedder e = embedder(small, PreprocessorConfig.fromDir(TinyCheckpoints.vlmTiny()));
-    e.embed(List.of(new Embedder.ImageInput(a4, "")), DTypes.Type.FLOAT32, 0);
-    e.embed(List.of(new Embedder.ImageInput(a3, "")), DTypes.Type.FLOAT32, 0);
+    e.embed(List.of(new Embedder.ImageInput(a4, "")), DType.DTYPE_FLOAT32, 0);
+    e.embed(List.of(new Embedder.ImageInput(a3, "")), DType.DTYPE_FLOAT32, 0);
     assertEquals(1, small.stats().evictions());
     assertTrue(small.stats().bytes() <= 150_000);
-    assertFalse(e.embed(List.of(new Embedder.ImageInput(a4, "")), DTypes.Type.FLOAT32, 0).images().get(0).cacheHit());
+    assertFalse(e.embed(List.of(new Embedder.ImageInput(a4, "")), DType.DTYPE_FLOAT32, 0).images().get(0).cacheHit());
   }
 
   @Test
@@ -201,7 +204,8 @@ class VisionServiceTest {
     var e = assertThrows(StatusRuntimeException.class,
         () -> embed(DType.DTYPE_FLOAT32, ImageInput.newBuilder().setImageId("never-seen").build()));
     assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("image 0: image_id 'never-seen' is not known"), e.getStatus().getDescription());
+    assertTrue(e.getStatus().getDescription().contains("image 0: image_id 'never-seen' is not known"),
+        e.getStatus().getDescription());
   }
 
   @Test
@@ -228,7 +232,8 @@ class VisionServiceTest {
 
   @Test
   void tooManyImagesOrNoneAreRefused() {
-    var many = assertThrows(StatusRuntimeException.class, () -> embed(DType.DTYPE_FLOAT32, img(a4), img(a4), img(a4), img(a4), img(a4)));
+    var many = assertThrows(StatusRuntimeException.class,
+        () -> embed(DType.DTYPE_FLOAT32, img(a4), img(a4), img(a4), img(a4), img(a4)));
     assertEquals(Status.Code.INVALID_ARGUMENT, many.getStatus().getCode());
     assertEquals("the request has 5 images; at most 4 are allowed", many.getStatus().getDescription());
     var none = assertThrows(StatusRuntimeException.class, () -> embed(DType.DTYPE_FLOAT32));
@@ -243,7 +248,9 @@ class VisionServiceTest {
   /** A small valid RGB PNG with a seed-dependent pattern (fresh bytes the cache has not seen). */
   static byte[] pngOf(int seed, int w, int h) {
     var img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
-    for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) img.setRGB(x, y, (x * 31 + y * 17 + seed * 101) * 2654435 & 0xffffff);
+    for (int y = 0; y < h; y++) {
+      for (int x = 0; x < w; x++) img.setRGB(x, y, (x * 31 + y * 17 + seed * 101) * 2654435 & 0xffffff);
+    }
     try {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
       javax.imageio.ImageIO.write(img, "png", out);
@@ -257,7 +264,8 @@ class VisionServiceTest {
   static byte[] pngHeaderOnly(int w, int h) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     out.writeBytes(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-    ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
+    ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(w).putInt(h)
+        .put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
     chunk(out, "IHDR", ihdr.array());
     Deflater d = new Deflater();
     d.setInput(new byte[1000]);

@@ -22,8 +22,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
-import tandem.common.config.ServiceDefaults;
+import tandem.common.config.CommonSettings;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
@@ -31,13 +32,13 @@ import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.ImageInput;
 import tandem.proto.vision.v1.VisionServiceGrpc;
-import tandem.vision.EmbedLimits;
-import tandem.vision.Embedder;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionSettings;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
+import tandem.vision.embed.EmbedLimits;
+import tandem.vision.embed.Embedder;
 import tandem.vision.model.TileEncoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 
@@ -70,11 +71,12 @@ class VisionWireTest {
       Embedder embedder = new Embedder(batcher, new EmbeddingCache(64L << 20), new ImageIdRegistry(10), pre,
           EmbedLimits.defaults(), "zero-model", 64, 1024);
       ServerBootstrap boot = ServerBootstrap.start(NettyServerBuilder.forPort(0),
-          ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES, List.of(), new VisionGrpcService(embedder));
+          CommonSettings.MAX_MESSAGE_BYTES.defaultValue(), List.of(), new VisionGrpcService(embedder));
       byte[] image = Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png"));
-      EmbedRequest req = EmbedRequest.newBuilder().addImages(ImageInput.newBuilder().setData(ByteString.copyFrom(image))).build();
+      EmbedRequest req = EmbedRequest.newBuilder()
+          .addImages(ImageInput.newBuilder().setData(ByteString.copyFrom(image))).build();
       ManagedChannel sized = NettyChannelBuilder.forAddress("localhost", boot.port()).usePlaintext()
-          .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
+          .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue()).build();
       ManagedChannel stock = NettyChannelBuilder.forAddress("localhost", boot.port()).usePlaintext().build();
       try {
         EmbedResponse r = VisionServiceGrpc.newBlockingStub(sized).embed(req);
@@ -101,8 +103,10 @@ class VisionWireTest {
         .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
         .build();
     String name = InProcessServerBuilder.generateName();
-    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1 << 20, EmbedLimits.defaults(), 16 << 20);
-    try (Telemetry telemetry = Telemetry.of(sdk); VisionServer server = VisionServer.start(s, InProcessServerBuilder.forName(name), telemetry)) {
+    VisionSettings s =
+        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1 << 20, EmbedLimits.defaults(), 16 << 20);
+    try (Telemetry telemetry = Telemetry.of(sdk); VisionServer server =
+        VisionServer.start(s, ServerHost.inProcess(InProcessServerBuilder.forName(name)).withTelemetry(telemetry))) {
       ManagedChannel ch = InProcessChannelBuilder.forName(name).maxInboundMessageSize(16 << 20).build();
       byte[] image = Files.readAllBytes(Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg"));
       VisionServiceGrpc.newBlockingStub(ch).embed(EmbedRequest.newBuilder()
@@ -112,7 +116,8 @@ class VisionWireTest {
       Map<String, SpanData> byName = Map.of();
       for (int i = 0; i < 100 && !byName.containsKey("tandem.vision.v1.VisionService/Embed"); i++) {
         if (i > 0) Thread.sleep(50);
-        byName = spans.getFinishedSpanItems().stream().collect(Collectors.toMap(SpanData::getName, d -> d, (a, b) -> a));
+        byName = spans.getFinishedSpanItems().stream()
+            .collect(Collectors.toMap(SpanData::getName, d -> d, (a, b) -> a));
       }
       SpanData rpc = byName.get("tandem.vision.v1.VisionService/Embed");
       SpanData embed = byName.get("embed");
@@ -125,8 +130,10 @@ class VisionWireTest {
       }
       // a4_camera_gray.jpg: 3x1 grid + global image = 4 tiles, all computed (first sight)
       assertEquals(4L, embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles")));
-      assertEquals(4L, embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles.computed")));
-      assertEquals(false, embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.booleanKey("vision.cache.hit")));
+      assertEquals(4L,
+          embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles.computed")));
+      assertEquals(false,
+          embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.booleanKey("vision.cache.hit")));
     }
   }
 }

@@ -7,7 +7,10 @@ import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** The size rules of spec §3.2 / §3.4, as pure functions (no pixels). */
+/**
+ * The size rules of HF's {@code Idefics3ImageProcessor} ({@code get_resize_output_image_size},
+ * {@code resize_for_vision_encoder}, {@code split_image}), as pure functions (no pixels).
+ */
 class ResizeRulesTest {
   static PreprocessorConfig cfg(boolean split, int longest) {
     return new PreprocessorConfig(true, true, new PreprocessorConfig.LongestEdge(longest), 1, split,
@@ -17,7 +20,8 @@ class ResizeRulesTest {
 
   @ParameterizedTest(name = "{0}x{1} split={2} -> {3}x{4}, {5}x{6}, grid {7}x{8}, {9} images")
   @CsvSource({
-    // H, W, split, after step 2 (H, W), after 3a (H, W), rows, cols, images   — spec §3.4 table
+    // H, W, split, after get_resize_output_image_size (H, W), after resize_for_vision_encoder (H, W), rows, cols,
+    // images
     "512, 512, true, 2048, 2048, 2048, 2048, 4, 4, 17",
     "512, 512, false, 2048, 2048, 2048, 2048, 0, 0, 1",
     "768, 1024, true, 1536, 2048, 1536, 2048, 3, 4, 13",

@@ -1,0 +1,25 @@
+package tandem.vision.embed;
+
+import tandem.vision.config.VisionRegistry;
+
+/**
+ * Per-request limits: encoded bytes per image, decoded pixels per image (checked from the header), images per
+ * request, and how long a call waits for its encodings when the caller set no deadline.
+ */
+public record EmbedLimits(int maxImageBytes, long maxImagePixels, int maxImages, int maxWaitSeconds) {
+  public EmbedLimits {
+    if (maxImageBytes < 1 || maxImagePixels < 1 || maxImages < 1 || maxWaitSeconds < 1)
+      throw new IllegalArgumentException("vision limits must be positive");
+  }
+
+  /** With the default wait. */
+  public EmbedLimits(int maxImageBytes, long maxImagePixels, int maxImages) {
+    this(maxImageBytes, maxImagePixels, maxImages, VisionRegistry.MAX_WAIT_SECONDS.defaultValue());
+  }
+
+  /** vision-svc's default limits. */
+  public static EmbedLimits defaults() {
+    return new EmbedLimits(VisionRegistry.MAX_IMAGE_BYTES.defaultValue(),
+        VisionRegistry.MAX_IMAGE_PIXELS.defaultValue(), VisionRegistry.MAX_IMAGES.defaultValue());
+  }
+}
