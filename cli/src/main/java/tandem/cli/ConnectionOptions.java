@@ -12,13 +12,18 @@ import tandem.common.config.SettingRegistry;
 /**
  * The network flags every {@code vlm serve} command takes: connections, draining, the health-only port, TLS and
  * bearer tokens ({@link #REGISTRY}: {@code CommonSettings.NETWORK} and {@code SECURITY}). The command's model
- * transformer adds them ({@code SettingOptions.addTo(spec, ConnectionOptions.REGISTRY)}); {@link #env()} is the
+ * transformer adds them with its own ({@link #serveOptions}); {@link #env()} is the
  * process environment with the flags given laid over it, the one place the servers read these settings from.
  */
 @picocli.CommandLine.Command // a mixin: its options come from the command's transformer
 public final class ConnectionOptions {
   /** Every network and security setting, as flags of each serve command. */
   public static final SettingRegistry REGISTRY = CommonSettings.NETWORK.plus(CommonSettings.SECURITY);
+
+  /** A serve command's options: its service's settings, then these. */
+  static CommandSpec serveOptions(CommandSpec spec, SettingRegistry service) {
+    return SettingOptions.addTo(SettingOptions.addTo(spec, service), REGISTRY);
+  }
 
   @Spec(Spec.Target.MIXEE)
   CommandSpec command;

@@ -41,7 +41,7 @@ public final class ServeDecoderCommand implements Callable<Integer> {
           + " within $" + CommonSettings.SHUTDOWN_GRACE_SECONDS.env() + " (default "
           + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue() + ").");
       spec.usageMessage().description(description.toArray(String[]::new));
-      return SettingOptions.addTo(spec, DecoderSettings.REGISTRY);
+      return ConnectionOptions.serveOptions(spec, DecoderSettings.REGISTRY);
     }
   }
 

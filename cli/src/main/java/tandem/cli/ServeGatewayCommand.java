@@ -30,7 +30,7 @@ public final class ServeGatewayCommand implements Callable<Integer> {
   static final class Options implements IModelTransformer {
     @Override
     public CommandSpec transform(CommandSpec spec) {
-      return SettingOptions.addTo(spec, GatewaySettings.REGISTRY);
+      return ConnectionOptions.serveOptions(spec, GatewaySettings.REGISTRY);
     }
   }
 

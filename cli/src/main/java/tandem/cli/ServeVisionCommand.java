@@ -29,7 +29,7 @@ public final class ServeVisionCommand implements Callable<Integer> {
           "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, calls in flight finish within $"
               + CommonSettings.SHUTDOWN_GRACE_SECONDS.env() + " (default "
               + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultText() + ").");
-      return SettingOptions.addTo(spec, VisionRegistry.REGISTRY);
+      return ConnectionOptions.serveOptions(spec, VisionRegistry.REGISTRY);
     }
   }
 
