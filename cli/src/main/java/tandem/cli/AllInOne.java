@@ -27,7 +27,7 @@ import tandem.gateway.FrontDoors;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.http.HttpSettings;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
+import tandem.vision.VisionServerConfig;
 
 /**
  * The three services in one process ({@code vlm serve}, the laptop default): vision-svc and decoder-svc listen on
@@ -77,7 +77,7 @@ public final class AllInOne implements AutoCloseable {
   /** As {@link #restartDecoder()}, for vision-svc. */
   public synchronized void restartVision() throws IOException {
     vision.close(java.time.Duration.ZERO);
-    vision = VisionServer.start(VisionSettings.fromEnv(env), tandem.common.grpc.ServerHost
+    vision = VisionServer.start(VisionServerConfig.fromEnv(env), tandem.common.grpc.ServerHost
         .inProcess(InProcessServerBuilder.forName("vision-" + id)).withTelemetry(telemetry));
   }
 
@@ -130,7 +130,7 @@ public final class AllInOne implements AutoCloseable {
     GatewayModel gm = null;
     Backends backends = null;
     try {
-      vision = VisionServer.start(VisionSettings.fromEnv(env), tandem.common.grpc.ServerHost
+      vision = VisionServer.start(VisionServerConfig.fromEnv(env), tandem.common.grpc.ServerHost
           .inProcess(InProcessServerBuilder.forName("vision-" + id)).withTelemetry(telemetry));
       decoder = startDecoder(model, merged, id, telemetry, decoderModel);
       int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);

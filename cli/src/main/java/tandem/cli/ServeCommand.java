@@ -3,11 +3,20 @@ package tandem.cli;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import java.util.List;
+import java.util.Map;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
+import tandem.common.config.Setting;
+import tandem.common.config.SettingRegistry;
+import tandem.common.config.SettingValues;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.hub.ModelResolver;
 import tandem.common.telemetry.Telemetry;
+import tandem.gateway.config.GatewaySettings;
 
 /**
  * {@code vlm serve}: without a subcommand, gateway + vision-svc + decoder-svc in one process (in-process channels,
@@ -23,25 +32,29 @@ import tandem.common.telemetry.Telemetry;
     subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class, ServeVisionCommand.class},
     modelTransformer = ServeCommand.Flags.class)
 public final class ServeCommand implements Callable<Integer> {
-  /** The network and security flags. */
+  /** The public Chat port of the all-in-one server. */
+  static final Setting<Integer> PORT = Setting.integer("port", "TANDEM_PORT", ServiceDefaults.GATEWAY_PORT, 0, 65535,
+      "Public Chat port; 0 picks a free one.");
+  /**
+   * vlm serve's own settings; each service's others (docs/decoder-svc.md, vision-svc.md, gateway.md) are read from
+   * the environment, and the network and security ones are flags too ({@link ConnectionOptions}).
+   */
+  static final SettingRegistry REGISTRY = new SettingRegistry("vlm serve", List.of(CommonSettings.MODEL, PORT,
+      GatewaySettings.HTTP_PORT.withDefaultText(ServiceDefaults.HTTP_PORT + "; off when the Chat port serves TLS and"
+          + " neither the flag nor the variable is set"), CommonSettings.DEVICE, CommonSettings.METRICS_PORT));
+
+  /** The options: {@link #REGISTRY}'s, then the network and security flags. */
   static final class Flags implements picocli.CommandLine.IModelTransformer {
     @Override
-    public picocli.CommandLine.Model.CommandSpec transform(picocli.CommandLine.Model.CommandSpec spec) {
-      return SettingOptions.addTo(spec, ConnectionOptions.REGISTRY);
+    public CommandSpec transform(CommandSpec spec) {
+      return ConnectionOptions.serveOptions(spec, REGISTRY);
     }
   }
 
-  @Option(names = "--model", description = "Checkpoint folder or Hugging Face repo id (default: $TANDEM_MODEL).")
-  String model;
+  @Spec CommandSpec spec;
 
-  @Option(names = "--port", description = "Public Chat port; 0 picks a free one (default: $TANDEM_PORT or " + ServiceDefaults.GATEWAY_PORT + ").")
-  Integer port;
-
-  @Option(names = "--http-port", description = "HTTP port of the OpenAI-compatible API and the web playground; 0 picks a free one, -1 turns it off (default: $TANDEM_HTTP_PORT or " + ServiceDefaults.HTTP_PORT + "; off when the Chat port serves TLS and neither is set).")
+  /** --http-port when given: an explicit port opens even next to a TLS Chat port. */
   Integer httpPort;
-
-  @Option(names = "--device", description = "cpu or cuda (default: $TANDEM_DEVICE or cpu).")
-  String device;
 
   @Option(names = "--trace-log", description = "Print every finished trace as an indented tree with durations on stderr.")
   boolean traceLog;
@@ -51,11 +64,15 @@ public final class ServeCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Env env = connections.env();
-    String m = model != null ? model : env.string(ServiceDefaults.ENV_MODEL, "");
-    if (m.isEmpty()) throw new UserError("give --model DIR (or a Hugging Face repo id) or set " + ServiceDefaults.ENV_MODEL);
+    Map<String, String> flags = SettingOptions.given(spec.commandLine().getParseResult(), REGISTRY);
+    SettingValues v = SettingOptions.resolve(flags, REGISTRY, System.getenv());
+    httpPort = flags.containsKey(GatewaySettings.HTTP_PORT.flag()) ? v.get(GatewaySettings.HTTP_PORT) : null;
+    String m = v.get(CommonSettings.MODEL);
+    if (m == null) throw new UserError("give --model DIR (or a Hugging Face repo id) or set " + CommonSettings.MODEL.env());
     Path dir = resolveModel(m);
-    int p = port != null ? port : env.integer(ServiceDefaults.ENV_PORT, ServiceDefaults.GATEWAY_PORT);
-    int metricsPort = env.integer(ServiceDefaults.ENV_METRICS_PORT, 0);
+    int p = v.get(PORT);
+    int metricsPort = v.get(CommonSettings.METRICS_PORT);
+    String device = v.get(CommonSettings.DEVICE);
     tandem.common.security.TlsSettings tls = tandem.common.security.TlsSettings.serverFromEnv(env);
     tandem.gateway.http.HttpSettings http = httpSettings(env, tls.enabled());
     Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), metricsPort, traceLog ? System.err : null);
@@ -94,10 +111,10 @@ public final class ServeCommand implements Callable<Integer> {
    * the Chat port a plain HTTP port opens only when asked for explicitly (null = none).
    */
   tandem.gateway.http.HttpSettings httpSettings(Env env, boolean tls) {
-    boolean explicit = httpPort != null || !env.string(ServiceDefaults.ENV_HTTP_PORT, "").isEmpty();
+    boolean explicit = httpPort != null || !env.string(GatewaySettings.HTTP_PORT.env(), "").isEmpty();
     if (tls && !explicit) {
       System.err.println("tandem: the Chat port serves TLS, so the plain-HTTP port (OpenAI API, playground) stays off; "
-          + "set --http-port or " + ServiceDefaults.ENV_HTTP_PORT + " to open it behind your own TLS");
+          + "set --http-port or " + GatewaySettings.HTTP_PORT.env() + " to open it behind your own TLS");
       return null;
     }
     if (tls) {
@@ -105,7 +122,7 @@ public final class ServeCommand implements Callable<Integer> {
           + "TLS-terminating proxy, bearer tokens travel in its requests");
     }
     try {
-      return tandem.gateway.http.HttpSettings.fromEnv(env, ServiceDefaults.HTTP_PORT, httpPort);
+      return tandem.gateway.http.HttpSettings.from(GatewaySettings.resolve(env), ServiceDefaults.HTTP_PORT, httpPort);
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }

@@ -11,11 +11,11 @@ import tandem.common.config.SettingValues;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
-import tandem.vision.config.VisionRegistry;
+import tandem.vision.VisionServerConfig;
+import tandem.vision.config.VisionSettings;
 
 /**
- * {@code vlm serve vision}: vision-svc in this process. Its flags are {@link VisionRegistry}'s, each with its
+ * {@code vlm serve vision}: vision-svc in this process. Its flags are {@link VisionSettings}'s, each with its
  * environment variable (docs/vision-svc.md); a flag wins over the variable.
  */
 @Command(name = "vision", mixinStandardHelpOptions = true, modelTransformer = ServeVisionCommand.Flags.class)
@@ -29,7 +29,7 @@ public final class ServeVisionCommand implements Callable<Integer> {
           "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, calls in flight finish within $"
               + CommonSettings.SHUTDOWN_GRACE_SECONDS.env() + " (default "
               + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultText() + ").");
-      return ConnectionOptions.serveOptions(spec, VisionRegistry.REGISTRY);
+      return ConnectionOptions.serveOptions(spec, VisionSettings.REGISTRY);
     }
   }
 
@@ -39,17 +39,17 @@ public final class ServeVisionCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    SettingValues values = SettingOptions.resolve(spec, VisionRegistry.REGISTRY, System.getenv());
-    String model = values.get(VisionRegistry.MODEL);
-    VisionSettings s;
+    SettingValues values = SettingOptions.resolve(spec, VisionSettings.REGISTRY, System.getenv());
+    String model = values.get(VisionSettings.MODEL);
+    VisionServerConfig s;
     try {
-      s = VisionSettings.from(values, model == null ? null : ModelArg.resolve(model));
+      s = VisionServerConfig.from(values, model == null ? null : ModelArg.resolve(model));
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
     if (!Files.isRegularFile(s.model().resolve("config.json")))
       throw new UserError("--model " + s.model() + " has no config.json");
-    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(), values.get(VisionRegistry.METRICS_PORT),
+    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(), values.get(VisionSettings.METRICS_PORT),
         null);
     VisionServer server;
     try {

@@ -50,13 +50,14 @@ class ConnectionOptionsTest {
     UserError e = assertThrows(UserError.class, () -> overlay(Map.of(), "--keepalive-seconds", "0"));
     assertEquals("--keepalive-seconds=0: must be >= 1", e.getMessage());
     e = assertThrows(UserError.class, () -> overlay(Map.of(), "--tls-client-auth", "maybe"));
-    assertEquals("--tls-client-auth=maybe: not allowed (allowed: none, optional, require)", e.getMessage());
+    assertEquals("--tls-client-auth=maybe: tls-client-auth maybe is not allowed (allowed: none, optional, require)", e.getMessage());
   }
 
   @Test
   void theAllInOneServerTakesThemToo() {
     String usage = new CommandLine(new ServeCommand()).getUsageMessage();
-    for (String flag : new String[] {"--keepalive-seconds", "--health-port", "--shutdown-grace-seconds", "--tls-cert"}) {
+    for (String flag : new String[] {"--keepalive-seconds", "--health-port", "--shutdown-grace-seconds", "--tls-cert",
+        "--model", "--port", "--http-port", "--device", "--metrics-port", "--trace-log"}) {
       assertTrue(usage.contains(flag), flag + " missing from:\n" + usage);
     }
   }

@@ -25,7 +25,7 @@ import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.DecoderSettings;
 import tandem.gateway.GatewayServer;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
+import tandem.vision.VisionServerConfig;
 
 /**
  * The three real services on the vlm-tiny checkpoint (regenerated from TRW-1), over sockets, driven by {@code vlm
@@ -44,7 +44,7 @@ class EndToEndChatTest {
     Map<String, String> settings = Map.of(ServiceDefaults.ENV_MODEL, ckpt.toString(), ServiceDefaults.ENV_PORT, "0",
         ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "1024");
     Env env = new Env(settings);
-    vision = VisionServer.start(VisionSettings.fromEnv(env),
+    vision = VisionServer.start(VisionServerConfig.fromEnv(env),
         ServerHost.inProcess(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())));
     DecoderServerConfig dcfg = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(settings));
     decoder = DecoderServer.start(dcfg, ServerHost.internal(dcfg.port(), Env.system(), Telemetry.noop()));

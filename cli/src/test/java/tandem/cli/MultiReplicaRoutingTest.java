@@ -63,7 +63,7 @@ import tandem.proto.types.v1.GenerationParams;
 import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.ImageInput;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
+import tandem.vision.VisionServerConfig;
 
 /**
  * Three vision-svc, two decoder-svc and a gateway with static address lists, all on loopback with the tiny
@@ -134,7 +134,7 @@ class MultiReplicaRoutingTest {
 
   VisionServer startVision(int port, Recorder recorder) throws Exception {
     ServerBuilder<?> b = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).intercept(recorder);
-    VisionServer v = VisionServer.start(VisionSettings.fromEnv(env(Map.of())),
+    VisionServer v = VisionServer.start(VisionServerConfig.fromEnv(env(Map.of())),
         tandem.common.grpc.ServerHost.inProcess(ServerBootstrap.withConnectionLimits(b, LIMITS)));
     visions.add(v);
     visionCalls.add(recorder);

@@ -60,7 +60,7 @@ import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.gateway.v1.ImagePart;
 import tandem.proto.types.v1.GenerationParams;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
+import tandem.vision.VisionServerConfig;
 
 /**
  * One chat through the three services gives one trace with the issue's spans, parents and attributes, and the
@@ -342,7 +342,7 @@ class TracingTest {
     try (Telemetry vt = Telemetry.of(sdk("tandem-vision", spans, InMemoryMetricReader.create()));
         Telemetry dt = Telemetry.of(sdk("tandem-decoder", spans, InMemoryMetricReader.create()));
         Telemetry gt = Telemetry.of(sdk("tandem-gateway", spans, gwMetrics));
-        VisionServer vision = VisionServer.start(VisionSettings.fromEnv(env),
+        VisionServer vision = VisionServer.start(VisionServerConfig.fromEnv(env),
             ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(vt))) {
       DecoderServerConfig dc = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(env()));
       try (DecoderServer decoder = DecoderServer.start(

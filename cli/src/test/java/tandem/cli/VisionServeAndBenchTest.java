@@ -15,7 +15,7 @@ import picocli.CommandLine;
 import tandem.common.grpc.ServerHost;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
+import tandem.vision.VisionServerConfig;
 import tandem.vision.embed.EmbedLimits;
 
 class VisionServeAndBenchTest {
@@ -33,8 +33,8 @@ class VisionServeAndBenchTest {
 
   @Test
   void benchVisionPrintsEveryNumberAndEndsWithOneJsonObject() throws Exception {
-    VisionSettings s =
-        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20, EmbedLimits.defaults(), 128 << 20);
+    VisionServerConfig s =
+        new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20, EmbedLimits.defaults(), 128 << 20);
     try (VisionServer server = VisionServer.start(s, ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {
       Run r = run("bench", "vision", "--server", "localhost:" + server.port(), "--batch-sizes", "1,4", "--hits", "3");
       assertEquals(0, r.code(), r.err());

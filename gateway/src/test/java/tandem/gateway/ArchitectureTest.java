@@ -51,10 +51,8 @@ class ArchitectureTest {
     for (String pkg : List.of("pipeline", "chat", "telemetry", "boxes", "tokenize", "http", "limits", "routing")) {
       for (Path f : sources(pkg)) files.add(SRC.relativize(f).toString());
     }
-    // cli's ServeCommand still calls the deprecated HttpSettings.fromEnv(Env, …); that exception goes with it. TLS
-    // and bearer tokens are common's, read from the environment (TlsSettings, BearerTokenAuth) by EdgeSecurity.
-    List<String> allowed = List.of("http/HttpSettings.java: import tandem.common.config.Env;",
-        "limits/EdgeSecurity.java: import tandem.common.config.Env;");
+    // TLS and bearer tokens are common's, read from the environment (TlsSettings, BearerTokenAuth) by EdgeSecurity.
+    List<String> allowed = List.of("limits/EdgeSecurity.java: import tandem.common.config.Env;");
     List<String> offenders = new ArrayList<>();
     for (String f : files) {
       for (String line : Files.readAllLines(SRC.resolve(f))) {

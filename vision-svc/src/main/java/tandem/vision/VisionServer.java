@@ -18,7 +18,7 @@ import tandem.common.telemetry.Telemetry;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
-import tandem.vision.config.VisionRegistry;
+import tandem.vision.config.VisionSettings;
 import tandem.vision.embed.EmbedLimits;
 import tandem.vision.embed.Embedder;
 import tandem.vision.grpc.VisionGrpcService;
@@ -59,7 +59,7 @@ public final class VisionServer implements AutoCloseable {
    * {@code embed} span, the cache's and batcher's counters become metrics); the caller keeps ownership of it.
    * {@link #close()} drains with the host's grace.
    */
-  public static VisionServer start(VisionSettings s, ServerHost host) throws IOException {
+  public static VisionServer start(VisionServerConfig s, ServerHost host) throws IOException {
     PreprocessorConfig pre = PreprocessorConfig.fromDir(s.model());
     VisionTower tower = VisionTower.load(s.model(), new VisionOptions(s.device(), s.maxBatchTiles()));
     TileBatcher batcher = new TileBatcher(tower, s.maxBatchTiles(), s.batchWaitMs());
@@ -148,7 +148,7 @@ public final class VisionServer implements AutoCloseable {
     return clean;
   }
 
-  /** {@code --flag value} or {@code --flag=value} pairs, by flag name; {@link VisionRegistry} checks the names. */
+  /** {@code --flag value} or {@code --flag=value} pairs, by flag name; {@link VisionSettings} checks the names. */
   static Map<String, String> flags(String[] args) {
     Map<String, String> flags = new LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
@@ -168,20 +168,20 @@ public final class VisionServer implements AutoCloseable {
     return flags;
   }
 
-  /** vision-svc alone: {@link VisionRegistry}'s flags over its variables; TANDEM_TLS_* and the rest on the port. */
+  /** vision-svc alone: {@link VisionSettings}'s flags over its variables; TANDEM_TLS_* and the rest on the port. */
   public static void main(String[] args) throws Exception {
     SettingValues values;
-    VisionSettings s;
+    VisionServerConfig s;
     try {
-      values = VisionRegistry.REGISTRY.resolve(flags(args), System.getenv());
-      String model = values.get(VisionRegistry.MODEL);
-      s = VisionSettings.from(values, model == null ? null : ModelResolver.resolve(model)); // a Hub id: its folder
+      values = VisionSettings.REGISTRY.resolve(flags(args), System.getenv());
+      String model = values.get(VisionSettings.MODEL);
+      s = VisionServerConfig.from(values, model == null ? null : ModelResolver.resolve(model)); // a Hub id: its folder
     } catch (IllegalArgumentException e) {
       LOG.error("vision-svc: {}", e.getMessage());
       System.exit(2);
       return;
     }
-    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(), values.get(VisionRegistry.METRICS_PORT),
+    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(), values.get(VisionSettings.METRICS_PORT),
         null);
     VisionServer server;
     try {

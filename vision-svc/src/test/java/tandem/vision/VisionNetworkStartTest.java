@@ -66,8 +66,8 @@ class VisionNetworkStartTest {
   @Test
   void withMtlsOnlyTheGatewaysCertificateReachesEmbedAndTheHealthPortServesProbesOnly() throws Exception {
     TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
-    VisionSettings s =
-        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+    VisionServerConfig s =
+        new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
     try (VisionServer server = VisionServer.start(s, ServerHost.internal(s.port(), tls.env(), Telemetry.noop()))) {
       assertEquals(tls.healthPort(), server.healthPort());
       ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));
@@ -84,8 +84,8 @@ class VisionNetworkStartTest {
 
   @Test
   void theDrainGraceComesFromTheEnvironmentAndABadOneFailsTheStartBeforeLoading() throws Exception {
-    VisionSettings s =
-        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+    VisionServerConfig s =
+        new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
     String grace = CommonSettings.SHUTDOWN_GRACE_SECONDS.env();
     var bad = assertThrows(IllegalArgumentException.class, () -> VisionServer.start(s,
         ServerHost.internal(s.port(), new Env(Map.of(grace, "-1")), Telemetry.noop())));

@@ -13,7 +13,7 @@ import tandem.common.config.Env;
 import tandem.common.config.Setting;
 import tandem.common.config.SettingValues;
 import tandem.common.testing.SettingsDocs;
-import tandem.vision.config.VisionRegistry;
+import tandem.vision.config.VisionSettings;
 import tandem.vision.embed.EmbedLimits;
 import tandem.vision.preprocess.ImageDecoder;
 
@@ -21,13 +21,13 @@ import tandem.vision.preprocess.ImageDecoder;
 class VisionSettingsTest {
   @Test
   void theDefaultsAreTheServicesDocumentedOnes() {
-    VisionSettings s = VisionSettings.fromEnvironment(Map.of("TANDEM_MODEL", "/m"));
-    assertEquals(new VisionSettings(Path.of("/m"), "cpu", 50052, 8, 2, 512L << 20,
+    VisionServerConfig s = VisionServerConfig.fromEnvironment(Map.of("TANDEM_MODEL", "/m"));
+    assertEquals(new VisionServerConfig(Path.of("/m"), "cpu", 50052, 8, 2, 512L << 20,
         new EmbedLimits(20 << 20, 50_000_000L, 16, 900), 128 << 20), s);
     assertEquals(s.limits(), EmbedLimits.defaults());
     ImageDecoder d = ImageDecoder.withDefaults();
     assertEquals(List.of(20L << 20, 50_000_000L), List.of(d.maxBytes(), d.maxPixels()));
-    assertEquals(0, VisionRegistry.REGISTRY.resolve(Map.of()).get(VisionRegistry.METRICS_PORT));
+    assertEquals(0, VisionSettings.REGISTRY.resolve(Map.of()).get(VisionSettings.METRICS_PORT));
   }
 
   @Test
@@ -38,19 +38,19 @@ class VisionSettingsTest {
         Map.entry("TANDEM_VISION_MAX_IMAGE_BYTES", "1m"), Map.entry("TANDEM_VISION_MAX_IMAGE_PIXELS", "1000"),
         Map.entry("TANDEM_VISION_MAX_IMAGES", "3"), Map.entry("TANDEM_VISION_MAX_WAIT_SECONDS", "5"),
         Map.entry("TANDEM_MAX_MESSAGE_BYTES", "2097152"), Map.entry("TANDEM_METRICS_PORT", "9464"));
-    assertEquals(new VisionSettings(Path.of("/env"), "cuda", 7000, 4, 0, 1L << 30,
-        new EmbedLimits(1 << 20, 1000, 3, 5), 2 << 20), VisionSettings.fromEnvironment(env));
-    assertEquals(VisionSettings.fromEnvironment(env), VisionSettings.fromEnv(new Env(env)));
+    assertEquals(new VisionServerConfig(Path.of("/env"), "cuda", 7000, 4, 0, 1L << 30,
+        new EmbedLimits(1 << 20, 1000, 3, 5), 2 << 20), VisionServerConfig.fromEnvironment(env));
+    assertEquals(VisionServerConfig.fromEnvironment(env), VisionServerConfig.fromEnv(new Env(env)));
 
     String[] args = {"--model", "/flag", "--max-images=7", "--cache-bytes", "0", "--port", "0"};
-    SettingValues v = VisionRegistry.REGISTRY.resolve(VisionServer.flags(args), env);
-    VisionSettings s = VisionSettings.from(v);
+    SettingValues v = VisionSettings.REGISTRY.resolve(VisionServer.flags(args), env);
+    VisionServerConfig s = VisionServerConfig.from(v);
     assertEquals(Path.of("/flag"), s.model());
     assertEquals(7, s.limits().maxImages());
     assertEquals(0, s.cacheBytes());
     assertEquals(0, s.port());
     assertEquals(4, s.maxBatchTiles(), "from the variable");
-    assertEquals(9464, v.get(VisionRegistry.METRICS_PORT));
+    assertEquals(9464, v.get(VisionSettings.METRICS_PORT));
   }
 
   @Test
@@ -63,13 +63,13 @@ class VisionSettingsTest {
         new Case(Map.of("max-image-bytes", "3g"), Map.of(), "--max-image-bytes=3g: must be from 1 to 2147483647 bytes"),
         new Case(Map.of("batch-wait-ms", "soon"), Map.of(), "--batch-wait-ms=soon: is not a whole number"),
         new Case(Map.of("max-tiles", "4"), Map.of(), "unknown flag --max-tiles (allowed: --model, --device,"))) {
-      var e = assertThrows(IllegalArgumentException.class, () -> VisionRegistry.REGISTRY.resolve(c.flags(), c.env()));
+      var e = assertThrows(IllegalArgumentException.class, () -> VisionSettings.REGISTRY.resolve(c.flags(), c.env()));
       assertTrue(e.getMessage().startsWith(c.message()), e.getMessage());
     }
-    var noModel = assertThrows(IllegalArgumentException.class, () -> VisionSettings.fromEnvironment(Map.of()));
+    var noModel = assertThrows(IllegalArgumentException.class, () -> VisionServerConfig.fromEnvironment(Map.of()));
     assertEquals("no model: pass --model DIR or set TANDEM_MODEL", noModel.getMessage());
     var small = assertThrows(IllegalArgumentException.class,
-        () -> VisionSettings.fromEnvironment(Map.of("TANDEM_MODEL", "/m", "TANDEM_MAX_MESSAGE_BYTES", "1000")));
+        () -> VisionServerConfig.fromEnvironment(Map.of("TANDEM_MODEL", "/m", "TANDEM_MAX_MESSAGE_BYTES", "1000")));
     assertTrue(small.getMessage().contains("is below 1 MiB"), small.getMessage());
   }
 
@@ -78,12 +78,12 @@ class VisionSettingsTest {
     assertEquals(Map.of("model", "/m", "port", "0"), VisionServer.flags(new String[] {"--model", "/m", "--port=0"}));
     assertThrows(IllegalArgumentException.class, () -> VisionServer.flags(new String[] {"/m"}));
     assertThrows(IllegalArgumentException.class, () -> VisionServer.flags(new String[] {"--model"}));
-    assertNull(VisionRegistry.REGISTRY.byFlag("max-tiles"));
+    assertNull(VisionSettings.REGISTRY.byFlag("max-tiles"));
   }
 
   @Test
   void theDocsTableIsTheRegistrys() throws Exception {
-    SettingsDocs.assertTableIsCurrent(SettingsDocs.page("vision-svc.md"), "vision-svc", VisionRegistry.REGISTRY);
-    for (Setting<?> s : VisionRegistry.REGISTRY.all()) assertTrue(s.env().startsWith("TANDEM_"), s.env());
+    SettingsDocs.assertTableIsCurrent(SettingsDocs.page("vision-svc.md"), "vision-svc", VisionSettings.REGISTRY);
+    for (Setting<?> s : VisionSettings.REGISTRY.all()) assertTrue(s.env().startsWith("TANDEM_"), s.env());
   }
 }

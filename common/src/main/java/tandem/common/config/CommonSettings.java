@@ -21,6 +21,13 @@ public final class CommonSettings {
   public static final Setting<Integer> METRICS_PORT = Setting.integer("metrics-port", "TANDEM_METRICS_PORT", 0, 0,
       65535, "Prometheus scrape port (HTTP /metrics); 0 = off.");
 
+  // ---- vision-svc's image limits, which the gateway enforces too before it calls vision-svc
+  public static final Setting<Integer> MAX_IMAGES = Setting.integer("max-images", "TANDEM_VISION_MAX_IMAGES", 16, 1,
+      Integer.MAX_VALUE, "Most images in one request (the gateway refuses more before any byte goes to vision-svc).");
+  public static final Setting<Integer> MAX_IMAGE_BYTES = Setting.intBytes("max-image-bytes",
+      "TANDEM_VISION_MAX_IMAGE_BYTES", 20 << 20, "Largest encoded image of a request (the gateway's HTTP API refuses"
+          + " a larger data: URI or fetched image before vision-svc sees it).");
+
   /** The service port, whose default differs by service. */
   public static Setting<Integer> port(int def) {
     return Setting.integer("port", "TANDEM_PORT", def, 0, 65535, "gRPC port; 0 picks a free one.");

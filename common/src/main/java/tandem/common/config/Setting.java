@@ -73,7 +73,8 @@ public record Setting<T>(
   public static Setting<String> choice(String flag, String env, String def, String description, String... allowed) {
     List<String> values = Arrays.asList(allowed);
     Function<String, String> p = s -> values.stream().filter(a -> a.equalsIgnoreCase(s)).findFirst()
-        .orElseThrow(() -> new IllegalArgumentException("not allowed (allowed: " + String.join(", ", values) + ")"));
+        .orElseThrow(() -> new IllegalArgumentException(
+            flag + " " + s + " is not allowed (allowed: " + String.join(", ", values) + ")"));
     return new Setting<>(flag, List.of(), env, def, description, String.class, p, null);
   }
 
@@ -104,6 +105,17 @@ public record Setting<T>(
       if (v < min) throw new IllegalArgumentException("must be at least " + min + " bytes");
       return v;
     }, def == null ? null : bytesText(def));
+  }
+
+  /** A byte count that fits an int ({@code 20m} or {@code 20971520}), at least 1. */
+  public static Setting<Integer> intBytes(String flag, String env, int def, String description) {
+    return new Setting<>(flag, List.of(), env, def, description, Integer.class, s -> {
+      long v = parseBytes(s);
+      if (v < 1 || v > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException("must be from 1 to " + Integer.MAX_VALUE + " bytes");
+      }
+      return (int) v;
+    }, bytesText(def));
   }
 
   /** A decimal number from {@code min} to {@code max}. */

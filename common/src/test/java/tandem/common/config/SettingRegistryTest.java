@@ -47,7 +47,7 @@ class SettingRegistryTest {
     var e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of(), Map.of("T_MAX_BATCH", "0")));
     assertEquals("T_MAX_BATCH=0: must be >= 1", e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of("kv-cache-dtype", "f16"), Map.of()));
-    assertEquals("--kv-cache-dtype=f16: not allowed (allowed: bf16, f32)", e.getMessage());
+    assertEquals("--kv-cache-dtype=f16: kv-cache-dtype f16 is not allowed (allowed: bf16, f32)", e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of("prefill-chunk-tokens", "5000"), Map.of()));
     assertEquals("--prefill-chunk-tokens=5000: must be from 1 to 4096", e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of(), Map.of("T_KV", "lots")));

@@ -58,8 +58,7 @@ public final class GatewaySettings {
       "TANDEM_GATEWAY_MAX_NEW_TOKENS", 2048, 1, Integer.MAX_VALUE,
       "Largest params.max_new_tokens a client may ask for; INVALID_ARGUMENT above.");
   /** vision-svc's variable: the gateway refuses too many images before any byte goes to vision-svc. */
-  public static final Setting<Integer> MAX_IMAGES = Setting.integer("max-images", "TANDEM_VISION_MAX_IMAGES", 16, 0,
-      Integer.MAX_VALUE, "Most images in one request; RESOURCE_EXHAUSTED above, before vision-svc is called.");
+  public static final Setting<Integer> MAX_IMAGES = CommonSettings.MAX_IMAGES;
   public static final Setting<Integer> MAX_STREAMS_PER_CLIENT = Setting.integer("max-streams-per-client",
       "TANDEM_GATEWAY_MAX_STREAMS_PER_CLIENT", 16, 0, Integer.MAX_VALUE,
       "Chat streams one client (its bearer token, else its IP) may have open at once; 0 = unlimited.");
@@ -108,9 +107,7 @@ public final class GatewaySettings {
       "TANDEM_HTTP_KEEPALIVE_SECONDS", 2, 1, Integer.MAX_VALUE,
       "Seconds between SSE keep-alive comments while a stream waits (they notice a client that went away).");
   /** vision-svc's variable: the HTTP API refuses a larger data: URI or fetched image before vision-svc sees it. */
-  public static final Setting<Integer> MAX_IMAGE_BYTES = Setting.integer("max-image-bytes",
-      "TANDEM_VISION_MAX_IMAGE_BYTES", 20 << 20, 1, Integer.MAX_VALUE,
-      "Largest image of the HTTP API (a decoded data: URI or a fetched body), bytes.");
+  public static final Setting<Integer> MAX_IMAGE_BYTES = CommonSettings.MAX_IMAGE_BYTES;
 
   public static final SettingRegistry REGISTRY = new SettingRegistry("gateway", List.of(
       MODEL, VISION_ADDR, DECODER_ADDR, PORT, MAX_MESSAGE_BYTES, HTTP_PORT, METRICS_PORT,

@@ -9,7 +9,6 @@ import static tandem.gateway.config.GatewaySettings.MAX_IMAGE_BYTES;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import tandem.common.config.Env;
 import tandem.common.config.SettingValues;
 import tandem.gateway.config.GatewaySettings;
 
@@ -56,17 +55,6 @@ public record HttpSettings(int port, List<String> imageUrlHosts, int imageFetchS
     }
     return new HttpSettings(port, hosts, v.get(HTTP_IMAGE_FETCH_SECONDS), v.get(MAX_IMAGE_BYTES),
         v.get(HTTP_KEEPALIVE_SECONDS));
-  }
-
-  /**
-   * {@link #from} with the settings of {@code env}.
-   *
-   * @deprecated for cli's ServeCommand until it calls {@code from(GatewaySettings.resolve(env), …)}; the record
-   *     itself reads no environment
-   */
-  @Deprecated
-  public static HttpSettings fromEnv(Env env, int defaultPort, Integer portOverride) {
-    return from(GatewaySettings.resolve(env), defaultPort, portOverride);
   }
 
   /** Defaults on {@code port} (tests). */

@@ -1,6 +1,6 @@
 package tandem.vision.embed;
 
-import tandem.vision.config.VisionRegistry;
+import tandem.vision.config.VisionSettings;
 
 /**
  * Per-request limits: encoded bytes per image, decoded pixels per image (checked from the header), images per
@@ -14,12 +14,12 @@ public record EmbedLimits(int maxImageBytes, long maxImagePixels, int maxImages,
 
   /** With the default wait. */
   public EmbedLimits(int maxImageBytes, long maxImagePixels, int maxImages) {
-    this(maxImageBytes, maxImagePixels, maxImages, VisionRegistry.MAX_WAIT_SECONDS.defaultValue());
+    this(maxImageBytes, maxImagePixels, maxImages, VisionSettings.MAX_WAIT_SECONDS.defaultValue());
   }
 
   /** vision-svc's default limits. */
   public static EmbedLimits defaults() {
-    return new EmbedLimits(VisionRegistry.MAX_IMAGE_BYTES.defaultValue(),
-        VisionRegistry.MAX_IMAGE_PIXELS.defaultValue(), VisionRegistry.MAX_IMAGES.defaultValue());
+    return new EmbedLimits(VisionSettings.MAX_IMAGE_BYTES.defaultValue(),
+        VisionSettings.MAX_IMAGE_PIXELS.defaultValue(), VisionSettings.MAX_IMAGES.defaultValue());
   }
 }

@@ -9,7 +9,7 @@ import java.util.concurrent.TimeoutException;
 import tandem.common.error.Rejection;
 import tandem.vision.cache.CachedEmbedding;
 import tandem.vision.cache.EmbeddingCache;
-import tandem.vision.config.VisionRegistry;
+import tandem.vision.config.VisionSettings;
 import tandem.vision.preprocess.ImageDecodeException;
 
 /**
@@ -35,7 +35,7 @@ final class Waits {
       throw Rejection.unavailable("interrupted while encoding image " + index);
     } catch (TimeoutException e) {
       throw Rejection.deadline("image " + index + " was not encoded in time (the caller's deadline, or "
-          + VisionRegistry.MAX_WAIT_SECONDS.env() + ")");
+          + VisionSettings.MAX_WAIT_SECONDS.env() + ")");
     } catch (CancellationException e) {
       if (joined && !cancelled.isDone()) throw new OwnerGone("image " + index + ": the call encoding it was cancelled");
       throw Rejection.cancelled("image " + index + ": encoding was cancelled");

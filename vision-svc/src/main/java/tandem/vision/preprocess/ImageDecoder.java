@@ -17,7 +17,7 @@ import javax.imageio.ImageReadParam;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.MemoryCacheImageInputStream;
-import tandem.vision.config.VisionRegistry;
+import tandem.vision.config.VisionSettings;
 import tandem.vision.preprocess.ImageDecodeException.Reason;
 
 /**
@@ -47,10 +47,10 @@ public final class ImageDecoder {
     this.applyExifOrientation = applyExifOrientation;
   }
 
-  /** vision-svc's default limits ({@link VisionRegistry}), no EXIF rotation: for tools that decode as it does. */
+  /** vision-svc's default limits ({@link VisionSettings}), no EXIF rotation: for tools that decode as it does. */
   public static ImageDecoder withDefaults() {
     return new ImageDecoder(
-        VisionRegistry.MAX_IMAGE_BYTES.defaultValue(), VisionRegistry.MAX_IMAGE_PIXELS.defaultValue(), false);
+        VisionSettings.MAX_IMAGE_BYTES.defaultValue(), VisionSettings.MAX_IMAGE_PIXELS.defaultValue(), false);
   }
 
   public ImageDecoder withExifOrientation(boolean apply) {

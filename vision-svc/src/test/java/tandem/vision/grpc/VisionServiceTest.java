@@ -41,7 +41,7 @@ import tandem.proto.vision.v1.ImageEmbedding;
 import tandem.proto.vision.v1.ImageInput;
 import tandem.proto.vision.v1.VisionServiceGrpc;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
+import tandem.vision.VisionServerConfig;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
 import tandem.vision.embed.EmbedLimits;
@@ -60,7 +60,7 @@ class VisionServiceTest {
   @BeforeAll
   static void start() throws Exception {
     String name = InProcessServerBuilder.generateName();
-    VisionSettings s = new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20,
+    VisionServerConfig s = new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20,
         new EmbedLimits(MAX_IMAGE_BYTES, 4_000_000L, 4), 16 << 20);
     server = VisionServer.start(s, ServerHost.inProcess(InProcessServerBuilder.forName(name)));
     channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(16 << 20).build();

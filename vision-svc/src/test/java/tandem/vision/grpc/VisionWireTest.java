@@ -33,7 +33,7 @@ import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.ImageInput;
 import tandem.proto.vision.v1.VisionServiceGrpc;
 import tandem.vision.VisionServer;
-import tandem.vision.VisionSettings;
+import tandem.vision.VisionServerConfig;
 import tandem.vision.batch.TileBatcher;
 import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.cache.ImageIdRegistry;
@@ -103,8 +103,8 @@ class VisionWireTest {
         .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
         .build();
     String name = InProcessServerBuilder.generateName();
-    VisionSettings s =
-        new VisionSettings(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1 << 20, EmbedLimits.defaults(), 16 << 20);
+    VisionServerConfig s =
+        new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1 << 20, EmbedLimits.defaults(), 16 << 20);
     try (Telemetry telemetry = Telemetry.of(sdk); VisionServer server =
         VisionServer.start(s, ServerHost.inProcess(InProcessServerBuilder.forName(name)).withTelemetry(telemetry))) {
       ManagedChannel ch = InProcessChannelBuilder.forName(name).maxInboundMessageSize(16 << 20).build();

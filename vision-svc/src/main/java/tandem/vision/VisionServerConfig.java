@@ -6,14 +6,14 @@ import java.util.Map;
 import tandem.common.config.Env;
 import tandem.common.config.Setting;
 import tandem.common.config.SettingValues;
-import tandem.vision.config.VisionRegistry;
+import tandem.vision.config.VisionSettings;
 import tandem.vision.embed.EmbedLimits;
 
 /**
- * What vision-svc is built from: {@link VisionRegistry}'s values (flags over environment variables) as one record,
+ * What vision-svc is built from: {@link VisionSettings}'s values (flags over environment variables) as one record,
  * checked again here for callers that build it directly (tests).
  */
-public record VisionSettings(
+public record VisionServerConfig(
     Path model,
     String device,
     int port,
@@ -23,10 +23,10 @@ public record VisionSettings(
     EmbedLimits limits,
     int maxMessageBytes) {
 
-  public VisionSettings {
+  public VisionServerConfig {
     if (model == null) {
-      throw new IllegalArgumentException("no model: pass --" + VisionRegistry.MODEL.flag() + " DIR or set "
-          + VisionRegistry.MODEL.env());
+      throw new IllegalArgumentException("no model: pass --" + VisionSettings.MODEL.flag() + " DIR or set "
+          + VisionSettings.MODEL.env());
     }
     if (!device.equals("cpu") && !device.equals("cuda"))
       throw new IllegalArgumentException("device " + device + " is not allowed (allowed: cpu, cuda)");
@@ -41,29 +41,29 @@ public record VisionSettings(
   }
 
   /** The settings from resolved values; the model folder as given. */
-  public static VisionSettings from(SettingValues v) {
-    String model = v.get(VisionRegistry.MODEL);
+  public static VisionServerConfig from(SettingValues v) {
+    String model = v.get(VisionSettings.MODEL);
     return from(v, model == null ? null : Path.of(model));
   }
 
   /** The settings from resolved values, with {@code model} for the model (a Hub id resolved to its folder). */
-  public static VisionSettings from(SettingValues v, Path model) {
-    EmbedLimits limits = new EmbedLimits(v.get(VisionRegistry.MAX_IMAGE_BYTES), v.get(VisionRegistry.MAX_IMAGE_PIXELS),
-        v.get(VisionRegistry.MAX_IMAGES), v.get(VisionRegistry.MAX_WAIT_SECONDS));
-    return new VisionSettings(model, v.get(VisionRegistry.DEVICE), v.get(VisionRegistry.PORT),
-        v.get(VisionRegistry.MAX_BATCH_TILES), v.get(VisionRegistry.BATCH_WAIT_MS), v.get(VisionRegistry.CACHE_BYTES),
-        limits, v.get(VisionRegistry.MAX_MESSAGE_BYTES));
+  public static VisionServerConfig from(SettingValues v, Path model) {
+    EmbedLimits limits = new EmbedLimits(v.get(VisionSettings.MAX_IMAGE_BYTES), v.get(VisionSettings.MAX_IMAGE_PIXELS),
+        v.get(VisionSettings.MAX_IMAGES), v.get(VisionSettings.MAX_WAIT_SECONDS));
+    return new VisionServerConfig(model, v.get(VisionSettings.DEVICE), v.get(VisionSettings.PORT),
+        v.get(VisionSettings.MAX_BATCH_TILES), v.get(VisionSettings.BATCH_WAIT_MS), v.get(VisionSettings.CACHE_BYTES),
+        limits, v.get(VisionSettings.MAX_MESSAGE_BYTES));
   }
 
   /** The settings from environment variables alone. */
-  public static VisionSettings fromEnvironment(Map<String, String> environment) {
-    return from(VisionRegistry.REGISTRY.resolve(environment));
+  public static VisionServerConfig fromEnvironment(Map<String, String> environment) {
+    return from(VisionSettings.REGISTRY.resolve(environment));
   }
 
   /** As {@link #fromEnvironment}, for callers that hold an {@link Env} (the all-in-one server). */
-  public static VisionSettings fromEnv(Env env) {
+  public static VisionServerConfig fromEnv(Env env) {
     Map<String, String> vars = new HashMap<>();
-    for (Setting<?> s : VisionRegistry.REGISTRY.all()) {
+    for (Setting<?> s : VisionSettings.REGISTRY.all()) {
       String value = env.string(s.env(), null);
       if (value != null) vars.put(s.env(), value);
     }

@@ -11,13 +11,11 @@ import tandem.common.config.SettingRegistry;
  * docs/vision-svc.md is {@link SettingRegistry#markdownTable()}. Nothing here imports the rest of vision-svc, so the
  * domain may name a setting (a message that tells the operator which variable to raise) without a package cycle.
  */
-public final class VisionRegistry {
-  private VisionRegistry() {}
+public final class VisionSettings {
+  private VisionSettings() {}
 
   public static final Setting<String> MODEL = CommonSettings.MODEL;
-  /** cpu or cuda, exactly (the tower's device names); the message names the value and what is allowed. */
-  public static final Setting<String> DEVICE = new Setting<>("device", List.of(), "TANDEM_DEVICE", "cpu",
-      CommonSettings.DEVICE.description(), String.class, VisionRegistry::device, null);
+  public static final Setting<String> DEVICE = CommonSettings.DEVICE;
   public static final Setting<Integer> PORT = CommonSettings.port(50052);
   public static final Setting<Integer> MAX_BATCH_TILES = Setting.integer("max-batch-tiles",
       "TANDEM_VISION_MAX_BATCH_TILES", 8, 1, Integer.MAX_VALUE, "Most tiles in one forward pass of the tower.");
@@ -26,13 +24,11 @@ public final class VisionRegistry {
   public static final Setting<Long> CACHE_BYTES = Setting.bytes("cache-bytes", "TANDEM_VISION_CACHE_BYTES",
       512L << 20, 0, "Embedding cache bound (data + 256 B per entry), least recently used evicted first; 0 stores"
           + " nothing (identical images in flight are still encoded once).");
-  public static final Setting<Integer> MAX_IMAGE_BYTES = intBytes("max-image-bytes", "TANDEM_VISION_MAX_IMAGE_BYTES",
-      20 << 20, "Largest encoded image of a request.");
+  public static final Setting<Integer> MAX_IMAGE_BYTES = CommonSettings.MAX_IMAGE_BYTES;
   public static final Setting<Long> MAX_IMAGE_PIXELS = Setting.longValue("max-image-pixels",
       "TANDEM_VISION_MAX_IMAGE_PIXELS", 50_000_000L, 1, Long.MAX_VALUE,
       "Largest image, width × height read from its header before any pixel is decoded (decompression bombs).");
-  public static final Setting<Integer> MAX_IMAGES = Setting.integer("max-images", "TANDEM_VISION_MAX_IMAGES", 16, 1,
-      Integer.MAX_VALUE, "Images per request.");
+  public static final Setting<Integer> MAX_IMAGES = CommonSettings.MAX_IMAGES;
   public static final Setting<Integer> MAX_WAIT_SECONDS = Setting.integer("max-wait-seconds",
       "TANDEM_VISION_MAX_WAIT_SECONDS", 900, 1, Integer.MAX_VALUE,
       "Longest a call waits for its encodings when the caller set no deadline (then DEADLINE_EXCEEDED).");
@@ -43,22 +39,4 @@ public final class VisionRegistry {
   public static final SettingRegistry REGISTRY = new SettingRegistry("vision-svc", List.of(MODEL, DEVICE, PORT,
       MAX_BATCH_TILES, BATCH_WAIT_MS, CACHE_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_IMAGES, MAX_WAIT_SECONDS,
       MAX_MESSAGE_BYTES, METRICS_PORT));
-
-  static String device(String value) {
-    if (!value.equals("cpu") && !value.equals("cuda")) {
-      throw new IllegalArgumentException("device " + value + " is not allowed (allowed: cpu, cuda)");
-    }
-    return value;
-  }
-
-  /** A byte count that fits an int ({@code 20m} or {@code 20971520}), at least 1. */
-  private static Setting<Integer> intBytes(String flag, String env, int def, String description) {
-    return new Setting<>(flag, List.of(), env, def, description, Integer.class, s -> {
-      long v = Setting.parseBytes(s);
-      if (v < 1 || v > Integer.MAX_VALUE) {
-        throw new IllegalArgumentException("must be from 1 to " + Integer.MAX_VALUE + " bytes");
-      }
-      return (int) v;
-    }, Setting.bytesText(def));
-  }
 }
