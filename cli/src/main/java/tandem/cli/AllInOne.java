@@ -1,5 +1,6 @@
 package tandem.cli;
 
+import tandem.common.config.CommonSettings;
 import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
 import io.grpc.inprocess.InProcessChannelBuilder;
@@ -10,7 +11,6 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.UUID;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
@@ -40,7 +40,7 @@ public final class AllInOne implements AutoCloseable {
   private final GatewayModel gatewayModel;
   private final Backends backends;
   private final FrontDoors doors;
-  private java.time.Duration grace = java.time.Duration.ofSeconds(ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+  private java.time.Duration grace = java.time.Duration.ofSeconds(CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue());
   /** What a backend restart needs: how the backends were built. */
   private Path model;
   private Env env;
@@ -121,8 +121,8 @@ public final class AllInOne implements AutoCloseable {
       ServerBuilder<?> publicServer, Telemetry telemetry, DecoderModel decoderModel, HttpSettings http)
       throws IOException, InterruptedException {
     Map<String, String> merged = new HashMap<>(environment);
-    merged.put(ServiceDefaults.ENV_MODEL, model.toString());
-    if (device != null) merged.put(ServiceDefaults.ENV_DEVICE, device);
+    merged.put(CommonSettings.MODEL.env(), model.toString());
+    if (device != null) merged.put(CommonSettings.DEVICE.env(), device);
     Env env = new Env(merged);
     String id = UUID.randomUUID().toString();
     VisionServer vision = null;
@@ -133,7 +133,7 @@ public final class AllInOne implements AutoCloseable {
       vision = VisionServer.start(VisionServerConfig.fromEnv(env), tandem.common.grpc.ServerHost
           .inProcess(InProcessServerBuilder.forName("vision-" + id)).withTelemetry(telemetry));
       decoder = startDecoder(model, merged, id, telemetry, decoderModel);
-      int maxMessage = env.integer(ServiceDefaults.ENV_MAX_MESSAGE_BYTES, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
+      int maxMessage = env.get(CommonSettings.MAX_MESSAGE_BYTES);
       backends = Backends.inProcess("vision-" + id, "decoder-" + id, maxMessage, telemetry);
       gm = GatewayModel.load(model);
       // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
@@ -182,7 +182,7 @@ public final class AllInOne implements AutoCloseable {
       telemetry.close();
     }, "embedded-shutdown"));
     return InProcessChannelBuilder.forName(name)
-        .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES).build();
+        .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue()).build();
   }
 
   public int port() {

@@ -1,5 +1,6 @@
 package tandem.cli;
 
+import tandem.common.config.CommonSettings;
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
@@ -21,7 +22,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import tandem.common.config.ServiceDefaults;
 import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.ImageInput;
@@ -65,7 +65,7 @@ public final class BenchVisionCommand implements Callable<Integer> {
     ManagedChannel ch = client.open(server);
     try {
       awaitServing(ch);
-      var stub = VisionServiceGrpc.newBlockingStub(ch).withMaxOutboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
+      var stub = VisionServiceGrpc.newBlockingStub(ch).withMaxOutboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue());
       long runSeed = seed * 1_000_003L + System.nanoTime();
 
       // 1. Misses at each batch cap: one fresh 512x512 image per cap.

@@ -1,5 +1,6 @@
 package tandem.cli;
 
+import tandem.common.config.CommonSettings;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.grpc.Channel;
@@ -128,8 +129,8 @@ public final class ChatCommand implements Callable<Integer> {
   }
 
   private static Path pathFromEnv() {
-    String v = System.getenv(ServiceDefaults.ENV_MODEL);
-    if (v == null || v.isBlank()) throw new UserError("give --model DIR (or set " + ServiceDefaults.ENV_MODEL + ") or --server ADDR");
+    String v = System.getenv(CommonSettings.MODEL.env());
+    if (v == null || v.isBlank()) throw new UserError("give --model DIR (or set " + CommonSettings.MODEL.env() + ") or --server ADDR");
     return Path.of(v);
   }
 

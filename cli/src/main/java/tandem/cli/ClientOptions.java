@@ -1,5 +1,6 @@
 package tandem.cli;
 
+import tandem.common.config.CommonSettings;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -73,7 +74,7 @@ public final class ClientOptions {
     String bearer = token(token, env);
     ChannelCredentials creds = credentials();
     NettyChannelBuilder b = NettyChannelBuilder.forTarget(target, creds)
-        .maxInboundMessageSize(ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES);
+        .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue());
     if (authority != null) b.overrideAuthority(authority); // checked against the certificate instead of the address
     if (bearer != null) {
       if (!tlsRequested() && !loopback(target)) {

@@ -1,5 +1,6 @@
 package tandem.cli;
 
+import tandem.common.config.CommonSettings;
 import com.google.gson.JsonObject;
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
@@ -272,14 +273,14 @@ public final class EvalCommand implements Runnable {
             + ServiceDefaults.GATEWAY_PORT);
       }
       String m = modelArg();
-      if (m == null) throw new UserError("give --model DIR (or set " + ServiceDefaults.ENV_MODEL + ") or --server ADDR");
+      if (m == null) throw new UserError("give --model DIR (or set " + CommonSettings.MODEL.env() + ") or --server ADDR");
       return e.open(ModelArg.resolve(m));
     }
 
     /** --model, else $TANDEM_MODEL, else null. */
     private String modelArg() {
       if (model != null) return model.toString();
-      String v = System.getenv(ServiceDefaults.ENV_MODEL);
+      String v = System.getenv(CommonSettings.MODEL.env());
       return v == null || v.isBlank() ? null : v;
     }
 

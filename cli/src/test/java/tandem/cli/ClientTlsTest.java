@@ -1,5 +1,7 @@
 package tandem.cli;
 
+import tandem.decoder.DecoderSettings;
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -58,14 +60,14 @@ class ClientTlsTest {
     TestCerts.Pem serverCert = TestCerts.leaf(pki, "server", ca);
     client = TestCerts.leaf(pki, "client", ca);
     Map<String, String> env = new HashMap<>();
-    env.put(ServiceDefaults.ENV_TLS_CERT, serverCert.cert().toString());
-    env.put(ServiceDefaults.ENV_TLS_KEY, serverCert.key().toString());
-    env.put(ServiceDefaults.ENV_TLS_CLIENT_CA, ca.cert().toString());
-    env.put(ServiceDefaults.ENV_TLS_CLIENT_AUTH, "require");
-    env.put(ServiceDefaults.ENV_AUTH_TOKENS, TOKEN);
-    env.put(ServiceDefaults.ENV_DECODER_MAX_BATCH, "2");
-    env.put(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "512");
-    env.put(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "1");
+    env.put(CommonSettings.TLS_CERT.env(), serverCert.cert().toString());
+    env.put(CommonSettings.TLS_KEY.env(), serverCert.key().toString());
+    env.put(CommonSettings.TLS_CLIENT_CA.env(), ca.cert().toString());
+    env.put(CommonSettings.TLS_CLIENT_AUTH.env(), "require");
+    env.put(CommonSettings.AUTH_TOKENS.env(), TOKEN);
+    env.put(DecoderSettings.MAX_BATCH.env(), "2");
+    env.put(DecoderSettings.MAX_SEQ_LEN.env(), "512");
+    env.put(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "1");
     // exactly what ServeCommand does with these variables
     var creds = TlsSettings.serverFromEnv(new Env(env)).serverCredentials().credentials();
     server = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu", env, Grpc.newServerBuilderForPort(0, creds), Telemetry.noop());

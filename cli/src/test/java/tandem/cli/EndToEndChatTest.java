@@ -1,5 +1,7 @@
 package tandem.cli;
 
+import tandem.gateway.config.GatewaySettings;
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,7 +17,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
@@ -41,15 +42,15 @@ class EndToEndChatTest {
   @BeforeAll
   static void start() throws Exception {
     Path ckpt = TinyCheckpoints.vlmTiny();
-    Map<String, String> settings = Map.of(ServiceDefaults.ENV_MODEL, ckpt.toString(), ServiceDefaults.ENV_PORT, "0",
-        ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "1024");
+    Map<String, String> settings = Map.of(CommonSettings.MODEL.env(), ckpt.toString(), GatewaySettings.PORT.env(), "0",
+        DecoderSettings.MAX_BATCH.env(), "2", DecoderSettings.MAX_SEQ_LEN.env(), "1024");
     Env env = new Env(settings);
     vision = VisionServer.start(VisionServerConfig.fromEnv(env),
         ServerHost.inProcess(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())));
     DecoderServerConfig dcfg = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(settings));
     decoder = DecoderServer.start(dcfg, ServerHost.internal(dcfg.port(), Env.system(), Telemetry.noop()));
     gateway = GatewayServer.start(new GatewayServer.Config(ckpt, "127.0.0.1:" + vision.port(),
-        "127.0.0.1:" + decoder.port(), 0, ServiceDefaults.DEFAULT_MAX_MESSAGE_BYTES),
+        "127.0.0.1:" + decoder.port(), 0, CommonSettings.MAX_MESSAGE_BYTES.defaultValue()),
         GatewayServer.publicHost(0, Env.system(), Telemetry.noop()), Env.system());
     references = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json"))).getAsJsonObject();
   }

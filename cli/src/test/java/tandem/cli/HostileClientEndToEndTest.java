@@ -1,5 +1,8 @@
 package tandem.cli;
 
+import tandem.gateway.config.GatewaySettings;
+import tandem.decoder.DecoderSettings;
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -22,7 +25,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.proto.gateway.v1.ChatMessage;
@@ -44,11 +46,11 @@ class HostileClientEndToEndTest {
 
   @BeforeAll
   static void start() throws Exception {
-    open = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu", Map.of(ServiceDefaults.ENV_DECODER_MAX_BATCH, "2",
-        ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "2048", ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS, "1500"),
+    open = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu", Map.of(DecoderSettings.MAX_BATCH.env(), "2",
+        DecoderSettings.MAX_SEQ_LEN.env(), "2048", GatewaySettings.MAX_PROMPT_TOKENS.env(), "1500"),
         Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()), Telemetry.noop());
-    secured = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu", Map.of(ServiceDefaults.ENV_DECODER_MAX_BATCH, "2",
-        ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "2048", ServiceDefaults.ENV_AUTH_TOKENS, "alice-token,bob-token"),
+    secured = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu", Map.of(DecoderSettings.MAX_BATCH.env(), "2",
+        DecoderSettings.MAX_SEQ_LEN.env(), "2048", CommonSettings.AUTH_TOKENS.env(), "alice-token,bob-token"),
         Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()), Telemetry.noop());
     openChannel = Grpc.newChannelBuilder("127.0.0.1:" + open.port(), InsecureChannelCredentials.create())
         .maxInboundMessageSize(64 << 20).build();
@@ -105,7 +107,7 @@ class HostileClientEndToEndTest {
     for (int i = 0; i < images.length; i++) images[i] = image(png(100 + i, 900, 700), "");
     var e = refusedFast(Status.Code.INVALID_ARGUMENT, () -> stub(openChannel, null).chat(ask("describe them", images)).next());
     String d = e.getStatus().getDescription();
-    assertTrue(d.contains("the limit is 1500") && d.contains(ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS), d);
+    assertTrue(d.contains("the limit is 1500") && d.contains(GatewaySettings.MAX_PROMPT_TOKENS.env()), d);
     assertEquals(tilesBefore, open.vision().batcher().stats().tiles(), "no tile was encoded for it");
   }
 
@@ -113,7 +115,7 @@ class HostileClientEndToEndTest {
   void aThirtyMegabyteTextPartIsRefusedInSeconds() {
     var e = refusedFast(Status.Code.INVALID_ARGUMENT,
         () -> stub(openChannel, null).chat(ask("x".repeat(30_000_000))).next());
-    assertTrue(e.getStatus().getDescription().contains(ServiceDefaults.ENV_GATEWAY_MAX_TEXT_BYTES), e.getStatus().getDescription());
+    assertTrue(e.getStatus().getDescription().contains(GatewaySettings.MAX_TEXT_BYTES.env()), e.getStatus().getDescription());
   }
 
   @Test

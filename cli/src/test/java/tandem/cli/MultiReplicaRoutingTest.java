@@ -1,5 +1,7 @@
 package tandem.cli;
 
+import tandem.gateway.config.GatewaySettings;
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -39,7 +41,6 @@ import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerBootstrap;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
@@ -125,10 +126,10 @@ class MultiReplicaRoutingTest {
 
   static Env env(Map<String, String> m) {
     Map<String, String> all = new HashMap<>(m);
-    all.put(ServiceDefaults.ENV_MODEL, TinyCheckpoints.vlmTiny().toString());
-    all.put(ServiceDefaults.ENV_PORT, "0");
-    all.put(ServiceDefaults.ENV_MAX_CONNECTION_AGE_SECONDS, "" + AGE_SECONDS);
-    all.put(ServiceDefaults.ENV_MAX_CONNECTION_AGE_GRACE_SECONDS, "" + AGE_GRACE_SECONDS);
+    all.put(CommonSettings.MODEL.env(), TinyCheckpoints.vlmTiny().toString());
+    all.put(GatewaySettings.PORT.env(), "0");
+    all.put(CommonSettings.MAX_CONNECTION_AGE_SECONDS.env(), "" + AGE_SECONDS);
+    all.put(CommonSettings.MAX_CONNECTION_AGE_GRACE_SECONDS.env(), "" + AGE_GRACE_SECONDS);
     return new Env(all);
   }
 
@@ -219,16 +220,16 @@ class MultiReplicaRoutingTest {
     for (int i = 0; i < 2; i++) {
       Recorder r = new Recorder();
       DecoderServerConfig dc = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(Map.of(
-          ServiceDefaults.ENV_MODEL, TinyCheckpoints.vlmTiny().toString(),
-          ServiceDefaults.ENV_DECODER_MAX_BATCH, "2", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "2048")));
+          CommonSettings.MODEL.env(), TinyCheckpoints.vlmTiny().toString(),
+          DecoderSettings.MAX_BATCH.env(), "2", DecoderSettings.MAX_SEQ_LEN.env(), "2048")));
       DecoderServer d = DecoderServer.start(dc,
           ServerHost.internal(0, env(Map.of()), Telemetry.noop()).withInterceptors(List.of(r)));
       closeLast.add(d);
       decoderCalls.add(r);
       decoderAddrs.add("127.0.0.1:" + d.port());
     }
-    Env gatewayEnv = env(Map.of(ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS, "1",
-        ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "0", ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0"));
+    Env gatewayEnv = env(Map.of(GatewaySettings.RESOLVE_SECONDS.env(), "1",
+        GatewaySettings.RATE_PER_SECOND.env(), "0", GatewaySettings.MAX_STREAMS_PER_CLIENT.env(), "0"));
     GatewayServer.Config gatewayConfig = GatewayServer.Config.fromEnv(gatewayEnv) // the model, port 0, the limits
         .withBackends(String.join(",", visionAddrs), String.join(",", decoderAddrs));
     gateway = GatewayServer.start(gatewayConfig, GatewayServer.publicHost(0, gatewayEnv, Telemetry.noop()), gatewayEnv);

@@ -1,5 +1,6 @@
 package tandem.cli;
 
+import tandem.gateway.config.GatewaySettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -21,14 +22,14 @@ class ServeHttpPortTest {
   @Test
   void theAllInOneServerOpensTheHttpPortByDefault() {
     assertEquals(ServiceDefaults.HTTP_PORT, serve(null).httpSettings(new Env(Map.of()), false).port());
-    assertEquals(9999, serve(null).httpSettings(new Env(Map.of(ServiceDefaults.ENV_HTTP_PORT, "9999")), false).port());
-    assertEquals(7777, serve(7777).httpSettings(new Env(Map.of(ServiceDefaults.ENV_HTTP_PORT, "9999")), false).port());
+    assertEquals(9999, serve(null).httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "9999")), false).port());
+    assertEquals(7777, serve(7777).httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "9999")), false).port());
   }
 
   @Test
   void minusOneTurnsItOff() {
     assertNull(serve(-1).httpSettings(new Env(Map.of()), false));
-    assertNull(serve(null).httpSettings(new Env(Map.of(ServiceDefaults.ENV_HTTP_PORT, "-1")), false));
+    assertNull(serve(null).httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "-1")), false));
   }
 
   @Test
@@ -40,9 +41,9 @@ class ServeHttpPortTest {
   @Test
   void aBadPortOrSettingIsAUserErrorNamingIt() {
     UserError e = assertThrows(UserError.class, () -> serve(70000).httpSettings(new Env(Map.of()), false));
-    assertTrue(e.getMessage().contains(ServiceDefaults.ENV_HTTP_PORT), e.getMessage());
+    assertTrue(e.getMessage().contains(GatewaySettings.HTTP_PORT.env()), e.getMessage());
     UserError k = assertThrows(UserError.class,
-        () -> serve(null).httpSettings(new Env(Map.of(ServiceDefaults.ENV_HTTP_KEEPALIVE_SECONDS, "0")), false));
-    assertTrue(k.getMessage().contains(ServiceDefaults.ENV_HTTP_KEEPALIVE_SECONDS), k.getMessage());
+        () -> serve(null).httpSettings(new Env(Map.of(GatewaySettings.HTTP_KEEPALIVE_SECONDS.env(), "0")), false));
+    assertTrue(k.getMessage().contains(GatewaySettings.HTTP_KEEPALIVE_SECONDS.env()), k.getMessage());
   }
 }

@@ -1,5 +1,7 @@
 package tandem.cli;
 
+import tandem.gateway.config.GatewaySettings;
+import tandem.decoder.DecoderSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,7 +14,6 @@ import java.io.PrintStream;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import tandem.cli.bench.Soak;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
@@ -25,8 +26,8 @@ class SoakMixTest {
   @Test
   void theHostileMixLeavesNoUnexpectedErrorAndNothingInFlight() throws Exception {
     AllInOne server = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu", Map.of(
-            ServiceDefaults.ENV_DECODER_MAX_BATCH, "4", ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, "2048",
-            ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0", ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "0"),
+            DecoderSettings.MAX_BATCH.env(), "4", DecoderSettings.MAX_SEQ_LEN.env(), "2048",
+            GatewaySettings.MAX_STREAMS_PER_CLIENT.env(), "0", GatewaySettings.RATE_PER_SECOND.env(), "0"),
         Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()), Telemetry.noop());
     String target = "127.0.0.1:" + server.port();
     ManagedChannel ch = Grpc.newChannelBuilder(target, InsecureChannelCredentials.create()).build();

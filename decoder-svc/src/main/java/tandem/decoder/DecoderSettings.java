@@ -3,6 +3,7 @@ package tandem.decoder;
 import java.util.List;
 import java.util.Locale;
 import tandem.common.config.CommonSettings;
+import tandem.common.config.ServiceDefaults;
 import tandem.common.config.Setting;
 import tandem.common.config.SettingRegistry;
 import tandem.decoder.generate.Scheduler;
@@ -18,7 +19,7 @@ import tandem.decoder.model.WeightFormat;
 public final class DecoderSettings {
   private DecoderSettings() {}
 
-  public static final Setting<Integer> PORT = CommonSettings.port(50053);
+  public static final Setting<Integer> PORT = CommonSettings.port(ServiceDefaults.DECODER_PORT);
   public static final Setting<Integer> MAX_BATCH = Setting.integer("max-batch", "TANDEM_DECODER_MAX_BATCH", 8, 1,
       Integer.MAX_VALUE, "Most sequences running together (rows of a decode step). The CPU kernel reserves no memory"
           + " for it (the KV budget does); libtorch (CUDA) reserves max-batch × max-seq-len positions of KV up front.");

@@ -1,5 +1,6 @@
 package tandem.decoder;
 
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -22,7 +23,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
@@ -145,11 +145,11 @@ class DecoderDrainingTest {
     DecoderServerConfig cfg =
         DecoderServerConfig.of(TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 1, 64, 4, 16 << 20, 64);
     var bad = assertThrows(IllegalArgumentException.class, () -> DecoderServer.start(cfg, ServerHost.internal(
-        cfg.port(), new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "-3")), Telemetry.noop())));
-    assertTrue(bad.getMessage().contains(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS), bad.getMessage());
+        cfg.port(), new Env(Map.of(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "-3")), Telemetry.noop())));
+    assertTrue(bad.getMessage().contains(CommonSettings.SHUTDOWN_GRACE_SECONDS.env()), bad.getMessage());
 
     DecoderServer server = DecoderServer.start(cfg, ServerHost.internal(cfg.port(),
-        new Env(Map.of(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS, "7")), Telemetry.noop()));
+        new Env(Map.of(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "7")), Telemetry.noop()));
     try {
       assertEquals(Duration.ofSeconds(7), server.shutdownGrace());
     } finally {

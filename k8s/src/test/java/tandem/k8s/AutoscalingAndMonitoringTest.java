@@ -1,5 +1,7 @@
 package tandem.k8s;
 
+import tandem.gateway.config.GatewaySettings;
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import tandem.common.config.ServiceDefaults;
 import tandem.k8s.Chart.Rendering;
 import tandem.k8s.Chart.Y;
 
@@ -103,10 +104,10 @@ class AutoscalingAndMonitoringTest {
   void theRoutingSettingsReachTheGatewayThroughTheConfigMap() {
     Map<String, Object> cm = Chart.render(List.of(), "gateway.routing.resolveSeconds", 7,
         "gateway.routing.decoderLoadFactor", 2).get("ConfigMap", "tandem");
-    assertEquals("7", Y.str(cm, "data." + ServiceDefaults.ENV_GATEWAY_RESOLVE_SECONDS));
-    assertEquals("2", Y.str(cm, "data." + ServiceDefaults.ENV_GATEWAY_DECODER_LOAD_FACTOR));
-    assertEquals(String.valueOf(ServiceDefaults.DEFAULT_MAX_CONNECTION_AGE_SECONDS),
-        Y.str(Chart.defaults().get("ConfigMap", "tandem"), "data." + ServiceDefaults.ENV_MAX_CONNECTION_AGE_SECONDS));
+    assertEquals("7", Y.str(cm, "data." + GatewaySettings.RESOLVE_SECONDS.env()));
+    assertEquals("2", Y.str(cm, "data." + GatewaySettings.DECODER_LOAD_FACTOR.env()));
+    assertEquals(String.valueOf(CommonSettings.MAX_CONNECTION_AGE_SECONDS.defaultValue()),
+        Y.str(Chart.defaults().get("ConfigMap", "tandem"), "data." + CommonSettings.MAX_CONNECTION_AGE_SECONDS.env()));
   }
 
   @Test

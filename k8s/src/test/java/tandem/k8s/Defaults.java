@@ -2,37 +2,38 @@ package tandem.k8s;
 
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.config.Setting;
+import tandem.common.config.SettingRegistry;
+import tandem.decoder.DecoderSettings;
+import tandem.gateway.config.GatewaySettings;
+import tandem.vision.config.VisionSettings;
 
 /**
- * ServiceDefaults read by reflection, so a constant added there is seen here without editing the tests: every
- * {@code ENV_X} names a variable the services read, and {@code DEFAULT_X} (when present) is its default.
+ * What the services read, from their setting registries, so a setting added to one is seen here without editing the
+ * tests; the well-known ports from ServiceDefaults.
  */
 final class Defaults {
   private Defaults() {}
 
-  /** ENV_X constant name without the prefix (X) -> variable name. */
-  static Map<String, String> envNames() {
-    Map<String, String> out = new TreeMap<>();
-    constants().forEach((name, value) -> {
-      if (name.startsWith("ENV_")) out.put(name.substring(4), (String) value);
-    });
+  /** Every service's settings and the network and security ones every server shares. */
+  static final List<SettingRegistry> REGISTRIES = List.of(DecoderSettings.REGISTRY, VisionSettings.REGISTRY,
+      GatewaySettings.REGISTRY, CommonSettings.NETWORK, CommonSettings.SECURITY);
+
+  /** Variable name -> its setting, for every variable a service reads. */
+  static Map<String, Setting<?>> settingsByEnv() {
+    Map<String, Setting<?>> out = new TreeMap<>();
+    for (SettingRegistry r : REGISTRIES) {
+      for (Setting<?> s : r.all()) out.putIfAbsent(s.env(), s);
+    }
     return out;
   }
 
-  /** Variable name -> its default from DEFAULT_X, for the variables that have one. */
-  static Map<String, String> defaultsByEnv() {
-    Map<String, Object> c = constants();
-    Map<String, String> out = new TreeMap<>();
-    envNames().forEach((key, env) -> {
-      Object d = c.get("DEFAULT_" + key);
-      if (d != null) out.put(env, d.toString());
-    });
-    return out;
-  }
-
+  /** ServiceDefaults' constants (the well-known ports), by name. */
   static Map<String, Object> constants() {
     Map<String, Object> out = new TreeMap<>();
     for (Field f : ServiceDefaults.class.getDeclaredFields()) {

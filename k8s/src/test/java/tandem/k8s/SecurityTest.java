@@ -1,5 +1,6 @@
 package tandem.k8s;
 
+import tandem.common.config.CommonSettings;
 import tandem.common.testing.NodeScripts;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -30,14 +31,14 @@ import tandem.k8s.Chart.Y;
  */
 class SecurityTest {
   /** Variables that name a file the service reads: each must resolve into a mounted Secret. */
-  static final List<String> FILE_VARIABLES = List.of(ServiceDefaults.ENV_TLS_CERT, ServiceDefaults.ENV_TLS_KEY,
-      ServiceDefaults.ENV_TLS_CLIENT_CA, ServiceDefaults.ENV_BACKEND_TLS_CA, ServiceDefaults.ENV_BACKEND_TLS_CERT,
-      ServiceDefaults.ENV_BACKEND_TLS_KEY, ServiceDefaults.ENV_AUTH_TOKENS_FILE);
+  static final List<String> FILE_VARIABLES = List.of(CommonSettings.TLS_CERT.env(), CommonSettings.TLS_KEY.env(),
+      CommonSettings.TLS_CLIENT_CA.env(), CommonSettings.BACKEND_TLS_CA.env(), CommonSettings.BACKEND_TLS_CERT.env(),
+      CommonSettings.BACKEND_TLS_KEY.env(), CommonSettings.AUTH_TOKENS_FILE.env());
   /** Every security variable set per pod (the ConfigMap only carries the reload period). */
-  static final List<String> SECURITY_VARIABLES = List.of(ServiceDefaults.ENV_TLS_CERT, ServiceDefaults.ENV_TLS_KEY,
-      ServiceDefaults.ENV_TLS_CLIENT_CA, ServiceDefaults.ENV_TLS_CLIENT_AUTH, ServiceDefaults.ENV_HEALTH_PORT,
-      ServiceDefaults.ENV_BACKEND_TLS_CA, ServiceDefaults.ENV_BACKEND_TLS_CERT, ServiceDefaults.ENV_BACKEND_TLS_KEY,
-      ServiceDefaults.ENV_AUTH_TOKENS_FILE, ServiceDefaults.ENV_AUTH_TOKENS);
+  static final List<String> SECURITY_VARIABLES = List.of(CommonSettings.TLS_CERT.env(), CommonSettings.TLS_KEY.env(),
+      CommonSettings.TLS_CLIENT_CA.env(), CommonSettings.TLS_CLIENT_AUTH.env(), CommonSettings.HEALTH_PORT.env(),
+      CommonSettings.BACKEND_TLS_CA.env(), CommonSettings.BACKEND_TLS_CERT.env(), CommonSettings.BACKEND_TLS_KEY.env(),
+      CommonSettings.AUTH_TOKENS_FILE.env(), CommonSettings.AUTH_TOKENS.env());
   /** Keys of a kubernetes.io/tls Secret (ca.crt is the optional CA that cert-manager adds). */
   static final Set<String> TLS_SECRET_KEYS = Set.of("tls.crt", "tls.key", "ca.crt");
 
@@ -61,18 +62,18 @@ class SecurityTest {
   void edgeTlsMountsTheSecretIntoTheGatewayOnlyAndMovesItsProbesToTheHealthPort() {
     Rendering r = Chart.render(List.of(), "tls.enabled", true, "tls.secretName", "edge-tls");
     Map<String, Object> gw = r.container("gateway");
-    assertEquals("edge-tls", secretOf(r, "gateway", ServiceDefaults.ENV_TLS_CERT));
-    assertEquals("/etc/tandem/tls/tls.crt", env(gw, ServiceDefaults.ENV_TLS_CERT));
-    assertEquals("/etc/tandem/tls/tls.key", env(gw, ServiceDefaults.ENV_TLS_KEY));
-    assertNull(env(gw, ServiceDefaults.ENV_TLS_CLIENT_CA), "clientAuth none: no client CA");
-    assertNull(env(gw, ServiceDefaults.ENV_BACKEND_TLS_CA), "the backends stay plaintext");
-    assertEquals(String.valueOf(ServiceDefaults.HEALTH_PORT), env(gw, ServiceDefaults.ENV_HEALTH_PORT));
+    assertEquals("edge-tls", secretOf(r, "gateway", CommonSettings.TLS_CERT.env()));
+    assertEquals("/etc/tandem/tls/tls.crt", env(gw, CommonSettings.TLS_CERT.env()));
+    assertEquals("/etc/tandem/tls/tls.key", env(gw, CommonSettings.TLS_KEY.env()));
+    assertNull(env(gw, CommonSettings.TLS_CLIENT_CA.env()), "clientAuth none: no client CA");
+    assertNull(env(gw, CommonSettings.BACKEND_TLS_CA.env()), "the backends stay plaintext");
+    assertEquals(String.valueOf(ServiceDefaults.HEALTH_PORT), env(gw, CommonSettings.HEALTH_PORT.env()));
     for (String probe : List.of("startupProbe", "readinessProbe", "livenessProbe")) {
       assertEquals(ServiceDefaults.HEALTH_PORT, Y.at(gw, probe + ".grpc.port"), probe);
     }
     for (String c : MODEL_SERVICES) {
       Map<String, Object> ctr = r.container(c);
-      assertNull(env(ctr, ServiceDefaults.ENV_TLS_CERT), c);
+      assertNull(env(ctr, CommonSettings.TLS_CERT.env()), c);
       assertEquals(containerPort(ctr, "grpc"), Y.at(ctr, "livenessProbe.grpc.port"), c);
     }
     // the health-only port is in no Service: only the kubelet uses it
@@ -83,8 +84,8 @@ class SecurityTest {
     }
     // client certificates on the edge: the CA comes from the same Secret
     Rendering mtls = Chart.render(List.of(), "tls.enabled", true, "tls.secretName", "edge-tls", "tls.clientAuth", "optional");
-    assertEquals("/etc/tandem/tls/ca.crt", env(mtls.container("gateway"), ServiceDefaults.ENV_TLS_CLIENT_CA));
-    assertEquals("optional", env(mtls.container("gateway"), ServiceDefaults.ENV_TLS_CLIENT_AUTH));
+    assertEquals("/etc/tandem/tls/ca.crt", env(mtls.container("gateway"), CommonSettings.TLS_CLIENT_CA.env()));
+    assertEquals("optional", env(mtls.container("gateway"), CommonSettings.TLS_CLIENT_AUTH.env()));
   }
 
   @Test
@@ -92,37 +93,37 @@ class SecurityTest {
     Rendering r = Chart.render(List.of(), "tls.internal.enabled", true, "tls.internal.secretName", "internal-tls");
     for (String c : MODEL_SERVICES) {
       Map<String, Object> ctr = r.container(c);
-      assertEquals("internal-tls", secretOf(r, c, ServiceDefaults.ENV_TLS_CERT), c);
-      assertEquals("internal-tls", secretOf(r, c, ServiceDefaults.ENV_TLS_CLIENT_CA), c);
-      assertEquals("require", env(ctr, ServiceDefaults.ENV_TLS_CLIENT_AUTH), c + ": only the gateway gets through");
+      assertEquals("internal-tls", secretOf(r, c, CommonSettings.TLS_CERT.env()), c);
+      assertEquals("internal-tls", secretOf(r, c, CommonSettings.TLS_CLIENT_CA.env()), c);
+      assertEquals("require", env(ctr, CommonSettings.TLS_CLIENT_AUTH.env()), c + ": only the gateway gets through");
       assertEquals(containerPort(ctr, "grpc-health"), Y.at(ctr, "startupProbe.grpc.port"), c);
     }
     Map<String, Object> gw = r.container("gateway");
-    for (String var : List.of(ServiceDefaults.ENV_BACKEND_TLS_CA, ServiceDefaults.ENV_BACKEND_TLS_CERT,
-        ServiceDefaults.ENV_BACKEND_TLS_KEY)) {
+    for (String var : List.of(CommonSettings.BACKEND_TLS_CA.env(), CommonSettings.BACKEND_TLS_CERT.env(),
+        CommonSettings.BACKEND_TLS_KEY.env())) {
       assertEquals("internal-tls", secretOf(r, "gateway", var), var + ": without clientSecretName one Secret serves both ends");
     }
-    assertNull(env(gw, ServiceDefaults.ENV_TLS_CERT), "the public port stays plaintext");
+    assertNull(env(gw, CommonSettings.TLS_CERT.env()), "the public port stays plaintext");
     assertEquals(containerPort(gw, "grpc"), Y.at(gw, "readinessProbe.grpc.port"));
 
     Rendering own = Chart.render(List.of(), "tls.internal.enabled", true, "tls.internal.secretName", "internal-tls",
         "tls.internal.clientSecretName", "gateway-client-tls");
-    assertEquals("gateway-client-tls", secretOf(own, "gateway", ServiceDefaults.ENV_BACKEND_TLS_CERT));
-    assertEquals("internal-tls", secretOf(own, "vision", ServiceDefaults.ENV_TLS_CERT));
+    assertEquals("gateway-client-tls", secretOf(own, "gateway", CommonSettings.BACKEND_TLS_CERT.env()));
+    assertEquals("internal-tls", secretOf(own, "vision", CommonSettings.TLS_CERT.env()));
   }
 
   @Test
   void bearerTokensComeFromAMountedSecretKeyNeverFromAConfigMapOrAPlainVariable() {
     Rendering r = Chart.render(List.of(), "auth.enabled", true, "auth.secretName", "tandem-tokens", "auth.secretKey", "list");
     Map<String, Object> gw = r.container("gateway");
-    assertEquals("/etc/tandem/auth/list", env(gw, ServiceDefaults.ENV_AUTH_TOKENS_FILE));
-    assertEquals("tandem-tokens", secretOf(r, "gateway", ServiceDefaults.ENV_AUTH_TOKENS_FILE));
+    assertEquals("/etc/tandem/auth/list", env(gw, CommonSettings.AUTH_TOKENS_FILE.env()));
+    assertEquals("tandem-tokens", secretOf(r, "gateway", CommonSettings.AUTH_TOKENS_FILE.env()));
     Map<String, Object> vol = volume(podSpec(r, "gateway"), "auth-tokens");
     assertEquals(List.of(Map.of("key", "list", "path", "list")), Y.at(vol, "secret.items"), "only the tokens key");
-    for (String c : MODEL_SERVICES) assertNull(env(r.container(c), ServiceDefaults.ENV_AUTH_TOKENS_FILE), c);
+    for (String c : MODEL_SERVICES) assertNull(env(r.container(c), CommonSettings.AUTH_TOKENS_FILE.env()), c);
     for (Rendering any : List.of(r, Chart.secured())) {
       for (String c : COMPONENTS) {
-        assertFalse(WiringTest.variables(any, c).contains(ServiceDefaults.ENV_AUTH_TOKENS), c);
+        assertFalse(WiringTest.variables(any, c).contains(CommonSettings.AUTH_TOKENS.env()), c);
         for (Object e : Y.list(any.container(c), "env")) {
           assertNull(Y.at(Y.map(e), "valueFrom.secretKeyRef"), "no Secret in a variable (it would not update): " + e);
         }
@@ -145,14 +146,14 @@ class SecurityTest {
         String secret = secretOf(r, c, var); // asserts read-only mount, Secret volume, known key
         if (var.startsWith("TANDEM_TLS_")) assertEquals(expected.get(c), secret, c + " " + var);
         if (var.startsWith("TANDEM_BACKEND_TLS_")) assertEquals("gateway-client-tls", secret, var);
-        if (var.equals(ServiceDefaults.ENV_AUTH_TOKENS_FILE)) assertEquals("tandem-tokens", secret, var);
+        if (var.equals(CommonSettings.AUTH_TOKENS_FILE.env())) assertEquals("tandem-tokens", secret, var);
         checked++;
       }
-      assertNotNull(env(ctr, ServiceDefaults.ENV_HEALTH_PORT), c + " serves TLS, so its probes need the health port");
+      assertNotNull(env(ctr, CommonSettings.HEALTH_PORT.env()), c + " serves TLS, so its probes need the health port");
     }
     // gateway: cert, key, client CA, 3 backend files, tokens; vision and decoder: cert, key, client CA
     assertEquals(7 + 3 + 3, checked);
-    assertEquals("require", env(r.container("gateway"), ServiceDefaults.ENV_TLS_CLIENT_AUTH));
+    assertEquals("require", env(r.container("gateway"), CommonSettings.TLS_CLIENT_AUTH.env()));
     NodeScripts.Result v = NodeValidator.validate(r.yaml);
     assertEquals(0, v.exitCode(), v.output());
     assertTrue(v.output().startsWith("ok: 16 objects"), v.output());

@@ -1,5 +1,7 @@
 package tandem.k8s;
 
+import tandem.gateway.config.GatewaySettings;
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -27,12 +29,13 @@ import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
 import tandem.common.config.ServiceDefaults;
+import tandem.common.config.Setting;
 import tandem.k8s.Chart.Rendering;
 import tandem.k8s.Chart.Y;
 
 /**
- * The chart against what the services actually listen on and read: ServiceDefaults is the one source of truth for
- * ports and variable names, and every port reference in the rendering (container, probes, Services, NetworkPolicy,
+ * The chart against what the services actually listen on and read: their setting registries are the one source of
+ * truth for variable names and defaults, ServiceDefaults for the well-known ports, and every port reference in the rendering (container, probes, Services, NetworkPolicy,
  * the gateway's backend addresses) must point at the same number.
  */
 class WiringTest {
@@ -75,16 +78,16 @@ class WiringTest {
    * client token is read by `vlm chat`/`vlm bench`, which the chart never runs.
    */
   static final Set<String> NEVER_SET_BY_THE_CHART =
-      Set.of(ServiceDefaults.ENV_AUTH_TOKENS, ServiceDefaults.ENV_CLIENT_TOKEN);
+      Set.of(CommonSettings.AUTH_TOKENS.env(), ServiceDefaults.ENV_CLIENT_TOKEN);
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("renderings")
   void everyVariableTheChartSetsIsOneTheServicesReadOrAStandardOne(String name, Rendering r) {
-    Set<String> tandem = new HashSet<>(Defaults.envNames().values());
+    Set<String> tandem = new HashSet<>(Defaults.settingsByEnv().keySet());
     for (String c : COMPONENTS) {
       for (String var : variables(r, c)) {
         if (var.startsWith("TANDEM_")) {
-          assertTrue(tandem.contains(var), c + " sets " + var + ", which is not in ServiceDefaults: " + tandem);
+          assertTrue(tandem.contains(var), c + " sets " + var + ", which no service reads: " + tandem);
         } else {
           assertTrue(OTEL_VARIABLES.contains(var) || HF_VARIABLES.contains(var) || OTHER_VARIABLES.contains(var),
               c + " sets unknown variable " + var);
@@ -101,16 +104,16 @@ class WiringTest {
   }
 
   @Test
-  void everyVariableInServiceDefaultsIsSetByTheChartWithDefaultsOrWithSecurityOn() {
+  void everyVariableTheServicesReadIsSetByTheChartWithDefaultsOrWithSecurityOn() {
     // TLS and token variables are off by default: they appear once their values are on
     Set<String> set = new TreeSet<>();
     for (Rendering r : List.of(Chart.defaults(), Chart.secured())) {
       for (String c : COMPONENTS) set.addAll(variables(r, c));
     }
-    Set<String> missing = new TreeSet<>(Defaults.envNames().values());
+    Set<String> missing = new TreeSet<>(Defaults.settingsByEnv().keySet());
     missing.removeAll(set);
     missing.removeAll(NEVER_SET_BY_THE_CHART);
-    assertTrue(missing.isEmpty(), "ServiceDefaults variables the chart never sets (add them to the chart): " + missing);
+    assertTrue(missing.isEmpty(), "variables the services read that the chart never sets (add them to the chart): " + missing);
   }
 
   @ParameterizedTest(name = "{0}")
@@ -122,20 +125,33 @@ class WiringTest {
     }
   }
 
+  /**
+   * Where the chart differs from a service's own default on purpose: in a cluster the metrics port is open (on the
+   * well-known port) while a process started by hand serves none.
+   */
+  static final Map<String, Object> CHART_CHOICES = Map.of(CommonSettings.METRICS_PORT.env(), ServiceDefaults.METRICS_PORT);
+
+  /** Every setting the chart's ConfigMap holds has the value the service would take by default. */
   @Test
-  void theChartsDefaultSettingsEqualTheServiceDefaults() {
+  void theChartsDefaultSettingsEqualTheServicesDefaults() {
     Map<String, Object> data = Y.map(Y.at(Chart.defaults().get("ConfigMap", "tandem"), "data"));
-    Map<String, String> defaults = Defaults.defaultsByEnv();
-    assertFalse(defaults.isEmpty());
-    for (Map.Entry<String, String> d : defaults.entrySet()) {
-      assertEquals(d.getValue(), data.get(d.getKey()), d.getKey() + ": chart default vs ServiceDefaults");
+    Map<String, Setting<?>> settings = Defaults.settingsByEnv();
+    int compared = 0;
+    for (Map.Entry<String, Object> d : data.entrySet()) {
+      Setting<?> s = settings.get(d.getKey());
+      if (s == null || s.defaultValue() == null) continue;
+      Object expected = CHART_CHOICES.getOrDefault(d.getKey(), s.defaultValue());
+      assertEquals(expected, s.parse(d.getKey(), String.valueOf(d.getValue())),
+          d.getKey() + ": chart default vs the setting's");
+      compared++;
     }
+    assertTrue(compared >= 30, "only " + compared + " of the ConfigMap's settings have a service default");
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("renderings")
   void everyServiceDrainsWithTheSameGraceBelowItsTerminationGracePeriod(String name, Rendering r) {
-    assertDrainGrace(r, ServiceDefaults.DEFAULT_SHUTDOWN_GRACE_SECONDS);
+    assertDrainGrace(r, CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue());
   }
 
   @Test
@@ -146,9 +162,9 @@ class WiringTest {
   /** Each pod reads TANDEM_SHUTDOWN_GRACE_SECONDS = {@code grace}, and the kubelet waits longer than that. */
   static void assertDrainGrace(Rendering r, int grace) {
     Map<String, Object> data = Y.map(Y.at(r.get("ConfigMap", Chart.RELEASE), "data"));
-    assertEquals(String.valueOf(grace), data.get(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS));
+    assertEquals(String.valueOf(grace), data.get(CommonSettings.SHUTDOWN_GRACE_SECONDS.env()));
     for (String c : COMPONENTS) {
-      assertTrue(variables(r, c).contains(ServiceDefaults.ENV_SHUTDOWN_GRACE_SECONDS), c + " gets no drain grace");
+      assertTrue(variables(r, c).contains(CommonSettings.SHUTDOWN_GRACE_SECONDS.env()), c + " gets no drain grace");
       int term = (Integer) podSpec(r, c).get("terminationGracePeriodSeconds");
       assertTrue(grace < term, c + ": drain grace " + grace + " s is not below terminationGracePeriodSeconds " + term);
     }
@@ -163,15 +179,15 @@ class WiringTest {
       assertEquals(String.valueOf(port), env(ctr, "TANDEM_PORT"), c + " listens where the pod says");
       // probes go where grpc.health.v1 is served in plaintext: the gRPC port, or the health-only port when the gRPC
       // port serves TLS
-      String health = env(ctr, ServiceDefaults.ENV_HEALTH_PORT);
+      String health = env(ctr, CommonSettings.HEALTH_PORT.env());
       int probed = port;
       if (health != null) {
         probed = containerPort(ctr, "grpc-health");
         assertEquals(health, String.valueOf(probed), c + " opens the health port the pod declares");
-        assertNotNull(env(ctr, ServiceDefaults.ENV_TLS_CERT), c + " has a health-only port only because of TLS");
+        assertNotNull(env(ctr, CommonSettings.TLS_CERT.env()), c + " has a health-only port only because of TLS");
         assertFalse(probed == port, c);
       } else {
-        assertNull(env(ctr, ServiceDefaults.ENV_TLS_CERT), c + " serves TLS on the probed port");
+        assertNull(env(ctr, CommonSettings.TLS_CERT.env()), c + " serves TLS on the probed port");
       }
       for (String probe : List.of("startupProbe", "readinessProbe", "livenessProbe")) {
         assertEquals(probed, Y.at(ctr, probe + ".grpc.port"), c + " " + probe);
@@ -193,7 +209,7 @@ class WiringTest {
     boolean headless = !name.equals("clusterIP backends");
     for (String c : MODEL_SERVICES) {
       int port = containerPort(r.container(c), "grpc");
-      String var = c.equals("vision") ? ServiceDefaults.ENV_VISION_ADDR : ServiceDefaults.ENV_DECODER_ADDR;
+      String var = c.equals("vision") ? GatewaySettings.VISION_ADDR.env() : GatewaySettings.DECODER_ADDR.env();
       String expected = headless ? "dns:///tandem-" + c + "-headless:" + port : "tandem-" + c + ":" + port;
       assertEquals(expected, env(gw, var), var);
     }

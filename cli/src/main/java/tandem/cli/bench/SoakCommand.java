@@ -1,5 +1,7 @@
 package tandem.cli.bench;
 
+import tandem.gateway.config.GatewaySettings;
+import tandem.decoder.DecoderSettings;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.net.InetSocketAddress;
@@ -14,7 +16,6 @@ import picocli.CommandLine.Option;
 import tandem.cli.AllInOne;
 import tandem.cli.ClientOptions;
 import tandem.cli.UserError;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.telemetry.Telemetry;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
 
@@ -102,13 +103,13 @@ public final class SoakCommand implements Callable<Integer> {
     if (model != null) {
       client.rejectTls("--server (the embedded server listens in plaintext on 127.0.0.1)");
       Map<String, String> env = new HashMap<>(System.getenv());
-      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_BATCH, "8");
+      env.putIfAbsent(DecoderSettings.MAX_BATCH.env(), "8");
       // an image of the mix is up to 7 tiles (448 image tokens) on the tiny preset: its prompt must fit a KV slot
-      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_SEQ_LEN, mix.images() > 0 ? "2048" : "512");
-      env.putIfAbsent(ServiceDefaults.ENV_DECODER_MAX_QUEUE, String.valueOf(Math.max(64, concurrency)));
+      env.putIfAbsent(DecoderSettings.MAX_SEQ_LEN.env(), mix.images() > 0 ? "2048" : "512");
+      env.putIfAbsent(DecoderSettings.MAX_QUEUE.env(), String.valueOf(Math.max(64, concurrency)));
       // every soak client is the same local peer: per-client limits would refuse most of them
-      env.putIfAbsent(ServiceDefaults.ENV_GATEWAY_MAX_STREAMS_PER_CLIENT, "0");
-      env.putIfAbsent(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "0");
+      env.putIfAbsent(GatewaySettings.MAX_STREAMS_PER_CLIENT.env(), "0");
+      env.putIfAbsent(GatewaySettings.RATE_PER_SECOND.env(), "0");
       embedded = AllInOne.start(model, "cpu", env, NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)),
           Telemetry.noop());
       target = "127.0.0.1:" + embedded.port();

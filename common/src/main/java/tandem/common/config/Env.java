@@ -2,7 +2,10 @@ package tandem.common.config;
 
 import java.util.Map;
 
-/** Reads settings from environment variables with defaults; a malformed value is a startup error naming it. */
+/**
+ * The environment a server reads its settings from ({@link #get} one, {@link #read} a registry): the process's, or a
+ * map (tests, flags laid over it). A malformed value is a startup error naming the variable and what is allowed.
+ */
 public final class Env {
   private final Map<String, String> env;
 
@@ -31,36 +34,5 @@ public final class Env {
   public String string(String name, String def) {
     String v = env.get(name);
     return v == null || v.isBlank() ? def : v.trim();
-  }
-
-  public int integer(String name, int def) {
-    String v = env.get(name);
-    if (v == null || v.isBlank()) return def;
-    try {
-      return Integer.parseInt(v.trim());
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(name + "=" + v + " is not an integer");
-    }
-  }
-
-  public long longValue(String name, long def) {
-    String v = env.get(name);
-    if (v == null || v.isBlank()) return def;
-    try {
-      return Long.parseLong(v.trim());
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(name + "=" + v + " is not an integer");
-    }
-  }
-
-  /** true/1/yes/on or false/0/no/off, any case. */
-  public boolean bool(String name, boolean def) {
-    String v = env.get(name);
-    if (v == null || v.isBlank()) return def;
-    return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
-      case "true", "1", "yes", "on" -> true;
-      case "false", "0", "no", "off" -> false;
-      default -> throw new IllegalArgumentException(name + " must be true or false, got '" + v + "'");
-    };
   }
 }

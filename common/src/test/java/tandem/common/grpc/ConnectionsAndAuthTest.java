@@ -1,5 +1,6 @@
 package tandem.common.grpc;
 
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -36,7 +37,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.security.TlsSettings;
 import tandem.common.testing.TestCerts;
 import tandem.proto.vision.v1.EmbedRequest;
@@ -129,14 +129,14 @@ class ConnectionsAndAuthTest {
 
   @Test
   void connectionSettingsComeFromTheEnvironmentAndBadValuesAreRefused() {
-    var c = ServerBootstrap.ConnectionLimits.fromEnv(new Env(Map.of(ServiceDefaults.ENV_MAX_STREAMS_PER_CONNECTION, "7",
-        ServiceDefaults.ENV_MAX_CONNECTION_AGE_SECONDS, "0")));
+    var c = ServerBootstrap.ConnectionLimits.fromEnv(new Env(Map.of(CommonSettings.MAX_STREAMS_PER_CONNECTION.env(), "7",
+        CommonSettings.MAX_CONNECTION_AGE_SECONDS.env(), "0")));
     assertEquals(7, c.maxStreamsPerConnection());
-    assertEquals(ServiceDefaults.DEFAULT_KEEPALIVE_SECONDS, c.keepAliveSeconds());
+    assertEquals(CommonSettings.KEEPALIVE_SECONDS.defaultValue(), c.keepAliveSeconds());
     assertThrows(IllegalArgumentException.class, () -> ServerBootstrap.ConnectionLimits.fromEnv(
-        new Env(Map.of(ServiceDefaults.ENV_MAX_STREAMS_PER_CONNECTION, "0"))));
+        new Env(Map.of(CommonSettings.MAX_STREAMS_PER_CONNECTION.env(), "0"))));
     assertThrows(IllegalArgumentException.class, () -> ServerBootstrap.ConnectionLimits.fromEnv(
-        new Env(Map.of(ServiceDefaults.ENV_KEEPALIVE_SECONDS, "-1"))));
+        new Env(Map.of(CommonSettings.KEEPALIVE_SECONDS.env(), "-1"))));
   }
 
   @Test
@@ -183,11 +183,11 @@ class ConnectionsAndAuthTest {
     TestCerts.Pem gateway = TestCerts.leaf(dir, "gateway", ca);
     TestCerts.Pem intruder = TestCerts.leaf(dir, "intruder", ca); // same CA, other workload
     Env env = new Env(Map.of(
-        ServiceDefaults.ENV_TLS_CERT, server.cert().toString(),
-        ServiceDefaults.ENV_TLS_KEY, server.key().toString(),
-        ServiceDefaults.ENV_TLS_CLIENT_CA, ca.cert().toString(),
-        ServiceDefaults.ENV_TLS_CLIENT_AUTH, "require",
-        ServiceDefaults.ENV_TLS_ALLOWED_PEERS, "gateway, other-gateway"));
+        CommonSettings.TLS_CERT.env(), server.cert().toString(),
+        CommonSettings.TLS_KEY.env(), server.key().toString(),
+        CommonSettings.TLS_CLIENT_CA.env(), ca.cert().toString(),
+        CommonSettings.TLS_CLIENT_AUTH.env(), "require",
+        CommonSettings.TLS_ALLOWED_PEERS.env(), "gateway, other-gateway"));
     ServerBootstrap s = serve(TlsSettings.internalServerBuilder(0, env), List.of(), new Service(null));
     var ok = VisionServiceGrpc.newBlockingStub(channel(s.port(), creds(ca, gateway))).withDeadlineAfter(10, TimeUnit.SECONDS);
     ok.embed(EmbedRequest.getDefaultInstance());
@@ -196,12 +196,12 @@ class ConnectionsAndAuthTest {
         .withDeadlineAfter(10, TimeUnit.SECONDS).embed(EmbedRequest.getDefaultInstance()));
     assertEquals(Status.Code.PERMISSION_DENIED, e.getStatus().getCode());
     String d = e.getStatus().getDescription();
-    assertTrue(d.contains("intruder") && d.contains(ServiceDefaults.ENV_TLS_ALLOWED_PEERS), d);
+    assertTrue(d.contains("intruder") && d.contains(CommonSettings.TLS_ALLOWED_PEERS.env()), d);
     // probes still get health
     HealthGrpc.newBlockingStub(bad).withDeadlineAfter(10, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance());
     // and an allow-list without a client CA is a configuration error, not a silent no-op
-    var noCa = new Env(Map.of(ServiceDefaults.ENV_TLS_CERT, server.cert().toString(),
-        ServiceDefaults.ENV_TLS_KEY, server.key().toString(), ServiceDefaults.ENV_TLS_ALLOWED_PEERS, "gateway"));
+    var noCa = new Env(Map.of(CommonSettings.TLS_CERT.env(), server.cert().toString(),
+        CommonSettings.TLS_KEY.env(), server.key().toString(), CommonSettings.TLS_ALLOWED_PEERS.env(), "gateway"));
     var cfg = assertThrows(IllegalArgumentException.class, () -> TlsSettings.internalServerBuilder(0, noCa));
     assertFalse(cfg.getMessage().isBlank());
   }

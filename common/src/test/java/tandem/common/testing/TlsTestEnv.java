@@ -1,5 +1,6 @@
 package tandem.common.testing;
 
+import tandem.common.config.CommonSettings;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -9,7 +10,6 @@ import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.Map;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.security.TlsSettings;
 
 /**
@@ -25,11 +25,11 @@ public record TlsTestEnv(TestCerts.Pem ca, TestCerts.Pem server, TestCerts.Pem c
     TestCerts.Pem client = TestCerts.leaf(dir, "client", ca);
     int health = freePort();
     Env env = new Env(Map.of(
-        ServiceDefaults.ENV_TLS_CERT, server.cert().toString(),
-        ServiceDefaults.ENV_TLS_KEY, server.key().toString(),
-        ServiceDefaults.ENV_TLS_CLIENT_CA, ca.cert().toString(),
-        ServiceDefaults.ENV_TLS_CLIENT_AUTH, "require",
-        ServiceDefaults.ENV_HEALTH_PORT, String.valueOf(health)));
+        CommonSettings.TLS_CERT.env(), server.cert().toString(),
+        CommonSettings.TLS_KEY.env(), server.key().toString(),
+        CommonSettings.TLS_CLIENT_CA.env(), ca.cert().toString(),
+        CommonSettings.TLS_CLIENT_AUTH.env(), "require",
+        CommonSettings.HEALTH_PORT.env(), String.valueOf(health)));
     return new TlsTestEnv(ca, server, client, health, env);
   }
 

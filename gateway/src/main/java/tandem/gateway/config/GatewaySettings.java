@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.function.Function;
 import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
+import tandem.common.config.ServiceDefaults;
 import tandem.common.config.Setting;
 import tandem.common.config.SettingRegistry;
 import tandem.common.config.SettingValues;
@@ -28,7 +29,7 @@ public final class GatewaySettings {
   public static final Setting<String> DECODER_ADDR = Setting.string("decoder-addr", "TANDEM_DECODER_ADDR",
       "localhost:50053", "decoder-svc host:port, or a comma-separated list, as --vision-addr.")
       .withAliases("decoder");
-  public static final Setting<Integer> PORT = CommonSettings.port(50051);
+  public static final Setting<Integer> PORT = CommonSettings.port(ServiceDefaults.GATEWAY_PORT);
   public static final Setting<Integer> MAX_MESSAGE_BYTES = CommonSettings.MAX_MESSAGE_BYTES;
   public static final Setting<Integer> METRICS_PORT = CommonSettings.METRICS_PORT;
   /** No default: unset is off for {@code vlm serve gateway} and 8080 for the all-in-one {@code vlm serve}. */

@@ -1,5 +1,6 @@
 package tandem.gateway.grpc;
 
+import tandem.gateway.config.GatewaySettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -25,7 +26,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import tandem.common.config.ServiceDefaults;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.pipeline.ChatPipeline;
 import tandem.gateway.pipeline.GatewayModel;
@@ -122,11 +122,11 @@ class HostileInputTest extends InProcessTest {
   void tooManyMessagesAreRefusedNamingTheLimit() throws Exception {
     var stub = gateway(open());
     ChatRequest.Builder r = ChatRequest.newBuilder();
-    for (int i = 0; i <= ServiceDefaults.DEFAULT_GATEWAY_MAX_MESSAGES; i++) {
+    for (int i = 0; i <= GatewaySettings.MAX_MESSAGES.defaultValue(); i++) {
       r.addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("x")));
     }
     refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(r.build())),
-        (ServiceDefaults.DEFAULT_GATEWAY_MAX_MESSAGES + 1) + " messages", ServiceDefaults.ENV_GATEWAY_MAX_MESSAGES);
+        (GatewaySettings.MAX_MESSAGES.defaultValue() + 1) + " messages", GatewaySettings.MAX_MESSAGES.env());
   }
 
   @Test
@@ -136,7 +136,7 @@ class HostileInputTest extends InProcessTest {
     for (int i = 0; i < 200_000; i++) m.addContent(ContentPart.newBuilder().setText("a"));
     ChatRequest r = ChatRequest.newBuilder().addMessages(m).build();
     refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(r)), "200000 parts",
-        ServiceDefaults.ENV_GATEWAY_MAX_PARTS_PER_MESSAGE + "=" + ServiceDefaults.DEFAULT_GATEWAY_MAX_PARTS_PER_MESSAGE);
+        GatewaySettings.MAX_PARTS_PER_MESSAGE.env() + "=" + GatewaySettings.MAX_PARTS_PER_MESSAGE.defaultValue());
     assertNull(vision.last.get(), "nothing reached vision-svc");
   }
 
@@ -154,7 +154,7 @@ class HostileInputTest extends InProcessTest {
   void aThirtyMegabyteTextIsRefusedByItsBytesBeforeTheTokenizerSeesIt() throws Exception {
     var stub = gateway(open());
     String d = refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("word ".repeat(6_000_000), 0))),
-        ServiceDefaults.ENV_GATEWAY_MAX_TEXT_BYTES + "=" + ServiceDefaults.DEFAULT_GATEWAY_MAX_TEXT_BYTES);
+        GatewaySettings.MAX_TEXT_BYTES.env() + "=" + GatewaySettings.MAX_TEXT_BYTES.defaultValue());
     assertTrue(d.contains("bytes of text"), d);
   }
 
@@ -163,7 +163,7 @@ class HostileInputTest extends InProcessTest {
     var stub = gateway(open().withInput(InputLimits.defaults().withMaxTextBytes(8 << 20)
         .withMaxRequestBytes(1 << 20)));
     refusedFast(Status.Code.RESOURCE_EXHAUSTED, () -> drain(stub.chat(ask("x".repeat(2 << 20), 0))),
-        ServiceDefaults.ENV_GATEWAY_MAX_REQUEST_BYTES + "=" + (1 << 20));
+        GatewaySettings.MAX_REQUEST_BYTES.env() + "=" + (1 << 20));
   }
 
   @Test
@@ -173,7 +173,7 @@ class HostileInputTest extends InProcessTest {
     StringBuilder sb = new StringBuilder();
     for (int i = 0; i < 3000; i++) sb.append("w").append(i).append(' ');
     String d = refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask(sb.toString(), 3))),
-        "the limit is 500", ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS);
+        "the limit is 500", GatewaySettings.MAX_PROMPT_TOKENS.env());
     assertTrue(d.matches("the prompt is \\d+ tokens.*"), d);
     assertNull(vision.last.get(), "no image was sent to vision-svc");
   }
@@ -199,7 +199,7 @@ class HostileInputTest extends InProcessTest {
     };
     var stub = gateway(new GatewayLimits(1000, 100, 4, 0, 0, 0), false, false, budgetVision);
     String d = refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("what is this?", 1))),
-        "the limit is 1000", ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS);
+        "the limit is 1000", GatewaySettings.MAX_PROMPT_TOKENS.env());
     assertTrue(d.matches("the prompt is \\d+ tokens or more.*"), d);
     int budget = seen.get().getMaxImageTokens();
     assertTrue(budget > 900 && budget < 1000, "budget = 1000 minus the text's tokens, got " + budget);
@@ -211,7 +211,7 @@ class HostileInputTest extends InProcessTest {
     GenerationParams.Builder p = GenerationParams.newBuilder();
     for (int i = 0; i < 1_000_000; i++) p.addStopTokenIds(i % 1000);
     refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(withParams(p))), "1000000 ids",
-        ServiceDefaults.ENV_GATEWAY_MAX_STOP_TOKEN_IDS + "=" + ServiceDefaults.DEFAULT_GATEWAY_MAX_STOP_TOKEN_IDS);
+        GatewaySettings.MAX_STOP_TOKEN_IDS.env() + "=" + GatewaySettings.MAX_STOP_TOKEN_IDS.defaultValue());
     assertNull(decoder.last.get());
   }
 
@@ -220,7 +220,7 @@ class HostileInputTest extends InProcessTest {
     var stub = gateway(open());
     refusedFast(Status.Code.INVALID_ARGUMENT,
         () -> drain(stub.chat(withParams(GenerationParams.newBuilder().setNoRepeatNgramSize(100_000)))),
-        "no_repeat_ngram_size = 100000", ServiceDefaults.ENV_GATEWAY_MAX_NO_REPEAT_NGRAM_SIZE);
+        "no_repeat_ngram_size = 100000", GatewaySettings.MAX_NO_REPEAT_NGRAM_SIZE.env());
     drain(stub.chat(withParams(GenerationParams.newBuilder().setNoRepeatNgramSize(2)))); // the demo's value passes
   }
 
@@ -229,7 +229,7 @@ class HostileInputTest extends InProcessTest {
     var stub = gateway(open());
     List<GenerationParams.Builder> bad = List.of(
         GenerationParams.newBuilder().setMinNewTokens(-1),
-        GenerationParams.newBuilder().setMinNewTokens(ServiceDefaults.DEFAULT_GATEWAY_MAX_NEW_TOKENS + 1),
+        GenerationParams.newBuilder().setMinNewTokens(GatewaySettings.MAX_NEW_TOKENS.defaultValue() + 1),
         GenerationParams.newBuilder().setTemperature(Float.NaN),
         GenerationParams.newBuilder().setTemperature(1e9f),
         GenerationParams.newBuilder().setTopP(0),
@@ -249,7 +249,7 @@ class HostileInputTest extends InProcessTest {
     var stub = gateway(open());
     refusedFast(Status.Code.INVALID_ARGUMENT,
         () -> drain(stub.chat(ask("hi", 0).toBuilder().setRequestId("r".repeat(1 << 20)).build())),
-        "request_id is 1048576 characters", ServiceDefaults.ENV_GATEWAY_MAX_ID_BYTES);
+        "request_id is 1048576 characters", GatewaySettings.MAX_ID_BYTES.env());
     refusedFast(Status.Code.INVALID_ARGUMENT,
         () -> drain(stub.chat(ask("hi", 0).toBuilder().setRequestId("ok\n[FAKE] log line").build())),
         "request_id has a character that is not printable ASCII");
@@ -263,7 +263,7 @@ class HostileInputTest extends InProcessTest {
         .addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setImageId("i".repeat(1 << 20))))
         .addContent(ContentPart.newBuilder().setText("?"))).build();
     refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(r)), "image_id is 1048576 characters",
-        ServiceDefaults.ENV_GATEWAY_MAX_ID_BYTES);
+        GatewaySettings.MAX_ID_BYTES.env());
     assertNull(vision.last.get());
   }
 
@@ -309,7 +309,7 @@ class HostileInputTest extends InProcessTest {
     a.next();
     b.next();
     refusedFast(Status.Code.RESOURCE_EXHAUSTED, () -> as(stub, "c").chat(ask("three", 0)).next(),
-        "2 concurrent streams over all clients", ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS + "=2");
+        "2 concurrent streams over all clients", GatewaySettings.MAX_CONCURRENT_STREAMS.env() + "=2");
   }
 
   // ---- 3. faults
@@ -320,7 +320,7 @@ class HostileInputTest extends InProcessTest {
     var stub = gateway(open().withBackendDeadlineSeconds(1), false, false, hanging);
     var noDeadline = ChatServiceGrpc.newBlockingStub(channels.get(channels.size() - 1));
     refusedFast(Status.Code.DEADLINE_EXCEEDED, () -> drain(noDeadline.chat(ask("look", 1))),
-        ServiceDefaults.ENV_GATEWAY_BACKEND_DEADLINE_SECONDS + "=1");
+        GatewaySettings.BACKEND_DEADLINE_SECONDS.env() + "=1");
     assertTrue(hanging.cancelled.await(5, TimeUnit.SECONDS), "vision-svc saw its call end");
   }
 }

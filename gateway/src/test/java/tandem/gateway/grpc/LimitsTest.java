@@ -23,7 +23,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.limits.ClientLimiter;
@@ -107,7 +106,7 @@ class LimitsTest extends InProcessTest {
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(big)));
     assertTrue(e.getStatus().getDescription().contains("max_new_tokens = 101 is above the limit 100"),
         e.getStatus().getDescription());
-    assertTrue(e.getStatus().getDescription().contains(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS),
+    assertTrue(e.getStatus().getDescription().contains(GatewaySettings.MAX_NEW_TOKENS.env()),
         e.getStatus().getDescription());
     ChatRequest neg = ok.toBuilder().setParams(GenerationParams.newBuilder().setMaxNewTokens(-1)).build();
     refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(neg)));
@@ -120,7 +119,7 @@ class LimitsTest extends InProcessTest {
     drain(stub.chat(ask("a short question", 0)));
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("what is this?", 1))));
     String d = e.getStatus().getDescription();
-    assertTrue(d.contains("the limit is 60") && d.contains(ServiceDefaults.ENV_GATEWAY_MAX_PROMPT_TOKENS), d);
+    assertTrue(d.contains("the limit is 60") && d.contains(GatewaySettings.MAX_PROMPT_TOKENS.env()), d);
     assertTrue(d.matches("the prompt is \\d+ tokens.*"), d);
   }
 
@@ -189,12 +188,12 @@ class LimitsTest extends InProcessTest {
 
   @Test
   void limitsComeFromTheEnvironmentAndBadValuesAreRefused() {
-    var env = new Env(Map.of(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS, "7",
-        ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "2.5"));
+    var env = new Env(Map.of(GatewaySettings.MAX_NEW_TOKENS.env(), "7",
+        GatewaySettings.RATE_PER_SECOND.env(), "2.5"));
     GatewayLimits l = GatewayLimits.from(GatewaySettings.resolve(env));
     assertEquals(7, l.maxNewTokens());
     assertEquals(2.5, l.ratePerSecond());
-    var bad = new Env(Map.of(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "fast"));
+    var bad = new Env(Map.of(GatewaySettings.RATE_PER_SECOND.env(), "fast"));
     assertThrows(IllegalArgumentException.class, () -> GatewayLimits.from(GatewaySettings.resolve(bad)));
   }
 }

@@ -1,5 +1,6 @@
 package tandem.gateway.http;
 
+import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -28,7 +29,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
-import tandem.common.config.ServiceDefaults;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.FrontDoors;
@@ -297,7 +297,7 @@ class HttpApiTest extends InProcessTest {
     assertTrue(error(post("/v1/chat/completions", chat(false, "\"top_p\":2")), 400).get("message").getAsString()
         .contains("top_p"));
     assertTrue(error(post("/v1/chat/completions", chat(false, "\"max_tokens\":999999")), 400).get("message")
-        .getAsString().contains(ServiceDefaults.ENV_GATEWAY_MAX_NEW_TOKENS));
+        .getAsString().contains(GatewaySettings.MAX_NEW_TOKENS.env()));
     assertTrue(error(post("/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}"), 400)
         .get("message").getAsString().contains("messages[0]"));
     assertTrue(error(post("/v1/chat/completions", "{\"messages\":[]}"), 400).get("message").getAsString()
@@ -317,7 +317,7 @@ class HttpApiTest extends InProcessTest {
     start(Map.of(), answering("hi<|im_end|>"));
     String body = chat(false, "").replace(PNG_URI, "http://169.254.169.254/latest/meta-data");
     JsonObject e = error(post("/v1/chat/completions", body), 400);
-    assertTrue(e.get("message").getAsString().contains(ServiceDefaults.ENV_HTTP_IMAGE_URL_HOSTS), e.toString());
+    assertTrue(e.get("message").getAsString().contains(GatewaySettings.HTTP_IMAGE_URL_HOSTS.env()), e.toString());
     assertEquals(null, vision.last.get());
   }
 
@@ -343,16 +343,16 @@ class HttpApiTest extends InProcessTest {
 
   @Test
   void anOversizedBodyIs413BeforeItIsParsed() throws Exception {
-    start(Map.of(ServiceDefaults.ENV_GATEWAY_MAX_REQUEST_BYTES, "4096"), answering("hi<|im_end|>"));
+    start(Map.of(GatewaySettings.MAX_REQUEST_BYTES.env(), "4096"), answering("hi<|im_end|>"));
     String big = chat(false, "").replace("检测图片中的苹果", "x".repeat(10_000));
     JsonObject e = error(post("/v1/chat/completions", big), 413);
-    assertTrue(e.get("message").getAsString().contains(ServiceDefaults.ENV_GATEWAY_MAX_REQUEST_BYTES), e.toString());
+    assertTrue(e.get("message").getAsString().contains(GatewaySettings.MAX_REQUEST_BYTES.env()), e.toString());
     assertEquals(null, decoder.last.get());
   }
 
   @Test
   void withBearerTokensOnARequestWithoutOneIs401AndWithOneIsServed() throws Exception {
-    start(Map.of(ServiceDefaults.ENV_AUTH_TOKENS, "s3cret"), answering("hi<|im_end|>"));
+    start(Map.of(CommonSettings.AUTH_TOKENS.env(), "s3cret"), answering("hi<|im_end|>"));
     HttpResponse<String> r = post("/v1/chat/completions", chat(false, ""));
     assertEquals("authentication_error", error(r, 401).get("type").getAsString());
     assertEquals("Bearer", r.headers().firstValue("www-authenticate").orElse(""));
@@ -368,13 +368,13 @@ class HttpApiTest extends InProcessTest {
 
   @Test
   void theSameRateLimitAppliesAsOnGrpcAnd429SaysWhichLimit() throws Exception {
-    start(Map.of(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND, "0.001", ServiceDefaults.ENV_GATEWAY_RATE_BURST, "1"),
+    start(Map.of(GatewaySettings.RATE_PER_SECOND.env(), "0.001", GatewaySettings.RATE_BURST.env(), "1"),
         answering("hi<|im_end|>"));
     assertEquals(200, post("/v1/chat/completions", chat(false, "")).statusCode());
     HttpResponse<String> r = post("/v1/chat/completions", chat(false, ""));
     JsonObject e = error(r, 429);
     assertEquals("rate_limit_error", e.get("type").getAsString());
-    assertTrue(e.get("message").getAsString().contains(ServiceDefaults.ENV_GATEWAY_RATE_PER_SECOND));
+    assertTrue(e.get("message").getAsString().contains(GatewaySettings.RATE_PER_SECOND.env()));
     assertTrue(r.headers().firstValue("retry-after").isPresent());
   }
 
@@ -499,7 +499,7 @@ class HttpApiTest extends InProcessTest {
 
   @Test
   void bothDoorsShareOneLimiterSoAnHttpStreamCountsAgainstTheGlobalCapOfGrpc() throws Exception {
-    start(Map.of(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS, "1"),
+    start(Map.of(GatewaySettings.MAX_CONCURRENT_STREAMS.env(), "1"),
         new FakeBackends.Decoder(tok.encodeReference("tick "), 20, -1, true));
     HttpRequest req = HttpRequest.newBuilder(uri("/v1/chat/completions"))
         .POST(HttpRequest.BodyPublishers.ofString(chat(true, ""))).build();
@@ -514,10 +514,10 @@ class HttpApiTest extends InProcessTest {
         () -> ChatServiceGrpc.newBlockingStub(ch).chat(ChatRequest.newBuilder().addMessages(ChatMessage.newBuilder()
             .setRole("user").addContent(ContentPart.newBuilder().setText("hi"))).build()).hasNext());
     assertEquals(io.grpc.Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS));
+    assertTrue(e.getStatus().getDescription().contains(GatewaySettings.MAX_CONCURRENT_STREAMS.env()));
     // and another HTTP request gets 503 for the same reason
     JsonObject err = error(post("/v1/chat/completions", chat(true, "")), 503);
-    assertTrue(err.get("message").getAsString().contains(ServiceDefaults.ENV_GATEWAY_MAX_CONCURRENT_STREAMS),
+    assertTrue(err.get("message").getAsString().contains(GatewaySettings.MAX_CONCURRENT_STREAMS.env()),
         err.toString());
     open.body().close(); // hang up: the slot is free again
     assertTrue(decoder.cancelled.await(10, TimeUnit.SECONDS));

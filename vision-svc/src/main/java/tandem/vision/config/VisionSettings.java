@@ -2,6 +2,7 @@ package tandem.vision.config;
 
 import java.util.List;
 import tandem.common.config.CommonSettings;
+import tandem.common.config.ServiceDefaults;
 import tandem.common.config.Setting;
 import tandem.common.config.SettingRegistry;
 
@@ -16,7 +17,7 @@ public final class VisionSettings {
 
   public static final Setting<String> MODEL = CommonSettings.MODEL;
   public static final Setting<String> DEVICE = CommonSettings.DEVICE;
-  public static final Setting<Integer> PORT = CommonSettings.port(50052);
+  public static final Setting<Integer> PORT = CommonSettings.port(ServiceDefaults.VISION_PORT);
   public static final Setting<Integer> MAX_BATCH_TILES = Setting.integer("max-batch-tiles",
       "TANDEM_VISION_MAX_BATCH_TILES", 8, 1, Integer.MAX_VALUE, "Most tiles in one forward pass of the tower.");
   public static final Setting<Integer> BATCH_WAIT_MS = Setting.integer("batch-wait-ms", "TANDEM_VISION_BATCH_WAIT_MS",
