@@ -13,6 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tandem.common.error.Rejection;
 import tandem.decoder.model.CausalLm;
+import tandem.decoder.model.KvExhaustedException;
 import tandem.decoder.model.KvStats;
 
 /**
@@ -642,7 +643,8 @@ public final class Scheduler implements AutoCloseable {
     String what = p.decode ? "decode step" : "prefill";
     log.warn("{} failed for {}", what, p.seq.request.requestId(), e);
     running.remove(p.seq);
-    end(p.seq, FinishReason.ERROR, what + " failed: " + e);
+    String budget = e instanceof KvExhaustedException ? " (the KV budget is " + config.limits().kvCacheBytes() + ")" : "";
+    end(p.seq, FinishReason.ERROR, what + " failed: " + e + budget);
   }
 
   /**

@@ -97,7 +97,7 @@ final class JavaKernel implements DecodeKernel {
     long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     if (worst > free) {
       LOG.warn("the KV budget of {} MiB is more than the {} MiB of heap left: sequences fail with an error when the"
-          + " heap runs out (raise -Xmx or lower TANDEM_DECODER_KV_CACHE_BYTES)", worst >> 20, free >> 20);
+          + " heap runs out (raise -Xmx or lower the KV cache budget)", worst >> 20, free >> 20);
     }
   }
 

@@ -266,7 +266,7 @@ final class KvPool {
       else ki[id] = null;
       throw new KvExhaustedException("the Java heap has no room for another KV block (" + bytesAllocated() / (1 << 20)
           + " MiB of KV held; -Xmx " + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB): lower the decoder's KV"
-          + " budget (TANDEM_DECODER_KV_CACHE_BYTES) or give the JVM more heap");
+          + " budget or give the JVM more heap");
     }
     created++;
     return id;
