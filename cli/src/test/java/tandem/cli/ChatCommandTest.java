@@ -93,7 +93,7 @@ class ChatCommandTest {
 
   @Test
   void jsonModePrintsOneObjectPerChunkAndTheSummaryLast() throws Exception {
-    var r = PromptCommandTest.vlm("chat", "--model", tmp.toString(), "--json", "--image", image().toString(),
+    var r = VlmRun.of("chat", "--model", tmp.toString(), "--json", "--image", image().toString(),
         "检测图片中的苹果", "--max-new-tokens", "64", "--temperature", "0", "--no-repeat-ngram-size", "2");
     assertEquals(0, r.code(), r.err());
     String[] lines = r.out().strip().split("\n");
@@ -124,7 +124,7 @@ class ChatCommandTest {
   @Test
   void terminalModeStreamsTextPrintsABoxTableDrawsTheImageAndATimingLine() throws Exception {
     Path out = tmp.resolve("drawn.png");
-    var r = PromptCommandTest.vlm("chat", "--model", tmp.toString(), "--image", image().toString(), "--out",
+    var r = VlmRun.of("chat", "--model", tmp.toString(), "--image", image().toString(), "--out",
         out.toString(), "检测图片中的苹果");
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().startsWith("图中有一个苹果<box>"), r.out());
@@ -143,7 +143,7 @@ class ChatCommandTest {
   @Test
   void anErrorChunkEndsWithExitCode1AndTheErrorOnStderr() {
     finish = FinishReason.FINISH_REASON_ERROR;
-    var r = PromptCommandTest.vlm("chat", "--model", tmp.toString(), "hello");
+    var r = VlmRun.of("chat", "--model", tmp.toString(), "hello");
     assertEquals(1, r.code());
     assertTrue(r.err().contains("decoder-svc died"), r.err());
   }
@@ -151,14 +151,14 @@ class ChatCommandTest {
   @Test
   void withoutAServerOrAnEmbeddedGatewayTheUserIsToldWhatToDo() {
     ChatCommand.setEmbeddedGateway(null);
-    var r = PromptCommandTest.vlm("chat", "hello");
+    var r = VlmRun.of("chat", "hello");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--server"), r.err());
   }
 
   @Test
   void badGenerationFlagsAreRefused() {
-    var r = PromptCommandTest.vlm("chat", "--model", tmp.toString(), "--top-p", "1.5", "hello");
+    var r = VlmRun.of("chat", "--model", tmp.toString(), "--top-p", "1.5", "hello");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--top-p must be in (0, 1]"), r.err());
   }
@@ -166,7 +166,7 @@ class ChatCommandTest {
   @Test
   void anUnreachableServerIsUnavailableWithinTheTimeout() {
     long t = System.nanoTime();
-    var r = PromptCommandTest.vlm("chat", "--server", "127.0.0.1:1", "--timeout", "5", "hello");
+    var r = VlmRun.of("chat", "--server", "127.0.0.1:1", "--timeout", "5", "hello");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("UNAVAILABLE"), r.err());
     assertTrue((System.nanoTime() - t) / 1e9 < 5);

@@ -19,25 +19,15 @@ import tandem.common.testing.Fixtures;
 class CheckpointCommandTest {
   @TempDir Path dir;
 
-  private record Run(int code, String out, String err) {}
 
-  private static Run run(String... args) {
-    CommandLine cl = Vlm.commandLine();
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    int code = cl.execute(args);
-    return new Run(code, out.toString(), err.toString());
-  }
 
   @Test
   void randomTinyPresetWithTheFixtureSeedReproducesTheReferenceFile() throws Exception {
     Path out = dir.resolve("ck");
-    Run r = run("checkpoint", "random", "--preset", "tiny",
+    VlmRun r = VlmRun.of("checkpoint", "random", "--preset", "tiny",
         "--trw1", Fixtures.path("vlm-tiny/checkpoint/trw1.json").toString(), "--out", out.toString());
-    assertEquals(0, r.code, r.err);
-    assertTrue(r.out.contains("62 tensors"), r.out);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("62 tensors"), r.out());
     MessageDigest md = MessageDigest.getInstance("SHA-256");
     md.update(Files.readAllBytes(out.resolve("model.safetensors")));
     assertEquals("255027c59811d4330aaf322fe706d86c506ce3aab5cae397df2508ce33e52dcc", HexFormat.of().formatHex(md.digest()));
@@ -50,9 +40,9 @@ class CheckpointCommandTest {
   @Test
   void randomFromACausalLmConfigWritesModelDotNamesAndAnLmHeadOnRequest() throws Exception {
     Path out = dir.resolve("dec");
-    Run r = run("checkpoint", "random", "--config", Fixtures.path("decoder-tiny/config.json").toString(),
+    VlmRun r = VlmRun.of("checkpoint", "random", "--config", Fixtures.path("decoder-tiny/config.json").toString(),
         "--seed", "1234", "--lm-head", "--out", out.toString());
-    assertEquals(0, r.code, r.err);
+    assertEquals(0, r.code(), r.err());
     try (var s = tandem.common.checkpoint.TensorStore.open(out)) {
       assertTrue(s.has("model.embed_tokens.weight") && s.has("model.norm.weight") && s.has("lm_head.weight"));
     }
@@ -67,44 +57,44 @@ class CheckpointCommandTest {
   })
   void badInputGivesOneLineAndExitCodeTwo(String args, String message) {
     String[] a = ("checkpoint random --out " + dir.resolve("x") + " " + args).split(" ");
-    Run r = run(a);
-    assertEquals(2, r.code);
-    assertEquals("vlm: error: " + message, r.err.strip());
+    VlmRun r = VlmRun.of(a);
+    assertEquals(2, r.code());
+    assertEquals("vlm: error: " + message, r.err().strip());
   }
 
   @Test
   void inspectPrintsTheSummaryAndExitsZeroOnACleanCheckpoint() {
-    Run r = run("checkpoint", "inspect", tandem.common.testing.TinyCheckpoints.vlmTiny().toString());
-    assertEquals(0, r.code, r.err + r.out);
-    assertTrue(r.out.contains("architecture   VISION_LANGUAGE"), r.out);
-    assertTrue(r.out.contains("up to 10 tiles = 640 image tokens per image"), r.out);
-    assertTrue(r.out.contains("stop ids       151645 <|im_end|>"), r.out);
-    assertTrue(r.out.contains("problems       none"), r.out);
+    VlmRun r = VlmRun.of("checkpoint", "inspect", tandem.common.testing.TinyCheckpoints.vlmTiny().toString());
+    assertEquals(0, r.code(), r.err() + r.out());
+    assertTrue(r.out().contains("architecture   VISION_LANGUAGE"), r.out());
+    assertTrue(r.out().contains("up to 10 tiles = 640 image tokens per image"), r.out());
+    assertTrue(r.out().contains("stop ids       151645 <|im_end|>"), r.out());
+    assertTrue(r.out().contains("problems       none"), r.out());
   }
 
   @Test
   void inspectJsonIsParseableAndMissingFolderIsAUserError() {
-    Run r = run("checkpoint", "inspect", "--json", tandem.common.testing.TinyCheckpoints.decoderTiny().toString());
-    assertEquals(0, r.code, r.err);
-    var o = com.google.gson.JsonParser.parseString(r.out).getAsJsonObject();
+    VlmRun r = VlmRun.of("checkpoint", "inspect", "--json", tandem.common.testing.TinyCheckpoints.decoderTiny().toString());
+    assertEquals(0, r.code(), r.err());
+    var o = com.google.gson.JsonParser.parseString(r.out()).getAsJsonObject();
     assertEquals("CAUSAL_LM", o.get("architecture").getAsString());
     assertEquals(9_822_592L, o.get("total_parameters").getAsLong());
-    Run bad = run("checkpoint", "inspect", dir.resolve("none").toString());
-    assertEquals(2, bad.code);
-    assertEquals("vlm: error: checkpoint folder " + dir.resolve("none") + " does not exist", bad.err.strip());
+    VlmRun bad = VlmRun.of("checkpoint", "inspect", dir.resolve("none").toString());
+    assertEquals(2, bad.code());
+    assertEquals("vlm: error: checkpoint folder " + dir.resolve("none") + " does not exist", bad.err().strip());
   }
 
   @Test
   void mergeDoraOnAPlainCheckpointRenamesNothingAndWarns() throws Exception {
     Path out = dir.resolve("merged");
-    Run r = run("checkpoint", "merge-dora", "--in", tandem.common.testing.TinyCheckpoints.decoderTiny().toString(),
+    VlmRun r = VlmRun.of("checkpoint", "merge-dora", "--in", tandem.common.testing.TinyCheckpoints.decoderTiny().toString(),
         "--out", out.toString());
-    assertEquals(0, r.code, r.err);
-    assertTrue(r.out.contains("merged 0 modules"), r.out);
-    assertTrue(r.out.contains("warning: no lora_A/lora_B tensors found"), r.out);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("merged 0 modules"), r.out());
+    assertTrue(r.out().contains("warning: no lora_A/lora_B tensors found"), r.out());
     assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
-    Run bad = run("checkpoint", "merge-dora", "--in", dir.resolve("nope").toString(), "--out", out.toString());
-    assertEquals(2, bad.code);
-    assertEquals("vlm: error: --in folder " + dir.resolve("nope") + " does not exist", bad.err.strip());
+    VlmRun bad = VlmRun.of("checkpoint", "merge-dora", "--in", dir.resolve("nope").toString(), "--out", out.toString());
+    assertEquals(2, bad.code());
+    assertEquals("vlm: error: --in folder " + dir.resolve("nope") + " does not exist", bad.err().strip());
   }
 }

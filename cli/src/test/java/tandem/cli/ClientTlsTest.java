@@ -27,7 +27,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import picocli.CommandLine;
-import tandem.cli.PromptCommandTest.Run;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.security.TlsSettings;
@@ -79,12 +78,12 @@ class ClientTlsTest {
     if (server != null) server.close();
   }
 
-  static Run chat(String... options) {
+  static VlmRun chat(String... options) {
     List<String> args = new java.util.ArrayList<>(List.of("chat", "--server", address, "--json", "--max-new-tokens", "3",
         "--timeout", "60"));
     args.addAll(List.of(options));
     args.add("hello");
-    return PromptCommandTest.vlm(args.toArray(String[]::new));
+    return VlmRun.of(args.toArray(String[]::new));
   }
 
   String[] mtls() {
@@ -100,7 +99,7 @@ class ClientTlsTest {
 
   @Test
   void chatOverTlsWithAClientCertificateAndTheRightTokenStreamsAnAnswer() {
-    Run r = chat(with(mtls(), "--token", TOKEN));
+    VlmRun r = chat(with(mtls(), "--token", TOKEN));
     assertEquals(0, r.code(), r.err());
     JsonObject sum = JsonParser.parseString(r.lastLine()).getAsJsonObject();
     assertEquals(3, sum.getAsJsonObject("usage").get("completion_tokens").getAsInt(), r.out());
@@ -108,28 +107,28 @@ class ClientTlsTest {
 
   @Test
   void aWrongTokenIsOneClearUnauthenticatedLine() {
-    Run r = chat(with(mtls(), "--token", "not-the-token"));
+    VlmRun r = chat(with(mtls(), "--token", "not-the-token"));
     assertEquals(2, r.code(), r.out());
     assertEquals("vlm: error: UNAUTHENTICATED: the bearer token is not valid", r.err().strip());
   }
 
   @Test
   void noTokenIsRefusedSayingWhatToSend() {
-    Run r = chat(mtls());
+    VlmRun r = chat(mtls());
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: UNAUTHENTICATED: missing authorization header"), r.err());
   }
 
   @Test
   void withoutAClientCertificateTheGatewayThatRequiresOneSaysSo() {
-    Run r = chat("--tls-ca", ca.cert().toString(), "--token", TOKEN);
+    VlmRun r = chat("--tls-ca", ca.cert().toString(), "--token", TOKEN);
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: UNAUTHENTICATED: ") && r.err().contains("certificate"), r.err());
   }
 
   @Test
   void plaintextAgainstTheTlsPortFailsWithAHintToUseTls() {
-    Run r = chat("--token", TOKEN);
+    VlmRun r = chat("--token", TOKEN);
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE") && r.err().contains("add --tls"), r.err());
     assertEquals(1, r.err().strip().split("\n").length, r.err());
@@ -137,7 +136,7 @@ class ClientTlsTest {
 
   @Test
   void tlsWithTheSystemTrustStoreRefusesTheTestCaCertificate() {
-    Run r = chat("--tls", "--token", TOKEN);
+    VlmRun r = chat("--tls", "--token", TOKEN);
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE: io exception (SunCertPathBuilderException: unable to find"
         + " valid certification path") && r.err().contains("the TLS handshake failed: --tls-ca"), r.err());
@@ -146,10 +145,10 @@ class ClientTlsTest {
   @Test
   void theCertificateIsCheckedAgainstTheTlsAuthorityWhenOneIsGiven() {
     // the server's certificate names localhost and 127.0.0.1 only
-    Run wrong = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "gateway.example.com"));
+    VlmRun wrong = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "gateway.example.com"));
     assertEquals(2, wrong.code());
     assertTrue(wrong.err().contains("gateway.example.com") && wrong.err().contains("TLS handshake failed"), wrong.err());
-    Run right = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "localhost"));
+    VlmRun right = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "localhost"));
     assertEquals(0, right.code(), right.err());
   }
 
@@ -158,7 +157,7 @@ class ClientTlsTest {
     io.grpc.Server plain = Grpc.newServerBuilderForPort(0, io.grpc.InsecureServerCredentials.create())
         .addService(new ChatServiceGrpc.ChatServiceImplBase() {}).build().start();
     try {
-      Run r = PromptCommandTest.vlm("chat", "--server", "localhost:" + plain.getPort(), "--tls-ca", ca.cert().toString(),
+      VlmRun r = VlmRun.of("chat", "--server", "localhost:" + plain.getPort(), "--tls-ca", ca.cert().toString(),
           "hi");
       assertEquals(2, r.code());
       assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE") && r.err().contains("drop the --tls options"), r.err());
@@ -242,7 +241,7 @@ class ClientTlsTest {
   @ParameterizedTest
   @MethodSource("badFiles")
   void aBadTlsFileIsOneErrorLineAndExitTwoBeforeAnythingIsDialed(List<String> options, String message) {
-    Run r = PromptCommandTest.vlm(Stream.concat(Stream.of("chat", "--server", "localhost:1"),
+    VlmRun r = VlmRun.of(Stream.concat(Stream.of("chat", "--server", "localhost:1"),
         Stream.concat(options.stream(), Stream.of("hi"))).toArray(String[]::new));
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().startsWith("vlm: error: ") && r.err().contains(message), r.err());
@@ -263,7 +262,7 @@ class ClientTlsTest {
   @MethodSource("clientCommands")
   void everyClientCommandChecksItsTlsFilesTheSameWay(List<String> command) {
     Path missing = pki.resolve("nope.crt");
-    Run r = PromptCommandTest.vlm(Stream.concat(command.stream(), Stream.of("--tls-ca", missing.toString()))
+    VlmRun r = VlmRun.of(Stream.concat(command.stream(), Stream.of("--tls-ca", missing.toString()))
         .toArray(String[]::new));
     assertEquals(2, r.code(), r.err());
     assertEquals("vlm: error: --tls-ca " + missing + ": no readable file there", r.err().strip());
@@ -272,14 +271,14 @@ class ClientTlsTest {
   @Test
   void nothingListeningIsUnavailableWithoutATlsHint() throws Exception {
     int port = tandem.common.testing.TlsTestEnv.freePort();
-    Run r = PromptCommandTest.vlm("chat", "--server", "localhost:" + port, "hi");
+    VlmRun r = VlmRun.of("chat", "--server", "localhost:" + port, "hi");
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE") && !r.err().contains("--tls"), r.err());
   }
 
   @Test
   void tlsOptionsWithoutAServerAreRefusedRatherThanIgnored() {
-    Run r = PromptCommandTest.vlm("bench", "decode", "--model", pki.toString(), "--tls");
+    VlmRun r = VlmRun.of("bench", "decode", "--model", pki.toString(), "--tls");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("need --server"), r.err());
   }

@@ -15,22 +15,12 @@ import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 
 class EmbedCommandTest {
-  record Run(int code, String out, String err) {}
 
-  static Run run(String... args) {
-    CommandLine cl = Vlm.commandLine();
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    cl.setOut(new PrintWriter(out));
-    cl.setErr(new PrintWriter(err));
-    int code = cl.execute(args);
-    return new Run(code, out.toString(), err.toString());
-  }
 
   @Test
   void anImageGoesThroughPreprocessingAndTheTowerToTheReferenceTokens(@TempDir Path tmp) throws Exception {
     Path npy = tmp.resolve("tokens.npy");
-    Run r = run("embed", "--model", TinyCheckpoints.vlmTiny().toString(),
+    VlmRun r = VlmRun.of("embed", "--model", TinyCheckpoints.vlmTiny().toString(),
         "--image", Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg").toString(), "--out", npy.toString());
     assertEquals(0, r.code(), r.err());
     String last = r.out().strip().lines().reduce((a, b) -> b).orElseThrow();
@@ -51,7 +41,7 @@ class EmbedCommandTest {
   void pixelValuesOfTheWrongShapeAreOneErrorLineWithExitCode2(@TempDir Path tmp) throws Exception {
     Path bad = tmp.resolve("bad.npy");
     Npy.writeFloat32(bad, new float[3 * 8 * 8], 1, 3, 8, 8);
-    Run r = run("embed", "--model", TinyCheckpoints.visionTiny().toString(), "--pixels", bad.toString(),
+    VlmRun r = VlmRun.of("embed", "--model", TinyCheckpoints.visionTiny().toString(), "--pixels", bad.toString(),
         "--out", tmp.resolve("o.npy").toString());
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: --pixels "), r.err());
@@ -61,14 +51,14 @@ class EmbedCommandTest {
 
   @Test
   void aMissingModelFolderIsAUserError(@TempDir Path tmp) {
-    Run r = run("embed", "--model", tmp.resolve("nope").toString(), "--pixels", "x.npy", "--out", "o.npy");
+    VlmRun r = VlmRun.of("embed", "--model", tmp.resolve("nope").toString(), "--pixels", "x.npy", "--out", "o.npy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("is not a folder"), r.err());
   }
 
   @Test
   void pixelsAndImageTogetherAreRejected(@TempDir Path tmp) {
-    Run r = run("embed", "--model", tmp.toString(), "--pixels", "x.npy", "--image", "y.png", "--out", "o.npy");
+    VlmRun r = VlmRun.of("embed", "--model", tmp.toString(), "--pixels", "x.npy", "--image", "y.png", "--out", "o.npy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("mutually exclusive"), r.err());
   }

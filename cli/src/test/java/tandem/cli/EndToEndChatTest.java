@@ -68,7 +68,7 @@ class EndToEndChatTest {
 
   @Test
   void anImageQuestionThroughAllThreeServicesGivesTheReferenceGreedyIds() {
-    var r = PromptCommandTest.vlm("chat", "--server", "127.0.0.1:" + gateway.port(), "--json",
+    var r = VlmRun.of("chat", "--server", "127.0.0.1:" + gateway.port(), "--json",
         "--image", Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(), "Describe this image in detail.",
         "--enable-thinking", "--max-new-tokens", "24", "--min-new-tokens", "16", "--no-repeat-ngram-size", "2",
         "--temperature", "0", "--timeout", "120");

@@ -110,12 +110,12 @@ class EvalGroundingEndToEndTest {
         """);
   }
 
-  PromptCommandTest.Run eval(Path out, String... extra) {
+  VlmRun eval(Path out, String... extra) {
     List<String> a = new ArrayList<>(List.of("eval", "grounding", "--server", address, "--annotations",
         annotations.toString(), "--images", images.toString(), "--out", out.toString(), "--concurrency", "2",
         "--min-new-tokens", "0", "--no-repeat-ngram-size", "0", "--max-new-tokens", "64"));
     a.addAll(List.of(extra));
-    return PromptCommandTest.vlm(a.toArray(String[]::new));
+    return VlmRun.of(a.toArray(String[]::new));
   }
 
   static JsonObject metrics(Path out) throws Exception {
@@ -241,7 +241,7 @@ class EvalGroundingEndToEndTest {
     // the run's own predictions, scored as a results file over the same images, give the same numbers (the score
     // ties break the same way)
     Path rescored = tmp.resolve("rescored");
-    var s = PromptCommandTest.vlm("eval", "grounding", "--annotations", annotations.toString(), "--predictions",
+    var s = VlmRun.of("eval", "grounding", "--annotations", annotations.toString(), "--predictions",
         out.resolve("predictions.json").toString(), "--limit", "2", "--out", rescored.toString());
     assertEquals(0, s.code(), s.err());
     JsonObject m = metrics(rescored);
@@ -251,7 +251,7 @@ class EvalGroundingEndToEndTest {
     assertTrue(m.get("parse_failures").isJsonNull()); // nothing was asked
     assertTrue(Files.exists(rescored.resolve("index.html")));
     // over all four images, the two the run could not show the model count as missed: 3 of 6 found
-    var all = PromptCommandTest.vlm("eval", "grounding", "--annotations", annotations.toString(), "--predictions",
+    var all = VlmRun.of("eval", "grounding", "--annotations", annotations.toString(), "--predictions",
         out.resolve("predictions.json").toString(), "--out", tmp.resolve("rescored-all").toString());
     assertEquals(0, all.code(), all.err());
     assertEquals(3.0 / 6, d(metrics(tmp.resolve("rescored-all")), "recall50"));
@@ -275,7 +275,7 @@ class EvalGroundingEndToEndTest {
     });
     try {
       Path out = tmp.resolve("embedded");
-      var r = PromptCommandTest.vlm("eval", "grounding", "--model", model.toString(), "--annotations",
+      var r = VlmRun.of("eval", "grounding", "--model", model.toString(), "--annotations",
           annotations.toString(), "--images", images.toString(), "--out", out.toString(), "--min-new-tokens", "0",
           "--no-repeat-ngram-size", "0");
       assertEquals(0, r.code(), r.err());
@@ -307,7 +307,7 @@ class EvalGroundingEndToEndTest {
     for (String[] c : cases) {
       List<String> a = new ArrayList<>(List.of("eval", "grounding", "--out", out.toString()));
       a.addAll(List.of(c).subList(0, c.length - 1));
-      var r = PromptCommandTest.vlm(a.toArray(String[]::new));
+      var r = VlmRun.of(a.toArray(String[]::new));
       assertEquals(2, r.code(), String.join(" ", c) + "\n" + r.err());
       List<String> errs = r.err().lines().filter(l -> l.startsWith("vlm: error:")).toList();
       assertEquals(1, errs.size(), r.err());

@@ -19,23 +19,13 @@ import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 
 class GenerateCommandTest {
-  record Run(int code, String out, String err) {}
 
-  static Run vlm(String... args) {
-    CommandLine cl = Vlm.commandLine();
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    int code = cl.execute(args);
-    return new Run(code, out.toString(), err.toString());
-  }
 
   @Test
   void generatePrintsTheGreedyIdsAsItsLastLineAndWritesTheLogits(@TempDir Path tmp) throws Exception {
     Path npy = tmp.resolve("last.npy");
-    Run r =
-        vlm(
+    VlmRun r =
+        VlmRun.of(
             "generate", "--model", TinyCheckpoints.decoderTiny().toString(), "--input-ids", "9707,11,1879,0",
             "--max-new-tokens", "5", "--logits-out", npy.toString());
     assertEquals(0, r.code(), r.err());
@@ -64,7 +54,7 @@ class GenerateCommandTest {
         "9707,151936    | outside the vocabulary [0, 151936)",
       })
   void badInputIdsAreOneLineErrorsWithExitCode2(String ids, String message) {
-    Run r = vlm("generate", "--model", TinyCheckpoints.decoderTiny().toString(), "--input-ids", ids);
+    VlmRun r = VlmRun.of("generate", "--model", TinyCheckpoints.decoderTiny().toString(), "--input-ids", ids);
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: ") && r.err().contains(message), r.err());
     assertEquals(1, r.err().strip().split("\n").length, r.err());
@@ -72,7 +62,7 @@ class GenerateCommandTest {
 
   @Test
   void aMissingModelFolderIsAOneLineError(@TempDir Path tmp) {
-    Run r = vlm("generate", "--model", tmp.resolve("nope").toString(), "--input-ids", "1,2");
+    VlmRun r = VlmRun.of("generate", "--model", tmp.resolve("nope").toString(), "--input-ids", "1,2");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("is not a folder"), r.err());
   }

@@ -17,22 +17,12 @@ import tandem.common.io.Npy;
 import tandem.common.testing.Fixtures;
 
 class PreprocessCommandTest {
-  record Run(int code, String out, String err) {}
 
-  static Run run(String... args) {
-    CommandLine cl = Vlm.commandLine();
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    cl.setOut(new PrintWriter(out));
-    cl.setErr(new PrintWriter(err));
-    int code = cl.execute(args);
-    return new Run(code, out.toString(), err.toString());
-  }
 
   @Test
   void writesTheReferencePixelValuesAndPrintsTheGridAsTheLastLine(@TempDir Path tmp) throws Exception {
     Path npy = tmp.resolve("pv.npy");
-    Run r = run("preprocess", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
+    VlmRun r = VlmRun.of("preprocess", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
         "--image", Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(), "--out", npy.toString());
     assertEquals(0, r.code(), r.err());
     String[] lines = r.out().strip().split("\n");
@@ -50,7 +40,7 @@ class PreprocessCommandTest {
   @Test
   void aFileThatIsNotAnImageIsOneErrorLineWithExitCode2(@TempDir Path tmp) throws Exception {
     Path bogus = Files.writeString(tmp.resolve("x.png"), "hello, not an image");
-    Run r = run("preprocess", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
+    VlmRun r = VlmRun.of("preprocess", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
         "--image", bogus.toString(), "--out", tmp.resolve("o.npy").toString());
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: --image "), r.err());
@@ -60,7 +50,7 @@ class PreprocessCommandTest {
 
   @Test
   void aModelFolderWithoutPreprocessorConfigIsAUserError(@TempDir Path tmp) throws Exception {
-    Run r = run("preprocess", "--model", tmp.toString(),
+    VlmRun r = VlmRun.of("preprocess", "--model", tmp.toString(),
         "--image", Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(), "--out", tmp.resolve("o.npy").toString());
     assertEquals(2, r.code());
     assertTrue(r.err().contains("has no preprocessor_config.json"), r.err());

@@ -28,21 +28,7 @@ import tandem.gateway.pipeline.GatewayModel;
 class PromptCommandTest {
   @TempDir static Path tmp;
 
-  record Run(int code, String out, String err) {
-    String lastLine() {
-      String[] lines = out.strip().split("\n");
-      return lines[lines.length - 1];
-    }
-  }
 
-  static Run vlm(String... args) {
-    StringWriter out = new StringWriter(), err = new StringWriter();
-    var cl = Vlm.commandLine();
-    cl.setOut(new PrintWriter(out));
-    cl.setErr(new PrintWriter(err));
-    int code = cl.execute(args);
-    return new Run(code, out.toString(), err.toString());
-  }
 
   static Stream<JsonObject> conversations() throws Exception {
     JsonObject root =
@@ -104,7 +90,7 @@ class PromptCommandTest {
   @Test
   void vlmPromptOnTheCommandLinePrintsTheFixtureJsonAsItsLastLine() throws Exception {
     JsonObject c5 = conversations().filter(c -> c.get("id").getAsString().startsWith("c5")).findFirst().orElseThrow();
-    Run r = vlm("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(), "--messages",
+    VlmRun r = VlmRun.of("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(), "--messages",
         messagesFile(c5).toString());
     assertEquals(0, r.code(), r.err());
     JsonObject got = JsonParser.parseString(r.lastLine()).getAsJsonObject();
@@ -115,7 +101,7 @@ class PromptCommandTest {
 
   @Test
   void theShortFormIsOneUserTurnWithTheImagesThenTheQuestion() throws Exception {
-    Run r = vlm("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
+    VlmRun r = VlmRun.of("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
         "--image", Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(), "Describe this image in detail.",
         "--enable-thinking");
     assertEquals(0, r.code(), r.err());
@@ -130,7 +116,7 @@ class PromptCommandTest {
     Files.writeString(f, "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"简短回复问题.\"},"
         + "{\"type\":\"image\",\"path\":\"" + Fixtures.path("vlm-tiny/images/a2_text_portrait.png") + "\"},"
         + "{\"type\":\"text\",\"text\":\"图片里有什么?\"}]}]");
-    Run r = vlm("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(), "--messages", f.toString(),
+    VlmRun r = VlmRun.of("prompt", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(), "--messages", f.toString(),
         "--no-add-generation-prompt");
     assertEquals(0, r.code(), r.err());
     String prompt = JsonParser.parseString(r.lastLine()).getAsJsonObject().get("prompt").getAsString();
@@ -143,17 +129,17 @@ class PromptCommandTest {
     String model = Fixtures.path("vlm-tiny/checkpoint").toString();
     Path bad = tmp.resolve("bad.json");
     Files.writeString(bad, "[{\"role\":\"robot\",\"content\":\"hi\"}]");
-    Run r = vlm("prompt", "--model", model, "--messages", bad.toString());
+    VlmRun r = VlmRun.of("prompt", "--model", model, "--messages", bad.toString());
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: ") && r.err().contains("system, user and assistant"), r.err());
     Files.writeString(bad, "[{\"role\":\"user\",\"content\":[{\"type\":\"video\"}]}]");
-    r = vlm("prompt", "--model", model, "--messages", bad.toString());
+    r = VlmRun.of("prompt", "--model", model, "--messages", bad.toString());
     assertEquals(2, r.code());
     assertTrue(r.err().contains("allowed types are text and image"), r.err());
-    r = vlm("prompt", "--model", model, "--image", "/nonexistent.png", "q");
+    r = VlmRun.of("prompt", "--model", model, "--image", "/nonexistent.png", "q");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("not a readable file"), r.err());
-    r = vlm("prompt", "--model", tmp.toString(), "q");
+    r = VlmRun.of("prompt", "--model", tmp.toString(), "q");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("chat template") || r.err().contains("chat_template"), r.err());
   }

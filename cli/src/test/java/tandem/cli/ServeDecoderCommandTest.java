@@ -3,7 +3,6 @@ package tandem.cli;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static tandem.cli.GenerateCommandTest.vlm;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -53,7 +52,7 @@ class ServeDecoderCommandTest {
     String[] prompts = {"9707,11,1879,0", "151644,872,198,3838,374,279,6722,315,9625,30,151645,198,151644,77091,198"};
     for (String p : prompts) {
       // the server keeps bf16 K/V by default; vlm generate's reference default is f32, so ask it for the same storage
-      GenerateCommandTest.Run r = vlm("generate", "--model", TinyCheckpoints.decoderTiny().toString(),
+      VlmRun r = VlmRun.of("generate", "--model", TinyCheckpoints.decoderTiny().toString(),
           "--input-ids", p, "--max-new-tokens", "20", "--kv-cache-dtype", "bf16");
       assertEquals(0, r.code(), r.err());
       String[] lines = r.out().strip().split("\n");
@@ -76,7 +75,7 @@ class ServeDecoderCommandTest {
 
   @Test
   void benchDecodeAgainstAServerPrintsEveryLevelAndAJsonLastLine() {
-    GenerateCommandTest.Run r = vlm("bench", "decode", "--server", "localhost:" + server.port(),
+    VlmRun r = VlmRun.of("bench", "decode", "--server", "localhost:" + server.port(),
         "--concurrency", "1,2", "--new-tokens", "4", "--prompt-tokens", "3");
     assertEquals(0, r.code(), r.err());
     String[] lines = r.out().strip().split("\n");
@@ -92,7 +91,7 @@ class ServeDecoderCommandTest {
 
   @Test
   void helpListsEveryDecoderSettingWithItsVariableAndABadValueIsAOneLineUserError() {
-    GenerateCommandTest.Run help = vlm("serve", "decoder", "--help");
+    VlmRun help = VlmRun.of("serve", "decoder", "--help");
     assertEquals(0, help.code(), help.err());
     for (Setting<?> s : DecoderSettings.REGISTRY.all()) {
       String usage = help.out();
@@ -103,7 +102,7 @@ class ServeDecoderCommandTest {
         "$TANDEM_SHUTDOWN_GRACE_SECONDS (default 25)")) {
       assertTrue(help.out().contains(more), more + ": " + help.out());
     }
-    GenerateCommandTest.Run bad = vlm("serve", "decoder", "--model", TinyCheckpoints.decoderTiny().toString(),
+    VlmRun bad = VlmRun.of("serve", "decoder", "--model", TinyCheckpoints.decoderTiny().toString(),
         "--kv-cache-bytes", "lots");
     assertEquals(2, bad.code());
     assertTrue(bad.err().startsWith("vlm: error: --kv-cache-bytes=lots: ") && bad.err().strip().lines().count() == 1,
@@ -112,12 +111,12 @@ class ServeDecoderCommandTest {
 
   @Test
   void serveDecoderWithoutACheckpointIsAOneLineUserError() {
-    GenerateCommandTest.Run r = vlm("serve", "decoder", "--model", "/nonexistent/ckpt");
+    VlmRun r = VlmRun.of("serve", "decoder", "--model", "/nonexistent/ckpt");
     assertEquals(2, r.code());
     // The wording belongs to ModelArg (folder or Hub id); what matters here is one line naming the bad value.
     assertTrue(r.err().startsWith("vlm: error: ") && r.err().contains("/nonexistent/ckpt")
         && r.err().strip().lines().count() == 1, r.err());
-    r = vlm("bench", "decode", "--server", "localhost:1", "--concurrency", "0");
+    r = VlmRun.of("bench", "decode", "--server", "localhost:1", "--concurrency", "0");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--concurrency"), r.err());
   }

@@ -11,7 +11,7 @@ import tandem.common.testing.Fixtures;
 class ServeGatewayCommandTest {
   @Test
   void helpListsEverySettingWithItsVariableAndDefault() {
-    var r = PromptCommandTest.vlm("serve", "gateway", "--help");
+    var r = VlmRun.of("serve", "gateway", "--help");
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().contains("--max-new-tokens"), r.out());
     assertTrue(r.out().contains("$TANDEM_GATEWAY_MAX_NEW_TOKENS or 2048"), r.out());
@@ -21,7 +21,7 @@ class ServeGatewayCommandTest {
 
   @Test
   void aBadValueIsRefusedNamingTheFlagAndWhatIsAllowed() {
-    var r = PromptCommandTest.vlm("serve", "gateway", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
+    var r = VlmRun.of("serve", "gateway", "--model", Fixtures.path("vlm-tiny/checkpoint").toString(),
         "--rate-per-second", "fast");
     assertNotEquals(0, r.code());
     assertTrue(r.err().contains("--rate-per-second=fast: must be a number >= 0"), r.err());

@@ -19,24 +19,14 @@ import tandem.vision.VisionServerConfig;
 import tandem.vision.embed.EmbedLimits;
 
 class VisionServeAndBenchTest {
-  record Run(int code, String out, String err) {}
 
-  static Run run(String... args) {
-    CommandLine cl = Vlm.commandLine();
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    cl.setOut(new PrintWriter(out));
-    cl.setErr(new PrintWriter(err));
-    int code = cl.execute(args);
-    return new Run(code, out.toString(), err.toString());
-  }
 
   @Test
   void benchVisionPrintsEveryNumberAndEndsWithOneJsonObject() throws Exception {
     VisionServerConfig s =
         new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20, EmbedLimits.defaults(), 128 << 20);
     try (VisionServer server = VisionServer.start(s, ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {
-      Run r = run("bench", "vision", "--server", "localhost:" + server.port(), "--batch-sizes", "1,4", "--hits", "3");
+      VlmRun r = VlmRun.of("bench", "vision", "--server", "localhost:" + server.port(), "--batch-sizes", "1,4", "--hits", "3");
       assertEquals(0, r.code(), r.err());
       String last = r.out().strip().lines().reduce((a, b) -> b).orElseThrow();
       JsonObject j = JsonParser.parseString(last).getAsJsonObject();
@@ -56,28 +46,28 @@ class VisionServeAndBenchTest {
 
   @Test
   void serveVisionWithoutACheckpointIsOneErrorLine(@TempDir Path tmp) {
-    Run r = run("serve", "vision", "--model", tmp.toString(), "--port", "0");
+    VlmRun r = VlmRun.of("serve", "vision", "--model", tmp.toString(), "--port", "0");
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: --model " + tmp + " has no config.json"), r.err());
   }
 
   @Test
   void serveVisionRejectsABadDevice() {
-    Run r = run("serve", "vision", "--model", TinyCheckpoints.vlmTiny().toString(), "--device", "tpu");
+    VlmRun r = VlmRun.of("serve", "vision", "--model", TinyCheckpoints.vlmTiny().toString(), "--device", "tpu");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("device tpu is not allowed (allowed: cpu, cuda)"), r.err());
   }
 
   @Test
   void serveVisionTakesAMissingFolderThatIsNoHubIdAsATypo(@TempDir Path tmp) {
-    Run r = run("serve", "vision", "--model", tmp.resolve("no/such/ckpt").toString());
+    VlmRun r = VlmRun.of("serve", "vision", "--model", tmp.resolve("no/such/ckpt").toString());
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: no folder ") && r.err().contains("is not a Hub repository id"), r.err());
   }
 
   @Test
   void serveVisionHelpListsEverySettingWithItsVariableAndDefault() {
-    Run r = run("serve", "vision", "--help");
+    VlmRun r = VlmRun.of("serve", "vision", "--help");
     assertEquals(0, r.code(), r.err());
     String help = r.out().replaceAll("\\s+", " ");
     for (String s : new String[] {"--max-batch-tiles", "$TANDEM_VISION_MAX_BATCH_TILES or 8", "--cache-bytes",
@@ -89,7 +79,7 @@ class VisionServeAndBenchTest {
 
   @Test
   void benchVisionAgainstNoServerFailsWithOneLine() {
-    Run r = run("bench", "vision", "--server", "localhost:1", "--wait-seconds", "1");
+    VlmRun r = VlmRun.of("bench", "vision", "--server", "localhost:1", "--wait-seconds", "1");
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: vision-svc at localhost:1 is not SERVING"), r.err());
   }
