@@ -1,6 +1,5 @@
 package tandem.cli;
 
-import tandem.common.config.CommonSettings;
 import io.grpc.ManagedChannel;
 import io.grpc.ServerBuilder;
 import io.grpc.inprocess.InProcessChannelBuilder;
@@ -10,6 +9,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.UUID;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
@@ -18,21 +18,22 @@ import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.DecoderSettings;
 import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.Qwen3ForCausalLM;
+import tandem.gateway.FrontDoors;
+import tandem.gateway.GatewayServer;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.config.GatewaySettings;
+import tandem.gateway.http.HttpSettings;
 import tandem.gateway.limits.EdgeSecurity;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.pipeline.GatewayModel;
-import tandem.gateway.FrontDoors;
-import tandem.gateway.GatewayServer;
-import tandem.gateway.http.HttpSettings;
 import tandem.vision.VisionServer;
 import tandem.vision.VisionServerConfig;
 
 /**
- * The three services in one process ({@code vlm serve}, the laptop default): vision-svc and decoder-svc listen on
- * in-process transports only, and one public server carries {@code ChatService}. Every setting comes from the same
- * TANDEM_* variables as the split deployment; their ports are ignored (nothing but the public port is opened).
+ * The three services in one process ({@code vlm serve}, the laptop default): vision-svc and
+ * decoder-svc listen on in-process transports only, and one public server carries {@code
+ * ChatService}. Every setting comes from the same TANDEM_* variables as the split deployment; their
+ * ports are ignored (nothing but the public port is opened).
  */
 public final class AllInOne implements AutoCloseable {
   private volatile VisionServer vision;
@@ -40,16 +41,23 @@ public final class AllInOne implements AutoCloseable {
   private final GatewayModel gatewayModel;
   private final Backends backends;
   private final FrontDoors doors;
-  private java.time.Duration grace = java.time.Duration.ofSeconds(CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue());
+  private java.time.Duration grace =
+      java.time.Duration.ofSeconds(CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue());
+
   /** What a backend restart needs: how the backends were built. */
   private Path model;
+
   private Env env;
   private Map<String, String> environment;
   private String id;
   private Telemetry telemetry;
   private DecoderModel decoderModel;
 
-  private AllInOne(VisionServer vision, DecoderServer decoder, GatewayModel gatewayModel, Backends backends,
+  private AllInOne(
+      VisionServer vision,
+      DecoderServer decoder,
+      GatewayModel gatewayModel,
+      Backends backends,
       FrontDoors doors) {
     this.vision = vision;
     this.decoder = decoder;
@@ -58,16 +66,27 @@ public final class AllInOne implements AutoCloseable {
     this.doors = doors;
   }
 
-  private static DecoderServer startDecoder(Path model, Map<String, String> environment, String id,
-      Telemetry telemetry, DecoderModel decoderModel) throws IOException, InterruptedException {
-    DecoderServerConfig dcfg = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(environment));
-    return DecoderServer.start(decoderModel.load(model, dcfg), DecoderServer.ModelInfo.fromDir(model), dcfg,
-        ServerHost.inProcess(InProcessServerBuilder.forName("decoder-" + id)).withTelemetry(telemetry));
+  private static DecoderServer startDecoder(
+      Path model,
+      Map<String, String> environment,
+      String id,
+      Telemetry telemetry,
+      DecoderModel decoderModel)
+      throws IOException, InterruptedException {
+    DecoderServerConfig dcfg =
+        DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(environment));
+    return DecoderServer.start(
+        decoderModel.load(model, dcfg),
+        DecoderServer.ModelInfo.fromDir(model),
+        dcfg,
+        ServerHost.inProcess(InProcessServerBuilder.forName("decoder-" + id))
+            .withTelemetry(telemetry));
   }
 
   /**
-   * Stops decoder-svc without a grace (its streams in flight end with an error, as when a pod dies) and starts a
-   * fresh one under the same in-process name; the gateway's channel reconnects by itself. For {@code vlm bench soak}.
+   * Stops decoder-svc without a grace (its streams in flight end with an error, as when a pod dies)
+   * and starts a fresh one under the same in-process name; the gateway's channel reconnects by
+   * itself. For {@code vlm bench soak}.
    */
   public synchronized void restartDecoder() throws IOException, InterruptedException {
     decoder.close(java.time.Duration.ZERO);
@@ -77,8 +96,11 @@ public final class AllInOne implements AutoCloseable {
   /** As {@link #restartDecoder()}, for vision-svc. */
   public synchronized void restartVision() throws IOException {
     vision.close(java.time.Duration.ZERO);
-    vision = VisionServer.start(VisionServerConfig.fromEnv(env), tandem.common.grpc.ServerHost
-        .inProcess(InProcessServerBuilder.forName("vision-" + id)).withTelemetry(telemetry));
+    vision =
+        VisionServer.start(
+            VisionServerConfig.fromEnv(env),
+            tandem.common.grpc.ServerHost.inProcess(InProcessServerBuilder.forName("vision-" + id))
+                .withTelemetry(telemetry));
   }
 
   /** Streams open at the public port (all clients), or -1 when no limiter counts them. */
@@ -87,13 +109,19 @@ public final class AllInOne implements AutoCloseable {
   }
 
   /**
-   * Loads the checkpoint into both model services and starts the public Chat server on {@code publicServer}.
+   * Loads the checkpoint into both model services and starts the public Chat server on {@code
+   * publicServer}.
    *
-   * @param environment TANDEM_* settings (usually the process environment); {@code model} and {@code device}
-   *     override theirs when non-null
+   * @param environment TANDEM_* settings (usually the process environment); {@code model} and
+   *     {@code device} override theirs when non-null
    */
-  public static AllInOne start(Path model, String device, Map<String, String> environment,
-      ServerBuilder<?> publicServer, Telemetry telemetry) throws IOException, InterruptedException {
+  public static AllInOne start(
+      Path model,
+      String device,
+      Map<String, String> environment,
+      ServerBuilder<?> publicServer,
+      Telemetry telemetry)
+      throws IOException, InterruptedException {
     return start(model, device, environment, publicServer, telemetry, DEFAULT_DECODER_MODEL);
   }
 
@@ -106,19 +134,34 @@ public final class AllInOne implements AutoCloseable {
     CausalLm load(Path model, DecoderServerConfig config) throws IOException;
   }
 
-  /** As above, with decoder-svc running {@code decoderModel}'s model instead of the checkpoint's Qwen3; no HTTP port. */
-  public static AllInOne start(Path model, String device, Map<String, String> environment,
-      ServerBuilder<?> publicServer, Telemetry telemetry, DecoderModel decoderModel)
+  /**
+   * As above, with decoder-svc running {@code decoderModel}'s model instead of the checkpoint's
+   * Qwen3; no HTTP port.
+   */
+  public static AllInOne start(
+      Path model,
+      String device,
+      Map<String, String> environment,
+      ServerBuilder<?> publicServer,
+      Telemetry telemetry,
+      DecoderModel decoderModel)
       throws IOException, InterruptedException {
     return start(model, device, environment, publicServer, telemetry, decoderModel, null);
   }
 
   /**
-   * As above, and with the HTTP front door (OpenAI-compatible API and playground) on {@code http}'s port when it is
-   * not null. The gateway's wiring is {@link FrontDoors}', the same as a split gateway's.
+   * As above, and with the HTTP front door (OpenAI-compatible API and playground) on {@code http}'s
+   * port when it is not null. The gateway's wiring is {@link FrontDoors}', the same as a split
+   * gateway's.
    */
-  public static AllInOne start(Path model, String device, Map<String, String> environment,
-      ServerBuilder<?> publicServer, Telemetry telemetry, DecoderModel decoderModel, HttpSettings http)
+  public static AllInOne start(
+      Path model,
+      String device,
+      Map<String, String> environment,
+      ServerBuilder<?> publicServer,
+      Telemetry telemetry,
+      DecoderModel decoderModel,
+      HttpSettings http)
       throws IOException, InterruptedException {
     Map<String, String> merged = new HashMap<>(environment);
     merged.put(CommonSettings.MODEL.env(), model.toString());
@@ -130,19 +173,32 @@ public final class AllInOne implements AutoCloseable {
     GatewayModel gm = null;
     Backends backends = null;
     try {
-      vision = VisionServer.start(VisionServerConfig.fromEnv(env), tandem.common.grpc.ServerHost
-          .inProcess(InProcessServerBuilder.forName("vision-" + id)).withTelemetry(telemetry));
+      vision =
+          VisionServer.start(
+              VisionServerConfig.fromEnv(env),
+              tandem.common.grpc.ServerHost.inProcess(
+                      InProcessServerBuilder.forName("vision-" + id))
+                  .withTelemetry(telemetry));
       decoder = startDecoder(model, merged, id, telemetry, decoderModel);
       int maxMessage = env.get(CommonSettings.MAX_MESSAGE_BYTES);
       backends = Backends.inProcess("vision-" + id, "decoder-" + id, maxMessage, telemetry);
       gm = GatewayModel.load(model);
-      // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and per-client limits; its
+      // the public port gets the gateway's auth (TANDEM_AUTH_TOKENS*, client-cert check) and
+      // per-client limits; its
       // TLS credentials are the builder's (ServeCommand)
       EdgeSecurity security = EdgeSecurity.fromEnv(env);
-      // no health port or grace from the host: ServeCommand opens the health port, close() drains with `grace`
-      FrontDoors doors = FrontDoors.start(gm, GatewayServer.modelName(model), backends,
-          GatewayLimits.from(GatewaySettings.resolve(env)), security,
-          ServerHost.inProcess(publicServer).withTelemetry(telemetry), maxMessage, http);
+      // no health port or grace from the host: ServeCommand opens the health port, close() drains
+      // with `grace`
+      FrontDoors doors =
+          FrontDoors.start(
+              gm,
+              GatewayServer.modelName(model),
+              backends,
+              GatewayLimits.from(GatewaySettings.resolve(env)),
+              security,
+              ServerHost.inProcess(publicServer).withTelemetry(telemetry),
+              maxMessage,
+              http);
       AllInOne started = new AllInOne(vision, decoder, gm, backends, doors);
       started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
       started.model = model;
@@ -161,10 +217,14 @@ public final class AllInOne implements AutoCloseable {
     }
   }
 
-  /** Starts an all-in-one server reachable only in-process and returns a channel to its Chat service. */
+  /**
+   * Starts an all-in-one server reachable only in-process and returns a channel to its Chat
+   * service.
+   */
   static ManagedChannel openEmbedded(Path model) throws IOException {
     String name = "tandem-embedded-" + UUID.randomUUID();
-    // Traced like any server (OTEL_* apply; by default no exporter), so `vlm chat` can print its trace id.
+    // Traced like any server (OTEL_* apply; by default no exporter), so `vlm chat` can print its
+    // trace id.
     Telemetry telemetry = Telemetry.fromEnv("tandem", System.getenv(), 0, null);
     AllInOne a;
     try {
@@ -177,12 +237,17 @@ public final class AllInOne implements AutoCloseable {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      a.close();
-      telemetry.close();
-    }, "embedded-shutdown"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  a.close();
+                  telemetry.close();
+                },
+                "embedded-shutdown"));
     return InProcessChannelBuilder.forName(name)
-        .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue()).build();
+        .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue())
+        .build();
   }
 
   public int port() {
@@ -200,8 +265,9 @@ public final class AllInOne implements AutoCloseable {
   }
 
   /**
-   * Opens TANDEM_HEALTH_PORT (plaintext, grpc.health.v1 only) next to the public port; for {@code vlm serve}, whose
-   * public port may serve TLS. Not done by {@link #start}: the embedded server of {@code vlm chat} opens no port.
+   * Opens TANDEM_HEALTH_PORT (plaintext, grpc.health.v1 only) next to the public port; for {@code
+   * vlm serve}, whose public port may serve TLS. Not done by {@link #start}: the embedded server of
+   * {@code vlm chat} opens no port.
    */
   public void serveHealthOnlyFromEnv(Env env) throws IOException {
     doors.grpc().serveHealthOnlyFromEnv(env);

@@ -16,10 +16,9 @@ import tandem.common.telemetry.Telemetry;
 import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.DecoderSettings;
+import tandem.decoder.model.ComputeThreads;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
-import tandem.decoder.model.ComputeThreads;
-import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.ImageExpansion;
@@ -27,11 +26,13 @@ import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Role;
 import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.limits.GatewayLimits;
+import tandem.gateway.pipeline.GatewayModel;
 
 /**
- * {@code vlm bench chat}: TTFT and tokens/s through the gateway next to decoder-svc straight. With {@code --server}
- * and {@code --decoder} it measures running services; with only {@code --model} it starts decoder-svc and the
- * gateway in this process on loopback ports (the split deployment's network hops, one machine).
+ * {@code vlm bench chat}: TTFT and tokens/s through the gateway next to decoder-svc straight. With
+ * {@code --server} and {@code --decoder} it measures running services; with only {@code --model} it
+ * starts decoder-svc and the gateway in this process on loopback ports (the split deployment's
+ * network hops, one machine).
  */
 @Command(
     name = "chat",
@@ -49,26 +50,45 @@ public final class BenchChatCommand implements Callable<Integer> {
   /** TLS and token for --server and --decoder (the same options go to both channels). */
   @picocli.CommandLine.Mixin ClientOptions client = new ClientOptions();
 
-  @Option(names = "--model", required = true, description = "Checkpoint folder (tokenizer and template; with no --server also the model to serve).")
+  @Option(
+      names = "--model",
+      required = true,
+      description =
+          "Checkpoint folder (tokenizer and template; with no --server also the model to serve).")
   Path model;
 
-  @Option(names = "--concurrency", split = ",", defaultValue = "1,4", description = "Concurrent streams per level (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--concurrency",
+      split = ",",
+      defaultValue = "1,4",
+      description = "Concurrent streams per level (default ${DEFAULT-VALUE}).")
   int[] concurrency;
 
-  @Option(names = "--new-tokens", defaultValue = "64", description = "Tokens generated per stream (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--new-tokens",
+      defaultValue = "64",
+      description = "Tokens generated per stream (default ${DEFAULT-VALUE}).")
   int newTokens;
 
-  @Option(names = "--prompt-words", defaultValue = "40", description = "Words in the user message (default ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--prompt-words",
+      defaultValue = "40",
+      description = "Words in the user message (default ${DEFAULT-VALUE}).")
   int promptWords;
 
   @Override
   public Integer call() throws Exception {
     if (!Files.isDirectory(model)) throw new UserError("--model " + model + " is not a folder");
-    if ((server == null) != (decoder == null)) throw new UserError("give both --server and --decoder, or neither");
-    if (server == null) client.rejectAll("--server and --decoder (without them both services run in this process)");
+    if ((server == null) != (decoder == null))
+      throw new UserError("give both --server and --decoder, or neither");
+    if (server == null)
+      client.rejectAll("--server and --decoder (without them both services run in this process)");
     if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
-    for (int c : concurrency) if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
-    String text = "Tandem benchmark: please describe the weather today. ".repeat(Math.max(1, promptWords / 7));
+    for (int c : concurrency)
+      if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
+    String text =
+        "Tandem benchmark: please describe the weather today. "
+            .repeat(Math.max(1, promptWords / 7));
     int[] ids;
     try (GatewayModel gm = GatewayModel.load(model)) {
       var segments = ChatTemplate.render(List.of(Message.ofString(Role.USER, text)), true, false);
@@ -83,21 +103,48 @@ public final class BenchChatCommand implements Callable<Integer> {
     int maxBatch = 0;
     for (int c : concurrency) maxBatch = Math.max(maxBatch, c);
     Env env = Env.system();
-    DecoderServerConfig base = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(System.getenv()));
-    DecoderServerConfig cfg = new DecoderServerConfig(model, base.device(), base.dtype(), 0, maxBatch,
-        ids.length + newTokens + 8, base.maxQueue(), base.maxMessageBytes(), base.prefillTokens(), base.threads(),
-        base.weights(), base.kvCacheBytes(), base.kvCacheDtype(), base.prefixCache());
+    DecoderServerConfig base =
+        DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(System.getenv()));
+    DecoderServerConfig cfg =
+        new DecoderServerConfig(
+            model,
+            base.device(),
+            base.dtype(),
+            0,
+            maxBatch,
+            ids.length + newTokens + 8,
+            base.maxQueue(),
+            base.maxMessageBytes(),
+            base.prefillTokens(),
+            base.threads(),
+            base.weights(),
+            base.kvCacheBytes(),
+            base.kvCacheDtype(),
+            base.prefixCache());
     if (base.threads() > 0) ComputeThreads.set(base.threads());
-    try (DecoderServer dec = DecoderServer.start(
-        Qwen3ForCausalLM.load(model, new DecoderOptions(cfg.device(), cfg.dtype(), cfg.maxBatch(), cfg.maxSeqLen())),
-        DecoderServer.ModelInfo.fromDir(model), cfg, ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {
+    try (DecoderServer dec =
+        DecoderServer.start(
+            Qwen3ForCausalLM.load(
+                model,
+                new DecoderOptions(cfg.device(), cfg.dtype(), cfg.maxBatch(), cfg.maxSeqLen())),
+            DecoderServer.ModelInfo.fromDir(model),
+            cfg,
+            ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {
       String decAddr = "localhost:" + dec.port();
-      // Text-only chats never call vision-svc, so none is started; its address is a closed loopback port.
-      GatewayServer.Config gc = new GatewayServer.Config(model, "localhost:1", decAddr, 0, cfg.maxMessageBytes())
-          .withLimits(GatewayLimits.from(GatewaySettings.resolve(env)));
-      GatewayServer gw = GatewayServer.start(gc, GatewayServer.publicHost(0, env, Telemetry.noop()), env);
+      // Text-only chats never call vision-svc, so none is started; its address is a closed loopback
+      // port.
+      GatewayServer.Config gc =
+          new GatewayServer.Config(model, "localhost:1", decAddr, 0, cfg.maxMessageBytes())
+              .withLimits(GatewayLimits.from(GatewaySettings.resolve(env)));
+      GatewayServer gw =
+          GatewayServer.start(gc, GatewayServer.publicHost(0, env, Telemetry.noop()), env);
       try {
-        out.println("started decoder-svc on " + decAddr + " and the gateway on localhost:" + gw.port() + " (this process)");
+        out.println(
+            "started decoder-svc on "
+                + decAddr
+                + " and the gateway on localhost:"
+                + gw.port()
+                + " (this process)");
         runBench("localhost:" + gw.port(), decAddr, prompt, out);
       } finally {
         gw.close();
@@ -106,7 +153,8 @@ public final class BenchChatCommand implements Callable<Integer> {
     return 0;
   }
 
-  private void runBench(String gw, String dec, ChatBench.Prompt prompt, java.io.PrintWriter out) throws InterruptedException {
+  private void runBench(String gw, String dec, ChatBench.Prompt prompt, java.io.PrintWriter out)
+      throws InterruptedException {
     try {
       ChatBench.run(client, gw, dec, prompt, concurrency, newTokens, out);
     } catch (IllegalStateException e) {

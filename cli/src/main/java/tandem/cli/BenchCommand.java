@@ -11,9 +11,9 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import tandem.cli.bench.DecodeServerBench;
+import tandem.decoder.model.ComputeThreads;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Greedy;
-import tandem.decoder.model.ComputeThreads;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.model.WeightFormat;
 
@@ -22,7 +22,12 @@ import tandem.decoder.model.WeightFormat;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Performance measurements.",
-    subcommands = {BenchCommand.Decode.class, BenchChatCommand.class, BenchVisionCommand.class, tandem.cli.bench.SoakCommand.class})
+    subcommands = {
+      BenchCommand.Decode.class,
+      BenchChatCommand.class,
+      BenchVisionCommand.class,
+      tandem.cli.bench.SoakCommand.class
+    })
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -32,84 +37,127 @@ public final class BenchCommand implements Runnable {
   }
 
   /**
-   * {@code vlm bench decode --model DIR}: prefill and batch-1 greedy decode speed of the text model in this process,
-   * with the memory-bandwidth floor for comparison. The last line is one JSON object.
+   * {@code vlm bench decode --model DIR}: prefill and batch-1 greedy decode speed of the text model
+   * in this process, with the memory-bandwidth floor for comparison. The last line is one JSON
+   * object.
    */
   @Command(
       name = "decode",
       mixinStandardHelpOptions = true,
-      description = "Prefill and decode speed; last line {\"prefill_tok_s\",\"decode_tok_s\",\"peak_rss_mb\",\"floor_ratio\","
-          + "\"weights\",\"kernel\",…}.")
+      description =
+          "Prefill and decode speed; last line {\"prefill_tok_s\",\"decode_tok_s\",\"peak_rss_mb\",\"floor_ratio\","
+              + "\"weights\",\"kernel\",…}.")
   public static final class Decode implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--model", description = "checkpoint folder: measure the model in this process")
     Path model;
 
-    @Option(names = "--server", description = "host:port of a running decoder-svc: measure continuous batching over gRPC")
+    @Option(
+        names = "--server",
+        description = "host:port of a running decoder-svc: measure continuous batching over gRPC")
     String server;
 
-    /** TLS for --server (decoder-svc with internal mTLS wants --tls-ca, --tls-cert and --tls-key). */
+    /**
+     * TLS for --server (decoder-svc with internal mTLS wants --tls-ca, --tls-cert and --tls-key).
+     */
     @CommandLine.Mixin ClientOptions client = new ClientOptions();
 
-    @Option(names = "--concurrency", split = ",", defaultValue = "1,2,4,8",
+    @Option(
+        names = "--concurrency",
+        split = ",",
+        defaultValue = "1,2,4,8",
         description = "with --server: concurrent streams per level (default ${DEFAULT-VALUE})")
     int[] concurrency;
 
-    @Option(names = "--arrivals", defaultValue = "together",
-        description = "with --server: together (a level's streams start at once) or staggered (each starts when the"
-            + " previous one has its first token, so prompts are prefilled while others decode) (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--arrivals",
+        defaultValue = "together",
+        description =
+            "with --server: together (a level's streams start at once) or staggered (each starts when the"
+                + " previous one has its first token, so prompts are prefilled while others decode) (default ${DEFAULT-VALUE})")
     String arrivals;
 
-    @Option(names = "--prompt-tokens", defaultValue = "128", description = "prompt length (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--prompt-tokens",
+        defaultValue = "128",
+        description = "prompt length (default ${DEFAULT-VALUE})")
     int promptTokens;
 
-    @Option(names = "--new-tokens", defaultValue = "64", description = "decoded tokens (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--new-tokens",
+        defaultValue = "64",
+        description = "decoded tokens (default ${DEFAULT-VALUE})")
     int newTokens;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--device",
+        defaultValue = "cpu",
+        description = "cpu or cuda (default ${DEFAULT-VALUE})")
     String device;
 
-    @Option(names = "--weights", defaultValue = "auto",
-        description = "with --model: CPU weight format auto|bf16|q8_0|f32 (default ${DEFAULT-VALUE}: the checkpoint's)")
+    @Option(
+        names = "--weights",
+        defaultValue = "auto",
+        description =
+            "with --model: CPU weight format auto|bf16|q8_0|f32 (default ${DEFAULT-VALUE}: the checkpoint's)")
     String weights;
 
-    @Option(names = "--batch", defaultValue = "1",
-        description = "with --model: also time decode steps of this many sequences together (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--batch",
+        defaultValue = "1",
+        description =
+            "with --model: also time decode steps of this many sequences together (default ${DEFAULT-VALUE})")
     int batch;
 
     /**
-     * All cores by default: the Java kernel splits each weight matrix across threads, and two threads read memory
-     * faster than one; prefill's GEMMs scale too. {@code --threads 1} measures one core.
+     * All cores by default: the Java kernel splits each weight matrix across threads, and two
+     * threads read memory faster than one; prefill's GEMMs scale too. {@code --threads 1} measures
+     * one core.
      */
-    @Option(names = "--threads", defaultValue = "0",
-        description = "with --model: compute threads (default 0 = all cores; the floor is read with the same threads)")
+    @Option(
+        names = "--threads",
+        defaultValue = "0",
+        description =
+            "with --model: compute threads (default 0 = all cores; the floor is read with the same threads)")
     int threads;
 
     @Override
     public Integer call() throws Exception {
       if (server != null) {
-        if (model != null) throw new UserError("give either --model DIR or --server ADDR, not both");
+        if (model != null)
+          throw new UserError("give either --model DIR or --server ADDR, not both");
         if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
-        if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
-        for (int c : concurrency) if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
+        if (promptTokens < 1)
+          throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
+        for (int c : concurrency)
+          if (c < 1) throw new UserError("--concurrency levels must be >= 1, got " + c);
         try {
           if (!arrivals.equals("together") && !arrivals.equals("staggered")) {
             throw new UserError("--arrivals must be together or staggered, got '" + arrivals + "'");
           }
-          DecodeServerBench.run(client, server, concurrency, newTokens, promptTokens, arrivals.equals("staggered"),
+          DecodeServerBench.run(
+              client,
+              server,
+              concurrency,
+              newTokens,
+              promptTokens,
+              arrivals.equals("staggered"),
               spec.commandLine().getOut());
         } catch (IllegalStateException e) {
           throw new UserError(e.getMessage());
         }
         return 0;
       }
-      if (model == null) throw new UserError("bench decode needs --model DIR (in-process) or --server ADDR");
+      if (model == null)
+        throw new UserError("bench decode needs --model DIR (in-process) or --server ADDR");
       client.rejectAll("--server (--model measures the model in this process)");
-      if (promptTokens < 1) throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
+      if (promptTokens < 1)
+        throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
       if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);
       GenerateCommand.checkModelDir(model);
-      if (threads < 0) throw new UserError("--threads must be >= 0 (0 = all cores), got " + threads);
+      if (threads < 0)
+        throw new UserError("--threads must be >= 0 (0 = all cores), got " + threads);
       if (threads == 0) threads = Runtime.getRuntime().availableProcessors();
       ComputeThreads.set(threads);
       if (batch < 1) throw new UserError("--batch must be >= 1, got " + batch);
@@ -118,19 +166,34 @@ public final class BenchCommand implements Runnable {
       } catch (IllegalArgumentException e) {
         throw new UserError(e.getMessage());
       }
-      DecoderOptions opts = new DecoderOptions(
-          GenerateCommand.deviceOption(device), "float32", batch, promptTokens + newTokens + 1, weights);
+      DecoderOptions opts =
+          new DecoderOptions(
+              GenerateCommand.deviceOption(device),
+              "float32",
+              batch,
+              promptTokens + newTokens + 1,
+              weights);
       java.io.PrintWriter out = spec.commandLine().getOut();
       long t0 = System.nanoTime();
       try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(model, opts)) {
-        out.printf(Locale.ROOT, "loaded %s in %.1f s; threads: %d; kernel: %s; weights: %s; RSS after load: %d MB%n",
-            model, (System.nanoTime() - t0) / 1e9, threads, lm.decodeKernel(), lm.weightFormat(), rssMb("VmRSS"));
+        out.printf(
+            Locale.ROOT,
+            "loaded %s in %.1f s; threads: %d; kernel: %s; weights: %s; RSS after load: %d MB%n",
+            model,
+            (System.nanoTime() - t0) / 1e9,
+            threads,
+            lm.decodeKernel(),
+            lm.weightFormat(),
+            rssMb("VmRSS"));
         SplittableRandom rnd = new SplittableRandom(1);
         int[] prompt = new int[promptTokens];
-        for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(Math.min(lm.vocabSize(), 151643));
+        for (int i = 0; i < prompt.length; i++)
+          prompt[i] = rnd.nextInt(Math.min(lm.vocabSize(), 151643));
 
-        // Warm-up until the JIT has compiled every path: Vector API code that C2 has not compiled yet runs as a
-        // lane-by-lane fallback, tens of times slower (a server warms up the same way before it reports SERVING).
+        // Warm-up until the JIT has compiled every path: Vector API code that C2 has not compiled
+        // yet runs as a
+        // lane-by-lane fallback, tens of times slower (a server warms up the same way before it
+        // reports SERVING).
         for (int w = 0; w < 3; w++) Greedy.generate(lm, 0, prompt, 8);
         if (batch > 1) {
           int[] ws = new int[batch];
@@ -156,8 +219,10 @@ public final class BenchCommand implements Runnable {
         double prefillS = (System.nanoTime() - p0) / 1e9;
         int next = Greedy.argmax(logits);
         double[] steps = new double[newTokens];
-        // This VM's memory bandwidth drifts within minutes, so the floor is measured in between the decode steps
-        // (one full read of the same arrays, with the same threads and instructions, every 8 steps) and the ratio
+        // This VM's memory bandwidth drifts within minutes, so the floor is measured in between the
+        // decode steps
+        // (one full read of the same arrays, with the same threads and instructions, every 8 steps)
+        // and the ratio
         // compares times taken under the same conditions.
         List<Double> reads = new ArrayList<>();
         double decodeS = 0;
@@ -178,18 +243,37 @@ public final class BenchCommand implements Runnable {
         double decodeTokS = newTokens / decodeS;
         double floorRatio = perToken / readS;
         java.util.Arrays.sort(steps);
-        out.printf(Locale.ROOT, "prefill: %d tokens in %.3f s = %.1f tok/s%n", promptTokens, prefillS, prefillTokS);
         out.printf(
-            Locale.ROOT, "decode:  %d tokens in %.3f s = %.2f tok/s (mean %.1f ms/token, median %.1f, best %.1f;"
+            Locale.ROOT,
+            "prefill: %d tokens in %.3f s = %.1f tok/s%n",
+            promptTokens,
+            prefillS,
+            prefillTokS);
+        out.printf(
+            Locale.ROOT,
+            "decode:  %d tokens in %.3f s = %.2f tok/s (mean %.1f ms/token, median %.1f, best %.1f;"
                 + " batch 1)%n",
-            newTokens, decodeS, decodeTokS, perToken * 1e3, steps[steps.length / 2] * 1e3, steps[0] * 1e3);
+            newTokens,
+            decodeS,
+            decodeTokS,
+            perToken * 1e3,
+            steps[steps.length / 2] * 1e3,
+            steps[0] * 1e3);
         out.printf(
-            Locale.ROOT, "floor:   %.1f MB of weights per token; the kernel's own read of them takes %.1f ms (%.1f GB/s,"
+            Locale.ROOT,
+            "floor:   %.1f MB of weights per token; the kernel's own read of them takes %.1f ms (%.1f GB/s,"
                 + " %d threads; median of %d reads between the steps, %.1f–%.1f ms); decode/floor = %.2f (median step"
                 + " %.2f, best step %.2f: the spread is other load)%n",
-            bytes / 1e6, readS * 1e3, bytes / readS / 1e9, threads, reads.size(), reads.get(0) * 1e3,
-            reads.get(reads.size() - 1) * 1e3, floorRatio,
-            steps[steps.length / 2] / readS, steps[0] / readS);
+            bytes / 1e6,
+            readS * 1e3,
+            bytes / readS / 1e9,
+            threads,
+            reads.size(),
+            reads.get(0) * 1e3,
+            reads.get(reads.size() - 1) * 1e3,
+            floorRatio,
+            steps[steps.length / 2] / readS,
+            steps[0] / readS);
         double batchRatio = 1;
         if (batch > 1) {
           int[] slots = new int[batch];
@@ -207,8 +291,12 @@ public final class BenchCommand implements Runnable {
           for (int i = 0; i < batch; i++) lm.release(i);
           batchRatio = (batchS / newTokens) / perToken;
           out.printf(
-              Locale.ROOT, "batch %d: %.1f ms/step = %.2f tok/s in total, %.2fx the batch-1 step time%n",
-              batch, batchS / newTokens * 1e3, batch * newTokens / batchS, batchRatio);
+              Locale.ROOT,
+              "batch %d: %.1f ms/step = %.2f tok/s in total, %.2fx the batch-1 step time%n",
+              batch,
+              batchS / newTokens * 1e3,
+              batch * newTokens / batchS,
+              batchRatio);
         }
         long rssMb = peakRssMb();
         out.printf(Locale.ROOT, "peak RSS: %d MB%n", rssMb);
@@ -217,8 +305,16 @@ public final class BenchCommand implements Runnable {
             "{\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.3f,\"peak_rss_mb\":%d,\"floor_ratio\":%.3f,"
                 + "\"floor_gb_s\":%.2f,\"batch\":%d,\"batch_step_ratio\":%.3f,\"weights\":\"%s\",\"kernel\":\"%s\","
                 + "\"threads\":%d}%n",
-            prefillTokS, decodeTokS, rssMb, floorRatio, bytes / readS / 1e9, batch, batchRatio, lm.weightFormat(),
-            lm.decodeKernel(), threads);
+            prefillTokS,
+            decodeTokS,
+            rssMb,
+            floorRatio,
+            bytes / readS / 1e9,
+            batch,
+            batchRatio,
+            lm.weightFormat(),
+            lm.decodeKernel(),
+            threads);
         out.flush();
       }
       return 0;
@@ -229,7 +325,10 @@ public final class BenchCommand implements Runnable {
       return rssMb("VmHWM");
     }
 
-    /** A memory line of /proc/self/status in MB (VmHWM peak, VmRSS now); -1 where /proc is unavailable. */
+    /**
+     * A memory line of /proc/self/status in MB (VmHWM peak, VmRSS now); -1 where /proc is
+     * unavailable.
+     */
     static long rssMb(String key) {
       try {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {

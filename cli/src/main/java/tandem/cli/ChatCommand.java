@@ -1,6 +1,5 @@
 package tandem.cli;
 
-import tandem.common.config.CommonSettings;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.grpc.Channel;
@@ -19,10 +18,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import tandem.cli.chat.BoxDrawer;
 import tandem.cli.chat.ConversationInput;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.ServiceDefaults;
 import tandem.proto.gateway.v1.Box;
 import tandem.proto.gateway.v1.ChatChunk;
@@ -34,18 +33,20 @@ import tandem.proto.types.v1.FinishReason;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * {@code vlm chat}: streams an answer from a gateway. Terminal mode prints the text as it arrives, then the boxes as
- * a table, draws them on the image and prints one timing line. {@code --json} prints one JSON object per chunk and,
- * last, {@code {"text", "ids", "boxes", "finish_reason", "usage", "timings"}} (outside checks use it; keep it stable).
+ * {@code vlm chat}: streams an answer from a gateway. Terminal mode prints the text as it arrives,
+ * then the boxes as a table, draws them on the image and prints one timing line. {@code --json}
+ * prints one JSON object per chunk and, last, {@code {"text", "ids", "boxes", "finish_reason",
+ * "usage", "timings"}} (outside checks use it; keep it stable).
  */
 @Command(
     name = "chat",
     mixinStandardHelpOptions = true,
-    description = "Ask about images; streams the answer, boxes and per-stage timings from a gateway.")
+    description =
+        "Ask about images; streams the answer, boxes and per-stage timings from a gateway.")
 public final class ChatCommand implements Callable<Integer> {
   /**
-   * Opens a channel to an embedded (all-in-one) gateway for a checkpoint when no --server is given. The all-in-one
-   * wiring sets it; until then --server is required.
+   * Opens a channel to an embedded (all-in-one) gateway for a checkpoint when no --server is given.
+   * The all-in-one wiring sets it; until then --server is required.
    */
   public interface EmbeddedGateway {
     ManagedChannel open(Path model) throws IOException;
@@ -57,31 +58,46 @@ public final class ChatCommand implements Callable<Integer> {
     embedded = e;
   }
 
-  /** The hook set by {@link #setEmbeddedGateway}, or null; {@code vlm eval grounding --model} uses it too. */
+  /**
+   * The hook set by {@link #setEmbeddedGateway}, or null; {@code vlm eval grounding --model} uses
+   * it too.
+   */
   static EmbeddedGateway embeddedGateway() {
     return embedded;
   }
 
   @Spec CommandSpec spec;
 
-  @Option(names = "--server", description = "Gateway address host:port (default: an embedded all-in-one server).")
+  @Option(
+      names = "--server",
+      description = "Gateway address host:port (default: an embedded all-in-one server).")
   String server;
 
   /** TLS and bearer token for --server. */
   @Mixin ClientOptions client = new ClientOptions();
 
-  @Option(names = "--model", description = "Checkpoint folder or Hub repo id org/name[@rev] for the embedded server (default: $TANDEM_MODEL).")
+  @Option(
+      names = "--model",
+      description =
+          "Checkpoint folder or Hub repo id org/name[@rev] for the embedded server (default: $TANDEM_MODEL).")
   Path model;
 
   @Mixin ConversationOptions conversation = new ConversationOptions();
 
-  @Option(names = "--json", description = "One JSON object per chunk, then a summary object (last line).")
+  @Option(
+      names = "--json",
+      description = "One JSON object per chunk, then a summary object (last line).")
   boolean json;
 
-  @Option(names = "--out", description = "Where to write the image with boxes drawn (default: IMAGE.boxes.png next to it).")
+  @Option(
+      names = "--out",
+      description =
+          "Where to write the image with boxes drawn (default: IMAGE.boxes.png next to it).")
   Path out;
 
-  @Option(names = "--enable-thinking", description = "Hugging Face enable_thinking=True (default false).")
+  @Option(
+      names = "--enable-thinking",
+      description = "Hugging Face enable_thinking=True (default false).")
   boolean enableThinking;
 
   @Option(
@@ -92,15 +108,35 @@ public final class ChatCommand implements Callable<Integer> {
       description = "Append the assistant header (default true).")
   boolean addGenerationPrompt;
 
-  @Option(names = "--max-new-tokens", description = "Maximum new tokens.") Integer maxNewTokens;
-  @Option(names = "--min-new-tokens", description = "Stop tokens are blocked until this many were generated.") Integer minNewTokens;
-  @Option(names = "--no-repeat-ngram-size", description = "Ban repeated n-grams of this size (0 disables).") Integer noRepeatNgramSize;
-  @Option(names = "--temperature", description = "0 = greedy.") Float temperature;
-  @Option(names = "--top-p", description = "Nucleus sampling threshold in (0, 1].") Float topP;
-  @Option(names = "--top-k", description = "Keep the k most likely tokens (0 disables).") Integer topK;
-  @Option(names = "--seed", description = "Sampling seed.") Long seed;
+  @Option(names = "--max-new-tokens", description = "Maximum new tokens.")
+  Integer maxNewTokens;
 
-  @Option(names = "--timeout", defaultValue = "600", description = "Deadline for the whole chat, seconds (default 600).")
+  @Option(
+      names = "--min-new-tokens",
+      description = "Stop tokens are blocked until this many were generated.")
+  Integer minNewTokens;
+
+  @Option(
+      names = "--no-repeat-ngram-size",
+      description = "Ban repeated n-grams of this size (0 disables).")
+  Integer noRepeatNgramSize;
+
+  @Option(names = "--temperature", description = "0 = greedy.")
+  Float temperature;
+
+  @Option(names = "--top-p", description = "Nucleus sampling threshold in (0, 1].")
+  Float topP;
+
+  @Option(names = "--top-k", description = "Keep the k most likely tokens (0 disables).")
+  Integer topK;
+
+  @Option(names = "--seed", description = "Sampling seed.")
+  Long seed;
+
+  @Option(
+      names = "--timeout",
+      defaultValue = "600",
+      description = "Deadline for the whole chat, seconds (default 600).")
   double timeoutSeconds;
 
   @Override
@@ -122,7 +158,8 @@ public final class ChatCommand implements Callable<Integer> {
     if (e == null) {
       throw new UserError(
           "no --server given and this build has no embedded server; start a gateway (vlm serve gateway) and pass"
-              + " --server host:" + ServiceDefaults.GATEWAY_PORT);
+              + " --server host:"
+              + ServiceDefaults.GATEWAY_PORT);
     }
     Path m = ModelArg.resolve((model != null ? model : pathFromEnv()).toString());
     return e.open(m);
@@ -130,26 +167,32 @@ public final class ChatCommand implements Callable<Integer> {
 
   private static Path pathFromEnv() {
     String v = System.getenv(CommonSettings.MODEL.env());
-    if (v == null || v.isBlank()) throw new UserError("give --model DIR (or set " + CommonSettings.MODEL.env() + ") or --server ADDR");
+    if (v == null || v.isBlank())
+      throw new UserError(
+          "give --model DIR (or set " + CommonSettings.MODEL.env() + ") or --server ADDR");
     return Path.of(v);
   }
 
   ChatRequest request(ConversationInput conv) {
     GenerationParams.Builder p = GenerationParams.newBuilder();
     if (maxNewTokens != null) {
-      if (maxNewTokens < 1) throw new UserError("--max-new-tokens must be at least 1, got " + maxNewTokens);
+      if (maxNewTokens < 1)
+        throw new UserError("--max-new-tokens must be at least 1, got " + maxNewTokens);
       p.setMaxNewTokens(maxNewTokens);
     }
     if (minNewTokens != null) {
-      if (minNewTokens < 0) throw new UserError("--min-new-tokens must be >= 0, got " + minNewTokens);
+      if (minNewTokens < 0)
+        throw new UserError("--min-new-tokens must be >= 0, got " + minNewTokens);
       p.setMinNewTokens(minNewTokens);
     }
     if (noRepeatNgramSize != null) {
-      if (noRepeatNgramSize < 0) throw new UserError("--no-repeat-ngram-size must be >= 0, got " + noRepeatNgramSize);
+      if (noRepeatNgramSize < 0)
+        throw new UserError("--no-repeat-ngram-size must be >= 0, got " + noRepeatNgramSize);
       p.setNoRepeatNgramSize(noRepeatNgramSize);
     }
     if (temperature != null) {
-      if (!(temperature >= 0) || temperature.isInfinite()) throw new UserError("--temperature must be >= 0 (0 = greedy), got " + temperature);
+      if (!(temperature >= 0) || temperature.isInfinite())
+        throw new UserError("--temperature must be >= 0 (0 = greedy), got " + temperature);
       p.setTemperature(temperature);
     }
     if (topP != null) {
@@ -161,7 +204,8 @@ public final class ChatCommand implements Callable<Integer> {
       p.setTopK(topK);
     }
     if (seed != null) p.setSeed(seed);
-    if (!(timeoutSeconds > 0)) throw new UserError("--timeout must be positive, got " + timeoutSeconds);
+    if (!(timeoutSeconds > 0))
+      throw new UserError("--timeout must be positive, got " + timeoutSeconds);
     return ChatRequest.newBuilder()
         .addAllMessages(conv.toProto())
         .setParams(p)
@@ -292,12 +336,23 @@ public final class ChatCommand implements Callable<Integer> {
     int n = f.getUsage().getCompletionTokens();
     double tps = t.getDecodeMs() > 0 && n > 1 ? (n - 1) * 1000.0 / t.getDecodeMs() : 0;
     return String.format(
-        Locale.ROOT,
-        "timings: preprocess %.0f ms | vision %.0f ms (%s) | tokenize %.1f ms | prefill %.0f ms | first token %.0f ms"
-            + " | decode %.0f ms (%d tokens, %.1f tok/s) | parse %.2f ms | total %.0f ms | %s, prompt %d tokens (%d image)",
-        t.getPreprocessMs(), t.getVisionMs(), t.getVisionCacheHit() ? "cache hit" : "computed", t.getTokenizeMs(),
-        t.getPrefillMs(), t.getTimeToFirstTokenMs(), t.getDecodeMs(), n, tps, t.getParseMs(), t.getTotalMs(),
-        reason(f.getFinishReason()), f.getUsage().getPromptTokens(), f.getUsage().getImageTokens())
+            Locale.ROOT,
+            "timings: preprocess %.0f ms | vision %.0f ms (%s) | tokenize %.1f ms | prefill %.0f ms | first token %.0f ms"
+                + " | decode %.0f ms (%d tokens, %.1f tok/s) | parse %.2f ms | total %.0f ms | %s, prompt %d tokens (%d image)",
+            t.getPreprocessMs(),
+            t.getVisionMs(),
+            t.getVisionCacheHit() ? "cache hit" : "computed",
+            t.getTokenizeMs(),
+            t.getPrefillMs(),
+            t.getTimeToFirstTokenMs(),
+            t.getDecodeMs(),
+            n,
+            tps,
+            t.getParseMs(),
+            t.getTotalMs(),
+            reason(f.getFinishReason()),
+            f.getUsage().getPromptTokens(),
+            f.getUsage().getImageTokens())
         + (f.getTraceId().isEmpty() ? "" : " | trace " + f.getTraceId());
   }
 

@@ -15,7 +15,11 @@ import tandem.common.checkpoint.TensorStore;
     name = "checkpoint",
     mixinStandardHelpOptions = true,
     description = "Make and examine checkpoint folders.",
-    subcommands = {CheckpointCommand.Random.class, CheckpointInspect.class, CheckpointMergeDora.class})
+    subcommands = {
+      CheckpointCommand.Random.class,
+      CheckpointInspect.class,
+      CheckpointMergeDora.class
+    })
 public final class CheckpointCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -34,32 +38,56 @@ public final class CheckpointCommand implements Runnable {
       })
   static final class Random implements Callable<Integer> {
     static final class Shape {
-      @Option(names = "--preset", paramLabel = "tiny|full",
-          description = "tiny = the vlm-tiny fixture's shapes; full = the real model's shapes (about 1.4 GB)")
+      @Option(
+          names = "--preset",
+          paramLabel = "tiny|full",
+          description =
+              "tiny = the vlm-tiny fixture's shapes; full = the real model's shapes (about 1.4 GB)")
       String preset;
 
-      @Option(names = "--config", paramLabel = "CONFIG.json",
-          description = "a config.json (Idefics3/SmolVLM or Qwen3ForCausalLM); side files next to it are copied")
+      @Option(
+          names = "--config",
+          paramLabel = "CONFIG.json",
+          description =
+              "a config.json (Idefics3/SmolVLM or Qwen3ForCausalLM); side files next to it are copied")
       Path config;
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Shape shape;
 
-    @Option(names = "--seed", paramLabel = "N", description = "TRW-1 seed (overrides the seed of --trw1)")
+    @Option(
+        names = "--seed",
+        paramLabel = "N",
+        description = "TRW-1 seed (overrides the seed of --trw1)")
     Long seed;
 
-    @Option(names = "--trw1", paramLabel = "trw1.json", description = "seed and row_gains from a fixture's trw1.json")
+    @Option(
+        names = "--trw1",
+        paramLabel = "trw1.json",
+        description = "seed and row_gains from a fixture's trw1.json")
     Path trw1;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder (created)")
+    @Option(
+        names = "--out",
+        required = true,
+        paramLabel = "DIR",
+        description = "output folder (created)")
     Path out;
 
-    @Option(names = "--lm-head", description = {"also store lm_head.weight, drawn by TRW-1 on its own (tied models leave",
-        "it out; with a tied config HF and decoder-svc ignore the stored copy)"})
+    @Option(
+        names = "--lm-head",
+        description = {
+          "also store lm_head.weight, drawn by TRW-1 on its own (tied models leave",
+          "it out; with a tied config HF and decoder-svc ignore the stored copy)"
+        })
     boolean lmHead;
 
-    @Option(names = "--dtype", defaultValue = "BF16", paramLabel = "BF16|F32", description = "storage dtype (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--dtype",
+        defaultValue = "BF16",
+        paramLabel = "BF16|F32",
+        description = "storage dtype (default ${DEFAULT-VALUE})")
     String dtype;
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -67,17 +95,24 @@ public final class CheckpointCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       if (seed == null && trw1 == null) throw new UserError("give --seed N or --trw1 trw1.json");
-      if (trw1 != null && !Files.isRegularFile(trw1)) throw new UserError("--trw1 file " + trw1 + " does not exist");
+      if (trw1 != null && !Files.isRegularFile(trw1))
+        throw new UserError("--trw1 file " + trw1 + " does not exist");
       if (shape.config != null && !Files.isRegularFile(shape.config)) {
         throw new UserError("--config file " + shape.config + " does not exist");
       }
-      if (Files.exists(out) && !Files.isDirectory(out)) throw new UserError("--out " + out + " is a file, not a folder");
+      if (Files.exists(out) && !Files.isDirectory(out))
+        throw new UserError("--out " + out + " is a file, not a folder");
       String dt = dtype.toUpperCase(java.util.Locale.ROOT);
-      if (!dt.equals("BF16") && !dt.equals("F32")) throw new UserError("--dtype must be BF16 or F32, got " + dtype);
+      if (!dt.equals("BF16") && !dt.equals("F32"))
+        throw new UserError("--dtype must be BF16 or F32, got " + dtype);
 
-      CheckpointGenerator.Options base = trw1 != null
-          ? CheckpointGenerator.Options.fromTrw1Json(trw1) : new CheckpointGenerator.Options(seed);
-      var opt = new CheckpointGenerator.Options(seed != null ? seed : base.seed(), base.rowGains(), lmHead, dt);
+      CheckpointGenerator.Options base =
+          trw1 != null
+              ? CheckpointGenerator.Options.fromTrw1Json(trw1)
+              : new CheckpointGenerator.Options(seed);
+      var opt =
+          new CheckpointGenerator.Options(
+              seed != null ? seed : base.seed(), base.rowGains(), lmHead, dt);
 
       long t0 = System.nanoTime();
       try {
@@ -97,8 +132,11 @@ public final class CheckpointCommand implements Runnable {
         count = store.names().size();
       }
       long bytes = Files.size(out.resolve("model.safetensors"));
-      spec.commandLine().getOut().printf("wrote %s: %d tensors, %,d parameters, model.safetensors %,d bytes (%s, seed %d) in %.1f s%n",
-          out, count, params, bytes, dt, opt.seed(), secs);
+      spec.commandLine()
+          .getOut()
+          .printf(
+              "wrote %s: %d tensors, %,d parameters, model.safetensors %,d bytes (%s, seed %d) in %.1f s%n",
+              out, count, params, bytes, dt, opt.seed(), secs);
       return 0;
     }
   }

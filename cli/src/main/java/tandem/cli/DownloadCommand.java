@@ -7,17 +7,20 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 import tandem.common.hub.FileSelection;
 import tandem.common.hub.HubSettings;
 import tandem.common.hub.ProgressPrinter;
 import tandem.common.hub.RepoRef;
 import tandem.common.hub.SnapshotDownloader;
 
-/** {@code vlm download REPO_ID}: fetch what serving needs from the Hugging Face Hub into the standard cache. */
+/**
+ * {@code vlm download REPO_ID}: fetch what serving needs from the Hugging Face Hub into the
+ * standard cache.
+ */
 @Command(
     name = "download",
     mixinStandardHelpOptions = true,
@@ -31,16 +34,23 @@ import tandem.common.hub.SnapshotDownloader;
 public final class DownloadCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "REPO_ID", description = "Repository id org/name, optionally org/name@revision.")
+  @Parameters(
+      index = "0",
+      paramLabel = "REPO_ID",
+      description = "Repository id org/name, optionally org/name@revision.")
   String repo;
 
-  @Option(names = "--revision", paramLabel = "R", description = "Branch, tag or commit (default: main).")
+  @Option(
+      names = "--revision",
+      paramLabel = "R",
+      description = "Branch, tag or commit (default: main).")
   String revision;
 
   @Option(
       names = "--dir",
       paramLabel = "D",
-      description = "Cache root to use instead of HF_HUB_CACHE / $HF_HOME/hub (the folder that holds models--*).")
+      description =
+          "Cache root to use instead of HF_HUB_CACHE / $HF_HOME/hub (the folder that holds models--*).")
   Path dir;
 
   @Option(
@@ -60,7 +70,8 @@ public final class DownloadCommand implements Callable<Integer> {
       ref = RepoRef.parse(repo);
       if (revision != null) {
         if (repo.contains("@") && !ref.revision().equals(revision)) {
-          throw new UserError("revision given twice: '" + repo + "' and --revision " + revision + "; use one");
+          throw new UserError(
+              "revision given twice: '" + repo + "' and --revision " + revision + "; use one");
         }
         ref = ref.withRevision(revision);
       }
@@ -83,7 +94,9 @@ public final class DownloadCommand implements Callable<Integer> {
       throw new UserError(e.getMessage());
     }
     ProgressPrinter printer =
-        progress == null ? ProgressPrinter.stderr() : new ProgressPrinter(progress, false, System::nanoTime, 5_000_000_000L);
+        progress == null
+            ? ProgressPrinter.stderr()
+            : new ProgressPrinter(progress, false, System::nanoTime, 5_000_000_000L);
     Path snapshot;
     try {
       snapshot = new SnapshotDownloader(settings).download(ref, selection, printer);

@@ -19,18 +19,23 @@ import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
 
 /**
- * {@code vlm embed}: tiles through the vision tower + connector, image tokens to a .npy file. Input is either pixel
- * values (float32 [n,3,S,S], e.g. from {@code vlm preprocess}) or an image file preprocessed as the checkpoint says.
- * The last stdout line is a JSON summary (stable: outside checks parse it).
+ * {@code vlm embed}: tiles through the vision tower + connector, image tokens to a .npy file. Input
+ * is either pixel values (float32 [n,3,S,S], e.g. from {@code vlm preprocess}) or an image file
+ * preprocessed as the checkpoint says. The last stdout line is a JSON summary (stable: outside
+ * checks parse it).
  */
 @Command(
     name = "embed",
     mixinStandardHelpOptions = true,
-    description = "Run the vision tower + connector: write float32 image tokens [n,tokens,hidden] to a .npy file.")
+    description =
+        "Run the vision tower + connector: write float32 image tokens [n,tokens,hidden] to a .npy file.")
 public final class EmbedCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--model", required = true, description = "Checkpoint folder (config.json + safetensors).")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "Checkpoint folder (config.json + safetensors).")
   Path model;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
@@ -40,52 +45,96 @@ public final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--pixels", description = "float32 pixel values [n,3,S,S] (.npy).")
     Path pixels;
 
-    @Option(names = "--image", description = "Image file (JPEG, PNG, GIF, BMP), preprocessed as the checkpoint's preprocessor_config.json says.")
+    @Option(
+        names = "--image",
+        description =
+            "Image file (JPEG, PNG, GIF, BMP), preprocessed as the checkpoint's preprocessor_config.json says.")
     Path image;
   }
 
-  @Option(names = "--out", required = true, description = "Output .npy file (float32 [n,tokens,hidden]).")
+  @Option(
+      names = "--out",
+      required = true,
+      description = "Output .npy file (float32 [n,tokens,hidden]).")
   Path out;
 
-  @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--device",
+      defaultValue = "cpu",
+      description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
   String device;
 
-  @Option(names = "--max-batch-tiles", defaultValue = "8", description = "Tiles per forward pass (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--max-batch-tiles",
+      defaultValue = "8",
+      description = "Tiles per forward pass (default: ${DEFAULT-VALUE}).")
   int maxBatchTiles;
 
   @Override
   public Integer call() throws IOException {
     if (!device.equals("cpu") && !device.equals("cuda"))
       throw new UserError("--device " + device + " is not allowed (allowed: cpu, cuda)");
-    if (maxBatchTiles < 1) throw new UserError("--max-batch-tiles must be at least 1, got " + maxBatchTiles);
+    if (maxBatchTiles < 1)
+      throw new UserError("--max-batch-tiles must be at least 1, got " + maxBatchTiles);
     if (!Files.isDirectory(model)) throw new UserError("--model " + model + " is not a folder");
-    if (!Files.isRegularFile(model.resolve("config.json"))) throw new UserError("--model " + model + " has no config.json");
+    if (!Files.isRegularFile(model.resolve("config.json")))
+      throw new UserError("--model " + model + " has no config.json");
 
     float[] pixels;
     int tiles;
     String grid = "";
     int side = imageSize();
     if (input.pixels != null) {
-      if (!Files.isRegularFile(input.pixels)) throw new UserError("--pixels " + input.pixels + " is not a readable file");
+      if (!Files.isRegularFile(input.pixels))
+        throw new UserError("--pixels " + input.pixels + " is not a readable file");
       Npy.Array a;
       try {
         a = Npy.read(input.pixels);
       } catch (IOException | RuntimeException e) {
-        throw new UserError("--pixels " + input.pixels + " is not a readable .npy file: " + e.getMessage());
+        throw new UserError(
+            "--pixels " + input.pixels + " is not a readable .npy file: " + e.getMessage());
       }
       long[] s = a.shape();
-      if (!a.dtype().equals("<f4") || s.length != 4 || s[0] < 1 || s[1] != 3 || s[2] != side || s[3] != side)
-        throw new UserError("--pixels " + input.pixels + " is " + a.dtype() + " " + Arrays.toString(s)
-            + "; expected float32 (<f4) [n,3," + side + "," + side + "] with n >= 1");
+      if (!a.dtype().equals("<f4")
+          || s.length != 4
+          || s[0] < 1
+          || s[1] != 3
+          || s[2] != side
+          || s[3] != side)
+        throw new UserError(
+            "--pixels "
+                + input.pixels
+                + " is "
+                + a.dtype()
+                + " "
+                + Arrays.toString(s)
+                + "; expected float32 (<f4) [n,3,"
+                + side
+                + ","
+                + side
+                + "] with n >= 1");
       pixels = a.floats();
       tiles = (int) s[0];
     } else {
       SmolVlmImageProcessor.Processed p = preprocess(input.image);
       if (p.tileSize() != side)
-        throw new UserError("the preprocessor makes " + p.tileSize() + "px tiles but the model takes " + side + "px");
+        throw new UserError(
+            "the preprocessor makes "
+                + p.tileSize()
+                + "px tiles but the model takes "
+                + side
+                + "px");
       pixels = p.pixelValues();
       tiles = p.tiles();
-      grid = ",\"rows\":" + p.rows() + ",\"cols\":" + p.cols() + ",\"width\":" + p.width() + ",\"height\":" + p.height();
+      grid =
+          ",\"rows\":"
+              + p.rows()
+              + ",\"cols\":"
+              + p.cols()
+              + ",\"width\":"
+              + p.width()
+              + ",\"height\":"
+              + p.height();
     }
 
     long t0 = System.nanoTime();
@@ -99,7 +148,14 @@ public final class EmbedCommand implements Callable<Integer> {
       var stdout = spec.commandLine().getOut();
       stdout.printf(
           "{\"tiles\":%d,\"tokens_per_tile\":%d,\"hidden\":%d%s,\"model_id\":\"%s\",\"device\":\"%s\",\"load_ms\":%.1f,\"encode_ms\":%.1f}%n",
-          tiles, perTile, hidden, grid, tower.modelId(), tower.device(), (t1 - t0) / 1e6, (t2 - t1) / 1e6);
+          tiles,
+          perTile,
+          hidden,
+          grid,
+          tower.modelId(),
+          tower.device(),
+          (t1 - t0) / 1e6,
+          (t2 - t1) / 1e6);
       stdout.flush();
     }
     return 0;
@@ -107,7 +163,8 @@ public final class EmbedCommand implements Callable<Integer> {
 
   private int imageSize() {
     try {
-      return tandem.vision.model.VisionDims.of(tandem.common.checkpoint.ModelConfig.fromDir(model)).imageSize();
+      return tandem.vision.model.VisionDims.of(tandem.common.checkpoint.ModelConfig.fromDir(model))
+          .imageSize();
     } catch (IOException | RuntimeException e) {
       throw new UserError("cannot read " + model.resolve("config.json") + ": " + e.getMessage());
     }
@@ -122,16 +179,24 @@ public final class EmbedCommand implements Callable<Integer> {
   }
 
   private SmolVlmImageProcessor.Processed preprocess(Path image) throws IOException {
-    if (!Files.isRegularFile(image)) throw new UserError("--image " + image + " is not a readable file");
+    if (!Files.isRegularFile(image))
+      throw new UserError("--image " + image + " is not a readable file");
     PreprocessorConfig cfg;
     try {
       cfg = PreprocessorConfig.fromDir(model);
     } catch (IOException | RuntimeException e) {
-      throw new UserError("cannot read the preprocessor config in " + model + ": " + e.getMessage());
+      throw new UserError(
+          "cannot read the preprocessor config in " + model + ": " + e.getMessage());
     }
     ImageDecoder decoder = ImageDecoder.withDefaults();
     if (Files.size(image) > decoder.maxBytes())
-      throw new UserError("--image " + image + " is " + Files.size(image) + " bytes, the limit is " + decoder.maxBytes());
+      throw new UserError(
+          "--image "
+              + image
+              + " is "
+              + Files.size(image)
+              + " bytes, the limit is "
+              + decoder.maxBytes());
     try {
       return SmolVlmImageProcessor.preprocess(decoder.decode(Files.readAllBytes(image)), cfg);
     } catch (ImageDecodeException e) {

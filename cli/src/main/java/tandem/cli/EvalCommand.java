@@ -1,6 +1,5 @@
 package tandem.cli;
 
-import tandem.common.config.CommonSettings;
 import com.google.gson.JsonObject;
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
@@ -31,6 +30,7 @@ import tandem.cli.eval.HtmlReport;
 import tandem.cli.eval.Journal;
 import tandem.cli.eval.PredictionsFile;
 import tandem.cli.eval.Progress;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.ServiceDefaults;
 import tandem.proto.gateway.v1.Box;
 import tandem.proto.gateway.v1.ChatChunk;
@@ -57,8 +57,9 @@ public final class EvalCommand implements Runnable {
   }
 
   /**
-   * {@code vlm eval grounding}: asks the model to ground every category of every image of a COCO annotation file
-   * and scores the boxes COCO-style (docs/eval.md). {@code --predictions} scores a results file instead.
+   * {@code vlm eval grounding}: asks the model to ground every category of every image of a COCO
+   * annotation file and scores the boxes COCO-style (docs/eval.md). {@code --predictions} scores a
+   * results file instead.
    */
   @Command(
       name = "grounding",
@@ -73,51 +74,104 @@ public final class EvalCommand implements Runnable {
 
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--server", description = "Gateway address host:port (default: an embedded all-in-one server for --model).")
+    @Option(
+        names = "--server",
+        description =
+            "Gateway address host:port (default: an embedded all-in-one server for --model).")
     String server;
 
     @Mixin ClientOptions client = new ClientOptions();
 
-    @Option(names = "--model", description = "Checkpoint folder or Hub repo id for the embedded server (default: $TANDEM_MODEL).")
+    @Option(
+        names = "--model",
+        description =
+            "Checkpoint folder or Hub repo id for the embedded server (default: $TANDEM_MODEL).")
     Path model;
 
-    @Option(names = "--annotations", required = true, paramLabel = "A.json",
-        description = "COCO detection annotations: images, categories, annotations with bbox [x, y, w, h] in pixels.")
+    @Option(
+        names = "--annotations",
+        required = true,
+        paramLabel = "A.json",
+        description =
+            "COCO detection annotations: images, categories, annotations with bbox [x, y, w, h] in pixels.")
     Path annotations;
 
-    @Option(names = "--images", paramLabel = "DIR", description = "Folder the images' file_name is relative to (needed unless --predictions).")
+    @Option(
+        names = "--images",
+        paramLabel = "DIR",
+        description = "Folder the images' file_name is relative to (needed unless --predictions).")
     Path images;
 
-    @Option(names = "--predictions", paramLabel = "R.json",
-        description = "Score this COCO results file [{image_id, category_id, bbox, score}] instead of asking a model.")
+    @Option(
+        names = "--predictions",
+        paramLabel = "R.json",
+        description =
+            "Score this COCO results file [{image_id, category_id, bbox, score}] instead of asking a model.")
     Path predictions;
 
-    @Option(names = "--prompt-template", paramLabel = "T", defaultValue = DEFAULT_PROMPT,
-        description = "The question per image and category; {label} becomes the category name (default: ${DEFAULT-VALUE}).")
+    @Option(
+        names = "--prompt-template",
+        paramLabel = "T",
+        defaultValue = DEFAULT_PROMPT,
+        description =
+            "The question per image and category; {label} becomes the category name (default: ${DEFAULT-VALUE}).")
     String promptTemplate;
 
-    @Option(names = "--limit", paramLabel = "N", defaultValue = "0", description = "Only the first N images of the file (default: all).")
+    @Option(
+        names = "--limit",
+        paramLabel = "N",
+        defaultValue = "0",
+        description = "Only the first N images of the file (default: all).")
     int limit;
 
-    @Option(names = "--out", paramLabel = "DIR", defaultValue = "report", description = "Report folder (default: ${DEFAULT-VALUE}).")
+    @Option(
+        names = "--out",
+        paramLabel = "DIR",
+        defaultValue = "report",
+        description = "Report folder (default: ${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--concurrency", paramLabel = "N", defaultValue = "4",
-        description = "Questions in flight at once (default: ${DEFAULT-VALUE}; the decoder batches them).")
+    @Option(
+        names = "--concurrency",
+        paramLabel = "N",
+        defaultValue = "4",
+        description =
+            "Questions in flight at once (default: ${DEFAULT-VALUE}; the decoder batches them).")
     int concurrency;
 
-    @Option(names = "--restart", description = "Discard the answers a previous run saved in --out instead of resuming.")
+    @Option(
+        names = "--restart",
+        description = "Discard the answers a previous run saved in --out instead of resuming.")
     boolean restart;
 
-    @Option(names = "--report-images", paramLabel = "N", defaultValue = "8",
-        description = "Worst and best images shown in index.html, each (default: ${DEFAULT-VALUE}).")
+    @Option(
+        names = "--report-images",
+        paramLabel = "N",
+        defaultValue = "8",
+        description =
+            "Worst and best images shown in index.html, each (default: ${DEFAULT-VALUE}).")
     int reportImages;
 
-    @Option(names = "--max-new-tokens", description = "Maximum new tokens per answer (default: the server's).") Integer maxNewTokens;
-    @Option(names = "--min-new-tokens", description = "Stop tokens are blocked until this many were generated (default: the server's).") Integer minNewTokens;
-    @Option(names = "--no-repeat-ngram-size", description = "Ban repeated n-grams of this size, 0 disables (default: the server's).") Integer noRepeatNgramSize;
+    @Option(
+        names = "--max-new-tokens",
+        description = "Maximum new tokens per answer (default: the server's).")
+    Integer maxNewTokens;
 
-    @Option(names = "--timeout", defaultValue = "600", description = "Deadline per answer, seconds (default ${DEFAULT-VALUE}).")
+    @Option(
+        names = "--min-new-tokens",
+        description =
+            "Stop tokens are blocked until this many were generated (default: the server's).")
+    Integer minNewTokens;
+
+    @Option(
+        names = "--no-repeat-ngram-size",
+        description = "Ban repeated n-grams of this size, 0 disables (default: the server's).")
+    Integer noRepeatNgramSize;
+
+    @Option(
+        names = "--timeout",
+        defaultValue = "600",
+        description = "Deadline per answer, seconds (default ${DEFAULT-VALUE}).")
     double timeoutSeconds;
 
     @Override
@@ -132,7 +186,8 @@ public final class EvalCommand implements Runnable {
       } catch (CocoDataset.BadInput e) {
         throw new UserError(e.getMessage());
       }
-      if (data.images().isEmpty()) throw new UserError("annotations " + annotations + ": no usable image in it");
+      if (data.images().isEmpty())
+        throw new UserError("annotations " + annotations + ": no usable image in it");
       // a resume under other settings is refused before the entries' warnings are printed
       JsonObject settings = predictions == null ? runSettings() : null;
       GroundingReport.Input in;
@@ -140,7 +195,10 @@ public final class EvalCommand implements Runnable {
       try (Journal journal = predictions == null ? openJournal(settings) : null) {
         for (String w : warnings) progress.println("vlm: warning: " + w);
         skipped.addProperty("annotation_entries", data.skippedEntries());
-        in = predictions != null ? scoreFile(data, progress, skipped) : ask(data, progress, skipped, journal, settings);
+        in =
+            predictions != null
+                ? scoreFile(data, progress, skipped)
+                : ask(data, progress, skipped, journal, settings);
       }
       GroundingReport.Scored scored = GroundingReport.score(in);
       Path dir = out;
@@ -148,44 +206,69 @@ public final class EvalCommand implements Runnable {
       PrintWriter o = spec.commandLine().getOut();
       GroundingReport.printTable(o, in, scored);
       o.println(summary(in, skipped));
-      o.println("report: " + dir.resolve("index.html") + ", " + dir.resolve("metrics.json") + ", "
-          + dir.resolve("predictions.json"));
+      o.println(
+          "report: "
+              + dir.resolve("index.html")
+              + ", "
+              + dir.resolve("metrics.json")
+              + ", "
+              + dir.resolve("predictions.json"));
       o.flush();
       return 0;
     }
 
     private void checkOptions() {
       if (limit < 0) throw new UserError("--limit must be >= 0 (0 = all images), got " + limit);
-      if (concurrency < 1 || concurrency > 256) throw new UserError("--concurrency must be in 1..256, got " + concurrency);
-      if (reportImages < 1) throw new UserError("--report-images must be >= 1, got " + reportImages);
-      if (!Files.isRegularFile(annotations)) throw new UserError("--annotations " + annotations + ": no such file");
+      if (concurrency < 1 || concurrency > 256)
+        throw new UserError("--concurrency must be in 1..256, got " + concurrency);
+      if (reportImages < 1)
+        throw new UserError("--report-images must be >= 1, got " + reportImages);
+      if (!Files.isRegularFile(annotations))
+        throw new UserError("--annotations " + annotations + ": no such file");
       if (predictions != null) {
-        if (server != null || model != null) throw new UserError("--predictions scores a file: leave out --server and --model");
-        if (!Files.isRegularFile(predictions)) throw new UserError("--predictions " + predictions + ": no such file");
-        if (images != null && !Files.isDirectory(images)) throw new UserError("--images " + images + ": not a folder");
+        if (server != null || model != null)
+          throw new UserError("--predictions scores a file: leave out --server and --model");
+        if (!Files.isRegularFile(predictions))
+          throw new UserError("--predictions " + predictions + ": no such file");
+        if (images != null && !Files.isDirectory(images))
+          throw new UserError("--images " + images + ": not a folder");
         return;
       }
-      if (images == null) throw new UserError("give --images DIR (where the annotations' file_name values are), or --predictions R.json");
+      if (images == null)
+        throw new UserError(
+            "give --images DIR (where the annotations' file_name values are), or --predictions R.json");
       if (!Files.isDirectory(images)) throw new UserError("--images " + images + ": not a folder");
       if (!promptTemplate.contains("{label}")) {
-        throw new UserError("--prompt-template must contain {label} (the category name), got \"" + promptTemplate + "\"");
+        throw new UserError(
+            "--prompt-template must contain {label} (the category name), got \""
+                + promptTemplate
+                + "\"");
       }
-      if (server != null && model != null) throw new UserError("give either --server ADDR or --model M, not both");
-      if (maxNewTokens != null && maxNewTokens < 1) throw new UserError("--max-new-tokens must be at least 1, got " + maxNewTokens);
-      if (minNewTokens != null && minNewTokens < 0) throw new UserError("--min-new-tokens must be >= 0, got " + minNewTokens);
+      if (server != null && model != null)
+        throw new UserError("give either --server ADDR or --model M, not both");
+      if (maxNewTokens != null && maxNewTokens < 1)
+        throw new UserError("--max-new-tokens must be at least 1, got " + maxNewTokens);
+      if (minNewTokens != null && minNewTokens < 0)
+        throw new UserError("--min-new-tokens must be >= 0, got " + minNewTokens);
       if (noRepeatNgramSize != null && noRepeatNgramSize < 0) {
         throw new UserError("--no-repeat-ngram-size must be >= 0, got " + noRepeatNgramSize);
       }
-      if (!(timeoutSeconds > 0)) throw new UserError("--timeout must be positive, got " + timeoutSeconds);
+      if (!(timeoutSeconds > 0))
+        throw new UserError("--timeout must be positive, got " + timeoutSeconds);
     }
 
-    private GroundingReport.Input scoreFile(CocoDataset data, Progress progress, JsonObject skipped) {
-      List<Long> imgs = GroundingRun.images(data, limit).stream().map(CocoDataset.Image::id).toList();
+    private GroundingReport.Input scoreFile(
+        CocoDataset data, Progress progress, JsonObject skipped) {
+      List<Long> imgs =
+          GroundingRun.images(data, limit).stream().map(CocoDataset.Image::id).toList();
       PredictionsFile.Loaded p;
       try {
-        p = PredictionsFile.read(predictions, new HashSet<>(data.images().stream().map(CocoDataset.Image::id).toList()),
-            new HashSet<>(data.categories().stream().map(CocoDataset.Category::id).toList()),
-            line -> progress.println("vlm: warning: " + line));
+        p =
+            PredictionsFile.read(
+                predictions,
+                new HashSet<>(data.images().stream().map(CocoDataset.Image::id).toList()),
+                new HashSet<>(data.categories().stream().map(CocoDataset.Category::id).toList()),
+                line -> progress.println("vlm: warning: " + line));
       } catch (CocoDataset.BadInput e) {
         throw new UserError(e.getMessage());
       }
@@ -198,18 +281,33 @@ public final class EvalCommand implements Runnable {
       return new GroundingReport.Input(data, imgs, p.detections(), null, skipped, settings);
     }
 
-    private GroundingReport.Input ask(CocoDataset data, Progress progress, JsonObject skipped, Journal journal,
-        JsonObject settings) throws Exception {
+    private GroundingReport.Input ask(
+        CocoDataset data,
+        Progress progress,
+        JsonObject skipped,
+        Journal journal,
+        JsonObject settings)
+        throws Exception {
       GenerationParams params = params();
       ManagedChannel channel = open();
       GroundingRun.Outcome outcome;
       try {
-        GroundingRun.Settings s = new GroundingRun.Settings(images, promptTemplate, limit, concurrency);
+        GroundingRun.Settings s =
+            new GroundingRun.Settings(images, promptTemplate, limit, concurrency);
         try {
-          outcome = GroundingRun.run(data, s, new GrpcAsker(channel, params, timeoutSeconds, client), journal, progress);
+          outcome =
+              GroundingRun.run(
+                  data,
+                  s,
+                  new GrpcAsker(channel, params, timeoutSeconds, client),
+                  journal,
+                  progress);
         } catch (GroundingRun.AskFailure f) {
-          throw new UserError(f.getMessage() + "; the answers so far are saved in " + journal.file()
-              + ": run the same command again to continue");
+          throw new UserError(
+              f.getMessage()
+                  + "; the answers so far are saved in "
+                  + journal.file()
+                  + ": run the same command again to continue");
         }
       } finally {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -222,16 +320,22 @@ public final class EvalCommand implements Runnable {
       report.addProperty("target", server != null ? server : modelArg());
       report.addProperty("limit", limit);
       report.addProperty("concurrency", concurrency);
-      report.addProperty("score", "1 / rank of the box in its answer (the model gives no confidence)");
+      report.addProperty(
+          "score", "1 / rank of the box in its answer (the model gives no confidence)");
       report.addProperty("asked", outcome.asked());
       report.addProperty("resumed", outcome.resumed());
-      // --predictions on predictions.json scores every image of the file: these are the ones this run could not ask
+      // --predictions on predictions.json scores every image of the file: these are the ones this
+      // run could not ask
       com.google.gson.JsonArray left = new com.google.gson.JsonArray();
       outcome.skippedImages().forEach(left::add);
       report.add("skipped_image_ids", left);
-      return new GroundingReport.Input(data, outcome.scoredImages(),
+      return new GroundingReport.Input(
+          data,
+          outcome.scoredImages(),
           GroundingRun.detections(data, outcome.scoredImages(), outcome.answers()),
-          GroundingRun.answerCounts(outcome.scoredImages(), outcome.answers()), skipped, report);
+          GroundingRun.answerCounts(outcome.scoredImages(), outcome.answers()),
+          skipped,
+          report);
     }
 
     private Journal openJournal(JsonObject settings) throws IOException {
@@ -269,11 +373,14 @@ public final class EvalCommand implements Runnable {
       client.rejectAll("--server (the embedded server is reached in-process)");
       ChatCommand.EmbeddedGateway e = ChatCommand.embeddedGateway();
       if (e == null) {
-        throw new UserError("no --server given and this build has no embedded server; start a gateway and pass --server host:"
-            + ServiceDefaults.GATEWAY_PORT);
+        throw new UserError(
+            "no --server given and this build has no embedded server; start a gateway and pass --server host:"
+                + ServiceDefaults.GATEWAY_PORT);
       }
       String m = modelArg();
-      if (m == null) throw new UserError("give --model DIR (or set " + CommonSettings.MODEL.env() + ") or --server ADDR");
+      if (m == null)
+        throw new UserError(
+            "give --model DIR (or set " + CommonSettings.MODEL.env() + ") or --server ADDR");
       return e.open(ModelArg.resolve(m));
     }
 
@@ -301,26 +408,36 @@ public final class EvalCommand implements Runnable {
         int n = skipped.get(k).getAsInt();
         if (n > 0) parts.add(n + " " + k.replace('_', ' '));
       }
-      return in.scoredImages().size() + " images scored" + (parts.isEmpty() ? "" : "; skipped: " + String.join(", ", parts));
+      return in.scoredImages().size()
+          + " images scored"
+          + (parts.isEmpty() ? "" : "; skipped: " + String.join(", ", parts));
     }
 
     static String sha256(Path f) throws IOException {
       try {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(f)));
+        return HexFormat.of()
+            .formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(f)));
       } catch (NoSuchAlgorithmException e) {
         throw new IllegalStateException(e);
       }
     }
   }
 
-  /** One grounding question as a Chat stream: the image and the prompt in one user turn, thinking off. */
+  /**
+   * One grounding question as a Chat stream: the image and the prompt in one user turn, thinking
+   * off.
+   */
   static final class GrpcAsker implements GroundingRun.Asker {
     private final ManagedChannel channel;
     private final GenerationParams params;
     private final double timeoutSeconds;
     private final ClientOptions client;
 
-    GrpcAsker(ManagedChannel channel, GenerationParams params, double timeoutSeconds, ClientOptions client) {
+    GrpcAsker(
+        ManagedChannel channel,
+        GenerationParams params,
+        double timeoutSeconds,
+        ClientOptions client) {
       this.channel = channel;
       this.params = params;
       this.timeoutSeconds = timeoutSeconds;
@@ -328,24 +445,32 @@ public final class EvalCommand implements Runnable {
     }
 
     @Override
-    public Answer ask(long imageId, long categoryId, byte[] image, String prompt) throws GroundingRun.AskFailure {
-      ChatRequest req = ChatRequest.newBuilder()
-          .setRequestId("eval-" + imageId + "-" + categoryId)
-          .addMessages(ChatMessage.newBuilder().setRole("user")
-              .addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setData(ByteString.copyFrom(image))))
-              .addContent(ContentPart.newBuilder().setText(prompt)))
-          .setParams(params)
-          .setAddGenerationPrompt(true)
-          .setEnableThinking(false)
-          .build();
+    public Answer ask(long imageId, long categoryId, byte[] image, String prompt)
+        throws GroundingRun.AskFailure {
+      ChatRequest req =
+          ChatRequest.newBuilder()
+              .setRequestId("eval-" + imageId + "-" + categoryId)
+              .addMessages(
+                  ChatMessage.newBuilder()
+                      .setRole("user")
+                      .addContent(
+                          ContentPart.newBuilder()
+                              .setImage(ImagePart.newBuilder().setData(ByteString.copyFrom(image))))
+                      .addContent(ContentPart.newBuilder().setText(prompt)))
+              .setParams(params)
+              .setAddGenerationPrompt(true)
+              .setEnableThinking(false)
+              .build();
       StringBuilder text = new StringBuilder();
       List<double[]> boxes = new ArrayList<>();
       int unparsed = 0;
       FinishReason finish = null;
       String error = "";
       try {
-        Iterator<ChatChunk> it = ChatServiceGrpc.newBlockingStub(channel)
-            .withDeadlineAfter((long) (timeoutSeconds * 1000), TimeUnit.MILLISECONDS).chat(req);
+        Iterator<ChatChunk> it =
+            ChatServiceGrpc.newBlockingStub(channel)
+                .withDeadlineAfter((long) (timeoutSeconds * 1000), TimeUnit.MILLISECONDS)
+                .chat(req);
         while (it.hasNext()) {
           ChatChunk c = it.next();
           if (c.hasDelta()) {
@@ -353,7 +478,8 @@ public final class EvalCommand implements Runnable {
           } else if (c.hasBox()) {
             Box b = c.getBox();
             if (b.getParsed() && b.getPixelsCount() == 4) {
-              boxes.add(new double[] {b.getPixels(0), b.getPixels(1), b.getPixels(2), b.getPixels(3)});
+              boxes.add(
+                  new double[] {b.getPixels(0), b.getPixels(1), b.getPixels(2), b.getPixels(3)});
             } else {
               unparsed++;
             }
@@ -364,14 +490,23 @@ public final class EvalCommand implements Runnable {
         }
       } catch (StatusRuntimeException e) {
         Status.Code code = e.getStatus().getCode();
-        // refused for this image (bad or too large) or too slow: skip it; anything else would fail every question
-        boolean perImage = code == Status.Code.INVALID_ARGUMENT || code == Status.Code.RESOURCE_EXHAUSTED
-            || code == Status.Code.DEADLINE_EXCEEDED || code == Status.Code.OUT_OF_RANGE;
-        throw new GroundingRun.AskFailure(client.describe(e), !perImage || ClientOptions.permanent(e));
+        // refused for this image (bad or too large) or too slow: skip it; anything else would fail
+        // every question
+        boolean perImage =
+            code == Status.Code.INVALID_ARGUMENT
+                || code == Status.Code.RESOURCE_EXHAUSTED
+                || code == Status.Code.DEADLINE_EXCEEDED
+                || code == Status.Code.OUT_OF_RANGE;
+        throw new GroundingRun.AskFailure(
+            client.describe(e), !perImage || ClientOptions.permanent(e));
       }
-      if (finish == null) throw new GroundingRun.AskFailure("the gateway ended the stream without a final chunk", false);
-      if (finish == FinishReason.FINISH_REASON_ERROR) throw new GroundingRun.AskFailure("the answer failed: " + error, false);
-      return new Answer(imageId, categoryId, boxes, unparsed, text.toString(), ChatCommand.reason(finish));
+      if (finish == null)
+        throw new GroundingRun.AskFailure(
+            "the gateway ended the stream without a final chunk", false);
+      if (finish == FinishReason.FINISH_REASON_ERROR)
+        throw new GroundingRun.AskFailure("the answer failed: " + error, false);
+      return new Answer(
+          imageId, categoryId, boxes, unparsed, text.toString(), ChatCommand.reason(finish));
     }
   }
 }

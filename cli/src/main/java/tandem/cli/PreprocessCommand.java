@@ -16,20 +16,29 @@ import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
 
 /**
- * {@code vlm preprocess}: one image through the SmolVLM image processor, pixel values to a .npy file. The last stdout
- * line is a JSON object with the grid and the original size (outside checks parse it; keep it stable).
+ * {@code vlm preprocess}: one image through the SmolVLM image processor, pixel values to a .npy
+ * file. The last stdout line is a JSON object with the grid and the original size (outside checks
+ * parse it; keep it stable).
  */
 @Command(
     name = "preprocess",
     mixinStandardHelpOptions = true,
-    description = "Decode, resize and split one image as Hugging Face's SmolVLM processor does; write float32 pixel values [n,3,512,512] to a .npy file.")
+    description =
+        "Decode, resize and split one image as Hugging Face's SmolVLM processor does; write float32 pixel values [n,3,512,512] to a .npy file.")
 public final class PreprocessCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--model", required = true, description = "Checkpoint folder (needs preprocessor_config.json; processor_config.json optional).")
+  @Option(
+      names = "--model",
+      required = true,
+      description =
+          "Checkpoint folder (needs preprocessor_config.json; processor_config.json optional).")
   Path model;
 
-  @Option(names = "--image", required = true, description = "Image file: JPEG, PNG, GIF, BMP or WebP.")
+  @Option(
+      names = "--image",
+      required = true,
+      description = "Image file: JPEG, PNG, GIF, BMP or WebP.")
   Path image;
 
   @Option(names = "--out", required = true, description = "Output .npy file (float32 [n,3,S,S]).")
@@ -41,16 +50,24 @@ public final class PreprocessCommand implements Callable<Integer> {
     if (!Files.isRegularFile(model.resolve("preprocessor_config.json"))) {
       throw new UserError("--model " + model + " has no preprocessor_config.json");
     }
-    if (!Files.isRegularFile(image)) throw new UserError("--image " + image + " is not a readable file");
+    if (!Files.isRegularFile(image))
+      throw new UserError("--image " + image + " is not a readable file");
     PreprocessorConfig cfg;
     try {
       cfg = PreprocessorConfig.fromDir(model);
     } catch (IOException | RuntimeException e) {
-      throw new UserError("cannot read the preprocessor config in " + model + ": " + e.getMessage());
+      throw new UserError(
+          "cannot read the preprocessor config in " + model + ": " + e.getMessage());
     }
     ImageDecoder decoder = ImageDecoder.withDefaults();
     if (Files.size(image) > decoder.maxBytes()) {
-      throw new UserError("--image " + image + " is " + Files.size(image) + " bytes, the limit is " + decoder.maxBytes());
+      throw new UserError(
+          "--image "
+              + image
+              + " is "
+              + Files.size(image)
+              + " bytes, the limit is "
+              + decoder.maxBytes());
     }
     DecodedImage decoded;
     try {
@@ -62,8 +79,17 @@ public final class PreprocessCommand implements Callable<Integer> {
     Npy.writeFloat32(out, p.pixelValues(), p.tiles(), 3, p.tileSize(), p.tileSize());
     var stdout = spec.commandLine().getOut();
     stdout.println(
-        "{\"rows\":" + p.rows() + ",\"cols\":" + p.cols() + ",\"width\":" + p.width() + ",\"height\":" + p.height()
-            + ",\"tiles\":" + p.tiles() + "}");
+        "{\"rows\":"
+            + p.rows()
+            + ",\"cols\":"
+            + p.cols()
+            + ",\"width\":"
+            + p.width()
+            + ",\"height\":"
+            + p.height()
+            + ",\"tiles\":"
+            + p.tiles()
+            + "}");
     stdout.flush();
     return 0;
   }

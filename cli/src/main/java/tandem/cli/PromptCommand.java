@@ -11,17 +11,16 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import tandem.cli.chat.ConversationInput;
-import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Grid;
 import tandem.gateway.chat.ImageExpansion;
 import tandem.gateway.chat.Segment;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.vision.preprocess.DecodedImage;
 import tandem.vision.preprocess.ImageDecodeException;
 import tandem.vision.preprocess.ImageDecoder;
@@ -29,9 +28,9 @@ import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
 
 /**
- * {@code vlm prompt}: the exact prompt the gateway would send (template, image-token expansion with the grids of the
- * image processor, token ids). The last stdout line is {@code {"prompt": …, "input_ids": […], "grids": [[r, c], …]}}
- * (outside checks parse it; keep it stable).
+ * {@code vlm prompt}: the exact prompt the gateway would send (template, image-token expansion with
+ * the grids of the image processor, token ids). The last stdout line is {@code {"prompt": …,
+ * "input_ids": […], "grids": [[r, c], …]}} (outside checks parse it; keep it stable).
  */
 @Command(
     name = "prompt",
@@ -40,12 +39,18 @@ import tandem.vision.preprocess.SmolVlmImageProcessor;
 public final class PromptCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--model", required = true, description = "Checkpoint folder (tokenizer, chat template, processor configs).")
+  @Option(
+      names = "--model",
+      required = true,
+      description = "Checkpoint folder (tokenizer, chat template, processor configs).")
   Path model;
 
   @Mixin ConversationOptions conversation = new ConversationOptions();
 
-  @Option(names = "--enable-thinking", description = "Hugging Face enable_thinking=True (default false: the empty think block is in the prompt).")
+  @Option(
+      names = "--enable-thinking",
+      description =
+          "Hugging Face enable_thinking=True (default false: the empty think block is in the prompt).")
   boolean enableThinking;
 
   @Option(
@@ -53,7 +58,8 @@ public final class PromptCommand implements Callable<Integer> {
       negatable = true,
       defaultValue = "true",
       fallbackValue = "true",
-      description = "Append the assistant header (default true; --no-add-generation-prompt reproduces the seed demo).")
+      description =
+          "Append the assistant header (default true; --no-add-generation-prompt reproduces the seed demo).")
   boolean addGenerationPrompt;
 
   @Override
@@ -74,9 +80,16 @@ public final class PromptCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** The {"prompt", "input_ids", "grids"} object for a conversation (grids from the checkpoint's image processor). */
+  /**
+   * The {"prompt", "input_ids", "grids"} object for a conversation (grids from the checkpoint's
+   * image processor).
+   */
   static JsonObject promptJson(
-      GatewayModel gm, Path model, ConversationInput conv, boolean addGenerationPrompt, boolean enableThinking)
+      GatewayModel gm,
+      Path model,
+      ConversationInput conv,
+      boolean addGenerationPrompt,
+      boolean enableThinking)
       throws IOException {
     List<Grid> grids = grids(model, conv.images());
     List<Segment> rendered;
@@ -112,7 +125,8 @@ public final class PromptCommand implements Callable<Integer> {
     try {
       cfg = PreprocessorConfig.fromDir(model);
     } catch (IOException | RuntimeException e) {
-      throw new UserError("cannot read the preprocessor config in " + model + ": " + e.getMessage());
+      throw new UserError(
+          "cannot read the preprocessor config in " + model + ": " + e.getMessage());
     }
     ImageDecoder decoder = ImageDecoder.withDefaults();
     List<Grid> out = new ArrayList<>();

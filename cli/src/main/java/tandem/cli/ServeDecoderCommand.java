@@ -19,14 +19,16 @@ import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.DecoderSettings;
 
 /**
- * {@code vlm serve decoder}: decoder-svc alone. Its options are {@link DecoderSettings}'s, each flag over its
- * environment variable (docs/decoder-svc.md), plus the connection flags every server takes.
+ * {@code vlm serve decoder}: decoder-svc alone. Its options are {@link DecoderSettings}'s, each
+ * flag over its environment variable (docs/decoder-svc.md), plus the connection flags every server
+ * takes.
  */
 @Command(
     name = "decoder",
     mixinStandardHelpOptions = true,
     modelTransformer = ServeDecoderCommand.Settings.class,
-    description = "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one checkpoint.")
+    description =
+        "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one checkpoint.")
 public final class ServeDecoderCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -37,9 +39,13 @@ public final class ServeDecoderCommand implements Callable<Integer> {
     @Override
     public CommandSpec transform(CommandSpec spec) {
       List<String> description = new ArrayList<>(List.of(spec.usageMessage().description()));
-      description.add("On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, streams in flight finish"
-          + " within $" + CommonSettings.SHUTDOWN_GRACE_SECONDS.env() + " (default "
-          + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue() + ").");
+      description.add(
+          "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, streams in flight finish"
+              + " within $"
+              + CommonSettings.SHUTDOWN_GRACE_SECONDS.env()
+              + " (default "
+              + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue()
+              + ").");
       spec.usageMessage().description(description.toArray(String[]::new));
       return ConnectionOptions.serveOptions(spec, DecoderSettings.REGISTRY);
     }
@@ -60,8 +66,9 @@ public final class ServeDecoderCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserError(e.getMessage());
     }
-    Telemetry telemetry = Telemetry.fromEnv("tandem-decoder", System.getenv(),
-        values.get(CommonSettings.METRICS_PORT), null);
+    Telemetry telemetry =
+        Telemetry.fromEnv(
+            "tandem-decoder", System.getenv(), values.get(CommonSettings.METRICS_PORT), null);
     DecoderServer s;
     try {
       s = DecoderServer.start(c, ServerHost.internal(c.port(), connections.env(), telemetry));
@@ -72,12 +79,26 @@ public final class ServeDecoderCommand implements Callable<Integer> {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      s.close();
-      telemetry.close();
-    }, "decoder-shutdown"));
-    System.err.println("decoder: serving DecoderService on port " + s.port() + " (" + c.device() + ", "
-        + c.maxBatch() + " sequences of up to " + c.maxSeqLen() + " tokens, " + m + ")");
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  s.close();
+                  telemetry.close();
+                },
+                "decoder-shutdown"));
+    System.err.println(
+        "decoder: serving DecoderService on port "
+            + s.port()
+            + " ("
+            + c.device()
+            + ", "
+            + c.maxBatch()
+            + " sequences of up to "
+            + c.maxSeqLen()
+            + " tokens, "
+            + m
+            + ")");
     s.awaitTermination();
     return 0;
   }

@@ -17,8 +17,9 @@ import tandem.gateway.GatewayServer;
 import tandem.gateway.config.GatewaySettings;
 
 /**
- * {@code vlm serve gateway}: the gateway alone, talking to vision-svc and decoder-svc over the network. Its options
- * are {@link GatewaySettings}' (each with its variable), plus the connection flags every server takes.
+ * {@code vlm serve gateway}: the gateway alone, talking to vision-svc and decoder-svc over the
+ * network. Its options are {@link GatewaySettings}' (each with its variable), plus the connection
+ * flags every server takes.
  */
 @Command(
     name = "gateway",
@@ -62,10 +63,14 @@ public final class ServeGatewayCommand implements Callable<Integer> {
       throw new UserError(e.getMessage());
     }
     // the server logs what it serves and where; it borrows the telemetry, closed after it
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      s.close();
-      telemetry.close();
-    }, "gateway-shutdown"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  s.close();
+                  telemetry.close();
+                },
+                "gateway-shutdown"));
     s.awaitTermination();
     return 0;
   }

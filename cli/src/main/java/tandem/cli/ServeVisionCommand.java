@@ -15,20 +15,26 @@ import tandem.vision.VisionServerConfig;
 import tandem.vision.config.VisionSettings;
 
 /**
- * {@code vlm serve vision}: vision-svc in this process. Its flags are {@link VisionSettings}'s, each with its
- * environment variable (docs/vision-svc.md); a flag wins over the variable.
+ * {@code vlm serve vision}: vision-svc in this process. Its flags are {@link VisionSettings}'s,
+ * each with its environment variable (docs/vision-svc.md); a flag wins over the variable.
  */
-@Command(name = "vision", mixinStandardHelpOptions = true, modelTransformer = ServeVisionCommand.Flags.class)
+@Command(
+    name = "vision",
+    mixinStandardHelpOptions = true,
+    modelTransformer = ServeVisionCommand.Flags.class)
 public final class ServeVisionCommand implements Callable<Integer> {
   /** The description, and an option per vision-svc setting. */
   public static final class Flags implements CommandLine.IModelTransformer {
     @Override
     public CommandSpec transform(CommandSpec spec) {
-      spec.usageMessage().description(
-          "Serve vision-svc (image bytes in, connector embeddings out).",
-          "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, calls in flight finish within $"
-              + CommonSettings.SHUTDOWN_GRACE_SECONDS.env() + " (default "
-              + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultText() + ").");
+      spec.usageMessage()
+          .description(
+              "Serve vision-svc (image bytes in, connector embeddings out).",
+              "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, calls in flight finish within $"
+                  + CommonSettings.SHUTDOWN_GRACE_SECONDS.env()
+                  + " (default "
+                  + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultText()
+                  + ").");
       return ConnectionOptions.serveOptions(spec, VisionSettings.REGISTRY);
     }
   }
@@ -49,8 +55,9 @@ public final class ServeVisionCommand implements Callable<Integer> {
     }
     if (!Files.isRegularFile(s.model().resolve("config.json")))
       throw new UserError("--model " + s.model() + " has no config.json");
-    Telemetry telemetry = Telemetry.fromEnv("tandem-vision", System.getenv(), values.get(VisionSettings.METRICS_PORT),
-        null);
+    Telemetry telemetry =
+        Telemetry.fromEnv(
+            "tandem-vision", System.getenv(), values.get(VisionSettings.METRICS_PORT), null);
     VisionServer server;
     try {
       // TANDEM_TLS_* on the port, TANDEM_HEALTH_PORT for probes (docs/security.md)
@@ -59,13 +66,23 @@ public final class ServeVisionCommand implements Callable<Integer> {
       telemetry.close();
       throw new UserError("cannot start vision-svc: " + e.getMessage());
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      server.close();
-      telemetry.close();
-    }, "vision-svc-shutdown"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  server.close();
+                  telemetry.close();
+                },
+                "vision-svc-shutdown"));
     var out = spec.commandLine().getOut();
-    out.println("vision-svc listening on port " + server.port() + " (model " + server.embedder().modelId() + ", device "
-        + server.tower().device() + ")");
+    out.println(
+        "vision-svc listening on port "
+            + server.port()
+            + " (model "
+            + server.embedder().modelId()
+            + ", device "
+            + server.tower().device()
+            + ")");
     out.flush();
     server.awaitTermination();
     return 0;

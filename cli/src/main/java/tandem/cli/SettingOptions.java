@@ -12,9 +12,9 @@ import tandem.common.config.SettingRegistry;
 import tandem.common.config.SettingValues;
 
 /**
- * A service's settings as picocli options: one option per {@link Setting} (its flag and aliases, its description,
- * its variable and default in the help), added by a command's {@code modelTransformer}, and read back as the flags
- * given, over the environment, by {@link #resolve}.
+ * A service's settings as picocli options: one option per {@link Setting} (its flag and aliases,
+ * its description, its variable and default in the help), added by a command's {@code
+ * modelTransformer}, and read back as the flags given, over the environment, by {@link #resolve}.
  */
 public final class SettingOptions {
   private SettingOptions() {}
@@ -26,8 +26,9 @@ public final class SettingOptions {
       names.add("--" + s.flag());
       for (String a : s.aliases()) names.add("--" + a);
       String shown = s.defaultText().isEmpty() ? "" : " or " + s.defaultText();
-      OptionSpec.Builder b = OptionSpec.builder(names.toArray(String[]::new))
-          .description(s.description() + " (default: $" + s.env() + shown + ")");
+      OptionSpec.Builder b =
+          OptionSpec.builder(names.toArray(String[]::new))
+              .description(s.description() + " (default: $" + s.env() + shown + ")");
       if (s.type() == Boolean.class) {
         b.type(Boolean.class).negatable(true).arity("0");
       } else {
@@ -48,13 +49,18 @@ public final class SettingOptions {
     return flags;
   }
 
-  /** The settings from the flags given over {@code environment}; a bad value is a {@link UserError} naming it. */
-  public static SettingValues resolve(CommandSpec spec, SettingRegistry registry, Map<String, String> environment) {
+  /**
+   * The settings from the flags given over {@code environment}; a bad value is a {@link UserError}
+   * naming it.
+   */
+  public static SettingValues resolve(
+      CommandSpec spec, SettingRegistry registry, Map<String, String> environment) {
     return resolve(given(spec.commandLine().getParseResult(), registry), registry, environment);
   }
 
   /** As above, from flags already collected by {@link #given}. */
-  static SettingValues resolve(Map<String, String> flags, SettingRegistry registry, Map<String, String> environment) {
+  static SettingValues resolve(
+      Map<String, String> flags, SettingRegistry registry, Map<String, String> environment) {
     try {
       return registry.resolve(flags, environment);
     } catch (IllegalArgumentException e) {

@@ -4,8 +4,9 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * The {@code vlm} command. Every failure (bad path, bad shape, bad ids) is printed as one line on stderr with exit
- * code 2; subcommands throw {@link UserError} (or any exception) and this class turns it into that line.
+ * The {@code vlm} command. Every failure (bad path, bad shape, bad ids) is printed as one line on
+ * stderr with exit code 2; subcommands throw {@link UserError} (or any exception) and this class
+ * turns it into that line.
  */
 @Command(
     name = "vlm",

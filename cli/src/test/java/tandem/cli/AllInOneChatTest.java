@@ -40,10 +40,11 @@ import tandem.proto.types.v1.FinishReason;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * The whole system in one process on the regenerated vlm-tiny checkpoint: image bytes → vision-svc (decode, tiles,
- * SigLIP, connector) → gateway (template, tokenizer, expansion, splice) → decoder-svc (prefill, KV-cache decode,
- * processors) → Chat stream. Every conversation of the fixture must give exactly the reference's token ids with the
- * seed's generation settings (numpy float64 reference, independent of this code).
+ * The whole system in one process on the regenerated vlm-tiny checkpoint: image bytes → vision-svc
+ * (decode, tiles, SigLIP, connector) → gateway (template, tokenizer, expansion, splice) →
+ * decoder-svc (prefill, KV-cache decode, processors) → Chat stream. Every conversation of the
+ * fixture must give exactly the reference's token ids with the seed's generation settings (numpy
+ * float64 reference, independent of this code).
  */
 class AllInOneChatTest {
   private static AllInOne server;
@@ -58,10 +59,15 @@ class AllInOneChatTest {
     env.put("TANDEM_DECODER_MAX_BATCH", "2");
     env.put("TANDEM_DECODER_MAX_SEQ_LEN", "1024");
     String name = "e2e-" + UUID.randomUUID();
-    server = AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(name), Telemetry.noop());
+    server =
+        AllInOne.start(model, "cpu", env, InProcessServerBuilder.forName(name), Telemetry.noop());
     channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20).build();
-    prompts = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json"))).getAsJsonObject();
-    references = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json"))).getAsJsonObject();
+    prompts =
+        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json")))
+            .getAsJsonObject();
+    references =
+        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json")))
+            .getAsJsonObject();
   }
 
   @AfterAll
@@ -71,9 +77,12 @@ class AllInOneChatTest {
   }
 
   static Stream<String> conversations() throws IOException {
-    JsonObject p = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json"))).getAsJsonObject();
+    JsonObject p =
+        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json")))
+            .getAsJsonObject();
     List<String> ids = new ArrayList<>();
-    for (JsonElement c : p.getAsJsonArray("conversations")) ids.add(c.getAsJsonObject().get("id").getAsString());
+    for (JsonElement c : p.getAsJsonArray("conversations"))
+      ids.add(c.getAsJsonObject().get("id").getAsString());
     return ids.stream();
   }
 
@@ -85,16 +94,19 @@ class AllInOneChatTest {
     JsonObject settings = references.getAsJsonObject("generation_settings");
 
     ChatRequest.Builder req = ChatRequest.newBuilder().setRequestId("e2e-" + id);
-    for (JsonElement m : conv.getAsJsonArray("messages")) req.addMessages(message(m.getAsJsonObject()));
-    // The fixture renders with enable_thinking undefined (null) or false; "undefined" renders like true.
+    for (JsonElement m : conv.getAsJsonArray("messages"))
+      req.addMessages(message(m.getAsJsonObject()));
+    // The fixture renders with enable_thinking undefined (null) or false; "undefined" renders like
+    // true.
     JsonElement think = conv.get("enable_thinking");
     req.setEnableThinking(think == null || think.isJsonNull() || think.getAsBoolean());
-    req.setParams(GenerationParams.newBuilder()
-        .setMaxNewTokens(settings.get("max_new_tokens").getAsInt())
-        .setMinNewTokens(settings.get("min_new_tokens").getAsInt())
-        .setNoRepeatNgramSize(settings.get("no_repeat_ngram_size").getAsInt())
-        .setTemperature(0f)
-        .addStopTokenIds(settings.getAsJsonArray("eos_token_id").get(0).getAsInt()));
+    req.setParams(
+        GenerationParams.newBuilder()
+            .setMaxNewTokens(settings.get("max_new_tokens").getAsInt())
+            .setMinNewTokens(settings.get("min_new_tokens").getAsInt())
+            .setNoRepeatNgramSize(settings.get("no_repeat_ngram_size").getAsInt())
+            .setTemperature(0f)
+            .addStopTokenIds(settings.getAsJsonArray("eos_token_id").get(0).getAsInt()));
 
     ChatFinal fin = null;
     Iterator<ChatChunk> it = ChatServiceGrpc.newBlockingStub(channel).chat(req.build());
@@ -108,7 +120,9 @@ class AllInOneChatTest {
     for (JsonElement e : ref.getAsJsonArray("greedy_processed_ids")) expected.add(e.getAsInt());
     assertEquals(expected, fin.getCompletionIdsList(), "generated ids of " + id);
     boolean stopped = ref.get("greedy_processed_stopped_on_eos").getAsBoolean();
-    assertEquals(stopped ? FinishReason.FINISH_REASON_STOP : FinishReason.FINISH_REASON_LENGTH, fin.getFinishReason());
+    assertEquals(
+        stopped ? FinishReason.FINISH_REASON_STOP : FinishReason.FINISH_REASON_LENGTH,
+        fin.getFinishReason());
     assertEquals(conv.get("n_tokens").getAsInt(), fin.getUsage().getPromptTokens());
     assertEquals(conv.get("n_image_pad_tokens").getAsInt(), fin.getUsage().getImageTokens());
     assertEquals(expected.size(), fin.getUsage().getCompletionTokens());
@@ -134,7 +148,9 @@ class AllInOneChatTest {
       JsonObject p = pe.getAsJsonObject();
       if (p.get("type").getAsString().equals("image")) {
         byte[] bytes = Files.readAllBytes(imageFile(p.get("image").getAsString()));
-        b.addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setData(ByteString.copyFrom(bytes))));
+        b.addContent(
+            ContentPart.newBuilder()
+                .setImage(ImagePart.newBuilder().setData(ByteString.copyFrom(bytes))));
       } else {
         b.addContent(ContentPart.newBuilder().setText(p.get("text").getAsString()));
       }
@@ -144,7 +160,9 @@ class AllInOneChatTest {
 
   private static Path imageFile(String name) throws IOException {
     try (var files = Files.list(Fixtures.path("vlm-tiny/images"))) {
-      return files.filter(f -> f.getFileName().toString().startsWith(name + ".")).findFirst()
+      return files
+          .filter(f -> f.getFileName().toString().startsWith(name + "."))
+          .findFirst()
           .orElseThrow(() -> new IOException("no image " + name));
     }
   }

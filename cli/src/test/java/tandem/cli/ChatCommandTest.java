@@ -31,7 +31,10 @@ import tandem.proto.gateway.v1.StageTimings;
 import tandem.proto.gateway.v1.Usage;
 import tandem.proto.types.v1.FinishReason;
 
-/** {@code vlm chat} against a scripted in-process gateway, reached through the embedded-gateway hook. */
+/**
+ * {@code vlm chat} against a scripted in-process gateway, reached through the embedded-gateway
+ * hook.
+ */
 class ChatCommandTest {
   @TempDir Path tmp;
   Server server;
@@ -51,7 +54,10 @@ class ChatCommandTest {
                   public void chat(ChatRequest req, StreamObserver<ChatChunk> out) {
                     seen.set(req);
                     out.onNext(ChatChunk.newBuilder().setDelta("图中有一个苹果").build());
-                    out.onNext(ChatChunk.newBuilder().setDelta("<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>").build());
+                    out.onNext(
+                        ChatChunk.newBuilder()
+                            .setDelta("<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>")
+                            .build());
                     out.onNext(
                         ChatChunk.newBuilder()
                             .setBox(
@@ -67,10 +73,21 @@ class ChatCommandTest {
                             .setFinal(
                                 ChatFinal.newBuilder()
                                     .setFinishReason(finish)
-                                    .setError(finish == FinishReason.FINISH_REASON_ERROR ? "decoder-svc died" : "")
+                                    .setError(
+                                        finish == FinishReason.FINISH_REASON_ERROR
+                                            ? "decoder-svc died"
+                                            : "")
                                     .addAllCompletionIds(List.of(5, 6, 7))
-                                    .setUsage(Usage.newBuilder().setPromptTokens(500).setImageTokens(448).setCompletionTokens(3))
-                                    .setTimings(StageTimings.newBuilder().setVisionMs(10).setDecodeMs(20).setTotalMs(40))
+                                    .setUsage(
+                                        Usage.newBuilder()
+                                            .setPromptTokens(500)
+                                            .setImageTokens(448)
+                                            .setCompletionTokens(3))
+                                    .setTimings(
+                                        StageTimings.newBuilder()
+                                            .setVisionMs(10)
+                                            .setDecodeMs(20)
+                                            .setTotalMs(40))
                                     .setTraceId(TRACE_ID))
                             .build());
                     out.onCompleted();
@@ -93,15 +110,31 @@ class ChatCommandTest {
 
   @Test
   void jsonModePrintsOneObjectPerChunkAndTheSummaryLast() throws Exception {
-    var r = VlmRun.of("chat", "--model", tmp.toString(), "--json", "--image", image().toString(),
-        "检测图片中的苹果", "--max-new-tokens", "64", "--temperature", "0", "--no-repeat-ngram-size", "2");
+    var r =
+        VlmRun.of(
+            "chat",
+            "--model",
+            tmp.toString(),
+            "--json",
+            "--image",
+            image().toString(),
+            "检测图片中的苹果",
+            "--max-new-tokens",
+            "64",
+            "--temperature",
+            "0",
+            "--no-repeat-ngram-size",
+            "2");
     assertEquals(0, r.code(), r.err());
     String[] lines = r.out().strip().split("\n");
     assertEquals(5, lines.length, r.out());
-    assertEquals("图中有一个苹果", JsonParser.parseString(lines[0]).getAsJsonObject().get("delta").getAsString());
+    assertEquals(
+        "图中有一个苹果", JsonParser.parseString(lines[0]).getAsJsonObject().get("delta").getAsString());
     assertTrue(JsonParser.parseString(lines[2]).getAsJsonObject().has("box"));
     JsonObject sum = JsonParser.parseString(lines[4]).getAsJsonObject();
-    assertEquals("图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>", sum.get("text").getAsString());
+    assertEquals(
+        "图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>",
+        sum.get("text").getAsString());
     assertEquals("[5,6,7]", sum.get("ids").toString());
     assertEquals("stop", sum.get("finish_reason").getAsString());
     assertEquals(448, sum.getAsJsonObject("usage").get("image_tokens").getAsInt());
@@ -117,18 +150,32 @@ class ChatCommandTest {
     assertEquals(2, req.getParams().getNoRepeatNgramSize());
     assertTrue(req.getAddGenerationPrompt());
     assertTrue(req.hasEnableThinking() && !req.getEnableThinking());
-    assertArrayEquals(Files.readAllBytes(image()), req.getMessages(0).getContent(0).getImage().getData().toByteArray());
+    assertArrayEquals(
+        Files.readAllBytes(image()),
+        req.getMessages(0).getContent(0).getImage().getData().toByteArray());
     assertEquals("检测图片中的苹果", req.getMessages(0).getContent(1).getText());
   }
 
   @Test
   void terminalModeStreamsTextPrintsABoxTableDrawsTheImageAndATimingLine() throws Exception {
     Path out = tmp.resolve("drawn.png");
-    var r = VlmRun.of("chat", "--model", tmp.toString(), "--image", image().toString(), "--out",
-        out.toString(), "检测图片中的苹果");
+    var r =
+        VlmRun.of(
+            "chat",
+            "--model",
+            tmp.toString(),
+            "--image",
+            image().toString(),
+            "--out",
+            out.toString(),
+            "检测图片中的苹果");
     assertEquals(0, r.code(), r.err());
     assertTrue(r.out().startsWith("图中有一个苹果<box>"), r.out());
-    assertTrue(r.out().contains("苹果") && r.out().contains("100,250,500,1000") && r.out().contains("60,100,300,400"), r.out());
+    assertTrue(
+        r.out().contains("苹果")
+            && r.out().contains("100,250,500,1000")
+            && r.out().contains("60,100,300,400"),
+        r.out());
     assertTrue(r.out().contains("boxes drawn on " + out), r.out());
     String timing = r.out().strip().lines().reduce((a, b) -> b).orElse("");
     assertTrue(timing.startsWith("timings: ") && timing.endsWith(" | trace " + TRACE_ID), r.out());
@@ -137,7 +184,8 @@ class ChatCommandTest {
     assertEquals(400, img.getHeight());
     // The box outline was drawn: the pixel on its left edge is no longer the photo's.
     BufferedImage src = ImageIO.read(image().toFile());
-    assertTrue(img.getRGB(60, 250) != src.getRGB(60, 250) || img.getRGB(61, 250) != src.getRGB(61, 250));
+    assertTrue(
+        img.getRGB(60, 250) != src.getRGB(60, 250) || img.getRGB(61, 250) != src.getRGB(61, 250));
   }
 
   @Test

@@ -28,8 +28,9 @@ import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * End to end through the real gateway and decoder (tiny checkpoint): a client that goes away — cancel or deadline —
- * leaves no decoder sequence running (active sequences back to 0), and the server serves the next client.
+ * End to end through the real gateway and decoder (tiny checkpoint): a client that goes away —
+ * cancel or deadline — leaves no decoder sequence running (active sequences back to 0), and the
+ * server serves the next client.
  */
 class ClientGoneTest {
   private static AllInOne server;
@@ -38,9 +39,13 @@ class ClientGoneTest {
   @BeforeAll
   static void start() throws Exception {
     String name = "gone-" + UUID.randomUUID();
-    server = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu",
-        Map.of("TANDEM_DECODER_MAX_BATCH", "2", "TANDEM_DECODER_MAX_SEQ_LEN", "2048"),
-        InProcessServerBuilder.forName(name), Telemetry.noop());
+    server =
+        AllInOne.start(
+            TinyCheckpoints.vlmTiny(),
+            "cpu",
+            Map.of("TANDEM_DECODER_MAX_BATCH", "2", "TANDEM_DECODER_MAX_SEQ_LEN", "2048"),
+            InProcessServerBuilder.forName(name),
+            Telemetry.noop());
     channel = InProcessChannelBuilder.forName(name).build();
   }
 
@@ -53,8 +58,15 @@ class ClientGoneTest {
   /** A chat that cannot stop early: min_new_tokens suppresses EOS for 1500 tokens. */
   static ChatRequest longChat() {
     return ChatRequest.newBuilder()
-        .addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("count to a thousand")))
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(1500).setMinNewTokens(1500).setTemperature(0))
+        .addMessages(
+            ChatMessage.newBuilder()
+                .setRole("user")
+                .addContent(ContentPart.newBuilder().setText("count to a thousand")))
+        .setParams(
+            GenerationParams.newBuilder()
+                .setMaxNewTokens(1500)
+                .setMinNewTokens(1500)
+                .setTemperature(0))
         .build();
   }
 
@@ -73,7 +85,8 @@ class ClientGoneTest {
   @Test
   void aClientCancelMidStreamFreesTheDecoderSequence() throws Exception {
     Context.CancellableContext ctx = Context.current().withCancellation();
-    Iterator<ChatChunk> it = ctx.call(() -> ChatServiceGrpc.newBlockingStub(channel).chat(longChat()));
+    Iterator<ChatChunk> it =
+        ctx.call(() -> ChatServiceGrpc.newBlockingStub(channel).chat(longChat()));
     assertTrue(it.hasNext());
     it.next(); // text is streaming: the sequence holds a slot
     assertEquals(1, active());
@@ -83,16 +96,24 @@ class ClientGoneTest {
 
   @Test
   void aClientDeadlineMidStreamFreesTheDecoderSequence() throws Exception {
-    var stub = ChatServiceGrpc.newBlockingStub(channel).withDeadlineAfter(1500, TimeUnit.MILLISECONDS);
+    var stub =
+        ChatServiceGrpc.newBlockingStub(channel).withDeadlineAfter(1500, TimeUnit.MILLISECONDS);
     Iterator<ChatChunk> it = stub.chat(longChat());
     it.next();
     var e = assertThrows(StatusRuntimeException.class, () -> it.forEachRemaining(c -> {}));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
     waitFor(() -> active() == 0, "active sequences back to 0 after the deadline");
     // and the server is fine for the next client
-    var next = ChatServiceGrpc.newBlockingStub(channel).chat(ChatRequest.newBuilder()
-        .addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("hi")))
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(4)).build());
+    var next =
+        ChatServiceGrpc.newBlockingStub(channel)
+            .chat(
+                ChatRequest.newBuilder()
+                    .addMessages(
+                        ChatMessage.newBuilder()
+                            .setRole("user")
+                            .addContent(ContentPart.newBuilder().setText("hi")))
+                    .setParams(GenerationParams.newBuilder().setMaxNewTokens(4))
+                    .build());
     ChatChunk last = null;
     while (next.hasNext()) last = next.next();
     assertTrue(last != null && last.hasFinal());

@@ -1,7 +1,5 @@
 package tandem.cli;
 
-import tandem.decoder.DecoderSettings;
-import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,12 +25,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import picocli.CommandLine;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.security.TlsSettings;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TestCerts;
 import tandem.common.testing.TinyCheckpoints;
+import tandem.decoder.DecoderSettings;
 import tandem.proto.gateway.v1.ChatChunk;
 import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
@@ -41,9 +41,10 @@ import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * The client side of a secured gateway: `vlm chat --server` against the all-in-one server started as `vlm serve`
- * starts it with TLS, required client certificates and bearer tokens (the same TANDEM_* variables), on the
- * regenerated vlm-tiny checkpoint. Also the options' own checks, which fail before anything is dialed.
+ * The client side of a secured gateway: `vlm chat --server` against the all-in-one server started
+ * as `vlm serve` starts it with TLS, required client certificates and bearer tokens (the same
+ * TANDEM_* variables), on the regenerated vlm-tiny checkpoint. Also the options' own checks, which
+ * fail before anything is dialed.
  */
 class ClientTlsTest {
   static final String TOKEN = "s3cret-token";
@@ -69,7 +70,13 @@ class ClientTlsTest {
     env.put(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "1");
     // exactly what ServeCommand does with these variables
     var creds = TlsSettings.serverFromEnv(new Env(env)).serverCredentials().credentials();
-    server = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu", env, Grpc.newServerBuilderForPort(0, creds), Telemetry.noop());
+    server =
+        AllInOne.start(
+            TinyCheckpoints.vlmTiny(),
+            "cpu",
+            env,
+            Grpc.newServerBuilderForPort(0, creds),
+            Telemetry.noop());
     address = "localhost:" + server.port();
   }
 
@@ -79,16 +86,24 @@ class ClientTlsTest {
   }
 
   static VlmRun chat(String... options) {
-    List<String> args = new java.util.ArrayList<>(List.of("chat", "--server", address, "--json", "--max-new-tokens", "3",
-        "--timeout", "60"));
+    List<String> args =
+        new java.util.ArrayList<>(
+            List.of(
+                "chat", "--server", address, "--json", "--max-new-tokens", "3", "--timeout", "60"));
     args.addAll(List.of(options));
     args.add("hello");
     return VlmRun.of(args.toArray(String[]::new));
   }
 
   String[] mtls() {
-    return new String[] {"--tls-ca", ca.cert().toString(), "--tls-cert", client.cert().toString(), "--tls-key",
-        client.key().toString()};
+    return new String[] {
+      "--tls-ca",
+      ca.cert().toString(),
+      "--tls-cert",
+      client.cert().toString(),
+      "--tls-key",
+      client.key().toString()
+    };
   }
 
   static String[] with(String[] a, String... more) {
@@ -116,21 +131,25 @@ class ClientTlsTest {
   void noTokenIsRefusedSayingWhatToSend() {
     VlmRun r = chat(mtls());
     assertEquals(2, r.code());
-    assertTrue(r.err().startsWith("vlm: error: UNAUTHENTICATED: missing authorization header"), r.err());
+    assertTrue(
+        r.err().startsWith("vlm: error: UNAUTHENTICATED: missing authorization header"), r.err());
   }
 
   @Test
   void withoutAClientCertificateTheGatewayThatRequiresOneSaysSo() {
     VlmRun r = chat("--tls-ca", ca.cert().toString(), "--token", TOKEN);
     assertEquals(2, r.code());
-    assertTrue(r.err().startsWith("vlm: error: UNAUTHENTICATED: ") && r.err().contains("certificate"), r.err());
+    assertTrue(
+        r.err().startsWith("vlm: error: UNAUTHENTICATED: ") && r.err().contains("certificate"),
+        r.err());
   }
 
   @Test
   void plaintextAgainstTheTlsPortFailsWithAHintToUseTls() {
     VlmRun r = chat("--token", TOKEN);
     assertEquals(2, r.code());
-    assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE") && r.err().contains("add --tls"), r.err());
+    assertTrue(
+        r.err().startsWith("vlm: error: UNAVAILABLE") && r.err().contains("add --tls"), r.err());
     assertEquals(1, r.err().strip().split("\n").length, r.err());
   }
 
@@ -138,8 +157,13 @@ class ClientTlsTest {
   void tlsWithTheSystemTrustStoreRefusesTheTestCaCertificate() {
     VlmRun r = chat("--tls", "--token", TOKEN);
     assertEquals(2, r.code());
-    assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE: io exception (SunCertPathBuilderException: unable to find"
-        + " valid certification path") && r.err().contains("the TLS handshake failed: --tls-ca"), r.err());
+    assertTrue(
+        r.err()
+                .startsWith(
+                    "vlm: error: UNAVAILABLE: io exception (SunCertPathBuilderException: unable to find"
+                        + " valid certification path")
+            && r.err().contains("the TLS handshake failed: --tls-ca"),
+        r.err());
   }
 
   @Test
@@ -147,20 +171,34 @@ class ClientTlsTest {
     // the server's certificate names localhost and 127.0.0.1 only
     VlmRun wrong = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "gateway.example.com"));
     assertEquals(2, wrong.code());
-    assertTrue(wrong.err().contains("gateway.example.com") && wrong.err().contains("TLS handshake failed"), wrong.err());
+    assertTrue(
+        wrong.err().contains("gateway.example.com") && wrong.err().contains("TLS handshake failed"),
+        wrong.err());
     VlmRun right = chat(with(mtls(), "--token", TOKEN, "--tls-authority", "localhost"));
     assertEquals(0, right.code(), right.err());
   }
 
   @Test
   void tlsAgainstAPlaintextServerSaysToDropTheTlsOptions() throws Exception {
-    io.grpc.Server plain = Grpc.newServerBuilderForPort(0, io.grpc.InsecureServerCredentials.create())
-        .addService(new ChatServiceGrpc.ChatServiceImplBase() {}).build().start();
+    io.grpc.Server plain =
+        Grpc.newServerBuilderForPort(0, io.grpc.InsecureServerCredentials.create())
+            .addService(new ChatServiceGrpc.ChatServiceImplBase() {})
+            .build()
+            .start();
     try {
-      VlmRun r = VlmRun.of("chat", "--server", "localhost:" + plain.getPort(), "--tls-ca", ca.cert().toString(),
-          "hi");
+      VlmRun r =
+          VlmRun.of(
+              "chat",
+              "--server",
+              "localhost:" + plain.getPort(),
+              "--tls-ca",
+              ca.cert().toString(),
+              "hi");
       assertEquals(2, r.code());
-      assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE") && r.err().contains("drop the --tls options"), r.err());
+      assertTrue(
+          r.err().startsWith("vlm: error: UNAVAILABLE")
+              && r.err().contains("drop the --tls options"),
+          r.err());
     } finally {
       plain.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
@@ -172,10 +210,16 @@ class ClientTlsTest {
     new CommandLine(o).parseArgs(mtls());
     ManagedChannel ch = o.open(address, Map.of(ServiceDefaults.ENV_CLIENT_TOKEN, TOKEN));
     try {
-      ChatRequest req = ChatRequest.newBuilder()
-          .addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("hi")))
-          .setParams(GenerationParams.newBuilder().setMaxNewTokens(2)).build();
-      var it = ChatServiceGrpc.newBlockingStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS).chat(req);
+      ChatRequest req =
+          ChatRequest.newBuilder()
+              .addMessages(
+                  ChatMessage.newBuilder()
+                      .setRole("user")
+                      .addContent(ContentPart.newBuilder().setText("hi")))
+              .setParams(GenerationParams.newBuilder().setMaxNewTokens(2))
+              .build();
+      var it =
+          ChatServiceGrpc.newBlockingStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS).chat(req);
       ChatChunk last = null;
       while (it.hasNext()) last = it.next();
       assertTrue(last != null && last.hasFinal(), "the stream ended with its final chunk");
@@ -197,7 +241,8 @@ class ClientTlsTest {
 
   @ParameterizedTest
   @MethodSource("tokens")
-  void theTokenIsTheFlagElseTheVariableElseNone(String flag, Map<String, String> env, String expected) {
+  void theTokenIsTheFlagElseTheVariableElseNone(
+      String flag, Map<String, String> env, String expected) {
     assertEquals(expected, ClientOptions.token(flag, env));
   }
 
@@ -209,7 +254,9 @@ class ClientTlsTest {
   }
 
   static Stream<Arguments> badTokens() {
-    return Stream.of(Arguments.of("", "--token is empty"), Arguments.of("two words", "character 4 is a space"),
+    return Stream.of(
+        Arguments.of("", "--token is empty"),
+        Arguments.of("two words", "character 4 is a space"),
         Arguments.of("tök", "character 2 is U+00F6"));
   }
 
@@ -226,23 +273,34 @@ class ClientTlsTest {
     TestCerts.Pem theCa = ca;
     TestCerts.Pem theClient = client;
     return Stream.of(
-        Arguments.of(List.of("--tls-ca", dir.resolve("missing.crt").toString()), "--tls-ca " + dir.resolve("missing.crt")
-            + ": no readable file there"),
+        Arguments.of(
+            List.of("--tls-ca", dir.resolve("missing.crt").toString()),
+            "--tls-ca " + dir.resolve("missing.crt") + ": no readable file there"),
         Arguments.of(List.of("--tls-ca", text.toString()), "--tls-ca " + text + ": "),
-        Arguments.of(List.of("--tls-cert", theClient.cert().toString()), "give --tls-cert and --tls-key together"),
-        Arguments.of(List.of("--tls-cert", theClient.cert().toString(), "--tls-key", text.toString()),
+        Arguments.of(
+            List.of("--tls-cert", theClient.cert().toString()),
+            "give --tls-cert and --tls-key together"),
+        Arguments.of(
+            List.of("--tls-cert", theClient.cert().toString(), "--tls-key", text.toString()),
             "not a PKCS#8 PEM private key"),
-        Arguments.of(List.of("--tls-cert", theClient.cert().toString(), "--tls-key", traditional.toString()),
+        Arguments.of(
+            List.of("--tls-cert", theClient.cert().toString(), "--tls-key", traditional.toString()),
             "openssl pkcs8 -topk8"),
-        Arguments.of(List.of("--tls-cert", theClient.cert().toString(), "--tls-key", theCa.key().toString()),
+        Arguments.of(
+            List.of("--tls-cert", theClient.cert().toString(), "--tls-key", theCa.key().toString()),
             "--tls-key does not belong to the certificate in --tls-cert"));
   }
 
   @ParameterizedTest
   @MethodSource("badFiles")
-  void aBadTlsFileIsOneErrorLineAndExitTwoBeforeAnythingIsDialed(List<String> options, String message) {
-    VlmRun r = VlmRun.of(Stream.concat(Stream.of("chat", "--server", "localhost:1"),
-        Stream.concat(options.stream(), Stream.of("hi"))).toArray(String[]::new));
+  void aBadTlsFileIsOneErrorLineAndExitTwoBeforeAnythingIsDialed(
+      List<String> options, String message) {
+    VlmRun r =
+        VlmRun.of(
+            Stream.concat(
+                    Stream.of("chat", "--server", "localhost:1"),
+                    Stream.concat(options.stream(), Stream.of("hi")))
+                .toArray(String[]::new));
     assertEquals(2, r.code(), r.err());
     assertTrue(r.err().startsWith("vlm: error: ") && r.err().contains(message), r.err());
     assertEquals(1, r.err().strip().split("\n").length, r.err());
@@ -254,7 +312,16 @@ class ClientTlsTest {
     return Stream.of(
         Arguments.of(List.of("bench", "decode", "--server", "localhost:1")),
         Arguments.of(List.of("bench", "vision", "--server", "localhost:1")),
-        Arguments.of(List.of("bench", "chat", "--model", model, "--server", "localhost:1", "--decoder", "localhost:2")),
+        Arguments.of(
+            List.of(
+                "bench",
+                "chat",
+                "--model",
+                model,
+                "--server",
+                "localhost:1",
+                "--decoder",
+                "localhost:2")),
         Arguments.of(List.of("bench", "soak", "--server", "localhost:1", "--minutes", "0.01")));
   }
 
@@ -262,8 +329,10 @@ class ClientTlsTest {
   @MethodSource("clientCommands")
   void everyClientCommandChecksItsTlsFilesTheSameWay(List<String> command) {
     Path missing = pki.resolve("nope.crt");
-    VlmRun r = VlmRun.of(Stream.concat(command.stream(), Stream.of("--tls-ca", missing.toString()))
-        .toArray(String[]::new));
+    VlmRun r =
+        VlmRun.of(
+            Stream.concat(command.stream(), Stream.of("--tls-ca", missing.toString()))
+                .toArray(String[]::new));
     assertEquals(2, r.code(), r.err());
     assertEquals("vlm: error: --tls-ca " + missing + ": no readable file there", r.err().strip());
   }
@@ -273,7 +342,8 @@ class ClientTlsTest {
     int port = tandem.common.testing.TlsTestEnv.freePort();
     VlmRun r = VlmRun.of("chat", "--server", "localhost:" + port, "hi");
     assertEquals(2, r.code());
-    assertTrue(r.err().startsWith("vlm: error: UNAVAILABLE") && !r.err().contains("--tls"), r.err());
+    assertTrue(
+        r.err().startsWith("vlm: error: UNAVAILABLE") && !r.err().contains("--tls"), r.err());
   }
 
   @Test

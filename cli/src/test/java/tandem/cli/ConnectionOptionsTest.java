@@ -11,7 +11,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** Every serve command's network flags lie over the environment, checked up front and named when malformed. */
+/**
+ * Every serve command's network flags lie over the environment, checked up front and named when
+ * malformed.
+ */
 class ConnectionOptionsTest {
   @Command(name = "serve-something", modelTransformer = Serve.Flags.class)
   static final class Serve implements Runnable {
@@ -36,8 +39,14 @@ class ConnectionOptionsTest {
 
   @Test
   void flagsLieOverTheirVariables() {
-    Map<String, String> m = overlay(Map.of("TANDEM_KEEPALIVE_SECONDS", "30", "TANDEM_HEALTH_PORT", "50050", "OTHER", "x"),
-        "--keepalive-seconds", "15", "--max-connection-age-seconds=0", "--tls-reload-seconds", "5");
+    Map<String, String> m =
+        overlay(
+            Map.of("TANDEM_KEEPALIVE_SECONDS", "30", "TANDEM_HEALTH_PORT", "50050", "OTHER", "x"),
+            "--keepalive-seconds",
+            "15",
+            "--max-connection-age-seconds=0",
+            "--tls-reload-seconds",
+            "5");
     assertEquals("15", m.get("TANDEM_KEEPALIVE_SECONDS"));
     assertEquals("0", m.get("TANDEM_MAX_CONNECTION_AGE_SECONDS"));
     assertEquals("5", m.get("TANDEM_TLS_RELOAD_SECONDS"));
@@ -47,17 +56,31 @@ class ConnectionOptionsTest {
 
   @Test
   void aMalformedFlagIsNamedWithWhatIsAllowed() {
-    UserError e = assertThrows(UserError.class, () -> overlay(Map.of(), "--keepalive-seconds", "0"));
+    UserError e =
+        assertThrows(UserError.class, () -> overlay(Map.of(), "--keepalive-seconds", "0"));
     assertEquals("--keepalive-seconds=0: must be >= 1", e.getMessage());
     e = assertThrows(UserError.class, () -> overlay(Map.of(), "--tls-client-auth", "maybe"));
-    assertEquals("--tls-client-auth=maybe: tls-client-auth maybe is not allowed (allowed: none, optional, require)", e.getMessage());
+    assertEquals(
+        "--tls-client-auth=maybe: tls-client-auth maybe is not allowed (allowed: none, optional, require)",
+        e.getMessage());
   }
 
   @Test
   void theAllInOneServerTakesThemToo() {
     String usage = new CommandLine(new ServeCommand()).getUsageMessage();
-    for (String flag : new String[] {"--keepalive-seconds", "--health-port", "--shutdown-grace-seconds", "--tls-cert",
-        "--model", "--port", "--http-port", "--device", "--metrics-port", "--trace-log"}) {
+    for (String flag :
+        new String[] {
+          "--keepalive-seconds",
+          "--health-port",
+          "--shutdown-grace-seconds",
+          "--tls-cert",
+          "--model",
+          "--port",
+          "--http-port",
+          "--device",
+          "--metrics-port",
+          "--trace-log"
+        }) {
       assertTrue(usage.contains(flag), flag + " missing from:\n" + usage);
     }
   }

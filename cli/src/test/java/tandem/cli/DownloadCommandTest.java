@@ -20,7 +20,10 @@ import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 import tandem.common.testing.FakeHub;
 
-/** {@code vlm download} end to end against the Hub stand-in: exit codes, stdout contract, progress on stderr. */
+/**
+ * {@code vlm download} end to end against the Hub stand-in: exit codes, stdout contract, progress
+ * on stderr.
+ */
 class DownloadCommandTest {
   static final String REPO = "tandem-test/tiny-vlm";
   static final String COMMIT = "89abcdef0123456789abcdef0123456789abcdef";
@@ -66,8 +69,12 @@ class DownloadCommandTest {
   void downloadPrintsTheSnapshotPathLastAndProgressOnStderr() throws Exception {
     assertEquals(0, run("download", REPO), err.toString());
     Path snap = Path.of(lastStdoutLine());
-    assertEquals(tmp.resolve("hf-home/hub/models--tandem-test--tiny-vlm/snapshots/" + COMMIT).toAbsolutePath(), snap);
-    assertArrayEquals(files.get("model.safetensors"), Files.readAllBytes(snap.resolve("model.safetensors")));
+    assertEquals(
+        tmp.resolve("hf-home/hub/models--tandem-test--tiny-vlm/snapshots/" + COMMIT)
+            .toAbsolutePath(),
+        snap);
+    assertArrayEquals(
+        files.get("model.safetensors"), Files.readAllBytes(snap.resolve("model.safetensors")));
     String p = progress.toString(StandardCharsets.UTF_8);
     assertTrue(p.contains("is commit " + COMMIT + ": 7 file(s)"), p);
     assertTrue(p.contains("snapshot complete"), p);
@@ -76,9 +83,13 @@ class DownloadCommandTest {
   @Test
   void dirChoosesTheCacheRootAndIncludeAddsFiles() throws Exception {
     Path root = tmp.resolve("my-cache");
-    assertEquals(0, run("download", REPO, "--dir", root.toString(), "--include", "*.bin", "--revision", COMMIT), err.toString());
+    assertEquals(
+        0,
+        run("download", REPO, "--dir", root.toString(), "--include", "*.bin", "--revision", COMMIT),
+        err.toString());
     Path snap = Path.of(lastStdoutLine());
-    assertEquals(root.resolve("models--tandem-test--tiny-vlm/snapshots/" + COMMIT).toAbsolutePath(), snap);
+    assertEquals(
+        root.resolve("models--tandem-test--tiny-vlm/snapshots/" + COMMIT).toAbsolutePath(), snap);
     assertTrue(Files.exists(snap.resolve("pytorch_model.bin")));
   }
 

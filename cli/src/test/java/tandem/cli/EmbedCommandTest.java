@@ -4,27 +4,34 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 import tandem.common.io.Npy;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 
 class EmbedCommandTest {
 
-
   @Test
-  void anImageGoesThroughPreprocessingAndTheTowerToTheReferenceTokens(@TempDir Path tmp) throws Exception {
+  void anImageGoesThroughPreprocessingAndTheTowerToTheReferenceTokens(@TempDir Path tmp)
+      throws Exception {
     Path npy = tmp.resolve("tokens.npy");
-    VlmRun r = VlmRun.of("embed", "--model", TinyCheckpoints.vlmTiny().toString(),
-        "--image", Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg").toString(), "--out", npy.toString());
+    VlmRun r =
+        VlmRun.of(
+            "embed",
+            "--model",
+            TinyCheckpoints.vlmTiny().toString(),
+            "--image",
+            Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg").toString(),
+            "--out",
+            npy.toString());
     assertEquals(0, r.code(), r.err());
     String last = r.out().strip().lines().reduce((a, b) -> b).orElseThrow();
-    assertTrue(last.startsWith("{\"tiles\":4,\"tokens_per_tile\":64,\"hidden\":64,\"rows\":1,\"cols\":3,\"width\":384,\"height\":120,"), last);
+    assertTrue(
+        last.startsWith(
+            "{\"tiles\":4,\"tokens_per_tile\":64,\"hidden\":64,\"rows\":1,\"cols\":3,\"width\":384,\"height\":120,"),
+        last);
     Npy.Array got = Npy.read(npy);
     assertArrayEquals(new long[] {4, 64, 64}, got.shape());
     float[] want = Npy.read(Fixtures.path("vlm-tiny/vision/a4_camera_gray.connector.npy")).floats();
@@ -41,8 +48,15 @@ class EmbedCommandTest {
   void pixelValuesOfTheWrongShapeAreOneErrorLineWithExitCode2(@TempDir Path tmp) throws Exception {
     Path bad = tmp.resolve("bad.npy");
     Npy.writeFloat32(bad, new float[3 * 8 * 8], 1, 3, 8, 8);
-    VlmRun r = VlmRun.of("embed", "--model", TinyCheckpoints.visionTiny().toString(), "--pixels", bad.toString(),
-        "--out", tmp.resolve("o.npy").toString());
+    VlmRun r =
+        VlmRun.of(
+            "embed",
+            "--model",
+            TinyCheckpoints.visionTiny().toString(),
+            "--pixels",
+            bad.toString(),
+            "--out",
+            tmp.resolve("o.npy").toString());
     assertEquals(2, r.code());
     assertTrue(r.err().startsWith("vlm: error: --pixels "), r.err());
     assertTrue(r.err().contains("expected float32 (<f4) [n,3,512,512]"), r.err());
@@ -51,14 +65,32 @@ class EmbedCommandTest {
 
   @Test
   void aMissingModelFolderIsAUserError(@TempDir Path tmp) {
-    VlmRun r = VlmRun.of("embed", "--model", tmp.resolve("nope").toString(), "--pixels", "x.npy", "--out", "o.npy");
+    VlmRun r =
+        VlmRun.of(
+            "embed",
+            "--model",
+            tmp.resolve("nope").toString(),
+            "--pixels",
+            "x.npy",
+            "--out",
+            "o.npy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("is not a folder"), r.err());
   }
 
   @Test
   void pixelsAndImageTogetherAreRejected(@TempDir Path tmp) {
-    VlmRun r = VlmRun.of("embed", "--model", tmp.toString(), "--pixels", "x.npy", "--image", "y.png", "--out", "o.npy");
+    VlmRun r =
+        VlmRun.of(
+            "embed",
+            "--model",
+            tmp.toString(),
+            "--pixels",
+            "x.npy",
+            "--image",
+            "y.png",
+            "--out",
+            "o.npy");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("mutually exclusive"), r.err());
   }

@@ -16,7 +16,8 @@ class ModelArgTest {
 
   @Test
   void aMissingFolderThatIsNoRepoIdIsAUserError(@TempDir Path dir) {
-    UserError e = assertThrows(UserError.class, () -> ModelArg.resolve(dir.resolve("a/b/c").toString()));
+    UserError e =
+        assertThrows(UserError.class, () -> ModelArg.resolve(dir.resolve("a/b/c").toString()));
     assertTrue(e.getMessage().contains("not a Hub repository id"), e.getMessage());
   }
 }

@@ -23,9 +23,9 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import tandem.common.testing.NodeScripts;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
+import tandem.common.testing.NodeScripts;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.gateway.http.HttpSettings;
 import tandem.proto.gateway.v1.ChatChunk;
@@ -37,9 +37,10 @@ import tandem.proto.gateway.v1.ImagePart;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * The all-in-one server (tiny random checkpoint, real vision-svc and decoder-svc) behind both front doors: the
- * official {@code openai} npm client gets exactly the text and token count gRPC {@code Chat} gives for the same
- * greedy request, and a client that hangs up mid-stream frees its decoder sequence.
+ * The all-in-one server (tiny random checkpoint, real vision-svc and decoder-svc) behind both front
+ * doors: the official {@code openai} npm client gets exactly the text and token count gRPC {@code
+ * Chat} gives for the same greedy request, and a client that hangs up mid-stream frees its decoder
+ * sequence.
  */
 class OpenAiEndToEndTest {
   static final String QUESTION = "Describe this image.";
@@ -50,9 +51,15 @@ class OpenAiEndToEndTest {
   @BeforeAll
   static void start() throws Exception {
     String name = "openai-" + UUID.randomUUID();
-    server = AllInOne.start(TinyCheckpoints.vlmTiny(), "cpu",
-        Map.of("TANDEM_DECODER_MAX_BATCH", "2", "TANDEM_DECODER_MAX_SEQ_LEN", "2048"),
-        InProcessServerBuilder.forName(name), Telemetry.noop(), AllInOne.DEFAULT_DECODER_MODEL, HttpSettings.onPort(0));
+    server =
+        AllInOne.start(
+            TinyCheckpoints.vlmTiny(),
+            "cpu",
+            Map.of("TANDEM_DECODER_MAX_BATCH", "2", "TANDEM_DECODER_MAX_SEQ_LEN", "2048"),
+            InProcessServerBuilder.forName(name),
+            Telemetry.noop(),
+            AllInOne.DEFAULT_DECODER_MODEL,
+            HttpSettings.onPort(0));
     channel = InProcessChannelBuilder.forName(name).build();
   }
 
@@ -68,17 +75,25 @@ class OpenAiEndToEndTest {
 
   @Test
   void theOpenAiClientGetsExactlyWhatGrpcChatGivesForTheSameGreedyRequest() throws Exception {
-    // gRPC: image then question, temperature 0, the same max tokens; everything else left to the checkpoint
-    ChatRequest req = ChatRequest.newBuilder()
-        .addMessages(ChatMessage.newBuilder().setRole("user")
-            .addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder()
-                .setData(ByteString.copyFrom(Files.readAllBytes(image())))))
-            .addContent(ContentPart.newBuilder().setText(QUESTION)))
-        .setParams(GenerationParams.newBuilder().setTemperature(0).setMaxNewTokens(MAX_TOKENS))
-        .build();
+    // gRPC: image then question, temperature 0, the same max tokens; everything else left to the
+    // checkpoint
+    ChatRequest req =
+        ChatRequest.newBuilder()
+            .addMessages(
+                ChatMessage.newBuilder()
+                    .setRole("user")
+                    .addContent(
+                        ContentPart.newBuilder()
+                            .setImage(
+                                ImagePart.newBuilder()
+                                    .setData(ByteString.copyFrom(Files.readAllBytes(image())))))
+                    .addContent(ContentPart.newBuilder().setText(QUESTION)))
+            .setParams(GenerationParams.newBuilder().setTemperature(0).setMaxNewTokens(MAX_TOKENS))
+            .build();
     StringBuilder grpcText = new StringBuilder();
     ChatChunk last = null;
-    for (Iterator<ChatChunk> it = ChatServiceGrpc.newBlockingStub(channel).chat(req); it.hasNext(); ) {
+    for (Iterator<ChatChunk> it = ChatServiceGrpc.newBlockingStub(channel).chat(req);
+        it.hasNext(); ) {
       last = it.next();
       if (last.hasDelta()) grpcText.append(last.getDelta());
     }
@@ -86,15 +101,23 @@ class OpenAiEndToEndTest {
     int grpcTokens = last.getFinal().getUsage().getCompletionTokens();
     assertTrue(grpcTokens > 0 && !grpcText.isEmpty(), "the tiny model answered something: " + last);
 
-    NodeScripts.Result r = WebTests.node(240, "openai-chat.mjs", "http://127.0.0.1:" + server.httpPort() + "/v1",
-        image().toString(), QUESTION, String.valueOf(MAX_TOKENS));
+    NodeScripts.Result r =
+        WebTests.node(
+            240,
+            "openai-chat.mjs",
+            "http://127.0.0.1:" + server.httpPort() + "/v1",
+            image().toString(),
+            QUESTION,
+            String.valueOf(MAX_TOKENS));
     assertEquals(0, r.exitCode(), r.output());
     JsonObject out = WebTests.json(r);
     JsonObject stream = out.getAsJsonObject("stream");
     assertEquals(grpcText.toString(), stream.get("text").getAsString());
     assertEquals(grpcTokens, stream.get("completion_tokens").getAsInt());
-    assertEquals(last.getFinal().getUsage().getPromptTokens(), stream.get("prompt_tokens").getAsInt());
-    assertEquals(last.getFinal().getUsage().getCachedPromptTokens(), stream.get("cached_tokens").getAsInt());
+    assertEquals(
+        last.getFinal().getUsage().getPromptTokens(), stream.get("prompt_tokens").getAsInt());
+    assertEquals(
+        last.getFinal().getUsage().getCachedPromptTokens(), stream.get("cached_tokens").getAsInt());
     assertEquals(grpcFinish(last), stream.get("finish_reason").getAsString());
     assertTrue(stream.get("chunks").getAsInt() > 2, "the answer came in several chunks: " + stream);
 
@@ -128,13 +151,19 @@ class OpenAiEndToEndTest {
   void anHttpClientThatHangsUpMidStreamFreesItsDecoderSequence() throws Exception {
     String png = Base64.getEncoder().encodeToString(Files.readAllBytes(image()));
     // min_tokens keeps the answer from ending early: only the hang-up can end it
-    byte[] body = ("{\"stream\":true,\"max_tokens\":1500,\"min_tokens\":1500,\"temperature\":0,\"messages\":[{\"role\":"
-        + "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64," + png
-        + "\"}},{\"type\":\"text\",\"text\":\"count to a thousand\"}]}]}").getBytes(StandardCharsets.UTF_8);
+    byte[] body =
+        ("{\"stream\":true,\"max_tokens\":1500,\"min_tokens\":1500,\"temperature\":0,\"messages\":[{\"role\":"
+                + "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
+                + png
+                + "\"}},{\"type\":\"text\",\"text\":\"count to a thousand\"}]}]}")
+            .getBytes(StandardCharsets.UTF_8);
     try (Socket s = new Socket("127.0.0.1", server.httpPort())) {
       OutputStream o = s.getOutputStream();
-      o.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-          + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      o.write(
+          ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                  + body.length
+                  + "\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
       o.write(body);
       o.flush();
       InputStream in = s.getInputStream();
@@ -146,9 +175,14 @@ class OpenAiEndToEndTest {
         seen.append(new String(buf, 0, n, StandardCharsets.UTF_8));
       }
       assertTrue(seen.toString().startsWith("HTTP/1.1 200"), seen.toString());
-      assertEquals(1, server.decoder().metrics().activeSequences(), "the answer is streaming: a sequence holds a slot");
+      assertEquals(
+          1,
+          server.decoder().metrics().activeSequences(),
+          "the answer is streaming: a sequence holds a slot");
     } // hang up
-    waitFor(() -> server.decoder().metrics().activeSequences() == 0, "active sequences back to 0 after the hang-up");
+    waitFor(
+        () -> server.decoder().metrics().activeSequences() == 0,
+        "active sequences back to 0 after the hang-up");
     waitFor(() -> server.http().activeRequests() == 0, "the HTTP request ended");
     assertEquals(0, server.openStreams(), "its admission was released");
   }

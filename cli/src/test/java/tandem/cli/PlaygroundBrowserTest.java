@@ -14,25 +14,27 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import tandem.common.testing.NodeScripts;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
+import tandem.common.testing.NodeScripts;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.model.CausalLm;
 import tandem.gateway.http.HttpSettings;
 import tandem.gateway.tokenize.QwenTokenizer;
 
 /**
- * The web playground in real headless Chromium (Debian {@code chromium} driven by npm {@code playwright-core}): it
- * chooses an image, asks, sees the answer stream in, and sees the box drawn with its label where the answer put it.
- * Everything but the decoder's weights is real (vision-svc, template, detokenizer, box parser, HTTP front door); the
- * decoder answers from a script, slowly, so the answer arrives in many pieces. The screenshot is kept as
- * {@code cli/target/playground/playground.png}.
+ * The web playground in real headless Chromium (Debian {@code chromium} driven by npm {@code
+ * playwright-core}): it chooses an image, asks, sees the answer stream in, and sees the box drawn
+ * with its label where the answer put it. Everything but the decoder's weights is real (vision-svc,
+ * template, detokenizer, box parser, HTTP front door); the decoder answers from a script, slowly,
+ * so the answer arrives in many pieces. The screenshot is kept as {@code
+ * cli/target/playground/playground.png}.
  */
 class PlaygroundBrowserTest {
   static final String PREFIX = "Find: ";
   static final String ANSWER = "图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[123,256,574,789]}</box>。";
-  // digits are single tokens: no bigram repeats, so the checkpoint's no_repeat_ngram_size (2) leaves the script alone
+  // digits are single tokens: no bigram repeats, so the checkpoint's no_repeat_ngram_size (2)
+  // leaves the script alone
   private static AllInOne server;
 
   /** Slows each decode step down, so the page sees the answer grow. */
@@ -86,14 +88,29 @@ class PlaygroundBrowserTest {
   @BeforeAll
   static void start() throws Exception {
     Path model = TinyCheckpoints.vlmTiny();
-    JsonObject text = JsonParser.parseString(Files.readString(model.resolve("config.json"))).getAsJsonObject()
-        .getAsJsonObject("text_config");
-    server = AllInOne.start(model, "cpu", Map.of("TANDEM_DECODER_MAX_BATCH", "2", "TANDEM_DECODER_MAX_SEQ_LEN", "2048"),
-        InProcessServerBuilder.forName("playground-" + UUID.randomUUID()), Telemetry.noop(),
-        (dir, cfg) -> new Slow(new ScriptedGroundingLm(QwenTokenizer.forCheckpointOrBundled(dir),
-            text.get("vocab_size").getAsInt(), text.get("hidden_size").getAsInt(), cfg.maxBatch(), cfg.maxSeqLen(),
-            PREFIX, Map.of("苹果", ANSWER)), 40),
-        HttpSettings.onPort(0));
+    JsonObject text =
+        JsonParser.parseString(Files.readString(model.resolve("config.json")))
+            .getAsJsonObject()
+            .getAsJsonObject("text_config");
+    server =
+        AllInOne.start(
+            model,
+            "cpu",
+            Map.of("TANDEM_DECODER_MAX_BATCH", "2", "TANDEM_DECODER_MAX_SEQ_LEN", "2048"),
+            InProcessServerBuilder.forName("playground-" + UUID.randomUUID()),
+            Telemetry.noop(),
+            (dir, cfg) ->
+                new Slow(
+                    new ScriptedGroundingLm(
+                        QwenTokenizer.forCheckpointOrBundled(dir),
+                        text.get("vocab_size").getAsInt(),
+                        text.get("hidden_size").getAsInt(),
+                        cfg.maxBatch(),
+                        cfg.maxSeqLen(),
+                        PREFIX,
+                        Map.of("苹果", ANSWER)),
+                    40),
+            HttpSettings.onPort(0));
   }
 
   @AfterAll
@@ -107,8 +124,14 @@ class PlaygroundBrowserTest {
     Path shots = Files.createDirectories(Path.of("target", "playground").toAbsolutePath());
     Path shot = shots.resolve("playground.png");
     Files.deleteIfExists(shot);
-    NodeScripts.Result r = WebTests.node(180, "playground.mjs", "http://127.0.0.1:" + server.httpPort() + "/",
-        Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(), PREFIX + "苹果", shot.toString());
+    NodeScripts.Result r =
+        WebTests.node(
+            180,
+            "playground.mjs",
+            "http://127.0.0.1:" + server.httpPort() + "/",
+            Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(),
+            PREFIX + "苹果",
+            shot.toString());
     assertEquals(0, r.exitCode(), r.output());
     JsonObject out = WebTests.json(r);
     assertEquals("", out.get("error").getAsString());
@@ -120,12 +143,14 @@ class PlaygroundBrowserTest {
     assertEquals(1, boxes.size(), out.toString());
     JsonObject b = boxes.get(0).getAsJsonObject();
     assertEquals("苹果", b.get("label").getAsString());
-    // drawn where the answer put it: per-mille [123,256,574,789] of the shown image (2 px border, 1% slack)
+    // drawn where the answer put it: per-mille [123,256,574,789] of the shown image (2 px border,
+    // 1% slack)
     assertEquals(0.123, b.get("left").getAsDouble(), 0.01);
     assertEquals(0.256, b.get("top").getAsDouble(), 0.01);
     assertEquals(0.451, b.get("width").getAsDouble(), 0.01);
     assertEquals(0.533, b.get("height").getAsDouble(), 0.01);
-    assertTrue(out.getAsJsonArray("timings").toString().contains("time to first token"), out.toString());
+    assertTrue(
+        out.getAsJsonArray("timings").toString().contains("time to first token"), out.toString());
     assertTrue(Files.size(shot) > 1000, "the screenshot was written: " + shot);
   }
 }

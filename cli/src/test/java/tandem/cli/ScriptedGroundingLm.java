@@ -8,12 +8,13 @@ import tandem.decoder.model.CausalLm;
 import tandem.gateway.tokenize.QwenTokenizer;
 
 /**
- * A decoder that answers grounding questions from a script, so an end-to-end eval has exact expected numbers. It
- * reads the question back from the prompt: {@link #embed} writes each token id into its row (with a marker that the
- * vision rows spliced over the image tokens do not carry), {@link #prefill} decodes the text rows, finds the label
- * after the prompt's prefix and then emits the scripted answer's ids one step at a time (a one-hot logit), then
- * {@code <|im_end|>}. Everything else of the pipeline (vision-svc, template, tokenizer, detokenizer, box parser,
- * pixel mapping) runs for real.
+ * A decoder that answers grounding questions from a script, so an end-to-end eval has exact
+ * expected numbers. It reads the question back from the prompt: {@link #embed} writes each token id
+ * into its row (with a marker that the vision rows spliced over the image tokens do not carry),
+ * {@link #prefill} decodes the text rows, finds the label after the prompt's prefix and then emits
+ * the scripted answer's ids one step at a time (a one-hot logit), then {@code <|im_end|>}.
+ * Everything else of the pipeline (vision-svc, template, tokenizer, detokenizer, box parser, pixel
+ * mapping) runs for real.
  */
 final class ScriptedGroundingLm implements CausalLm {
   static final int IM_END = 151645;
@@ -29,11 +30,19 @@ final class ScriptedGroundingLm implements CausalLm {
   private final int[][] script;
   private final int[] step;
   private final int[] length;
+
   /** Prompts prefilled so far: how many questions the server got. */
   final AtomicInteger questions = new AtomicInteger();
+
   final List<String> labels = java.util.Collections.synchronizedList(new ArrayList<>());
 
-  ScriptedGroundingLm(QwenTokenizer tokenizer, int vocab, int hidden, int slots, int maxSeqLen, String prefix,
+  ScriptedGroundingLm(
+      QwenTokenizer tokenizer,
+      int vocab,
+      int hidden,
+      int slots,
+      int maxSeqLen,
+      String prefix,
       Map<String, String> answers) {
     this.tokenizer = tokenizer;
     this.vocab = vocab;

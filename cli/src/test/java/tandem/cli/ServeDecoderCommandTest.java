@@ -28,7 +28,10 @@ import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.decoder.v1.GenerateResponse;
 import tandem.proto.types.v1.GenerationParams;
 
-/** decoder-svc as the CLI starts it (real Netty port), against {@code vlm generate} and {@code vlm bench decode}. */
+/**
+ * decoder-svc as the CLI starts it (real Netty port), against {@code vlm generate} and {@code vlm
+ * bench decode}.
+ */
 class ServeDecoderCommandTest {
   private static DecoderServer server;
   private static ManagedChannel channel;
@@ -36,8 +39,11 @@ class ServeDecoderCommandTest {
   @BeforeAll
   static void start() throws Exception {
     Path dir = TinyCheckpoints.decoderTiny();
-    DecoderServerConfig config = DecoderServerConfig.of(dir, "cpu", "float32", 0, 4, 256, 8, 16 << 20, 512);
-    server = DecoderServer.start(config, ServerHost.internal(config.port(), Env.system(), Telemetry.noop()));
+    DecoderServerConfig config =
+        DecoderServerConfig.of(dir, "cpu", "float32", 0, 4, 256, 8, 16 << 20, 512);
+    server =
+        DecoderServer.start(
+            config, ServerHost.internal(config.port(), Env.system(), Telemetry.noop()));
     channel = NettyChannelBuilder.forTarget("localhost:" + server.port()).usePlaintext().build();
   }
 
@@ -49,17 +55,36 @@ class ServeDecoderCommandTest {
 
   @Test
   void aStreamsGreedyIdsEqualVlmGenerateForTheSamePrompt() {
-    String[] prompts = {"9707,11,1879,0", "151644,872,198,3838,374,279,6722,315,9625,30,151645,198,151644,77091,198"};
+    String[] prompts = {
+      "9707,11,1879,0", "151644,872,198,3838,374,279,6722,315,9625,30,151645,198,151644,77091,198"
+    };
     for (String p : prompts) {
-      // the server keeps bf16 K/V by default; vlm generate's reference default is f32, so ask it for the same storage
-      VlmRun r = VlmRun.of("generate", "--model", TinyCheckpoints.decoderTiny().toString(),
-          "--input-ids", p, "--max-new-tokens", "20", "--kv-cache-dtype", "bf16");
+      // the server keeps bf16 K/V by default; vlm generate's reference default is f32, so ask it
+      // for the same storage
+      VlmRun r =
+          VlmRun.of(
+              "generate",
+              "--model",
+              TinyCheckpoints.decoderTiny().toString(),
+              "--input-ids",
+              p,
+              "--max-new-tokens",
+              "20",
+              "--kv-cache-dtype",
+              "bf16");
       assertEquals(0, r.code(), r.err());
       String[] lines = r.out().strip().split("\n");
-      JsonArray want = JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject().getAsJsonArray("ids");
+      JsonArray want =
+          JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject().getAsJsonArray("ids");
 
-      GenerateRequest.Builder req = GenerateRequest.newBuilder().setRequestId("parity").setParams(
-          GenerationParams.newBuilder().setMaxNewTokens(20).setMinNewTokens(0).setNoRepeatNgramSize(0));
+      GenerateRequest.Builder req =
+          GenerateRequest.newBuilder()
+              .setRequestId("parity")
+              .setParams(
+                  GenerationParams.newBuilder()
+                      .setMaxNewTokens(20)
+                      .setMinNewTokens(0)
+                      .setNoRepeatNgramSize(0));
       for (String id : p.split(",")) req.addInputIds(Integer.parseInt(id));
       List<Integer> got = new ArrayList<>();
       var it = DecoderServiceGrpc.newBlockingStub(channel).generate(req.build());
@@ -75,8 +100,18 @@ class ServeDecoderCommandTest {
 
   @Test
   void benchDecodeAgainstAServerPrintsEveryLevelAndAJsonLastLine() {
-    VlmRun r = VlmRun.of("bench", "decode", "--server", "localhost:" + server.port(),
-        "--concurrency", "1,2", "--new-tokens", "4", "--prompt-tokens", "3");
+    VlmRun r =
+        VlmRun.of(
+            "bench",
+            "decode",
+            "--server",
+            "localhost:" + server.port(),
+            "--concurrency",
+            "1,2",
+            "--new-tokens",
+            "4",
+            "--prompt-tokens",
+            "3");
     assertEquals(0, r.code(), r.err());
     String[] lines = r.out().strip().split("\n");
     assertTrue(lines[0].startsWith("concurrency 1: aggregate "), r.out());
@@ -98,14 +133,25 @@ class ServeDecoderCommandTest {
       String flag = s.type() == Boolean.class ? "--[no-]" + s.flag() : "--" + s.flag();
       assertTrue(usage.contains(flag) && usage.contains("$" + s.env()), flag + ": " + usage);
     }
-    for (String more : List.of("--prefill-tokens", "--keepalive-seconds",
-        "$TANDEM_SHUTDOWN_GRACE_SECONDS (default 25)")) {
+    for (String more :
+        List.of(
+            "--prefill-tokens",
+            "--keepalive-seconds",
+            "$TANDEM_SHUTDOWN_GRACE_SECONDS (default 25)")) {
       assertTrue(help.out().contains(more), more + ": " + help.out());
     }
-    VlmRun bad = VlmRun.of("serve", "decoder", "--model", TinyCheckpoints.decoderTiny().toString(),
-        "--kv-cache-bytes", "lots");
+    VlmRun bad =
+        VlmRun.of(
+            "serve",
+            "decoder",
+            "--model",
+            TinyCheckpoints.decoderTiny().toString(),
+            "--kv-cache-bytes",
+            "lots");
     assertEquals(2, bad.code());
-    assertTrue(bad.err().startsWith("vlm: error: --kv-cache-bytes=lots: ") && bad.err().strip().lines().count() == 1,
+    assertTrue(
+        bad.err().startsWith("vlm: error: --kv-cache-bytes=lots: ")
+            && bad.err().strip().lines().count() == 1,
         bad.err());
   }
 
@@ -113,9 +159,13 @@ class ServeDecoderCommandTest {
   void serveDecoderWithoutACheckpointIsAOneLineUserError() {
     VlmRun r = VlmRun.of("serve", "decoder", "--model", "/nonexistent/ckpt");
     assertEquals(2, r.code());
-    // The wording belongs to ModelArg (folder or Hub id); what matters here is one line naming the bad value.
-    assertTrue(r.err().startsWith("vlm: error: ") && r.err().contains("/nonexistent/ckpt")
-        && r.err().strip().lines().count() == 1, r.err());
+    // The wording belongs to ModelArg (folder or Hub id); what matters here is one line naming the
+    // bad value.
+    assertTrue(
+        r.err().startsWith("vlm: error: ")
+            && r.err().contains("/nonexistent/ckpt")
+            && r.err().strip().lines().count() == 1,
+        r.err());
     r = VlmRun.of("bench", "decode", "--server", "localhost:1", "--concurrency", "0");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--concurrency"), r.err());

@@ -1,6 +1,5 @@
 package tandem.cli;
 
-import tandem.gateway.config.GatewaySettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,8 +9,12 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
+import tandem.gateway.config.GatewaySettings;
 
-/** {@code vlm serve}'s HTTP port: on by default, off with -1, and never opened silently next to a TLS Chat port. */
+/**
+ * {@code vlm serve}'s HTTP port: on by default, off with -1, and never opened silently next to a
+ * TLS Chat port.
+ */
 class ServeHttpPortTest {
   static ServeCommand serve(Integer flag) {
     ServeCommand c = new ServeCommand();
@@ -21,15 +24,25 @@ class ServeHttpPortTest {
 
   @Test
   void theAllInOneServerOpensTheHttpPortByDefault() {
-    assertEquals(ServiceDefaults.HTTP_PORT, serve(null).httpSettings(new Env(Map.of()), false).port());
-    assertEquals(9999, serve(null).httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "9999")), false).port());
-    assertEquals(7777, serve(7777).httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "9999")), false).port());
+    assertEquals(
+        ServiceDefaults.HTTP_PORT, serve(null).httpSettings(new Env(Map.of()), false).port());
+    assertEquals(
+        9999,
+        serve(null)
+            .httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "9999")), false)
+            .port());
+    assertEquals(
+        7777,
+        serve(7777)
+            .httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "9999")), false)
+            .port());
   }
 
   @Test
   void minusOneTurnsItOff() {
     assertNull(serve(-1).httpSettings(new Env(Map.of()), false));
-    assertNull(serve(null).httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "-1")), false));
+    assertNull(
+        serve(null).httpSettings(new Env(Map.of(GatewaySettings.HTTP_PORT.env(), "-1")), false));
   }
 
   @Test
@@ -40,10 +53,17 @@ class ServeHttpPortTest {
 
   @Test
   void aBadPortOrSettingIsAUserErrorNamingIt() {
-    UserError e = assertThrows(UserError.class, () -> serve(70000).httpSettings(new Env(Map.of()), false));
+    UserError e =
+        assertThrows(UserError.class, () -> serve(70000).httpSettings(new Env(Map.of()), false));
     assertTrue(e.getMessage().contains(GatewaySettings.HTTP_PORT.env()), e.getMessage());
-    UserError k = assertThrows(UserError.class,
-        () -> serve(null).httpSettings(new Env(Map.of(GatewaySettings.HTTP_KEEPALIVE_SECONDS.env(), "0")), false));
-    assertTrue(k.getMessage().contains(GatewaySettings.HTTP_KEEPALIVE_SECONDS.env()), k.getMessage());
+    UserError k =
+        assertThrows(
+            UserError.class,
+            () ->
+                serve(null)
+                    .httpSettings(
+                        new Env(Map.of(GatewaySettings.HTTP_KEEPALIVE_SECONDS.env(), "0")), false));
+    assertTrue(
+        k.getMessage().contains(GatewaySettings.HTTP_KEEPALIVE_SECONDS.env()), k.getMessage());
   }
 }

@@ -14,10 +14,13 @@ import tandem.common.config.SettingRegistry;
 import tandem.common.config.SettingValues;
 
 class SettingOptionsTest {
-  static final Setting<Integer> BATCH = Setting.integer("max-batch", "T_BATCH", 8, 1, 64, "Rows per step.");
-  static final Setting<Boolean> PREFIX = Setting.bool("prefix-cache", "T_PREFIX", true, "Reuse prefixes.");
+  static final Setting<Integer> BATCH =
+      Setting.integer("max-batch", "T_BATCH", 8, 1, 64, "Rows per step.");
+  static final Setting<Boolean> PREFIX =
+      Setting.bool("prefix-cache", "T_PREFIX", true, "Reuse prefixes.");
   static final Setting<Integer> CHUNK =
-      Setting.integer("prefill-chunk-tokens", "T_CHUNK", 24, 1, 4096, "Rows.").withAliases("prefill-tokens");
+      Setting.integer("prefill-chunk-tokens", "T_CHUNK", 24, 1, 4096, "Rows.")
+          .withAliases("prefill-tokens");
   static final SettingRegistry REGISTRY = new SettingRegistry("t", List.of(BATCH, PREFIX, CHUNK));
 
   private static SettingValues parse(Map<String, String> env, String... args) {
@@ -29,7 +32,9 @@ class SettingOptionsTest {
 
   @Test
   void flagsGivenWinOverTheEnvironmentAndTheRestComeFromIt() {
-    SettingValues v = parse(Map.of("T_BATCH", "2", "T_CHUNK", "32"), "--no-prefix-cache", "--prefill-tokens", "48");
+    SettingValues v =
+        parse(
+            Map.of("T_BATCH", "2", "T_CHUNK", "32"), "--no-prefix-cache", "--prefill-tokens", "48");
     assertEquals(2, v.get(BATCH));
     assertEquals(false, v.get(PREFIX));
     assertEquals(48, v.get(CHUNK));

@@ -17,10 +17,11 @@ import tandem.gateway.telemetry.ChatTrace;
 import tandem.vision.telemetry.EmbedTrace;
 
 /**
- * The fixed cost per chat of Tandem's own telemetry code (chat span with stage children and GenAI metrics, embed
- * span with stages, generate span with queue/prefill/decode and histograms), without the model: the part of the
- * tracing overhead that does not drown in machine noise. The gRPC interceptors' RPC spans (three server, two
- * client) are not included; TracingOverheadBench measures everything end to end.
+ * The fixed cost per chat of Tandem's own telemetry code (chat span with stage children and GenAI
+ * metrics, embed span with stages, generate span with queue/prefill/decode and histograms), without
+ * the model: the part of the tracing overhead that does not drown in machine noise. The gRPC
+ * interceptors' RPC spans (three server, two client) are not included; TracingOverheadBench
+ * measures everything end to end.
  *
  * <p>Run: {@code java -cp <test classpath> tandem.cli.TelemetryPathBench [iterations]}.
  */
@@ -28,8 +29,14 @@ public final class TelemetryPathBench {
   public static void main(String[] args) throws Exception {
     int n = args.length > 0 ? Integer.parseInt(args[0]) : 200_000;
     for (String mode : List.of("off", "on", "off", "on")) {
-      Map<String, String> env = mode.equals("off") ? Map.of("OTEL_SDK_DISABLED", "true")
-          : Map.of("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_TIMEOUT", "500");
+      Map<String, String> env =
+          mode.equals("off")
+              ? Map.of("OTEL_SDK_DISABLED", "true")
+              : Map.of(
+                  "OTEL_EXPORTER_OTLP_ENDPOINT",
+                  "http://127.0.0.1:9",
+                  "OTEL_EXPORTER_OTLP_TIMEOUT",
+                  "500");
       try (Telemetry t = Telemetry.fromEnv("bench", env, 0, null)) {
         double us = run(t, n);
         System.out.printf(Locale.ROOT, "%s: %.2f us per chat (%d chats)%n", mode, us, n);
@@ -42,16 +49,23 @@ public final class TelemetryPathBench {
     SchedulerMetrics sm = new SchedulerMetrics(0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, null);
     DecoderTelemetry dec = DecoderTelemetry.create(t, () -> sm);
     var visionTracer = t.tracer(EmbedTrace.SCOPE);
-    GenerationRequest gr = new GenerationRequest("r", new int[] {1, 2, 3}, new float[0], 7,
-        new GenerationSettings(64, 0, 0, 1f, false, 0f, 0, 1f, 0, new int[] {2}));
-    GenerationListener sink = new GenerationListener() {
-      @Override
-      public void onToken(int id) {}
+    GenerationRequest gr =
+        new GenerationRequest(
+            "r",
+            new int[] {1, 2, 3},
+            new float[0],
+            7,
+            new GenerationSettings(64, 0, 0, 1f, false, 0f, 0, 1f, 0, new int[] {2}));
+    GenerationListener sink =
+        new GenerationListener() {
+          @Override
+          public void onToken(int id) {}
 
-      @Override
-      public void onFinish(GenerationResult r) {}
-    };
-    GenerationResult result = new GenerationResult(FinishReason.LENGTH, 3, 64, 5, 300, 0.1, 4, 250, 290, "");
+          @Override
+          public void onFinish(GenerationResult r) {}
+        };
+    GenerationResult result =
+        new GenerationResult(FinishReason.LENGTH, 3, 64, 5, 300, 0.1, 4, 250, 290, "");
     long t0 = System.nanoTime();
     for (int i = 0; i < n; i++) {
       long s = System.nanoTime();

@@ -37,7 +37,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.Env;
@@ -63,10 +62,10 @@ import tandem.vision.VisionServer;
 import tandem.vision.VisionServerConfig;
 
 /**
- * One chat through the three services gives one trace with the issue's spans, parents and attributes, and the
- * GenAI metrics record it: once with everything in one process (in-process transports, one SDK) and once with each
- * service on its own localhost port and its own SDK (so only gRPC metadata carries the context), all exporting to
- * one in-memory exporter.
+ * One chat through the three services gives one trace with the issue's spans, parents and
+ * attributes, and the GenAI metrics record it: once with everything in one process (in-process
+ * transports, one SDK) and once with each service on its own localhost port and its own SDK (so
+ * only gRPC metadata carries the context), all exporting to one in-memory exporter.
  */
 class TracingTest {
   private static final int MAX_NEW = 6;
@@ -87,29 +86,52 @@ class TracingTest {
     return env;
   }
 
-  static OpenTelemetrySdk sdk(String service, InMemorySpanExporter spans, InMemoryMetricReader metrics) {
-    Resource r = Resource.getDefault().merge(Resource.create(Attributes.of(AttributeKey.stringKey("service.name"), service)));
-    // The W3C propagator is what the autoconfigured SDK uses; without it nothing crosses a gRPC hop.
+  static OpenTelemetrySdk sdk(
+      String service, InMemorySpanExporter spans, InMemoryMetricReader metrics) {
+    Resource r =
+        Resource.getDefault()
+            .merge(Resource.create(Attributes.of(AttributeKey.stringKey("service.name"), service)));
+    // The W3C propagator is what the autoconfigured SDK uses; without it nothing crosses a gRPC
+    // hop.
     return OpenTelemetrySdk.builder()
         .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
-        .setTracerProvider(SdkTracerProvider.builder().setResource(r).addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
-        .setMeterProvider(SdkMeterProvider.builder().setResource(r).registerMetricReader(metrics).build())
+        .setTracerProvider(
+            SdkTracerProvider.builder()
+                .setResource(r)
+                .addSpanProcessor(SimpleSpanProcessor.create(spans))
+                .build())
+        .setMeterProvider(
+            SdkMeterProvider.builder().setResource(r).registerMetricReader(metrics).build())
         .build();
   }
 
   static ChatRequest request(String id) {
-    return ChatRequest.newBuilder().setRequestId(id)
-        .addMessages(ChatMessage.newBuilder().setRole("user")
-            .addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setData(ByteString.copyFrom(image))))
-            .addContent(ContentPart.newBuilder().setText("What is in this picture?")))
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(MAX_NEW).setMinNewTokens(MAX_NEW)
-            .setTemperature(0.7f).setTopK(20).setTopP(0.9f).setSeed(42))
+    return ChatRequest.newBuilder()
+        .setRequestId(id)
+        .addMessages(
+            ChatMessage.newBuilder()
+                .setRole("user")
+                .addContent(
+                    ContentPart.newBuilder()
+                        .setImage(ImagePart.newBuilder().setData(ByteString.copyFrom(image))))
+                .addContent(ContentPart.newBuilder().setText("What is in this picture?")))
+        .setParams(
+            GenerationParams.newBuilder()
+                .setMaxNewTokens(MAX_NEW)
+                .setMinNewTokens(MAX_NEW)
+                .setTemperature(0.7f)
+                .setTopK(20)
+                .setTopP(0.9f)
+                .setSeed(42))
         .build();
   }
 
   static ChatFinal chat(ManagedChannel ch, String id) {
     ChatFinal fin = null;
-    Iterator<ChatChunk> it = ChatServiceGrpc.newBlockingStub(ch).withDeadlineAfter(60, TimeUnit.SECONDS).chat(request(id));
+    Iterator<ChatChunk> it =
+        ChatServiceGrpc.newBlockingStub(ch)
+            .withDeadlineAfter(60, TimeUnit.SECONDS)
+            .chat(request(id));
     while (it.hasNext()) {
       ChatChunk c = it.next();
       if (c.hasFinal()) fin = c.getFinal();
@@ -119,11 +141,18 @@ class TracingTest {
     return fin;
   }
 
-  /** The spans of one trace, once its three RPC server spans (ended after the final chunk is sent) are in. */
-  static List<SpanData> trace(InMemorySpanExporter exporter, String traceId) throws InterruptedException {
+  /**
+   * The spans of one trace, once its three RPC server spans (ended after the final chunk is sent)
+   * are in.
+   */
+  static List<SpanData> trace(InMemorySpanExporter exporter, String traceId)
+      throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (true) {
-      List<SpanData> t = exporter.getFinishedSpanItems().stream().filter(s -> s.getTraceId().equals(traceId)).toList();
+      List<SpanData> t =
+          exporter.getFinishedSpanItems().stream()
+              .filter(s -> s.getTraceId().equals(traceId))
+              .toList();
       long servers = t.stream().filter(s -> s.getKind() == SpanKind.SERVER).count();
       if (servers >= 3 || System.nanoTime() > deadline) return t;
       Thread.sleep(20);
@@ -131,7 +160,8 @@ class TracingTest {
   }
 
   static SpanData one(List<SpanData> spans, String name, SpanKind kind) {
-    List<SpanData> m = spans.stream().filter(s -> s.getName().equals(name) && s.getKind() == kind).toList();
+    List<SpanData> m =
+        spans.stream().filter(s -> s.getName().equals(name) && s.getKind() == kind).toList();
     assertEquals(1, m.size(), "spans named " + name + " (" + kind + ") in " + names(spans));
     return m.get(0);
   }
@@ -141,19 +171,28 @@ class TracingTest {
   }
 
   static String names(List<SpanData> spans) {
-    return spans.stream().map(s -> s.getName() + "/" + s.getKind()).collect(Collectors.joining(", "));
+    return spans.stream()
+        .map(s -> s.getName() + "/" + s.getKind())
+        .collect(Collectors.joining(", "));
   }
 
   static void assertParent(SpanData parent, SpanData child) {
-    assertEquals(parent.getSpanId(), child.getParentSpanId(), child.getName() + " should be a child of " + parent.getName());
-    assertFalse(child.getStartEpochNanos() < parent.getStartEpochNanos() - 1_000_000,
+    assertEquals(
+        parent.getSpanId(),
+        child.getParentSpanId(),
+        child.getName() + " should be a child of " + parent.getName());
+    assertFalse(
+        child.getStartEpochNanos() < parent.getStartEpochNanos() - 1_000_000,
         child.getName() + " starts before its parent " + parent.getName());
   }
 
   /** The span tree and attribute values; returns the chat span. */
-  static SpanData assertChatTrace(List<SpanData> t, ChatFinal fin, String requestId, boolean expectCacheHit) {
+  static SpanData assertChatTrace(
+      List<SpanData> t, ChatFinal fin, String requestId, boolean expectCacheHit) {
     SpanData gwServer = one(t, "tandem.gateway.v1.ChatService/Chat", SpanKind.SERVER);
-    assertTrue(gwServer.getParentSpanContext().isValid() == false, "the gateway's server span is the root");
+    assertTrue(
+        gwServer.getParentSpanContext().isValid() == false,
+        "the gateway's server span is the root");
     SpanData chat = one(t, "chat", SpanKind.INTERNAL);
     assertParent(gwServer, chat);
 
@@ -174,11 +213,15 @@ class TracingTest {
     long tiles = embed.getAttributes().get(AttributeKey.longKey("vision.tiles"));
     assertTrue(tiles >= 1);
     assertEquals(1L, embed.getAttributes().get(AttributeKey.longKey("vision.images")));
-    assertEquals(expectCacheHit, embed.getAttributes().get(AttributeKey.booleanKey("vision.cache.hit")));
-    assertEquals(expectCacheHit, vision.getAttributes().get(AttributeKey.booleanKey("vision.cache.hit")));
+    assertEquals(
+        expectCacheHit, embed.getAttributes().get(AttributeKey.booleanKey("vision.cache.hit")));
+    assertEquals(
+        expectCacheHit, vision.getAttributes().get(AttributeKey.booleanKey("vision.cache.hit")));
     assertEquals(tiles, vision.getAttributes().get(AttributeKey.longKey("vision.tiles")));
     if (expectCacheHit) {
-      assertTrue(t.stream().noneMatch(s -> s.getName().equals("preprocess") || s.getName().equals("forward")),
+      assertTrue(
+          t.stream()
+              .noneMatch(s -> s.getName().equals("preprocess") || s.getName().equals("forward")),
           "a cache hit neither preprocesses nor runs the tower: " + names(t));
       assertEquals(0L, embed.getAttributes().get(AttributeKey.longKey("vision.tiles.computed")));
     } else {
@@ -186,12 +229,18 @@ class TracingTest {
       assertParent(embed, one(t, "forward", SpanKind.INTERNAL));
       assertEquals(tiles, embed.getAttributes().get(AttributeKey.longKey("vision.tiles.computed")));
     }
-    // image tokens = tiles x image_seq_len (+ the global image's) — the gateway expanded what vision reported
-    assertTrue(fin.getUsage().getImageTokens() > 0 && fin.getUsage().getImageTokens() % tiles == 0,
+    // image tokens = tiles x image_seq_len (+ the global image's) — the gateway expanded what
+    // vision reported
+    assertTrue(
+        fin.getUsage().getImageTokens() > 0 && fin.getUsage().getImageTokens() % tiles == 0,
         "image tokens " + fin.getUsage().getImageTokens() + " for " + tiles + " tiles");
 
-    SpanData decode = t.stream().filter(s -> s.getName().equals("decode") && s.getParentSpanId().equals(chat.getSpanId()))
-        .findFirst().orElseThrow(() -> new AssertionError("no decode under chat: " + names(t)));
+    SpanData decode =
+        t.stream()
+            .filter(
+                s -> s.getName().equals("decode") && s.getParentSpanId().equals(chat.getSpanId()))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("no decode under chat: " + names(t)));
     SpanData genClient = one(t, "tandem.decoder.v1.DecoderService/Generate", SpanKind.CLIENT);
     assertParent(decode, genClient);
     SpanData genServer = one(t, "tandem.decoder.v1.DecoderService/Generate", SpanKind.SERVER);
@@ -200,30 +249,56 @@ class TracingTest {
     assertParent(genServer, generate);
     List<String> stages = children(t, generate).stream().map(SpanData::getName).sorted().toList();
     assertEquals(List.of("decode", "prefill", "queue"), stages);
-    SpanData prefill = children(t, generate).stream().filter(s -> s.getName().equals("prefill")).findFirst().orElseThrow();
-    SpanData decoderDecode = children(t, generate).stream().filter(s -> s.getName().equals("decode")).findFirst().orElseThrow();
-    assertFalse(decoderDecode.getStartEpochNanos() < prefill.getEndEpochNanos(), "decode starts after prefill ends");
-    assertFalse(decoderDecode.getEndEpochNanos() > generate.getEndEpochNanos() + 1_000_000, "decode ends within generate");
+    SpanData prefill =
+        children(t, generate).stream()
+            .filter(s -> s.getName().equals("prefill"))
+            .findFirst()
+            .orElseThrow();
+    SpanData decoderDecode =
+        children(t, generate).stream()
+            .filter(s -> s.getName().equals("decode"))
+            .findFirst()
+            .orElseThrow();
+    assertFalse(
+        decoderDecode.getStartEpochNanos() < prefill.getEndEpochNanos(),
+        "decode starts after prefill ends");
+    assertFalse(
+        decoderDecode.getEndEpochNanos() > generate.getEndEpochNanos() + 1_000_000,
+        "decode ends within generate");
     long generated = fin.getUsage().getCompletionTokens();
     assertEquals(MAX_NEW, generated);
-    assertEquals(generated, generate.getAttributes().get(AttributeKey.longKey("gen_ai.usage.output_tokens")));
-    assertEquals((long) fin.getUsage().getPromptTokens(), generate.getAttributes().get(AttributeKey.longKey("gen_ai.usage.input_tokens")));
-    assertEquals((long) fin.getUsage().getImageTokens(), generate.getAttributes().get(AttributeKey.longKey("decoder.image_tokens")));
-    children(t, decode).forEach(s -> assertEquals("parse", s.getKind() == SpanKind.INTERNAL ? s.getName() : "parse"));
+    assertEquals(
+        generated,
+        generate.getAttributes().get(AttributeKey.longKey("gen_ai.usage.output_tokens")));
+    assertEquals(
+        (long) fin.getUsage().getPromptTokens(),
+        generate.getAttributes().get(AttributeKey.longKey("gen_ai.usage.input_tokens")));
+    assertEquals(
+        (long) fin.getUsage().getImageTokens(),
+        generate.getAttributes().get(AttributeKey.longKey("decoder.image_tokens")));
+    children(t, decode)
+        .forEach(
+            s -> assertEquals("parse", s.getKind() == SpanKind.INTERNAL ? s.getName() : "parse"));
 
     Attributes a = chat.getAttributes();
     assertEquals("chat", a.get(AttributeKey.stringKey("gen_ai.operation.name")));
-    assertEquals(GatewayServer.modelName(model), a.get(AttributeKey.stringKey("gen_ai.request.model")));
+    assertEquals(
+        GatewayServer.modelName(model), a.get(AttributeKey.stringKey("gen_ai.request.model")));
     assertEquals(requestId, a.get(AttributeKey.stringKey("gen_ai.response.id")));
     assertEquals((long) MAX_NEW, a.get(AttributeKey.longKey("gen_ai.request.max_tokens")));
     assertEquals(0.7, a.get(AttributeKey.doubleKey("gen_ai.request.temperature")));
     assertEquals(0.9, a.get(AttributeKey.doubleKey("gen_ai.request.top_p")));
     assertEquals(20L, a.get(AttributeKey.longKey("gen_ai.request.top_k")));
     assertEquals(42L, a.get(AttributeKey.longKey("gen_ai.request.seed")));
-    assertEquals(List.of("length"), a.get(AttributeKey.stringArrayKey("gen_ai.response.finish_reasons")));
-    assertEquals((long) fin.getUsage().getPromptTokens(), a.get(AttributeKey.longKey("gen_ai.usage.input_tokens")));
+    assertEquals(
+        List.of("length"), a.get(AttributeKey.stringArrayKey("gen_ai.response.finish_reasons")));
+    assertEquals(
+        (long) fin.getUsage().getPromptTokens(),
+        a.get(AttributeKey.longKey("gen_ai.usage.input_tokens")));
     assertEquals(generated, a.get(AttributeKey.longKey("gen_ai.usage.output_tokens")));
-    assertEquals((long) fin.getUsage().getImageTokens(), a.get(AttributeKey.longKey("tandem.usage.image_tokens")));
+    assertEquals(
+        (long) fin.getUsage().getImageTokens(),
+        a.get(AttributeKey.longKey("tandem.usage.image_tokens")));
 
     // Never a span per token: the whole trace is a fixed handful of spans whatever the length.
     assertTrue(t.size() <= 20, t.size() + " spans: " + names(t));
@@ -231,17 +306,29 @@ class TracingTest {
   }
 
   static HistogramPointData histogram(List<MetricData> metrics, String name) {
-    MetricData m = metrics.stream().filter(x -> x.getName().equals(name)).findFirst()
-        .orElseThrow(() -> new AssertionError("no metric " + name + " in " + metrics.stream().map(MetricData::getName).toList()));
+    MetricData m =
+        metrics.stream()
+            .filter(x -> x.getName().equals(name))
+            .findFirst()
+            .orElseThrow(
+                () ->
+                    new AssertionError(
+                        "no metric "
+                            + name
+                            + " in "
+                            + metrics.stream().map(MetricData::getName).toList()));
     assertEquals("s", m.getUnit(), name);
     return m.getHistogramData().getPoints().iterator().next();
   }
 
   static long sum(List<MetricData> metrics, String name, String attr, String value) {
-    return metrics.stream().filter(x -> x.getName().equals(name))
+    return metrics.stream()
+        .filter(x -> x.getName().equals(name))
         .flatMap(x -> x.getLongSumData().getPoints().stream())
-        .filter(p -> attr == null || value.equals(p.getAttributes().get(AttributeKey.stringKey(attr))))
-        .mapToLong(LongPointData::getValue).sum();
+        .filter(
+            p -> attr == null || value.equals(p.getAttributes().get(AttributeKey.stringKey(attr))))
+        .mapToLong(LongPointData::getValue)
+        .sum();
   }
 
   @Test
@@ -250,12 +337,17 @@ class TracingTest {
     InMemoryMetricReader metrics = InMemoryMetricReader.create();
     String name = "trace-" + UUID.randomUUID();
     try (Telemetry telemetry = Telemetry.of(sdk("tandem", spans, metrics));
-        AllInOne server = AllInOne.start(model, "cpu", env(), InProcessServerBuilder.forName(name), telemetry)) {
-      ManagedChannel ch = InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20)
-          .intercept(telemetry.clientInterceptor()).build();
+        AllInOne server =
+            AllInOne.start(model, "cpu", env(), InProcessServerBuilder.forName(name), telemetry)) {
+      ManagedChannel ch =
+          InProcessChannelBuilder.forName(name)
+              .maxInboundMessageSize(64 << 20)
+              .intercept(telemetry.clientInterceptor())
+              .build();
       try {
         // A client that is not tracing: the gateway's server span is the root.
-        ManagedChannel plain = InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20).build();
+        ManagedChannel plain =
+            InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20).build();
         ChatFinal first = chat(plain, "r1");
         ChatFinal second = chat(plain, "r2");
         plain.shutdownNow();
@@ -265,11 +357,13 @@ class TracingTest {
         assertChatTrace(trace(spans, second.getTraceId()), second, "r2", true);
 
         List<MetricData> m = new ArrayList<>(metrics.collectAllMetrics());
-        assertEquals(2, histogram(m, "gen_ai.server.time_to_first_token").getCount(), "one TTFT per chat");
+        assertEquals(
+            2, histogram(m, "gen_ai.server.time_to_first_token").getCount(), "one TTFT per chat");
         assertEquals(2, histogram(m, "gen_ai.server.request.duration").getCount());
         assertEquals(2, histogram(m, "gen_ai.server.time_per_output_token").getCount());
         HistogramPointData ttft = histogram(m, "gen_ai.server.time_to_first_token");
-        assertEquals("chat", ttft.getAttributes().get(AttributeKey.stringKey("gen_ai.operation.name")));
+        assertEquals(
+            "chat", ttft.getAttributes().get(AttributeKey.stringKey("gen_ai.operation.name")));
         assertTrue(ttft.getSum() > 0 && ttft.getSum() < 60, "TTFT in seconds: " + ttft.getSum());
         assertEquals(1, sum(m, "vision.cache.requests", "vision.cache.result", "hit"));
         assertEquals(1, sum(m, "vision.cache.requests", "vision.cache.result", "miss"));
@@ -282,7 +376,8 @@ class TracingTest {
 
         // A tracing client: its trace continues through all three services.
         spans.reset();
-        io.opentelemetry.api.trace.Span root = telemetry.tracer("test").spanBuilder("client").startSpan();
+        io.opentelemetry.api.trace.Span root =
+            telemetry.tracer("test").spanBuilder("client").startSpan();
         ChatFinal traced;
         try (var s = root.makeCurrent()) {
           traced = chat(ch, "r3");
@@ -293,41 +388,56 @@ class TracingTest {
 
         // A client that cancels after the first chunk: the chat span still ends, marked cancelled.
         spans.reset();
-        java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
-        ChatRequest longOne = request("r4").toBuilder()
-            .setParams(GenerationParams.newBuilder().setMaxNewTokens(500).setMinNewTokens(500)).build();
-        ChatServiceGrpc.newStub(ch).chat(longOne, new io.grpc.stub.ClientResponseObserver<ChatRequest, ChatChunk>() {
-          io.grpc.stub.ClientCallStreamObserver<ChatRequest> call;
+        java.util.concurrent.CompletableFuture<Void> done =
+            new java.util.concurrent.CompletableFuture<>();
+        ChatRequest longOne =
+            request("r4").toBuilder()
+                .setParams(GenerationParams.newBuilder().setMaxNewTokens(500).setMinNewTokens(500))
+                .build();
+        ChatServiceGrpc.newStub(ch)
+            .chat(
+                longOne,
+                new io.grpc.stub.ClientResponseObserver<ChatRequest, ChatChunk>() {
+                  io.grpc.stub.ClientCallStreamObserver<ChatRequest> call;
 
-          @Override
-          public void beforeStart(io.grpc.stub.ClientCallStreamObserver<ChatRequest> c) {
-            call = c;
-          }
+                  @Override
+                  public void beforeStart(io.grpc.stub.ClientCallStreamObserver<ChatRequest> c) {
+                    call = c;
+                  }
 
-          @Override
-          public void onNext(ChatChunk c) {
-            call.cancel("test cancels", null);
-          }
+                  @Override
+                  public void onNext(ChatChunk c) {
+                    call.cancel("test cancels", null);
+                  }
 
-          @Override
-          public void onError(Throwable t) {
-            done.complete(null);
-          }
+                  @Override
+                  public void onError(Throwable t) {
+                    done.complete(null);
+                  }
 
-          @Override
-          public void onCompleted() {
-            done.completeExceptionally(new AssertionError("the stream should have been cancelled"));
-          }
-        });
+                  @Override
+                  public void onCompleted() {
+                    done.completeExceptionally(
+                        new AssertionError("the stream should have been cancelled"));
+                  }
+                });
         done.get(60, TimeUnit.SECONDS);
         SpanData cancelled = null;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (cancelled == null && System.nanoTime() < deadline) {
-          cancelled = spans.getFinishedSpanItems().stream().filter(x -> x.getName().equals("chat")).findFirst().orElse(null);
+          cancelled =
+              spans.getFinishedSpanItems().stream()
+                  .filter(x -> x.getName().equals("chat"))
+                  .findFirst()
+                  .orElse(null);
           Thread.sleep(20);
         }
         assertNotNull(cancelled, "the cancelled chat's span ended");
-        assertEquals(List.of("cancelled"), cancelled.getAttributes().get(AttributeKey.stringArrayKey("gen_ai.response.finish_reasons")));
+        assertEquals(
+            List.of("cancelled"),
+            cancelled
+                .getAttributes()
+                .get(AttributeKey.stringArrayKey("gen_ai.response.finish_reasons")));
       } finally {
         ch.shutdownNow();
       }
@@ -342,32 +452,55 @@ class TracingTest {
     try (Telemetry vt = Telemetry.of(sdk("tandem-vision", spans, InMemoryMetricReader.create()));
         Telemetry dt = Telemetry.of(sdk("tandem-decoder", spans, InMemoryMetricReader.create()));
         Telemetry gt = Telemetry.of(sdk("tandem-gateway", spans, gwMetrics));
-        VisionServer vision = VisionServer.start(VisionServerConfig.fromEnv(env),
-            ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(vt))) {
+        VisionServer vision =
+            VisionServer.start(
+                VisionServerConfig.fromEnv(env),
+                ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(vt))) {
       DecoderServerConfig dc = DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(env()));
-      try (DecoderServer decoder = DecoderServer.start(
-          Qwen3ForCausalLM.load(model, new DecoderOptions(dc.device(), dc.dtype(), dc.maxBatch(), dc.maxSeqLen())),
-          DecoderServer.ModelInfo.fromDir(model), dc,
-          ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(dt))) {
-        GatewayServer gw = GatewayServer.start(new GatewayServer.Config(model, "localhost:" + vision.port(),
-            "localhost:" + decoder.port(), 0, 64 << 20), GatewayServer.publicHost(0, Env.system(), gt), Env.system());
-        ManagedChannel ch = NettyChannelBuilder.forAddress("localhost", gw.port()).usePlaintext()
-            .maxInboundMessageSize(64 << 20).build();
+      try (DecoderServer decoder =
+          DecoderServer.start(
+              Qwen3ForCausalLM.load(
+                  model,
+                  new DecoderOptions(dc.device(), dc.dtype(), dc.maxBatch(), dc.maxSeqLen())),
+              DecoderServer.ModelInfo.fromDir(model),
+              dc,
+              ServerHost.inProcess(NettyServerBuilder.forPort(0)).withTelemetry(dt))) {
+        GatewayServer gw =
+            GatewayServer.start(
+                new GatewayServer.Config(
+                    model,
+                    "localhost:" + vision.port(),
+                    "localhost:" + decoder.port(),
+                    0,
+                    64 << 20),
+                GatewayServer.publicHost(0, Env.system(), gt),
+                Env.system());
+        ManagedChannel ch =
+            NettyChannelBuilder.forAddress("localhost", gw.port())
+                .usePlaintext()
+                .maxInboundMessageSize(64 << 20)
+                .build();
         try {
           ChatFinal fin = chat(ch, "net-1");
           List<SpanData> t = trace(spans, fin.getTraceId());
           assertChatTrace(t, fin, "net-1", false);
           for (SpanData s : t) {
             String service = s.getResource().getAttribute(AttributeKey.stringKey("service.name"));
-            String expected = switch (s.getName()) {
-              case "embed", "cache", "preprocess", "forward" -> "tandem-vision";
-              case "generate", "queue", "prefill" -> "tandem-decoder";
-              case "chat", "tokenize", "vision", "parse" -> "tandem-gateway";
-              default -> null;
-            };
+            String expected =
+                switch (s.getName()) {
+                  case "embed", "cache", "preprocess", "forward" -> "tandem-vision";
+                  case "generate", "queue", "prefill" -> "tandem-decoder";
+                  case "chat", "tokenize", "vision", "parse" -> "tandem-gateway";
+                  default -> null;
+                };
             if (expected != null) assertEquals(expected, service, s.getName());
           }
-          assertEquals(1, histogram(new ArrayList<>(gwMetrics.collectAllMetrics()), "gen_ai.server.time_to_first_token").getCount());
+          assertEquals(
+              1,
+              histogram(
+                      new ArrayList<>(gwMetrics.collectAllMetrics()),
+                      "gen_ai.server.time_to_first_token")
+                  .getCount());
         } finally {
           ch.shutdownNow();
           gw.close();

@@ -11,9 +11,10 @@ import java.util.List;
 import tandem.common.testing.NodeScripts;
 
 /**
- * Runs the scripts of cli/web-tests (npm {@code openai} and {@code playwright-core}, pinned by package-lock.json)
- * with node. Installs the locked packages on first use ({@code npm ci}, then from the npm cache). A missing node,
- * npm or chromium is a test failure that says what to install, never a skip.
+ * Runs the scripts of cli/web-tests (npm {@code openai} and {@code playwright-core}, pinned by
+ * package-lock.json) with node. Installs the locked packages on first use ({@code npm ci}, then
+ * from the npm cache). A missing node, npm or chromium is a test failure that says what to install,
+ * never a skip.
  */
 final class WebTests {
   static final Path DIR = Path.of("web-tests").toAbsolutePath();
@@ -33,8 +34,11 @@ final class WebTests {
   /** Fails with what to install when Debian's chromium is not there (CI installs it: .ci/run). */
   static void requireChromium() {
     if (!Files.isExecutable(Path.of(CHROMIUM))) {
-      fail("the playground test needs Chromium at " + CHROMIUM + " (Debian: apt-get install -y chromium; .ci/run "
-          + "installs it; CHROMIUM=/path overrides the location)");
+      fail(
+          "the playground test needs Chromium at "
+              + CHROMIUM
+              + " (Debian: apt-get install -y chromium; .ci/run "
+              + "installs it; CHROMIUM=/path overrides the location)");
     }
   }
 

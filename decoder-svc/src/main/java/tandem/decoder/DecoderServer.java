@@ -25,10 +25,11 @@ import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.telemetry.DecoderTelemetry;
 
 /**
- * decoder-svc: one model per process behind {@code DecoderService}, with health and reflection. Health turns SERVING
- * only after the weights are loaded and a warm-up request (one prefill, one decode step) went through the scheduler.
- * Hosted by a {@link ServerHost}: its builder, interceptors and drain grace, and its telemetry, which the server
- * borrows (whoever created the telemetry closes it, after the server).
+ * decoder-svc: one model per process behind {@code DecoderService}, with health and reflection.
+ * Health turns SERVING only after the weights are loaded and a warm-up request (one prefill, one
+ * decode step) went through the scheduler. Hosted by a {@link ServerHost}: its builder,
+ * interceptors and drain grace, and its telemetry, which the server borrows (whoever created the
+ * telemetry closes it, after the server).
  */
 public final class DecoderServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(DecoderServer.class);
@@ -39,7 +40,11 @@ public final class DecoderServer implements AutoCloseable {
   private final DecoderTelemetry telemetry;
   private final Duration shutdownGrace;
 
-  private DecoderServer(CausalLm model, Scheduler scheduler, ServerBootstrap bootstrap, DecoderTelemetry telemetry,
+  private DecoderServer(
+      CausalLm model,
+      Scheduler scheduler,
+      ServerBootstrap bootstrap,
+      DecoderTelemetry telemetry,
       Duration shutdownGrace) {
     this.model = model;
     this.scheduler = scheduler;
@@ -62,19 +67,23 @@ public final class DecoderServer implements AutoCloseable {
     /** Reads config.json and generation_config.json of a checkpoint folder. */
     public static ModelInfo fromDir(Path dir) throws IOException {
       ModelConfig mc = ModelConfig.fromDir(dir);
-      if (mc.text() == null) throw new IllegalArgumentException(dir + "/config.json has no text model");
-      return new ModelInfo(GenerationDefaults.fromDir(dir), mc.text().maxPositionEmbeddings(), mc.imageTokenId());
+      if (mc.text() == null)
+        throw new IllegalArgumentException(dir + "/config.json has no text model");
+      return new ModelInfo(
+          GenerationDefaults.fromDir(dir), mc.text().maxPositionEmbeddings(), mc.imageTokenId());
     }
   }
 
   /**
-   * Loads the checkpoint named by {@code config.model()} and serves it on {@code host} (for a network start,
-   * {@link ServerHost#internal}: TLS, connection limits, drain grace and health-only port from the environment).
+   * Loads the checkpoint named by {@code config.model()} and serves it on {@code host} (for a
+   * network start, {@link ServerHost#internal}: TLS, connection limits, drain grace and health-only
+   * port from the environment).
    */
   public static DecoderServer start(DecoderServerConfig config, ServerHost host)
       throws IOException, InterruptedException {
     if (config.model() == null) {
-      throw new IllegalArgumentException("no checkpoint: pass --model DIR or set " + CommonSettings.MODEL.env());
+      throw new IllegalArgumentException(
+          "no checkpoint: pass --model DIR or set " + CommonSettings.MODEL.env());
     }
     ModelInfo info = ModelInfo.fromDir(config.model());
     if (config.threads() > 0) ComputeThreads.set(config.threads());
@@ -85,33 +94,50 @@ public final class DecoderServer implements AutoCloseable {
     KvStats kv = model.kvStats();
     boolean prefix = model.prefixCaching();
     DecoderServer server = start(model, info, config, host);
-    log.info("decoder-svc serving {} on port {}: device {}, kernel {}, max batch {} x {} tokens, KV cache {}, prefix"
-        + " cache {}, prefill chunk {} tokens, queue {}; loaded in {} s", config.model(), server.port(),
-        config.device(), kernel, config.maxBatch(), config.maxSeqLen(), kvText(kv), prefix ? "on" : "off",
-        config.prefillTokens(), config.maxQueue(), String.format("%.1f", loadSeconds));
+    log.info(
+        "decoder-svc serving {} on port {}: device {}, kernel {}, max batch {} x {} tokens, KV cache {}, prefix"
+            + " cache {}, prefill chunk {} tokens, queue {}; loaded in {} s",
+        config.model(),
+        server.port(),
+        config.device(),
+        kernel,
+        config.maxBatch(),
+        config.maxSeqLen(),
+        kvText(kv),
+        prefix ? "on" : "off",
+        config.prefillTokens(),
+        config.maxQueue(),
+        String.format("%.1f", loadSeconds));
     return server;
   }
 
   private static String kvText(KvStats kv) {
     if (kv == null) return "reserved per slot (max batch x max seq len)";
-    return kv.capacityBlocks() + " blocks of " + kv.blockTokens() + " tokens, "
-        + ((long) kv.capacityBlocks() * kv.blockBytes() >> 20) + " MiB of " + kv.dtype();
+    return kv.capacityBlocks()
+        + " blocks of "
+        + kv.blockTokens()
+        + " tokens, "
+        + ((long) kv.capacityBlocks() * kv.blockBytes() >> 20)
+        + " MiB of "
+        + kv.dtype();
   }
 
   /**
-   * {@code java tandem.decoder.DecoderServer}: configured by the environment only ({@link DecoderSettings}, and the
-   * network settings every server reads).
+   * {@code java tandem.decoder.DecoderServer}: configured by the environment only ({@link
+   * DecoderSettings}, and the network settings every server reads).
    */
   public static void main(String[] args) throws Exception {
     if (args.length > 0) {
-      log.error("decoder-svc takes no arguments; configure it with TANDEM_* environment variables "
-          + "(docs/decoder-svc.md) or run `vlm serve decoder --help`");
+      log.error(
+          "decoder-svc takes no arguments; configure it with TANDEM_* environment variables "
+              + "(docs/decoder-svc.md) or run `vlm serve decoder --help`");
       System.exit(2);
     }
     SettingValues values = DecoderSettings.REGISTRY.resolve(System.getenv());
     DecoderServerConfig config = DecoderServerConfig.from(values);
-    Telemetry telemetry = Telemetry.fromEnv("tandem-decoder", System.getenv(),
-        values.get(CommonSettings.METRICS_PORT), null);
+    Telemetry telemetry =
+        Telemetry.fromEnv(
+            "tandem-decoder", System.getenv(), values.get(CommonSettings.METRICS_PORT), null);
     DecoderServer server;
     try {
       server = start(config, ServerHost.internal(config.port(), Env.system(), telemetry));
@@ -119,33 +145,51 @@ public final class DecoderServer implements AutoCloseable {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      server.close();
-      telemetry.close();
-    }, "decoder-shutdown"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  server.close();
+                  telemetry.close();
+                },
+                "decoder-shutdown"));
     server.awaitTermination();
   }
 
   /**
-   * Starts serving an already loaded model (the checkpoint's, or a test's fake): scheduler, gRPC server
-   * (NOT_SERVING), warm-up, then SERVING. Each request gets a {@code generate} span and the scheduler's state is
-   * exported as gauges, through the host's telemetry. Takes ownership of {@code model} (closed by {@link #close()}
-   * or when the start fails); {@code config.model()} and its load settings are not read.
+   * Starts serving an already loaded model (the checkpoint's, or a test's fake): scheduler, gRPC
+   * server (NOT_SERVING), warm-up, then SERVING. Each request gets a {@code generate} span and the
+   * scheduler's state is exported as gauges, through the host's telemetry. Takes ownership of
+   * {@code model} (closed by {@link #close()} or when the start fails); {@code config.model()} and
+   * its load settings are not read.
    */
-  public static DecoderServer start(CausalLm model, ModelInfo info, DecoderServerConfig config, ServerHost host)
+  public static DecoderServer start(
+      CausalLm model, ModelInfo info, DecoderServerConfig config, ServerHost host)
       throws IOException, InterruptedException {
     Scheduler scheduler;
     try {
-      scheduler = new Scheduler(model, new Scheduler.Config(config.maxQueue(), info.contextLength(),
-          config.prefillTokens(), DecoderSettings.LIMIT_NAMES));
+      scheduler =
+          new Scheduler(
+              model,
+              new Scheduler.Config(
+                  config.maxQueue(),
+                  info.contextLength(),
+                  config.prefillTokens(),
+                  DecoderSettings.LIMIT_NAMES));
     } catch (RuntimeException e) {
       model.close();
       throw e;
     }
     SecureRandom seeds = new SecureRandom();
     DecoderTelemetry dt = DecoderTelemetry.create(host.telemetry(), scheduler::metrics);
-    DecoderGrpcService service = new DecoderGrpcService(scheduler, info.defaults(), model.hiddenSize(),
-        info.imageTokenId(), seeds::nextLong, dt);
+    DecoderGrpcService service =
+        new DecoderGrpcService(
+            scheduler,
+            info.defaults(),
+            model.hiddenSize(),
+            info.imageTokenId(),
+            seeds::nextLong,
+            dt);
     ServerBootstrap bootstrap;
     try {
       bootstrap = host.start(config.maxMessageBytes(), service);
@@ -155,7 +199,8 @@ public final class DecoderServer implements AutoCloseable {
       model.close();
       throw e;
     }
-    // a scheduler loop that dies of something it cannot survive turns health NOT_SERVING: Kubernetes replaces the pod
+    // a scheduler loop that dies of something it cannot survive turns health NOT_SERVING:
+    // Kubernetes replaces the pod
     scheduler.onFailure(bootstrap::enterDraining);
     DecoderServer server = new DecoderServer(model, scheduler, bootstrap, dt, host.shutdownGrace());
     try {
@@ -196,17 +241,20 @@ public final class DecoderServer implements AutoCloseable {
     return shutdownGrace;
   }
 
-  /** {@link #close(Duration)} with the host's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network host). */
+  /**
+   * {@link #close(Duration)} with the host's grace (TANDEM_SHUTDOWN_GRACE_SECONDS for a network
+   * host).
+   */
   @Override
   public void close() {
     close(shutdownGrace);
   }
 
   /**
-   * Drains, then frees the model: health NOT_SERVING, new calls get UNAVAILABLE (the gateway retries another
-   * replica), streams in flight keep decoding for up to {@code grace}, then the rest are cancelled (their sequences
-   * end and free their KV slots). Returns true when every stream finished within the grace. The host's telemetry
-   * stays open: its owner closes it.
+   * Drains, then frees the model: health NOT_SERVING, new calls get UNAVAILABLE (the gateway
+   * retries another replica), streams in flight keep decoding for up to {@code grace}, then the
+   * rest are cancelled (their sequences end and free their KV slots). Returns true when every
+   * stream finished within the grace. The host's telemetry stays open: its owner closes it.
    */
   public boolean close(Duration grace) {
     // the scheduler keeps running meanwhile: it is what finishes the streams
@@ -217,8 +265,10 @@ public final class DecoderServer implements AutoCloseable {
     if (stopped) {
       model.close();
     } else {
-      log.warn("the scheduler still runs a forward pass after {} s; the model is left allocated rather than freed"
-          + " under it", SCHEDULER_STOP_WAIT.toSeconds());
+      log.warn(
+          "the scheduler still runs a forward pass after {} s; the model is left allocated rather than freed"
+              + " under it",
+          SCHEDULER_STOP_WAIT.toSeconds());
     }
     return clean && stopped;
   }

@@ -6,8 +6,9 @@ import tandem.common.config.SettingValues;
 import tandem.decoder.model.DecoderOptions;
 
 /**
- * What decoder-svc is started with: {@link #from} the values of {@link DecoderSettings#REGISTRY} (flags over the
- * environment), or built directly by tests and benchmarks. The settings' meanings are in {@link DecoderSettings}.
+ * What decoder-svc is started with: {@link #from} the values of {@link DecoderSettings#REGISTRY}
+ * (flags over the environment), or built directly by tests and benchmarks. The settings' meanings
+ * are in {@link DecoderSettings}.
  *
  * @param model checkpoint folder; null only for a server handed an already loaded model
  * @param device cpu or cuda; cuda falls back to cpu with a warning when no GPU is present
@@ -42,12 +43,18 @@ public record DecoderServerConfig(
 
   public DecoderServerConfig {
     if (maxBatch < 1) throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
-    if (maxSeqLen < 2) throw new IllegalArgumentException("max sequence length must be >= 2, got " + maxSeqLen);
+    if (maxSeqLen < 2)
+      throw new IllegalArgumentException("max sequence length must be >= 2, got " + maxSeqLen);
     if (maxQueue < 0) throw new IllegalArgumentException("max queue must be >= 0, got " + maxQueue);
-    if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in 0..65535, got " + port);
-    if (prefillTokens < 1) throw new IllegalArgumentException("prefill tokens must be >= 1, got " + prefillTokens);
-    if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0 = the core count), got " + threads);
-    // checks the weight format and the KV settings with the allowed values (the fields are not assigned yet)
+    if (port < 0 || port > 65535)
+      throw new IllegalArgumentException("port must be in 0..65535, got " + port);
+    if (prefillTokens < 1)
+      throw new IllegalArgumentException("prefill tokens must be >= 1, got " + prefillTokens);
+    if (threads < 0)
+      throw new IllegalArgumentException(
+          "threads must be >= 0 (0 = the core count), got " + threads);
+    // checks the weight format and the KV settings with the allowed values (the fields are not
+    // assigned yet)
     new DecoderOptions("cpu", "float32", 1, 1, weights, kvCacheBytes, kvCacheDtype, prefixCache);
   }
 
@@ -72,25 +79,61 @@ public record DecoderServerConfig(
   }
 
   /**
-   * The batch and queue limits given, every other setting (threads, weights, KV cache) at its default: what tests
-   * and benchmarks vary.
+   * The batch and queue limits given, every other setting (threads, weights, KV cache) at its
+   * default: what tests and benchmarks vary.
    */
-  public static DecoderServerConfig of(Path model, String device, String dtype, int port, int maxBatch,
-      int maxSeqLen, int maxQueue, int maxMessageBytes, int prefillTokens) {
-    return new DecoderServerConfig(model, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes,
-        prefillTokens, DecoderSettings.THREADS.defaultValue(), DecoderSettings.WEIGHTS.defaultValue(),
-        DecoderSettings.KV_CACHE_BYTES.defaultValue(), DecoderSettings.KV_CACHE_DTYPE.defaultValue(),
+  public static DecoderServerConfig of(
+      Path model,
+      String device,
+      String dtype,
+      int port,
+      int maxBatch,
+      int maxSeqLen,
+      int maxQueue,
+      int maxMessageBytes,
+      int prefillTokens) {
+    return new DecoderServerConfig(
+        model,
+        device,
+        dtype,
+        port,
+        maxBatch,
+        maxSeqLen,
+        maxQueue,
+        maxMessageBytes,
+        prefillTokens,
+        DecoderSettings.THREADS.defaultValue(),
+        DecoderSettings.WEIGHTS.defaultValue(),
+        DecoderSettings.KV_CACHE_BYTES.defaultValue(),
+        DecoderSettings.KV_CACHE_DTYPE.defaultValue(),
         DecoderSettings.PREFIX_CACHE.defaultValue());
   }
 
-  /** The same settings for the checkpoint in {@code dir} (a Hub id the caller resolved to its folder). */
+  /**
+   * The same settings for the checkpoint in {@code dir} (a Hub id the caller resolved to its
+   * folder).
+   */
   public DecoderServerConfig withModel(Path dir) {
-    return new DecoderServerConfig(dir, device, dtype, port, maxBatch, maxSeqLen, maxQueue, maxMessageBytes,
-        prefillTokens, threads, weights, kvCacheBytes, kvCacheDtype, prefixCache);
+    return new DecoderServerConfig(
+        dir,
+        device,
+        dtype,
+        port,
+        maxBatch,
+        maxSeqLen,
+        maxQueue,
+        maxMessageBytes,
+        prefillTokens,
+        threads,
+        weights,
+        kvCacheBytes,
+        kvCacheDtype,
+        prefixCache);
   }
 
   /** What the model is loaded with. */
   public DecoderOptions options() {
-    return new DecoderOptions(device, dtype, maxBatch, maxSeqLen, weights, kvCacheBytes, kvCacheDtype, prefixCache);
+    return new DecoderOptions(
+        device, dtype, maxBatch, maxSeqLen, weights, kvCacheBytes, kvCacheDtype, prefixCache);
   }
 }

@@ -11,48 +11,118 @@ import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.WeightFormat;
 
 /**
- * decoder-svc's settings, each declared once: flag, environment variable, default and check. {@code vlm serve
- * decoder} makes its options from {@link #REGISTRY}, {@link DecoderServer#main} reads the environment through it, and
- * the table in docs/decoder-svc.md is its {@code markdownTable()}. The network settings every server shares (TLS,
- * drain grace, health port, connections) are {@code CommonSettings.NETWORK}'s.
+ * decoder-svc's settings, each declared once: flag, environment variable, default and check. {@code
+ * vlm serve decoder} makes its options from {@link #REGISTRY}, {@link DecoderServer#main} reads the
+ * environment through it, and the table in docs/decoder-svc.md is its {@code markdownTable()}. The
+ * network settings every server shares (TLS, drain grace, health port, connections) are {@code
+ * CommonSettings.NETWORK}'s.
  */
 public final class DecoderSettings {
   private DecoderSettings() {}
 
   public static final Setting<Integer> PORT = CommonSettings.port(ServiceDefaults.DECODER_PORT);
-  public static final Setting<Integer> MAX_BATCH = Setting.integer("max-batch", "TANDEM_DECODER_MAX_BATCH", 8, 1,
-      Integer.MAX_VALUE, "Most sequences running together (rows of a decode step). The CPU kernel reserves no memory"
-          + " for it (the KV budget does); libtorch (CUDA) reserves max-batch × max-seq-len positions of KV up front.");
-  public static final Setting<Integer> MAX_SEQ_LEN = Setting.integer("max-seq-len", "TANDEM_DECODER_MAX_SEQ_LEN",
-      4096, 2, Integer.MAX_VALUE, "Longest sequence, tokens (prompt + generated).");
-  public static final Setting<Integer> MAX_QUEUE = Setting.integer("max-queue", "TANDEM_DECODER_MAX_QUEUE", 64, 0,
-      Integer.MAX_VALUE, "Requests that may wait for a free slot; beyond that a new call gets RESOURCE_EXHAUSTED.");
-  public static final Setting<Integer> PREFILL_CHUNK_TOKENS = Setting.integer("prefill-chunk-tokens",
-      "TANDEM_DECODER_PREFILL_TOKENS", 24, 1, Integer.MAX_VALUE, "Rows per scheduler step, decoding rows included:"
-          + " pending prompts get the rest, at least 16 (chunked prefill). Smaller keeps running streams smoother"
-          + " while a long prompt is prefilled; larger gives that prompt its first token sooner.")
-      .withAliases("prefill-tokens");
-  public static final Setting<Long> KV_CACHE_BYTES = Setting.bytes("kv-cache-bytes",
-      "TANDEM_DECODER_KV_CACHE_BYTES", DecoderOptions.DEFAULT_KV_BYTES, 0, "KV cache budget of the CPU kernel,"
-          + " bytes (suffixes k, m, g): its block pool never holds more; 0 = the default.");
-  public static final Setting<String> KV_CACHE_DTYPE = new Setting<>("kv-cache-dtype", List.of(),
-      "TANDEM_DECODER_KV_CACHE_DTYPE", DecoderOptions.DEFAULT_KV_DTYPE, "KV storage of the CPU kernel: bf16 (K/V"
-          + " rounded to nearest even) or f32 (float32 throughout).", String.class, DecoderSettings::kvDtype, null);
-  public static final Setting<Boolean> PREFIX_CACHE = Setting.bool("prefix-cache", "TANDEM_DECODER_PREFIX_CACHE",
-      true, "Keep full KV blocks after their sequence ends and reuse them for later prompts with the same prefix"
-          + " (system prompt, image, earlier turns).");
-  public static final Setting<Integer> THREADS = Setting.integer("threads", "TANDEM_DECODER_THREADS", 0, 0,
-      Integer.MAX_VALUE, "Compute threads (process-wide) of the CPU kernel and libtorch; 0 = the core count.");
-  public static final Setting<String> WEIGHTS = new Setting<>("weights", List.of(), "TANDEM_DECODER_WEIGHTS", "auto",
-      "CPU weight format: auto (the checkpoint's: bf16 for a bf16 checkpoint, else f32), bf16, q8_0 (int8 blocks as"
-          + " llama.cpp's Q8_0: an approximation, about half the bytes of bf16) or f32. On CUDA, --dtype applies.",
-      String.class, DecoderSettings::weights, null);
+  public static final Setting<Integer> MAX_BATCH =
+      Setting.integer(
+          "max-batch",
+          "TANDEM_DECODER_MAX_BATCH",
+          8,
+          1,
+          Integer.MAX_VALUE,
+          "Most sequences running together (rows of a decode step). The CPU kernel reserves no memory"
+              + " for it (the KV budget does); libtorch (CUDA) reserves max-batch × max-seq-len positions of KV up front.");
+  public static final Setting<Integer> MAX_SEQ_LEN =
+      Setting.integer(
+          "max-seq-len",
+          "TANDEM_DECODER_MAX_SEQ_LEN",
+          4096,
+          2,
+          Integer.MAX_VALUE,
+          "Longest sequence, tokens (prompt + generated).");
+  public static final Setting<Integer> MAX_QUEUE =
+      Setting.integer(
+          "max-queue",
+          "TANDEM_DECODER_MAX_QUEUE",
+          64,
+          0,
+          Integer.MAX_VALUE,
+          "Requests that may wait for a free slot; beyond that a new call gets RESOURCE_EXHAUSTED.");
+  public static final Setting<Integer> PREFILL_CHUNK_TOKENS =
+      Setting.integer(
+              "prefill-chunk-tokens",
+              "TANDEM_DECODER_PREFILL_TOKENS",
+              24,
+              1,
+              Integer.MAX_VALUE,
+              "Rows per scheduler step, decoding rows included:"
+                  + " pending prompts get the rest, at least 16 (chunked prefill). Smaller keeps running streams smoother"
+                  + " while a long prompt is prefilled; larger gives that prompt its first token sooner.")
+          .withAliases("prefill-tokens");
+  public static final Setting<Long> KV_CACHE_BYTES =
+      Setting.bytes(
+          "kv-cache-bytes",
+          "TANDEM_DECODER_KV_CACHE_BYTES",
+          DecoderOptions.DEFAULT_KV_BYTES,
+          0,
+          "KV cache budget of the CPU kernel,"
+              + " bytes (suffixes k, m, g): its block pool never holds more; 0 = the default.");
+  public static final Setting<String> KV_CACHE_DTYPE =
+      new Setting<>(
+          "kv-cache-dtype",
+          List.of(),
+          "TANDEM_DECODER_KV_CACHE_DTYPE",
+          DecoderOptions.DEFAULT_KV_DTYPE,
+          "KV storage of the CPU kernel: bf16 (K/V"
+              + " rounded to nearest even) or f32 (float32 throughout).",
+          String.class,
+          DecoderSettings::kvDtype,
+          null);
+  public static final Setting<Boolean> PREFIX_CACHE =
+      Setting.bool(
+          "prefix-cache",
+          "TANDEM_DECODER_PREFIX_CACHE",
+          true,
+          "Keep full KV blocks after their sequence ends and reuse them for later prompts with the same prefix"
+              + " (system prompt, image, earlier turns).");
+  public static final Setting<Integer> THREADS =
+      Setting.integer(
+          "threads",
+          "TANDEM_DECODER_THREADS",
+          0,
+          0,
+          Integer.MAX_VALUE,
+          "Compute threads (process-wide) of the CPU kernel and libtorch; 0 = the core count.");
+  public static final Setting<String> WEIGHTS =
+      new Setting<>(
+          "weights",
+          List.of(),
+          "TANDEM_DECODER_WEIGHTS",
+          "auto",
+          "CPU weight format: auto (the checkpoint's: bf16 for a bf16 checkpoint, else f32), bf16, q8_0 (int8 blocks as"
+              + " llama.cpp's Q8_0: an approximation, about half the bytes of bf16) or f32. On CUDA, --dtype applies.",
+          String.class,
+          DecoderSettings::weights,
+          null);
 
   /** Every setting decoder-svc reads, in the order of its help and docs. */
-  public static final SettingRegistry REGISTRY = new SettingRegistry("decoder-svc", List.of(CommonSettings.MODEL,
-      CommonSettings.DEVICE, CommonSettings.DTYPE, PORT, MAX_BATCH, MAX_SEQ_LEN, MAX_QUEUE, PREFILL_CHUNK_TOKENS,
-      KV_CACHE_BYTES, KV_CACHE_DTYPE, PREFIX_CACHE, THREADS, WEIGHTS, CommonSettings.MAX_MESSAGE_BYTES,
-      CommonSettings.METRICS_PORT));
+  public static final SettingRegistry REGISTRY =
+      new SettingRegistry(
+          "decoder-svc",
+          List.of(
+              CommonSettings.MODEL,
+              CommonSettings.DEVICE,
+              CommonSettings.DTYPE,
+              PORT,
+              MAX_BATCH,
+              MAX_SEQ_LEN,
+              MAX_QUEUE,
+              PREFILL_CHUNK_TOKENS,
+              KV_CACHE_BYTES,
+              KV_CACHE_DTYPE,
+              PREFIX_CACHE,
+              THREADS,
+              WEIGHTS,
+              CommonSettings.MAX_MESSAGE_BYTES,
+              CommonSettings.METRICS_PORT));
 
   /** How the scheduler's refusals name the limit a request hit: by these settings' variables. */
   public static final Scheduler.LimitNames LIMIT_NAMES =

@@ -1,6 +1,5 @@
 package tandem.decoder;
 
-import tandem.common.config.CommonSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -22,6 +21,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
@@ -36,9 +36,9 @@ import tandem.proto.types.v1.FinishReason;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * A stopping decoder-svc (SIGTERM in a pod: {@link DecoderServer#close()}) on a real port: new Generate calls get
- * UNAVAILABLE so the gateway retries another replica, streams in flight keep decoding until they end or the grace
- * (TANDEM_SHUTDOWN_GRACE_SECONDS) runs out.
+ * A stopping decoder-svc (SIGTERM in a pod: {@link DecoderServer#close()}) on a real port: new
+ * Generate calls get UNAVAILABLE so the gateway retries another replica, streams in flight keep
+ * decoding until they end or the grace (TANDEM_SHUTDOWN_GRACE_SECONDS) runs out.
  */
 class DecoderDrainingTest {
   private static final int VOCAB = 40;
@@ -52,24 +52,38 @@ class DecoderDrainingTest {
   /** decoder-svc on a free localhost port over a fake model that takes 50 ms per decode step. */
   DecoderServer slowServer(Duration grace) throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 1000);
-    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
-    DecoderServer server = DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000,
-        VOCAB - 1), cfg, ServerHost.inProcess(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
-        .withShutdownGrace(grace));
+    DecoderServerConfig cfg =
+        DecoderServerConfig.of(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
+    DecoderServer server =
+        DecoderServer.start(
+            lm,
+            new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, VOCAB - 1),
+            cfg,
+            ServerHost.inProcess(
+                    Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
+                .withShutdownGrace(grace));
     lm.stepSleepMillis = 50; // after the warm-up
     return server;
   }
 
   DecoderServiceGrpc.DecoderServiceBlockingStub stub(DecoderServer server) {
     ManagedChannel c =
-        Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create()).build();
+        Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create())
+            .build();
     channels.add(c);
     return DecoderServiceGrpc.newBlockingStub(c).withDeadlineAfter(60, TimeUnit.SECONDS);
   }
 
   static GenerateRequest tokens(int n) {
-    return GenerateRequest.newBuilder().setRequestId("drain").addInputIds(1).addInputIds(2)
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(n).setMinNewTokens(n).setNoRepeatNgramSize(0))
+    return GenerateRequest.newBuilder()
+        .setRequestId("drain")
+        .addInputIds(1)
+        .addInputIds(2)
+        .setParams(
+            GenerationParams.newBuilder()
+                .setMaxNewTokens(n)
+                .setMinNewTokens(n)
+                .setNoRepeatNgramSize(0))
         .build();
   }
 
@@ -88,7 +102,8 @@ class DecoderDrainingTest {
   }
 
   @Test
-  void aDrainingDecoderFinishesItsStreamInFlightAndRefusesANewGenerateWithUnavailable() throws Exception {
+  void aDrainingDecoderFinishesItsStreamInFlightAndRefusesANewGenerateWithUnavailable()
+      throws Exception {
     DecoderServer server = slowServer(Duration.ofSeconds(20));
     var stub = stub(server);
     Iterator<GenerateResponse> inFlight = stub.generate(tokens(20)); // about 1 s of decoding
@@ -104,10 +119,15 @@ class DecoderDrainingTest {
     Rest rest = rest(inFlight);
     assertNotNull(rest.fin(), "the in-flight stream ended with its final message");
     assertEquals(FinishReason.FINISH_REASON_LENGTH, rest.fin().getFinishReason());
-    assertEquals(20, first.getTokens().getIdsCount() + rest.tokens(), "every token of the in-flight stream arrived");
+    assertEquals(
+        20,
+        first.getTokens().getIdsCount() + rest.tokens(),
+        "every token of the in-flight stream arrived");
     closing.get(20, TimeUnit.SECONDS);
     double took = (System.nanoTime() - t) / 1e9;
-    assertTrue(took < 10, "close() returned " + took + " s after the drain began, long after the stream ended");
+    assertTrue(
+        took < 10,
+        "close() returned " + took + " s after the drain began, long after the stream ended");
   }
 
   @Test
@@ -121,14 +141,17 @@ class DecoderDrainingTest {
     double took = (System.nanoTime() - t) / 1e9;
     assertTrue(took < 4, "close() took " + took + " s with a 0.5 s grace");
     var e = assertThrows(StatusRuntimeException.class, () -> rest(inFlight));
-    assertTrue(e.getStatus().getCode() == Status.Code.UNAVAILABLE || e.getStatus().getCode() == Status.Code.CANCELLED,
+    assertTrue(
+        e.getStatus().getCode() == Status.Code.UNAVAILABLE
+            || e.getStatus().getCode() == Status.Code.CANCELLED,
         e.toString());
   }
 
   @Test
   void closeWithAnExplicitGraceReportsWhetherEveryStreamFinished() throws Exception {
     DecoderServer idle = slowServer(Duration.ofSeconds(20));
-    // Nothing in flight: clean, and at once (a zero grace cannot work: the transports close asynchronously)
+    // Nothing in flight: clean, and at once (a zero grace cannot work: the transports close
+    // asynchronously)
     long t = System.nanoTime();
     assertTrue(idle.close(Duration.ofSeconds(10)), "nothing in flight: a clean drain");
     double took = (System.nanoTime() - t) / 1e9;
@@ -141,15 +164,31 @@ class DecoderDrainingTest {
   }
 
   @Test
-  void theNetworkStartTakesItsGraceFromTheEnvironmentAndRefusesABadOneBeforeLoading() throws Exception {
+  void theNetworkStartTakesItsGraceFromTheEnvironmentAndRefusesABadOneBeforeLoading()
+      throws Exception {
     DecoderServerConfig cfg =
-        DecoderServerConfig.of(TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 1, 64, 4, 16 << 20, 64);
-    var bad = assertThrows(IllegalArgumentException.class, () -> DecoderServer.start(cfg, ServerHost.internal(
-        cfg.port(), new Env(Map.of(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "-3")), Telemetry.noop())));
-    assertTrue(bad.getMessage().contains(CommonSettings.SHUTDOWN_GRACE_SECONDS.env()), bad.getMessage());
+        DecoderServerConfig.of(
+            TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 1, 64, 4, 16 << 20, 64);
+    var bad =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                DecoderServer.start(
+                    cfg,
+                    ServerHost.internal(
+                        cfg.port(),
+                        new Env(Map.of(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "-3")),
+                        Telemetry.noop())));
+    assertTrue(
+        bad.getMessage().contains(CommonSettings.SHUTDOWN_GRACE_SECONDS.env()), bad.getMessage());
 
-    DecoderServer server = DecoderServer.start(cfg, ServerHost.internal(cfg.port(),
-        new Env(Map.of(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "7")), Telemetry.noop()));
+    DecoderServer server =
+        DecoderServer.start(
+            cfg,
+            ServerHost.internal(
+                cfg.port(),
+                new Env(Map.of(CommonSettings.SHUTDOWN_GRACE_SECONDS.env(), "7")),
+                Telemetry.noop()));
     try {
       assertEquals(Duration.ofSeconds(7), server.shutdownGrace());
     } finally {

@@ -34,8 +34,9 @@ import tandem.proto.types.v1.FinishReason;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * decoder-svc under faults (issue 15): an Error in one request ends that request and the scheduler goes on; a loop
- * that dies anyway turns health NOT_SERVING; shutdown frees the model only after the forward pass in flight.
+ * decoder-svc under faults (issue 15): an Error in one request ends that request and the scheduler
+ * goes on; a loop that dies anyway turns health NOT_SERVING; shutdown frees the model only after
+ * the forward pass in flight.
  */
 class DecoderFaultsTest {
   private static final int VOCAB = 40;
@@ -55,7 +56,8 @@ class DecoderFaultsTest {
 
     @Override
     public float[][] decode(int[] slotIds, int[] ids) {
-      if (oomOnNextDecode.getAndSet(false)) throw new OutOfMemoryError("Java heap space (simulated)");
+      if (oomOnNextDecode.getAndSet(false))
+        throw new OutOfMemoryError("Java heap space (simulated)");
       try {
         return super.decode(slotIds, ids);
       } finally {
@@ -65,7 +67,8 @@ class DecoderFaultsTest {
 
     @Override
     public void release(int slot) {
-      if (errorOnRelease.get()) throw new InternalError("simulated failure outside any one request");
+      if (errorOnRelease.get())
+        throw new InternalError("simulated failure outside any one request");
       super.release(slot);
     }
 
@@ -83,24 +86,38 @@ class DecoderFaultsTest {
   }
 
   DecoderServer start(FaultyLm lm) throws Exception {
-    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
-    DecoderServer server = DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000,
-        VOCAB - 1), cfg, ServerHost.inProcess(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
-        .withShutdownGrace(Duration.ofSeconds(5)));
+    DecoderServerConfig cfg =
+        DecoderServerConfig.of(null, "cpu", "float32", 0, 2, 1000, 4, 1 << 20, 64);
+    DecoderServer server =
+        DecoderServer.start(
+            lm,
+            new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, VOCAB - 1),
+            cfg,
+            ServerHost.inProcess(
+                    Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()))
+                .withShutdownGrace(Duration.ofSeconds(5)));
     servers.add(server);
     return server;
   }
 
   ManagedChannel channel(DecoderServer server) {
     ManagedChannel c =
-        Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create()).build();
+        Grpc.newChannelBuilder("localhost:" + server.port(), InsecureChannelCredentials.create())
+            .build();
     channels.add(c);
     return c;
   }
 
   static GenerateRequest tokens(int n) {
-    return GenerateRequest.newBuilder().setRequestId("faults").addInputIds(1).addInputIds(2)
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(n).setMinNewTokens(n).setNoRepeatNgramSize(0))
+    return GenerateRequest.newBuilder()
+        .setRequestId("faults")
+        .addInputIds(1)
+        .addInputIds(2)
+        .setParams(
+            GenerationParams.newBuilder()
+                .setMaxNewTokens(n)
+                .setMinNewTokens(n)
+                .setNoRepeatNgramSize(0))
         .build();
   }
 
@@ -114,20 +131,25 @@ class DecoderFaultsTest {
   }
 
   static ServingStatus health(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c).withDeadlineAfter(5, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.newBuilder().setService("").build()).getStatus();
+    return HealthGrpc.newBlockingStub(c)
+        .withDeadlineAfter(5, TimeUnit.SECONDS)
+        .check(HealthCheckRequest.newBuilder().setService("").build())
+        .getStatus();
   }
 
   @Test
   void anOutOfMemoryErrorInOneDecodeStepEndsThatStreamAndTheSchedulerGoesOn() throws Exception {
     FaultyLm lm = new FaultyLm();
     DecoderServer server = start(lm);
-    var stub = DecoderServiceGrpc.newBlockingStub(channel(server)).withDeadlineAfter(30, TimeUnit.SECONDS);
+    var stub =
+        DecoderServiceGrpc.newBlockingStub(channel(server)).withDeadlineAfter(30, TimeUnit.SECONDS);
     lm.oomOnNextDecode.set(true);
-    GenerateFinal failed = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> finalOf(stub.generate(tokens(5))));
+    GenerateFinal failed =
+        assertTimeoutPreemptively(Duration.ofSeconds(10), () -> finalOf(stub.generate(tokens(5))));
     assertEquals(FinishReason.FINISH_REASON_ERROR, failed.getFinishReason());
     assertTrue(failed.getError().contains("OutOfMemoryError"), failed.getError());
-    GenerateFinal next = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> finalOf(stub.generate(tokens(5))));
+    GenerateFinal next =
+        assertTimeoutPreemptively(Duration.ofSeconds(10), () -> finalOf(stub.generate(tokens(5))));
     assertEquals(FinishReason.FINISH_REASON_LENGTH, next.getFinishReason());
     assertEquals(5, next.getGeneratedTokens());
     assertEquals(ServingStatus.SERVING, health(channels.get(0)));
@@ -140,7 +162,8 @@ class DecoderFaultsTest {
     ManagedChannel c = channel(server);
     var stub = DecoderServiceGrpc.newBlockingStub(c).withDeadlineAfter(30, TimeUnit.SECONDS);
     assertEquals(ServingStatus.SERVING, health(c));
-    lm.errorOnRelease.set(true); // the end of the next sequence throws outside any per-request guard
+    lm.errorOnRelease.set(
+        true); // the end of the next sequence throws outside any per-request guard
     assertTimeoutPreemptively(Duration.ofSeconds(10), () -> finalOf(stub.generate(tokens(3))));
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
     while (health(c) != ServingStatus.NOT_SERVING && System.nanoTime() < until) Thread.sleep(20);
@@ -154,12 +177,15 @@ class DecoderFaultsTest {
     FaultyLm lm = new FaultyLm();
     DecoderServer server = start(lm);
     servers.remove(server);
-    var stub = DecoderServiceGrpc.newBlockingStub(channel(server)).withDeadlineAfter(30, TimeUnit.SECONDS);
+    var stub =
+        DecoderServiceGrpc.newBlockingStub(channel(server)).withDeadlineAfter(30, TimeUnit.SECONDS);
     lm.stepSleepMillis = 800;
     Iterator<GenerateResponse> it = stub.generate(tokens(50));
     it.next(); // streaming: a decode step of 800 ms is running or about to
     Thread.sleep(100);
-    server.close(Duration.ZERO); // no grace: the stream is cut, but the pass in flight must end before the free
+    server.close(
+        Duration
+            .ZERO); // no grace: the stream is cut, but the pass in flight must end before the free
     assertTrue(lm.closedAt.get() > 0, "the model was freed");
     assertTrue(lm.closedAt.get() >= lm.lastDecodeEnd.get(), "freed after the last decode returned");
   }

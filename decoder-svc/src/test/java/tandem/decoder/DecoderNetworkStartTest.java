@@ -25,8 +25,9 @@ import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * decoder-svc as `vlm serve decoder` starts it in a Kubernetes pod with internal mTLS: Generate only for callers with
- * a client certificate from the CA; the plaintext health-only port answers probes and refuses Generate.
+ * decoder-svc as `vlm serve decoder` starts it in a Kubernetes pod with internal mTLS: Generate
+ * only for callers with a client certificate from the CA; the plaintext health-only port answers
+ * probes and refuses Generate.
  */
 class DecoderNetworkStartTest {
   @TempDir Path dir;
@@ -43,11 +44,18 @@ class DecoderNetworkStartTest {
   }
 
   static Status.Code generate(ManagedChannel c) {
-    GenerateRequest req = GenerateRequest.newBuilder().setRequestId("net").addInputIds(9707).addInputIds(11)
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(2).setMinNewTokens(0)).build();
+    GenerateRequest req =
+        GenerateRequest.newBuilder()
+            .setRequestId("net")
+            .addInputIds(9707)
+            .addInputIds(11)
+            .setParams(GenerationParams.newBuilder().setMaxNewTokens(2).setMinNewTokens(0))
+            .build();
     try {
       int[] n = {0};
-      DecoderServiceGrpc.newBlockingStub(c).withDeadlineAfter(30, TimeUnit.SECONDS).generate(req)
+      DecoderServiceGrpc.newBlockingStub(c)
+          .withDeadlineAfter(30, TimeUnit.SECONDS)
+          .generate(req)
           .forEachRemaining(r -> n[0]++);
       assertTrue(n[0] > 0);
       return Status.Code.OK;
@@ -57,24 +65,33 @@ class DecoderNetworkStartTest {
   }
 
   static ServingStatus health(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+    return HealthGrpc.newBlockingStub(c)
+        .withDeadlineAfter(10, TimeUnit.SECONDS)
+        .check(HealthCheckRequest.getDefaultInstance())
+        .getStatus();
   }
 
   @Test
-  void withMtlsOnlyTheGatewaysCertificateReachesGenerateAndTheHealthPortServesProbesOnly() throws Exception {
+  void withMtlsOnlyTheGatewaysCertificateReachesGenerateAndTheHealthPortServesProbesOnly()
+      throws Exception {
     TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
     DecoderServerConfig config =
-        DecoderServerConfig.of(TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 2, 64, 4, 16 << 20, 512);
-    DecoderServer server = DecoderServer.start(config, ServerHost.internal(config.port(), tls.env(), Telemetry.noop()));
+        DecoderServerConfig.of(
+            TinyCheckpoints.decoderTiny(), "cpu", "float32", 0, 2, 64, 4, 16 << 20, 512);
+    DecoderServer server =
+        DecoderServer.start(
+            config, ServerHost.internal(config.port(), tls.env(), Telemetry.noop()));
     try {
       assertEquals(tls.healthPort(), server.healthPort());
       ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));
       assertEquals(ServingStatus.SERVING, health(probe), "the kubelet's plaintext probe");
       assertEquals(Status.Code.UNIMPLEMENTED, generate(probe), "no Generate on the health port");
 
-      assertEquals(Status.Code.OK, generate(track(TlsTestEnv.channel(server.port(), tls.tls(true)))));
-      assertEquals(Status.Code.UNAVAILABLE, generate(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
+      assertEquals(
+          Status.Code.OK, generate(track(TlsTestEnv.channel(server.port(), tls.tls(true)))));
+      assertEquals(
+          Status.Code.UNAVAILABLE,
+          generate(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
       assertEquals(Status.Code.UNAVAILABLE, generate(track(TlsTestEnv.plaintext(server.port()))));
     } finally {
       server.close();

@@ -9,7 +9,10 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import tandem.common.testing.SettingsDocs;
 
-/** The KV cache settings as the environment gives them, and their refusals; the docs' table of every setting. */
+/**
+ * The KV cache settings as the environment gives them, and their refusals; the docs' table of every
+ * setting.
+ */
 class DecoderServerConfigTest {
   static DecoderServerConfig fromEnv(Map<String, String> env) {
     return DecoderServerConfig.from(DecoderSettings.REGISTRY.resolve(env));
@@ -22,18 +25,28 @@ class DecoderServerConfigTest {
     assertEquals("bf16", d.kvCacheDtype());
     assertTrue(d.prefixCache());
 
-    DecoderServerConfig c = fromEnv(Map.of(
-        "TANDEM_DECODER_KV_CACHE_BYTES", "1048576", "TANDEM_DECODER_KV_CACHE_DTYPE", "f32",
-        "TANDEM_DECODER_PREFIX_CACHE", "Off"));
+    DecoderServerConfig c =
+        fromEnv(
+            Map.of(
+                "TANDEM_DECODER_KV_CACHE_BYTES",
+                "1048576",
+                "TANDEM_DECODER_KV_CACHE_DTYPE",
+                "f32",
+                "TANDEM_DECODER_PREFIX_CACHE",
+                "Off"));
     assertEquals(1 << 20, c.kvCacheBytes());
     assertEquals("f32", c.options().kvDtype());
     assertFalse(c.options().prefixCache());
 
-    var e = assertThrows(IllegalArgumentException.class,
-        () -> fromEnv(Map.of("TANDEM_DECODER_PREFIX_CACHE", "maybe")));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> fromEnv(Map.of("TANDEM_DECODER_PREFIX_CACHE", "maybe")));
     assertTrue(e.getMessage().contains("TANDEM_DECODER_PREFIX_CACHE"), e.getMessage());
-    e = assertThrows(IllegalArgumentException.class,
-        () -> fromEnv(Map.of("TANDEM_DECODER_KV_CACHE_DTYPE", "fp8")));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> fromEnv(Map.of("TANDEM_DECODER_KV_CACHE_DTYPE", "fp8")));
     assertTrue(e.getMessage().contains("bf16 or f32"), e.getMessage());
   }
 
@@ -41,22 +54,33 @@ class DecoderServerConfigTest {
   void theKvBudgetTakesSuffixesAndZeroStillMeansTheDefault() {
     assertEquals(2L << 30, fromEnv(Map.of("TANDEM_DECODER_KV_CACHE_BYTES", "2g")).kvCacheBytes());
     DecoderServerConfig zero = fromEnv(Map.of("TANDEM_DECODER_KV_CACHE_BYTES", "0"));
-    assertEquals(0, zero.options().kvCacheBytes(), "0 reaches the model, which reads it as its default budget");
-    var e = assertThrows(IllegalArgumentException.class,
-        () -> fromEnv(Map.of("TANDEM_DECODER_KV_CACHE_BYTES", "lots")));
-    assertTrue(e.getMessage().startsWith("TANDEM_DECODER_KV_CACHE_BYTES=lots: ") && e.getMessage().contains("512m"),
+    assertEquals(
+        0,
+        zero.options().kvCacheBytes(),
+        "0 reaches the model, which reads it as its default budget");
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> fromEnv(Map.of("TANDEM_DECODER_KV_CACHE_BYTES", "lots")));
+    assertTrue(
+        e.getMessage().startsWith("TANDEM_DECODER_KV_CACHE_BYTES=lots: ")
+            && e.getMessage().contains("512m"),
         e.getMessage());
   }
 
   @Test
   void theWeightsSettingKeepsItsAliasesAndRefusesOtherFormats() {
     assertEquals("bfloat16", fromEnv(Map.of("TANDEM_DECODER_WEIGHTS", "BFloat16")).weights());
-    var e = assertThrows(IllegalArgumentException.class, () -> fromEnv(Map.of("TANDEM_DECODER_WEIGHTS", "int4")));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> fromEnv(Map.of("TANDEM_DECODER_WEIGHTS", "int4")));
     assertTrue(e.getMessage().contains("auto, bf16, q8_0 or f32"), e.getMessage());
   }
 
   @Test
   void theDocsTableIsTheRegistrys() throws Exception {
-    SettingsDocs.assertTableIsCurrent(SettingsDocs.page("decoder-svc.md"), "decoder-svc", DecoderSettings.REGISTRY);
+    SettingsDocs.assertTableIsCurrent(
+        SettingsDocs.page("decoder-svc.md"), "decoder-svc", DecoderSettings.REGISTRY);
   }
 }

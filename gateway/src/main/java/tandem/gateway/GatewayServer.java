@@ -24,10 +24,11 @@ import tandem.gateway.routing.Routing;
 import tandem.gateway.routing.RoutingSettings;
 
 /**
- * The gateway as its own process: the checkpoint folder (tokenizer, chat template, processor config), the
- * addresses of vision-svc and decoder-svc (each {@code host:port} or a comma-separated list; see
- * {@link tandem.gateway.routing.Routing}), the Chat port and, when set, the HTTP port of the OpenAI-compatible API
- * and playground; every setting is in {@link GatewaySettings}. The wiring is {@link FrontDoors}'.
+ * The gateway as its own process: the checkpoint folder (tokenizer, chat template, processor
+ * config), the addresses of vision-svc and decoder-svc (each {@code host:port} or a comma-separated
+ * list; see {@link tandem.gateway.routing.Routing}), the Chat port and, when set, the HTTP port of
+ * the OpenAI-compatible API and playground; every setting is in {@link GatewaySettings}. The wiring
+ * is {@link FrontDoors}'.
  */
 public final class GatewayServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(GatewayServer.class);
@@ -48,19 +49,43 @@ public final class GatewayServer implements AutoCloseable {
    *
    * @param http the HTTP front door's settings, or null for none
    */
-  public record Config(Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes,
-      HttpSettings http, GatewayLimits limits, RoutingSettings routing) {
+  public record Config(
+      Path model,
+      String visionAddr,
+      String decoderAddr,
+      int port,
+      int maxMessageBytes,
+      HttpSettings http,
+      GatewayLimits limits,
+      RoutingSettings routing) {
     /** The default limits and routing, no HTTP port. */
-    public Config(Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes) {
-      this(model, visionAddr, decoderAddr, port, maxMessageBytes, null, GatewayLimits.defaults(),
+    public Config(
+        Path model, String visionAddr, String decoderAddr, int port, int maxMessageBytes) {
+      this(
+          model,
+          visionAddr,
+          decoderAddr,
+          port,
+          maxMessageBytes,
+          null,
+          GatewayLimits.defaults(),
           RoutingSettings.defaults());
     }
 
-    /** From resolved settings; the model must be set (a folder: a Hub id is the CLI's to resolve first). */
+    /**
+     * From resolved settings; the model must be set (a folder: a Hub id is the CLI's to resolve
+     * first).
+     */
     public static Config from(SettingValues v) {
-      return new Config(Path.of(v.require(GatewaySettings.MODEL)), v.get(GatewaySettings.VISION_ADDR),
-          v.get(GatewaySettings.DECODER_ADDR), v.get(GatewaySettings.PORT), v.get(GatewaySettings.MAX_MESSAGE_BYTES),
-          HttpSettings.from(v, -1, null), GatewayLimits.from(v), RoutingSettings.from(v));
+      return new Config(
+          Path.of(v.require(GatewaySettings.MODEL)),
+          v.get(GatewaySettings.VISION_ADDR),
+          v.get(GatewaySettings.DECODER_ADDR),
+          v.get(GatewaySettings.PORT),
+          v.get(GatewaySettings.MAX_MESSAGE_BYTES),
+          HttpSettings.from(v, -1, null),
+          GatewayLimits.from(v),
+          RoutingSettings.from(v));
     }
 
     public static Config fromEnv(Env env) {
@@ -81,42 +106,65 @@ public final class GatewayServer implements AutoCloseable {
   }
 
   /**
-   * The public Chat port of a split gateway on {@code port}: TLS from TANDEM_TLS_* (plaintext when unset), the
-   * connection limits, and {@link ServerHost#network}'s drain grace and health-only port, all from {@code env}.
+   * The public Chat port of a split gateway on {@code port}: TLS from TANDEM_TLS_* (plaintext when
+   * unset), the connection limits, and {@link ServerHost#network}'s drain grace and health-only
+   * port, all from {@code env}.
    */
   public static ServerHost publicHost(int port, Env env, Telemetry telemetry) throws IOException {
-    ServerCredentials credentials = TlsSettings.serverFromEnv(env).serverCredentials().credentials();
+    ServerCredentials credentials =
+        TlsSettings.serverFromEnv(env).serverCredentials().credentials();
     return ServerHost.network(
-        ServerBootstrap.withConnectionLimits(Grpc.newServerBuilderForPort(port, credentials), env), env, telemetry);
+        ServerBootstrap.withConnectionLimits(Grpc.newServerBuilderForPort(port, credentials), env),
+        env,
+        telemetry);
   }
 
   /**
    * Loads the model bits, connects (lazily) to both backends and serves Chat on {@code host} (see
-   * {@link #publicHost}). The host's telemetry goes on the server and on both backend channels (one trace per
-   * chat); it is borrowed: whoever made it closes it, after this server. {@code env} gives what common reads from
-   * the environment: bearer tokens (TANDEM_AUTH_TOKENS*), the client-certificate check of TANDEM_TLS_* and the
-   * backends' TLS (TANDEM_BACKEND_TLS_*).
+   * {@link #publicHost}). The host's telemetry goes on the server and on both backend channels (one
+   * trace per chat); it is borrowed: whoever made it closes it, after this server. {@code env}
+   * gives what common reads from the environment: bearer tokens (TANDEM_AUTH_TOKENS*), the
+   * client-certificate check of TANDEM_TLS_* and the backends' TLS (TANDEM_BACKEND_TLS_*).
    */
   public static GatewayServer start(Config c, ServerHost host, Env env) throws IOException {
     EdgeSecurity security = EdgeSecurity.fromEnv(env);
     if (c.http() != null && security.edgeTls()) {
-      LOG.warn("{}={} serves plain HTTP next to the TLS Chat port: terminate TLS in front of it (an ingress); bearer"
-          + " tokens travel in its requests. -1 turns it off.", GatewaySettings.HTTP_PORT.env(), c.http().port());
+      LOG.warn(
+          "{}={} serves plain HTTP next to the TLS Chat port: terminate TLS in front of it (an ingress); bearer"
+              + " tokens travel in its requests. -1 turns it off.",
+          GatewaySettings.HTTP_PORT.env(),
+          c.http().port());
     }
     GatewayModel model = GatewayModel.load(c.model());
-    // one channel per backend replica; images go to their cache owner, chats to their prefix's decoder (routing/)
+    // one channel per backend replica; images go to their cache owner, chats to their prefix's
+    // decoder (routing/)
     Backends backends;
     try {
-      backends = Backends.connect(c.visionAddr(), c.decoderAddr(), c.maxMessageBytes(), host.telemetry(),
-          security.backendCredentials(), c.routing(), Routing.prefixKey(model));
+      backends =
+          Backends.connect(
+              c.visionAddr(),
+              c.decoderAddr(),
+              c.maxMessageBytes(),
+              host.telemetry(),
+              security.backendCredentials(),
+              c.routing(),
+              Routing.prefixKey(model));
     } catch (RuntimeException e) {
       model.close();
       throw e;
     }
     FrontDoors doors;
     try {
-      doors = FrontDoors.start(model, modelName(c.model()), backends, c.limits(), security, host,
-          c.maxMessageBytes(), c.http());
+      doors =
+          FrontDoors.start(
+              model,
+              modelName(c.model()),
+              backends,
+              c.limits(),
+              security,
+              host,
+              c.maxMessageBytes(),
+              c.http());
     } catch (IOException | RuntimeException e) {
       backends.close();
       model.close();
@@ -127,21 +175,55 @@ public final class GatewayServer implements AutoCloseable {
     return started;
   }
 
-  /** The startup line: what was loaded, where the backends are, which ports are open, the main limits. */
+  /**
+   * The startup line: what was loaded, where the backends are, which ports are open, the main
+   * limits.
+   */
   String startupLine(Config c, boolean tls) {
     Routing r = backends.routing();
     GatewayLimits l = c.limits();
-    return "gateway: model " + modelName(c.model()) + " (" + c.model() + "; tokenizer " + model.tokenizer().source()
-        + ", Qwen3-SmVL chat template, " + model.imageSeqLen() + " tokens per image tile); vision-svc " + c.visionAddr()
-        + " (" + replicas(r.vision().pool()) + "), decoder-svc " + c.decoderAddr() + " (" + replicas(r.decoder().pool())
-        + "); Chat on port " + port() + (tls ? " (TLS)" : "")
+    return "gateway: model "
+        + modelName(c.model())
+        + " ("
+        + c.model()
+        + "; tokenizer "
+        + model.tokenizer().source()
+        + ", Qwen3-SmVL chat template, "
+        + model.imageSeqLen()
+        + " tokens per image tile); vision-svc "
+        + c.visionAddr()
+        + " ("
+        + replicas(r.vision().pool())
+        + "), decoder-svc "
+        + c.decoderAddr()
+        + " ("
+        + replicas(r.decoder().pool())
+        + "); Chat on port "
+        + port()
+        + (tls ? " (TLS)" : "")
         + (healthPort() > 0 ? ", health on port " + healthPort() : "")
-        + (httpPort() > 0 ? ", HTTP (OpenAI API, playground) on port " + httpPort() : ", no HTTP port")
-        + "; limits: prompt " + l.maxPromptTokens() + " tokens, max_new_tokens " + l.maxNewTokens() + ", "
-        + l.maxImages() + " images, request " + FrontDoors.publicMessageBytes(c.maxMessageBytes(), l) + " bytes, "
-        + orUnlimited(l.maxConcurrentStreams()) + " streams (" + orUnlimited(l.maxStreamsPerClient()) + " per client), "
-        + (l.ratePerSecond() > 0 ? l.ratePerSecond() + " requests/s per client (burst " + l.burst() + ")"
-            : "no rate limit") + ", backend deadline " + l.backendDeadlineSeconds() + " s";
+        + (httpPort() > 0
+            ? ", HTTP (OpenAI API, playground) on port " + httpPort()
+            : ", no HTTP port")
+        + "; limits: prompt "
+        + l.maxPromptTokens()
+        + " tokens, max_new_tokens "
+        + l.maxNewTokens()
+        + ", "
+        + l.maxImages()
+        + " images, request "
+        + FrontDoors.publicMessageBytes(c.maxMessageBytes(), l)
+        + " bytes, "
+        + orUnlimited(l.maxConcurrentStreams())
+        + " streams ("
+        + orUnlimited(l.maxStreamsPerClient())
+        + " per client), "
+        + (l.ratePerSecond() > 0
+            ? l.ratePerSecond() + " requests/s per client (burst " + l.burst() + ")"
+            : "no rate limit")
+        + ", backend deadline "
+        + l.backendDeadlineSeconds()
+        + " s";
   }
 
   private static String replicas(EndpointPool pool) {
@@ -158,7 +240,10 @@ public final class GatewayServer implements AutoCloseable {
     return FrontDoors.publicMessageBytes(maxMessageBytes, limits);
   }
 
-  /** {@code gen_ai.request.model}: the checkpoint folder's name (a Hub snapshot folder is named by its repo). */
+  /**
+   * {@code gen_ai.request.model}: the checkpoint folder's name (a Hub snapshot folder is named by
+   * its repo).
+   */
   public static String modelName(Path model) {
     Path abs = model.toAbsolutePath().normalize();
     Path name = abs.getFileName();
@@ -187,7 +272,8 @@ public final class GatewayServer implements AutoCloseable {
   /** Drains and stops; the telemetry stays open (it is the caller's). */
   @Override
   public void close() {
-    // streams in flight may finish for the host's grace (TANDEM_SHUTDOWN_GRACE_SECONDS); new calls get UNAVAILABLE
+    // streams in flight may finish for the host's grace (TANDEM_SHUTDOWN_GRACE_SECONDS); new calls
+    // get UNAVAILABLE
     doors.close(host.shutdownGrace());
     backends.close();
     model.close();
@@ -210,10 +296,14 @@ public final class GatewayServer implements AutoCloseable {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      s.close();
-      telemetry.close();
-    }, "gateway-shutdown"));
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  s.close();
+                  telemetry.close();
+                },
+                "gateway-shutdown"));
     s.awaitTermination();
   }
 }

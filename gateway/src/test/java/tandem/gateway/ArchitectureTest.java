@@ -12,8 +12,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * The gateway's layering, read from its sources: the chat pipeline and everything it uses name no transport, only
- * the backend clients hold stubs, and the packages form no cycle through the front doors.
+ * The gateway's layering, read from its sources: the chat pipeline and everything it uses name no
+ * transport, only the backend clients hold stubs, and the packages form no cycle through the front
+ * doors.
  */
 class ArchitectureTest {
   static final Path SRC = Path.of("src/main/java/tandem/gateway");
@@ -27,7 +28,8 @@ class ArchitectureTest {
   @Test
   void theDomainNamesNoTransport() throws IOException {
     List<String> offenders = new ArrayList<>();
-    for (String pkg : List.of("pipeline", "chat", "config", "telemetry", "boxes", "tokenize", "http")) {
+    for (String pkg :
+        List.of("pipeline", "chat", "config", "telemetry", "boxes", "tokenize", "http")) {
       for (Path f : sources(pkg)) {
         for (String line : Files.readAllLines(f)) {
           if (line.startsWith("import io.grpc") || line.startsWith("import tandem.proto")) {
@@ -44,20 +46,27 @@ class ArchitectureTest {
     assertEquals(List.of(), offenders);
   }
 
-  /** Settings are read in one place ({@code config/GatewaySettings}); the domain and its records take plain values. */
+  /**
+   * Settings are read in one place ({@code config/GatewaySettings}); the domain and its records
+   * take plain values.
+   */
   @Test
   void theDomainReadsNoEnvironment() throws IOException {
     List<String> files = new ArrayList<>();
-    for (String pkg : List.of("pipeline", "chat", "telemetry", "boxes", "tokenize", "http", "limits", "routing")) {
+    for (String pkg :
+        List.of(
+            "pipeline", "chat", "telemetry", "boxes", "tokenize", "http", "limits", "routing")) {
       for (Path f : sources(pkg)) files.add(SRC.relativize(f).toString());
     }
-    // TLS and bearer tokens are common's, read from the environment (TlsSettings, BearerTokenAuth) by EdgeSecurity.
+    // TLS and bearer tokens are common's, read from the environment (TlsSettings, BearerTokenAuth)
+    // by EdgeSecurity.
     List<String> allowed = List.of("limits/EdgeSecurity.java: import tandem.common.config.Env;");
     List<String> offenders = new ArrayList<>();
     for (String f : files) {
       for (String line : Files.readAllLines(SRC.resolve(f))) {
-        boolean reads = line.contains("tandem.common.config.ServiceDefaults")
-            || line.contains("import tandem.common.config.Env;");
+        boolean reads =
+            line.contains("tandem.common.config.ServiceDefaults")
+                || line.contains("import tandem.common.config.Env;");
         if (reads && !allowed.contains(f + ": " + line)) offenders.add(f + ": " + line);
       }
     }
@@ -70,24 +79,32 @@ class ArchitectureTest {
     try (Stream<Path> s = Files.walk(SRC)) {
       for (Path f : s.filter(p -> p.toString().endsWith(".java")).toList()) {
         String text = Files.readString(f);
-        if (text.matches("(?s).*Grpc\\.new(Future|Blocking)?Stub\\(.*")) makers.add(SRC.relativize(f).toString());
+        if (text.matches("(?s).*Grpc\\.new(Future|Blocking)?Stub\\(.*"))
+          makers.add(SRC.relativize(f).toString());
       }
     }
-    assertEquals(List.of("backend/DecoderClient.java", "backend/VisionClient.java"), makers.stream().sorted().toList());
+    assertEquals(
+        List.of("backend/DecoderClient.java", "backend/VisionClient.java"),
+        makers.stream().sorted().toList());
   }
 
   @Test
   void theFrontDoorsDependOnThePipelineNeverTheOtherWayRound() throws IOException {
-    for (String pkg : List.of("pipeline", "limits", "telemetry", "config", "backend", "grpc", "http")) {
+    for (String pkg :
+        List.of("pipeline", "limits", "telemetry", "config", "backend", "grpc", "http")) {
       for (Path f : sources(pkg)) {
         String text = Files.readString(f);
-        assertTrue(!text.contains("import tandem.gateway.FrontDoors;")
-            && !text.contains("import tandem.gateway.GatewayServer;"), f + " reaches back into the wiring");
+        assertTrue(
+            !text.contains("import tandem.gateway.FrontDoors;")
+                && !text.contains("import tandem.gateway.GatewayServer;"),
+            f + " reaches back into the wiring");
         if (!pkg.equals("grpc")) {
-          assertTrue(!text.contains("import tandem.gateway.grpc."), f + " depends on the gRPC door");
+          assertTrue(
+              !text.contains("import tandem.gateway.grpc."), f + " depends on the gRPC door");
         }
         if (!pkg.equals("http")) {
-          assertTrue(!text.contains("import tandem.gateway.http."), f + " depends on the HTTP door");
+          assertTrue(
+              !text.contains("import tandem.gateway.http."), f + " depends on the HTTP door");
         }
       }
     }

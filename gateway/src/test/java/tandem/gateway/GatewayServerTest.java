@@ -27,23 +27,37 @@ import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
 import tandem.proto.gateway.v1.ContentPart;
 
-/** The gateway process over real sockets: starts on the fixture checkpoint, refuses an unknown template. */
+/**
+ * The gateway process over real sockets: starts on the fixture checkpoint, refuses an unknown
+ * template.
+ */
 class GatewayServerTest {
   @Test
   void aStartedGatewayIsServingAndNamesADownDecoderOverRealSockets() throws Exception {
-    var cfg = new GatewayServer.Config(Fixtures.path("vlm-tiny/checkpoint"), "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
+    var cfg =
+        new GatewayServer.Config(
+            Fixtures.path("vlm-tiny/checkpoint"), "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
     try (GatewayServer s = start(cfg, Env.system())) {
       String line = s.startupLine(cfg, false);
       assertTrue(line.startsWith("gateway: model checkpoint ("), line);
-      assertTrue(line.contains("vision-svc 127.0.0.1:1 (1 replica), decoder-svc 127.0.0.1:1 (1 replica); Chat on port "
-          + s.port() + ", no HTTP port; limits: prompt 4096 tokens, max_new_tokens 2048, 16 images, request "
-          + (1 << 20) + " bytes, 128 streams (16 per client), 20.0 requests/s per client (burst 40)"), line);
+      assertTrue(
+          line.contains(
+              "vision-svc 127.0.0.1:1 (1 replica), decoder-svc 127.0.0.1:1 (1 replica); Chat on port "
+                  + s.port()
+                  + ", no HTTP port; limits: prompt 4096 tokens, max_new_tokens 2048, 16 images, request "
+                  + (1 << 20)
+                  + " bytes, 128 streams (16 per client), 20.0 requests/s per client (burst 40)"),
+          line);
       ManagedChannel ch =
-          Grpc.newChannelBuilder("127.0.0.1:" + s.port(), InsecureChannelCredentials.create()).build();
+          Grpc.newChannelBuilder("127.0.0.1:" + s.port(), InsecureChannelCredentials.create())
+              .build();
       try {
         var health =
             HealthGrpc.newBlockingStub(ch)
-                .check(HealthCheckRequest.newBuilder().setService("tandem.gateway.v1.ChatService").build());
+                .check(
+                    HealthCheckRequest.newBuilder()
+                        .setService("tandem.gateway.v1.ChatService")
+                        .build());
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.getStatus());
         var e =
             assertThrows(
@@ -60,7 +74,8 @@ class GatewayServerTest {
                                 .build())
                         .forEachRemaining(c -> {}));
         assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().startsWith("decoder-svc (127.0.0.1:1) is unavailable"),
+        assertTrue(
+            e.getStatus().getDescription().startsWith("decoder-svc (127.0.0.1:1) is unavailable"),
             e.getStatus().getDescription());
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -69,24 +84,37 @@ class GatewayServerTest {
   }
 
   @Test
-  void withTlsOnThePublicPortTheHealthPortAnswersPlaintextProbesAndRefusesChat(@TempDir Path dir) throws Exception {
+  void withTlsOnThePublicPortTheHealthPortAnswersPlaintextProbesAndRefusesChat(@TempDir Path dir)
+      throws Exception {
     TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
-    var cfg = new GatewayServer.Config(Fixtures.path("vlm-tiny/checkpoint"), "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
+    var cfg =
+        new GatewayServer.Config(
+            Fixtures.path("vlm-tiny/checkpoint"), "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
     try (GatewayServer s = start(cfg, tls.env())) {
       assertEquals(tls.healthPort(), s.healthPort());
-      List<ManagedChannel> chs = List.of(TlsTestEnv.plaintext(s.healthPort()), TlsTestEnv.plaintext(s.port()),
-          TlsTestEnv.channel(s.port(), tls.tls(true)));
+      List<ManagedChannel> chs =
+          List.of(
+              TlsTestEnv.plaintext(s.healthPort()),
+              TlsTestEnv.plaintext(s.port()),
+              TlsTestEnv.channel(s.port(), tls.tls(true)));
       try {
         var probe = HealthGrpc.newBlockingStub(chs.get(0)).withDeadlineAfter(10, TimeUnit.SECONDS);
-        assertEquals(HealthCheckResponse.ServingStatus.SERVING,
+        assertEquals(
+            HealthCheckResponse.ServingStatus.SERVING,
             probe.check(HealthCheckRequest.getDefaultInstance()).getStatus());
-        assertEquals(Status.Code.UNIMPLEMENTED, chat(chs.get(0)).getCode(), "no Chat on the health port");
-        assertEquals(Status.Code.UNAVAILABLE, chat(chs.get(1)).getCode(), "the public port speaks TLS only");
+        assertEquals(
+            Status.Code.UNIMPLEMENTED, chat(chs.get(0)).getCode(), "no Chat on the health port");
+        assertEquals(
+            Status.Code.UNAVAILABLE, chat(chs.get(1)).getCode(), "the public port speaks TLS only");
         // over TLS with the client certificate Chat runs, and fails only on the missing decoder
         Status viaTls = chat(chs.get(2));
-        assertTrue(viaTls.getDescription().startsWith("decoder-svc (127.0.0.1:1) is unavailable"), viaTls.toString());
-        var tlsHealth = HealthGrpc.newBlockingStub(chs.get(2)).withDeadlineAfter(10, TimeUnit.SECONDS);
-        assertEquals(HealthCheckResponse.ServingStatus.SERVING,
+        assertTrue(
+            viaTls.getDescription().startsWith("decoder-svc (127.0.0.1:1) is unavailable"),
+            viaTls.toString());
+        var tlsHealth =
+            HealthGrpc.newBlockingStub(chs.get(2)).withDeadlineAfter(10, TimeUnit.SECONDS);
+        assertEquals(
+            HealthCheckResponse.ServingStatus.SERVING,
             tlsHealth.check(HealthCheckRequest.getDefaultInstance()).getStatus());
       } finally {
         for (ManagedChannel c : chs) c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -95,15 +123,21 @@ class GatewayServerTest {
   }
 
   static GatewayServer start(GatewayServer.Config cfg, Env env) throws Exception {
-    return GatewayServer.start(cfg, GatewayServer.publicHost(cfg.port(), env, Telemetry.noop()), env);
+    return GatewayServer.start(
+        cfg, GatewayServer.publicHost(cfg.port(), env, Telemetry.noop()), env);
   }
 
   static Status chat(ManagedChannel ch) {
     try {
-      ChatServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
-          .chat(ChatRequest.newBuilder()
-              .addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("hi")))
-              .build())
+      ChatServiceGrpc.newBlockingStub(ch)
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
+          .chat(
+              ChatRequest.newBuilder()
+                  .addMessages(
+                      ChatMessage.newBuilder()
+                          .setRole("user")
+                          .addContent(ContentPart.newBuilder().setText("hi")))
+                  .build())
           .forEachRemaining(c -> {});
       return Status.OK;
     } catch (StatusRuntimeException e) {
@@ -113,7 +147,8 @@ class GatewayServerTest {
 
   @Test
   void aCheckpointWithAnUnknownChatTemplateIsRefusedAtStart(@TempDir Path dir) throws Exception {
-    Files.writeString(dir.resolve("tokenizer_config.json"), "{\"chat_template\": \"{{ messages }}\"}");
+    Files.writeString(
+        dir.resolve("tokenizer_config.json"), "{\"chat_template\": \"{{ messages }}\"}");
     var cfg = new GatewayServer.Config(dir, "127.0.0.1:1", "127.0.0.1:1", 0, 1 << 20);
     var e = assertThrows(IllegalStateException.class, () -> start(cfg, Env.system()));
     assertTrue(e.getMessage().contains("not the Qwen3-SmVL template"), e.getMessage());

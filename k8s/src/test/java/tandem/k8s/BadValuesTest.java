@@ -14,8 +14,9 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Every file in src/test/resources/bad-values must make `helm template` (and so install/upgrade) fail, with a
- * message that names the problem: the file's `# expect:` line is a fragment of that message.
+ * Every file in src/test/resources/bad-values must make `helm template` (and so install/upgrade)
+ * fail, with a message that names the problem: the file's `# expect:` line is a fragment of that
+ * message.
  */
 class BadValuesTest {
   static Stream<Arguments> badValues() throws IOException {
@@ -28,12 +29,19 @@ class BadValuesTest {
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("badValues")
-  void aBadValuesFileFailsTheRenderingWithAMessageNamingTheProblem(String name, Path file) throws IOException {
-    String expect = Files.readAllLines(file).stream().filter(l -> l.startsWith("# expect: "))
-        .map(l -> l.substring("# expect: ".length())).findFirst()
-        .orElseThrow(() -> new AssertionError(name + " has no '# expect: ' line"));
-    RuntimeException e = assertThrows(RuntimeException.class, () -> Chart.template(List.of(file)),
-        name + " was accepted");
-    assertTrue(e.getMessage().contains(expect), name + ": expected '" + expect + "' in: " + e.getMessage());
+  void aBadValuesFileFailsTheRenderingWithAMessageNamingTheProblem(String name, Path file)
+      throws IOException {
+    String expect =
+        Files.readAllLines(file).stream()
+            .filter(l -> l.startsWith("# expect: "))
+            .map(l -> l.substring("# expect: ".length()))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError(name + " has no '# expect: ' line"));
+    RuntimeException e =
+        assertThrows(
+            RuntimeException.class, () -> Chart.template(List.of(file)), name + " was accepted");
+    assertTrue(
+        e.getMessage().contains(expect),
+        name + ": expected '" + expect + "' in: " + e.getMessage());
   }
 }

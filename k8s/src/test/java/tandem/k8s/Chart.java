@@ -14,8 +14,8 @@ import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
 
 /**
- * The Helm chart under k8s/helm/tandem, rendered with Helm itself (helm-java: the Go Helm library, offline). Paths
- * are relative to the k8s module folder, which is where surefire runs the tests.
+ * The Helm chart under k8s/helm/tandem, rendered with Helm itself (helm-java: the Go Helm library,
+ * offline). Paths are relative to the k8s module folder, which is where surefire runs the tests.
  */
 final class Chart {
   static final Path MODULE = Path.of("").toAbsolutePath();
@@ -23,16 +23,22 @@ final class Chart {
   static final Path CPU_VALUES = DIR.resolve("ci/cpu-values.yaml");
   static final Path MANIFESTS = MODULE.resolve("manifests/tandem.yaml");
   static final Path BAD_VALUES = MODULE.resolve("src/test/resources/bad-values");
+
   /** Release name used for k8s/manifests/ and in the tests: object names start with it. */
   static final String RELEASE = "tandem";
-  /** The image repository of the test renderings and of manifests/tandem.yaml: edit it before applying. */
+
+  /**
+   * The image repository of the test renderings and of manifests/tandem.yaml: edit it before
+   * applying.
+   */
   static final String IMAGE_PLACEHOLDER = "registry.example.com/tandem";
 
   private Chart() {}
 
   static {
     if (!Files.isRegularFile(DIR.resolve("Chart.yaml"))) {
-      throw new IllegalStateException("run the k8s tests from the k8s module folder; no chart at " + DIR);
+      throw new IllegalStateException(
+          "run the k8s tests from the k8s module folder; no chart at " + DIR);
     }
   }
 
@@ -40,11 +46,16 @@ final class Chart {
     return new Helm(DIR).lint().strict().call();
   }
 
-  /** `helm template tandem k8s/helm/tandem -f VALUES...` with optional --set pairs (key, value, key, value...). */
+  /**
+   * `helm template tandem k8s/helm/tandem -f VALUES...` with optional --set pairs (key, value, key,
+   * value...).
+   */
   static String template(List<Path> valuesFiles, Object... sets) {
     TemplateCommand t = new Helm(DIR).template().withName(RELEASE).withNamespace(RELEASE);
-    // image.repository has no default (no public image exists; an empty one fails the install, see BadValuesTest):
-    // every rendering names the placeholder registry the plain manifests carry, unless the caller sets its own
+    // image.repository has no default (no public image exists; an empty one fails the install, see
+    // BadValuesTest):
+    // every rendering names the placeholder registry the plain manifests carry, unless the caller
+    // sets its own
     boolean ownImage = false;
     for (int i = 0; i + 1 < sets.length; i += 2) ownImage |= "image.repository".equals(sets[i]);
     if (!ownImage) t = t.set("image.repository", IMAGE_PLACEHOLDER);
@@ -65,12 +76,28 @@ final class Chart {
     return render(List.of(CPU_VALUES));
   }
 
-  /** Every security feature on: TLS with client certificates required on the edge, internal mTLS, bearer tokens. */
+  /**
+   * Every security feature on: TLS with client certificates required on the edge, internal mTLS,
+   * bearer tokens.
+   */
   static final Object[] SECURED = {
-    "tls.enabled", true, "tls.secretName", "edge-tls", "tls.clientAuth", "require",
-    "tls.internal.enabled", true, "tls.internal.secretName", "internal-tls",
-    "tls.internal.clientSecretName", "gateway-client-tls",
-    "auth.enabled", true, "auth.secretName", "tandem-tokens"};
+    "tls.enabled",
+    true,
+    "tls.secretName",
+    "edge-tls",
+    "tls.clientAuth",
+    "require",
+    "tls.internal.enabled",
+    true,
+    "tls.internal.secretName",
+    "internal-tls",
+    "tls.internal.clientSecretName",
+    "gateway-client-tls",
+    "auth.enabled",
+    true,
+    "auth.secretName",
+    "tandem-tokens"
+  };
 
   static Rendering secured() {
     return render(List.of(), SECURED);
@@ -97,7 +124,10 @@ final class Chart {
       return objects.stream()
           .filter(o -> kind.equals(o.get("kind")) && name.equals(Y.str(o, "metadata.name")))
           .findFirst()
-          .orElseThrow(() -> new AssertionError("no " + kind + "/" + name + " in the rendering; have " + names()));
+          .orElseThrow(
+              () ->
+                  new AssertionError(
+                      "no " + kind + "/" + name + " in the rendering; have " + names()));
     }
 
     List<String> names() {

@@ -14,15 +14,20 @@ import tandem.gateway.config.GatewaySettings;
 import tandem.vision.config.VisionSettings;
 
 /**
- * What the services read, from their setting registries, so a setting added to one is seen here without editing the
- * tests; the well-known ports from ServiceDefaults.
+ * What the services read, from their setting registries, so a setting added to one is seen here
+ * without editing the tests; the well-known ports from ServiceDefaults.
  */
 final class Defaults {
   private Defaults() {}
 
   /** Every service's settings and the network and security ones every server shares. */
-  static final List<SettingRegistry> REGISTRIES = List.of(DecoderSettings.REGISTRY, VisionSettings.REGISTRY,
-      GatewaySettings.REGISTRY, CommonSettings.NETWORK, CommonSettings.SECURITY);
+  static final List<SettingRegistry> REGISTRIES =
+      List.of(
+          DecoderSettings.REGISTRY,
+          VisionSettings.REGISTRY,
+          GatewaySettings.REGISTRY,
+          CommonSettings.NETWORK,
+          CommonSettings.SECURITY);
 
   /** Variable name -> its setting, for every variable a service reads. */
   static Map<String, Setting<?>> settingsByEnv() {

@@ -1,7 +1,6 @@
 package tandem.k8s;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -17,9 +16,9 @@ import tandem.common.config.ServiceDefaults;
 import tandem.k8s.Chart.Y;
 
 /**
- * No container engine runs here, so the image cannot be built in the tests. What can drift silently is checked
- * instead: the modules the build copies, the ports it exposes, the user it runs as (the chart's runAsUser), the
- * PyTorch version of the CUDA flavor and the JRE-only runtime.
+ * No container engine runs here, so the image cannot be built in the tests. What can drift silently
+ * is checked instead: the modules the build copies, the ports it exposes, the user it runs as (the
+ * chart's runAsUser), the PyTorch version of the CUDA flavor and the JRE-only runtime.
  */
 class DockerfileTest {
   static final Path ROOT = Chart.MODULE.getParent();
@@ -40,18 +39,27 @@ class DockerfileTest {
         assertTrue(ignore.contains("!k8s/pom.xml"));
         continue;
       }
-      assertTrue(dockerfile.contains("COPY " + module + "/ " + module + "/"), "the Dockerfile must COPY " + module);
-      assertTrue(ignore.contains("!" + module + "/"), ".dockerignore must let " + module + "/ through");
+      assertTrue(
+          dockerfile.contains("COPY " + module + "/ " + module + "/"),
+          "the Dockerfile must COPY " + module);
+      assertTrue(
+          ignore.contains("!" + module + "/"), ".dockerignore must let " + module + "/ through");
     }
   }
 
   @Test
   void theImageExposesTheServicePorts() throws IOException {
     String expose = line("EXPOSE ");
-    Set<String> ports = new TreeSet<>(List.of(expose.substring("EXPOSE ".length()).trim().split("\\s+")));
-    assertEquals(new TreeSet<>(List.of(String.valueOf(ServiceDefaults.GATEWAY_PORT),
-        String.valueOf(ServiceDefaults.VISION_PORT), String.valueOf(ServiceDefaults.DECODER_PORT),
-        String.valueOf(ServiceDefaults.METRICS_PORT))), ports);
+    Set<String> ports =
+        new TreeSet<>(List.of(expose.substring("EXPOSE ".length()).trim().split("\\s+")));
+    assertEquals(
+        new TreeSet<>(
+            List.of(
+                String.valueOf(ServiceDefaults.GATEWAY_PORT),
+                String.valueOf(ServiceDefaults.VISION_PORT),
+                String.valueOf(ServiceDefaults.DECODER_PORT),
+                String.valueOf(ServiceDefaults.METRICS_PORT))),
+        ports);
   }
 
   @Test
@@ -62,7 +70,8 @@ class DockerfileTest {
     assertTrue(uid > 0);
     assertEquals("USER " + uid + ":" + gid, line("USER "));
     String dockerfile = Files.readString(DOCKERFILE);
-    assertTrue(dockerfile.contains("--uid " + uid + " --gid " + gid), "useradd with the chart's UID/GID");
+    assertTrue(
+        dockerfile.contains("--uid " + uid + " --gid " + gid), "useradd with the chart's UID/GID");
   }
 
   @Test
@@ -82,18 +91,26 @@ class DockerfileTest {
   @Test
   void theLauncherExecsTheJvmOnTheImagesClasspath() throws IOException {
     Path vlm = Chart.MODULE.resolve("docker/vlm");
-    assertTrue(Files.isExecutable(vlm) && Files.isExecutable(Chart.MODULE.resolve("docker/model-init")));
+    assertTrue(
+        Files.isExecutable(vlm) && Files.isExecutable(Chart.MODULE.resolve("docker/model-init")));
     String launcher = Files.readString(vlm);
-    // exec: the JVM replaces the shell and gets SIGTERM itself, so the services drain before they stop.
-    assertTrue(launcher.contains("exec java ") && launcher.contains("'/app/classes:/app/lib/*' tandem.cli.Vlm \"$@\""),
+    // exec: the JVM replaces the shell and gets SIGTERM itself, so the services drain before they
+    // stop.
+    assertTrue(
+        launcher.contains("exec java ")
+            && launcher.contains("'/app/classes:/app/lib/*' tandem.cli.Vlm \"$@\""),
         launcher);
     String dockerfile = Files.readString(DOCKERFILE);
-    assertTrue(dockerfile.contains("cp -r cli/target/classes /app/classes") && dockerfile.contains("cp -r cli/target/lib /app/lib"));
+    assertTrue(
+        dockerfile.contains("cp -r cli/target/classes /app/classes")
+            && dockerfile.contains("cp -r cli/target/lib /app/lib"));
     assertTrue(dockerfile.contains("COPY k8s/docker/vlm k8s/docker/model-init /app/bin/"));
   }
 
   static String line(String prefix) throws IOException {
-    return Files.readAllLines(DOCKERFILE).stream().filter(l -> l.startsWith(prefix)).findFirst()
+    return Files.readAllLines(DOCKERFILE).stream()
+        .filter(l -> l.startsWith(prefix))
+        .findFirst()
         .orElseThrow(() -> new AssertionError("no line starting with " + prefix));
   }
 }

@@ -1,7 +1,5 @@
 package tandem.k8s;
 
-import tandem.common.testing.NodeScripts;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,29 +9,43 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import tandem.common.testing.NodeScripts;
 
 /**
- * k8s/docker/model-init, the chart's download step, run with a stand-in for `vlm download` (issue 8) that prints a
- * snapshot folder last on stdout, as the real command does.
+ * k8s/docker/model-init, the chart's download step, run with a stand-in for `vlm download` (issue
+ * 8) that prints a snapshot folder last on stdout, as the real command does.
  */
 class ModelInitScriptTest {
   static final Path SCRIPT = Chart.MODULE.resolve("docker/model-init");
 
   @Test
-  void itLinksTheDownloadedSnapshotAndRelinksAtomicallyOnANewRevision(@TempDir Path tmp) throws IOException {
+  void itLinksTheDownloadedSnapshotAndRelinksAtomicallyOnANewRevision(@TempDir Path tmp)
+      throws IOException {
     Path cache = tmp.resolve("models");
     Path link = cache.resolve("by-repo/org--name");
     Path first = snapshot(cache, "aaa");
-    assertEquals(0, run(tmp, stub(tmp, "progress line\n" + first), "org/name", cache.toString(), link.toString()).exitCode());
+    assertEquals(
+        0,
+        run(
+                tmp,
+                stub(tmp, "progress line\n" + first),
+                "org/name",
+                cache.toString(),
+                link.toString())
+            .exitCode());
     assertEquals(first, Files.readSymbolicLink(link));
     assertTrue(Files.isRegularFile(link.resolve("config.json")));
 
     Path second = snapshot(cache, "bbb");
-    NodeScripts.Result again = run(tmp, stub(tmp, second.toString()), "org/name", cache.toString(), link.toString());
+    NodeScripts.Result again =
+        run(tmp, stub(tmp, second.toString()), "org/name", cache.toString(), link.toString());
     assertEquals(0, again.exitCode(), again.output());
     assertEquals(second, Files.readSymbolicLink(link));
     try (var files = Files.list(link.getParent())) {
-      assertEquals(List.of("org--name"), files.map(p -> p.getFileName().toString()).toList(), "no temp link left");
+      assertEquals(
+          List.of("org--name"),
+          files.map(p -> p.getFileName().toString()).toList(),
+          "no temp link left");
     }
   }
 
@@ -41,11 +53,18 @@ class ModelInitScriptTest {
   void itFailsWhenTheDownloadDoesNotEndWithACheckpointFolder(@TempDir Path tmp) throws IOException {
     Path cache = tmp.resolve("models");
     Files.createDirectories(cache.resolve("empty"));
-    NodeScripts.Result r = run(tmp, stub(tmp, cache.resolve("empty").toString()), "org/name", cache.toString(),
-        cache.resolve("by-repo/org--name").toString());
+    NodeScripts.Result r =
+        run(
+            tmp,
+            stub(tmp, cache.resolve("empty").toString()),
+            "org/name",
+            cache.toString(),
+            cache.resolve("by-repo/org--name").toString());
     assertEquals(1, r.exitCode());
     assertTrue(r.output().contains("did not end with a checkpoint folder"), r.output());
-    assertTrue(Files.notExists(cache.resolve("by-repo/org--name"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    assertTrue(
+        Files.notExists(
+            cache.resolve("by-repo/org--name"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
   }
 
   @Test
@@ -53,7 +72,8 @@ class ModelInitScriptTest {
     Path vlm = tmp.resolve("vlm-fails");
     Files.writeString(vlm, "#!/bin/sh\necho 'vlm: error: 401 from the Hub' >&2\nexit 2\n");
     vlm.toFile().setExecutable(true);
-    NodeScripts.Result r = run(tmp, vlm, "org/name", tmp.toString(), tmp.resolve("link").toString());
+    NodeScripts.Result r =
+        run(tmp, vlm, "org/name", tmp.toString(), tmp.resolve("link").toString());
     assertTrue(r.exitCode() != 0, r.output());
     assertTrue(r.output().contains("401"), r.output());
   }
@@ -65,7 +85,10 @@ class ModelInitScriptTest {
     return s;
   }
 
-  /** A `vlm` that ignores its arguments and prints the given text (the last line being the snapshot). */
+  /**
+   * A `vlm` that ignores its arguments and prints the given text (the last line being the
+   * snapshot).
+   */
   static Path stub(Path dir, String stdout) throws IOException {
     Path vlm = Files.createTempFile(dir, "vlm", ".sh");
     Files.writeString(vlm, "#!/bin/sh\ncat <<'OUT'\n" + stdout + "\nOUT\n");

@@ -6,9 +6,10 @@ import java.nio.file.Path;
 import tandem.common.testing.NodeScripts;
 
 /**
- * Runs k8s/validate/validate.mjs (npm kubernetes-models: the Kubernetes OpenAPI schemas compiled to validators, plus
- * our unknown-field check) on rendered YAML. Installs the locked npm packages on first use (`npm ci`, then offline).
- * A missing node is a test failure that says what to install, never a skip.
+ * Runs k8s/validate/validate.mjs (npm kubernetes-models: the Kubernetes OpenAPI schemas compiled to
+ * validators, plus our unknown-field check) on rendered YAML. Installs the locked npm packages on
+ * first use (`npm ci`, then offline). A missing node is a test failure that says what to install,
+ * never a skip.
  */
 final class NodeValidator {
   static final Path DIR = Chart.MODULE.resolve("validate");

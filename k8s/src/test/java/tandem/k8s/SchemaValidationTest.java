@@ -1,16 +1,16 @@
 package tandem.k8s;
 
-import tandem.common.testing.NodeScripts;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import tandem.common.testing.NodeScripts;
 
 /**
- * Rendered objects against the Kubernetes API schemas (kubernetes-models 5.1.0, i.e. the OpenAPI definitions), with
- * unknown fields rejected. The last tests prove the validator can fail, so a green run means something.
+ * Rendered objects against the Kubernetes API schemas (kubernetes-models 5.1.0, i.e. the OpenAPI
+ * definitions), with unknown fields rejected. The last tests prove the validator can fail, so a
+ * green run means something.
  */
 class SchemaValidationTest {
   @Test
@@ -22,9 +22,21 @@ class SchemaValidationTest {
 
   @Test
   void theSharedClaimOptInAndTheCustomMetricHpasMatchTheKubernetesApiSchemas() {
-    NodeScripts.Result r = NodeValidator.validate(Chart.render(java.util.List.of(), "model.volume.type", "pvc",
-        "decoder.autoscaling.enabled", true, "decoder.autoscaling.customMetric.provider", "prometheusAdapter",
-        "vision.autoscaling.enabled", true, "vision.autoscaling.customMetric.provider", "prometheusAdapter").yaml);
+    NodeScripts.Result r =
+        NodeValidator.validate(
+            Chart.render(
+                    java.util.List.of(),
+                    "model.volume.type",
+                    "pvc",
+                    "decoder.autoscaling.enabled",
+                    true,
+                    "decoder.autoscaling.customMetric.provider",
+                    "prometheusAdapter",
+                    "vision.autoscaling.enabled",
+                    true,
+                    "vision.autoscaling.customMetric.provider",
+                    "prometheusAdapter")
+                .yaml);
     assertEquals(0, r.exitCode(), r.output());
     assertTrue(r.output().startsWith("ok: 19 objects"), r.output());
   }
@@ -38,10 +50,23 @@ class SchemaValidationTest {
 
   @Test
   void everyOptionalObjectMatchesTheSchemasToo() {
-    String yaml = Chart.template(List.of(), "vision.autoscaling.enabled", true, "decoder.autoscaling.enabled", true,
-        "model.download.tokenSecret.name", "hf", "model.download.endpoint", "https://hf-mirror.example",
-        "imagePullSecrets[0].name", "regcred", "gateway.service.type", "LoadBalancer",
-        "serviceAccount.annotations.team", "vlm");
+    String yaml =
+        Chart.template(
+            List.of(),
+            "vision.autoscaling.enabled",
+            true,
+            "decoder.autoscaling.enabled",
+            true,
+            "model.download.tokenSecret.name",
+            "hf",
+            "model.download.endpoint",
+            "https://hf-mirror.example",
+            "imagePullSecrets[0].name",
+            "regcred",
+            "gateway.service.type",
+            "LoadBalancer",
+            "serviceAccount.annotations.team",
+            "vlm");
     NodeScripts.Result r = NodeValidator.validate(yaml);
     assertEquals(0, r.exitCode(), r.output());
     assertTrue(r.output().contains("HorizontalPodAutoscaler x3"), r.output());
@@ -49,7 +74,8 @@ class SchemaValidationTest {
 
   @Test
   void theValidatorRejectsAWrongTypeABadEnumAndUnknownFields() {
-    String bad = """
+    String bad =
+        """
         apiVersion: apps/v1
         kind: Deployment
         metadata: {name: web, labels: {app: web}}
@@ -68,17 +94,23 @@ class SchemaValidationTest {
         """;
     NodeScripts.Result r = NodeValidator.validate(bad);
     assertEquals(1, r.exitCode(), r.output());
-    for (String expected : List.of("/spec/replicas: type", "/spec/replicaz: unknown field",
-        "imagePullPolicy: enum", "/readinessProbe/grpc/servise: unknown field")) {
+    for (String expected :
+        List.of(
+            "/spec/replicas: type",
+            "/spec/replicaz: unknown field",
+            "imagePullPolicy: enum",
+            "/readinessProbe/grpc/servise: unknown field")) {
       assertTrue(r.output().contains(expected), "expected '" + expected + "' in:\n" + r.output());
     }
   }
 
   @Test
   void theValidatorRejectsKindsItDoesNotKnowAndEmptyInput() {
-    NodeScripts.Result kind = NodeValidator.validate("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n");
+    NodeScripts.Result kind =
+        NodeValidator.validate("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n");
     assertEquals(1, kind.exitCode(), kind.output());
-    assertTrue(kind.output().contains("kind v1/Pod is not one this validator knows"), kind.output());
+    assertTrue(
+        kind.output().contains("kind v1/Pod is not one this validator knows"), kind.output());
     NodeScripts.Result empty = NodeValidator.validate("---\n");
     assertEquals(1, empty.exitCode(), empty.output());
   }

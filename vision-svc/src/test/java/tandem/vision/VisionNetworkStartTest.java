@@ -19,8 +19,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import tandem.common.config.Env;
 import tandem.common.config.CommonSettings;
+import tandem.common.config.Env;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.TinyCheckpoints;
@@ -30,9 +30,9 @@ import tandem.proto.vision.v1.VisionServiceGrpc;
 import tandem.vision.embed.EmbedLimits;
 
 /**
- * vision-svc as `vlm serve vision` starts it in a Kubernetes pod with internal mTLS: the service port admits only
- * callers with a client certificate from the CA, and the plaintext health-only port answers the kubelet's probes but
- * no Embed.
+ * vision-svc as `vlm serve vision` starts it in a Kubernetes pod with internal mTLS: the service
+ * port admits only callers with a client certificate from the CA, and the plaintext health-only
+ * port answers the kubelet's probes but no Embed.
  */
 class VisionNetworkStartTest {
   @TempDir Path dir;
@@ -50,7 +50,8 @@ class VisionNetworkStartTest {
 
   static Status.Code embed(ManagedChannel c) {
     try {
-      VisionServiceGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
+      VisionServiceGrpc.newBlockingStub(c)
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
           .embed(EmbedRequest.getDefaultInstance());
       return Status.Code.OK;
     } catch (StatusRuntimeException e) {
@@ -59,25 +60,34 @@ class VisionNetworkStartTest {
   }
 
   static ServingStatus health(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+    return HealthGrpc.newBlockingStub(c)
+        .withDeadlineAfter(10, TimeUnit.SECONDS)
+        .check(HealthCheckRequest.getDefaultInstance())
+        .getStatus();
   }
 
   @Test
-  void withMtlsOnlyTheGatewaysCertificateReachesEmbedAndTheHealthPortServesProbesOnly() throws Exception {
+  void withMtlsOnlyTheGatewaysCertificateReachesEmbedAndTheHealthPortServesProbesOnly()
+      throws Exception {
     TlsTestEnv tls = TlsTestEnv.mtlsWithHealthPort(dir);
     VisionServerConfig s =
-        new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
-    try (VisionServer server = VisionServer.start(s, ServerHost.internal(s.port(), tls.env(), Telemetry.noop()))) {
+        new VisionServerConfig(
+            TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+    try (VisionServer server =
+        VisionServer.start(s, ServerHost.internal(s.port(), tls.env(), Telemetry.noop()))) {
       assertEquals(tls.healthPort(), server.healthPort());
       ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));
       assertEquals(ServingStatus.SERVING, health(probe), "the kubelet's plaintext probe");
       assertEquals(Status.Code.UNIMPLEMENTED, embed(probe), "no Embed on the health port");
 
-      // with the client certificate the call reaches Embed (an empty request is refused by Embed itself)
-      assertEquals(Status.Code.INVALID_ARGUMENT, embed(track(TlsTestEnv.channel(server.port(), tls.tls(true)))));
+      // with the client certificate the call reaches Embed (an empty request is refused by Embed
+      // itself)
+      assertEquals(
+          Status.Code.INVALID_ARGUMENT,
+          embed(track(TlsTestEnv.channel(server.port(), tls.tls(true)))));
       // no client certificate: the handshake fails; plaintext: no TLS at all
-      assertEquals(Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
+      assertEquals(
+          Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
       assertEquals(Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.plaintext(server.port()))));
     }
   }
@@ -85,18 +95,27 @@ class VisionNetworkStartTest {
   @Test
   void theDrainGraceComesFromTheEnvironmentAndABadOneFailsTheStartBeforeLoading() throws Exception {
     VisionServerConfig s =
-        new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
+        new VisionServerConfig(
+            TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1L << 20, EmbedLimits.defaults(), 128 << 20);
     String grace = CommonSettings.SHUTDOWN_GRACE_SECONDS.env();
-    var bad = assertThrows(IllegalArgumentException.class, () -> VisionServer.start(s,
-        ServerHost.internal(s.port(), new Env(Map.of(grace, "-1")), Telemetry.noop())));
+    var bad =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                VisionServer.start(
+                    s,
+                    ServerHost.internal(s.port(), new Env(Map.of(grace, "-1")), Telemetry.noop())));
     assertTrue(bad.getMessage().contains(grace), bad.getMessage());
-    try (VisionServer server = VisionServer.start(s,
-        ServerHost.internal(s.port(), new Env(Map.of(grace, "7")), Telemetry.noop()))) {
+    try (VisionServer server =
+        VisionServer.start(
+            s, ServerHost.internal(s.port(), new Env(Map.of(grace, "7")), Telemetry.noop()))) {
       assertEquals(Duration.ofSeconds(7), server.shutdownGrace());
     }
     try (VisionServer server =
         VisionServer.start(s, ServerHost.internal(s.port(), new Env(Map.of()), Telemetry.noop()))) {
-      assertEquals(Duration.ofSeconds(CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue()), server.shutdownGrace());
+      assertEquals(
+          Duration.ofSeconds(CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue()),
+          server.shutdownGrace());
     }
   }
 }

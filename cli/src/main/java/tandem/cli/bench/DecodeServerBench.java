@@ -19,24 +19,27 @@ import tandem.proto.types.v1.FinishReason;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * {@code vlm bench decode --server ADDR}: continuous-batching throughput of a running decoder-svc. For each
- * concurrency level it starts that many Generate streams at once (random prompts, exactly {@code newTokens} new
- * tokens each: min_new_tokens = max_new_tokens, the server's other defaults) and reports
+ * {@code vlm bench decode --server ADDR}: continuous-batching throughput of a running decoder-svc.
+ * For each concurrency level it starts that many Generate streams at once (random prompts, exactly
+ * {@code newTokens} new tokens each: min_new_tokens = max_new_tokens, the server's other defaults)
+ * and reports
  *
  * <ul>
- *   <li>aggregate tokens/s: all streams' tokens over the wall time from the first call to the last final message
- *       (prefills included, as a user sees it);
+ *   <li>aggregate tokens/s: all streams' tokens over the wall time from the first call to the last
+ *       final message (prefills included, as a user sees it);
  *   <li>per-stream tokens/s: each stream's (tokens - 1) / decode_ms, averaged;
  *   <li>time to first token as the client measured it (mean and max);
- *   <li>per-step overhead: the share of the server's decode-step time spent outside the model forward (logits
- *       processors, sampling, streaming), from GenerateFinal's step_model_ms / step_total_ms;
- *   <li>inter-token latency: every gap between two token messages of a stream, as the client saw them, over all
- *       streams of the level, median and 99th percentile ({@code itl_p50_ms}, {@code itl_p99_ms}).
+ *   <li>per-step overhead: the share of the server's decode-step time spent outside the model
+ *       forward (logits processors, sampling, streaming), from GenerateFinal's step_model_ms /
+ *       step_total_ms;
+ *   <li>inter-token latency: every gap between two token messages of a stream, as the client saw
+ *       them, over all streams of the level, median and 99th percentile ({@code itl_p50_ms}, {@code
+ *       itl_p99_ms}).
  * </ul>
  *
- * With {@code staggered} arrivals a level's streams start one after another, each as soon as the previous one has
- * its first token, so every new prompt is prefilled while the earlier streams decode: the inter-token percentiles
- * then show how much a prefill disturbs the running streams.
+ * With {@code staggered} arrivals a level's streams start one after another, each as soon as the
+ * previous one has its first token, so every new prompt is prefilled while the earlier streams
+ * decode: the inter-token percentiles then show how much a prefill disturbs the running streams.
  */
 public final class DecodeServerBench {
   private DecodeServerBench() {}
@@ -56,8 +59,15 @@ public final class DecodeServerBench {
       long cachedPromptTokens) {}
 
   /** Runs every level against {@code address} and prints one line per level, then one JSON line. */
-  public static List<Level> run(tandem.cli.ClientOptions client, String address, int[] concurrencies, int newTokens,
-      int promptTokens, boolean staggered, PrintWriter out) throws InterruptedException {
+  public static List<Level> run(
+      tandem.cli.ClientOptions client,
+      String address,
+      int[] concurrencies,
+      int newTokens,
+      int promptTokens,
+      boolean staggered,
+      PrintWriter out)
+      throws InterruptedException {
     ManagedChannel ch = client.open(address);
     try {
       var stub = DecoderServiceGrpc.newStub(ch);
@@ -68,10 +78,20 @@ public final class DecodeServerBench {
       for (int c : concurrencies) {
         Level l = runLevel(stub, c, newTokens, promptTokens, staggered, rnd);
         levels.add(l);
-        out.printf(Locale.ROOT, "concurrency %d: aggregate %.2f tok/s, per-stream %.2f tok/s, TTFT mean %.0f ms"
+        out.printf(
+            Locale.ROOT,
+            "concurrency %d: aggregate %.2f tok/s, per-stream %.2f tok/s, TTFT mean %.0f ms"
                 + " (max %.0f ms), inter-token p50 %.0f ms p99 %.0f ms, step overhead %.2f%% (%d tokens in %.1f s)%n",
-            c, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.itlP50Ms, l.itlP99Ms,
-            l.stepOverheadPct, l.tokens, l.wallS);
+            c,
+            l.aggregateTokS,
+            l.perStreamTokS,
+            l.ttftMeanMs,
+            l.ttftMaxMs,
+            l.itlP50Ms,
+            l.itlP99Ms,
+            l.stepOverheadPct,
+            l.tokens,
+            l.wallS);
         out.flush();
       }
       out.println(json(address, newTokens, promptTokens, staggered, levels));
@@ -83,40 +103,74 @@ public final class DecodeServerBench {
     }
   }
 
-  static String json(String address, int newTokens, int promptTokens, boolean staggered, List<Level> levels) {
+  static String json(
+      String address, int newTokens, int promptTokens, boolean staggered, List<Level> levels) {
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT,
-        "{\"server\":\"%s\",\"new_tokens\":%d,\"prompt_tokens\":%d,\"arrivals\":\"%s\",\"levels\":[",
-        address.replace("\"", ""), newTokens, promptTokens, staggered ? "staggered" : "together"));
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "{\"server\":\"%s\",\"new_tokens\":%d,\"prompt_tokens\":%d,\"arrivals\":\"%s\",\"levels\":[",
+            address.replace("\"", ""),
+            newTokens,
+            promptTokens,
+            staggered ? "staggered" : "together"));
     for (int i = 0; i < levels.size(); i++) {
       Level l = levels.get(i);
       if (i > 0) sb.append(',');
-      sb.append(String.format(Locale.ROOT, "{\"concurrency\":%d,\"aggregate_tok_s\":%.3f,\"per_stream_tok_s\":%.3f,"
-              + "\"ttft_ms\":%.1f,\"ttft_max_ms\":%.1f,\"itl_p50_ms\":%.1f,\"itl_p99_ms\":%.1f,"
-              + "\"step_overhead_pct\":%.3f,\"cached_prompt_tokens\":%d,\"tokens\":%d,\"wall_s\":%.3f}",
-          l.concurrency, l.aggregateTokS, l.perStreamTokS, l.ttftMeanMs, l.ttftMaxMs, l.itlP50Ms, l.itlP99Ms,
-          l.stepOverheadPct, l.cachedPromptTokens, l.tokens, l.wallS));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "{\"concurrency\":%d,\"aggregate_tok_s\":%.3f,\"per_stream_tok_s\":%.3f,"
+                  + "\"ttft_ms\":%.1f,\"ttft_max_ms\":%.1f,\"itl_p50_ms\":%.1f,\"itl_p99_ms\":%.1f,"
+                  + "\"step_overhead_pct\":%.3f,\"cached_prompt_tokens\":%d,\"tokens\":%d,\"wall_s\":%.3f}",
+              l.concurrency,
+              l.aggregateTokS,
+              l.perStreamTokS,
+              l.ttftMeanMs,
+              l.ttftMaxMs,
+              l.itlP50Ms,
+              l.itlP99Ms,
+              l.stepOverheadPct,
+              l.cachedPromptTokens,
+              l.tokens,
+              l.wallS));
     }
     sb.append(']');
     Level first = levels.isEmpty() ? null : levels.get(0);
     Level last = levels.isEmpty() ? null : levels.get(levels.size() - 1);
     if (first != null && first.concurrency == 1 && last.concurrency > 1) {
-      sb.append(String.format(Locale.ROOT, ",\"aggregate_speedup_%d_vs_1\":%.3f", last.concurrency,
-          last.aggregateTokS / first.aggregateTokS));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              ",\"aggregate_speedup_%d_vs_1\":%.3f",
+              last.concurrency,
+              last.aggregateTokS / first.aggregateTokS));
     }
     return sb.append('}').toString();
   }
 
   private record Stream(double ttftMs, GenerateFinal fin, double[] gapsMs) {}
 
-  private static Level runLevel(DecoderServiceGrpc.DecoderServiceStub stub, int concurrency, int newTokens,
-      int promptTokens, boolean staggered, SplittableRandom rnd) throws InterruptedException {
+  private static Level runLevel(
+      DecoderServiceGrpc.DecoderServiceStub stub,
+      int concurrency,
+      int newTokens,
+      int promptTokens,
+      boolean staggered,
+      SplittableRandom rnd)
+      throws InterruptedException {
     List<CompletableFuture<Stream>> futures = new ArrayList<>();
     long t0 = System.nanoTime();
     for (int i = 0; i < concurrency; i++) {
-      GenerateRequest.Builder req = GenerateRequest.newBuilder().setRequestId("bench-" + concurrency + "-" + i)
-          .setParams(GenerationParams.newBuilder().setMaxNewTokens(newTokens).setMinNewTokens(newTokens));
-      // Ordinary vocabulary ids (below Qwen's special tokens), so no prompt contains a stop or image token.
+      GenerateRequest.Builder req =
+          GenerateRequest.newBuilder()
+              .setRequestId("bench-" + concurrency + "-" + i)
+              .setParams(
+                  GenerationParams.newBuilder()
+                      .setMaxNewTokens(newTokens)
+                      .setMinNewTokens(newTokens));
+      // Ordinary vocabulary ids (below Qwen's special tokens), so no prompt contains a stop or
+      // image token.
       for (int k = 0; k < promptTokens; k++) req.addInputIds(rnd.nextInt(151643));
       CompletableFuture<Void> first = new CompletableFuture<>();
       futures.add(call(stub, req.build(), first));
@@ -134,9 +188,11 @@ public final class DecodeServerBench {
         streams.add(f.get(30, TimeUnit.MINUTES));
       } catch (ExecutionException e) {
         Throwable c = e.getCause();
-        throw new IllegalStateException(c instanceof StatusRuntimeException s
-            ? "the decoder answered " + tandem.cli.ClientOptions.statusLine(s)
-            : "a stream failed: " + c, c);
+        throw new IllegalStateException(
+            c instanceof StatusRuntimeException s
+                ? "the decoder answered " + tandem.cli.ClientOptions.statusLine(s)
+                : "a stream failed: " + c,
+            c);
       } catch (java.util.concurrent.TimeoutException e) {
         throw new IllegalStateException("a stream did not finish in 30 minutes");
       }
@@ -162,8 +218,18 @@ public final class DecodeServerBench {
     }
     double overhead = total > 0 ? 100 * (total - model) / total : 0;
     gaps.sort(null);
-    return new Level(concurrency, tokens, wallS, tokens / wallS, perStream / streams.size(),
-        ttftSum / streams.size(), ttftMax, overhead, percentile(gaps, 0.50), percentile(gaps, 0.99), cached);
+    return new Level(
+        concurrency,
+        tokens,
+        wallS,
+        tokens / wallS,
+        perStream / streams.size(),
+        ttftSum / streams.size(),
+        ttftMax,
+        overhead,
+        percentile(gaps, 0.50),
+        percentile(gaps, 0.99),
+        cached);
   }
 
   /** The nearest-rank percentile of sorted values (0 when there are none). */
@@ -173,44 +239,52 @@ public final class DecodeServerBench {
     return sorted.get(Math.max(0, Math.min(sorted.size() - 1, rank - 1)));
   }
 
-  private static CompletableFuture<Stream> call(DecoderServiceGrpc.DecoderServiceStub stub, GenerateRequest req,
+  private static CompletableFuture<Stream> call(
+      DecoderServiceGrpc.DecoderServiceStub stub,
+      GenerateRequest req,
       CompletableFuture<Void> first) {
     CompletableFuture<Stream> f = new CompletableFuture<>();
     long start = System.nanoTime();
-    stub.generate(req, new StreamObserver<>() {
-      double ttft = -1;
-      long last;
-      final List<Double> gaps = new ArrayList<>();
-      GenerateFinal fin;
+    stub.generate(
+        req,
+        new StreamObserver<>() {
+          double ttft = -1;
+          long last;
+          final List<Double> gaps = new ArrayList<>();
+          GenerateFinal fin;
 
-      @Override
-      public void onNext(GenerateResponse r) {
-        long now = System.nanoTime();
-        if (r.hasTokens()) {
-          if (ttft < 0) {
-            ttft = (now - start) / 1e6;
-            first.complete(null);
-          } else {
-            gaps.add((now - last) / 1e6);
+          @Override
+          public void onNext(GenerateResponse r) {
+            long now = System.nanoTime();
+            if (r.hasTokens()) {
+              if (ttft < 0) {
+                ttft = (now - start) / 1e6;
+                first.complete(null);
+              } else {
+                gaps.add((now - last) / 1e6);
+              }
+              last = now;
+            }
+            if (r.hasFinal()) fin = r.getFinal();
           }
-          last = now;
-        }
-        if (r.hasFinal()) fin = r.getFinal();
-      }
 
-      @Override
-      public void onError(Throwable t) {
-        first.completeExceptionally(t);
-        f.completeExceptionally(t);
-      }
+          @Override
+          public void onError(Throwable t) {
+            first.completeExceptionally(t);
+            f.completeExceptionally(t);
+          }
 
-      @Override
-      public void onCompleted() {
-        first.complete(null);
-        if (fin == null) f.completeExceptionally(new IllegalStateException("stream ended without a final message"));
-        else f.complete(new Stream(ttft, fin, gaps.stream().mapToDouble(Double::doubleValue).toArray()));
-      }
-    });
+          @Override
+          public void onCompleted() {
+            first.complete(null);
+            if (fin == null)
+              f.completeExceptionally(
+                  new IllegalStateException("stream ended without a final message"));
+            else
+              f.complete(
+                  new Stream(ttft, fin, gaps.stream().mapToDouble(Double::doubleValue).toArray()));
+          }
+        });
     return f;
   }
 }

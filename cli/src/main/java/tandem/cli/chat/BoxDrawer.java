@@ -16,18 +16,29 @@ import javax.imageio.ImageIO;
 import tandem.proto.gateway.v1.Box;
 
 /**
- * Draws boxes with their labels onto the original image (java.awt, headless). Labels are often Chinese, so a
- * CJK-capable font is looked for first; without one the labels are drawn in the default font and {@link #fontNote}
- * says so.
+ * Draws boxes with their labels onto the original image (java.awt, headless). Labels are often
+ * Chinese, so a CJK-capable font is looked for first; without one the labels are drawn in the
+ * default font and {@link #fontNote} says so.
  */
 public final class BoxDrawer {
   private static final Color[] COLORS = {
     new Color(230, 25, 75), new Color(60, 180, 75), new Color(0, 130, 200), new Color(245, 130, 48),
-    new Color(145, 30, 180), new Color(70, 240, 240), new Color(240, 50, 230), new Color(128, 128, 0)
+    new Color(145, 30, 180), new Color(70, 240, 240), new Color(240, 50, 230),
+        new Color(128, 128, 0)
   };
   private static final String[] CJK_FAMILIES = {
-    "Noto Sans CJK SC", "Noto Sans CJK", "Noto Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-    "Source Han Sans", "Droid Sans Fallback", "AR PL UMing", "AR PL UKai", "Microsoft YaHei", "SimHei", "PingFang SC"
+    "Noto Sans CJK SC",
+    "Noto Sans CJK",
+    "Noto Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Source Han Sans",
+    "Droid Sans Fallback",
+    "AR PL UMing",
+    "AR PL UKai",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC"
   };
 
   private final Font font;
@@ -37,7 +48,9 @@ public final class BoxDrawer {
     System.setProperty("java.awt.headless", "true");
     String found = null;
     try {
-      String[] families = GraphicsEnvironment.getLocalGraphicsEnvironment().getAvailableFontFamilyNames(Locale.ROOT);
+      String[] families =
+          GraphicsEnvironment.getLocalGraphicsEnvironment()
+              .getAvailableFontFamilyNames(Locale.ROOT);
       outer:
       for (String want : CJK_FAMILIES) {
         for (String f : families) {
@@ -69,7 +82,10 @@ public final class BoxDrawer {
     return fontNote;
   }
 
-  /** Writes {@code image} with {@code boxes} drawn to {@code out} (PNG). Boxes without pixels use their per-mille. */
+  /**
+   * Writes {@code image} with {@code boxes} drawn to {@code out} (PNG). Boxes without pixels use
+   * their per-mille.
+   */
   public void draw(Path image, List<Box> boxes, Path out) throws IOException {
     BufferedImage src = ImageIO.read(image.toFile());
     if (src == null) throw new IOException("cannot decode " + image + " for drawing");
@@ -81,7 +97,8 @@ public final class BoxDrawer {
       g.fillRect(0, 0, w, h);
       g.drawImage(src, 0, 0, null);
       g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-      g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+      g.setRenderingHint(
+          RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
       float stroke = Math.max(2f, Math.min(w, h) / 200f);
       Font f = font.deriveFont(Math.max(12f, Math.min(w, h) / 30f));
       g.setFont(f);

@@ -19,14 +19,16 @@ import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.gateway.v1.ImagePart;
 
 /**
- * The conversation given on the command line: {@code --messages FILE} (a JSON array of {@code {"role": …, "content":
- * "text" | [{"type":"text","text":…}, {"type":"image","path":…}]}}) or the short form {@code --image F… "question"}
- * (one user turn: the images, then the question). Image paths are taken as given, else relative to the messages file.
+ * The conversation given on the command line: {@code --messages FILE} (a JSON array of {@code
+ * {"role": …, "content": "text" | [{"type":"text","text":…}, {"type":"image","path":…}]}}) or the
+ * short form {@code --image F… "question"} (one user turn: the images, then the question). Image
+ * paths are taken as given, else relative to the messages file.
  */
 public record ConversationInput(List<Message> messages, List<Path> images) {
 
   public static ConversationInput shortForm(List<Path> images, String question) {
-    if (question == null || question.isEmpty()) throw new UserError("give a question (or use --messages FILE)");
+    if (question == null || question.isEmpty())
+      throw new UserError("give a question (or use --messages FILE)");
     List<Part> parts = new ArrayList<>();
     for (Path p : images) {
       checkImage(p, "--image " + p);
@@ -46,7 +48,8 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
       throw new UserError(where + " is not valid JSON: " + e.getMessage());
     }
     if (!root.isJsonArray() || root.getAsJsonArray().isEmpty()) {
-      throw new UserError(where + " must hold a non-empty JSON array of {\"role\", \"content\"} objects");
+      throw new UserError(
+          where + " must hold a non-empty JSON array of {\"role\", \"content\"} objects");
     }
     List<Message> messages = new ArrayList<>();
     List<Path> images = new ArrayList<>();
@@ -57,7 +60,11 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
       JsonObject m = e.getAsJsonObject();
       Role role;
       try {
-        role = Role.parse(m.has("role") && m.get("role").isJsonPrimitive() ? m.get("role").getAsString() : null);
+        role =
+            Role.parse(
+                m.has("role") && m.get("role").isJsonPrimitive()
+                    ? m.get("role").getAsString()
+                    : null);
       } catch (IllegalArgumentException ex) {
         throw new UserError(at + ": " + ex.getMessage());
       }
@@ -67,7 +74,8 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
         messages.add(Message.ofString(role, c.getAsString()));
         continue;
       }
-      if (!c.isJsonArray()) throw new UserError(at + ": content must be a string or an array of items");
+      if (!c.isJsonArray())
+        throw new UserError(at + ": content must be a string or an array of items");
       List<Part> parts = new ArrayList<>();
       int j = 0;
       for (JsonElement it : c.getAsJsonArray()) {
@@ -79,21 +87,26 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
         String type = item.get("type").getAsString();
         switch (type) {
           case "text" -> {
-            if (!item.has("text") || !item.get("text").isJsonPrimitive()) throw new UserError(iat + " has no \"text\"");
+            if (!item.has("text") || !item.get("text").isJsonPrimitive())
+              throw new UserError(iat + " has no \"text\"");
             parts.add(Part.text(item.get("text").getAsString()));
           }
           case "image" -> {
             JsonElement p = item.has("path") ? item.get("path") : item.get("image");
             if (p == null || !p.isJsonPrimitive()) throw new UserError(iat + " has no \"path\"");
             Path path = Path.of(p.getAsString());
-            if (!path.isAbsolute() && !Files.exists(path) && file.toAbsolutePath().getParent() != null) {
+            if (!path.isAbsolute()
+                && !Files.exists(path)
+                && file.toAbsolutePath().getParent() != null) {
               path = file.toAbsolutePath().getParent().resolve(path);
             }
             checkImage(path, iat);
             parts.add(Part.image(path.toString()));
             images.add(path);
           }
-          default -> throw new UserError(iat + " has type '" + type + "'; allowed types are text and image");
+          default ->
+              throw new UserError(
+                  iat + " has type '" + type + "'; allowed types are text and image");
         }
       }
       messages.add(Message.ofParts(role, parts));
@@ -102,7 +115,8 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
   }
 
   private static void checkImage(Path p, String at) {
-    if (!Files.isRegularFile(p)) throw new UserError(at + ": image " + p + " is not a readable file");
+    if (!Files.isRegularFile(p))
+      throw new UserError(at + ": image " + p + " is not a readable file");
   }
 
   /** The conversation as the gateway's proto, image files read into bytes. */
@@ -118,7 +132,9 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
           try {
             b.addContent(
                 ContentPart.newBuilder()
-                    .setImage(ImagePart.newBuilder().setData(ByteString.copyFrom(Files.readAllBytes(path)))));
+                    .setImage(
+                        ImagePart.newBuilder()
+                            .setData(ByteString.copyFrom(Files.readAllBytes(path)))));
           } catch (IOException e) {
             throw new UserError("cannot read image " + path + ": " + e.getMessage());
           }
@@ -130,7 +146,8 @@ public record ConversationInput(List<Message> messages, List<Path> images) {
   }
 
   /** Picks the form from the options: exactly one of --messages or (--image…/question). */
-  public static ConversationInput fromOptions(Path messagesFile, List<Path> images, String question) {
+  public static ConversationInput fromOptions(
+      Path messagesFile, List<Path> images, String question) {
     if (messagesFile != null) {
       if ((images != null && !images.isEmpty()) || question != null) {
         throw new UserError("give either --messages FILE or --image F \"question\", not both");

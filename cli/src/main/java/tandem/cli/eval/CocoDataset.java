@@ -19,13 +19,17 @@ import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * A COCO detection annotation file (Objects365 uses the same layout): {@code images}, {@code categories} and
- * {@code annotations} with {@code bbox} [x, y, w, h] in pixels. A file that is not such a JSON object at all is
- * refused with {@link BadInput}; single bad entries (a bbox that is not four numbers, an unknown image or category,
- * a repeated id) are reported as one line each through {@code warn}, counted and left out.
+ * A COCO detection annotation file (Objects365 uses the same layout): {@code images}, {@code
+ * categories} and {@code annotations} with {@code bbox} [x, y, w, h] in pixels. A file that is not
+ * such a JSON object at all is refused with {@link BadInput}; single bad entries (a bbox that is
+ * not four numbers, an unknown image or category, a repeated id) are reported as one line each
+ * through {@code warn}, counted and left out.
  */
 public record CocoDataset(
-    List<Image> images, List<Category> categories, List<Annotation> annotations, int skippedEntries) {
+    List<Image> images,
+    List<Category> categories,
+    List<Annotation> annotations,
+    int skippedEntries) {
 
   /** One image; width and height are 0 when the file does not give them. */
   public record Image(long id, String fileName, int width, int height) {}
@@ -33,10 +37,12 @@ public record CocoDataset(
   public record Category(long id, String name) {}
 
   /**
-   * One true box. {@code area} is the file's {@code area} (pycocotools compares it with the area range), or w·h when
-   * the file has none; {@code iscrowd} boxes never count as misses and absorb detections without counting them.
+   * One true box. {@code area} is the file's {@code area} (pycocotools compares it with the area
+   * range), or w·h when the file has none; {@code iscrowd} boxes never count as misses and absorb
+   * detections without counting them.
    */
-  public record Annotation(long id, long imageId, long categoryId, double[] bbox, double area, boolean iscrowd) {}
+  public record Annotation(
+      long id, long imageId, long categoryId, double[] bbox, double area, boolean iscrowd) {}
 
   /** The file cannot be used at all: one line for {@code vlm: error:}. */
   public static final class BadInput extends RuntimeException {
@@ -63,7 +69,10 @@ public record CocoDataset(
 
   static CocoDataset parse(JsonElement root, String source, Consumer<String> warn) {
     if (!root.isJsonObject()) {
-      throw new BadInput("annotations " + source + ": expected a COCO object {\"images\", \"categories\", \"annotations\"}");
+      throw new BadInput(
+          "annotations "
+              + source
+              + ": expected a COCO object {\"images\", \"categories\", \"annotations\"}");
     }
     JsonObject o = root.getAsJsonObject();
     JsonArray imgs = array(o, "images", source);
@@ -80,7 +89,8 @@ public record CocoDataset(
         String name = string(m, "file_name");
         int w = m.has("width") && !m.get("width").isJsonNull() ? nonNegativeInt(m, "width") : 0;
         int h = m.has("height") && !m.get("height").isJsonNull() ? nonNegativeInt(m, "height") : 0;
-        if (images.containsKey(id)) throw new IllegalArgumentException("image id " + id + " appears twice");
+        if (images.containsKey(id))
+          throw new IllegalArgumentException("image id " + id + " appears twice");
         images.put(id, new Image(id, name, w, h));
       } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
         warn.accept(where + ": " + e.getMessage() + "; skipped");
@@ -93,9 +103,13 @@ public record CocoDataset(
       try {
         JsonObject m = object(cats.get(i));
         long id = id(m, "id");
-        String name = m.has("name") && m.get("name").isJsonPrimitive() ? m.get("name").getAsString().strip() : "";
+        String name =
+            m.has("name") && m.get("name").isJsonPrimitive()
+                ? m.get("name").getAsString().strip()
+                : "";
         if (name.isEmpty()) throw new IllegalArgumentException("category " + id + " has no name");
-        if (categories.containsKey(id)) throw new IllegalArgumentException("category id " + id + " appears twice");
+        if (categories.containsKey(id))
+          throw new IllegalArgumentException("category id " + id + " appears twice");
         categories.put(id, new Category(id, name));
       } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
         warn.accept(where + ": " + e.getMessage() + "; skipped");
@@ -111,34 +125,43 @@ public record CocoDataset(
         long id = id(m, "id");
         long imageId = id(m, "image_id");
         long categoryId = id(m, "category_id");
-        if (!images.containsKey(imageId)) throw new IllegalArgumentException("image_id " + imageId + " is not in images");
+        if (!images.containsKey(imageId))
+          throw new IllegalArgumentException("image_id " + imageId + " is not in images");
         if (!categories.containsKey(categoryId)) {
           throw new IllegalArgumentException("category_id " + categoryId + " is not in categories");
         }
         double[] bbox = bbox(m.get("bbox"));
         double area = bbox[2] * bbox[3];
         if (m.has("area") && !m.get("area").isJsonNull()) area = finite(m.get("area"), "area");
-        boolean crowd = m.has("iscrowd") && !m.get("iscrowd").isJsonNull() && flag(m.get("iscrowd"));
-        // pycocotools indexes annotations by id: a repeated id would stand in for the other one there
-        if (!annIds.add(id)) throw new IllegalArgumentException("annotation id " + id + " appears twice");
+        boolean crowd =
+            m.has("iscrowd") && !m.get("iscrowd").isJsonNull() && flag(m.get("iscrowd"));
+        // pycocotools indexes annotations by id: a repeated id would stand in for the other one
+        // there
+        if (!annIds.add(id))
+          throw new IllegalArgumentException("annotation id " + id + " appears twice");
         annotations.add(new Annotation(id, imageId, categoryId, bbox, area, crowd));
       } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
         warn.accept(where + ": " + e.getMessage() + "; skipped");
         skipped++;
       }
     }
-    return new CocoDataset(List.copyOf(images.values()), List.copyOf(categories.values()),
-        Collections.unmodifiableList(annotations), skipped);
+    return new CocoDataset(
+        List.copyOf(images.values()),
+        List.copyOf(categories.values()),
+        Collections.unmodifiableList(annotations),
+        skipped);
   }
 
   /** [x, y, w, h]: four finite numbers, w and h not negative. */
   static double[] bbox(JsonElement e) {
     if (e == null || !e.isJsonArray() || e.getAsJsonArray().size() != 4) {
-      throw new IllegalArgumentException("bbox must be 4 numbers [x, y, w, h], got " + (e == null ? "nothing" : e));
+      throw new IllegalArgumentException(
+          "bbox must be 4 numbers [x, y, w, h], got " + (e == null ? "nothing" : e));
     }
     double[] b = new double[4];
     for (int k = 0; k < 4; k++) b[k] = finite(e.getAsJsonArray().get(k), "bbox");
-    if (b[2] < 0 || b[3] < 0) throw new IllegalArgumentException("bbox width and height must be >= 0, got " + e);
+    if (b[2] < 0 || b[3] < 0)
+      throw new IllegalArgumentException("bbox width and height must be >= 0, got " + e);
     return b;
   }
 
@@ -161,8 +184,13 @@ public record CocoDataset(
   private static JsonArray array(JsonObject o, String key, String source) {
     JsonElement e = o.get(key);
     if (e == null || !e.isJsonArray()) {
-      throw new BadInput("annotations " + source + ": no \"" + key + "\" array (a COCO detection file has images,"
-          + " categories and annotations)");
+      throw new BadInput(
+          "annotations "
+              + source
+              + ": no \""
+              + key
+              + "\" array (a COCO detection file has images,"
+              + " categories and annotations)");
     }
     return e.getAsJsonArray();
   }
@@ -175,7 +203,8 @@ public record CocoDataset(
   static long id(JsonObject m, String key) {
     JsonElement e = m.get(key);
     if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
-      throw new IllegalArgumentException(key + " must be an integer, got " + (e == null ? "nothing" : e));
+      throw new IllegalArgumentException(
+          key + " must be an integer, got " + (e == null ? "nothing" : e));
     }
     double d = e.getAsDouble();
     if (d != Math.rint(d) || Math.abs(d) > 9.007199254740992E15) {
@@ -186,14 +215,19 @@ public record CocoDataset(
 
   private static int nonNegativeInt(JsonObject m, String key) {
     long v = id(m, key);
-    if (v < 0 || v > Integer.MAX_VALUE) throw new IllegalArgumentException(key + " must be >= 0, got " + v);
+    if (v < 0 || v > Integer.MAX_VALUE)
+      throw new IllegalArgumentException(key + " must be >= 0, got " + v);
     return (int) v;
   }
 
   private static String string(JsonObject m, String key) {
     JsonElement e = m.get(key);
-    if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString() || e.getAsString().isBlank()) {
-      throw new IllegalArgumentException(key + " must be a non-empty string, got " + (e == null ? "nothing" : e));
+    if (e == null
+        || !e.isJsonPrimitive()
+        || !e.getAsJsonPrimitive().isString()
+        || e.getAsString().isBlank()) {
+      throw new IllegalArgumentException(
+          key + " must be a non-empty string, got " + (e == null ? "nothing" : e));
     }
     return e.getAsString();
   }
@@ -211,14 +245,15 @@ public record CocoDataset(
   }
 
   /**
-   * A unique display name per category: its name, or "name (id N)" when two categories share a name (the keys of
-   * {@code per_category} in metrics.json).
+   * A unique display name per category: its name, or "name (id N)" when two categories share a name
+   * (the keys of {@code per_category} in metrics.json).
    */
   public Map<Long, String> categoryNames() {
     Map<String, Integer> count = new java.util.HashMap<>();
     for (Category c : categories) count.merge(c.name(), 1, Integer::sum);
     Map<Long, String> out = new LinkedHashMap<>();
-    for (Category c : categories) out.put(c.id(), count.get(c.name()) > 1 ? c.name() + " (id " + c.id() + ")" : c.name());
+    for (Category c : categories)
+      out.put(c.id(), count.get(c.name()) > 1 ? c.name() + " (id " + c.id() + ")" : c.name());
     return out;
   }
 }

@@ -10,22 +10,25 @@ import java.util.TreeSet;
 import tandem.cli.eval.CocoDataset.Annotation;
 
 /**
- * COCO box evaluation as pycocotools' {@code COCOeval} (iouType "bbox") computes it, restricted to what
- * {@code summarize()} reports for area "all" and maxDets 100: the same per-image greedy matching (crowd boxes,
- * ignore flags, the IoU ≥ threshold test with its 1 − 1e-10 cap, a match stored as the true box's id), the same
- * stable (mergesort) score ordering within an image and then across images in image-id order, the same 101-point
- * interpolated precision (with its {@code np.spacing(1)} and {@code searchsorted} left edge) and the same means
- * (numpy's pairwise summation over the flattened [threshold, recall, category] array, so the totals are the same
- * floating-point numbers, not just close). Pure: no I/O.
+ * COCO box evaluation as pycocotools' {@code COCOeval} (iouType "bbox") computes it, restricted to
+ * what {@code summarize()} reports for area "all" and maxDets 100: the same per-image greedy
+ * matching (crowd boxes, ignore flags, the IoU ≥ threshold test with its 1 − 1e-10 cap, a match
+ * stored as the true box's id), the same stable (mergesort) score ordering within an image and then
+ * across images in image-id order, the same 101-point interpolated precision (with its {@code
+ * np.spacing(1)} and {@code searchsorted} left edge) and the same means (numpy's pairwise summation
+ * over the flattened [threshold, recall, category] array, so the totals are the same floating-point
+ * numbers, not just close). Pure: no I/O.
  *
- * <p>pycocotools' quirks are kept on purpose, since "AP equals COCOeval" is the contract: a true box whose id is 0
- * can never count as matched (a stored match id of 0 reads as "none"), and a category without any non-crowd true box
- * has no AP at all (left out of the means) rather than 0.
+ * <p>pycocotools' quirks are kept on purpose, since "AP equals COCOeval" is the contract: a true
+ * box whose id is 0 can never count as matched (a stored match id of 0 reads as "none"), and a
+ * category without any non-crowd true box has no AP at all (left out of the means) rather than 0.
  */
 public final class CocoEval {
   private CocoEval() {}
 
-  /** np.linspace(.5, 0.95, 10): 0.5, 0.55, …, 0.95, the same doubles (0.8999999999999999 included). */
+  /**
+   * np.linspace(.5, 0.95, 10): 0.5, 0.55, …, 0.95, the same doubles (0.8999999999999999 included).
+   */
   public static final double[] IOU_THRESHOLDS = linspace(0.5, 0.95, 10);
 
   /** np.linspace(.0, 1.00, 101). */
@@ -42,29 +45,42 @@ public final class CocoEval {
   /** Index of IoU 0.75 in {@link #IOU_THRESHOLDS} (np.where(.75 == iouThrs)). */
   public static final int T75 = 5;
 
-  /** One predicted box, [x, y, w, h] in pixels; {@code id} is its 1-based position in the results list. */
+  /**
+   * One predicted box, [x, y, w, h] in pixels; {@code id} is its 1-based position in the results
+   * list.
+   */
   public record Detection(long id, long imageId, long categoryId, double[] bbox, double score) {
     public double area() {
       return bbox[2] * bbox[3];
     }
   }
 
-  /** What {@code evaluateImg} returns for one image and category (null there when it has neither boxes). */
+  /**
+   * What {@code evaluateImg} returns for one image and category (null there when it has neither
+   * boxes).
+   */
   public static final class ImageCategory {
     public final long imageId;
     public final long categoryId;
+
     /** True boxes, not-ignored first (stable). */
     public final List<Annotation> gts;
+
     /** Detections by descending score (stable), at most {@link #MAX_DETS}. */
     public final List<Detection> dts;
+
     /** [T][D]: id of the matched true box, 0 for none (pycocotools' dtMatches). */
     final long[][] dtMatchId;
+
     /** [T][D]: index into {@link #gts} of the match, -1 for none. */
     final int[][] dtMatchIndex;
+
     /** [T][D]: IoU with the matched true box (0 when unmatched). */
     final double[][] dtMatchIou;
+
     final boolean[][] dtIgnore;
     final boolean[] gtIgnore;
+
     /** [T][G]: matched by some detection. */
     final boolean[][] gtMatched;
 
@@ -111,7 +127,10 @@ public final class CocoEval {
     }
   }
 
-  /** Per-category outcome: precision [T][R] (null when the category has no counted true box), recall [T]. */
+  /**
+   * Per-category outcome: precision [T][R] (null when the category has no counted true box), recall
+   * [T].
+   */
   public record CategoryResult(long categoryId, double[][] precision, double[] recall) {
     public boolean hasTruth() {
       return precision != null;
@@ -125,7 +144,10 @@ public final class CocoEval {
       Map<Long, CategoryResult> perCategory,
       Map<Long, List<ImageCategory>> evalImgs) {
 
-    /** Overall AP over all thresholds (t = -1) or at one threshold index; null where pycocotools prints -1. */
+    /**
+     * Overall AP over all thresholds (t = -1) or at one threshold index; null where pycocotools
+     * prints -1.
+     */
     public Double ap(int t) {
       List<Double> s = new ArrayList<>();
       int t0 = t < 0 ? 0 : t, t1 = t < 0 ? IOU_THRESHOLDS.length : t + 1;
@@ -148,24 +170,29 @@ public final class CocoEval {
       List<Double> s = new ArrayList<>();
       int t0 = t < 0 ? 0 : t, t1 = t < 0 ? IOU_THRESHOLDS.length : t + 1;
       for (int ti = t0; ti < t1; ti++) {
-        for (int r = 0; r < RECALL_THRESHOLDS.length; r++) if (c.precision[ti][r] > -1) s.add(c.precision[ti][r]);
+        for (int r = 0; r < RECALL_THRESHOLDS.length; r++)
+          if (c.precision[ti][r] > -1) s.add(c.precision[ti][r]);
       }
       return mean(s);
     }
   }
 
   /**
-   * Evaluates {@code detections} against {@code truths} over the given images and categories (pycocotools:
-   * {@code params.imgIds}, {@code params.catIds}; sorted and deduplicated here as it does). Boxes of other images or
-   * categories are left out, as there.
+   * Evaluates {@code detections} against {@code truths} over the given images and categories
+   * (pycocotools: {@code params.imgIds}, {@code params.catIds}; sorted and deduplicated here as it
+   * does). Boxes of other images or categories are left out, as there.
    */
-  public static Result evaluate(List<Annotation> truths, List<Detection> detections, List<Long> imageIds,
+  public static Result evaluate(
+      List<Annotation> truths,
+      List<Detection> detections,
+      List<Long> imageIds,
       List<Long> categoryIds) {
     List<Long> imgs = new ArrayList<>(new TreeSet<>(imageIds));
     List<Long> cats = new ArrayList<>(new TreeSet<>(categoryIds));
     Map<List<Long>, List<Annotation>> gts = new HashMap<>();
     Map<List<Long>, List<Detection>> dts = new HashMap<>();
-    java.util.Set<Long> imgSet = new java.util.HashSet<>(imgs), catSet = new java.util.HashSet<>(cats);
+    java.util.Set<Long> imgSet = new java.util.HashSet<>(imgs),
+        catSet = new java.util.HashSet<>(cats);
     for (Annotation a : truths) {
       if (imgSet.contains(a.imageId()) && catSet.contains(a.categoryId())) {
         gts.computeIfAbsent(List.of(a.imageId(), a.categoryId()), k -> new ArrayList<>()).add(a);
@@ -181,8 +208,12 @@ public final class CocoEval {
     for (long k : cats) {
       List<ImageCategory> e = new ArrayList<>();
       for (long i : imgs) {
-        ImageCategory r = evaluateImg(i, k, gts.getOrDefault(List.of(i, k), List.of()),
-            dts.getOrDefault(List.of(i, k), List.of()));
+        ImageCategory r =
+            evaluateImg(
+                i,
+                k,
+                gts.getOrDefault(List.of(i, k), List.of()),
+                dts.getOrDefault(List.of(i, k), List.of()));
         if (r != null) e.add(r);
       }
       evalImgs.put(k, e);
@@ -191,7 +222,8 @@ public final class CocoEval {
     return new Result(List.copyOf(imgs), List.copyOf(cats), per, evalImgs);
   }
 
-  static ImageCategory evaluateImg(long imageId, long categoryId, List<Annotation> gt0, List<Detection> dt0) {
+  static ImageCategory evaluateImg(
+      long imageId, long categoryId, List<Annotation> gt0, List<Detection> dt0) {
     if (gt0.isEmpty() && dt0.isEmpty()) return null;
     int T = IOU_THRESHOLDS.length;
     // gt: ignored (crowd, or area outside "all") last, stable
@@ -206,7 +238,8 @@ public final class CocoEval {
     if (G > 0 && D > 0) {
       double[][] ious = new double[D][G];
       for (int d = 0; d < D; d++) {
-        for (int g = 0; g < G; g++) ious[d][g] = iou(dt.get(d).bbox(), gt.get(g).bbox(), gt.get(g).iscrowd());
+        for (int g = 0; g < G; g++)
+          ious[d][g] = iou(dt.get(d).bbox(), gt.get(g).bbox(), gt.get(g).iscrowd());
       }
       long[][] gtm = new long[T][G];
       for (int t = 0; t < T; t++) {
@@ -215,7 +248,8 @@ public final class CocoEval {
           int m = -1;
           for (int g = 0; g < G; g++) {
             if (gtm[t][g] > 0 && !gt.get(g).iscrowd()) continue; // taken, and not a crowd
-            if (m > -1 && !r.gtIgnore[m] && r.gtIgnore[g]) break; // a real match beats any ignored box
+            if (m > -1 && !r.gtIgnore[m] && r.gtIgnore[g])
+              break; // a real match beats any ignored box
             if (ious[d][g] < iou) continue;
             iou = ious[d][g];
             m = g;
@@ -242,12 +276,18 @@ public final class CocoEval {
     return a.iscrowd() || a.area() < AREA_MIN || a.area() > AREA_MAX;
   }
 
-  /** Descending score, ties kept in order (np.argsort(-score, kind='mergesort')); -0.0 equals 0.0 as in numpy. */
+  /**
+   * Descending score, ties kept in order (np.argsort(-score, kind='mergesort')); -0.0 equals 0.0 as
+   * in numpy.
+   */
   static int byDescendingScore(Detection a, Detection b) {
     return a.score() > b.score() ? -1 : a.score() < b.score() ? 1 : 0;
   }
 
-  /** maskApi.c bbIou: intersection over union of two [x, y, w, h] boxes; over the detection's area for a crowd. */
+  /**
+   * maskApi.c bbIou: intersection over union of two [x, y, w, h] boxes; over the detection's area
+   * for a crowd.
+   */
   public static double iou(double[] d, double[] g, boolean crowd) {
     double ga = g[2] * g[3], da = d[2] * d[3];
     double w = Math.min(d[2] + d[0], g[2] + g[0]) - Math.max(d[0], g[0]);
@@ -297,7 +337,10 @@ public final class CocoEval {
     return new CategoryResult(categoryId, precision, recall);
   }
 
-  /** First index i with a[i] >= v (a ascending), a.length when none: np.searchsorted(a, v, side='left'). */
+  /**
+   * First index i with a[i] >= v (a ascending), a.length when none: np.searchsorted(a, v,
+   * side='left').
+   */
   static int searchsortedLeft(double[] a, double v) {
     int lo = 0, hi = a.length;
     while (lo < hi) {
@@ -317,7 +360,10 @@ public final class CocoEval {
     return y;
   }
 
-  /** np.mean of a 1-D float64 array: 0.0 + pairwise sum (numpy's add.reduce), then / n; null when empty. */
+  /**
+   * np.mean of a 1-D float64 array: 0.0 + pairwise sum (numpy's add.reduce), then / n; null when
+   * empty.
+   */
   static Double mean(List<Double> values) {
     if (values.isEmpty()) return null;
     double[] a = new double[values.size()];

@@ -10,13 +10,14 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The numbers of {@code report/metrics.json}, overall or for one category. AP, AP50 and AP75 are COCOeval's
- * (see {@link CocoEval}); the rest read COCOeval's own matching at IoU 0.5: {@code precision50} = matched / counted
- * predictions, {@code recall50} = matched / counted true boxes, {@code mean_iou} = mean IoU of those matches (crowd
- * and out-of-range boxes are not counted, as in AP). Overall, these three pool every box of every category; AP is the
- * mean over categories that have a true box. {@code parse_failures} is the share of answers in which at least one
- * {@code <box>} span could not be read. A value that has nothing to average (no true box, no prediction, no answer
- * asked) is null.
+ * The numbers of {@code report/metrics.json}, overall or for one category. AP, AP50 and AP75 are
+ * COCOeval's (see {@link CocoEval}); the rest read COCOeval's own matching at IoU 0.5: {@code
+ * precision50} = matched / counted predictions, {@code recall50} = matched / counted true boxes,
+ * {@code mean_iou} = mean IoU of those matches (crowd and out-of-range boxes are not counted, as in
+ * AP). Overall, these three pool every box of every category; AP is the mean over categories that
+ * have a true box. {@code parse_failures} is the share of answers in which at least one {@code
+ * <box>} span could not be read. A value that has nothing to average (no true box, no prediction,
+ * no answer asked) is null.
  */
 public record GroundingMetrics(
     Double ap,
@@ -39,12 +40,23 @@ public record GroundingMetrics(
     return of(r, Set.copyOf(r.categoryIds()), r.ap(-1), r.ap(0), r.ap(CocoEval.T75), answers);
   }
 
-  public static GroundingMetrics category(CocoEval.Result r, long categoryId, AnswerCounts answers) {
-    return of(r, Set.of(categoryId), r.ap(categoryId, -1), r.ap(categoryId, 0), r.ap(categoryId, CocoEval.T75),
+  public static GroundingMetrics category(
+      CocoEval.Result r, long categoryId, AnswerCounts answers) {
+    return of(
+        r,
+        Set.of(categoryId),
+        r.ap(categoryId, -1),
+        r.ap(categoryId, 0),
+        r.ap(categoryId, CocoEval.T75),
         answers);
   }
 
-  private static GroundingMetrics of(CocoEval.Result r, Set<Long> cats, Double ap, Double ap50, Double ap75,
+  private static GroundingMetrics of(
+      CocoEval.Result r,
+      Set<Long> cats,
+      Double ap,
+      Double ap50,
+      Double ap75,
       AnswerCounts answers) {
     int tp = 0, fp = 0, npig = 0, predicted = 0;
     List<Double> ious = new ArrayList<>();
@@ -65,8 +77,22 @@ public record GroundingMetrics(
     }
     Double precision = tp + fp == 0 ? null : (double) tp / (tp + fp);
     Double recall = npig == 0 ? null : (double) tp / npig;
-    Double parse = answers == null || answers.answers() == 0 ? null : (double) answers.parseFailures() / answers.answers();
-    return new GroundingMetrics(ap, ap50, ap75, CocoEval.mean(ious), precision, recall, parse, tp, fp, npig, predicted,
+    Double parse =
+        answers == null || answers.answers() == 0
+            ? null
+            : (double) answers.parseFailures() / answers.answers();
+    return new GroundingMetrics(
+        ap,
+        ap50,
+        ap75,
+        CocoEval.mean(ious),
+        precision,
+        recall,
+        parse,
+        tp,
+        fp,
+        npig,
+        predicted,
         answers == null ? 0 : answers.answers());
   }
 
@@ -93,7 +119,8 @@ public record GroundingMetrics(
   }
 
   /** Per category by unique name, in category-id order. */
-  public static JsonObject perCategoryJson(CocoEval.Result r, Map<Long, String> names, Map<Long, AnswerCounts> answers) {
+  public static JsonObject perCategoryJson(
+      CocoEval.Result r, Map<Long, String> names, Map<Long, AnswerCounts> answers) {
     JsonObject o = new JsonObject();
     for (long k : r.categoryIds()) {
       o.add(names.get(k), category(r, k, answers == null ? null : answers.get(k)).toJson());

@@ -14,12 +14,15 @@ import java.util.Map;
 
 /**
  * Scores detections and writes the report folder: {@code metrics.json}, {@code predictions.json},
- * {@code index.html}; prints the terminal table. The same for a model run and for {@code --predictions}.
+ * {@code index.html}; prints the terminal table. The same for a model run and for {@code
+ * --predictions}.
  */
 public final class GroundingReport {
   private GroundingReport() {}
 
-  /** What is scored, and the counts of what was left out (for metrics.json and the summary line). */
+  /**
+   * What is scored, and the counts of what was left out (for metrics.json and the summary line).
+   */
   public record Input(
       CocoDataset data,
       List<Long> scoredImages,
@@ -32,7 +35,8 @@ public final class GroundingReport {
 
   public static Scored score(Input in) {
     List<Long> cats = in.data().categories().stream().map(CocoDataset.Category::id).toList();
-    CocoEval.Result r = CocoEval.evaluate(in.data().annotations(), in.detections(), in.scoredImages(), cats);
+    CocoEval.Result r =
+        CocoEval.evaluate(in.data().annotations(), in.detections(), in.scoredImages(), cats);
     GroundingMetrics.AnswerCounts total = null;
     if (in.answers() != null) {
       int n = 0, f = 0;
@@ -47,8 +51,10 @@ public final class GroundingReport {
     JsonObject per = new JsonObject();
     Map<Long, String> names = in.data().categoryNames();
     for (long k : r.categoryIds()) {
-      GroundingMetrics c = GroundingMetrics.category(r, k, in.answers() == null ? null : in.answers().get(k));
-      if (c.trueBoxes() == 0 && c.predictedBoxes() == 0 && c.answers() == 0) continue; // not in these images
+      GroundingMetrics c =
+          GroundingMetrics.category(r, k, in.answers() == null ? null : in.answers().get(k));
+      if (c.trueBoxes() == 0 && c.predictedBoxes() == 0 && c.answers() == 0)
+        continue; // not in these images
       per.add(names.get(k), c.toJson());
     }
     m.add("per_category", per);
@@ -58,32 +64,54 @@ public final class GroundingReport {
     return new Scored(r, overall, m);
   }
 
-  public static void write(Path dir, Input in, Scored s, HtmlReport.Images images, int perSide) throws IOException {
+  public static void write(Path dir, Input in, Scored s, HtmlReport.Images images, int perSide)
+      throws IOException {
     Files.createDirectories(dir);
-    Files.writeString(dir.resolve("metrics.json"),
-        new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeNulls().create().toJson(s.metrics()) + "\n",
+    Files.writeString(
+        dir.resolve("metrics.json"),
+        new GsonBuilder()
+                .setPrettyPrinting()
+                .disableHtmlEscaping()
+                .serializeNulls()
+                .create()
+                .toJson(s.metrics())
+            + "\n",
         StandardCharsets.UTF_8);
     PredictionsFile.write(dir.resolve("predictions.json"), in.detections());
-    HtmlReport.write(dir.resolve("index.html"), "vlm eval grounding: " + in.scoredImages().size() + " images",
-        s.overall(), in.data(), s.result(), in.data().categoryNames(), images, perSide);
+    HtmlReport.write(
+        dir.resolve("index.html"),
+        "vlm eval grounding: " + in.scoredImages().size() + " images",
+        s.overall(),
+        in.data(),
+        s.result(),
+        in.data().categoryNames(),
+        images,
+        perSide);
   }
 
   /** The table: one row per category that has boxes, then "all". */
   public static void printTable(PrintWriter o, Input in, Scored s) {
     List<String[]> rows = new ArrayList<>();
-    rows.add(new String[] {"category", "true", "pred", "AP", "AP50", "AP75", "mIoU", "P@.5", "R@.5", "unparsed"});
+    rows.add(
+        new String[] {
+          "category", "true", "pred", "AP", "AP50", "AP75", "mIoU", "P@.5", "R@.5", "unparsed"
+        });
     Map<Long, String> names = in.data().categoryNames();
     for (long k : s.result().categoryIds()) {
-      GroundingMetrics c = GroundingMetrics.category(s.result(), k, in.answers() == null ? null : in.answers().get(k));
+      GroundingMetrics c =
+          GroundingMetrics.category(
+              s.result(), k, in.answers() == null ? null : in.answers().get(k));
       if (c.trueBoxes() == 0 && c.predictedBoxes() == 0 && c.answers() == 0) continue;
       rows.add(row(names.get(k), c));
     }
     rows.add(row("all", s.overall()));
     int[] width = new int[rows.get(0).length];
-    for (String[] r : rows) for (int i = 0; i < r.length; i++) width[i] = Math.max(width[i], displayWidth(r[i]));
+    for (String[] r : rows)
+      for (int i = 0; i < r.length; i++) width[i] = Math.max(width[i], displayWidth(r[i]));
     for (int j = 0; j < rows.size(); j++) {
       String[] r = rows.get(j);
-      if (j == rows.size() - 1) o.println("-".repeat(java.util.Arrays.stream(width).sum() + 2 * (width.length - 1)));
+      if (j == rows.size() - 1)
+        o.println("-".repeat(java.util.Arrays.stream(width).sum() + 2 * (width.length - 1)));
       StringBuilder sb = new StringBuilder();
       for (int i = 0; i < r.length; i++) {
         String pad = " ".repeat(width[i] - displayWidth(r[i]));
@@ -96,9 +124,20 @@ public final class GroundingReport {
   }
 
   private static String[] row(String name, GroundingMetrics m) {
-    return new String[] {name, Integer.toString(m.trueBoxes()), Integer.toString(m.predictedBoxes()), f(m.ap()),
-        f(m.ap50()), f(m.ap75()), f(m.meanIou()), f(m.precision50()), f(m.recall50()),
-        m.parseFailures() == null ? "-" : String.format(Locale.ROOT, "%.1f%%", 100 * m.parseFailures())};
+    return new String[] {
+      name,
+      Integer.toString(m.trueBoxes()),
+      Integer.toString(m.predictedBoxes()),
+      f(m.ap()),
+      f(m.ap50()),
+      f(m.ap75()),
+      f(m.meanIou()),
+      f(m.precision50()),
+      f(m.recall50()),
+      m.parseFailures() == null
+          ? "-"
+          : String.format(Locale.ROOT, "%.1f%%", 100 * m.parseFailures())
+    };
   }
 
   private static String f(Double d) {
@@ -111,9 +150,16 @@ public final class GroundingReport {
     for (int i = 0; i < s.length(); ) {
       int cp = s.codePointAt(i);
       i += Character.charCount(cp);
-      boolean wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) || (cp >= 0xAC00 && cp <= 0xD7A3)
-          || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60)
-          || (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1FAFF) || (cp >= 0x20000 && cp <= 0x3FFFD);
+      boolean wide =
+          (cp >= 0x1100 && cp <= 0x115F)
+              || (cp >= 0x2E80 && cp <= 0xA4CF)
+              || (cp >= 0xAC00 && cp <= 0xD7A3)
+              || (cp >= 0xF900 && cp <= 0xFAFF)
+              || (cp >= 0xFE30 && cp <= 0xFE4F)
+              || (cp >= 0xFF00 && cp <= 0xFF60)
+              || (cp >= 0xFFE0 && cp <= 0xFFE6)
+              || (cp >= 0x1F300 && cp <= 0x1FAFF)
+              || (cp >= 0x20000 && cp <= 0x3FFFD);
       w += wide ? 2 : 1;
     }
     return w;

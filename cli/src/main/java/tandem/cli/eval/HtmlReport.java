@@ -17,10 +17,11 @@ import tandem.cli.eval.CocoEval.Detection;
 import tandem.vision.preprocess.ImageDecoder;
 
 /**
- * {@code report/index.html}: one file that opens offline. The images the model did worst and best on (F1 of the
- * matches at IoU 0.5, ties broken by their mean IoU) are embedded as data URIs, with the true boxes (green; crowd
- * boxes dashed) and the predicted ones (red when unmatched, blue when matched, numbered by rank) drawn over them in
- * SVG. Images whose file is not at hand are drawn as a grey canvas of their annotated size.
+ * {@code report/index.html}: one file that opens offline. The images the model did worst and best
+ * on (F1 of the matches at IoU 0.5, ties broken by their mean IoU) are embedded as data URIs, with
+ * the true boxes (green; crowd boxes dashed) and the predicted ones (red when unmatched, blue when
+ * matched, numbered by rank) drawn over them in SVG. Images whose file is not at hand are drawn as
+ * a grey canvas of their annotated size.
  */
 public final class HtmlReport {
   private HtmlReport() {}
@@ -44,8 +45,16 @@ public final class HtmlReport {
 
   static final long MAX_EMBED_BYTES = 16L << 20;
 
-  public static void write(Path file, String title, GroundingMetrics overall, CocoDataset data, CocoEval.Result r,
-      Map<Long, String> names, Images images, int perSide) throws IOException {
+  public static void write(
+      Path file,
+      String title,
+      GroundingMetrics overall,
+      CocoDataset data,
+      CocoEval.Result r,
+      Map<Long, String> names,
+      Images images,
+      int perSide)
+      throws IOException {
     Map<Long, Image> byId = new LinkedHashMap<>();
     for (Image i : data.images()) byId.put(i.id(), i);
     Map<Long, int[]> counts = new LinkedHashMap<>();
@@ -72,46 +81,66 @@ public final class HtmlReport {
     for (var en : counts.entrySet()) {
       int[] c = en.getValue();
       if (c[0] + c[1] + c[2] == 0) continue; // only crowd boxes: nothing to judge
-      scores.add(new ImageScore(byId.get(en.getKey()), c[0], c[1], c[2], iouSums.get(en.getKey())[0]));
+      scores.add(
+          new ImageScore(byId.get(en.getKey()), c[0], c[1], c[2], iouSums.get(en.getKey())[0]));
     }
-    Comparator<ImageScore> worstFirst = Comparator.comparingDouble(ImageScore::f1)
-        .thenComparingDouble(ImageScore::meanIou).thenComparingLong(s -> s.image().id());
+    Comparator<ImageScore> worstFirst =
+        Comparator.comparingDouble(ImageScore::f1)
+            .thenComparingDouble(ImageScore::meanIou)
+            .thenComparingLong(s -> s.image().id());
     scores.sort(worstFirst);
 
     StringBuilder h = new StringBuilder();
-    h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").append(esc(title))
+    h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>")
+        .append(esc(title))
         .append("</title>\n<style>\n")
-        .append("body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:17px;margin-top:28px}")
-        .append("table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}")
-        .append("td:first-child,th:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:16px}")
-        .append(".card{width:360px;border:1px solid #ddd;padding:8px}.card svg{width:100%;height:auto;background:#888}")
+        .append(
+            "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:17px;margin-top:28px}")
+        .append(
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}")
+        .append(
+            "td:first-child,th:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:16px}")
+        .append(
+            ".card{width:360px;border:1px solid #ddd;padding:8px}.card svg{width:100%;height:auto;background:#888}")
         .append(".gt{fill:none;stroke:#1a9e3a;stroke-width:3}.crowd{stroke-dasharray:6 4}")
-        .append(".tp{fill:none;stroke:#1f5fd6;stroke-width:2}.fp{fill:none;stroke:#e0261d;stroke-width:2}")
-        .append(".lbl{font-family:sans-serif;font-weight:bold;paint-order:stroke;stroke:#fff}.small{color:#666;font-size:12px}")
+        .append(
+            ".tp{fill:none;stroke:#1f5fd6;stroke-width:2}.fp{fill:none;stroke:#e0261d;stroke-width:2}")
+        .append(
+            ".lbl{font-family:sans-serif;font-weight:bold;paint-order:stroke;stroke:#fff}.small{color:#666;font-size:12px}")
         .append("\n</style></head><body>\n");
     h.append("<h1>").append(esc(title)).append("</h1>\n");
-    h.append("<p class=\"small\">Green: true boxes (dashed: crowd). Blue: predictions matched at IoU 0.5. Red: predictions"
-        + " not matched. Numbers are the rank in the answer (a box's confidence is 1/rank, the model gives none).</p>\n");
+    h.append(
+        "<p class=\"small\">Green: true boxes (dashed: crowd). Blue: predictions matched at IoU 0.5. Red: predictions"
+            + " not matched. Numbers are the rank in the answer (a box's confidence is 1/rank, the model gives none).</p>\n");
     h.append(metricsTable(overall, r, data, names));
     if (scores.size() <= 2 * perSide) {
       h.append("<h2>All ").append(scores.size()).append(" images, worst first</h2>\n");
       cards(h, scores, perImage, names, images);
     } else {
-      h.append("<h2>Worst ").append(perSide).append(perSide == 1 ? " image" : " images").append("</h2>\n");
+      h.append("<h2>Worst ")
+          .append(perSide)
+          .append(perSide == 1 ? " image" : " images")
+          .append("</h2>\n");
       cards(h, scores.subList(0, perSide), perImage, names, images);
-      List<ImageScore> best = new ArrayList<>(scores.subList(scores.size() - perSide, scores.size()));
+      List<ImageScore> best =
+          new ArrayList<>(scores.subList(scores.size() - perSide, scores.size()));
       java.util.Collections.reverse(best);
-      h.append("<h2>Best ").append(perSide).append(perSide == 1 ? " image" : " images").append("</h2>\n");
+      h.append("<h2>Best ")
+          .append(perSide)
+          .append(perSide == 1 ? " image" : " images")
+          .append("</h2>\n");
       cards(h, best, perImage, names, images);
     }
     h.append("</body></html>\n");
     Files.writeString(file, h.toString(), StandardCharsets.UTF_8);
   }
 
-  private static String metricsTable(GroundingMetrics overall, CocoEval.Result r, CocoDataset data,
-      Map<Long, String> names) {
-    StringBuilder t = new StringBuilder("<table><tr><th>category</th><th>true</th><th>predicted</th><th>AP</th>"
-        + "<th>AP50</th><th>AP75</th><th>mean IoU</th><th>precision@.5</th><th>recall@.5</th></tr>\n");
+  private static String metricsTable(
+      GroundingMetrics overall, CocoEval.Result r, CocoDataset data, Map<Long, String> names) {
+    StringBuilder t =
+        new StringBuilder(
+            "<table><tr><th>category</th><th>true</th><th>predicted</th><th>AP</th>"
+                + "<th>AP50</th><th>AP75</th><th>mean IoU</th><th>precision@.5</th><th>recall@.5</th></tr>\n");
     for (long k : r.categoryIds()) {
       GroundingMetrics m = GroundingMetrics.category(r, k, null);
       if (m.trueBoxes() == 0 && m.predictedBoxes() == 0) continue;
@@ -122,22 +151,38 @@ public final class HtmlReport {
   }
 
   private static void row(StringBuilder t, String name, GroundingMetrics m) {
-    t.append("<tr><td>").append(esc(name)).append("</td><td>").append(m.trueBoxes()).append("</td><td>")
-        .append(m.predictedBoxes()).append("</td>");
-    for (Double d : new Double[] {m.ap(), m.ap50(), m.ap75(), m.meanIou(), m.precision50(), m.recall50()}) {
-      t.append("<td>").append(d == null ? "–" : String.format(Locale.ROOT, "%.3f", d)).append("</td>");
+    t.append("<tr><td>")
+        .append(esc(name))
+        .append("</td><td>")
+        .append(m.trueBoxes())
+        .append("</td><td>")
+        .append(m.predictedBoxes())
+        .append("</td>");
+    for (Double d :
+        new Double[] {m.ap(), m.ap50(), m.ap75(), m.meanIou(), m.precision50(), m.recall50()}) {
+      t.append("<td>")
+          .append(d == null ? "–" : String.format(Locale.ROOT, "%.3f", d))
+          .append("</td>");
     }
     t.append("</tr>\n");
   }
 
-  private static void cards(StringBuilder h, List<ImageScore> list, Map<Long, List<CocoEval.ImageCategory>> perImage,
-      Map<Long, String> names, Images images) {
+  private static void cards(
+      StringBuilder h,
+      List<ImageScore> list,
+      Map<Long, List<CocoEval.ImageCategory>> perImage,
+      Map<Long, String> names,
+      Images images) {
     h.append("<div class=\"grid\">\n");
     for (ImageScore s : list) card(h, s, perImage.get(s.image().id()), names, images);
     h.append("</div>\n");
   }
 
-  private static void card(StringBuilder h, ImageScore s, List<CocoEval.ImageCategory> evals, Map<Long, String> names,
+  private static void card(
+      StringBuilder h,
+      ImageScore s,
+      List<CocoEval.ImageCategory> evals,
+      Map<Long, String> names,
       Images images) {
     Image img = s.image();
     byte[] bytes = images == null ? null : images.bytes(img);
@@ -168,16 +213,28 @@ public final class HtmlReport {
       w = (int) Math.ceil(mx);
       hh = (int) Math.ceil(my);
     }
-    h.append("<div class=\"card\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ").append(w).append(' ')
-        .append(hh).append("\">");
+    h.append("<div class=\"card\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ")
+        .append(w)
+        .append(' ')
+        .append(hh)
+        .append("\">");
     if (bytes != null && bytes.length <= MAX_EMBED_BYTES) {
-      h.append("<image x=\"0\" y=\"0\" width=\"").append(w).append("\" height=\"").append(hh)
-          .append("\" href=\"data:").append(mime).append(";base64,")
-          .append(Base64.getEncoder().encodeToString(bytes)).append("\"/>");
+      h.append("<image x=\"0\" y=\"0\" width=\"")
+          .append(w)
+          .append("\" height=\"")
+          .append(hh)
+          .append("\" href=\"data:")
+          .append(mime)
+          .append(";base64,")
+          .append(Base64.getEncoder().encodeToString(bytes))
+          .append("\"/>");
     }
-    // SVG user units are image pixels: size the labels to the image so they read the same on every card
+    // SVG user units are image pixels: size the labels to the image so they read the same on every
+    // card
     double font = Math.max(1, Math.min(w, hh) / 18.0);
-    String style = String.format(Locale.ROOT, " style=\"font-size:%.2fpx;stroke-width:%.2fpx\"", font, font / 6);
+    String style =
+        String.format(
+            Locale.ROOT, " style=\"font-size:%.2fpx;stroke-width:%.2fpx\"", font, font / 6);
     for (CocoEval.ImageCategory e : evals) {
       String cat = names.get(e.categoryId);
       for (Annotation a : e.gts) {
@@ -186,26 +243,55 @@ public final class HtmlReport {
       for (int d = 0; d < e.dts.size(); d++) {
         Detection det = e.dts.get(d);
         String cls = e.truePositive(0, d) ? "tp" : "fp";
-        String tip = String.format(Locale.ROOT, "%s #%d%s", cat, d + 1,
-            e.truePositive(0, d) ? String.format(Locale.ROOT, " IoU %.2f", e.matchIou(0, d)) : " unmatched");
+        String tip =
+            String.format(
+                Locale.ROOT,
+                "%s #%d%s",
+                cat,
+                d + 1,
+                e.truePositive(0, d)
+                    ? String.format(Locale.ROOT, " IoU %.2f", e.matchIou(0, d))
+                    : " unmatched");
         h.append(rect(det.bbox(), cls, tip));
-        h.append(String.format(Locale.ROOT, "<text class=\"lbl\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\"%s>%s</text>",
-            det.bbox()[0] + 2, det.bbox()[1] + font, cls.equals("tp") ? "#1f5fd6" : "#e0261d", style,
-            esc(cat + " " + (d + 1))));
+        h.append(
+            String.format(
+                Locale.ROOT,
+                "<text class=\"lbl\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\"%s>%s</text>",
+                det.bbox()[0] + 2,
+                det.bbox()[1] + font,
+                cls.equals("tp") ? "#1f5fd6" : "#e0261d",
+                style,
+                esc(cat + " " + (d + 1))));
       }
     }
-    h.append("</svg>\n<div><b>").append(esc(img.fileName())).append("</b> <span class=\"small\">id ").append(img.id())
+    h.append("</svg>\n<div><b>")
+        .append(esc(img.fileName()))
+        .append("</b> <span class=\"small\">id ")
+        .append(img.id())
         .append("</span></div>\n");
-    h.append(String.format(Locale.ROOT,
-        "<div class=\"small\">F1@.5 %.2f · matched %d · unmatched predictions %d · missed %d · mean IoU %.2f</div>",
-        s.f1(), s.tp(), s.fp(), s.fn(), s.meanIou()));
+    h.append(
+        String.format(
+            Locale.ROOT,
+            "<div class=\"small\">F1@.5 %.2f · matched %d · unmatched predictions %d · missed %d · mean IoU %.2f</div>",
+            s.f1(),
+            s.tp(),
+            s.fp(),
+            s.fn(),
+            s.meanIou()));
     h.append("</div>\n");
   }
 
   private static String rect(double[] b, String cls, String title) {
-    return String.format(Locale.ROOT,
+    return String.format(
+        Locale.ROOT,
         "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" vector-effect=\"non-scaling-stroke\">"
-            + "<title>%s</title></rect>", cls, b[0], b[1], b[2], b[3], esc(title));
+            + "<title>%s</title></rect>",
+        cls,
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        esc(title));
   }
 
   static String esc(String s) {

@@ -18,10 +18,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@code answers.jsonl} in the report folder: what makes a run resumable. The first line names the settings the
- * answers belong to (annotation file hash, prompt template, generation parameters); then one line per answer,
- * appended and flushed as it arrives. A run that stops (killed, server gone) leaves every finished answer; the next
- * run with the same settings asks only the rest. A half-written last line is dropped.
+ * {@code answers.jsonl} in the report folder: what makes a run resumable. The first line names the
+ * settings the answers belong to (annotation file hash, prompt template, generation parameters);
+ * then one line per answer, appended and flushed as it arrives. A run that stops (killed, server
+ * gone) leaves every finished answer; the next run with the same settings asks only the rest. A
+ * half-written last line is dropped.
  */
 public final class Journal implements AutoCloseable {
   static final String FILE = "answers.jsonl";
@@ -45,8 +46,9 @@ public final class Journal implements AutoCloseable {
   }
 
   /**
-   * Opens {@code dir/answers.jsonl} for {@code settings}: resumes it when its header matches, starts it when it is
-   * absent or {@code restart} is set, and refuses when it belongs to other settings.
+   * Opens {@code dir/answers.jsonl} for {@code settings}: resumes it when its header matches,
+   * starts it when it is absent or {@code restart} is set, and refuses when it belongs to other
+   * settings.
    */
   public static Journal open(Path dir, JsonObject settings, boolean restart) throws IOException {
     Files.createDirectories(dir);
@@ -65,16 +67,24 @@ public final class Journal implements AutoCloseable {
         JsonObject header = parse(lines[0], file, 1);
         JsonObject theirs = header.getAsJsonObject("settings");
         if (theirs == null || !theirs.equals(settings)) {
-          throw new Mismatch(dir + " holds answers of a run with other settings (" + diff(theirs, settings)
-              + "); pass --restart to discard them, or choose another --out");
+          throw new Mismatch(
+              dir
+                  + " holds answers of a run with other settings ("
+                  + diff(theirs, settings)
+                  + "); pass --restart to discard them, or choose another --out");
         }
         for (int i = 1; i < lines.length; i++) {
           Answer a;
           try {
             a = Answer.fromJson(parse(lines[i], file, i + 1));
           } catch (RuntimeException e) {
-            throw new Mismatch(file + " line " + (i + 1) + " is not an answer (" + e.getMessage()
-                + "); pass --restart to discard the saved answers");
+            throw new Mismatch(
+                file
+                    + " line "
+                    + (i + 1)
+                    + " is not an answer ("
+                    + e.getMessage()
+                    + "); pass --restart to discard the saved answers");
           }
           answers.put(List.of(a.imageId(), a.categoryId()), a);
         }
@@ -84,8 +94,9 @@ public final class Journal implements AutoCloseable {
       }
     }
     boolean fresh = !Files.exists(file);
-    BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-        StandardOpenOption.APPEND);
+    BufferedWriter w =
+        Files.newBufferedWriter(
+            file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     if (fresh) {
       JsonObject header = new JsonObject();
       header.addProperty("tandem", "vlm eval grounding answers");
@@ -101,14 +112,16 @@ public final class Journal implements AutoCloseable {
     try {
       return JsonParser.parseString(line).getAsJsonObject();
     } catch (JsonParseException | IllegalStateException e) {
-      throw new Mismatch(file + " line " + no + " is not JSON; pass --restart to discard the saved answers");
+      throw new Mismatch(
+          file + " line " + no + " is not JSON; pass --restart to discard the saved answers");
     }
   }
 
   private static String diff(JsonObject theirs, JsonObject ours) {
     if (theirs == null) return "no settings line";
     for (String k : ours.keySet()) {
-      if (!ours.get(k).equals(theirs.get(k))) return k + " was " + theirs.get(k) + ", now " + ours.get(k);
+      if (!ours.get(k).equals(theirs.get(k)))
+        return k + " was " + theirs.get(k) + ", now " + ours.get(k);
     }
     return "settings " + theirs;
   }
@@ -122,7 +135,10 @@ public final class Journal implements AutoCloseable {
     return file;
   }
 
-  /** Saves one answer durably enough for a resume (flushed; one line, so a crash cuts at most this line). */
+  /**
+   * Saves one answer durably enough for a resume (flushed; one line, so a crash cuts at most this
+   * line).
+   */
   public synchronized void append(Answer a) {
     try {
       out.write(JSON.toJson(a.toJson()));

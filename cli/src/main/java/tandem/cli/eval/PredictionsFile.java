@@ -18,9 +18,9 @@ import tandem.cli.eval.CocoDataset.BadInput;
 import tandem.cli.eval.CocoEval.Detection;
 
 /**
- * COCO results files: {@code [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]}, the format COCOeval's
- * {@code loadRes} reads and every run writes as {@code predictions.json}. A detection's id is its 1-based position in
- * the file, as loadRes numbers them.
+ * COCO results files: {@code [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]}, the
+ * format COCOeval's {@code loadRes} reads and every run writes as {@code predictions.json}. A
+ * detection's id is its 1-based position in the file, as loadRes numbers them.
  */
 public final class PredictionsFile {
   private PredictionsFile() {}
@@ -29,11 +29,13 @@ public final class PredictionsFile {
   public record Loaded(List<Detection> detections, int skipped) {}
 
   /**
-   * Reads a results file. Entries that are not a detection, and detections of an image that the annotations do not
-   * have (pycocotools refuses the whole file for those), are reported and left out; detections of a category the
-   * annotations do not list are kept, and COCOeval ignores them as pycocotools does (one line says how many).
+   * Reads a results file. Entries that are not a detection, and detections of an image that the
+   * annotations do not have (pycocotools refuses the whole file for those), are reported and left
+   * out; detections of a category the annotations do not list are kept, and COCOeval ignores them
+   * as pycocotools does (one line says how many).
    */
-  public static Loaded read(Path file, Set<Long> imageIds, Set<Long> categoryIds, Consumer<String> warn) {
+  public static Loaded read(
+      Path file, Set<Long> imageIds, Set<Long> categoryIds, Consumer<String> warn) {
     String text;
     try {
       text = Files.readString(file, StandardCharsets.UTF_8);
@@ -47,24 +49,33 @@ public final class PredictionsFile {
       throw new BadInput("predictions " + file + ": not valid JSON (" + e.getMessage() + ")");
     }
     if (root == null || !root.isJsonArray()) {
-      throw new BadInput("predictions " + file + ": expected a COCO results array [{\"image_id\", \"category_id\","
-          + " \"bbox\", \"score\"}]");
+      throw new BadInput(
+          "predictions "
+              + file
+              + ": expected a COCO results array [{\"image_id\", \"category_id\","
+              + " \"bbox\", \"score\"}]");
     }
     JsonArray a = root.getAsJsonArray();
     List<Detection> out = new ArrayList<>();
     int skipped = 0, otherCategory = 0;
     for (int i = 0; i < a.size(); i++) {
       try {
-        if (!a.get(i).isJsonObject()) throw new IllegalArgumentException("expected an object, got " + a.get(i));
+        if (!a.get(i).isJsonObject())
+          throw new IllegalArgumentException("expected an object, got " + a.get(i));
         JsonObject o = a.get(i).getAsJsonObject();
         long image = CocoDataset.id(o, "image_id");
         long cat = CocoDataset.id(o, "category_id");
         double[] bbox = CocoDataset.bbox(o.get("bbox"));
         JsonElement s = o.get("score");
-        if (s == null || !s.isJsonPrimitive() || !s.getAsJsonPrimitive().isNumber() || !Double.isFinite(s.getAsDouble())) {
-          throw new IllegalArgumentException("score must be a finite number, got " + (s == null ? "nothing" : s));
+        if (s == null
+            || !s.isJsonPrimitive()
+            || !s.getAsJsonPrimitive().isNumber()
+            || !Double.isFinite(s.getAsDouble())) {
+          throw new IllegalArgumentException(
+              "score must be a finite number, got " + (s == null ? "nothing" : s));
         }
-        if (!imageIds.contains(image)) throw new IllegalArgumentException("image_id " + image + " is not in the annotations");
+        if (!imageIds.contains(image))
+          throw new IllegalArgumentException("image_id " + image + " is not in the annotations");
         if (!categoryIds.contains(cat)) otherCategory++;
         out.add(new Detection(i + 1, image, cat, bbox, s.getAsDouble()));
       } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
@@ -73,8 +84,13 @@ public final class PredictionsFile {
       }
     }
     if (otherCategory > 0) {
-      warn.accept("predictions " + file + ": " + otherCategory + " detection(s) of categories the annotations do not"
-          + " list are not scored (as in pycocotools)");
+      warn.accept(
+          "predictions "
+              + file
+              + ": "
+              + otherCategory
+              + " detection(s) of categories the annotations do not"
+              + " list are not scored (as in pycocotools)");
     }
     return new Loaded(out, skipped);
   }
@@ -91,6 +107,9 @@ public final class PredictionsFile {
       o.addProperty("score", d.score());
       a.add(o);
     }
-    Files.writeString(file, new GsonBuilder().disableHtmlEscaping().create().toJson(a) + "\n", StandardCharsets.UTF_8);
+    Files.writeString(
+        file,
+        new GsonBuilder().disableHtmlEscaping().create().toJson(a) + "\n",
+        StandardCharsets.UTF_8);
   }
 }

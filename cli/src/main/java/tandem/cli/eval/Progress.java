@@ -4,9 +4,9 @@ import java.io.PrintWriter;
 import java.util.Locale;
 
 /**
- * The progress bar of a long eval on stderr: redrawn in place on a terminal; elsewhere (a log, a test) one line
- * per tenth of the work, so a log does not fill with carriage returns. Warnings go through {@link #println} so they
- * do not land in the middle of the bar.
+ * The progress bar of a long eval on stderr: redrawn in place on a terminal; elsewhere (a log, a
+ * test) one line per tenth of the work, so a log does not fill with carriage returns. Warnings go
+ * through {@link #println} so they do not land in the middle of the bar.
  */
 public final class Progress {
   private static final int WIDTH = 24;
@@ -34,7 +34,8 @@ public final class Progress {
     this.resumed = resumed;
     this.done = resumed;
     this.t0 = System.nanoTime();
-    if (resumed > 0) println("resuming: " + resumed + " of " + total + " answers saved by an earlier run");
+    if (resumed > 0)
+      println("resuming: " + resumed + " of " + total + " answers saved by an earlier run");
     draw(true);
   }
 

@@ -20,7 +20,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@link GroundingRun} with a fake model: concurrency, per-image failures, a fatal failure and the resume after it. */
+/**
+ * {@link GroundingRun} with a fake model: concurrency, per-image failures, a fatal failure and the
+ * resume after it.
+ */
 class EvalGroundingRunTest {
   @TempDir Path tmp;
   CocoDataset data;
@@ -31,16 +34,38 @@ class EvalGroundingRunTest {
   void dataset() throws Exception {
     StringBuilder images = new StringBuilder(), anns = new StringBuilder();
     for (int i = 1; i <= 4; i++) {
-      ImageIO.write(new BufferedImage(20, 10, BufferedImage.TYPE_INT_RGB), "png", tmp.resolve(i + ".png").toFile());
-      images.append(i > 1 ? "," : "").append("{\"id\":").append(i).append(",\"file_name\":\"").append(i).append(".png\"}");
-      anns.append(i > 1 ? "," : "").append("{\"id\":").append(i).append(",\"image_id\":").append(i)
+      ImageIO.write(
+          new BufferedImage(20, 10, BufferedImage.TYPE_INT_RGB),
+          "png",
+          tmp.resolve(i + ".png").toFile());
+      images
+          .append(i > 1 ? "," : "")
+          .append("{\"id\":")
+          .append(i)
+          .append(",\"file_name\":\"")
+          .append(i)
+          .append(".png\"}");
+      anns.append(i > 1 ? "," : "")
+          .append("{\"id\":")
+          .append(i)
+          .append(",\"image_id\":")
+          .append(i)
           .append(",\"category_id\":1,\"bbox\":[0,0,10,5]}");
     }
-    Files.writeString(tmp.resolve("a.json"), "{\"images\":[" + images + "],\"categories\":[{\"id\":1,\"name\":\"box\"}],"
-        + "\"annotations\":[" + anns + "]}");
-    data = CocoDataset.load(tmp.resolve("a.json"), w -> {
-      throw new AssertionError(w);
-    });
+    Files.writeString(
+        tmp.resolve("a.json"),
+        "{\"images\":["
+            + images
+            + "],\"categories\":[{\"id\":1,\"name\":\"box\"}],"
+            + "\"annotations\":["
+            + anns
+            + "]}");
+    data =
+        CocoDataset.load(
+            tmp.resolve("a.json"),
+            w -> {
+              throw new AssertionError(w);
+            });
   }
 
   Journal journal() throws Exception {
@@ -50,22 +75,27 @@ class EvalGroundingRunTest {
   }
 
   static Answer hit(long image, long cat) {
-    return new Answer(image, cat, List.of(new double[] {0, 0, 10, 5}), 0, "<box>[0,0,500,500]</box>", "stop");
+    return new Answer(
+        image, cat, List.of(new double[] {0, 0, 10, 5}), 0, "<box>[0,0,500,500]</box>", "stop");
   }
 
   @Test
   void questionsRunConcurrently() throws Exception {
-    CyclicBarrier both = new CyclicBarrier(2); // only passes when two questions are in flight at once
-    GroundingRun.Asker asker = (img, cat, bytes, prompt) -> {
-      try {
-        both.await(20, TimeUnit.SECONDS);
-      } catch (Exception e) {
-        throw new GroundingRun.AskFailure("never two at once: " + e, true);
-      }
-      return hit(img, cat);
-    };
+    CyclicBarrier both =
+        new CyclicBarrier(2); // only passes when two questions are in flight at once
+    GroundingRun.Asker asker =
+        (img, cat, bytes, prompt) -> {
+          try {
+            both.await(20, TimeUnit.SECONDS);
+          } catch (Exception e) {
+            throw new GroundingRun.AskFailure("never two at once: " + e, true);
+          }
+          return hit(img, cat);
+        };
     try (Journal j = journal()) {
-      GroundingRun.Outcome o = GroundingRun.run(data, new GroundingRun.Settings(tmp, "find {label}", 0, 2), asker, j, progress);
+      GroundingRun.Outcome o =
+          GroundingRun.run(
+              data, new GroundingRun.Settings(tmp, "find {label}", 0, 2), asker, j, progress);
       assertEquals(List.of(1L, 2L, 3L, 4L), o.scoredImages());
       assertEquals(4, o.asked());
     }
@@ -74,49 +104,63 @@ class EvalGroundingRunTest {
   @Test
   void aRefusedQuestionSkipsItsImageWithOneLineAndTheRunGoesOn() throws Exception {
     List<String> prompts = new ArrayList<>();
-    GroundingRun.Asker asker = (img, cat, bytes, prompt) -> {
-      synchronized (prompts) {
-        prompts.add(prompt);
-      }
-      if (img == 2) throw new GroundingRun.AskFailure("INVALID_ARGUMENT: image too large", false);
-      return hit(img, cat);
-    };
+    GroundingRun.Asker asker =
+        (img, cat, bytes, prompt) -> {
+          synchronized (prompts) {
+            prompts.add(prompt);
+          }
+          if (img == 2)
+            throw new GroundingRun.AskFailure("INVALID_ARGUMENT: image too large", false);
+          return hit(img, cat);
+        };
     try (Journal j = journal()) {
-      GroundingRun.Outcome o = GroundingRun.run(data, new GroundingRun.Settings(tmp, "find {label}", 0, 1), asker, j, progress);
+      GroundingRun.Outcome o =
+          GroundingRun.run(
+              data, new GroundingRun.Settings(tmp, "find {label}", 0, 1), asker, j, progress);
       assertEquals(List.of(1L, 3L, 4L), o.scoredImages());
       assertEquals(List.of(2L), o.skippedImages());
       assertEquals(1, o.failed());
     }
     assertEquals(List.of("find box", "find box", "find box", "find box"), prompts);
     List<String> lines = err.toString().lines().filter(l -> l.startsWith("vlm: warning:")).toList();
-    assertEquals(List.of("vlm: warning: image 2 (2.png), category box: INVALID_ARGUMENT: image too large; image skipped"),
+    assertEquals(
+        List.of(
+            "vlm: warning: image 2 (2.png), category box: INVALID_ARGUMENT: image too large; image skipped"),
         lines);
   }
 
   @Test
   void aFatalFailureStopsTheRunAndTheNextRunAsksOnlyWhatIsLeft() throws Exception {
     AtomicInteger calls = new AtomicInteger();
-    GroundingRun.Asker dying = (img, cat, bytes, prompt) -> {
-      calls.incrementAndGet();
-      if (img >= 3) throw new GroundingRun.AskFailure("UNAVAILABLE: the gateway is gone", true);
-      return hit(img, cat);
-    };
+    GroundingRun.Asker dying =
+        (img, cat, bytes, prompt) -> {
+          calls.incrementAndGet();
+          if (img >= 3) throw new GroundingRun.AskFailure("UNAVAILABLE: the gateway is gone", true);
+          return hit(img, cat);
+        };
     try (Journal j = journal()) {
-      GroundingRun.AskFailure f = assertThrows(GroundingRun.AskFailure.class,
-          () -> GroundingRun.run(data, new GroundingRun.Settings(tmp, "{label}", 0, 1), dying, j, progress));
+      GroundingRun.AskFailure f =
+          assertThrows(
+              GroundingRun.AskFailure.class,
+              () ->
+                  GroundingRun.run(
+                      data, new GroundingRun.Settings(tmp, "{label}", 0, 1), dying, j, progress));
       assertTrue(f.getMessage().contains("UNAVAILABLE"));
     }
     assertEquals(3, calls.get()); // images 1 and 2 answered, 3 failed, 4 never asked
     List<Long> asked = new ArrayList<>();
-    GroundingRun.Asker fine = (img, cat, bytes, prompt) -> {
-      synchronized (asked) {
-        asked.add(img);
-      }
-      return hit(img, cat);
-    };
+    GroundingRun.Asker fine =
+        (img, cat, bytes, prompt) -> {
+          synchronized (asked) {
+            asked.add(img);
+          }
+          return hit(img, cat);
+        };
     try (Journal j = journal()) {
       assertEquals(2, j.saved().size());
-      GroundingRun.Outcome o = GroundingRun.run(data, new GroundingRun.Settings(tmp, "{label}", 0, 1), fine, j, progress);
+      GroundingRun.Outcome o =
+          GroundingRun.run(
+              data, new GroundingRun.Settings(tmp, "{label}", 0, 1), fine, j, progress);
       assertEquals(List.of(3L, 4L), asked);
       assertEquals(2, o.resumed());
       assertEquals(List.of(1L, 2L, 3L, 4L), o.scoredImages());
@@ -142,7 +186,9 @@ class EvalGroundingRunTest {
     p.answered();
     p.skipped(3);
     String line = p.line();
-    assertTrue(line.startsWith("[##############..........] 3/10 answers, 3 skipped, "), line); // 6 of 10 handled: 14.4 of 24
+    assertTrue(
+        line.startsWith("[##############..........] 3/10 answers, 3 skipped, "),
+        line); // 6 of 10 handled: 14.4 of 24
     assertTrue(line.matches(".* s/answer, ETA \\d+ s"), line);
     assertEquals("1m05s", Progress.duration(65));
     assertEquals("2h03m", Progress.duration(7380));

@@ -3,9 +3,9 @@ package tandem.common.checkpoint;
 import tandem.common.tensor.HalfFloats;
 
 /**
- * bfloat16 as the checkpoint code names it: {@link HalfFloats}' conversions (widening exact; narrowing to nearest,
- * ties to even, as {@code torch.Tensor.to(torch.bfloat16)} rounds). The TRW-1 generator's weights are never NaN, so
- * its bytes are the plain rounding of the float32 bits.
+ * bfloat16 as the checkpoint code names it: {@link HalfFloats}' conversions (widening exact;
+ * narrowing to nearest, ties to even, as {@code torch.Tensor.to(torch.bfloat16)} rounds). The TRW-1
+ * generator's weights are never NaN, so its bytes are the plain rounding of the float32 bits.
  */
 public final class Bf16 {
   private Bf16() {}

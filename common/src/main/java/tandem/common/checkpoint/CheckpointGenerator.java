@@ -19,17 +19,22 @@ import java.util.Locale;
 import java.util.zip.GZIPInputStream;
 
 /**
- * Writes a complete random-weight checkpoint folder: config.json, model.safetensors (TRW-1), the processor and
- * generation configs, and the real Qwen3 tokenizer files. Tensor names and shapes are the Hugging Face ones
- * ({@code Idefics3ForConditionalGeneration}'s {@code model.vision_model.*}, {@code model.connector.*} and the Qwen3
- * text model's {@code model.text_model.*}; see docs/checkpoints.md).
+ * Writes a complete random-weight checkpoint folder: config.json, model.safetensors (TRW-1), the
+ * processor and generation configs, and the real Qwen3 tokenizer files. Tensor names and shapes are
+ * the Hugging Face ones ({@code Idefics3ForConditionalGeneration}'s {@code model.vision_model.*},
+ * {@code model.connector.*} and the Qwen3 text model's {@code model.text_model.*}; see
+ * docs/checkpoints.md).
  */
 public final class CheckpointGenerator {
   private CheckpointGenerator() {}
 
-  /** Built-in configurations: {@code tiny} = the vlm-tiny fixture's, {@code full} = the real model's shapes. */
+  /**
+   * Built-in configurations: {@code tiny} = the vlm-tiny fixture's, {@code full} = the real model's
+   * shapes.
+   */
   public enum Preset {
-    TINY, FULL;
+    TINY,
+    FULL;
 
     public static Preset parse(String s) {
       for (Preset p : values()) if (p.name().equalsIgnoreCase(s)) return p;
@@ -52,7 +57,8 @@ public final class CheckpointGenerator {
       rowGains = rowGains == null ? List.of() : List.copyOf(rowGains);
       if (dtype == null) dtype = "BF16";
       if (!dtype.equals("BF16") && !dtype.equals("F32")) {
-        throw new IllegalArgumentException("dtype " + dtype + " is not supported (allowed: BF16, F32)");
+        throw new IllegalArgumentException(
+            "dtype " + dtype + " is not supported (allowed: BF16, F32)");
       }
     }
 
@@ -69,7 +75,11 @@ public final class CheckpointGenerator {
   }
 
   private static final String[] SIDE_FILES = {
-      "generation_config.json", "preprocessor_config.json", "processor_config.json", "tokenizer_config.json"};
+    "generation_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json"
+  };
 
   /** Names and shapes of every tensor a checkpoint with this config holds, sorted by name. */
   public static List<TensorInfo> layout(ModelConfig cfg, boolean lmHead, String dtype) {
@@ -79,7 +89,14 @@ public final class CheckpointGenerator {
       String p = cfg.visionPrefix();
       long h = v.hiddenSize();
       long i = v.intermediateSize();
-      out.add(t(p + "embeddings.patch_embedding.weight", dtype, h, v.numChannels(), v.patchSize(), v.patchSize()));
+      out.add(
+          t(
+              p + "embeddings.patch_embedding.weight",
+              dtype,
+              h,
+              v.numChannels(),
+              v.patchSize(),
+              v.patchSize()));
       out.add(t(p + "embeddings.patch_embedding.bias", dtype, h));
       out.add(t(p + "embeddings.position_embedding.weight", dtype, v.numPatches(), h));
       for (int l = 0; l < v.numHiddenLayers(); l++) {
@@ -99,8 +116,12 @@ public final class CheckpointGenerator {
       }
       out.add(t(p + "post_layernorm.weight", dtype, h));
       out.add(t(p + "post_layernorm.bias", dtype, h));
-      out.add(t(cfg.connectorPrefix() + "modality_projection.proj.weight", dtype, cfg.textHiddenSize(),
-          cfg.connectorInputSize()));
+      out.add(
+          t(
+              cfg.connectorPrefix() + "modality_projection.proj.weight",
+              dtype,
+              cfg.textHiddenSize(),
+              cfg.connectorInputSize()));
     }
     if (cfg.text() != null) {
       Qwen3Config c = cfg.text();
@@ -137,7 +158,8 @@ public final class CheckpointGenerator {
     List<TensorInfo> tensors = layout(cfg, opt.lmHead(), opt.dtype());
     for (Trw1.RowGain g : opt.rowGains()) {
       if (tensors.stream().noneMatch(t -> t.name().equals(g.tensor()))) {
-        throw new IllegalArgumentException("row gain names tensor " + g.tensor() + ", which this config does not have");
+        throw new IllegalArgumentException(
+            "row gain names tensor " + g.tensor() + ", which this config does not have");
       }
     }
     SafetensorsWriter w = new SafetensorsWriter();
@@ -147,11 +169,13 @@ public final class CheckpointGenerator {
 
   private static final int CHUNK = 1 << 20; // elements per write
 
-  private static void streamTrw1(TensorInfo info, Options opt, SafetensorsWriter.ChunkSink sink) throws IOException {
+  private static void streamTrw1(TensorInfo info, Options opt, SafetensorsWriter.ChunkSink sink)
+      throws IOException {
     Trw1.Stream s = new Trw1.Stream(opt.seed(), info.name(), info.shape(), opt.rowGains());
     long n = info.numel();
     int es = info.elementSize();
-    ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(n, CHUNK) * es).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer buf =
+        ByteBuffer.allocateDirect((int) Math.min(n, CHUNK) * es).order(ByteOrder.LITTLE_ENDIAN);
     for (long from = 0; from < n; from += CHUNK) {
       int len = (int) Math.min(CHUNK, n - from);
       buf.clear().limit(len * es);
@@ -177,15 +201,18 @@ public final class CheckpointGenerator {
   }
 
   /**
-   * Writes a whole checkpoint folder for a config.json of either layout (Idefics3/SmolVLM or Qwen3ForCausalLM).
-   * Side files next to it (generation_config.json, preprocessor_config.json, processor_config.json,
-   * tokenizer_config.json) are copied when present; missing ones get defaults.
+   * Writes a whole checkpoint folder for a config.json of either layout (Idefics3/SmolVLM or
+   * Qwen3ForCausalLM). Side files next to it (generation_config.json, preprocessor_config.json,
+   * processor_config.json, tokenizer_config.json) are copied when present; missing ones get
+   * defaults.
    */
   public static Path generate(Path configJson, Path outDir, Options opt) throws IOException {
-    if (!Files.isRegularFile(configJson)) throw new IOException("config file " + configJson + " does not exist");
+    if (!Files.isRegularFile(configJson))
+      throw new IOException("config file " + configJson + " does not exist");
     Path srcDir = configJson.toAbsolutePath().getParent();
     Files.createDirectories(outDir);
-    if (!Files.isSameFile(srcDir, outDir) || !configJson.getFileName().toString().equals("config.json")) {
+    if (!Files.isSameFile(srcDir, outDir)
+        || !configJson.getFileName().toString().equals("config.json")) {
       Files.copy(configJson, outDir.resolve("config.json"), StandardCopyOption.REPLACE_EXISTING);
     }
     for (String f : SIDE_FILES) {
@@ -208,7 +235,9 @@ public final class CheckpointGenerator {
     }
     if (vlm) {
       if (!Files.exists(outDir.resolve("preprocessor_config.json"))) {
-        copyResource(Preset.FULL.resourceDir() + "preprocessor_config.json", outDir.resolve("preprocessor_config.json"));
+        copyResource(
+            Preset.FULL.resourceDir() + "preprocessor_config.json",
+            outDir.resolve("preprocessor_config.json"));
       }
       if (!Files.exists(outDir.resolve("processor_config.json"))) {
         JsonObject o = new JsonObject();
@@ -249,8 +278,9 @@ public final class CheckpointGenerator {
   }
 
   /**
-   * Writes tokenizer.json (the npm Qwen3 tokenizer, byte-identical) and tokenizer_config.json (npm's, unless one is
-   * already there; for vision-language checkpoints with the Qwen3-SmVL chat template, which renders image items).
+   * Writes tokenizer.json (the npm Qwen3 tokenizer, byte-identical) and tokenizer_config.json
+   * (npm's, unless one is already there; for vision-language checkpoints with the Qwen3-SmVL chat
+   * template, which renders image items).
    */
   public static void writeTokenizer(Path outDir, boolean visionLanguage) throws IOException {
     try (InputStream in = resource("/tandem/tokenizer/qwen3-tokenizer.json.gz");
@@ -263,13 +293,23 @@ public final class CheckpointGenerator {
       copyResource("/tandem/tokenizer/qwen3-tokenizer_config.json", tc);
       return;
     }
-    JsonObject o = JsonParser.parseString(readResource("/tandem/tokenizer/qwen3-tokenizer_config.json")).getAsJsonObject();
-    o.addProperty("chat_template", readResource("/tandem/tokenizer/qwen3-smvl-chat_template.jinja"));
+    JsonObject o =
+        JsonParser.parseString(readResource("/tandem/tokenizer/qwen3-tokenizer_config.json"))
+            .getAsJsonObject();
+    o.addProperty(
+        "chat_template", readResource("/tandem/tokenizer/qwen3-smvl-chat_template.jinja"));
     writeJson(tc, o);
   }
 
   private static void writeJson(Path file, JsonObject o) throws IOException {
-    String s = new GsonBuilder().setPrettyPrinting().serializeNulls().disableHtmlEscaping().create().toJson(o) + "\n";
+    String s =
+        new GsonBuilder()
+                .setPrettyPrinting()
+                .serializeNulls()
+                .disableHtmlEscaping()
+                .create()
+                .toJson(o)
+            + "\n";
     Files.writeString(file, s, StandardCharsets.UTF_8);
   }
 

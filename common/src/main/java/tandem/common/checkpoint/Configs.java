@@ -29,9 +29,11 @@ final class Configs {
     try {
       return GSON.fromJson(o, type);
     } catch (RuntimeException e) {
-      // gson wraps the compact constructor's exception, whose message names the bad key: report that one
+      // gson wraps the compact constructor's exception, whose message names the bad key: report
+      // that one
       Throwable t = e;
-      while (t.getCause() != null && !(t instanceof IllegalArgumentException && t != e)) t = t.getCause();
+      while (t.getCause() != null && !(t instanceof IllegalArgumentException && t != e))
+        t = t.getCause();
       throw new IllegalArgumentException(where + ": " + t.getMessage(), e);
     }
   }

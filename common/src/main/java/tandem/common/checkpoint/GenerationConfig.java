@@ -9,8 +9,9 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * generation_config.json, keys as in Hugging Face. Every field is nullable (absent = not configured); the eos list is
- * never null (empty when absent). An absent file gives the all-empty config.
+ * generation_config.json, keys as in Hugging Face. Every field is nullable (absent = not
+ * configured); the eos list is never null (empty when absent). An absent file gives the all-empty
+ * config.
  */
 public record GenerationConfig(
     @SerializedName("eos_token_id") @JsonAdapter(IntOrListAdapter.class) List<Integer> eosTokenIds,
@@ -27,11 +28,15 @@ public record GenerationConfig(
 
   public GenerationConfig {
     eosTokenIds = eosTokenIds == null ? List.of() : List.copyOf(eosTokenIds);
-    if (temperature != null && !(temperature >= 0)) throw new IllegalArgumentException("temperature must be >= 0");
+    if (temperature != null && !(temperature >= 0))
+      throw new IllegalArgumentException("temperature must be >= 0");
     if (topK != null && topK < 0) throw new IllegalArgumentException("top_k must be >= 0");
-    if (topP != null && !(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top_p must be in (0, 1]");
-    if (maxNewTokens != null && maxNewTokens < 0) throw new IllegalArgumentException("max_new_tokens must be >= 0");
-    if (minNewTokens != null && minNewTokens < 0) throw new IllegalArgumentException("min_new_tokens must be >= 0");
+    if (topP != null && !(topP > 0 && topP <= 1))
+      throw new IllegalArgumentException("top_p must be in (0, 1]");
+    if (maxNewTokens != null && maxNewTokens < 0)
+      throw new IllegalArgumentException("max_new_tokens must be >= 0");
+    if (minNewTokens != null && minNewTokens < 0)
+      throw new IllegalArgumentException("min_new_tokens must be >= 0");
     if (noRepeatNgramSize != null && noRepeatNgramSize < 0) {
       throw new IllegalArgumentException("no_repeat_ngram_size must be >= 0");
     }

@@ -9,7 +9,10 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
-/** HF configs write {@code eos_token_id} as an int or a list of ints; both become a List (null stays null). */
+/**
+ * HF configs write {@code eos_token_id} as an int or a list of ints; both become a List (null stays
+ * null).
+ */
 final class IntOrListAdapter extends TypeAdapter<List<Integer>> {
   @Override
   public void write(JsonWriter out, List<Integer> value) throws IOException {
@@ -39,7 +42,8 @@ final class IntOrListAdapter extends TypeAdapter<List<Integer>> {
       while (in.hasNext()) out.add(in.nextInt());
       in.endArray();
     } else {
-      throw new JsonParseException("expected an int or a list of ints at " + in.getPath() + ", got " + t);
+      throw new JsonParseException(
+          "expected an int or a list of ints at " + in.getPath() + ", got " + t);
     }
     return List.copyOf(out);
   }

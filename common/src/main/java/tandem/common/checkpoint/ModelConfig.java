@@ -10,11 +10,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What a checkpoint's config.json says, reduced to what Tandem needs: the architecture, the text and vision configs
- * and the tensor-name prefixes of each part. Reads Idefics3/SmolVLM vision-language configs and plain
- * Qwen3ForCausalLM configs.
+ * What a checkpoint's config.json says, reduced to what Tandem needs: the architecture, the text
+ * and vision configs and the tensor-name prefixes of each part. Reads Idefics3/SmolVLM
+ * vision-language configs and plain Qwen3ForCausalLM configs.
  *
- * @param text null for a vision-only checkpoint (its text_config gives only hidden_size; see {@link #textHiddenSize})
+ * @param text null for a vision-only checkpoint (its text_config gives only hidden_size; see {@link
+ *     #textHiddenSize})
  * @param vision null for a text-only checkpoint
  * @param scaleFactor pixel-shuffle factor of the connector (0 for text-only)
  * @param imageTokenId id of {@code <|image_pad|>} (-1 for text-only)
@@ -31,7 +32,10 @@ public record ModelConfig(
     String connectorPrefix,
     int textHiddenSize) {
 
-  /** Qwen's {@code <|image_pad|>}: the id the married model uses; the fallback when a VLM config omits it. */
+  /**
+   * Qwen's {@code <|image_pad|>}: the id the married model uses; the fallback when a VLM config
+   * omits it.
+   */
   public static final int QWEN_IMAGE_PAD_ID = 151655;
 
   private static final List<String> VLM_ARCHS =
@@ -41,29 +45,51 @@ public record ModelConfig(
   public ModelConfig {
     if (architecture == null) throw new IllegalArgumentException("architecture is required");
     if (architecture == Architecture.CAUSAL_LM && (text == null || vision != null)) {
-      throw new IllegalArgumentException("a causal LM config needs a text config and no vision config");
+      throw new IllegalArgumentException(
+          "a causal LM config needs a text config and no vision config");
     }
     if (architecture == Architecture.VISION_LANGUAGE) {
-      if (vision == null) throw new IllegalArgumentException("a vision-language config needs vision_config");
+      if (vision == null)
+        throw new IllegalArgumentException("a vision-language config needs vision_config");
       Configs.positive("scale_factor", scaleFactor);
       if (vision.patchesPerSide() % scaleFactor != 0) {
-        throw new IllegalArgumentException("scale_factor " + scaleFactor + " must divide the patch grid side "
-            + vision.patchesPerSide() + " (image_size / patch_size)");
+        throw new IllegalArgumentException(
+            "scale_factor "
+                + scaleFactor
+                + " must divide the patch grid side "
+                + vision.patchesPerSide()
+                + " (image_size / patch_size)");
       }
     }
     if (text != null) {
       if (textHiddenSize == 0) textHiddenSize = text.hiddenSize();
       if (textHiddenSize != text.hiddenSize()) {
-        throw new IllegalArgumentException("textHiddenSize " + textHiddenSize + " != text hidden_size " + text.hiddenSize());
+        throw new IllegalArgumentException(
+            "textHiddenSize " + textHiddenSize + " != text hidden_size " + text.hiddenSize());
       }
     }
     Configs.positive("text hidden_size", textHiddenSize);
   }
 
   /** Same as the canonical constructor with the text hidden size taken from {@code text}. */
-  public ModelConfig(Architecture architecture, Qwen3Config text, VisionConfig vision, int scaleFactor,
-      int imageTokenId, String textPrefix, String visionPrefix, String connectorPrefix) {
-    this(architecture, text, vision, scaleFactor, imageTokenId, textPrefix, visionPrefix, connectorPrefix,
+  public ModelConfig(
+      Architecture architecture,
+      Qwen3Config text,
+      VisionConfig vision,
+      int scaleFactor,
+      int imageTokenId,
+      String textPrefix,
+      String visionPrefix,
+      String connectorPrefix) {
+    this(
+        architecture,
+        text,
+        vision,
+        scaleFactor,
+        imageTokenId,
+        textPrefix,
+        visionPrefix,
+        connectorPrefix,
         text == null ? 0 : text.hiddenSize());
   }
 
@@ -82,17 +108,26 @@ public record ModelConfig(
   public static ModelConfig fromJson(JsonObject root) {
     String modelType = str(root, "model_type");
     List<String> archs = new ArrayList<>();
-    if (root.get("architectures") instanceof JsonArray a) for (JsonElement e : a) archs.add(e.getAsString());
+    if (root.get("architectures") instanceof JsonArray a)
+      for (JsonElement e : a) archs.add(e.getAsString());
 
-    boolean vlm = (modelType != null && VLM_TYPES.contains(modelType)) || archs.stream().anyMatch(VLM_ARCHS::contains);
+    boolean vlm =
+        (modelType != null && VLM_TYPES.contains(modelType))
+            || archs.stream().anyMatch(VLM_ARCHS::contains);
     boolean causal = "qwen3".equals(modelType) || archs.contains("Qwen3ForCausalLM");
     if (vlm) return vlmFromJson(root);
     if (causal) {
       Qwen3Config text = Qwen3Config.fromJson(root);
       return new ModelConfig(Architecture.CAUSAL_LM, text, null, 0, -1, "model.", null, null);
     }
-    throw new IllegalArgumentException("unsupported model: model_type " + modelType + ", architectures " + archs
-        + " (allowed: model_type idefics3/smolvlm or " + VLM_ARCHS + ", or qwen3 / Qwen3ForCausalLM)");
+    throw new IllegalArgumentException(
+        "unsupported model: model_type "
+            + modelType
+            + ", architectures "
+            + archs
+            + " (allowed: model_type idefics3/smolvlm or "
+            + VLM_ARCHS
+            + ", or qwen3 / Qwen3ForCausalLM)");
   }
 
   private static ModelConfig vlmFromJson(JsonObject root) {
@@ -108,23 +143,39 @@ public record ModelConfig(
     int textHidden;
     if (tc.has("num_hidden_layers")) {
       if (textType != null && !textType.equals("qwen3")) {
-        throw new IllegalArgumentException("text_config.model_type " + textType + " is not supported (allowed: qwen3)");
+        throw new IllegalArgumentException(
+            "text_config.model_type " + textType + " is not supported (allowed: qwen3)");
       }
       text = Qwen3Config.fromJson(tc);
       textHidden = text.hiddenSize();
     } else {
       // vision-only checkpoint: the text config only fixes the connector's output width
-      if (!tc.has("hidden_size")) throw new IllegalArgumentException("text_config needs at least hidden_size");
+      if (!tc.has("hidden_size"))
+        throw new IllegalArgumentException("text_config needs at least hidden_size");
       textHidden = tc.get("hidden_size").getAsInt();
     }
-    int scale = root.has("scale_factor") ? root.get("scale_factor").getAsInt() : 2; // Idefics3Config default
-    int imageTokenId = root.has("image_token_id") ? root.get("image_token_id").getAsInt()
-        : tc.has("image_token_id") ? tc.get("image_token_id").getAsInt() : QWEN_IMAGE_PAD_ID;
+    int scale =
+        root.has("scale_factor")
+            ? root.get("scale_factor").getAsInt()
+            : 2; // Idefics3Config default
+    int imageTokenId =
+        root.has("image_token_id")
+            ? root.get("image_token_id").getAsInt()
+            : tc.has("image_token_id") ? tc.get("image_token_id").getAsInt() : QWEN_IMAGE_PAD_ID;
     if (text != null && (imageTokenId < 0 || imageTokenId >= text.vocabSize())) {
-      throw new IllegalArgumentException("image_token_id " + imageTokenId + " is outside the vocabulary");
+      throw new IllegalArgumentException(
+          "image_token_id " + imageTokenId + " is outside the vocabulary");
     }
-    return new ModelConfig(Architecture.VISION_LANGUAGE, text, vision, scale, imageTokenId,
-        "model.text_model.", "model.vision_model.", "model.connector.", textHidden);
+    return new ModelConfig(
+        Architecture.VISION_LANGUAGE,
+        text,
+        vision,
+        scale,
+        imageTokenId,
+        "model.text_model.",
+        "model.vision_model.",
+        "model.connector.",
+        textHidden);
   }
 
   private static String str(JsonObject o, String key) {

@@ -6,8 +6,9 @@ import com.google.gson.annotations.SerializedName;
 import java.util.List;
 
 /**
- * The Qwen3 text config ({@code Qwen3ForCausalLM}'s config.json, or {@code text_config} of a SmolVLM/Idefics3
- * checkpoint). Keys mirror Hugging Face; {@code head_dim} defaults to hidden/heads when absent, as in HF.
+ * The Qwen3 text config ({@code Qwen3ForCausalLM}'s config.json, or {@code text_config} of a
+ * SmolVLM/Idefics3 checkpoint). Keys mirror Hugging Face; {@code head_dim} defaults to hidden/heads
+ * when absent, as in HF.
  */
 public record Qwen3Config(
     @SerializedName("hidden_size") int hiddenSize,
@@ -33,29 +34,41 @@ public record Qwen3Config(
     if (numKeyValueHeads == 0) numKeyValueHeads = numAttentionHeads;
     Configs.positive("num_key_value_heads", numKeyValueHeads);
     if (numAttentionHeads % numKeyValueHeads != 0) {
-      throw new IllegalArgumentException("num_attention_heads (" + numAttentionHeads
-          + ") must be a multiple of num_key_value_heads (" + numKeyValueHeads + ")");
+      throw new IllegalArgumentException(
+          "num_attention_heads ("
+              + numAttentionHeads
+              + ") must be a multiple of num_key_value_heads ("
+              + numKeyValueHeads
+              + ")");
     }
     if (headDim == 0) {
       if (hiddenSize % numAttentionHeads != 0) {
-        throw new IllegalArgumentException("head_dim is absent and hidden_size (" + hiddenSize
-            + ") is not a multiple of num_attention_heads (" + numAttentionHeads + ")");
+        throw new IllegalArgumentException(
+            "head_dim is absent and hidden_size ("
+                + hiddenSize
+                + ") is not a multiple of num_attention_heads ("
+                + numAttentionHeads
+                + ")");
       }
       headDim = hiddenSize / numAttentionHeads;
     }
     Configs.positive("head_dim", headDim);
-    if (headDim % 2 != 0) throw new IllegalArgumentException("head_dim must be even for RoPE, got " + headDim);
+    if (headDim % 2 != 0)
+      throw new IllegalArgumentException("head_dim must be even for RoPE, got " + headDim);
     if (rmsNormEps == 0) rmsNormEps = 1e-6; // HF Qwen3Config default
-    if (!(rmsNormEps > 0)) throw new IllegalArgumentException("rms_norm_eps must be positive, got " + rmsNormEps);
+    if (!(rmsNormEps > 0))
+      throw new IllegalArgumentException("rms_norm_eps must be positive, got " + rmsNormEps);
     if (ropeTheta == 0) ropeTheta = 10000.0; // HF Qwen3Config default
-    if (!(ropeTheta > 0)) throw new IllegalArgumentException("rope_theta must be positive, got " + ropeTheta);
+    if (!(ropeTheta > 0))
+      throw new IllegalArgumentException("rope_theta must be positive, got " + ropeTheta);
     if (maxPositionEmbeddings == 0) maxPositionEmbeddings = 32768; // HF Qwen3Config default
     Configs.positive("max_position_embeddings", maxPositionEmbeddings);
     Configs.positive("vocab_size", vocabSize);
     eosTokenId = eosTokenId == null ? List.of() : List.copyOf(eosTokenId);
     for (int id : eosTokenId) {
       if (id < 0 || id >= vocabSize) {
-        throw new IllegalArgumentException("eos_token_id " + id + " is outside the vocabulary [0, " + vocabSize + ")");
+        throw new IllegalArgumentException(
+            "eos_token_id " + id + " is outside the vocabulary [0, " + vocabSize + ")");
       }
     }
   }

@@ -15,13 +15,17 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Writes a safetensors file the way the fixtures' writer did: tensors sorted by name, compact JSON header with
- * {@code __metadata__ {"format":"pt"}} first, header padded with spaces to a multiple of 8. Data is streamed: each
- * tensor's bytes are produced chunk by chunk by its {@link Source}, so a 1.4 GB checkpoint never sits in memory. The
- * file appears under its final name only when complete (written to a temporary sibling, then moved).
+ * Writes a safetensors file the way the fixtures' writer did: tensors sorted by name, compact JSON
+ * header with {@code __metadata__ {"format":"pt"}} first, header padded with spaces to a multiple
+ * of 8. Data is streamed: each tensor's bytes are produced chunk by chunk by its {@link Source}, so
+ * a 1.4 GB checkpoint never sits in memory. The file appears under its final name only when
+ * complete (written to a temporary sibling, then moved).
  */
 public final class SafetensorsWriter {
-  /** Produces a tensor's little-endian bytes; must write exactly {@code info.numel() * elementSize} bytes. */
+  /**
+   * Produces a tensor's little-endian bytes; must write exactly {@code info.numel() * elementSize}
+   * bytes.
+   */
   @FunctionalInterface
   public interface Source {
     void writeTo(TensorInfo info, ChunkSink out) throws IOException;
@@ -46,11 +50,15 @@ public final class SafetensorsWriter {
     return this;
   }
 
-  /** Declares a tensor whose bytes are already in a buffer (little-endian, exactly numel * element size bytes). */
+  /**
+   * Declares a tensor whose bytes are already in a buffer (little-endian, exactly numel * element
+   * size bytes).
+   */
   public SafetensorsWriter add(TensorInfo info, ByteBuffer bytes) {
     long expected = info.numel() * info.elementSize();
     if (bytes.remaining() != expected) {
-      throw new IllegalArgumentException("tensor " + info + " needs " + expected + " bytes, got " + bytes.remaining());
+      throw new IllegalArgumentException(
+          "tensor " + info + " needs " + expected + " bytes, got " + bytes.remaining());
     }
     return add(info, (i, out) -> out.write(bytes.duplicate()));
   }
@@ -91,18 +99,26 @@ public final class SafetensorsWriter {
     Path dir = file.toAbsolutePath().getParent();
     Files.createDirectories(dir);
     Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".part");
-    try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+    try (FileChannel ch =
+        FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
       writeFully(ch, head);
       for (TensorInfo info : infos.values()) {
         long expected = info.numel() * info.elementSize();
         long[] written = {0};
-        sources.get(info.name()).writeTo(info, buf -> {
-          written[0] += buf.remaining();
-          if (written[0] > expected) throw new IOException("tensor " + info + " produced more than " + expected + " bytes");
-          writeFully(ch, buf);
-        });
+        sources
+            .get(info.name())
+            .writeTo(
+                info,
+                buf -> {
+                  written[0] += buf.remaining();
+                  if (written[0] > expected)
+                    throw new IOException(
+                        "tensor " + info + " produced more than " + expected + " bytes");
+                  writeFully(ch, buf);
+                });
         if (written[0] != expected) {
-          throw new IOException("tensor " + info + " produced " + written[0] + " bytes, expected " + expected);
+          throw new IOException(
+              "tensor " + info + " produced " + written[0] + " bytes, expected " + expected);
         }
       }
       ch.force(false);

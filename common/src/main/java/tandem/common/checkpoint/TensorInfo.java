@@ -2,22 +2,35 @@ package tandem.common.checkpoint;
 
 import java.util.Arrays;
 
-/** One tensor's header entry in a safetensors file: its name, dtype ("BF16", "F16", "F32", ...) and shape. */
+/**
+ * One tensor's header entry in a safetensors file: its name, dtype ("BF16", "F16", "F32", ...) and
+ * shape.
+ */
 public record TensorInfo(String name, String dtype, long[] shape) {
   public TensorInfo {
     shape = shape.clone();
-    // a header is input: a negative dimension or a product past 2^63 would make every size computed from it wrong
+    // a header is input: a negative dimension or a product past 2^63 would make every size computed
+    // from it wrong
     long n = 1;
     for (int i = 0; i < shape.length; i++) {
       if (shape[i] < 0) {
-        throw new IllegalArgumentException("tensor " + name + " has a negative dimension " + shape[i] + " in shape "
-            + Arrays.toString(shape));
+        throw new IllegalArgumentException(
+            "tensor "
+                + name
+                + " has a negative dimension "
+                + shape[i]
+                + " in shape "
+                + Arrays.toString(shape));
       }
       try {
         n = Math.multiplyExact(n, shape[i]);
       } catch (ArithmeticException e) {
-        throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(shape)
-            + " whose element count overflows a 64-bit integer");
+        throw new IllegalArgumentException(
+            "tensor "
+                + name
+                + " has shape "
+                + Arrays.toString(shape)
+                + " whose element count overflows a 64-bit integer");
       }
     }
   }
@@ -51,7 +64,10 @@ public record TensorInfo(String name, String dtype, long[] shape) {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof TensorInfo t && name.equals(t.name) && dtype.equals(t.dtype) && Arrays.equals(shape, t.shape);
+    return o instanceof TensorInfo t
+        && name.equals(t.name)
+        && dtype.equals(t.dtype)
+        && Arrays.equals(shape, t.shape);
   }
 
   @Override

@@ -27,14 +27,14 @@ import java.util.concurrent.ConcurrentHashMap;
 import tandem.common.tensor.HalfFloats;
 
 /**
- * Reads the tensors of a Hugging Face checkpoint folder: {@code model.safetensors}, or the shards listed in
- * {@code model.safetensors.index.json} ({@code weight_map}). Headers are parsed by hand and data is memory-mapped,
- * because DJL's own reader copies the whole file onto the heap, and DJL cannot create bfloat16 arrays at all (its
- * JNI maps data types 0-8 only).
+ * Reads the tensors of a Hugging Face checkpoint folder: {@code model.safetensors}, or the shards
+ * listed in {@code model.safetensors.index.json} ({@code weight_map}). Headers are parsed by hand
+ * and data is memory-mapped, because DJL's own reader copies the whole file onto the heap, and DJL
+ * cannot create bfloat16 arrays at all (its JNI maps data types 0-8 only).
  *
- * <p>Every tensor handed out is float32: BF16 and F16 are widened in Java, F32 is mapped copy-on-write
- * ({@code MapMode.PRIVATE}) so that in-place NDArray ops on it cannot crash the JVM. The store remembers which names
- * were read, so loaders can report unused tensors.
+ * <p>Every tensor handed out is float32: BF16 and F16 are widened in Java, F32 is mapped
+ * copy-on-write ({@code MapMode.PRIVATE}) so that in-place NDArray ops on it cannot crash the JVM.
+ * The store remembers which names were read, so loaders can report unused tensors.
  */
 public final class TensorStore implements AutoCloseable {
   /** Upper bound for a safetensors JSON header; real ones are well under 1 MB. */
@@ -43,8 +43,9 @@ public final class TensorStore implements AutoCloseable {
   private record Entry(TensorInfo info, Shard shard, long offset, long length) {}
 
   /**
-   * One safetensors file. Java only maps copy-on-write ({@code MapMode.PRIVATE}) through a channel opened for writing,
-   * so a second channel is opened lazily for F32 tensors; nothing is ever written through it.
+   * One safetensors file. Java only maps copy-on-write ({@code MapMode.PRIVATE}) through a channel
+   * opened for writing, so a second channel is opened lazily for F32 tensors; nothing is ever
+   * written through it.
    */
   private static final class Shard {
     final Path file;
@@ -57,7 +58,10 @@ public final class TensorStore implements AutoCloseable {
       this.channel = channel;
     }
 
-    /** The read-write channel, or null when the file cannot be opened for writing (read-only volume). */
+    /**
+     * The read-write channel, or null when the file cannot be opened for writing (read-only
+     * volume).
+     */
     synchronized FileChannel privateChannel() {
       if (rw == null && !rwFailed) {
         try {
@@ -87,8 +91,9 @@ public final class TensorStore implements AutoCloseable {
   }
 
   /**
-   * Opens a checkpoint folder (or a single {@code .safetensors} file). Fails with a message naming the folder when
-   * it holds neither {@code model.safetensors} nor {@code model.safetensors.index.json}.
+   * Opens a checkpoint folder (or a single {@code .safetensors} file). Fails with a message naming
+   * the folder when it holds neither {@code model.safetensors} nor {@code
+   * model.safetensors.index.json}.
    */
   public static TensorStore open(Path checkpointDir) throws IOException {
     List<Path> files = new ArrayList<>();
@@ -101,8 +106,10 @@ public final class TensorStore implements AutoCloseable {
     } else if (Files.isRegularFile(checkpointDir.resolve("model.safetensors.index.json"))) {
       files.addAll(shardsOf(checkpointDir, checkpointDir.resolve("model.safetensors.index.json")));
     } else {
-      throw new IOException("no safetensors weights in " + checkpointDir
-          + ": expected model.safetensors or model.safetensors.index.json");
+      throw new IOException(
+          "no safetensors weights in "
+              + checkpointDir
+              + ": expected model.safetensors or model.safetensors.index.json");
     }
     Map<String, Entry> entries = new TreeMap<>();
     List<Shard> shards = new ArrayList<>();
@@ -113,7 +120,8 @@ public final class TensorStore implements AutoCloseable {
         for (Entry e : readHeader(shard)) {
           Entry prev = entries.put(e.info.name(), e);
           if (prev != null) {
-            throw new IOException("tensor " + e.info.name() + " appears in both " + prev.shard.file + " and " + f);
+            throw new IOException(
+                "tensor " + e.info.name() + " appears in both " + prev.shard.file + " and " + f);
           }
         }
       }
@@ -132,14 +140,18 @@ public final class TensorStore implements AutoCloseable {
       throw new IOException("cannot parse " + index + ": " + e.getMessage(), e);
     }
     JsonElement map = root.get("weight_map");
-    if (map == null || !map.isJsonObject()) throw new IOException(index + " has no weight_map object");
+    if (map == null || !map.isJsonObject())
+      throw new IOException(index + " has no weight_map object");
     Set<String> names = new TreeSet<>();
-    for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet()) names.add(e.getValue().getAsString());
+    for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet())
+      names.add(e.getValue().getAsString());
     List<Path> out = new ArrayList<>();
     for (String n : names) {
       Path p = dir.resolve(n).normalize();
-      if (!p.startsWith(dir.normalize())) throw new IOException(index + " points outside the folder: " + n);
-      if (!Files.isRegularFile(p)) throw new IOException(index + " lists shard " + n + ", which is missing");
+      if (!p.startsWith(dir.normalize()))
+        throw new IOException(index + " points outside the folder: " + n);
+      if (!Files.isRegularFile(p))
+        throw new IOException(index + " lists shard " + n + ", which is missing");
       out.add(p);
     }
     return out;
@@ -148,7 +160,8 @@ public final class TensorStore implements AutoCloseable {
   private static List<Entry> readHeader(Shard shard) throws IOException {
     FileChannel ch = shard.channel;
     long size = ch.size();
-    if (size < 8) throw new IOException(shard.file + " is not a safetensors file (" + size + " bytes)");
+    if (size < 8)
+      throw new IOException(shard.file + " is not a safetensors file (" + size + " bytes)");
     ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
     readFully(ch, lenBuf, 0);
     long hlen = lenBuf.flip().getLong();
@@ -159,9 +172,12 @@ public final class TensorStore implements AutoCloseable {
     readFully(ch, hbuf, 8);
     JsonObject header;
     try {
-      header = JsonParser.parseString(new String(hbuf.array(), StandardCharsets.UTF_8)).getAsJsonObject();
+      header =
+          JsonParser.parseString(new String(hbuf.array(), StandardCharsets.UTF_8))
+              .getAsJsonObject();
     } catch (RuntimeException e) {
-      throw new IOException(shard.file + " has a malformed safetensors header: " + e.getMessage(), e);
+      throw new IOException(
+          shard.file + " has a malformed safetensors header: " + e.getMessage(), e);
     }
     long dataStart = 8 + hlen;
     List<Entry> out = new ArrayList<>();
@@ -182,17 +198,33 @@ public final class TensorStore implements AutoCloseable {
         try {
           expected = Math.multiplyExact(info.numel(), info.elementSize());
         } catch (ArithmeticException overflow) {
-          throw new IOException("shape " + java.util.Arrays.toString(shape) + " of " + dtype + " needs more than 2^63 bytes");
+          throw new IOException(
+              "shape "
+                  + java.util.Arrays.toString(shape)
+                  + " of "
+                  + dtype
+                  + " needs more than 2^63 bytes");
         }
         if (begin < 0 || end < begin || dataStart + end > size || end - begin != expected) {
-          throw new IOException("bad data_offsets [" + begin + ", " + end + "] for " + info + " (needs " + expected
-              + " bytes, data area is " + (size - dataStart) + ")");
+          throw new IOException(
+              "bad data_offsets ["
+                  + begin
+                  + ", "
+                  + end
+                  + "] for "
+                  + info
+                  + " (needs "
+                  + expected
+                  + " bytes, data area is "
+                  + (size - dataStart)
+                  + ")");
         }
         out.add(new Entry(info, shard, dataStart + begin, end - begin));
       } catch (IOException ex) {
         throw new IOException(shard.file + ": tensor " + name + ": " + ex.getMessage(), ex);
       } catch (RuntimeException ex) {
-        throw new IOException(shard.file + ": malformed header entry for tensor " + name + ": " + ex, ex);
+        throw new IOException(
+            shard.file + ": malformed header entry for tensor " + name + ": " + ex, ex);
       }
     }
     return out;
@@ -232,14 +264,16 @@ public final class TensorStore implements AutoCloseable {
   }
 
   /**
-   * The raw little-endian bytes of a tensor as stored (read-only mapping). Marks the name used. For hashing,
-   * copying into another checkpoint, or dtypes this class does not widen.
+   * The raw little-endian bytes of a tensor as stored (read-only mapping). Marks the name used. For
+   * hashing, copying into another checkpoint, or dtypes this class does not widen.
    */
   public ByteBuffer raw(String name) {
     Entry e = entry(name);
     used.add(name);
     try {
-      return e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, checkedLength(e, e.length))
+      return e.shard
+          .channel
+          .map(FileChannel.MapMode.READ_ONLY, e.offset, checkedLength(e, e.length))
           .order(ByteOrder.LITTLE_ENDIAN);
     } catch (IOException ex) {
       throw new UncheckedIOException("cannot map tensor " + name + " from " + e.shard.file, ex);
@@ -260,22 +294,34 @@ public final class TensorStore implements AutoCloseable {
         case "F32" -> {
           FileChannel rw = e.shard.privateChannel();
           if (rw != null && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
-            out = rw.map(FileChannel.MapMode.PRIVATE, e.offset, e.length).order(ByteOrder.LITTLE_ENDIAN);
+            out =
+                rw.map(FileChannel.MapMode.PRIVATE, e.offset, e.length)
+                    .order(ByteOrder.LITTLE_ENDIAN);
           } else {
             // read-only file (or a big-endian host): one copy instead of a private mapping
-            ByteBuffer mapped = e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, e.length);
+            ByteBuffer mapped =
+                e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, e.length);
             out = ByteBuffer.allocateDirect((int) e.length).order(ByteOrder.nativeOrder());
             out.asFloatBuffer().put(mapped.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer());
           }
         }
         case "BF16", "F16" -> {
-          ShortBuffer src = e.shard.channel.map(FileChannel.MapMode.READ_ONLY, e.offset, e.length)
-              .order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+          ShortBuffer src =
+              e.shard
+                  .channel
+                  .map(FileChannel.MapMode.READ_ONLY, e.offset, e.length)
+                  .order(ByteOrder.LITTLE_ENDIAN)
+                  .asShortBuffer();
           out = ByteBuffer.allocateDirect((int) (n * 4)).order(ByteOrder.nativeOrder());
           widen(src, out.asFloatBuffer(), e.info.dtype().equals("BF16"));
         }
-        default -> throw new IllegalArgumentException("tensor " + name + " has dtype " + e.info.dtype()
-            + "; only BF16, F16 and F32 can be read as float32");
+        default ->
+            throw new IllegalArgumentException(
+                "tensor "
+                    + name
+                    + " has dtype "
+                    + e.info.dtype()
+                    + "; only BF16, F16 and F32 can be read as float32");
       }
       used.add(name);
       return out;
@@ -285,15 +331,17 @@ public final class TensorStore implements AutoCloseable {
   }
 
   /**
-   * Like {@link #float32(String)}, but first checks the shape. Fails with IllegalArgumentException naming the
-   * tensor, the expected and the actual shape, or "missing tensor X".
+   * Like {@link #float32(String)}, but first checks the shape. Fails with IllegalArgumentException
+   * naming the tensor, the expected and the actual shape, or "missing tensor X".
    */
   public ByteBuffer float32(String name, long... expectedShape) {
     shaped(name, expectedShape);
     return float32(name);
   }
 
-  /** Reads a tensor's values as float32 one element (or run) at a time, straight from the mapping. */
+  /**
+   * Reads a tensor's values as float32 one element (or run) at a time, straight from the mapping.
+   */
   public interface FloatReader {
     /** Number of elements. */
     long size();
@@ -308,9 +356,10 @@ public final class TensorStore implements AutoCloseable {
   }
 
   /**
-   * A float32 view of a tensor that allocates nothing: BF16/F16 are widened per element from the read-only mapping.
-   * For loaders that write their own layout (transposed, concatenated) and would otherwise hold a converted copy
-   * plus their own. Checks the shape like {@link #float32(String, long...)} and marks the name used.
+   * A float32 view of a tensor that allocates nothing: BF16/F16 are widened per element from the
+   * read-only mapping. For loaders that write their own layout (transposed, concatenated) and would
+   * otherwise hold a converted copy plus their own. Checks the shape like {@link #float32(String,
+   * long...)} and marks the name used.
    */
   public FloatReader reader(String name, long... expectedShape) {
     TensorInfo info = shaped(name, expectedShape);
@@ -354,20 +403,31 @@ public final class TensorStore implements AutoCloseable {
           }
         };
       }
-      default -> throw new IllegalArgumentException("tensor " + name + " has dtype " + e.info.dtype()
-          + "; only BF16, F16 and F32 can be read as float32");
+      default ->
+          throw new IllegalArgumentException(
+              "tensor "
+                  + name
+                  + " has dtype "
+                  + e.info.dtype()
+                  + "; only BF16, F16 and F32 can be read as float32");
     };
   }
 
   /**
-   * Widens a tensor into {@code dst} (from its position; the position advances), checking the shape. No intermediate
-   * buffer: use it to fill memory the caller owns (an NDArray's buffer, a concatenated matrix).
+   * Widens a tensor into {@code dst} (from its position; the position advances), checking the
+   * shape. No intermediate buffer: use it to fill memory the caller owns (an NDArray's buffer, a
+   * concatenated matrix).
    */
   public void float32Into(String name, FloatBuffer dst, long... expectedShape) {
     FloatReader r = reader(name, expectedShape);
     if (dst.remaining() < r.size()) {
-      throw new IllegalArgumentException("destination for " + name + " has room for " + dst.remaining()
-          + " floats, needs " + r.size());
+      throw new IllegalArgumentException(
+          "destination for "
+              + name
+              + " has room for "
+              + dst.remaining()
+              + " floats, needs "
+              + r.size());
     }
     float[] chunk = new float[(int) Math.min(r.size(), 1 << 16)];
     for (long from = 0; from < r.size(); from += chunk.length) {
@@ -378,35 +438,50 @@ public final class TensorStore implements AutoCloseable {
     }
   }
 
-  /** The tensor's header entry, after checking its shape against what the config expects (the name in the message). */
+  /**
+   * The tensor's header entry, after checking its shape against what the config expects (the name
+   * in the message).
+   */
   private TensorInfo shaped(String name, long[] expectedShape) {
     TensorInfo info = info(name);
     if (!Arrays.equals(info.shape(), expectedShape)) {
-      throw new IllegalArgumentException("tensor " + name + " has shape " + Arrays.toString(info.shape())
-          + " but the config expects " + Arrays.toString(expectedShape));
+      throw new IllegalArgumentException(
+          "tensor "
+              + name
+              + " has shape "
+              + Arrays.toString(info.shape())
+              + " but the config expects "
+              + Arrays.toString(expectedShape));
     }
     return info;
   }
 
-  /** Receives one row of a tensor read by {@link #readRows}; the array is reused for the next row. */
+  /**
+   * Receives one row of a tensor read by {@link #readRows}; the array is reused for the next row.
+   */
   @FunctionalInterface
   public interface RowConsumer {
     void row(int index, float[] values);
   }
 
   /**
-   * Reads a tensor row by row (the last dimension is a row) as float32, with positional reads into a small heap
-   * buffer: no mapping, so none of the file stays resident in this process and the page cache is not counted in its
-   * RSS. For loaders that keep their own compact copy (bf16, int8) and must not hold the file's pages beside it.
-   * Checks the shape like {@link #float32(String, long...)} and marks the name used.
+   * Reads a tensor row by row (the last dimension is a row) as float32, with positional reads into
+   * a small heap buffer: no mapping, so none of the file stays resident in this process and the
+   * page cache is not counted in its RSS. For loaders that keep their own compact copy (bf16, int8)
+   * and must not hold the file's pages beside it. Checks the shape like {@link #float32(String,
+   * long...)} and marks the name used.
    */
   public void readRows(String name, long[] expectedShape, RowConsumer consumer) {
     TensorInfo info = shaped(name, expectedShape);
     Entry e = entry(name);
     String dtype = info.dtype();
     if (!dtype.equals("F32") && !dtype.equals("BF16") && !dtype.equals("F16")) {
-      throw new IllegalArgumentException("tensor " + name + " has dtype " + dtype
-          + "; only BF16, F16 and F32 can be read as float32");
+      throw new IllegalArgumentException(
+          "tensor "
+              + name
+              + " has dtype "
+              + dtype
+              + "; only BF16, F16 and F32 can be read as float32");
     }
     long n = info.numel();
     long rowLen = expectedShape.length == 0 ? 1 : expectedShape[expectedShape.length - 1];
@@ -451,14 +526,20 @@ public final class TensorStore implements AutoCloseable {
     used.add(name);
   }
 
-  /** Names never read through {@link #float32} or {@link #raw}, sorted (for the "unused tensors" report). */
+  /**
+   * Names never read through {@link #float32} or {@link #raw}, sorted (for the "unused tensors"
+   * report).
+   */
   public Set<String> unused() {
     Set<String> out = new TreeSet<>(entries.keySet());
     out.removeAll(used);
     return Collections.unmodifiableSet(out);
   }
 
-  /** Marks a name as deliberately used without reading it (e.g. an lm_head checked against the embedding). */
+  /**
+   * Marks a name as deliberately used without reading it (e.g. an lm_head checked against the
+   * embedding).
+   */
   public void markUsed(String name) {
     entry(name);
     used.add(name);
@@ -473,13 +554,20 @@ public final class TensorStore implements AutoCloseable {
 
   private static int checkedLength(Entry e, long bytes) {
     if (bytes > Integer.MAX_VALUE - 8) {
-      throw new IllegalArgumentException("tensor " + e.info.name() + " needs " + bytes
-          + " bytes, more than one Java buffer can hold (2 GiB)");
+      throw new IllegalArgumentException(
+          "tensor "
+              + e.info.name()
+              + " needs "
+              + bytes
+              + " bytes, more than one Java buffer can hold (2 GiB)");
     }
     return (int) bytes;
   }
 
-  /** Bulk BF16/F16 → float32 in chunks: per-element get/put on direct buffers is several times slower. */
+  /**
+   * Bulk BF16/F16 → float32 in chunks: per-element get/put on direct buffers is several times
+   * slower.
+   */
   static void widen(ShortBuffer src, FloatBuffer dst, boolean bf16) {
     int n = src.remaining();
     int chunk = Math.min(n, 1 << 14);

@@ -9,20 +9,25 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * TRW-1 reproducible random weights (docs/checkpoints.md): one splitmix64 stream per tensor seeded with
- * {@code seed ^ fnv1a64(name)}, a role-dependent uniform range, optional row gains, BF16 round-to-nearest-even.
- * Every step is written exactly as the spec says (double math, no fused multiply-add), because the fixtures compare
- * bytes.
+ * TRW-1 reproducible random weights (docs/checkpoints.md): one splitmix64 stream per tensor seeded
+ * with {@code seed ^ fnv1a64(name)}, a role-dependent uniform range, optional row gains, BF16
+ * round-to-nearest-even. Every step is written exactly as the spec says (double math, no fused
+ * multiply-add), because the fixtures compare bytes.
  */
 public final class Trw1 {
   private Trw1() {}
 
   static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L;
 
-  /** Multiply row {@code row} (along the first dimension) of {@code tensor} by {@code gain}, before rounding. */
+  /**
+   * Multiply row {@code row} (along the first dimension) of {@code tensor} by {@code gain}, before
+   * rounding.
+   */
   public record RowGain(String tensor, long row, double gain) {}
 
-  /** Center and spread of a tensor's uniform distribution: values are center + spread * U(-1, 1). */
+  /**
+   * Center and spread of a tensor's uniform distribution: values are center + spread * U(-1, 1).
+   */
   public record Role(String kind, double center, double spread) {}
 
   public static long fnv1a64(byte[] bytes) {
@@ -44,8 +49,8 @@ public final class Trw1 {
   }
 
   /**
-   * The k-th (0-based) splitmix64 output of a stream. splitmix64 adds a constant per step, so any element can be
-   * computed directly, which lets big tensors be generated in independent chunks.
+   * The k-th (0-based) splitmix64 output of a stream. splitmix64 adds a constant per step, so any
+   * element can be computed directly, which lets big tensors be generated in independent chunks.
    */
   public static long output(long state0, long k) {
     return mix(state0 + (k + 1) * GOLDEN_GAMMA);
@@ -53,14 +58,19 @@ public final class Trw1 {
 
   /** Role of a tensor by name, matched in the spec's order. */
   public static Role role(String name, long[] shape) {
-    if (name.endsWith("norm.weight") || name.endsWith("layernorm.weight") || name.endsWith("layer_norm1.weight")
-        || name.endsWith("layer_norm2.weight") || name.endsWith("post_layernorm.weight")
-        || name.endsWith("q_norm.weight") || name.endsWith("k_norm.weight")) {
+    if (name.endsWith("norm.weight")
+        || name.endsWith("layernorm.weight")
+        || name.endsWith("layer_norm1.weight")
+        || name.endsWith("layer_norm2.weight")
+        || name.endsWith("post_layernorm.weight")
+        || name.endsWith("q_norm.weight")
+        || name.endsWith("k_norm.weight")) {
       return new Role("norm", 1.0, 0.2);
     }
     if (name.endsWith(".bias")) return new Role("bias", 0.0, 0.1);
     if (name.endsWith("embed_tokens.weight")) return new Role("embed", 0.0, Math.sqrt(3.0) * 0.1);
-    if (name.endsWith("position_embedding.weight")) return new Role("position", 0.0, Math.sqrt(3.0) / 2.0);
+    if (name.endsWith("position_embedding.weight"))
+      return new Role("position", 0.0, Math.sqrt(3.0) / 2.0);
     long fanIn = 1;
     for (int i = 1; i < shape.length; i++) fanIn *= shape[i];
     return new Role("other", 0.0, Math.sqrt(3.0) / Math.sqrt((double) fanIn));
@@ -79,15 +89,19 @@ public final class Trw1 {
     if (trw1.get("row_gains") instanceof JsonArray a) {
       for (JsonElement e : a) {
         JsonObject g = e.getAsJsonObject();
-        out.add(new RowGain(g.get("tensor").getAsString(), g.get("row").getAsLong(), g.get("gain").getAsDouble()));
+        out.add(
+            new RowGain(
+                g.get("tensor").getAsString(),
+                g.get("row").getAsLong(),
+                g.get("gain").getAsDouble()));
       }
     }
     return out;
   }
 
   /**
-   * Generates elements [from, from + count) of a tensor in row-major order as float values (after row gains, before
-   * storage rounding) and hands each to {@code sink} with its index.
+   * Generates elements [from, from + count) of a tensor in row-major order as float values (after
+   * row gains, before storage rounding) and hands each to {@code sink} with its index.
    */
   public static final class Stream {
     private final long state0;
@@ -105,7 +119,8 @@ public final class Trw1 {
       List<RowGain> mine = rowGains.stream().filter(g -> g.tensor().equals(name)).toList();
       for (RowGain g : mine) {
         if (shape.length == 0 || g.row() < 0 || g.row() >= shape[0]) {
-          throw new IllegalArgumentException("row gain for " + name + ": row " + g.row() + " is outside the tensor");
+          throw new IllegalArgumentException(
+              "row gain for " + name + ": row " + g.row() + " is outside the tensor");
         }
       }
       gainRows = mine.stream().mapToLong(RowGain::row).toArray();
@@ -126,7 +141,10 @@ public final class Trw1 {
       return (float) x;
     }
 
-    /** Fills {@code out} (from its position to its limit) with BF16 bits of elements starting at {@code from}. */
+    /**
+     * Fills {@code out} (from its position to its limit) with BF16 bits of elements starting at
+     * {@code from}.
+     */
     public void fillBf16(ShortBuffer out, long from) {
       int n = out.remaining();
       int pos = out.position();

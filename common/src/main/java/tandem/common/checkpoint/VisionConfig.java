@@ -4,8 +4,8 @@ import com.google.gson.JsonObject;
 import com.google.gson.annotations.SerializedName;
 
 /**
- * {@code vision_config} of an Idefics3/SmolVLM checkpoint ({@code idefics3_vision}, a SigLIP encoder). Absent keys
- * take the HF Idefics3VisionConfig defaults.
+ * {@code vision_config} of an Idefics3/SmolVLM checkpoint ({@code idefics3_vision}, a SigLIP
+ * encoder). Absent keys take the HF Idefics3VisionConfig defaults.
  */
 public record VisionConfig(
     @SerializedName("hidden_size") int hiddenSize,
@@ -37,17 +37,28 @@ public record VisionConfig(
     Configs.positive("vision image_size", imageSize);
     Configs.positive("vision num_channels", numChannels);
     if (hiddenSize % numAttentionHeads != 0) {
-      throw new IllegalArgumentException("vision hidden_size (" + hiddenSize
-          + ") must be a multiple of num_attention_heads (" + numAttentionHeads + ")");
+      throw new IllegalArgumentException(
+          "vision hidden_size ("
+              + hiddenSize
+              + ") must be a multiple of num_attention_heads ("
+              + numAttentionHeads
+              + ")");
     }
     if (imageSize % patchSize != 0) {
-      throw new IllegalArgumentException("vision image_size (" + imageSize
-          + ") must be a multiple of patch_size (" + patchSize + ")");
+      throw new IllegalArgumentException(
+          "vision image_size ("
+              + imageSize
+              + ") must be a multiple of patch_size ("
+              + patchSize
+              + ")");
     }
-    if (!(layerNormEps > 0)) throw new IllegalArgumentException("vision layer_norm_eps must be positive");
+    if (!(layerNormEps > 0))
+      throw new IllegalArgumentException("vision layer_norm_eps must be positive");
     if (!hiddenAct.equals("gelu_pytorch_tanh") && !hiddenAct.equals("gelu")) {
-      throw new IllegalArgumentException("vision hidden_act " + hiddenAct
-          + " is not supported (allowed: gelu_pytorch_tanh, gelu)");
+      throw new IllegalArgumentException(
+          "vision hidden_act "
+              + hiddenAct
+              + " is not supported (allowed: gelu_pytorch_tanh, gelu)");
     }
   }
 

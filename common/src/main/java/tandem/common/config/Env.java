@@ -3,8 +3,9 @@ package tandem.common.config;
 import java.util.Map;
 
 /**
- * The environment a server reads its settings from ({@link #get} one, {@link #read} a registry): the process's, or a
- * map (tests, flags laid over it). A malformed value is a startup error naming the variable and what is allowed.
+ * The environment a server reads its settings from ({@link #get} one, {@link #read} a registry):
+ * the process's, or a map (tests, flags laid over it). A malformed value is a startup error naming
+ * the variable and what is allowed.
  */
 public final class Env {
   private final Map<String, String> env;
@@ -18,8 +19,8 @@ public final class Env {
   }
 
   /**
-   * {@code setting}'s value from its variable (blank = unset), else its default; a malformed value fails naming the
-   * variable and what is allowed.
+   * {@code setting}'s value from its variable (blank = unset), else its default; a malformed value
+   * fails naming the variable and what is allowed.
    */
   public <T> T get(Setting<T> setting) {
     String v = env.get(setting.env());

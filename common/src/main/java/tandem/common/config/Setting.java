@@ -8,18 +8,20 @@ import java.util.Objects;
 import java.util.function.Function;
 
 /**
- * One setting, declared once: its flag, its environment variable, its default, what it means and which values it
- * takes. The services read their settings through a {@link SettingRegistry} of these; the CLI makes its flags from
- * them, and the docs tables and the Helm chart tests are checked against them. A flag wins over the variable; a blank
- * variable counts as unset.
+ * One setting, declared once: its flag, its environment variable, its default, what it means and
+ * which values it takes. The services read their settings through a {@link SettingRegistry} of
+ * these; the CLI makes its flags from them, and the docs tables and the Helm chart tests are
+ * checked against them. A flag wins over the variable; a blank variable counts as unset.
  *
  * @param flag the long flag without dashes ({@code max-batch})
  * @param aliases other flag names, without dashes
  * @param env the environment variable ({@code TANDEM_DECODER_MAX_BATCH})
- * @param defaultValue the value when neither is given; null when there is none (an optional or required setting)
+ * @param defaultValue the value when neither is given; null when there is none (an optional or
+ *     required setting)
  * @param description one sentence for {@code --help} and the docs
  * @param type the value's type, for the CLI's option
- * @param parser text to value, including validation; throws {@link IllegalArgumentException} saying what is allowed
+ * @param parser text to value, including validation; throws {@link IllegalArgumentException} saying
+ *     what is allowed
  * @param defaultText the default as docs show it
  */
 public record Setting<T>(
@@ -40,7 +42,10 @@ public record Setting<T>(
     if (defaultText == null) defaultText = defaultValue == null ? "" : String.valueOf(defaultValue);
   }
 
-  /** {@code raw} (from the flag or the variable named {@code source}) as a value; the message names both. */
+  /**
+   * {@code raw} (from the flag or the variable named {@code source}) as a value; the message names
+   * both.
+   */
   public T parse(String source, String raw) {
     try {
       return parser.apply(raw.trim());
@@ -51,10 +56,14 @@ public record Setting<T>(
 
   /** The same setting with other aliases. */
   public Setting<T> withAliases(String... more) {
-    return new Setting<>(flag, List.of(more), env, defaultValue, description, type, parser, defaultText);
+    return new Setting<>(
+        flag, List.of(more), env, defaultValue, description, type, parser, defaultText);
   }
 
-  /** The same setting with the default shown as {@code text} in help and docs (for example {@code 512m}). */
+  /**
+   * The same setting with the default shown as {@code text} in help and docs (for example {@code
+   * 512m}).
+   */
   public Setting<T> withDefaultText(String text) {
     return new Setting<>(flag, aliases, env, defaultValue, description, type, parser, text);
   }
@@ -70,73 +79,112 @@ public record Setting<T>(
   }
 
   /** One of {@code allowed}, any case; the value is given in the case of {@code allowed}. */
-  public static Setting<String> choice(String flag, String env, String def, String description, String... allowed) {
+  public static Setting<String> choice(
+      String flag, String env, String def, String description, String... allowed) {
     List<String> values = Arrays.asList(allowed);
-    Function<String, String> p = s -> values.stream().filter(a -> a.equalsIgnoreCase(s)).findFirst()
-        .orElseThrow(() -> new IllegalArgumentException(
-            flag + " " + s + " is not allowed (allowed: " + String.join(", ", values) + ")"));
+    Function<String, String> p =
+        s ->
+            values.stream()
+                .filter(a -> a.equalsIgnoreCase(s))
+                .findFirst()
+                .orElseThrow(
+                    () ->
+                        new IllegalArgumentException(
+                            flag
+                                + " "
+                                + s
+                                + " is not allowed (allowed: "
+                                + String.join(", ", values)
+                                + ")"));
     return new Setting<>(flag, List.of(), env, def, description, String.class, p, null);
   }
 
   /** A whole number from {@code min} to {@code max}. */
-  public static Setting<Integer> integer(String flag, String env, Integer def, int min, int max, String description) {
-    Function<String, Integer> p = s -> {
-      long v = parseLong(s);
-      if (v < min || v > max) throw new IllegalArgumentException(range(min, max));
-      return (int) v;
-    };
+  public static Setting<Integer> integer(
+      String flag, String env, Integer def, int min, int max, String description) {
+    Function<String, Integer> p =
+        s -> {
+          long v = parseLong(s);
+          if (v < min || v > max) throw new IllegalArgumentException(range(min, max));
+          return (int) v;
+        };
     return new Setting<>(flag, List.of(), env, def, description, Integer.class, p, null);
   }
 
   /** A whole number from {@code min} to {@code max}. */
-  public static Setting<Long> longValue(String flag, String env, Long def, long min, long max, String description) {
-    Function<String, Long> p = s -> {
-      long v = parseLong(s);
-      if (v < min || v > max) throw new IllegalArgumentException(range(min, max));
-      return v;
-    };
+  public static Setting<Long> longValue(
+      String flag, String env, Long def, long min, long max, String description) {
+    Function<String, Long> p =
+        s -> {
+          long v = parseLong(s);
+          if (v < min || v > max) throw new IllegalArgumentException(range(min, max));
+          return v;
+        };
     return new Setting<>(flag, List.of(), env, def, description, Long.class, p, null);
   }
 
-  /** A byte count, {@code 536870912} or with a binary suffix {@code k}, {@code m}, {@code g}; at least {@code min}. */
-  public static Setting<Long> bytes(String flag, String env, Long def, long min, String description) {
-    return new Setting<>(flag, List.of(), env, def, description, Long.class, s -> {
-      long v = parseBytes(s);
-      if (v < min) throw new IllegalArgumentException("must be at least " + min + " bytes");
-      return v;
-    }, def == null ? null : bytesText(def));
+  /**
+   * A byte count, {@code 536870912} or with a binary suffix {@code k}, {@code m}, {@code g}; at
+   * least {@code min}.
+   */
+  public static Setting<Long> bytes(
+      String flag, String env, Long def, long min, String description) {
+    return new Setting<>(
+        flag,
+        List.of(),
+        env,
+        def,
+        description,
+        Long.class,
+        s -> {
+          long v = parseBytes(s);
+          if (v < min) throw new IllegalArgumentException("must be at least " + min + " bytes");
+          return v;
+        },
+        def == null ? null : bytesText(def));
   }
 
   /** A byte count that fits an int ({@code 20m} or {@code 20971520}), at least 1. */
   public static Setting<Integer> intBytes(String flag, String env, int def, String description) {
-    return new Setting<>(flag, List.of(), env, def, description, Integer.class, s -> {
-      long v = parseBytes(s);
-      if (v < 1 || v > Integer.MAX_VALUE) {
-        throw new IllegalArgumentException("must be from 1 to " + Integer.MAX_VALUE + " bytes");
-      }
-      return (int) v;
-    }, bytesText(def));
+    return new Setting<>(
+        flag,
+        List.of(),
+        env,
+        def,
+        description,
+        Integer.class,
+        s -> {
+          long v = parseBytes(s);
+          if (v < 1 || v > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("must be from 1 to " + Integer.MAX_VALUE + " bytes");
+          }
+          return (int) v;
+        },
+        bytesText(def));
   }
 
   /** A decimal number from {@code min} to {@code max}. */
-  public static Setting<Double> decimal(String flag, String env, Double def, double min, double max,
-      String description) {
-    Function<String, Double> p = s -> {
-      double v;
-      try {
-        v = Double.parseDouble(s);
-      } catch (NumberFormatException e) {
-        throw new IllegalArgumentException("is not a number");
-      }
-      if (!(v >= min && v <= max)) throw new IllegalArgumentException("must be from " + min + " to " + max);
-      return v;
-    };
+  public static Setting<Double> decimal(
+      String flag, String env, Double def, double min, double max, String description) {
+    Function<String, Double> p =
+        s -> {
+          double v;
+          try {
+            v = Double.parseDouble(s);
+          } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("is not a number");
+          }
+          if (!(v >= min && v <= max))
+            throw new IllegalArgumentException("must be from " + min + " to " + max);
+          return v;
+        };
     return new Setting<>(flag, List.of(), env, def, description, Double.class, p, null);
   }
 
   /** true/1/yes/on or false/0/no/off, any case. */
   public static Setting<Boolean> bool(String flag, String env, boolean def, String description) {
-    return new Setting<>(flag, List.of(), env, def, description, Boolean.class, Setting::parseBool, null);
+    return new Setting<>(
+        flag, List.of(), env, def, description, Boolean.class, Setting::parseBool, null);
   }
 
   public static boolean parseBool(String s) {
@@ -152,11 +200,12 @@ public record Setting<T>(
     String t = s.trim().toLowerCase(Locale.ROOT);
     long unit = 1;
     if (t.endsWith("k") || t.endsWith("m") || t.endsWith("g")) {
-      unit = switch (t.charAt(t.length() - 1)) {
-        case 'k' -> 1L << 10;
-        case 'm' -> 1L << 20;
-        default -> 1L << 30;
-      };
+      unit =
+          switch (t.charAt(t.length() - 1)) {
+            case 'k' -> 1L << 10;
+            case 'm' -> 1L << 20;
+            default -> 1L << 30;
+          };
       t = t.substring(0, t.length() - 1);
     }
     try {

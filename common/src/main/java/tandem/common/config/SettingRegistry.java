@@ -7,8 +7,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The settings of one service, in the order its help and docs list them. {@link #resolve} reads them from flags over
- * the environment; {@link #markdownTable} is the docs' configuration table.
+ * The settings of one service, in the order its help and docs list them. {@link #resolve} reads
+ * them from flags over the environment; {@link #markdownTable} is the docs' configuration table.
  */
 public final class SettingRegistry {
   private final String service;
@@ -22,9 +22,11 @@ public final class SettingRegistry {
       List<String> names = new ArrayList<>(s.aliases());
       names.add(s.flag());
       for (String n : names) {
-        if (seen.put("--" + n, s.env()) != null) throw new IllegalArgumentException(service + ": flag --" + n + " twice");
+        if (seen.put("--" + n, s.env()) != null)
+          throw new IllegalArgumentException(service + ": flag --" + n + " twice");
       }
-      if (seen.put(s.env(), s.flag()) != null) throw new IllegalArgumentException(service + ": " + s.env() + " twice");
+      if (seen.put(s.env(), s.flag()) != null)
+        throw new IllegalArgumentException(service + ": " + s.env() + " twice");
     }
   }
 
@@ -52,16 +54,18 @@ public final class SettingRegistry {
   }
 
   /**
-   * Every setting's value: the flag when given ({@code flags} maps flag names without dashes to text), else the
-   * environment variable when set and not blank, else the default. A malformed value fails with a message naming the
-   * flag or variable and what is allowed; an unknown flag fails listing the known ones.
+   * Every setting's value: the flag when given ({@code flags} maps flag names without dashes to
+   * text), else the environment variable when set and not blank, else the default. A malformed
+   * value fails with a message naming the flag or variable and what is allowed; an unknown flag
+   * fails listing the known ones.
    */
   public SettingValues resolve(Map<String, String> flags, Map<String, String> environment) {
     Map<Setting<?>, Object> values = new LinkedHashMap<>();
     for (String f : flags.keySet()) {
       if (byFlag(f) == null) {
         List<String> known = settings.stream().map(s -> "--" + s.flag()).toList();
-        throw new IllegalArgumentException("unknown flag --" + f + " (allowed: " + String.join(", ", known) + ")");
+        throw new IllegalArgumentException(
+            "unknown flag --" + f + " (allowed: " + String.join(", ", known) + ")");
       }
     }
     for (Setting<?> s : settings) {
@@ -92,11 +96,19 @@ public final class SettingRegistry {
 
   /** A Markdown table of the settings: flag, variable, default, meaning. */
   public String markdownTable() {
-    StringBuilder b = new StringBuilder("| Flag | Environment variable | Default | Meaning |\n|---|---|---|---|\n");
+    StringBuilder b =
+        new StringBuilder(
+            "| Flag | Environment variable | Default | Meaning |\n|---|---|---|---|\n");
     for (Setting<?> s : settings) {
-      b.append("| `--").append(s.flag()).append("` | `").append(s.env()).append("` | ")
-          .append(s.defaultText().isEmpty() ? "" : "`" + s.defaultText() + "`").append(" | ")
-          .append(s.description().replace("|", "\\|")).append(" |\n");
+      b.append("| `--")
+          .append(s.flag())
+          .append("` | `")
+          .append(s.env())
+          .append("` | ")
+          .append(s.defaultText().isEmpty() ? "" : "`" + s.defaultText() + "`")
+          .append(" | ")
+          .append(s.description().replace("|", "\\|"))
+          .append(" |\n");
     }
     return b.toString();
   }

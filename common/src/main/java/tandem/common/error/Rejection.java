@@ -1,13 +1,17 @@
 package tandem.common.error;
 
 /**
- * Why a request was refused or failed, in transport-neutral terms: the one error type of every service's domain code.
- * The message says what was wrong and what is allowed (it names the limit or the input) and reaches the client as is.
- * gRPC servers map it to a status in one place ({@code tandem.common.grpc.GrpcRejections}, installed as an interceptor
- * by {@code ServerHost}); the gateway's HTTP front door maps the {@link Kind} to an HTTP code.
+ * Why a request was refused or failed, in transport-neutral terms: the one error type of every
+ * service's domain code. The message says what was wrong and what is allowed (it names the limit or
+ * the input) and reaches the client as is. gRPC servers map it to a status in one place ({@code
+ * tandem.common.grpc.GrpcRejections}, installed as an interceptor by {@code ServerHost}); the
+ * gateway's HTTP front door maps the {@link Kind} to an HTTP code.
  */
 public final class Rejection extends RuntimeException {
-  /** The kinds a front door tells apart; {@link #code()} is the canonical (transport-neutral) error code name. */
+  /**
+   * The kinds a front door tells apart; {@link #code()} is the canonical (transport-neutral) error
+   * code name.
+   */
   public enum Kind {
     /** The request is malformed or asks for something out of range. */
     INVALID("INVALID_ARGUMENT"),

@@ -3,13 +3,14 @@ package tandem.common.grpc;
 import io.grpc.Server;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-import tandem.common.config.Env;
 import tandem.common.config.CommonSettings;
+import tandem.common.config.Env;
 
 /**
- * Graceful shutdown of a gRPC server: health goes NOT_SERVING (load balancers stop routing), the server stops
- * accepting calls — a new call on an open connection gets UNAVAILABLE, so a client retries elsewhere — and the calls
- * in flight may finish for up to a grace period; whatever still runs then is cancelled.
+ * Graceful shutdown of a gRPC server: health goes NOT_SERVING (load balancers stop routing), the
+ * server stops accepting calls — a new call on an open connection gets UNAVAILABLE, so a client
+ * retries elsewhere — and the calls in flight may finish for up to a grace period; whatever still
+ * runs then is cancelled.
  */
 public final class Draining {
   private Draining() {}
@@ -20,9 +21,10 @@ public final class Draining {
   }
 
   /**
-   * Drains {@code bootstrap}'s server: returns true when every call finished within {@code grace}, false when some
-   * had to be cancelled. Blocks for at most about {@code grace} (plus a moment for the forced stop). An interrupt ends
-   * the wait: the server is stopped at once, the thread's interrupt flag is kept, and the result is false.
+   * Drains {@code bootstrap}'s server: returns true when every call finished within {@code grace},
+   * false when some had to be cancelled. Blocks for at most about {@code grace} (plus a moment for
+   * the forced stop). An interrupt ends the wait: the server is stopped at once, the thread's
+   * interrupt flag is kept, and the result is false.
    */
   public static boolean drain(ServerBootstrap bootstrap, Duration grace) {
     bootstrap.enterDraining();

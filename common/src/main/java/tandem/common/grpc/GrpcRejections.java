@@ -12,10 +12,11 @@ import io.grpc.StatusRuntimeException;
 import tandem.common.error.Rejection;
 
 /**
- * The one place where a failure becomes a gRPC status: a {@link Rejection} by its kind with its message, an
- * {@link IllegalArgumentException} as INVALID_ARGUMENT, a status as itself, anything else as INTERNAL. Handlers that
- * fail later (a stream's scheduler, a batch) pass the failure to {@link #toStatusException}; what a handler throws
- * synchronously is caught by {@link #interceptor()}, which {@link ServerHost} installs on every service.
+ * The one place where a failure becomes a gRPC status: a {@link Rejection} by its kind with its
+ * message, an {@link IllegalArgumentException} as INVALID_ARGUMENT, a status as itself, anything
+ * else as INTERNAL. Handlers that fail later (a stream's scheduler, a batch) pass the failure to
+ * {@link #toStatusException}; what a handler throws synchronously is caught by {@link
+ * #interceptor()}, which {@link ServerHost} installs on every service.
  */
 public final class GrpcRejections {
   private GrpcRejections() {}
@@ -30,7 +31,8 @@ public final class GrpcRejections {
     if (t instanceof Rejection r) return status(r);
     if (t instanceof StatusRuntimeException s) return s.getStatus();
     if (t instanceof StatusException s) return s.getStatus();
-    if (t instanceof IllegalArgumentException) return Status.INVALID_ARGUMENT.withDescription(t.getMessage());
+    if (t instanceof IllegalArgumentException)
+      return Status.INVALID_ARGUMENT.withDescription(t.getMessage());
     return Status.INTERNAL.withDescription(String.valueOf(t)).withCause(t);
   }
 
@@ -41,8 +43,8 @@ public final class GrpcRejections {
   }
 
   /**
-   * Closes a call whose handler threw with the mapped status (gRPC would say UNKNOWN and drop the message). A call
-   * the handler had already closed stays as it was.
+   * Closes a call whose handler threw with the mapped status (gRPC would say UNKNOWN and drop the
+   * message). A call the handler had already closed stays as it was.
    */
   public static ServerInterceptor interceptor() {
     return new ServerInterceptor() {
@@ -62,7 +64,8 @@ public final class GrpcRejections {
     };
   }
 
-  private static final class OnceClosed<Q, R> extends ForwardingServerCall.SimpleForwardingServerCall<Q, R> {
+  private static final class OnceClosed<Q, R>
+      extends ForwardingServerCall.SimpleForwardingServerCall<Q, R> {
     private volatile boolean closed;
 
     OnceClosed(ServerCall<Q, R> call) {
@@ -85,7 +88,8 @@ public final class GrpcRejections {
     }
   }
 
-  private static final class Guarded<Q, R> extends ForwardingServerCallListener.SimpleForwardingServerCallListener<Q> {
+  private static final class Guarded<Q, R>
+      extends ForwardingServerCallListener.SimpleForwardingServerCallListener<Q> {
     private final OnceClosed<Q, R> call;
 
     Guarded(ServerCall.Listener<Q> delegate, OnceClosed<Q, R> call) {

@@ -2,14 +2,23 @@ package tandem.common.hub;
 
 import java.nio.file.Path;
 
-/** Hears what a snapshot download does, for progress display and logs. Every method has a do-nothing default. */
+/**
+ * Hears what a snapshot download does, for progress display and logs. Every method has a do-nothing
+ * default.
+ */
 public interface DownloadListener {
   DownloadListener NONE = new DownloadListener() {};
 
-  /** The plan: {@code files} to have, {@code totalBytes} of them, {@code cachedBytes} already present in the cache. */
+  /**
+   * The plan: {@code files} to have, {@code totalBytes} of them, {@code cachedBytes} already
+   * present in the cache.
+   */
   default void planned(RepoRef ref, String commit, int files, long totalBytes, long cachedBytes) {}
 
-  /** A file's bytes start to flow; {@code resumeFrom} bytes were already on disk from an earlier attempt. */
+  /**
+   * A file's bytes start to flow; {@code resumeFrom} bytes were already on disk from an earlier
+   * attempt.
+   */
   default void fileStarted(String file, long size, long resumeFrom) {}
 
   /** {@code n} more bytes arrived. */

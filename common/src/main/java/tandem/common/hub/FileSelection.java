@@ -4,17 +4,20 @@ import java.util.List;
 import java.util.regex.Pattern;
 
 /**
- * Which repository files to fetch, by glob patterns matched like Python's {@code fnmatch} (as {@code
- * allow_patterns} in {@code snapshot_download}): {@code *} matches any run of characters including '/', {@code ?}
- * one character, {@code [abc]} / {@code [!abc]} a set.
+ * Which repository files to fetch, by glob patterns matched like Python's {@code fnmatch} (as
+ * {@code allow_patterns} in {@code snapshot_download}): {@code *} matches any run of characters
+ * including '/', {@code ?} one character, {@code [abc]} / {@code [!abc]} a set.
  */
 public record FileSelection(List<String> patterns) {
-  /** What serving needs: configs, weights, tokenizer files, chat templates, vocab/merges text files. */
+  /**
+   * What serving needs: configs, weights, tokenizer files, chat templates, vocab/merges text files.
+   */
   public static final List<String> SERVING =
       List.of("*.json", "*.safetensors", "tokenizer*", "*.jinja", "*.txt");
 
   public FileSelection {
-    if (patterns == null || patterns.isEmpty()) throw new IllegalArgumentException("no file patterns");
+    if (patterns == null || patterns.isEmpty())
+      throw new IllegalArgumentException("no file patterns");
     patterns = List.copyOf(patterns);
     for (String p : patterns) toRegex(p); // fail early on a malformed pattern
   }

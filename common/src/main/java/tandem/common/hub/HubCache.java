@@ -18,8 +18,8 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * The Hugging Face hub cache layout, byte-compatible with Python's {@code huggingface_hub} so either tool reuses
- * what the other downloaded:
+ * The Hugging Face hub cache layout, byte-compatible with Python's {@code huggingface_hub} so
+ * either tool reuses what the other downloaded:
  *
  * <pre>
  * {root}/models--org--name/
@@ -62,7 +62,8 @@ public final class HubCache {
   }
 
   public Path snapshotDir(RepoRef ref, String commit) {
-    if (!RepoRef.isCommitHash(commit)) throw new IllegalArgumentException("not a commit hash: " + commit);
+    if (!RepoRef.isCommitHash(commit))
+      throw new IllegalArgumentException("not a commit hash: " + commit);
     return repoDir(ref).resolve("snapshots").resolve(commit);
   }
 
@@ -71,7 +72,10 @@ public final class HubCache {
     return refs.resolve(ref.revision()).normalize();
   }
 
-  /** The commit this revision is known to point to: the revision itself for a commit hash, else refs/{rev}. */
+  /**
+   * The commit this revision is known to point to: the revision itself for a commit hash, else
+   * refs/{rev}.
+   */
   public Optional<String> commitFor(RepoRef ref) {
     if (ref.revisionIsCommit()) return Optional.of(ref.revision());
     Path f = refFile(ref);
@@ -84,7 +88,10 @@ public final class HubCache {
     }
   }
 
-  /** Records that the revision points to the commit (nothing to record when the revision is the commit). */
+  /**
+   * Records that the revision points to the commit (nothing to record when the revision is the
+   * commit).
+   */
   public void writeRef(RepoRef ref, String commit) throws IOException {
     if (ref.revisionIsCommit()) return;
     Path f = refFile(ref);
@@ -94,16 +101,18 @@ public final class HubCache {
     moveReplacing(tmp, f);
   }
 
-  /** The snapshot folder for this revision if the cache knows the revision and the folder exists. */
+  /**
+   * The snapshot folder for this revision if the cache knows the revision and the folder exists.
+   */
   public Optional<Path> snapshotFor(RepoRef ref) {
     return commitFor(ref).map(c -> snapshotDir(ref, c)).filter(Files::isDirectory);
   }
 
   /**
-   * Points snapshots/{commit}/{file} at the blob with a relative symlink, replacing whatever was there. The link is
-   * made under a temporary name and renamed into place, so processes linking the same file at once (pods sharing a
-   * volume) cannot trip over each other. Where the file system has no symlinks the blob is copied instead (as Python
-   * does on such systems).
+   * Points snapshots/{commit}/{file} at the blob with a relative symlink, replacing whatever was
+   * there. The link is made under a temporary name and renamed into place, so processes linking the
+   * same file at once (pods sharing a volume) cannot trip over each other. Where the file system
+   * has no symlinks the blob is copied instead (as Python does on such systems).
    */
   public Path link(RepoRef ref, String commit, String file, String etag) throws IOException {
     Path snap = snapshotDir(ref, commit);
@@ -112,7 +121,8 @@ public final class HubCache {
     Files.createDirectories(dst.getParent());
     Path target = dst.getParent().relativize(blob);
     if (Files.isSymbolicLink(dst) && Files.readSymbolicLink(dst).equals(target)) return dst;
-    Path tmp = dst.resolveSibling("." + dst.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
+    Path tmp =
+        dst.resolveSibling("." + dst.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
     try {
       Files.createSymbolicLink(tmp, target);
     } catch (UnsupportedOperationException | FileSystemException e) {
@@ -126,16 +136,20 @@ public final class HubCache {
     return dst;
   }
 
-  /** The path of a repository file inside a snapshot; refuses names that would leave the snapshot folder. */
+  /**
+   * The path of a repository file inside a snapshot; refuses names that would leave the snapshot
+   * folder.
+   */
   public static Path snapshotFile(Path snapshot, String file) {
     checkRepoFilename(file);
     return snapshot.resolve(file);
   }
 
   /**
-   * What keeps a cached snapshot from being served: a dangling link, a missing config.json, no weights, a shard named
-   * by model.safetensors.index.json that is absent. Empty when the snapshot looks complete. This is what offline mode
-   * can check without the Hub's file list, and it works the same on caches written by Python.
+   * What keeps a cached snapshot from being served: a dangling link, a missing config.json, no
+   * weights, a shard named by model.safetensors.index.json that is absent. Empty when the snapshot
+   * looks complete. This is what offline mode can check without the Hub's file list, and it works
+   * the same on caches written by Python.
    */
   public static List<String> servingProblems(Path snapshot) {
     List<String> problems = new ArrayList<>();
@@ -159,11 +173,13 @@ public final class HubCache {
     } catch (IOException e) {
       problems.add("cannot read " + snapshot + ": " + e.getMessage());
     }
-    if (!Files.isRegularFile(snapshot.resolve("config.json"))) problems.add("config.json is missing");
+    if (!Files.isRegularFile(snapshot.resolve("config.json")))
+      problems.add("config.json is missing");
     Path index = snapshot.resolve("model.safetensors.index.json");
     if (Files.isRegularFile(index)) {
       for (String shard : shardsOf(index, problems)) {
-        if (!Files.isRegularFile(snapshot.resolve(shard))) problems.add(shard + " (listed in the index) is missing");
+        if (!Files.isRegularFile(snapshot.resolve(shard)))
+          problems.add(shard + " (listed in the index) is missing");
       }
     } else if (!anyWeights) {
       problems.add("no *.safetensors weights");
@@ -172,9 +188,9 @@ public final class HubCache {
   }
 
   /**
-   * A cached blob is named by its content hash (sha256 for LFS files, git's blob sha1 for small ones): when it is,
-   * the bytes must still hash to it, or the file was damaged or swapped after the download. Null when fine or when
-   * the name is not a hash.
+   * A cached blob is named by its content hash (sha256 for LFS files, git's blob sha1 for small
+   * ones): when it is, the bytes must still hash to it, or the file was damaged or swapped after
+   * the download. Null when fine or when the name is not a hash.
    */
   static String blobHashProblem(Path snapshotFile) {
     try {
@@ -182,9 +198,12 @@ public final class HubCache {
       Path real = snapshotFile.toRealPath();
       String actual;
       if (blob.matches("[0-9a-f]{64}")) actual = SnapshotDownloader.digest(real, "SHA-256", null);
-      else if (blob.matches("[0-9a-f]{40}")) actual = SnapshotDownloader.digest(real, "SHA-1", "blob " + Files.size(real) + "\0");
+      else if (blob.matches("[0-9a-f]{40}"))
+        actual = SnapshotDownloader.digest(real, "SHA-1", "blob " + Files.size(real) + "\0");
       else return null;
-      return actual.equals(blob) ? null : "does not match its hash " + blob + " (the cached blob is damaged)";
+      return actual.equals(blob)
+          ? null
+          : "does not match its hash " + blob + " (the cached blob is damaged)";
     } catch (IOException e) {
       return "cannot be read: " + e.getMessage();
     }
@@ -193,7 +212,8 @@ public final class HubCache {
   private static List<String> shardsOf(Path index, List<String> problems) {
     List<String> shards = new ArrayList<>();
     try {
-      JsonObject o = JsonParser.parseString(Files.readString(index, StandardCharsets.UTF_8)).getAsJsonObject();
+      JsonObject o =
+          JsonParser.parseString(Files.readString(index, StandardCharsets.UTF_8)).getAsJsonObject();
       JsonObject map = o.getAsJsonObject("weight_map");
       if (map == null) {
         problems.add(index.getFileName() + " has no weight_map");
@@ -224,7 +244,8 @@ public final class HubCache {
         if (part.isEmpty() || part.equals(".") || part.equals("..")) bad = true;
       }
     }
-    if (bad) throw new IllegalArgumentException("unsafe file name in repository listing: '" + file + "'");
+    if (bad)
+      throw new IllegalArgumentException("unsafe file name in repository listing: '" + file + "'");
   }
 
   static void checkEtag(String etag) {

@@ -1,8 +1,8 @@
 package tandem.common.hub;
 
 /**
- * A Hub download failed in a way the user can act on; the message says what happened and what to do. The kind lets
- * callers (and tests) tell the cases apart without parsing text.
+ * A Hub download failed in a way the user can act on; the message says what happened and what to
+ * do. The kind lets callers (and tests) tell the cases apart without parsing text.
  */
 public final class HubException extends RuntimeException {
   /** What went wrong. */
@@ -15,7 +15,9 @@ public final class HubException extends RuntimeException {
     NETWORK,
     /** The Hub answered something unexpected (5xx, missing headers, bad JSON). */
     PROTOCOL,
-    /** The bytes did not match the size or hash the Hub announced, even after fetching them again. */
+    /**
+     * The bytes did not match the size or hash the Hub announced, even after fetching them again.
+     */
     INTEGRITY,
     /** Offline (HF_HUB_OFFLINE or no network) and the cache does not hold what is needed. */
     NOT_CACHED,

@@ -9,14 +9,16 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Where the Hub is, who we are to it and where its files are cached, read from the same environment variables the
- * Python {@code huggingface_hub} library reads, so that both tools share one cache and one login.
+ * Where the Hub is, who we are to it and where its files are cached, read from the same environment
+ * variables the Python {@code huggingface_hub} library reads, so that both tools share one cache
+ * and one login.
  *
- * @param endpoint Hub base URL without a trailing slash ({@code HF_ENDPOINT}, default https://huggingface.co)
- * @param token access token or null ({@code HF_TOKEN}, else the file {@code $HF_HOME/token} that {@code hf auth
- *     login} writes)
- * @param cacheDir the hub cache root holding {@code models--org--name} folders ({@code HF_HUB_CACHE}, else {@code
- *     $HF_HOME/hub}, else {@code ~/.cache/huggingface/hub})
+ * @param endpoint Hub base URL without a trailing slash ({@code HF_ENDPOINT}, default
+ *     https://huggingface.co)
+ * @param token access token or null ({@code HF_TOKEN}, else the file {@code $HF_HOME/token} that
+ *     {@code hf auth login} writes)
+ * @param cacheDir the hub cache root holding {@code models--org--name} folders ({@code
+ *     HF_HUB_CACHE}, else {@code $HF_HOME/hub}, else {@code ~/.cache/huggingface/hub})
  * @param offline {@code HF_HUB_OFFLINE}: never touch the network, use only the cache
  */
 public record HubSettings(URI endpoint, String token, Path cacheDir, boolean offline) {
@@ -30,11 +32,16 @@ public record HubSettings(URI endpoint, String token, Path cacheDir, boolean off
   public HubSettings {
     if (endpoint == null || endpoint.getScheme() == null || endpoint.getHost() == null) {
       throw new IllegalArgumentException(
-          ENV_ENDPOINT + "=" + endpoint + " is not an absolute http(s) URL such as " + DEFAULT_ENDPOINT);
+          ENV_ENDPOINT
+              + "="
+              + endpoint
+              + " is not an absolute http(s) URL such as "
+              + DEFAULT_ENDPOINT);
     }
     String scheme = endpoint.getScheme().toLowerCase(Locale.ROOT);
     if (!scheme.equals("http") && !scheme.equals("https")) {
-      throw new IllegalArgumentException(ENV_ENDPOINT + "=" + endpoint + " must be an http or https URL");
+      throw new IllegalArgumentException(
+          ENV_ENDPOINT + "=" + endpoint + " must be an http or https URL");
     }
     String s = endpoint.toString();
     if (s.endsWith("/")) endpoint = URI.create(s.substring(0, s.length() - 1));
@@ -49,7 +56,8 @@ public record HubSettings(URI endpoint, String token, Path cacheDir, boolean off
 
   /**
    * Settings from an environment map; {@code home} is the user's home folder. Legacy names ({@code
-   * HUGGINGFACE_HUB_CACHE}, {@code HUGGING_FACE_HUB_TOKEN}) are honoured after the current ones, as in Python.
+   * HUGGINGFACE_HUB_CACHE}, {@code HUGGING_FACE_HUB_TOKEN}) are honoured after the current ones, as
+   * in Python.
    */
   public static HubSettings fromEnv(Map<String, String> env, Path home) {
     String endpoint = nonBlank(env.get(ENV_ENDPOINT), DEFAULT_ENDPOINT);
@@ -60,8 +68,10 @@ public record HubSettings(URI endpoint, String token, Path cacheDir, boolean off
       throw new IllegalArgumentException(ENV_ENDPOINT + "=" + endpoint + " is not a valid URL");
     }
     Path hfHome =
-        Path.of(nonBlank(env.get(ENV_HOME), home.resolve(".cache").resolve("huggingface").toString()));
-    String cache = nonBlank(env.get(ENV_HUB_CACHE), nonBlank(env.get("HUGGINGFACE_HUB_CACHE"), null));
+        Path.of(
+            nonBlank(env.get(ENV_HOME), home.resolve(".cache").resolve("huggingface").toString()));
+    String cache =
+        nonBlank(env.get(ENV_HUB_CACHE), nonBlank(env.get("HUGGINGFACE_HUB_CACHE"), null));
     Path cacheDir = cache != null ? Path.of(cache) : hfHome.resolve("hub");
     String token = nonBlank(env.get(ENV_TOKEN), nonBlank(env.get("HUGGING_FACE_HUB_TOKEN"), null));
     if (token == null) token = readTokenFile(hfHome.resolve("token"));
@@ -95,7 +105,8 @@ public record HubSettings(URI endpoint, String token, Path cacheDir, boolean off
       String t = Files.readString(file, StandardCharsets.UTF_8).trim();
       return t.isEmpty() ? null : t;
     } catch (IOException e) {
-      return null; // an unreadable token file is the same as no login; the Hub's 401 then says what to do
+      return null; // an unreadable token file is the same as no login; the Hub's 401 then says what
+      // to do
     }
   }
 

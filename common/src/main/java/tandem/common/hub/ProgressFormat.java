@@ -31,8 +31,8 @@ public final class ProgressFormat {
   }
 
   /**
-   * One progress line: {@code 45.2 MiB / 1.20 GiB (4%)  3.40 MiB/s  ETA 5m12s  model.safetensors}. The rate is in
-   * bytes per second over this run; the ETA is what is left at that rate.
+   * One progress line: {@code 45.2 MiB / 1.20 GiB (4%) 3.40 MiB/s ETA 5m12s model.safetensors}. The
+   * rate is in bytes per second over this run; the ETA is what is left at that rate.
    */
   public static String line(long done, long total, double bytesPerSecond, String file) {
     StringBuilder sb = new StringBuilder();

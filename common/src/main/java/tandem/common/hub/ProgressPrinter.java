@@ -6,8 +6,9 @@ import java.nio.file.Path;
 import java.util.function.LongSupplier;
 
 /**
- * Prints download progress on a stream (stderr): on a terminal one line redrawn in place a few times a second;
- * otherwise (a log file, CI) a plain line every few seconds plus one per finished file.
+ * Prints download progress on a stream (stderr): on a terminal one line redrawn in place a few
+ * times a second; otherwise (a log file, CI) a plain line every few seconds plus one per finished
+ * file.
  */
 public final class ProgressPrinter implements DownloadListener {
   private final PrintStream out;
@@ -24,9 +25,11 @@ public final class ProgressPrinter implements DownloadListener {
   private String file = "";
   private int lastWidth;
   private static final long WINDOW_NANOS = 10_000_000_000L;
-  private final java.util.ArrayDeque<long[]> samples = new java.util.ArrayDeque<>(); // {nanos, transferred}
+  private final java.util.ArrayDeque<long[]> samples =
+      new java.util.ArrayDeque<>(); // {nanos, transferred}
 
-  public ProgressPrinter(PrintStream out, boolean terminal, LongSupplier nanoTime, long periodNanos) {
+  public ProgressPrinter(
+      PrintStream out, boolean terminal, LongSupplier nanoTime, long periodNanos) {
     this.out = out;
     this.terminal = terminal;
     this.nanoTime = nanoTime;
@@ -36,10 +39,14 @@ public final class ProgressPrinter implements DownloadListener {
   /** Progress on stderr, redrawn in place when stderr is a terminal, a line every 5 s otherwise. */
   public static ProgressPrinter stderr() {
     boolean tty = stderrIsTerminal();
-    return new ProgressPrinter(System.err, tty, System::nanoTime, tty ? 200_000_000L : 5_000_000_000L);
+    return new ProgressPrinter(
+        System.err, tty, System::nanoTime, tty ? 200_000_000L : 5_000_000_000L);
   }
 
-  /** Linux tells through /proc where fd 2 goes; elsewhere fall back to whether there is a console at all. */
+  /**
+   * Linux tells through /proc where fd 2 goes; elsewhere fall back to whether there is a console at
+   * all.
+   */
   public static boolean stderrIsTerminal() {
     try {
       Path fd2 = Path.of("/proc/self/fd/2");
@@ -62,8 +69,17 @@ public final class ProgressPrinter implements DownloadListener {
     samples.clear();
     samples.addLast(new long[] {startNanos, 0});
     out.println(
-        "vlm: " + ref + " is commit " + commit + ": " + files + " file(s), " + ProgressFormat.bytes(totalBytes)
-            + (cachedBytes > 0 ? ", " + ProgressFormat.bytes(cachedBytes) + " already cached" : ""));
+        "vlm: "
+            + ref
+            + " is commit "
+            + commit
+            + ": "
+            + files
+            + " file(s), "
+            + ProgressFormat.bytes(totalBytes)
+            + (cachedBytes > 0
+                ? ", " + ProgressFormat.bytes(cachedBytes) + " already cached"
+                : ""));
   }
 
   @Override
@@ -72,7 +88,13 @@ public final class ProgressPrinter implements DownloadListener {
     current = resumeFrom;
     if (resumeFrom > 0) {
       clearLine();
-      out.println("vlm: resuming " + f + " at " + ProgressFormat.bytes(resumeFrom) + " of " + ProgressFormat.bytes(size));
+      out.println(
+          "vlm: resuming "
+              + f
+              + " at "
+              + ProgressFormat.bytes(resumeFrom)
+              + " of "
+              + ProgressFormat.bytes(size));
     }
   }
 
@@ -96,13 +118,21 @@ public final class ProgressPrinter implements DownloadListener {
   @Override
   public void corrupted(String f, String expected, String actual) {
     clearLine();
-    out.println("vlm: " + f + " is corrupted (hash " + actual + ", expected " + expected + "), fetching it again");
+    out.println(
+        "vlm: "
+            + f
+            + " is corrupted (hash "
+            + actual
+            + ", expected "
+            + expected
+            + "), fetching it again");
     current = 0;
   }
 
   @Override
   public void fileDone(String f) {
-    // A cached file never reported its bytes; a fetched one did. Either way it now counts as complete.
+    // A cached file never reported its bytes; a fetched one did. Either way it now counts as
+    // complete.
     completed += current;
     current = 0;
     if (!terminal && transferred > 0 && f.equals(file)) {
@@ -124,8 +154,13 @@ public final class ProgressPrinter implements DownloadListener {
     if (startNanos != 0 || transferred > 0) {
       double secs = Math.max(1e-9, (now - startNanos) / 1e9);
       out.println(
-          "vlm: fetched " + ProgressFormat.bytes(transferred) + " in " + ProgressFormat.duration(secs)
-              + (transferred > 0 ? " (" + ProgressFormat.bytes((long) (transferred / secs)) + "/s)" : "")
+          "vlm: fetched "
+              + ProgressFormat.bytes(transferred)
+              + " in "
+              + ProgressFormat.duration(secs)
+              + (transferred > 0
+                  ? " (" + ProgressFormat.bytes((long) (transferred / secs)) + "/s)"
+                  : "")
               + "; snapshot complete");
     }
   }
@@ -144,8 +179,9 @@ public final class ProgressPrinter implements DownloadListener {
   }
 
   /**
-   * Bytes per second over the last {@link #WINDOW_NANOS} (the whole run while it is shorter): small files and
-   * request latency at the start would otherwise make the first estimates absurd. Unknown (0) for the first second.
+   * Bytes per second over the last {@link #WINDOW_NANOS} (the whole run while it is shorter): small
+   * files and request latency at the start would otherwise make the first estimates absurd. Unknown
+   * (0) for the first second.
    */
   private double rate(long now) {
     samples.addLast(new long[] {now, transferred});

@@ -21,19 +21,21 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Brings a repository revision into the hub cache and returns its snapshot folder: lists the files (Hub API), keeps
- * those the {@link FileSelection} wants, asks each file's blob name and size (HEAD), and downloads the blobs that are
- * not cached yet, resuming from {@code .incomplete} files. Every finished blob is checked against the Hub's hash
- * before it enters the cache: the LFS sha256 for large files, the git blob sha1 for small ones. A mismatch throws the
- * bytes away and fetches the file once more; a second mismatch is an error.
+ * Brings a repository revision into the hub cache and returns its snapshot folder: lists the files
+ * (Hub API), keeps those the {@link FileSelection} wants, asks each file's blob name and size
+ * (HEAD), and downloads the blobs that are not cached yet, resuming from {@code .incomplete} files.
+ * Every finished blob is checked against the Hub's hash before it enters the cache: the LFS sha256
+ * for large files, the git blob sha1 for small ones. A mismatch throws the bytes away and fetches
+ * the file once more; a second mismatch is an error.
  *
- * <p>Offline ({@code HF_HUB_OFFLINE}), or when the Hub cannot be reached, a complete cached snapshot of the revision
- * is returned instead; an incomplete one is an error that lists what is missing.
+ * <p>Offline ({@code HF_HUB_OFFLINE}), or when the Hub cannot be reached, a complete cached
+ * snapshot of the revision is returned instead; an incomplete one is an error that lists what is
+ * missing.
  */
 public final class SnapshotDownloader {
   /**
-   * @param maxAttempts tries per file (and per metadata call) on network failures before giving up; the partial file
-   *     stays, so a later run resumes
+   * @param maxAttempts tries per file (and per metadata call) on network failures before giving up;
+   *     the partial file stays, so a later run resumes
    * @param backoff wait before the first retry, doubled for each further one (capped at 8 s)
    */
   public record Options(int maxAttempts, Duration backoff) {
@@ -75,7 +77,11 @@ public final class SnapshotDownloader {
     try {
       info = retrying("listing " + ref, listener, () -> client.repoInfo(ref));
     } catch (IOException e) {
-      return cachedOrFail(ref, "cannot reach " + client.settings().endpoint() + " (" + describe(e) + ")", listener, true);
+      return cachedOrFail(
+          ref,
+          "cannot reach " + client.settings().endpoint() + " (" + describe(e) + ")",
+          listener,
+          true);
     }
     String commit = info.commit();
     RepoRef atCommit = ref.withRevision(commit);
@@ -83,7 +89,11 @@ public final class SnapshotDownloader {
     if (files.isEmpty()) {
       throw new HubException(
           HubException.Kind.NOT_FOUND,
-          ref + " has no file matching " + selection.patterns() + "; its files are " + info.files());
+          ref
+              + " has no file matching "
+              + selection.patterns()
+              + "; its files are "
+              + info.files());
     }
     try {
       List<HubClient.FileMeta> metas = new ArrayList<>();
@@ -91,7 +101,8 @@ public final class SnapshotDownloader {
       long cached = 0;
       for (String f : files) {
         HubCache.checkRepoFilename(f);
-        HubClient.FileMeta m = retrying("metadata of " + f, listener, () -> client.fileMetadata(atCommit, f));
+        HubClient.FileMeta m =
+            retrying("metadata of " + f, listener, () -> client.fileMetadata(atCommit, f));
         metas.add(m);
         total += m.size();
         if (blobPresent(atCommit, m)) cached += m.size();
@@ -102,10 +113,16 @@ public final class SnapshotDownloader {
       }
       cache.writeRef(ref, commit);
     } catch (IOException e) {
-      if (e instanceof InterruptedIOException) throw new HubException(HubException.Kind.NETWORK, "interrupted", e);
+      if (e instanceof InterruptedIOException)
+        throw new HubException(HubException.Kind.NETWORK, "interrupted", e);
       throw new HubException(
           HubException.Kind.NETWORK,
-          "cannot reach " + client.settings().endpoint() + " (" + describe(e) + ") while downloading " + ref
+          "cannot reach "
+              + client.settings().endpoint()
+              + " ("
+              + describe(e)
+              + ") while downloading "
+              + ref
               + "; run again to resume",
           e);
     }
@@ -114,25 +131,37 @@ public final class SnapshotDownloader {
     return snapshot;
   }
 
-  private Path cachedOrFail(RepoRef ref, String why, DownloadListener listener, boolean networkFailed) {
+  private Path cachedOrFail(
+      RepoRef ref, String why, DownloadListener listener, boolean networkFailed) {
     var snapshot = cache.snapshotFor(ref);
     List<String> problems =
-        snapshot.map(HubCache::servingProblems).orElse(List.of("no snapshot of it in " + cache.root()));
+        snapshot
+            .map(HubCache::servingProblems)
+            .orElse(List.of("no snapshot of it in " + cache.root()));
     if (snapshot.isPresent() && problems.isEmpty()) {
       listener.usingCache(ref, snapshot.get(), why);
       listener.finished(snapshot.get());
       return snapshot.get();
     }
     String command =
-        "vlm download " + ref.repoId()
-            + (ref.revision().equals(RepoRef.DEFAULT_REVISION) ? "" : " --revision " + ref.revision());
+        "vlm download "
+            + ref.repoId()
+            + (ref.revision().equals(RepoRef.DEFAULT_REVISION)
+                ? ""
+                : " --revision " + ref.revision());
     String fix =
         networkFailed
             ? "check the network and " + HubSettings.ENV_ENDPOINT + ", then run `" + command + "`"
             : "run `" + command + "` while online, or unset " + HubSettings.ENV_OFFLINE;
     throw new HubException(
         networkFailed ? HubException.Kind.NETWORK : HubException.Kind.NOT_CACHED,
-        why + " and the cache has no complete copy of " + ref + ": " + String.join("; ", problems) + "; " + fix);
+        why
+            + " and the cache has no complete copy of "
+            + ref
+            + ": "
+            + String.join("; ", problems)
+            + "; "
+            + fix);
   }
 
   private boolean blobPresent(RepoRef ref, HubClient.FileMeta m) throws IOException {
@@ -140,14 +169,20 @@ public final class SnapshotDownloader {
     return Files.isRegularFile(blob) && Files.size(blob) == m.size();
   }
 
-  private void ensure(RepoRef atCommit, String file, HubClient.FileMeta meta, String apiHash, DownloadListener listener)
+  private void ensure(
+      RepoRef atCommit,
+      String file,
+      HubClient.FileMeta meta,
+      String apiHash,
+      DownloadListener listener)
       throws IOException {
     String commit = atCommit.revision();
     Path blob = cache.blobPath(atCommit, meta.etag());
     Files.createDirectories(blob.getParent());
     try (BlobLock ignored = BlobLock.acquire(cache.lockPath(atCommit, meta.etag()))) {
       if (blobPresent(atCommit, meta)) {
-        // a cached blob of the right size may still be damaged or swapped: when the ETag is its hash, check it again
+        // a cached blob of the right size may still be damaged or swapped: when the ETag is its
+        // hash, check it again
         String actual = mismatch(blob, meta, apiHash);
         if (actual != null) {
           listener.corrupted(file, meta.etag(), actual);
@@ -159,12 +194,19 @@ public final class SnapshotDownloader {
     try {
       cache.link(atCommit, commit, file, meta.etag());
     } catch (IOException e) {
-      throw new HubException(HubException.Kind.LOCAL_IO, "cannot link " + file + " into " + cache.root() + ": " + e, e);
+      throw new HubException(
+          HubException.Kind.LOCAL_IO,
+          "cannot link " + file + " into " + cache.root() + ": " + e,
+          e);
     }
     listener.fileDone(file);
   }
 
-  private void fetchVerified(RepoRef atCommit, String file, HubClient.FileMeta meta, String apiHash,
+  private void fetchVerified(
+      RepoRef atCommit,
+      String file,
+      HubClient.FileMeta meta,
+      String apiHash,
       DownloadListener listener)
       throws IOException {
     Path part = cache.incompletePath(atCommit, meta.etag());
@@ -190,8 +232,17 @@ public final class SnapshotDownloader {
           if (failures >= options.maxAttempts()) {
             throw new HubException(
                 HubException.Kind.NETWORK,
-                "download of " + file + " stopped at " + now + " of " + meta.size() + " bytes after " + failures
-                    + " attempt(s): " + describe(e) + "; run the same command again to resume from there",
+                "download of "
+                    + file
+                    + " stopped at "
+                    + now
+                    + " of "
+                    + meta.size()
+                    + " bytes after "
+                    + failures
+                    + " attempt(s): "
+                    + describe(e)
+                    + "; run the same command again to resume from there",
                 e);
           }
           listener.retrying(file, failures, describe(e));
@@ -216,7 +267,13 @@ public final class SnapshotDownloader {
       if (corrupt >= 2) {
         throw new HubException(
             HubException.Kind.INTEGRITY,
-            file + " of " + atCommit + " hashed to " + actual + " twice, but the Hub announced " + meta.etag()
+            file
+                + " of "
+                + atCommit
+                + " hashed to "
+                + actual
+                + " twice, but the Hub announced "
+                + meta.etag()
                 + "; the download is corrupted on the way (proxy?) and was not stored");
       }
     }
@@ -228,14 +285,18 @@ public final class SnapshotDownloader {
   }
 
   /**
-   * As above; when the ETag is not a content hash (a mirror's own ETag), {@code apiHash} — the file's hash from the
-   * repository API — is checked instead. Only with neither is the size all that can be checked.
+   * As above; when the ETag is not a content hash (a mirror's own ETag), {@code apiHash} — the
+   * file's hash from the repository API — is checked instead. Only with neither is the size all
+   * that can be checked.
    */
   static String mismatch(Path file, HubClient.FileMeta meta, String apiHash) throws IOException {
-    String expected = isContentHash(meta.etag()) ? meta.etag() : isContentHash(apiHash) ? apiHash : null;
+    String expected =
+        isContentHash(meta.etag()) ? meta.etag() : isContentHash(apiHash) ? apiHash : null;
     if (expected == null) return null;
-    String actual = expected.length() == 64 ? digest(file, "SHA-256", null)
-        : digest(file, "SHA-1", "blob " + Files.size(file) + "\0");
+    String actual =
+        expected.length() == 64
+            ? digest(file, "SHA-256", null)
+            : digest(file, "SHA-1", "blob " + Files.size(file) + "\0");
     return actual.equals(expected) ? null : actual;
   }
 
@@ -264,7 +325,8 @@ public final class SnapshotDownloader {
     T call() throws IOException;
   }
 
-  private <T> T retrying(String what, DownloadListener listener, IoCall<T> call) throws IOException {
+  private <T> T retrying(String what, DownloadListener listener, IoCall<T> call)
+      throws IOException {
     int attempts = Math.min(options.maxAttempts(), 3);
     for (int i = 1; ; i++) {
       try {
@@ -292,7 +354,8 @@ public final class SnapshotDownloader {
   private static String describe(IOException e) {
     String m = e.getMessage();
     String name = e.getClass().getSimpleName();
-    // The JDK's messages are terse ("closed", null): the class name says what kind of failure it was.
+    // The JDK's messages are terse ("closed", null): the class name says what kind of failure it
+    // was.
     return m == null || m.isBlank() ? name : name + ": " + m;
   }
 
@@ -309,16 +372,20 @@ public final class SnapshotDownloader {
     }
 
     static BlobLock acquire(Path lockFile) throws IOException {
-      ReentrantLock local = IN_PROCESS.computeIfAbsent(lockFile.toAbsolutePath(), k -> new ReentrantLock());
+      ReentrantLock local =
+          IN_PROCESS.computeIfAbsent(lockFile.toAbsolutePath(), k -> new ReentrantLock());
       local.lock();
       try {
         Files.createDirectories(lockFile.getParent());
-        FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileChannel ch =
+            FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         try {
           return new BlobLock(local, ch, ch.lock());
         } catch (IOException e) {
-          // Some network file systems have no lock service (ENOLCK). Going on unlocked is still safe: every writer
-          // works on the .incomplete file and renames a verified blob into place; the worst case is double work.
+          // Some network file systems have no lock service (ENOLCK). Going on unlocked is still
+          // safe: every writer
+          // works on the .incomplete file and renames a verified blob into place; the worst case is
+          // double work.
           return new BlobLock(local, ch, null);
         } catch (RuntimeException e) {
           ch.close();

@@ -14,7 +14,10 @@ import java.util.regex.Pattern;
 public final class Npy {
   private Npy() {}
 
-  /** An array read from a .npy file: dtype descr ({@code <f4} or {@code |u1}), shape and raw bytes (LE). */
+  /**
+   * An array read from a .npy file: dtype descr ({@code <f4} or {@code |u1}), shape and raw bytes
+   * (LE).
+   */
   public record Array(String dtype, long[] shape, ByteBuffer data) {
     public long size() {
       long n = 1;
@@ -65,21 +68,30 @@ public final class Npy {
     Matcher d = DESCR.matcher(header);
     Matcher o = ORDER.matcher(header);
     Matcher s = SHAPE.matcher(header);
-    if (!d.find() || !o.find() || !s.find()) throw new IOException(file + ": bad .npy header " + header);
+    if (!d.find() || !o.find() || !s.find())
+      throw new IOException(file + ": bad .npy header " + header);
     if (o.group(1).equals("True")) throw new IOException(file + ": Fortran order is not supported");
     String dtype = d.group(1);
     if (!dtype.equals("<f4") && !dtype.equals("|u1")) {
-      throw new IOException(file + ": dtype " + dtype + " is not supported (float32 <f4 or uint8 |u1)");
+      throw new IOException(
+          file + ": dtype " + dtype + " is not supported (float32 <f4 or uint8 |u1)");
     }
     long[] shape =
-        Arrays.stream(s.group(1).split(",")).map(String::trim).filter(x -> !x.isEmpty())
-            .mapToLong(Long::parseLong).toArray();
+        Arrays.stream(s.group(1).split(","))
+            .map(String::trim)
+            .filter(x -> !x.isEmpty())
+            .mapToLong(Long::parseLong)
+            .toArray();
     int dataStart = start + headerLen;
-    ByteBuffer data = ByteBuffer.wrap(all, dataStart, all.length - dataStart).slice().order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer data =
+        ByteBuffer.wrap(all, dataStart, all.length - dataStart)
+            .slice()
+            .order(ByteOrder.LITTLE_ENDIAN);
     Array a = new Array(dtype, shape, data);
     long elem = dtype.equals("<f4") ? 4 : 1;
     if (a.size() * elem != data.remaining()) {
-      throw new IOException(file + ": payload has " + data.remaining() + " bytes, shape needs " + a.size() * elem);
+      throw new IOException(
+          file + ": payload has " + data.remaining() + " bytes, shape needs " + a.size() * elem);
     }
     return a;
   }
@@ -94,19 +106,26 @@ public final class Npy {
     write(file, "|u1", shape, values);
   }
 
-  private static void write(Path file, String dtype, long[] shape, byte[] payload) throws IOException {
+  private static void write(Path file, String dtype, long[] shape, byte[] payload)
+      throws IOException {
     long n = 1;
     for (long d : shape) n *= d;
     long elem = dtype.equals("<f4") ? 4 : 1;
     if (n * elem != payload.length) {
-      throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " does not match " + payload.length + " bytes");
+      throw new IllegalArgumentException(
+          "shape " + Arrays.toString(shape) + " does not match " + payload.length + " bytes");
     }
-    String dict = "{'descr': '" + dtype + "', 'fortran_order': False, 'shape': (" + joinShape(shape) + "), }";
+    String dict =
+        "{'descr': '" + dtype + "', 'fortran_order': False, 'shape': (" + joinShape(shape) + "), }";
     int total = 10 + dict.length() + 1;
     int pad = (64 - total % 64) % 64;
     String header = dict + " ".repeat(pad) + "\n";
-    ByteBuffer out = ByteBuffer.allocate(10 + header.length() + payload.length).order(ByteOrder.LITTLE_ENDIAN);
-    out.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
+    ByteBuffer out =
+        ByteBuffer.allocate(10 + header.length() + payload.length).order(ByteOrder.LITTLE_ENDIAN);
+    out.put((byte) 0x93)
+        .put("NUMPY".getBytes(StandardCharsets.US_ASCII))
+        .put((byte) 1)
+        .put((byte) 0);
     out.putShort((short) header.length());
     out.put(header.getBytes(StandardCharsets.ISO_8859_1));
     out.put(payload);

@@ -1,6 +1,5 @@
 package tandem.common.security;
 
-
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
@@ -21,17 +20,20 @@ import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 
 /**
- * Requires {@code authorization: Bearer <token>} with one of the allowed tokens; anything else is UNAUTHENTICATED.
- * Tokens come from a file (one per line, {@code #} comments; re-read when its modification time changes, so a
- * Kubernetes secret update takes effect without a restart) and/or a comma-separated variable. Only SHA-256 digests
- * are kept and compared in constant time, and no token is ever logged or echoed.
+ * Requires {@code authorization: Bearer <token>} with one of the allowed tokens; anything else is
+ * UNAUTHENTICATED. Tokens come from a file (one per line, {@code #} comments; re-read when its
+ * modification time changes, so a Kubernetes secret update takes effect without a restart) and/or a
+ * comma-separated variable. Only SHA-256 digests are kept and compared in constant time, and no
+ * token is ever logged or echoed.
  */
 public final class BearerTokenAuth implements ServerInterceptor {
-  static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+  static final Metadata.Key<String> AUTHORIZATION =
+      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
   private final Path file;
   private final List<byte[]> fixed;
-  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BearerTokenAuth.class);
+  private static final org.slf4j.Logger LOG =
+      org.slf4j.LoggerFactory.getLogger(BearerTokenAuth.class);
 
   private volatile List<byte[]> fromFile = List.of();
   private volatile FileTime loaded;
@@ -43,9 +45,14 @@ public final class BearerTokenAuth implements ServerInterceptor {
     this.fixed = digests(tokens);
     if (file != null) reloadIfChanged();
     if (fixed.isEmpty() && fromFile.isEmpty()) {
-      throw new IllegalArgumentException("bearer-token auth is on but no token is configured ("
-          + CommonSettings.AUTH_TOKENS_FILE.env() + " is empty" + (file == null ? " or unset" : "") + ", "
-          + CommonSettings.AUTH_TOKENS.env() + " unset)");
+      throw new IllegalArgumentException(
+          "bearer-token auth is on but no token is configured ("
+              + CommonSettings.AUTH_TOKENS_FILE.env()
+              + " is empty"
+              + (file == null ? " or unset" : "")
+              + ", "
+              + CommonSettings.AUTH_TOKENS.env()
+              + " unset)");
     }
   }
 
@@ -71,11 +78,12 @@ public final class BearerTokenAuth implements ServerInterceptor {
   }
 
   /**
-   * Checks an {@code authorization} header value (any transport): null when it carries a valid bearer token, else
-   * why not, in words a client can act on.
+   * Checks an {@code authorization} header value (any transport): null when it carries a valid
+   * bearer token, else why not, in words a client can act on.
    */
   public String refusal(String authorization) {
-    if (authorization == null) return "missing authorization header; send 'authorization: Bearer <token>'";
+    if (authorization == null)
+      return "missing authorization header; send 'authorization: Bearer <token>'";
     if (!authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
       return "the authorization header is not a bearer token; send 'authorization: Bearer <token>'";
     }
@@ -94,24 +102,33 @@ public final class BearerTokenAuth implements ServerInterceptor {
   }
 
   /**
-   * A failed look at the token file: before the first load it fails the start; a file that is gone revokes its
-   * tokens; any other error keeps the tokens loaded before.
+   * A failed look at the token file: before the first load it fails the start; a file that is gone
+   * revokes its tokens; any other error keeps the tokens loaded before.
    */
   private void failed(IOException e, String what) {
     if (!everLoaded) throw new UncheckedIOException("cannot read the token file " + file, e);
     if (e instanceof NoSuchFileException) {
       revoke();
     } else {
-      problem("cannot " + what + " the token file " + file + " (" + e.getClass().getSimpleName() + "); keeping the "
-          + fromFile.size() + " tokens loaded before");
+      problem(
+          "cannot "
+              + what
+              + " the token file "
+              + file
+              + " ("
+              + e.getClass().getSimpleName()
+              + "); keeping the "
+              + fromFile.size()
+              + " tokens loaded before");
     }
   }
 
   /**
-   * Re-reads the file when its modification time changed. A file that is gone revokes its tokens at once (fail
-   * closed: deleting the file is how an operator withdraws them; Kubernetes replaces a mounted Secret atomically, so
-   * it is never missing in between); a file that exists but cannot be read keeps the tokens loaded before. Reloads,
-   * revocations and failures are logged with the token count only, never a token.
+   * Re-reads the file when its modification time changed. A file that is gone revokes its tokens at
+   * once (fail closed: deleting the file is how an operator withdraws them; Kubernetes replaces a
+   * mounted Secret atomically, so it is never missing in between); a file that exists but cannot be
+   * read keeps the tokens loaded before. Reloads, revocations and failures are logged with the
+   * token count only, never a token.
    */
   private void reloadIfChanged() {
     FileTime m;
@@ -137,7 +154,13 @@ public final class BearerTokenAuth implements ServerInterceptor {
       fromFile = digests(tokens);
       loaded = m;
       lastProblem = null;
-      LOG.info((everLoaded ? "reloaded" : "loaded") + " the token file " + file + ": " + tokens.size() + " tokens");
+      LOG.info(
+          (everLoaded ? "reloaded" : "loaded")
+              + " the token file "
+              + file
+              + ": "
+              + tokens.size()
+              + " tokens");
       everLoaded = true;
     }
   }
@@ -148,7 +171,8 @@ public final class BearerTokenAuth implements ServerInterceptor {
     fromFile = List.of();
     loaded = null;
     lastProblem = null;
-    LOG.warn("the token file " + file + " is gone: its " + n + " tokens are revoked until it is back");
+    LOG.warn(
+        "the token file " + file + " is gone: its " + n + " tokens are revoked until it is back");
   }
 
   /** Logs a reload failure once per distinct problem (not on every call). */

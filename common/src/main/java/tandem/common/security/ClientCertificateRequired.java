@@ -11,17 +11,19 @@ import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
 /**
- * Refuses a call with UNAUTHENTICATED unless the TLS peer presented a certificate (already verified against the
- * client CA by the handshake). Used with optional client auth so a caller without a certificate learns why, rather
- * than seeing a failed handshake as UNAVAILABLE.
+ * Refuses a call with UNAUTHENTICATED unless the TLS peer presented a certificate (already verified
+ * against the client CA by the handshake). Used with optional client auth so a caller without a
+ * certificate learns why, rather than seeing a failed handshake as UNAVAILABLE.
  */
 public final class ClientCertificateRequired implements ServerInterceptor {
   @Override
   public <ReqT, RespT> ServerCall.Listener<ReqT> interceptCall(
       ServerCall<ReqT, RespT> call, Metadata headers, ServerCallHandler<ReqT, RespT> next) {
     if (hasClientCertificate(call)) return next.startCall(call, headers);
-    call.close(Status.UNAUTHENTICATED.withDescription(
-        "a client certificate signed by the configured client CA is required (mTLS)"), new Metadata());
+    call.close(
+        Status.UNAUTHENTICATED.withDescription(
+            "a client certificate signed by the configured client CA is required (mTLS)"),
+        new Metadata());
     return new ServerCall.Listener<>() {};
   }
 

@@ -22,16 +22,18 @@ import javax.net.ssl.SSLSession;
 import tandem.common.config.CommonSettings;
 
 /**
- * Internal mTLS by name, not only by CA: a call is served only when the client certificate (already verified against
- * the client CA by the handshake) carries one of the allowed names as a DNS subject alternative name or as its
- * subject CN; otherwise PERMISSION_DENIED. So a certificate the same CA issued to some other workload cannot call
- * vision-svc or decoder-svc. Health stays open (probes).
+ * Internal mTLS by name, not only by CA: a call is served only when the client certificate (already
+ * verified against the client CA by the handshake) carries one of the allowed names as a DNS
+ * subject alternative name or as its subject CN; otherwise PERMISSION_DENIED. So a certificate the
+ * same CA issued to some other workload cannot call vision-svc or decoder-svc. Health stays open
+ * (probes).
  */
 public final class PeerNameAllowList implements ServerInterceptor {
   private final Set<String> allowed;
 
   public PeerNameAllowList(Collection<String> allowed) {
-    if (allowed.isEmpty()) throw new IllegalArgumentException("an allow-list of peer names needs at least one name");
+    if (allowed.isEmpty())
+      throw new IllegalArgumentException("an allow-list of peer names needs at least one name");
     this.allowed = Set.copyOf(allowed);
   }
 
@@ -51,10 +53,17 @@ public final class PeerNameAllowList implements ServerInterceptor {
     }
     Set<String> names = peerNames(call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION));
     for (String n : names) if (allowed.contains(n)) return next.startCall(call, headers);
-    call.close(Status.PERMISSION_DENIED.withDescription(
-        (names.isEmpty() ? "the caller presented no client certificate" : "the client certificate names " + names)
-            + "; allowed peers are " + allowed.stream().sorted().toList() + " ("
-            + CommonSettings.TLS_ALLOWED_PEERS.env() + ")"), new Metadata());
+    call.close(
+        Status.PERMISSION_DENIED.withDescription(
+            (names.isEmpty()
+                    ? "the caller presented no client certificate"
+                    : "the client certificate names " + names)
+                + "; allowed peers are "
+                + allowed.stream().sorted().toList()
+                + " ("
+                + CommonSettings.TLS_ALLOWED_PEERS.env()
+                + ")"),
+        new Metadata());
     return new ServerCall.Listener<>() {};
   }
 
@@ -68,11 +77,13 @@ public final class PeerNameAllowList implements ServerInterceptor {
     } catch (SSLPeerUnverifiedException e) {
       return out;
     }
-    if (chain == null || chain.length == 0 || !(chain[0] instanceof X509Certificate leaf)) return out;
+    if (chain == null || chain.length == 0 || !(chain[0] instanceof X509Certificate leaf))
+      return out;
     try {
       Collection<List<?>> sans = leaf.getSubjectAlternativeNames();
       if (sans != null) {
-        for (List<?> san : sans) if (Integer.valueOf(2).equals(san.get(0))) out.add(String.valueOf(san.get(1)));
+        for (List<?> san : sans)
+          if (Integer.valueOf(2).equals(san.get(0))) out.add(String.valueOf(san.get(1)));
       }
     } catch (CertificateParsingException e) {
       // no usable SANs: the CN may still match

@@ -1,6 +1,5 @@
 package tandem.common.security;
 
-
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
@@ -30,42 +29,50 @@ import tandem.common.config.Env;
 import tandem.common.config.Setting;
 
 /**
- * TLS for a server or a client channel from PEM files, re-read every {@code reloadSeconds} so a renewed certificate
- * (cert-manager, a rotated Kubernetes secret) is served without a restart. All paths empty = plaintext, the
- * localhost default.
+ * TLS for a server or a client channel from PEM files, re-read every {@code reloadSeconds} so a
+ * renewed certificate (cert-manager, a rotated Kubernetes secret) is served without a restart. All
+ * paths empty = plaintext, the localhost default.
  *
- * <p>Server side: {@code cert} + {@code key} are the server's identity; {@code ca}, when set, is the CA that client
- * certificates must chain to. A client certificate is then verified by the handshake when presented (a bad one fails
- * the handshake); with {@code requireClientCert}, {@link #interceptors()} adds {@link ClientCertificateRequired} so a
- * call without one is refused as UNAUTHENTICATED — a clear status instead of a failed handshake — while the health
- * service (not intercepted) stays reachable for Kubernetes probes.
+ * <p>Server side: {@code cert} + {@code key} are the server's identity; {@code ca}, when set, is
+ * the CA that client certificates must chain to. A client certificate is then verified by the
+ * handshake when presented (a bad one fails the handshake); with {@code requireClientCert}, {@link
+ * #interceptors()} adds {@link ClientCertificateRequired} so a call without one is refused as
+ * UNAUTHENTICATED — a clear status instead of a failed handshake — while the health service (not
+ * intercepted) stays reachable for Kubernetes probes.
  *
- * <p>Client side: {@code ca} is the CA the server must chain to (the JVM's default CAs when empty); {@code cert} +
- * {@code key}, when set, are the client certificate presented for mTLS.
+ * <p>Client side: {@code ca} is the CA the server must chain to (the JVM's default CAs when empty);
+ * {@code cert} + {@code key}, when set, are the client certificate presented for mTLS.
  */
-public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCert, int reloadSeconds) {
-  // Settings: CommonSettings.TLS_* (a service's own port) and BACKEND_TLS_* (the gateway's channels).
+public record TlsSettings(
+    Path cert, Path key, Path ca, boolean requireClientCert, int reloadSeconds) {
+  // Settings: CommonSettings.TLS_* (a service's own port) and BACKEND_TLS_* (the gateway's
+  // channels).
   public static final int DEFAULT_RELOAD_SECONDS = CommonSettings.TLS_RELOAD_SECONDS.defaultValue();
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TlsSettings.class);
 
   /** One daemon thread re-reads every certificate file of the process. */
   private static final ScheduledExecutorService RELOADER =
-      Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "tls-reload");
-        t.setDaemon(true);
-        return t;
-      });
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "tls-reload");
+            t.setDaemon(true);
+            return t;
+          });
 
   public TlsSettings {
     if ((cert == null) != (key == null)) {
-      throw new IllegalArgumentException("a TLS certificate needs its key and a key its certificate (both or neither)");
+      throw new IllegalArgumentException(
+          "a TLS certificate needs its key and a key its certificate (both or neither)");
     }
     if (requireClientCert && ca == null) {
-      throw new IllegalArgumentException("requiring client certificates needs a client CA ("
-          + CommonSettings.TLS_CLIENT_CA.env() + ")");
+      throw new IllegalArgumentException(
+          "requiring client certificates needs a client CA ("
+              + CommonSettings.TLS_CLIENT_CA.env()
+              + ")");
     }
-    if (reloadSeconds <= 0) throw new IllegalArgumentException("reload period must be positive, got " + reloadSeconds);
+    if (reloadSeconds <= 0)
+      throw new IllegalArgumentException("reload period must be positive, got " + reloadSeconds);
   }
 
   public static TlsSettings none() {
@@ -84,24 +91,38 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
     String auth = env.get(CommonSettings.TLS_CLIENT_AUTH);
     if (auth == null) auth = ca == null ? "none" : "optional";
     if (cert == null && ca != null) {
-      throw new IllegalArgumentException(CommonSettings.TLS_CLIENT_CA.env() + " is set but "
-          + CommonSettings.TLS_CERT.env() + " is not: mTLS needs TLS");
+      throw new IllegalArgumentException(
+          CommonSettings.TLS_CLIENT_CA.env()
+              + " is set but "
+              + CommonSettings.TLS_CERT.env()
+              + " is not: mTLS needs TLS");
     }
-    return new TlsSettings(cert, key, auth.equals("none") ? null : ca, auth.equals("require"),
+    return new TlsSettings(
+        cert,
+        key,
+        auth.equals("none") ? null : ca,
+        auth.equals("require"),
         env.get(CommonSettings.TLS_RELOAD_SECONDS));
   }
 
-  /** The gateway's backend-channel settings from TANDEM_BACKEND_TLS_*; plaintext when none is set. */
+  /**
+   * The gateway's backend-channel settings from TANDEM_BACKEND_TLS_*; plaintext when none is set.
+   */
   public static TlsSettings backendFromEnv(Env env) {
-    return new TlsSettings(path(env, CommonSettings.BACKEND_TLS_CERT), path(env, CommonSettings.BACKEND_TLS_KEY),
-        path(env, CommonSettings.BACKEND_TLS_CA), false, env.get(CommonSettings.TLS_RELOAD_SECONDS));
+    return new TlsSettings(
+        path(env, CommonSettings.BACKEND_TLS_CERT),
+        path(env, CommonSettings.BACKEND_TLS_KEY),
+        path(env, CommonSettings.BACKEND_TLS_CA),
+        false,
+        env.get(CommonSettings.TLS_RELOAD_SECONDS));
   }
 
   private static Path path(Env env, Setting<String> setting) {
     String v = env.get(setting);
     if (v == null || v.isBlank()) return null;
     Path p = Path.of(v);
-    if (!Files.isReadable(p)) throw new IllegalArgumentException(setting.env() + "=" + v + ": no readable file there");
+    if (!Files.isReadable(p))
+      throw new IllegalArgumentException(setting.env() + "=" + v + ": no readable file there");
     return p;
   }
 
@@ -111,19 +132,28 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
   public record Channel(ChannelCredentials credentials, Closeable reloads) {}
 
   /**
-   * A server builder for vision-svc / decoder-svc on {@code port} with TANDEM_TLS_* applied (plaintext when unset).
-   * With TANDEM_TLS_CLIENT_AUTH=require the handshake itself refuses callers without a certificate from the client
-   * CA: these services have no interceptor hook for it, and their only legitimate caller is the gateway.
+   * A server builder for vision-svc / decoder-svc on {@code port} with TANDEM_TLS_* applied
+   * (plaintext when unset). With TANDEM_TLS_CLIENT_AUTH=require the handshake itself refuses
+   * callers without a certificate from the client CA: these services have no interceptor hook for
+   * it, and their only legitimate caller is the gateway.
    */
-  public static io.grpc.ServerBuilder<?> internalServerBuilder(int port, Env env) throws IOException {
+  public static io.grpc.ServerBuilder<?> internalServerBuilder(int port, Env env)
+      throws IOException {
     TlsSettings t = serverFromEnv(env);
-    io.grpc.ServerBuilder<?> b = tandem.common.grpc.ServerBootstrap.withConnectionLimits(
-        io.grpc.Grpc.newServerBuilderForPort(port, t.serverCredentials(t.requireClientCert).credentials()), env);
+    io.grpc.ServerBuilder<?> b =
+        tandem.common.grpc.ServerBootstrap.withConnectionLimits(
+            io.grpc.Grpc.newServerBuilderForPort(
+                port, t.serverCredentials(t.requireClientCert).credentials()),
+            env);
     List<String> peers = PeerNameAllowList.parse(env.get(CommonSettings.TLS_ALLOWED_PEERS));
     if (!peers.isEmpty()) {
       if (t.ca() == null) {
-        throw new IllegalArgumentException(CommonSettings.TLS_ALLOWED_PEERS.env() + " checks client certificates: it "
-            + "needs TLS with a client CA (" + CommonSettings.TLS_CLIENT_CA.env() + ")");
+        throw new IllegalArgumentException(
+            CommonSettings.TLS_ALLOWED_PEERS.env()
+                + " checks client certificates: it "
+                + "needs TLS with a client CA ("
+                + CommonSettings.TLS_CLIENT_CA.env()
+                + ")");
       }
       b.intercept(new PeerNameAllowList(peers));
     }
@@ -136,24 +166,40 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
 
   private Server serverCredentials(boolean handshakeRequiresClientCert) throws IOException {
     if (!enabled()) return new Server(InsecureServerCredentials.create(), () -> {});
-    if (cert == null) throw new IllegalArgumentException("a TLS server needs a certificate and key");
+    if (cert == null)
+      throw new IllegalArgumentException("a TLS server needs a certificate and key");
     List<Closeable> reloads = new ArrayList<>();
     try {
-      // Netty's JDK TLS provider asks the key manager on every handshake, so a reloaded certificate is served on the
+      // Netty's JDK TLS provider asks the key manager on every handshake, so a reloaded certificate
+      // is served on the
       // next connection whatever key-material caching the native provider does
-      SslContextBuilder b = GrpcSslContexts.configure(SslContextBuilder.forServer(keyManager(reloads)), SslProvider.JDK);
+      SslContextBuilder b =
+          GrpcSslContexts.configure(
+              SslContextBuilder.forServer(keyManager(reloads)), SslProvider.JDK);
       if (ca != null) {
         b.trustManager(trustManager(ca, reloads));
         b.clientAuth(handshakeRequiresClientCert ? ClientAuth.REQUIRE : ClientAuth.OPTIONAL);
       }
-      return new Server(NettySslContextServerCredentials.create(b.build()), () -> closeAll(reloads));
+      return new Server(
+          NettySslContextServerCredentials.create(b.build()), () -> closeAll(reloads));
     } catch (GeneralSecurityException e) {
       closeAll(reloads);
-      throw new IOException("cannot load TLS files " + cert + ", " + key + (ca == null ? "" : ", " + ca) + ": " + e.getMessage(), e);
+      throw new IOException(
+          "cannot load TLS files "
+              + cert
+              + ", "
+              + key
+              + (ca == null ? "" : ", " + ca)
+              + ": "
+              + e.getMessage(),
+          e);
     }
   }
 
-  /** Interceptors the server's services need for these settings (the client-certificate check when required). */
+  /**
+   * Interceptors the server's services need for these settings (the client-certificate check when
+   * required).
+   */
   public List<ServerInterceptor> interceptors() {
     return requireClientCert ? List.of(new ClientCertificateRequired()) : List.of();
   }
@@ -172,10 +218,12 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
     }
   }
 
-  private AdvancedTlsX509KeyManager keyManager(List<Closeable> reloads) throws IOException, GeneralSecurityException {
+  private AdvancedTlsX509KeyManager keyManager(List<Closeable> reloads)
+      throws IOException, GeneralSecurityException {
     AdvancedTlsX509KeyManager km = new AdvancedTlsX509KeyManager();
     km.updateIdentityCredentials(cert.toFile(), key.toFile()); // now: a bad file fails the start
-    reloads.add(watch(List.of(cert, key), () -> km.updateIdentityCredentials(cert.toFile(), key.toFile())));
+    reloads.add(
+        watch(List.of(cert, key), () -> km.updateIdentityCredentials(cert.toFile(), key.toFile())));
     return km;
   }
 
@@ -183,7 +231,8 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
       throws IOException, GeneralSecurityException {
     AdvancedTlsX509TrustManager tm =
         AdvancedTlsX509TrustManager.newBuilder()
-            .setVerification(AdvancedTlsX509TrustManager.Verification.CERTIFICATE_AND_HOST_NAME_VERIFICATION)
+            .setVerification(
+                AdvancedTlsX509TrustManager.Verification.CERTIFICATE_AND_HOST_NAME_VERIFICATION)
             .build();
     tm.updateTrustCredentials(caFile.toFile());
     reloads.add(watch(List.of(caFile), () -> tm.updateTrustCredentials(caFile.toFile())));
@@ -195,23 +244,29 @@ public record TlsSettings(Path cert, Path key, Path ca, boolean requireClientCer
   }
 
   /**
-   * Re-reads {@code files} when one's modification time or size changes. grpc-util's own periodic reload silently
-   * raises any period under one minute to one minute (found by EdgeSecurityTest), hence this small watcher. A file
-   * caught half-written fails to parse and is retried on the next tick; the previous credentials stay in use.
+   * Re-reads {@code files} when one's modification time or size changes. grpc-util's own periodic
+   * reload silently raises any period under one minute to one minute (found by EdgeSecurityTest),
+   * hence this small watcher. A file caught half-written fails to parse and is retried on the next
+   * tick; the previous credentials stay in use.
    */
   private Closeable watch(List<Path> files, Load load) {
     long[] seen = stamp(files);
-    var future = RELOADER.scheduleWithFixedDelay(() -> {
-      long[] now = stamp(files);
-      if (java.util.Arrays.equals(now, seen)) return;
-      try {
-        load.run();
-        System.arraycopy(now, 0, seen, 0, now.length);
-        LOG.info("reloaded TLS files " + files);
-      } catch (IOException | GeneralSecurityException | RuntimeException e) {
-        LOG.warn("cannot reload TLS files " + files + " (keeping the previous ones): " + e);
-      }
-    }, reloadSeconds, reloadSeconds, TimeUnit.SECONDS);
+    var future =
+        RELOADER.scheduleWithFixedDelay(
+            () -> {
+              long[] now = stamp(files);
+              if (java.util.Arrays.equals(now, seen)) return;
+              try {
+                load.run();
+                System.arraycopy(now, 0, seen, 0, now.length);
+                LOG.info("reloaded TLS files " + files);
+              } catch (IOException | GeneralSecurityException | RuntimeException e) {
+                LOG.warn("cannot reload TLS files " + files + " (keeping the previous ones): " + e);
+              }
+            },
+            reloadSeconds,
+            reloadSeconds,
+            TimeUnit.SECONDS);
     return () -> future.cancel(false);
   }
 

@@ -14,14 +14,16 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * OpenTelemetry for one service process, configured by the standard {@code OTEL_*} environment variables.
+ * OpenTelemetry for one service process, configured by the standard {@code OTEL_*} environment
+ * variables.
  *
- * <p>Tandem's defaults differ from the SDK's in one way: with no OTLP endpoint configured, no exporter is started
- * (the SDK would otherwise retry a collector on localhost forever). Setting {@code OTEL_EXPORTER_OTLP_ENDPOINT}
- * turns on OTLP for traces and metrics; {@code OTEL_TRACES_EXPORTER} / {@code OTEL_METRICS_EXPORTER} override
- * either choice; {@code TANDEM_METRICS_PORT} adds a Prometheus scrape endpoint; {@code OTEL_SDK_DISABLED=true}
- * turns everything off. Exporting is asynchronous (batch processors), so an unreachable collector never slows a
- * request.
+ * <p>Tandem's defaults differ from the SDK's in one way: with no OTLP endpoint configured, no
+ * exporter is started (the SDK would otherwise retry a collector on localhost forever). Setting
+ * {@code OTEL_EXPORTER_OTLP_ENDPOINT} turns on OTLP for traces and metrics; {@code
+ * OTEL_TRACES_EXPORTER} / {@code OTEL_METRICS_EXPORTER} override either choice; {@code
+ * TANDEM_METRICS_PORT} adds a Prometheus scrape endpoint; {@code OTEL_SDK_DISABLED=true} turns
+ * everything off. Exporting is asynchronous (batch processors), so an unreachable collector never
+ * slows a request.
  */
 public final class Telemetry implements AutoCloseable {
   private final OpenTelemetry otel;
@@ -40,8 +42,8 @@ public final class Telemetry implements AutoCloseable {
   }
 
   /**
-   * Wraps an SDK built elsewhere, e.g. with an in-memory exporter in tests; closing it shuts the SDK down. Give it
-   * the W3C trace-context propagator, or traces stop at every gRPC hop.
+   * Wraps an SDK built elsewhere, e.g. with an in-memory exporter in tests; closing it shuts the
+   * SDK down. Give it the W3C trace-context propagator, or traces stop at every gRPC hop.
    */
   public static Telemetry of(OpenTelemetrySdk sdk) {
     return new Telemetry(sdk, sdk);
@@ -69,11 +71,15 @@ public final class Telemetry implements AutoCloseable {
     defaults.put("otel.metrics.exporter", metrics);
     defaults.put("otel.exporter.prometheus.port", Integer.toString(metricsPort));
     defaults.put("otel.logs.exporter", "none");
-    // The SDK reads the process environment itself; copying the given map's OTEL_* entries in as properties makes
-    // a map other than System.getenv() (tests, benchmarks, the embedded server) configure it the same way.
-    env.forEach((k, v) -> {
-      if (k.startsWith("OTEL_")) defaults.put(k.toLowerCase(java.util.Locale.ROOT).replace('_', '.'), v);
-    });
+    // The SDK reads the process environment itself; copying the given map's OTEL_* entries in as
+    // properties makes
+    // a map other than System.getenv() (tests, benchmarks, the embedded server) configure it the
+    // same way.
+    env.forEach(
+        (k, v) -> {
+          if (k.startsWith("OTEL_"))
+            defaults.put(k.toLowerCase(java.util.Locale.ROOT).replace('_', '.'), v);
+        });
     OpenTelemetrySdk sdk =
         AutoConfiguredOpenTelemetrySdk.builder()
             .addPropertiesSupplier(() -> defaults)

@@ -8,10 +8,11 @@ import java.time.Instant;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Turns {@link System#nanoTime()} readings into span timestamps, so stage spans can be created after the fact
- * from timestamps the hot code records anyway (a scheduler thread, a streaming loop) instead of calling OpenTelemetry
- * while the work runs. One timeline per request: its anchor pairs a wall-clock instant with a monotonic reading, so
- * durations are monotonic and start times are wall-clock.
+ * Turns {@link System#nanoTime()} readings into span timestamps, so stage spans can be created
+ * after the fact from timestamps the hot code records anyway (a scheduler thread, a streaming loop)
+ * instead of calling OpenTelemetry while the work runs. One timeline per request: its anchor pairs
+ * a wall-clock instant with a monotonic reading, so durations are monotonic and start times are
+ * wall-clock.
  */
 public final class Timeline {
   private final long nano0;
@@ -34,10 +35,17 @@ public final class Timeline {
     return epoch0 + (nanoTime - nano0);
   }
 
-  /** Starts an internal span at {@code startNanoTime} under {@code parent}; end it with {@link #end}. */
+  /**
+   * Starts an internal span at {@code startNanoTime} under {@code parent}; end it with {@link
+   * #end}.
+   */
   public Span open(Tracer tracer, String name, Context parent, long startNanoTime) {
-    return tracer.spanBuilder(name).setParent(parent).setSpanKind(SpanKind.INTERNAL)
-        .setStartTimestamp(epochNanos(startNanoTime), TimeUnit.NANOSECONDS).startSpan();
+    return tracer
+        .spanBuilder(name)
+        .setParent(parent)
+        .setSpanKind(SpanKind.INTERNAL)
+        .setStartTimestamp(epochNanos(startNanoTime), TimeUnit.NANOSECONDS)
+        .startSpan();
   }
 
   /** Ends {@code span} at {@code endNanoTime}. */
@@ -46,7 +54,8 @@ public final class Timeline {
   }
 
   /** A finished child span covering [start, end]; returned (already ended) only for tests. */
-  public Span stage(Tracer tracer, String name, Context parent, long startNanoTime, long endNanoTime) {
+  public Span stage(
+      Tracer tracer, String name, Context parent, long startNanoTime, long endNanoTime) {
     Span s = open(tracer, name, parent, startNanoTime);
     end(s, endNanoTime);
     return s;

@@ -15,12 +15,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Prints each finished trace as an indented tree with durations ({@code vlm serve --trace-log}). A span processor,
- * so it sees spans start as well as end: a trace is printed (and dropped) as soon as every span of it started in
- * this process has ended. Counting open spans, rather than waiting for a "root", handles both layouts: in one
- * process a backend's RPC server span has a remote parent (the context came through gRPC metadata) yet belongs
- * inside the gateway's tree, and it may even end a moment after the gateway's root. At most {@link #MAX_TRACES}
- * unfinished traces are kept, so a span that never ends cannot grow memory.
+ * Prints each finished trace as an indented tree with durations ({@code vlm serve --trace-log}). A
+ * span processor, so it sees spans start as well as end: a trace is printed (and dropped) as soon
+ * as every span of it started in this process has ended. Counting open spans, rather than waiting
+ * for a "root", handles both layouts: in one process a backend's RPC server span has a remote
+ * parent (the context came through gRPC metadata) yet belongs inside the gateway's tree, and it may
+ * even end a moment after the gateway's root. At most {@link #MAX_TRACES} unfinished traces are
+ * kept, so a span that never ends cannot grow memory.
  */
 final class TraceTreePrinter implements SpanProcessor {
   static final int MAX_TRACES = 1024;
@@ -88,7 +89,8 @@ final class TraceTreePrinter implements SpanProcessor {
     out.flush();
   }
 
-  private static void append(StringBuilder sb, SpanData s, Map<String, List<SpanData>> children, int depth) {
+  private static void append(
+      StringBuilder sb, SpanData s, Map<String, List<SpanData>> children, int depth) {
     double ms = (s.getEndEpochNanos() - s.getStartEpochNanos()) / 1e6;
     sb.append("  ".repeat(depth)).append(s.getName()).append(String.format(" %.1f ms", ms));
     if (!s.getAttributes().isEmpty()) {

@@ -1,10 +1,10 @@
 package tandem.common.tensor;
 
 /**
- * Every conversion between float32 and the two 16-bit float types, in one place (Java 17 has neither
- * {@code Float.floatToFloat16} nor {@code Float.float16ToFloat}). Widening is exact. Narrowing rounds to nearest, ties
- * to even; overflow gives infinity. The one NaN rule: a NaN stays a NaN, quiet, with its sign (the bits that would
- * round it to infinity are never used).
+ * Every conversion between float32 and the two 16-bit float types, in one place (Java 17 has
+ * neither {@code Float.floatToFloat16} nor {@code Float.float16ToFloat}). Widening is exact.
+ * Narrowing rounds to nearest, ties to even; overflow gives infinity. The one NaN rule: a NaN stays
+ * a NaN, quiet, with its sign (the bits that would round it to infinity are never used).
  */
 public final class HalfFloats {
   private HalfFloats() {}
@@ -21,7 +21,9 @@ public final class HalfFloats {
     return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
   }
 
-  /** IEEE binary16 bits (the low 16 bits of {@code bits}) to float32: exact, subnormals included. */
+  /**
+   * IEEE binary16 bits (the low 16 bits of {@code bits}) to float32: exact, subnormals included.
+   */
   public static float f16ToFloat(int bits) {
     int h = bits & 0xffff;
     int sign = (h & 0x8000) << 16;
@@ -35,7 +37,9 @@ public final class HalfFloats {
     return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
   }
 
-  /** float32 to IEEE binary16 bits, round to nearest even, overflow to infinity, subnormals kept. */
+  /**
+   * float32 to IEEE binary16 bits, round to nearest even, overflow to infinity, subnormals kept.
+   */
   public static short floatToF16(float f) {
     int bits = Float.floatToRawIntBits(f);
     int sign = (bits >>> 16) & 0x8000;
@@ -56,7 +60,8 @@ public final class HalfFloats {
     }
     int half = (e << 10) | (mant >>> 13);
     int rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (half & 1) == 1)) half++; // may carry into the exponent: still correct
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1) == 1))
+      half++; // may carry into the exponent: still correct
     return (short) (sign | half);
   }
 

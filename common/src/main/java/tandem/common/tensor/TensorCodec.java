@@ -8,8 +8,9 @@ import tandem.proto.types.v1.DType;
 import tandem.proto.types.v1.Tensor;
 
 /**
- * The wire form of tensors ({@code tandem.types.v1.Tensor}: shape, dtype, little-endian bytes) and back: the one
- * codec vision-svc writes embeddings with and decoder-svc reads them with. Conversions are {@link HalfFloats}'.
+ * The wire form of tensors ({@code tandem.types.v1.Tensor}: shape, dtype, little-endian bytes) and
+ * back: the one codec vision-svc writes embeddings with and decoder-svc reads them with.
+ * Conversions are {@link HalfFloats}'.
  */
 public final class TensorCodec {
   private TensorCodec() {}
@@ -19,8 +20,11 @@ public final class TensorCodec {
     return switch (dtype) {
       case DTYPE_UNSPECIFIED, DTYPE_FLOAT32 -> 4;
       case DTYPE_FLOAT16, DTYPE_BFLOAT16 -> 2;
-      default -> throw new IllegalArgumentException("dtype " + dtype
-          + " is not allowed (allowed: DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16)");
+      default ->
+          throw new IllegalArgumentException(
+              "dtype "
+                  + dtype
+                  + " is not allowed (allowed: DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16)");
     };
   }
 
@@ -40,36 +44,57 @@ public final class TensorCodec {
 
   /** A tensor of {@code shape} from float32 little-endian bytes, converted to {@code dtype}. */
   public static Tensor encode(byte[] float32le, DType dtype, long... shape) {
-    Tensor.Builder t = Tensor.newBuilder().setDtype(dtype == DType.DTYPE_UNSPECIFIED ? DType.DTYPE_FLOAT32 : dtype);
+    Tensor.Builder t =
+        Tensor.newBuilder()
+            .setDtype(dtype == DType.DTYPE_UNSPECIFIED ? DType.DTYPE_FLOAT32 : dtype);
     for (long d : shape) t.addShape(d);
     return t.setData(ByteString.copyFrom(fromFloat32le(float32le, dtype))).build();
   }
 
   /**
-   * The rows of every block, concatenated, as float32. A block is a tensor of rank >= 1 whose last dimension is
-   * {@code width} ({@code [rows, width]} or {@code [tiles, 64, width]}). Throws IllegalArgumentException naming the
-   * block ({@code what[i]}) and what is wrong: no shape, a negative or wrong last dimension, a byte count that does
-   * not match, a dtype not allowed, or a value that is not finite.
+   * The rows of every block, concatenated, as float32. A block is a tensor of rank >= 1 whose last
+   * dimension is {@code width} ({@code [rows, width]} or {@code [tiles, 64, width]}). Throws
+   * IllegalArgumentException naming the block ({@code what[i]}) and what is wrong: no shape, a
+   * negative or wrong last dimension, a byte count that does not match, a dtype not allowed, or a
+   * value that is not finite.
    */
   public static float[] decodeRows(List<Tensor> blocks, int width, String what) {
     long total = 0;
     for (int b = 0; b < blocks.size(); b++) {
       Tensor t = blocks.get(b);
-      if (t.getShapeCount() == 0) throw new IllegalArgumentException(what + "[" + b + "] has no shape");
+      if (t.getShapeCount() == 0)
+        throw new IllegalArgumentException(what + "[" + b + "] has no shape");
       long n = 1;
       for (long d : t.getShapeList()) {
-        if (d < 0) throw new IllegalArgumentException(what + "[" + b + "] has a negative dimension");
+        if (d < 0)
+          throw new IllegalArgumentException(what + "[" + b + "] has a negative dimension");
         n = Math.multiplyExact(n, d);
       }
       long last = t.getShape(t.getShapeCount() - 1);
       if (last != width) {
-        throw new IllegalArgumentException(what + "[" + b + "] has shape " + t.getShapeList()
-            + "; its last dimension must be the model's hidden size " + width);
+        throw new IllegalArgumentException(
+            what
+                + "["
+                + b
+                + "] has shape "
+                + t.getShapeList()
+                + "; its last dimension must be the model's hidden size "
+                + width);
       }
       long want = n * bytesPer(t, b, what);
       if (t.getData().size() != want) {
-        throw new IllegalArgumentException(what + "[" + b + "] has " + t.getData().size() + " bytes but shape "
-            + t.getShapeList() + " of " + t.getDtype() + " needs " + want);
+        throw new IllegalArgumentException(
+            what
+                + "["
+                + b
+                + "] has "
+                + t.getData().size()
+                + " bytes but shape "
+                + t.getShapeList()
+                + " of "
+                + t.getDtype()
+                + " needs "
+                + want);
       }
       total += n;
     }
@@ -91,7 +116,8 @@ public final class TensorCodec {
       }
       for (int i = at; i < at + n; i++) {
         if (!Float.isFinite(out[i])) {
-          throw new IllegalArgumentException(what + "[" + b + "] holds a non-finite value at element " + (i - at));
+          throw new IllegalArgumentException(
+              what + "[" + b + "] holds a non-finite value at element " + (i - at));
         }
       }
       at += n;
@@ -103,8 +129,13 @@ public final class TensorCodec {
     try {
       return bytesPer(t.getDtype());
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(what + "[" + b + "] has dtype " + t.getDtype()
-          + "; allowed: DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16");
+      throw new IllegalArgumentException(
+          what
+              + "["
+              + b
+              + "] has dtype "
+              + t.getDtype()
+              + "; allowed: DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16");
     }
   }
 }

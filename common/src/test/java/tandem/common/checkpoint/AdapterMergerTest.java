@@ -17,14 +17,19 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.testing.TinyCheckpoints;
 
-/** Builds PEFT-style training checkpoints from vlm-tiny and checks the merge against the formula, computed here. */
+/**
+ * Builds PEFT-style training checkpoints from vlm-tiny and checks the merge against the formula,
+ * computed here.
+ */
 class AdapterMergerTest {
   @TempDir Path tmp;
 
-  static final List<String> MODULES = List.of(
-      "model.text_model.layers.0.self_attn.q_proj",
-      "model.text_model.layers.1.self_attn.v_proj",
-      "model.vision_model.encoder.layers.0.mlp.fc1"); // has a bias: base_layer.bias must pass through
+  static final List<String> MODULES =
+      List.of(
+          "model.text_model.layers.0.self_attn.q_proj",
+          "model.text_model.layers.1.self_attn.v_proj",
+          "model.vision_model.encoder.layers.0.mlp.fc1"); // has a bias: base_layer.bias must pass
+  // through
   static final int RANK = 4;
 
   /** Adapter values of one module, as floats (what the merger reads back from F32). */
@@ -52,7 +57,10 @@ class AdapterMergerTest {
     return out;
   }
 
-  /** W + scaling * B @ A, then (DoRA) each row rescaled to magnitude m[o]; independent of the merger's code. */
+  /**
+   * W + scaling * B @ A, then (DoRA) each row rescaled to magnitude m[o]; independent of the
+   * merger's code.
+   */
   static double[] expected(float[] w, Lora l, double scaling) {
     double[] out = new double[w.length];
     for (int o = 0; o < l.out; o++) {
@@ -69,11 +77,12 @@ class AdapterMergerTest {
   }
 
   /**
-   * Writes a training folder: the full PEFT state dict (base_model.model. prefix, base_layer, lora_A.default...) in one
-   * file (wrapped = true), or plain base weights plus adapter_model.safetensors (wrapped = false).
+   * Writes a training folder: the full PEFT state dict (base_model.model. prefix, base_layer,
+   * lora_A.default...) in one file (wrapped = true), or plain base weights plus
+   * adapter_model.safetensors (wrapped = false).
    */
-  private Map<String, Lora> writeTraining(Path dir, boolean dora, boolean wrapped, String adapterConfig)
-      throws IOException {
+  private Map<String, Lora> writeTraining(
+      Path dir, boolean dora, boolean wrapped, String adapterConfig) throws IOException {
     Path src = TinyCheckpoints.vlmTiny();
     Files.createDirectories(dir);
     for (String f : AdapterMerger.SIDE_FILES) {
@@ -87,8 +96,12 @@ class AdapterMergerTest {
     try (TensorStore s = TensorStore.open(src)) {
       for (String n : s.names()) {
         String mod = MODULES.stream().filter(m -> n.startsWith(m + ".")).findFirst().orElse(null);
-        String name = mod == null || !wrapped ? pre + n : pre + mod + ".base_layer" + n.substring(mod.length());
-        main.add(new TensorInfo(wrapped ? name : n, s.info(n).dtype(), s.info(n).shape()), s.raw(n));
+        String name =
+            mod == null || !wrapped
+                ? pre + n
+                : pre + mod + ".base_layer" + n.substring(mod.length());
+        main.add(
+            new TensorInfo(wrapped ? name : n, s.info(n).dtype(), s.info(n).shape()), s.raw(n));
       }
       for (String mod : MODULES) {
         long[] ws = s.info(mod + ".weight").shape();
@@ -112,11 +125,19 @@ class AdapterMergerTest {
         loras.put(mod, new Lora(a, b, m, out, in));
         String ad = wrapped ? ".default" : "";
         SafetensorsWriter target = wrapped ? main : adapter;
-        target.add(new TensorInfo(pre + mod + ".lora_A" + ad + ".weight", "F32", new long[] {RANK, in}), f32(a));
-        target.add(new TensorInfo(pre + mod + ".lora_B" + ad + ".weight", "F32", new long[] {out, RANK}), f32(b));
+        target.add(
+            new TensorInfo(pre + mod + ".lora_A" + ad + ".weight", "F32", new long[] {RANK, in}),
+            f32(a));
+        target.add(
+            new TensorInfo(pre + mod + ".lora_B" + ad + ".weight", "F32", new long[] {out, RANK}),
+            f32(b));
         if (m != null) {
-          target.add(new TensorInfo(pre + mod + ".lora_magnitude_vector" + (wrapped ? ".default.weight" : ""), "F32",
-              new long[] {out}), f32(m));
+          target.add(
+              new TensorInfo(
+                  pre + mod + ".lora_magnitude_vector" + (wrapped ? ".default.weight" : ""),
+                  "F32",
+                  new long[] {out}),
+              f32(m));
         }
       }
     }
@@ -126,7 +147,8 @@ class AdapterMergerTest {
   }
 
   private void assertMerged(Path out, Map<String, Lora> loras, double scaling) throws IOException {
-    try (TensorStore merged = TensorStore.open(out); TensorStore base = TensorStore.open(TinyCheckpoints.vlmTiny())) {
+    try (TensorStore merged = TensorStore.open(out);
+        TensorStore base = TensorStore.open(TinyCheckpoints.vlmTiny())) {
       assertEquals(base.names(), merged.names());
       for (String n : base.names()) {
         String mod = n.endsWith(".weight") ? n.substring(0, n.length() - ".weight".length()) : null;
@@ -135,9 +157,12 @@ class AdapterMergerTest {
           float[] got = read(merged, n);
           for (int i = 0; i < got.length; i++) {
             double err = Math.abs(got[i] - exp[i]);
-            assertTrue(err <= Math.abs(exp[i]) * 0x1p-8 + 1e-30, n + "[" + i + "] " + got[i] + " vs " + exp[i]);
+            assertTrue(
+                err <= Math.abs(exp[i]) * 0x1p-8 + 1e-30,
+                n + "[" + i + "] " + got[i] + " vs " + exp[i]);
           }
-          // the update must actually change the weight (guards against a merge that copies the base)
+          // the update must actually change the weight (guards against a merge that copies the
+          // base)
           float[] before = read(base, n);
           int changed = 0;
           for (int i = 0; i < got.length; i++) if (got[i] != before[i]) changed++;
@@ -156,7 +181,8 @@ class AdapterMergerTest {
     var loras = writeTraining(in, true, true, "{\"r\": 4, \"lora_alpha\": 8, \"use_dora\": true}");
     var r = AdapterMerger.merge(in, tmp.resolve("out"), new AdapterMerger.Settings(null, null));
     assertEquals(3, r.merged().size());
-    assertTrue(r.merged().stream().allMatch(m -> m.dora() && m.rank() == RANK && m.scaling() == 2.0));
+    assertTrue(
+        r.merged().stream().allMatch(m -> m.dora() && m.rank() == RANK && m.scaling() == 2.0));
     assertEquals(List.of(), r.unusedNames());
     assertMerged(tmp.resolve("out"), loras, 2.0);
   }
@@ -165,10 +191,12 @@ class AdapterMergerTest {
   void mergedWeightsCanBeWrittenAsFloat32WhileUntouchedTensorsKeepTheirDtype() throws IOException {
     Path in = tmp.resolve("train");
     var loras = writeTraining(in, true, true, "{\"r\": 4, \"lora_alpha\": 8, \"use_dora\": true}");
-    var r = AdapterMerger.merge(in, tmp.resolve("out"), new AdapterMerger.Settings(null, null, "F32"));
+    var r =
+        AdapterMerger.merge(in, tmp.resolve("out"), new AdapterMerger.Settings(null, null, "F32"));
     try (TensorStore out = TensorStore.open(tmp.resolve("out"))) {
       for (var m : r.merged()) assertEquals("F32", out.info(m.weight()).dtype(), m.weight());
-      assertTrue(out.names().stream().anyMatch(n -> !out.info(n).dtype().equals("F32")),
+      assertTrue(
+          out.names().stream().anyMatch(n -> !out.info(n).dtype().equals("F32")),
           "tensors without adapters keep the base dtype");
     }
     assertMerged(tmp.resolve("out"), loras, 2.0);
@@ -186,7 +214,8 @@ class AdapterMergerTest {
   @Test
   void rsloraScalesByTheSquareRootOfTheRank() throws IOException {
     Path in = tmp.resolve("train");
-    var loras = writeTraining(in, true, true, "{\"r\": 4, \"lora_alpha\": 8, \"use_rslora\": true}");
+    var loras =
+        writeTraining(in, true, true, "{\"r\": 4, \"lora_alpha\": 8, \"use_rslora\": true}");
     var r = AdapterMerger.merge(in, tmp.resolve("out"), new AdapterMerger.Settings(null, null));
     assertEquals(4.0, r.merged().get(0).scaling());
     assertMerged(tmp.resolve("out"), loras, 4.0);
@@ -194,9 +223,13 @@ class AdapterMergerTest {
 
   @Test
   void peftNamesAreNormalized() {
-    assertEquals("model.text_model.layers.0.self_attn.q_proj.weight",
-        AdapterMerger.normalize("base_model.model.model.text_model.layers.0.self_attn.q_proj.base_layer.weight"));
-    assertEquals("lm_head.weight", AdapterMerger.normalize("base_model.model.lm_head.modules_to_save.default.weight"));
+    assertEquals(
+        "model.text_model.layers.0.self_attn.q_proj.weight",
+        AdapterMerger.normalize(
+            "base_model.model.model.text_model.layers.0.self_attn.q_proj.base_layer.weight"));
+    assertEquals(
+        "lm_head.weight",
+        AdapterMerger.normalize("base_model.model.lm_head.modules_to_save.default.weight"));
     assertEquals(null, AdapterMerger.normalize("base_model.model.lm_head.original_module.weight"));
     assertEquals("model.norm.weight", AdapterMerger.normalize("model.norm.weight"));
   }
@@ -226,9 +259,14 @@ class AdapterMergerTest {
     writeTraining(in, true, true, null);
     String mod = "model.text_model.layers.0.self_attn.q_proj";
     rewrite(in, "base_model.model." + mod + ".lora_B.default.weight", null);
-    var e = assertThrows(IllegalArgumentException.class,
-        () -> AdapterMerger.merge(in, tmp.resolve("out"), new AdapterMerger.Settings(null, null)));
-    assertTrue(e.getMessage().startsWith("missing tensor " + mod + ".lora_B.weight"), e.getMessage());
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                AdapterMerger.merge(
+                    in, tmp.resolve("out"), new AdapterMerger.Settings(null, null)));
+    assertTrue(
+        e.getMessage().startsWith("missing tensor " + mod + ".lora_B.weight"), e.getMessage());
   }
 
   @Test
@@ -236,22 +274,48 @@ class AdapterMergerTest {
     Path in = tmp.resolve("train");
     writeTraining(in, true, true, null);
     String mod = "model.text_model.layers.1.self_attn.v_proj";
-    rewrite(in, null, new TensorInfo("base_model.model." + mod + ".lora_A.default.weight", "F32", new long[] {4, 32}));
-    var e = assertThrows(IllegalArgumentException.class,
-        () -> AdapterMerger.merge(in, tmp.resolve("out"), new AdapterMerger.Settings(null, null)));
-    assertEquals("adapter tensor " + mod + ".lora_A.default.weight has shape [4, 32] but must be [rank, 64] for "
-        + mod + ".weight [32, 64]", e.getMessage());
+    rewrite(
+        in,
+        null,
+        new TensorInfo(
+            "base_model.model." + mod + ".lora_A.default.weight", "F32", new long[] {4, 32}));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                AdapterMerger.merge(
+                    in, tmp.resolve("out"), new AdapterMerger.Settings(null, null)));
+    assertEquals(
+        "adapter tensor "
+            + mod
+            + ".lora_A.default.weight has shape [4, 32] but must be [rank, 64] for "
+            + mod
+            + ".weight [32, 64]",
+        e.getMessage());
 
     Path in2 = tmp.resolve("train2");
     writeTraining(in2, true, true, null);
-    rewrite(in2, null, new TensorInfo("base_model.model." + mod + ".lora_magnitude_vector.default.weight", "F32",
-        new long[] {31}));
-    e = assertThrows(IllegalArgumentException.class,
-        () -> AdapterMerger.merge(in2, tmp.resolve("out2"), new AdapterMerger.Settings(null, null)));
+    rewrite(
+        in2,
+        null,
+        new TensorInfo(
+            "base_model.model." + mod + ".lora_magnitude_vector.default.weight",
+            "F32",
+            new long[] {31}));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                AdapterMerger.merge(
+                    in2, tmp.resolve("out2"), new AdapterMerger.Settings(null, null)));
     assertTrue(e.getMessage().contains("must hold 32 values"), e.getMessage());
 
-    e = assertThrows(IllegalArgumentException.class,
-        () -> AdapterMerger.merge(in2, tmp.resolve("out3"), new AdapterMerger.Settings(32.0, 16)));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                AdapterMerger.merge(
+                    in2, tmp.resolve("out3"), new AdapterMerger.Settings(32.0, 16)));
     assertTrue(e.getMessage().contains("has rank 4 but the rank is set to 16"), e.getMessage());
   }
 }

@@ -8,14 +8,15 @@ import org.junit.jupiter.params.provider.CsvSource;
 class Bf16Test {
   @ParameterizedTest(name = "{0} -> {1}")
   @CsvSource({
-      // float bits, bf16 bits: exact, round down, round up, ties to even (down and up), negative, carry into exponent
-      "3f800000, 3f80",
-      "3f807fff, 3f80",
-      "3f808001, 3f81",
-      "3f808000, 3f80",
-      "3f818000, 3f82",
-      "bf808001, bf81",
-      "3fffffff, 4000",
+    // float bits, bf16 bits: exact, round down, round up, ties to even (down and up), negative,
+    // carry into exponent
+    "3f800000, 3f80",
+    "3f807fff, 3f80",
+    "3f808001, 3f81",
+    "3f808000, 3f80",
+    "3f818000, 3f82",
+    "bf808001, bf81",
+    "3fffffff, 4000",
   })
   void narrowingRoundsToNearestEven(String floatHex, String bf16Hex) {
     float f = Float.intBitsToFloat(Integer.parseUnsignedInt(floatHex, 16));

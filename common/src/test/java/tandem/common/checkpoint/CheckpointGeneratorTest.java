@@ -28,24 +28,34 @@ import tandem.common.testing.TinyCheckpoints;
 class CheckpointGeneratorTest {
   static Stream<Arguments> fixtures() {
     return Stream.of(
-        Arguments.of(Named.of("decoder-tiny", (Supplier<Path>) TinyCheckpoints::decoderTiny), "decoder-tiny/tensors.json"),
-        Arguments.of(Named.of("vision-tiny", (Supplier<Path>) TinyCheckpoints::visionTiny), "vision-tiny/tensors.json"),
-        Arguments.of(Named.of("vlm-tiny", (Supplier<Path>) TinyCheckpoints::vlmTiny), "vlm-tiny/checkpoint/tensors.json"));
+        Arguments.of(
+            Named.of("decoder-tiny", (Supplier<Path>) TinyCheckpoints::decoderTiny),
+            "decoder-tiny/tensors.json"),
+        Arguments.of(
+            Named.of("vision-tiny", (Supplier<Path>) TinyCheckpoints::visionTiny),
+            "vision-tiny/tensors.json"),
+        Arguments.of(
+            Named.of("vlm-tiny", (Supplier<Path>) TinyCheckpoints::vlmTiny),
+            "vlm-tiny/checkpoint/tensors.json"));
   }
 
   /** tensors.json is a bare list in vlm-tiny and {"tensors": [...]} in the other two. */
   private static Map<String, JsonObject> expectedTensors(String fixture) throws Exception {
     JsonElement root = JsonParser.parseString(Files.readString(Fixtures.path(fixture)));
-    JsonArray list = root.isJsonArray() ? root.getAsJsonArray() : root.getAsJsonObject().getAsJsonArray("tensors");
+    JsonArray list =
+        root.isJsonArray()
+            ? root.getAsJsonArray()
+            : root.getAsJsonObject().getAsJsonArray("tensors");
     Map<String, JsonObject> out = new TreeMap<>();
-    for (JsonElement e : list) out.put(e.getAsJsonObject().get("name").getAsString(), e.getAsJsonObject());
+    for (JsonElement e : list)
+      out.put(e.getAsJsonObject().get("name").getAsString(), e.getAsJsonObject());
     return out;
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("fixtures")
-  void generatedCheckpointReproducesEveryTensorHashOfTheFixture(Supplier<Path> checkpoint, String tensorsJson)
-      throws Exception {
+  void generatedCheckpointReproducesEveryTensorHashOfTheFixture(
+      Supplier<Path> checkpoint, String tensorsJson) throws Exception {
     Map<String, JsonObject> expected = expectedTensors(tensorsJson);
     try (TensorStore store = TensorStore.open(checkpoint.get())) {
       assertEquals(expected.keySet(), store.names());
@@ -81,37 +91,61 @@ class CheckpointGeneratorTest {
   void vlmTokenizerConfigCarriesTheSmvlChatTemplateLikeTheFixture() throws Exception {
     Path out = Files.createTempDirectory("tok");
     CheckpointGenerator.writeTokenizer(out, true);
-    JsonObject mine = JsonParser.parseString(Files.readString(out.resolve("tokenizer_config.json"))).getAsJsonObject();
-    JsonObject fixture = JsonParser.parseString(
-        Files.readString(Fixtures.path("vlm-tiny/checkpoint/tokenizer_config.json"))).getAsJsonObject();
+    JsonObject mine =
+        JsonParser.parseString(Files.readString(out.resolve("tokenizer_config.json")))
+            .getAsJsonObject();
+    JsonObject fixture =
+        JsonParser.parseString(
+                Files.readString(Fixtures.path("vlm-tiny/checkpoint/tokenizer_config.json")))
+            .getAsJsonObject();
     assertEquals(fixture, mine);
 
     Path text = Files.createTempDirectory("tok");
     CheckpointGenerator.writeTokenizer(text, false);
-    JsonObject stock = JsonParser.parseString(Files.readString(text.resolve("tokenizer_config.json"))).getAsJsonObject();
-    assertEquals(JsonParser.parseString(Files.readString(Fixtures.path("decoder-tiny/tokenizer_config.json"))), stock);
-    assertFalse(stock.get("chat_template").getAsString().contains("image"), "stock Qwen3 template renders no images");
+    JsonObject stock =
+        JsonParser.parseString(Files.readString(text.resolve("tokenizer_config.json")))
+            .getAsJsonObject();
+    assertEquals(
+        JsonParser.parseString(
+            Files.readString(Fixtures.path("decoder-tiny/tokenizer_config.json"))),
+        stock);
+    assertFalse(
+        stock.get("chat_template").getAsString().contains("image"),
+        "stock Qwen3 template renders no images");
   }
 
   @Test
   void tinyPresetWritesTheVlmTinyFilesAndWeights() throws Exception {
     Path out = Files.createTempDirectory("preset");
-    CheckpointGenerator.generate(CheckpointGenerator.Preset.TINY, out,
+    CheckpointGenerator.generate(
+        CheckpointGenerator.Preset.TINY,
+        out,
         CheckpointGenerator.Options.fromTrw1Json(Fixtures.path("vlm-tiny/checkpoint/trw1.json")));
-    for (String f : new String[] {"config.json", "preprocessor_config.json", "processor_config.json",
-        "generation_config.json"}) {
-      assertEquals(JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/checkpoint/" + f))),
-          JsonParser.parseString(Files.readString(out.resolve(f))), f);
+    for (String f :
+        new String[] {
+          "config.json",
+          "preprocessor_config.json",
+          "processor_config.json",
+          "generation_config.json"
+        }) {
+      assertEquals(
+          JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/checkpoint/" + f))),
+          JsonParser.parseString(Files.readString(out.resolve(f))),
+          f);
     }
-    assertEquals("255027c59811d4330aaf322fe706d86c506ce3aab5cae397df2508ce33e52dcc",
+    assertEquals(
+        "255027c59811d4330aaf322fe706d86c506ce3aab5cae397df2508ce33e52dcc",
         sha256(out.resolve("model.safetensors")));
   }
 
   @Test
   void fullPresetLayoutHasTheRealModelsParameterCount() throws Exception {
     ModelConfig cfg;
-    try (var in = CheckpointGenerator.class.getResourceAsStream("/tandem/presets/full/config.json")) {
-      cfg = ModelConfig.fromJson(JsonParser.parseString(new String(in.readAllBytes(), "UTF-8")).getAsJsonObject());
+    try (var in =
+        CheckpointGenerator.class.getResourceAsStream("/tandem/presets/full/config.json")) {
+      cfg =
+          ModelConfig.fromJson(
+              JsonParser.parseString(new String(in.readAllBytes(), "UTF-8")).getAsJsonObject());
     }
     long vision = 0;
     long connector = 0;
@@ -128,7 +162,9 @@ class CheckpointGeneratorTest {
     assertEquals(12_582_912L, connector);
     assertEquals(596_049_920L, text);
     assertFalse(layout.stream().anyMatch(t -> t.name().equals("lm_head.weight")));
-    assertTrue(CheckpointGenerator.layout(cfg, true, "BF16").stream().anyMatch(t -> t.name().equals("lm_head.weight")));
+    assertTrue(
+        CheckpointGenerator.layout(cfg, true, "BF16").stream()
+            .anyMatch(t -> t.name().equals("lm_head.weight")));
     assertEquals(64, cfg.imageTokensPerTile());
   }
 

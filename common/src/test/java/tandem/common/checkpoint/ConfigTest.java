@@ -25,7 +25,10 @@ class ConfigTest {
     assertEquals("model.", c.textPrefix());
     assertNull(c.vision());
     Qwen3Config t = c.text();
-    assertEquals(new Qwen3Config(64, 192, 2, 4, 2, 16, 1e-6, 1e6, 40960, 151936, true, 151643, List.of(151645)), t);
+    assertEquals(
+        new Qwen3Config(
+            64, 192, 2, 4, 2, 16, 1e-6, 1e6, 40960, 151936, true, 151643, List.of(151645)),
+        t);
     assertEquals(64, t.qDim());
     assertEquals(32, t.kvDim());
     assertEquals(64, c.textHiddenSize());
@@ -37,7 +40,8 @@ class ConfigTest {
     assertEquals(Architecture.VISION_LANGUAGE, c.architecture());
     assertNull(c.text());
     assertEquals(64, c.textHiddenSize());
-    assertEquals(new VisionConfig(64, 128, 2, 4, 16, 512, 1e-6, "gelu_pytorch_tanh", 3), c.vision());
+    assertEquals(
+        new VisionConfig(64, 128, 2, 4, 16, 512, 1e-6, "gelu_pytorch_tanh", 3), c.vision());
     assertEquals(4, c.scaleFactor());
     assertEquals(1024, c.connectorInputSize());
     assertEquals(64, c.imageTokensPerTile());
@@ -59,14 +63,20 @@ class ConfigTest {
 
   @ParameterizedTest(name = "{0} / {1}")
   @CsvSource({
-      "idefics3, Idefics3ForConditionalGeneration, VISION_LANGUAGE",
-      "smolvlm, SmolVLMForConditionalGeneration, VISION_LANGUAGE",
-      "qwen3, Qwen3ForCausalLM, CAUSAL_LM",
+    "idefics3, Idefics3ForConditionalGeneration, VISION_LANGUAGE",
+    "smolvlm, SmolVLMForConditionalGeneration, VISION_LANGUAGE",
+    "qwen3, Qwen3ForCausalLM, CAUSAL_LM",
   })
-  void modelTypeAndArchitectureSelectTheLayout(String type, String arch, Architecture expected) throws IOException {
-    JsonObject root = JsonParser.parseString(
-        Files.readString(Fixtures.path(expected == Architecture.CAUSAL_LM ? "decoder-tiny/config.json"
-            : "vlm-tiny/checkpoint/config.json"))).getAsJsonObject();
+  void modelTypeAndArchitectureSelectTheLayout(String type, String arch, Architecture expected)
+      throws IOException {
+    JsonObject root =
+        JsonParser.parseString(
+                Files.readString(
+                    Fixtures.path(
+                        expected == Architecture.CAUSAL_LM
+                            ? "decoder-tiny/config.json"
+                            : "vlm-tiny/checkpoint/config.json")))
+            .getAsJsonObject();
     root.addProperty("model_type", type);
     root.add("architectures", JsonParser.parseString("[\"" + arch + "\"]"));
     assertEquals(expected, ModelConfig.fromJson(root).architecture());
@@ -74,33 +84,46 @@ class ConfigTest {
 
   @Test
   void unknownModelIsRejectedWithWhatIsAllowed() {
-    JsonObject o = JsonParser.parseString("{\"model_type\":\"llama\",\"architectures\":[\"LlamaForCausalLM\"]}")
-        .getAsJsonObject();
+    JsonObject o =
+        JsonParser.parseString(
+                "{\"model_type\":\"llama\",\"architectures\":[\"LlamaForCausalLM\"]}")
+            .getAsJsonObject();
     var e = assertThrows(IllegalArgumentException.class, () -> ModelConfig.fromJson(o));
-    assertTrue(e.getMessage().contains("llama") && e.getMessage().contains("Qwen3ForCausalLM"), e.getMessage());
+    assertTrue(
+        e.getMessage().contains("llama") && e.getMessage().contains("Qwen3ForCausalLM"),
+        e.getMessage());
   }
 
   @Test
   void headDimDefaultsToHiddenOverHeadsAndEosAcceptsAList() {
-    Qwen3Config c = Qwen3Config.fromJson(JsonParser.parseString("""
+    Qwen3Config c =
+        Qwen3Config.fromJson(
+            JsonParser.parseString(
+                    """
         {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 8,
-         "num_key_value_heads": 4, "vocab_size": 1000, "eos_token_id": [7, 9]}""").getAsJsonObject());
+         "num_key_value_heads": 4, "vocab_size": 1000, "eos_token_id": [7, 9]}""")
+                .getAsJsonObject());
     assertEquals(8, c.headDim());
     assertEquals(List.of(7, 9), c.eosTokenId());
     assertNull(c.bosTokenId());
   }
 
   @ParameterizedTest(name = "{1}")
-  @CsvSource(delimiter = '|', value = {
-      "\"num_key_value_heads\": 3 | num_key_value_heads",
-      "\"hidden_size\": 0 | hidden_size",
-      "\"eos_token_id\": 5000 | eos_token_id",
-      "\"vocab_size\": -1 | vocab_size",
-  })
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "\"num_key_value_heads\": 3 | num_key_value_heads",
+        "\"hidden_size\": 0 | hidden_size",
+        "\"eos_token_id\": 5000 | eos_token_id",
+        "\"vocab_size\": -1 | vocab_size",
+      })
   void invalidTextConfigNamesTheBadKey(String override, String key) {
-    JsonObject o = JsonParser.parseString("""
+    JsonObject o =
+        JsonParser.parseString(
+                """
         {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 8,
-         "num_key_value_heads": 4, "vocab_size": 1000}""").getAsJsonObject();
+         "num_key_value_heads": 4, "vocab_size": 1000}""")
+            .getAsJsonObject();
     JsonObject patch = JsonParser.parseString("{" + override + "}").getAsJsonObject();
     patch.entrySet().forEach(e -> o.add(e.getKey(), e.getValue()));
     var e = assertThrows(IllegalArgumentException.class, () -> Qwen3Config.fromJson(o));
@@ -108,7 +131,8 @@ class ConfigTest {
   }
 
   @Test
-  void generationConfigReadsTheFixtureAndAnAbsentFileIsEmpty(@TempDir Path empty) throws IOException {
+  void generationConfigReadsTheFixtureAndAnAbsentFileIsEmpty(@TempDir Path empty)
+      throws IOException {
     GenerationConfig g = GenerationConfig.fromDir(Fixtures.path("decoder-tiny"));
     assertEquals(List.of(151645, 151643), g.eosTokenIds());
     assertEquals(151643, g.bosTokenId());

@@ -23,7 +23,9 @@ class TensorStoreTest {
   private static final float[] VALUES = {1.0f, -2.5f, 0.15625f, 65504f, -0.0f, 3.0e-5f};
 
   private static ByteBuffer encode(String dtype, float[] v) {
-    ByteBuffer b = ByteBuffer.allocate(v.length * TensorInfo.elementSize(dtype)).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer b =
+        ByteBuffer.allocate(v.length * TensorInfo.elementSize(dtype))
+            .order(ByteOrder.LITTLE_ENDIAN);
     for (float f : v) {
       switch (dtype) {
         case "F32" -> b.putFloat(f);
@@ -35,7 +37,10 @@ class TensorStoreTest {
     return b.flip();
   }
 
-  /** Test-side float→binary16 (round to nearest even, normal and subnormal range) to build F16 inputs. */
+  /**
+   * Test-side float→binary16 (round to nearest even, normal and subnormal range) to build F16
+   * inputs.
+   */
   private static short floatToHalf(float f) {
     int bits = Float.floatToIntBits(f);
     int sign = (bits >>> 16) & 0x8000;
@@ -73,11 +78,15 @@ class TensorStoreTest {
       assertEquals(Set.of("a.f32", "b.bf16", "c.f16"), s.names());
       assertArrayEquals(VALUES, floats(s.float32("a.f32", 2, 3)));
       float[] bf = floats(s.float32("b.bf16"));
-      for (int i = 0; i < VALUES.length; i++) assertEquals(Bf16.toFloat(Bf16.fromFloat(VALUES[i])), bf[i]);
-      // these values are exact in binary16 except 3e-5 (subnormal there): compare with half precision
+      for (int i = 0; i < VALUES.length; i++)
+        assertEquals(Bf16.toFloat(Bf16.fromFloat(VALUES[i])), bf[i]);
+      // these values are exact in binary16 except 3e-5 (subnormal there): compare with half
+      // precision
       float[] h = floats(s.float32("c.f16"));
-      for (int i = 0; i < VALUES.length; i++) assertEquals(VALUES[i], h[i], Math.abs(VALUES[i]) * 1e-3 + 6e-8);
-      assertEquals(Float.floatToIntBits(-0.0f), Float.floatToIntBits(h[4]), "negative zero survives F16");
+      for (int i = 0; i < VALUES.length; i++)
+        assertEquals(VALUES[i], h[i], Math.abs(VALUES[i]) * 1e-3 + 6e-8);
+      assertEquals(
+          Float.floatToIntBits(-0.0f), Float.floatToIntBits(h[4]), "negative zero survives F16");
       assertEquals(new TensorInfo("b.bf16", "BF16", new long[] {2, 3}), s.info("b.bf16"));
       assertTrue(s.float32("a.f32").isDirect() && s.float32("b.bf16").isDirect());
     }
@@ -107,14 +116,16 @@ class TensorStoreTest {
     try (TensorStore s = TensorStore.open(writeThreeDtypes())) {
       var e = assertThrows(IllegalArgumentException.class, () -> s.float32("a.f32", 3, 2));
       assertTrue(e.getMessage().contains("a.f32"), e.getMessage());
-      assertTrue(e.getMessage().contains("[2, 3]") && e.getMessage().contains("[3, 2]"), e.getMessage());
+      assertTrue(
+          e.getMessage().contains("[2, 3]") && e.getMessage().contains("[3, 2]"), e.getMessage());
     }
   }
 
   @Test
   void missingTensorSaysMissingTensorAndItsName() throws IOException {
     try (TensorStore s = TensorStore.open(writeThreeDtypes())) {
-      var e = assertThrows(IllegalArgumentException.class, () -> s.float32("model.norm.weight", 64));
+      var e =
+          assertThrows(IllegalArgumentException.class, () -> s.float32("model.norm.weight", 64));
       assertTrue(e.getMessage().startsWith("missing tensor model.norm.weight"), e.getMessage());
       assertThrows(IllegalArgumentException.class, () -> s.info("nope"));
       assertFalse(s.has("nope"));
@@ -135,12 +146,16 @@ class TensorStoreTest {
 
   @Test
   void readsAShardedCheckpointThroughItsIndex() throws IOException {
-    new SafetensorsWriter().add(new TensorInfo("x", "F32", new long[] {2}), encode("F32", new float[] {1, 2}))
+    new SafetensorsWriter()
+        .add(new TensorInfo("x", "F32", new long[] {2}), encode("F32", new float[] {1, 2}))
         .write(dir.resolve("model-00001-of-00002.safetensors"));
-    new SafetensorsWriter().add(new TensorInfo("y", "BF16", new long[] {1}), encode("BF16", new float[] {3}))
+    new SafetensorsWriter()
+        .add(new TensorInfo("y", "BF16", new long[] {1}), encode("BF16", new float[] {3}))
         .add(new TensorInfo("z", "F32", new long[] {}), encode("F32", new float[] {4}))
         .write(dir.resolve("model-00002-of-00002.safetensors"));
-    Files.writeString(dir.resolve("model.safetensors.index.json"), """
+    Files.writeString(
+        dir.resolve("model.safetensors.index.json"),
+        """
         {"metadata": {"total_size": 14}, "weight_map": {
           "x": "model-00001-of-00002.safetensors",
           "y": "model-00002-of-00002.safetensors",
@@ -155,7 +170,9 @@ class TensorStoreTest {
 
   @Test
   void indexNamingAMissingShardFailsClearly() throws IOException {
-    Files.writeString(dir.resolve("model.safetensors.index.json"), "{\"weight_map\": {\"x\": \"gone.safetensors\"}}");
+    Files.writeString(
+        dir.resolve("model.safetensors.index.json"),
+        "{\"weight_map\": {\"x\": \"gone.safetensors\"}}");
     var e = assertThrows(IOException.class, () -> TensorStore.open(dir));
     assertTrue(e.getMessage().contains("gone.safetensors"), e.getMessage());
   }
@@ -173,7 +190,9 @@ class TensorStoreTest {
     byte[] all = Files.readAllBytes(f);
     Files.write(f, java.util.Arrays.copyOf(all, all.length - 4));
     var e = assertThrows(IOException.class, () -> TensorStore.open(dir));
-    assertTrue(e.getMessage().contains("model.safetensors") && e.getMessage().contains("c.f16"), e.getMessage());
+    assertTrue(
+        e.getMessage().contains("model.safetensors") && e.getMessage().contains("c.f16"),
+        e.getMessage());
   }
 
   @Test
@@ -183,19 +202,26 @@ class TensorStoreTest {
     long hlen = ByteBuffer.wrap(all, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
     assertEquals(0, hlen % 8);
     String header = new String(all, 8, (int) hlen, java.nio.charset.StandardCharsets.UTF_8);
-    assertTrue(header.startsWith("{\"__metadata__\":{\"format\":\"pt\"},\"a.f32\":{\"dtype\":\"F32\",\"shape\":[2,3],"
-        + "\"data_offsets\":[0,24]},\"b.bf16\""), header);
+    assertTrue(
+        header.startsWith(
+            "{\"__metadata__\":{\"format\":\"pt\"},\"a.f32\":{\"dtype\":\"F32\",\"shape\":[2,3],"
+                + "\"data_offsets\":[0,24]},\"b.bf16\""),
+        header);
     assertEquals(header.strip() + " ".repeat(header.length() - header.strip().length()), header);
   }
 
   @Test
   void roundTripOfGeneratedBf16WeightsGivesTheTrw1Values() throws IOException {
     ModelConfig cfg = ModelConfig.fromDir(tandem.common.testing.Fixtures.path("vision-tiny"));
-    CheckpointGenerator.writeWeights(cfg, dir.resolve("model.safetensors"), new CheckpointGenerator.Options(99));
-    CheckpointGenerator.writeWeights(cfg, dir.resolve("f32.safetensors"),
+    CheckpointGenerator.writeWeights(
+        cfg, dir.resolve("model.safetensors"), new CheckpointGenerator.Options(99));
+    CheckpointGenerator.writeWeights(
+        cfg,
+        dir.resolve("f32.safetensors"),
         new CheckpointGenerator.Options(99, List.of(), false, "F32"));
     String name = "model.vision_model.encoder.layers.1.mlp.fc1.weight";
-    try (TensorStore bf = TensorStore.open(dir); TensorStore f32 = TensorStore.open(dir.resolve("f32.safetensors"))) {
+    try (TensorStore bf = TensorStore.open(dir);
+        TensorStore f32 = TensorStore.open(dir.resolve("f32.safetensors"))) {
       float[] a = floats(bf.float32(name, 128, 64));
       float[] b = floats(f32.float32(name, 128, 64));
       Trw1.Stream s = new Trw1.Stream(99, name, new long[] {128, 64}, List.of());
@@ -227,7 +253,10 @@ class TensorStoreTest {
       assertArrayEquals(floats(s.float32("c.f16")), readAll(s.reader("c.f16", 6)));
       var e = assertThrows(IllegalArgumentException.class, () -> s.reader("a.f32", 6));
       assertTrue(e.getMessage().contains("[2, 3]"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> s.float32Into("a.f32", java.nio.FloatBuffer.allocate(5), 2, 3));
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> s.float32Into("a.f32", java.nio.FloatBuffer.allocate(5), 2, 3));
       assertTrue(e.getMessage().contains("room for 5 floats, needs 6"), e.getMessage());
     }
   }
@@ -250,19 +279,28 @@ class TensorStoreTest {
 
   @Test
   void aNegativeDimensionInAHeaderIsRefusedNamingTheTensor() throws Exception {
-    Path d = rawSafetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2,-4],\"data_offsets\":[0,32]}}", 32);
+    Path d =
+        rawSafetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2,-4],\"data_offsets\":[0,32]}}", 32);
     IOException e = assertThrows(IOException.class, () -> TensorStore.open(d).close());
-    assertTrue(e.getMessage().contains("negative dimension") && e.getMessage().contains("w"), e.getMessage());
+    assertTrue(
+        e.getMessage().contains("negative dimension") && e.getMessage().contains("w"),
+        e.getMessage());
   }
 
   @Test
   void aShapeWhoseSizeOverflowsIsRefusedNotWrappedAround() throws Exception {
     // 2^32 x 2^32 elements wraps to 0 in 64-bit arithmetic, which would match data_offsets [0, 0]
-    Path d = rawSafetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", 0);
+    Path d =
+        rawSafetensors(
+            "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}",
+            0);
     IOException e = assertThrows(IOException.class, () -> TensorStore.open(d).close());
     assertTrue(e.getMessage().contains("overflows"), e.getMessage());
     // and an element count that fits but whose byte size does not
-    Path d2 = rawSafetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}}", 0);
+    Path d2 =
+        rawSafetensors(
+            "{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}}",
+            0);
     IOException e2 = assertThrows(IOException.class, () -> TensorStore.open(d2).close());
     assertTrue(e2.getMessage().contains("2^63"), e2.getMessage());
   }

@@ -19,7 +19,9 @@ import tandem.common.testing.Fixtures;
 
 class Trw1Test {
   static Stream<JsonObject> selftest() throws Exception {
-    JsonArray a = JsonParser.parseString(Files.readString(Fixtures.path("trw1-selftest.json"))).getAsJsonArray();
+    JsonArray a =
+        JsonParser.parseString(Files.readString(Fixtures.path("trw1-selftest.json")))
+            .getAsJsonArray();
     return a.asList().stream().map(JsonElement::getAsJsonObject);
   }
 
@@ -34,23 +36,32 @@ class Trw1Test {
     long seed = t.get("seed").getAsLong();
     long[] shape = Configs.GSON.fromJson(t.get("shape"), long[].class);
 
-    assertEquals(hex64(t.get("fnv1a64").getAsString()), Trw1.fnv1a64(name.getBytes("UTF-8")), "fnv1a64");
+    assertEquals(
+        hex64(t.get("fnv1a64").getAsString()), Trw1.fnv1a64(name.getBytes("UTF-8")), "fnv1a64");
     long state0 = Trw1.initialState(seed, name);
     assertEquals(hex64(t.get("state0").getAsString()), state0, "state0");
     JsonArray outs = t.getAsJsonArray("first2_splitmix64_out");
-    for (int k = 0; k < 2; k++) assertEquals(hex64(outs.get(k).getAsString()), Trw1.output(state0, k), "out " + k);
+    for (int k = 0; k < 2; k++)
+      assertEquals(hex64(outs.get(k).getAsString()), Trw1.output(state0, k), "out " + k);
 
     Trw1.Role role = Trw1.role(name, shape);
     assertEquals(t.get("role").getAsString(), role.kind());
-    assertEquals(Double.doubleToLongBits(Double.parseDouble(t.get("spread_hex").getAsString())),
-        Double.doubleToLongBits(role.spread()), "spread bits");
+    assertEquals(
+        Double.doubleToLongBits(Double.parseDouble(t.get("spread_hex").getAsString())),
+        Double.doubleToLongBits(role.spread()),
+        "spread bits");
     JsonArray values = t.getAsJsonArray("first4_value_f64_hex");
     JsonArray bf16 = t.getAsJsonArray("first4_bf16_hex");
     Trw1.Stream s = new Trw1.Stream(seed, name, shape, List.of());
     for (int k = 0; k < 4; k++) {
-      assertEquals(Double.doubleToLongBits(Double.parseDouble(values.get(k).getAsString())),
-          Double.doubleToLongBits(Trw1.value(state0, k, role)), "value " + k);
-      assertEquals(Integer.parseInt(bf16.get(k).getAsString(), 16), Bf16.fromFloat(s.floatAt(k)) & 0xffff, "bf16 " + k);
+      assertEquals(
+          Double.doubleToLongBits(Double.parseDouble(values.get(k).getAsString())),
+          Double.doubleToLongBits(Trw1.value(state0, k, role)),
+          "value " + k);
+      assertEquals(
+          Integer.parseInt(bf16.get(k).getAsString(), 16),
+          Bf16.fromFloat(s.floatAt(k)) & 0xffff,
+          "bf16 " + k);
     }
 
     long n = 1;

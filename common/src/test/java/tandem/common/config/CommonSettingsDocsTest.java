@@ -7,7 +7,9 @@ import tandem.common.testing.SettingsDocs;
 class CommonSettingsDocsTest {
   @Test
   void theSecurityPageTablesAreTheRegistries() throws Exception {
-    SettingsDocs.assertTableIsCurrent(SettingsDocs.page("security.md"), "network", CommonSettings.NETWORK);
-    SettingsDocs.assertTableIsCurrent(SettingsDocs.page("security.md"), "security", CommonSettings.SECURITY);
+    SettingsDocs.assertTableIsCurrent(
+        SettingsDocs.page("security.md"), "network", CommonSettings.NETWORK);
+    SettingsDocs.assertTableIsCurrent(
+        SettingsDocs.page("security.md"), "security", CommonSettings.SECURITY);
   }
 }

@@ -12,12 +12,17 @@ import org.junit.jupiter.api.Test;
 class SettingRegistryTest {
   static final Setting<Integer> BATCH =
       Setting.integer("max-batch", "T_MAX_BATCH", 8, 1, Integer.MAX_VALUE, "Rows per step.");
-  static final Setting<Long> BUDGET = Setting.bytes("kv-cache-bytes", "T_KV", 512L << 20, 0, "KV budget.");
-  static final Setting<String> DTYPE = Setting.choice("kv-cache-dtype", "T_DTYPE", "bf16", "KV dtype.", "bf16", "f32");
-  static final Setting<Boolean> PREFIX = Setting.bool("prefix-cache", "T_PREFIX", true, "Reuse | prefixes.");
-  static final Setting<java.nio.file.Path> MODEL = Setting.path("model", "T_MODEL", "Checkpoint folder.");
-  static final Setting<Integer> CHUNK = Setting.integer("prefill-chunk-tokens", "T_CHUNK", 24, 1, 4096, "Rows.")
-      .withAliases("prefill-tokens");
+  static final Setting<Long> BUDGET =
+      Setting.bytes("kv-cache-bytes", "T_KV", 512L << 20, 0, "KV budget.");
+  static final Setting<String> DTYPE =
+      Setting.choice("kv-cache-dtype", "T_DTYPE", "bf16", "KV dtype.", "bf16", "f32");
+  static final Setting<Boolean> PREFIX =
+      Setting.bool("prefix-cache", "T_PREFIX", true, "Reuse | prefixes.");
+  static final Setting<java.nio.file.Path> MODEL =
+      Setting.path("model", "T_MODEL", "Checkpoint folder.");
+  static final Setting<Integer> CHUNK =
+      Setting.integer("prefill-chunk-tokens", "T_CHUNK", 24, 1, 4096, "Rows.")
+          .withAliases("prefill-tokens");
   static final SettingRegistry REGISTRY =
       new SettingRegistry("test", List.of(BATCH, BUDGET, DTYPE, PREFIX, MODEL, CHUNK));
 
@@ -33,8 +38,10 @@ class SettingRegistryTest {
 
   @Test
   void aFlagWinsOverItsVariableAndAnAliasCounts() {
-    SettingValues v = REGISTRY.resolve(Map.of("max-batch", "4", "prefill-tokens", "48"),
-        Map.of("T_MAX_BATCH", "2", "T_KV", "2g", "T_DTYPE", "F32", "T_PREFIX", "off"));
+    SettingValues v =
+        REGISTRY.resolve(
+            Map.of("max-batch", "4", "prefill-tokens", "48"),
+            Map.of("T_MAX_BATCH", "2", "T_KV", "2g", "T_DTYPE", "F32", "T_PREFIX", "off"));
     assertEquals(4, v.get(BATCH));
     assertEquals(2L << 30, v.get(BUDGET));
     assertEquals("f32", v.get(DTYPE));
@@ -44,30 +51,58 @@ class SettingRegistryTest {
 
   @Test
   void aBadValueNamesItsSourceAndWhatIsAllowed() {
-    var e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of(), Map.of("T_MAX_BATCH", "0")));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> REGISTRY.resolve(Map.of(), Map.of("T_MAX_BATCH", "0")));
     assertEquals("T_MAX_BATCH=0: must be >= 1", e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of("kv-cache-dtype", "f16"), Map.of()));
-    assertEquals("--kv-cache-dtype=f16: kv-cache-dtype f16 is not allowed (allowed: bf16, f32)", e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of("prefill-chunk-tokens", "5000"), Map.of()));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> REGISTRY.resolve(Map.of("kv-cache-dtype", "f16"), Map.of()));
+    assertEquals(
+        "--kv-cache-dtype=f16: kv-cache-dtype f16 is not allowed (allowed: bf16, f32)",
+        e.getMessage());
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> REGISTRY.resolve(Map.of("prefill-chunk-tokens", "5000"), Map.of()));
     assertEquals("--prefill-chunk-tokens=5000: must be from 1 to 4096", e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of(), Map.of("T_KV", "lots")));
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> REGISTRY.resolve(Map.of(), Map.of("T_KV", "lots")));
     assertTrue(e.getMessage().startsWith("T_KV=lots: must be a byte count"), e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of("max-bach", "1"), Map.of()));
-    assertTrue(e.getMessage().startsWith("unknown flag --max-bach (allowed: --max-batch, --kv-cache-bytes"), e.getMessage());
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> REGISTRY.resolve(Map.of("max-bach", "1"), Map.of()));
+    assertTrue(
+        e.getMessage()
+            .startsWith("unknown flag --max-bach (allowed: --max-batch, --kv-cache-bytes"),
+        e.getMessage());
   }
 
   @Test
   void requireExplainsAMissingSetting() {
-    var e = assertThrows(IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of()).require(MODEL));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class, () -> REGISTRY.resolve(Map.of()).require(MODEL));
     assertEquals("--model (or T_MODEL) is required: Checkpoint folder.", e.getMessage());
   }
 
   @Test
   void aFlagOrVariableDeclaredTwiceIsRefused() {
-    assertThrows(IllegalArgumentException.class, () -> new SettingRegistry("x", List.of(BATCH,
-        Setting.integer("max-batch", "OTHER", 1, 1, 2, "again"))));
-    assertThrows(IllegalArgumentException.class, () -> new SettingRegistry("x", List.of(BATCH,
-        Setting.integer("other", "T_MAX_BATCH", 1, 1, 2, "again"))));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            new SettingRegistry(
+                "x", List.of(BATCH, Setting.integer("max-batch", "OTHER", 1, 1, 2, "again"))));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            new SettingRegistry(
+                "x", List.of(BATCH, Setting.integer("other", "T_MAX_BATCH", 1, 1, 2, "again"))));
   }
 
   @Test

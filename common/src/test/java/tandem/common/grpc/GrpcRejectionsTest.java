@@ -17,7 +17,10 @@ import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.VisionServiceGrpc;
 
-/** A rejection thrown by a handler reaches the client as its status with its message, through ServerHost. */
+/**
+ * A rejection thrown by a handler reaches the client as its status with its message, through
+ * ServerHost.
+ */
 class GrpcRejectionsTest {
   ManagedChannel channel;
   ServerBootstrap boot;
@@ -33,7 +36,8 @@ class GrpcRejectionsTest {
     @Override
     public void embed(EmbedRequest request, StreamObserver<EmbedResponse> out) {
       switch (request.getClientScope()) {
-        case "too-large" -> throw Rejection.tooLarge("image 0 is 30000000 bytes; at most 20971520 are allowed");
+        case "too-large" ->
+            throw Rejection.tooLarge("image 0 is 30000000 bytes; at most 20971520 are allowed");
         case "not-found" -> throw Rejection.notFound("no image with id 'x'");
         case "illegal" -> throw new IllegalArgumentException("max_new_tokens must be >= 1");
         case "bug" -> throw new IllegalStateException("broken");
@@ -48,13 +52,16 @@ class GrpcRejectionsTest {
   private Status call(String what) throws Exception {
     if (boot == null) {
       String name = InProcessServerBuilder.generateName();
-      boot = ServerHost.inProcess(InProcessServerBuilder.forName(name)).start(1 << 20, new Thrower());
+      boot =
+          ServerHost.inProcess(InProcessServerBuilder.forName(name)).start(1 << 20, new Thrower());
       boot.setServing();
       channel = InProcessChannelBuilder.forName(name).build();
     }
     var stub = VisionServiceGrpc.newBlockingStub(channel);
-    return assertThrows(StatusRuntimeException.class,
-        () -> stub.embed(EmbedRequest.newBuilder().setClientScope(what).build())).getStatus();
+    return assertThrows(
+            StatusRuntimeException.class,
+            () -> stub.embed(EmbedRequest.newBuilder().setClientScope(what).build()))
+        .getStatus();
   }
 
   @Test

@@ -36,8 +36,9 @@ import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.VisionServiceGrpc;
 
 /**
- * The plaintext health-only port next to a TLS service port (what Kubernetes' native gRPC probes need): it answers
- * grpc.health.v1 from the service's statuses and refuses everything else, on real localhost ports.
+ * The plaintext health-only port next to a TLS service port (what Kubernetes' native gRPC probes
+ * need): it answers grpc.health.v1 from the service's statuses and refuses everything else, on real
+ * localhost ports.
  */
 class HealthOnlyPortTest {
   @TempDir Path dir;
@@ -66,43 +67,58 @@ class HealthOnlyPortTest {
   }
 
   static ServingStatus check(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.getDefaultInstance()).getStatus();
+    return HealthGrpc.newBlockingStub(c)
+        .withDeadlineAfter(10, TimeUnit.SECONDS)
+        .check(HealthCheckRequest.getDefaultInstance())
+        .getStatus();
   }
 
   static Status.Code embedCode(ManagedChannel c) {
     try {
-      VisionServiceGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS).embed(EmbedRequest.getDefaultInstance());
+      VisionServiceGrpc.newBlockingStub(c)
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
+          .embed(EmbedRequest.getDefaultInstance());
       return Status.Code.OK;
     } catch (StatusRuntimeException e) {
       return e.getStatus().getCode();
     }
   }
 
-  /** vision-svc-like server: TLS on its service port, health-only plaintext server on another port. */
+  /**
+   * vision-svc-like server: TLS on its service port, health-only plaintext server on another port.
+   */
   ChannelCredentials startTlsServerWithHealthPort() throws Exception {
     TestCerts.Pem ca = TestCerts.ca(dir, "ca");
     TestCerts.Pem leaf = TestCerts.leaf(dir, "vision", ca);
     TlsSettings tls = new TlsSettings(leaf.cert(), leaf.key(), null, false, 60);
-    boot = ServerBootstrap.start(Grpc.newServerBuilderForPort(0, tls.serverCredentials().credentials()), 1 << 20,
-        List.of(), new Vision());
+    boot =
+        ServerBootstrap.start(
+            Grpc.newServerBuilderForPort(0, tls.serverCredentials().credentials()),
+            1 << 20,
+            List.of(),
+            new Vision());
     boot.serveHealthOnly(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()));
     return new TlsSettings(null, null, ca.cert(), false, 60).channelCredentials().credentials();
   }
 
   @Test
-  void theHealthPortAnswersInPlaintextWithTheServicesStatusWhileTheServicePortNeedsTls() throws Exception {
+  void theHealthPortAnswersInPlaintextWithTheServicesStatusWhileTheServicePortNeedsTls()
+      throws Exception {
     ChannelCredentials tls = startTlsServerWithHealthPort();
-    ManagedChannel health = channel(boot.healthOnlyServer().getPort(), InsecureChannelCredentials.create());
+    ManagedChannel health =
+        channel(boot.healthOnlyServer().getPort(), InsecureChannelCredentials.create());
     ManagedChannel service = channel(boot.port(), tls);
 
-    assertEquals(ServingStatus.NOT_SERVING, check(health), "before warm-up, as on the service port");
+    assertEquals(
+        ServingStatus.NOT_SERVING, check(health), "before warm-up, as on the service port");
     boot.setServing();
     assertEquals(ServingStatus.SERVING, check(health));
     assertEquals(ServingStatus.SERVING, check(service));
     assertEquals(Status.Code.OK, embedCode(service));
     // the kubelet's plaintext probe could not use the service port itself
-    assertEquals(Status.Code.UNAVAILABLE, embedCode(channel(boot.port(), InsecureChannelCredentials.create())));
+    assertEquals(
+        Status.Code.UNAVAILABLE,
+        embedCode(channel(boot.port(), InsecureChannelCredentials.create())));
 
     boot.enterDraining();
     assertEquals(ServingStatus.NOT_SERVING, check(health), "draining shows on the health port too");
@@ -112,33 +128,40 @@ class HealthOnlyPortTest {
   void theHealthPortRefusesTheRealServicesAndReflectionAsUnimplemented() throws Exception {
     startTlsServerWithHealthPort();
     boot.setServing();
-    ManagedChannel health = channel(boot.healthOnlyServer().getPort(), InsecureChannelCredentials.create());
-    assertEquals(Status.Code.UNIMPLEMENTED, embedCode(health), "no Embed without TLS through the back door");
+    ManagedChannel health =
+        channel(boot.healthOnlyServer().getPort(), InsecureChannelCredentials.create());
+    assertEquals(
+        Status.Code.UNIMPLEMENTED, embedCode(health), "no Embed without TLS through the back door");
 
     // reflection would list the services; it is not there either
     CountDownLatch done = new CountDownLatch(1);
     Status[] closed = new Status[1];
-    StreamObserver<ServerReflectionRequest> req = ServerReflectionGrpc.newStub(health).serverReflectionInfo(
-        new StreamObserver<ServerReflectionResponse>() {
-          @Override
-          public void onNext(ServerReflectionResponse r) {}
+    StreamObserver<ServerReflectionRequest> req =
+        ServerReflectionGrpc.newStub(health)
+            .serverReflectionInfo(
+                new StreamObserver<ServerReflectionResponse>() {
+                  @Override
+                  public void onNext(ServerReflectionResponse r) {}
 
-          @Override
-          public void onError(Throwable t) {
-            closed[0] = Status.fromThrowable(t);
-            done.countDown();
-          }
+                  @Override
+                  public void onError(Throwable t) {
+                    closed[0] = Status.fromThrowable(t);
+                    done.countDown();
+                  }
 
-          @Override
-          public void onCompleted() {
-            closed[0] = Status.OK;
-            done.countDown();
-          }
-        });
+                  @Override
+                  public void onCompleted() {
+                    closed[0] = Status.OK;
+                    done.countDown();
+                  }
+                });
     req.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
     assertTrue(done.await(10, TimeUnit.SECONDS));
     assertEquals(Status.Code.UNIMPLEMENTED, closed[0].getCode());
-    assertEquals(1, boot.healthOnlyServer().getServices().size(), "only grpc.health.v1: " + boot.healthOnlyServer().getServices());
+    assertEquals(
+        1,
+        boot.healthOnlyServer().getServices().size(),
+        "only grpc.health.v1: " + boot.healthOnlyServer().getServices());
   }
 
   @Test
@@ -146,21 +169,31 @@ class HealthOnlyPortTest {
     startTlsServerWithHealthPort();
     Server h = boot.healthOnlyServer();
     boot.server().shutdown().awaitTermination(5, TimeUnit.SECONDS);
-    assertTrue(h.awaitTermination(5, TimeUnit.SECONDS), "the health-only server outlived the service");
+    assertTrue(
+        h.awaitTermination(5, TimeUnit.SECONDS), "the health-only server outlived the service");
   }
 
   @Test
   void portZeroMeansNoHealthPortAndTheServicePortOrABusyPortIsAClearError() throws Exception {
-    boot = ServerBootstrap.start(Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()), 1 << 20,
-        List.of(), new Vision());
+    boot =
+        ServerBootstrap.start(
+            Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()),
+            1 << 20,
+            List.of(),
+            new Vision());
     assertNull(boot.serveHealthOnlyOn(0));
     assertNull(boot.healthOnlyServer());
-    var same = assertThrows(IllegalArgumentException.class, () -> boot.serveHealthOnlyOn(boot.port()));
+    var same =
+        assertThrows(IllegalArgumentException.class, () -> boot.serveHealthOnlyOn(boot.port()));
     assertTrue(same.getMessage().contains("also the service port"), same.getMessage());
     assertThrows(IllegalArgumentException.class, () -> boot.serveHealthOnlyOn(70000));
     try (ServerSocket busy = new ServerSocket(0)) {
-      var e = assertThrows(java.io.IOException.class, () -> boot.serveHealthOnlyOn(busy.getLocalPort()));
-      assertTrue(e.getMessage().contains("cannot open the health port " + busy.getLocalPort()), e.getMessage());
+      var e =
+          assertThrows(
+              java.io.IOException.class, () -> boot.serveHealthOnlyOn(busy.getLocalPort()));
+      assertTrue(
+          e.getMessage().contains("cannot open the health port " + busy.getLocalPort()),
+          e.getMessage());
     }
   }
 }

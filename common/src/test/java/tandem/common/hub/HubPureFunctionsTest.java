@@ -15,10 +15,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** Table-driven tests of the parsing and formatting pieces of the Hub download. */
 class HubPureFunctionsTest {
@@ -37,15 +37,28 @@ class HubPureFunctionsTest {
   }
 
   @ParameterizedTest(name = "{0} is refused")
-  @CsvSource({"a/b/c", "org/na--me", "org/..", "/abs/path", "./local", "org/name@../x", "org/name@a b", "org/", "-x/y"})
+  @CsvSource({
+    "a/b/c",
+    "org/na--me",
+    "org/..",
+    "/abs/path",
+    "./local",
+    "org/name@../x",
+    "org/name@a b",
+    "org/",
+    "-x/y"
+  })
   void malformedRepoRefsAreRefusedWithTheRuleInTheMessage(String text) {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> RepoRef.parse(text));
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> RepoRef.parse(text));
     assertTrue(e.getMessage().contains("expected"), e.getMessage());
   }
 
   @Test
   void theCacheFolderNameIsPythons() {
-    assertEquals("models--HuggingFaceTB--SmolVLM2-256M", RepoRef.parse("HuggingFaceTB/SmolVLM2-256M").cacheFolderName());
+    assertEquals(
+        "models--HuggingFaceTB--SmolVLM2-256M",
+        RepoRef.parse("HuggingFaceTB/SmolVLM2-256M").cacheFolderName());
     assertEquals("models--gpt2", RepoRef.parse("gpt2").cacheFolderName());
   }
 
@@ -70,22 +83,52 @@ class HubPureFunctionsTest {
   @Test
   void theServingSelectionSkipsPytorchOnnxAndImages() {
     List<String> files =
-        List.of("config.json", "model.safetensors", "pytorch_model.bin", "onnx/model.onnx", "merges.txt",
-            "chat_template.jinja", "tokenizer.json", "demo.png", "README.md", "training_args.pt");
+        List.of(
+            "config.json",
+            "model.safetensors",
+            "pytorch_model.bin",
+            "onnx/model.onnx",
+            "merges.txt",
+            "chat_template.jinja",
+            "tokenizer.json",
+            "demo.png",
+            "README.md",
+            "training_args.pt");
     assertEquals(
-        List.of("config.json", "model.safetensors", "merges.txt", "chat_template.jinja", "tokenizer.json"),
+        List.of(
+            "config.json",
+            "model.safetensors",
+            "merges.txt",
+            "chat_template.jinja",
+            "tokenizer.json"),
         FileSelection.serving().select(files));
   }
 
   @ParameterizedTest(name = "{0} bytes -> {1}")
-  @CsvSource({"0, 0 B", "1023, 1023 B", "1024, 1.00 KiB", "1536, 1.50 KiB", "12897485, 12.3 MiB",
-    "1288490189, 1.20 GiB", "157286400, 150 MiB"})
+  @CsvSource({
+    "0, 0 B",
+    "1023, 1023 B",
+    "1024, 1.00 KiB",
+    "1536, 1.50 KiB",
+    "12897485, 12.3 MiB",
+    "1288490189, 1.20 GiB",
+    "157286400, 150 MiB"
+  })
   void sizesPrintInBinaryUnits(long n, String text) {
     assertEquals(text, ProgressFormat.bytes(n));
   }
 
   @ParameterizedTest(name = "{0} s -> {1}")
-  @CsvSource({"0, 0s", "59.4, 59s", "65, 1m05s", "3599, 59m59s", "3660, 1h01m", "NaN, ?", "Infinity, ?", "-1, ?"})
+  @CsvSource({
+    "0, 0s",
+    "59.4, 59s",
+    "65, 1m05s",
+    "3599, 59m59s",
+    "3660, 1h01m",
+    "NaN, ?",
+    "Infinity, ?",
+    "-1, ?"
+  })
   void durationsPrintCompactly(double s, String text) {
     assertEquals(text, ProgressFormat.duration(s));
   }
@@ -96,7 +139,8 @@ class HubPureFunctionsTest {
         "50.0 MiB / 100 MiB (50%)  5.00 MiB/s  ETA 10s  model.safetensors",
         ProgressFormat.line(50L << 20, 100L << 20, 5 << 20, "model.safetensors"));
     assertEquals("0 B / 1.00 KiB (0%)  - /s  ETA ?", ProgressFormat.line(0, 1024, 0, ""));
-    assertEquals("1.00 KiB / 1.00 KiB (100%)  - /s  ETA 0s", ProgressFormat.line(1024, 1024, 0, null));
+    assertEquals(
+        "1.00 KiB / 1.00 KiB (100%)  - /s  ETA 0s", ProgressFormat.line(1024, 1024, 0, null));
   }
 
   @Test
@@ -104,7 +148,8 @@ class HubPureFunctionsTest {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     AtomicLong clock = new AtomicLong(1);
     ProgressPrinter p =
-        new ProgressPrinter(new PrintStream(buf, true, StandardCharsets.UTF_8), false, clock::get, 5_000_000_000L);
+        new ProgressPrinter(
+            new PrintStream(buf, true, StandardCharsets.UTF_8), false, clock::get, 5_000_000_000L);
     p.planned(RepoRef.parse("org/name"), "c".repeat(40), 2, 10L << 20, 0);
     p.fileStarted("model.safetensors", 10L << 20, 0);
     for (int i = 0; i < 10; i++) {
@@ -114,9 +159,11 @@ class HubPureFunctionsTest {
     p.fileDone("model.safetensors");
     p.finished(Path.of("/x"));
     String[] lines = buf.toString(StandardCharsets.UTF_8).split("\n");
-    assertEquals("vlm: org/name@main is commit " + "c".repeat(40) + ": 2 file(s), 10.0 MiB", lines[0]);
+    assertEquals(
+        "vlm: org/name@main is commit " + "c".repeat(40) + ": 2 file(s), 10.0 MiB", lines[0]);
     assertEquals("vlm: 5.00 MiB / 10.0 MiB (50%)  1.00 MiB/s  ETA 5s  model.safetensors", lines[1]);
-    assertEquals("vlm: 10.0 MiB / 10.0 MiB (100%)  1.00 MiB/s  ETA 0s  model.safetensors", lines[2]);
+    assertEquals(
+        "vlm: 10.0 MiB / 10.0 MiB (100%)  1.00 MiB/s  ETA 0s  model.safetensors", lines[2]);
     assertEquals("vlm: fetched model.safetensors", lines[3]);
     assertEquals("vlm: fetched 10.0 MiB in 10s (1.00 MiB/s); snapshot complete", lines[4]);
     assertEquals(5, lines.length);
@@ -128,7 +175,8 @@ class HubPureFunctionsTest {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     AtomicLong clock = new AtomicLong(1);
     ProgressPrinter p =
-        new ProgressPrinter(new PrintStream(buf, true, StandardCharsets.UTF_8), false, clock::get, 5_000_000_000L);
+        new ProgressPrinter(
+            new PrintStream(buf, true, StandardCharsets.UTF_8), false, clock::get, 5_000_000_000L);
     p.planned(RepoRef.parse("org/name"), "c".repeat(40), 1, 100L << 20, 0);
     p.fileStarted("w", 100L << 20, 0);
     for (int s = 1; s <= 30; s++) {
@@ -146,7 +194,8 @@ class HubPureFunctionsTest {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     AtomicLong clock = new AtomicLong(1);
     ProgressPrinter p =
-        new ProgressPrinter(new PrintStream(buf, true, StandardCharsets.UTF_8), true, clock::get, 100_000_000L);
+        new ProgressPrinter(
+            new PrintStream(buf, true, StandardCharsets.UTF_8), true, clock::get, 100_000_000L);
     p.planned(RepoRef.parse("org/name"), "c".repeat(40), 1, 4096, 0);
     p.fileStarted("w", 4096, 0);
     clock.addAndGet(200_000_000L);
@@ -156,7 +205,10 @@ class HubPureFunctionsTest {
     String out = buf.toString(StandardCharsets.UTF_8);
     assertTrue(out.contains("\r1.00 KiB / 4.00 KiB (25%)"), out);
     assertTrue(out.contains("\r2.00 KiB / 4.00 KiB (50%)"), out);
-    assertEquals(1, out.chars().filter(c -> c == '\n').count(), "only the plan line ends with a newline: " + out);
+    assertEquals(
+        1,
+        out.chars().filter(c -> c == '\n').count(),
+        "only the plan line ends with a newline: " + out);
   }
 
   @Test
@@ -167,23 +219,43 @@ class HubPureFunctionsTest {
     assertNull(d.token());
     assertFalse(d.offline());
 
-    HubSettings h = HubSettings.fromEnv(Map.of("HF_HOME", home.resolve("hf").toString(), "HF_HUB_OFFLINE", "1",
-        "HF_ENDPOINT", "http://127.0.0.1:9/"), home);
+    HubSettings h =
+        HubSettings.fromEnv(
+            Map.of(
+                "HF_HOME",
+                home.resolve("hf").toString(),
+                "HF_HUB_OFFLINE",
+                "1",
+                "HF_ENDPOINT",
+                "http://127.0.0.1:9/"),
+            home);
     assertEquals(home.resolve("hf/hub"), h.cacheDir());
     assertTrue(h.offline());
     assertEquals(URI.create("http://127.0.0.1:9"), h.endpoint(), "trailing slash dropped");
 
     Files.createDirectories(home.resolve("hf"));
     Files.writeString(home.resolve("hf/token"), "hf_from_login\n");
-    assertEquals("hf_from_login", HubSettings.fromEnv(Map.of("HF_HOME", home.resolve("hf").toString()), home).token());
-    HubSettings t = HubSettings.fromEnv(Map.of("HF_HOME", home.resolve("hf").toString(), "HF_TOKEN", "hf_env",
-        "HF_HUB_CACHE", "/elsewhere"), home);
+    assertEquals(
+        "hf_from_login",
+        HubSettings.fromEnv(Map.of("HF_HOME", home.resolve("hf").toString()), home).token());
+    HubSettings t =
+        HubSettings.fromEnv(
+            Map.of(
+                "HF_HOME",
+                home.resolve("hf").toString(),
+                "HF_TOKEN",
+                "hf_env",
+                "HF_HUB_CACHE",
+                "/elsewhere"),
+            home);
     assertEquals("hf_env", t.token(), "HF_TOKEN wins over the login file");
     assertEquals(Path.of("/elsewhere"), t.cacheDir(), "HF_HUB_CACHE wins over HF_HOME");
     assertFalse(t.toString().contains("hf_env"), "the token is never printed");
 
     IllegalArgumentException bad =
-        assertThrows(IllegalArgumentException.class, () -> HubSettings.fromEnv(Map.of("HF_ENDPOINT", "ftp://x"), home));
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> HubSettings.fromEnv(Map.of("HF_ENDPOINT", "ftp://x"), home));
     assertTrue(bad.getMessage().contains("HF_ENDPOINT"), bad.getMessage());
   }
 

@@ -44,13 +44,17 @@ class ModelResolverTest {
   ModelResolver resolver(boolean offline) {
     HubSettings s = new HubSettings(hub.endpoint(), null, tmp.resolve("cache"), offline);
     SnapshotDownloader d =
-        new SnapshotDownloader(new HubClient(s), new HubCache(s.cacheDir()), new SnapshotDownloader.Options(3, Duration.ofMillis(1)));
+        new SnapshotDownloader(
+            new HubClient(s),
+            new HubCache(s.cacheDir()),
+            new SnapshotDownloader.Options(3, Duration.ofMillis(1)));
     return new ModelResolver(d, FileSelection.serving(), DownloadListener.NONE);
   }
 
   @Test
   void anExistingFolderIsUsedAsItIsWithoutAskingTheHub() throws Exception {
-    Path folder = Files.createDirectories(tmp.resolve("org/tiny")); // even when it looks like a repo id
+    Path folder =
+        Files.createDirectories(tmp.resolve("org/tiny")); // even when it looks like a repo id
     assertEquals(folder.toAbsolutePath(), resolver(false).locate(folder.toString()));
     assertTrue(hub.log().isEmpty());
   }
@@ -66,18 +70,21 @@ class ModelResolverTest {
   @Test
   void aMissingPathIsNotMistakenForARepoId() {
     IllegalArgumentException e =
-        assertThrows(IllegalArgumentException.class, () -> resolver(false).locate("./no/such/folder"));
+        assertThrows(
+            IllegalArgumentException.class, () -> resolver(false).locate("./no/such/folder"));
     assertTrue(e.getMessage().contains("no folder"), e.getMessage());
     assertTrue(e.getMessage().contains("not a Hub repository id"), e.getMessage());
   }
 
   @Test
   void aMissingRelativeFolderUnderAnExistingOneIsAnErrorNeverAHubLookup() throws Exception {
-    // "src/tinyy" has the form of a repo id, but ./src exists (the module folder is the tests' working directory),
+    // "src/tinyy" has the form of a repo id, but ./src exists (the module folder is the tests'
+    // working directory),
     // so it is a folder path with a typo in it; the others cannot be repo ids at all
     assertTrue(Files.isDirectory(Path.of("src")), "the test runs in the module folder");
     for (String a : List.of("src/tinyy", "checkpoints//tiny", "a/b/c", "org/tiny/")) {
-      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> resolver(false).locate(a));
+      IllegalArgumentException e =
+          assertThrows(IllegalArgumentException.class, () -> resolver(false).locate(a));
       assertTrue(e.getMessage().contains("no folder"), a + ": " + e.getMessage());
     }
     assertTrue(hub.log().isEmpty(), "the Hub was never asked: " + hub.log());
@@ -94,13 +101,15 @@ class ModelResolverTest {
     Files.write(blob, b);
     hub.close();
     RuntimeException e = assertThrows(RuntimeException.class, () -> resolver(true).locate(REPO));
-    assertTrue(e.getMessage().contains("model.safetensors does not match its hash"), e.getMessage());
+    assertTrue(
+        e.getMessage().contains("model.safetensors does not match its hash"), e.getMessage());
   }
 
   @Test
   void aFileIsRefusedBecauseAModelIsAFolder() throws Exception {
     Path f = Files.writeString(tmp.resolve("model.safetensors"), "x");
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> resolver(false).locate(f.toString()));
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> resolver(false).locate(f.toString()));
     assertTrue(e.getMessage().contains("is a file"), e.getMessage());
   }
 
@@ -110,7 +119,8 @@ class ModelResolverTest {
     ExecutorService pool = Executors.newFixedThreadPool(3);
     try {
       List<Future<Path>> results = new ArrayList<>();
-      for (int i = 0; i < 3; i++) results.add(pool.submit((Callable<Path>) () -> resolver(false).locate(REPO)));
+      for (int i = 0; i < 3; i++)
+        results.add(pool.submit((Callable<Path>) () -> resolver(false).locate(REPO)));
       List<Path> snaps = new ArrayList<>();
       for (Future<Path> f : results) snaps.add(f.get());
       assertEquals(1, snaps.stream().distinct().count(), snaps.toString());
@@ -118,9 +128,12 @@ class ModelResolverTest {
       assertArrayEquals(files.get("model.safetensors"), Files.readAllBytes(w));
       assertTrue(Files.isSymbolicLink(w), "still a link, not a copy, after concurrent linking");
       long cdnGets = hub.log().stream().filter(r -> r.path().startsWith("/cdn/")).count();
-      assertEquals(1, cdnGets, "the blob lock made the others wait and reuse the first one's bytes");
+      assertEquals(
+          1, cdnGets, "the blob lock made the others wait and reuse the first one's bytes");
       try (var names = Files.list(snaps.get(0))) {
-        assertTrue(names.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary links left");
+        assertTrue(
+            names.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")),
+            "no temporary links left");
       }
     } finally {
       pool.shutdownNow();

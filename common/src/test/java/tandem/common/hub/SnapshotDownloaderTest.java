@@ -23,7 +23,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.testing.FakeHub;
 
-/** Downloads against a Hub stand-in on localhost: the real HTTP exchange, redirects, headers and faults. */
+/**
+ * Downloads against a Hub stand-in on localhost: the real HTTP exchange, redirects, headers and
+ * faults.
+ */
 class SnapshotDownloaderTest {
   static final String REPO = "tandem-test/tiny-vlm";
   static final String COMMIT = "0123456789abcdef0123456789abcdef01234567";
@@ -54,7 +57,9 @@ class SnapshotDownloaderTest {
 
   SnapshotDownloader downloader(HubSettings s, int attempts) {
     return new SnapshotDownloader(
-        new HubClient(s), new HubCache(s.cacheDir()), new SnapshotDownloader.Options(attempts, Duration.ofMillis(1)));
+        new HubClient(s),
+        new HubCache(s.cacheDir()),
+        new SnapshotDownloader.Options(attempts, Duration.ofMillis(1)));
   }
 
   Path download(HubSettings s, int attempts) {
@@ -71,14 +76,23 @@ class SnapshotDownloaderTest {
 
     Path repoDir = tmp.resolve("hub").resolve("models--tandem-test--tiny-vlm");
     assertEquals(repoDir.resolve("snapshots").resolve(COMMIT).toAbsolutePath(), snap);
-    assertEquals(COMMIT, Files.readString(repoDir.resolve("refs/main"))); // no trailing newline, as Python writes it
-    for (String f : List.of(
-        "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
-        "vision/preprocessor_config.json", "model.safetensors")) {
+    assertEquals(
+        COMMIT,
+        Files.readString(repoDir.resolve("refs/main"))); // no trailing newline, as Python writes it
+    for (String f :
+        List.of(
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "chat_template.jinja",
+            "vision/preprocessor_config.json",
+            "model.safetensors")) {
       Path p = snap.resolve(f);
       assertTrue(Files.isSymbolicLink(p), f + " is a symlink");
       String up = "../".repeat(f.split("/").length + 1);
-      assertEquals(up + "blobs/" + FakeHub.etagOf(f, files.get(f)), Files.readSymbolicLink(p).toString());
+      assertEquals(
+          up + "blobs/" + FakeHub.etagOf(f, files.get(f)), Files.readSymbolicLink(p).toString());
       assertArrayEquals(files.get(f), Files.readAllBytes(p), f);
     }
     for (String skipped : List.of("README.md", "pytorch_model.bin", ".gitattributes")) {
@@ -103,7 +117,9 @@ class SnapshotDownloaderTest {
     Path second = download(settings(null, false), 5);
     assertEquals(first, second);
     assertEquals(List.of(), cdnGets());
-    assertTrue(hub.log().stream().noneMatch(r -> r.method().equals("GET") && r.path().contains("/resolve/")));
+    assertTrue(
+        hub.log().stream()
+            .noneMatch(r -> r.method().equals("GET") && r.path().contains("/resolve/")));
     assertTrue(events.has("cached " + totalServingBytes()), events.toString());
   }
 
@@ -116,7 +132,8 @@ class SnapshotDownloaderTest {
     List<FakeHub.Request> gets = cdnGets();
     assertEquals(2, gets.size(), gets.toString());
     assertNull(gets.get(0).range());
-    // The client keeps what reached it before the cut (TCP may lose some of the 600000 bytes the server wrote).
+    // The client keeps what reached it before the cut (TCP may lose some of the 600000 bytes the
+    // server wrote).
     long resumedAt = Long.parseLong(gets.get(1).range().replaceAll("bytes=(\\d+)-", "$1"));
     assertTrue(resumedAt > 0 && resumedAt <= 600_000, "resumed at " + resumedAt);
     assertTrue(events.has("retry model.safetensors 1"), events.toString());
@@ -128,8 +145,14 @@ class SnapshotDownloaderTest {
     hub.expireOnce(weights);
     Path snap = download(settings(null, false), 5);
     assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
-    assertTrue(events.has("retry model.safetensors 1 IOException: the download link was refused (HTTP 403"), events.toString());
-    long heads = hub.log().stream().filter(r -> r.method().equals("HEAD") && r.path().endsWith("/model.safetensors")).count();
+    assertTrue(
+        events.has(
+            "retry model.safetensors 1 IOException: the download link was refused (HTTP 403"),
+        events.toString());
+    long heads =
+        hub.log().stream()
+            .filter(r -> r.method().equals("HEAD") && r.path().endsWith("/model.safetensors"))
+            .count();
     assertEquals(2, heads, "asked the Hub again for the link");
   }
 
@@ -137,10 +160,11 @@ class SnapshotDownloaderTest {
   void aStalledConnectionIsDroppedAndResumed() throws IOException {
     hub.stallOnce(weights, 300_000);
     HubSettings s = settings(null, false);
-    var d = new SnapshotDownloader(
-        new HubClient(s, Duration.ofSeconds(5), Duration.ofMillis(400)),
-        new HubCache(s.cacheDir()),
-        new SnapshotDownloader.Options(3, Duration.ofMillis(1)));
+    var d =
+        new SnapshotDownloader(
+            new HubClient(s, Duration.ofSeconds(5), Duration.ofMillis(400)),
+            new HubCache(s.cacheDir()),
+            new SnapshotDownloader.Options(3, Duration.ofMillis(1)));
     long t0 = System.nanoTime();
     Path snap = d.download(RepoRef.parse(REPO), FileSelection.serving(), events);
     long ms = (System.nanoTime() - t0) / 1_000_000;
@@ -159,12 +183,16 @@ class SnapshotDownloaderTest {
     HubException e = assertThrows(HubException.class, () -> download(settings(null, false), 1));
     assertEquals(HubException.Kind.NETWORK, e.kind());
     Path partial =
-        tmp.resolve("hub/models--tandem-test--tiny-vlm/blobs/" + FakeHub.sha256(weights) + ".incomplete");
+        tmp.resolve(
+            "hub/models--tandem-test--tiny-vlm/blobs/" + FakeHub.sha256(weights) + ".incomplete");
     long kept = Files.size(partial);
     assertTrue(kept > 0 && kept <= 700_000, "kept " + kept);
-    assertTrue(e.getMessage().contains("stopped at " + kept + " of " + weights.length), e.getMessage());
+    assertTrue(
+        e.getMessage().contains("stopped at " + kept + " of " + weights.length), e.getMessage());
     assertTrue(e.getMessage().contains("again to resume"), e.getMessage());
-    assertFalse(Files.exists(tmp.resolve("hub/models--tandem-test--tiny-vlm/refs/main")), "no ref before completion");
+    assertFalse(
+        Files.exists(tmp.resolve("hub/models--tandem-test--tiny-vlm/refs/main")),
+        "no ref before completion");
 
     hub.clearLog();
     Path snap = download(settings(null, false), 1);
@@ -182,7 +210,9 @@ class SnapshotDownloaderTest {
     assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
     assertEquals(2, cdnGets().size(), "fetched whole twice");
     assertNull(cdnGets().get(1).range(), "the bad bytes were thrown away, not resumed");
-    assertTrue(events.has("corrupted model.safetensors expected " + FakeHub.sha256(weights)), events.toString());
+    assertTrue(
+        events.has("corrupted model.safetensors expected " + FakeHub.sha256(weights)),
+        events.toString());
   }
 
   @Test
@@ -198,7 +228,8 @@ class SnapshotDownloaderTest {
 
   @Test
   void aCorruptedCachedPartialIsCaughtEvenWhenOnlyTheTailIsFetched() throws IOException {
-    // A partial file left by an earlier run with a bad byte: the resumed file must fail its hash and be refetched.
+    // A partial file left by an earlier run with a bad byte: the resumed file must fail its hash
+    // and be refetched.
     Path blobs = Files.createDirectories(tmp.resolve("hub/models--tandem-test--tiny-vlm/blobs"));
     byte[] bad = java.util.Arrays.copyOf(weights, 500_000);
     bad[1234] ^= 1;
@@ -206,7 +237,9 @@ class SnapshotDownloaderTest {
 
     Path snap = download(settings(null, false), 5);
     assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
-    assertEquals(List.of("bytes=500000-", "none"), cdnGets().stream().map(r -> String.valueOf(r.range()).replace("null", "none")).toList());
+    assertEquals(
+        List.of("bytes=500000-", "none"),
+        cdnGets().stream().map(r -> String.valueOf(r.range()).replace("null", "none")).toList());
   }
 
   @Test
@@ -229,28 +262,36 @@ class SnapshotDownloaderTest {
     Files.write(blob, tampered);
     hub.clearLog();
     download(settings(null, false), 5);
-    assertTrue(events.has("corrupted model.safetensors expected " + FakeHub.sha256(weights)), events.toString());
+    assertTrue(
+        events.has("corrupted model.safetensors expected " + FakeHub.sha256(weights)),
+        events.toString());
     assertEquals(1, cdnGets().size(), "fetched again");
     assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
   }
 
   @Test
-  void behindAMirrorWithoutContentHashEtagsFilesAreCheckedAgainstTheApisHashes() throws IOException {
+  void behindAMirrorWithoutContentHashEtagsFilesAreCheckedAgainstTheApisHashes()
+      throws IOException {
     hub.mirrorEtags();
     Path snap = download(settings(null, false), 5);
     assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
     // a download corrupted on the way is caught by the API's sha256, not trusted for its size
     hub.corrupt(weights, 2);
     HubSettings other = new HubSettings(hub.endpoint(), null, tmp.resolve("hub2"), false);
-    HubException e = assertThrows(HubException.class, () -> downloader(other, 5)
-        .download(RepoRef.parse(REPO), FileSelection.serving(), events));
+    HubException e =
+        assertThrows(
+            HubException.class,
+            () ->
+                downloader(other, 5)
+                    .download(RepoRef.parse(REPO), FileSelection.serving(), events));
     assertEquals(HubException.Kind.INTEGRITY, e.kind());
   }
 
   @Test
   void aRejectedTokenIsToldApartFromAMissingOne() {
     hub.requireToken(TOKEN);
-    HubException e = assertThrows(HubException.class, () -> download(settings("hf_wrong", false), 5));
+    HubException e =
+        assertThrows(HubException.class, () -> download(settings("hf_wrong", false), 5));
     assertEquals(HubException.Kind.AUTH, e.kind());
     assertTrue(e.getMessage().contains("refused the token from HF_TOKEN"), e.getMessage());
     assertTrue(e.getMessage().contains("Invalid credentials"), e.getMessage());
@@ -262,7 +303,8 @@ class SnapshotDownloaderTest {
     Path snap = download(settings(TOKEN, false), 5);
     assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
     for (FakeHub.Request r : hub.log()) {
-      if (r.path().startsWith("/cdn/")) assertNull(r.authorization(), "token leaked to " + r.path());
+      if (r.path().startsWith("/cdn/"))
+        assertNull(r.authorization(), "token leaked to " + r.path());
       else assertEquals("Bearer " + TOKEN, r.authorization(), r.path());
     }
   }
@@ -273,7 +315,8 @@ class SnapshotDownloaderTest {
     hub.close(); // nothing listens any more
     Path offline = download(settings(null, true), 5);
     assertEquals(online, offline);
-    assertTrue(events.has("cache " + RepoRef.parse(REPO) + " HF_HUB_OFFLINE is set"), events.toString());
+    assertTrue(
+        events.has("cache " + RepoRef.parse(REPO) + " HF_HUB_OFFLINE is set"), events.toString());
   }
 
   @Test
@@ -300,13 +343,15 @@ class SnapshotDownloaderTest {
     Files.delete(tmp.resolve("hub/models--tandem-test--tiny-vlm/blobs/" + FakeHub.sha256(weights)));
     HubException e = assertThrows(HubException.class, () -> download(settings(null, true), 5));
     assertEquals(HubException.Kind.NOT_CACHED, e.kind());
-    assertTrue(e.getMessage().contains("model.safetensors points to a missing blob"), e.getMessage());
+    assertTrue(
+        e.getMessage().contains("model.safetensors points to a missing blob"), e.getMessage());
     assertTrue(Files.isSymbolicLink(snap.resolve("model.safetensors")));
   }
 
   @Test
   void aCacheWrittenByPythonIsReusedOffline() throws IOException {
-    // The layout huggingface_hub writes: blobs named by ETag, relative symlinks, refs/main holding the commit.
+    // The layout huggingface_hub writes: blobs named by ETag, relative symlinks, refs/main holding
+    // the commit.
     Path repo = tmp.resolve("hub/models--org--py-made");
     String commit = "fedcba9876543210fedcba9876543210fedcba98";
     byte[] config = FakeHub.utf8("{\"model_type\": \"py\"}");
@@ -316,10 +361,16 @@ class SnapshotDownloaderTest {
     Files.write(repo.resolve("blobs/" + FakeHub.gitSha1(config)), config);
     Files.write(repo.resolve("blobs/" + FakeHub.sha256(weights)), weights);
     Files.writeString(repo.resolve("refs/main"), commit);
-    Files.createSymbolicLink(repo.resolve("snapshots/" + commit + "/config.json"), Path.of("../../blobs/" + FakeHub.gitSha1(config)));
-    Files.createSymbolicLink(repo.resolve("snapshots/" + commit + "/model.safetensors"), Path.of("../../blobs/" + FakeHub.sha256(weights)));
+    Files.createSymbolicLink(
+        repo.resolve("snapshots/" + commit + "/config.json"),
+        Path.of("../../blobs/" + FakeHub.gitSha1(config)));
+    Files.createSymbolicLink(
+        repo.resolve("snapshots/" + commit + "/model.safetensors"),
+        Path.of("../../blobs/" + FakeHub.sha256(weights)));
 
-    Path snap = downloader(settings(null, true), 5).download(RepoRef.parse("org/py-made"), FileSelection.serving(), events);
+    Path snap =
+        downloader(settings(null, true), 5)
+            .download(RepoRef.parse("org/py-made"), FileSelection.serving(), events);
     assertEquals(repo.resolve("snapshots/" + commit).toAbsolutePath(), snap);
     assertArrayEquals(config, Files.readAllBytes(snap.resolve("config.json")));
   }
@@ -328,37 +379,48 @@ class SnapshotDownloaderTest {
   void aRenamedRepositoryIsFollowedThroughItsRelativeRedirect() throws IOException {
     hub.rename("old-owner/tiny-vlm", REPO);
     Path snap =
-        downloader(settings(null, false), 5).download(RepoRef.parse("old-owner/tiny-vlm"), FileSelection.serving(), events);
+        downloader(settings(null, false), 5)
+            .download(RepoRef.parse("old-owner/tiny-vlm"), FileSelection.serving(), events);
     assertArrayEquals(weights, Files.readAllBytes(snap.resolve("model.safetensors")));
     assertTrue(hub.log().stream().anyMatch(r -> r.path().startsWith("/" + REPO + "/resolve/")));
   }
 
   @Test
   void aCommitRevisionIsServedWithoutWritingARef() throws IOException {
-    Path snap = downloader(settings(null, false), 5).download(RepoRef.parse(REPO + "@" + COMMIT), FileSelection.serving(), events);
+    Path snap =
+        downloader(settings(null, false), 5)
+            .download(RepoRef.parse(REPO + "@" + COMMIT), FileSelection.serving(), events);
     assertTrue(snap.endsWith(COMMIT));
     assertFalse(Files.exists(tmp.resolve("hub/models--tandem-test--tiny-vlm/refs")));
   }
 
   @Test
   void anUnknownRevisionOrRepositoryIsA404ThatNamesIt() {
-    HubException rev = assertThrows(
-        HubException.class,
-        () -> downloader(settings(null, false), 5).download(RepoRef.parse(REPO + "@nope"), FileSelection.serving(), events));
+    HubException rev =
+        assertThrows(
+            HubException.class,
+            () ->
+                downloader(settings(null, false), 5)
+                    .download(RepoRef.parse(REPO + "@nope"), FileSelection.serving(), events));
     assertEquals(HubException.Kind.NOT_FOUND, rev.kind());
     assertTrue(rev.getMessage().contains("revision 'nope' does not exist"), rev.getMessage());
-    HubException repo = assertThrows(
-        HubException.class,
-        () -> downloader(settings(null, false), 5).download(RepoRef.parse("nobody/nothing"), FileSelection.serving(), events));
+    HubException repo =
+        assertThrows(
+            HubException.class,
+            () ->
+                downloader(settings(null, false), 5)
+                    .download(RepoRef.parse("nobody/nothing"), FileSelection.serving(), events));
     assertEquals(HubException.Kind.NOT_FOUND, repo.kind());
-    assertTrue(repo.getMessage().contains("repository nobody/nothing does not exist"), repo.getMessage());
+    assertTrue(
+        repo.getMessage().contains("repository nobody/nothing does not exist"), repo.getMessage());
   }
 
   @Test
   void includePatternsWidenWhatIsFetched() throws IOException {
     var sel = new FileSelection(List.of("*.json", "*.bin"));
     Path snap = downloader(settings(null, false), 5).download(RepoRef.parse(REPO), sel, events);
-    assertArrayEquals(files.get("pytorch_model.bin"), Files.readAllBytes(snap.resolve("pytorch_model.bin")));
+    assertArrayEquals(
+        files.get("pytorch_model.bin"), Files.readAllBytes(snap.resolve("pytorch_model.bin")));
     assertFalse(Files.exists(snap.resolve("model.safetensors")));
   }
 

@@ -13,25 +13,30 @@ import java.util.logging.Logger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Token-file reloads (issue 15): deleting the file revokes its tokens; reloads and failures are logged, no token. */
+/**
+ * Token-file reloads (issue 15): deleting the file revokes its tokens; reloads and failures are
+ * logged, no token.
+ */
 class BearerTokenAuthTest {
   @TempDir Path dir;
 
   @Test
-  void deletingTheTokenFileRevokesItsTokensAndReloadsAreLoggedWithoutTokenValues() throws Exception {
+  void deletingTheTokenFileRevokesItsTokensAndReloadsAreLoggedWithoutTokenValues()
+      throws Exception {
     List<String> log = new ArrayList<>();
-    Handler h = new Handler() {
-      @Override
-      public void publish(LogRecord r) {
-        log.add(r.getLevel() + " " + r.getMessage());
-      }
+    Handler h =
+        new Handler() {
+          @Override
+          public void publish(LogRecord r) {
+            log.add(r.getLevel() + " " + r.getMessage());
+          }
 
-      @Override
-      public void flush() {}
+          @Override
+          public void flush() {}
 
-      @Override
-      public void close() {}
-    };
+          @Override
+          public void close() {}
+        };
     Logger logger = Logger.getLogger(BearerTokenAuth.class.getName());
     logger.addHandler(h);
     try {
@@ -53,7 +58,8 @@ class BearerTokenAuthTest {
       assertTrue(all.contains("loaded the token file") && all.contains("2 tokens"), all);
       assertTrue(all.contains("is gone") && all.contains("revoked"), all);
       assertTrue(all.contains("reloaded the token file") && all.contains("1 tokens"), all);
-      for (String secret : List.of("s3cret", "fixed-t0ken")) assertFalse(all.contains(secret), "a token was logged: " + all);
+      for (String secret : List.of("s3cret", "fixed-t0ken"))
+        assertFalse(all.contains(secret), "a token was logged: " + all);
     } finally {
       logger.removeHandler(h);
     }

@@ -27,12 +27,14 @@ class HalfFloatsTest {
   @Test
   void narrowingRoundsToNearestEvenAndKeepsNaN() {
     assertEquals(1f, HalfFloats.roundToF16(1f + 0x1p-11f)); // a tie: to the even neighbour
-    assertEquals(1f + 0x1p-9f, HalfFloats.roundToF16(1f + 0x1p-10f + 0x1p-11f)); // a tie: up to even
+    assertEquals(
+        1f + 0x1p-9f, HalfFloats.roundToF16(1f + 0x1p-10f + 0x1p-11f)); // a tie: up to even
     assertEquals(Float.POSITIVE_INFINITY, HalfFloats.roundToF16(65520f));
     assertEquals(65504f, HalfFloats.roundToF16(65519f));
     assertEquals(0x1p-24f, HalfFloats.roundToF16(0x1p-24f));
     assertEquals((short) 0x3f80, HalfFloats.floatToBf16(1f));
-    assertEquals((short) 0x3f80, HalfFloats.floatToBf16(Float.intBitsToFloat(0x3f808000))); // a tie: to even
+    assertEquals(
+        (short) 0x3f80, HalfFloats.floatToBf16(Float.intBitsToFloat(0x3f808000))); // a tie: to even
     assertEquals((short) 0x3f82, HalfFloats.floatToBf16(Float.intBitsToFloat(0x3f818000)));
     float nan = Float.intBitsToFloat(0x7f800001); // would round to infinity without the NaN rule
     assertTrue(Float.isNaN(HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(nan))));
@@ -48,16 +50,23 @@ class HalfFloatsTest {
       Tensor t = TensorCodec.encode(b.array(), d, 2, 2);
       float[] back = TensorCodec.decodeRows(List.of(t), 2, "x");
       for (int i = 0; i < v.length; i++) {
-        float want = switch (d) {
-          case DTYPE_FLOAT16 -> HalfFloats.roundToF16(v[i]);
-          case DTYPE_BFLOAT16 -> HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(v[i]));
-          default -> v[i];
-        };
+        float want =
+            switch (d) {
+              case DTYPE_FLOAT16 -> HalfFloats.roundToF16(v[i]);
+              case DTYPE_BFLOAT16 -> HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(v[i]));
+              default -> v[i];
+            };
         assertEquals(want, back[i], d + " " + i);
       }
     }
-    var e = assertThrows(IllegalArgumentException.class,
-        () -> TensorCodec.decodeRows(List.of(TensorCodec.encode(b.array(), DType.DTYPE_FLOAT32, 4)), 2, "rows"));
-    assertEquals("rows[0] has shape [4]; its last dimension must be the model's hidden size 2", e.getMessage());
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                TensorCodec.decodeRows(
+                    List.of(TensorCodec.encode(b.array(), DType.DTYPE_FLOAT32, 4)), 2, "rows"));
+    assertEquals(
+        "rows[0] has shape [4]; its last dimension must be the model's hidden size 2",
+        e.getMessage());
   }
 }

@@ -25,38 +25,46 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A stand-in for the Hugging Face Hub on 127.0.0.1 (ephemeral port), with the Hub's URL scheme and headers:
+ * A stand-in for the Hugging Face Hub on 127.0.0.1 (ephemeral port), with the Hub's URL scheme and
+ * headers:
  *
  * <ul>
  *   <li>{@code GET /api/models/{repo}/revision/{rev}} → {@code {id, sha, siblings:[{rfilename}]}};
- *   <li>{@code HEAD|GET /{repo}/resolve/{rev}/{file}} → small files inline with {@code ETag} = git blob sha1; LFS
- *       files ({@code *.safetensors}, {@code *.bin}) as a 302 to {@code /cdn/{sha256}} with {@code X-Linked-Etag},
- *       {@code X-Linked-Size}; always {@code X-Repo-Commit};
+ *   <li>{@code HEAD|GET /{repo}/resolve/{rev}/{file}} → small files inline with {@code ETag} = git
+ *       blob sha1; LFS files ({@code *.safetensors}, {@code *.bin}) as a 302 to {@code
+ *       /cdn/{sha256}} with {@code X-Linked-Etag}, {@code X-Linked-Size}; always {@code
+ *       X-Repo-Commit};
  *   <li>a renamed repository answers with a relative 307 to its new name;
  *   <li>{@code GET /cdn/{sha256}} honours {@code Range: bytes=N-} with 206.
  * </ul>
  *
- * Fault modes for tests: cut the connection mid-file once, stall it once, serve corrupted bytes, require a bearer
- * token.
- * Every request is logged (method, path, Range, whether an Authorization header came).
+ * Fault modes for tests: cut the connection mid-file once, stall it once, serve corrupted bytes,
+ * require a bearer token. Every request is logged (method, path, Range, whether an Authorization
+ * header came).
  */
 public final class FakeHub implements AutoCloseable {
   /** One logged request. */
-  public record Request(String method, String path, String range, String authorization, long millis) {}
+  public record Request(
+      String method, String path, String range, String authorization, long millis) {}
 
   private record Repo(String commit, Map<String, byte[]> files) {}
 
   private final HttpServer server;
-  private final HttpServer cdnServer; // another port, so another origin, as the real CDN is another host
+  private final HttpServer
+      cdnServer; // another port, so another origin, as the real CDN is another host
   private final ExecutorService pool = Executors.newCachedThreadPool();
   private final Map<String, Repo> repos = new ConcurrentHashMap<>();
   private final Map<String, String> refs = new ConcurrentHashMap<>(); // "repo@rev" -> commit
   private final Map<String, String> renamed = new ConcurrentHashMap<>();
   private final Map<String, byte[]> cdn = new ConcurrentHashMap<>();
-  private final Map<String, Long> cutOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before the cut
-  private final Map<String, Boolean> expireOnce = new ConcurrentHashMap<>(); // sha256 -> refuse the next CDN GET
-  private final Map<String, Long> stallOnce = new ConcurrentHashMap<>(); // sha256 -> bytes before going silent
-  private final Map<String, Integer> corrupt = new ConcurrentHashMap<>(); // sha256 -> downloads left to corrupt
+  private final Map<String, Long> cutOnce =
+      new ConcurrentHashMap<>(); // sha256 -> bytes before the cut
+  private final Map<String, Boolean> expireOnce =
+      new ConcurrentHashMap<>(); // sha256 -> refuse the next CDN GET
+  private final Map<String, Long> stallOnce =
+      new ConcurrentHashMap<>(); // sha256 -> bytes before going silent
+  private final Map<String, Integer> corrupt =
+      new ConcurrentHashMap<>(); // sha256 -> downloads left to corrupt
   private final List<Request> log = Collections.synchronizedList(new ArrayList<>());
   private volatile String requiredToken;
   private volatile boolean mirrorEtags;
@@ -85,11 +93,14 @@ public final class FakeHub implements AutoCloseable {
   public FakeHub addRepo(String repoId, String commit, Map<String, byte[]> files) {
     repos.put(repoId, new Repo(commit, new LinkedHashMap<>(files)));
     refs.put(repoId + "@main", commit);
-    for (var e : files.entrySet()) if (isLfs(e.getKey())) cdn.put(sha256(e.getValue()), e.getValue());
+    for (var e : files.entrySet())
+      if (isLfs(e.getKey())) cdn.put(sha256(e.getValue()), e.getValue());
     return this;
   }
 
-  /** Requests for {@code oldId} get a relative 307 to {@code newId}, as the Hub does after a rename. */
+  /**
+   * Requests for {@code oldId} get a relative 307 to {@code newId}, as the Hub does after a rename.
+   */
   public FakeHub rename(String oldId, String newId) {
     renamed.put(oldId, newId);
     return this;
@@ -106,27 +117,35 @@ public final class FakeHub implements AutoCloseable {
     return this;
   }
 
-  /** The next download of this file's bytes stops after {@code afterBytes} and the connection is dropped. */
+  /**
+   * The next download of this file's bytes stops after {@code afterBytes} and the connection is
+   * dropped.
+   */
   public FakeHub cutOnce(byte[] content, long afterBytes) {
     cutOnce.put(sha256(content), afterBytes);
     return this;
   }
 
-  /** The next CDN request for this file is refused with 403, as S3 refuses an expired signed link. */
+  /**
+   * The next CDN request for this file is refused with 403, as S3 refuses an expired signed link.
+   */
   public FakeHub expireOnce(byte[] content) {
     expireOnce.put(sha256(content), true);
     return this;
   }
 
-  /** The next download of this file's bytes sends {@code afterBytes}, then nothing for 10 s (a stalled socket). */
+  /**
+   * The next download of this file's bytes sends {@code afterBytes}, then nothing for 10 s (a
+   * stalled socket).
+   */
   public FakeHub stallOnce(byte[] content, long afterBytes) {
     stallOnce.put(sha256(content), afterBytes);
     return this;
   }
 
   /**
-   * Answers like a mirror whose ETags are its own (not content hashes) and that sends no X-Linked-Etag; the
-   * repository API still lists each file's hash (blobs=true), as the Hub does.
+   * Answers like a mirror whose ETags are its own (not content hashes) and that sends no
+   * X-Linked-Etag; the repository API still lists each file's hash (blobs=true), as the Hub does.
    */
   public FakeHub mirrorEtags() {
     mirrorEtags = true;
@@ -156,7 +175,10 @@ public final class FakeHub implements AutoCloseable {
     pool.shutdownNow();
   }
 
-  /** A tiny repository with the shapes of a real one: configs, tokenizer, template, a ~1.5 MB LFS weight file. */
+  /**
+   * A tiny repository with the shapes of a real one: configs, tokenizer, template, a ~1.5 MB LFS
+   * weight file.
+   */
   public static Map<String, byte[]> smallModelFiles(long seed) {
     Random rnd = new Random(seed);
     byte[] weights = new byte[1_500_000 + rnd.nextInt(1000)];
@@ -189,7 +211,10 @@ public final class FakeHub implements AutoCloseable {
     return hex("SHA-256", b, null);
   }
 
-  /** Git's blob id: sha1 of "blob {size}\0" + content, which the Hub sends as the ETag of small files. */
+  /**
+   * Git's blob id: sha1 of "blob {size}\0" + content, which the Hub sends as the ETag of small
+   * files.
+   */
   public static String gitSha1(byte[] b) {
     return hex("SHA-1", b, "blob " + b.length + "\0");
   }
@@ -208,10 +233,13 @@ public final class FakeHub implements AutoCloseable {
     }
   }
 
-  // ---------------------------------------------------------------------------------------------- handlers
+  // ----------------------------------------------------------------------------------------------
+  // handlers
 
-  private static final Pattern API = Pattern.compile("/api/models/([^/]+/[^/]+|[^/]+)/revision/([^/]+)");
-  private static final Pattern RESOLVE = Pattern.compile("/([^/]+/[^/]+|[^/]+)/resolve/([^/]+)/(.+)");
+  private static final Pattern API =
+      Pattern.compile("/api/models/([^/]+/[^/]+|[^/]+)/revision/([^/]+)");
+  private static final Pattern RESOLVE =
+      Pattern.compile("/([^/]+/[^/]+|[^/]+)/resolve/([^/]+)/(.+)");
   private static final Pattern CDN = Pattern.compile("/cdn/([0-9a-f]{64})");
   private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-");
 
@@ -233,7 +261,12 @@ public final class FakeHub implements AutoCloseable {
         if (!authorized(ex)) return;
         String id = m.group(1);
         if (renamed.containsKey(id)) {
-          redirect(ex, 307, rawPath.replaceFirst("/api/models/" + Pattern.quote(id) + "/", "/api/models/" + renamed.get(id) + "/"));
+          redirect(
+              ex,
+              307,
+              rawPath.replaceFirst(
+                  "/api/models/" + Pattern.quote(id) + "/",
+                  "/api/models/" + renamed.get(id) + "/"));
           return;
         }
         Repo repo = repos.get(id);
@@ -301,7 +334,8 @@ public final class FakeHub implements AutoCloseable {
         h.set("X-Repo-Commit", commit);
         if (mirrorEtags) {
           // a mirror's own validator: neither a sha256 nor a git sha1
-          h.set("ETag", "\"mirror-" + sha256(content).substring(0, 12) + "-" + content.length + "\"");
+          h.set(
+              "ETag", "\"mirror-" + sha256(content).substring(0, 12) + "-" + content.length + "\"");
           if (isLfs(file)) {
             h.set("X-Linked-Size", Long.toString(content.length));
             redirect(ex, 302, cdnEndpoint() + "/cdn/" + sha256(content) + "?X-Amz-Signature=fake");
@@ -334,7 +368,11 @@ public final class FakeHub implements AutoCloseable {
     if (need == null) return true;
     String auth = ex.getRequestHeaders().getFirst("Authorization");
     if (auth == null) {
-      error(ex, 401, "RepoNotFound", "Access to this model is restricted. You must be authenticated to access it.");
+      error(
+          ex,
+          401,
+          "RepoNotFound",
+          "Access to this model is restricted. You must be authenticated to access it.");
       return false;
     }
     if (!auth.equals("Bearer " + need)) {
@@ -399,7 +437,9 @@ public final class FakeHub implements AutoCloseable {
       }
       code = 206;
       ex.getResponseHeaders()
-          .set("Content-Range", "bytes " + start + "-" + (content.length - 1) + "/" + content.length);
+          .set(
+              "Content-Range",
+              "bytes " + start + "-" + (content.length - 1) + "/" + content.length);
     }
     long len = content.length - start;
     ex.getResponseHeaders().set("Accept-Ranges", "bytes");
@@ -437,7 +477,8 @@ public final class FakeHub implements AutoCloseable {
     ex.sendResponseHeaders(code, -1);
   }
 
-  private static void error(HttpExchange ex, int code, String errorCode, String message) throws IOException {
+  private static void error(HttpExchange ex, int code, String errorCode, String message)
+      throws IOException {
     if (errorCode != null) ex.getResponseHeaders().set("X-Error-Code", errorCode);
     ex.getResponseHeaders().set("X-Error-Message", message);
     byte[] body = utf8("{\"error\":\"" + message.replace("\"", "'") + "\"}");

@@ -4,8 +4,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Locates the reference fixtures copied from {@code ../shared/fixtures} into {@code common/src/test/resources}.
- * Works from any module's test run (Maven sets the working directory to the module).
+ * Locates the reference fixtures copied from {@code ../shared/fixtures} into {@code
+ * common/src/test/resources}. Works from any module's test run (Maven sets the working directory to
+ * the module).
  */
 public final class Fixtures {
   private Fixtures() {}

@@ -23,7 +23,10 @@ import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
-/** Test PKI made on the spot (no files checked in, nothing downloaded): a CA and leaf certificates it signs. */
+/**
+ * Test PKI made on the spot (no files checked in, nothing downloaded): a CA and leaf certificates
+ * it signs.
+ */
 public final class TestCerts {
   private static final AtomicLong SERIAL = new AtomicLong(System.currentTimeMillis());
 
@@ -52,13 +55,18 @@ public final class TestCerts {
   public static Pem leaf(Path dir, String name, Pem ca) throws Exception {
     KeyPair kp = keys();
     X509v3CertificateBuilder b =
-        builder(new X500Name(ca.certificate().getSubjectX500Principal().getName()), new X500Name("CN=" + name), kp);
+        builder(
+            new X500Name(ca.certificate().getSubjectX500Principal().getName()),
+            new X500Name("CN=" + name),
+            kp);
     b.addExtension(
         Extension.subjectAlternativeName,
         false,
-        new GeneralNames(new GeneralName[] {
-          new GeneralName(GeneralName.dNSName, "localhost"), new GeneralName(GeneralName.iPAddress, "127.0.0.1")
-        }));
+        new GeneralNames(
+            new GeneralName[] {
+              new GeneralName(GeneralName.dNSName, "localhost"),
+              new GeneralName(GeneralName.iPAddress, "127.0.0.1")
+            }));
     X509Certificate c = sign(b, ca.privateKey());
     return write(dir, name, c, kp.getPrivate());
   }
@@ -66,15 +74,21 @@ public final class TestCerts {
   private static X509v3CertificateBuilder builder(X500Name issuer, X500Name subject, KeyPair kp) {
     long now = System.currentTimeMillis();
     return new JcaX509v3CertificateBuilder(
-        issuer, BigInteger.valueOf(SERIAL.incrementAndGet()), new Date(now - 60_000), new Date(now + 86_400_000L), subject,
+        issuer,
+        BigInteger.valueOf(SERIAL.incrementAndGet()),
+        new Date(now - 60_000),
+        new Date(now + 86_400_000L),
+        subject,
         kp.getPublic());
   }
 
   private static X509Certificate sign(X509v3CertificateBuilder b, PrivateKey by) throws Exception {
-    return new JcaX509CertificateConverter().getCertificate(b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(by)));
+    return new JcaX509CertificateConverter()
+        .getCertificate(b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(by)));
   }
 
-  private static Pem write(Path dir, String name, X509Certificate c, PrivateKey k) throws IOException {
+  private static Pem write(Path dir, String name, X509Certificate c, PrivateKey k)
+      throws IOException {
     Path cert = dir.resolve(name + ".crt");
     Path key = dir.resolve(name + ".key");
     Files.writeString(cert, pem(c));

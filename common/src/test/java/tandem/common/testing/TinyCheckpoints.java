@@ -9,9 +9,10 @@ import java.util.stream.Stream;
 import tandem.common.checkpoint.CheckpointGenerator;
 
 /**
- * Tiny random-weight checkpoints for tests, rebuilt from the fixtures' config + TRW-1 seed (never downloaded). Each
- * is generated once per JVM into a temporary folder that is deleted at exit. Every tensor reproduces the SHA-256 in
- * the fixture's tensors.json (checked by CheckpointGeneratorTest).
+ * Tiny random-weight checkpoints for tests, rebuilt from the fixtures' config + TRW-1 seed (never
+ * downloaded). Each is generated once per JVM into a temporary folder that is deleted at exit.
+ * Every tensor reproduces the SHA-256 in the fixture's tensors.json (checked by
+ * CheckpointGeneratorTest).
  */
 public final class TinyCheckpoints {
   private TinyCheckpoints() {}
@@ -21,7 +22,10 @@ public final class TinyCheckpoints {
   private static Path vision;
   private static Path vlm;
 
-  /** fixtures/decoder-tiny (Qwen3ForCausalLM, seed 1234) with tokenizer.json and tokenizer_config.json. */
+  /**
+   * fixtures/decoder-tiny (Qwen3ForCausalLM, seed 1234) with tokenizer.json and
+   * tokenizer_config.json.
+   */
   public static synchronized Path decoderTiny() {
     if (decoder == null) decoder = build("decoder-tiny", "decoder-tiny");
     return decoder;
@@ -33,7 +37,9 @@ public final class TinyCheckpoints {
     return vision;
   }
 
-  /** fixtures/vlm-tiny/checkpoint (seed 4711 + its row gain) with all processor and tokenizer files. */
+  /**
+   * fixtures/vlm-tiny/checkpoint (seed 4711 + its row gain) with all processor and tokenizer files.
+   */
   public static synchronized Path vlmTiny() {
     if (vlm == null) vlm = build("vlm-tiny/checkpoint", "vlm-tiny");
     return vlm;
@@ -43,7 +49,9 @@ public final class TinyCheckpoints {
     try {
       Path src = Fixtures.path(fixture);
       Path out = tempRoot().resolve(name);
-      CheckpointGenerator.generate(src.resolve("config.json"), out,
+      CheckpointGenerator.generate(
+          src.resolve("config.json"),
+          out,
           CheckpointGenerator.Options.fromTrw1Json(src.resolve("trw1.json")));
       return out;
     } catch (IOException e) {

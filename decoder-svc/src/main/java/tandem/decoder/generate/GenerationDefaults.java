@@ -2,13 +2,14 @@ package tandem.decoder.generate;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import tandem.common.checkpoint.GenerationConfig;
 import java.util.function.LongSupplier;
+import tandem.common.checkpoint.GenerationConfig;
 
 /**
- * Defaults for every generation control: the checkpoint's generation_config.json where it says something, else the
- * seed demo's settings (max 1024, min 16, no_repeat_ngram_size 2, greedy), else Hugging Face's GenerationConfig
- * defaults (temperature 1, top_k 50, top_p 1, repetition_penalty 1) for a request that turns sampling on.
+ * Defaults for every generation control: the checkpoint's generation_config.json where it says
+ * something, else the seed demo's settings (max 1024, min 16, no_repeat_ngram_size 2, greedy), else
+ * Hugging Face's GenerationConfig defaults (temperature 1, top_k 50, top_p 1, repetition_penalty 1)
+ * for a request that turns sampling on.
  */
 public record GenerationDefaults(
     int maxNewTokens,
@@ -24,6 +25,7 @@ public record GenerationDefaults(
   public static final int DEMO_MAX_NEW_TOKENS = 1024;
   public static final int DEMO_MIN_NEW_TOKENS = 16;
   public static final int DEMO_NO_REPEAT_NGRAM_SIZE = 2;
+
   /** Qwen3's {@code <|im_end|>}: the stop id when the checkpoint names none. */
   public static final int QWEN_IM_END = 151645;
 
@@ -33,23 +35,36 @@ public record GenerationDefaults(
 
   /** Demo settings with the given stop ids. */
   public static GenerationDefaults demo(int... stopIds) {
-    return new GenerationDefaults(DEMO_MAX_NEW_TOKENS, DEMO_MIN_NEW_TOKENS, DEMO_NO_REPEAT_NGRAM_SIZE, 1f, false, 1f,
-        50, 1f, stopIds);
+    return new GenerationDefaults(
+        DEMO_MAX_NEW_TOKENS,
+        DEMO_MIN_NEW_TOKENS,
+        DEMO_NO_REPEAT_NGRAM_SIZE,
+        1f,
+        false,
+        1f,
+        50,
+        1f,
+        stopIds);
   }
 
-  /** Reads {@code generation_config.json} of a checkpoint folder; a missing file gives the demo settings. */
+  /**
+   * Reads {@code generation_config.json} of a checkpoint folder; a missing file gives the demo
+   * settings.
+   */
   public static GenerationDefaults fromDir(Path dir) throws IOException {
     return from(GenerationConfig.fromDir(dir));
   }
 
   /**
-   * Takes every value generation_config.json sets. Its {@code max_length} is ignored on purpose: HF's default of 20
-   * total tokens is meaningless for long image prompts, and the demo caps new tokens instead.
+   * Takes every value generation_config.json sets. Its {@code max_length} is ignored on purpose:
+   * HF's default of 20 total tokens is meaningless for long image prompts, and the demo caps new
+   * tokens instead.
    */
   public static GenerationDefaults from(GenerationConfig g) {
-    int[] eos = g.eosTokenIds().isEmpty()
-        ? new int[] {QWEN_IM_END}
-        : g.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
+    int[] eos =
+        g.eosTokenIds().isEmpty()
+            ? new int[] {QWEN_IM_END}
+            : g.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
     GenerationDefaults d = demo(eos);
     return new GenerationDefaults(
         g.maxNewTokens() != null ? g.maxNewTokens() : d.maxNewTokens,
@@ -69,8 +84,9 @@ public record GenerationDefaults(
   }
 
   /**
-   * Applies a request's overrides. Sampling is on when the request sets temperature > 0, off when it sets 0, and
-   * follows generation_config's do_sample when unset. An unset seed draws one from {@code freshSeed}.
+   * Applies a request's overrides. Sampling is on when the request sets temperature > 0, off when
+   * it sets 0, and follows generation_config's do_sample when unset. An unset seed draws one from
+   * {@code freshSeed}.
    *
    * @throws IllegalArgumentException naming the offending field and what is allowed
    */
@@ -78,7 +94,8 @@ public record GenerationDefaults(
     boolean sample = o.temperature() == null ? doSample : o.temperature() > 0;
     float temp = o.temperature() != null && o.temperature() > 0 ? o.temperature() : temperature;
     if (o.temperature() != null && (o.temperature() < 0 || !Float.isFinite(o.temperature())))
-      throw new IllegalArgumentException("temperature must be >= 0 (0 means greedy), got " + o.temperature());
+      throw new IllegalArgumentException(
+          "temperature must be >= 0 (0 means greedy), got " + o.temperature());
     return new GenerationSettings(
         o.maxNewTokens() != null ? o.maxNewTokens() : maxNewTokens,
         o.minNewTokens() != null ? o.minNewTokens() : minNewTokens,

@@ -3,8 +3,9 @@ package tandem.decoder.generate;
 import java.util.Arrays;
 
 /**
- * The generation controls of one request after defaults were applied (request value, else the checkpoint's
- * generation_config.json, else the server defaults). Names follow Hugging Face's GenerationConfig.
+ * The generation controls of one request after defaults were applied (request value, else the
+ * checkpoint's generation_config.json, else the server defaults). Names follow Hugging Face's
+ * GenerationConfig.
  *
  * @param maxNewTokens most new tokens (the stop token counts)
  * @param minNewTokens stop ids are banned until this many tokens were generated
@@ -32,10 +33,14 @@ public record GenerationSettings(
   public GenerationSettings {
     check(maxNewTokens >= 1, "max_new_tokens must be >= 1, got " + maxNewTokens);
     check(minNewTokens >= 0, "min_new_tokens must be >= 0, got " + minNewTokens);
-    check(noRepeatNgramSize >= 0, "no_repeat_ngram_size must be >= 0 (0 disables), got " + noRepeatNgramSize);
-    check(repetitionPenalty > 0 && Float.isFinite(repetitionPenalty),
+    check(
+        noRepeatNgramSize >= 0,
+        "no_repeat_ngram_size must be >= 0 (0 disables), got " + noRepeatNgramSize);
+    check(
+        repetitionPenalty > 0 && Float.isFinite(repetitionPenalty),
         "repetition_penalty must be > 0 (1 disables), got " + repetitionPenalty);
-    check(!doSample || (temperature > 0 && Float.isFinite(temperature)),
+    check(
+        !doSample || (temperature > 0 && Float.isFinite(temperature)),
         "temperature must be > 0 when sampling (0 means greedy), got " + temperature);
     check(topK >= 0, "top_k must be >= 0 (0 disables), got " + topK);
     check(topP > 0 && topP <= 1, "top_p must be in (0, 1] (1 disables), got " + topP);
@@ -59,10 +64,16 @@ public record GenerationSettings(
   @Override
   public boolean equals(Object o) {
     return o instanceof GenerationSettings g
-        && maxNewTokens == g.maxNewTokens && minNewTokens == g.minNewTokens
-        && noRepeatNgramSize == g.noRepeatNgramSize && repetitionPenalty == g.repetitionPenalty
-        && doSample == g.doSample && temperature == g.temperature && topK == g.topK && topP == g.topP
-        && seed == g.seed && Arrays.equals(stopIds, g.stopIds);
+        && maxNewTokens == g.maxNewTokens
+        && minNewTokens == g.minNewTokens
+        && noRepeatNgramSize == g.noRepeatNgramSize
+        && repetitionPenalty == g.repetitionPenalty
+        && doSample == g.doSample
+        && temperature == g.temperature
+        && topK == g.topK
+        && topP == g.topP
+        && seed == g.seed
+        && Arrays.equals(stopIds, g.stopIds);
   }
 
   @Override
@@ -72,9 +83,26 @@ public record GenerationSettings(
 
   @Override
   public String toString() {
-    return "GenerationSettings[max_new_tokens=" + maxNewTokens + ", min_new_tokens=" + minNewTokens
-        + ", no_repeat_ngram_size=" + noRepeatNgramSize + ", repetition_penalty=" + repetitionPenalty
-        + ", do_sample=" + doSample + ", temperature=" + temperature + ", top_k=" + topK + ", top_p=" + topP
-        + ", seed=" + seed + ", stop=" + Arrays.toString(stopIds) + "]";
+    return "GenerationSettings[max_new_tokens="
+        + maxNewTokens
+        + ", min_new_tokens="
+        + minNewTokens
+        + ", no_repeat_ngram_size="
+        + noRepeatNgramSize
+        + ", repetition_penalty="
+        + repetitionPenalty
+        + ", do_sample="
+        + doSample
+        + ", temperature="
+        + temperature
+        + ", top_k="
+        + topK
+        + ", top_p="
+        + topP
+        + ", seed="
+        + seed
+        + ", stop="
+        + Arrays.toString(stopIds)
+        + "]";
   }
 }

@@ -5,9 +5,10 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The n-grams of a growing sequence, for NoRepeatNGramLogitsProcessor. Each append costs O(n), so the ban set of
- * a step is found without rescanning the whole sequence (prompts of a thousand image tokens would make that the
- * dominant per-step cost). {@link #bannedReference} is HF's rescanning algorithm, kept for tests.
+ * The n-grams of a growing sequence, for NoRepeatNGramLogitsProcessor. Each append costs O(n), so
+ * the ban set of a step is found without rescanning the whole sequence (prompts of a thousand image
+ * tokens would make that the dominant per-step cost). {@link #bannedReference} is HF's rescanning
+ * algorithm, kept for tests.
  */
 public final class NgramIndex {
   private final int n;
@@ -18,16 +19,19 @@ public final class NgramIndex {
     this.n = n;
   }
 
-  /** Records the n-gram that ends at {@code seq[len - 1]} (call after each append, with len = new length). */
+  /**
+   * Records the n-gram that ends at {@code seq[len - 1]} (call after each append, with len = new
+   * length).
+   */
   public void onAppend(int[] seq, int len) {
     if (len < n) return;
     next.computeIfAbsent(new Key(seq, len - n, n - 1), k -> new IntSet()).add(seq[len - 1]);
   }
 
   /**
-   * Tokens banned as the next token of {@code seq[0..len)}: every token that followed the last n-1 tokens
-   * somewhere before. Returns the count written into {@code out} (sized at least to the vocabulary... or the
-   * number of distinct followers).
+   * Tokens banned as the next token of {@code seq[0..len)}: every token that followed the last n-1
+   * tokens somewhere before. Returns the count written into {@code out} (sized at least to the
+   * vocabulary... or the number of distinct followers).
    */
   public int banned(int[] seq, int len, int[] out) {
     if (len + 1 < n) return 0;
@@ -44,7 +48,9 @@ public final class NgramIndex {
     return s == null ? 0 : s.size;
   }
 
-  /** Hugging Face's {@code _get_ngrams} + {@code _get_generated_ngrams}: rescans the whole sequence. */
+  /**
+   * Hugging Face's {@code _get_ngrams} + {@code _get_generated_ngrams}: rescans the whole sequence.
+   */
   public static int[] bannedReference(int[] seq, int len, int n) {
     if (len + 1 < n) return new int[0];
     int[] prefix = Arrays.copyOfRange(seq, len - n + 1, len);

@@ -7,12 +7,13 @@ import java.util.Arrays;
 import tandem.decoder.model.PrefixKey;
 
 /**
- * Content addresses of a sequence's full KV blocks, as vLLM's prefix caching does: block i's key is a SHA-256 over
- * block i-1's key and the block's inputs, so it names the block's whole prefix. A position's input is its token id,
- * or for an image position of the prompt (the image token id) the embedding row spliced there, by its exact float
- * bits: the same image gives the same rows (the vision cache), a different image, resize or tiling different ones,
- * and a row is never mistaken for a token. Keys are computed lazily as blocks fill and kept; one instance per
- * sequence, used by the scheduler thread only.
+ * Content addresses of a sequence's full KV blocks, as vLLM's prefix caching does: block i's key is
+ * a SHA-256 over block i-1's key and the block's inputs, so it names the block's whole prefix. A
+ * position's input is its token id, or for an image position of the prompt (the image token id) the
+ * embedding row spliced there, by its exact float bits: the same image gives the same rows (the
+ * vision cache), a different image, resize or tiling different ones, and a row is never mistaken
+ * for a token. Keys are computed lazily as blocks fill and kept; one instance per sequence, used by
+ * the scheduler thread only.
  */
 final class PrefixKeys {
   private static final byte TOKEN = 0;
@@ -28,7 +29,10 @@ final class PrefixKeys {
   private final MessageDigest md;
   private final ByteBuffer row;
 
-  /** {@code imageRowOf[p]}: the image row spliced at prompt position p, or -1 (its length is the prompt's). */
+  /**
+   * {@code imageRowOf[p]}: the image row spliced at prompt position p, or -1 (its length is the
+   * prompt's).
+   */
   PrefixKeys(int blockTokens, int[] imageRowOf, float[] imageRows, int hidden) {
     this.blockTokens = blockTokens;
     this.promptLength = imageRowOf.length;
@@ -44,8 +48,8 @@ final class PrefixKeys {
   }
 
   /**
-   * The keys of the blocks that {@code tokens[0 .. length)} fill completely (the tokens are the sequence's prompt and
-   * then what it generated).
+   * The keys of the blocks that {@code tokens[0 .. length)} fill completely (the tokens are the
+   * sequence's prompt and then what it generated).
    */
   PrefixKey[] upTo(int[] tokens, int length) {
     int full = length / blockTokens;
@@ -56,7 +60,8 @@ final class PrefixKeys {
       md.update(prev);
       for (int p = count * blockTokens; p < (count + 1) * blockTokens; p++) feed(tokens, p);
       byte[] d = md.digest();
-      keys[count++] = new PrefixKey(ByteBuffer.wrap(d, 0, 8).getLong(), ByteBuffer.wrap(d, 8, 8).getLong());
+      keys[count++] =
+          new PrefixKey(ByteBuffer.wrap(d, 0, 8).getLong(), ByteBuffer.wrap(d, 8, 8).getLong());
     }
     return Arrays.copyOf(keys, full);
   }
@@ -68,7 +73,8 @@ final class PrefixKeys {
       row.put(TOKEN).putInt(tokens[p]);
     } else {
       row.put(IMAGE_ROW);
-      for (int i = 0; i < hidden; i++) row.putInt(Float.floatToRawIntBits(imageRows[r * hidden + i]));
+      for (int i = 0; i < hidden; i++)
+        row.putInt(Float.floatToRawIntBits(imageRows[r * hidden + i]));
     }
     md.update(row.array(), 0, row.position());
   }

@@ -2,7 +2,10 @@ package tandem.decoder.generate;
 
 import java.util.random.RandomGenerator;
 
-/** The last step of generation: argmax, or one draw from the softmax of the (warped) logits with a passed-in RNG. */
+/**
+ * The last step of generation: argmax, or one draw from the softmax of the (warped) logits with a
+ * passed-in RNG.
+ */
 public final class Sampler {
   private Sampler() {}
 

@@ -21,54 +21,70 @@ import tandem.decoder.model.KvStats;
  *
  * <ol>
  *   <li>drop cancelled sequences (free their KV) and cancelled queued requests;
- *   <li>admit queued requests into free slots while the KV cache has room for their prompts. With a paged KV cache,
- *       the longest run of full blocks already cached for the same prefix (system prompt, image, earlier turns) is
- *       reused, and only the rest is computed ({@code cached_prompt_tokens});
+ *   <li>admit queued requests into free slots while the KV cache has room for their prompts. With a
+ *       paged KV cache, the longest run of full blocks already cached for the same prefix (system
+ *       prompt, image, earlier turns) is reused, and only the rest is computed ({@code
+ *       cached_prompt_tokens});
  *   <li>run one step: a row for every decoding sequence plus rows of pending prompts up to {@code
- *       prefillTokensPerStep} rows in all (chunked prefill; at least {@link #MIN_CHUNK} prompt rows), in one pass
- *       when the model can ({@link CausalLm#chunkedPrefill}), so a long new prompt slows the running streams by a
- *       chunk per step instead of stalling them for its whole prefill. Models that prefill whole prompts only get
- *       the admitted prompts stacked into one prefill call, then a decode step.
- *   <li>emit one token per decoding sequence (and the first token of each prompt whose last chunk ran); finished
- *       sequences leave at once, their full KV blocks go to the prefix cache and their slot is reused.
+ *       prefillTokensPerStep} rows in all (chunked prefill; at least {@link #MIN_CHUNK} prompt
+ *       rows), in one pass when the model can ({@link CausalLm#chunkedPrefill}), so a long new
+ *       prompt slows the running streams by a chunk per step instead of stalling them for its whole
+ *       prefill. Models that prefill whole prompts only get the admitted prompts stacked into one
+ *       prefill call, then a decode step.
+ *   <li>emit one token per decoding sequence (and the first token of each prompt whose last chunk
+ *       ran); finished sequences leave at once, their full KV blocks go to the prefix cache and
+ *       their slot is reused.
  * </ol>
  *
- * When a step needs more KV blocks than the budget has free (after evicting unreferenced cached blocks), the newest
- * sequence is preempted: its blocks are offered to the prefix cache and freed, and it goes back to the head of the
- * queue, to be recomputed (mostly from the cache) when there is room. A sequence that alone fills the budget ends
- * with LENGTH. Each sequence keeps its own processor state and RNG, and the model computes each row of a pass
- * independently (bit for bit), so the ids a sequence gets depend neither on what it is batched with nor on chunk
- * sizes, reuse or preemption.
+ * When a step needs more KV blocks than the budget has free (after evicting unreferenced cached
+ * blocks), the newest sequence is preempted: its blocks are offered to the prefix cache and freed,
+ * and it goes back to the head of the queue, to be recomputed (mostly from the cache) when there is
+ * room. A sequence that alone fills the budget ends with LENGTH. Each sequence keeps its own
+ * processor state and RNG, and the model computes each row of a pass independently (bit for bit),
+ * so the ids a sequence gets depend neither on what it is batched with nor on chunk sizes, reuse or
+ * preemption.
  */
 public final class Scheduler implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
-  /** Prompt rows per step when no sequence is decoding (nothing to keep streaming): bigger passes, same results. */
+
+  /**
+   * Prompt rows per step when no sequence is decoding (nothing to keep streaming): bigger passes,
+   * same results.
+   */
   static final int SOLO_PREFILL_ROWS = 512;
-  /** Prompt rows a step gives pending prompts even when decode rows fill its budget, so prefill never starves. */
+
+  /**
+   * Prompt rows a step gives pending prompts even when decode rows fill its budget, so prefill
+   * never starves.
+   */
   static final int MIN_CHUNK = 16;
 
   /**
    * @param maxQueue requests that may wait for a slot; more are refused as OVERLOADED
    * @param contextLength the model's context (max_position_embeddings); longer prompts are INVALID
-   * @param prefillTokensPerStep rows per step, decoding rows included (chunked prefill: prompts get the rest, at least
-   *     {@link #MIN_CHUNK}; up to {@link #SOLO_PREFILL_ROWS} when nothing decodes); for a model that
-   *     prefills whole prompts, prompt tokens admitted per round while others decode (at least one request is always
-   *     admitted when a slot is free)
+   * @param prefillTokensPerStep rows per step, decoding rows included (chunked prefill: prompts get
+   *     the rest, at least {@link #MIN_CHUNK}; up to {@link #SOLO_PREFILL_ROWS} when nothing
+   *     decodes); for a model that prefills whole prompts, prompt tokens admitted per round while
+   *     others decode (at least one request is always admitted when a slot is free)
    * @param limits how refusals name the settings behind these limits
    */
-  public record Config(int maxQueue, int contextLength, int prefillTokensPerStep, LimitNames limits) {
+  public record Config(
+      int maxQueue, int contextLength, int prefillTokensPerStep, LimitNames limits) {
     public Config {
-      if (maxQueue < 0) throw new IllegalArgumentException("maxQueue must be >= 0, got " + maxQueue);
-      if (contextLength < 2) throw new IllegalArgumentException("contextLength must be >= 2, got " + contextLength);
+      if (maxQueue < 0)
+        throw new IllegalArgumentException("maxQueue must be >= 0, got " + maxQueue);
+      if (contextLength < 2)
+        throw new IllegalArgumentException("contextLength must be >= 2, got " + contextLength);
       if (prefillTokensPerStep < 1)
-        throw new IllegalArgumentException("prefillTokensPerStep must be >= 1, got " + prefillTokensPerStep);
+        throw new IllegalArgumentException(
+            "prefillTokensPerStep must be >= 1, got " + prefillTokensPerStep);
       Objects.requireNonNull(limits, "limits");
     }
   }
 
   /**
-   * The names an operator changes a limit by (the settings layer's: environment variables), for the refusals that
-   * tell a client which limit it hit; the scheduler itself knows no setting.
+   * The names an operator changes a limit by (the settings layer's: environment variables), for the
+   * refusals that tell a client which limit it hit; the scheduler itself knows no setting.
    *
    * @param maxQueue the most requests waiting for a slot
    * @param maxSeqLen the longest sequence a slot holds
@@ -78,7 +94,9 @@ public final class Scheduler implements AutoCloseable {
 
   /** The caller's grip on a submitted request. */
   public interface Handle {
-    /** Stops the sequence within one step and frees its slot; idempotent, callable from any thread. */
+    /**
+     * Stops the sequence within one step and frees its slot; idempotent, callable from any thread.
+     */
     void cancel();
   }
 
@@ -92,20 +110,26 @@ public final class Scheduler implements AutoCloseable {
   private final Config config;
   private final int capacity;
   private final boolean chunked;
+
   /** Positions per KV block; 0 when the model's KV is not paged. */
   private final int blockTokens;
+
   private final boolean prefixCaching;
   private final KvStats kvAtStart;
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition wake = lock.newCondition();
   private final ArrayDeque<Seq> queue = new ArrayDeque<>();
+
   /** Sequences holding a slot (prefilling or decoding), in admission order. */
   private final List<Seq> running = new ArrayList<>();
+
   private final boolean[] slotBusy;
   private final Thread thread;
   private volatile boolean closed;
+
   /** Set when the loop died of something it could not survive; the process must be replaced. */
   private volatile Throwable failure;
+
   private volatile Runnable onFailure = () -> {};
 
   // Metrics written by the scheduler thread, read by anyone.
@@ -136,8 +160,9 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Runs {@code r} (once) if the scheduler loop dies of something it could not survive, so that the server can turn
-   * its health NOT_SERVING and Kubernetes replaces the pod; runs at once when it already died.
+   * Runs {@code r} (once) if the scheduler loop dies of something it could not survive, so that the
+   * server can turn its health NOT_SERVING and Kubernetes replaces the pod; runs at once when it
+   * already died.
    */
   public void onFailure(Runnable r) {
     onFailure = r;
@@ -150,11 +175,12 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Queues a request. Validation happens here, on the caller's thread, so bad requests never reach the model.
+   * Queues a request. Validation happens here, on the caller's thread, so bad requests never reach
+   * the model.
    *
-   * @throws Rejection INVALID for a malformed request or one longer than the model's context, TOO_LARGE when it can
-   *     never fit this server (a slot or the whole KV budget), OVERLOADED when the queue is full (not now),
-   *     UNAVAILABLE when the scheduler is closed or failed
+   * @throws Rejection INVALID for a malformed request or one longer than the model's context,
+   *     TOO_LARGE when it can never fit this server (a slot or the whole KV budget), OVERLOADED
+   *     when the queue is full (not now), UNAVAILABLE when the scheduler is closed or failed
    */
   public Handle submit(GenerationRequest request, GenerationListener listener) {
     validate(request);
@@ -162,16 +188,26 @@ public final class Scheduler implements AutoCloseable {
     lock.lock();
     try {
       if (failure != null) {
-        throw Rejection.unavailable("the decoder's scheduler failed (" + failure
-            + "); this replica is NOT_SERVING, retry on another");
+        throw Rejection.unavailable(
+            "the decoder's scheduler failed ("
+                + failure
+                + "); this replica is NOT_SERVING, retry on another");
       }
       if (closed) throw Rejection.unavailable("the decoder is shutting down");
       int free = 0;
       for (boolean b : slotBusy) if (!b) free++;
       int waitingWithThis = Math.max(0, queue.size() + 1 - free);
       if (waitingWithThis > config.maxQueue()) {
-        throw Rejection.overloaded("all " + slotBusy.length + " sequence slots are busy and " + queue.size()
-            + " requests already wait (" + config.limits().maxQueue() + "=" + config.maxQueue() + "); retry later");
+        throw Rejection.overloaded(
+            "all "
+                + slotBusy.length
+                + " sequence slots are busy and "
+                + queue.size()
+                + " requests already wait ("
+                + config.limits().maxQueue()
+                + "="
+                + config.maxQueue()
+                + "); retry later");
       }
       queue.addLast(s);
       wake.signal();
@@ -184,15 +220,21 @@ public final class Scheduler implements AutoCloseable {
   private void validate(GenerationRequest r) {
     int[] ids = r.inputIds();
     int vocab = model.vocabSize();
-    if (ids.length == 0) throw Rejection.invalid("input_ids is empty; a prompt needs at least one token");
+    if (ids.length == 0)
+      throw Rejection.invalid("input_ids is empty; a prompt needs at least one token");
     for (int i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= vocab)
-        throw Rejection.invalid("input_ids[" + i + "] = " + ids[i] + " is outside the vocabulary [0, " + vocab + ")");
+        throw Rejection.invalid(
+            "input_ids[" + i + "] = " + ids[i] + " is outside the vocabulary [0, " + vocab + ")");
     }
     int hidden = model.hiddenSize();
     if (r.imageEmbeddings().length % hidden != 0) {
-      throw Rejection.invalid("image embeddings hold " + r.imageEmbeddings().length + " values, not a whole number"
-          + " of rows of the model's hidden size " + hidden);
+      throw Rejection.invalid(
+          "image embeddings hold "
+              + r.imageEmbeddings().length
+              + " values, not a whole number"
+              + " of rows of the model's hidden size "
+              + hidden);
     }
     try {
       Splice.checkCounts(ids, r.imageTokenId(), r.imageEmbeddings().length / hidden);
@@ -201,23 +243,42 @@ public final class Scheduler implements AutoCloseable {
     }
     for (int id : r.settings().stopIds()) {
       if (id < 0 || id >= vocab) {
-        throw Rejection.invalid("stop token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+        throw Rejection.invalid(
+            "stop token id " + id + " is outside the vocabulary [0, " + vocab + ")");
       }
     }
     if (ids.length >= config.contextLength()) {
-      throw Rejection.invalid("the prompt has " + ids.length + " tokens but the model's context is "
-          + config.contextLength() + " tokens (prompt + new tokens); shorten the prompt");
+      throw Rejection.invalid(
+          "the prompt has "
+              + ids.length
+              + " tokens but the model's context is "
+              + config.contextLength()
+              + " tokens (prompt + new tokens); shorten the prompt");
     }
     if (ids.length >= model.maxSeqLen()) {
-      throw Rejection.tooLarge("the prompt has " + ids.length + " tokens but a sequence's KV cache holds at most "
-          + model.maxSeqLen() + " tokens on this server (" + config.limits().maxSeqLen()
-          + "); shorten the prompt or raise the limit");
+      throw Rejection.tooLarge(
+          "the prompt has "
+              + ids.length
+              + " tokens but a sequence's KV cache holds at most "
+              + model.maxSeqLen()
+              + " tokens on this server ("
+              + config.limits().maxSeqLen()
+              + "); shorten the prompt or raise the limit");
     }
     if (kvAtStart != null && blocks(ids.length + 1) > kvAtStart.capacityBlocks()) {
       long budget = kvAtStart.capacityBlocks() * kvAtStart.blockBytes();
-      throw Rejection.tooLarge("the prompt has " + ids.length + " tokens but the decoder's whole KV cache budget holds "
-          + (long) kvAtStart.capacityBlocks() * blockTokens + " tokens (" + (budget >> 20) + " MiB of "
-          + kvAtStart.dtype() + ", " + config.limits().kvCacheBytes() + "); shorten the prompt or raise the budget");
+      throw Rejection.tooLarge(
+          "the prompt has "
+              + ids.length
+              + " tokens but the decoder's whole KV cache budget holds "
+              + (long) kvAtStart.capacityBlocks() * blockTokens
+              + " tokens ("
+              + (budget >> 20)
+              + " MiB of "
+              + kvAtStart.dtype()
+              + ", "
+              + config.limits().kvCacheBytes()
+              + "); shorten the prompt or raise the budget");
     }
   }
 
@@ -237,16 +298,31 @@ public final class Scheduler implements AutoCloseable {
   public SchedulerMetrics metrics() {
     int queued = queuedCount();
     KvStats k = kv;
-    long kvCapacity = k == null ? (long) slotBusy.length * model.maxSeqLen() : (long) k.capacityBlocks() * blockTokens;
-    return new SchedulerMetrics(activeCount, queued, kvTokens, kvCapacity, steps, tokens, stepNanos, modelNanos,
-        finished, cachedPromptTokens, preemptions, k);
+    long kvCapacity =
+        k == null
+            ? (long) slotBusy.length * model.maxSeqLen()
+            : (long) k.capacityBlocks() * blockTokens;
+    return new SchedulerMetrics(
+        activeCount,
+        queued,
+        kvTokens,
+        kvCapacity,
+        steps,
+        tokens,
+        stepNanos,
+        modelNanos,
+        finished,
+        cachedPromptTokens,
+        preemptions,
+        k);
   }
 
   /**
-   * Runs requests through the whole path and waits for them, so the first real requests do not pay for lazy
-   * initialisation: up to 4 prompts of up to 256 tokens submitted together (one stacked prefill, then batched decode
-   * steps), because libtorch's first pass over that many rows costs ~2x a later one (fresh activation memory) and the
-   * batched decode kernel is compiled on first use. Call before reporting SERVING.
+   * Runs requests through the whole path and waits for them, so the first real requests do not pay
+   * for lazy initialisation: up to 4 prompts of up to 256 tokens submitted together (one stacked
+   * prefill, then batched decode steps), because libtorch's first pass over that many rows costs
+   * ~2x a later one (fresh activation memory) and the batched decode kernel is compiled on first
+   * use. Call before reporting SERVING.
    */
   public void warmUp(int tokenId) throws InterruptedException {
     int streams = Math.min(4, slotBusy.length);
@@ -257,7 +333,8 @@ public final class Scheduler implements AutoCloseable {
     int[] prompt = new int[len];
     java.util.Arrays.fill(prompt, tokenId);
     for (int i = 0; i < streams; i++) {
-      submit(new GenerationRequest("warm-up-" + i, prompt, new float[0], -1, s),
+      submit(
+          new GenerationRequest("warm-up-" + i, prompt, new float[0], -1, s),
           new GenerationListener() {
             @Override
             public void onToken(int id) {}
@@ -269,22 +346,28 @@ public final class Scheduler implements AutoCloseable {
             }
           });
     }
-    if (!done.await(10, TimeUnit.MINUTES)) throw new IllegalStateException("warm-up did not finish in 10 minutes");
+    if (!done.await(10, TimeUnit.MINUTES))
+      throw new IllegalStateException("warm-up did not finish in 10 minutes");
     for (GenerationResult r : out) {
-      if (r.reason() == FinishReason.ERROR) throw new IllegalStateException("warm-up failed: " + r.error());
+      if (r.reason() == FinishReason.ERROR)
+        throw new IllegalStateException("warm-up failed: " + r.error());
     }
   }
 
-  /** Stops the loop; waiting and running sequences end with ERROR "shutting down". Does not close the model. */
+  /**
+   * Stops the loop; waiting and running sequences end with ERROR "shutting down". Does not close
+   * the model.
+   */
   @Override
   public void close() {
     close(java.time.Duration.ofMinutes(10));
   }
 
   /**
-   * As {@link #close()}, waiting up to {@code wait} for the loop to end: a forward pass in flight finishes first
-   * (the loop only checks {@code closed} between passes). Returns true when the loop ended, so the caller may free
-   * the model; false when a pass still runs after the wait (then the model must stay).
+   * As {@link #close()}, waiting up to {@code wait} for the loop to end: a forward pass in flight
+   * finishes first (the loop only checks {@code closed} between passes). Returns true when the loop
+   * ended, so the caller may free the model; false when a pass still runs after the wait (then the
+   * model must stay).
    */
   public boolean close(java.time.Duration wait) {
     lock.lock();
@@ -354,18 +437,21 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Moves queued requests into free slots, oldest first, while the KV cache has room for their prompts (what the
-   * prefix cache already holds is taken first and not counted). For a model that prefills whole prompts, at most
-   * {@code prefillTokensPerStep} prompt tokens are admitted per round while others run (at least one request).
+   * Moves queued requests into free slots, oldest first, while the KV cache has room for their
+   * prompts (what the prefix cache already holds is taken first and not counted). For a model that
+   * prefills whole prompts, at most {@code prefillTokensPerStep} prompt tokens are admitted per
+   * round while others run (at least one request).
    */
   private void admit() {
     int budget = config.prefillTokensPerStep();
     boolean othersRunning = !running.isEmpty();
     int admitted = 0;
-    // blocks already promised: the rest of each admitted prompt, and the next position of each decoding sequence
+    // blocks already promised: the rest of each admitted prompt, and the next position of each
+    // decoding sequence
     int promised = 0;
     if (blockTokens > 0) {
-      for (Seq s : running) promised += s.phase == Phase.PREFILL ? model.kvShortfall(s.slot, s.target()) : 1;
+      for (Seq s : running)
+        promised += s.phase == Phase.PREFILL ? model.kvShortfall(s.slot, s.target()) : 1;
     }
     while (true) {
       Seq next;
@@ -400,7 +486,9 @@ public final class Scheduler implements AutoCloseable {
           int need = model.kvShortfall(slot, target);
           if (need + promised > model.kvStats().availableBlocks()) {
             model.release(slot); // the reused blocks go back to the cache
-            if (running.isEmpty()) { // nothing will free blocks: it can never fit (only a resumed long sequence)
+            if (running
+                .isEmpty()) { // nothing will free blocks: it can never fit (only a resumed long
+              // sequence)
               removeQueued(next);
               next.finishEarly(FinishReason.LENGTH, "");
               continue;
@@ -455,7 +543,10 @@ public final class Scheduler implements AutoCloseable {
     }
   }
 
-  /** One part of a step: {@code rows} positions of {@code seq} from {@code seq.fed} (a decode row is one). */
+  /**
+   * One part of a step: {@code rows} positions of {@code seq} from {@code seq.fed} (a decode row is
+   * one).
+   */
   private record Part(Seq seq, int rows, boolean decode) {
     /** The first position this part computes. */
     int from() {
@@ -469,8 +560,9 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * One step: a row for each decoding sequence plus chunks of pending prompts (all of them, whole, for a model
-   * without chunked prefill), room made in the KV cache first, then one pass (or a stacked prefill and a decode).
+   * One step: a row for each decoding sequence plus chunks of pending prompts (all of them, whole,
+   * for a model without chunked prefill), room made in the KV cache first, then one pass (or a
+   * stacked prefill and a decode).
    */
   private void step() {
     List<Part> parts = new ArrayList<>();
@@ -481,10 +573,15 @@ public final class Scheduler implements AutoCloseable {
         decoding = true;
       }
     }
-    // decode rows count against the budget: the Java kernel widens each weight tile once per 64 rows, so 7 decode
+    // decode rows count against the budget: the Java kernel widens each weight tile once per 64
+    // rows, so 7 decode
     // rows beside a 64-row chunk would cost a second pass over the weights
-    int budget = !decoding ? Math.max(config.prefillTokensPerStep(), SOLO_PREFILL_ROWS)
-        : Math.max(config.prefillTokensPerStep() - parts.size(), Math.min(config.prefillTokensPerStep(), MIN_CHUNK));
+    int budget =
+        !decoding
+            ? Math.max(config.prefillTokensPerStep(), SOLO_PREFILL_ROWS)
+            : Math.max(
+                config.prefillTokensPerStep() - parts.size(),
+                Math.min(config.prefillTokensPerStep(), MIN_CHUNK));
     for (Seq s : running) {
       if (s.phase != Phase.PREFILL || s.done || s.cancelled) continue;
       int n = s.target() - s.fed;
@@ -529,8 +626,9 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Fits the step into the KV budget: drops prompt chunks from the end, then preempts the newest sequences, until
-   * the fresh blocks the step needs are available. A sequence left alone that still does not fit ends with LENGTH.
+   * Fits the step into the KV budget: drops prompt chunks from the end, then preempts the newest
+   * sequences, until the fresh blocks the step needs are available. A sequence left alone that
+   * still does not fit ends with LENGTH.
    */
   private void makeRoom(List<Part> parts) {
     while (!parts.isEmpty()) {
@@ -554,7 +652,10 @@ public final class Scheduler implements AutoCloseable {
     }
   }
 
-  /** Frees a running sequence's KV (its full blocks stay in the prefix cache) and queues it first, to resume. */
+  /**
+   * Frees a running sequence's KV (its full blocks stay in the prefix cache) and queues it first,
+   * to resume.
+   */
   private void preempt(Seq s) {
     offer(s);
     running.remove(s);
@@ -583,9 +684,9 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * The step as one {@link CausalLm#extend} pass. If it fails, the decode rows are retried together and each chunk
-   * alone, so one bad prompt cannot fail the others. Returns logits per part (null where none were wanted or the
-   * part failed and was ended).
+   * The step as one {@link CausalLm#extend} pass. If it fails, the decode rows are retried together
+   * and each chunk alone, so one bad prompt cannot fail the others. Returns logits per part (null
+   * where none were wanted or the part failed and was ended).
    */
   private float[][] extend(List<Part> parts) {
     int n = parts.size();
@@ -643,13 +744,16 @@ public final class Scheduler implements AutoCloseable {
     String what = p.decode ? "decode step" : "prefill";
     log.warn("{} failed for {}", what, p.seq.request.requestId(), e);
     running.remove(p.seq);
-    String budget = e instanceof KvExhaustedException ? " (the KV budget is " + config.limits().kvCacheBytes() + ")" : "";
+    String budget =
+        e instanceof KvExhaustedException
+            ? " (the KV budget is " + config.limits().kvCacheBytes() + ")"
+            : "";
     end(p.seq, FinishReason.ERROR, what + " failed: " + e + budget);
   }
 
   /**
-   * For a model that prefills whole prompts: the pending prompts in one stacked call (each retried alone if that
-   * fails), then one batched decode over the decoding rows.
+   * For a model that prefills whole prompts: the pending prompts in one stacked call (each retried
+   * alone if that fails), then one batched decode over the decoding rows.
    */
   private float[][] prefillThenDecode(List<Part> parts) {
     int n = parts.size();
@@ -673,7 +777,8 @@ public final class Scheduler implements AutoCloseable {
         }
         float[][] l = model.prefill(slots, embeds, lens);
         for (int j = 0; j < m; j++) out[pre.get(j)] = l[j];
-      } catch (RuntimeException | Error e) { // an OutOfMemoryError too: retry each alone, then fail only the culprit
+      } catch (RuntimeException
+          | Error e) { // an OutOfMemoryError too: retry each alone, then fail only the culprit
         log.debug("stacked prefill of {} sequences failed; prefilling each alone", m, e);
         for (int i : pre) out[i] = prefillAlone(parts.get(i));
       }
@@ -690,7 +795,8 @@ public final class Scheduler implements AutoCloseable {
       try {
         float[][] l = model.decode(slots, ids);
         for (int j = 0; j < m; j++) out[dec.get(j)] = l[j];
-      } catch (RuntimeException | Error e) { // the batch's sequences end with ERROR; the loop and the slots go on
+      } catch (RuntimeException
+          | Error e) { // the batch's sequences end with ERROR; the loop and the slots go on
         log.warn("decode step failed for {} sequences", m, e);
         for (int i : dec) fail(parts.get(i), e);
       }
@@ -709,8 +815,8 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Input rows for positions [from, from + n) of the sequence: token embeddings, with the request's image rows at its
-   * image-token positions of the prompt.
+   * Input rows for positions [from, from + n) of the sequence: token embeddings, with the request's
+   * image rows at its image-token positions of the prompt.
    */
   private float[] embeddings(Seq s, int from, int n) {
     int[] ids = java.util.Arrays.copyOfRange(s.state.tokens(), from, from + n);
@@ -725,7 +831,10 @@ public final class Scheduler implements AutoCloseable {
     return embeds;
   }
 
-  /** Picks, appends and emits the next token of {@code s} from its logits; ends it when a stop rule fires. */
+  /**
+   * Picks, appends and emits the next token of {@code s} from its logits; ends it when a stop rule
+   * fires.
+   */
   private void accept(Seq s, float[] logits) {
     int id;
     try {
@@ -738,7 +847,8 @@ public final class Scheduler implements AutoCloseable {
     long now = System.nanoTime();
     if (s.firstTokenNanos == 0) {
       s.firstTokenNanos = now;
-      publish(); // before the first token goes out, so metrics never lag behind what a client has seen
+      publish(); // before the first token goes out, so metrics never lag behind what a client has
+      // seen
     }
     s.lastTokenNanos = now;
     tokens++;
@@ -749,11 +859,14 @@ public final class Scheduler implements AutoCloseable {
       s.cancelled = true;
       return;
     }
-    FinishReason why = StopRules.after(id, s.state.generated(), s.state.length(), capacity, s.request.settings());
+    FinishReason why =
+        StopRules.after(id, s.state.generated(), s.state.length(), capacity, s.request.settings());
     if (why != null) end(s, why, "");
   }
 
-  /** Frees the slot (offering its full blocks to the prefix cache) and reports the result (once). */
+  /**
+   * Frees the slot (offering its full blocks to the prefix cache) and reports the result (once).
+   */
   private void end(Seq s, FinishReason reason, String error) {
     if (s.done) return;
     s.done = true;
@@ -765,12 +878,16 @@ public final class Scheduler implements AutoCloseable {
       } catch (RuntimeException e) {
         log.warn("release of slot {} failed", s.slot, e);
       } catch (Error e) {
-        fatal = e; // the model's state is unknown: tell this sequence's client first, then let the loop die
+        fatal =
+            e; // the model's state is unknown: tell this sequence's client first, then let the loop
+        // die
       }
       unbusy(s);
     }
-    finished++; // counted, like publish(), before the listener hears of the end: metrics never lag a client
-    publish(); // before the listener hears of the end, so metrics never lag behind what a client has seen
+    finished++; // counted, like publish(), before the listener hears of the end: metrics never lag
+    // a client
+    publish(); // before the listener hears of the end, so metrics never lag behind what a client
+    // has seen
     s.report(reason, error);
     if (fatal != null) throw fatal;
   }
@@ -801,7 +918,10 @@ public final class Scheduler implements AutoCloseable {
   }
 
   private void shutDown() {
-    String why = failure != null ? "the decoder's scheduler failed: " + failure : "the decoder is shutting down";
+    String why =
+        failure != null
+            ? "the decoder's scheduler failed: " + failure
+            : "the decoder is shutting down";
     for (Seq s : new ArrayList<>(running)) {
       try {
         end(s, FinishReason.ERROR, why);
@@ -823,7 +943,10 @@ public final class Scheduler implements AutoCloseable {
     publish();
   }
 
-  /** One request's life in the scheduler. Fields other than {@code cancelled} belong to the scheduler thread. */
+  /**
+   * One request's life in the scheduler. Fields other than {@code cancelled} belong to the
+   * scheduler thread.
+   */
   private final class Seq implements Handle {
     final GenerationRequest request;
     final GenerationListener listener;
@@ -833,10 +956,16 @@ public final class Scheduler implements AutoCloseable {
     boolean done;
     int slot = -1;
     Phase phase = Phase.WAITING;
+
     /** Positions of this sequence in its slot's KV. */
     int fed;
-    /** Preempted after its first token: its prefill recomputes the KV, and the next token comes from a decode row. */
+
+    /**
+     * Preempted after its first token: its prefill recomputes the KV, and the next token comes from
+     * a decode row.
+     */
     boolean resumed;
+
     int cachedTokens;
     long admittedNanos;
     long prefillNanos;
@@ -853,7 +982,10 @@ public final class Scheduler implements AutoCloseable {
       this.state = new SequenceState(request.inputIds(), request.settings());
     }
 
-    /** Positions to hold before decoding: the prompt, or after a preemption everything but the last token. */
+    /**
+     * Positions to hold before decoding: the prompt, or after a preemption everything but the last
+     * token.
+     */
     int target() {
       return resumed ? state.length() - 1 : state.promptLength();
     }
@@ -865,14 +997,17 @@ public final class Scheduler implements AutoCloseable {
         imageRowOf = new int[ids.length];
         boolean images = request.imageEmbeddings().length > 0;
         int r = 0;
-        for (int p = 0; p < ids.length; p++) imageRowOf[p] = images && ids[p] == request.imageTokenId() ? r++ : -1;
+        for (int p = 0; p < ids.length; p++)
+          imageRowOf[p] = images && ids[p] == request.imageTokenId() ? r++ : -1;
       }
       return imageRowOf;
     }
 
     PrefixKeys keys() {
       if (keys == null) {
-        keys = new PrefixKeys(blockTokens, imageRowOf(), request.imageEmbeddings(), model.hiddenSize());
+        keys =
+            new PrefixKeys(
+                blockTokens, imageRowOf(), request.imageEmbeddings(), model.hiddenSize());
       }
       return keys;
     }
@@ -898,16 +1033,32 @@ public final class Scheduler implements AutoCloseable {
     void report(FinishReason reason, String error) {
       double ttft = firstTokenNanos == 0 ? 0 : (firstTokenNanos - arrivalNanos) / 1e6;
       double decode = firstTokenNanos == 0 ? 0 : (lastTokenNanos - firstTokenNanos) / 1e6;
-      double queued = ((admittedNanos == 0 ? System.nanoTime() : admittedNanos) - arrivalNanos) / 1e6;
+      double queued =
+          ((admittedNanos == 0 ? System.nanoTime() : admittedNanos) - arrivalNanos) / 1e6;
       int waiting = queuedCount();
       int others = 0;
       for (Seq s : running) if (s != this && !s.done) others++;
       KvStats k = kv;
-      double usage = k == null ? (capacityTokens() == 0 ? 0 : (double) kvTokens / capacityTokens())
-          : (double) k.usedBlocks() / k.capacityBlocks();
-      GenerationResult r = new GenerationResult(reason, request.inputIds().length, state.generated(), ttft, decode,
-          queued, prefillNanos / 1e6, stepModelNanos / 1e6, stepTotalNanos / 1e6, error, cachedTokens, usage, others,
-          waiting);
+      double usage =
+          k == null
+              ? (capacityTokens() == 0 ? 0 : (double) kvTokens / capacityTokens())
+              : (double) k.usedBlocks() / k.capacityBlocks();
+      GenerationResult r =
+          new GenerationResult(
+              reason,
+              request.inputIds().length,
+              state.generated(),
+              ttft,
+              decode,
+              queued,
+              prefillNanos / 1e6,
+              stepModelNanos / 1e6,
+              stepTotalNanos / 1e6,
+              error,
+              cachedTokens,
+              usage,
+              others,
+              waiting);
       try {
         listener.onFinish(r);
       } catch (RuntimeException | Error e) { // one client's listener cannot end the loop for all

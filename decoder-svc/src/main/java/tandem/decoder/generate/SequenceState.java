@@ -6,9 +6,10 @@ import java.util.SplittableRandom;
 import java.util.random.RandomGenerator;
 
 /**
- * The token history of one sequence and the per-sequence state of the logits processors (n-gram index, distinct
- * tokens for the repetition penalty, the seeded RNG). {@link #choose} runs the processors in Hugging Face's order
- * and picks the next id; it touches nothing but this object and the logits row, so batching cannot change it.
+ * The token history of one sequence and the per-sequence state of the logits processors (n-gram
+ * index, distinct tokens for the repetition penalty, the seeded RNG). {@link #choose} runs the
+ * processors in Hugging Face's order and picks the next id; it touches nothing but this object and
+ * the logits row, so batching cannot change it.
  */
 public final class SequenceState {
   private final GenerationSettings settings;
@@ -25,17 +26,25 @@ public final class SequenceState {
   public SequenceState(int[] prompt, GenerationSettings settings) {
     this.settings = settings;
     this.promptLength = prompt.length;
-    this.ngrams = settings.noRepeatNgramSize() > 0 ? new NgramIndex(settings.noRepeatNgramSize()) : null;
+    this.ngrams =
+        settings.noRepeatNgramSize() > 0 ? new NgramIndex(settings.noRepeatNgramSize()) : null;
     this.seen = settings.repetitionPenalty() != 1f ? new BitSet() : null;
     this.rng = new SplittableRandom(settings.seed());
-    this.seq = Arrays.copyOf(prompt, Math.max(16, prompt.length + Math.min(settings.maxNewTokens(), 1024)));
+    this.seq =
+        Arrays.copyOf(
+            prompt, Math.max(16, prompt.length + Math.min(settings.maxNewTokens(), 1024)));
     for (int i = 1; i <= prompt.length; i++) record(i);
     this.length = prompt.length;
   }
 
-  /** Applies the processors to {@code logits} (in place) and returns the chosen id. Does not append it. */
+  /**
+   * Applies the processors to {@code logits} (in place) and returns the chosen id. Does not append
+   * it.
+   */
   public int choose(float[] logits) {
-    if (seen != null) LogitsProcessors.repetitionPenalty(logits, distinct, distinctCount, settings.repetitionPenalty());
+    if (seen != null)
+      LogitsProcessors.repetitionPenalty(
+          logits, distinct, distinctCount, settings.repetitionPenalty());
     if (ngrams != null) {
       int max = ngrams.maxBanned(seq, length);
       if (scratch.length < max) scratch = new int[Math.max(max, scratch.length * 2)];
@@ -92,7 +101,10 @@ public final class SequenceState {
     return Arrays.copyOfRange(seq, promptLength, length);
   }
 
-  /** Prompt then generated ids; valid up to {@link #length()}. The array itself: read it, do not keep or change it. */
+  /**
+   * Prompt then generated ids; valid up to {@link #length()}. The array itself: read it, do not
+   * keep or change it.
+   */
   int[] tokens() {
     return seq;
   }

@@ -7,10 +7,10 @@ import java.util.function.LongSupplier;
 import tandem.common.grpc.GrpcRejections;
 import tandem.common.tensor.TensorCodec;
 import tandem.decoder.generate.GenerationDefaults;
+import tandem.decoder.generate.GenerationListener;
 import tandem.decoder.generate.GenerationOverrides;
 import tandem.decoder.generate.GenerationRequest;
 import tandem.decoder.generate.GenerationSettings;
-import tandem.decoder.generate.GenerationListener;
 import tandem.decoder.generate.Scheduler;
 import tandem.decoder.telemetry.DecoderTelemetry;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
@@ -19,9 +19,10 @@ import tandem.proto.decoder.v1.GenerateResponse;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * {@code DecoderService.Generate}: translates the request, hands it to the {@link Scheduler}, streams what comes back.
- * A malformed request or the scheduler's refusal ({@code Rejection}) becomes its status through {@link GrpcRejections},
- * the one mapping; a client cancel or an expired deadline cancels the sequence.
+ * {@code DecoderService.Generate}: translates the request, hands it to the {@link Scheduler},
+ * streams what comes back. A malformed request or the scheduler's refusal ({@code Rejection})
+ * becomes its status through {@link GrpcRejections}, the one mapping; a client cancel or an expired
+ * deadline cancels the sequence.
  */
 public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBase {
   private final Scheduler scheduler;
@@ -32,17 +33,29 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
   private final DecoderTelemetry telemetry;
 
   /**
-   * @param defaultImageTokenId used when a request leaves image_token_id at 0 (the checkpoint's image_token_id)
+   * @param defaultImageTokenId used when a request leaves image_token_id at 0 (the checkpoint's
+   *     image_token_id)
    * @param seeds seeds for sampling requests that set none
    */
-  public DecoderGrpcService(Scheduler scheduler, GenerationDefaults defaults, int hiddenSize,
-      int defaultImageTokenId, LongSupplier seeds) {
+  public DecoderGrpcService(
+      Scheduler scheduler,
+      GenerationDefaults defaults,
+      int hiddenSize,
+      int defaultImageTokenId,
+      LongSupplier seeds) {
     this(scheduler, defaults, hiddenSize, defaultImageTokenId, seeds, DecoderTelemetry.noop());
   }
 
-  /** @param telemetry makes each request's {@code generate} span and records its timings */
-  public DecoderGrpcService(Scheduler scheduler, GenerationDefaults defaults, int hiddenSize,
-      int defaultImageTokenId, LongSupplier seeds, DecoderTelemetry telemetry) {
+  /**
+   * @param telemetry makes each request's {@code generate} span and records its timings
+   */
+  public DecoderGrpcService(
+      Scheduler scheduler,
+      GenerationDefaults defaults,
+      int hiddenSize,
+      int defaultImageTokenId,
+      LongSupplier seeds,
+      DecoderTelemetry telemetry) {
     this.telemetry = telemetry;
     this.scheduler = scheduler;
     this.defaults = defaults;
@@ -53,7 +66,8 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
 
   @Override
   public void generate(GenerateRequest req, StreamObserver<GenerateResponse> observer) {
-    ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) observer;
+    ServerCallStreamObserver<GenerateResponse> call =
+        (ServerCallStreamObserver<GenerateResponse>) observer;
     GenerationRequest request;
     try {
       request = toDomain(req);
@@ -65,14 +79,17 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
     AtomicReference<Scheduler.Handle> handle = new AtomicReference<>();
     // Both handlers must be set before this method returns; the handle arrives just after.
     call.setOnReadyHandler(sink::drain);
-    call.setOnCancelHandler(() -> {
-      Scheduler.Handle h = handle.get();
-      if (h != null) h.cancel();
-    });
+    call.setOnCancelHandler(
+        () -> {
+          Scheduler.Handle h = handle.get();
+          if (h != null) h.cancel();
+        });
     GenerationListener listener = telemetry.listen(request, sink);
     try {
       handle.set(scheduler.submit(request, listener));
-    } catch (RuntimeException e) { // a Rejection, or a bug: either way the span ends and the call gets its status
+    } catch (
+        RuntimeException
+            e) { // a Rejection, or a bug: either way the span ends and the call gets its status
       telemetry.rejected(listener, e);
       call.onError(GrpcRejections.toStatusException(e));
       return;
@@ -82,7 +99,8 @@ public final class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceI
 
   private GenerationRequest toDomain(GenerateRequest req) {
     int[] ids = req.getInputIdsList().stream().mapToInt(Integer::intValue).toArray();
-    float[] rows = TensorCodec.decodeRows(req.getImageEmbeddingsList(), hiddenSize, "image_embeddings");
+    float[] rows =
+        TensorCodec.decodeRows(req.getImageEmbeddingsList(), hiddenSize, "image_embeddings");
     int imageTokenId = req.getImageTokenId() != 0 ? req.getImageTokenId() : defaultImageTokenId;
     GenerationSettings settings = defaults.resolve(overrides(req.getParams()), seeds);
     return new GenerationRequest(req.getRequestId(), ids, rows, imageTokenId, settings);

@@ -10,9 +10,10 @@ import tandem.proto.decoder.v1.TokenIds;
 import tandem.proto.types.v1.FinishReason;
 
 /**
- * Bridges the scheduler thread to one response stream without ever blocking it: tokens are sent as they come while
- * the transport is ready; while it is not, they pile up here (a few bytes each) and go out together, in one
- * message, from the on-ready callback. So a slow client slows only its own stream.
+ * Bridges the scheduler thread to one response stream without ever blocking it: tokens are sent as
+ * they come while the transport is ready; while it is not, they pile up here (a few bytes each) and
+ * go out together, in one message, from the on-ready callback. So a slow client slows only its own
+ * stream.
  */
 final class StreamSink implements GenerationListener {
   private final ServerCallStreamObserver<GenerateResponse> call;
@@ -58,7 +59,11 @@ final class StreamSink implements GenerationListener {
         pendingCount = 0;
         call.onNext(GenerateResponse.newBuilder().setRequestId(requestId).setTokens(ids).build());
       } else if (result != null) {
-        call.onNext(GenerateResponse.newBuilder().setRequestId(requestId).setFinal(toProto(result)).build());
+        call.onNext(
+            GenerateResponse.newBuilder()
+                .setRequestId(requestId)
+                .setFinal(toProto(result))
+                .build());
         call.onCompleted();
         completed = true;
         return;
@@ -70,12 +75,13 @@ final class StreamSink implements GenerationListener {
 
   static GenerateFinal toProto(GenerationResult r) {
     return GenerateFinal.newBuilder()
-        .setFinishReason(switch (r.reason()) {
-          case STOP -> FinishReason.FINISH_REASON_STOP;
-          case LENGTH -> FinishReason.FINISH_REASON_LENGTH;
-          case CANCELLED -> FinishReason.FINISH_REASON_CANCELLED;
-          case ERROR -> FinishReason.FINISH_REASON_ERROR;
-        })
+        .setFinishReason(
+            switch (r.reason()) {
+              case STOP -> FinishReason.FINISH_REASON_STOP;
+              case LENGTH -> FinishReason.FINISH_REASON_LENGTH;
+              case CANCELLED -> FinishReason.FINISH_REASON_CANCELLED;
+              case ERROR -> FinishReason.FINISH_REASON_ERROR;
+            })
         .setPromptTokens(r.promptTokens())
         .setGeneratedTokens(r.generatedTokens())
         .setTimeToFirstTokenMs(r.timeToFirstTokenMs())

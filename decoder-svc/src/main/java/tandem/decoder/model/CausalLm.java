@@ -1,9 +1,9 @@
 package tandem.decoder.model;
 
 /**
- * A causal LM with a slot-based KV cache. Not thread-safe: one scheduler thread drives it. The methods after {@link
- * #length} are optional: a model that only prefills whole prompts and decodes (tests' fakes) keeps their defaults,
- * and the scheduler then prefills each prompt in one call.
+ * A causal LM with a slot-based KV cache. Not thread-safe: one scheduler thread drives it. The
+ * methods after {@link #length} are optional: a model that only prefills whole prompts and decodes
+ * (tests' fakes) keeps their defaults, and the scheduler then prefills each prompt in one call.
  */
 public interface CausalLm extends AutoCloseable {
   int vocabSize();
@@ -20,15 +20,16 @@ public interface CausalLm extends AutoCloseable {
   float[] embed(int[] ids);
 
   /**
-   * Prefills slot {@code slot} (positions 0..len-1, replacing whatever it held) from input embeddings [len, hidden];
-   * returns the float32 logits of the last position [vocab].
+   * Prefills slot {@code slot} (positions 0..len-1, replacing whatever it held) from input
+   * embeddings [len, hidden]; returns the float32 logits of the last position [vocab].
    */
   float[] prefill(int slot, float[] inputEmbeds, int len);
 
   /**
-   * Prefills several slots (distinct) at once: prompt i fills slot slots[i] from {@code inputEmbeds[i]} [lens[i],
-   * hidden]; returns each prompt's last-position logits. Same results as calling {@link #prefill(int, float[], int)}
-   * for each; a model may stack the prompts into one pass (this default does not).
+   * Prefills several slots (distinct) at once: prompt i fills slot slots[i] from {@code
+   * inputEmbeds[i]} [lens[i], hidden]; returns each prompt's last-position logits. Same results as
+   * calling {@link #prefill(int, float[], int)} for each; a model may stack the prompts into one
+   * pass (this default does not).
    */
   default float[][] prefill(int[] slots, float[][] inputEmbeds, int[] lens) {
     float[][] out = new float[slots.length][];
@@ -37,8 +38,9 @@ public interface CausalLm extends AutoCloseable {
   }
 
   /**
-   * One batched decode step: for each i, token ids[i] is appended to slot slots[i] at that slot's next position.
-   * Returns logits [slots.length][vocab]. Sequences of different lengths in one step are fine.
+   * One batched decode step: for each i, token ids[i] is appended to slot slots[i] at that slot's
+   * next position. Returns logits [slots.length][vocab]. Sequences of different lengths in one step
+   * are fine.
    */
   float[][] decode(int[] slots, int[] ids);
 
@@ -51,23 +53,26 @@ public interface CausalLm extends AutoCloseable {
   void close();
 
   /**
-   * Whether {@link #extend} works: a step may append any number of rows to any slot after what it holds (chunked
-   * prefill mixed with decode rows).
+   * Whether {@link #extend} works: a step may append any number of rows to any slot after what it
+   * holds (chunked prefill mixed with decode rows).
    */
   default boolean chunkedPrefill() {
     return false;
   }
 
   /**
-   * One pass over several slots (distinct): part i appends {@code lens[i]} rows {@code embeds[i] [lens[i], hidden]}
-   * at slot {@code slots[i]}'s next positions; returns for each part the logits of its last row, or null where {@code
-   * wantLogits[i]} is false.
+   * One pass over several slots (distinct): part i appends {@code lens[i]} rows {@code embeds[i]
+   * [lens[i], hidden]} at slot {@code slots[i]}'s next positions; returns for each part the logits
+   * of its last row, or null where {@code wantLogits[i]} is false.
    */
   default float[][] extend(int[] slots, float[][] embeds, int[] lens, boolean[] wantLogits) {
     throw new UnsupportedOperationException("this model prefills whole prompts only");
   }
 
-  /** Positions per KV block when the KV cache is paged under a budget; 0 when slots reserve their memory. */
+  /**
+   * Positions per KV block when the KV cache is paged under a budget; 0 when slots reserve their
+   * memory.
+   */
   default int kvBlockTokens() {
     return 0;
   }
@@ -88,8 +93,9 @@ public interface CausalLm extends AutoCloseable {
   }
 
   /**
-   * Starts the empty slot with the cached blocks matching the longest prefix of {@code keys}, at most {@code
-   * maxBlocks}; returns the positions it now holds (a multiple of {@link #kvBlockTokens}).
+   * Starts the empty slot with the cached blocks matching the longest prefix of {@code keys}, at
+   * most {@code maxBlocks}; returns the positions it now holds (a multiple of {@link
+   * #kvBlockTokens}).
    */
   default int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
     return 0;

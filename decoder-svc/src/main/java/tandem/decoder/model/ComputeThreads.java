@@ -1,9 +1,9 @@
 package tandem.decoder.model;
 
 /**
- * Threads of the CPU compute pools (process-wide): the Java kernel's {@link IntraOpPool} now, and libtorch's intra-op
- * pool when it loads later (through {@code ai.djl.pytorch.num_threads}), without loading libtorch for it. Use {@link
- * TorchThreads} where libtorch is already in use.
+ * Threads of the CPU compute pools (process-wide): the Java kernel's {@link IntraOpPool} now, and
+ * libtorch's intra-op pool when it loads later (through {@code ai.djl.pytorch.num_threads}),
+ * without loading libtorch for it. Use {@link TorchThreads} where libtorch is already in use.
  */
 public final class ComputeThreads {
   private ComputeThreads() {}

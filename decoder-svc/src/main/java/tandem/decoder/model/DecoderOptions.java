@@ -3,29 +3,44 @@ package tandem.decoder.model;
 import java.util.Locale;
 
 /**
- * How to run the decoder: {@code device} "cpu" or "cuda", {@code dtype} "float32" (or "float16", cuda only: the
- * libtorch kernel's compute type), {@code slots} sequences decoded together, {@code maxSeqLen} tokens of KV capacity
- * per slot, and {@code weights}: the CPU kernel's weight format ("auto" = the checkpoint's: bf16 for a bf16
- * checkpoint, else f32; or "bf16", "q8_0", "f32"; see {@link WeightFormat}).
+ * How to run the decoder: {@code device} "cpu" or "cuda", {@code dtype} "float32" (or "float16",
+ * cuda only: the libtorch kernel's compute type), {@code slots} sequences decoded together, {@code
+ * maxSeqLen} tokens of KV capacity per slot, and {@code weights}: the CPU kernel's weight format
+ * ("auto" = the checkpoint's: bf16 for a bf16 checkpoint, else f32; or "bf16", "q8_0", "f32"; see
+ * {@link WeightFormat}).
  *
- * <p>On the CPU (Java kernel) the KV cache is a pool of blocks under {@code kvCacheBytes} (0 = {@link
- * #DEFAULT_KV_BYTES}), stored as {@code kvDtype} ("bf16" or "f32"), taken by sequences as they grow; with {@code
- * prefixCache} full blocks are kept for later requests with the same prefix. The libtorch kernel reserves {@code
- * slots · maxSeqLen} positions up front and has no prefix cache.
+ * <p>On the CPU (Java kernel) the KV cache is a pool of blocks under {@code kvCacheBytes} (0 =
+ * {@link #DEFAULT_KV_BYTES}), stored as {@code kvDtype} ("bf16" or "f32"), taken by sequences as
+ * they grow; with {@code prefixCache} full blocks are kept for later requests with the same prefix.
+ * The libtorch kernel reserves {@code slots · maxSeqLen} positions up front and has no prefix
+ * cache.
  */
 public record DecoderOptions(
-    String device, String dtype, int slots, int maxSeqLen, String weights, long kvCacheBytes, String kvDtype,
+    String device,
+    String dtype,
+    int slots,
+    int maxSeqLen,
+    String weights,
+    long kvCacheBytes,
+    String kvDtype,
     boolean prefixCache) {
-  /** The CPU KV budget when none is given (0): 512 MiB, about 4,680 tokens of Qwen3-0.6B in bf16. */
+  /**
+   * The CPU KV budget when none is given (0): 512 MiB, about 4,680 tokens of Qwen3-0.6B in bf16.
+   */
   public static final long DEFAULT_KV_BYTES = 512L << 20;
+
   /** The CPU KV storage when none is given: bf16, half the bytes of f32. */
   public static final String DEFAULT_KV_DTYPE = "bf16";
 
   public DecoderOptions {
     device = device == null ? "cpu" : device.toLowerCase(Locale.ROOT);
     dtype = dtype == null ? "float32" : dtype.toLowerCase(Locale.ROOT);
-    weights = weights == null || weights.isBlank() ? "auto" : weights.trim().toLowerCase(Locale.ROOT);
-    kvDtype = kvDtype == null || kvDtype.isBlank() ? DEFAULT_KV_DTYPE : kvDtype.trim().toLowerCase(Locale.ROOT);
+    weights =
+        weights == null || weights.isBlank() ? "auto" : weights.trim().toLowerCase(Locale.ROOT);
+    kvDtype =
+        kvDtype == null || kvDtype.isBlank()
+            ? DEFAULT_KV_DTYPE
+            : kvDtype.trim().toLowerCase(Locale.ROOT);
     if (!device.equals("cpu") && !device.equals("cuda")) {
       throw new IllegalArgumentException("device must be cpu or cuda, got '" + device + "'");
     }
@@ -33,14 +48,17 @@ public record DecoderOptions(
       throw new IllegalArgumentException("dtype must be float32 or float16, got '" + dtype + "'");
     }
     if (dtype.equals("float16") && device.equals("cpu")) {
-      throw new IllegalArgumentException("dtype float16 needs device cuda (float16 matmuls are ~100x slower on CPU)");
+      throw new IllegalArgumentException(
+          "dtype float16 needs device cuda (float16 matmuls are ~100x slower on CPU)");
     }
     WeightFormat.parse(weights); // validates
     KvPool.Dtype.parse(kvDtype); // validates
     if (slots < 1) throw new IllegalArgumentException("slots must be >= 1, got " + slots);
-    if (maxSeqLen < 1) throw new IllegalArgumentException("maxSeqLen must be >= 1, got " + maxSeqLen);
+    if (maxSeqLen < 1)
+      throw new IllegalArgumentException("maxSeqLen must be >= 1, got " + maxSeqLen);
     if (kvCacheBytes < 0) {
-      throw new IllegalArgumentException("KV cache bytes must be >= 0 (0 = the default), got " + kvCacheBytes);
+      throw new IllegalArgumentException(
+          "KV cache bytes must be >= 0 (0 = the default), got " + kvCacheBytes);
     }
   }
 
@@ -55,15 +73,18 @@ public record DecoderOptions(
   }
 
   public DecoderOptions withSlots(int newSlots) {
-    return new DecoderOptions(device, dtype, newSlots, maxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
+    return new DecoderOptions(
+        device, dtype, newSlots, maxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
   }
 
   public DecoderOptions withMaxSeqLen(int newMaxSeqLen) {
-    return new DecoderOptions(device, dtype, slots, newMaxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
+    return new DecoderOptions(
+        device, dtype, slots, newMaxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
   }
 
   public DecoderOptions withWeights(String newWeights) {
-    return new DecoderOptions(device, dtype, slots, maxSeqLen, newWeights, kvCacheBytes, kvDtype, prefixCache);
+    return new DecoderOptions(
+        device, dtype, slots, maxSeqLen, newWeights, kvCacheBytes, kvDtype, prefixCache);
   }
 
   /** With this KV cache: budget in bytes (0 = default), "bf16" or "f32", prefix reuse on or off. */

@@ -5,17 +5,19 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
 
 /**
- * The CPU decode kernel's intra-op thread pool (process-wide, like libtorch's): {@link #parallelFor} runs tasks
- * 0..n-1 on the calling thread plus {@code threads - 1} workers that claim tasks from a shared counter. A decode step
- * issues ~150 parallel regions, so hand-off latency matters: idle workers spin briefly before parking, and the
- * caller does work instead of waiting.
+ * The CPU decode kernel's intra-op thread pool (process-wide, like libtorch's): {@link
+ * #parallelFor} runs tasks 0..n-1 on the calling thread plus {@code threads - 1} workers that claim
+ * tasks from a shared counter. A decode step issues ~150 parallel regions, so hand-off latency
+ * matters: idle workers spin briefly before parking, and the caller does work instead of waiting.
  */
 final class IntraOpPool {
   private static final long SPIN_NANOS = 50_000;
-  private static final IntraOpPool SHARED = new IntraOpPool(Runtime.getRuntime().availableProcessors());
+  private static final IntraOpPool SHARED =
+      new IntraOpPool(Runtime.getRuntime().availableProcessors());
 
   private Worker[] workers = new Worker[0];
   private int threads;
+
   /** The current parallel region; a worker holding a stale one finds its task counter exhausted. */
   private volatile Job job;
 
@@ -69,7 +71,10 @@ final class IntraOpPool {
     threads = n;
   }
 
-  /** Runs {@code body.accept(i)} for every i in [0, n) and returns when all are done; rethrows the first failure. */
+  /**
+   * Runs {@code body.accept(i)} for every i in [0, n) and returns when all are done; rethrows the
+   * first failure.
+   */
   synchronized void parallelFor(int n, IntConsumer body) {
     if (n <= 0) return;
     if (threads == 1 || n == 1) {

@@ -9,14 +9,16 @@ import tandem.common.checkpoint.Qwen3Config;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * Qwen3 on the CPU in Java: the weights live once, in Java arrays, in the chosen {@link WeightFormat}, and the same
- * arrays serve prefill (register-tiled GEMM) and decode (each weight read once for every row of the step). The KV cache
- * is the paged {@link KvPool} (bf16 or f32, under a byte budget, with a prefix cache). One {@link #forward} serves
- * both: its rows are any mix of (slot, position), so a prefill chunk is rows of one slot at consecutive positions and a
- * decode step is one row per slot.
+ * Qwen3 on the CPU in Java: the weights live once, in Java arrays, in the chosen {@link
+ * WeightFormat}, and the same arrays serve prefill (register-tiled GEMM) and decode (each weight
+ * read once for every row of the step). The KV cache is the paged {@link KvPool} (bf16 or f32,
+ * under a byte budget, with a prefix cache). One {@link #forward} serves both: its rows are any mix
+ * of (slot, position), so a prefill chunk is rows of one slot at consecutive positions and a decode
+ * step is one row per slot.
  *
- * <p>Per layer, the computation of HF's {@code Qwen3DecoderLayer.forward}, in float32 (grouped-query attention: kv
- * head = head / group):
+ * <p>Per layer, the computation of HF's {@code Qwen3DecoderLayer.forward}, in float32
+ * (grouped-query attention: kv head = head / group):
+ *
  * <pre>
  *   xn  = input_layernorm(h)                     RMSNorm, weight applied to the normalized row
  *   qkv = xn · [q_proj | k_proj | v_proj]ᵀ       one matrix, one multiply
@@ -27,12 +29,17 @@ import tandem.common.checkpoint.TensorStore;
  *   gu  = xn · [gate_proj | up_proj]ᵀ            one matrix, one multiply
  *   h  += (silu(gate) ⊙ up) · down_projᵀ
  * </pre>
+ *
  * then the final norm and lm_head (tied: embed_tokens itself) for the rows whose logits are wanted.
  */
 final class JavaKernel implements DecodeKernel {
   private static final Logger LOG = LoggerFactory.getLogger(JavaKernel.class);
   private static final int L = PackedMatrix.L;
-  /** Two vectors of positions per block: the score loop keeps a block's scores of two heads in four registers. */
+
+  /**
+   * Two vectors of positions per block: the score loop keeps a block's scores of two heads in four
+   * registers.
+   */
   static final int BLOCK_TOKENS = 2 * L;
 
   /** One decoder layer's weights by their HF names (q|k|v and gate|up stacked in HF order). */
@@ -65,12 +72,20 @@ final class JavaKernel implements DecodeKernel {
   private final KvPool kv;
   private final WeightFormat format;
   private final IntraOpPool pool = IntraOpPool.shared();
+
   /** Where the floor read's sums go (racy on purpose: only their being stored matters). */
   private static volatile float sink;
+
   private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[0]);
 
-  private JavaKernel(Qwen3Config c, Layer[] layers, float[] norm, PackedMatrix embed, PackedMatrix lmHead,
-      WeightFormat format, DecoderOptions opts) {
+  private JavaKernel(
+      Qwen3Config c,
+      Layer[] layers,
+      float[] norm,
+      PackedMatrix embed,
+      PackedMatrix lmHead,
+      WeightFormat format,
+      DecoderOptions opts) {
     this.hidden = c.hiddenSize();
     this.heads = c.numAttentionHeads();
     this.kvHeads = c.numKeyValueHeads();
@@ -91,19 +106,24 @@ final class JavaKernel implements DecodeKernel {
     this.sin = t[1];
     KvPool.Dtype dtype = KvPool.Dtype.parse(opts.kvDtype());
     int capacity = kvBlocks(c, layers.length, dtype, opts);
-    this.kv = new KvPool(layers.length, kvHeads, headDim, BLOCK_TOKENS, dtype, opts.slots(), capacity);
+    this.kv =
+        new KvPool(layers.length, kvHeads, headDim, BLOCK_TOKENS, dtype, opts.slots(), capacity);
     Runtime rt = Runtime.getRuntime();
     long worst = capacity * kv.blockBytes();
     long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     if (worst > free) {
-      LOG.warn("the KV budget of {} MiB is more than the {} MiB of heap left: sequences fail with an error when the"
-          + " heap runs out (raise -Xmx or lower the KV cache budget)", worst >> 20, free >> 20);
+      LOG.warn(
+          "the KV budget of {} MiB is more than the {} MiB of heap left: sequences fail with an error when the"
+              + " heap runs out (raise -Xmx or lower the KV cache budget)",
+          worst >> 20,
+          free >> 20);
     }
   }
 
   /**
-   * Blocks in the KV pool: the budget ({@link DecoderOptions#kvCacheBytes}, or {@link DecoderOptions#DEFAULT_KV_BYTES}
-   * when 0) over one block's bytes, but no more than every slot full to {@code maxSeqLen} would take.
+   * Blocks in the KV pool: the budget ({@link DecoderOptions#kvCacheBytes}, or {@link
+   * DecoderOptions#DEFAULT_KV_BYTES} when 0) over one block's bytes, but no more than every slot
+   * full to {@code maxSeqLen} would take.
    */
   static int kvBlocks(Qwen3Config c, int layers, KvPool.Dtype dtype, DecoderOptions opts) {
     long budget = opts.kvCacheBytes() > 0 ? opts.kvCacheBytes() : DecoderOptions.DEFAULT_KV_BYTES;
@@ -117,25 +137,40 @@ final class JavaKernel implements DecodeKernel {
     long q = (long) c.numAttentionHeads() * c.headDim();
     long qkv = q + 2L * c.numKeyValueHeads() * c.headDim();
     long[][] shapes = {
-      {qkv, c.hiddenSize()}, {c.hiddenSize(), q}, {2L * c.intermediateSize(), c.hiddenSize()},
-      {c.hiddenSize(), c.intermediateSize()}, {c.vocabSize(), c.hiddenSize()}
+      {qkv, c.hiddenSize()},
+      {c.hiddenSize(), q},
+      {2L * c.intermediateSize(), c.hiddenSize()},
+      {c.hiddenSize(), c.intermediateSize()},
+      {c.vocabSize(), c.hiddenSize()}
     };
     for (long[] s : shapes) {
       if (!PackedMatrix.fits(s[0], s[1], f)) {
-        return "a [" + s[0] + ", " + s[1] + "] matrix does not fit the Java kernel (rows % 4, columns % "
-            + PackedMatrix.COL_ALIGN + ", under 2^31 elements)";
+        return "a ["
+            + s[0]
+            + ", "
+            + s[1]
+            + "] matrix does not fit the Java kernel (rows % 4, columns % "
+            + PackedMatrix.COL_ALIGN
+            + ", under 2^31 elements)";
       }
     }
-    if (c.headDim() % L != 0) return "head_dim " + c.headDim() + " is not a multiple of the vector length " + L;
-    if (c.numAttentionHeads() % c.numKeyValueHeads() != 0) return "heads are not a multiple of kv heads";
+    if (c.headDim() % L != 0)
+      return "head_dim " + c.headDim() + " is not a multiple of the vector length " + L;
+    if (c.numAttentionHeads() % c.numKeyValueHeads() != 0)
+      return "heads are not a multiple of kv heads";
     return null;
   }
 
   /**
-   * Reads the text model from {@code store} (tensor names under {@code prefix}) straight into packed arrays, row by
-   * row: nothing of the file stays mapped and no float32 copy is kept.
+   * Reads the text model from {@code store} (tensor names under {@code prefix}) straight into
+   * packed arrays, row by row: nothing of the file stays mapped and no float32 copy is kept.
    */
-  static JavaKernel load(TensorStore store, Qwen3Config c, String prefix, boolean tied, WeightFormat f,
+  static JavaKernel load(
+      TensorStore store,
+      Qwen3Config c,
+      String prefix,
+      boolean tied,
+      WeightFormat f,
       DecoderOptions opts) {
     int h = c.hiddenSize();
     int q = c.numAttentionHeads() * c.headDim();
@@ -148,10 +183,19 @@ final class JavaKernel implements DecodeKernel {
       String m = p + "mlp.";
       layers[i] =
           new Layer(
-              stack(store, f, h, new String[] {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
+              stack(
+                  store,
+                  f,
+                  h,
+                  new String[] {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"},
                   new int[] {q, kvd, kvd}),
               stack(store, f, q, new String[] {a + "o_proj.weight"}, new int[] {h}),
-              stack(store, f, h, new String[] {m + "gate_proj.weight", m + "up_proj.weight"}, new int[] {im, im}),
+              stack(
+                  store,
+                  f,
+                  h,
+                  new String[] {m + "gate_proj.weight", m + "up_proj.weight"},
+                  new int[] {im, im}),
               stack(store, f, im, new String[] {m + "down_proj.weight"}, new int[] {h}),
               vector(store, p + "input_layernorm.weight", h),
               vector(store, p + "post_attention_layernorm.weight", h),
@@ -160,17 +204,30 @@ final class JavaKernel implements DecodeKernel {
     }
     float[] norm = vector(store, prefix + "norm.weight", h);
     PackedMatrix embed =
-        stack(store, f, h, new String[] {prefix + "embed_tokens.weight"}, new int[] {c.vocabSize()});
+        stack(
+            store, f, h, new String[] {prefix + "embed_tokens.weight"}, new int[] {c.vocabSize()});
     PackedMatrix head =
-        tied ? embed : stack(store, f, h, new String[] {"lm_head.weight"}, new int[] {c.vocabSize()});
+        tied
+            ? embed
+            : stack(store, f, h, new String[] {"lm_head.weight"}, new int[] {c.vocabSize()});
     JavaKernel k = new JavaKernel(c, layers, norm, embed, head, f, opts);
-    LOG.info("Java kernel: {} weights, {} MB, {} lanes of float; KV cache {} x {}-token blocks of {} ({} MiB)", f,
-        k.weightBytes() >> 20, L, k.kv.capacity, BLOCK_TOKENS, k.kv.dtype.id, k.kv.capacity * k.kv.blockBytes() >> 20);
+    LOG.info(
+        "Java kernel: {} weights, {} MB, {} lanes of float; KV cache {} x {}-token blocks of {} ({} MiB)",
+        f,
+        k.weightBytes() >> 20,
+        L,
+        k.kv.capacity,
+        BLOCK_TOKENS,
+        k.kv.dtype.id,
+        k.kv.capacity * k.kv.blockBytes() >> 20);
     return k;
   }
 
-  /** The named [out_i, in] tensors as one [Σ out_i, in] matrix, rows in the order of {@code names}. */
-  private static PackedMatrix stack(TensorStore store, WeightFormat f, int in, String[] names, int[] outs) {
+  /**
+   * The named [out_i, in] tensors as one [Σ out_i, in] matrix, rows in the order of {@code names}.
+   */
+  private static PackedMatrix stack(
+      TensorStore store, WeightFormat f, int in, String[] names, int[] outs) {
     int total = 0;
     for (int o : outs) total += o;
     PackedMatrix m = PackedMatrix.allocate(f, total, in);
@@ -185,7 +242,8 @@ final class JavaKernel implements DecodeKernel {
 
   private static float[] vector(TensorStore store, String name, int n) {
     float[] v = new float[n];
-    store.readRows(name, new long[] {n}, (r, row) -> System.arraycopy(row, 0, v, 0, n)); // one row of n
+    store.readRows(
+        name, new long[] {n}, (r, row) -> System.arraycopy(row, 0, v, 0, n)); // one row of n
     return v;
   }
 
@@ -201,8 +259,15 @@ final class JavaKernel implements DecodeKernel {
 
   @Override
   public String describe() {
-    return "Java Vector API, " + PackedMatrix.F.vectorBitSize() + "-bit float vectors (" + PackedMatrix.F.length()
-        + " lanes), " + format.id() + " weights, " + pool.threads() + " threads";
+    return "Java Vector API, "
+        + PackedMatrix.F.vectorBitSize()
+        + "-bit float vectors ("
+        + PackedMatrix.F.length()
+        + " lanes), "
+        + format.id()
+        + " weights, "
+        + pool.threads()
+        + " threads";
   }
 
   /** Every weight array, for byte counts and the read floor. */
@@ -235,11 +300,13 @@ final class JavaKernel implements DecodeKernel {
     double best = Double.MAX_VALUE;
     for (int r = 0; r < repeats; r++) {
       long t0 = System.nanoTime();
-      pool.parallelFor(bands, band -> {
-        float s = 0;
-        for (PackedMatrix m : ms) s += m.touch(band, bands);
-        sink += s; // published, so the reads cannot be optimized away
-      });
+      pool.parallelFor(
+          bands,
+          band -> {
+            float s = 0;
+            for (PackedMatrix m : ms) s += m.touch(band, bands);
+            sink += s; // published, so the reads cannot be optimized away
+          });
       best = Math.min(best, (System.nanoTime() - t0) / 1e9);
     }
     return best;
@@ -252,8 +319,17 @@ final class JavaKernel implements DecodeKernel {
 
   @Override
   public KvStats kvStats() {
-    return new KvStats(BLOCK_TOKENS, kv.capacity, kv.inUse(), kv.idleCached(), kv.available(), kv.blockBytes(),
-        kv.bytesAllocated(), kv.hits(), kv.evictions(), kv.dtype.id);
+    return new KvStats(
+        BLOCK_TOKENS,
+        kv.capacity,
+        kv.inUse(),
+        kv.idleCached(),
+        kv.available(),
+        kv.blockBytes(),
+        kv.bytesAllocated(),
+        kv.hits(),
+        kv.evictions(),
+        kv.dtype.id);
   }
 
   @Override
@@ -302,7 +378,10 @@ final class JavaKernel implements DecodeKernel {
     return logits;
   }
 
-  /** Prompts of up to {@link Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows in all go through one pass together. */
+  /**
+   * Prompts of up to {@link Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows in all go through one pass
+   * together.
+   */
   @Override
   public float[][] prefill(int[] slots, float[][] embeds, int[] lens) {
     int n = slots.length;
@@ -311,7 +390,9 @@ final class JavaKernel implements DecodeKernel {
     while (i < n) {
       int rows = lens[i];
       int j = i + 1;
-      while (j < n && rows + lens[j] <= Qwen3ForCausalLM.PREFILL_BATCH_ROWS && lens[i] <= Qwen3ForCausalLM.PREFILL_CHUNK
+      while (j < n
+          && rows + lens[j] <= Qwen3ForCausalLM.PREFILL_BATCH_ROWS
+          && lens[i] <= Qwen3ForCausalLM.PREFILL_CHUNK
           && lens[j] <= Qwen3ForCausalLM.PREFILL_CHUNK) {
         rows += lens[j];
         j++;
@@ -358,9 +439,10 @@ final class JavaKernel implements DecodeKernel {
   }
 
   /**
-   * The forward pass over rows that are each (slot, position): x [n, hidden] in, logits out for the rows listed in
-   * {@code logitRows} (in that order). A slot's rows must be consecutive positions following what it holds; every
-   * row's K/V is written before any row attends, so rows of one slot see each other causally.
+   * The forward pass over rows that are each (slot, position): x [n, hidden] in, logits out for the
+   * rows listed in {@code logitRows} (in that order). A slot's rows must be consecutive positions
+   * following what it holds; every row's K/V is written before any row attends, so rows of one slot
+   * see each other causally.
    */
   @Override
   public float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
@@ -382,10 +464,24 @@ final class JavaKernel implements DecodeKernel {
       Kernels.rmsNorm(hs, xn, n, h, layer.inputLayernorm, eps);
       layer.qkvProj.matmul(xn, n, qkv, pool);
       pool.parallelFor(n, r -> normRope(layer, qkv, r, positions[r]));
-      // by kv head: rows of one slot may share a bf16 pair, and each kv head's cache entries are its own
-      pool.parallelFor(kvHeads, g -> { for (int r = 0; r < n; r++) cache(l, qkv, r, g, slots[r], positions[r]); });
-      pool.parallelFor(n * kvHeads, t -> attend(l, qkv, attn, t / kvHeads, t % kvHeads, slots[t / kvHeads],
-          positions[t / kvHeads]));
+      // by kv head: rows of one slot may share a bf16 pair, and each kv head's cache entries are
+      // its own
+      pool.parallelFor(
+          kvHeads,
+          g -> {
+            for (int r = 0; r < n; r++) cache(l, qkv, r, g, slots[r], positions[r]);
+          });
+      pool.parallelFor(
+          n * kvHeads,
+          t ->
+              attend(
+                  l,
+                  qkv,
+                  attn,
+                  t / kvHeads,
+                  t % kvHeads,
+                  slots[t / kvHeads],
+                  positions[t / kvHeads]));
       layer.oProj.matmul(attn, n, tmp, pool);
       Kernels.addInto(hs, tmp, n * h);
       Kernels.rmsNorm(hs, xn, n, h, layer.postAttentionLayernorm, eps);
@@ -407,7 +503,8 @@ final class JavaKernel implements DecodeKernel {
     Kernels.rmsNorm(sel, sn, m, h, norm, eps);
     float[] logits = new float[mp * vocab];
     lmHead.matmul(sn, m, logits, pool);
-    if (m == 1) return new float[][] {logits}; // one row is not padded: the array is its logits already
+    if (m == 1)
+      return new float[][] {logits}; // one row is not padded: the array is its logits already
     float[][] out = new float[m][vocab];
     for (int i = 0; i < m; i++) System.arraycopy(logits, i * vocab, out[i], 0, vocab);
     return out;
@@ -432,7 +529,10 @@ final class JavaKernel implements DecodeKernel {
     }
   }
 
-  /** Kv head g's k and v of row r (position pos of slot) into the cache, in the pool's layout and dtype. */
+  /**
+   * Kv head g's k and v of row r (position pos of slot) into the cache, in the pool's layout and
+   * dtype.
+   */
   private void cache(int l, float[] rows, int r, int g, int slot, int pos) {
     int d = headDim;
     int bt = BLOCK_TOKENS;
@@ -452,7 +552,8 @@ final class JavaKernel implements DecodeKernel {
     int tt = high ? t - half : t;
     int[] kb = kv.keysI(l, slot, b);
     int kBase = g * d * half + tt;
-    for (int i = 0; i < d; i++) kb[kBase + i * half] = withHalf(kb[kBase + i * half], rows[kOff + i], high);
+    for (int i = 0; i < d; i++)
+      kb[kBase + i * half] = withHalf(kb[kBase + i * half], rows[kOff + i], high);
     int[] vb = kv.valuesI(l, slot, b);
     int vBase = (g * half + tt) * d;
     for (int i = 0; i < d; i++) vb[vBase + i] = withHalf(vb[vBase + i], rows[vOff + i], high);
@@ -464,34 +565,46 @@ final class JavaKernel implements DecodeKernel {
     return high ? (pair & 0xFFFF) | (b << 16) : (pair & 0xFFFF0000) | b;
   }
 
-  /** Query heads of kv head g for row r (position pos of slot), over positions [0, pos], into attn [r, heads·d]. */
+  /**
+   * Query heads of kv head g for row r (position pos of slot), over positions [0, pos], into attn
+   * [r, heads·d].
+   */
   private void attend(int l, float[] rows, float[] attn, int r, int g, int slot, int pos) {
     int d = headDim;
     int len = pos + 1;
     int bt = BLOCK_TOKENS;
     int blocks = (len + bt - 1) / bt;
-    int stride = blocks * bt; // room for whole blocks: the score loop writes every lane of the last one
+    int stride =
+        blocks * bt; // room for whole blocks: the score loop writes every lane of the last one
     float[] s = scratch.get();
     if (s.length < 2 * stride) {
       s = new float[2 * stride + 8 * bt];
       scratch.set(s);
     }
     for (int j = 0; j < group; j += 2) {
-      int n = Math.min(2, group - j); // heads of the group done together: they share every K and V load
+      int n =
+          Math.min(2, group - j); // heads of the group done together: they share every K and V load
       int head = g * group + j;
       int qOff = r * qkvOut + head * d;
       boolean f32 = kv.dtype == KvPool.Dtype.F32;
       for (int b = 0; b < blocks; b++) {
-        if (f32) Kernels.scores(rows, qOff, n, d, kv.keysF(l, slot, b), g * d * bt, s, b * bt, stride);
-        else Kernels.scoresBf16(rows, qOff, n, d, kv.keysI(l, slot, b), g * d * (bt / 2), s, b * bt, stride);
+        if (f32)
+          Kernels.scores(rows, qOff, n, d, kv.keysF(l, slot, b), g * d * bt, s, b * bt, stride);
+        else
+          Kernels.scoresBf16(
+              rows, qOff, n, d, kv.keysI(l, slot, b), g * d * (bt / 2), s, b * bt, stride);
       }
       for (int i = 0; i < n; i++) Kernels.scaledSoftmax(s, i * stride, len, scale);
       int out = r * heads * d + head * d;
       java.util.Arrays.fill(attn, out, out + n * d, 0f);
       for (int b = 0; b < blocks; b++) {
         int count = Math.min(bt, len - b * bt);
-        if (f32) Kernels.weighted(s, b * bt, stride, n, count, kv.valuesF(l, slot, b), g * bt * d, d, attn, out);
-        else Kernels.weightedBf16(s, b * bt, stride, n, count, kv.valuesI(l, slot, b), g * (bt / 2) * d, d, attn, out);
+        if (f32)
+          Kernels.weighted(
+              s, b * bt, stride, n, count, kv.valuesF(l, slot, b), g * bt * d, d, attn, out);
+        else
+          Kernels.weightedBf16(
+              s, b * bt, stride, n, count, kv.valuesI(l, slot, b), g * (bt / 2) * d, d, attn, out);
       }
     }
   }

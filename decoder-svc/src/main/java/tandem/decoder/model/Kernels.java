@@ -7,17 +7,19 @@ import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The Java kernel's row-wise arithmetic on the Vector API ({@code SPECIES_PREFERRED}: AVX-512 or AVX2 as the host
- * has it), over Java arrays only: RMSNorm, SiLU·up, softmax and the two halves of attention over {@link KvPool}.
- * The matrix products are {@link PackedMatrix#matmul}.
+ * The Java kernel's row-wise arithmetic on the Vector API ({@code SPECIES_PREFERRED}: AVX-512 or
+ * AVX2 as the host has it), over Java arrays only: RMSNorm, SiLU·up, softmax and the two halves of
+ * attention over {@link KvPool}. The matrix products are {@link PackedMatrix#matmul}.
  */
 final class Kernels {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
   private static final int L = F.length();
 
-  // Rotations by 16, 8, 4, 2 and 1 lanes for sum(): constants (static final, one per step, no loop) so that C2
-  // intrinsifies the rearranges; a loop over an array of shuffles made callers box their vectors (~20x slower).
+  // Rotations by 16, 8, 4, 2 and 1 lanes for sum(): constants (static final, one per step, no loop)
+  // so that C2
+  // intrinsifies the rearranges; a loop over an array of shuffles made callers box their vectors
+  // (~20x slower).
   private static final VectorShuffle<Float> R16 = VectorShuffle.iota(F, 16, 1, true);
   private static final VectorShuffle<Float> R8 = VectorShuffle.iota(F, 8, 1, true);
   private static final VectorShuffle<Float> R4 = VectorShuffle.iota(F, 4, 1, true);
@@ -27,10 +29,10 @@ final class Kernels {
   private Kernels() {}
 
   /**
-   * The sum of a vector's lanes as a fixed pairwise tree (lane i + lane i+L/2, then …; L is at most 64). {@code reduceLanes(ADD)}
-   * leaves the order of additions unspecified, and the JIT's tree and the interpreter's loop do differ in the last
-   * bit: a row would then get other results before and after compilation, and batch invariance would hold only by
-   * luck.
+   * The sum of a vector's lanes as a fixed pairwise tree (lane i + lane i+L/2, then …; L is at most
+   * 64). {@code reduceLanes(ADD)} leaves the order of additions unspecified, and the JIT's tree and
+   * the interpreter's loop do differ in the last bit: a row would then get other results before and
+   * after compilation, and batch invariance would hold only by luck.
    */
   static float sum(FloatVector v) {
     if (L >= 32) v = v.add(v.rearrange(R16));
@@ -41,16 +43,20 @@ final class Kernels {
     return v.lane(0);
   }
 
-  /** Rows a caller allocates for {@code rows} rows: matmul reads and writes input rows in blocks of 4. */
+  /**
+   * Rows a caller allocates for {@code rows} rows: matmul reads and writes input rows in blocks of
+   * 4.
+   */
   static int paddedRows(int rows) {
     return rows <= 1 ? rows : (rows + 3) & ~3;
   }
 
   /**
-   * e^x from IEEE operations alone (Cephes expf: x = n·ln2 + r, a degree-6 polynomial for e^r, 2^n into the exponent;
-   * within 2 ulp of Math.exp over the float range; inputs are clamped to [-87.3, 88.0], so it never gives 0 or
-   * infinity). The Vector API's own EXP is not reproducible across the interpreter and compiled code (a vector math
-   * library versus Math.exp lane by lane), and softmax and SiLU must give a row the same bits whenever it runs.
+   * e^x from IEEE operations alone (Cephes expf: x = n·ln2 + r, a degree-6 polynomial for e^r, 2^n
+   * into the exponent; within 2 ulp of Math.exp over the float range; inputs are clamped to [-87.3,
+   * 88.0], so it never gives 0 or infinity). The Vector API's own EXP is not reproducible across
+   * the interpreter and compiled code (a vector math library versus Math.exp lane by lane), and
+   * softmax and SiLU must give a row the same bits whenever it runs.
    */
   static FloatVector exp(FloatVector x) {
     x = x.max(-87.3f).min(88.0f);
@@ -64,14 +70,25 @@ final class Kernels {
     return e.mul(bits.reinterpretAsFloats());
   }
 
-  /** The scalar twin of {@link #exp(FloatVector)}, for tails: the same operations in the same order. */
+  /**
+   * The scalar twin of {@link #exp(FloatVector)}, for tails: the same operations in the same order.
+   */
   static float exp(float x) {
     x = Math.min(Math.max(x, -87.3f), 88.0f);
     float k = Math.fma(x, 1.44269504088896341f, 12582912f) - 12582912f;
     float r = Math.fma(k, -0.693359375f, x);
     r = Math.fma(k, 2.12194440e-4f, r);
-    float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(r, 1.9875691500E-4f, 1.3981999507E-3f), r,
-        8.3334519073E-3f), r, 4.1665795894E-2f), r, 1.6666665459E-1f), r, 5.0000001201E-1f);
+    float p =
+        Math.fma(
+            Math.fma(
+                Math.fma(
+                    Math.fma(Math.fma(r, 1.9875691500E-4f, 1.3981999507E-3f), r, 8.3334519073E-3f),
+                    r,
+                    4.1665795894E-2f),
+                r,
+                1.6666665459E-1f),
+            r,
+            5.0000001201E-1f);
     float e = p * (r * r) + r + 1f;
     return e * Float.intBitsToFloat(((int) k + 127) << 23);
   }
@@ -114,7 +131,10 @@ final class Kernels {
     for (int i = 0; i < n; i++) acc[i] += v[i];
   }
 
-  /** {@code act[r, i] = silu(gu[r, i]) · gu[r, inter + i]} for gu {@code [rows, 2·inter]}, act {@code [rows, inter]}. */
+  /**
+   * {@code act[r, i] = silu(gu[r, i]) · gu[r, inter + i]} for gu {@code [rows, 2·inter]}, act
+   * {@code [rows, inter]}.
+   */
   static void siluMul(float[] gu, float[] act, int r, int inter) {
     int upper = F.loopBound(inter);
     int g = r * 2 * inter;
@@ -133,8 +153,8 @@ final class Kernels {
   }
 
   /**
-   * In place: {@code v[off, off+n) = softmax(v · scale)} in float32 (scores scaled as HF scales them, then
-   * max-subtracted as libtorch computes softmax).
+   * In place: {@code v[off, off+n) = softmax(v · scale)} in float32 (scores scaled as HF scales
+   * them, then max-subtracted as libtorch computes softmax).
    */
   static void scaledSoftmax(float[] v, int off, int n, float scale) {
     int upper = F.loopBound(n);
@@ -168,17 +188,28 @@ final class Kernels {
     }
     float inv = 1f / sum;
     FloatVector iv = FloatVector.broadcast(F, inv);
-    for (i = 0; i < upper; i += L) FloatVector.fromArray(F, v, off + i).mul(iv).intoArray(v, off + i);
+    for (i = 0; i < upper; i += L)
+      FloatVector.fromArray(F, v, off + i).mul(iv).intoArray(v, off + i);
     for (; i < n; i++) v[off + i] *= inv;
   }
 
   /**
-   * Raw attention scores of one or two query heads ({@code q[qOff …]}, then the next head at {@code qOff + d})
-   * against one K block ({@code [d, 2L]} from {@code kBase}, the {@link KvPool} float32 layout): {@code s[h·stride + sOff +
-   * t] = Σ_i q_h[i]·K[i, t]} for all 2L positions of the block (the caller ignores those past the sequence). The
-   * block's scores stay in four registers over the whole head dimension.
+   * Raw attention scores of one or two query heads ({@code q[qOff …]}, then the next head at {@code
+   * qOff + d}) against one K block ({@code [d, 2L]} from {@code kBase}, the {@link KvPool} float32
+   * layout): {@code s[h·stride + sOff + t] = Σ_i q_h[i]·K[i, t]} for all 2L positions of the block
+   * (the caller ignores those past the sequence). The block's scores stay in four registers over
+   * the whole head dimension.
    */
-  static void scores(float[] q, int qOff, int heads, int d, float[] k, int kBase, float[] s, int sOff, int stride) {
+  static void scores(
+      float[] q,
+      int qOff,
+      int heads,
+      int d,
+      float[] k,
+      int kBase,
+      float[] s,
+      int sOff,
+      int stride) {
     int bt = 2 * L;
     FloatVector z = FloatVector.zero(F);
     FloatVector a0 = z, a1 = z, b0 = z, b1 = z;
@@ -209,12 +240,21 @@ final class Kernels {
   }
 
   /**
-   * Adds one V block's share of the attention output of one or two heads: {@code out[outOff + h·d + i] += Σ_{t <
-   * count} p[h·stride + pOff + t] · V[t, i]}, V {@code [2L, d]} from {@code vBase}. The output columns stay in
-   * registers while the block's rows stream by.
+   * Adds one V block's share of the attention output of one or two heads: {@code out[outOff + h·d +
+   * i] += Σ_{t < count} p[h·stride + pOff + t] · V[t, i]}, V {@code [2L, d]} from {@code vBase}.
+   * The output columns stay in registers while the block's rows stream by.
    */
-  static void weighted(float[] p, int pOff, int stride, int heads, int count, float[] v, int vBase, int d,
-      float[] out, int outOff) {
+  static void weighted(
+      float[] p,
+      int pOff,
+      int stride,
+      int heads,
+      int count,
+      float[] v,
+      int vBase,
+      int d,
+      float[] out,
+      int outOff) {
     int o1 = outOff + d;
     for (int c = 0; c < d; c += L) {
       FloatVector acc0 = FloatVector.fromArray(F, out, outOff + c);
@@ -228,7 +268,9 @@ final class Kernels {
         acc1.intoArray(out, o1 + c);
       } else {
         for (int t = 0; t < count; t++) {
-          acc0 = FloatVector.fromArray(F, v, vBase + t * d + c).fma(FloatVector.broadcast(F, p[pOff + t]), acc0);
+          acc0 =
+              FloatVector.fromArray(F, v, vBase + t * d + c)
+                  .fma(FloatVector.broadcast(F, p[pOff + t]), acc0);
         }
       }
       acc0.intoArray(out, outOff + c);
@@ -236,12 +278,12 @@ final class Kernels {
   }
 
   /**
-   * {@link #scores} over a bfloat16 K block ({@code [d, L]} ints from {@code kBase}, the {@link KvPool} bf16 layout):
-   * each int holds position t (low half) and t + L (high half), so one load widens to the same two vectors of
-   * positions, with the same multiply-adds in the same order.
+   * {@link #scores} over a bfloat16 K block ({@code [d, L]} ints from {@code kBase}, the {@link
+   * KvPool} bf16 layout): each int holds position t (low half) and t + L (high half), so one load
+   * widens to the same two vectors of positions, with the same multiply-adds in the same order.
    */
-  static void scoresBf16(float[] q, int qOff, int heads, int d, int[] k, int kBase, float[] s, int sOff,
-      int stride) {
+  static void scoresBf16(
+      float[] q, int qOff, int heads, int d, int[] k, int kBase, float[] s, int sOff, int stride) {
     FloatVector z = FloatVector.zero(F);
     FloatVector a0 = z, a1 = z, b0 = z, b1 = z;
     if (heads == 2) {
@@ -271,11 +313,21 @@ final class Kernels {
   }
 
   /**
-   * {@link #weighted} over a bfloat16 V block ({@code [L, d]} ints from {@code vBase}): int row t holds positions t
-   * (low halves) and t + L (high halves), so rows t and t + L of the block are added one after the other.
+   * {@link #weighted} over a bfloat16 V block ({@code [L, d]} ints from {@code vBase}): int row t
+   * holds positions t (low halves) and t + L (high halves), so rows t and t + L of the block are
+   * added one after the other.
    */
-  static void weightedBf16(float[] p, int pOff, int stride, int heads, int count, int[] v, int vBase, int d,
-      float[] out, int outOff) {
+  static void weightedBf16(
+      float[] p,
+      int pOff,
+      int stride,
+      int heads,
+      int count,
+      int[] v,
+      int vBase,
+      int d,
+      float[] out,
+      int outOff) {
     int o1 = outOff + d;
     int lo = Math.min(count, L);
     for (int c = 0; c < d; c += L) {

@@ -6,25 +6,29 @@ import java.util.LinkedHashSet;
 import java.util.Map;
 
 /**
- * The Java kernel's paged KV cache: one pool of fixed-size blocks of {@link #blockTokens} positions, at most {@link
- * #capacity} of them (the memory budget), shared by every sequence through a per-slot block table, and a prefix cache
- * over the same blocks.
+ * The Java kernel's paged KV cache: one pool of fixed-size blocks of {@link #blockTokens}
+ * positions, at most {@link #capacity} of them (the memory budget), shared by every sequence
+ * through a per-slot block table, and a prefix cache over the same blocks.
  *
  * <ul>
- *   <li>A block's arrays are allocated the first time its id is used and reused after, so memory follows the most
- *       tokens ever held at once, never more than the budget.
- *   <li>A block is <em>referenced</em> by every slot whose table holds it ({@code refs}); a slot writes only positions
- *       past the ones it took from the prefix cache, so a shared block is never written.
- *   <li>A full block may carry a {@link PrefixKey} (its tokens and everything before them). When the last reference
- *       goes it stays in the cache, unreferenced, and is evicted least-recently-used when a fresh block is needed.
+ *   <li>A block's arrays are allocated the first time its id is used and reused after, so memory
+ *       follows the most tokens ever held at once, never more than the budget.
+ *   <li>A block is <em>referenced</em> by every slot whose table holds it ({@code refs}); a slot
+ *       writes only positions past the ones it took from the prefix cache, so a shared block is
+ *       never written.
+ *   <li>A full block may carry a {@link PrefixKey} (its tokens and everything before them). When
+ *       the last reference goes it stays in the cache, unreferenced, and is evicted
+ *       least-recently-used when a fresh block is needed.
  * </ul>
  *
- * <p>Layout of one block, for one layer. float32: K {@code [kvHeads, headDim, blockTokens]} (Kᵀ per head, so a score
- * loop reads positions contiguously for each feature) and V {@code [kvHeads, blockTokens, headDim]}. bfloat16: two
- * positions per {@code int}, position {@code t} in the low half and {@code t + blockTokens/2} in the high half, so one
- * int vector widens to the two float vectors of positions the float32 layout holds (K {@code [kvHeads, headDim,
- * blockTokens/2]}, V {@code [kvHeads, blockTokens/2, headDim]}). K is stored after k_norm and RoPE. Position p of a
- * slot is entry {@code p % blockTokens} of its block {@code p / blockTokens}. Driven by one thread (the scheduler's).
+ * <p>Layout of one block, for one layer. float32: K {@code [kvHeads, headDim, blockTokens]} (Kᵀ per
+ * head, so a score loop reads positions contiguously for each feature) and V {@code [kvHeads,
+ * blockTokens, headDim]}. bfloat16: two positions per {@code int}, position {@code t} in the low
+ * half and {@code t + blockTokens/2} in the high half, so one int vector widens to the two float
+ * vectors of positions the float32 layout holds (K {@code [kvHeads, headDim, blockTokens/2]}, V
+ * {@code [kvHeads, blockTokens/2, headDim]}). K is stored after k_norm and RoPE. Position p of a
+ * slot is entry {@code p % blockTokens} of its block {@code p / blockTokens}. Driven by one thread
+ * (the scheduler's).
  */
 final class KvPool {
   /** Storage type of K and V. */
@@ -51,10 +55,13 @@ final class KvPool {
   final int headDim;
   final int blockTokens;
   final Dtype dtype;
+
   /** Floats (f32) or ints (bf16) in one block's K (or V) array of one layer. */
   final int blockElems;
+
   /** Most blocks the pool may hold (the budget). */
   final int capacity;
+
   private float[][][] kf = new float[0][][]; // [block id][layer] (f32)
   private float[][][] vf = new float[0][][];
   private int[][][] ki = new int[0][][]; // [block id][layer] (bf16 pairs)
@@ -65,16 +72,21 @@ final class KvPool {
   private int freeCount;
   private int created;
   private final Map<PrefixKey, Integer> cached = new HashMap<>();
+
   /** Unreferenced cached ids, least recently released first. */
   private final LinkedHashSet<Integer> idle = new LinkedHashSet<>();
+
   private int[][] table; // slot → block ids
   private final int[] held; // blocks per slot
   private long hits;
   private long evictions;
 
-  KvPool(int layers, int kvHeads, int headDim, int blockTokens, Dtype dtype, int slots, int capacity) {
-    if (capacity < 1) throw new IllegalArgumentException("the KV cache needs at least one block, got " + capacity);
-    if (blockTokens % 2 != 0) throw new IllegalArgumentException("block tokens must be even, got " + blockTokens);
+  KvPool(
+      int layers, int kvHeads, int headDim, int blockTokens, Dtype dtype, int slots, int capacity) {
+    if (capacity < 1)
+      throw new IllegalArgumentException("the KV cache needs at least one block, got " + capacity);
+    if (blockTokens % 2 != 0)
+      throw new IllegalArgumentException("block tokens must be even, got " + blockTokens);
     this.layers = layers;
     this.kvHeads = kvHeads;
     this.headDim = headDim;
@@ -96,7 +108,9 @@ final class KvPool {
     return blockBytes(layers, kvHeads, headDim, blockTokens, dtype);
   }
 
-  /** Blocks that can be handed out now: never used, free, or cached but unreferenced (evictable). */
+  /**
+   * Blocks that can be handed out now: never used, free, or cached but unreferenced (evictable).
+   */
   int available() {
     return capacity - created + freeCount + idle.size();
   }
@@ -138,11 +152,21 @@ final class KvPool {
   void ensure(int slot, int tokens) {
     int need = (tokens + blockTokens - 1) / blockTokens;
     if (need - held[slot] > available()) {
-      throw new KvExhaustedException("the KV cache is out of blocks: " + inUse() + " of " + capacity + " blocks of "
-          + blockTokens + " tokens are in use (the decoder's KV budget); slot " + slot + " needs "
-          + (need - held[slot]) + " more");
+      throw new KvExhaustedException(
+          "the KV cache is out of blocks: "
+              + inUse()
+              + " of "
+              + capacity
+              + " blocks of "
+              + blockTokens
+              + " tokens are in use (the decoder's KV budget); slot "
+              + slot
+              + " needs "
+              + (need - held[slot])
+              + " more");
     }
-    if (need > table[slot].length) table[slot] = Arrays.copyOf(table[slot], Math.max(need, 2 * table[slot].length));
+    if (need > table[slot].length)
+      table[slot] = Arrays.copyOf(table[slot], Math.max(need, 2 * table[slot].length));
     while (held[slot] < need) {
       int id = take();
       refs[id] = 1;
@@ -151,8 +175,8 @@ final class KvPool {
   }
 
   /**
-   * Starts an empty slot with the longest run of cached blocks matching {@code keys} (block i covers positions [i·bt,
-   * (i+1)·bt)), at most {@code maxBlocks}; returns how many blocks it took.
+   * Starts an empty slot with the longest run of cached blocks matching {@code keys} (block i
+   * covers positions [i·bt, (i+1)·bt)), at most {@code maxBlocks}; returns how many blocks it took.
    */
   int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
     if (held[slot] != 0) throw new IllegalStateException("slot " + slot + " is not empty");
@@ -172,8 +196,9 @@ final class KvPool {
   }
 
   /**
-   * Offers the slot's first {@code keys.length} blocks (each full and written) to the prefix cache under those keys.
-   * A block already cached, or a key already held by another block, is left as it is.
+   * Offers the slot's first {@code keys.length} blocks (each full and written) to the prefix cache
+   * under those keys. A block already cached, or a key already held by another block, is left as it
+   * is.
    */
   void offer(int slot, PrefixKey[] keys) {
     int n = Math.min(keys.length, held[slot]);
@@ -225,7 +250,10 @@ final class KvPool {
     return vi[table[slot][b]][layer];
   }
 
-  /** A block id for a new position: a free one, a new one under the budget, or the least recently used idle one. */
+  /**
+   * A block id for a new position: a free one, a new one under the budget, or the least recently
+   * used idle one.
+   */
   private int take() {
     if (freeCount > 0) return free[--freeCount];
     if (created < capacity) return create();
@@ -261,12 +289,17 @@ final class KvPool {
         vi[id] = new int[layers][blockElems];
       }
     } catch (OutOfMemoryError e) {
-      // the heap holds the weights and the KV cache: a full heap fails this step's sequences, not the server
+      // the heap holds the weights and the KV cache: a full heap fails this step's sequences, not
+      // the server
       if (dtype == Dtype.F32) kf[id] = null;
       else ki[id] = null;
-      throw new KvExhaustedException("the Java heap has no room for another KV block (" + bytesAllocated() / (1 << 20)
-          + " MiB of KV held; -Xmx " + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB): lower the decoder's KV"
-          + " budget or give the JVM more heap");
+      throw new KvExhaustedException(
+          "the Java heap has no room for another KV block ("
+              + bytesAllocated() / (1 << 20)
+              + " MiB of KV held; -Xmx "
+              + Runtime.getRuntime().maxMemory() / (1 << 20)
+              + " MiB): lower the decoder's KV"
+              + " budget or give the JVM more heap");
     }
     created++;
     return id;

@@ -7,9 +7,11 @@ package tandem.decoder.model;
  * @param capacityBlocks blocks the budget allows
  * @param usedBlocks blocks referenced by running sequences
  * @param cachedBlocks unreferenced blocks kept for prefix reuse (evictable)
- * @param availableBlocks blocks a new position can take now: never used, free, or cached and evictable
+ * @param availableBlocks blocks a new position can take now: never used, free, or cached and
+ *     evictable
  * @param blockBytes bytes of one block over all layers, K and V
- * @param bytesAllocated bytes of block arrays allocated so far (they are kept for reuse, never more than the budget)
+ * @param bytesAllocated bytes of block arrays allocated so far (they are kept for reuse, never more
+ *     than the budget)
  * @param prefixHits blocks taken from the prefix cache so far
  * @param evictions cached blocks evicted so far
  * @param dtype "bf16" or "f32"

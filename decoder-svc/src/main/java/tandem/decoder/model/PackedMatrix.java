@@ -9,31 +9,44 @@ import jdk.incubator.vector.VectorSpecies;
 import tandem.common.tensor.HalfFloats;
 
 /**
- * A weight matrix {@code [rows, cols]} in the HF Linear layout (row j = the weights of output j) held in one Java
- * array, in one of the {@link WeightFormat}s, and the matrix product the CPU decoder needs: {@code y[r, j] = Σ_k W[j,
- * k]·x[r, k]}. Kernels load with {@code fromArray} only: the one Vector API load form common to JDK 17 through 25.
+ * A weight matrix {@code [rows, cols]} in the HF Linear layout (row j = the weights of output j)
+ * held in one Java array, in one of the {@link WeightFormat}s, and the matrix product the CPU
+ * decoder needs: {@code y[r, j] = Σ_k W[j, k]·x[r, k]}. Kernels load with {@code fromArray} only:
+ * the one Vector API load form common to JDK 17 through 25.
  *
- * <p>Every output is a plain dot product whose lanes are accumulated over k in the same order whatever the number of
- * input rows and threads, so batching never changes a row's result (bit for bit). Weight rows are processed four at a
- * time: with one input row each weight row is one stream; with several, the four weight rows are widened to float32
- * once per block of input rows and every widened vector feeds four input rows (4×4 tiles), which is what lets prefill
- * reuse the same arrays as a GEMM.
+ * <p>Every output is a plain dot product whose lanes are accumulated over k in the same order
+ * whatever the number of input rows and threads, so batching never changes a row's result (bit for
+ * bit). Weight rows are processed four at a time: with one input row each weight row is one stream;
+ * with several, the four weight rows are widened to float32 once per block of input rows and every
+ * widened vector feeds four input rows (4×4 tiles), which is what lets prefill reuse the same
+ * arrays as a GEMM.
  *
- * <p>{@code cols} must be a multiple of {@link #COL_ALIGN} and {@code rows} of 4 (every Qwen3 size is): no tails.
+ * <p>{@code cols} must be a multiple of {@link #COL_ALIGN} and {@code rows} of 4 (every Qwen3 size
+ * is): no tails.
  */
 abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, PackedMatrix.Q8 {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+
   /** As many byte lanes as F has float lanes (128-bit bytes for 512-bit floats). */
-  static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.length() * 8));
+  static final VectorSpecies<Byte> B =
+      VectorSpecies.of(byte.class, VectorShape.forBitSize(F.length() * 8));
+
   static final int L = F.length();
+
   /** Columns are a multiple of this: 2·L for the bf16 pairs, and the 32 of a Q8_0 block. */
   static final int COL_ALIGN = Math.max(64, 2 * L);
+
   /** Per worker thread: a weight tile widened to float32 ({@link #block4}). */
   private static final ThreadLocal<float[]> WIDE = ThreadLocal.withInitial(() -> new float[0]);
+
   /** Per thread: a tile's accumulators spilled for their lane sums ({@link #lanes}). */
   private static final ThreadLocal<float[]> RED = ThreadLocal.withInitial(() -> new float[16 * L]);
-  /** Input rows processed against each weight tile while it sits in L1; bounds the x block kept hot in L2. */
+
+  /**
+   * Input rows processed against each weight tile while it sits in L1; bounds the x block kept hot
+   * in L2.
+   */
   private static final int ROW_BLOCK = 64;
 
   final int rows;
@@ -41,8 +54,14 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   PackedMatrix(int rows, int cols) {
     if (cols % COL_ALIGN != 0 || rows % 4 != 0) {
-      throw new IllegalArgumentException("packed matrix [" + rows + ", " + cols + "] needs rows % 4 == 0 and cols % "
-          + COL_ALIGN + " == 0");
+      throw new IllegalArgumentException(
+          "packed matrix ["
+              + rows
+              + ", "
+              + cols
+              + "] needs rows % 4 == 0 and cols % "
+              + COL_ALIGN
+              + " == 0");
     }
     this.rows = rows;
     this.cols = cols;
@@ -65,7 +84,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   abstract void setRow(int r, float[] src);
 
   /**
-   * A fresh matrix of the given format (contents zero). Rows are then filled with {@link #setRow} by the loader.
+   * A fresh matrix of the given format (contents zero). Rows are then filled with {@link #setRow}
+   * by the loader.
    */
   static PackedMatrix allocate(WeightFormat f, int rows, int cols) {
     return switch (f) {
@@ -76,8 +96,9 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   }
 
   /**
-   * {@code y[r·out + j] = Σ_k W[j, k]·x[r·cols + k]} for r < n, j < rows. x and y are allocated for {@link
-   * Kernels#paddedRows}(n) rows (their padding rows hold garbage after the call). Runs on {@code pool}.
+   * {@code y[r·out + j] = Σ_k W[j, k]·x[r·cols + k]} for r < n, j < rows. x and y are allocated for
+   * {@link Kernels#paddedRows}(n) rows (their padding rows hold garbage after the call). Runs on
+   * {@code pool}.
    */
   final void matmul(float[] x, int n, float[] y, IntraOpPool pool) {
     int padded = Kernels.paddedRows(n);
@@ -107,7 +128,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
   }
 
-  /** The input as the tiles read it (bf16 splits each row into its even and odd columns); x itself by default. */
+  /**
+   * The input as the tiles read it (bf16 splits each row into its even and odd columns); x itself
+   * by default.
+   */
   float[] prepare(float[] x, int paddedRows) {
     return x;
   }
@@ -115,10 +139,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   abstract void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red);
 
   /**
-   * Weight rows j..j+3 against input rows r0..r1-1 (a block of up to {@link #ROW_BLOCK}, in fours): the four weight
-   * rows are widened to float32 once ({@link #widen4}), then the float32 4×4 tile runs for every four input rows. The
-   * widened values and their order are exactly what {@link #tile4x1} multiplies, so a row gets the same bits in a block
-   * as alone.
+   * Weight rows j..j+3 against input rows r0..r1-1 (a block of up to {@link #ROW_BLOCK}, in fours):
+   * the four weight rows are widened to float32 once ({@link #widen4}), then the float32 4×4 tile
+   * runs for every four input rows. The widened values and their order are exactly what {@link
+   * #tile4x1} multiplies, so a row gets the same bits in a block as alone.
    */
   void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
     float[] wide = WIDE.get();
@@ -130,14 +154,19 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     for (int r = r0; r < r1; r += 4) f32Tile(wide, cols, x, r * cols, y, r * rows, rows, j, red);
   }
 
-  /** Rows j..j+3 as float32 into wide (4 rows of cols), in the column order {@link #tile4x1} sums them. */
+  /**
+   * Rows j..j+3 as float32 into wide (4 rows of cols), in the column order {@link #tile4x1} sums
+   * them.
+   */
   abstract void widen4(int j, float[] wide);
 
   /**
-   * The float32 4×4 tile: four widened weight rows ({@code w}, {@code in} apart) against input rows xOff, xOff + in,
-   * …, into y's column j..j+3. One accumulator per (weight row, input row), over k in order; lane sums in order.
+   * The float32 4×4 tile: four widened weight rows ({@code w}, {@code in} apart) against input rows
+   * xOff, xOff + in, …, into y's column j..j+3. One accumulator per (weight row, input row), over k
+   * in order; lane sums in order.
    */
-  static void f32Tile(float[] w, int in, float[] x, int xOff, float[] y, int yOff, int out, int j, float[] red) {
+  static void f32Tile(
+      float[] w, int in, float[] x, int xOff, float[] y, int yOff, int out, int j, float[] red) {
     int o = 0;
     FloatVector z = FloatVector.zero(F);
     FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
@@ -189,7 +218,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     store4x4(red, y, yOff, out, j);
   }
 
-  /** Sums every element once (a read of the whole array at memory speed: the decode floor's yardstick). */
+  /**
+   * Sums every element once (a read of the whole array at memory speed: the decode floor's
+   * yardstick).
+   */
   abstract float touch(int band, int bands);
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -256,15 +288,20 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   }
 
   /**
-   * bfloat16, two to an int: int {@code p} of a row holds column 2p in its low half and 2p+1 in its high half. A
-   * bf16 value is the top half of a float32, so widening is one shift ({@code << 16}) for the even column and one mask
-   * ({@code & 0xFFFF0000}) for the odd one, with no lane conversion; the input is split once per multiply into its even
-   * and odd columns ({@link #prepare}) to match.
+   * bfloat16, two to an int: int {@code p} of a row holds column 2p in its low half and 2p+1 in its
+   * high half. A bf16 value is the top half of a float32, so widening is one shift ({@code << 16})
+   * for the even column and one mask ({@code & 0xFFFF0000}) for the odd one, with no lane
+   * conversion; the input is split once per multiply into its even and odd columns ({@link
+   * #prepare}) to match.
    */
   static final class Bf16 extends PackedMatrix {
     final int[] w;
     private final int half;
-    /** The split input, one per calling thread (the scheduler's), shared by every bf16 matrix it multiplies. */
+
+    /**
+     * The split input, one per calling thread (the scheduler's), shared by every bf16 matrix it
+     * multiplies.
+     */
     private static final ThreadLocal<float[]> SPLIT = ThreadLocal.withInitial(() -> new float[0]);
 
     Bf16(int rows, int cols) {
@@ -303,7 +340,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       }
     }
 
-    /** Row r of x becomes [x[r,0], x[r,2], …, x[r,1], x[r,3], …]: the even columns, then the odd ones. */
+    /**
+     * Row r of x becomes [x[r,0], x[r,2], …, x[r,1], x[r,3], …]: the even columns, then the odd
+     * ones.
+     */
     @Override
     float[] prepare(float[] x, int paddedRows) {
       float[] s = SPLIT.get();
@@ -323,8 +363,9 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
 
     /**
-     * One input row: each weight row is one sequential stream, a row at a time. Interleaving the four rows' streams
-     * (a 4x1 register tile) measured half the memory speed of a plain read here; one stream per thread matches it.
+     * One input row: each weight row is one sequential stream, a row at a time. Interleaving the
+     * four rows' streams (a 4x1 register tile) measured half the memory speed of a plain read here;
+     * one stream per thread matches it.
      */
     @Override
     void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
@@ -332,35 +373,53 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
 
     /**
-     * One packed row (from int o, h ints) against a split input row: even columns, then odd ones (from L1), one
-     * chain. A small method of its own so that C2 compiles every vector operation in place; no vector crosses a call.
+     * One packed row (from int o, h ints) against a split input row: even columns, then odd ones
+     * (from L1), one chain. A small method of its own so that C2 compiles every vector operation in
+     * place; no vector crosses a call.
      */
     private static float dot(int[] w, int o, int h, float[] x, int xOff, float[] red) {
       FloatVector a = FloatVector.zero(F);
       for (int p = 0; p < h; p += L) {
         IntVector v = IntVector.fromArray(I, w, o + p);
-        a = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + p), a);
+        a =
+            v.lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats()
+                .fma(FloatVector.fromArray(F, x, xOff + p), a);
       }
       for (int p = 0; p < h; p += L) {
         IntVector v = IntVector.fromArray(I, w, o + p);
-        a = v.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + h + p), a);
+        a =
+            v.and(0xFFFF0000)
+                .reinterpretAsFloats()
+                .fma(FloatVector.fromArray(F, x, xOff + h + p), a);
       }
       a.intoArray(red, 0);
       return lanes(red, 0);
     }
 
     /**
-     * The multi-row tile straight from the packed ints: each int widens in registers (low half by a shift for the
-     * even column, high half by a mask for the odd one) instead of being written out as float32 first. Per (weight
-     * row, input row) the multiply-adds run in {@link #f32Tile}'s order over the widened row (even columns, then odd
-     * ones), so every output has the same bits as {@link #tile4x1} gives it alone.
+     * The multi-row tile straight from the packed ints: each int widens in registers (low half by a
+     * shift for the even column, high half by a mask for the odd one) instead of being written out
+     * as float32 first. Per (weight row, input row) the multiply-adds run in {@link #f32Tile}'s
+     * order over the widened row (even columns, then odd ones), so every output has the same bits
+     * as {@link #tile4x1} gives it alone.
      */
     @Override
     void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
-      for (int r = r0; r < r1; r += 4) tile4x4(w, j * half, half, x, r * cols, y, r * rows, rows, j, red);
+      for (int r = r0; r < r1; r += 4)
+        tile4x4(w, j * half, half, x, r * cols, y, r * rows, rows, j, red);
     }
 
-    private static void tile4x4(int[] w, int o, int h, float[] x, int xOff, float[] y, int yOff, int out, int j,
+    private static void tile4x4(
+        int[] w,
+        int o,
+        int h,
+        float[] x,
+        int xOff,
+        float[] y,
+        int yOff,
+        int out,
+        int j,
         float[] red) {
       int in = 2 * h;
       FloatVector z = FloatVector.zero(F);
@@ -373,24 +432,34 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
         FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
         FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
-        FloatVector w0 = IntVector.fromArray(I, w, o + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        FloatVector w0 =
+            IntVector.fromArray(I, w, o + k)
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats();
         a00 = w0.fma(x0, a00);
         a01 = w0.fma(x1, a01);
         a02 = w0.fma(x2, a02);
         a03 = w0.fma(x3, a03);
-        FloatVector w1 = IntVector.fromArray(I, w, o + h + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        FloatVector w1 =
+            IntVector.fromArray(I, w, o + h + k)
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats();
         a10 = w1.fma(x0, a10);
         a11 = w1.fma(x1, a11);
         a12 = w1.fma(x2, a12);
         a13 = w1.fma(x3, a13);
         FloatVector w2 =
-            IntVector.fromArray(I, w, o + 2 * h + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            IntVector.fromArray(I, w, o + 2 * h + k)
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats();
         a20 = w2.fma(x0, a20);
         a21 = w2.fma(x1, a21);
         a22 = w2.fma(x2, a22);
         a23 = w2.fma(x3, a23);
         FloatVector w3 =
-            IntVector.fromArray(I, w, o + 3 * h + k).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            IntVector.fromArray(I, w, o + 3 * h + k)
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats();
         a30 = w3.fma(x0, a30);
         a31 = w3.fma(x1, a31);
         a32 = w3.fma(x2, a32);
@@ -411,12 +480,14 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         a11 = w1.fma(x1, a11);
         a12 = w1.fma(x2, a12);
         a13 = w1.fma(x3, a13);
-        FloatVector w2 = IntVector.fromArray(I, w, o + 2 * h + k).and(0xFFFF0000).reinterpretAsFloats();
+        FloatVector w2 =
+            IntVector.fromArray(I, w, o + 2 * h + k).and(0xFFFF0000).reinterpretAsFloats();
         a20 = w2.fma(x0, a20);
         a21 = w2.fma(x1, a21);
         a22 = w2.fma(x2, a22);
         a23 = w2.fma(x3, a23);
-        FloatVector w3 = IntVector.fromArray(I, w, o + 3 * h + k).and(0xFFFF0000).reinterpretAsFloats();
+        FloatVector w3 =
+            IntVector.fromArray(I, w, o + 3 * h + k).and(0xFFFF0000).reinterpretAsFloats();
         a30 = w3.fma(x0, a30);
         a31 = w3.fma(x1, a31);
         a32 = w3.fma(x2, a32);
@@ -448,9 +519,9 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
 
     /**
-     * Four packed rows from int {@code o} into float32 rows of 2h, each [even columns | odd columns]. Its own small
-     * static method, so that C2 compiles its vector operations in place (inside a larger one they were left to the
-     * Vector API's slow lane-by-lane fallback).
+     * Four packed rows from int {@code o} into float32 rows of 2h, each [even columns | odd
+     * columns]. Its own small static method, so that C2 compiles its vector operations in place
+     * (inside a larger one they were left to the Vector API's slow lane-by-lane fallback).
      */
     private static void widen(int[] w, int o, int h, float[] wide) {
       for (int i = 0; i < 4 * h; i += h) {
@@ -462,8 +533,6 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
         }
       }
     }
-
-
 
     @Override
     float touch(int band, int bands) {
@@ -477,10 +546,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   }
 
   /**
-   * Q8_0 as llama.cpp defines it: each row is cut into blocks of 32 columns; a block keeps {@code d = max|w| / 127}
-   * rounded to float16 and {@code q = round(w / d)} as int8 (w ≈ q·d). Kernels widen int8 lanes to float, scale by the
-   * block's d and accumulate in float32 (llama.cpp also quantizes the activations to int8; this does not, so its
-   * error is at most llama.cpp's).
+   * Q8_0 as llama.cpp defines it: each row is cut into blocks of 32 columns; a block keeps {@code d
+   * = max|w| / 127} rounded to float16 and {@code q = round(w / d)} as int8 (w ≈ q·d). Kernels
+   * widen int8 lanes to float, scale by the block's d and accumulate in float32 (llama.cpp also
+   * quantizes the activations to int8; this does not, so its error is at most llama.cpp's).
    */
   static final class Q8 extends PackedMatrix {
     static final int BLOCK = 32;
@@ -530,17 +599,24 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     /** One input row: each weight row is one sequential stream (see {@link Bf16#tile4x1}). */
     @Override
     void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      for (int r = j; r < j + 4; r++) y[yOff + r] = dot(q, d, r * cols, r * blocks, blocks, x, xOff, red);
+      for (int r = j; r < j + 4; r++)
+        y[yOff + r] = dot(q, d, r * cols, r * blocks, blocks, x, xOff, red);
     }
 
-    /** One row (int8 from o, scales from ob) against one input row, one chain; small, so C2 compiles it in place. */
-    private static float dot(byte[] q, float[] d, int o, int ob, int blocks, float[] x, int xOff, float[] red) {
+    /**
+     * One row (int8 from o, scales from ob) against one input row, one chain; small, so C2 compiles
+     * it in place.
+     */
+    private static float dot(
+        byte[] q, float[] d, int o, int ob, int blocks, float[] x, int xOff, float[] red) {
       FloatVector a = FloatVector.zero(F);
       for (int b = 0; b < blocks; b++) {
         FloatVector db = FloatVector.broadcast(F, d[ob + b]);
         for (int i = 0; i < BLOCK; i += L) {
           int k = b * BLOCK + i;
-          FloatVector wv = (FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0);
+          FloatVector wv =
+              (FloatVector)
+                  ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0);
           a = wv.mul(db).fma(FloatVector.fromArray(F, x, xOff + k), a);
         }
       }
@@ -554,13 +630,17 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       dequantize(q, d, j * cols, j * blocks, 4 * blocks, wide);
     }
 
-    /** {@code n} blocks from int8 {@code o} and scale {@code ob} into float32; small, so C2 compiles it in place. */
+    /**
+     * {@code n} blocks from int8 {@code o} and scale {@code ob} into float32; small, so C2 compiles
+     * it in place.
+     */
     private static void dequantize(byte[] q, float[] d, int o, int ob, int n, float[] wide) {
       for (int b = 0; b < n; b++) {
         FloatVector db = FloatVector.broadcast(F, d[ob + b]);
         for (int i = 0; i < BLOCK; i += L) {
           int k = b * BLOCK + i;
-          ((FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0)).mul(db)
+          ((FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0))
+              .mul(db)
               .intoArray(wide, k);
         }
       }
@@ -581,8 +661,9 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   }
 
   /**
-   * Lane sums of a 4×4 tile spilled to {@code red} (accumulator 4i + r at {@code (4i + r)·L}: weight row j+i against
-   * input row r) into y. Scalar, in lane order ({@link #lanes}), like every other output.
+   * Lane sums of a 4×4 tile spilled to {@code red} (accumulator 4i + r at {@code (4i + r)·L}:
+   * weight row j+i against input row r) into y. Scalar, in lane order ({@link #lanes}), like every
+   * other output.
    */
   static void store4x4(float[] red, float[] y, int yOff, int out, int j) {
     for (int i = 0; i < 4; i++) {
@@ -591,10 +672,11 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   }
 
   /**
-   * The sum of L lanes spilled at red[off …], in lane order. A kernel's lane sums must not depend on how the JIT
-   * compiled it: {@code reduceLanes(ADD)} leaves the order open (C2 on JDK 25 adds as a tree, the interpreter in
-   * order), and a vector tree of shuffles in a helper is too large for C2 to inline into the tiles, which then box
-   * their vectors. Spilling with intoArray and adding here is the same on every tier.
+   * The sum of L lanes spilled at red[off …], in lane order. A kernel's lane sums must not depend
+   * on how the JIT compiled it: {@code reduceLanes(ADD)} leaves the order open (C2 on JDK 25 adds
+   * as a tree, the interpreter in order), and a vector tree of shuffles in a helper is too large
+   * for C2 to inline into the tiles, which then box their vectors. Spilling with intoArray and
+   * adding here is the same on every tier.
    */
   static float lanes(float[] red, int off) {
     float s = red[off];

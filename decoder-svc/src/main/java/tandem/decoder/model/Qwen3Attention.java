@@ -7,14 +7,15 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 
 /**
- * Qwen3 self-attention: q/k/v projections, per-head RMSNorm of q and k (q_norm, k_norm), RoPE, grouped-query attention
- * against the KV cache, o_proj. No biases.
+ * Qwen3 self-attention: q/k/v projections, per-head RMSNorm of q and k (q_norm, k_norm), RoPE,
+ * grouped-query attention against the KV cache, o_proj. No biases.
  *
- * <p>Weight layout: q_proj|k_proj|v_proj are one {@code [hidden, (heads + 2·kvHeads)·headDim]} matrix (one matmul per
- * layer). q and k are normalized together: they share the RMS statistic's axis (headDim), so one normalize over
- * {@code [T, heads + kvHeads, headDim]} followed by one multiply with the stacked weights (q_norm rows scaled by
- * 1/sqrt(headDim), the attention scale) does both. GQA needs no repeat_kv copy: query heads are grouped as
- * {@code [kvHeads, group, ...]} and each group multiplies its own cached K/V head.
+ * <p>Weight layout: q_proj|k_proj|v_proj are one {@code [hidden, (heads + 2·kvHeads)·headDim]}
+ * matrix (one matmul per layer). q and k are normalized together: they share the RMS statistic's
+ * axis (headDim), so one normalize over {@code [T, heads + kvHeads, headDim]} followed by one
+ * multiply with the stacked weights (q_norm rows scaled by 1/sqrt(headDim), the attention scale)
+ * does both. GQA needs no repeat_kv copy: query heads are grouped as {@code [kvHeads, group, ...]}
+ * and each group multiplies its own cached K/V head.
  */
 final class Qwen3Attention {
   final int heads;
@@ -24,7 +25,9 @@ final class Qwen3Attention {
   final float eps;
   final NDArray qkvProj; // [(heads + 2 kvHeads) headDim, hidden]: q_proj|k_proj|v_proj stacked
   final NDArray oProj; // [hidden, heads headDim]
-  final NDArray qkNormWeight; // [heads + kvHeads, headDim]: q_norm/sqrt(headDim) per query head, k_norm per kv head
+  final NDArray
+      qkNormWeight; // [heads + kvHeads, headDim]: q_norm/sqrt(headDim) per query head, k_norm per
+  // kv head
   private final NDArray qkvProjT; // transposed views (no copy) for x·Wᵀ
   private final NDArray oProjT;
   private final NDIndex qkCols;
@@ -34,7 +37,14 @@ final class Qwen3Attention {
 
   /** {@code inputScale}: the preceding norm's weight, folded into q|k|v's input rows. */
   Qwen3Attention(
-      TorchWeights w, String prefix, int hidden, int heads, int kvHeads, int headDim, double eps, float[] inputScale) {
+      TorchWeights w,
+      String prefix,
+      int hidden,
+      int heads,
+      int kvHeads,
+      int headDim,
+      double eps,
+      float[] inputScale) {
     this.heads = heads;
     this.kvHeads = kvHeads;
     this.headDim = headDim;
@@ -45,7 +55,9 @@ final class Qwen3Attention {
     this.qkvProj =
         w.linear(
             hidden,
-            new String[] {prefix + "q_proj.weight", prefix + "k_proj.weight", prefix + "v_proj.weight"},
+            new String[] {
+              prefix + "q_proj.weight", prefix + "k_proj.weight", prefix + "v_proj.weight"
+            },
             new long[] {q, kv, kv},
             inputScale);
     this.oProj = w.linear(q, new String[] {prefix + "o_proj.weight"}, new long[] {hidden});
@@ -64,7 +76,10 @@ final class Qwen3Attention {
     this.kHeads = new NDIndex().addAllDim().addSliceDim(heads, heads + kvHeads);
   }
 
-  /** x [T, hidden] (normalized; the norm weight is in q|k|v) → [T, hidden]; writes this pass's K/V into the cache. */
+  /**
+   * x [T, hidden] (normalized; the norm weight is in q|k|v) → [T, hidden]; writes this pass's K/V
+   * into the cache.
+   */
   NDArray forward(NDArray x, Step step, KvCache cache, int layer, Qwen3RotaryEmbedding rope) {
     long t = x.getShape().get(0);
     NDArray qkv = x.matMul(qkvProjT); // [T, (heads + 2 kvHeads) headDim]
@@ -85,7 +100,9 @@ final class Qwen3Attention {
       for (int i = 0; i < lens.length; i++) {
         NDIndex rows = new NDIndex().addSliceDim(off, off + lens[i]);
         cache.writeRange(layer, b.slots()[i], 0, k.get(rows), v.get(rows));
-        outs.add(prefillAttention(q.get(rows), b.slots()[i], 0, lens[i], b.masks()[i], step, cache, layer));
+        outs.add(
+            prefillAttention(
+                q.get(rows), b.slots()[i], 0, lens[i], b.masks()[i], step, cache, layer));
         off += lens[i];
       }
       attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
@@ -99,8 +116,8 @@ final class Qwen3Attention {
   }
 
   /**
-   * Rows q [t, heads, headDim] are positions start..start+t-1 of one slot; attends over the cache [0, start + t) with
-   * the causal mask (null when t == 1).
+   * Rows q [t, heads, headDim] are positions start..start+t-1 of one slot; attends over the cache
+   * [0, start + t) with the causal mask (null when t == 1).
    */
   private NDArray prefillAttention(
       NDArray q, int slot, int start, int t, NDArray mask, Step step, KvCache cache, int layer) {
@@ -111,13 +128,21 @@ final class Qwen3Attention {
     NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, keys, headDim]
     // [T, heads, d] → [kvHeads, group·T, d]: query head h uses kv head h / group
     NDArray qg =
-        q.reshape(t, kvHeads, group, headDim).transpose(1, 2, 0, 3).reshape(kvHeads, (long) group * t, headDim);
+        q.reshape(t, kvHeads, group, headDim)
+            .transpose(1, 2, 0, 3)
+            .reshape(kvHeads, (long) group * t, headDim);
     NDArray scores = qg.matMul(kt); // [kvHeads, group·T, keys]
     if (mask != null) {
-      scores = scores.reshape(kvHeads, group, t, keys).add(mask).reshape(kvHeads, (long) group * t, keys);
+      scores =
+          scores
+              .reshape(kvHeads, group, t, keys)
+              .add(mask)
+              .reshape(kvHeads, (long) group * t, keys);
     }
     NDArray out = softmax(scores).matMul(vc); // [kvHeads, group·T, d]
-    return out.reshape(kvHeads, group, t, headDim).transpose(2, 0, 1, 3).reshape(t, (long) heads * headDim);
+    return out.reshape(kvHeads, group, t, headDim)
+        .transpose(2, 0, 1, 3)
+        .reshape(t, (long) heads * headDim);
   }
 
   /** Softmax over keys, in float32 as HF computes it (a no-op cast on the float32 path). */
@@ -127,8 +152,8 @@ final class Qwen3Attention {
   }
 
   /**
-   * Row i is the newest position of slot slots[i]. Each row attends over exactly its own slot's filled prefix, so
-   * sequences of different lengths need no padding or mask, and no K/V is copied.
+   * Row i is the newest position of slot slots[i]. Each row attends over exactly its own slot's
+   * filled prefix, so sequences of different lengths need no padding or mask, and no K/V is copied.
    */
   private NDArray decodeAttention(NDArray q, Step.Decode step, KvCache cache, int layer) {
     int n = step.count();

@@ -28,7 +28,8 @@ final class Qwen3DecoderLayer {
             c.rmsNormEps(),
             inputNormWeight);
     this.postAttentionLayernorm = Qwen3RMSNorm.folded(c.rmsNormEps());
-    this.mlp = new Qwen3MLP(w, prefix + "mlp.", c.hiddenSize(), c.intermediateSize(), postNormWeight);
+    this.mlp =
+        new Qwen3MLP(w, prefix + "mlp.", c.hiddenSize(), c.intermediateSize(), postNormWeight);
   }
 
   /** h [T, hidden] → [T, hidden]. */

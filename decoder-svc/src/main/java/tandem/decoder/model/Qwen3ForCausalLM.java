@@ -13,28 +13,39 @@ import tandem.common.checkpoint.Qwen3Config;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * HF Qwen3ForCausalLM as a slot engine: the text model of a checkpoint (a vision-language one's {@code
- * model.text_model.*} or a plain causal LM's {@code model.*}), lm_head tied to embed_tokens unless the checkpoint says
- * otherwise, and {@code slots} sequences of up to {@code maxSeqLen} tokens. It validates every call and keeps each
- * slot's length; the arithmetic and the K/V storage are a {@link DecodeKernel}:
+ * HF Qwen3ForCausalLM as a slot engine: the text model of a checkpoint (a vision-language one's
+ * {@code model.text_model.*} or a plain causal LM's {@code model.*}), lm_head tied to embed_tokens
+ * unless the checkpoint says otherwise, and {@code slots} sequences of up to {@code maxSeqLen}
+ * tokens. It validates every call and keeps each slot's length; the arithmetic and the K/V storage
+ * are a {@link DecodeKernel}:
  *
  * <ul>
- *   <li>{@link JavaKernel} on the CPU (the default): weights once, in Java arrays, in bf16, q8_0 or f32; prefill and
- *       decode on the same arrays; a block KV cache that grows with the tokens held.
- *   <li>{@link TorchKernel} on CUDA, and on the CPU when asked for ({@code -Dtandem.decoder.kernel=torch}), when the
- *       JVM lacks {@code --add-modules jdk.incubator.vector}, or when the model's shapes do not fit the Java kernel.
+ *   <li>{@link JavaKernel} on the CPU (the default): weights once, in Java arrays, in bf16, q8_0 or
+ *       f32; prefill and decode on the same arrays; a block KV cache that grows with the tokens
+ *       held.
+ *   <li>{@link TorchKernel} on CUDA, and on the CPU when asked for ({@code
+ *       -Dtandem.decoder.kernel=torch}), when the JVM lacks {@code --add-modules
+ *       jdk.incubator.vector}, or when the model's shapes do not fit the Java kernel.
  * </ul>
  */
 public final class Qwen3ForCausalLM implements CausalLm {
   private static final Logger LOG = LoggerFactory.getLogger(Qwen3ForCausalLM.class);
-  /** Prompt rows per prefill pass: bounds the activations (and libtorch's [heads, chunk, keys] scores) of a prompt. */
+
+  /**
+   * Prompt rows per prefill pass: bounds the activations (and libtorch's [heads, chunk, keys]
+   * scores) of a prompt.
+   */
   static final int PREFILL_CHUNK = 512;
-  /** Rows of one pass over several stacked prompts: larger GEMMs run faster per row on either kernel. */
+
+  /**
+   * Rows of one pass over several stacked prompts: larger GEMMs run faster per row on either
+   * kernel.
+   */
   static final int PREFILL_BATCH_ROWS = 1024;
 
   /**
-   * System property that forces the libtorch kernel ({@code torch}) on the CPU; by default CPU runs on the Java kernel
-   * when the JVM has {@code --add-modules jdk.incubator.vector}.
+   * System property that forces the libtorch kernel ({@code torch}) on the CPU; by default CPU runs
+   * on the Java kernel when the JVM has {@code --add-modules jdk.incubator.vector}.
    */
   public static final String KERNEL_PROPERTY = "tandem.decoder.kernel";
 
@@ -48,7 +59,11 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private final boolean prefixCache;
   private boolean closed;
 
-  private Qwen3ForCausalLM(Qwen3Config config, DecodeKernel kernel, boolean tied, List<String> unused,
+  private Qwen3ForCausalLM(
+      Qwen3Config config,
+      DecodeKernel kernel,
+      boolean tied,
+      List<String> unused,
       DecoderOptions opts) {
     this.config = config;
     this.kernel = kernel;
@@ -60,11 +75,14 @@ public final class Qwen3ForCausalLM implements CausalLm {
     this.prefixCache = opts.prefixCache() && kernel.kvBlockTokens() > 0;
   }
 
-  /** Loads the checkpoint folder's text model (config.json + model.safetensors or a sharded index). */
+  /**
+   * Loads the checkpoint folder's text model (config.json + model.safetensors or a sharded index).
+   */
   public static Qwen3ForCausalLM load(Path checkpointDir, DecoderOptions opts) throws IOException {
     ModelConfig mc = ModelConfig.fromDir(checkpointDir);
     if (mc.text() == null) {
-      throw new IllegalArgumentException(checkpointDir + " has no text model (config.json has no Qwen3 text config)");
+      throw new IllegalArgumentException(
+          checkpointDir + " has no text model (config.json has no Qwen3 text config)");
     }
     try (TensorStore store = TensorStore.open(checkpointDir)) {
       return load(store, mc.text(), mc.textPrefix(), opts);
@@ -72,14 +90,17 @@ public final class Qwen3ForCausalLM implements CausalLm {
   }
 
   /**
-   * Builds the model from an open store: {@code prefix} is the text model's ("model." or "model.text_model."); the
-   * lm_head is {@code lm_head.weight} when present (and identical to embed_tokens when the config ties them).
+   * Builds the model from an open store: {@code prefix} is the text model's ("model." or
+   * "model.text_model."); the lm_head is {@code lm_head.weight} when present (and identical to
+   * embed_tokens when the config ties them).
    */
-  public static Qwen3ForCausalLM load(TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts) {
+  public static Qwen3ForCausalLM load(
+      TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts) {
     return load(store, c, prefix, opts, !"torch".equals(System.getProperty(KERNEL_PROPERTY)));
   }
 
-  static Qwen3ForCausalLM load(TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts, boolean java) {
+  static Qwen3ForCausalLM load(
+      TensorStore store, Qwen3Config c, String prefix, DecoderOptions opts, boolean java) {
     boolean tied = tiesLmHead(store, c, prefix);
     WeightFormat format = resolveWeights(store, prefix, opts);
     String why = null;
@@ -114,33 +135,40 @@ public final class Qwen3ForCausalLM implements CausalLm {
   }
 
   /**
-   * The option's format, or for {@code auto} the checkpoint's: bf16 for a bf16 checkpoint (its values exactly), f32
-   * otherwise (float16 values are not all bfloat16 values).
+   * The option's format, or for {@code auto} the checkpoint's: bf16 for a bf16 checkpoint (its
+   * values exactly), f32 otherwise (float16 values are not all bfloat16 values).
    */
   static WeightFormat resolveWeights(TensorStore store, String prefix, DecoderOptions opts) {
     WeightFormat f = WeightFormat.parse(opts.weights());
     if (f != null) return f;
     String name = prefix + "embed_tokens.weight";
-    return store.has(name) && store.info(name).dtype().equals("BF16") ? WeightFormat.BF16 : WeightFormat.F32;
+    return store.has(name) && store.info(name).dtype().equals("BF16")
+        ? WeightFormat.BF16
+        : WeightFormat.F32;
   }
 
   /**
-   * Whether the output projection is embed_tokens: yes when lm_head.weight is absent (the tied export), or when the
-   * config ties them (HF then ignores the stored copy; a copy that differs is logged as a suspect export). The two are
-   * compared by digest over streamed rows, so neither is held in memory for it.
+   * Whether the output projection is embed_tokens: yes when lm_head.weight is absent (the tied
+   * export), or when the config ties them (HF then ignores the stored copy; a copy that differs is
+   * logged as a suspect export). The two are compared by digest over streamed rows, so neither is
+   * held in memory for it.
    */
   private static boolean tiesLmHead(TensorStore store, Qwen3Config c, String prefix) {
     String name = "lm_head.weight";
     if (!store.has(name)) {
       if (!c.tieWordEmbeddings()) {
-        LOG.warn("tie_word_embeddings is false but {} is absent: using embed_tokens as the lm_head", name);
+        LOG.warn(
+            "tie_word_embeddings is false but {} is absent: using embed_tokens as the lm_head",
+            name);
       }
       return true;
     }
     if (!c.tieWordEmbeddings()) return false;
     long[] shape = {c.vocabSize(), c.hiddenSize()};
-    if (!java.util.Arrays.equals(digest(store, name, shape), digest(store, prefix + "embed_tokens.weight", shape))) {
-      LOG.warn("{} differs from embed_tokens.weight; tie_word_embeddings is true, so embed_tokens is used (as HF does)",
+    if (!java.util.Arrays.equals(
+        digest(store, name, shape), digest(store, prefix + "embed_tokens.weight", shape))) {
+      LOG.warn(
+          "{} differs from embed_tokens.weight; tie_word_embeddings is true, so embed_tokens is used (as HF does)",
           name);
     }
     store.markUsed(name);
@@ -155,11 +183,14 @@ public final class Qwen3ForCausalLM implements CausalLm {
       throw new IllegalStateException(e);
     }
     java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) shape[1] * 4);
-    store.readRows(name, shape, (r, row) -> {
-      b.clear();
-      b.asFloatBuffer().put(row);
-      md.update(b.array());
-    });
+    store.readRows(
+        name,
+        shape,
+        (r, row) -> {
+          b.clear();
+          b.asFloatBuffer().put(row);
+          md.update(b.array());
+        });
     return md.digest();
   }
 
@@ -173,7 +204,10 @@ public final class Qwen3ForCausalLM implements CausalLm {
     return kernel.name();
   }
 
-  /** The kernel as the startup log names it: Java (vector width, weight format, threads) or libtorch (device). */
+  /**
+   * The kernel as the startup log names it: Java (vector width, weight format, threads) or libtorch
+   * (device).
+   */
   public String kernelDescription() {
     return kernel.describe();
   }
@@ -189,8 +223,9 @@ public final class Qwen3ForCausalLM implements CausalLm {
   }
 
   /**
-   * Seconds the kernel needs to read those weights once the way it reads them (same arrays, threads and
-   * instructions; libtorch's {@code sum} on the torch kernel), best of {@code repeats}: the decode floor.
+   * Seconds the kernel needs to read those weights once the way it reads them (same arrays, threads
+   * and instructions; libtorch's {@code sum} on the torch kernel), best of {@code repeats}: the
+   * decode floor.
    */
   public double weightReadSeconds(int repeats) {
     return kernel.weightReadSeconds(repeats);
@@ -235,8 +270,13 @@ public final class Qwen3ForCausalLM implements CausalLm {
     if (!prefixCache) return;
     int bt = kernel.kvBlockTokens();
     if ((long) keys.length * bt > lengths[slot]) {
-      throw new IllegalArgumentException(keys.length + " blocks offered but slot " + slot + " holds " + lengths[slot]
-          + " positions");
+      throw new IllegalArgumentException(
+          keys.length
+              + " blocks offered but slot "
+              + slot
+              + " holds "
+              + lengths[slot]
+              + " positions");
     }
     kernel.offer(slot, keys);
   }
@@ -252,29 +292,42 @@ public final class Qwen3ForCausalLM implements CausalLm {
   }
 
   /**
-   * The paged Java kernel runs every part in one forward pass (decode rows and prompt chunks together); libtorch runs
-   * the one-row parts as one batched decode and each longer part as a prefill from its slot's length.
+   * The paged Java kernel runs every part in one forward pass (decode rows and prompt chunks
+   * together); libtorch runs the one-row parts as one batched decode and each longer part as a
+   * prefill from its slot's length.
    */
   @Override
   public float[][] extend(int[] slots, float[][] embeds, int[] lens, boolean[] wantLogits) {
     checkOpen();
     int n = slots.length;
     if (embeds.length != n || lens.length != n || wantLogits.length != n || n == 0) {
-      throw new IllegalArgumentException("extend needs as many embeddings, lengths and flags as slots (at least one)");
+      throw new IllegalArgumentException(
+          "extend needs as many embeddings, lengths and flags as slots (at least one)");
     }
     boolean[] seen = new boolean[slots()];
     int rows = 0;
     for (int i = 0; i < n; i++) {
       checkSlot(slots[i]);
-      if (seen[slots[i]]) throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one step");
+      if (seen[slots[i]])
+        throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one step");
       seen[slots[i]] = true;
       int len = lens[i];
       if (len < 1 || lengths[slots[i]] + len > maxSeqLen) {
-        throw new IllegalArgumentException("slot " + slots[i] + " holds " + lengths[slots[i]] + " positions and cannot"
-            + " take " + len + " more (at most " + maxSeqLen + ")");
+        throw new IllegalArgumentException(
+            "slot "
+                + slots[i]
+                + " holds "
+                + lengths[slots[i]]
+                + " positions and cannot"
+                + " take "
+                + len
+                + " more (at most "
+                + maxSeqLen
+                + ")");
       }
       if (embeds[i] == null || embeds[i].length != (long) len * hiddenSize()) {
-        throw new IllegalArgumentException("embeds[" + i + "] must hold " + len + "*" + hiddenSize() + " floats");
+        throw new IllegalArgumentException(
+            "embeds[" + i + "] must hold " + len + "*" + hiddenSize() + " floats");
       }
       rows += len;
     }
@@ -333,7 +386,10 @@ public final class Qwen3ForCausalLM implements CausalLm {
     return out;
   }
 
-  /** Whether the output projection is embed_tokens itself (tied) rather than a separate lm_head.weight. */
+  /**
+   * Whether the output projection is embed_tokens itself (tied) rather than a separate
+   * lm_head.weight.
+   */
   public boolean lmHeadTied() {
     return tied;
   }
@@ -401,7 +457,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
     boolean[] seen = new boolean[slots()];
     for (int i = 0; i < n; i++) {
       checkSlot(slots[i]);
-      if (seen[slots[i]]) throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one prefill");
+      if (seen[slots[i]])
+        throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one prefill");
       seen[slots[i]] = true;
       checkPrompt(inputEmbeds[i], lens[i], "inputEmbeds[" + i + "]");
     }
@@ -418,18 +475,22 @@ public final class Qwen3ForCausalLM implements CausalLm {
       throw new IllegalArgumentException("decode needs as many ids as slots (at least one)");
     }
     if (slots.length > slots()) {
-      throw new IllegalArgumentException("decode batch of " + slots.length + " exceeds " + slots() + " slots");
+      throw new IllegalArgumentException(
+          "decode batch of " + slots.length + " exceeds " + slots() + " slots");
     }
     boolean[] seen = new boolean[slots()];
     int[] positions = new int[slots.length];
     for (int i = 0; i < slots.length; i++) {
       checkSlot(slots[i]);
-      if (seen[slots[i]]) throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one decode step");
+      if (seen[slots[i]])
+        throw new IllegalArgumentException(
+            "slot " + slots[i] + " appears twice in one decode step");
       seen[slots[i]] = true;
       checkId(ids[i]);
       positions[i] = lengths[slots[i]];
       if (positions[i] >= maxSeqLen()) {
-        throw new IllegalStateException("slot " + slots[i] + " is full (" + maxSeqLen() + " tokens)");
+        throw new IllegalStateException(
+            "slot " + slots[i] + " is full (" + maxSeqLen() + " tokens)");
       }
     }
     float[][] out = kernel.decode(slots, positions, kernel.embed(ids));
@@ -458,11 +519,18 @@ public final class Qwen3ForCausalLM implements CausalLm {
   private void checkPrompt(float[] embeds, int len, String what) {
     int h = hiddenSize();
     if (len < 1 || len > maxSeqLen()) {
-      throw new IllegalArgumentException("prefill length must be in [1, " + maxSeqLen() + "], got " + len);
+      throw new IllegalArgumentException(
+          "prefill length must be in [1, " + maxSeqLen() + "], got " + len);
     }
     if (embeds == null || embeds.length != (long) len * h) {
-      throw new IllegalArgumentException(what + " must hold len*hidden = " + len + "*" + h + " floats, got "
-          + (embeds == null ? "null" : embeds.length));
+      throw new IllegalArgumentException(
+          what
+              + " must hold len*hidden = "
+              + len
+              + "*"
+              + h
+              + " floats, got "
+              + (embeds == null ? "null" : embeds.length));
     }
   }
 
@@ -474,7 +542,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
 
   private void checkId(int id) {
     if (id < 0 || id >= vocabSize()) {
-      throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocabSize() + ")");
+      throw new IllegalArgumentException(
+          "token id " + id + " is outside the vocabulary [0, " + vocabSize() + ")");
     }
   }
 

@@ -4,7 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Activation;
 
-/** {@code down_proj(silu(gate_proj(x)) ⊙ up_proj(x))}; gate|up are one stacked matrix, one matmul. */
+/**
+ * {@code down_proj(silu(gate_proj(x)) ⊙ up_proj(x))}; gate|up are one stacked matrix, one matmul.
+ */
 final class Qwen3MLP {
   final NDArray gateUpProj; // [2 intermediate, hidden]: gate_proj|up_proj stacked
   final NDArray downProj; // [hidden, intermediate]
@@ -21,7 +23,8 @@ final class Qwen3MLP {
             new String[] {prefix + "gate_proj.weight", prefix + "up_proj.weight"},
             new long[] {intermediate, intermediate},
             inputScale);
-    this.downProj = w.linear(intermediate, new String[] {prefix + "down_proj.weight"}, new long[] {hidden});
+    this.downProj =
+        w.linear(intermediate, new String[] {prefix + "down_proj.weight"}, new long[] {hidden});
     this.gateUpProjT = gateUpProj.transpose();
     this.downProjT = downProj.transpose();
     this.gateCols = new NDIndex().addAllDim().addSliceDim(0, intermediate);

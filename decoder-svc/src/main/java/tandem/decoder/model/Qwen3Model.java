@@ -5,9 +5,9 @@ import java.nio.ByteBuffer;
 import tandem.common.checkpoint.Qwen3Config;
 
 /**
- * HF Qwen3Model: embed_tokens, the decoder layers, the final norm; RoPE tables shared by all layers. Embedding lookups
- * run on the host from the float32 embed_tokens as stored ([vocab, hidden]); when the lm_head is tied to it, that one
- * copy also serves as the lm_head.
+ * HF Qwen3Model: embed_tokens, the decoder layers, the final norm; RoPE tables shared by all
+ * layers. Embedding lookups run on the host from the float32 embed_tokens as stored ([vocab,
+ * hidden]); when the lm_head is tied to it, that one copy also serves as the lm_head.
  */
 final class Qwen3Model {
   final Qwen3Config config;
@@ -38,8 +38,8 @@ final class Qwen3Model {
   }
 
   /**
-   * Runs every layer over the pass's rows; returns the hidden states [T, hidden] before the final norm, which the
-   * caller applies only to the rows it needs logits for.
+   * Runs every layer over the pass's rows; returns the hidden states [T, hidden] before the final
+   * norm, which the caller applies only to the rows it needs logits for.
    */
   NDArray forward(NDArray h, Step step, KvCache cache) {
     for (Qwen3DecoderLayer layer : layers) {

@@ -4,8 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 
 /**
- * {@code w ⊙ x / sqrt(mean(x²) + eps)} over the last axis (HF Qwen3RMSNorm; statistics in float32). A norm whose
- * weight was folded into the projection that reads its output has {@code weight == null} and only normalizes.
+ * {@code w ⊙ x / sqrt(mean(x²) + eps)} over the last axis (HF Qwen3RMSNorm; statistics in float32).
+ * A norm whose weight was folded into the projection that reads its output has {@code weight ==
+ * null} and only normalizes.
  */
 final class Qwen3RMSNorm {
   private static final int[] LAST = {-1};
@@ -31,10 +32,14 @@ final class Qwen3RMSNorm {
     return weight == null ? n : n.mul(weight);
   }
 
-  /** The unscaled part, {@code x / sqrt(mean(x²) + eps)}; callers that fold the weight elsewhere use it directly. */
+  /**
+   * The unscaled part, {@code x / sqrt(mean(x²) + eps)}; callers that fold the weight elsewhere use
+   * it directly.
+   */
   static NDArray normalize(NDArray x, float eps) {
     if (x.getDataType() != DataType.FLOAT32) {
-      // float16 (cuda only): x² overflows past |x| = 256, so the statistic is taken in float32 as HF does
+      // float16 (cuda only): x² overflows past |x| = 256, so the statistic is taken in float32 as
+      // HF does
       return normalize(x.toType(DataType.FLOAT32, false), eps).toType(x.getDataType(), false);
     }
     NDArray inv = x.square().mean(LAST, true).add(eps).pow(-0.5f);

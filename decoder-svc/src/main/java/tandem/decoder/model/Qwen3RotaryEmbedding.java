@@ -7,9 +7,10 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * Default ("rotate_half") RoPE tables, built in float32 exactly as HF builds them: {@code inv_freq[i] = 1 / θ^(2i/d)}
- * in float32, angle {@code p · inv_freq[i]} rounded to float32, then cos and sin. {@code sin} is stored with the sign
- * of rotate_half folded in ({@code [-sin, sin]}), so rotating is {@code x·cos + swapHalves(x)·sinSigned}.
+ * Default ("rotate_half") RoPE tables, built in float32 exactly as HF builds them: {@code
+ * inv_freq[i] = 1 / θ^(2i/d)} in float32, angle {@code p · inv_freq[i]} rounded to float32, then
+ * cos and sin. {@code sin} is stored with the sign of rotate_half folded in ({@code [-sin, sin]}),
+ * so rotating is {@code x·cos + swapHalves(x)·sinSigned}.
  */
 final class Qwen3RotaryEmbedding {
   final NDArray cos; // [maxSeqLen, headDim]

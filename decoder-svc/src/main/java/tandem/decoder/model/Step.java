@@ -7,15 +7,15 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * What one libtorch forward pass needs besides the hidden states: which slots and positions its rows belong to, the
- * RoPE rows for them ({@code cos}, {@code sin}: {@code [count, 1, headDim]}, as HF's {@code apply_rotary_pos_emb}
- * takes them), the causal masks of prompt rows, and the scope that owns every intermediate tensor of the pass. One of
- * three kinds:
+ * What one libtorch forward pass needs besides the hidden states: which slots and positions its
+ * rows belong to, the RoPE rows for them ({@code cos}, {@code sin}: {@code [count, 1, headDim]}, as
+ * HF's {@code apply_rotary_pos_emb} takes them), the causal masks of prompt rows, and the scope
+ * that owns every intermediate tensor of the pass. One of three kinds:
  *
  * <ul>
  *   <li>{@link Chunk}: rows = consecutive positions {@code start .. start+count-1} of one slot;
- *   <li>{@link Stacked}: several prompts from position 0, one after another ({@code lens[i]} rows for
- *       {@code slots[i]});
+ *   <li>{@link Stacked}: several prompts from position 0, one after another ({@code lens[i]} rows
+ *       for {@code slots[i]});
  *   <li>{@link Decode}: row i = the next position of {@code slots[i]}.
  * </ul>
  */
@@ -31,8 +31,8 @@ sealed interface Step extends AutoCloseable permits Step.Chunk, Step.Stacked, St
   NDArray sin();
 
   /**
-   * Results of an op on a long-lived array (weights, cache, tables) belong to that array's manager; every such result
-   * is moved into this step's scope so that closing the step frees it.
+   * Results of an op on a long-lived array (weights, cache, tables) belong to that array's manager;
+   * every such result is moved into this step's scope so that closing the step frees it.
    */
   default NDArray owned(NDArray a) {
     a.attach(manager());
@@ -44,24 +44,49 @@ sealed interface Step extends AutoCloseable permits Step.Chunk, Step.Stacked, St
     manager().close();
   }
 
-  /** A prefill chunk of one slot; {@code mask} is additive {@code [count, start + count]}, null for one row. */
-  record Chunk(NDManager manager, int slot, int start, int count, NDArray mask, NDArray cos, NDArray sin)
+  /**
+   * A prefill chunk of one slot; {@code mask} is additive {@code [count, start + count]}, null for
+   * one row.
+   */
+  record Chunk(
+      NDManager manager, int slot, int start, int count, NDArray mask, NDArray cos, NDArray sin)
       implements Step {}
 
-  /** Stacked prompts from position 0; {@code masks[i]} is prompt i's causal mask (null for a 1-token prompt). */
-  record Stacked(NDManager manager, int[] slots, int[] lens, NDArray[] masks, int count, NDArray cos, NDArray sin)
+  /**
+   * Stacked prompts from position 0; {@code masks[i]} is prompt i's causal mask (null for a 1-token
+   * prompt).
+   */
+  record Stacked(
+      NDManager manager,
+      int[] slots,
+      int[] lens,
+      NDArray[] masks,
+      int count,
+      NDArray cos,
+      NDArray sin)
       implements Step {}
 
-  /** One row per slot at {@code positions[i]}; {@code slotIdx} and {@code posIdx} are them as int64 {@code [B]}. */
-  record Decode(NDManager manager, int[] slots, int[] positions, NDArray slotIdx, NDArray posIdx, NDArray cos,
-      NDArray sin) implements Step {
+  /**
+   * One row per slot at {@code positions[i]}; {@code slotIdx} and {@code posIdx} are them as int64
+   * {@code [B]}.
+   */
+  record Decode(
+      NDManager manager,
+      int[] slots,
+      int[] positions,
+      NDArray slotIdx,
+      NDArray posIdx,
+      NDArray cos,
+      NDArray sin)
+      implements Step {
     @Override
     public int count() {
       return slots.length;
     }
   }
 
-  static Chunk prefill(NDManager parent, int slot, int start, int count, Qwen3RotaryEmbedding rope) {
+  static Chunk prefill(
+      NDManager parent, int slot, int start, int count, Qwen3RotaryEmbedding rope) {
     NDManager m = parent.newSubManager();
     NDIndex rows = new NDIndex().addSliceDim(start, start + count);
     NDArray cos = attach(m, rope.cos.get(rows)).expandDims(1);
@@ -71,7 +96,8 @@ sealed interface Step extends AutoCloseable permits Step.Chunk, Step.Stacked, St
   }
 
   /** Prompt i fills slot slots[i] from position 0 with lens[i] rows; rows are stacked in order. */
-  static Stacked prefillBatch(NDManager parent, int[] slots, int[] lens, Qwen3RotaryEmbedding rope) {
+  static Stacked prefillBatch(
+      NDManager parent, int[] slots, int[] lens, Qwen3RotaryEmbedding rope) {
     NDManager m = parent.newSubManager();
     int rows = 0;
     for (int len : lens) rows += len;
@@ -79,7 +105,8 @@ sealed interface Step extends AutoCloseable permits Step.Chunk, Step.Stacked, St
     int r = 0;
     for (int len : lens) for (int i = 0; i < len; i++) p[r++] = i;
     NDArray pIdx = m.create(p);
-    if (!pIdx.getDevice().equals(rope.cos.getDevice())) pIdx = pIdx.toDevice(rope.cos.getDevice(), false);
+    if (!pIdx.getDevice().equals(rope.cos.getDevice()))
+      pIdx = pIdx.toDevice(rope.cos.getDevice(), false);
     NDIndex table = new NDIndex("{}", pIdx);
     NDArray cos = attach(m, rope.cos.get(table)).expandDims(1);
     NDArray sin = attach(m, rope.sinSigned.get(table)).expandDims(1);

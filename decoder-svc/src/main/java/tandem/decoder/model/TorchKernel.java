@@ -16,9 +16,10 @@ import tandem.common.checkpoint.Qwen3Config;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * Qwen3 on libtorch through DJL: {@link Qwen3Model} (one class per HF module) + lm_head + the slot-major {@link
- * KvCache}. The CUDA path (float32 or float16), and on the CPU the float32 reference the Java kernel is tested against
- * ({@code -Dtandem.decoder.kernel=torch}). DJL cannot hold bfloat16, so CPU weights here are float32.
+ * Qwen3 on libtorch through DJL: {@link Qwen3Model} (one class per HF module) + lm_head + the
+ * slot-major {@link KvCache}. The CUDA path (float32 or float16), and on the CPU the float32
+ * reference the Java kernel is tested against ({@code -Dtandem.decoder.kernel=torch}). DJL cannot
+ * hold bfloat16, so CPU weights here are float32.
  */
 final class TorchKernel implements DecodeKernel {
   private static final Logger LOG = LoggerFactory.getLogger(TorchKernel.class);
@@ -31,7 +32,12 @@ final class TorchKernel implements DecodeKernel {
   private final KvCache cache;
   private final DataType dtype;
 
-  private TorchKernel(Qwen3Config config, NDManager manager, Qwen3Model model, NDArray lmHead, KvCache cache,
+  private TorchKernel(
+      Qwen3Config config,
+      NDManager manager,
+      Qwen3Model model,
+      NDArray lmHead,
+      KvCache cache,
       DataType dtype) {
     this.config = config;
     this.manager = manager;
@@ -42,9 +48,11 @@ final class TorchKernel implements DecodeKernel {
     this.dtype = dtype;
   }
 
-  static TorchKernel load(TensorStore store, Qwen3Config c, String prefix, boolean tied, DecoderOptions opts) {
+  static TorchKernel load(
+      TensorStore store, Qwen3Config c, String prefix, boolean tied, DecoderOptions opts) {
     Device device = pickDevice(opts);
-    DataType dtype = device.isGpu() && opts.dtype().equals("float16") ? DataType.FLOAT16 : DataType.FLOAT32;
+    DataType dtype =
+        device.isGpu() && opts.dtype().equals("float16") ? DataType.FLOAT16 : DataType.FLOAT32;
     if (opts.dtype().equals("float16") && dtype != DataType.FLOAT16) {
       LOG.warn("dtype float16 needs cuda; running float32 on cpu");
     }
@@ -54,13 +62,22 @@ final class TorchKernel implements DecodeKernel {
       long v = c.vocabSize();
       long h = c.hiddenSize();
       ByteBuffer embed = store.float32(prefix + "embed_tokens.weight", v, h);
-      // When tied, the one float32 copy of embed_tokens serves both embedding lookups and the lm_head.
+      // When tied, the one float32 copy of embed_tokens serves both embedding lookups and the
+      // lm_head.
       Qwen3Model model = new Qwen3Model(w, prefix, c, opts.maxSeqLen(), embed);
       NDArray lmHead =
-          tied ? w.place(embed, new Shape(v, h)) : w.linear(h, new String[] {"lm_head.weight"}, new long[] {v});
+          tied
+              ? w.place(embed, new Shape(v, h))
+              : w.linear(h, new String[] {"lm_head.weight"}, new long[] {v});
       KvCache cache =
           new KvCache(
-              manager, c.numHiddenLayers(), opts.slots(), c.numKeyValueHeads(), opts.maxSeqLen(), c.headDim(), dtype);
+              manager,
+              c.numHiddenLayers(),
+              opts.slots(),
+              c.numKeyValueHeads(),
+              opts.maxSeqLen(),
+              c.headDim(),
+              dtype);
       return new TorchKernel(c, manager, model, lmHead, cache, dtype);
     } catch (RuntimeException e) {
       manager.close();
@@ -96,13 +113,21 @@ final class TorchKernel implements DecodeKernel {
     return "libtorch on " + manager.getDevice() + ", " + weights() + " weights";
   }
 
-  /** The arrays one decode step reads in full: every layer's matrices and norms, the final norm, the lm_head. */
+  /**
+   * The arrays one decode step reads in full: every layer's matrices and norms, the final norm, the
+   * lm_head.
+   */
   private List<NDArray> decodeWeights() {
     List<NDArray> out = new java.util.ArrayList<>();
     for (Qwen3DecoderLayer l : model.layers) {
       // the layer norms' weights live inside qkvProj and gateUpProj
       out.addAll(
-          List.of(l.selfAttn.qkvProj, l.selfAttn.qkNormWeight, l.selfAttn.oProj, l.mlp.gateUpProj, l.mlp.downProj));
+          List.of(
+              l.selfAttn.qkvProj,
+              l.selfAttn.qkNormWeight,
+              l.selfAttn.oProj,
+              l.mlp.gateUpProj,
+              l.mlp.downProj));
     }
     out.add(model.norm.weight);
     out.add(lmHead);
@@ -160,9 +185,10 @@ final class TorchKernel implements DecodeKernel {
   }
 
   /**
-   * Prompts of at most {@link Qwen3ForCausalLM#PREFILL_CHUNK} tokens are stacked into passes of up to {@link
-   * Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows, so every weight matrix is multiplied once for all of them (the attention
-   * is still per prompt); longer prompts run alone in chunks. Same results as prefilling one by one.
+   * Prompts of at most {@link Qwen3ForCausalLM#PREFILL_CHUNK} tokens are stacked into passes of up
+   * to {@link Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows, so every weight matrix is multiplied once
+   * for all of them (the attention is still per prompt); longer prompts run alone in chunks. Same
+   * results as prefilling one by one.
    */
   @Override
   public float[][] prefill(int[] slots, float[][] inputEmbeds, int[] lens) {
@@ -171,8 +197,10 @@ final class TorchKernel implements DecodeKernel {
     List<Integer> group = new java.util.ArrayList<>();
     int rows = 0;
     for (int i = 0; i <= n; i++) {
-      boolean flush = i == n || lens[i] > Qwen3ForCausalLM.PREFILL_CHUNK
-          || rows + lens[i] > Qwen3ForCausalLM.PREFILL_BATCH_ROWS;
+      boolean flush =
+          i == n
+              || lens[i] > Qwen3ForCausalLM.PREFILL_CHUNK
+              || rows + lens[i] > Qwen3ForCausalLM.PREFILL_BATCH_ROWS;
       if (flush && !group.isEmpty()) {
         prefillGroup(group, slots, inputEmbeds, lens, out);
         group.clear();
@@ -190,7 +218,8 @@ final class TorchKernel implements DecodeKernel {
   }
 
   /** One stacked pass over prompts {@code idx} (each at most one chunk long). */
-  private void prefillGroup(List<Integer> idx, int[] slots, float[][] embeds, int[] lens, float[][] out) {
+  private void prefillGroup(
+      List<Integer> idx, int[] slots, float[][] embeds, int[] lens, float[][] out) {
     if (idx.size() == 1) {
       int i = idx.get(0);
       out[i] = prefill(slots[i], 0, embeds[i], lens[i]);
@@ -218,7 +247,8 @@ final class TorchKernel implements DecodeKernel {
     try (Step step = Step.prefillBatch(manager, gSlots, gLens, model.rotaryEmb)) {
       NDArray hidden = model.forward(input(step, rows, total), step, cache);
       NDArray lastIdx = step.manager().create(last);
-      if (!lastIdx.getDevice().equals(hidden.getDevice())) lastIdx = lastIdx.toDevice(hidden.getDevice(), false);
+      if (!lastIdx.getDevice().equals(hidden.getDevice()))
+        lastIdx = lastIdx.toDevice(hidden.getDevice(), false);
       logits = logits(hidden.get(new NDIndex("{}", lastIdx)));
     }
     for (int j = 0; j < m; j++) out[idx.get(j)] = logits[j];
@@ -254,7 +284,8 @@ final class TorchKernel implements DecodeKernel {
   private float[][] logits(NDArray hidden) {
     NDArray logits = model.norm.forward(hidden).matMul(lmHeadT); // [B, vocab]
     if (logits.getDataType() != DataType.FLOAT32) logits = logits.toType(DataType.FLOAT32, false);
-    // Straight from the native buffer into one array per row (toFloatArray + copyOfRange copied every step twice).
+    // Straight from the native buffer into one array per row (toFloatArray + copyOfRange copied
+    // every step twice).
     java.nio.FloatBuffer flat = logits.toByteBuffer().asFloatBuffer();
     int b = (int) hidden.getShape().get(0);
     int v = config.vocabSize();

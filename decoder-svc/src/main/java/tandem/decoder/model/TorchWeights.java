@@ -11,17 +11,19 @@ import java.nio.FloatBuffer;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * Turns checkpoint tensors into the libtorch NDArrays (through DJL) that {@link TorchKernel}'s forward pass multiplies
- * with; the Java kernel packs its own ({@link PackedMatrix}). Linear weights keep the HF layout {@code [out, in]}
- * (row j = the weights of output j), whose transposed view libtorch's GEMM takes without a copy. Projections that read
- * the same input (q|k|v, gate|up) are stacked into one matrix so a layer issues one matmul per input. The
- * checkpoint's buffer is dropped after the copy: one copy is kept.
+ * Turns checkpoint tensors into the libtorch NDArrays (through DJL) that {@link TorchKernel}'s
+ * forward pass multiplies with; the Java kernel packs its own ({@link PackedMatrix}). Linear
+ * weights keep the HF layout {@code [out, in]} (row j = the weights of output j), whose transposed
+ * view libtorch's GEMM takes without a copy. Projections that read the same input (q|k|v, gate|up)
+ * are stacked into one matrix so a layer issues one matmul per input. The checkpoint's buffer is
+ * dropped after the copy: one copy is kept.
  */
 final class TorchWeights {
   private final TensorStore source;
   private final NDManager manager;
   private final Device device;
   private final DataType dtype;
+
   /** Bytes of checkpoint buffers dropped since the last collection (see {@link #dropped}). */
   private long droppedBytes;
 
@@ -57,16 +59,17 @@ final class TorchWeights {
   }
 
   /**
-   * The named Linear weights, each {@code [out_i, in]} in the checkpoint, as one {@code [Σ out_i, in]} matrix whose
-   * row blocks follow the order of {@code names}.
+   * The named Linear weights, each {@code [out_i, in]} in the checkpoint, as one {@code [Σ out_i,
+   * in]} matrix whose row blocks follow the order of {@code names}.
    */
   NDArray linear(long in, String[] names, long[] outs) {
     return linear(in, names, outs, null);
   }
 
   /**
-   * As {@link #linear(long, String[], long[])} with input feature c scaled by {@code inScale[c]}: folds the weight of
-   * the RMSNorm in front ({@code (x ⊙ w)·Wᵀ = x·(W·diag(w))ᵀ}) into the matrix, one multiply less per step.
+   * As {@link #linear(long, String[], long[])} with input feature c scaled by {@code inScale[c]}:
+   * folds the weight of the RMSNorm in front ({@code (x ⊙ w)·Wᵀ = x·(W·diag(w))ᵀ}) into the matrix,
+   * one multiply less per step.
    */
   NDArray linear(long in, String[] names, long[] outs, float[] inScale) {
     long total = 0;
@@ -91,8 +94,9 @@ final class TorchWeights {
   }
 
   /**
-   * Direct buffers are freed only when the heap is collected, which a mostly idle heap rarely is: without a nudge the
-   * converted checkpoint buffers would pile up and double the peak RSS while loading.
+   * Direct buffers are freed only when the heap is collected, which a mostly idle heap rarely is:
+   * without a nudge the converted checkpoint buffers would pile up and double the peak RSS while
+   * loading.
    */
   private void dropped(long bytes) {
     droppedBytes += bytes;
@@ -125,7 +129,8 @@ final class TorchWeights {
 
   static ByteBuffer allocate(long floats) {
     if (floats * 4 > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("tensor of " + floats + " floats is over the 2 GiB direct buffer limit");
+      throw new IllegalArgumentException(
+          "tensor of " + floats + " floats is over the 2 GiB direct buffer limit");
     }
     return ByteBuffer.allocateDirect((int) (floats * 4)).order(ByteOrder.nativeOrder());
   }

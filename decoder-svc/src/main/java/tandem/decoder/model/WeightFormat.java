@@ -3,12 +3,15 @@ package tandem.decoder.model;
 import java.util.Locale;
 
 /**
- * How the CPU decoder keeps its weight matrices in memory (activations and accumulation are float32 in every case).
+ * How the CPU decoder keeps its weight matrices in memory (activations and accumulation are float32
+ * in every case).
  *
  * <ul>
- *   <li>{@code bf16}: the checkpoint's bfloat16 values exactly, two bytes a weight. The default for a bf16 checkpoint.
- *   <li>{@code q8_0}: blocks of 32 int8 values with one scale each (llama.cpp's Q8_0: scale = max|w|/127 rounded to
- *       float16, q = round(w / scale)); ~1.06 bytes a weight plus the scales. Opt-in: an approximation.
+ *   <li>{@code bf16}: the checkpoint's bfloat16 values exactly, two bytes a weight. The default for
+ *       a bf16 checkpoint.
+ *   <li>{@code q8_0}: blocks of 32 int8 values with one scale each (llama.cpp's Q8_0: scale =
+ *       max|w|/127 rounded to float16, q = round(w / scale)); ~1.06 bytes a weight plus the scales.
+ *       Opt-in: an approximation.
  *   <li>{@code f32}: float32, four bytes a weight. The default for float32 checkpoints.
  * </ul>
  */
@@ -34,7 +37,10 @@ public enum WeightFormat {
     return bytesPerWeight;
   }
 
-  /** Parses a setting value; {@code auto} (or null/empty) gives null, which means "follow the checkpoint". */
+  /**
+   * Parses a setting value; {@code auto} (or null/empty) gives null, which means "follow the
+   * checkpoint".
+   */
   public static WeightFormat parse(String s) {
     if (s == null || s.isBlank() || s.equalsIgnoreCase("auto")) return null;
     String v = s.trim().toLowerCase(Locale.ROOT);

@@ -6,9 +6,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import tandem.decoder.model.CausalLm;
 
 /**
- * A deterministic stand-in for the Qwen3 model: each slot's logits are a pseudo-random function of everything that
- * slot holds (the first feature of every input embedding), so mixing slots up or leaking state between batch rows
- * changes the output. {@code constantLogits} makes every step return the same row (for hand-checked examples).
+ * A deterministic stand-in for the Qwen3 model: each slot's logits are a pseudo-random function of
+ * everything that slot holds (the first feature of every input embedding), so mixing slots up or
+ * leaking state between batch rows changes the output. {@code constantLogits} makes every step
+ * return the same row (for hand-checked examples).
  */
 public class FakeCausalLm implements CausalLm {
   private final int vocab;
@@ -20,11 +21,15 @@ public class FakeCausalLm implements CausalLm {
   public final AtomicInteger decodeCalls = new AtomicInteger();
   public final AtomicInteger prefillCalls = new AtomicInteger();
   public volatile int largestBatch;
+
   /** Stacked prefill calls (several prompts in one call) and the most prompts one of them held. */
   public final AtomicInteger stackedPrefillCalls = new AtomicInteger();
+
   public volatile int largestStackedPrefill;
+
   /** A prompt whose first id is this fails to prefill (alone or stacked); -1: none. */
   public volatile int poisonFirstId = -1;
+
   volatile boolean closed;
 
   public FakeCausalLm(int vocab, int hidden, int slotCount, int maxSeqLen, float[] constantLogits) {
@@ -39,15 +44,31 @@ public class FakeCausalLm implements CausalLm {
     return new FakeCausalLm(vocab, 4, slotCount, maxSeqLen, null);
   }
 
-  @Override public int vocabSize() { return vocab; }
-  @Override public int hiddenSize() { return hidden; }
-  @Override public int slots() { return slots.size(); }
-  @Override public int maxSeqLen() { return maxSeqLen; }
+  @Override
+  public int vocabSize() {
+    return vocab;
+  }
+
+  @Override
+  public int hiddenSize() {
+    return hidden;
+  }
+
+  @Override
+  public int slots() {
+    return slots.size();
+  }
+
+  @Override
+  public int maxSeqLen() {
+    return maxSeqLen;
+  }
 
   @Override
   public float[] embed(int[] ids) {
     float[] out = new float[ids.length * hidden];
-    for (int i = 0; i < ids.length; i++) for (int j = 0; j < hidden; j++) out[i * hidden + j] = ids[i] + 0.25f * j;
+    for (int i = 0; i < ids.length; i++)
+      for (int j = 0; j < hidden; j++) out[i * hidden + j] = ids[i] + 0.25f * j;
     return out;
   }
 
@@ -61,7 +82,8 @@ public class FakeCausalLm implements CausalLm {
   @Override
   public float[] prefill(int slot, float[] inputEmbeds, int len) {
     prefillCalls.incrementAndGet();
-    if (poisonFirstId >= 0 && inputEmbeds[0] == poisonFirstId) throw new IllegalStateException("poisoned prompt");
+    if (poisonFirstId >= 0 && inputEmbeds[0] == poisonFirstId)
+      throw new IllegalStateException("poisoned prompt");
     if (len > maxSeqLen) throw new IllegalStateException("prefill of " + len + " > " + maxSeqLen);
     List<Float> h = slots.get(slot);
     h.clear();
@@ -106,7 +128,18 @@ public class FakeCausalLm implements CausalLm {
     return out;
   }
 
-  @Override public void release(int slot) { slots.get(slot).clear(); }
-  @Override public int length(int slot) { return slots.get(slot).size(); }
-  @Override public void close() { closed = true; }
+  @Override
+  public void release(int slot) {
+    slots.get(slot).clear();
+  }
+
+  @Override
+  public int length(int slot) {
+    return slots.get(slot).size();
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+  }
 }

@@ -14,34 +14,65 @@ class LogitsProcessorsTest {
 
   @Test
   void eachProcessorMatchesItsHuggingFaceDefinitionOnHandComputedRows() {
-    List<Case> cases = List.of(
-        new Case("repetition penalty divides positives and multiplies negatives of seen ids only",
-            new float[] {2f, -2f, 3f, 4f}, l -> LogitsProcessors.repetitionPenalty(l, new int[] {0, 1, 3}, 3, 2f),
-            new float[] {1f, -4f, 3f, 2f}),
-        new Case("repetition penalty 1 changes nothing",
-            new float[] {2f, -2f}, l -> LogitsProcessors.repetitionPenalty(l, new int[] {0, 1}, 2, 1f),
-            new float[] {2f, -2f}),
-        new Case("min_new_tokens bans stop ids before the minimum",
-            new float[] {1f, 2f, 3f}, l -> LogitsProcessors.minNewTokens(l, 2, 3, new int[] {2}),
-            new float[] {1f, 2f, NEG}),
-        new Case("min_new_tokens lets stop ids through once reached",
-            new float[] {1f, 2f, 3f}, l -> LogitsProcessors.minNewTokens(l, 3, 3, new int[] {2}),
-            new float[] {1f, 2f, 3f}),
-        new Case("temperature divides",
-            new float[] {1f, -2f, 4f}, l -> LogitsProcessors.temperature(l, 0.5f), new float[] {2f, -4f, 8f}),
-        new Case("top-k keeps the k largest",
-            new float[] {1f, 5f, 3f, 4f}, l -> LogitsProcessors.topK(l, 2), new float[] {NEG, 5f, NEG, 4f}),
-        new Case("top-k keeps ties with the k-th",
-            new float[] {1f, 5f, 4f, 4f}, l -> LogitsProcessors.topK(l, 2), new float[] {NEG, 5f, 4f, 4f}),
-        new Case("top-k 0 disables",
-            new float[] {1f, 5f}, l -> LogitsProcessors.topK(l, 0), new float[] {1f, 5f}),
-        // softmax of ln(0.5), ln(0.3), ln(0.15), ln(0.05): p=0.7 keeps 0.5 and 0.3 (mass above 0.15 is 0.8 >= 0.7)
-        new Case("top-p keeps the smallest head whose mass reaches p",
-            ln(0.5, 0.3, 0.15, 0.05), l -> LogitsProcessors.topP(l, 0.7f), keep(ln(0.5, 0.3, 0.15, 0.05), 0, 1)),
-        new Case("top-p keeps the top token even for tiny p",
-            ln(0.5, 0.3, 0.15, 0.05), l -> LogitsProcessors.topP(l, 0.01f), keep(ln(0.5, 0.3, 0.15, 0.05), 0)),
-        new Case("top-p 0.85 keeps three tokens",
-            ln(0.05, 0.15, 0.3, 0.5), l -> LogitsProcessors.topP(l, 0.85f), keep(ln(0.05, 0.15, 0.3, 0.5), 1, 2, 3)));
+    List<Case> cases =
+        List.of(
+            new Case(
+                "repetition penalty divides positives and multiplies negatives of seen ids only",
+                new float[] {2f, -2f, 3f, 4f},
+                l -> LogitsProcessors.repetitionPenalty(l, new int[] {0, 1, 3}, 3, 2f),
+                new float[] {1f, -4f, 3f, 2f}),
+            new Case(
+                "repetition penalty 1 changes nothing",
+                new float[] {2f, -2f},
+                l -> LogitsProcessors.repetitionPenalty(l, new int[] {0, 1}, 2, 1f),
+                new float[] {2f, -2f}),
+            new Case(
+                "min_new_tokens bans stop ids before the minimum",
+                new float[] {1f, 2f, 3f},
+                l -> LogitsProcessors.minNewTokens(l, 2, 3, new int[] {2}),
+                new float[] {1f, 2f, NEG}),
+            new Case(
+                "min_new_tokens lets stop ids through once reached",
+                new float[] {1f, 2f, 3f},
+                l -> LogitsProcessors.minNewTokens(l, 3, 3, new int[] {2}),
+                new float[] {1f, 2f, 3f}),
+            new Case(
+                "temperature divides",
+                new float[] {1f, -2f, 4f},
+                l -> LogitsProcessors.temperature(l, 0.5f),
+                new float[] {2f, -4f, 8f}),
+            new Case(
+                "top-k keeps the k largest",
+                new float[] {1f, 5f, 3f, 4f},
+                l -> LogitsProcessors.topK(l, 2),
+                new float[] {NEG, 5f, NEG, 4f}),
+            new Case(
+                "top-k keeps ties with the k-th",
+                new float[] {1f, 5f, 4f, 4f},
+                l -> LogitsProcessors.topK(l, 2),
+                new float[] {NEG, 5f, 4f, 4f}),
+            new Case(
+                "top-k 0 disables",
+                new float[] {1f, 5f},
+                l -> LogitsProcessors.topK(l, 0),
+                new float[] {1f, 5f}),
+            // softmax of ln(0.5), ln(0.3), ln(0.15), ln(0.05): p=0.7 keeps 0.5 and 0.3 (mass above
+            // 0.15 is 0.8 >= 0.7)
+            new Case(
+                "top-p keeps the smallest head whose mass reaches p",
+                ln(0.5, 0.3, 0.15, 0.05),
+                l -> LogitsProcessors.topP(l, 0.7f),
+                keep(ln(0.5, 0.3, 0.15, 0.05), 0, 1)),
+            new Case(
+                "top-p keeps the top token even for tiny p",
+                ln(0.5, 0.3, 0.15, 0.05),
+                l -> LogitsProcessors.topP(l, 0.01f),
+                keep(ln(0.5, 0.3, 0.15, 0.05), 0)),
+            new Case(
+                "top-p 0.85 keeps three tokens",
+                ln(0.05, 0.15, 0.3, 0.5),
+                l -> LogitsProcessors.topP(l, 0.85f),
+                keep(ln(0.05, 0.15, 0.3, 0.5), 1, 2, 3)));
     for (Case c : cases) {
       float[] row = c.in().clone();
       c.op().accept(row);

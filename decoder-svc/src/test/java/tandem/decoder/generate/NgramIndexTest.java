@@ -12,19 +12,22 @@ class NgramIndexTest {
 
   @Test
   void bannedTokensAreTheFollowersOfTheLastNMinusOneTokensAnywhereInTheSequence() {
-    List<Case> cases = List.of(
-        new Case(new int[] {1, 2, 3, 1}, 2, new int[] {2}),
-        new Case(new int[] {1, 2, 1, 3, 1}, 2, new int[] {2, 3}),
-        new Case(new int[] {1, 2, 3, 1, 2}, 3, new int[] {3}),
-        new Case(new int[] {1, 2, 3, 1, 3}, 3, new int[] {}),
-        new Case(new int[] {5}, 2, new int[] {}),
-        new Case(new int[] {5}, 3, new int[] {}),
-        new Case(new int[] {4, 4}, 2, new int[] {4}),
-        new Case(new int[] {7, 8, 7}, 1, new int[] {7, 8}));
+    List<Case> cases =
+        List.of(
+            new Case(new int[] {1, 2, 3, 1}, 2, new int[] {2}),
+            new Case(new int[] {1, 2, 1, 3, 1}, 2, new int[] {2, 3}),
+            new Case(new int[] {1, 2, 3, 1, 2}, 3, new int[] {3}),
+            new Case(new int[] {1, 2, 3, 1, 3}, 3, new int[] {}),
+            new Case(new int[] {5}, 2, new int[] {}),
+            new Case(new int[] {5}, 3, new int[] {}),
+            new Case(new int[] {4, 4}, 2, new int[] {4}),
+            new Case(new int[] {7, 8, 7}, 1, new int[] {7, 8}));
     for (Case c : cases) {
       int[] ref = NgramIndex.bannedReference(c.seq(), c.seq().length, c.n());
-      assertArrayEquals(c.banned(), sorted(ref), "reference " + Arrays.toString(c.seq()) + " n=" + c.n());
-      assertArrayEquals(c.banned(), sorted(incremental(c.seq(), c.n())), "index " + Arrays.toString(c.seq()));
+      assertArrayEquals(
+          c.banned(), sorted(ref), "reference " + Arrays.toString(c.seq()) + " n=" + c.n());
+      assertArrayEquals(
+          c.banned(), sorted(incremental(c.seq(), c.n())), "index " + Arrays.toString(c.seq()));
     }
   }
 
@@ -40,7 +43,9 @@ class NgramIndexTest {
       for (int len = 1; len <= seq.length; len++) {
         idx.onAppend(seq, len);
         int k = idx.banned(seq, len, out);
-        assertArrayEquals(sorted(NgramIndex.bannedReference(seq, len, n)), sorted(Arrays.copyOf(out, k)),
+        assertArrayEquals(
+            sorted(NgramIndex.bannedReference(seq, len, n)),
+            sorted(Arrays.copyOf(out, k)),
             "n=" + n + " len=" + len);
       }
     }

@@ -27,9 +27,10 @@ import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 
 /**
- * The scheduler over the real (tiny) model with its paged KV cache: prefix reuse, chunked prefill mixed with decode
- * rows, preemption under a small budget. The ids a request gets must not depend on any of them: every answer is
- * checked against the same request run alone, with reuse off and the whole prompt in one pass.
+ * The scheduler over the real (tiny) model with its paged KV cache: prefix reuse, chunked prefill
+ * mixed with decode rows, preemption under a small budget. The ids a request gets must not depend
+ * on any of them: every answer is checked against the same request run alone, with reuse off and
+ * the whole prompt in one pass.
  */
 class PagedSchedulerTest {
   private static final int NEW_TOKENS = 12;
@@ -40,7 +41,10 @@ class PagedSchedulerTest {
     for (int i = open.size() - 1; i >= 0; i--) open.get(i).close();
   }
 
-  /** A fixture conversation: its prompt ids, and the image rows spliced at its image-token positions. */
+  /**
+   * A fixture conversation: its prompt ids, and the image rows spliced at its image-token
+   * positions.
+   */
   record Prompt(int[] ids, float[] rows, int imageTokenId) {
     GenerationRequest request(String id, GenerationSettings g) {
       return new GenerationRequest(id, ids, rows, imageTokenId, g);
@@ -49,14 +53,16 @@ class PagedSchedulerTest {
 
   static Prompt fixture(String conversation) throws Exception {
     int imageToken = ModelConfig.fromDir(TinyCheckpoints.vlmTiny()).imageTokenId();
-    JsonObject all = JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json")))
-        .getAsJsonObject();
+    JsonObject all =
+        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json")))
+            .getAsJsonObject();
     for (JsonElement c : all.getAsJsonArray("conversations")) {
       if (!c.getAsJsonObject().get("id").getAsString().equals(conversation)) continue;
       var a = c.getAsJsonObject().getAsJsonArray("input_ids");
       int[] ids = new int[a.size()];
       for (int i = 0; i < ids.length; i++) ids[i] = a.get(i).getAsInt();
-      Npy.Array e = Npy.read(Fixtures.path("vlm-tiny/references/" + conversation + ".inputs_embeds.npy"));
+      Npy.Array e =
+          Npy.read(Fixtures.path("vlm-tiny/references/" + conversation + ".inputs_embeds.npy"));
       int h = (int) e.shape()[1];
       float[] merged = e.floats();
       int n = Splice.countImageTokens(ids, imageToken);
@@ -74,15 +80,18 @@ class PagedSchedulerTest {
     return new GenerationSettings(n, n, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
   }
 
-  private Qwen3ForCausalLM model(Path dir, int slots, long kvBytes, String kvDtype, boolean prefix) throws Exception {
-    DecoderOptions o = new DecoderOptions("cpu", "float32", slots, 2048).withKvCache(kvBytes, kvDtype, prefix);
+  private Qwen3ForCausalLM model(Path dir, int slots, long kvBytes, String kvDtype, boolean prefix)
+      throws Exception {
+    DecoderOptions o =
+        new DecoderOptions("cpu", "float32", slots, 2048).withKvCache(kvBytes, kvDtype, prefix);
     Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(dir, o);
     open.add(lm);
     return lm;
   }
 
   private Scheduler scheduler(Qwen3ForCausalLM lm, int chunk) {
-    Scheduler s = new Scheduler(lm, new Scheduler.Config(64, 4096, chunk, DecoderSettings.LIMIT_NAMES));
+    Scheduler s =
+        new Scheduler(lm, new Scheduler.Config(64, 4096, chunk, DecoderSettings.LIMIT_NAMES));
     open.add(0, s); // closed before its model
     return s;
   }
@@ -102,7 +111,8 @@ class PagedSchedulerTest {
   @Test
   void idsDoNotDependOnChunkSizeOrPrefixReuseAndRepeatsReuseWholeBlocks() throws Exception {
     Path dir = TinyCheckpoints.vlmTiny();
-    List<Prompt> prompts = List.of(fixture("c1_en_describe"), fixture("c4_en_multiturn"), fixture("c6_text_only"));
+    List<Prompt> prompts =
+        List.of(fixture("c1_en_describe"), fixture("c4_en_multiturn"), fixture("c6_text_only"));
     for (String kv : new String[] {"bf16", "f32"}) {
       int[][] want = new int[prompts.size()][];
       for (int k = 0; k < want.length; k++) {
@@ -118,11 +128,15 @@ class PagedSchedulerTest {
           Collector first = run(s, p.request("first", greedy(NEW_TOKENS)));
           assertArrayEquals(want[k], first.array(), what + ": first run");
           int common = commonPrefix(prompts, k);
-          assertEquals(common == 0 ? 0 : (common - 1) / bt * bt, first.await().cachedPromptTokens(),
+          assertEquals(
+              common == 0 ? 0 : (common - 1) / bt * bt,
+              first.await().cachedPromptTokens(),
               what + ": only what an earlier prompt shares is cached before the first run");
           Collector again = run(s, p.request("again", greedy(NEW_TOKENS)));
           assertArrayEquals(want[k], again.array(), what + ": the run that reused its prefix");
-          assertEquals((p.ids().length - 1) / bt * bt, again.await().cachedPromptTokens(),
+          assertEquals(
+              (p.ids().length - 1) / bt * bt,
+              again.await().cachedPromptTokens(),
               what + ": every full block but the one holding the last prompt position is reused");
         }
         assertEquals(0, s.metrics().kv().usedBlocks(), "finished sequences hold no blocks");
@@ -137,8 +151,8 @@ class PagedSchedulerTest {
   }
 
   /**
-   * The longest prefix that prompt k shares with an earlier one, counted as positions whose inputs match (ids, and
-   * image rows where both have one); c4 opens with c1's image, for example.
+   * The longest prefix that prompt k shares with an earlier one, counted as positions whose inputs
+   * match (ids, and image rows where both have one); c4 opens with c1's image, for example.
    */
   private static int commonPrefix(List<Prompt> prompts, int k) {
     int best = 0;
@@ -162,8 +176,11 @@ class PagedSchedulerTest {
   }
 
   private static com.google.gson.JsonArray fixtureReference(String conversation) throws Exception {
-    return JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json"))).getAsJsonObject()
-        .getAsJsonObject("conversations").getAsJsonObject(conversation).getAsJsonArray("greedy_plain_ids");
+    return JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/references.json")))
+        .getAsJsonObject()
+        .getAsJsonObject("conversations")
+        .getAsJsonObject(conversation)
+        .getAsJsonArray("greedy_plain_ids");
   }
 
   @Test
@@ -181,9 +198,12 @@ class PagedSchedulerTest {
     Prompt turn2 = new Prompt(ids, turn1.rows(), turn1.imageTokenId());
     Collector c = run(s, turn2.request("turn-2", greedy(NEW_TOKENS)));
     int bt = lm.kvBlockTokens();
-    int held = turn1.ids().length + answer.length - 1; // turn 1's last token was emitted, never fed back
-    assertEquals(held / bt * bt, c.await().cachedPromptTokens(), "turn 1's prompt and answer are reused");
-    assertTrue(c.await().cachedPromptTokens() > turn1.ids().length, "the answer's blocks count too");
+    int held =
+        turn1.ids().length + answer.length - 1; // turn 1's last token was emitted, never fed back
+    assertEquals(
+        held / bt * bt, c.await().cachedPromptTokens(), "turn 1's prompt and answer are reused");
+    assertTrue(
+        c.await().cachedPromptTokens() > turn1.ids().length, "the answer's blocks count too");
     assertArrayEquals(alone(dir, "bf16", turn2.request("alone", greedy(NEW_TOKENS))), c.array());
   }
 
@@ -194,7 +214,8 @@ class PagedSchedulerTest {
     int h = p.rows().length / Splice.countImageTokens(p.ids(), p.imageTokenId());
     float[] other = p.rows().clone();
     int changedRow = 300;
-    other[changedRow * h + 5] += 0.5f; // one value of one row: another image as far as the cache can tell
+    other[changedRow * h + 5] +=
+        0.5f; // one value of one row: another image as far as the cache can tell
     int changedAt = -1;
     for (int pos = 0, r = -1; pos < p.ids().length && changedAt < 0; pos++) {
       if (p.ids()[pos] == p.imageTokenId() && ++r == changedRow) changedAt = pos;
@@ -205,12 +226,16 @@ class PagedSchedulerTest {
     run(s, p.request("first", greedy(NEW_TOKENS)));
     Collector c = run(s, q.request("other-image", greedy(NEW_TOKENS)));
     int bt = lm.kvBlockTokens();
-    assertEquals(changedAt / bt * bt, c.await().cachedPromptTokens(), "reuse stops at the block of the changed row");
+    assertEquals(
+        changedAt / bt * bt,
+        c.await().cachedPromptTokens(),
+        "reuse stops at the block of the changed row");
     assertArrayEquals(alone(dir, "bf16", q.request("alone", greedy(NEW_TOKENS))), c.array());
   }
 
   @Test
-  void randomArrivalsCancelsAndPreemptionsUnderASmallBudgetGiveEveryStreamItsAnswerAlone() throws Exception {
+  void randomArrivalsCancelsAndPreemptionsUnderASmallBudgetGiveEveryStreamItsAnswerAlone()
+      throws Exception {
     Path dir = TinyCheckpoints.decoderTiny();
     SplittableRandom rnd = new SplittableRandom(20261203);
     int[] shared = new int[40];
@@ -220,11 +245,14 @@ class PagedSchedulerTest {
       int len = 20 + rnd.nextInt(41);
       int[] ids = new int[len];
       boolean prefixed = k % 2 == 0 && len > shared.length;
-      for (int i = 0; i < len; i++) ids[i] = prefixed && i < shared.length ? shared[i] : 1 + rnd.nextInt(150000);
+      for (int i = 0; i < len; i++)
+        ids[i] = prefixed && i < shared.length ? shared[i] : 1 + rnd.nextInt(150000);
       int n = 24 + rnd.nextInt(17);
-      GenerationSettings g = k % 3 == 0
-          ? new GenerationSettings(n, n, 0, 1f, true, 0.8f, 40, 0.95f, 1000 + k, new int[0]) // sampled, seeded
-          : greedy(n);
+      GenerationSettings g =
+          k % 3 == 0
+              ? new GenerationSettings(
+                  n, n, 0, 1f, true, 0.8f, 40, 0.95f, 1000 + k, new int[0]) // sampled, seeded
+              : greedy(n);
       reqs.add(new GenerationRequest("r" + k, ids, new float[0], -1, g));
     }
     int[][] want = new int[reqs.size()][];
@@ -233,7 +261,8 @@ class PagedSchedulerTest {
 
     Qwen3ForCausalLM probe = model(dir, 1, 0, "bf16", true);
     long block = probe.kvStats().blockBytes();
-    Qwen3ForCausalLM lm = model(dir, 4, 8 * block, "bf16", true); // 8 blocks for four slots: they must take turns
+    Qwen3ForCausalLM lm =
+        model(dir, 4, 8 * block, "bf16", true); // 8 blocks for four slots: they must take turns
     assertEquals(8, lm.kvStats().capacityBlocks());
     Scheduler s = scheduler(lm, 16);
     List<Collector> cs = new ArrayList<>();
@@ -247,7 +276,8 @@ class PagedSchedulerTest {
     int[] cancelled = {3, 8, 13};
     for (int k : cancelled) {
       long deadline = System.nanoTime() + 20_000_000_000L;
-      while (cs.get(k).ids.size() < 2 && !cs.get(k).done.isDone() && System.nanoTime() < deadline) Thread.sleep(1);
+      while (cs.get(k).ids.size() < 2 && !cs.get(k).done.isDone() && System.nanoTime() < deadline)
+        Thread.sleep(1);
       hs.get(k).cancel();
     }
     for (int k = 0; k < reqs.size(); k++) {
@@ -255,21 +285,27 @@ class PagedSchedulerTest {
       int[] got = cs.get(k).array();
       final int kk = k;
       if (Arrays.stream(cancelled).anyMatch(x -> x == kk) && r.reason() == FinishReason.CANCELLED) {
-        assertArrayEquals(Arrays.copyOf(want[k], got.length), got, "request " + k + " (cancelled): a prefix");
+        assertArrayEquals(
+            Arrays.copyOf(want[k], got.length), got, "request " + k + " (cancelled): a prefix");
       } else {
         assertEquals(FinishReason.LENGTH, r.reason(), "request " + k + ": " + r);
         assertArrayEquals(want[k], got, "request " + k);
       }
     }
     SchedulerMetrics m = s.metrics();
-    assertTrue(m.preemptions() > 0, "the budget never forced a preemption, so this test exercised none");
+    assertTrue(
+        m.preemptions() > 0, "the budget never forced a preemption, so this test exercised none");
     assertTrue(m.cachedPromptTokens() > 0, "no prefix was reused");
     assertEquals(0, m.activeSequences());
-    assertEquals(0, m.kv().usedBlocks(), "cancelled, finished and preempted sequences all gave their blocks back");
+    assertEquals(
+        0,
+        m.kv().usedBlocks(),
+        "cancelled, finished and preempted sequences all gave their blocks back");
   }
 
   @Test
-  void aPromptOverTheWholeBudgetIsRejectedNamingItAndOneThatFillsItAloneEndsWithLength() throws Exception {
+  void aPromptOverTheWholeBudgetIsRejectedNamingItAndOneThatFillsItAloneEndsWithLength()
+      throws Exception {
     Path dir = TinyCheckpoints.decoderTiny();
     long block = model(dir, 1, 0, "bf16", true).kvStats().blockBytes();
     Qwen3ForCausalLM lm = model(dir, 2, 4 * block, "bf16", true);
@@ -277,8 +313,13 @@ class PagedSchedulerTest {
     Scheduler s = scheduler(lm, 16);
     int[] tooLong = new int[4 * bt];
     Arrays.fill(tooLong, 5);
-    Rejection e = assertThrows(Rejection.class,
-        () -> s.submit(new GenerationRequest("big", tooLong, new float[0], -1, greedy(4)), new Collector()));
+    Rejection e =
+        assertThrows(
+            Rejection.class,
+            () ->
+                s.submit(
+                    new GenerationRequest("big", tooLong, new float[0], -1, greedy(4)),
+                    new Collector()));
     assertEquals(Rejection.Kind.TOO_LARGE, e.kind());
     assertTrue(e.getMessage().contains("TANDEM_DECODER_KV_CACHE_BYTES"), e.getMessage());
 
@@ -286,7 +327,8 @@ class PagedSchedulerTest {
     Arrays.fill(prompt, 9);
     Collector c = run(s, new GenerationRequest("fills", prompt, new float[0], -1, greedy(10 * bt)));
     assertEquals(FinishReason.LENGTH, c.await().reason());
-    // four blocks hold 4·bt positions; the token emitted last is never fed back, so one more is generated
+    // four blocks hold 4·bt positions; the token emitted last is never fed back, so one more is
+    // generated
     assertEquals(4 * bt - prompt.length + 1, c.await().generatedTokens());
     assertEquals(0, s.metrics().kv().usedBlocks());
   }

@@ -49,13 +49,18 @@ class SchedulerTest {
   }
 
   private Scheduler scheduler(FakeCausalLm lm, int maxQueue) {
-    Scheduler s = new Scheduler(lm, new Scheduler.Config(maxQueue, 1000, 64, DecoderSettings.LIMIT_NAMES));
+    Scheduler s =
+        new Scheduler(lm, new Scheduler.Config(maxQueue, 1000, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
     return s;
   }
 
   static GenerationRequest request(int[] ids, int max) {
-    return new GenerationRequest("r", ids, new float[0], 39,
+    return new GenerationRequest(
+        "r",
+        ids,
+        new float[0],
+        39,
         new GenerationSettings(max, 3, 2, 1f, false, 1f, 0, 1f, 0, new int[] {7}));
   }
 
@@ -84,7 +89,9 @@ class SchedulerTest {
     assertTrue(alone.ids.size() > 3, "too short to mean anything: " + alone.ids);
     assertArrayEquals(alone.array(), batched.array());
     assertEquals(r1.reason(), r2.reason());
-    assertTrue(lm.largestBatch > 1, "the streams were never batched together: largest batch " + lm.largestBatch);
+    assertTrue(
+        lm.largestBatch > 1,
+        "the streams were never batched together: largest batch " + lm.largestBatch);
   }
 
   @Test
@@ -106,7 +113,8 @@ class SchedulerTest {
     Collector blocker = new Collector();
     s.submit(request(new int[] {20, 1}, 3), blocker);
     long deadline = System.nanoTime() + 10_000_000_000L;
-    while (blocker.ids.isEmpty() && System.nanoTime() < deadline) Thread.sleep(1); // now in its 300 ms step
+    while (blocker.ids.isEmpty() && System.nanoTime() < deadline)
+      Thread.sleep(1); // now in its 300 ms step
     List<Collector> cs = new ArrayList<>();
     for (int[] p : prompts) {
       Collector c = new Collector();
@@ -122,7 +130,8 @@ class SchedulerTest {
     }
     assertEquals(FinishReason.ERROR, poisoned.await().reason());
     blocker.await();
-    assertEquals(4, lm.largestStackedPrefill, "the four queued prompts were not prefilled in one call");
+    assertEquals(
+        4, lm.largestStackedPrefill, "the four queued prompts were not prefilled in one call");
   }
 
   @Test
@@ -138,7 +147,8 @@ class SchedulerTest {
     }
     for (Collector c : cs) {
       GenerationResult r = c.await();
-      assertTrue(r.reason() == FinishReason.STOP || r.reason() == FinishReason.LENGTH, r.toString());
+      assertTrue(
+          r.reason() == FinishReason.STOP || r.reason() == FinishReason.LENGTH, r.toString());
       assertEquals(c.ids.size(), r.generatedTokens());
     }
     assertEquals(2, lm.largestBatch);
@@ -154,8 +164,13 @@ class SchedulerTest {
     Collector a = new Collector();
     Collector b = new Collector();
     Collector queued = new Collector();
-    GenerationRequest endless = new GenerationRequest("e", new int[] {1}, new float[0], 39,
-        new GenerationSettings(50_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+    GenerationRequest endless =
+        new GenerationRequest(
+            "e",
+            new int[] {1},
+            new float[0],
+            39,
+            new GenerationSettings(50_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
     Scheduler.Handle ha = s.submit(endless, a);
     Scheduler.Handle hb = s.submit(endless, b);
     Scheduler.Handle hq = s.submit(endless, queued);
@@ -186,8 +201,13 @@ class SchedulerTest {
     lm.stepSleepMillis = 2;
     Scheduler s = new Scheduler(lm, new Scheduler.Config(1, 20, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
-    GenerationRequest endless = new GenerationRequest("e", new int[] {1}, new float[0], 39,
-        new GenerationSettings(10_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+    GenerationRequest endless =
+        new GenerationRequest(
+            "e",
+            new int[] {1},
+            new float[0],
+            39,
+            new GenerationSettings(10_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
     Collector running = new Collector();
     Scheduler.Handle h = s.submit(endless, running);
     s.submit(endless, new Collector());
@@ -195,19 +215,24 @@ class SchedulerTest {
     assertEquals(Rejection.Kind.OVERLOADED, full.kind());
     assertTrue(full.getMessage().contains("TANDEM_DECODER_MAX_QUEUE"), full.getMessage());
 
-    Rejection longer = assertThrows(Rejection.class,
-        () -> s.submit(request(new int[25], 5), new Collector()));
+    Rejection longer =
+        assertThrows(Rejection.class, () -> s.submit(request(new int[25], 5), new Collector()));
     assertEquals(Rejection.Kind.INVALID, longer.kind());
-    assertTrue(longer.getMessage().contains("25 tokens") && longer.getMessage().contains("20"), longer.getMessage());
+    assertTrue(
+        longer.getMessage().contains("25 tokens") && longer.getMessage().contains("20"),
+        longer.getMessage());
     h.cancel();
   }
 
   @Test
   void aPromptThatCannotFitAKvSlotIsExhaustedNotInvalid() {
-    Scheduler s = new Scheduler(FakeCausalLm.random(VOCAB, 1, 8),
-        new Scheduler.Config(1, 1000, 64, DecoderSettings.LIMIT_NAMES));
+    Scheduler s =
+        new Scheduler(
+            FakeCausalLm.random(VOCAB, 1, 8),
+            new Scheduler.Config(1, 1000, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
-    Rejection e = assertThrows(Rejection.class, () -> s.submit(request(new int[9], 5), new Collector()));
+    Rejection e =
+        assertThrows(Rejection.class, () -> s.submit(request(new int[9], 5), new Collector()));
     assertEquals(Rejection.Kind.TOO_LARGE, e.kind());
     assertTrue(e.getMessage().contains("TANDEM_DECODER_MAX_SEQ_LEN"), e.getMessage());
   }
@@ -216,8 +241,14 @@ class SchedulerTest {
   void aSequenceThatFillsItsSlotEndsWithLength() throws Exception {
     Scheduler s = scheduler(FakeCausalLm.random(VOCAB, 1, 10), 1);
     Collector c = new Collector();
-    s.submit(new GenerationRequest("r", new int[] {1, 2, 3}, new float[0], 39,
-        new GenerationSettings(100, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0])), c);
+    s.submit(
+        new GenerationRequest(
+            "r",
+            new int[] {1, 2, 3},
+            new float[0],
+            39,
+            new GenerationSettings(100, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0])),
+        c);
     GenerationResult r = c.await();
     assertEquals(FinishReason.LENGTH, r.reason());
     assertEquals(7, r.generatedTokens());
@@ -227,16 +258,32 @@ class SchedulerTest {
   void spliceCountMismatchAndBadIdsAreInvalidWithBothNumbers() {
     Scheduler s = scheduler(FakeCausalLm.random(VOCAB, 1, 64), 1);
     GenerationSettings g = new GenerationSettings(4, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
-    Rejection e = assertThrows(Rejection.class, () -> s.submit(
-        new GenerationRequest("r", new int[] {1, 39, 39, 39, 2}, new float[2 * 4], 39, g), new Collector()));
+    Rejection e =
+        assertThrows(
+            Rejection.class,
+            () ->
+                s.submit(
+                    new GenerationRequest(
+                        "r", new int[] {1, 39, 39, 39, 2}, new float[2 * 4], 39, g),
+                    new Collector()));
     assertEquals(Rejection.Kind.INVALID, e.kind());
-    assertTrue(e.getMessage().contains("3 image-token positions") && e.getMessage().contains("2 rows"),
+    assertTrue(
+        e.getMessage().contains("3 image-token positions") && e.getMessage().contains("2 rows"),
         e.getMessage());
-    e = assertThrows(Rejection.class, () -> s.submit(
-        new GenerationRequest("r", new int[] {1, VOCAB}, new float[0], 39, g), new Collector()));
+    e =
+        assertThrows(
+            Rejection.class,
+            () ->
+                s.submit(
+                    new GenerationRequest("r", new int[] {1, VOCAB}, new float[0], 39, g),
+                    new Collector()));
     assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
-    e = assertThrows(Rejection.class, () -> s.submit(
-        new GenerationRequest("r", new int[0], new float[0], 39, g), new Collector()));
+    e =
+        assertThrows(
+            Rejection.class,
+            () ->
+                s.submit(
+                    new GenerationRequest("r", new int[0], new float[0], 39, g), new Collector()));
     assertTrue(e.getMessage().contains("empty"), e.getMessage());
   }
 
@@ -249,7 +296,8 @@ class SchedulerTest {
       float[] rows = new float[2 * 4];
       rows[0] = 100 + k; // only the first feature reaches the fake model's state
       Collector c = new Collector();
-      scheduler(FakeCausalLm.random(VOCAB, 1, 64), 1).submit(new GenerationRequest("r", ids, rows, 39, g), c);
+      scheduler(FakeCausalLm.random(VOCAB, 1, 64), 1)
+          .submit(new GenerationRequest("r", ids, rows, 39, g), c);
       c.await();
       outs[k] = c.array();
     }

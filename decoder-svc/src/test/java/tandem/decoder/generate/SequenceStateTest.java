@@ -19,7 +19,8 @@ class SequenceStateTest {
     while (true) {
       int id = st.choose(logits.clone());
       st.append(id);
-      if (StopRules.after(id, st.generated(), st.length(), 1 << 20, s) != null) return st.generatedIds();
+      if (StopRules.after(id, st.generated(), st.length(), 1 << 20, s) != null)
+        return st.generatedIds();
     }
   }
 
@@ -30,13 +31,15 @@ class SequenceStateTest {
     //  step 2: 4 was followed by 3 in the prompt: bans {3}; 5 blocked -> 4
     //  step 3: 4 was followed by 3 and 4: bans {3, 4}; 5 blocked      -> 2
     //  step 4: 3 new tokens, 2 never had a follower                   -> 5 (stop, emitted)
-    assertArrayEquals(new int[] {4, 4, 2, 5}, run(new int[] {4, 3, 1}, greedy(10, 3, 2, 5), PREFERENCE));
+    assertArrayEquals(
+        new int[] {4, 4, 2, 5}, run(new int[] {4, 3, 1}, greedy(10, 3, 2, 5), PREFERENCE));
   }
 
   @Test
   void withoutProcessorsGreedyStopsAtOnceAndMaxNewTokensCuts() {
     assertArrayEquals(new int[] {5}, run(new int[] {4, 3, 1}, greedy(10, 0, 0, 5), PREFERENCE));
-    assertArrayEquals(new int[] {4, 4}, run(new int[] {1}, greedy(2, 0, 0, 5), new float[] {0, 1, 2, 3, 9, 5}));
+    assertArrayEquals(
+        new int[] {4, 4}, run(new int[] {1}, greedy(2, 0, 0, 5), new float[] {0, 1, 2, 3, 9, 5}));
   }
 
   @Test
@@ -46,7 +49,8 @@ class SequenceStateTest {
     java.util.Set<Long> bigrams = new java.util.HashSet<>();
     int prev = 0;
     for (int id : out) {
-      assertEquals(true, bigrams.add(((long) prev << 32) | id), "bigram repeated: " + prev + "," + id);
+      assertEquals(
+          true, bigrams.add(((long) prev << 32) | id), "bigram repeated: " + prev + "," + id);
       prev = id;
     }
   }
@@ -72,7 +76,8 @@ class SequenceStateTest {
   @Test
   void topKOneSamplingEqualsGreedy() {
     float[] row = {0.1f, 2f, 0.3f, 1.9f};
-    GenerationSettings s = new GenerationSettings(6, 0, 0, 1f, true, 0.7f, 1, 1f, 5, new int[] {99});
+    GenerationSettings s =
+        new GenerationSettings(6, 0, 0, 1f, true, 0.7f, 1, 1f, 5, new int[] {99});
     assertArrayEquals(new int[] {1, 1, 1, 1, 1, 1}, run(new int[] {0}, s, row));
   }
 

@@ -53,10 +53,15 @@ class DecoderGrpcServiceTest {
 
   private ManagedChannel serve(FakeCausalLm lm, int maxQueue, int context) throws Exception {
     String name = InProcessServerBuilder.generateName();
-    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, lm.slots(), lm.maxSeqLen(), maxQueue,
-        16 << 20, 64);
-    DecoderServer server = DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), context,
-        IMAGE), cfg, ServerHost.inProcess(InProcessServerBuilder.forName(name).directExecutor()));
+    DecoderServerConfig cfg =
+        DecoderServerConfig.of(
+            null, "cpu", "float32", 0, lm.slots(), lm.maxSeqLen(), maxQueue, 16 << 20, 64);
+    DecoderServer server =
+        DecoderServer.start(
+            lm,
+            new DecoderServer.ModelInfo(GenerationDefaults.demo(7), context, IMAGE),
+            cfg,
+            ServerHost.inProcess(InProcessServerBuilder.forName(name).directExecutor()));
     open.add(server);
     ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
     open.add(ch::shutdownNow);
@@ -93,12 +98,17 @@ class DecoderGrpcServiceTest {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 128);
     lm.stepSleepMillis = 5;
     var stub = DecoderServiceGrpc.newBlockingStub(serve(lm, 4, 1000));
-    GenerateRequest req = prompt(1, 2, 3).setParams(
-        GenerationParams.newBuilder().setMaxNewTokens(12).setMinNewTokens(12)).build();
+    GenerateRequest req =
+        prompt(1, 2, 3)
+            .setParams(GenerationParams.newBuilder().setMaxNewTokens(12).setMinNewTokens(12))
+            .build();
     Iterator<GenerateResponse> it = stub.generate(req);
     GenerateResponse first = it.next();
     assertTrue(first.hasTokens());
-    assertEquals(1, servers.get(0).metrics().activeSequences(), "the first token came only after the sequence ended");
+    assertEquals(
+        1,
+        servers.get(0).metrics().activeSequences(),
+        "the first token came only after the sequence ended");
     Stream rest = collect(it);
     int[] ids = new int[rest.ids().length + first.getTokens().getIdsCount()];
     for (int i = 0; i < first.getTokens().getIdsCount(); i++) ids[i] = first.getTokens().getIds(i);
@@ -110,16 +120,25 @@ class DecoderGrpcServiceTest {
     assertEquals(12, fin.getGeneratedTokens());
     assertTrue(fin.getTimeToFirstTokenMs() > 0);
     assertTrue(fin.getDecodeMs() >= 11 * 4, "decode_ms " + fin.getDecodeMs());
-    assertTrue(fin.getStepModelMs() >= 11 * 4 && fin.getStepTotalMs() >= fin.getStepModelMs(), fin.toString());
+    assertTrue(
+        fin.getStepModelMs() >= 11 * 4 && fin.getStepTotalMs() >= fin.getStepModelMs(),
+        fin.toString());
     // Same request again: greedy is deterministic.
     assertArrayEquals(ids, collect(stub.generate(req)).ids());
   }
 
   @Test
   void samplingWithTheSameSeedGivesTheSameStream() throws Exception {
-    var stub = DecoderServiceGrpc.newBlockingStub(serve(FakeCausalLm.random(VOCAB, 2, 128), 4, 1000));
-    GenerationParams.Builder p = GenerationParams.newBuilder().setMaxNewTokens(20).setMinNewTokens(20)
-        .setNoRepeatNgramSize(0).setTemperature(1.5f).setTopK(20).setTopP(0.95f);
+    var stub =
+        DecoderServiceGrpc.newBlockingStub(serve(FakeCausalLm.random(VOCAB, 2, 128), 4, 1000));
+    GenerationParams.Builder p =
+        GenerationParams.newBuilder()
+            .setMaxNewTokens(20)
+            .setMinNewTokens(20)
+            .setNoRepeatNgramSize(0)
+            .setTemperature(1.5f)
+            .setTopK(20)
+            .setTopP(0.95f);
     int[] a = collect(stub.generate(prompt(5).setParams(p.setSeed(11)).build())).ids();
     int[] b = collect(stub.generate(prompt(5).setParams(p.setSeed(11)).build())).ids();
     int[] c = collect(stub.generate(prompt(5).setParams(p.setSeed(12)).build())).ids();
@@ -129,40 +148,63 @@ class DecoderGrpcServiceTest {
 
   @Test
   void aSpliceCountMismatchIsInvalidArgumentNamingBothNumbers() throws Exception {
-    var stub = DecoderServiceGrpc.newBlockingStub(serve(FakeCausalLm.random(VOCAB, 1, 128), 4, 1000));
-    GenerateRequest req = prompt(1, IMAGE, IMAGE, IMAGE, 2).addImageEmbeddings(block(2, 4, 0.5f)).build();
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> collect(stub.generate(req)));
+    var stub =
+        DecoderServiceGrpc.newBlockingStub(serve(FakeCausalLm.random(VOCAB, 1, 128), 4, 1000));
+    GenerateRequest req =
+        prompt(1, IMAGE, IMAGE, IMAGE, 2).addImageEmbeddings(block(2, 4, 0.5f)).build();
+    StatusRuntimeException e =
+        assertThrows(StatusRuntimeException.class, () -> collect(stub.generate(req)));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("3 image-token positions")
-        && e.getStatus().getDescription().contains("2 rows"), e.getStatus().getDescription());
+    assertTrue(
+        e.getStatus().getDescription().contains("3 image-token positions")
+            && e.getStatus().getDescription().contains("2 rows"),
+        e.getStatus().getDescription());
     // The matching count goes through, with float32 and bfloat16 blocks alike.
-    GenerateRequest ok = prompt(1, IMAGE, IMAGE, IMAGE, 2).addImageEmbeddings(block(2, 4, 0.5f))
-        .addImageEmbeddings(bf16Block(1, 4, 0.5f)).setParams(GenerationParams.newBuilder().setMaxNewTokens(2)).build();
+    GenerateRequest ok =
+        prompt(1, IMAGE, IMAGE, IMAGE, 2)
+            .addImageEmbeddings(block(2, 4, 0.5f))
+            .addImageEmbeddings(bf16Block(1, 4, 0.5f))
+            .setParams(GenerationParams.newBuilder().setMaxNewTokens(2))
+            .build();
     assertEquals(2, collect(stub.generate(ok)).ids().length);
   }
 
   @Test
   void aBlockOfTheWrongWidthOrByteCountIsInvalidArgument() throws Exception {
-    var stub = DecoderServiceGrpc.newBlockingStub(serve(FakeCausalLm.random(VOCAB, 1, 128), 4, 1000));
+    var stub =
+        DecoderServiceGrpc.newBlockingStub(serve(FakeCausalLm.random(VOCAB, 1, 128), 4, 1000));
     GenerateRequest wide = prompt(1, IMAGE).addImageEmbeddings(block(1, 5, 0f)).build();
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> collect(stub.generate(wide)));
+    StatusRuntimeException e =
+        assertThrows(StatusRuntimeException.class, () -> collect(stub.generate(wide)));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("hidden size 4"), e.getStatus().getDescription());
-    Tensor truncated = block(1, 4, 0f).toBuilder().setData(ByteString.copyFrom(new byte[10])).build();
-    e = assertThrows(StatusRuntimeException.class,
-        () -> collect(stub.generate(prompt(1, IMAGE).addImageEmbeddings(truncated).build())));
+    assertTrue(
+        e.getStatus().getDescription().contains("hidden size 4"), e.getStatus().getDescription());
+    Tensor truncated =
+        block(1, 4, 0f).toBuilder().setData(ByteString.copyFrom(new byte[10])).build();
+    e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> collect(stub.generate(prompt(1, IMAGE).addImageEmbeddings(truncated).build())));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
   }
 
   @Test
   void aPromptLongerThanTheContextIsInvalidArgument() throws Exception {
     var stub = DecoderServiceGrpc.newBlockingStub(serve(FakeCausalLm.random(VOCAB, 1, 128), 4, 50));
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-        () -> collect(stub.generate(prompt(new int[60]).build())));
+    StatusRuntimeException e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> collect(stub.generate(prompt(new int[60]).build())));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("context is 50"), e.getStatus().getDescription());
-    e = assertThrows(StatusRuntimeException.class, () -> collect(stub.generate(prompt(1).setParams(
-        GenerationParams.newBuilder().setTopP(2f)).build())));
+    assertTrue(
+        e.getStatus().getDescription().contains("context is 50"), e.getStatus().getDescription());
+    e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () ->
+                collect(
+                    stub.generate(
+                        prompt(1).setParams(GenerationParams.newBuilder().setTopP(2f)).build())));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
     assertTrue(e.getStatus().getDescription().contains("top_p"), e.getStatus().getDescription());
   }
@@ -174,11 +216,22 @@ class DecoderGrpcServiceTest {
     ManagedChannel ch = serve(lm, 0, 200_000);
     Context.CancellableContext ctx = Context.current().withCancellation();
     open.add(() -> ctx.cancel(null));
-    Iterator<GenerateResponse> running = ctx.call(() -> DecoderServiceGrpc.newBlockingStub(ch).generate(
-        prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000)).build()));
+    Iterator<GenerateResponse> running =
+        ctx.call(
+            () ->
+                DecoderServiceGrpc.newBlockingStub(ch)
+                    .generate(
+                        prompt(1)
+                            .setParams(
+                                GenerationParams.newBuilder()
+                                    .setMaxNewTokens(90_000)
+                                    .setMinNewTokens(90_000))
+                            .build()));
     running.next();
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-        () -> collect(DecoderServiceGrpc.newBlockingStub(ch).generate(prompt(1).build())));
+    StatusRuntimeException e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> collect(DecoderServiceGrpc.newBlockingStub(ch).generate(prompt(1).build())));
     assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
   }
 
@@ -189,12 +242,22 @@ class DecoderGrpcServiceTest {
     ManagedChannel ch = serve(lm, 4, 200_000);
     DecoderServer server = servers.get(0);
     Context.CancellableContext ctx = Context.current().withCancellation();
-    Iterator<GenerateResponse> it = ctx.call(() -> DecoderServiceGrpc.newBlockingStub(ch).generate(
-        prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000)).build()));
+    Iterator<GenerateResponse> it =
+        ctx.call(
+            () ->
+                DecoderServiceGrpc.newBlockingStub(ch)
+                    .generate(
+                        prompt(1)
+                            .setParams(
+                                GenerationParams.newBuilder()
+                                    .setMaxNewTokens(90_000)
+                                    .setMinNewTokens(90_000))
+                            .build()));
     for (int i = 0; i < 3; i++) it.next();
     assertEquals(1, server.metrics().activeSequences());
     ctx.cancel(null);
-    waitFor(() -> server.metrics().activeSequences() == 0, "active sequences back to 0 after a cancel");
+    waitFor(
+        () -> server.metrics().activeSequences() == 0, "active sequences back to 0 after a cancel");
     assertEquals(0, server.metrics().kvTokensInUse());
     assertEquals(0, lm.length(0) + lm.length(1));
   }
@@ -205,51 +268,74 @@ class DecoderGrpcServiceTest {
     lm.stepSleepMillis = 2;
     ManagedChannel ch = serve(lm, 4, 200_000);
     DecoderServer server = servers.get(0);
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> collect(
-        DecoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(150, TimeUnit.MILLISECONDS).generate(
-            prompt(1).setParams(GenerationParams.newBuilder().setMaxNewTokens(90_000).setMinNewTokens(90_000))
-                .build())));
+    StatusRuntimeException e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () ->
+                collect(
+                    DecoderServiceGrpc.newBlockingStub(ch)
+                        .withDeadlineAfter(150, TimeUnit.MILLISECONDS)
+                        .generate(
+                            prompt(1)
+                                .setParams(
+                                    GenerationParams.newBuilder()
+                                        .setMaxNewTokens(90_000)
+                                        .setMinNewTokens(90_000))
+                                .build())));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-    waitFor(() -> server.metrics().activeSequences() == 0, "active sequences back to 0 after the deadline");
+    waitFor(
+        () -> server.metrics().activeSequences() == 0,
+        "active sequences back to 0 after the deadline");
   }
 
   @Test
   void aSlowReaderGetsEveryTokenInOrderWithoutStallingTheScheduler() throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 1000);
     ManagedChannel ch = serve(lm, 4, 1000);
-    GenerateRequest req = prompt(3, 4).setParams(
-        GenerationParams.newBuilder().setMaxNewTokens(200).setMinNewTokens(200).setNoRepeatNgramSize(0)).build();
+    GenerateRequest req =
+        prompt(3, 4)
+            .setParams(
+                GenerationParams.newBuilder()
+                    .setMaxNewTokens(200)
+                    .setMinNewTokens(200)
+                    .setNoRepeatNgramSize(0))
+            .build();
     int[] fast = collect(DecoderServiceGrpc.newBlockingStub(ch).generate(req)).ids();
     CompletableFuture<int[]> slow = new CompletableFuture<>();
     List<Integer> got = new ArrayList<>();
     CountDownLatch first = new CountDownLatch(1);
     ClientCallStreamObserver<?>[] callRef = new ClientCallStreamObserver<?>[1];
-    DecoderServiceGrpc.newStub(ch).generate(req, new ClientResponseObserver<GenerateRequest, GenerateResponse>() {
-      @Override
-      public void beforeStart(ClientCallStreamObserver<GenerateRequest> call) {
-        call.disableAutoRequestWithInitial(1);
-        callRef[0] = call;
-      }
+    DecoderServiceGrpc.newStub(ch)
+        .generate(
+            req,
+            new ClientResponseObserver<GenerateRequest, GenerateResponse>() {
+              @Override
+              public void beforeStart(ClientCallStreamObserver<GenerateRequest> call) {
+                call.disableAutoRequestWithInitial(1);
+                callRef[0] = call;
+              }
 
-      @Override
-      public void onNext(GenerateResponse r) {
-        if (r.hasTokens()) got.addAll(r.getTokens().getIdsList());
-        first.countDown();
-      }
+              @Override
+              public void onNext(GenerateResponse r) {
+                if (r.hasTokens()) got.addAll(r.getTokens().getIdsList());
+                first.countDown();
+              }
 
-      @Override
-      public void onError(Throwable t) {
-        slow.completeExceptionally(t);
-      }
+              @Override
+              public void onError(Throwable t) {
+                slow.completeExceptionally(t);
+              }
 
-      @Override
-      public void onCompleted() {
-        slow.complete(got.stream().mapToInt(Integer::intValue).toArray());
-      }
-    });
+              @Override
+              public void onCompleted() {
+                slow.complete(got.stream().mapToInt(Integer::intValue).toArray());
+              }
+            });
     assertTrue(first.await(10, TimeUnit.SECONDS));
     // Hold the reader back until the model has finished the whole sequence, then read at leisure.
-    waitFor(() -> servers.get(0).metrics().activeSequences() == 0, "the sequence finishes without a reader");
+    waitFor(
+        () -> servers.get(0).metrics().activeSequences() == 0,
+        "the sequence finishes without a reader");
     for (int i = 0; i < 400 && !slow.isDone(); i++) {
       callRef[0].request(1);
       Thread.sleep(1);
@@ -260,61 +346,86 @@ class DecoderGrpcServiceTest {
   @Test
   void healthSaysServingOnlyAfterTheWarmUpRan() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
-    FakeCausalLm lm = new FakeCausalLm(VOCAB, 4, 1, 64, null) {
-      @Override
-      public float[] prefill(int slot, float[] inputEmbeds, int len) {
-        try {
-          release.await();
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-        return super.prefill(slot, inputEmbeds, len);
-      }
-    };
+    FakeCausalLm lm =
+        new FakeCausalLm(VOCAB, 4, 1, 64, null) {
+          @Override
+          public float[] prefill(int slot, float[] inputEmbeds, int len) {
+            try {
+              release.await();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+            return super.prefill(slot, inputEmbeds, len);
+          }
+        };
     String name = InProcessServerBuilder.generateName();
-    DecoderServerConfig cfg = DecoderServerConfig.of(null, "cpu", "float32", 0, 1, 64, 1, 1 << 20, 64);
-    CompletableFuture<DecoderServer> started = CompletableFuture.supplyAsync(() -> {
-      try {
-        return DecoderServer.start(lm, new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, IMAGE), cfg,
-            ServerHost.inProcess(InProcessServerBuilder.forName(name).directExecutor()));
-      } catch (Exception e) {
-        throw new RuntimeException(e);
-      }
-    });
+    DecoderServerConfig cfg =
+        DecoderServerConfig.of(null, "cpu", "float32", 0, 1, 64, 1, 1 << 20, 64);
+    CompletableFuture<DecoderServer> started =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return DecoderServer.start(
+                    lm,
+                    new DecoderServer.ModelInfo(GenerationDefaults.demo(7), 1000, IMAGE),
+                    cfg,
+                    ServerHost.inProcess(InProcessServerBuilder.forName(name).directExecutor()));
+              } catch (Exception e) {
+                throw new RuntimeException(e);
+              }
+            });
     ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
     open.add(ch::shutdownNow);
     var health = HealthGrpc.newBlockingStub(ch);
-    waitFor(() -> {
-      try {
-        return health.check(HealthCheckRequest.newBuilder().setService("").build()) != null;
-      } catch (StatusRuntimeException e) {
-        return false;
-      }
-    }, "the server to listen");
-    assertEquals(ServingStatus.NOT_SERVING,
+    waitFor(
+        () -> {
+          try {
+            return health.check(HealthCheckRequest.newBuilder().setService("").build()) != null;
+          } catch (StatusRuntimeException e) {
+            return false;
+          }
+        },
+        "the server to listen");
+    assertEquals(
+        ServingStatus.NOT_SERVING,
         health.check(HealthCheckRequest.newBuilder().setService("").build()).getStatus());
     release.countDown();
     open.add(started.get(10, TimeUnit.SECONDS));
-    assertEquals(ServingStatus.SERVING,
-        health.check(HealthCheckRequest.newBuilder().setService("tandem.decoder.v1.DecoderService").build())
+    assertEquals(
+        ServingStatus.SERVING,
+        health
+            .check(
+                HealthCheckRequest.newBuilder()
+                    .setService("tandem.decoder.v1.DecoderService")
+                    .build())
             .getStatus());
   }
 
   static Tensor block(int rows, int hidden, float value) {
     ByteBuffer b = ByteBuffer.allocate(rows * hidden * 4).order(ByteOrder.LITTLE_ENDIAN);
     for (int i = 0; i < rows * hidden; i++) b.putFloat(value + i);
-    return Tensor.newBuilder().addShape(rows).addShape(hidden).setDtype(DType.DTYPE_FLOAT32)
-        .setData(ByteString.copyFrom(b.array())).build();
+    return Tensor.newBuilder()
+        .addShape(rows)
+        .addShape(hidden)
+        .setDtype(DType.DTYPE_FLOAT32)
+        .setData(ByteString.copyFrom(b.array()))
+        .build();
   }
 
   static Tensor bf16Block(int rows, int hidden, float value) {
     ByteBuffer b = ByteBuffer.allocate(rows * hidden * 2).order(ByteOrder.LITTLE_ENDIAN);
-    for (int i = 0; i < rows * hidden; i++) b.putShort((short) (Float.floatToIntBits(value + i) >>> 16));
-    return Tensor.newBuilder().addShape(rows).addShape(hidden).setDtype(DType.DTYPE_BFLOAT16)
-        .setData(ByteString.copyFrom(b.array())).build();
+    for (int i = 0; i < rows * hidden; i++)
+      b.putShort((short) (Float.floatToIntBits(value + i) >>> 16));
+    return Tensor.newBuilder()
+        .addShape(rows)
+        .addShape(hidden)
+        .setDtype(DType.DTYPE_BFLOAT16)
+        .setData(ByteString.copyFrom(b.array()))
+        .build();
   }
 
-  static void waitFor(java.util.function.BooleanSupplier cond, String what) throws InterruptedException {
+  static void waitFor(java.util.function.BooleanSupplier cond, String what)
+      throws InterruptedException {
     long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (!cond.getAsBoolean()) {
       if (System.nanoTime() > end) throw new AssertionError("timed out waiting for " + what);

@@ -39,9 +39,10 @@ import tandem.proto.types.v1.GenerationParams;
 import tandem.proto.types.v1.Tensor;
 
 /**
- * The service on the real Qwen3 model (tiny TRW-1 checkpoints rebuilt from the fixtures) against the fixtures'
- * independent references: plain greedy ids (decoder-tiny goldens), greedy ids with the seed's processors and
- * spliced image embeddings (vlm-tiny greedy_processed_ids), and batching invariance.
+ * The service on the real Qwen3 model (tiny TRW-1 checkpoints rebuilt from the fixtures) against
+ * the fixtures' independent references: plain greedy ids (decoder-tiny goldens), greedy ids with
+ * the seed's processors and spliced image embeddings (vlm-tiny greedy_processed_ids), and batching
+ * invariance.
  */
 class RealCheckpointServiceTest {
   private static final List<String> SEQUENCES = List.of("hello", "single", "chat", "random64");
@@ -59,12 +60,17 @@ class RealCheckpointServiceTest {
   }
 
   private static DecoderServer serve(Path dir, int slots, int maxSeqLen) throws Exception {
-    DecoderServerConfig cfg = DecoderServerConfig.of(dir, "cpu", "float32", 0, slots, maxSeqLen, 8, 64 << 20, 512);
-    // float32 K/V: the reference ids come from float computations, and bf16 K/V flips near-ties of these random
+    DecoderServerConfig cfg =
+        DecoderServerConfig.of(dir, "cpu", "float32", 0, slots, maxSeqLen, 8, 64 << 20, 512);
+    // float32 K/V: the reference ids come from float computations, and bf16 K/V flips near-ties of
+    // these random
     // weights' flat logits (KvCacheDtypeTest bounds the logit change)
     Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(dir, cfg.options().withKvCache(0, "f32", true));
     String name = dir.getFileName().toString();
-    return DecoderServer.start(lm, DecoderServer.ModelInfo.fromDir(dir), cfg,
+    return DecoderServer.start(
+        lm,
+        DecoderServer.ModelInfo.fromDir(dir),
+        cfg,
         ServerHost.inProcess(InProcessServerBuilder.forName(name)));
   }
 
@@ -91,7 +97,8 @@ class RealCheckpointServiceTest {
     for (String target : List.of("hello", "random64")) {
       int[] alone = generate(decoderChannel, plain(target).build()).ids();
       List<CompletableFuture<Result>> others = new ArrayList<>();
-      for (String other : SEQUENCES) if (!other.equals(target)) others.add(generateAsync(stub, plain(other).build()));
+      for (String other : SEQUENCES)
+        if (!other.equals(target)) others.add(generateAsync(stub, plain(other).build()));
       Result batched = generate(decoderChannel, plain(target).build());
       assertArrayEquals(alone, batched.ids(), target + " changed when batched");
       assertArrayEquals(golden(target), batched.ids(), target);
@@ -102,22 +109,36 @@ class RealCheckpointServiceTest {
 
   @Test
   void textOnlyPromptWithTheDefaultProcessorsGivesTheReferenceProcessedIds() throws Exception {
-    // Server defaults: no_repeat_ngram_size 2, min_new_tokens 16, stop at 151645 (generation_config.json).
+    // Server defaults: no_repeat_ngram_size 2, min_new_tokens 16, stop at 151645
+    // (generation_config.json).
     JsonObject ref = references("c6_text_only");
-    Result r = generate(vlmChannel, GenerateRequest.newBuilder().setRequestId("c6")
-        .addAllInputIds(boxed(inputIds("c6_text_only")))
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(24)).build());
+    Result r =
+        generate(
+            vlmChannel,
+            GenerateRequest.newBuilder()
+                .setRequestId("c6")
+                .addAllInputIds(boxed(inputIds("c6_text_only")))
+                .setParams(GenerationParams.newBuilder().setMaxNewTokens(24))
+                .build());
     assertArrayEquals(ints(ref.getAsJsonArray("greedy_processed_ids")), r.ids());
     assertEquals(FinishReason.FINISH_REASON_STOP, r.fin().getFinishReason());
   }
 
   @Test
   void splicedImageEmbeddingsGiveTheReferenceProcessedIds() throws Exception {
-    for (String[] conv : new String[][] {{"c1_en_describe", "a1_coffee"}, {"c3_zh_two_images", "a3_tiny_rgba",
-        "a4_camera_gray"}}) {
-      GenerateRequest.Builder b = GenerateRequest.newBuilder().setRequestId(conv[0])
-          .addAllInputIds(boxed(inputIds(conv[0])))
-          .setParams(GenerationParams.newBuilder().setMaxNewTokens(24).setNoRepeatNgramSize(2).setMinNewTokens(16));
+    for (String[] conv :
+        new String[][] {
+          {"c1_en_describe", "a1_coffee"}, {"c3_zh_two_images", "a3_tiny_rgba", "a4_camera_gray"}
+        }) {
+      GenerateRequest.Builder b =
+          GenerateRequest.newBuilder()
+              .setRequestId(conv[0])
+              .addAllInputIds(boxed(inputIds(conv[0])))
+              .setParams(
+                  GenerationParams.newBuilder()
+                      .setMaxNewTokens(24)
+                      .setNoRepeatNgramSize(2)
+                      .setMinNewTokens(16));
       for (int i = 1; i < conv.length; i++) {
         b.addImageEmbeddings(npyTensor("vlm-tiny/vision/" + conv[i] + ".connector.npy"));
       }
@@ -134,14 +155,23 @@ class RealCheckpointServiceTest {
   record Result(int[] ids, GenerateFinal fin) {}
 
   private static GenerateRequest.Builder plain(String seq) throws Exception {
-    return GenerateRequest.newBuilder().setRequestId(seq).addAllInputIds(boxed(sequence(seq)))
-        .setParams(GenerationParams.newBuilder().setMaxNewTokens(32).setMinNewTokens(0).setNoRepeatNgramSize(0));
+    return GenerateRequest.newBuilder()
+        .setRequestId(seq)
+        .addAllInputIds(boxed(sequence(seq)))
+        .setParams(
+            GenerationParams.newBuilder()
+                .setMaxNewTokens(32)
+                .setMinNewTokens(0)
+                .setNoRepeatNgramSize(0));
   }
 
   static Result generate(ManagedChannel ch, GenerateRequest req) {
     List<Integer> ids = new ArrayList<>();
     GenerateFinal fin = null;
-    var it = DecoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(120, TimeUnit.SECONDS).generate(req);
+    var it =
+        DecoderServiceGrpc.newBlockingStub(ch)
+            .withDeadlineAfter(120, TimeUnit.SECONDS)
+            .generate(req);
     while (it.hasNext()) {
       GenerateResponse r = it.next();
       if (r.hasTokens()) ids.addAll(r.getTokens().getIdsList());
@@ -150,27 +180,30 @@ class RealCheckpointServiceTest {
     return new Result(ids.stream().mapToInt(Integer::intValue).toArray(), fin);
   }
 
-  static CompletableFuture<Result> generateAsync(DecoderServiceGrpc.DecoderServiceStub stub, GenerateRequest req) {
+  static CompletableFuture<Result> generateAsync(
+      DecoderServiceGrpc.DecoderServiceStub stub, GenerateRequest req) {
     CompletableFuture<Result> f = new CompletableFuture<>();
     List<Integer> ids = new ArrayList<>();
     GenerateFinal[] fin = new GenerateFinal[1];
-    stub.generate(req, new io.grpc.stub.StreamObserver<>() {
-      @Override
-      public void onNext(GenerateResponse r) {
-        if (r.hasTokens()) ids.addAll(r.getTokens().getIdsList());
-        else fin[0] = r.getFinal();
-      }
+    stub.generate(
+        req,
+        new io.grpc.stub.StreamObserver<>() {
+          @Override
+          public void onNext(GenerateResponse r) {
+            if (r.hasTokens()) ids.addAll(r.getTokens().getIdsList());
+            else fin[0] = r.getFinal();
+          }
 
-      @Override
-      public void onError(Throwable t) {
-        f.completeExceptionally(t);
-      }
+          @Override
+          public void onError(Throwable t) {
+            f.completeExceptionally(t);
+          }
 
-      @Override
-      public void onCompleted() {
-        f.complete(new Result(ids.stream().mapToInt(Integer::intValue).toArray(), fin[0]));
-      }
-    });
+          @Override
+          public void onCompleted() {
+            f.complete(new Result(ids.stream().mapToInt(Integer::intValue).toArray(), fin[0]));
+          }
+        });
     return f;
   }
 
@@ -179,13 +212,17 @@ class RealCheckpointServiceTest {
     float[] v = a.floats();
     ByteBuffer buf = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
     for (float x : v) buf.putFloat(x);
-    Tensor.Builder t = Tensor.newBuilder().setDtype(DType.DTYPE_FLOAT32).setData(ByteString.copyFrom(buf.array()));
+    Tensor.Builder t =
+        Tensor.newBuilder().setDtype(DType.DTYPE_FLOAT32).setData(ByteString.copyFrom(buf.array()));
     for (long d : a.shape()) t.addShape(d);
     return t.build();
   }
 
   static int[] golden(String seq) throws Exception {
-    return ints(json("decoder-tiny/goldens/" + seq + ".json").getAsJsonObject("ref64").getAsJsonArray("greedy"));
+    return ints(
+        json("decoder-tiny/goldens/" + seq + ".json")
+            .getAsJsonObject("ref64")
+            .getAsJsonArray("greedy"));
   }
 
   static int[] sequence(String seq) throws Exception {

@@ -25,7 +25,9 @@ class BatchedDecodeTest {
 
   @BeforeAll
   static void load() throws Exception {
-    lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), new DecoderOptions("cpu", "float32", 3, 32));
+    lm =
+        Qwen3ForCausalLM.load(
+            TinyCheckpoints.decoderTiny(), new DecoderOptions("cpu", "float32", 3, 32));
   }
 
   @AfterAll
@@ -50,7 +52,8 @@ class BatchedDecodeTest {
 
     int[] slots = {2, 0, 1}; // not in order, to catch row/slot mix-ups
     float[][] logits = new float[n][];
-    for (int i = 0; i < n; i++) logits[i] = lm.prefill(slots[i], lm.embed(PROMPTS[i]), PROMPTS[i].length);
+    for (int i = 0; i < n; i++)
+      logits[i] = lm.prefill(slots[i], lm.embed(PROMPTS[i]), PROMPTS[i].length);
     for (int k = 0; k < STEPS; k++) {
       int[] next = new int[n];
       for (int i = 0; i < n; i++) {
@@ -69,22 +72,27 @@ class BatchedDecodeTest {
   void aSlotReusedAfterReleaseGivesTheSameResultAsAFreshOne() {
     int[] fresh = new int[STEPS];
     List<float[]> want = alone(PROMPTS[0], fresh);
-    // Fill slot 0 with a longer sequence first: its stale positions must never be read after release.
+    // Fill slot 0 with a longer sequence first: its stale positions must never be read after
+    // release.
     Greedy.generate(lm, 0, PROMPTS[1], STEPS);
     assertEquals(0, lm.length(0));
     int[] reused = new int[STEPS];
     List<float[]> got = alone(PROMPTS[0], reused);
     assertArrayEquals(fresh, reused);
-    for (int k = 0; k < STEPS; k++) assertTrue(maxAbsDiff(want.get(k), got.get(k)) == 0, "step " + k);
+    for (int k = 0; k < STEPS; k++)
+      assertTrue(maxAbsDiff(want.get(k), got.get(k)) == 0, "step " + k);
   }
 
   @Test
   void badArgumentsAreRejectedWithTheAllowedRange() {
-    var e = assertThrows(IllegalArgumentException.class, () -> lm.decode(new int[] {3}, new int[] {1}));
+    var e =
+        assertThrows(IllegalArgumentException.class, () -> lm.decode(new int[] {3}, new int[] {1}));
     assertTrue(e.getMessage().contains("[0, 3)"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> lm.embed(new int[] {151936}));
     assertTrue(e.getMessage().contains("151936"), e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> lm.decode(new int[] {1, 1}, new int[] {1, 2}));
+    e =
+        assertThrows(
+            IllegalArgumentException.class, () -> lm.decode(new int[] {1, 1}, new int[] {1, 2}));
     assertTrue(e.getMessage().contains("twice"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> lm.prefill(0, new float[10], 1));
     assertTrue(e.getMessage().contains("len*hidden"), e.getMessage());
@@ -95,7 +103,8 @@ class BatchedDecodeTest {
   void aFullSlotRefusesAnotherToken() {
     int max = lm.maxSeqLen();
     lm.prefill(1, lm.embed(new int[max]), max);
-    var e = assertThrows(IllegalStateException.class, () -> lm.decode(new int[] {1}, new int[] {5}));
+    var e =
+        assertThrows(IllegalStateException.class, () -> lm.decode(new int[] {1}, new int[] {5}));
     assertTrue(e.getMessage().contains("full"), e.getMessage());
     lm.release(1);
   }

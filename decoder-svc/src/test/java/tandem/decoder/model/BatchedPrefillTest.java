@@ -1,10 +1,8 @@
 package tandem.decoder.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static tandem.decoder.model.DecoderTinyGoldensTest.maxAbsDiff;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
@@ -18,7 +16,9 @@ class BatchedPrefillTest {
 
   @BeforeAll
   static void load() throws Exception {
-    lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), new DecoderOptions("cpu", "float32", 4, 600));
+    lm =
+        Qwen3ForCausalLM.load(
+            TinyCheckpoints.decoderTiny(), new DecoderOptions("cpu", "float32", 4, 600));
   }
 
   @AfterAll
@@ -35,7 +35,8 @@ class BatchedPrefillTest {
   @Test
   void stackedPrefillMatchesOneByOneIncludingALongChunkedPromptAndTheNextDecodeStep() {
     SplittableRandom rnd = new SplittableRandom(3);
-    // the first three share one stacked pass (a 1-token prompt has no mask); 520 > PREFILL_CHUNK runs alone in chunks
+    // the first three share one stacked pass (a 1-token prompt has no mask); 520 > PREFILL_CHUNK
+    // runs alone in chunks
     int[][] prompts = {randomIds(rnd, 7), {151643}, randomIds(rnd, 30), randomIds(rnd, 520)};
     int[] slots = {2, 0, 3, 1};
     int n = prompts.length;
@@ -72,9 +73,11 @@ class BatchedPrefillTest {
   @Test
   void aSlotTwiceOrAMismatchedLengthIsRefused() {
     float[] e = lm.embed(new int[] {1, 2});
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> lm.prefill(new int[] {1, 1}, new float[][] {e, e}, new int[] {2, 2}));
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> lm.prefill(new int[] {1, 2}, new float[][] {e, e}, new int[] {2, 3}));
     assertEquals(0, lm.length(1));
     assertEquals(0, lm.length(2));

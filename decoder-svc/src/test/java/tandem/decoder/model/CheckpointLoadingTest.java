@@ -27,17 +27,24 @@ class CheckpointLoadingTest {
   private static final DecoderOptions OPTS = new DecoderOptions("cpu", "float32", 1, 16);
 
   private static int[] helloGreedy() throws Exception {
-    int[] all = ints(json(Fixtures.path("decoder-tiny/goldens/hello.json")).getAsJsonObject("ref64").getAsJsonArray("greedy"));
+    int[] all =
+        ints(
+            json(Fixtures.path("decoder-tiny/goldens/hello.json"))
+                .getAsJsonObject("ref64")
+                .getAsJsonArray("greedy"));
     return java.util.Arrays.copyOf(all, 8);
   }
 
   @Test
-  void aGeneratedCheckpointWithAStoredLmHeadButTiedConfigRunsOnEmbedTokensAsHfDoes(@TempDir Path tmp)
-      throws Exception {
-    // TRW-1 draws lm_head.weight independently, so the stored head differs from embed_tokens; HF ignores it when tied.
+  void aGeneratedCheckpointWithAStoredLmHeadButTiedConfigRunsOnEmbedTokensAsHfDoes(
+      @TempDir Path tmp) throws Exception {
+    // TRW-1 draws lm_head.weight independently, so the stored head differs from embed_tokens; HF
+    // ignores it when tied.
     Path dir = tmp.resolve("ckpt");
     CheckpointGenerator.generate(
-        Fixtures.path("decoder-tiny/config.json"), dir, new CheckpointGenerator.Options(1234, List.of(), true, "BF16"));
+        Fixtures.path("decoder-tiny/config.json"),
+        dir,
+        new CheckpointGenerator.Options(1234, List.of(), true, "BF16"));
     try (TensorStore s = TensorStore.open(dir)) {
       assertTrue(s.has("lm_head.weight"), "the generator stored lm_head.weight");
     }
@@ -52,7 +59,9 @@ class CheckpointLoadingTest {
   void aFloat32CheckpointIsReadThroughTheMappedPathAndRuns(@TempDir Path tmp) throws Exception {
     Path dir = tmp.resolve("f32");
     CheckpointGenerator.generate(
-        Fixtures.path("decoder-tiny/config.json"), dir, new CheckpointGenerator.Options(1234, List.of(), false, "F32"));
+        Fixtures.path("decoder-tiny/config.json"),
+        dir,
+        new CheckpointGenerator.Options(1234, List.of(), false, "F32"));
     try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(dir, OPTS)) {
       float[] logits = Greedy.generate(lm, 0, HELLO, 4).promptLogits();
       for (float v : logits) assertTrue(Float.isFinite(v));
@@ -63,7 +72,8 @@ class CheckpointLoadingTest {
   @Test
   void aMissingTensorIsNamedInTheError(@TempDir Path tmp) throws Exception {
     String gone = "model.layers.1.mlp.up_proj.weight";
-    Path dir = copyOf(TinyCheckpoints.decoderTiny(), tmp.resolve("missing"), n -> !n.equals(gone), null);
+    Path dir =
+        copyOf(TinyCheckpoints.decoderTiny(), tmp.resolve("missing"), n -> !n.equals(gone), null);
     var e = assertThrows(IllegalArgumentException.class, () -> Qwen3ForCausalLM.load(dir, OPTS));
     assertTrue(e.getMessage().contains(gone), e.getMessage());
   }
@@ -71,7 +81,9 @@ class CheckpointLoadingTest {
   @Test
   void aMisshapenTensorIsNamedWithBothShapes(@TempDir Path tmp) throws Exception {
     Path dir = copyOf(TinyCheckpoints.decoderTiny(), tmp.resolve("shape"), n -> true, null);
-    String config = Files.readString(dir.resolve("config.json")).replace("\"intermediate_size\": 192", "\"intermediate_size\": 128");
+    String config =
+        Files.readString(dir.resolve("config.json"))
+            .replace("\"intermediate_size\": 192", "\"intermediate_size\": 128");
     Files.writeString(dir.resolve("config.json"), config);
     var e = assertThrows(IllegalArgumentException.class, () -> Qwen3ForCausalLM.load(dir, OPTS));
     assertTrue(e.getMessage().contains("model.layers.0.mlp.gate_proj.weight"), e.getMessage());
@@ -92,8 +104,11 @@ class CheckpointLoadingTest {
     Path dir = tmp.resolve("untied");
     Files.createDirectories(dir);
     String config = Files.readString(Fixtures.path("decoder-tiny/config.json"));
-    Files.writeString(dir.resolve("config.json"), config.replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"));
-    CheckpointGenerator.generate(dir.resolve("config.json"), dir, new CheckpointGenerator.Options(1234));
+    Files.writeString(
+        dir.resolve("config.json"),
+        config.replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"));
+    CheckpointGenerator.generate(
+        dir.resolve("config.json"), dir, new CheckpointGenerator.Options(1234));
     float[] tied;
     try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), OPTS)) {
       assertTrue(lm.lmHeadTied());
@@ -102,20 +117,29 @@ class CheckpointLoadingTest {
     try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(dir, OPTS)) {
       assertFalse(lm.lmHeadTied());
       float[] untied = Greedy.generate(lm, 0, HELLO, 1).promptLogits();
-      assertTrue(DecoderTinyGoldensTest.maxAbsDiff(tied, untied) > 0.1, "a different head gives different logits");
+      assertTrue(
+          DecoderTinyGoldensTest.maxAbsDiff(tied, untied) > 0.1,
+          "a different head gives different logits");
     }
   }
 
   @Test
   void cudaWithoutAGpuFallsBackToCpuWithTheSameResults() throws Exception {
-    try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), new DecoderOptions("cuda", "float16", 1, 16))) {
-      // this build ships only CPU natives, so no GPU is ever visible: float16 falls back to float32 too
+    try (Qwen3ForCausalLM lm =
+        Qwen3ForCausalLM.load(
+            TinyCheckpoints.decoderTiny(), new DecoderOptions("cuda", "float16", 1, 16))) {
+      // this build ships only CPU natives, so no GPU is ever visible: float16 falls back to float32
+      // too
       assertArrayEquals(helloGreedy(), Greedy.generate(lm, 0, HELLO, 8).ids());
     }
   }
 
-  /** Copies a checkpoint keeping the tensors {@code keep} accepts, optionally adding one small extra tensor. */
-  private static Path copyOf(Path src, Path dir, Predicate<String> keep, String extra) throws Exception {
+  /**
+   * Copies a checkpoint keeping the tensors {@code keep} accepts, optionally adding one small extra
+   * tensor.
+   */
+  private static Path copyOf(Path src, Path dir, Predicate<String> keep, String extra)
+      throws Exception {
     Files.createDirectories(dir);
     Files.copy(src.resolve("config.json"), dir.resolve("config.json"));
     try (TensorStore s = TensorStore.open(src)) {

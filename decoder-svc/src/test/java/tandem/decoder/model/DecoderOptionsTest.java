@@ -16,14 +16,18 @@ class DecoderOptionsTest {
     "cpu,  float32, 0, 8, slots must be >= 1",
     "cpu,  float32, 1, 0, maxSeqLen must be >= 1",
   })
-  void invalidOptionsAreRejectedWithWhatIsAllowed(String device, String dtype, int slots, int max, String message) {
-    var e = assertThrows(IllegalArgumentException.class, () -> new DecoderOptions(device, dtype, slots, max));
+  void invalidOptionsAreRejectedWithWhatIsAllowed(
+      String device, String dtype, int slots, int max, String message) {
+    var e =
+        assertThrows(
+            IllegalArgumentException.class, () -> new DecoderOptions(device, dtype, slots, max));
     assertTrue(e.getMessage().contains(message), e.getMessage());
   }
 
   @ParameterizedTest
   @CsvSource({"CPU, Float32, cpu, float32", "cuda, float16, cuda, float16", ", , cpu, float32"})
-  void namesAreNormalizedAndNullMeansTheCpuFloat32Default(String device, String dtype, String d, String t) {
+  void namesAreNormalizedAndNullMeansTheCpuFloat32Default(
+      String device, String dtype, String d, String t) {
     DecoderOptions o = new DecoderOptions(device, dtype, 2, 16);
     assertEquals(d, o.device());
     assertEquals(t, o.dtype());

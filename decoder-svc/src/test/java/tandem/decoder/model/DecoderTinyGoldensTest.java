@@ -19,15 +19,21 @@ import tandem.common.io.Npy;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 
-/** fixtures/decoder-tiny: greedy ids, per-step top-5 logits and last-position logits against the float64 reference. */
+/**
+ * fixtures/decoder-tiny: greedy ids, per-step top-5 logits and last-position logits against the
+ * float64 reference.
+ */
 class DecoderTinyGoldensTest {
   private static Qwen3ForCausalLM lm;
 
   @BeforeAll
   static void load() throws Exception {
-    // a float32 KV cache: the goldens are float64, and bf16 K/V alone moves these flat random logits past 1e-3
-    lm = Qwen3ForCausalLM.load(
-        TinyCheckpoints.decoderTiny(), new DecoderOptions("cpu", "float32", 2, 128).withKvCache(0, "f32", true));
+    // a float32 KV cache: the goldens are float64, and bf16 K/V alone moves these flat random
+    // logits past 1e-3
+    lm =
+        Qwen3ForCausalLM.load(
+            TinyCheckpoints.decoderTiny(),
+            new DecoderOptions("cpu", "float32", 2, 128).withKvCache(0, "f32", true));
   }
 
   @AfterAll
@@ -38,12 +44,14 @@ class DecoderTinyGoldensTest {
   @ParameterizedTest
   @ValueSource(strings = {"hello", "single", "chat", "random64"})
   void greedyIdsAndTopLogitsMatchTheFloat64Reference(String seq) throws Exception {
-    JsonObject golden = json(Fixtures.path("decoder-tiny/goldens/" + seq + ".json")).getAsJsonObject("ref64");
+    JsonObject golden =
+        json(Fixtures.path("decoder-tiny/goldens/" + seq + ".json")).getAsJsonObject("ref64");
     int[] prompt = ints(json(Fixtures.path("sequences.json")).getAsJsonArray(seq));
     int[] expected = ints(golden.getAsJsonArray("greedy"));
     JsonArray steps = golden.getAsJsonArray("steps");
     List<float[]> seen = new ArrayList<>();
-    Greedy.Result r = Greedy.generate(lm, 1, prompt, expected.length, (k, logits) -> seen.add(logits.clone()));
+    Greedy.Result r =
+        Greedy.generate(lm, 1, prompt, expected.length, (k, logits) -> seen.add(logits.clone()));
 
     assertArrayEquals(expected, r.ids(), seq + ": greedy ids");
     for (int k = 0; k < steps.size(); k++) {
@@ -51,11 +59,16 @@ class DecoderTinyGoldensTest {
         int id = e.getAsJsonArray().get(0).getAsInt();
         double want = e.getAsJsonArray().get(1).getAsDouble();
         double got = seen.get(k)[id];
-        assertTrue(Math.abs(got - want) <= 1e-3, seq + " step " + k + " id " + id + ": " + got + " vs " + want);
+        assertTrue(
+            Math.abs(got - want) <= 1e-3,
+            seq + " step " + k + " id " + id + ": " + got + " vs " + want);
       }
     }
-    if (seq.equals("hello") || seq.equals("chat")) { // the fixtures ship last-position logits for these two
-      float[] want = Npy.read(Fixtures.path("decoder-tiny/goldens/" + seq + ".ref64.last_logits.npy")).floats();
+    if (seq.equals("hello")
+        || seq.equals("chat")) { // the fixtures ship last-position logits for these two
+      float[] want =
+          Npy.read(Fixtures.path("decoder-tiny/goldens/" + seq + ".ref64.last_logits.npy"))
+              .floats();
       assertEquals(want.length, r.promptLogits().length);
       double maxDiff = maxAbsDiff(want, r.promptLogits());
       assertTrue(maxDiff <= 1e-3, seq + ": last-position logits max |Δ| " + maxDiff);

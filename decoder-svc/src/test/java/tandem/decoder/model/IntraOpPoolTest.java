@@ -18,7 +18,8 @@ class IntraOpPoolTest {
           int n = 1 + region % 17;
           AtomicIntegerArray runs = new AtomicIntegerArray(n);
           pool.parallelFor(n, runs::incrementAndGet);
-          for (int i = 0; i < n; i++) assertEquals(1, runs.get(i), "threads " + threads + " task " + i);
+          for (int i = 0; i < n; i++)
+            assertEquals(1, runs.get(i), "threads " + threads + " task " + i);
         }
       }
     } finally {

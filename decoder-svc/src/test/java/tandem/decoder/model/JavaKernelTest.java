@@ -16,9 +16,10 @@ import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.DecoderSettings;
 
 /**
- * The Java kernel (weights in Java arrays) against the libtorch kernel on the same checkpoint: same logits within
- * float32 rounding of a different summation order and the same greedy ids, for a batch of sequences of different
- * lengths, in every exact weight format; q8_0's error stated and bounded.
+ * The Java kernel (weights in Java arrays) against the libtorch kernel on the same checkpoint: same
+ * logits within float32 rounding of a different summation order and the same greedy ids, for a
+ * batch of sequences of different lengths, in every exact weight format; q8_0's error stated and
+ * bounded.
  */
 class JavaKernelTest {
   private static final int STEPS = 8;
@@ -28,25 +29,37 @@ class JavaKernelTest {
     {151643},
   };
 
-  /** With a float32 KV cache: the kernels' arithmetic is compared with libtorch's, which keeps float32 K/V. */
-  static Qwen3ForCausalLM load(Path dir, boolean java, String weights, int slots, int maxSeqLen) throws Exception {
+  /**
+   * With a float32 KV cache: the kernels' arithmetic is compared with libtorch's, which keeps
+   * float32 K/V.
+   */
+  static Qwen3ForCausalLM load(Path dir, boolean java, String weights, int slots, int maxSeqLen)
+      throws Exception {
     return load(dir, java, weights, slots, maxSeqLen, "f32");
   }
 
-  static Qwen3ForCausalLM load(Path dir, boolean java, String weights, int slots, int maxSeqLen, String kv)
+  static Qwen3ForCausalLM load(
+      Path dir, boolean java, String weights, int slots, int maxSeqLen, String kv)
       throws Exception {
     ModelConfig mc = ModelConfig.fromDir(dir);
     try (TensorStore store = TensorStore.open(dir)) {
-      return Qwen3ForCausalLM.load(store, mc.text(), mc.textPrefix(),
-          new DecoderOptions("cpu", "float32", slots, maxSeqLen, weights).withKvCache(0, kv, true), java);
+      return Qwen3ForCausalLM.load(
+          store,
+          mc.text(),
+          mc.textPrefix(),
+          new DecoderOptions("cpu", "float32", slots, maxSeqLen, weights).withKvCache(0, kv, true),
+          java);
     }
   }
 
-  /** The pom's second test run (on Temurin 25) sets tandem.test.jdk: make sure it really ran there. */
+  /**
+   * The pom's second test run (on Temurin 25) sets tandem.test.jdk: make sure it really ran there.
+   */
   @Test
   void theseTestsRunOnTheJdkTheBuildAskedFor() {
     int feature = Runtime.version().feature();
-    System.out.println("decoder tests on Java " + Runtime.version() + ", " + PackedMatrix.L + " float lanes");
+    System.out.println(
+        "decoder tests on Java " + Runtime.version() + ", " + PackedMatrix.L + " float lanes");
     assertEquals(Integer.getInteger("tandem.test.jdk", feature).intValue(), feature);
   }
 
@@ -56,10 +69,12 @@ class JavaKernelTest {
 
   @Test
   void theTestJvmRunsTheJavaKernelOnTheCheckpointsBf16ByDefault() throws Exception {
-    try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), SERVICE_DEFAULTS)) {
+    try (Qwen3ForCausalLM lm =
+        Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), SERVICE_DEFAULTS)) {
       assertEquals("java", lm.decodeKernel(), "surefire's argLine adds jdk.incubator.vector");
       assertEquals("bf16", lm.weightFormat(), "the fixture checkpoints store BF16");
-      // tied: embed_tokens (151936 x 64) once, plus 2 layers of q|k|v, o, gate|up, down, all 2 bytes a weight
+      // tied: embed_tokens (151936 x 64) once, plus 2 layers of q|k|v, o, gate|up, down, all 2
+      // bytes a weight
       long perLayer = (128L * 64 + 64L * 64 + 384L * 64 + 64L * 192) * 2;
       assertEquals(151936L * 64 * 2 + 2 * perLayer, lm.weightBytesPerToken());
       assertTrue(lm.weightReadSeconds(1) > 0);
@@ -85,14 +100,15 @@ class JavaKernelTest {
   }
 
   /**
-   * q8_0 is an approximation. Each weight is off by at most half a step, d/2 = max|w|/254 of its block; for these
-   * uniform random weights that is an error of standard deviation d/√12 against weights of deviation max|w|/√3, so
-   * each quantized product moves by ~1/254 = 0.39 % of its spread. Ten such products (embedding, 2 layers × 4
-   * matrices, lm_head) add up in quadrature on the residual stream to ~1.2 % of the logits' spread, and the largest
-   * |Δ| over 151936 logits against the largest logit is about that ratio. Measured (teacher-forced on f32's ids, worst
-   * of 3 sequences × 9 distributions): 2.5e-2 on decoder-tiny, 2.3e-2 on vlm-tiny. The bound, 5e-2, is twice the
-   * worst measured. llama.cpp's Q8_0 also rounds the activations to int8 before each product, so its error on the same
-   * weights is at least this one's.
+   * q8_0 is an approximation. Each weight is off by at most half a step, d/2 = max|w|/254 of its
+   * block; for these uniform random weights that is an error of standard deviation d/√12 against
+   * weights of deviation max|w|/√3, so each quantized product moves by ~1/254 = 0.39 % of its
+   * spread. Ten such products (embedding, 2 layers × 4 matrices, lm_head) add up in quadrature on
+   * the residual stream to ~1.2 % of the logits' spread, and the largest |Δ| over 151936 logits
+   * against the largest logit is about that ratio. Measured (teacher-forced on f32's ids, worst of
+   * 3 sequences × 9 distributions): 2.5e-2 on decoder-tiny, 2.3e-2 on vlm-tiny. The bound, 5e-2, is
+   * twice the worst measured. llama.cpp's Q8_0 also rounds the activations to int8 before each
+   * product, so its error on the same weights is at least this one's.
    */
   @Test
   void q8_0StaysWithinItsStatedErrorOfF32() throws Exception {
@@ -101,9 +117,12 @@ class JavaKernelTest {
           Qwen3ForCausalLM f32 = load(dir, true, "f32", 4, 48)) {
         assertEquals("q8_0", q8.weightFormat());
         double rel = compareRelative(q8, f32);
-        System.out.printf("q8_0 vs f32 on %s: max |dlogit| / absmax = %.2e%n", dir.getFileName(), rel);
+        System.out.printf(
+            "q8_0 vs f32 on %s: max |dlogit| / absmax = %.2e%n", dir.getFileName(), rel);
         assertTrue(rel < 5e-2, dir.getFileName() + ": q8_0 relative logit error " + rel);
-        assertTrue(rel > 1e-5, "q8_0 must differ from f32 at all (or the test compares a format with itself)");
+        assertTrue(
+            rel > 1e-5,
+            "q8_0 must differ from f32 at all (or the test compares a format with itself)");
       }
     }
   }
@@ -121,7 +140,8 @@ class JavaKernelTest {
       k.prefill(1, 0, Arrays.copyOfRange(emb, 0, 70 * h), 70);
       k.prefill(1, 70, Arrays.copyOfRange(emb, 70 * h, 71 * h), 1);
       float[] pieces = k.prefill(1, 71, Arrays.copyOfRange(emb, 71 * h, 150 * h), 79);
-      assertArrayEquals(all, pieces, "every row is summed in the same order whatever the pass it is in");
+      assertArrayEquals(
+          all, pieces, "every row is summed in the same order whatever the pass it is in");
     }
   }
 
@@ -134,12 +154,15 @@ class JavaKernelTest {
         lm.prefill(1, lm.embed(ids), ids.length);
         assertEquals(2, lm.kvStats().usedBlocks(), "one full block and one started");
         long bytes = lm.kvStats().bytesAllocated();
-        // 2 layers x (K + V) x 2 kv heads x 16 dims x 2 (bf16) or 4 (f32) bytes per position, two blocks
-        assertEquals(2L * 2 * 2 * 16 * (kv.equals("bf16") ? 2 : 4) * 2 * JavaKernel.BLOCK_TOKENS, bytes, kv);
+        // 2 layers x (K + V) x 2 kv heads x 16 dims x 2 (bf16) or 4 (f32) bytes per position, two
+        // blocks
+        assertEquals(
+            2L * 2 * 2 * 16 * (kv.equals("bf16") ? 2 : 4) * 2 * JavaKernel.BLOCK_TOKENS, bytes, kv);
         lm.release(1);
         assertEquals(0, lm.kvStats().usedBlocks());
         lm.prefill(2, lm.embed(ids), ids.length);
-        assertEquals(bytes, lm.kvStats().bytesAllocated(), "freed blocks are reused, not allocated again");
+        assertEquals(
+            bytes, lm.kvStats().bytesAllocated(), "freed blocks are reused, not allocated again");
       }
     }
   }
@@ -161,16 +184,20 @@ class JavaKernelTest {
 
   private static final int[] SLOTS = {3, 0, 2};
 
-  /** The prompts prefilled into slots 3, 0, 2 (out of order, to catch row/slot mix-ups): each one's logits. */
+  /**
+   * The prompts prefilled into slots 3, 0, 2 (out of order, to catch row/slot mix-ups): each one's
+   * logits.
+   */
   private static float[][] prefillAll(CausalLm lm) {
     float[][] out = new float[PROMPTS.length][];
-    for (int i = 0; i < PROMPTS.length; i++) out[i] = lm.prefill(SLOTS[i], lm.embed(PROMPTS[i]), PROMPTS[i].length);
+    for (int i = 0; i < PROMPTS.length; i++)
+      out[i] = lm.prefill(SLOTS[i], lm.embed(PROMPTS[i]), PROMPTS[i].length);
     return out;
   }
 
   /**
-   * Runs the prompts in slots 3, 0, 2 and decodes greedily on a, checking every step's logits within {@code tol} of b's
-   * and the same ids; returns the worst |Δlogit| seen.
+   * Runs the prompts in slots 3, 0, 2 and decodes greedily on a, checking every step's logits
+   * within {@code tol} of b's and the same ids; returns the worst |Δlogit| seen.
    */
   private static double compare(CausalLm a, CausalLm b, double tol) {
     int n = PROMPTS.length;
@@ -194,7 +221,10 @@ class JavaKernelTest {
     return worst;
   }
 
-  /** Like {@link #compare}, teacher-forced on b's greedy ids (the reference's); the worst max |Δ| / max|logit b|. */
+  /**
+   * Like {@link #compare}, teacher-forced on b's greedy ids (the reference's); the worst max |Δ| /
+   * max|logit b|.
+   */
   private static double compareRelative(CausalLm a, CausalLm b) {
     int n = PROMPTS.length;
     int[] slots = SLOTS; // out of order, to catch row/slot mix-ups

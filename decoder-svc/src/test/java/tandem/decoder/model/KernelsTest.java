@@ -56,7 +56,8 @@ class KernelsTest {
     for (int r = 0; r < rows; r++) {
       for (int i = 0; i < inter; i++) {
         double g = gu[r * 2 * inter + i];
-        assertEquals(g / (1 + Math.exp(-g)) * gu[r * 2 * inter + inter + i], act[r * inter + i], 1e-6);
+        assertEquals(
+            g / (1 + Math.exp(-g)) * gu[r * 2 * inter + inter + i], act[r * inter + i], 1e-6);
       }
     }
     float[] x = random(rnd, 40);
@@ -95,7 +96,8 @@ class KernelsTest {
           for (int t = 0; t < bt; t++) {
             double want = 0;
             for (int i = 0; i < d; i++) want += (double) q[7 + hd * d + i] * k[kBase + i * bt + t];
-            assertEquals(want, s[hd * stride + sOff + t], 1e-5, "scores d=" + d + " t=" + t + " h=" + hd);
+            assertEquals(
+                want, s[hd * stride + sOff + t], 1e-5, "scores d=" + d + " t=" + t + " h=" + hd);
           }
         }
         int count = bt - 3; // a last block only partly filled
@@ -107,7 +109,8 @@ class KernelsTest {
         for (int hd = 0; hd < heads; hd++) {
           for (int i = 0; i < d; i++) {
             double want = 0.5;
-            for (int t = 0; t < count; t++) want += (double) s[hd * stride + sOff + t] * v[vBase + t * d + i];
+            for (int t = 0; t < count; t++)
+              want += (double) s[hd * stride + sOff + t] * v[vBase + t * d + i];
             assertEquals(want, out[2 + hd * d + i], 1e-4, "weighted d=" + d + " h=" + hd);
           }
         }
@@ -116,10 +119,10 @@ class KernelsTest {
   }
 
   /**
-   * KvPool's bf16 layout holds positions t and t + L in one int (low and high half). On values that bf16 holds
-   * exactly, the bf16 scores equal the float32 ones bit for bit (same products, same order), and the weighted sum
-   * matches its definition, for one and two heads and a partly filled block; an unwritten high half (garbage) past
-   * the count is never read.
+   * KvPool's bf16 layout holds positions t and t + L in one int (low and high half). On values that
+   * bf16 holds exactly, the bf16 scores equal the float32 ones bit for bit (same products, same
+   * order), and the weighted sum matches its definition, for one and two heads and a partly filled
+   * block; an unwritten high half (garbage) past the count is never read.
    */
   @Test
   void bf16BlocksGiveTheFloat32KernelsResults() {
@@ -151,8 +154,12 @@ class KernelsTest {
         int[] vi = new int[L * d];
         for (int t = 0; t < bt; t++) {
           for (int i = 0; i < d; i++) {
-            short b = t < count ? tandem.common.checkpoint.Bf16.fromFloat((float) rnd.nextGaussian()) : (short) 0x7FC1;
-            vf[t * d + i] = tandem.common.checkpoint.Bf16.toFloat(b); // NaN past the count: must not be read
+            short b =
+                t < count
+                    ? tandem.common.checkpoint.Bf16.fromFloat((float) rnd.nextGaussian())
+                    : (short) 0x7FC1;
+            vf[t * d + i] =
+                tandem.common.checkpoint.Bf16.toFloat(b); // NaN past the count: must not be read
             int at = (t % L) * d + i;
             vi[at] = t < L ? (vi[at] & 0xFFFF0000) | (b & 0xFFFF) : (vi[at] & 0xFFFF) | (b << 16);
           }
@@ -162,7 +169,8 @@ class KernelsTest {
         for (int hd = 0; hd < heads; hd++) {
           for (int i = 0; i < d; i++) {
             double want = 0;
-            for (int t = 0; t < count; t++) want += (double) si[hd * stride + bt + t] * vf[t * d + i];
+            for (int t = 0; t < count; t++)
+              want += (double) si[hd * stride + bt + t] * vf[t * d + i];
             assertEquals(want, out[hd * d + i], 1e-4, "weighted d=" + d + " h=" + hd + " i=" + i);
           }
         }
@@ -186,7 +194,10 @@ class KernelsTest {
     for (int i = 0; i < x.length; i++) {
       double want = Math.exp(x[i]);
       assertEquals(want, got[i], 2.5e-7 * want, "exp(" + x[i] + ")");
-      assertEquals(Float.floatToIntBits(Kernels.exp(x[i])), Float.floatToIntBits(got[i]), "scalar twin at " + x[i]);
+      assertEquals(
+          Float.floatToIntBits(Kernels.exp(x[i])),
+          Float.floatToIntBits(got[i]),
+          "scalar twin at " + x[i]);
     }
     assertEquals(1f, Kernels.exp(0f));
     assertEquals(Kernels.exp(-87.3f), Kernels.exp(-1000f), "clamped: never 0");
@@ -210,7 +221,8 @@ class KernelsTest {
   void matmulRefusesBuffersWithoutThePaddedRows() {
     PackedMatrix m = PackedMatrix.allocate(WeightFormat.F32, 4, PackedMatrix.COL_ALIGN);
     IntraOpPool one = new IntraOpPool(1);
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> m.matmul(new float[2 * m.cols], 2, new float[4 * 4], one));
   }
 }

@@ -10,20 +10,24 @@ import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 
 /**
- * What storing K/V as bfloat16 (the default) costs against the float64 reference, next to float32 K/V: each K/V
- * value is rounded to 8 significant bits (relative error at most 2^-9), so the logits move by a small multiple of
- * that. Bounded here on the longest fixture prompt (539 rows, 448 of them image rows).
+ * What storing K/V as bfloat16 (the default) costs against the float64 reference, next to float32
+ * K/V: each K/V value is rounded to 8 significant bits (relative error at most 2^-9), so the logits
+ * move by a small multiple of that. Bounded here on the longest fixture prompt (539 rows, 448 of
+ * them image rows).
  */
 class KvCacheDtypeTest {
   @Test
   void bf16KvKeepsTheImagePromptsLogitsWithinABoundOfTheReference() throws Exception {
-    Npy.Array embeds = Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.inputs_embeds.npy"));
+    Npy.Array embeds =
+        Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.inputs_embeds.npy"));
     int len = (int) embeds.shape()[0];
-    float[] want = Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.logits_last.npy")).floats();
+    float[] want =
+        Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.logits_last.npy")).floats();
     double[] err = new double[2];
     String[] kinds = {"f32", "bf16"};
     for (int k = 0; k < 2; k++) {
-      DecoderOptions o = new DecoderOptions("cpu", "float32", 1, 640).withKvCache(0, kinds[k], true);
+      DecoderOptions o =
+          new DecoderOptions("cpu", "float32", 1, 640).withKvCache(0, kinds[k], true);
       try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(TinyCheckpoints.vlmTiny(), o)) {
         err[k] = maxAbsDiff(want, lm.prefill(0, embeds.floats(), len)) / absmax(want);
       }

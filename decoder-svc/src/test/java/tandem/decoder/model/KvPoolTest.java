@@ -39,7 +39,8 @@ class KvPoolTest {
     p.release(0);
     assertEquals(3, p.available());
     p.ensure(2, 12);
-    assertEquals(5 * p.blockBytes(), p.bytesAllocated(), "freed blocks are reused, not allocated anew");
+    assertEquals(
+        5 * p.blockBytes(), p.bytesAllocated(), "freed blocks are reused, not allocated anew");
   }
 
   @Test
@@ -71,7 +72,8 @@ class KvPoolTest {
     p.offer(1, keys(2));
     p.release(1);
     assertEquals(2, p.idleCached());
-    p.ensure(2, 4); // needs a block: the pool is at capacity, so the older cached block (key 1) goes
+    p.ensure(
+        2, 4); // needs a block: the pool is at capacity, so the older cached block (key 1) goes
     assertEquals(1, p.evictions());
     p.release(2);
     assertEquals(0, p.reuse(0, keys(1), 1), "key 1 was evicted");

@@ -12,7 +12,10 @@ import org.junit.jupiter.api.Test;
 import tandem.common.checkpoint.Bf16;
 import tandem.common.tensor.HalfFloats;
 
-/** The packed weight formats and their matrix products, against float64 references; batch and thread invariance. */
+/**
+ * The packed weight formats and their matrix products, against float64 references; batch and thread
+ * invariance.
+ */
 class PackedMatrixTest {
   private static final IntraOpPool ONE = new IntraOpPool(1);
   private static final IntraOpPool THREE = new IntraOpPool(3);
@@ -73,7 +76,11 @@ class PackedMatrixTest {
           float[] got = matmul(m, x, rows, THREE);
           double[] want = reference(m, x, rows);
           for (int i = 0; i < got.length; i++) {
-            assertEquals(want[i], got[i], 1e-5 * Math.sqrt(in) + 1e-6, f + " " + out + "x" + in + " rows " + rows);
+            assertEquals(
+                want[i],
+                got[i],
+                1e-5 * Math.sqrt(in) + 1e-6,
+                f + " " + out + "x" + in + " rows " + rows);
           }
         }
       }
@@ -123,7 +130,9 @@ class PackedMatrixTest {
     assertEquals(0x1p-24f, HalfFloats.roundToF16(0x1p-24f)); // smallest subnormal
     assertEquals(0f, HalfFloats.roundToF16(0x1p-26f)); // below half the smallest subnormal
     assertEquals(1f, HalfFloats.roundToF16(1f + 0x1p-11f)); // a tie goes to even
-    assertEquals(1f + 0x1p-9f, HalfFloats.roundToF16(1f + 0x1p-10f + 0x1p-11f)); // the other tie, to even too
+    assertEquals(
+        1f + 0x1p-9f,
+        HalfFloats.roundToF16(1f + 0x1p-10f + 0x1p-11f)); // the other tie, to even too
     assertEquals(-0.0009765625f, HalfFloats.roundToF16(-0.0009765625f));
   }
 
@@ -138,7 +147,8 @@ class PackedMatrixTest {
       float[] batched = matmul(m, x, 70, THREE);
       for (int r = 0; r < 70; r += 7) {
         float[] alone = matmul(m, Arrays.copyOfRange(x, r * in, (r + 1) * in), 1, ONE);
-        assertArrayEquals(alone, Arrays.copyOfRange(batched, r * out, (r + 1) * out), f + " row " + r);
+        assertArrayEquals(
+            alone, Arrays.copyOfRange(batched, r * out, (r + 1) * out), f + " row " + r);
       }
       assertArrayEquals(batched, matmul(m, x, 70, ONE), f.toString());
     }
@@ -146,8 +156,10 @@ class PackedMatrixTest {
 
   @Test
   void shapesTheKernelsCannotTileAreRefused() {
-    assertThrows(IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.F32, 6, A));
-    assertThrows(IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.BF16, 4, A + 2));
+    assertThrows(
+        IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.F32, 6, A));
+    assertThrows(
+        IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.BF16, 4, A + 2));
     assertTrue(PackedMatrix.fits(151936, 1024, WeightFormat.BF16));
   }
 }

@@ -19,15 +19,20 @@ import tandem.common.io.Npy;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 
-/** fixtures/vlm-tiny: the text model of a vision-language checkpoint (model.text_model.*, vision tensors ignored). */
+/**
+ * fixtures/vlm-tiny: the text model of a vision-language checkpoint (model.text_model.*, vision
+ * tensors ignored).
+ */
 class VlmTinyTextModelTest {
   private static Qwen3ForCausalLM lm;
 
   @BeforeAll
   static void load() throws Exception {
     // a float32 KV cache, as the reference computes (KvCacheDtypeTest bounds what bf16 K/V changes)
-    lm = Qwen3ForCausalLM.load(
-        TinyCheckpoints.vlmTiny(), new DecoderOptions("cpu", "float32", 1, 640).withKvCache(0, "f32", true));
+    lm =
+        Qwen3ForCausalLM.load(
+            TinyCheckpoints.vlmTiny(),
+            new DecoderOptions("cpu", "float32", 1, 640).withKvCache(0, "f32", true));
   }
 
   @AfterAll
@@ -41,11 +46,14 @@ class VlmTinyTextModelTest {
     int[] prompt = inputIds("c6_text_only");
     int[] expected = ints(ref.getAsJsonArray("greedy_plain_ids"));
     List<float[]> seen = new ArrayList<>();
-    Greedy.Result r = Greedy.generate(lm, 0, prompt, expected.length, (k, logits) -> seen.add(logits.clone()));
+    Greedy.Result r =
+        Greedy.generate(lm, 0, prompt, expected.length, (k, logits) -> seen.add(logits.clone()));
 
-    float[] want = Npy.read(Fixtures.path("vlm-tiny/references/c6_text_only.logits_last.npy")).floats();
+    float[] want =
+        Npy.read(Fixtures.path("vlm-tiny/references/c6_text_only.logits_last.npy")).floats();
     double absmax = absmax(want);
-    assertTrue(maxAbsDiff(want, r.promptLogits()) <= 1e-4 * absmax, "logits_last within 1e-4 x absmax");
+    assertTrue(
+        maxAbsDiff(want, r.promptLogits()) <= 1e-4 * absmax, "logits_last within 1e-4 x absmax");
     assertArrayEquals(expected, r.ids(), "greedy_plain_ids");
     JsonArray steps = ref.getAsJsonArray("greedy_plain_steps_top8");
     for (int k = 0; k < steps.size(); k++) {
@@ -61,13 +69,16 @@ class VlmTinyTextModelTest {
 
   @Test
   void aLongImagePromptPrefilledInChunksGivesTheReferenceLogits() throws Exception {
-    // 539 merged embeddings (448 image rows): longer than one prefill chunk, so chunk 2 attends to chunk 1's cache.
-    Npy.Array embeds = Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.inputs_embeds.npy"));
+    // 539 merged embeddings (448 image rows): longer than one prefill chunk, so chunk 2 attends to
+    // chunk 1's cache.
+    Npy.Array embeds =
+        Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.inputs_embeds.npy"));
     int len = (int) embeds.shape()[0];
     assertTrue(len > Qwen3ForCausalLM.PREFILL_CHUNK);
     float[] got = lm.prefill(0, embeds.floats(), len);
     lm.release(0);
-    float[] want = Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.logits_last.npy")).floats();
+    float[] want =
+        Npy.read(Fixtures.path("vlm-tiny/references/c1_en_describe.logits_last.npy")).floats();
     assertTrue(maxAbsDiff(want, got) <= 1e-4 * absmax(want), "logits_last within 1e-4 x absmax");
   }
 
@@ -81,7 +92,8 @@ class VlmTinyTextModelTest {
   }
 
   static int[] inputIds(String conversation) throws Exception {
-    for (JsonElement c : json(Fixtures.path("vlm-tiny/prompts.json")).getAsJsonArray("conversations")) {
+    for (JsonElement c :
+        json(Fixtures.path("vlm-tiny/prompts.json")).getAsJsonArray("conversations")) {
       if (c.getAsJsonObject().get("id").getAsString().equals(conversation)) {
         return ints(c.getAsJsonObject().getAsJsonArray("input_ids"));
       }

@@ -4,21 +4,42 @@ import io.grpc.Status;
 import tandem.common.error.Rejection;
 import tandem.gateway.config.GatewaySettings;
 
-/** A backend call's failure as a {@link Rejection} that names the backend; one mapping for both clients. */
+/**
+ * A backend call's failure as a {@link Rejection} that names the backend; one mapping for both
+ * clients.
+ */
 final class BackendErrors {
   private BackendErrors() {}
 
-  /** @param exhausted the kind of RESOURCE_EXHAUSTED from this backend (an image too large, a queue full) */
-  static Rejection of(String backend, Throwable t, boolean clientDeadline, int defaultDeadlineSeconds,
+  /**
+   * @param exhausted the kind of RESOURCE_EXHAUSTED from this backend (an image too large, a queue
+   *     full)
+   */
+  static Rejection of(
+      String backend,
+      Throwable t,
+      boolean clientDeadline,
+      int defaultDeadlineSeconds,
       Rejection.Kind exhausted) {
     Status s = Status.fromThrowable(t);
     String what = s.getDescription() == null ? s.getCode().toString() : s.getDescription();
     return switch (s.getCode()) {
-      case UNAVAILABLE -> new Rejection(Rejection.Kind.UNAVAILABLE, backend + " is unavailable: " + what);
-      case DEADLINE_EXCEEDED -> new Rejection(Rejection.Kind.DEADLINE, "deadline exceeded waiting for " + backend
-          + (clientDeadline ? "" : " (the gateway's default deadline, "
-              + GatewaySettings.BACKEND_DEADLINE_SECONDS.env() + "=" + defaultDeadlineSeconds + ")"));
-      case CANCELLED -> new Rejection(Rejection.Kind.CANCELLED, "cancelled while waiting for " + backend);
+      case UNAVAILABLE ->
+          new Rejection(Rejection.Kind.UNAVAILABLE, backend + " is unavailable: " + what);
+      case DEADLINE_EXCEEDED ->
+          new Rejection(
+              Rejection.Kind.DEADLINE,
+              "deadline exceeded waiting for "
+                  + backend
+                  + (clientDeadline
+                      ? ""
+                      : " (the gateway's default deadline, "
+                          + GatewaySettings.BACKEND_DEADLINE_SECONDS.env()
+                          + "="
+                          + defaultDeadlineSeconds
+                          + ")"));
+      case CANCELLED ->
+          new Rejection(Rejection.Kind.CANCELLED, "cancelled while waiting for " + backend);
       case RESOURCE_EXHAUSTED -> new Rejection(exhausted, backend + ": " + what);
       default -> new Rejection(kind(s.getCode()), backend + ": " + what);
     };
@@ -28,7 +49,8 @@ final class BackendErrors {
   static Rejection.Kind kind(Status.Code c) {
     return switch (c) {
       case INVALID_ARGUMENT, OUT_OF_RANGE -> Rejection.Kind.INVALID;
-      // vision-svc's per-image limits and decoder-svc's full queue: the request is too big, or the backend is busy
+      // vision-svc's per-image limits and decoder-svc's full queue: the request is too big, or the
+      // backend is busy
       case RESOURCE_EXHAUSTED -> Rejection.Kind.OVERLOADED;
       case UNAUTHENTICATED -> Rejection.Kind.UNAUTHENTICATED;
       case PERMISSION_DENIED -> Rejection.Kind.PERMISSION_DENIED;

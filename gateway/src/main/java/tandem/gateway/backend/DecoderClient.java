@@ -1,14 +1,13 @@
 package tandem.gateway.backend;
 
-import tandem.common.error.Rejection;
 import io.grpc.Channel;
 import io.grpc.Context;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.TimeUnit;
+import tandem.common.error.Rejection;
 import tandem.gateway.pipeline.CallScope;
 import tandem.gateway.pipeline.DecoderBackend;
 import tandem.gateway.pipeline.FinishReason;
-
 import tandem.gateway.pipeline.Sampling;
 import tandem.gateway.pipeline.VisionBackend;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
@@ -18,16 +17,19 @@ import tandem.proto.decoder.v1.GenerateResponse;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
- * decoder-svc over gRPC: the only code that holds its stub. The call runs in a cancellable fork of the current gRPC
- * context, so a gRPC client's cancel and deadline reach it as before, and the chat's {@link CallScope} (an HTTP
- * client that went away, a stop string) cancels it too; cancelling frees the decoder's sequence.
+ * decoder-svc over gRPC: the only code that holds its stub. The call runs in a cancellable fork of
+ * the current gRPC context, so a gRPC client's cancel and deadline reach it as before, and the
+ * chat's {@link CallScope} (an HTTP client that went away, a stop string) cancels it too;
+ * cancelling frees the decoder's sequence.
  */
 public final class DecoderClient implements DecoderBackend {
   private final DecoderServiceGrpc.DecoderServiceStub stub;
   private final String name;
   private final int defaultDeadlineSeconds;
 
-  /** @param name used in errors, e.g. {@code decoder-svc (10.0.0.4:50053)} */
+  /**
+   * @param name used in errors, e.g. {@code decoder-svc (10.0.0.4:50053)}
+   */
   public DecoderClient(Channel channel, String name, int defaultDeadlineSeconds) {
     this.stub = DecoderServiceGrpc.newStub(channel);
     this.name = name;
@@ -53,35 +55,51 @@ public final class DecoderClient implements DecoderBackend {
     Generation g = () -> ctx.cancel(null);
     scope.onCancel(g::cancel);
     long wait = scope.remainingNanosOr(defaultDeadlineSeconds);
-    ctx.run(() -> stub.withDeadlineAfter(Math.max(0, wait), TimeUnit.NANOSECONDS)
-        .generate(gen.build(), new StreamObserver<>() {
-          @Override
-          public void onNext(GenerateResponse r) {
-            if (r.hasTokens()) {
-              int n = r.getTokens().getIdsCount();
-              int[] ids = new int[n];
-              for (int i = 0; i < n; i++) ids[i] = r.getTokens().getIds(i);
-              listener.tokens(ids);
-            } else if (r.hasFinal()) {
-              GenerateFinal f = r.getFinal();
-              listener.finalReport(new Final(reason(f.getFinishReason()), f.getPromptTokens(), f.getGeneratedTokens(),
-                  f.getPrefillMs(), f.getDecodeMs(), f.getCachedPromptTokens(), f.getError()));
-            }
-          }
+    ctx.run(
+        () ->
+            stub.withDeadlineAfter(Math.max(0, wait), TimeUnit.NANOSECONDS)
+                .generate(
+                    gen.build(),
+                    new StreamObserver<>() {
+                      @Override
+                      public void onNext(GenerateResponse r) {
+                        if (r.hasTokens()) {
+                          int n = r.getTokens().getIdsCount();
+                          int[] ids = new int[n];
+                          for (int i = 0; i < n; i++) ids[i] = r.getTokens().getIds(i);
+                          listener.tokens(ids);
+                        } else if (r.hasFinal()) {
+                          GenerateFinal f = r.getFinal();
+                          listener.finalReport(
+                              new Final(
+                                  reason(f.getFinishReason()),
+                                  f.getPromptTokens(),
+                                  f.getGeneratedTokens(),
+                                  f.getPrefillMs(),
+                                  f.getDecodeMs(),
+                                  f.getCachedPromptTokens(),
+                                  f.getError()));
+                        }
+                      }
 
-          @Override
-          public void onError(Throwable t) {
-            ctx.cancel(null);
-            listener.failed(BackendErrors.of(name, t, scope.hasDeadline(), defaultDeadlineSeconds,
-                Rejection.Kind.OVERLOADED));
-          }
+                      @Override
+                      public void onError(Throwable t) {
+                        ctx.cancel(null);
+                        listener.failed(
+                            BackendErrors.of(
+                                name,
+                                t,
+                                scope.hasDeadline(),
+                                defaultDeadlineSeconds,
+                                Rejection.Kind.OVERLOADED));
+                      }
 
-          @Override
-          public void onCompleted() {
-            ctx.cancel(null);
-            listener.completed();
-          }
-        }));
+                      @Override
+                      public void onCompleted() {
+                        ctx.cancel(null);
+                        listener.completed();
+                      }
+                    }));
     return g;
   }
 
@@ -94,7 +112,10 @@ public final class DecoderClient implements DecoderBackend {
     };
   }
 
-  /** The parameters the client set, and only those (unset ones take the checkpoint's defaults in decoder-svc). */
+  /**
+   * The parameters the client set, and only those (unset ones take the checkpoint's defaults in
+   * decoder-svc).
+   */
   static GenerationParams params(Sampling s) {
     GenerationParams.Builder b = GenerationParams.newBuilder();
     if (s.maxNewTokens() != null) b.setMaxNewTokens(s.maxNewTokens());

@@ -9,27 +9,53 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Reads the text between {@code <box>} and {@code </box>} into boxes. The schema the model emits is not documented
- * (neither the chat template nor the processor defines one), and no_repeat_ngram_size=2 garbles repeated JSON keys
- * (HF's {@code NoRepeatNGramLogitsProcessor} bans the repeat), so the parser accepts every reasonable
- * shape: {@code {"label": l, "bbox": [x1,y1,x2,y2]}}, a list of those, {@code {"l": [..]}}, bare {@code [x1,y1,x2,y2]}
- * lists (several boxes as a flat or nested list), {@code x1/y1/x2/y2} keys, and as a last resort any text with four
- * numbers in it. Coordinates are clamped to 0–1000. It never throws; a span with no box in it comes back as one
- * unparsed entry.
+ * Reads the text between {@code <box>} and {@code </box>} into boxes. The schema the model emits is
+ * not documented (neither the chat template nor the processor defines one), and
+ * no_repeat_ngram_size=2 garbles repeated JSON keys (HF's {@code NoRepeatNGramLogitsProcessor} bans
+ * the repeat), so the parser accepts every reasonable shape: {@code {"label": l, "bbox":
+ * [x1,y1,x2,y2]}}, a list of those, {@code {"l": [..]}}, bare {@code [x1,y1,x2,y2]} lists (several
+ * boxes as a flat or nested list), {@code x1/y1/x2/y2} keys, and as a last resort any text with
+ * four numbers in it. Coordinates are clamped to 0–1000. It never throws; a span with no box in it
+ * comes back as one unparsed entry.
  */
 public final class BoxParser {
   private BoxParser() {}
 
   private static final Set<String> LABEL_KEYS =
-      Set.of("label", "name", "class", "category", "object", "text", "cls", "type", "标签", "类别", "名称", "物体");
+      Set.of(
+          "label",
+          "name",
+          "class",
+          "category",
+          "object",
+          "text",
+          "cls",
+          "type",
+          "标签",
+          "类别",
+          "名称",
+          "物体");
   private static final Set<String> BOX_KEYS =
       Set.of(
-          "bbox", "bbox_2d", "box", "boxes", "bboxes", "box_2d", "coordinates", "coords", "position", "xyxy",
-          "location", "坐标", "位置");
+          "bbox",
+          "bbox_2d",
+          "box",
+          "boxes",
+          "bboxes",
+          "box_2d",
+          "coordinates",
+          "coords",
+          "position",
+          "xyxy",
+          "location",
+          "坐标",
+          "位置");
   private static final Pattern NUMBER = Pattern.compile("-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?");
   private static final Pattern WORD = Pattern.compile("[\\p{L}][\\p{L}\\p{N}_ \\-]*");
 
-  /** Parses one span's text; {@code complete} is false when the output ended before {@code </box>}. */
+  /**
+   * Parses one span's text; {@code complete} is false when the output ended before {@code </box>}.
+   */
   public static List<BoxSpan> parse(String raw, boolean complete) {
     List<BoxSpan> out = new ArrayList<>();
     try {
@@ -43,11 +69,14 @@ public final class BoxParser {
     return out;
   }
 
-  private static void collect(Object v, String label, String raw, boolean complete, List<BoxSpan> out) {
+  private static void collect(
+      Object v, String label, String raw, boolean complete, List<BoxSpan> out) {
     if (v instanceof Map<?, ?> m) {
       String own = label;
       for (var e : m.entrySet()) {
-        if (LABEL_KEYS.contains(key(e.getKey())) && e.getValue() instanceof String s && !s.isBlank()) {
+        if (LABEL_KEYS.contains(key(e.getKey()))
+            && e.getValue() instanceof String s
+            && !s.isBlank()) {
           own = s.strip();
           break;
         }
@@ -69,8 +98,12 @@ public final class BoxParser {
           String k = key(e.getKey());
           if (LABEL_KEYS.contains(k) || BOX_KEYS.contains(k)) continue;
           boolean keyIsLabel = !k.isEmpty() && !isCoordinateKey(k);
-          collect(e.getValue(), keyIsLabel && own.isEmpty() ? String.valueOf(e.getKey()).strip() : own, raw,
-              complete, out);
+          collect(
+              e.getValue(),
+              keyIsLabel && own.isEmpty() ? String.valueOf(e.getKey()).strip() : own,
+              raw,
+              complete,
+              out);
         }
       }
     } else if (v instanceof List<?> list) {
@@ -78,8 +111,12 @@ public final class BoxParser {
       for (Object o : list) if (o instanceof Double d) nums.add(d);
       if (nums.size() == list.size() && nums.size() >= 4) {
         for (int k = 0; k + 4 <= nums.size(); k += 4) {
-          out.add(box(label, new double[] {nums.get(k), nums.get(k + 1), nums.get(k + 2), nums.get(k + 3)}, raw,
-              complete));
+          out.add(
+              box(
+                  label,
+                  new double[] {nums.get(k), nums.get(k + 1), nums.get(k + 2), nums.get(k + 3)},
+                  raw,
+                  complete));
         }
         return;
       }
@@ -95,7 +132,8 @@ public final class BoxParser {
   }
 
   private static boolean isCoordinateKey(String k) {
-    return Set.of("x1", "y1", "x2", "y2", "x", "y", "w", "h", "xmin", "ymin", "xmax", "ymax").contains(k);
+    return Set.of("x1", "y1", "x2", "y2", "x", "y", "w", "h", "xmin", "ymin", "xmax", "ymax")
+        .contains(k);
   }
 
   private static String key(Object k) {
@@ -104,12 +142,16 @@ public final class BoxParser {
 
   private static Double num(Map<?, ?> m, String... keys) {
     for (var e : m.entrySet()) {
-      for (String k : keys) if (key(e.getKey()).equals(k) && e.getValue() instanceof Double d) return d;
+      for (String k : keys)
+        if (key(e.getKey()).equals(k) && e.getValue() instanceof Double d) return d;
     }
     return null;
   }
 
-  /** Last resort: four numbers anywhere in the text; the first word that is not a schema key is the label. */
+  /**
+   * Last resort: four numbers anywhere in the text; the first word that is not a schema key is the
+   * label.
+   */
   private static void fallback(String raw, boolean complete, List<BoxSpan> out) {
     List<Double> nums = new ArrayList<>();
     Matcher m = NUMBER.matcher(raw);
@@ -126,8 +168,12 @@ public final class BoxParser {
       }
     }
     for (int k = 0; k + 4 <= nums.size(); k += 4) {
-      out.add(box(label, new double[] {nums.get(k), nums.get(k + 1), nums.get(k + 2), nums.get(k + 3)}, raw,
-          complete));
+      out.add(
+          box(
+              label,
+              new double[] {nums.get(k), nums.get(k + 1), nums.get(k + 2), nums.get(k + 3)},
+              raw,
+              complete));
     }
   }
 

@@ -4,9 +4,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Finds {@code <box>…</box>} spans in streamed text and parses each as soon as it closes. At the end of the stream
- * a span that was opened but never closed (output cut off) is parsed too and reported as incomplete. Not
- * thread-safe; one per stream.
+ * Finds {@code <box>…</box>} spans in streamed text and parses each as soon as it closes. At the
+ * end of the stream a span that was opened but never closed (output cut off) is parsed too and
+ * reported as incomplete. Not thread-safe; one per stream.
  */
 public final class BoxScanner {
   public static final String OPEN = "<box>";

@@ -6,16 +6,18 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A forgiving JSON reader in the spirit of Python's json_repair, for model output: unquoted or single-quoted keys
- * and strings, full-width punctuation, trailing or missing commas, missing colons and output cut off in the middle
- * (open brackets are closed at the end). It never throws; what it cannot read it skips. Values are {@code Map}
- * (insertion-ordered), {@code List}, {@code Double}, {@code String}, {@code Boolean} or {@code null}.
+ * A forgiving JSON reader in the spirit of Python's json_repair, for model output: unquoted or
+ * single-quoted keys and strings, full-width punctuation, trailing or missing commas, missing
+ * colons and output cut off in the middle (open brackets are closed at the end). It never throws;
+ * what it cannot read it skips. Values are {@code Map} (insertion-ordered), {@code List}, {@code
+ * Double}, {@code String}, {@code Boolean} or {@code null}.
  */
 public final class LenientJson {
   /**
-   * Deepest nesting read as structure. The reader is recursive, so without a bound a model (or anyone who can steer
-   * its output) emitting thousands of {@code [} overflows the stack and kills the client's stream (found by
-   * BoxParserFuzzTest). Real box JSON nests 3 deep; brackets past the bound are skipped as noise.
+   * Deepest nesting read as structure. The reader is recursive, so without a bound a model (or
+   * anyone who can steer its output) emitting thousands of {@code [} overflows the stack and kills
+   * the client's stream (found by BoxParserFuzzTest). Real box JSON nests 3 deep; brackets past the
+   * bound are skipped as noise.
    */
   static final int MAX_DEPTH = 64;
 

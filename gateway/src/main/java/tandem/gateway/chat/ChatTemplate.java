@@ -3,27 +3,34 @@ package tandem.gateway.chat;
 import java.util.List;
 
 /**
- * The Qwen3-SmVL chat template ({@code qwen3-smvl-chat_template.jinja}, as HF's {@code apply_chat_template} renders
- * it) implemented in Java as a pure function. It produces {@link Segment}s rather than a string so that the
- * template's own control tokens are kept apart from message text: text a client typed can never become a control
- * token. Rendering the segments gives the string jinja2 produces (checked byte for byte against the fixtures).
+ * The Qwen3-SmVL chat template ({@code qwen3-smvl-chat_template.jinja}, as HF's {@code
+ * apply_chat_template} renders it) implemented in Java as a pure function. It produces {@link
+ * Segment}s rather than a string so that the template's own control tokens are kept apart from
+ * message text: text a client typed can never become a control token. Rendering the segments gives
+ * the string jinja2 produces (checked byte for byte against the fixtures).
  *
- * <p>Supported: roles system/user/assistant, text and image items, add_generation_prompt, enable_thinking
- * (tri-state: {@code null} means "not defined", as in HF when the caller does not pass it). Not supported (refused):
- * tools and tool turns. Images are accepted in user messages only: the template would otherwise run Python string
- * operations over the image placeholder (assistant) or print a list repr (first system message).
+ * <p>Supported: roles system/user/assistant, text and image items, add_generation_prompt,
+ * enable_thinking (tri-state: {@code null} means "not defined", as in HF when the caller does not
+ * pass it). Not supported (refused): tools and tool turns. Images are accepted in user messages
+ * only: the template would otherwise run Python string operations over the image placeholder
+ * (assistant) or print a list repr (first system message).
  */
 public final class ChatTemplate {
   private ChatTemplate() {}
 
   /** Renders a conversation; see the class comment for the semantics. */
-  public static List<Segment> render(List<Message> messages, boolean addGenerationPrompt, Boolean enableThinking) {
+  public static List<Segment> render(
+      List<Message> messages, boolean addGenerationPrompt, Boolean enableThinking) {
     if (messages.isEmpty()) throw new IllegalArgumentException("the conversation has no messages");
     for (int i = 0; i < messages.size(); i++) {
       Message m = messages.get(i);
       if (m.role() != Role.USER && m.imageCount() > 0) {
         throw new IllegalArgumentException(
-            "message " + i + " (" + m.role().wire() + ") has an image; images are allowed in user messages only");
+            "message "
+                + i
+                + " ("
+                + m.role().wire()
+                + ") has an image; images are allowed in user messages only");
       }
     }
     SegmentBuilder out = new SegmentBuilder();
@@ -61,10 +68,12 @@ public final class ChatTemplate {
           String beforeFirstEnd = content.substring(0, content.indexOf(Tokens.END_THINK));
           String r = rstripNewlines(beforeFirstEnd);
           int lastThink = r.lastIndexOf(Tokens.THINK);
-          reasoning = lstripNewlines(lastThink < 0 ? r : r.substring(lastThink + Tokens.THINK.length()));
+          reasoning =
+              lstripNewlines(lastThink < 0 ? r : r.substring(lastThink + Tokens.THINK.length()));
           content =
               lstripNewlines(
-                  content.substring(content.lastIndexOf(Tokens.END_THINK) + Tokens.END_THINK.length()));
+                  content.substring(
+                      content.lastIndexOf(Tokens.END_THINK) + Tokens.END_THINK.length()));
         }
         special(out, Tokens.IM_START);
         if (i > lastQueryIndex && (last || !reasoning.isEmpty())) {
@@ -94,8 +103,9 @@ public final class ChatTemplate {
   }
 
   /**
-   * The template's {@code ns.last_query_index}: the last user message that is not a tool response. A list content
-   * counts only through its text items, so a user turn made only of images is not a query (as in jinja2).
+   * The template's {@code ns.last_query_index}: the last user message that is not a tool response.
+   * A list content counts only through its text items, so a user turn made only of images is not a
+   * query (as in jinja2).
    */
   static int lastQueryIndex(List<Message> messages) {
     for (int i = messages.size() - 1; i >= 0; i--) {

@@ -10,9 +10,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Decides whether a checkpoint's chat template is the one {@link ChatTemplate} implements. The gateway renders
- * prompts in Java, so a checkpoint with any other template must be refused at start: serving it would silently
- * produce a different prompt than Hugging Face's apply_chat_template.
+ * Decides whether a checkpoint's chat template is the one {@link ChatTemplate} implements. The
+ * gateway renders prompts in Java, so a checkpoint with any other template must be refused at
+ * start: serving it would silently produce a different prompt than Hugging Face's
+ * apply_chat_template.
  */
 public final class ChatTemplates {
   private ChatTemplates() {}
@@ -29,7 +30,10 @@ public final class ChatTemplates {
     }
   }
 
-  /** True when both templates are equal after collapsing whitespace runs (Jinja's own layout is irrelevant). */
+  /**
+   * True when both templates are equal after collapsing whitespace runs (Jinja's own layout is
+   * irrelevant).
+   */
   public static boolean sameTemplate(String a, String b) {
     return normalize(a).equals(normalize(b));
   }
@@ -39,9 +43,9 @@ public final class ChatTemplates {
   }
 
   /**
-   * Reads the checkpoint's template ({@code chat_template.jinja}, else {@code tokenizer_config.json}'s {@code
-   * chat_template}, a string or the "default" entry of a list) and fails with a message naming the file unless it is
-   * the Qwen3-SmVL template.
+   * Reads the checkpoint's template ({@code chat_template.jinja}, else {@code
+   * tokenizer_config.json}'s {@code chat_template}, a string or the "default" entry of a list) and
+   * fails with a message naming the file unless it is the Qwen3-SmVL template.
    */
   public static void requireKnown(Path checkpointDir) throws IOException {
     Path jinja = checkpointDir.resolve("chat_template.jinja");
@@ -56,11 +60,13 @@ public final class ChatTemplates {
       from = config;
       if (template == null) {
         throw new IllegalStateException(
-            config + " has no chat_template; the gateway only serves checkpoints with the Qwen3-SmVL chat template");
+            config
+                + " has no chat_template; the gateway only serves checkpoints with the Qwen3-SmVL chat template");
       }
     } else {
       throw new IllegalStateException(
-          checkpointDir + " has neither chat_template.jinja nor tokenizer_config.json; cannot check its chat template");
+          checkpointDir
+              + " has neither chat_template.jinja nor tokenizer_config.json; cannot check its chat template");
     }
     if (!sameTemplate(template, known())) {
       throw new IllegalStateException(
@@ -79,7 +85,8 @@ public final class ChatTemplates {
     if (t.isJsonArray()) {
       for (JsonElement e : t.getAsJsonArray()) {
         JsonObject named = e.getAsJsonObject();
-        if ("default".equals(named.get("name").getAsString())) return named.get("template").getAsString();
+        if ("default".equals(named.get("name").getAsString()))
+          return named.get("template").getAsString();
       }
     }
     return null;

@@ -1,6 +1,9 @@
 package tandem.gateway.chat;
 
-/** Tile grid of one image: rows = cols = 0 when the image was not split (one tile), else rows*cols tiles + global. */
+/**
+ * Tile grid of one image: rows = cols = 0 when the image was not split (one tile), else rows*cols
+ * tiles + global.
+ */
 public record Grid(int rows, int cols) {
   public Grid {
     if (rows < 0 || cols < 0 || (rows == 0) != (cols == 0)) {

@@ -3,9 +3,10 @@ package tandem.gateway.chat;
 import java.util.List;
 
 /**
- * SmolVLM's image-token expansion (HF's {@code SmolVLMProcessor}: processing_smolvlm.py {@code _prompt_single_image}
- * and {@code _prompt_split_image}, as in {@code Idefics3Processor}): the k-th image placeholder becomes the fake image
- * token, row/column markers, the global image token and {@code imageSeqLen} image tokens per tile. Pure function.
+ * SmolVLM's image-token expansion (HF's {@code SmolVLMProcessor}: processing_smolvlm.py {@code
+ * _prompt_single_image} and {@code _prompt_split_image}, as in {@code Idefics3Processor}): the k-th
+ * image placeholder becomes the fake image token, row/column markers, the global image token and
+ * {@code imageSeqLen} image tokens per tile. Pure function.
  */
 public final class ImageExpansion {
   private ImageExpansion() {}
@@ -14,7 +15,11 @@ public final class ImageExpansion {
     long placeholders = rendered.stream().filter(s -> s instanceof Segment.Image).count();
     if (placeholders != grids.size()) {
       throw new IllegalArgumentException(
-          "the prompt has " + placeholders + " image placeholders but " + grids.size() + " images were encoded");
+          "the prompt has "
+              + placeholders
+              + " image placeholders but "
+              + grids.size()
+              + " images were encoded");
     }
     SegmentBuilder out = new SegmentBuilder();
     for (Segment s : rendered) {
@@ -52,7 +57,10 @@ public final class ImageExpansion {
     for (int i = 0; i < n; i++) out.add(new Segment.Special(Tokens.IMAGE_PAD));
   }
 
-  /** Adds a segment, merging adjacent text so that BPE sees it as one piece (as HF does after expansion). */
+  /**
+   * Adds a segment, merging adjacent text so that BPE sees it as one piece (as HF does after
+   * expansion).
+   */
   private static void add(SegmentBuilder out, Segment s) {
     out.add(s);
   }

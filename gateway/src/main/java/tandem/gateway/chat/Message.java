@@ -3,9 +3,9 @@ package tandem.gateway.chat;
 import java.util.List;
 
 /**
- * One conversation turn. {@code stringContent} records whether the client sent {@code content} as a plain string
- * (Hugging Face distinguishes {@code content is string} from a list of items in a few template branches); a string
- * content is represented as a single text part.
+ * One conversation turn. {@code stringContent} records whether the client sent {@code content} as a
+ * plain string (Hugging Face distinguishes {@code content is string} from a list of items in a few
+ * template branches); a string content is represented as a single text part.
  */
 public record Message(Role role, List<Part> parts, boolean stringContent) {
   public Message {

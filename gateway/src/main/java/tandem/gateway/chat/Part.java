@@ -10,8 +10,8 @@ public sealed interface Part {
   }
 
   /**
-   * An image placeholder; the pixels travel separately (in request order). {@code ref} names the image for whoever
-   * built the message (a file path, "image 2"); the template never reads it.
+   * An image placeholder; the pixels travel separately (in request order). {@code ref} names the
+   * image for whoever built the message (a file path, "image 2"); the template never reads it.
    */
   record Image(String ref) implements Part {
     public Image {

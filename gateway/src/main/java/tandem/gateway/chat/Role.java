@@ -2,7 +2,10 @@ package tandem.gateway.chat;
 
 import java.util.Locale;
 
-/** The chat roles the Qwen3-SmVL template renders for a client (tool turns are not supported by the gateway). */
+/**
+ * The chat roles the Qwen3-SmVL template renders for a client (tool turns are not supported by the
+ * gateway).
+ */
 public enum Role {
   SYSTEM,
   USER,

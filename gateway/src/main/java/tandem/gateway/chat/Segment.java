@@ -1,9 +1,9 @@
 package tandem.gateway.chat;
 
 /**
- * A piece of a rendered prompt. Hugging Face tokenizers match added tokens first and encode the text between them
- * on its own; keeping the template's control tokens apart from text (which may contain anything a user typed) makes
- * tokenization exact and control-token injection impossible.
+ * A piece of a rendered prompt. Hugging Face tokenizers match added tokens first and encode the
+ * text between them on its own; keeping the template's control tokens apart from text (which may
+ * contain anything a user typed) makes tokenization exact and control-token injection impossible.
  */
 public sealed interface Segment {
   /** Plain text: encoded by byte-level BPE, never matched against added tokens. */

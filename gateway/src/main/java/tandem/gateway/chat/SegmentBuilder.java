@@ -4,9 +4,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Appends segments, merging adjacent text into one segment (HF's tokenizer sees adjacent text as one BPE input) in
- * linear time: text is collected in a builder and becomes a segment only when something else follows, so a
- * conversation of many small parts is not copied once per part.
+ * Appends segments, merging adjacent text into one segment (HF's tokenizer sees adjacent text as
+ * one BPE input) in linear time: text is collected in a builder and becomes a segment only when
+ * something else follows, so a conversation of many small parts is not copied once per part.
  */
 final class SegmentBuilder {
   private final List<Segment> out = new ArrayList<>();

@@ -1,10 +1,11 @@
 package tandem.gateway.chat;
 
 /**
- * Drops a leading empty think block ({@code <think>\n\n</think>\n\n}) from streamed text. The model was trained with
- * that block before every answer; when the prompt does not already contain it (enable_thinking true or undefined)
- * the model writes it itself. Text is held back only while it is still a prefix of the block. A non-empty think
- * block is real reasoning and is passed through. Not thread-safe; one per stream.
+ * Drops a leading empty think block ({@code <think>\n\n</think>\n\n}) from streamed text. The model
+ * was trained with that block before every answer; when the prompt does not already contain it
+ * (enable_thinking true or undefined) the model writes it itself. Text is held back only while it
+ * is still a prefix of the block. A non-empty think block is real reasoning and is passed through.
+ * Not thread-safe; one per stream.
  */
 public final class ThinkBlockStripper {
   public static final String EMPTY_BLOCK = "<think>\n\n</think>\n\n";

@@ -18,9 +18,10 @@ import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
 
 /**
- * The gRPC front door of the {@link ChatPipeline}: proto → {@link ChatInput}, events → chunks; every refusal becomes
- * a status through common's {@link GrpcRejections}, as in the other services. The client's deadline, cancel and image
- * scope (from {@link ClientLimiter}) go into the chat's {@link CallScope}.
+ * The gRPC front door of the {@link ChatPipeline}: proto → {@link ChatInput}, events → chunks;
+ * every refusal becomes a status through common's {@link GrpcRejections}, as in the other services.
+ * The client's deadline, cancel and image scope (from {@link ClientLimiter}) go into the chat's
+ * {@link CallScope}.
  */
 public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
   private final ChatPipeline pipeline;
@@ -35,26 +36,33 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
       ChatInput in = ProtoChat.input(request, pipeline.limits().input());
       String imageScope = ClientLimiter.IMAGE_SCOPE.get();
       Deadline deadline = Context.current().getDeadline();
-      CallScope scope = deadline != null
-          ? CallScope.withDeadline(imageScope, deadline.timeRemaining(TimeUnit.NANOSECONDS))
-          : CallScope.of(imageScope);
-      if (out instanceof ServerCallStreamObserver<ChatChunk> call) call.setOnCancelHandler(scope::cancel);
+      CallScope scope =
+          deadline != null
+              ? CallScope.withDeadline(imageScope, deadline.timeRemaining(TimeUnit.NANOSECONDS))
+              : CallScope.of(imageScope);
+      if (out instanceof ServerCallStreamObserver<ChatChunk> call)
+        call.setOnCancelHandler(scope::cancel);
       pipeline.chat(in, scope, new Sink(in.requestId(), out));
-    } catch (RuntimeException | Error e) { // an OutOfMemoryError in one chat fails that chat, with a status
+    } catch (RuntimeException
+        | Error e) { // an OutOfMemoryError in one chat fails that chat, with a status
       out.onError(GrpcRejections.toStatusException(refusal(e)));
     }
   }
 
   /**
-   * What a chat that failed at once tells its client: a refusal, or a bad argument (INVALID_ARGUMENT), with its own
-   * message; anything else is the gateway's fault (INTERNAL, saying so).
+   * What a chat that failed at once tells its client: a refusal, or a bad argument
+   * (INVALID_ARGUMENT), with its own message; anything else is the gateway's fault (INTERNAL,
+   * saying so).
    */
   static Throwable refusal(Throwable e) {
     if (e instanceof Rejection || e instanceof IllegalArgumentException) return e;
     return Rejection.internal("gateway: " + e, e);
   }
 
-  /** Answer events as chunks: a delta, then a chunk per box it closed; the final chunk ends the stream. */
+  /**
+   * Answer events as chunks: a delta, then a chunk per box it closed; the final chunk ends the
+   * stream.
+   */
   private static final class Sink implements ChatSink {
     private final String requestId;
     private final StreamObserver<ChatChunk> out;
@@ -67,9 +75,11 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
     @Override
     public void event(ChatEvent e) {
       if (e instanceof ChatEvent.Delta d) {
-        if (!d.text().isEmpty()) out.onNext(ChatChunk.newBuilder().setRequestId(requestId).setDelta(d.text()).build());
+        if (!d.text().isEmpty())
+          out.onNext(ChatChunk.newBuilder().setRequestId(requestId).setDelta(d.text()).build());
         for (ChatEvent.BoxResult b : d.boxes()) {
-          out.onNext(ChatChunk.newBuilder().setRequestId(requestId).setBox(ProtoChat.box(b)).build());
+          out.onNext(
+              ChatChunk.newBuilder().setRequestId(requestId).setBox(ProtoChat.box(b)).build());
         }
       } else if (e instanceof ChatEvent.Done done) {
         out.onNext(ProtoChat.finalChunk(done.result()));

@@ -3,10 +3,10 @@ package tandem.gateway.grpc;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import tandem.common.error.Rejection;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
-import tandem.common.error.Rejection;
 import tandem.gateway.limits.InputLimits;
 import tandem.gateway.pipeline.ChatEvent;
 import tandem.gateway.pipeline.ChatInput;
@@ -24,7 +24,10 @@ import tandem.proto.gateway.v1.Usage;
 import tandem.proto.types.v1.FinishReason;
 import tandem.proto.types.v1.GenerationParams;
 
-/** ChatRequest → {@link ChatInput} and answer events → ChatChunks: the proto side of the gRPC front door. */
+/**
+ * ChatRequest → {@link ChatInput} and answer events → ChatChunks: the proto side of the gRPC front
+ * door.
+ */
 public final class ProtoChat {
   private ProtoChat() {}
 
@@ -34,9 +37,10 @@ public final class ProtoChat {
   }
 
   /**
-   * Validates and converts the request; a mistake is INVALID saying what is allowed. Counts and sizes are checked
-   * before converting anything: messages, parts per message, text bytes over the whole request, ids. An empty
-   * request id is replaced by a fresh one (it is echoed on every chunk).
+   * Validates and converts the request; a mistake is INVALID saying what is allowed. Counts and
+   * sizes are checked before converting anything: messages, parts per message, text bytes over the
+   * whole request, ids. An empty request id is replaced by a fresh one (it is echoed on every
+   * chunk).
    */
   public static ChatInput input(ChatRequest req, InputLimits in) {
     in.checkId("request_id", req.getRequestId());
@@ -68,23 +72,29 @@ public final class ProtoChat {
           case IMAGE -> {
             ImagePart img = p.getImage();
             if (img.getData().isEmpty() && img.getImageId().isEmpty()) {
-              throw Rejection.invalid("message " + i + " part " + j + ": an image needs data or an image_id");
+              throw Rejection.invalid(
+                  "message " + i + " part " + j + ": an image needs data or an image_id");
             }
             in.checkId("message " + i + " part " + j + ": image_id", img.getImageId());
             parts.add(Part.image("image " + images.size()));
             images.add(new ImageInput(img.getData().asReadOnlyByteBuffer(), img.getImageId()));
           }
-          default -> throw Rejection.invalid("message " + i + " part " + j + " is empty; set text or image");
+          default ->
+              throw Rejection.invalid(
+                  "message " + i + " part " + j + " is empty; set text or image");
         }
       }
       messages.add(Message.ofParts(role, parts));
     }
     return new ChatInput(
         req.getRequestId().isEmpty() ? UUID.randomUUID().toString() : req.getRequestId(),
-        messages, images, req.hasParams() ? sampling(req.getParams()) : Sampling.defaults(),
+        messages,
+        images,
+        req.hasParams() ? sampling(req.getParams()) : Sampling.defaults(),
         !req.hasAddGenerationPrompt() || req.getAddGenerationPrompt(),
         req.hasEnableThinking() ? req.getEnableThinking() : null,
-        req.getStopList(), req.getSerializedSize());
+        req.getStopList(),
+        req.getSerializedSize());
   }
 
   static Sampling sampling(GenerationParams p) {
@@ -102,8 +112,12 @@ public final class ProtoChat {
 
   /** A box event as the proto Box. */
   static Box box(ChatEvent.BoxResult b) {
-    Box.Builder box = Box.newBuilder().setLabel(b.label()).setRaw(b.raw()).setParsed(b.parsed())
-        .setImageIndex(b.imageIndex());
+    Box.Builder box =
+        Box.newBuilder()
+            .setLabel(b.label())
+            .setRaw(b.raw())
+            .setParsed(b.parsed())
+            .setImageIndex(b.imageIndex());
     for (double d : b.norm()) box.addNorm(d);
     for (double d : b.pixels()) box.addPixels(d);
     return box.build();
@@ -112,19 +126,31 @@ public final class ProtoChat {
   /** The final chunk of a stream. */
   static ChatChunk finalChunk(ChatEvent.ChatResult r) {
     ChatEvent.Timings t = r.timings();
-    StageTimings.Builder timings = StageTimings.newBuilder()
-        .setPreprocessMs(t.preprocessMs()).setVisionMs(t.visionMs()).setVisionCacheHit(t.visionCacheHit())
-        .setTokenizeMs(t.tokenizeMs()).setPrefillMs(t.prefillMs()).setTimeToFirstTokenMs(t.timeToFirstTokenMs())
-        .setDecodeMs(t.decodeMs()).setParseMs(t.parseMs()).setTotalMs(t.totalMs());
-    ChatFinal f = ChatFinal.newBuilder()
-        .setFinishReason(reason(r.reason()))
-        .setUsage(Usage.newBuilder().setPromptTokens(r.usage().promptTokens()).setImageTokens(r.usage().imageTokens())
-            .setCompletionTokens(r.usage().completionTokens()).setCachedPromptTokens(r.usage().cachedPromptTokens()))
-        .setTimings(timings)
-        .addAllCompletionIds(r.completionIds())
-        .setError(r.error())
-        .setTraceId(r.traceId())
-        .build();
+    StageTimings.Builder timings =
+        StageTimings.newBuilder()
+            .setPreprocessMs(t.preprocessMs())
+            .setVisionMs(t.visionMs())
+            .setVisionCacheHit(t.visionCacheHit())
+            .setTokenizeMs(t.tokenizeMs())
+            .setPrefillMs(t.prefillMs())
+            .setTimeToFirstTokenMs(t.timeToFirstTokenMs())
+            .setDecodeMs(t.decodeMs())
+            .setParseMs(t.parseMs())
+            .setTotalMs(t.totalMs());
+    ChatFinal f =
+        ChatFinal.newBuilder()
+            .setFinishReason(reason(r.reason()))
+            .setUsage(
+                Usage.newBuilder()
+                    .setPromptTokens(r.usage().promptTokens())
+                    .setImageTokens(r.usage().imageTokens())
+                    .setCompletionTokens(r.usage().completionTokens())
+                    .setCachedPromptTokens(r.usage().cachedPromptTokens()))
+            .setTimings(timings)
+            .addAllCompletionIds(r.completionIds())
+            .setError(r.error())
+            .setTraceId(r.traceId())
+            .build();
     return ChatChunk.newBuilder().setRequestId(r.requestId()).setFinal(f).build();
   }
 

@@ -20,9 +20,10 @@ import tandem.gateway.pipeline.ImageInput;
 import tandem.gateway.pipeline.Sampling;
 
 /**
- * An OpenAI chat-completions body → {@link ChatInput}. Strict: an unknown field, a wrong type or an unsupported value
- * is INVALID naming the field and what is allowed, so a client never gets an answer to a question it did not ask.
- * A parameter left out stays unset ({@link Sampling} null), which means the checkpoint's default on both front doors.
+ * An OpenAI chat-completions body → {@link ChatInput}. Strict: an unknown field, a wrong type or an
+ * unsupported value is INVALID naming the field and what is allowed, so a client never gets an
+ * answer to a question it did not ask. A parameter left out stays unset ({@link Sampling} null),
+ * which means the checkpoint's default on both front doors.
  */
 record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsage, String model) {
   /** Fetches an http(s) image URL whose host is allowed, or refuses it. */
@@ -31,30 +32,68 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
   }
 
   /** Fields we read. */
-  private static final Set<String> KNOWN = Set.of("model", "messages", "stream", "stream_options", "max_tokens",
-      "max_completion_tokens", "temperature", "top_p", "seed", "stop", "n", "min_tokens", "top_k",
-      "repetition_penalty", "no_repeat_ngram_size", "user", "metadata", "store", "presence_penalty",
-      "frequency_penalty", "logprobs", "response_format", "stop_token_ids", "request_id", "enable_thinking",
-      "chat_template_kwargs", "add_generation_prompt");
+  private static final Set<String> KNOWN =
+      Set.of(
+          "model",
+          "messages",
+          "stream",
+          "stream_options",
+          "max_tokens",
+          "max_completion_tokens",
+          "temperature",
+          "top_p",
+          "seed",
+          "stop",
+          "n",
+          "min_tokens",
+          "top_k",
+          "repetition_penalty",
+          "no_repeat_ngram_size",
+          "user",
+          "metadata",
+          "store",
+          "presence_penalty",
+          "frequency_penalty",
+          "logprobs",
+          "response_format",
+          "stop_token_ids",
+          "request_id",
+          "enable_thinking",
+          "chat_template_kwargs",
+          "add_generation_prompt");
 
-  static ChatCompletionRequest parse(JsonElement body, String servedModel, long bodyBytes, int maxImageBytes,
+  static ChatCompletionRequest parse(
+      JsonElement body,
+      String servedModel,
+      long bodyBytes,
+      int maxImageBytes,
       ImageFetcher fetcher) {
-    if (body == null || !body.isJsonObject()) throw Rejection.invalid("the body must be a JSON object");
+    if (body == null || !body.isJsonObject())
+      throw Rejection.invalid("the body must be a JSON object");
     JsonObject o = body.getAsJsonObject();
     for (String k : o.keySet()) {
       if (!KNOWN.contains(k)) {
-        throw Rejection.invalid("unknown field '" + k + "'; supported: "
-            + String.join(", ", new java.util.TreeSet<>(KNOWN)));
+        throw Rejection.invalid(
+            "unknown field '"
+                + k
+                + "'; supported: "
+                + String.join(", ", new java.util.TreeSet<>(KNOWN)));
       }
     }
     String model = str(o, "model", null);
     if (model != null && !model.equals(servedModel)) {
-      throw new Rejection(Rejection.Kind.NOT_FOUND, "the model '" + model + "' does not exist; this server serves '"
-          + servedModel + "' (GET /v1/models)");
+      throw new Rejection(
+          Rejection.Kind.NOT_FOUND,
+          "the model '"
+              + model
+              + "' does not exist; this server serves '"
+              + servedModel
+              + "' (GET /v1/models)");
     }
     Integer n = integer(o, "n");
     if (n != null && n != 1) {
-      throw Rejection.invalid("n = " + n + " is not supported; only n = 1 (one choice per request)");
+      throw Rejection.invalid(
+          "n = " + n + " is not supported; only n = 1 (one choice per request)");
     }
     zeroOrAbsent(o, "presence_penalty");
     zeroOrAbsent(o, "frequency_penalty");
@@ -75,7 +114,8 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       if (!so.isJsonObject()) throw Rejection.invalid("stream_options must be an object");
       for (String k : so.getAsJsonObject().keySet()) {
         if (!k.equals("include_usage")) {
-          throw Rejection.invalid("stream_options." + k + " is not supported; supported: include_usage");
+          throw Rejection.invalid(
+              "stream_options." + k + " is not supported; supported: include_usage");
         }
       }
       includeUsage = bool(so.getAsJsonObject(), "include_usage", false);
@@ -83,8 +123,12 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
     Integer maxTokens = integer(o, "max_tokens");
     Integer maxCompletion = integer(o, "max_completion_tokens");
     if (maxTokens != null && maxCompletion != null && !maxTokens.equals(maxCompletion)) {
-      throw Rejection.invalid("max_tokens (" + maxTokens + ") and max_completion_tokens (" + maxCompletion
-          + ") disagree; send one of them");
+      throw Rejection.invalid(
+          "max_tokens ("
+              + maxTokens
+              + ") and max_completion_tokens ("
+              + maxCompletion
+              + ") disagree; send one of them");
     }
     Long seed = null;
     if (o.has("seed") && !o.get("seed").isJsonNull()) {
@@ -101,16 +145,17 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       if (!s.isJsonArray()) throw Rejection.invalid("stop_token_ids must be an array of integers");
       for (JsonElement e : s.getAsJsonArray()) stopIds.add(intValue(e, "stop_token_ids[]"));
     }
-    Sampling sampling = new Sampling(
-        maxTokens != null ? maxTokens : maxCompletion,
-        integer(o, "min_tokens"),
-        integer(o, "no_repeat_ngram_size"),
-        number(o, "temperature"),
-        number(o, "top_p"),
-        integer(o, "top_k"),
-        seed,
-        number(o, "repetition_penalty"),
-        stopIds);
+    Sampling sampling =
+        new Sampling(
+            maxTokens != null ? maxTokens : maxCompletion,
+            integer(o, "min_tokens"),
+            integer(o, "no_repeat_ngram_size"),
+            number(o, "temperature"),
+            number(o, "top_p"),
+            integer(o, "top_k"),
+            seed,
+            number(o, "repetition_penalty"),
+            stopIds);
     List<String> stop = new ArrayList<>();
     if (o.has("stop") && !o.get("stop").isJsonNull()) {
       JsonElement s = o.get("stop");
@@ -133,10 +178,12 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       if (!k.isJsonObject()) throw Rejection.invalid("chat_template_kwargs must be an object");
       for (String key : k.getAsJsonObject().keySet()) {
         if (!key.equals("enable_thinking")) {
-          throw Rejection.invalid("chat_template_kwargs." + key + " is not supported; supported: enable_thinking");
+          throw Rejection.invalid(
+              "chat_template_kwargs." + key + " is not supported; supported: enable_thinking");
         }
       }
-      if (k.getAsJsonObject().has("enable_thinking")) thinking = bool(k.getAsJsonObject(), "enable_thinking", false);
+      if (k.getAsJsonObject().has("enable_thinking"))
+        thinking = bool(k.getAsJsonObject(), "enable_thinking", false);
     }
     if (o.has("enable_thinking") && !o.get("enable_thinking").isJsonNull()) {
       thinking = bool(o, "enable_thinking", false);
@@ -145,7 +192,8 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
     List<Message> messages = new ArrayList<>();
     List<ImageInput> images = new ArrayList<>();
     JsonElement ms = o.get("messages");
-    if (ms == null || !ms.isJsonArray()) throw Rejection.invalid("messages is required: an array of {role, content}");
+    if (ms == null || !ms.isJsonArray())
+      throw Rejection.invalid("messages is required: an array of {role, content}");
     JsonArray arr = ms.getAsJsonArray();
     for (int i = 0; i < arr.size(); i++) {
       messages.add(message(arr.get(i), i, images, maxImageBytes, fetcher));
@@ -154,23 +202,33 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
     if (requestId == null || requestId.isEmpty()) {
       requestId = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
     }
-    ChatInput in = new ChatInput(requestId, messages, images, sampling, bool(o, "add_generation_prompt", true),
-        thinking, stop, bodyBytes);
+    ChatInput in =
+        new ChatInput(
+            requestId,
+            messages,
+            images,
+            sampling,
+            bool(o, "add_generation_prompt", true),
+            thinking,
+            stop,
+            bodyBytes);
     return new ChatCompletionRequest(in, stream, includeUsage, servedModel);
   }
 
-  private static Message message(JsonElement e, int i, List<ImageInput> images, int maxImageBytes,
-      ImageFetcher fetcher) {
+  private static Message message(
+      JsonElement e, int i, List<ImageInput> images, int maxImageBytes, ImageFetcher fetcher) {
     String where = "messages[" + i + "]";
     if (!e.isJsonObject()) throw Rejection.invalid(where + " must be an object {role, content}");
     JsonObject m = e.getAsJsonObject();
     for (String k : m.keySet()) {
       if (!Set.of("role", "content", "name").contains(k)) {
-        throw Rejection.invalid(where + "." + k + " is not supported; supported: role, content, name");
+        throw Rejection.invalid(
+            where + "." + k + " is not supported; supported: role, content, name");
       }
     }
     String roleName = str(m, "role", null);
-    if (roleName == null) throw Rejection.invalid(where + ".role is required: system, user or assistant");
+    if (roleName == null)
+      throw Rejection.invalid(where + ".role is required: system, user or assistant");
     Role role;
     try {
       role = Role.parse(roleName);
@@ -181,8 +239,10 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
     if (c == null || c.isJsonNull()) {
       throw Rejection.invalid(where + ".content is required: a string or an array of parts");
     }
-    if (c.isJsonPrimitive() && c.getAsJsonPrimitive().isString()) return Message.ofString(role, c.getAsString());
-    if (!c.isJsonArray()) throw Rejection.invalid(where + ".content must be a string or an array of parts");
+    if (c.isJsonPrimitive() && c.getAsJsonPrimitive().isString())
+      return Message.ofString(role, c.getAsString());
+    if (!c.isJsonArray())
+      throw Rejection.invalid(where + ".content must be a string or an array of parts");
     List<Part> parts = new ArrayList<>();
     JsonArray ps = c.getAsJsonArray();
     for (int j = 0; j < ps.size(); j++) {
@@ -201,12 +261,14 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
         else if (iu != null && iu.isJsonPrimitive()) url = iu.getAsString();
         else url = null;
         if (url == null) {
-          throw Rejection.invalid(pw + ".image_url.url is required (a data: URI, e.g. data:image/png;base64,...)");
+          throw Rejection.invalid(
+              pw + ".image_url.url is required (a data: URI, e.g. data:image/png;base64,...)");
         }
         parts.add(Part.image("image " + images.size()));
         images.add(new ImageInput(image(url, pw + ".image_url.url", maxImageBytes, fetcher), ""));
       } else {
-        throw Rejection.invalid(pw + ".type '" + type + "' is not supported; supported: text, image_url");
+        throw Rejection.invalid(
+            pw + ".type '" + type + "' is not supported; supported: text, image_url");
       }
     }
     return Message.ofParts(role, parts);
@@ -219,31 +281,46 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       if (comma < 0) throw Rejection.invalid(where + ": a data: URI needs a comma before the data");
       String meta = url.substring(5, comma);
       if (!meta.toLowerCase(java.util.Locale.ROOT).endsWith(";base64")) {
-        throw Rejection.invalid(where + ": only base64 data: URIs are supported (data:image/png;base64,...)");
+        throw Rejection.invalid(
+            where + ": only base64 data: URIs are supported (data:image/png;base64,...)");
       }
       // the decoded size is known from the length: refuse before decoding
       long decoded = (long) (url.length() - comma - 1) / 4 * 3;
       if (decoded > maxImageBytes + 3L) {
-        throw Rejection.tooLarge(where + ": the image is about " + decoded + " bytes; the limit is " + maxImageBytes
-            + " (" + GatewaySettings.MAX_IMAGE_BYTES.env() + "=" + maxImageBytes + ")");
+        throw Rejection.tooLarge(
+            where
+                + ": the image is about "
+                + decoded
+                + " bytes; the limit is "
+                + maxImageBytes
+                + " ("
+                + GatewaySettings.MAX_IMAGE_BYTES.env()
+                + "="
+                + maxImageBytes
+                + ")");
       }
       try {
         return ByteBuffer.wrap(Base64.getMimeDecoder().decode(url.substring(comma + 1)));
       } catch (IllegalArgumentException e) {
-        throw Rejection.invalid(where + ": the data: URI is not valid base64 (" + e.getMessage() + ")");
+        throw Rejection.invalid(
+            where + ": the data: URI is not valid base64 (" + e.getMessage() + ")");
       }
     }
-    if (url.regionMatches(true, 0, "http://", 0, 7) || url.regionMatches(true, 0, "https://", 0, 8)) {
+    if (url.regionMatches(true, 0, "http://", 0, 7)
+        || url.regionMatches(true, 0, "https://", 0, 8)) {
       return fetcher.fetch(url, where);
     }
-    throw Rejection.invalid(where + ": unsupported image URL scheme; send a data: URI (data:image/png;base64,...)");
+    throw Rejection.invalid(
+        where + ": unsupported image URL scheme; send a data: URI (data:image/png;base64,...)");
   }
 
   private static void zeroOrAbsent(JsonObject o, String k) {
     Float f = number(o, k);
     if (f != null && f != 0f) {
-      throw Rejection.invalid(k + " is not supported; leave it out or set it to 0 (use repetition_penalty or"
-          + " no_repeat_ngram_size)");
+      throw Rejection.invalid(
+          k
+              + " is not supported; leave it out or set it to 0 (use repetition_penalty or"
+              + " no_repeat_ngram_size)");
     }
   }
 
@@ -256,7 +333,8 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
   static String str(JsonObject o, String k, String dflt) {
     JsonElement e = o.get(k);
     if (e == null || e.isJsonNull()) return dflt;
-    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) throw Rejection.invalid(k + " must be a string");
+    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString())
+      throw Rejection.invalid(k + " must be a string");
     return e.getAsString();
   }
 
@@ -276,7 +354,8 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
   }
 
   private static int intValue(JsonElement e, String k) {
-    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) throw Rejection.invalid(k + " must be an integer");
+    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber())
+      throw Rejection.invalid(k + " must be an integer");
     try {
       return e.getAsBigDecimal().intValueExact();
     } catch (ArithmeticException ex) {
@@ -287,7 +366,8 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
   static Float number(JsonObject o, String k) {
     JsonElement e = o.get(k);
     if (e == null || e.isJsonNull()) return null;
-    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) throw Rejection.invalid(k + " must be a number");
+    if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber())
+      throw Rejection.invalid(k + " must be a number");
     double d = e.getAsDouble();
     if (!Double.isFinite(d)) throw Rejection.invalid(k + " must be a finite number");
     return (float) d;

@@ -45,21 +45,24 @@ import tandem.gateway.pipeline.ChatSink;
 import tandem.gateway.pipeline.FinishReason;
 
 /**
- * The HTTP front door of the {@link ChatPipeline}: OpenAI's {@code POST /v1/chat/completions} (server-sent events or
- * one JSON answer), {@code GET /v1/models}, and the web playground's static files at {@code /}. Served by the JDK's
- * {@code com.sun.net.httpserver} (docs/http-api.md says why). The same bearer tokens, per-client limits
- * ({@link ClientLimiter}), tracing and GenAI metrics apply as for gRPC {@code Chat}.
+ * The HTTP front door of the {@link ChatPipeline}: OpenAI's {@code POST /v1/chat/completions}
+ * (server-sent events or one JSON answer), {@code GET /v1/models}, and the web playground's static
+ * files at {@code /}. Served by the JDK's {@code com.sun.net.httpserver} (docs/http-api.md says
+ * why). The same bearer tokens, per-client limits ({@link ClientLimiter}), tracing and GenAI
+ * metrics apply as for gRPC {@code Chat}.
  *
- * <p>A stream is written by the request's own thread from a queue of answer events; while it waits it sends an SSE
- * comment every few seconds, so a client that went away is noticed by a failed write even before the first token,
- * and its chat is cancelled: the decoder call ends and frees its sequence.
+ * <p>A stream is written by the request's own thread from a queue of answer events; while it waits
+ * it sends an SSE comment every few seconds, so a client that went away is noticed by a failed
+ * write even before the first token, and its chat is cancelled: the decoder call ends and frees its
+ * sequence.
  */
 public final class HttpFrontDoor implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(HttpFrontDoor.class);
   private static final String PLAYGROUND = "/tandem/gateway/playground/";
   private static final AttributeKey<String> METHOD = AttributeKey.stringKey("http.request.method");
   private static final AttributeKey<String> ROUTE = AttributeKey.stringKey("http.route");
-  private static final AttributeKey<Long> STATUS = AttributeKey.longKey("http.response.status_code");
+  private static final AttributeKey<Long> STATUS =
+      AttributeKey.longKey("http.response.status_code");
 
   private final ChatPipeline pipeline;
   private final String modelName;
@@ -76,8 +79,14 @@ public final class HttpFrontDoor implements AutoCloseable {
   private final long created = System.currentTimeMillis() / 1000;
   private volatile boolean draining;
 
-  private HttpFrontDoor(ChatPipeline pipeline, String modelName, BearerTokenAuth tokens, ClientLimiter limiter,
-      HttpSettings settings, Telemetry telemetry) throws IOException {
+  private HttpFrontDoor(
+      ChatPipeline pipeline,
+      String modelName,
+      BearerTokenAuth tokens,
+      ClientLimiter limiter,
+      HttpSettings settings,
+      Telemetry telemetry)
+      throws IOException {
     this.pipeline = pipeline;
     this.modelName = modelName;
     this.tokens = tokens;
@@ -86,19 +95,26 @@ public final class HttpFrontDoor implements AutoCloseable {
     this.fetcher = new ImageFetcher(settings);
     this.telemetry = telemetry;
     this.tracer = telemetry.tracer("tandem.gateway.http");
-    this.duration = telemetry.meter("tandem.gateway.http").histogramBuilder("http.server.request.duration")
-        .setUnit("s").setDescription("HTTP requests of the gateway's OpenAI-compatible API and playground").build();
+    this.duration =
+        telemetry
+            .meter("tandem.gateway.http")
+            .histogramBuilder("http.server.request.duration")
+            .setUnit("s")
+            .setDescription("HTTP requests of the gateway's OpenAI-compatible API and playground")
+            .build();
     this.server = HttpServer.create(new InetSocketAddress(settings.port()), 128);
     int streams = pipeline.limits().maxConcurrentStreams();
-    // a streaming request holds its thread until the answer ends: enough threads for every admitted stream, plus
+    // a streaming request holds its thread until the answer ends: enough threads for every admitted
+    // stream, plus
     // some for refusals and static files
     int threads = streams > 0 ? streams + 16 : 256;
     AtomicInteger n = new AtomicInteger();
-    ThreadFactory tf = r -> {
-      Thread t = new Thread(r, "gateway-http-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    };
+    ThreadFactory tf =
+        r -> {
+          Thread t = new Thread(r, "gateway-http-" + n.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        };
     this.executor = Executors.newFixedThreadPool(threads, tf);
     server.setExecutor(executor);
     server.createContext("/", this::handle);
@@ -110,8 +126,14 @@ public final class HttpFrontDoor implements AutoCloseable {
    * @param tokens the bearer-token check of the gRPC port, or null when auth is off
    * @param limiter the gRPC port's limiter: one budget per client over both front doors
    */
-  public static HttpFrontDoor start(ChatPipeline pipeline, String modelName, BearerTokenAuth tokens,
-      ClientLimiter limiter, HttpSettings settings, Telemetry telemetry) throws IOException {
+  public static HttpFrontDoor start(
+      ChatPipeline pipeline,
+      String modelName,
+      BearerTokenAuth tokens,
+      ClientLimiter limiter,
+      HttpSettings settings,
+      Telemetry telemetry)
+      throws IOException {
     HttpFrontDoor d = new HttpFrontDoor(pipeline, modelName, tokens, limiter, settings, telemetry);
     d.server.start();
     return d;
@@ -149,17 +171,18 @@ public final class HttpFrontDoor implements AutoCloseable {
 
   // ---- routing
 
-  private static final TextMapGetter<HttpExchange> HEADERS = new TextMapGetter<>() {
-    @Override
-    public Iterable<String> keys(HttpExchange ex) {
-      return ex.getRequestHeaders().keySet();
-    }
+  private static final TextMapGetter<HttpExchange> HEADERS =
+      new TextMapGetter<>() {
+        @Override
+        public Iterable<String> keys(HttpExchange ex) {
+          return ex.getRequestHeaders().keySet();
+        }
 
-    @Override
-    public String get(HttpExchange ex, String key) {
-      return ex == null ? null : ex.getRequestHeaders().getFirst(key);
-    }
-  };
+        @Override
+        public String get(HttpExchange ex, String key) {
+          return ex == null ? null : ex.getRequestHeaders().getFirst(key);
+        }
+      };
 
   private void handle(HttpExchange ex) {
     long t0 = System.nanoTime();
@@ -167,9 +190,20 @@ public final class HttpFrontDoor implements AutoCloseable {
     String path = ex.getRequestURI().getPath();
     String method = ex.getRequestMethod().toUpperCase(Locale.ROOT);
     String route = path.startsWith("/v1/") ? path : "/";
-    Context parent = telemetry.otel().getPropagators().getTextMapPropagator().extract(Context.current(), ex, HEADERS);
-    Span span = tracer.spanBuilder(method + " " + route).setSpanKind(SpanKind.SERVER).setParent(parent)
-        .setAttribute(METHOD, method).setAttribute(ROUTE, route).startSpan();
+    Context parent =
+        telemetry
+            .otel()
+            .getPropagators()
+            .getTextMapPropagator()
+            .extract(Context.current(), ex, HEADERS);
+    Span span =
+        tracer
+            .spanBuilder(method + " " + route)
+            .setSpanKind(SpanKind.SERVER)
+            .setParent(parent)
+            .setAttribute(METHOD, method)
+            .setAttribute(ROUTE, route)
+            .startSpan();
     int[] status = {0};
     try (Scope ignored = span.makeCurrent()) {
       status[0] = route(ex, method, path);
@@ -182,7 +216,8 @@ public final class HttpFrontDoor implements AutoCloseable {
       span.setAttribute(STATUS, (long) status[0]);
       if (status[0] >= 500) span.setStatus(StatusCode.ERROR);
       span.end();
-      duration.record((System.nanoTime() - t0) / 1e9,
+      duration.record(
+          (System.nanoTime() - t0) / 1e9,
           Attributes.of(METHOD, method, ROUTE, route, STATUS, (long) status[0]));
       ex.close();
       active.decrementAndGet();
@@ -192,7 +227,8 @@ public final class HttpFrontDoor implements AutoCloseable {
   /** Returns the status sent. */
   private int route(HttpExchange ex, String method, String path) throws IOException {
     if (draining) {
-      return send(ex, Rejection.unavailable("the gateway is shutting down; retry on another replica"));
+      return send(
+          ex, Rejection.unavailable("the gateway is shutting down; retry on another replica"));
     }
     if (path.equals("/v1/chat/completions")) {
       if (!method.equals("POST")) return methodNotAllowed(ex, "POST");
@@ -205,8 +241,13 @@ public final class HttpFrontDoor implements AutoCloseable {
       return models(ex, path);
     }
     if (path.startsWith("/v1/")) {
-      return send(ex, new Rejection(Rejection.Kind.NOT_FOUND, "no such endpoint: " + path
-          + "; this server has POST /v1/chat/completions and GET /v1/models"));
+      return send(
+          ex,
+          new Rejection(
+              Rejection.Kind.NOT_FOUND,
+              "no such endpoint: "
+                  + path
+                  + "; this server has POST /v1/chat/completions and GET /v1/models"));
     }
     if (!method.equals("GET") && !method.equals("HEAD")) return methodNotAllowed(ex, "GET");
     return staticFile(ex, path);
@@ -214,8 +255,14 @@ public final class HttpFrontDoor implements AutoCloseable {
 
   private int methodNotAllowed(HttpExchange ex, String allowed) throws IOException {
     ex.getResponseHeaders().set("Allow", allowed);
-    JsonObject body = OpenAiErrors.body(Rejection.invalid(ex.getRequestMethod() + " is not allowed on "
-        + ex.getRequestURI().getPath() + "; use " + allowed));
+    JsonObject body =
+        OpenAiErrors.body(
+            Rejection.invalid(
+                ex.getRequestMethod()
+                    + " is not allowed on "
+                    + ex.getRequestURI().getPath()
+                    + "; use "
+                    + allowed));
     return json(ex, 405, body);
   }
 
@@ -238,8 +285,11 @@ public final class HttpFrontDoor implements AutoCloseable {
     if (path.startsWith("/v1/models/")) {
       String id = path.substring("/v1/models/".length());
       if (!id.equals(modelName)) {
-        return send(ex, new Rejection(Rejection.Kind.NOT_FOUND, "the model '" + id
-            + "' does not exist; this server serves '" + modelName + "'"));
+        return send(
+            ex,
+            new Rejection(
+                Rejection.Kind.NOT_FOUND,
+                "the model '" + id + "' does not exist; this server serves '" + modelName + "'"));
       }
       return json(ex, 200, m);
     }
@@ -273,13 +323,17 @@ public final class HttpFrontDoor implements AutoCloseable {
       } catch (StackOverflowError e) {
         throw Rejection.invalid("the body's JSON nests too deeply");
       }
-      req = ChatCompletionRequest.parse(json, modelName, body.length, settings.maxImageBytes(), fetcher);
+      req =
+          ChatCompletionRequest.parse(
+              json, modelName, body.length, settings.maxImageBytes(), fetcher);
     } catch (Rejection r) {
       return send(ex, r);
     }
     body = null; // the images live on in the request; the JSON text need not
     InetSocketAddress peer = ex.getRemoteAddress();
-    String key = ClientLimiter.clientKey(ex.getRequestHeaders().getFirst("Authorization"), tokens != null, peer);
+    String key =
+        ClientLimiter.clientKey(
+            ex.getRequestHeaders().getFirst("Authorization"), tokens != null, peer);
     String imageScope = key.startsWith("token:") ? key : "conn:" + peer;
     Runnable release;
     try {
@@ -297,9 +351,13 @@ public final class HttpFrontDoor implements AutoCloseable {
   private static final com.google.gson.TypeAdapter<JsonElement> JSON =
       new com.google.gson.Gson().getAdapter(JsonElement.class);
 
-  /** RFC 8259 JSON, nothing before or after it (gson's default parser would accept unquoted keys, NaN, comments). */
+  /**
+   * RFC 8259 JSON, nothing before or after it (gson's default parser would accept unquoted keys,
+   * NaN, comments).
+   */
   static JsonElement strictJson(String text) {
-    try (com.google.gson.stream.JsonReader r = new com.google.gson.stream.JsonReader(new java.io.StringReader(text))) {
+    try (com.google.gson.stream.JsonReader r =
+        new com.google.gson.stream.JsonReader(new java.io.StringReader(text))) {
       r.setStrictness(com.google.gson.Strictness.STRICT);
       JsonElement e = JSON.read(r);
       if (r.peek() != com.google.gson.stream.JsonToken.END_DOCUMENT) {
@@ -311,7 +369,10 @@ public final class HttpFrontDoor implements AutoCloseable {
     }
   }
 
-  /** Reads at most {@code max} bytes; a larger body (by Content-Length or as it arrives) is TOO_LARGE. */
+  /**
+   * Reads at most {@code max} bytes; a larger body (by Content-Length or as it arrives) is
+   * TOO_LARGE.
+   */
   private static byte[] readBody(HttpExchange ex, int max) throws IOException {
     String cl = ex.getRequestHeaders().getFirst("Content-Length");
     String limit = InputLimits.limit(max, GatewaySettings.MAX_REQUEST_BYTES.env());
@@ -323,14 +384,19 @@ public final class HttpFrontDoor implements AutoCloseable {
         throw Rejection.invalid("Content-Length '" + cl + "' is not a number");
       }
       if (n > max) {
-        throw Rejection.tooLarge("the request body is " + n + " bytes; " + limit + " (images count base64-encoded)");
+        throw Rejection.tooLarge(
+            "the request body is " + n + " bytes; " + limit + " (images count base64-encoded)");
       }
     }
     try (InputStream s = ex.getRequestBody()) {
       byte[] b = s.readNBytes(max + 1);
       if (b.length > max) {
-        throw Rejection.tooLarge("the request body is more than " + max + " bytes; " + limit
-            + " (images count base64-encoded)");
+        throw Rejection.tooLarge(
+            "the request body is more than "
+                + max
+                + " bytes; "
+                + limit
+                + " (images count base64-encoded)");
       }
       return b;
     }
@@ -351,7 +417,8 @@ public final class HttpFrontDoor implements AutoCloseable {
     }
   }
 
-  private int answer(HttpExchange ex, ChatCompletionRequest req, CallScope scope) throws IOException {
+  private int answer(HttpExchange ex, ChatCompletionRequest req, CallScope scope)
+      throws IOException {
     Queue sink = new Queue();
     try {
       pipeline.chat(req.input(), scope, sink);
@@ -369,13 +436,15 @@ public final class HttpFrontDoor implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted", e);
     } finally {
-      // whatever ended this request (an answer, a refusal, a bug), nothing may keep generating for it; after a
+      // whatever ended this request (an answer, a refusal, a bug), nothing may keep generating for
+      // it; after a
       // finished answer this is a no-op
       scope.cancel();
     }
   }
 
-  private int whole(HttpExchange ex, String id, Queue sink) throws IOException, InterruptedException {
+  private int whole(HttpExchange ex, String id, Queue sink)
+      throws IOException, InterruptedException {
     StringBuilder text = new StringBuilder();
     JsonArray boxes = new JsonArray();
     while (true) {
@@ -389,19 +458,22 @@ public final class HttpFrontDoor implements AutoCloseable {
         if (r.reason() == FinishReason.ERROR) {
           return send(ex, new Rejection(Rejection.Kind.UNAVAILABLE, r.error()));
         }
-        return json(ex, 200, OpenAiJson.completion(id, created(), modelName, text.toString(), boxes, r));
+        return json(
+            ex, 200, OpenAiJson.completion(id, created(), modelName, text.toString(), boxes, r));
       }
     }
   }
 
-  private int stream(HttpExchange ex, ChatCompletionRequest req, String id, Queue sink, CallScope scope)
+  private int stream(
+      HttpExchange ex, ChatCompletionRequest req, String id, Queue sink, CallScope scope)
       throws IOException, InterruptedException {
     OutputStream out = null;
     long created = created();
     while (true) {
       Object e = sink.q.poll(settings.keepAliveSeconds(), TimeUnit.SECONDS);
       if (e == null) {
-        // nothing yet: commit the stream and ping, which also finds out whether the client is still there
+        // nothing yet: commit the stream and ping, which also finds out whether the client is still
+        // there
         if (out == null) out = startStream(ex, id, created);
         write(out, ": keep-alive\n\n");
         continue;
@@ -414,13 +486,22 @@ public final class HttpFrontDoor implements AutoCloseable {
       }
       if (out == null) out = startStream(ex, id, created);
       if (e instanceof ChatEvent.Delta d) {
-        write(out, "data: " + OpenAiJson.chunk(id, created, modelName, OpenAiJson.delta(d), null) + "\n\n");
+        write(
+            out,
+            "data: "
+                + OpenAiJson.chunk(id, created, modelName, OpenAiJson.delta(d), null)
+                + "\n\n");
       } else if (e instanceof ChatEvent.Done done) {
         ChatEvent.ChatResult r = done.result();
         if (r.reason() == FinishReason.ERROR) {
-          write(out, "data: " + OpenAiErrors.body(new Rejection(Rejection.Kind.UNAVAILABLE, r.error())) + "\n\n");
+          write(
+              out,
+              "data: "
+                  + OpenAiErrors.body(new Rejection(Rejection.Kind.UNAVAILABLE, r.error()))
+                  + "\n\n");
         } else {
-          JsonObject last = OpenAiJson.chunk(id, created, modelName, new JsonObject(), r.reason().label());
+          JsonObject last =
+              OpenAiJson.chunk(id, created, modelName, new JsonObject(), r.reason().label());
           OpenAiJson.extensions(last, r);
           write(out, "data: " + last + "\n\n");
           if (req.includeUsage()) {
@@ -438,7 +519,8 @@ public final class HttpFrontDoor implements AutoCloseable {
   private OutputStream startStream(HttpExchange ex, String id, long created) throws IOException {
     ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
     ex.getResponseHeaders().set("Cache-Control", "no-cache");
-    ex.getResponseHeaders().set("X-Accel-Buffering", "no"); // nginx-style proxies: do not buffer the stream
+    ex.getResponseHeaders()
+        .set("X-Accel-Buffering", "no"); // nginx-style proxies: do not buffer the stream
     ex.sendResponseHeaders(200, 0); // chunked
     OutputStream out = ex.getResponseBody();
     JsonObject role = new JsonObject();
@@ -466,19 +548,27 @@ public final class HttpFrontDoor implements AutoCloseable {
     }
     byte[] bytes;
     try (InputStream s = HttpFrontDoor.class.getResourceAsStream(PLAYGROUND + name)) {
-      if (s == null) return send(ex, new Rejection(Rejection.Kind.NOT_FOUND, "no such page: " + path));
+      if (s == null)
+        return send(ex, new Rejection(Rejection.Kind.NOT_FOUND, "no such page: " + path));
       bytes = s.readAllBytes();
     }
-    String type = name.endsWith(".html") ? "text/html; charset=utf-8"
-        : name.endsWith(".js") ? "text/javascript; charset=utf-8"
-        : name.endsWith(".css") ? "text/css; charset=utf-8"
-        : name.endsWith(".svg") ? "image/svg+xml"
-        : name.endsWith(".png") ? "image/png" : "application/octet-stream";
+    String type =
+        name.endsWith(".html")
+            ? "text/html; charset=utf-8"
+            : name.endsWith(".js")
+                ? "text/javascript; charset=utf-8"
+                : name.endsWith(".css")
+                    ? "text/css; charset=utf-8"
+                    : name.endsWith(".svg")
+                        ? "image/svg+xml"
+                        : name.endsWith(".png") ? "image/png" : "application/octet-stream";
     ex.getResponseHeaders().set("Content-Type", type);
     ex.getResponseHeaders().set("Cache-Control", "no-cache");
     ex.getResponseHeaders().set("X-Content-Type-Options", "nosniff");
-    ex.getResponseHeaders().set("Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'");
+    ex.getResponseHeaders()
+        .set(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'");
     if (ex.getRequestMethod().equalsIgnoreCase("HEAD")) {
       ex.sendResponseHeaders(200, -1);
       return 200;
@@ -517,6 +607,4 @@ public final class HttpFrontDoor implements AutoCloseable {
     }
     return status;
   }
-
-
 }

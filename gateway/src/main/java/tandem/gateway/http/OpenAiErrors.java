@@ -3,7 +3,10 @@ package tandem.gateway.http;
 import com.google.gson.JsonObject;
 import tandem.common.error.Rejection;
 
-/** A refusal as OpenAI's error object and HTTP status: the one place the HTTP front door maps kinds to codes. */
+/**
+ * A refusal as OpenAI's error object and HTTP status: the one place the HTTP front door maps kinds
+ * to codes.
+ */
 final class OpenAiErrors {
   private OpenAiErrors() {}
 
@@ -36,7 +39,10 @@ final class OpenAiErrors {
     };
   }
 
-  /** {@code {"error": {"message", "type", "param", "code"}}}; {@code code} is the canonical code name. */
+  /**
+   * {@code {"error": {"message", "type", "param", "code"}}}; {@code code} is the canonical code
+   * name.
+   */
   static JsonObject body(Rejection r) {
     JsonObject e = new JsonObject();
     e.addProperty("message", r.getMessage());

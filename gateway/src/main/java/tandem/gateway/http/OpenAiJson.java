@@ -6,14 +6,15 @@ import com.google.gson.JsonObject;
 import tandem.gateway.pipeline.ChatEvent;
 
 /**
- * Answer events as OpenAI chat-completion JSON, with Tandem's extensions (docs/http-api.md): {@code tandem_boxes} on
- * the delta (or message) whose text closed them, {@code tandem_timings} and {@code tandem_trace_id} on the last
- * chunk (or the completion).
+ * Answer events as OpenAI chat-completion JSON, with Tandem's extensions (docs/http-api.md): {@code
+ * tandem_boxes} on the delta (or message) whose text closed them, {@code tandem_timings} and {@code
+ * tandem_trace_id} on the last chunk (or the completion).
  */
 final class OpenAiJson {
   private OpenAiJson() {}
 
-  static JsonObject chunk(String id, long created, String model, JsonObject delta, String finishReason) {
+  static JsonObject chunk(
+      String id, long created, String model, JsonObject delta, String finishReason) {
     JsonObject c = new JsonObject();
     c.addProperty("id", id);
     c.addProperty("object", "chat.completion.chunk");
@@ -94,8 +95,8 @@ final class OpenAiJson {
     o.addProperty("tandem_trace_id", r.traceId());
   }
 
-  static JsonObject completion(String id, long created, String model, String text, JsonArray boxes,
-      ChatEvent.ChatResult r) {
+  static JsonObject completion(
+      String id, long created, String model, String text, JsonArray boxes, ChatEvent.ChatResult r) {
     JsonObject c = new JsonObject();
     c.addProperty("id", id);
     c.addProperty("object", "chat.completion");

@@ -12,21 +12,27 @@ import tandem.common.security.BearerTokenAuth;
 import tandem.common.security.TlsSettings;
 
 /**
- * The gateway's security settings in one place: TLS (and optional mTLS) on the public port, bearer-token auth for
- * Chat, and TLS with a client certificate on the channels to vision-svc and decoder-svc. Everything is off unless its
- * variables are set (docs/security.md), so a localhost run needs nothing.
+ * The gateway's security settings in one place: TLS (and optional mTLS) on the public port,
+ * bearer-token auth for Chat, and TLS with a client certificate on the channels to vision-svc and
+ * decoder-svc. Everything is off unless its variables are set (docs/security.md), so a localhost
+ * run needs nothing.
  */
 public final class EdgeSecurity {
   private final TlsSettings edge;
-  private TlsSettings.Server server; // made when first asked for: the Chat ports (publicHost, vlm serve) make theirs
+  private TlsSettings.Server
+      server; // made when first asked for: the Chat ports (publicHost, vlm serve) make theirs
   private final TlsSettings.Channel backend;
   private final List<ServerInterceptor> auth;
   private final boolean tokenAuth;
   private final BearerTokenAuth tokens;
   private final boolean edgeTls;
 
-  private EdgeSecurity(TlsSettings edge, TlsSettings.Channel backend, List<ServerInterceptor> auth,
-      BearerTokenAuth tokens, boolean edgeTls) {
+  private EdgeSecurity(
+      TlsSettings edge,
+      TlsSettings.Channel backend,
+      List<ServerInterceptor> auth,
+      BearerTokenAuth tokens,
+      boolean edgeTls) {
     this.edge = edge;
     this.backend = backend;
     this.auth = auth;
@@ -35,7 +41,10 @@ public final class EdgeSecurity {
     this.edgeTls = edgeTls;
   }
 
-  /** The bearer-token check, or null when token auth is off; the HTTP front door applies the same tokens. */
+  /**
+   * The bearer-token check, or null when token auth is off; the HTTP front door applies the same
+   * tokens.
+   */
   public BearerTokenAuth bearerTokens() {
     return tokens;
   }
@@ -50,13 +59,19 @@ public final class EdgeSecurity {
     return tokenAuth;
   }
 
-  /** The limiter for the Chat port: keyed by checked bearer token when token auth is on, else by peer address. */
+  /**
+   * The limiter for the Chat port: keyed by checked bearer token when token auth is on, else by
+   * peer address.
+   */
   public ClientLimiter limiter(GatewayLimits limits) {
     return new ClientLimiter(limits, tokenAuth);
   }
 
   public static EdgeSecurity fromEnv(Env env) {
-    return of(TlsSettings.serverFromEnv(env), TlsSettings.backendFromEnv(env), BearerTokenAuth.fromEnv(env));
+    return of(
+        TlsSettings.serverFromEnv(env),
+        TlsSettings.backendFromEnv(env),
+        BearerTokenAuth.fromEnv(env));
   }
 
   /** {@code tokens} may be null (no bearer-token auth). */
@@ -65,13 +80,16 @@ public final class EdgeSecurity {
       List<ServerInterceptor> auth = new ArrayList<>();
       if (tokens != null) auth.add(tokens);
       auth.addAll(edge.interceptors()); // added last: runs before the token check
-      return new EdgeSecurity(edge, backends.channelCredentials(), List.copyOf(auth), tokens, edge.enabled());
+      return new EdgeSecurity(
+          edge, backends.channelCredentials(), List.copyOf(auth), tokens, edge.enabled());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
   }
 
-  /** The public port's credentials (TLS files loaded, and watched for changes, on the first call). */
+  /**
+   * The public port's credentials (TLS files loaded, and watched for changes, on the first call).
+   */
   public synchronized ServerCredentials serverCredentials() {
     if (server == null) {
       try {
@@ -88,8 +106,9 @@ public final class EdgeSecurity {
   }
 
   /**
-   * The Chat server's interceptors: {@code inner} (run last, e.g. the limiter), then the auth checks. gRPC runs the
-   * last interceptor of the list first; the host adds its own (status mapping, telemetry) after these.
+   * The Chat server's interceptors: {@code inner} (run last, e.g. the limiter), then the auth
+   * checks. gRPC runs the last interceptor of the list first; the host adds its own (status
+   * mapping, telemetry) after these.
    */
   public List<ServerInterceptor> interceptors(ServerInterceptor inner) {
     List<ServerInterceptor> l = new ArrayList<>();

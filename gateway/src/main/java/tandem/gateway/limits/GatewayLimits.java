@@ -14,8 +14,9 @@ import tandem.common.error.Rejection;
 import tandem.gateway.config.GatewaySettings;
 
 /**
- * What one chat request and one client may ask of the gateway. Every refusal names the limit, its value and the
- * variable that sets it, so a client (or an operator reading logs) knows what to change.
+ * What one chat request and one client may ask of the gateway. Every refusal names the limit, its
+ * value and the variable that sets it, so a client (or an operator reading logs) knows what to
+ * change.
  *
  * @param maxPromptTokens most prompt tokens after image expansion (text + image tokens)
  * @param maxNewTokens largest {@code params.max_new_tokens} a client may ask for
@@ -28,25 +29,71 @@ import tandem.gateway.config.GatewaySettings;
  * @param backendDeadlineSeconds deadline of backend calls when the client set none
  */
 public record GatewayLimits(
-    int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst,
-    int maxConcurrentStreams, InputLimits input, int backendDeadlineSeconds) {
+    int maxPromptTokens,
+    int maxNewTokens,
+    int maxImages,
+    int maxStreamsPerClient,
+    double ratePerSecond,
+    int burst,
+    int maxConcurrentStreams,
+    InputLimits input,
+    int backendDeadlineSeconds) {
   // Variable names and defaults: GatewaySettings.
 
   public GatewayLimits {
-    if (maxPromptTokens <= 0 || maxNewTokens <= 0 || maxImages < 0 || maxStreamsPerClient < 0 || ratePerSecond < 0
-        || burst < 0 || maxConcurrentStreams < 0 || backendDeadlineSeconds < 1 || input == null) {
-      throw new IllegalArgumentException("gateway limits must be positive (0 disables streams/rate/concurrency): "
-          + maxPromptTokens + ", " + maxNewTokens + ", " + maxImages + ", " + maxStreamsPerClient + ", " + ratePerSecond
-          + ", " + burst + ", " + maxConcurrentStreams + ", backend deadline " + backendDeadlineSeconds + " s");
+    if (maxPromptTokens <= 0
+        || maxNewTokens <= 0
+        || maxImages < 0
+        || maxStreamsPerClient < 0
+        || ratePerSecond < 0
+        || burst < 0
+        || maxConcurrentStreams < 0
+        || backendDeadlineSeconds < 1
+        || input == null) {
+      throw new IllegalArgumentException(
+          "gateway limits must be positive (0 disables streams/rate/concurrency): "
+              + maxPromptTokens
+              + ", "
+              + maxNewTokens
+              + ", "
+              + maxImages
+              + ", "
+              + maxStreamsPerClient
+              + ", "
+              + ratePerSecond
+              + ", "
+              + burst
+              + ", "
+              + maxConcurrentStreams
+              + ", backend deadline "
+              + backendDeadlineSeconds
+              + " s");
     }
-    if (ratePerSecond > 0 && burst < 1) throw new IllegalArgumentException("a rate limit needs a burst of at least 1");
+    if (ratePerSecond > 0 && burst < 1)
+      throw new IllegalArgumentException("a rate limit needs a burst of at least 1");
   }
 
-  /** The request and per-client limits, with the default global cap, input bounds and backend deadline. */
+  /**
+   * The request and per-client limits, with the default global cap, input bounds and backend
+   * deadline.
+   */
   public GatewayLimits(
-      int maxPromptTokens, int maxNewTokens, int maxImages, int maxStreamsPerClient, double ratePerSecond, int burst) {
-    this(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst,
-        MAX_CONCURRENT_STREAMS.defaultValue(), InputLimits.defaults(), BACKEND_DEADLINE_SECONDS.defaultValue());
+      int maxPromptTokens,
+      int maxNewTokens,
+      int maxImages,
+      int maxStreamsPerClient,
+      double ratePerSecond,
+      int burst) {
+    this(
+        maxPromptTokens,
+        maxNewTokens,
+        maxImages,
+        maxStreamsPerClient,
+        ratePerSecond,
+        burst,
+        MAX_CONCURRENT_STREAMS.defaultValue(),
+        InputLimits.defaults(),
+        BACKEND_DEADLINE_SECONDS.defaultValue());
   }
 
   public static GatewayLimits defaults() {
@@ -54,68 +101,147 @@ public record GatewayLimits(
   }
 
   public static GatewayLimits from(SettingValues v) {
-    return new GatewayLimits(v.get(MAX_PROMPT_TOKENS), v.get(MAX_NEW_TOKENS), v.get(MAX_IMAGES),
-        v.get(MAX_STREAMS_PER_CLIENT), v.get(RATE_PER_SECOND), v.get(RATE_BURST), v.get(MAX_CONCURRENT_STREAMS),
-        InputLimits.from(v), v.get(BACKEND_DEADLINE_SECONDS));
+    return new GatewayLimits(
+        v.get(MAX_PROMPT_TOKENS),
+        v.get(MAX_NEW_TOKENS),
+        v.get(MAX_IMAGES),
+        v.get(MAX_STREAMS_PER_CLIENT),
+        v.get(RATE_PER_SECOND),
+        v.get(RATE_BURST),
+        v.get(MAX_CONCURRENT_STREAMS),
+        InputLimits.from(v),
+        v.get(BACKEND_DEADLINE_SECONDS));
   }
 
-  /** No per-client or global stream limits (in-process use such as tests and the offline demo); request limits stay. */
+  /**
+   * No per-client or global stream limits (in-process use such as tests and the offline demo);
+   * request limits stay.
+   */
   public static GatewayLimits unlimitedClients() {
     GatewayLimits d = defaults();
-    return new GatewayLimits(d.maxPromptTokens, d.maxNewTokens, d.maxImages, 0, 0, 0, 0, d.input,
+    return new GatewayLimits(
+        d.maxPromptTokens,
+        d.maxNewTokens,
+        d.maxImages,
+        0,
+        0,
+        0,
+        0,
+        d.input,
         d.backendDeadlineSeconds);
   }
 
   public GatewayLimits withInput(InputLimits in) {
-    return new GatewayLimits(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst,
-        maxConcurrentStreams, in, backendDeadlineSeconds);
+    return new GatewayLimits(
+        maxPromptTokens,
+        maxNewTokens,
+        maxImages,
+        maxStreamsPerClient,
+        ratePerSecond,
+        burst,
+        maxConcurrentStreams,
+        in,
+        backendDeadlineSeconds);
   }
 
   public GatewayLimits withMaxConcurrentStreams(int n) {
-    return new GatewayLimits(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst, n,
-        input, backendDeadlineSeconds);
+    return new GatewayLimits(
+        maxPromptTokens,
+        maxNewTokens,
+        maxImages,
+        maxStreamsPerClient,
+        ratePerSecond,
+        burst,
+        n,
+        input,
+        backendDeadlineSeconds);
   }
 
   public GatewayLimits withBackendDeadlineSeconds(int s) {
-    return new GatewayLimits(maxPromptTokens, maxNewTokens, maxImages, maxStreamsPerClient, ratePerSecond, burst,
-        maxConcurrentStreams, input, s);
+    return new GatewayLimits(
+        maxPromptTokens,
+        maxNewTokens,
+        maxImages,
+        maxStreamsPerClient,
+        ratePerSecond,
+        burst,
+        maxConcurrentStreams,
+        input,
+        s);
   }
 
   // ---- request checks (pure; called by the chat pipeline)
 
-  /** Before vision-svc is called: too many images is TOO_LARGE (gRPC RESOURCE_EXHAUSTED, HTTP 413). */
+  /**
+   * Before vision-svc is called: too many images is TOO_LARGE (gRPC RESOURCE_EXHAUSTED, HTTP 413).
+   */
   public void checkImages(int images) {
     if (images > maxImages) {
-      throw exhausted("the request has " + images + " images; the limit is " + maxImages + " per request ("
-          + MAX_IMAGES.env() + "=" + maxImages + ")");
+      throw exhausted(
+          "the request has "
+              + images
+              + " images; the limit is "
+              + maxImages
+              + " per request ("
+              + MAX_IMAGES.env()
+              + "="
+              + maxImages
+              + ")");
     }
   }
 
   /** {@code max_new_tokens} when the client set it: negative is INVALID, above the cap too. */
   public void checkMaxNewTokens(boolean set, int value) {
     if (!set) return;
-    if (value < 0) throw invalid("params.max_new_tokens = " + value + " is negative; allowed: 0.." + maxNewTokens);
+    if (value < 0)
+      throw invalid(
+          "params.max_new_tokens = " + value + " is negative; allowed: 0.." + maxNewTokens);
     if (value > maxNewTokens) {
-      throw invalid("params.max_new_tokens = " + value + " is above the limit " + maxNewTokens + " ("
-          + MAX_NEW_TOKENS.env() + "=" + maxNewTokens + "); allowed: 0.." + maxNewTokens);
+      throw invalid(
+          "params.max_new_tokens = "
+              + value
+              + " is above the limit "
+              + maxNewTokens
+              + " ("
+              + MAX_NEW_TOKENS.env()
+              + "="
+              + maxNewTokens
+              + "); allowed: 0.."
+              + maxNewTokens);
     }
   }
 
-  /** Text tokens counted so far (a lower bound when {@code lowerBound}) against the prompt limit. */
+  /**
+   * Text tokens counted so far (a lower bound when {@code lowerBound}) against the prompt limit.
+   */
   public void checkTextTokens(long tokens, boolean lowerBound) {
     if (tokens > maxPromptTokens) {
-      throw invalid("the prompt is " + tokens + " tokens" + (lowerBound ? " or more" : "") + " (text alone, counted "
-          + "before any image); " + InputLimits.limit(maxPromptTokens, MAX_PROMPT_TOKENS.env())
-          + " for text and image tokens together; shorten the conversation");
+      throw invalid(
+          "the prompt is "
+              + tokens
+              + " tokens"
+              + (lowerBound ? " or more" : "")
+              + " (text alone, counted "
+              + "before any image); "
+              + InputLimits.limit(maxPromptTokens, MAX_PROMPT_TOKENS.env())
+              + " for text and image tokens together; shorten the conversation");
     }
   }
 
   /** After tokenization and image expansion. */
   public void checkPromptTokens(int tokens) {
     if (tokens > maxPromptTokens) {
-      throw invalid("the prompt is " + tokens + " tokens (text and image tokens); the limit is " + maxPromptTokens
-          + " (" + MAX_PROMPT_TOKENS.env() + "=" + maxPromptTokens + "); shorten the conversation or send fewer"
-          + " or smaller images");
+      throw invalid(
+          "the prompt is "
+              + tokens
+              + " tokens (text and image tokens); the limit is "
+              + maxPromptTokens
+              + " ("
+              + MAX_PROMPT_TOKENS.env()
+              + "="
+              + maxPromptTokens
+              + "); shorten the conversation or send fewer"
+              + " or smaller images");
     }
   }
 

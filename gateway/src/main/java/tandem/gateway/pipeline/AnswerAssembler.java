@@ -10,9 +10,9 @@ import tandem.gateway.tokenize.IncrementalDetokenizer;
 import tandem.gateway.tokenize.TokenBytes;
 
 /**
- * Turns generated ids into answer events: incremental detokenization (never a broken character), the leading empty
- * think block stripped, stop strings applied, and {@code <box>} spans parsed as they close. Pure apart from the
- * clock it is given (to report the time spent parsing boxes).
+ * Turns generated ids into answer events: incremental detokenization (never a broken character),
+ * the leading empty think block stripped, stop strings applied, and {@code <box>} spans parsed as
+ * they close. Pure apart from the clock it is given (to report the time spent parsing boxes).
  */
 public final class AnswerAssembler {
   private final IncrementalDetokenizer detok;
@@ -28,10 +28,16 @@ public final class AnswerAssembler {
   private int boxCount;
 
   /**
-   * @param boxImageIndex the image boxes refer to (the last one of the request), -1 when there is none
+   * @param boxImageIndex the image boxes refer to (the last one of the request), -1 when there is
+   *     none
    * @param width, height that image's original size, for pixel coordinates
    */
-  public AnswerAssembler(TokenBytes tokens, List<String> stopStrings, int boxImageIndex, int width, int height,
+  public AnswerAssembler(
+      TokenBytes tokens,
+      List<String> stopStrings,
+      int boxImageIndex,
+      int width,
+      int height,
       LongSupplier clock) {
     this.detok = new IncrementalDetokenizer(tokens, true);
     this.stop = new StopStrings(stopStrings);
@@ -48,7 +54,10 @@ public final class AnswerAssembler {
     return delta(stop.push(think.push(detok.push(id))));
   }
 
-  /** True once a stop string ended the answer: further ids are ignored, the generation should be cancelled. */
+  /**
+   * True once a stop string ended the answer: further ids are ignored, the generation should be
+   * cancelled.
+   */
   public boolean stopped() {
     return stop.stopped();
   }
@@ -84,7 +93,10 @@ public final class AnswerAssembler {
     List<ChatEvent.BoxResult> out = new ArrayList<>(spans.size());
     for (BoxSpan b : spans) {
       double[] norm = b.parsed() ? b.norm().clone() : new double[0];
-      double[] px = b.parsed() && boxImageIndex >= 0 ? b.pixels(boxImageWidth, boxImageHeight) : new double[0];
+      double[] px =
+          b.parsed() && boxImageIndex >= 0
+              ? b.pixels(boxImageWidth, boxImageHeight)
+              : new double[0];
       out.add(new ChatEvent.BoxResult(b.label(), b.raw(), b.parsed(), norm, px, boxImageIndex));
       boxCount++;
     }

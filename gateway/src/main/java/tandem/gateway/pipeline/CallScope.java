@@ -5,9 +5,10 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * What a front door knows about the call a chat serves: the client's deadline (if it set one), the scope of its image
- * ids, and cancellation. {@link #cancel} runs the registered actions once (stop the backend calls, free the decoder
- * sequence); an action registered after the cancel runs at once. Thread-safe.
+ * What a front door knows about the call a chat serves: the client's deadline (if it set one), the
+ * scope of its image ids, and cancellation. {@link #cancel} runs the registered actions once (stop
+ * the backend calls, free the decoder sequence); an action registered after the cancel runs at
+ * once. Thread-safe.
  */
 public final class CallScope {
   private final long deadlineNanoTime;
@@ -36,7 +37,9 @@ public final class CallScope {
     return hasDeadline;
   }
 
-  /** Nanoseconds left until the client's deadline (may be negative); only when {@link #hasDeadline}. */
+  /**
+   * Nanoseconds left until the client's deadline (may be negative); only when {@link #hasDeadline}.
+   */
   public long remainingNanos() {
     return deadlineNanoTime - System.nanoTime();
   }

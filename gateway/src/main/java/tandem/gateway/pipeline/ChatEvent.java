@@ -2,7 +2,10 @@ package tandem.gateway.pipeline;
 
 import java.util.List;
 
-/** What a chat produces, in order: deltas (each with the boxes its text closed), then exactly one {@link Done}. */
+/**
+ * What a chat produces, in order: deltas (each with the boxes its text closed), then exactly one
+ * {@link Done}.
+ */
 public sealed interface ChatEvent {
   /**
    * New answer text (never a broken UTF-8 character, never past a stop string) and the boxes whose
@@ -21,9 +24,11 @@ public sealed interface ChatEvent {
    * A {@code <box>…</box>} span of the answer.
    *
    * @param norm x1, y1, x2, y2 in per-mille (empty when not parsed)
-   * @param pixels the same in pixels of the image {@code imageIndex} (empty when not parsed or no image)
+   * @param pixels the same in pixels of the image {@code imageIndex} (empty when not parsed or no
+   *     image)
    */
-  record BoxResult(String label, String raw, boolean parsed, double[] norm, double[] pixels, int imageIndex) {}
+  record BoxResult(
+      String label, String raw, boolean parsed, double[] norm, double[] pixels, int imageIndex) {}
 
   /**
    * @param error text when the reason is {@link FinishReason#ERROR}, else ""
@@ -31,7 +36,12 @@ public sealed interface ChatEvent {
    * @param completionIds the generated ids in order (stop token included)
    */
   record ChatResult(
-      String requestId, FinishReason reason, Usage usage, Timings timings, String traceId, String error,
+      String requestId,
+      FinishReason reason,
+      Usage usage,
+      Timings timings,
+      String traceId,
+      String error,
       List<Integer> completionIds) {}
 
   /** Token counts; {@code cachedPromptTokens} were reused from decoder-svc's prefix cache. */
@@ -39,6 +49,13 @@ public sealed interface ChatEvent {
 
   /** Per-stage milliseconds. */
   record Timings(
-      double preprocessMs, double visionMs, boolean visionCacheHit, double tokenizeMs, double prefillMs,
-      double timeToFirstTokenMs, double decodeMs, double parseMs, double totalMs) {}
+      double preprocessMs,
+      double visionMs,
+      boolean visionCacheHit,
+      double tokenizeMs,
+      double prefillMs,
+      double timeToFirstTokenMs,
+      double decodeMs,
+      double parseMs,
+      double totalMs) {}
 }

@@ -4,8 +4,9 @@ import java.util.List;
 import tandem.gateway.chat.Message;
 
 /**
- * One chat request after a front door parsed and shape-checked it: the conversation (image parts are placeholders,
- * their bytes in {@link #images} in placeholder order), generation parameters, template switches and stop strings.
+ * One chat request after a front door parsed and shape-checked it: the conversation (image parts
+ * are placeholders, their bytes in {@link #images} in placeholder order), generation parameters,
+ * template switches and stop strings.
  *
  * @param requestId the client's id, or "" for a generated one
  * @param enableThinking null: the template's default (false, as trained)
@@ -13,8 +14,14 @@ import tandem.gateway.chat.Message;
  * @param requestBytes the size of the request as received (checked against the request-size limit)
  */
 public record ChatInput(
-    String requestId, List<Message> messages, List<ImageInput> images, Sampling sampling,
-    boolean addGenerationPrompt, Boolean enableThinking, List<String> stop, long requestBytes) {
+    String requestId,
+    List<Message> messages,
+    List<ImageInput> images,
+    Sampling sampling,
+    boolean addGenerationPrompt,
+    Boolean enableThinking,
+    List<String> stop,
+    long requestBytes) {
   public ChatInput {
     requestId = requestId == null ? "" : requestId;
     messages = List.copyOf(messages);

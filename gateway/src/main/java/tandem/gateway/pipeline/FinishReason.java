@@ -13,7 +13,10 @@ public enum FinishReason {
   /** A backend failed after text was sent. */
   ERROR;
 
-  /** "stop", "length", … (OpenTelemetry's gen_ai.response.finish_reasons and OpenAI's finish_reason). */
+  /**
+   * "stop", "length", … (OpenTelemetry's gen_ai.response.finish_reasons and OpenAI's
+   * finish_reason).
+   */
   public String label() {
     return name().toLowerCase(Locale.ROOT);
   }

@@ -3,7 +3,8 @@ package tandem.gateway.pipeline;
 import java.nio.ByteBuffer;
 
 /**
- * An image of a request: its encoded bytes (read-only, not copied) and/or a client image id that vision-svc knows.
+ * An image of a request: its encoded bytes (read-only, not copied) and/or a client image id that
+ * vision-svc knows.
  */
 public record ImageInput(ByteBuffer data, String imageId) {
   public ImageInput {

@@ -1,9 +1,9 @@
 package tandem.gateway.pipeline;
 
-import tandem.common.error.Rejection;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import tandem.common.error.Rejection;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Grid;
 import tandem.gateway.chat.ImageExpansion;
@@ -11,13 +11,15 @@ import tandem.gateway.chat.Segment;
 import tandem.gateway.tokenize.QwenTokenizer;
 
 /**
- * The prompt of a chat, without I/O: the template rendered to segments, a lower bound of its text tokens (for the
- * budget check before any image is encoded), and the final ids once vision-svc gave the tile grids.
+ * The prompt of a chat, without I/O: the template rendered to segments, a lower bound of its text
+ * tokens (for the budget check before any image is encoded), and the final ids once vision-svc gave
+ * the tile grids.
  */
 public final class PromptBuilder {
   /**
-   * Text next to an image is encoded together with the expansion's text; the merge can only re-split the pieces at
-   * the two boundaries, so the standalone count minus this is a safe lower bound for the budget check.
+   * Text next to an image is encoded together with the expansion's text; the merge can only
+   * re-split the pieces at the two boundaries, so the standalone count minus this is a safe lower
+   * bound for the budget check.
    */
   static final int MERGE_SLACK = 16;
 
@@ -34,21 +36,27 @@ public final class PromptBuilder {
   /** The conversation through the chat template; a conversation the template refuses is INVALID. */
   public List<Segment> render(ChatInput in) {
     try {
-      return ChatTemplate.render(in.messages(), in.addGenerationPrompt(),
+      return ChatTemplate.render(
+          in.messages(),
+          in.addGenerationPrompt(),
           in.enableThinking() != null ? in.enableThinking() : Boolean.FALSE);
     } catch (IllegalArgumentException e) {
       throw Rejection.invalid(e.getMessage());
     }
   }
 
-  /** Checks a running token count against the budget; called after every piece so a huge text stops early. */
+  /**
+   * Checks a running token count against the budget; called after every piece so a huge text stops
+   * early.
+   */
   public interface Budget {
     void check(long tokensSoFar);
   }
 
   /**
-   * Text tokens of the rendered prompt (a lower bound where text touches an image), each part bounded by its byte
-   * length before it reaches the tokenizer; {@code memo} keeps the encodings for {@link #ids}.
+   * Text tokens of the rendered prompt (a lower bound where text touches an image), each part
+   * bounded by its byte length before it reaches the tokenizer; {@code memo} keeps the encodings
+   * for {@link #ids}.
    */
   public long textTokens(List<Segment> rendered, Map<String, int[]> memo, Budget budget) {
     long textTokens = 0;
@@ -62,8 +70,9 @@ public final class PromptBuilder {
       boolean nextToImage =
           (k > 0 && rendered.get(k - 1) instanceof Segment.Image)
               || (k + 1 < rendered.size() && rendered.get(k + 1) instanceof Segment.Image);
-      long atLeast = (tandem.gateway.limits.InputLimits.utf8Length(t.text()) + tokenizer.maxTokenBytes() - 1)
-          / tokenizer.maxTokenBytes();
+      long atLeast =
+          (tandem.gateway.limits.InputLimits.utf8Length(t.text()) + tokenizer.maxTokenBytes() - 1)
+              / tokenizer.maxTokenBytes();
       budget.check(textTokens + (nextToImage ? Math.max(0, atLeast - MERGE_SLACK) : atLeast));
       int n = memo.computeIfAbsent(t.text(), tokenizer::encodeText).length;
       textTokens += nextToImage ? Math.max(0, n - MERGE_SLACK) : n;
@@ -77,7 +86,9 @@ public final class PromptBuilder {
 
   /** Expands each image placeholder to its grid's tokens and tokenizes the whole prompt. */
   public Prompt ids(List<Segment> rendered, List<Grid> grids, Map<String, int[]> memo) {
-    int[] ids = tokenizer.encode(ImageExpansion.expand(rendered, new ArrayList<>(grids), imageSeqLen), memo);
+    int[] ids =
+        tokenizer.encode(
+            ImageExpansion.expand(rendered, new ArrayList<>(grids), imageSeqLen), memo);
     int imageTokens = 0;
     for (int id : ids) if (id == imageTokenId) imageTokens++;
     return new Prompt(ids, imageTokens);

@@ -3,9 +3,9 @@ package tandem.gateway.pipeline;
 import java.util.List;
 
 /**
- * Ends the answer at the first stop string, across token boundaries, and never lets text past it out. Text that could
- * still be the start of a stop string is held back until the next piece decides it; a surrogate pair is never split.
- * Pure: feed it the answer text piece by piece.
+ * Ends the answer at the first stop string, across token boundaries, and never lets text past it
+ * out. Text that could still be the start of a stop string is held back until the next piece
+ * decides it; a surrogate pair is never split. Pure: feed it the answer text piece by piece.
  */
 public final class StopStrings {
   private final List<String> stops;
@@ -40,7 +40,8 @@ public final class StopStrings {
       pending.setLength(0);
       return p.substring(0, first);
     }
-    // hold the longest tail that is the start of some stop string (a match beginning earlier would be longer)
+    // hold the longest tail that is the start of some stop string (a match beginning earlier would
+    // be longer)
     int hold = 0;
     for (String s : stops) {
       for (int k = Math.min(s.length() - 1, p.length()); k > hold; k--) {

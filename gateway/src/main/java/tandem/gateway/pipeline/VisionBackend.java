@@ -1,15 +1,16 @@
 package tandem.gateway.pipeline;
 
-import tandem.common.error.Rejection;
 import java.util.List;
+import tandem.common.error.Rejection;
 
 /** vision-svc as the pipeline sees it: images in, one embedding block per image out. */
 public interface VisionBackend {
   /**
-   * Embeds the images of one request as one batch; blocks until they are embedded, the deadline passes or the call
-   * is cancelled.
+   * Embeds the images of one request as one batch; blocks until they are embedded, the deadline
+   * passes or the call is cancelled.
    *
-   * @param maxImageTokens budget for all images together, checked by vision-svc from the headers before decoding
+   * @param maxImageTokens budget for all images together, checked by vision-svc from the headers
+   *     before decoding
    * @throws ImageBudgetExceeded when the images need more image tokens than {@code maxImageTokens}
    * @throws Rejection any other failure, naming the backend
    */
@@ -24,10 +25,17 @@ public interface VisionBackend {
   record Embedded(List<Image> images, double preprocessMs, double encodeMs, String modelId) {}
 
   /**
-   * One embedded image: its tile grid, original size, and the embedding rows (an opaque handle the decoder backend
-   * understands).
+   * One embedded image: its tile grid, original size, and the embedding rows (an opaque handle the
+   * decoder backend understands).
    */
-  record Image(int rows, int cols, int width, int height, int tiles, long embeddingRows, boolean cacheHit,
+  record Image(
+      int rows,
+      int cols,
+      int width,
+      int height,
+      int tiles,
+      long embeddingRows,
+      boolean cacheHit,
       EmbeddingHandle embeddings) {}
 
   /** Embeddings as they came from vision-svc, passed to decoder-svc untouched. */

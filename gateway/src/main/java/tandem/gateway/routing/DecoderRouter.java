@@ -9,7 +9,6 @@ import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
 import tandem.proto.decoder.v1.GenerateFinal;
@@ -17,26 +16,31 @@ import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.decoder.v1.GenerateResponse;
 
 /**
- * A {@link Channel} to every decoder-svc replica that places each {@code Generate} call by its conversation's
- * {@link PrefixKey} with {@link BoundedLoad bounded-load} consistent hashing: turns of one conversation return to the
- * replica that holds their prefix unless it carries more than its share of the load.
+ * A {@link Channel} to every decoder-svc replica that places each {@code Generate} call by its
+ * conversation's {@link PrefixKey} with {@link BoundedLoad bounded-load} consistent hashing: turns
+ * of one conversation return to the replica that holds their prefix unless it carries more than its
+ * share of the load.
  *
- * <p>A replica's load is what this gateway knows of it: {@code max(calls open from here, running + queued from its
- * last report) + kv_cache_usage}. The report comes in every final message and counts for
- * {@code reportTtl} (then only this gateway's own calls count); replicas that report zeros (older decoders) are
- * balanced on this gateway's calls alone. A call refused UNAVAILABLE before the replica sent anything (gone,
- * draining) is placed again on the next replica; once a token has arrived the failure is the caller's.
+ * <p>A replica's load is what this gateway knows of it: {@code max(calls open from here, running +
+ * queued from its last report) + kv_cache_usage}. The report comes in every final message and
+ * counts for {@code reportTtl} (then only this gateway's own calls count); replicas that report
+ * zeros (older decoders) are balanced on this gateway's calls alone. A call refused UNAVAILABLE
+ * before the replica sent anything (gone, draining) is placed again on the next replica; once a
+ * token has arrived the failure is the caller's.
  */
 public final class DecoderRouter extends Channel {
-  private static final MethodDescriptor<GenerateRequest, GenerateResponse> GENERATE = DecoderServiceGrpc.getGenerateMethod();
+  private static final MethodDescriptor<GenerateRequest, GenerateResponse> GENERATE =
+      DecoderServiceGrpc.getGenerateMethod();
 
   private final EndpointPool pool;
   private final PrefixKey prefixKey;
   private final double loadFactor;
   private final long reportTtlNanos;
 
-  public DecoderRouter(EndpointPool pool, PrefixKey prefixKey, double loadFactor, Duration reportTtl) {
-    if (!(loadFactor >= 1)) throw new IllegalArgumentException("the load factor must be >= 1, got " + loadFactor);
+  public DecoderRouter(
+      EndpointPool pool, PrefixKey prefixKey, double loadFactor, Duration reportTtl) {
+    if (!(loadFactor >= 1))
+      throw new IllegalArgumentException("the load factor must be >= 1, got " + loadFactor);
     this.pool = pool;
     this.prefixKey = prefixKey;
     this.loadFactor = loadFactor;
@@ -66,7 +70,8 @@ public final class DecoderRouter extends Channel {
 
   @Override
   @SuppressWarnings("unchecked")
-  public <ReqT, RespT> ClientCall<ReqT, RespT> newCall(MethodDescriptor<ReqT, RespT> method, CallOptions options) {
+  public <ReqT, RespT> ClientCall<ReqT, RespT> newCall(
+      MethodDescriptor<ReqT, RespT> method, CallOptions options) {
     if (method.getFullMethodName().equals(GENERATE.getFullMethodName())) {
       return (ClientCall<ReqT, RespT>) new PlacedCall(options, Context.current());
     }
@@ -77,13 +82,15 @@ public final class DecoderRouter extends Channel {
 
   private Status noEndpoints() {
     String why = pool.lastProblem();
-    return Status.UNAVAILABLE.withDescription("no decoder-svc replica is reachable at " + pool.target()
-        + (why.isEmpty() ? "" : " (" + why + ")"));
+    return Status.UNAVAILABLE.withDescription(
+        "no decoder-svc replica is reachable at "
+            + pool.target()
+            + (why.isEmpty() ? "" : " (" + why + ")"));
   }
 
   /**
-   * One Generate call: held until its request arrives (the key needs it), then started on the chosen replica, and
-   * started again on the next one if that replica refuses it before answering.
+   * One Generate call: held until its request arrives (the key needs it), then started on the
+   * chosen replica, and started again on the next one if that replica refuses it before answering.
    */
   private final class PlacedCall extends ClientCall<GenerateRequest, GenerateResponse> {
     private final CallOptions options;
@@ -199,8 +206,12 @@ public final class DecoderRouter extends Channel {
         answered = true;
         if (r.hasFinal()) {
           GenerateFinal f = r.getFinal();
-          endpoint.report(new Endpoint.LoadReport(f.getRunningSequences(), f.getQueuedRequests(), f.getKvCacheUsage(),
-              System.nanoTime()));
+          endpoint.report(
+              new Endpoint.LoadReport(
+                  f.getRunningSequences(),
+                  f.getQueuedRequests(),
+                  f.getKvCacheUsage(),
+                  System.nanoTime()));
         }
         listener.onMessage(r);
       }
@@ -215,11 +226,19 @@ public final class DecoderRouter extends Channel {
         endpoint.finished();
         boolean again;
         synchronized (PlacedCall.this) {
-          // nothing reached the caller yet, so placing the call again is invisible to it; CANCELLED counts when the
+          // nothing reached the caller yet, so placing the call again is invisible to it; CANCELLED
+          // counts when the
           // caller did not cancel (a stopping replica cancels its calls)
-          again = !answered && !cancelled && !context.isCancelled()
-              && (status.getCode() == Status.Code.UNAVAILABLE || status.getCode() == Status.Code.CANCELLED);
-          if (again) lastFailure = status.withDescription("decoder-svc " + endpoint.id() + ": " + status.getDescription());
+          again =
+              !answered
+                  && !cancelled
+                  && !context.isCancelled()
+                  && (status.getCode() == Status.Code.UNAVAILABLE
+                      || status.getCode() == Status.Code.CANCELLED);
+          if (again)
+            lastFailure =
+                status.withDescription(
+                    "decoder-svc " + endpoint.id() + ": " + status.getDescription());
         }
         if (again) {
           attempt();

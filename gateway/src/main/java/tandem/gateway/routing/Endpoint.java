@@ -6,13 +6,15 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One backend replica as the gateway sees it: an address, its own channel (one connection), the calls this gateway
- * has open on it, and the last load report it sent (decoder-svc's final message). The id is what rendezvous hashing
- * hashes, so it must name the replica, not the route to it: {@code ip:port}.
+ * One backend replica as the gateway sees it: an address, its own channel (one connection), the
+ * calls this gateway has open on it, and the last load report it sent (decoder-svc's final
+ * message). The id is what rendezvous hashing hashes, so it must name the replica, not the route to
+ * it: {@code ip:port}.
  */
 public final class Endpoint {
   /** The load a decoder reported in its last final message, with when it arrived. */
-  public record LoadReport(int runningSequences, int queuedRequests, double kvCacheUsage, long receivedNanos) {}
+  public record LoadReport(
+      int runningSequences, int queuedRequests, double kvCacheUsage, long receivedNanos) {}
 
   private final String id;
   private final long idHash;
@@ -67,9 +69,10 @@ public final class Endpoint {
   }
 
   /**
-   * Down means the channel failed to connect (TRANSIENT_FAILURE) or was shut down. IDLE and CONNECTING count as up:
-   * a connection recycled by maxConnectionAge passes through both, and routing an image away from its owner for
-   * that moment would cost a cache miss; a call on a replica that really is gone fails fast and is retried.
+   * Down means the channel failed to connect (TRANSIENT_FAILURE) or was shut down. IDLE and
+   * CONNECTING count as up: a connection recycled by maxConnectionAge passes through both, and
+   * routing an image away from its owner for that moment would cost a cache miss; a call on a
+   * replica that really is gone fails fast and is retried.
    */
   public boolean down() {
     ConnectivityState s = channel.getState(false);

@@ -17,16 +17,19 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The replicas behind one backend address, each with its own channel. Every refresh period it looks the target's
- * names up again (a pod added to a headless Service appears, a removed one goes: its channel is shut down gracefully,
- * so calls on it finish) and nudges the channels that are not connected: an idle one connects, a failed one retries
- * now instead of after its backoff, so a replica that comes back (or a listed one that starts late) gets calls
- * within one period.
+ * The replicas behind one backend address, each with its own channel. Every refresh period it looks
+ * the target's names up again (a pod added to a headless Service appears, a removed one goes: its
+ * channel is shut down gracefully, so calls on it finish) and nudges the channels that are not
+ * connected: an idle one connects, a failed one retries now instead of after its backoff, so a
+ * replica that comes back (or a listed one that starts late) gets calls within one period.
  */
 public final class EndpointPool implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(EndpointPool.class);
 
-  /** Builds the channel of one replica: {@code address} to dial, {@code authority} for TLS and :authority. */
+  /**
+   * Builds the channel of one replica: {@code address} to dial, {@code authority} for TLS and
+   * :authority.
+   */
   public interface ChannelFactory {
     ManagedChannel create(InetSocketAddress address, String authority);
   }
@@ -47,10 +50,15 @@ public final class EndpointPool implements AutoCloseable {
   private boolean closed;
 
   /**
-   * Resolves once now (a name that does not resolve is logged and retried every period; calls meanwhile fail
-   * UNAVAILABLE naming the target) and then every {@code period}.
+   * Resolves once now (a name that does not resolve is logged and retried every period; calls
+   * meanwhile fail UNAVAILABLE naming the target) and then every {@code period}.
    */
-  public EndpointPool(String name, BackendTarget target, ChannelFactory factory, Resolver resolver, Duration period) {
+  public EndpointPool(
+      String name,
+      BackendTarget target,
+      ChannelFactory factory,
+      Resolver resolver,
+      Duration period) {
     if (period.isZero() || period.isNegative()) {
       throw new IllegalArgumentException("the refresh period must be > 0, got " + period);
     }
@@ -59,11 +67,13 @@ public final class EndpointPool implements AutoCloseable {
     this.factory = factory;
     this.resolver = resolver;
     this.period = period;
-    this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "resolve-" + name);
-      t.setDaemon(true);
-      return t;
-    });
+    this.timer =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "resolve-" + name);
+              t.setDaemon(true);
+              return t;
+            });
     refresh();
     long ms = period.toMillis();
     timer.scheduleWithFixedDelay(this::refreshQuietly, ms, ms, TimeUnit.MILLISECONDS);
@@ -115,7 +125,8 @@ public final class EndpointPool implements AutoCloseable {
       }
       List<InetAddress> list = new ArrayList<>(List.of(addrs));
       // "localhost" resolves to 127.0.0.1 and ::1: one server, not two replicas
-      if (!list.isEmpty() && list.stream().allMatch(InetAddress::isLoopbackAddress)) list = List.of(list.get(0));
+      if (!list.isEmpty() && list.stream().allMatch(InetAddress::isLoopbackAddress))
+        list = List.of(list.get(0));
       for (InetAddress a : list) {
         InetSocketAddress sa = new InetSocketAddress(a, hp.port());
         String id = new BackendTarget.HostPort(a.getHostAddress(), hp.port()).authority();

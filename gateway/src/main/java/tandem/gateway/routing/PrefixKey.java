@@ -5,17 +5,23 @@ import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.types.v1.Tensor;
 
 /**
- * The routing key of a conversation for decoder placement: a hash of its stable prefix, the part that every later
- * turn of the same conversation repeats word for word. That is the prompt up to the end of the first turn that is
- * not a system turn (system prompt + first user turn, in ChatML {@code <|im_start|>role … <|im_end|>}), plus the
- * images in it. A decoder that served an earlier turn holds those blocks in its prefix cache.
+ * The routing key of a conversation for decoder placement: a hash of its stable prefix, the part
+ * that every later turn of the same conversation repeats word for word. That is the prompt up to
+ * the end of the first turn that is not a system turn (system prompt + first user turn, in ChatML
+ * {@code <|im_start|>role … <|im_end|>}), plus the images in it. A decoder that served an earlier
+ * turn holds those blocks in its prefix cache.
  *
- * <p>Image tokens are all the same id, so the images are told apart by their embeddings: a hash of a fixed sample
- * of each embedding's bytes (vision-svc is deterministic and caches, so the same image gives the same bytes).
+ * <p>Image tokens are all the same id, so the images are told apart by their embeddings: a hash of
+ * a fixed sample of each embedding's bytes (vision-svc is deterministic and caches, so the same
+ * image gives the same bytes).
  */
 public final class PrefixKey {
-  /** Bytes of one embedding that go into the key: {@link #SAMPLES} slices of {@link #SLICE} bytes, evenly spread. */
+  /**
+   * Bytes of one embedding that go into the key: {@link #SAMPLES} slices of {@link #SLICE} bytes,
+   * evenly spread.
+   */
   static final int SAMPLES = 32;
+
   static final int SLICE = 64;
 
   private final int imStart;
@@ -25,7 +31,8 @@ public final class PrefixKey {
   /**
    * @param imStart id of {@code <|im_start|>}
    * @param imEnd id of {@code <|im_end|>}
-   * @param systemRole the ids of the word {@code system} as the template writes it after {@code <|im_start|>}
+   * @param systemRole the ids of the word {@code system} as the template writes it after {@code
+   *     <|im_start|>}
    */
   public PrefixKey(int imStart, int imEnd, int[] systemRole) {
     this.imStart = imStart;
@@ -33,7 +40,10 @@ public final class PrefixKey {
     this.systemRole = systemRole.clone();
   }
 
-  /** Number of leading prompt ids that form the stable prefix (all of them when the prompt has no turn structure). */
+  /**
+   * Number of leading prompt ids that form the stable prefix (all of them when the prompt has no
+   * turn structure).
+   */
   public int prefixLength(GenerateRequest r) {
     int n = r.getInputIdsCount();
     int i = 0;

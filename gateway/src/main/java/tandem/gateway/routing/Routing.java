@@ -5,9 +5,10 @@ import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.pipeline.GatewayModel;
 
 /**
- * The gateway's two backend channels in a split deployment: {@link VisionRouter} (each image to its cache owner)
- * and {@link DecoderRouter} (each conversation to its prefix's replica, bounded by load), each over an
- * {@link EndpointPool} that re-resolves its address list every {@link RoutingSettings#resolvePeriod()}.
+ * The gateway's two backend channels in a split deployment: {@link VisionRouter} (each image to its
+ * cache owner) and {@link DecoderRouter} (each conversation to its prefix's replica, bounded by
+ * load), each over an {@link EndpointPool} that re-resolves its address list every {@link
+ * RoutingSettings#resolvePeriod()}.
  */
 public final class Routing implements AutoCloseable {
   private final VisionRouter vision;
@@ -19,10 +20,16 @@ public final class Routing implements AutoCloseable {
   }
 
   /**
-   * Parses both addresses (a bad one fails here, naming its variable), resolves them and starts the refresh timers.
+   * Parses both addresses (a bad one fails here, naming its variable), resolves them and starts the
+   * refresh timers.
    */
-  public static Routing start(String visionAddr, String decoderAddr, RoutingSettings s, PrefixKey prefixKey,
-      EndpointPool.ChannelFactory channels, EndpointPool.Resolver resolver) {
+  public static Routing start(
+      String visionAddr,
+      String decoderAddr,
+      RoutingSettings s,
+      PrefixKey prefixKey,
+      EndpointPool.ChannelFactory channels,
+      EndpointPool.Resolver resolver) {
     BackendTarget vt = BackendTarget.parse(GatewaySettings.VISION_ADDR.env(), visionAddr);
     BackendTarget dt = BackendTarget.parse(GatewaySettings.DECODER_ADDR.env(), decoderAddr);
     EndpointPool vp = new EndpointPool("vision-svc", vt, channels, resolver, s.resolvePeriod());
@@ -33,13 +40,19 @@ public final class Routing implements AutoCloseable {
       vp.close();
       throw e;
     }
-    return new Routing(new VisionRouter(vp),
+    return new Routing(
+        new VisionRouter(vp),
         new DecoderRouter(dp, prefixKey, s.decoderLoadFactor(), s.loadReportTtl()));
   }
 
-  /** The prefix key of the chat template the gateway renders (ChatML turns of the checkpoint's tokenizer). */
+  /**
+   * The prefix key of the chat template the gateway renders (ChatML turns of the checkpoint's
+   * tokenizer).
+   */
   public static PrefixKey prefixKey(GatewayModel model) {
-    return new PrefixKey(model.tokenizer().addedTokenId(Tokens.IM_START), model.tokenizer().addedTokenId(Tokens.IM_END),
+    return new PrefixKey(
+        model.tokenizer().addedTokenId(Tokens.IM_START),
+        model.tokenizer().addedTokenId(Tokens.IM_END),
         model.tokenizer().encodeText("system"));
   }
 

@@ -12,21 +12,24 @@ import tandem.gateway.config.GatewaySettings;
  * How the gateway finds and picks backend replicas (docs/gateway.md, "Routing").
  *
  * @param resolvePeriod how often backend names are looked up again and failed replicas retried
- * @param decoderLoadFactor bounded-load factor of decoder placement (>= 1; 1.25 = at most 25 % over the mean)
+ * @param decoderLoadFactor bounded-load factor of decoder placement (>= 1; 1.25 = at most 25 % over
+ *     the mean)
  * @param loadReportTtl how long a decoder's load report counts
  */
-public record RoutingSettings(Duration resolvePeriod, double decoderLoadFactor, Duration loadReportTtl) {
+public record RoutingSettings(
+    Duration resolvePeriod, double decoderLoadFactor, Duration loadReportTtl) {
   public RoutingSettings {
     if (resolvePeriod.isZero() || resolvePeriod.isNegative()) {
-      throw new IllegalArgumentException(RESOLVE_SECONDS.env() + " must be >= 1, got " + resolvePeriod.toSeconds());
+      throw new IllegalArgumentException(
+          RESOLVE_SECONDS.env() + " must be >= 1, got " + resolvePeriod.toSeconds());
     }
     if (!(decoderLoadFactor >= 1) || Double.isInfinite(decoderLoadFactor)) {
-      throw new IllegalArgumentException(DECODER_LOAD_FACTOR.env() + " must be a number >= 1, got "
-          + decoderLoadFactor);
+      throw new IllegalArgumentException(
+          DECODER_LOAD_FACTOR.env() + " must be a number >= 1, got " + decoderLoadFactor);
     }
     if (loadReportTtl.isNegative()) {
-      throw new IllegalArgumentException(LOAD_REPORT_SECONDS.env() + " must be >= 0, got "
-          + loadReportTtl.toSeconds());
+      throw new IllegalArgumentException(
+          LOAD_REPORT_SECONDS.env() + " must be >= 0, got " + loadReportTtl.toSeconds());
     }
   }
 
@@ -35,7 +38,9 @@ public record RoutingSettings(Duration resolvePeriod, double decoderLoadFactor, 
   }
 
   public static RoutingSettings from(SettingValues v) {
-    return new RoutingSettings(Duration.ofSeconds(v.get(RESOLVE_SECONDS)), v.get(DECODER_LOAD_FACTOR),
+    return new RoutingSettings(
+        Duration.ofSeconds(v.get(RESOLVE_SECONDS)),
+        v.get(DECODER_LOAD_FACTOR),
         Duration.ofSeconds(v.get(LOAD_REPORT_SECONDS)));
   }
 }

@@ -30,20 +30,23 @@ import tandem.proto.vision.v1.ImageInput;
 import tandem.proto.vision.v1.VisionServiceGrpc;
 
 /**
- * A {@link Channel} to every vision-svc replica that sends each image to its owner: the replica that rendezvous
- * hashing picks for the image's routing key among the replicas that are not down. Each replica keeps its own
- * embedding cache, so a repeated image hits the cache of the one replica that encoded it. An {@code Embed} call with
- * several images is split into one call per owner, run in parallel, and the answers are put back in request order.
- * A part that fails UNAVAILABLE (replica gone or draining), or that a stopping replica cancelled, is sent again to
- * the next replica of each of its images.
+ * A {@link Channel} to every vision-svc replica that sends each image to its owner: the replica
+ * that rendezvous hashing picks for the image's routing key among the replicas that are not down.
+ * Each replica keeps its own embedding cache, so a repeated image hits the cache of the one replica
+ * that encoded it. An {@code Embed} call with several images is split into one call per owner, run
+ * in parallel, and the answers are put back in request order. A part that fails UNAVAILABLE
+ * (replica gone or draining), or that a stopping replica cancelled, is sent again to the next
+ * replica of each of its images.
  *
- * <p>The routing key is the image's content (SHA-256 of its bytes: the cache keys on the content hash plus
- * vision-svc's own preprocessing settings and model, which are the same on every replica, so the bytes alone decide)
- * or, when the image carries a client {@code image_id}, the client scope plus that id: an id is bound on the replica
- * that first saw it, and every later use of the id must reach the same replica.
+ * <p>The routing key is the image's content (SHA-256 of its bytes: the cache keys on the content
+ * hash plus vision-svc's own preprocessing settings and model, which are the same on every replica,
+ * so the bytes alone decide) or, when the image carries a client {@code image_id}, the client scope
+ * plus that id: an id is bound on the replica that first saw it, and every later use of the id must
+ * reach the same replica.
  */
 public final class VisionRouter extends Channel {
-  private static final MethodDescriptor<EmbedRequest, EmbedResponse> EMBED = VisionServiceGrpc.getEmbedMethod();
+  private static final MethodDescriptor<EmbedRequest, EmbedResponse> EMBED =
+      VisionServiceGrpc.getEmbedMethod();
   private static final Pattern IMAGE_INDEX = Pattern.compile("\\bimage (\\d+)\\b");
 
   private final EndpointPool pool;
@@ -79,7 +82,10 @@ public final class VisionRouter extends Channel {
     return contentKey(com.google.protobuf.ByteString.copyFrom(data));
   }
 
-  /** As {@link #contentKey(byte[])}, reading the bytes where they are (no copy of an image per request). */
+  /**
+   * As {@link #contentKey(byte[])}, reading the bytes where they are (no copy of an image per
+   * request).
+   */
   public static long contentKey(com.google.protobuf.ByteString data) {
     try {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
@@ -95,7 +101,8 @@ public final class VisionRouter extends Channel {
 
   @Override
   @SuppressWarnings("unchecked")
-  public <ReqT, RespT> ClientCall<ReqT, RespT> newCall(MethodDescriptor<ReqT, RespT> method, CallOptions options) {
+  public <ReqT, RespT> ClientCall<ReqT, RespT> newCall(
+      MethodDescriptor<ReqT, RespT> method, CallOptions options) {
     if (method.getFullMethodName().equals(EMBED.getFullMethodName())) {
       return (ClientCall<ReqT, RespT>) new SplitCall(options, Context.current());
     }
@@ -108,8 +115,10 @@ public final class VisionRouter extends Channel {
 
   private Status noEndpoints() {
     String why = pool.lastProblem();
-    return Status.UNAVAILABLE.withDescription("no vision-svc replica is reachable at " + pool.target()
-        + (why.isEmpty() ? "" : " (" + why + ")"));
+    return Status.UNAVAILABLE.withDescription(
+        "no vision-svc replica is reachable at "
+            + pool.target()
+            + (why.isEmpty() ? "" : " (" + why + ")"));
   }
 
   /** One Embed call as the caller sees it; underneath, one unary call per owner. */
@@ -161,14 +170,18 @@ public final class VisionRouter extends Channel {
         return;
       }
       keys = new long[n];
-      for (int i = 0; i < n; i++) keys[i] = routingKey(request.getImages(i), request.getClientScope());
+      for (int i = 0; i < n; i++)
+        keys[i] = routingKey(request.getImages(i), request.getClientScope());
       results = new ImageEmbedding[n];
       List<Integer> all = new ArrayList<>();
       for (int i = 0; i < n; i++) all.add(i);
       dispatch(all, new HashSet<>());
     }
 
-    /** Groups the images by owner (skipping replicas that failed this call) and sends one call per group. */
+    /**
+     * Groups the images by owner (skipping replicas that failed this call) and sends one call per
+     * group.
+     */
     private void dispatch(List<Integer> images, Set<Endpoint> failed) {
       List<Endpoint> endpoints = pool.endpoints();
       Map<Endpoint, List<Integer>> groups = new LinkedHashMap<>();
@@ -179,7 +192,8 @@ public final class VisionRouter extends Channel {
       for (int i : images) {
         Endpoint e = Rendezvous.owner(keys[i], endpoints, failed);
         if (e == null) {
-          // every replica is down or failed this call: try the owner anyway (it may be back); else give up
+          // every replica is down or failed this call: try the owner anyway (it may be back); else
+          // give up
           List<Endpoint> remaining = new ArrayList<>(endpoints);
           remaining.removeAll(failed);
           e = remaining.isEmpty() ? null : Rendezvous.rank(keys[i], remaining).get(0);
@@ -198,16 +212,19 @@ public final class VisionRouter extends Channel {
         if (done) return;
         outstanding += groups.size();
       }
-      for (Map.Entry<Endpoint, List<Integer>> g : groups.entrySet()) send(g.getKey(), g.getValue(), failed);
+      for (Map.Entry<Endpoint, List<Integer>> g : groups.entrySet())
+        send(g.getKey(), g.getValue(), failed);
     }
 
-    private Status lastFailure = Status.UNAVAILABLE.withDescription("no vision-svc replica answered");
+    private Status lastFailure =
+        Status.UNAVAILABLE.withDescription("no vision-svc replica answered");
 
     private void send(Endpoint e, List<Integer> images, Set<Endpoint> failed) {
       EmbedRequest.Builder part = request.toBuilder().clearImages();
       for (int i : images) part.addImages(request.getImages(i));
       ClientCall<EmbedRequest, EmbedResponse> call;
-      // the call joins the caller's context (deadline, cancellation, trace) even when sent from a callback
+      // the call joins the caller's context (deadline, cancellation, trace) even when sent from a
+      // callback
       Context previous = context.attach();
       try {
         call = e.channel().newCall(EMBED, options);
@@ -216,19 +233,22 @@ public final class VisionRouter extends Channel {
           calls.add(call);
         }
         e.started();
-        Futures.addCallback(ClientCalls.futureUnaryCall(call, part.build()), new FutureCallback<EmbedResponse>() {
-          @Override
-          public void onSuccess(EmbedResponse r) {
-            e.finished();
-            partDone(e, images, r);
-          }
+        Futures.addCallback(
+            ClientCalls.futureUnaryCall(call, part.build()),
+            new FutureCallback<EmbedResponse>() {
+              @Override
+              public void onSuccess(EmbedResponse r) {
+                e.finished();
+                partDone(e, images, r);
+              }
 
-          @Override
-          public void onFailure(Throwable t) {
-            e.finished();
-            partFailed(e, images, failed, Status.fromThrowable(t));
-          }
-        }, MoreExecutors.directExecutor());
+              @Override
+              public void onFailure(Throwable t) {
+                e.finished();
+                partFailed(e, images, failed, Status.fromThrowable(t));
+              }
+            },
+            MoreExecutors.directExecutor());
       } finally {
         context.detach(previous);
       }
@@ -238,8 +258,15 @@ public final class VisionRouter extends Channel {
       synchronized (this) {
         if (done) return;
         if (r.getImagesCount() != images.size()) {
-          finishLocked(Status.INTERNAL.withDescription("vision-svc " + e.id() + " returned " + r.getImagesCount()
-              + " embeddings for " + images.size() + " images"));
+          finishLocked(
+              Status.INTERNAL.withDescription(
+                  "vision-svc "
+                      + e.id()
+                      + " returned "
+                      + r.getImagesCount()
+                      + " embeddings for "
+                      + images.size()
+                      + " images"));
           return;
         }
         for (int k = 0; k < images.size(); k++) results[images.get(k)] = r.getImages(k);
@@ -256,9 +283,15 @@ public final class VisionRouter extends Channel {
           return;
         }
         if (--outstanding > 0) return;
-        EmbedResponse.Builder merged = EmbedResponse.newBuilder().setModelId(modelId).setTimings(EmbedTimings
-            .newBuilder().setPreprocessMs(preprocessMs).setEncodeMs(encodeMs).setTotalMs(totalMs)
-            .setMaxBatchTiles(maxBatchTiles));
+        EmbedResponse.Builder merged =
+            EmbedResponse.newBuilder()
+                .setModelId(modelId)
+                .setTimings(
+                    EmbedTimings.newBuilder()
+                        .setPreprocessMs(preprocessMs)
+                        .setEncodeMs(encodeMs)
+                        .setTotalMs(totalMs)
+                        .setMaxBatchTiles(maxBatchTiles));
         long rows = 0;
         for (ImageEmbedding ie : results) {
           merged.addImages(ie);
@@ -267,8 +300,15 @@ public final class VisionRouter extends Channel {
         int budget = request.getMaxImageTokens();
         if (budget > 0 && rows > budget) {
           // each part was checked against the whole budget; together they are over it
-          finishLocked(Status.INVALID_ARGUMENT.withDescription("the images need " + rows + " image tokens (over "
-              + calls.size() + " vision-svc replicas) but the caller's budget is " + budget + " (max_image_tokens)"));
+          finishLocked(
+              Status.INVALID_ARGUMENT.withDescription(
+                  "the images need "
+                      + rows
+                      + " image tokens (over "
+                      + calls.size()
+                      + " vision-svc replicas) but the caller's budget is "
+                      + budget
+                      + " (max_image_tokens)"));
           return;
         }
         deliver(merged.build());
@@ -280,9 +320,12 @@ public final class VisionRouter extends Channel {
       synchronized (this) {
         if (done) return;
         outstanding--;
-        // Embed is idempotent: a replica that went away (UNAVAILABLE) or cancelled the call itself while stopping
+        // Embed is idempotent: a replica that went away (UNAVAILABLE) or cancelled the call itself
+        // while stopping
         // (CANCELLED with the caller's context still live) is replaced by the images' next replicas
-        retry = (s.getCode() == Status.Code.UNAVAILABLE || s.getCode() == Status.Code.CANCELLED) && !context.isCancelled();
+        retry =
+            (s.getCode() == Status.Code.UNAVAILABLE || s.getCode() == Status.Code.CANCELLED)
+                && !context.isCancelled();
         if (!retry) {
           finishLocked(renumber(s, images));
           return;
@@ -322,7 +365,8 @@ public final class VisionRouter extends Channel {
     private void finishLocked(Status s) {
       if (done) return;
       done = true;
-      for (ClientCall<EmbedRequest, EmbedResponse> c : calls) c.cancel("another part of the request failed", null);
+      for (ClientCall<EmbedRequest, EmbedResponse> c : calls)
+        c.cancel("another part of the request failed", null);
       listener.onClose(s, new Metadata());
     }
 

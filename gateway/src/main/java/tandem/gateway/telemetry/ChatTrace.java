@@ -6,18 +6,18 @@ import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.context.Context;
 import io.opentelemetry.context.Scope;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
+import tandem.common.error.Rejection;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.telemetry.Timeline;
-import tandem.common.error.Rejection;
 
 /**
- * One chat's trace: the {@code chat} span and its children {@code tokenize} (text, then the image-expanded
- * prompt), {@code vision} (the Embed client span nests under it), {@code decode} (the Generate client span nests
- * under it) with {@code parse} (box parsing, the sum of its incremental pieces, placed at the end of decode). Ends
- * exactly once: on the final chunk, an error, or the client's cancel. Thread-safe: gRPC callbacks of the backend
- * calls and the cancel handler may run on different threads.
+ * One chat's trace: the {@code chat} span and its children {@code tokenize} (text, then the
+ * image-expanded prompt), {@code vision} (the Embed client span nests under it), {@code decode}
+ * (the Generate client span nests under it) with {@code parse} (box parsing, the sum of its
+ * incremental pieces, placed at the end of decode). Ends exactly once: on the final chunk, an
+ * error, or the client's cancel. Thread-safe: gRPC callbacks of the backend calls and the cancel
+ * handler may run on different threads.
  */
 public final class ChatTrace {
   private final ChatTelemetry t;
@@ -58,8 +58,9 @@ public final class ChatTrace {
   }
 
   /**
-   * Opens {@code vision} and makes it current: make the Embed call inside the returned scope so its client span
-   * nests under it, then report how it went with {@link #visionDone} or {@link #visionFailed}.
+   * Opens {@code vision} and makes it current: make the Embed call inside the returned scope so its
+   * client span nests under it, then report how it went with {@link #visionDone} or {@link
+   * #visionFailed}.
    */
   public Scope visionScope() {
     if (timeline == null) return Scope.noop();
@@ -68,7 +69,8 @@ public final class ChatTrace {
   }
 
   /** Ends {@code vision} with its cache and tile counts. */
-  public void visionDone(long tiles, boolean allHit, double preprocessMs, double encodeMs, String modelId) {
+  public void visionDone(
+      long tiles, boolean allHit, double preprocessMs, double encodeMs, String modelId) {
     Span v = vision;
     if (v == null) return;
     v.setAttribute("vision.cache.hit", allHit);
@@ -87,7 +89,9 @@ public final class ChatTrace {
     v.end();
   }
 
-  /** Opens {@code decode} and makes it current: start the Generate call inside the returned scope. */
+  /**
+   * Opens {@code decode} and makes it current: start the Generate call inside the returned scope.
+   */
   public Scope decodeScope() {
     decodeStart = System.nanoTime();
     if (timeline == null) return Scope.noop();
@@ -97,7 +101,8 @@ public final class ChatTrace {
 
   /** The first generated token arrived: records {@code gen_ai.server.time_to_first_token} once. */
   public void firstToken(long nanoTime) {
-    if (firstToken.compareAndSet(false, true)) t.ttft.record((nanoTime - t0) / 1e9, t.metricAttributes);
+    if (firstToken.compareAndSet(false, true))
+      t.ttft.record((nanoTime - t0) / 1e9, t.metricAttributes);
   }
 
   /**
@@ -106,18 +111,31 @@ public final class ChatTrace {
    * @param firstTokenNanoTime / lastTokenNanoTime when the first / last tokens arrived, -1 if none
    * @param parseNanos time spent in box parsing, summed
    */
-  /** @param reason "stop", "length", "cancelled" or "error" */
-  public void finish(String reason, int inputTokens, int imageTokens, int outputTokens, int boxes,
-      long firstTokenNanoTime, long lastTokenNanoTime, long parseNanos, String error) {
+  /**
+   * @param reason "stop", "length", "cancelled" or "error"
+   */
+  public void finish(
+      String reason,
+      int inputTokens,
+      int imageTokens,
+      int outputTokens,
+      int boxes,
+      long firstTokenNanoTime,
+      long lastTokenNanoTime,
+      long parseNanos,
+      String error) {
     if (!ended.compareAndSet(false, true)) return;
     long end = System.nanoTime();
     String why = reason;
     boolean failed = "error".equals(reason);
-    Attributes ma = failed ? t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, "decode").build()
-        : t.metricAttributes;
+    Attributes ma =
+        failed
+            ? t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, "decode").build()
+            : t.metricAttributes;
     t.duration.record((end - t0) / 1e9, ma);
     if (outputTokens > 1 && firstTokenNanoTime >= 0 && lastTokenNanoTime > firstTokenNanoTime) {
-      t.tpot.record((lastTokenNanoTime - firstTokenNanoTime) / 1e9 / (outputTokens - 1), t.metricAttributes);
+      t.tpot.record(
+          (lastTokenNanoTime - firstTokenNanoTime) / 1e9 / (outputTokens - 1), t.metricAttributes);
     }
     if (timeline == null) {
       chat.end();
@@ -125,7 +143,8 @@ public final class ChatTrace {
     }
     Span d = decode;
     if (d != null) {
-      if (parseNanos > 0) timeline.stage(t.tracer, "parse", Context.root().with(d), end - parseNanos, end);
+      if (parseNanos > 0)
+        timeline.stage(t.tracer, "parse", Context.root().with(d), end - parseNanos, end);
       d.setAttribute(ChatTelemetry.OUTPUT_TOKENS, outputTokens);
       if (failed) d.setStatus(StatusCode.ERROR, error);
       timeline.end(d, end);
@@ -147,7 +166,8 @@ public final class ChatTrace {
     if (!ended.compareAndSet(false, true)) return;
     String type = e instanceof Rejection r ? r.kind().code() : "INTERNAL";
     String description = e.getMessage();
-    t.duration.record((System.nanoTime() - t0) / 1e9,
+    t.duration.record(
+        (System.nanoTime() - t0) / 1e9,
         t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, type).build());
     if (timeline == null) {
       chat.end();
@@ -164,10 +184,14 @@ public final class ChatTrace {
     chat.end();
   }
 
-  /** The client cancelled (or its deadline passed): ends open spans with finish reason {@code cancelled}. */
+  /**
+   * The client cancelled (or its deadline passed): ends open spans with finish reason {@code
+   * cancelled}.
+   */
   public void cancelled() {
     if (!ended.compareAndSet(false, true)) return;
-    t.duration.record((System.nanoTime() - t0) / 1e9,
+    t.duration.record(
+        (System.nanoTime() - t0) / 1e9,
         t.metricAttributes.toBuilder().put(ChatTelemetry.ERROR_TYPE, "cancelled").build());
     if (timeline == null) {
       chat.end();

@@ -3,8 +3,9 @@ package tandem.gateway.tokenize;
 import java.io.ByteArrayOutputStream;
 
 /**
- * GPT-2's byte-to-unicode table used by byte-level BPE: printable Latin-1 bytes map to themselves, the other 68
- * bytes to U+0100 onward. A vocabulary entry is a string over this alphabet; mapping it back gives the token's bytes.
+ * GPT-2's byte-to-unicode table used by byte-level BPE: printable Latin-1 bytes map to themselves,
+ * the other 68 bytes to U+0100 onward. A vocabulary entry is a string over this alphabet; mapping
+ * it back gives the token's bytes.
  */
 final class ByteLevel {
   private ByteLevel() {}
@@ -15,13 +16,17 @@ final class ByteLevel {
     java.util.Arrays.fill(CHAR_TO_BYTE, -1);
     int n = 0;
     for (int b = 0; b < 256; b++) {
-      boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      boolean printable =
+          (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       int c = printable ? b : 256 + n++;
       CHAR_TO_BYTE[c] = b;
     }
   }
 
-  /** Bytes of a vocabulary entry; a character outside the alphabet is kept as its UTF-8 (never happens for Qwen). */
+  /**
+   * Bytes of a vocabulary entry; a character outside the alphabet is kept as its UTF-8 (never
+   * happens for Qwen).
+   */
   static byte[] toBytes(String token) {
     ByteArrayOutputStream out = new ByteArrayOutputStream(token.length());
     for (int i = 0; i < token.length(); i++) {

@@ -4,11 +4,11 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Turns a stream of token ids into text deltas that never split a UTF-8 character: byte-level BPE tokens can end in
- * the middle of a multi-byte character (a CJK character is often two tokens), so the trailing bytes of an
- * incomplete character are held back until the token that completes it arrives. Bytes that can never become a
- * valid character are emitted as U+FFFD, like Hugging Face's {@code errors='replace'}. Not thread-safe; one per
- * stream.
+ * Turns a stream of token ids into text deltas that never split a UTF-8 character: byte-level BPE
+ * tokens can end in the middle of a multi-byte character (a CJK character is often two tokens), so
+ * the trailing bytes of an incomplete character are held back until the token that completes it
+ * arrives. Bytes that can never become a valid character are emitted as U+FFFD, like Hugging Face's
+ * {@code errors='replace'}. Not thread-safe; one per stream.
  */
 public final class IncrementalDetokenizer {
   private final TokenBytes tokens;
@@ -24,12 +24,15 @@ public final class IncrementalDetokenizer {
   public String push(int id) {
     if (skipSpecialTokens && tokens.isSpecial(id)) return "";
     byte[] b = tokens.tokenBytes(id);
-    if (b == null) return ""; // padded vocabulary rows have no text (HF decodes them to nothing as well)
+    if (b == null)
+      return ""; // padded vocabulary rows have no text (HF decodes them to nothing as well)
     pending.write(b, 0, b.length);
     return drain(false);
   }
 
-  /** Ends the stream: whatever is still held back (an incomplete character) is emitted as U+FFFD. */
+  /**
+   * Ends the stream: whatever is still held back (an incomplete character) is emitted as U+FFFD.
+   */
   public String flush() {
     return drain(true);
   }
@@ -45,8 +48,8 @@ public final class IncrementalDetokenizer {
   }
 
   /**
-   * Length of the longest prefix that does not end inside a character that could still be completed. Invalid bytes
-   * count as complete (they decode to U+FFFD right away).
+   * Length of the longest prefix that does not end inside a character that could still be
+   * completed. Invalid bytes count as complete (they decode to U+FFFD right away).
    */
   static int completePrefix(byte[] b) {
     int i = 0;

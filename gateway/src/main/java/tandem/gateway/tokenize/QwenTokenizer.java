@@ -9,10 +9,10 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.StringReader;
-import java.util.ArrayList;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -21,22 +21,32 @@ import java.util.zip.GZIPInputStream;
 import tandem.gateway.chat.Segment;
 
 /**
- * The checkpoint's byte-level BPE tokenizer ({@code tokenizer.json}) through DJL's HF tokenizers, used the way the
- * prompt needs it.
+ * The checkpoint's byte-level BPE tokenizer ({@code tokenizer.json}) through DJL's HF tokenizers,
+ * used the way the prompt needs it.
  *
- * <p>The native tokenizer is built from the file with its {@code added_tokens} list emptied ({@code plain}); one built
- * from the file as shipped ({@code full}) exists only for cross-checks. HF extracts added tokens first and encodes
- * the text between them on its own, so encoding each text {@link Segment} with {@code plain} and mapping each control
- * segment to its id gives exactly HF's ids for the template output, and a {@code <|im_start|>} typed by a user is
- * encoded as ordinary text.
+ * <p>The native tokenizer is built from the file with its {@code added_tokens} list emptied ({@code
+ * plain}); one built from the file as shipped ({@code full}) exists only for cross-checks. HF
+ * extracts added tokens first and encodes the text between them on its own, so encoding each text
+ * {@link Segment} with {@code plain} and mapping each control segment to its id gives exactly HF's
+ * ids for the template output, and a {@code <|im_start|>} typed by a user is encoded as ordinary
+ * text.
  *
- * <p>Decoding is done in Java from the vocabulary (byte-level: every token is a fixed byte string), which is what
- * makes incremental, UTF-8-safe streaming possible; {@link #decodeReference} uses DJL for cross-checks.
+ * <p>Decoding is done in Java from the vocabulary (byte-level: every token is a fixed byte string),
+ * which is what makes incremental, UTF-8-safe streaming possible; {@link #decodeReference} uses DJL
+ * for cross-checks.
  */
 public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   /** Options for DJL: never truncate (DJL defaults to 512 ids), never pad, add nothing. */
   private static final Map<String, String> OPTIONS =
-      Map.of("truncation", "false", "padding", "false", "addSpecialTokens", "false", "modelMaxLength", "1000000000");
+      Map.of(
+          "truncation",
+          "false",
+          "padding",
+          "false",
+          "addSpecialTokens",
+          "false",
+          "modelMaxLength",
+          "1000000000");
 
   private static final String RESOURCE = "/tandem/tokenizer/qwen3-tokenizer.json.gz";
 
@@ -84,9 +94,12 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
     plain = HuggingFaceTokenizer.newInstance(stream(withoutAddedTokens(json)), OPTIONS);
   }
 
-  /** Streams through tokenizer.json once, keeping only model.vocab and added_tokens (the merges are skipped). */
-  private static void readVocabAndAddedTokens(String json, Map<String, Integer> vocab, List<JsonObject> added)
-      throws IOException {
+  /**
+   * Streams through tokenizer.json once, keeping only model.vocab and added_tokens (the merges are
+   * skipped).
+   */
+  private static void readVocabAndAddedTokens(
+      String json, Map<String, Integer> vocab, List<JsonObject> added) throws IOException {
     try (JsonReader r = new JsonReader(new StringReader(json))) {
       r.beginObject();
       while (r.hasNext()) {
@@ -112,12 +125,13 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
         }
       }
     }
-    if (vocab.isEmpty()) throw new IOException("tokenizer.json has no model.vocab (not a BPE tokenizer?)");
+    if (vocab.isEmpty())
+      throw new IOException("tokenizer.json has no model.vocab (not a BPE tokenizer?)");
   }
 
   /**
-   * The same JSON text with the top-level {@code added_tokens} array emptied, by locating the array in the text
-   * (string-aware bracket matching) rather than re-serializing an 11 MB tree.
+   * The same JSON text with the top-level {@code added_tokens} array emptied, by locating the array
+   * in the text (string-aware bracket matching) rather than re-serializing an 11 MB tree.
    */
   static String withoutAddedTokens(String json) throws IOException {
     int key = json.indexOf("\"added_tokens\"");
@@ -165,11 +179,12 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   }
 
   /**
-   * The checkpoint's tokenizer.json when the folder has one, else the Qwen3 tokenizer bundled in common (the same
-   * file the fixture checkpoints use). {@code dir} may be null.
+   * The checkpoint's tokenizer.json when the folder has one, else the Qwen3 tokenizer bundled in
+   * common (the same file the fixture checkpoints use). {@code dir} may be null.
    */
   public static QwenTokenizer forCheckpointOrBundled(Path dir) throws IOException {
-    if (dir != null && Files.isRegularFile(dir.resolve("tokenizer.json"))) return fromCheckpoint(dir);
+    if (dir != null && Files.isRegularFile(dir.resolve("tokenizer.json")))
+      return fromCheckpoint(dir);
     return bundled();
   }
 
@@ -191,8 +206,8 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   }
 
   /**
-   * Bytes of the longest vocabulary entry: text of {@code b} UTF-8 bytes encodes to at least {@code ceil(b /
-   * maxTokenBytes())} ids, a bound the gateway checks before a text reaches the tokenizer.
+   * Bytes of the longest vocabulary entry: text of {@code b} UTF-8 bytes encodes to at least {@code
+   * ceil(b / maxTokenBytes())} ids, a bound the gateway checks before a text reaches the tokenizer.
    */
   public int maxTokenBytes() {
     return maxTokenBytes;
@@ -207,21 +222,27 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
     return out;
   }
 
-  /** Id of an added token such as {@code <|im_start|>}; fails when the tokenizer does not have it. */
+  /**
+   * Id of an added token such as {@code <|im_start|>}; fails when the tokenizer does not have it.
+   */
   public int addedTokenId(String token) {
     Integer id = addedIds.get(token);
     if (id == null) throw new IllegalArgumentException("the tokenizer has no added token " + token);
     return id;
   }
 
-  /** Ids of a prompt made of segments; an image placeholder left unexpanded becomes one {@code <|image_pad|>}. */
+  /**
+   * Ids of a prompt made of segments; an image placeholder left unexpanded becomes one {@code
+   * <|image_pad|>}.
+   */
   public int[] encode(List<Segment> segments) {
     return encode(segments, null);
   }
 
   /**
-   * Like {@link #encode(List)}, reusing (and filling) {@code memo}, a map from text to its ids; the gateway fills it
-   * while vision-svc is busy so that only the text next to images is left for after the embeddings arrive.
+   * Like {@link #encode(List)}, reusing (and filling) {@code memo}, a map from text to its ids; the
+   * gateway fills it while vision-svc is busy so that only the text next to images is left for
+   * after the embeddings arrive.
    */
   public int[] encode(List<Segment> segments, Map<String, int[]> memo) {
     int imagePad = addedTokenId(tandem.gateway.chat.Tokens.IMAGE_PAD);
@@ -230,11 +251,12 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
     for (Segment s : segments) {
       int[] ids;
       if (s instanceof Segment.Text t) {
-        ids = memo == null ? encodeText(t.text()) : memo.computeIfAbsent(t.text(), this::encodeText);
-      }
-      else if (s instanceof Segment.Special sp) ids = new int[] {addedTokenId(sp.token())};
+        ids =
+            memo == null ? encodeText(t.text()) : memo.computeIfAbsent(t.text(), this::encodeText);
+      } else if (s instanceof Segment.Special sp) ids = new int[] {addedTokenId(sp.token())};
       else ids = new int[] {imagePad};
-      if (n + ids.length > buf.length) buf = Arrays.copyOf(buf, Math.max(buf.length * 2, n + ids.length));
+      if (n + ids.length > buf.length)
+        buf = Arrays.copyOf(buf, Math.max(buf.length * 2, n + ids.length));
       System.arraycopy(ids, 0, buf, n, ids.length);
       n += ids.length;
     }
@@ -242,8 +264,8 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
   }
 
   /**
-   * The bytes a token stands for, or null for ids the tokenizer does not know (the model's vocabulary is padded
-   * beyond the tokenizer's: 151936 vs 151669).
+   * The bytes a token stands for, or null for ids the tokenizer does not know (the model's
+   * vocabulary is padded beyond the tokenizer's: 151936 vs 151669).
    */
   @Override
   public byte[] tokenBytes(int id) {
@@ -263,7 +285,10 @@ public final class QwenTokenizer implements TokenBytes, AutoCloseable {
     return full().decode(l, skipSpecialTokens);
   }
 
-  /** DJL's encode of a whole string WITH added-token matching (what a naive client would do), for cross-checks. */
+  /**
+   * DJL's encode of a whole string WITH added-token matching (what a naive client would do), for
+   * cross-checks.
+   */
   public int[] encodeReference(String text) {
     long[] ids = full().encode(text, false, false).getIds();
     int[] out = new int[ids.length];

@@ -13,9 +13,15 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Table tests: model text (between the box tags, or a whole answer) → the boxes the gateway reports. */
+/**
+ * Table tests: model text (between the box tags, or a whole answer) → the boxes the gateway
+ * reports.
+ */
 class BoxParserTest {
-  /** Renders results compactly: "label[x1,y1,x2,y2]" per box, "?raw" for an unparsed span, ";"-joined. */
+  /**
+   * Renders results compactly: "label[x1,y1,x2,y2]" per box, "?raw" for an unparsed span,
+   * ";"-joined.
+   */
   static String show(List<BoxSpan> boxes) {
     return boxes.stream()
         .map(
@@ -23,7 +29,11 @@ class BoxParserTest {
                 b.parsed()
                     ? String.format(
                         "%s[%s,%s,%s,%s]%s",
-                        b.label(), n(b.norm()[0]), n(b.norm()[1]), n(b.norm()[2]), n(b.norm()[3]),
+                        b.label(),
+                        n(b.norm()[0]),
+                        n(b.norm()[1]),
+                        n(b.norm()[2]),
+                        n(b.norm()[3]),
                         b.complete() ? "" : "~")
                     : "?" + b.raw() + (b.complete() ? "" : "~"))
         .collect(Collectors.joining(";"));
@@ -36,14 +46,18 @@ class BoxParserTest {
   static List<Arguments> spans() {
     return List.of(
         // well-formed
-        Arguments.of("{\"label\": \"apple\", \"bbox\": [10, 20, 300, 400]}", "apple[10,20,300,400]"),
-        Arguments.of("[{\"label\":\"苹果\",\"bbox_2d\":[1,2,3,4]},{\"label\":\"梨\",\"bbox_2d\":[5,6,7,8]}]",
+        Arguments.of(
+            "{\"label\": \"apple\", \"bbox\": [10, 20, 300, 400]}", "apple[10,20,300,400]"),
+        Arguments.of(
+            "[{\"label\":\"苹果\",\"bbox_2d\":[1,2,3,4]},{\"label\":\"梨\",\"bbox_2d\":[5,6,7,8]}]",
             "苹果[1,2,3,4];梨[5,6,7,8]"),
         Arguments.of("[100, 200, 300, 400]", "[100,200,300,400]"),
         Arguments.of("[[1,2,3,4],[5,6,7,8]]", "[1,2,3,4];[5,6,7,8]"),
         Arguments.of("{\"apple\": [1, 2, 3, 4]}", "apple[1,2,3,4]"),
-        Arguments.of("{\"label\": \"cat\", \"x1\": 5, \"y1\": 6, \"x2\": 70, \"y2\": 80}", "cat[5,6,70,80]"),
-        Arguments.of("{\"label\": \"cup\", \"bbox\": [12.5, 20.25, 30, 40]}", "cup[12.5,20.25,30,40]"),
+        Arguments.of(
+            "{\"label\": \"cat\", \"x1\": 5, \"y1\": 6, \"x2\": 70, \"y2\": 80}", "cat[5,6,70,80]"),
+        Arguments.of(
+            "{\"label\": \"cup\", \"bbox\": [12.5, 20.25, 30, 40]}", "cup[12.5,20.25,30,40]"),
         // broken JSON
         Arguments.of("{label: apple, bbox: [10, 20, 300, 400],}", "apple[10,20,300,400]"),
         Arguments.of("{'label': 'apple', 'bbox': [10, 20, 300, 400]}", "apple[10,20,300,400]"),
@@ -51,7 +65,9 @@ class BoxParserTest {
         Arguments.of("{\"label\": \"apple, \"bbox\": [1, 2, 3, 4]}", "apple[1,2,3,4]"),
         Arguments.of("{\"label\": \"apple\" \"bbox\" [1 2 3 4]}", "apple[1,2,3,4]"),
         Arguments.of("apple [10,20,30,40]", "apple[10,20,30,40]"),
-        Arguments.of("[\"apple\", [10,20,30,40], \"pear\", [50,60,70,80]]", "apple[10,20,30,40];pear[50,60,70,80]"),
+        Arguments.of(
+            "[\"apple\", [10,20,30,40], \"pear\", [50,60,70,80]]",
+            "apple[10,20,30,40];pear[50,60,70,80]"),
         Arguments.of("apple: (10, 20), (30, 40)", "apple[10,20,30,40]"),
         // out of range: clamped; reversed corners: ordered
         Arguments.of("{\"label\": \"a\", \"bbox\": [-5, 20, 1200, 400]}", "a[0,20,1000,400]"),
@@ -74,12 +90,17 @@ class BoxParserTest {
   static List<Arguments> answers() {
     return List.of(
         Arguments.of("图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[1,2,3,4]}</box>。", "苹果[1,2,3,4]"),
-        Arguments.of("<box>[1,2,3,4]</box> and <box>{label: b, bbox: [5,6,7,8]}</box>", "[1,2,3,4];b[5,6,7,8]"),
+        Arguments.of(
+            "<box>[1,2,3,4]</box> and <box>{label: b, bbox: [5,6,7,8]}</box>",
+            "[1,2,3,4];b[5,6,7,8]"),
         Arguments.of("there is no box in this answer", ""),
         Arguments.of("a stray </box> closes nothing", ""),
         // cut off: the span is still reported, flagged incomplete
-        Arguments.of("<box>{\"label\": \"apple\", \"bbox\": [10, 20, 30, 40", "apple[10,20,30,40]~"),
-        Arguments.of("<box>{\"label\": \"apple\", \"bbox\": [10, 2", "?{\"label\": \"apple\", \"bbox\": [10, 2~"),
+        Arguments.of(
+            "<box>{\"label\": \"apple\", \"bbox\": [10, 20, 30, 40", "apple[10,20,30,40]~"),
+        Arguments.of(
+            "<box>{\"label\": \"apple\", \"bbox\": [10, 2",
+            "?{\"label\": \"apple\", \"bbox\": [10, 2~"),
         Arguments.of("<box>[1,2,3,4]</box><box>", "[1,2,3,4];?~"));
   }
 
@@ -92,7 +113,8 @@ class BoxParserTest {
   @Test
   void boxesAreReportedAsSoonAsTheirSpanClosesEvenWhenTagsArriveInPieces() {
     BoxScanner s = new BoxScanner();
-    String answer = "ok <box>[1,2,3,4]</box> then <box>{\"label\":\"x\",\"bbox\":[5,6,7,8]}</box> end";
+    String answer =
+        "ok <box>[1,2,3,4]</box> then <box>{\"label\":\"x\",\"bbox\":[5,6,7,8]}</box> end";
     int reportedAt = -1;
     int count = 0;
     for (int i = 0; i < answer.length(); i++) {

@@ -23,21 +23,24 @@ class ChatTemplateTest {
         List.of(
             Message.ofParts(
                 Role.USER, List.of(Part.text("简短回复问题."), Part.image("x"), Part.text("图片里有什么?"))));
-    assertEquals("<|im_start|>user\n简短回复问题.<|image_pad|>\n图片里有什么?<|im_end|>\n", render(m, false, false));
+    assertEquals(
+        "<|im_start|>user\n简短回复问题.<|image_pad|>\n图片里有什么?<|im_end|>\n", render(m, false, false));
   }
 
   @Test
   void enableThinkingFalseAddsTheEmptyThinkBlockAndTrueOrUndefinedDoNot() {
     List<Message> m = List.of(Message.ofString(Role.USER, "hi"));
     assertEquals(
-        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", render(m, true, false));
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+        render(m, true, false));
     assertEquals("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", render(m, true, true));
     assertEquals("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n", render(m, true, null));
   }
 
   @Test
   void aLastAssistantTurnAfterTheQueryGetsTheThinkBlockAsInTraining() {
-    List<Message> m = List.of(Message.ofString(Role.USER, "q"), Message.ofString(Role.ASSISTANT, "\nanswer"));
+    List<Message> m =
+        List.of(Message.ofString(Role.USER, "q"), Message.ofString(Role.ASSISTANT, "\nanswer"));
     assertEquals(
         "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nanswer<|im_end|>\n",
         render(m, false, false));
@@ -59,7 +62,8 @@ class ChatTemplateTest {
   @Test
   void aSystemMessageAfterTheFirstIsRenderedAsATurn() {
     List<Message> m = List.of(Message.ofString(Role.USER, "a"), Message.ofString(Role.SYSTEM, "s"));
-    assertEquals("<|im_start|>user\na<|im_end|>\n<|im_start|>system\ns<|im_end|>\n", render(m, false, null));
+    assertEquals(
+        "<|im_start|>user\na<|im_end|>\n<|im_start|>system\ns<|im_end|>\n", render(m, false, null));
   }
 
   @Test
@@ -67,7 +71,9 @@ class ChatTemplateTest {
     var e =
         assertThrows(
             IllegalArgumentException.class,
-            () -> ChatTemplate.render(List.of(Message.ofParts(Role.SYSTEM, List.of(Part.image("x")))), true, false));
+            () ->
+                ChatTemplate.render(
+                    List.of(Message.ofParts(Role.SYSTEM, List.of(Part.image("x")))), true, false));
     assertTrue(e.getMessage().contains("user messages only"), e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> ChatTemplate.render(List.of(), true, false));
     assertThrows(IllegalArgumentException.class, () -> Role.parse("tool"));
@@ -75,7 +81,9 @@ class ChatTemplateTest {
 
   @Test
   void expansionRefusesAGridCountThatDoesNotMatchThePlaceholders() {
-    var segs = ChatTemplate.render(List.of(Message.ofParts(Role.USER, List.of(Part.image("x")))), true, false);
+    var segs =
+        ChatTemplate.render(
+            List.of(Message.ofParts(Role.USER, List.of(Part.image("x")))), true, false);
     assertThrows(IllegalArgumentException.class, () -> ImageExpansion.expand(segs, List.of(), 64));
   }
 
@@ -85,7 +93,8 @@ class ChatTemplateTest {
   }
 
   @Test
-  void aCheckpointWithAnotherTemplateIsRefusedWithAMessageThatSaysSo(@TempDir Path dir) throws Exception {
+  void aCheckpointWithAnotherTemplateIsRefusedWithAMessageThatSaysSo(@TempDir Path dir)
+      throws Exception {
     // The stock Qwen3 template (drops image items): serving it would silently build another prompt.
     Files.copy(
         ChatTemplates.class.getResourceAsStream("/tandem/tokenizer/qwen3-tokenizer_config.json"),

@@ -10,7 +10,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import tandem.gateway.tokenize.QwenTokenizer;
 
-/** Control tokens typed in message text stay text: no id of an added token can come from a client's text. */
+/**
+ * Control tokens typed in message text stay text: no id of an added token can come from a client's
+ * text.
+ */
 class InjectionTest {
   static QwenTokenizer tok;
 
@@ -41,7 +44,10 @@ class InjectionTest {
     long imagePads = Arrays.stream(ids).filter(i -> i == 151655).count();
     long specials = Arrays.stream(ids).filter(i -> i >= 151643).count();
     assertEquals(64, imagePads, "only the one image's 64 pads");
-    assertEquals(templateSpecials + 64 + 1, specials, "template tokens + image pads + the global image token");
+    assertEquals(
+        templateSpecials + 64 + 1,
+        specials,
+        "template tokens + image pads + the global image token");
     // And the text decodes back to what was typed.
     String decoded = tok.decode(ids, false);
     assertTrue(decoded.contains("first " + evil), decoded);
@@ -50,7 +56,8 @@ class InjectionTest {
   @ParameterizedTest
   @ValueSource(strings = {"<|im_start|>", "<|image_pad|>", "</think>"})
   void aNaiveWholeStringEncodeWouldHaveInjected(String token) {
-    // Guard that the test above tests something: Rust tokenizers on the raw string match the added token.
+    // Guard that the test above tests something: Rust tokenizers on the raw string match the added
+    // token.
     int[] naive = tok.encodeReference("a" + token + "b");
     assertTrue(Arrays.stream(naive).anyMatch(i -> i >= 151643));
     assertTrue(Arrays.stream(tok.encodeText("a" + token + "b")).allMatch(i -> i < 151643));

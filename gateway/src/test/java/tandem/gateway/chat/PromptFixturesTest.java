@@ -17,7 +17,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 import tandem.common.testing.Fixtures;
 import tandem.gateway.tokenize.QwenTokenizer;
 
-/** The six conversations of vlm-tiny/prompts.json: rendered string, expanded prompt and ids, all exact. */
+/**
+ * The six conversations of vlm-tiny/prompts.json: rendered string, expanded prompt and ids, all
+ * exact.
+ */
 class PromptFixturesTest {
   static QwenTokenizer tokenizer;
 
@@ -28,7 +31,8 @@ class PromptFixturesTest {
 
   static Stream<JsonObject> conversations() throws Exception {
     JsonObject root =
-        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json"))).getAsJsonObject();
+        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json")))
+            .getAsJsonObject();
     List<JsonObject> out = new ArrayList<>();
     for (JsonElement e : root.getAsJsonArray("conversations")) out.add(e.getAsJsonObject());
     return out.stream();
@@ -61,7 +65,8 @@ class PromptFixturesTest {
   static List<Segment> rendered(JsonObject conv) {
     JsonElement et = conv.get("enable_thinking");
     Boolean enableThinking = et == null || et.isJsonNull() ? null : et.getAsBoolean();
-    return ChatTemplate.render(messages(conv), conv.get("add_generation_prompt").getAsBoolean(), enableThinking);
+    return ChatTemplate.render(
+        messages(conv), conv.get("add_generation_prompt").getAsBoolean(), enableThinking);
   }
 
   static List<Grid> grids(JsonObject conv) {
@@ -82,20 +87,25 @@ class PromptFixturesTest {
   @ParameterizedTest(name = "{index}: {0}")
   @MethodSource("conversations")
   void theTemplateRendersTheSameStringAsJinja2(JsonObject conv) {
-    assertEquals(conv.get("rendered").getAsString(), Segment.render(rendered(conv)), conv.get("id").getAsString());
+    assertEquals(
+        conv.get("rendered").getAsString(),
+        Segment.render(rendered(conv)),
+        conv.get("id").getAsString());
   }
 
   @ParameterizedTest(name = "{index}: {0}")
   @MethodSource("conversations")
   void theRenderedPromptTokenizesToTheFixtureIds(JsonObject conv) {
-    assertArrayEquals(ints(conv.getAsJsonArray("rendered_input_ids")), tokenizer.encode(rendered(conv)));
+    assertArrayEquals(
+        ints(conv.getAsJsonArray("rendered_input_ids")), tokenizer.encode(rendered(conv)));
   }
 
   @ParameterizedTest(name = "{index}: {0}")
   @MethodSource("conversations")
   void theExpandedPromptStringIsExact(JsonObject conv) {
     List<Segment> expanded = ImageExpansion.expand(rendered(conv), grids(conv), 64);
-    assertEquals(conv.get("prompt").getAsString(), Segment.render(expanded), conv.get("id").getAsString());
+    assertEquals(
+        conv.get("prompt").getAsString(), Segment.render(expanded), conv.get("id").getAsString());
   }
 
   @ParameterizedTest(name = "{index}: {0}")
@@ -104,7 +114,9 @@ class PromptFixturesTest {
     List<Segment> expanded = ImageExpansion.expand(rendered(conv), grids(conv), 64);
     int[] ids = tokenizer.encode(expanded);
     assertArrayEquals(ints(conv.getAsJsonArray("input_ids")), ids);
-    assertEquals(conv.get("n_image_pad_tokens").getAsInt(), java.util.Arrays.stream(ids).filter(i -> i == 151655).count());
+    assertEquals(
+        conv.get("n_image_pad_tokens").getAsInt(),
+        java.util.Arrays.stream(ids).filter(i -> i == 151655).count());
   }
 
   @ParameterizedTest(name = "{index}: {0}")

@@ -14,9 +14,11 @@ class ThinkBlockStripperTest {
         Arguments.of(List.of("<think>\n\n</think>\n\nHi"), "Hi"),
         Arguments.of(List.of("Hello", " world"), "Hello world"),
         Arguments.of(List.of("<thi", "s is"), "<this is"),
-        Arguments.of(List.of("<think>", "\nreal reasoning</think>ok"), "<think>\nreal reasoning</think>ok"),
+        Arguments.of(
+            List.of("<think>", "\nreal reasoning</think>ok"), "<think>\nreal reasoning</think>ok"),
         Arguments.of(List.of("<think>", "\n\n"), "<think>\n\n"),
-        Arguments.of(List.of("<think>\n\n</think>\n\n<think>\n\n</think>\n\n"), "<think>\n\n</think>\n\n"),
+        Arguments.of(
+            List.of("<think>\n\n</think>\n\n<think>\n\n</think>\n\n"), "<think>\n\n</think>\n\n"),
         Arguments.of(List.of(), ""));
   }
 

@@ -17,9 +17,10 @@ import tandem.gateway.boxes.BoxScanner;
 import tandem.gateway.boxes.BoxSpan;
 
 /**
- * Model output is untrusted too: whatever text arrives between {@code <box>} tags, the parser returns at least one
- * span and never throws (a throw would kill the client's stream), and parsed coordinates stay in 0–1000. Tries per
- * property: {@code jqwik.tries.default} (see docs/security.md for the long run).
+ * Model output is untrusted too: whatever text arrives between {@code <box>} tags, the parser
+ * returns at least one span and never throws (a throw would kill the client's stream), and parsed
+ * coordinates stay in 0–1000. Tries per property: {@code jqwik.tries.default} (see docs/security.md
+ * for the long run).
  */
 class BoxParserFuzzTest {
   static final AtomicLong inputs = new AtomicLong();
@@ -33,7 +34,8 @@ class BoxParserFuzzTest {
         assertNotNull(s.raw());
         if (s.parsed()) {
           assertTrue(s.norm().length == 4, "box with " + s.norm().length + " coordinates");
-          for (double d : s.norm()) assertTrue(d >= 0 && d <= 1000 && !Double.isNaN(d), "coordinate " + d + " for " + raw);
+          for (double d : s.norm())
+            assertTrue(d >= 0 && d <= 1000 && !Double.isNaN(d), "coordinate " + d + " for " + raw);
           for (double d : s.pixels(640, 480)) assertTrue(Double.isFinite(d));
         }
       }
@@ -51,7 +53,8 @@ class BoxParserFuzzTest {
   }
 
   @Property
-  void streamingAnyTextThroughTheScannerNeverThrows(@ForAll("jsonish") String body, @ForAll("cuts") List<Integer> cuts) {
+  void streamingAnyTextThroughTheScannerNeverThrows(
+      @ForAll("jsonish") String body, @ForAll("cuts") List<Integer> cuts) {
     inputs.incrementAndGet();
     String text = "see <box>" + body + "</box> and <box>" + body;
     BoxScanner sc = new BoxScanner();
@@ -70,23 +73,65 @@ class BoxParserFuzzTest {
     System.out.println("BoxParserFuzzTest: " + inputs.get() + " inputs fuzzed");
   }
 
-  /** Strings built from JSON punctuation, keys the parser looks for, numbers (huge, negative, exponents) and nesting. */
+  /**
+   * Strings built from JSON punctuation, keys the parser looks for, numbers (huge, negative,
+   * exponents) and nesting.
+   */
   @Provide
   Arbitrary<String> jsonish() {
     Arbitrary<String> atom =
         Arbitraries.oneOf(
             Arbitraries.of(
-                "{", "}", "[", "]", ",", ":", "\"", "'", " ", "\n", "\\", "\\u", "\\ud800", "null", "true", "NaN",
-                "Infinity", "-", ".", "e", "E+", "label", "\"bbox\"", "\"bbox_2d\"", "x1", "ymax", "\"坐标\"", "<box>",
-                "</box>", "1e309", "-1e309", "1e-400", "99999999999999999999999", "0.5", "1000", "-3"),
+                "{",
+                "}",
+                "[",
+                "]",
+                ",",
+                ":",
+                "\"",
+                "'",
+                " ",
+                "\n",
+                "\\",
+                "\\u",
+                "\\ud800",
+                "null",
+                "true",
+                "NaN",
+                "Infinity",
+                "-",
+                ".",
+                "e",
+                "E+",
+                "label",
+                "\"bbox\"",
+                "\"bbox_2d\"",
+                "x1",
+                "ymax",
+                "\"坐标\"",
+                "<box>",
+                "</box>",
+                "1e309",
+                "-1e309",
+                "1e-400",
+                "99999999999999999999999",
+                "0.5",
+                "1000",
+                "-3"),
             Arbitraries.integers().map(String::valueOf),
             Arbitraries.doubles().map(String::valueOf),
             Arbitraries.strings().ofMaxLength(6));
     Arbitrary<String> flat = atom.list().ofMaxSize(60).map(l -> String.join("", l));
     // deep nesting: the parser is recursive, so depth is the classic way to break it
     Arbitrary<String> deep =
-        Arbitraries.integers().between(1, 20_000).flatMap(n -> Arbitraries.of("[", "{\"bbox\":", "[[").map(open -> open.repeat(n) + "1,2,3,4"));
-    return Arbitraries.frequencyOf(net.jqwik.api.Tuple.of(8, flat), net.jqwik.api.Tuple.of(1, deep));
+        Arbitraries.integers()
+            .between(1, 20_000)
+            .flatMap(
+                n ->
+                    Arbitraries.of("[", "{\"bbox\":", "[[")
+                        .map(open -> open.repeat(n) + "1,2,3,4"));
+    return Arbitraries.frequencyOf(
+        net.jqwik.api.Tuple.of(8, flat), net.jqwik.api.Tuple.of(1, deep));
   }
 
   @Provide

@@ -19,9 +19,10 @@ import tandem.gateway.tokenize.IncrementalDetokenizer;
 import tandem.gateway.tokenize.QwenTokenizer;
 
 /**
- * The tokenizer boundary: text a client typed — including the literal spelling of every control token — encodes to
- * ordinary ids only and decodes back to the same string; and any id sequence (even ids past the vocabulary)
- * detokenizes incrementally to exactly what the one-shot decode gives, without throwing.
+ * The tokenizer boundary: text a client typed — including the literal spelling of every control
+ * token — encodes to ordinary ids only and decodes back to the same string; and any id sequence
+ * (even ids past the vocabulary) detokenizes incrementally to exactly what the one-shot decode
+ * gives, without throwing.
  */
 class TokenizerBoundaryFuzzTest {
   static final AtomicLong inputs = new AtomicLong();
@@ -29,10 +30,23 @@ class TokenizerBoundaryFuzzTest {
 
   static final List<String> CONTROL =
       List.of(
-          "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|image_pad|>", "<|vision_pad|>", "<|vision_start|>",
-          "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "<|box_start|>", "<|fim_prefix|>");
+          "<|im_start|>",
+          "<|im_end|>",
+          "<|endoftext|>",
+          "<|image_pad|>",
+          "<|vision_pad|>",
+          "<|vision_start|>",
+          "<think>",
+          "</think>",
+          "<tool_call>",
+          "</tool_call>",
+          "<tool_response>",
+          "<|box_start|>",
+          "<|fim_prefix|>");
 
-  /** Well-formed unicode (no lone surrogates: those cannot round-trip through UTF-8 by definition). */
+  /**
+   * Well-formed unicode (no lone surrogates: those cannot round-trip through UTF-8 by definition).
+   */
   @Provide
   Arbitrary<String> userText() {
     Arbitrary<String> piece =
@@ -42,7 +56,11 @@ class TokenizerBoundaryFuzzTest {
             Arbitraries.strings().withCharRange('\u4e00', '\u9fff').ofMaxLength(6),
             Arbitraries.integers().between(0x1F300, 0x1FAFF).map(Character::toString),
             Arbitraries.of(" ", "  ", "\n", "\t", "\r\n", "\u00a0", "\u200b", "'s", "123456789"));
-    return piece.list().ofMaxSize(12).map(l -> String.join("", l)).filter(TokenizerBoundaryFuzzTest::wellFormed);
+    return piece
+        .list()
+        .ofMaxSize(12)
+        .map(l -> String.join("", l))
+        .filter(TokenizerBoundaryFuzzTest::wellFormed);
   }
 
   static boolean wellFormed(String s) {
@@ -63,19 +81,33 @@ class TokenizerBoundaryFuzzTest {
     inputs.incrementAndGet();
     QwenTokenizer tok = SharedTokenizer.get();
     int[] ids = tok.encodeText(text);
-    assertTrue(Arrays.stream(ids).allMatch(i -> i >= 0 && i < FIRST_ADDED), "control id from text: " + text);
-    // Qwen's tokenizer.json normalizes to NFC (as HF does), so e.g. U+0340 comes back as U+0300: found by this
-    // property, and correct. The round trip is exact up to canonical equivalence, compared through Java's NFD: the
-    // tokenizer's Unicode tables are older than the JDK's for some marks (seed -1535666508852989006 typed U+08D3
-    // U+0300, combining classes 220 and 230 since Unicode 11; the tokenizer leaves them in reverse order, which
-    // is the same text, while Java's NFC string differs), so comparing with Java's NFC string failed on such marks.
+    assertTrue(
+        Arrays.stream(ids).allMatch(i -> i >= 0 && i < FIRST_ADDED),
+        "control id from text: " + text);
+    // Qwen's tokenizer.json normalizes to NFC (as HF does), so e.g. U+0340 comes back as U+0300:
+    // found by this
+    // property, and correct. The round trip is exact up to canonical equivalence, compared through
+    // Java's NFD: the
+    // tokenizer's Unicode tables are older than the JDK's for some marks (seed -1535666508852989006
+    // typed U+08D3
+    // U+0300, combining classes 220 and 230 since Unicode 11; the tokenizer leaves them in reverse
+    // order, which
+    // is the same text, while Java's NFC string differs), so comparing with Java's NFC string
+    // failed on such marks.
     String nfd = Normalizer.normalize(text, Normalizer.Form.NFD);
     String plain = tok.decode(ids, false);
-    assertEquals(nfd, Normalizer.normalize(plain, Normalizer.Form.NFD), "decoded text is not canonically equivalent");
-    assertEquals(plain, tok.decode(ids, true), "skip_special must not drop typed control-token text");
+    assertEquals(
+        nfd,
+        Normalizer.normalize(plain, Normalizer.Form.NFD),
+        "decoded text is not canonically equivalent");
+    assertEquals(
+        plain, tok.decode(ids, true), "skip_special must not drop typed control-token text");
   }
 
-  /** The normalization the property above allows for does happen: a decomposed or deprecated mark comes back composed. */
+  /**
+   * The normalization the property above allows for does happen: a decomposed or deprecated mark
+   * comes back composed.
+   */
   @Example
   void typedMarksComeBackInNfc() {
     QwenTokenizer tok = SharedTokenizer.get();

@@ -7,7 +7,9 @@ import org.junit.jupiter.api.Test;
 import tandem.common.error.Rejection;
 import tandem.common.grpc.GrpcRejections;
 
-/** How a chat that fails at once is closed: each kind of failure, its status and its description. */
+/**
+ * How a chat that fails at once is closed: each kind of failure, its status and its description.
+ */
 class ChatGrpcServiceStatusTest {
   static Status closedWith(Throwable t) {
     return GrpcRejections.toStatusException(ChatGrpcService.refusal(t)).getStatus();
@@ -24,6 +26,7 @@ class ChatGrpcServiceStatusTest {
     Status bug = closedWith(new IllegalStateException("boom"));
     assertEquals(Status.Code.INTERNAL, bug.getCode());
     assertEquals("gateway: java.lang.IllegalStateException: boom", bug.getDescription());
-    assertEquals(Status.Code.INTERNAL, closedWith(new OutOfMemoryError("Java heap space")).getCode());
+    assertEquals(
+        Status.Code.INTERNAL, closedWith(new OutOfMemoryError("Java heap space")).getCode());
   }
 }

@@ -11,33 +11,33 @@ import com.google.gson.JsonParser;
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
+import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
-import java.nio.file.Files;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import io.grpc.ServerInterceptors;
 import io.opentelemetry.api.trace.propagation.W3CTraceContextPropagator;
 import io.opentelemetry.context.propagation.ContextPropagators;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
 import io.opentelemetry.sdk.trace.export.SimpleSpanProcessor;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.gateway.backend.Backends;
+import tandem.gateway.chat.ThinkBlockStripper;
 import tandem.gateway.pipeline.ChatPipeline;
 import tandem.gateway.pipeline.GatewayModel;
-import tandem.gateway.chat.ThinkBlockStripper;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.gateway.tokenize.QwenTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
@@ -54,7 +54,6 @@ class ChatServiceTest extends InProcessTest {
   static QwenTokenizer tok;
   static GatewayModel model;
 
-
   @BeforeAll
   static void load() {
     tok = SharedTokenizer.get();
@@ -62,13 +61,16 @@ class ChatServiceTest extends InProcessTest {
   }
 
   /** Starts a gateway over the given backends (a null backend is a name nobody serves: down). */
-  ChatServiceGrpc.ChatServiceBlockingStub gateway(FakeBackends.Vision v, FakeBackends.Decoder d) throws Exception {
+  ChatServiceGrpc.ChatServiceBlockingStub gateway(FakeBackends.Vision v, FakeBackends.Decoder d)
+      throws Exception {
     String vn = v == null ? "nobody-" + InProcessServerBuilder.generateName() : serve(v);
     String dn = d == null ? "nobody-" + InProcessServerBuilder.generateName() : serve(d);
     ChatPipeline gw =
-        Backends.of(channel(vn), "vision-svc (" + vn + ")", channel(dn), "decoder-svc (" + dn + ")").pipeline(model);
+        Backends.of(channel(vn), "vision-svc (" + vn + ")", channel(dn), "decoder-svc (" + dn + ")")
+            .pipeline(model);
     String gn = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
+    servers.add(
+        InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     return ChatServiceGrpc.newBlockingStub(channel(gn));
   }
 
@@ -100,7 +102,8 @@ class ChatServiceTest extends InProcessTest {
 
   @Test
   void theStreamedTextEqualsTheDetokenizedIdsAndBoxesArriveAsTheirOwnChunks() throws Exception {
-    String answer = "<think>\n\n</think>\n\n图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>。<|im_end|>";
+    String answer =
+        "<think>\n\n</think>\n\n图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>。<|im_end|>";
     int[] ids = tok.encodeReference(answer); // as a model emits them: <think> etc. as single ids
     var d = new FakeBackends.Decoder(ids, 0, -1, false);
     var stub = gateway(new FakeBackends.Vision(List.of(new int[] {0, 0}), false), d);
@@ -134,7 +137,8 @@ class ChatServiceTest extends InProcessTest {
     assertEquals(gen.getInputIdsCount(), fin.getUsage().getPromptTokens());
     assertEquals(64, fin.getUsage().getImageTokens());
     assertEquals(ids.length, fin.getUsage().getCompletionTokens());
-    assertArrayEquals(ids, fin.getCompletionIdsList().stream().mapToInt(Integer::intValue).toArray());
+    assertArrayEquals(
+        ids, fin.getCompletionIdsList().stream().mapToInt(Integer::intValue).toArray());
     assertTrue(fin.getTimings().getVisionCacheHit());
     assertEquals(1.5, fin.getTimings().getPreprocessMs());
     assertEquals(2.5, fin.getTimings().getVisionMs());
@@ -142,12 +146,16 @@ class ChatServiceTest extends InProcessTest {
     assertEquals(34, fin.getTimings().getDecodeMs());
     assertTrue(fin.getTimings().getTimeToFirstTokenMs() > 0);
     assertTrue(fin.getTimings().getTotalMs() >= fin.getTimings().getTimeToFirstTokenMs());
-    // What went to the decoder: params passed through, one embedding block, the default enable_thinking=false prompt.
+    // What went to the decoder: params passed through, one embedding block, the default
+    // enable_thinking=false prompt.
     assertEquals(50, gen.getParams().getMaxNewTokens());
     assertEquals(1, gen.getImageEmbeddingsCount());
     assertEquals(151655, gen.getImageTokenId());
-    String prompt = tok.decode(gen.getInputIdsList().stream().mapToInt(Integer::intValue).toArray(), false);
-    assertTrue(prompt.endsWith("检测图片中的苹果<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"), prompt);
+    String prompt =
+        tok.decode(gen.getInputIdsList().stream().mapToInt(Integer::intValue).toArray(), false);
+    assertTrue(
+        prompt.endsWith("检测图片中的苹果<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+        prompt);
     chunks.forEach(c -> assertEquals(gen.getRequestId(), c.getRequestId()));
   }
 
@@ -165,13 +173,15 @@ class ChatServiceTest extends InProcessTest {
     ChatRequest req =
         ChatRequest.newBuilder()
             .addMessages(user(image(), text("Describe this image in detail.")))
-            .setEnableThinking(true) // the fixture leaves enable_thinking undefined: no think block either way
+            .setEnableThinking(
+                true) // the fixture leaves enable_thinking undefined: no think block either way
             .build();
     List<ChatChunk> chunks = drain(stub.chat(req));
     var expected = c1.getAsJsonArray("input_ids");
     int[] want = new int[expected.size()];
     for (int i = 0; i < want.length; i++) want[i] = expected.get(i).getAsInt();
-    assertArrayEquals(want, d.last.get().getInputIdsList().stream().mapToInt(Integer::intValue).toArray());
+    assertArrayEquals(
+        want, d.last.get().getInputIdsList().stream().mapToInt(Integer::intValue).toArray());
     assertEquals("Hello", text(chunks));
     assertEquals(448, chunks.get(chunks.size() - 1).getFinal().getUsage().getImageTokens());
   }
@@ -183,9 +193,16 @@ class ChatServiceTest extends InProcessTest {
     var e =
         assertThrows(
             StatusRuntimeException.class,
-            () -> drain(stub.withDeadlineAfter(5, TimeUnit.SECONDS).chat(ChatRequest.newBuilder().addMessages(user(image(), text("q"))).build())));
+            () ->
+                drain(
+                    stub.withDeadlineAfter(5, TimeUnit.SECONDS)
+                        .chat(
+                            ChatRequest.newBuilder()
+                                .addMessages(user(image(), text("q")))
+                                .build())));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("vision-svc"), e.getStatus().getDescription());
+    assertTrue(
+        e.getStatus().getDescription().contains("vision-svc"), e.getStatus().getDescription());
     assertTrue((System.nanoTime() - t) / 1e9 < 5);
   }
 
@@ -195,9 +212,13 @@ class ChatServiceTest extends InProcessTest {
     var e =
         assertThrows(
             StatusRuntimeException.class,
-            () -> drain(stub.withDeadlineAfter(5, TimeUnit.SECONDS).chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).build())));
+            () ->
+                drain(
+                    stub.withDeadlineAfter(5, TimeUnit.SECONDS)
+                        .chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).build())));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("decoder-svc"), e.getStatus().getDescription());
+    assertTrue(
+        e.getStatus().getDescription().contains("decoder-svc"), e.getStatus().getDescription());
   }
 
   @Test
@@ -205,11 +226,15 @@ class ChatServiceTest extends InProcessTest {
     int[] ids = tok.encodeText("one two three four five");
     var stub = gateway(null, new FakeBackends.Decoder(ids, 0, 3, false));
     List<ChatChunk> chunks =
-        drain(stub.withDeadlineAfter(10, TimeUnit.SECONDS).chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).build()));
+        drain(
+            stub.withDeadlineAfter(10, TimeUnit.SECONDS)
+                .chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).build()));
     assertEquals("one two three", text(chunks));
     var fin = chunks.get(chunks.size() - 1).getFinal();
     assertEquals(FinishReason.FINISH_REASON_ERROR, fin.getFinishReason());
-    assertTrue(fin.getError().contains("decoder-svc") && fin.getError().contains("decoder crashed"), fin.getError());
+    assertTrue(
+        fin.getError().contains("decoder-svc") && fin.getError().contains("decoder crashed"),
+        fin.getError());
     assertEquals(3, fin.getUsage().getCompletionTokens());
   }
 
@@ -219,9 +244,11 @@ class ChatServiceTest extends InProcessTest {
     String dn = serve(d);
     Server decoderServer = servers.get(servers.size() - 1);
     ChatPipeline gw =
-        Backends.of(channel("nobody"), "vision-svc", channel(dn), "decoder-svc (" + dn + ")").pipeline(model);
+        Backends.of(channel("nobody"), "vision-svc", channel(dn), "decoder-svc (" + dn + ")")
+            .pipeline(model);
     String gn = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
+    servers.add(
+        InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     var it =
         ChatServiceGrpc.newBlockingStub(channel(gn))
             .withDeadlineAfter(10, TimeUnit.SECONDS)
@@ -270,9 +297,16 @@ class ChatServiceTest extends InProcessTest {
     var e =
         assertThrows(
             StatusRuntimeException.class,
-            () -> drain(stub.withDeadlineAfter(300, TimeUnit.MILLISECONDS).chat(ChatRequest.newBuilder().addMessages(user(image(), text("q"))).build())));
+            () ->
+                drain(
+                    stub.withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+                        .chat(
+                            ChatRequest.newBuilder()
+                                .addMessages(user(image(), text("q")))
+                                .build())));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-    assertTrue(v.cancelled.await(5, TimeUnit.SECONDS), "vision-svc's call was cancelled by the deadline");
+    assertTrue(
+        v.cancelled.await(5, TimeUnit.SECONDS), "vision-svc's call was cancelled by the deadline");
     assertTrue((System.nanoTime() - t) / 1e9 < 5);
   }
 
@@ -282,16 +316,37 @@ class ChatServiceTest extends InProcessTest {
     var e =
         assertThrows(
             StatusRuntimeException.class,
-            () -> drain(stub.chat(ChatRequest.newBuilder().addMessages(ChatMessage.newBuilder().setRole("tool").addContent(text("x"))).build())));
+            () ->
+                drain(
+                    stub.chat(
+                        ChatRequest.newBuilder()
+                            .addMessages(
+                                ChatMessage.newBuilder().setRole("tool").addContent(text("x")))
+                            .build())));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("system, user and assistant"), e.getStatus().getDescription());
+    assertTrue(
+        e.getStatus().getDescription().contains("system, user and assistant"),
+        e.getStatus().getDescription());
     e =
         assertThrows(
             StatusRuntimeException.class,
-            () -> drain(stub.chat(ChatRequest.newBuilder().addMessages(user(ContentPart.newBuilder().setImage(ImagePart.getDefaultInstance()).build())).build())));
+            () ->
+                drain(
+                    stub.chat(
+                        ChatRequest.newBuilder()
+                            .addMessages(
+                                user(
+                                    ContentPart.newBuilder()
+                                        .setImage(ImagePart.getDefaultInstance())
+                                        .build()))
+                            .build())));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("data or an image_id"), e.getStatus().getDescription());
-    e = assertThrows(StatusRuntimeException.class, () -> drain(stub.chat(ChatRequest.getDefaultInstance())));
+    assertTrue(
+        e.getStatus().getDescription().contains("data or an image_id"),
+        e.getStatus().getDescription());
+    e =
+        assertThrows(
+            StatusRuntimeException.class, () -> drain(stub.chat(ChatRequest.getDefaultInstance())));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
   }
 
@@ -300,36 +355,53 @@ class ChatServiceTest extends InProcessTest {
     InMemorySpanExporter spans = InMemorySpanExporter.create();
     OpenTelemetrySdk sdk =
         OpenTelemetrySdk.builder()
-            .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
+            .setTracerProvider(
+                SdkTracerProvider.builder()
+                    .addSpanProcessor(SimpleSpanProcessor.create(spans))
+                    .build())
             .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
             .build();
     try (Telemetry tel = Telemetry.of(sdk)) {
       var d = new FakeBackends.Decoder(tok.encodeText("hi"), 0, -1, false);
       String dn = InProcessServerBuilder.generateName();
       servers.add(
-          InProcessServerBuilder.forName(dn).addService(ServerInterceptors.intercept(d, tel.serverInterceptor())).build().start());
-      ManagedChannel dch = InProcessChannelBuilder.forName(dn).intercept(tel.clientInterceptor()).build();
+          InProcessServerBuilder.forName(dn)
+              .addService(ServerInterceptors.intercept(d, tel.serverInterceptor()))
+              .build()
+              .start());
+      ManagedChannel dch =
+          InProcessChannelBuilder.forName(dn).intercept(tel.clientInterceptor()).build();
       channels.add(dch);
-      ChatPipeline gw = Backends.of(channel("nobody"), "vision-svc", dch, "decoder-svc").pipeline(model);
+      ChatPipeline gw =
+          Backends.of(channel("nobody"), "vision-svc", dch, "decoder-svc").pipeline(model);
       String gn = InProcessServerBuilder.generateName();
       servers.add(
           InProcessServerBuilder.forName(gn)
-              .addService(ServerInterceptors.intercept(new ChatGrpcService(gw), tel.serverInterceptor()))
+              .addService(
+                  ServerInterceptors.intercept(new ChatGrpcService(gw), tel.serverInterceptor()))
               .build()
               .start());
       List<ChatChunk> chunks =
-          drain(ChatServiceGrpc.newBlockingStub(channel(gn)).chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).build()));
+          drain(
+              ChatServiceGrpc.newBlockingStub(channel(gn))
+                  .chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).build()));
       String traceId = chunks.get(chunks.size() - 1).getFinal().getTraceId();
       assertFalse(traceId.isEmpty());
       assertEquals(traceId, d.traceId.get(), "decoder-svc's server span is in the chat's trace");
       long deadline = System.nanoTime() + 5_000_000_000L;
       long inTrace = 0;
       while (System.nanoTime() < deadline) {
-        inTrace = spans.getFinishedSpanItems().stream().filter(sp -> sp.getTraceId().equals(traceId)).count();
+        inTrace =
+            spans.getFinishedSpanItems().stream()
+                .filter(sp -> sp.getTraceId().equals(traceId))
+                .count();
         if (inTrace >= 3) break;
         Thread.sleep(20);
       }
-      assertTrue(inTrace >= 3, "gateway server, decoder client and decoder server spans: " + spans.getFinishedSpanItems());
+      assertTrue(
+          inTrace >= 3,
+          "gateway server, decoder client and decoder server spans: "
+              + spans.getFinishedSpanItems());
     }
   }
 
@@ -339,17 +411,30 @@ class ChatServiceTest extends InProcessTest {
     int[] ids = tok.encodeReference("Box 1. Box 2. Box 3. ");
     var d = new FakeBackends.Decoder(ids, 5, -1, true);
     var stub = gateway(null, d);
-    List<ChatChunk> chunks = drain(stub.chat(ChatRequest.newBuilder()
-        .addMessages(user(text("count boxes"))).addStop("x 2").addStop("never").build()));
+    List<ChatChunk> chunks =
+        drain(
+            stub.chat(
+                ChatRequest.newBuilder()
+                    .addMessages(user(text("count boxes")))
+                    .addStop("x 2")
+                    .addStop("never")
+                    .build()));
     assertEquals("Box 1. Bo", text(chunks));
     ChatChunk last = chunks.get(chunks.size() - 1);
     assertEquals(FinishReason.FINISH_REASON_STOP, last.getFinal().getFinishReason());
     // the ids up to the one that completed "x 2", and the stream says so
     int taken = last.getFinal().getCompletionIdsCount();
     assertEquals(taken, last.getFinal().getUsage().getCompletionTokens());
-    assertTrue(tok.decodeReference(last.getFinal().getCompletionIdsList().stream().mapToInt(Integer::intValue).toArray(),
-        true).endsWith(" 2"));
-    assertTrue(d.cancelled.await(5, java.util.concurrent.TimeUnit.SECONDS), "the decoder call was cancelled");
+    assertTrue(
+        tok.decodeReference(
+                last.getFinal().getCompletionIdsList().stream()
+                    .mapToInt(Integer::intValue)
+                    .toArray(),
+                true)
+            .endsWith(" 2"));
+    assertTrue(
+        d.cancelled.await(5, java.util.concurrent.TimeUnit.SECONDS),
+        "the decoder call was cancelled");
   }
 
   @Test
@@ -359,9 +444,20 @@ class ChatServiceTest extends InProcessTest {
     for (int i = 0; i < 17; i++) r.addStop("s" + i);
     var e = assertThrows(io.grpc.StatusRuntimeException.class, () -> drain(stub.chat(r.build())));
     assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("TANDEM_GATEWAY_MAX_STOP_STRINGS=16"), e.getStatus().getDescription());
-    var empty = assertThrows(io.grpc.StatusRuntimeException.class,
-        () -> drain(stub.chat(ChatRequest.newBuilder().addMessages(user(text("hi"))).addStop("").build())));
-    assertTrue(empty.getStatus().getDescription().contains("empty"), empty.getStatus().getDescription());
+    assertTrue(
+        e.getStatus().getDescription().contains("TANDEM_GATEWAY_MAX_STOP_STRINGS=16"),
+        e.getStatus().getDescription());
+    var empty =
+        assertThrows(
+            io.grpc.StatusRuntimeException.class,
+            () ->
+                drain(
+                    stub.chat(
+                        ChatRequest.newBuilder()
+                            .addMessages(user(text("hi")))
+                            .addStop("")
+                            .build())));
+    assertTrue(
+        empty.getStatus().getDescription().contains("empty"), empty.getStatus().getDescription());
   }
 }

@@ -28,7 +28,10 @@ public final class FakeBackends {
 
   static final int HIDDEN = 4;
 
-  /** Answers every image with the next grid of {@code grids} (cycling), 600x400 pixels; can hang until cancelled. */
+  /**
+   * Answers every image with the next grid of {@code grids} (cycling), 600x400 pixels; can hang
+   * until cancelled.
+   */
   public static final class Vision extends VisionServiceGrpc.VisionServiceImplBase {
     final List<int[]> grids;
     final boolean hang;
@@ -73,7 +76,10 @@ public final class FakeBackends {
     }
   }
 
-  /** Streams {@code ids} one per message; {@code dieAfter} >= 0 fails the stream after that many tokens. */
+  /**
+   * Streams {@code ids} one per message; {@code dieAfter} >= 0 fails the stream after that many
+   * tokens.
+   */
   public static final class Decoder extends DecoderServiceGrpc.DecoderServiceImplBase {
     final int[] ids;
     final long delayMs;
@@ -83,6 +89,7 @@ public final class FakeBackends {
     public final CountDownLatch streaming = new CountDownLatch(1);
     public final AtomicReference<GenerateRequest> last = new AtomicReference<>();
     final AtomicReference<String> traceId = new AtomicReference<>();
+
     /** Reported as the final message's cached_prompt_tokens (prefix-cache reuse). */
     public volatile int cachedPromptTokens;
 
@@ -106,7 +113,10 @@ public final class FakeBackends {
                   for (int k = 0; endless || k < ids.length; k++) {
                     if (call.isCancelled()) return;
                     if (k == dieAfter) {
-                      out.onError(Status.UNAVAILABLE.withDescription("decoder crashed").asRuntimeException());
+                      out.onError(
+                          Status.UNAVAILABLE
+                              .withDescription("decoder crashed")
+                              .asRuntimeException());
                       return;
                     }
                     out.onNext(

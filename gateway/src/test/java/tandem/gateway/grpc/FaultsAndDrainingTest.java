@@ -36,8 +36,9 @@ import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.FinishReason;
 
 /**
- * Backend faults the gateway must survive (slow, stopped, restarted on a real localhost port) and graceful
- * draining. Complements ChatServiceTest (backend down, decoder dying mid-stream, cancel and deadline propagation).
+ * Backend faults the gateway must survive (slow, stopped, restarted on a real localhost port) and
+ * graceful draining. Complements ChatServiceTest (backend down, decoder dying mid-stream, cancel
+ * and deadline propagation).
  */
 class FaultsAndDrainingTest {
   final List<Server> servers = new ArrayList<>();
@@ -55,7 +56,10 @@ class FaultsAndDrainingTest {
 
   static ChatRequest hi() {
     return ChatRequest.newBuilder()
-        .addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("hi")))
+        .addMessages(
+            ChatMessage.newBuilder()
+                .setRole("user")
+                .addContent(ContentPart.newBuilder().setText("hi")))
         .build();
   }
 
@@ -66,13 +70,18 @@ class FaultsAndDrainingTest {
   }
 
   Server onPort(int port, io.grpc.BindableService svc) throws Exception {
-    Server s = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).addService(svc).build().start();
+    Server s =
+        Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create())
+            .addService(svc)
+            .build()
+            .start();
     servers.add(s);
     return s;
   }
 
   ManagedChannel tcp(int port) {
-    ManagedChannel c = Grpc.newChannelBuilder("localhost:" + port, InsecureChannelCredentials.create()).build();
+    ManagedChannel c =
+        Grpc.newChannelBuilder("localhost:" + port, InsecureChannelCredentials.create()).build();
     channels.add(c);
     return c;
   }
@@ -85,54 +94,79 @@ class FaultsAndDrainingTest {
 
   /** A gateway on an in-process server whose decoder is at {@code decoder}. */
   ChatServiceGrpc.ChatServiceBlockingStub gatewayOver(ManagedChannel decoder) throws Exception {
-    ChatPipeline gw = Backends.of(inproc("nobody"), "vision-svc", decoder, "decoder-svc (test)").pipeline(model());
+    ChatPipeline gw =
+        Backends.of(inproc("nobody"), "vision-svc", decoder, "decoder-svc (test)")
+            .pipeline(model());
     String gn = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
+    servers.add(
+        InProcessServerBuilder.forName(gn).addService(new ChatGrpcService(gw)).build().start());
     return ChatServiceGrpc.newBlockingStub(inproc(gn));
   }
 
   @Test
   void aSlowDecoderGivesDeadlineExceededWithinTheDeadlineAndIsCancelled() throws Exception {
     // the decoder never answers; the client allows 500 ms
-    var d = new tandem.proto.decoder.v1.DecoderServiceGrpc.DecoderServiceImplBase() {
-      final java.util.concurrent.CountDownLatch cancelled = new java.util.concurrent.CountDownLatch(1);
+    var d =
+        new tandem.proto.decoder.v1.DecoderServiceGrpc.DecoderServiceImplBase() {
+          final java.util.concurrent.CountDownLatch cancelled =
+              new java.util.concurrent.CountDownLatch(1);
 
-      @Override
-      public void generate(tandem.proto.decoder.v1.GenerateRequest req, io.grpc.stub.StreamObserver<tandem.proto.decoder.v1.GenerateResponse> out) {
-        ((io.grpc.stub.ServerCallStreamObserver<?>) out).setOnCancelHandler(cancelled::countDown);
-      }
-    };
+          @Override
+          public void generate(
+              tandem.proto.decoder.v1.GenerateRequest req,
+              io.grpc.stub.StreamObserver<tandem.proto.decoder.v1.GenerateResponse> out) {
+            ((io.grpc.stub.ServerCallStreamObserver<?>) out)
+                .setOnCancelHandler(cancelled::countDown);
+          }
+        };
     Server ds = onPort(0, d);
     var stub = gatewayOver(tcp(ds.getPort()));
     long t = System.nanoTime();
-    var e = assertThrows(StatusRuntimeException.class, () -> drain(stub.withDeadlineAfter(500, TimeUnit.MILLISECONDS).chat(hi())));
+    var e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> drain(stub.withDeadlineAfter(500, TimeUnit.MILLISECONDS).chat(hi())));
     double took = (System.nanoTime() - t) / 1e9;
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode(), e.toString());
     assertTrue(took < 2.0, "answered after " + took + " s");
-    assertTrue(d.cancelled.await(5, TimeUnit.SECONDS), "the deadline reached decoder-svc and cancelled its call");
+    assertTrue(
+        d.cancelled.await(5, TimeUnit.SECONDS),
+        "the deadline reached decoder-svc and cancelled its call");
   }
 
   @Test
-  void aStoppedDecoderIsUnavailableNamingItAndARestartedOneServesAgainWithoutRestartingTheGateway() throws Exception {
+  void aStoppedDecoderIsUnavailableNamingItAndARestartedOneServesAgainWithoutRestartingTheGateway()
+      throws Exception {
     int[] answer = {9707};
     Server first = onPort(0, new FakeBackends.Decoder(answer, 0, -1, false));
     int port = first.getPort();
     var stub = gatewayOver(tcp(port));
-    assertEquals(FinishReason.FINISH_REASON_STOP, last(drain(stub.chat(hi()))).getFinal().getFinishReason());
+    assertEquals(
+        FinishReason.FINISH_REASON_STOP, last(drain(stub.chat(hi()))).getFinal().getFinishReason());
 
     first.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     long t = System.nanoTime();
-    var e = assertThrows(StatusRuntimeException.class, () -> drain(stub.withDeadlineAfter(5, TimeUnit.SECONDS).chat(hi())));
+    var e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> drain(stub.withDeadlineAfter(5, TimeUnit.SECONDS).chat(hi())));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
-    assertTrue(e.getStatus().getDescription().contains("decoder-svc (test)"), e.getStatus().getDescription());
+    assertTrue(
+        e.getStatus().getDescription().contains("decoder-svc (test)"),
+        e.getStatus().getDescription());
     assertTrue((System.nanoTime() - t) / 1e9 < 5);
 
     onPort(port, new FakeBackends.Decoder(answer, 0, -1, false));
-    // the channel reconnects by itself (gRPC backoff starts at 1 s); calls succeed again within a few seconds
+    // the channel reconnects by itself (gRPC backoff starts at 1 s); calls succeed again within a
+    // few seconds
     long until = System.nanoTime() + 15_000_000_000L;
     while (true) {
       try {
-        assertEquals(FinishReason.FINISH_REASON_STOP, last(drain(stub.withDeadlineAfter(5, TimeUnit.SECONDS).chat(hi()))).getFinal().getFinishReason());
+        assertEquals(
+            FinishReason.FINISH_REASON_STOP,
+            last(drain(stub.withDeadlineAfter(5, TimeUnit.SECONDS).chat(hi())))
+                .getFinal()
+                .getFinishReason());
         break;
       } catch (StatusRuntimeException again) {
         assertEquals(Status.Code.UNAVAILABLE, again.getStatus().getCode(), again.toString());
@@ -146,21 +180,33 @@ class FaultsAndDrainingTest {
     return chunks.get(chunks.size() - 1);
   }
 
-  /** A gateway behind a ServerBootstrap (health + draining) over a decoder streaming {@code tokens} at 50 ms each. */
+  /**
+   * A gateway behind a ServerBootstrap (health + draining) over a decoder streaming {@code tokens}
+   * at 50 ms each.
+   */
   record Drained(ServerBootstrap boot, ChatServiceGrpc.ChatServiceBlockingStub stub) {}
 
   Drained drainableGateway(int tokens) throws Exception {
     int[] ids = new int[tokens];
     java.util.Arrays.fill(ids, 9707);
     String dn = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(dn).addService(new FakeBackends.Decoder(ids, 50, -1, false)).build().start());
-    ChatPipeline gw = Backends.of(inproc("nobody"), "vision-svc", inproc(dn), "decoder-svc").pipeline(model());
+    servers.add(
+        InProcessServerBuilder.forName(dn)
+            .addService(new FakeBackends.Decoder(ids, 50, -1, false))
+            .build()
+            .start());
+    ChatPipeline gw =
+        Backends.of(inproc("nobody"), "vision-svc", inproc(dn), "decoder-svc").pipeline(model());
     int port;
     try (var probe = new java.net.ServerSocket(0)) {
       port = probe.getLocalPort();
     }
     ServerBootstrap boot =
-        ServerBootstrap.start(Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()), 1 << 20, List.of(), new ChatGrpcService(gw));
+        ServerBootstrap.start(
+            Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()),
+            1 << 20,
+            List.of(),
+            new ChatGrpcService(gw));
     servers.add(boot.server());
     boot.setServing();
     return new Drained(boot, ChatServiceGrpc.newBlockingStub(tcp(boot.port())));
@@ -177,7 +223,10 @@ class FaultsAndDrainingTest {
     var e = assertThrows(StatusRuntimeException.class, () -> drain(g.stub().chat(hi())));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
     List<ChatChunk> rest = drain(inFlight);
-    assertEquals(FinishReason.FINISH_REASON_STOP, last(rest).getFinal().getFinishReason(), "the in-flight stream ran to its end");
+    assertEquals(
+        FinishReason.FINISH_REASON_STOP,
+        last(rest).getFinal().getFinishReason(),
+        "the in-flight stream ran to its end");
     assertTrue(drained.get(10, TimeUnit.SECONDS), "everything finished within the grace period");
   }
 
@@ -193,7 +242,8 @@ class FaultsAndDrainingTest {
     assertTrue(took < 3, "drain took " + took + " s for a 0.5 s grace");
     var e = assertThrows(StatusRuntimeException.class, () -> drain(inFlight));
     assertTrue(
-        e.getStatus().getCode() == Status.Code.UNAVAILABLE || e.getStatus().getCode() == Status.Code.CANCELLED,
+        e.getStatus().getCode() == Status.Code.UNAVAILABLE
+            || e.getStatus().getCode() == Status.Code.CANCELLED,
         e.toString());
   }
 }

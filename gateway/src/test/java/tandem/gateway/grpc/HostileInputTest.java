@@ -1,6 +1,5 @@
 package tandem.gateway.grpc;
 
-import tandem.gateway.config.GatewaySettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -27,15 +26,16 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import tandem.gateway.backend.Backends;
-import tandem.gateway.pipeline.ChatPipeline;
-import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Message;
 import tandem.gateway.chat.Part;
 import tandem.gateway.chat.Role;
+import tandem.gateway.config.GatewaySettings;
 import tandem.gateway.limits.ClientLimiterTesting;
 import tandem.gateway.limits.GatewayLimits;
 import tandem.gateway.limits.InputLimits;
+import tandem.gateway.pipeline.ChatPipeline;
+import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
 import tandem.proto.gateway.v1.ChatMessage;
@@ -49,9 +49,9 @@ import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.VisionServiceGrpc;
 
 /**
- * A hostile client against the gateway (issue 15): every bound is checked before the costly step it protects, each
- * refusal has the expected status and names its limit and variable, and each comes back within a time bound (a
- * hang or a minute of work would fail the test, not just slow it down).
+ * A hostile client against the gateway (issue 15): every bound is checked before the costly step it
+ * protects, each refusal has the expected status and names its limit and variable, and each comes
+ * back within a time bound (a hang or a minute of work would fail the test, not just slow it down).
  */
 class HostileInputTest extends InProcessTest {
   static final Duration FAST = Duration.ofSeconds(5);
@@ -60,19 +60,28 @@ class HostileInputTest extends InProcessTest {
   FakeBackends.Vision vision;
   FakeBackends.Decoder decoder;
 
-  ChatServiceGrpc.ChatServiceBlockingStub gateway(GatewayLimits limits, boolean keyByToken, boolean endless,
-      io.grpc.BindableService visionService) throws Exception {
+  ChatServiceGrpc.ChatServiceBlockingStub gateway(
+      GatewayLimits limits,
+      boolean keyByToken,
+      boolean endless,
+      io.grpc.BindableService visionService)
+      throws Exception {
     GatewayModel model = new GatewayModel(SharedTokenizer.get(), 64, 151655);
     vision = new FakeBackends.Vision(List.of(new int[] {0, 0}), false);
     decoder = new FakeBackends.Decoder(new int[] {9707}, endless ? 20 : 0, -1, endless);
     String vn = serve(visionService != null ? visionService : vision);
     String dn = serve(decoder);
-    ChatPipeline gw = Backends.of(channel(vn), "vision-svc", channel(dn), "decoder-svc").pipeline(model, limits);
+    ChatPipeline gw =
+        Backends.of(channel(vn), "vision-svc", channel(dn), "decoder-svc").pipeline(model, limits);
     String gn = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(gn)
-        .addService(ServerInterceptors.intercept(new ChatGrpcService(gw),
-            ClientLimiterTesting.withClock(limits, clock::get, keyByToken)))
-        .build().start());
+    servers.add(
+        InProcessServerBuilder.forName(gn)
+            .addService(
+                ServerInterceptors.intercept(
+                    new ChatGrpcService(gw),
+                    ClientLimiterTesting.withClock(limits, clock::get, keyByToken)))
+            .build()
+            .start());
     return ChatServiceGrpc.newBlockingStub(channel(gn)).withDeadlineAfter(60, TimeUnit.SECONDS);
   }
 
@@ -87,7 +96,9 @@ class HostileInputTest extends InProcessTest {
   static ChatRequest ask(String text, int images) {
     ChatMessage.Builder m = ChatMessage.newBuilder().setRole("user");
     for (int i = 0; i < images; i++) {
-      m.addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setData(ByteString.copyFromUtf8("img" + i))));
+      m.addContent(
+          ContentPart.newBuilder()
+              .setImage(ImagePart.newBuilder().setData(ByteString.copyFromUtf8("img" + i))));
     }
     m.addContent(ContentPart.newBuilder().setText(text));
     return ChatRequest.newBuilder().addMessages(m).build();
@@ -101,16 +112,21 @@ class HostileInputTest extends InProcessTest {
     it.forEachRemaining(c -> {});
   }
 
-  /** The call fails with {@code code} within {@link #FAST}, and its message names every one of {@code names}. */
+  /**
+   * The call fails with {@code code} within {@link #FAST}, and its message names every one of
+   * {@code names}.
+   */
   static String refusedFast(Status.Code code, Executable call, String... names) {
-    StatusRuntimeException e = assertTimeoutPreemptively(FAST, () -> assertThrows(StatusRuntimeException.class, call));
+    StatusRuntimeException e =
+        assertTimeoutPreemptively(FAST, () -> assertThrows(StatusRuntimeException.class, call));
     assertEquals(code, e.getStatus().getCode(), e.toString());
     String d = e.getStatus().getDescription();
     for (String n : names) assertTrue(d != null && d.contains(n), "'" + n + "' missing in: " + d);
     return d;
   }
 
-  static ChatServiceGrpc.ChatServiceBlockingStub as(ChatServiceGrpc.ChatServiceBlockingStub stub, String token) {
+  static ChatServiceGrpc.ChatServiceBlockingStub as(
+      ChatServiceGrpc.ChatServiceBlockingStub stub, String token) {
     Metadata h = new Metadata();
     h.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
     return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
@@ -123,10 +139,16 @@ class HostileInputTest extends InProcessTest {
     var stub = gateway(open());
     ChatRequest.Builder r = ChatRequest.newBuilder();
     for (int i = 0; i <= GatewaySettings.MAX_MESSAGES.defaultValue(); i++) {
-      r.addMessages(ChatMessage.newBuilder().setRole("user").addContent(ContentPart.newBuilder().setText("x")));
+      r.addMessages(
+          ChatMessage.newBuilder()
+              .setRole("user")
+              .addContent(ContentPart.newBuilder().setText("x")));
     }
-    refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(r.build())),
-        (GatewaySettings.MAX_MESSAGES.defaultValue() + 1) + " messages", GatewaySettings.MAX_MESSAGES.env());
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
+        () -> drain(stub.chat(r.build())),
+        (GatewaySettings.MAX_MESSAGES.defaultValue() + 1) + " messages",
+        GatewaySettings.MAX_MESSAGES.env());
   }
 
   @Test
@@ -135,34 +157,57 @@ class HostileInputTest extends InProcessTest {
     ChatMessage.Builder m = ChatMessage.newBuilder().setRole("user");
     for (int i = 0; i < 200_000; i++) m.addContent(ContentPart.newBuilder().setText("a"));
     ChatRequest r = ChatRequest.newBuilder().addMessages(m).build();
-    refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(r)), "200000 parts",
-        GatewaySettings.MAX_PARTS_PER_MESSAGE.env() + "=" + GatewaySettings.MAX_PARTS_PER_MESSAGE.defaultValue());
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
+        () -> drain(stub.chat(r)),
+        "200000 parts",
+        GatewaySettings.MAX_PARTS_PER_MESSAGE.env()
+            + "="
+            + GatewaySettings.MAX_PARTS_PER_MESSAGE.defaultValue());
     assertNull(vision.last.get(), "nothing reached vision-svc");
   }
 
   @Test
   void theTemplateIsLinearInTheNumberOfParts() {
-    // the limit keeps parts few, but the template itself must not copy the prompt once per part (it took seconds)
+    // the limit keeps parts few, but the template itself must not copy the prompt once per part (it
+    // took seconds)
     List<Part> parts = new ArrayList<>();
     for (int i = 0; i < 200_000; i++) parts.add(Part.text("a"));
-    var segments = assertTimeoutPreemptively(Duration.ofSeconds(2),
-        () -> ChatTemplate.render(List.of(Message.ofParts(Role.USER, parts)), true, false));
-    assertTrue(segments.stream().anyMatch(s -> s instanceof tandem.gateway.chat.Segment.Text t && t.text().contains("a".repeat(200_000))));
+    var segments =
+        assertTimeoutPreemptively(
+            Duration.ofSeconds(2),
+            () -> ChatTemplate.render(List.of(Message.ofParts(Role.USER, parts)), true, false));
+    assertTrue(
+        segments.stream()
+            .anyMatch(
+                s ->
+                    s instanceof tandem.gateway.chat.Segment.Text t
+                        && t.text().contains("a".repeat(200_000))));
   }
 
   @Test
   void aThirtyMegabyteTextIsRefusedByItsBytesBeforeTheTokenizerSeesIt() throws Exception {
     var stub = gateway(open());
-    String d = refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("word ".repeat(6_000_000), 0))),
-        GatewaySettings.MAX_TEXT_BYTES.env() + "=" + GatewaySettings.MAX_TEXT_BYTES.defaultValue());
+    String d =
+        refusedFast(
+            Status.Code.INVALID_ARGUMENT,
+            () -> drain(stub.chat(ask("word ".repeat(6_000_000), 0))),
+            GatewaySettings.MAX_TEXT_BYTES.env()
+                + "="
+                + GatewaySettings.MAX_TEXT_BYTES.defaultValue());
     assertTrue(d.contains("bytes of text"), d);
   }
 
   @Test
   void aRequestAboveTheRequestByteLimitIsResourceExhaustedNamingIt() throws Exception {
-    var stub = gateway(open().withInput(InputLimits.defaults().withMaxTextBytes(8 << 20)
-        .withMaxRequestBytes(1 << 20)));
-    refusedFast(Status.Code.RESOURCE_EXHAUSTED, () -> drain(stub.chat(ask("x".repeat(2 << 20), 0))),
+    var stub =
+        gateway(
+            open()
+                .withInput(
+                    InputLimits.defaults().withMaxTextBytes(8 << 20).withMaxRequestBytes(1 << 20)));
+    refusedFast(
+        Status.Code.RESOURCE_EXHAUSTED,
+        () -> drain(stub.chat(ask("x".repeat(2 << 20), 0))),
         GatewaySettings.MAX_REQUEST_BYTES.env() + "=" + (1 << 20));
   }
 
@@ -172,8 +217,12 @@ class HostileInputTest extends InProcessTest {
     // 3000 distinct words: far more than 500 tokens, well under the text-byte limit
     StringBuilder sb = new StringBuilder();
     for (int i = 0; i < 3000; i++) sb.append("w").append(i).append(' ');
-    String d = refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask(sb.toString(), 3))),
-        "the limit is 500", GatewaySettings.MAX_PROMPT_TOKENS.env());
+    String d =
+        refusedFast(
+            Status.Code.INVALID_ARGUMENT,
+            () -> drain(stub.chat(ask(sb.toString(), 3))),
+            "the limit is 500",
+            GatewaySettings.MAX_PROMPT_TOKENS.env());
     assertTrue(d.matches("the prompt is \\d+ tokens.*"), d);
     assertNull(vision.last.get(), "no image was sent to vision-svc");
   }
@@ -181,28 +230,44 @@ class HostileInputTest extends InProcessTest {
   @Test
   void imagesThatCannotFitBesideTheTextAreRefusedBeforeVision() throws Exception {
     var stub = gateway(new GatewayLimits(200, 100, 8, 0, 0, 0));
-    refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("four pictures", 4))), "the limit is 200");
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
+        () -> drain(stub.chat(ask("four pictures", 4))),
+        "the limit is 200");
     assertNull(vision.last.get(), "four images need 256+ tokens: vision-svc was never asked");
   }
 
   @Test
   void theGatewayGivesVisionTheTokenBudgetTheTextLeavesAndReportsItsRefusal() throws Exception {
-    // a vision-svc that, like the real one, refuses from the headers when the grids exceed max_image_tokens
+    // a vision-svc that, like the real one, refuses from the headers when the grids exceed
+    // max_image_tokens
     AtomicReference<EmbedRequest> seen = new AtomicReference<>();
-    var budgetVision = new VisionServiceGrpc.VisionServiceImplBase() {
-      @Override
-      public void embed(EmbedRequest req, StreamObserver<EmbedResponse> out) {
-        seen.set(req);
-        out.onError(Status.INVALID_ARGUMENT.withDescription("the images need 1088 image tokens (4x4+1 tiles, 64 tokens "
-            + "per tile) but the caller's budget is " + req.getMaxImageTokens() + " (max_image_tokens)").asRuntimeException());
-      }
-    };
+    var budgetVision =
+        new VisionServiceGrpc.VisionServiceImplBase() {
+          @Override
+          public void embed(EmbedRequest req, StreamObserver<EmbedResponse> out) {
+            seen.set(req);
+            out.onError(
+                Status.INVALID_ARGUMENT
+                    .withDescription(
+                        "the images need 1088 image tokens (4x4+1 tiles, 64 tokens "
+                            + "per tile) but the caller's budget is "
+                            + req.getMaxImageTokens()
+                            + " (max_image_tokens)")
+                    .asRuntimeException());
+          }
+        };
     var stub = gateway(new GatewayLimits(1000, 100, 4, 0, 0, 0), false, false, budgetVision);
-    String d = refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(ask("what is this?", 1))),
-        "the limit is 1000", GatewaySettings.MAX_PROMPT_TOKENS.env());
+    String d =
+        refusedFast(
+            Status.Code.INVALID_ARGUMENT,
+            () -> drain(stub.chat(ask("what is this?", 1))),
+            "the limit is 1000",
+            GatewaySettings.MAX_PROMPT_TOKENS.env());
     assertTrue(d.matches("the prompt is \\d+ tokens or more.*"), d);
     int budget = seen.get().getMaxImageTokens();
-    assertTrue(budget > 900 && budget < 1000, "budget = 1000 minus the text's tokens, got " + budget);
+    assertTrue(
+        budget > 900 && budget < 1000, "budget = 1000 minus the text's tokens, got " + budget);
   }
 
   @Test
@@ -210,35 +275,51 @@ class HostileInputTest extends InProcessTest {
     var stub = gateway(open());
     GenerationParams.Builder p = GenerationParams.newBuilder();
     for (int i = 0; i < 1_000_000; i++) p.addStopTokenIds(i % 1000);
-    refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(withParams(p))), "1000000 ids",
-        GatewaySettings.MAX_STOP_TOKEN_IDS.env() + "=" + GatewaySettings.MAX_STOP_TOKEN_IDS.defaultValue());
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
+        () -> drain(stub.chat(withParams(p))),
+        "1000000 ids",
+        GatewaySettings.MAX_STOP_TOKEN_IDS.env()
+            + "="
+            + GatewaySettings.MAX_STOP_TOKEN_IDS.defaultValue());
     assertNull(decoder.last.get());
   }
 
   @Test
   void aHugeNoRepeatNgramSizeIsRefusedNamingTheLimit() throws Exception {
     var stub = gateway(open());
-    refusedFast(Status.Code.INVALID_ARGUMENT,
-        () -> drain(stub.chat(withParams(GenerationParams.newBuilder().setNoRepeatNgramSize(100_000)))),
-        "no_repeat_ngram_size = 100000", GatewaySettings.MAX_NO_REPEAT_NGRAM_SIZE.env());
-    drain(stub.chat(withParams(GenerationParams.newBuilder().setNoRepeatNgramSize(2)))); // the demo's value passes
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
+        () ->
+            drain(
+                stub.chat(withParams(GenerationParams.newBuilder().setNoRepeatNgramSize(100_000)))),
+        "no_repeat_ngram_size = 100000",
+        GatewaySettings.MAX_NO_REPEAT_NGRAM_SIZE.env());
+    drain(
+        stub.chat(
+            withParams(
+                GenerationParams.newBuilder().setNoRepeatNgramSize(2)))); // the demo's value passes
   }
 
   @Test
   void everyOtherGenerationParameterIsBoundedToItsRange() throws Exception {
     var stub = gateway(open());
-    List<GenerationParams.Builder> bad = List.of(
-        GenerationParams.newBuilder().setMinNewTokens(-1),
-        GenerationParams.newBuilder().setMinNewTokens(GatewaySettings.MAX_NEW_TOKENS.defaultValue() + 1),
-        GenerationParams.newBuilder().setTemperature(Float.NaN),
-        GenerationParams.newBuilder().setTemperature(1e9f),
-        GenerationParams.newBuilder().setTopP(0),
-        GenerationParams.newBuilder().setTopP(2),
-        GenerationParams.newBuilder().setTopK(-5),
-        GenerationParams.newBuilder().setRepetitionPenalty(Float.POSITIVE_INFINITY),
-        GenerationParams.newBuilder().addStopTokenIds(-1));
+    List<GenerationParams.Builder> bad =
+        List.of(
+            GenerationParams.newBuilder().setMinNewTokens(-1),
+            GenerationParams.newBuilder()
+                .setMinNewTokens(GatewaySettings.MAX_NEW_TOKENS.defaultValue() + 1),
+            GenerationParams.newBuilder().setTemperature(Float.NaN),
+            GenerationParams.newBuilder().setTemperature(1e9f),
+            GenerationParams.newBuilder().setTopP(0),
+            GenerationParams.newBuilder().setTopP(2),
+            GenerationParams.newBuilder().setTopK(-5),
+            GenerationParams.newBuilder().setRepetitionPenalty(Float.POSITIVE_INFINITY),
+            GenerationParams.newBuilder().addStopTokenIds(-1));
     for (GenerationParams.Builder p : bad) {
-      String d = refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(withParams(p))), "params.");
+      String d =
+          refusedFast(
+              Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(withParams(p))), "params.");
       assertFalse(d.isBlank());
     }
     assertNull(decoder.last.get(), "no bad parameter reached decoder-svc");
@@ -247,11 +328,15 @@ class HostileInputTest extends InProcessTest {
   @Test
   void aMegabyteRequestIdOrOneWithControlCharactersIsRefused() throws Exception {
     var stub = gateway(open());
-    refusedFast(Status.Code.INVALID_ARGUMENT,
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
         () -> drain(stub.chat(ask("hi", 0).toBuilder().setRequestId("r".repeat(1 << 20)).build())),
-        "request_id is 1048576 characters", GatewaySettings.MAX_ID_BYTES.env());
-    refusedFast(Status.Code.INVALID_ARGUMENT,
-        () -> drain(stub.chat(ask("hi", 0).toBuilder().setRequestId("ok\n[FAKE] log line").build())),
+        "request_id is 1048576 characters",
+        GatewaySettings.MAX_ID_BYTES.env());
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
+        () ->
+            drain(stub.chat(ask("hi", 0).toBuilder().setRequestId("ok\n[FAKE] log line").build())),
         "request_id has a character that is not printable ASCII");
     drain(stub.chat(ask("hi", 0).toBuilder().setRequestId("req-123_abc:7").build()));
   }
@@ -259,10 +344,20 @@ class HostileInputTest extends InProcessTest {
   @Test
   void aMegabyteImageIdIsRefused() throws Exception {
     var stub = gateway(open());
-    ChatRequest r = ChatRequest.newBuilder().addMessages(ChatMessage.newBuilder().setRole("user")
-        .addContent(ContentPart.newBuilder().setImage(ImagePart.newBuilder().setImageId("i".repeat(1 << 20))))
-        .addContent(ContentPart.newBuilder().setText("?"))).build();
-    refusedFast(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(r)), "image_id is 1048576 characters",
+    ChatRequest r =
+        ChatRequest.newBuilder()
+            .addMessages(
+                ChatMessage.newBuilder()
+                    .setRole("user")
+                    .addContent(
+                        ContentPart.newBuilder()
+                            .setImage(ImagePart.newBuilder().setImageId("i".repeat(1 << 20))))
+                    .addContent(ContentPart.newBuilder().setText("?")))
+            .build();
+    refusedFast(
+        Status.Code.INVALID_ARGUMENT,
+        () -> drain(stub.chat(r)),
+        "image_id is 1048576 characters",
         GatewaySettings.MAX_ID_BYTES.env());
     assertNull(vision.last.get());
   }
@@ -294,7 +389,8 @@ class HostileInputTest extends InProcessTest {
       }
     }
     assertEquals(7, refused, "one peer, one bucket of 3, whatever bearer values it invents");
-    // a second later the bucket has one token again, and the connection (not the invented token) is the id scope
+    // a second later the bucket has one token again, and the connection (not the invented token) is
+    // the id scope
     clock.addAndGet(1_000_000_000L);
     drain(as(stub, "x").chat(ask("hi", 1)));
     String scope = vision.last.get().getClientScope();
@@ -303,13 +399,18 @@ class HostileInputTest extends InProcessTest {
 
   @Test
   void theGlobalStreamCapStandsAboveThePerClientOnes() throws Exception {
-    var stub = gateway(new GatewayLimits(4096, 100, 2, 5, 0, 0).withMaxConcurrentStreams(2), true, true, null);
+    var stub =
+        gateway(
+            new GatewayLimits(4096, 100, 2, 5, 0, 0).withMaxConcurrentStreams(2), true, true, null);
     Iterator<ChatChunk> a = as(stub, "a").chat(ask("one", 0));
     Iterator<ChatChunk> b = as(stub, "b").chat(ask("two", 0));
     a.next();
     b.next();
-    refusedFast(Status.Code.RESOURCE_EXHAUSTED, () -> as(stub, "c").chat(ask("three", 0)).next(),
-        "2 concurrent streams over all clients", GatewaySettings.MAX_CONCURRENT_STREAMS.env() + "=2");
+    refusedFast(
+        Status.Code.RESOURCE_EXHAUSTED,
+        () -> as(stub, "c").chat(ask("three", 0)).next(),
+        "2 concurrent streams over all clients",
+        GatewaySettings.MAX_CONCURRENT_STREAMS.env() + "=2");
   }
 
   // ---- 3. faults
@@ -319,7 +420,9 @@ class HostileInputTest extends InProcessTest {
     var hanging = new FakeBackends.Vision(List.of(new int[] {0, 0}), true);
     var stub = gateway(open().withBackendDeadlineSeconds(1), false, false, hanging);
     var noDeadline = ChatServiceGrpc.newBlockingStub(channels.get(channels.size() - 1));
-    refusedFast(Status.Code.DEADLINE_EXCEEDED, () -> drain(noDeadline.chat(ask("look", 1))),
+    refusedFast(
+        Status.Code.DEADLINE_EXCEEDED,
+        () -> drain(noDeadline.chat(ask("look", 1))),
         GatewaySettings.BACKEND_DEADLINE_SECONDS.env() + "=1");
     assertTrue(hanging.cancelled.await(5, TimeUnit.SECONDS), "vision-svc saw its call end");
   }

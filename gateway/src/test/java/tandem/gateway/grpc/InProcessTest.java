@@ -24,7 +24,8 @@ public abstract class InProcessTest {
   /** Serves {@code svc} on a fresh in-process name (direct executor); returns the name. */
   protected String serve(BindableService svc) throws Exception {
     String name = InProcessServerBuilder.generateName();
-    servers.add(InProcessServerBuilder.forName(name).directExecutor().addService(svc).build().start());
+    servers.add(
+        InProcessServerBuilder.forName(name).directExecutor().addService(svc).build().start());
     return name;
   }
 

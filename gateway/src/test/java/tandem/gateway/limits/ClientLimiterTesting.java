@@ -11,8 +11,12 @@ public final class ClientLimiterTesting {
     return new ClientLimiter(limits, true, nanoClock);
   }
 
-  /** {@code keyByToken} false: as with auth off, where the key is the peer address whatever token is sent. */
-  public static ClientLimiter withClock(GatewayLimits limits, LongSupplier nanoClock, boolean keyByToken) {
+  /**
+   * {@code keyByToken} false: as with auth off, where the key is the peer address whatever token is
+   * sent.
+   */
+  public static ClientLimiter withClock(
+      GatewayLimits limits, LongSupplier nanoClock, boolean keyByToken) {
     return new ClientLimiter(limits, keyByToken, nanoClock);
   }
 }

@@ -6,13 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.api.Test;
 
 class StopStringsTest {
-  /** Pieces as tokens would bring them, the stop strings, what the client sees, and whether it stopped. */
+  /**
+   * Pieces as tokens would bring them, the stop strings, what the client sees, and whether it
+   * stopped.
+   */
   static List<Arguments> cases() {
     return List.of(
         Arguments.of(List.of("Hello", " wor", "ld"), List.of("world"), "Hello ", true),
@@ -30,8 +33,8 @@ class StopStringsTest {
 
   @ParameterizedTest
   @MethodSource("cases")
-  void theAnswerEndsBeforeTheFirstStopStringAcrossPieces(List<String> pieces, List<String> stops, String shown,
-      boolean stopped) {
+  void theAnswerEndsBeforeTheFirstStopStringAcrossPieces(
+      List<String> pieces, List<String> stops, String shown, boolean stopped) {
     StopStrings s = new StopStrings(stops);
     StringBuilder out = new StringBuilder();
     for (String p : pieces) {

@@ -36,7 +36,8 @@ class BoundedLoadTest {
     List<Endpoint> eps = endpoints(3);
     for (int k = 0; k < 50; k++) {
       long key = Rendezvous.hashString("conversation-" + k);
-      assertEquals(Rendezvous.rank(key, eps).get(0), BoundedLoad.pick(key, eps, Set.of(), e -> 0, 1.25));
+      assertEquals(
+          Rendezvous.rank(key, eps).get(0), BoundedLoad.pick(key, eps, Set.of(), e -> 0, 1.25));
     }
   }
 
@@ -49,10 +50,13 @@ class BoundedLoadTest {
       Endpoint e = BoundedLoad.pick(hot, eps, Set.of(), x -> load.getOrDefault(x, 0), 1.25);
       load.merge(e, 1, Integer::sum);
       int total = i + 1;
-      for (int l : load.values()) assertTrue(l <= Math.ceil(1.25 * total / 3.0), "load " + load + " after " + total);
+      for (int l : load.values())
+        assertTrue(l <= Math.ceil(1.25 * total / 3.0), "load " + load + " after " + total);
     }
     assertEquals(3, load.size(), "the hot key spilled over to every replica");
-    assertTrue(load.get(Rendezvous.rank(hot, eps).get(0)) >= load.values().stream().mapToInt(Integer::intValue).max().orElseThrow());
+    assertTrue(
+        load.get(Rendezvous.rank(hot, eps).get(0))
+            >= load.values().stream().mapToInt(Integer::intValue).max().orElseThrow());
   }
 
   @Test

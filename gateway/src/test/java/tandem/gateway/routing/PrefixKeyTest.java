@@ -8,7 +8,10 @@ import org.junit.jupiter.api.Test;
 import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.types.v1.Tensor;
 
-/** Ids: 1 = im_start, 2 = im_end, 3 = "system", 4 = "user", 5 = "assistant", 9 = image token, 10+ = text, 0 = "\n". */
+/**
+ * Ids: 1 = im_start, 2 = im_end, 3 = "system", 4 = "user", 5 = "assistant", 9 = image token, 10+ =
+ * text, 0 = "\n".
+ */
 class PrefixKeyTest {
   static final PrefixKey KEY = new PrefixKey(1, 2, new int[] {3});
 
@@ -22,11 +25,17 @@ class PrefixKeyTest {
   static Tensor image(int rows, int seed) {
     byte[] data = new byte[rows * 4 * 16];
     new java.util.Random(seed).nextBytes(data);
-    return Tensor.newBuilder().addShape(rows).addShape(16).setData(ByteString.copyFrom(data)).build();
+    return Tensor.newBuilder()
+        .addShape(rows)
+        .addShape(16)
+        .setData(ByteString.copyFrom(data))
+        .build();
   }
 
   static final int[] TURN1 = {1, 3, 0, 10, 11, 2, 0, 1, 4, 0, 9, 9, 12, 2, 0, 1, 5, 0};
-  static final int[] TURN2 = {1, 3, 0, 10, 11, 2, 0, 1, 4, 0, 9, 9, 12, 2, 0, 1, 5, 0, 13, 2, 0, 1, 4, 0, 14, 2, 0, 1, 5, 0};
+  static final int[] TURN2 = {
+    1, 3, 0, 10, 11, 2, 0, 1, 4, 0, 9, 9, 12, 2, 0, 1, 5, 0, 13, 2, 0, 1, 4, 0, 14, 2, 0, 1, 5, 0
+  };
 
   @Test
   void thePrefixEndsWithTheFirstTurnThatIsNotASystemTurn() {

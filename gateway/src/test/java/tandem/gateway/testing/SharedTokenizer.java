@@ -4,7 +4,10 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import tandem.gateway.tokenize.QwenTokenizer;
 
-/** One bundled Qwen3 tokenizer for all tests of a run (loading it takes seconds on a busy 2-core machine). */
+/**
+ * One bundled Qwen3 tokenizer for all tests of a run (loading it takes seconds on a busy 2-core
+ * machine).
+ */
 public final class SharedTokenizer {
   private SharedTokenizer() {}
 

@@ -24,7 +24,9 @@ class DetokenizerTest {
     tok = tandem.gateway.testing.SharedTokenizer.get();
   }
 
-  /** A CJK character that byte-level BPE splits into several tokens, the first ending mid-character. */
+  /**
+   * A CJK character that byte-level BPE splits into several tokens, the first ending mid-character.
+   */
   static int[] splitCharacterIds(StringBuilder found) {
     for (int cp = 0x4E00; cp <= 0x9FFF; cp++) {
       String s = new String(Character.toChars(cp));
@@ -51,7 +53,8 @@ class DetokenizerTest {
     }
     out.append(d.flush());
     assertEquals(ch.toString(), out.toString());
-    // The first token alone really is an incomplete UTF-8 sequence (so the test exercises the hold-back).
+    // The first token alone really is an incomplete UTF-8 sequence (so the test exercises the
+    // hold-back).
     byte[] first = tok.tokenBytes(ids[0]);
     assertTrue(IncrementalDetokenizer.completePrefix(first) < first.length);
   }
@@ -59,7 +62,8 @@ class DetokenizerTest {
   @Test
   void streamingTheFixturePromptsGivesExactlyWhatRustTokenizersDecodes() throws Exception {
     JsonObject root =
-        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json"))).getAsJsonObject();
+        JsonParser.parseString(Files.readString(Fixtures.path("vlm-tiny/prompts.json")))
+            .getAsJsonObject();
     for (JsonElement e : root.getAsJsonArray("conversations")) {
       var a = e.getAsJsonObject().getAsJsonArray("input_ids");
       int[] ids = new int[a.size()];
@@ -80,7 +84,8 @@ class DetokenizerTest {
     int think = tok.addedTokenId("<think>");
     assertEquals("", tok.decode(new int[] {imEnd}, true));
     assertEquals("<|im_end|>", tok.decode(new int[] {imEnd}, false));
-    assertEquals("<think>", tok.decode(new int[] {think}, true)); // Qwen3 flags <think> special=false
+    assertEquals(
+        "<think>", tok.decode(new int[] {think}, true)); // Qwen3 flags <think> special=false
   }
 
   @Test

@@ -12,11 +12,12 @@ import org.slf4j.LoggerFactory;
 import tandem.vision.model.TileEncoder;
 
 /**
- * Merges tiles from many images and requests into forward passes of up to {@code maxTiles}. One worker thread owns
- * the model. It takes the oldest waiting tiles, then waits up to {@code waitMillis} for more until the batch is
- * full; an image with more tiles than fit is split across consecutive batches (its future completes when its last
- * tile is done). A submission may ask for a smaller cap (benchmarks measure per-batch-size speed that way); the
- * batch it lands in then uses the smallest cap among its parts.
+ * Merges tiles from many images and requests into forward passes of up to {@code maxTiles}. One
+ * worker thread owns the model. It takes the oldest waiting tiles, then waits up to {@code
+ * waitMillis} for more until the batch is full; an image with more tiles than fit is split across
+ * consecutive batches (its future completes when its last tile is done). A submission may ask for a
+ * smaller cap (benchmarks measure per-batch-size speed that way); the batch it lands in then uses
+ * the smallest cap among its parts.
  */
 public final class TileBatcher implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(TileBatcher.class);
@@ -54,8 +55,10 @@ public final class TileBatcher implements AutoCloseable {
   private record Part(Job job, int start, int count, int cap) {}
 
   public TileBatcher(TileEncoder encoder, int maxTiles, int waitMillis) {
-    if (maxTiles < 1) throw new IllegalArgumentException("max batch tiles must be >= 1, got " + maxTiles);
-    if (waitMillis < 0) throw new IllegalArgumentException("batch wait must be >= 0 ms, got " + waitMillis);
+    if (maxTiles < 1)
+      throw new IllegalArgumentException("max batch tiles must be >= 1, got " + maxTiles);
+    if (waitMillis < 0)
+      throw new IllegalArgumentException("batch wait must be >= 0 ms, got " + waitMillis);
     this.encoder = encoder;
     this.maxTiles = maxTiles;
     this.waitNanos = TimeUnit.MILLISECONDS.toNanos(waitMillis);
@@ -73,15 +76,24 @@ public final class TileBatcher implements AutoCloseable {
     return submit(pixels, tiles, maxTiles);
   }
 
-  /** As {@link #submit(float[], int)}, with these tiles run in batches of at most {@code cap} (≤ the server's cap). */
+  /**
+   * As {@link #submit(float[], int)}, with these tiles run in batches of at most {@code cap} (≤ the
+   * server's cap).
+   */
   public CompletableFuture<float[]> submit(float[] pixels, int tiles, int cap) {
     if (tiles < 1) throw new IllegalArgumentException("tiles must be >= 1");
     if (pixels.length != (long) tiles * encoder.tileFloats())
-      throw new IllegalArgumentException("pixels hold " + pixels.length + " floats, " + tiles + " tiles need "
-          + (long) tiles * encoder.tileFloats());
+      throw new IllegalArgumentException(
+          "pixels hold "
+              + pixels.length
+              + " floats, "
+              + tiles
+              + " tiles need "
+              + (long) tiles * encoder.tileFloats());
     Job job = new Job(pixels, tiles, encoder.outputFloatsPerTile());
     if (closed) {
-      job.done.completeExceptionally(new RejectedExecutionException("the tile batcher is shut down"));
+      job.done.completeExceptionally(
+          new RejectedExecutionException("the tile batcher is shut down"));
       return job.done;
     }
     queue.addLast(new Part(job, 0, tiles, Math.max(1, Math.min(cap, maxTiles))));
@@ -105,7 +117,9 @@ public final class TileBatcher implements AutoCloseable {
     }
     Part p;
     while ((p = queue.pollFirst()) != null)
-      p.job().done.completeExceptionally(new RejectedExecutionException("the tile batcher is shut down"));
+      p.job()
+          .done
+          .completeExceptionally(new RejectedExecutionException("the tile batcher is shut down"));
   }
 
   /** Tiles waiting in the queue (not yet in a forward pass), for metrics and tests. */
@@ -116,8 +130,9 @@ public final class TileBatcher implements AutoCloseable {
   }
 
   /**
-   * Oldest part first, then whatever arrives within the wait window, up to the cap; oversize parts are split. Parts
-   * whose future is already done (the caller cancelled it) are dropped: they never reach a forward pass.
+   * Oldest part first, then whatever arrives within the wait window, up to the cap; oversize parts
+   * are split. Parts whose future is already done (the caller cancelled it) are dropped: they never
+   * reach a forward pass.
    */
   private List<Part> gather() throws InterruptedException {
     List<Part> batch = new ArrayList<>();
@@ -142,11 +157,15 @@ public final class TileBatcher implements AutoCloseable {
     return batch;
   }
 
-  /** Adds as much of {@code p} as fits below {@code cap}; the rest goes back to the head of the queue. */
+  /**
+   * Adds as much of {@code p} as fits below {@code cap}; the rest goes back to the head of the
+   * queue.
+   */
   private int take(List<Part> batch, Part p, int cap, int count) {
     int fit = Math.min(p.count(), cap - count);
     batch.add(new Part(p.job(), p.start(), fit, p.cap()));
-    if (fit < p.count()) queue.addFirst(new Part(p.job(), p.start() + fit, p.count() - fit, p.cap()));
+    if (fit < p.count())
+      queue.addFirst(new Part(p.job(), p.start() + fit, p.count() - fit, p.cap()));
     return count + fit;
   }
 
@@ -175,7 +194,8 @@ public final class TileBatcher implements AutoCloseable {
         System.arraycopy(out, at * of, p.job().out, p.start() * of, p.count() * of);
         at += p.count();
         p.job().remaining -= p.count();
-        if (p.job().remaining == 0) p.job().done.complete(p.job().out); // no-op when cancelled meanwhile
+        if (p.job().remaining == 0)
+          p.job().done.complete(p.job().out); // no-op when cancelled meanwhile
       }
     } catch (RuntimeException | Error e) {
       LOG.warn("vision batch of {} tiles failed", n, e);
@@ -189,8 +209,8 @@ public final class TileBatcher implements AutoCloseable {
   }
 
   /**
-   * Stops taking work; waiting submissions fail with RejectedExecutionException. Waits up to a minute for the
-   * forward pass in flight (see {@link #stopped()}).
+   * Stops taking work; waiting submissions fail with RejectedExecutionException. Waits up to a
+   * minute for the forward pass in flight (see {@link #stopped()}).
    */
   @Override
   public void close() {

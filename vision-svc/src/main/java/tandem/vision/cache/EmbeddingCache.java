@@ -8,19 +8,31 @@ import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 
 /**
- * Bounded, least-recently-used embedding cache with in-flight deduplication: while one caller computes the
- * embedding of a key, every other caller asking for the same key waits on the same future, so identical images
- * arriving together are encoded once. Failed computations are not cached (the next caller tries again).
+ * Bounded, least-recently-used embedding cache with in-flight deduplication: while one caller
+ * computes the embedding of a key, every other caller asking for the same key waits on the same
+ * future, so identical images arriving together are encoded once. Failed computations are not
+ * cached (the next caller tries again).
  */
 public final class EmbeddingCache {
   /** The outcome of a lookup: the future embedding and whether it was already cached. */
   public record Lookup(CompletableFuture<CachedEmbedding> embedding, Source source) {}
 
   /** HIT: cached; JOINED: another caller is computing it; MISS: this caller's supplier runs. */
-  public enum Source { HIT, JOINED, MISS }
+  public enum Source {
+    HIT,
+    JOINED,
+    MISS
+  }
 
   /** Counters, read together. */
-  public record Stats(long hits, long misses, long joined, long evictions, long entries, long bytes, long maxBytes) {}
+  public record Stats(
+      long hits,
+      long misses,
+      long joined,
+      long evictions,
+      long entries,
+      long bytes,
+      long maxBytes) {}
 
   private final long maxBytes;
   private final LinkedHashMap<CacheKey, CachedEmbedding> lru = new LinkedHashMap<>(16, 0.75f, true);
@@ -33,13 +45,14 @@ public final class EmbeddingCache {
 
   /** {@code maxBytes} 0 disables storing (in-flight deduplication still works). */
   public EmbeddingCache(long maxBytes) {
-    if (maxBytes < 0) throw new IllegalArgumentException("cache bound must be >= 0 bytes, got " + maxBytes);
+    if (maxBytes < 0)
+      throw new IllegalArgumentException("cache bound must be >= 0 bytes, got " + maxBytes);
     this.maxBytes = maxBytes;
   }
 
   /**
-   * Returns the cached embedding, joins a computation in flight, or starts {@code compute} (called at most once
-   * per key at a time, on this thread) and stores its result when it completes.
+   * Returns the cached embedding, joins a computation in flight, or starts {@code compute} (called
+   * at most once per key at a time, on this thread) and stores its result when it completes.
    */
   public Lookup getOrCompute(CacheKey key, Supplier<CompletableFuture<CachedEmbedding>> compute) {
     CompletableFuture<CachedEmbedding> mine = new CompletableFuture<>();
@@ -61,7 +74,8 @@ public final class EmbeddingCache {
     try {
       work = compute.get();
     } catch (RuntimeException | Error ex) {
-      // an OutOfMemoryError too: the in-flight entry must complete, or every later caller of this key waits forever
+      // an OutOfMemoryError too: the in-flight entry must complete, or every later caller of this
+      // key waits forever
       work = CompletableFuture.failedFuture(ex);
     }
     work.whenComplete(

@@ -20,14 +20,18 @@ import tandem.vision.preprocess.SmolVlmImageProcessor;
 import tandem.vision.telemetry.EmbedTrace;
 
 /**
- * The vision service's domain logic: image bytes → embeddings, in named stages: validate ({@link RequestCheck}) →
- * key ({@link ImageKeys}) → the caller's token budget ({@link TokenBudget}) → cache and in-flight entries
- * ({@link InFlight}) → decode and preprocess the misses ({@link Preprocessing}) → batch and encode their tiles, all
- * queued together so they share forward passes ({@link Encoding}) → wait for each image ({@link Waits}) → wire format
- * ({@link WireFormat}). A refusal or failure is a {@link Rejection} whose message names the image.
+ * The vision service's domain logic: image bytes → embeddings, in named stages: validate ({@link
+ * RequestCheck}) → key ({@link ImageKeys}) → the caller's token budget ({@link TokenBudget}) →
+ * cache and in-flight entries ({@link InFlight}) → decode and preprocess the misses ({@link
+ * Preprocessing}) → batch and encode their tiles, all queued together so they share forward passes
+ * ({@link Encoding}) → wait for each image ({@link Waits}) → wire format ({@link WireFormat}). A
+ * refusal or failure is a {@link Rejection} whose message names the image.
  */
 public final class Embedder {
-  /** One image of a request: bytes (may be empty when {@code imageId} names a known image) and an optional id. */
+  /**
+   * One image of a request: bytes (may be empty when {@code imageId} names a known image) and an
+   * optional id.
+   */
   public record ImageInput(byte[] data, String imageId) {
     boolean hasData() {
       return data != null && data.length > 0;
@@ -39,23 +43,35 @@ public final class Embedder {
   }
 
   /** One image's answer; {@code tensor} is [tiles·tokens, hidden] in the requested element type. */
-  public record ImageOutput(CachedEmbedding embedding, boolean cacheHit, String contentHash, Tensor tensor) {}
+  public record ImageOutput(
+      CachedEmbedding embedding, boolean cacheHit, String contentHash, Tensor tensor) {}
 
   /** The whole answer, in request order. */
-  public record Result(List<ImageOutput> images, double preprocessMs, double encodeMs, double totalMs, String modelId,
+  public record Result(
+      List<ImageOutput> images,
+      double preprocessMs,
+      double encodeMs,
+      double totalMs,
+      String modelId,
       int maxBatchTiles) {}
 
   /**
    * How one call runs beyond its images.
    *
    * @param clientScope the tenant its image ids belong to ("" for callers that name none)
-   * @param maxImageTokens most image tokens (tiles × tokens per tile over all images) the caller can still use;
-   *     checked from the headers and the cache before anything is decoded; 0 = no budget
-   * @param deadlineNanos {@link System#nanoTime()} by which the call gives up waiting (DEADLINE_EXCEEDED);
-   *     {@link Long#MAX_VALUE} = the server's longest wait
-   * @param cancelled completes when the caller goes away: this call's tiles leave the batcher's queue
+   * @param maxImageTokens most image tokens (tiles × tokens per tile over all images) the caller
+   *     can still use; checked from the headers and the cache before anything is decoded; 0 = no
+   *     budget
+   * @param deadlineNanos {@link System#nanoTime()} by which the call gives up waiting
+   *     (DEADLINE_EXCEEDED); {@link Long#MAX_VALUE} = the server's longest wait
+   * @param cancelled completes when the caller goes away: this call's tiles leave the batcher's
+   *     queue
    */
-  public record Call(String clientScope, int maxImageTokens, long deadlineNanos, CompletableFuture<Void> cancelled) {
+  public record Call(
+      String clientScope,
+      int maxImageTokens,
+      long deadlineNanos,
+      CompletableFuture<Void> cancelled) {
     public static Call plain() {
       return new Call("", 0, Long.MAX_VALUE, new CompletableFuture<>());
     }
@@ -75,16 +91,39 @@ public final class Embedder {
   private final Encoding encoding;
 
   public Embedder(
-      TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
-      EmbedLimits limits, String modelId, int tokensPerTile, int hidden) {
-    this(batcher, cache, ids, preprocessor, limits, modelId, tokensPerTile, hidden,
+      TileBatcher batcher,
+      EmbeddingCache cache,
+      ImageIdRegistry ids,
+      PreprocessorConfig preprocessor,
+      EmbedLimits limits,
+      String modelId,
+      int tokensPerTile,
+      int hidden) {
+    this(
+        batcher,
+        cache,
+        ids,
+        preprocessor,
+        limits,
+        modelId,
+        tokensPerTile,
+        hidden,
         OpenTelemetry.noop().getTracer(EmbedTrace.SCOPE));
   }
 
-  /** @param tracer makes the {@code embed} span and its stage children ({@link EmbedTrace}) */
+  /**
+   * @param tracer makes the {@code embed} span and its stage children ({@link EmbedTrace})
+   */
   public Embedder(
-      TileBatcher batcher, EmbeddingCache cache, ImageIdRegistry ids, PreprocessorConfig preprocessor,
-      EmbedLimits limits, String modelId, int tokensPerTile, int hidden, Tracer tracer) {
+      TileBatcher batcher,
+      EmbeddingCache cache,
+      ImageIdRegistry ids,
+      PreprocessorConfig preprocessor,
+      EmbedLimits limits,
+      String modelId,
+      int tokensPerTile,
+      int hidden,
+      Tracer tracer) {
     this.cache = cache;
     this.limits = limits;
     this.modelId = modelId;
@@ -107,8 +146,8 @@ public final class Embedder {
   }
 
   /**
-   * Embeds the images. {@code maxBatchTiles} 0 uses the server's batch cap; a positive value lowers it for this
-   * request's tiles (benchmarks).
+   * Embeds the images. {@code maxBatchTiles} 0 uses the server's batch cap; a positive value lowers
+   * it for this request's tiles (benchmarks).
    */
   public Result embed(List<ImageInput> images, DType type, int maxBatchTiles) {
     return embed(images, type, maxBatchTiles, Call.plain());
@@ -128,13 +167,16 @@ public final class Embedder {
     }
   }
 
-  private Result embedRetrying(List<ImageInput> images, DType type, int maxBatchTiles, Call call, EmbedTrace trace) {
+  private Result embedRetrying(
+      List<ImageInput> images, DType type, int maxBatchTiles, Call call, EmbedTrace trace) {
     for (int attempt = 1; ; attempt++) {
       try {
         return embedOnce(images, type, maxBatchTiles, call, trace);
       } catch (OwnerGone e) {
-        // this call joined an image another call was encoding, and that call went away: encode it ourselves
-        if (attempt >= 3 || call.cancelled().isDone()) throw Rejection.unavailable(e.getMessage() + "; retry");
+        // this call joined an image another call was encoding, and that call went away: encode it
+        // ourselves
+        if (attempt >= 3 || call.cancelled().isDone())
+          throw Rejection.unavailable(e.getMessage() + "; retry");
       }
     }
   }
@@ -142,9 +184,11 @@ public final class Embedder {
   /** A miss whose tiles are ready for the tower. */
   private record Prepared(InFlight.Miss miss, SmolVlmImageProcessor.Processed tiles) {}
 
-  private Result embedOnce(List<ImageInput> images, DType type, int maxBatchTiles, Call call, EmbedTrace trace) {
+  private Result embedOnce(
+      List<ImageInput> images, DType type, int maxBatchTiles, Call call, EmbedTrace trace) {
     long t0 = System.nanoTime();
-    long deadline = Math.min(call.deadlineNanos(), t0 + TimeUnit.SECONDS.toNanos(limits.maxWaitSeconds()));
+    long deadline =
+        Math.min(call.deadlineNanos(), t0 + TimeUnit.SECONDS.toNanos(limits.maxWaitSeconds()));
     String scope = call.clientScope() == null ? "" : call.clientScope();
 
     // validate and key: the whole request is checked before any work
@@ -174,7 +218,8 @@ public final class Embedder {
       if (missed) trace.stage("preprocess", p0, e0);
 
       // every miss's tiles at once, so that they share forward passes
-      for (Prepared p : prepared) work.queued(encoding.submit(p.tiles(), maxBatchTiles, p.miss().result()));
+      for (Prepared p : prepared)
+        work.queued(encoding.submit(p.tiles(), maxBatchTiles, p.miss().result()));
       call.cancelled().whenComplete((v, err) -> work.cancelQueued());
 
       // in request order; errors name the image of this request
@@ -188,7 +233,12 @@ public final class Embedder {
       long e1 = System.nanoTime();
       if (!prepared.isEmpty()) trace.stage("forward", e0, e1);
       double encodeMs = missed ? (e1 - e0) / 1e6 : 0;
-      return new Result(outs, preprocessMs, encodeMs, (System.nanoTime() - t0) / 1e6, modelId,
+      return new Result(
+          outs,
+          preprocessMs,
+          encodeMs,
+          (System.nanoTime() - t0) / 1e6,
+          modelId,
           encoding.cap(maxBatchTiles));
     } catch (RuntimeException | Error e) {
       work.abandon(e);

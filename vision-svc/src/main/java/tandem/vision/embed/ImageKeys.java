@@ -11,9 +11,9 @@ import tandem.vision.cache.ImageIdRegistry;
 import tandem.vision.embed.Embedder.ImageInput;
 
 /**
- * Key: what an image's embedding is cached under. Bytes are hashed; an id sent alone stands for the bytes it was
- * bound to in the caller's scope. Ids are only checked here and bound by {@link #bind} once the request's images are
- * embedded, so a corrupt upload cannot claim an id.
+ * Key: what an image's embedding is cached under. Bytes are hashed; an id sent alone stands for the
+ * bytes it was bound to in the caller's scope. Ids are only checked here and bound by {@link #bind}
+ * once the request's images are embedded, so a corrupt upload cannot claim an id.
  */
 final class ImageKeys {
   private final ImageIdRegistry ids;
@@ -34,13 +34,22 @@ final class ImageKeys {
       if (in.hasId()) {
         Optional<String> bound = ids.lookup(scope, in.imageId());
         if (bound.isPresent() && !bound.get().equals(hash)) {
-          throw Rejection.invalid("image " + i + ": " + ImageIdRegistry.reboundMessage(in.imageId()));
+          throw Rejection.invalid(
+              "image " + i + ": " + ImageIdRegistry.reboundMessage(in.imageId()));
         }
       }
     } else {
       // another scope's id is unknown here, word for word as an id nobody bound
-      hash = ids.lookup(scope, in.imageId()).orElseThrow(() -> Rejection.notFound("image " + i + ": image_id '"
-          + in.imageId() + "' is not known to this server; send the image bytes with it"));
+      hash =
+          ids.lookup(scope, in.imageId())
+              .orElseThrow(
+                  () ->
+                      Rejection.notFound(
+                          "image "
+                              + i
+                              + ": image_id '"
+                              + in.imageId()
+                              + "' is not known to this server; send the image bytes with it"));
     }
     return new CacheKey(hash, preprocessKey, modelId);
   }
@@ -52,7 +61,9 @@ final class ImageKeys {
       if (!in.hasId() || !in.hasData()) continue;
       try {
         ids.bind(scope, in.imageId(), keys[i].contentHash());
-      } catch (ImageIdRegistry.ReboundException e) { // a concurrent request bound it to other bytes first
+      } catch (
+          ImageIdRegistry.ReboundException
+              e) { // a concurrent request bound it to other bytes first
         throw Rejection.invalid("image " + i + ": " + e.getMessage());
       }
     }

@@ -9,27 +9,35 @@ import tandem.vision.cache.EmbeddingCache;
 import tandem.vision.embed.Embedder.ImageInput;
 
 /**
- * Cache and in-flight entries of one call: every image looked up, each miss registered as an entry this call must
- * complete (other calls asking for the same image wait on it), and the batcher futures of the tiles it queued.
+ * Cache and in-flight entries of one call: every image looked up, each miss registered as an entry
+ * this call must complete (other calls asking for the same image wait on it), and the batcher
+ * futures of the tiles it queued.
  */
 final class InFlight {
-  /** A miss this call computes: {@code result} completes once its tiles are encoded, or with why they never were. */
+  /**
+   * A miss this call computes: {@code result} completes once its tiles are encoded, or with why
+   * they never were.
+   */
   record Miss(int index, byte[] data, String imageId, CompletableFuture<CachedEmbedding> result) {}
 
   private final List<Miss> misses = new ArrayList<>();
   private final List<CompletableFuture<float[]>> queued = new ArrayList<>();
 
   /** Looks every image up, in request order. */
-  List<EmbeddingCache.Lookup> lookUp(EmbeddingCache cache, List<ImageInput> images, CacheKey[] keys) {
+  List<EmbeddingCache.Lookup> lookUp(
+      EmbeddingCache cache, List<ImageInput> images, CacheKey[] keys) {
     List<EmbeddingCache.Lookup> lookups = new ArrayList<>();
     for (int i = 0; i < images.size(); i++) {
       int index = i;
       ImageInput in = images.get(i);
-      lookups.add(cache.getOrCompute(keys[i], () -> {
-        CompletableFuture<CachedEmbedding> f = new CompletableFuture<>();
-        misses.add(new Miss(index, in.data(), in.imageId(), f));
-        return f;
-      }));
+      lookups.add(
+          cache.getOrCompute(
+              keys[i],
+              () -> {
+                CompletableFuture<CachedEmbedding> f = new CompletableFuture<>();
+                misses.add(new Miss(index, in.data(), in.imageId(), f));
+                return f;
+              }));
     }
     return lookups;
   }
@@ -38,7 +46,10 @@ final class InFlight {
     return misses;
   }
 
-  /** Remembers the batcher's future of a miss's tiles, so that {@link #cancelQueued} can take them out. */
+  /**
+   * Remembers the batcher's future of a miss's tiles, so that {@link #cancelQueued} can take them
+   * out.
+   */
   void queued(CompletableFuture<float[]> tiles) {
     queued.add(tiles);
   }
@@ -49,12 +60,16 @@ final class InFlight {
   }
 
   /**
-   * The call ended early with {@code why}: no entry it owns may stay open, since other calls wait on them. They hear
-   * an Error as it is (an OutOfMemoryError must reach every waiter) and anything else as {@link OwnerGone}, so that
-   * a call that joined one encodes the image itself instead of failing for this call's reason.
+   * The call ended early with {@code why}: no entry it owns may stay open, since other calls wait
+   * on them. They hear an Error as it is (an OutOfMemoryError must reach every waiter) and anything
+   * else as {@link OwnerGone}, so that a call that joined one encodes the image itself instead of
+   * failing for this call's reason.
    */
   void abandon(Throwable why) {
-    Throwable told = why instanceof Error ? why : new OwnerGone("the call that was encoding this image ended early");
+    Throwable told =
+        why instanceof Error
+            ? why
+            : new OwnerGone("the call that was encoding this image ended early");
     for (Miss m : misses) m.result().completeExceptionally(told);
     cancelQueued();
   }

@@ -6,7 +6,10 @@ import tandem.vision.preprocess.ImageDecoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
 
-/** Decode and preprocess: a miss's bytes become the tower's tiles, as HF's {@code SmolVLMImageProcessor} makes them. */
+/**
+ * Decode and preprocess: a miss's bytes become the tower's tiles, as HF's {@code
+ * SmolVLMImageProcessor} makes them.
+ */
 final class Preprocessing {
   private final ImageDecoder decoder;
   private final PreprocessorConfig config;
@@ -17,13 +20,17 @@ final class Preprocessing {
   }
 
   /**
-   * The tiles of {@code miss}, or null when it cannot be encoded; its entry then holds the reason, so whoever waits
-   * on the image (in this call or another) hears of it.
+   * The tiles of {@code miss}, or null when it cannot be encoded; its entry then holds the reason,
+   * so whoever waits on the image (in this call or another) hears of it.
    */
   SmolVlmImageProcessor.Processed run(InFlight.Miss miss) {
     if (miss.data() == null || miss.data().length == 0) {
-      miss.result().completeExceptionally(Rejection.notFound("image_id '" + miss.imageId()
-          + "' is known but its embedding is no longer cached; send the image bytes again"));
+      miss.result()
+          .completeExceptionally(
+              Rejection.notFound(
+                  "image_id '"
+                      + miss.imageId()
+                      + "' is known but its embedding is no longer cached; send the image bytes again"));
       return null;
     }
     try {

@@ -12,8 +12,9 @@ import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
 
 /**
- * The caller's image-token budget (the prompt room the gateway has left): tiles × tokens per tile over all images,
- * from each image's header or its cached grid, so nothing is decoded, looked up or encoded above the budget.
+ * The caller's image-token budget (the prompt room the gateway has left): tiles × tokens per tile
+ * over all images, from each image's header or its cached grid, so nothing is decoded, looked up or
+ * encoded above the budget.
  */
 final class TokenBudget {
   private final EmbeddingCache cache;
@@ -21,7 +22,11 @@ final class TokenBudget {
   private final PreprocessorConfig preprocessor;
   private final int tokensPerTile;
 
-  TokenBudget(EmbeddingCache cache, ImageDecoder decoder, PreprocessorConfig preprocessor, int tokensPerTile) {
+  TokenBudget(
+      EmbeddingCache cache,
+      ImageDecoder decoder,
+      PreprocessorConfig preprocessor,
+      int tokensPerTile) {
     this.cache = cache;
     this.decoder = decoder;
     this.preprocessor = preprocessor;
@@ -60,8 +65,16 @@ final class TokenBudget {
       grids.append(rows == 0 ? "1 tile" : rows + "x" + cols + "+1 tiles");
     }
     if (need > budget) {
-      throw Rejection.invalid("the images need " + need + " image tokens (" + grids + ", " + tokensPerTile
-          + " tokens per tile) but the caller's budget is " + budget + " (max_image_tokens)");
+      throw Rejection.invalid(
+          "the images need "
+              + need
+              + " image tokens ("
+              + grids
+              + ", "
+              + tokensPerTile
+              + " tokens per tile) but the caller's budget is "
+              + budget
+              + " (max_image_tokens)");
     }
   }
 }

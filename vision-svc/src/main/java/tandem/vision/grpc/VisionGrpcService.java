@@ -21,8 +21,8 @@ import tandem.vision.cache.CachedEmbedding;
 import tandem.vision.embed.Embedder;
 
 /**
- * Thin RPC layer: proto → {@link Embedder#embed} → proto. The caller's deadline and cancel travel with the call; a
- * failure becomes its status through {@link GrpcRejections}.
+ * Thin RPC layer: proto → {@link Embedder#embed} → proto. The caller's deadline and cancel travel
+ * with the call; a failure becomes its status through {@link GrpcRejections}.
  */
 public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImplBase {
   private static final Logger LOG = LoggerFactory.getLogger(VisionGrpcService.class);
@@ -35,7 +35,8 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
 
   @Override
   public void embed(EmbedRequest request, StreamObserver<EmbedResponse> response) {
-    // the caller's deadline bounds the wait, and its cancel takes this call's tiles out of the batcher
+    // the caller's deadline bounds the wait, and its cancel takes this call's tiles out of the
+    // batcher
     Context ctx = Context.current();
     CompletableFuture<Void> cancelled = new CompletableFuture<>();
     Context.CancellationListener onCancel = c -> cancelled.complete(null);
@@ -43,10 +44,13 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
     Embedder.Result r;
     try {
       DType type = outputType(request);
-      long deadline = ctx.getDeadline() == null ? Long.MAX_VALUE
-          : System.nanoTime() + ctx.getDeadline().timeRemaining(TimeUnit.NANOSECONDS);
+      long deadline =
+          ctx.getDeadline() == null
+              ? Long.MAX_VALUE
+              : System.nanoTime() + ctx.getDeadline().timeRemaining(TimeUnit.NANOSECONDS);
       Embedder.Call call =
-          new Embedder.Call(request.getClientScope(), request.getMaxImageTokens(), deadline, cancelled);
+          new Embedder.Call(
+              request.getClientScope(), request.getMaxImageTokens(), deadline, cancelled);
       r = embedder.embed(images(request), type, request.getMaxBatchTiles(), call);
     } catch (Rejection e) {
       if (e.kind() == Rejection.Kind.INTERNAL) LOG.warn("embed failed", e);
@@ -54,7 +58,8 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
       return;
     } catch (RuntimeException | Error e) {
       LOG.warn("embed failed", e);
-      response.onError(GrpcRejections.toStatusException(Rejection.internal("embed failed: " + e, e)));
+      response.onError(
+          GrpcRejections.toStatusException(Rejection.internal("embed failed: " + e, e)));
       return;
     } finally {
       ctx.removeListener(onCancel);
@@ -68,8 +73,11 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
       case DTYPE_UNSPECIFIED, DTYPE_FLOAT32 -> DType.DTYPE_FLOAT32;
       case DTYPE_FLOAT16 -> DType.DTYPE_FLOAT16;
       case DTYPE_BFLOAT16 -> DType.DTYPE_BFLOAT16;
-      default -> throw Rejection.invalid("output_dtype " + request.getOutputDtypeValue()
-          + " is not allowed (allowed: FLOAT32, FLOAT16, BFLOAT16)");
+      default ->
+          throw Rejection.invalid(
+              "output_dtype "
+                  + request.getOutputDtypeValue()
+                  + " is not allowed (allowed: FLOAT32, FLOAT16, BFLOAT16)");
     };
   }
 
@@ -82,15 +90,27 @@ public final class VisionGrpcService extends VisionServiceGrpc.VisionServiceImpl
   }
 
   static EmbedResponse response(Embedder.Result r) {
-    EmbedResponse.Builder out = EmbedResponse.newBuilder().setModelId(r.modelId())
-        .setTimings(EmbedTimings.newBuilder().setPreprocessMs(r.preprocessMs()).setEncodeMs(r.encodeMs())
-            .setTotalMs(r.totalMs()).setMaxBatchTiles(r.maxBatchTiles()));
+    EmbedResponse.Builder out =
+        EmbedResponse.newBuilder()
+            .setModelId(r.modelId())
+            .setTimings(
+                EmbedTimings.newBuilder()
+                    .setPreprocessMs(r.preprocessMs())
+                    .setEncodeMs(r.encodeMs())
+                    .setTotalMs(r.totalMs())
+                    .setMaxBatchTiles(r.maxBatchTiles()));
     for (Embedder.ImageOutput o : r.images()) {
       CachedEmbedding e = o.embedding();
-      out.addImages(ImageEmbedding.newBuilder()
-          .setRows(e.rows()).setCols(e.cols()).setWidth(e.width()).setHeight(e.height()).setTiles(e.tiles())
-          .setCacheHit(o.cacheHit()).setContentHash(o.contentHash())
-          .setEmbeddings(o.tensor()));
+      out.addImages(
+          ImageEmbedding.newBuilder()
+              .setRows(e.rows())
+              .setCols(e.cols())
+              .setWidth(e.width())
+              .setHeight(e.height())
+              .setTiles(e.tiles())
+              .setCacheHit(o.cacheHit())
+              .setContentHash(o.contentHash())
+              .setEmbeddings(o.tensor()));
     }
     return out.build();
   }

@@ -4,7 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.core.Linear;
 
-/** {@code model.connector}: pixel shuffle by {@code scale_factor}, then {@code modality_projection.proj} (no bias). */
+/**
+ * {@code model.connector}: pixel shuffle by {@code scale_factor}, then {@code
+ * modality_projection.proj} (no bias).
+ */
 final class Idefics3Connector {
   private final VisionDims dims;
   private final NDArray modalityProjectionProjWeight; // [textHidden, D·f²]
@@ -16,7 +19,9 @@ final class Idefics3Connector {
 
   static Idefics3Connector load(NDManager m, WeightSource w, String prefix, VisionDims d) {
     return new Idefics3Connector(
-        d, w.load(m, prefix + "modality_projection.proj.weight", d.textHiddenSize(), d.shuffledSize()));
+        d,
+        w.load(
+            m, prefix + "modality_projection.proj.weight", d.textHiddenSize(), d.shuffledSize()));
   }
 
   /** V [B, N, D] → [B, tokens, textHidden]. */
@@ -25,9 +30,10 @@ final class Idefics3Connector {
   }
 
   /**
-   * HF's {@code Idefics3Connector.pixel_shuffle} view/permute sequence collapsed into one reshape-transpose-reshape:
-   * S[b, 8R+C, dh·(f·D) + dw·D + c] = V[b, (fR+dh)·side + fC+dw, c]. Patch index p = R·(f·side) + dh·side + C·f + dw,
-   * so V viewed as [B, side/f, f, side/f, f, D] = (R, dh, C, dw, c) and moved to (R, C, dh, dw, c).
+   * HF's {@code Idefics3Connector.pixel_shuffle} view/permute sequence collapsed into one
+   * reshape-transpose-reshape: S[b, 8R+C, dh·(f·D) + dw·D + c] = V[b, (fR+dh)·side + fC+dw, c].
+   * Patch index p = R·(f·side) + dh·side + C·f + dw, so V viewed as [B, side/f, f, side/f, f, D] =
+   * (R, dh, C, dw, c) and moved to (R, C, dh, dw, c).
    */
   NDArray pixelShuffle(NDArray v) {
     long b = v.getShape().get(0);

@@ -16,7 +16,12 @@ final class Idefics3EncoderLayer {
   private final Idefics3VisionMLP mlp;
 
   private Idefics3EncoderLayer(
-      VisionDims dims, NDArray ln1W, NDArray ln1B, Idefics3VisionAttention attn, NDArray ln2W, NDArray ln2B,
+      VisionDims dims,
+      NDArray ln1W,
+      NDArray ln1B,
+      Idefics3VisionAttention attn,
+      NDArray ln2W,
+      NDArray ln2B,
       Idefics3VisionMLP mlp) {
     this.dims = dims;
     this.layerNorm1Weight = ln1W;

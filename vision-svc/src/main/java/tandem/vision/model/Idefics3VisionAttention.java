@@ -7,8 +7,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.core.Linear;
 
 /**
- * Bidirectional multi-head self-attention with biases, no mask, no RoPE. q, k and v are fused into one
- * [3D, D] projection at load time so each layer does one big matmul instead of three.
+ * Bidirectional multi-head self-attention with biases, no mask, no RoPE. q, k and v are fused into
+ * one [3D, D] projection at load time so each layer does one big matmul instead of three.
  */
 final class Idefics3VisionAttention {
   private final VisionDims dims;
@@ -17,7 +17,8 @@ final class Idefics3VisionAttention {
   private final NDArray outProjWeight; // [D, D]
   private final NDArray outProjBias; // [D]
 
-  private Idefics3VisionAttention(VisionDims dims, NDArray qkvW, NDArray qkvB, NDArray outW, NDArray outB) {
+  private Idefics3VisionAttention(
+      VisionDims dims, NDArray qkvW, NDArray qkvB, NDArray outW, NDArray outB) {
     this.dims = dims;
     this.qkvWeight = qkvW;
     this.qkvBias = qkvB;
@@ -55,12 +56,16 @@ final class Idefics3VisionAttention {
     int hd = dims.headDim();
     // [B, N, 3D] → [3, B, H, N, hd]
     NDArray qkv =
-        Linear.linear(x, qkvWeight, qkvBias).singletonOrThrow().reshape(b, n, 3, heads, hd).transpose(2, 0, 3, 1, 4);
+        Linear.linear(x, qkvWeight, qkvBias)
+            .singletonOrThrow()
+            .reshape(b, n, 3, heads, hd)
+            .transpose(2, 0, 3, 1, 4);
     NDArray q = qkv.get(0).mul((float) (1.0 / Math.sqrt(hd)));
     NDArray k = qkv.get(1);
     NDArray v = qkv.get(2);
     NDArray probs = q.matMul(k.transpose(0, 1, 3, 2)).softmax(-1); // [B, H, N, N]
-    NDArray ctx = probs.matMul(v).transpose(0, 2, 1, 3).reshape(b, n, dims.hiddenSize()); // [B, N, D]
+    NDArray ctx =
+        probs.matMul(v).transpose(0, 2, 1, 3).reshape(b, n, dims.hiddenSize()); // [B, N, D]
     return Linear.linear(ctx, outProjWeight, outProjBias).singletonOrThrow();
   }
 }

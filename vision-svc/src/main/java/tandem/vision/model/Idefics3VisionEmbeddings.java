@@ -6,10 +6,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.convolutional.Conv2d;
 
 /**
- * Patch embedding (Conv2d, kernel = stride = patch size) plus learned position embeddings. Tiles are always full
- * 512x512 images here, so every patch is valid and the NaViT bucketing reduces to position id = patch index
- * (HF's {@code Idefics3VisionEmbeddings.forward} with an all-true patch mask); partially padded tiles are not
- * supported.
+ * Patch embedding (Conv2d, kernel = stride = patch size) plus learned position embeddings. Tiles
+ * are always full 512x512 images here, so every patch is valid and the NaViT bucketing reduces to
+ * position id = patch index (HF's {@code Idefics3VisionEmbeddings.forward} with an all-true patch
+ * mask); partially padded tiles are not supported.
  */
 final class Idefics3VisionEmbeddings {
   private final VisionDims dims;
@@ -37,7 +37,8 @@ final class Idefics3VisionEmbeddings {
   NDArray forward(NDArray pixels) {
     long b = pixels.getShape().get(0);
     Shape stride = new Shape(dims.patchSize(), dims.patchSize());
-    NDArray conv = Conv2d.conv2d(pixels, patchEmbeddingWeight, patchEmbeddingBias, stride).singletonOrThrow();
+    NDArray conv =
+        Conv2d.conv2d(pixels, patchEmbeddingWeight, patchEmbeddingBias, stride).singletonOrThrow();
     // [B, D, side, side] → [B, N, D]
     NDArray patches = conv.reshape(b, dims.hiddenSize(), dims.numPatches()).transpose(0, 2, 1);
     return patches.add(positionEmbedding);

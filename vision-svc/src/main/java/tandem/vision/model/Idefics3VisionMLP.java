@@ -14,7 +14,8 @@ final class Idefics3VisionMLP {
   private final NDArray fc2Weight; // [D, I]
   private final NDArray fc2Bias;
 
-  private Idefics3VisionMLP(boolean tanhApproximation, NDArray fc1W, NDArray fc1B, NDArray fc2W, NDArray fc2B) {
+  private Idefics3VisionMLP(
+      boolean tanhApproximation, NDArray fc1W, NDArray fc1B, NDArray fc2W, NDArray fc2B) {
     this.tanhApproximation = tanhApproximation;
     this.fc1Weight = fc1W;
     this.fc1Bias = fc1B;
@@ -35,13 +36,16 @@ final class Idefics3VisionMLP {
 
   NDArray forward(NDArray x) {
     NDArray h = Linear.linear(x, fc1Weight, fc1Bias).singletonOrThrow();
-    NDArray a = tanhApproximation ? geluTanh(h) : ai.djl.nn.Activation.gelu(h); // DJL's gelu is the erf form
+    NDArray a =
+        tanhApproximation
+            ? geluTanh(h)
+            : ai.djl.nn.Activation.gelu(h); // DJL's gelu is the erf form
     return Linear.linear(a, fc2Weight, fc2Bias).singletonOrThrow();
   }
 
   /**
-   * gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). DJL's gelu is the erf form, so it is spelled
-   * out; in-place steps keep the [B·N, I] temporaries to two.
+   * gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). DJL's gelu is the erf form, so
+   * it is spelled out; in-place steps keep the [B·N, I] temporaries to two.
    */
   static NDArray geluTanh(NDArray x) {
     NDArray t = x.mul(x).muli(0.044715f).addi(1f).muli(x).muli(SQRT_2_OVER_PI).tanh();

@@ -14,7 +14,11 @@ final class Idefics3VisionTransformer {
   private final NDArray postLayernormBias;
 
   private Idefics3VisionTransformer(
-      VisionDims dims, Idefics3VisionEmbeddings e, List<Idefics3EncoderLayer> layers, NDArray postW, NDArray postB) {
+      VisionDims dims,
+      Idefics3VisionEmbeddings e,
+      List<Idefics3EncoderLayer> layers,
+      NDArray postW,
+      NDArray postB) {
     this.dims = dims;
     this.embeddings = e;
     this.layers = layers;
@@ -35,9 +39,9 @@ final class Idefics3VisionTransformer {
   }
 
   /**
-   * pixels [B, 3, S, S] → last_hidden_state [B, N, D], owned by {@code out}. Each step runs in its own child
-   * manager (ops attach results to their first operand's manager), so the temporaries of a layer — attention
-   * scores are B·H·N² floats — are freed before the next layer starts.
+   * pixels [B, 3, S, S] → last_hidden_state [B, N, D], owned by {@code out}. Each step runs in its
+   * own child manager (ops attach results to their first operand's manager), so the temporaries of
+   * a layer — attention scores are B·H·N² floats — are freed before the next layer starts.
    */
   NDArray forward(NDArray pixels, NDManager out) {
     NDArray h;

@@ -18,9 +18,10 @@ import tandem.common.checkpoint.ModelConfig;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * The Idefics3 vision tower plus connector on DJL/PyTorch, float32: tiles [n, 3, S, S] in, image tokens
- * [n, 64, textHidden] out. One root manager owns the weights; each {@link #encode} call runs in a child manager.
- * Calls are serialized (one forward at a time): the service's batcher is the place that merges work.
+ * The Idefics3 vision tower plus connector on DJL/PyTorch, float32: tiles [n, 3, S, S] in, image
+ * tokens [n, 64, textHidden] out. One root manager owns the weights; each {@link #encode} call runs
+ * in a child manager. Calls are serialized (one forward at a time): the service's batcher is the
+ * place that merges work.
  */
 public final class VisionTower implements TileEncoder, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(VisionTower.class);
@@ -34,7 +35,11 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
   private List<String> unusedTensors = List.of();
 
   private VisionTower(
-      VisionDims dims, VisionOptions options, NDManager root, Idefics3VisionTransformer vm, Idefics3Connector c,
+      VisionDims dims,
+      VisionOptions options,
+      NDManager root,
+      Idefics3VisionTransformer vm,
+      Idefics3Connector c,
       String modelId) {
     this.dims = dims;
     this.options = options;
@@ -45,18 +50,21 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
   }
 
   /**
-   * Loads the tower and connector of the checkpoint in {@code dir} ({@code config.json} + safetensors). Only
-   * tensors under the vision and connector prefixes are read; any left unread under those prefixes are reported
-   * (they would mean the checkpoint has parts this implementation ignores).
+   * Loads the tower and connector of the checkpoint in {@code dir} ({@code config.json} +
+   * safetensors). Only tensors under the vision and connector prefixes are read; any left unread
+   * under those prefixes are reported (they would mean the checkpoint has parts this implementation
+   * ignores).
    */
   public static VisionTower load(Path dir, VisionOptions options) throws IOException {
     ModelConfig cfg = ModelConfig.fromDir(dir);
     VisionDims dims = VisionDims.of(cfg);
     try (TensorStore store = TensorStore.open(dir)) {
-      VisionTower tower = create(store::float32, dims, options, cfg.visionPrefix(), cfg.connectorPrefix());
-      List<String> unused = store.unused().stream()
-          .filter(n -> n.startsWith(cfg.visionPrefix()) || n.startsWith(cfg.connectorPrefix()))
-          .toList();
+      VisionTower tower =
+          create(store::float32, dims, options, cfg.visionPrefix(), cfg.connectorPrefix());
+      List<String> unused =
+          store.unused().stream()
+              .filter(n -> n.startsWith(cfg.visionPrefix()) || n.startsWith(cfg.connectorPrefix()))
+              .toList();
       if (!unused.isEmpty()) LOG.warn("unused vision/connector tensors in {}: {}", dir, unused);
       tower.unusedTensors = unused;
       return tower;
@@ -64,12 +72,17 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
   }
 
   /**
-   * Builds the tower from weights named {@code visionPrefix + …} and {@code connectorPrefix + …}. The model id is
-   * the SHA-256 over the dims and the float32 bytes of every tensor read, in load order: it changes exactly when
-   * something that affects the embeddings changes (a retrained decoder keeps the vision cache valid).
+   * Builds the tower from weights named {@code visionPrefix + …} and {@code connectorPrefix + …}.
+   * The model id is the SHA-256 over the dims and the float32 bytes of every tensor read, in load
+   * order: it changes exactly when something that affects the embeddings changes (a retrained
+   * decoder keeps the vision cache valid).
    */
   public static VisionTower create(
-      WeightSource weights, VisionDims dims, VisionOptions options, String visionPrefix, String connectorPrefix) {
+      WeightSource weights,
+      VisionDims dims,
+      VisionOptions options,
+      String visionPrefix,
+      String connectorPrefix) {
     MessageDigest sha = sha256();
     sha.update(dims.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
     WeightSource hashing =
@@ -81,7 +94,8 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
         };
     NDManager root = NDManager.newBaseManager(device(options.device()));
     try {
-      Idefics3VisionTransformer vm = Idefics3VisionTransformer.load(root, hashing, visionPrefix, dims);
+      Idefics3VisionTransformer vm =
+          Idefics3VisionTransformer.load(root, hashing, visionPrefix, dims);
       Idefics3Connector c = Idefics3Connector.load(root, hashing, connectorPrefix, dims);
       String id = "sha256:" + HexFormat.of().formatHex(sha.digest());
       return new VisionTower(dims, options, root, vm, c, id);
@@ -108,7 +122,10 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
     return modelId;
   }
 
-  /** Tensors under the vision/connector prefixes that {@link #load} did not read (empty for a clean checkpoint). */
+  /**
+   * Tensors under the vision/connector prefixes that {@link #load} did not read (empty for a clean
+   * checkpoint).
+   */
   public List<String> unusedTensors() {
     return unusedTensors;
   }
@@ -132,8 +149,8 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
   }
 
   /**
-   * pixelValues float32 [nTiles, 3, S, S] → connector output float32 [nTiles, tokens, textHidden]. Tiles go
-   * through the network in forward passes of up to {@code maxBatchTiles}.
+   * pixelValues float32 [nTiles, 3, S, S] → connector output float32 [nTiles, tokens, textHidden].
+   * Tiles go through the network in forward passes of up to {@code maxBatchTiles}.
    */
   @Override
   public synchronized float[] encode(float[] pixelValues, int nTiles) {
@@ -141,14 +158,23 @@ public final class VisionTower implements TileEncoder, AutoCloseable {
     long expected = (long) nTiles * tileFloats();
     if (pixelValues.length != expected)
       throw new IllegalArgumentException(
-          "pixel values hold " + pixelValues.length + " floats; " + nTiles + " tiles of 3x" + dims.imageSize() + "x"
-              + dims.imageSize() + " need " + expected);
+          "pixel values hold "
+              + pixelValues.length
+              + " floats; "
+              + nTiles
+              + " tiles of 3x"
+              + dims.imageSize()
+              + "x"
+              + dims.imageSize()
+              + " need "
+              + expected);
     float[] out = new float[nTiles * outputFloatsPerTile()];
     int s = dims.imageSize();
     for (int start = 0; start < nTiles; start += options.maxBatchTiles()) {
       int n = Math.min(options.maxBatchTiles(), nTiles - start);
       try (NDManager call = root.newSubManager()) {
-        FloatBufferSlice in = new FloatBufferSlice(pixelValues, start * tileFloats(), n * tileFloats());
+        FloatBufferSlice in =
+            new FloatBufferSlice(pixelValues, start * tileFloats(), n * tileFloats());
         NDArray pixels = call.create(in.buffer(), new Shape(n, 3, s, s));
         NDArray v = visionModel.forward(pixels, call);
         NDArray t = connector.forward(v); // [n, tokens, textHidden]

@@ -7,9 +7,9 @@ import ai.djl.ndarray.types.Shape;
 import java.nio.ByteBuffer;
 
 /**
- * Where the model's float32 weights come from, by exact Hugging Face tensor name. The checkpoint reader
- * ({@code TensorStore::float32}) fits this shape; tests can pass an in-memory map. Implementations fail with a
- * message naming the tensor when it is missing or has another shape.
+ * Where the model's float32 weights come from, by exact Hugging Face tensor name. The checkpoint
+ * reader ({@code TensorStore::float32}) fits this shape; tests can pass an in-memory map.
+ * Implementations fail with a message naming the tensor when it is missing or has another shape.
  */
 @FunctionalInterface
 public interface WeightSource {
@@ -17,8 +17,9 @@ public interface WeightSource {
   ByteBuffer float32(String name, long... shape);
 
   /**
-   * The named tensor as an array owned by {@code owner}, on its device. A copy, not a view: the source buffer may be
-   * a read-only mmap that the checkpoint reader unmaps on close, and torch would otherwise keep pointing into it.
+   * The named tensor as an array owned by {@code owner}, on its device. A copy, not a view: the
+   * source buffer may be a read-only mmap that the checkpoint reader unmaps on close, and torch
+   * would otherwise keep pointing into it.
    */
   default NDArray load(NDManager owner, String name, long... shape) {
     try (NDManager tmp = owner.newSubManager()) {

@@ -3,12 +3,15 @@ package tandem.vision.preprocess;
 import java.util.Objects;
 
 /**
- * A decoded image as Pillow's {@code Image.open} would hold it: 8-bit samples, interleaved (HWC), row-major.
+ * A decoded image as Pillow's {@code Image.open} would hold it: 8-bit samples, interleaved (HWC),
+ * row-major.
  *
- * <p>Modes follow Pillow: {@link Mode#L} (1 channel), {@link Mode#P} (1 channel of palette indices plus a palette),
- * {@link Mode#RGB} (3) and {@link Mode#RGBA} (4). The pixel array is owned by the image; callers must not modify it.
+ * <p>Modes follow Pillow: {@link Mode#L} (1 channel), {@link Mode#P} (1 channel of palette indices
+ * plus a palette), {@link Mode#RGB} (3) and {@link Mode#RGBA} (4). The pixel array is owned by the
+ * image; callers must not modify it.
  *
- * @param palette for mode P only: packed 0xRRGGBB per index (missing entries map to black); null otherwise
+ * @param palette for mode P only: packed 0xRRGGBB per index (missing entries map to black); null
+ *     otherwise
  */
 public record DecodedImage(int width, int height, Mode mode, byte[] pixels, int[] palette) {
 
@@ -29,13 +32,23 @@ public record DecodedImage(int width, int height, Mode mode, byte[] pixels, int[
   public DecodedImage {
     Objects.requireNonNull(mode, "mode");
     Objects.requireNonNull(pixels, "pixels");
-    if (width <= 0 || height <= 0) throw new IllegalArgumentException("image size must be positive: " + width + "x" + height);
+    if (width <= 0 || height <= 0)
+      throw new IllegalArgumentException("image size must be positive: " + width + "x" + height);
     if ((long) width * height * mode.channels != pixels.length) {
       throw new IllegalArgumentException(
-          "pixel array has " + pixels.length + " bytes, " + width + "x" + height + " " + mode + " needs "
+          "pixel array has "
+              + pixels.length
+              + " bytes, "
+              + width
+              + "x"
+              + height
+              + " "
+              + mode
+              + " needs "
               + (long) width * height * mode.channels);
     }
-    if ((mode == Mode.P) != (palette != null)) throw new IllegalArgumentException("a palette is required for mode P only");
+    if ((mode == Mode.P) != (palette != null))
+      throw new IllegalArgumentException("a palette is required for mode P only");
   }
 
   public static DecodedImage of(int width, int height, Mode mode, byte[] pixels) {

@@ -2,23 +2,34 @@ package tandem.vision.preprocess;
 
 /**
  * The EXIF orientation tag of a JPEG and the transpose that makes the image upright (what Pillow's
- * {@code ImageOps.exif_transpose} does). Not part of the reference pipeline: used only when the decoder is told to.
+ * {@code ImageOps.exif_transpose} does). Not part of the reference pipeline: used only when the
+ * decoder is told to.
  */
 public final class ExifOrientation {
   private ExifOrientation() {}
 
-  /** Orientation 1..8 from the first Exif APP1 segment, or 1 when absent or unreadable (never throws). */
+  /**
+   * Orientation 1..8 from the first Exif APP1 segment, or 1 when absent or unreadable (never
+   * throws).
+   */
   public static int read(byte[] jpeg) {
     try {
       int p = 2;
       while (p + 4 <= jpeg.length && (jpeg[p] & 0xff) == 0xFF) {
         int marker = jpeg[p + 1] & 0xff;
-        if (marker == 0xDA || marker == 0xD9) break; // start of scan / end of image: no more headers
+        if (marker == 0xDA || marker == 0xD9)
+          break; // start of scan / end of image: no more headers
         int len = ((jpeg[p + 2] & 0xff) << 8) | (jpeg[p + 3] & 0xff);
         if (len < 2 || p + 2 + len > jpeg.length) break;
         int seg = p + 4;
-        if (marker == 0xE1 && len >= 8 + 6 && jpeg[seg] == 'E' && jpeg[seg + 1] == 'x' && jpeg[seg + 2] == 'i'
-            && jpeg[seg + 3] == 'f' && jpeg[seg + 4] == 0 && jpeg[seg + 5] == 0) {
+        if (marker == 0xE1
+            && len >= 8 + 6
+            && jpeg[seg] == 'E'
+            && jpeg[seg + 1] == 'x'
+            && jpeg[seg + 2] == 'i'
+            && jpeg[seg + 3] == 'f'
+            && jpeg[seg + 4] == 0
+            && jpeg[seg + 5] == 0) {
           return fromTiff(jpeg, seg + 6, p + 2 + len);
         }
         p += 2 + len;
@@ -53,10 +64,15 @@ public final class ExifOrientation {
   }
 
   private static int u32(byte[] b, int i, boolean le) {
-    return le ? u16(b, i, true) | u16(b, i + 2, true) << 16 : u16(b, i, false) << 16 | u16(b, i + 2, false);
+    return le
+        ? u16(b, i, true) | u16(b, i + 2, true) << 16
+        : u16(b, i, false) << 16 | u16(b, i + 2, false);
   }
 
-  /** The upright image for an orientation (2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90° clockwise, 7 transverse, 8 rotate 90° counter-clockwise). */
+  /**
+   * The upright image for an orientation (2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90°
+   * clockwise, 7 transverse, 8 rotate 90° counter-clockwise).
+   */
   public static DecodedImage apply(DecodedImage im, int orientation) {
     if (orientation <= 1 || orientation > 8) return im;
     int w = im.width();
@@ -72,13 +88,34 @@ public final class ExifOrientation {
         int x;
         int y;
         switch (orientation) {
-          case 2 -> { x = w - 1 - ox; y = oy; }
-          case 3 -> { x = w - 1 - ox; y = h - 1 - oy; }
-          case 4 -> { x = ox; y = h - 1 - oy; }
-          case 5 -> { x = oy; y = ox; }
-          case 6 -> { x = oy; y = h - 1 - ox; }
-          case 7 -> { x = w - 1 - oy; y = h - 1 - ox; }
-          default -> { x = w - 1 - oy; y = ox; } // 8
+          case 2 -> {
+            x = w - 1 - ox;
+            y = oy;
+          }
+          case 3 -> {
+            x = w - 1 - ox;
+            y = h - 1 - oy;
+          }
+          case 4 -> {
+            x = ox;
+            y = h - 1 - oy;
+          }
+          case 5 -> {
+            x = oy;
+            y = ox;
+          }
+          case 6 -> {
+            x = oy;
+            y = h - 1 - ox;
+          }
+          case 7 -> {
+            x = w - 1 - oy;
+            y = h - 1 - ox;
+          }
+          default -> {
+            x = w - 1 - oy;
+            y = ox;
+          } // 8
         }
         System.arraycopy(src, (y * w + x) * ch, out, (oy * ow + ox) * ch, ch);
       }

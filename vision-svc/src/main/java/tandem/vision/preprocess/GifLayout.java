@@ -1,15 +1,26 @@
 package tandem.vision.preprocess;
 
 /**
- * Where the first GIF frame sits on the logical screen. Pillow opens a GIF at the logical screen size and pastes
- * the first frame at its offset on a canvas filled with the transparent index (or 0); ImageIO returns the bare
- * frame. Parsed from the bytes because the decoder reads with metadata off.
+ * Where the first GIF frame sits on the logical screen. Pillow opens a GIF at the logical screen
+ * size and pastes the first frame at its offset on a canvas filled with the transparent index (or
+ * 0); ImageIO returns the bare frame. Parsed from the bytes because the decoder reads with metadata
+ * off.
  *
  * @param transparentIndex the first frame's transparent palette index, or -1
  */
-record GifLayout(int screenWidth, int screenHeight, int left, int top, int frameWidth, int frameHeight, int transparentIndex) {
+record GifLayout(
+    int screenWidth,
+    int screenHeight,
+    int left,
+    int top,
+    int frameWidth,
+    int frameHeight,
+    int transparentIndex) {
 
-  /** The layout, or null when the block structure cannot be followed (the decoder then reports the error). */
+  /**
+   * The layout, or null when the block structure cannot be followed (the decoder then reports the
+   * error).
+   */
   static GifLayout parse(byte[] b) {
     try {
       int sw = u16(b, 6);
@@ -28,7 +39,8 @@ record GifLayout(int screenWidth, int screenHeight, int left, int top, int frame
           while (b[p] != 0) p += (b[p] & 0xff) + 1; // sub-blocks
           p++;
         } else if (tag == 0x2C) {
-          return new GifLayout(sw, sh, u16(b, p + 1), u16(b, p + 3), u16(b, p + 5), u16(b, p + 7), transparent);
+          return new GifLayout(
+              sw, sh, u16(b, p + 1), u16(b, p + 3), u16(b, p + 5), u16(b, p + 7), transparent);
         } else {
           return null;
         }

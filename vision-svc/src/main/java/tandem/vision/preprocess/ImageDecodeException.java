@@ -1,9 +1,9 @@
 package tandem.vision.preprocess;
 
 /**
- * The bytes are not an image this service accepts: unknown or unsupported format, corrupt or truncated data, or an
- * image over the byte or pixel limit. The message says what was wrong and what is allowed; it is safe to show to the
- * client (the gRPC layer maps it to INVALID_ARGUMENT).
+ * The bytes are not an image this service accepts: unknown or unsupported format, corrupt or
+ * truncated data, or an image over the byte or pixel limit. The message says what was wrong and
+ * what is allowed; it is safe to show to the client (the gRPC layer maps it to INVALID_ARGUMENT).
  */
 public final class ImageDecodeException extends Exception {
   /** Why the image was refused; lets the caller pick a status code without parsing the message. */

@@ -16,12 +16,17 @@ final class Parallel {
 
   static void rows(int n, RowRange body) {
     // a parallel stream runs on the common pool plus the calling thread, so all cores take part
-    int threads = Math.min(Runtime.getRuntime().availableProcessors(), ForkJoinPool.getCommonPoolParallelism() + 1);
+    int threads =
+        Math.min(
+            Runtime.getRuntime().availableProcessors(),
+            ForkJoinPool.getCommonPoolParallelism() + 1);
     int chunks = Math.min(Math.max(1, threads), Math.max(1, n / MIN_ROWS));
     if (chunks <= 1) {
       body.run(0, n);
       return;
     }
-    IntStream.range(0, chunks).parallel().forEach(c -> body.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks)));
+    IntStream.range(0, chunks)
+        .parallel()
+        .forEach(c -> body.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks)));
   }
 }

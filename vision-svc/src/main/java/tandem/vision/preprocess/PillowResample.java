@@ -1,17 +1,21 @@
 package tandem.vision.preprocess;
 
 /**
- * Pillow's 8-bit resampling and alpha arithmetic, ported operation for operation so that the results are
- * bit-identical to Pillow 9.x ({@code libImaging/Resample.c}, {@code Geometry.c}, {@code Convert.c},
- * {@code AlphaComposite.c}). Images are interleaved uint8 (HWC) with 1, 3 or 4 channels.
+ * Pillow's 8-bit resampling and alpha arithmetic, ported operation for operation so that the
+ * results are bit-identical to Pillow 9.x ({@code libImaging/Resample.c}, {@code Geometry.c},
+ * {@code Convert.c}, {@code AlphaComposite.c}). Images are interleaved uint8 (HWC) with 1, 3 or 4
+ * channels.
  *
- * <p>Why integer-exact matters: the reference tiles come from Pillow; a float resampler differs by a level here and
- * there, which moves the SHA-256 of every tile and, through the encoder, the embeddings.
+ * <p>Why integer-exact matters: the reference tiles come from Pillow; a float resampler differs by
+ * a level here and there, which moves the SHA-256 of every tile and, through the encoder, the
+ * embeddings.
  */
 public final class PillowResample {
   private PillowResample() {}
 
-  /** Fixed-point bits of the 8-bit path: 32 − 8 − 2 leaves room for negative lobes and overshoot. */
+  /**
+   * Fixed-point bits of the 8-bit path: 32 − 8 − 2 leaves room for negative lobes and overshoot.
+   */
   static final int PRECISION_BITS = 32 - 8 - 2;
 
   private static final double LANCZOS_SUPPORT = 3.0;
@@ -31,8 +35,8 @@ public final class PillowResample {
   }
 
   /**
-   * Fixed-point filter taps for one axis: output index i reads {@code count[i]} inputs starting at {@code first[i]},
-   * with weights {@code k[i*ksize ..]} scaled by 2^22.
+   * Fixed-point filter taps for one axis: output index i reads {@code count[i]} inputs starting at
+   * {@code first[i]}, with weights {@code k[i*ksize ..]} scaled by 2^22.
    */
   record Coefficients(int ksize, int[] first, int[] count, int[] k) {}
 
@@ -49,7 +53,8 @@ public final class PillowResample {
     for (int xx = 0; xx < outSize; xx++) {
       double center = (xx + 0.5) * scale;
       double ww = 0.0;
-      double ss = 1.0 / filterscale; // Pillow multiplies by the reciprocal; dividing could differ by an ulp
+      double ss =
+          1.0 / filterscale; // Pillow multiplies by the reciprocal; dividing could differ by an ulp
       int xmin = (int) (center - support + 0.5);
       if (xmin < 0) xmin = 0;
       int xmax = (int) (center + support + 0.5);
@@ -63,7 +68,10 @@ public final class PillowResample {
       for (int x = 0; x < xmax; x++) {
         double v = ww != 0.0 ? w[x] / ww : w[x];
         // sign-aware rounding to the nearest fixed-point step, then C's truncating (int) cast
-        k[xx * ksize + x] = v < 0 ? (int) (-0.5 + v * (1 << PRECISION_BITS)) : (int) (0.5 + v * (1 << PRECISION_BITS));
+        k[xx * ksize + x] =
+            v < 0
+                ? (int) (-0.5 + v * (1 << PRECISION_BITS))
+                : (int) (0.5 + v * (1 << PRECISION_BITS));
       }
       first[xx] = xmin;
       count[xx] = xmax;
@@ -78,11 +86,13 @@ public final class PillowResample {
   }
 
   /**
-   * Pillow {@code ImagingResample} with LANCZOS over the whole image: horizontal pass first (only over the source
-   * rows the vertical pass reads), each pass rounded and clipped to 8 bits. A pass whose size does not change is
-   * skipped, as in Pillow. Returns {@code src} itself when neither size changes.
+   * Pillow {@code ImagingResample} with LANCZOS over the whole image: horizontal pass first (only
+   * over the source rows the vertical pass reads), each pass rounded and clipped to 8 bits. A pass
+   * whose size does not change is skipped, as in Pillow. Returns {@code src} itself when neither
+   * size changes.
    */
-  public static byte[] lanczos(byte[] src, int width, int height, int channels, int outWidth, int outHeight) {
+  public static byte[] lanczos(
+      byte[] src, int width, int height, int channels, int outWidth, int outHeight) {
     checkArgs(src, width, height, channels, outWidth, outHeight);
     boolean needH = outWidth != width;
     boolean needV = outHeight != height;
@@ -105,7 +115,8 @@ public final class PillowResample {
     return vertical(cur, outWidth, channels, kv, outHeight, curRowOffset);
   }
 
-  private static byte[] horizontal(byte[] src, int width, int ch, Coefficients c, int outWidth, int y0, int y1) {
+  private static byte[] horizontal(
+      byte[] src, int width, int ch, Coefficients c, int outWidth, int y0, int y1) {
     int rows = y1 - y0;
     byte[] out = new byte[rows * outWidth * ch];
     int ksize = c.ksize;
@@ -113,101 +124,110 @@ public final class PillowResample {
     int[] first = c.first;
     int[] count = c.count;
     final int half = 1 << (PRECISION_BITS - 1);
-    Parallel.rows(rows, (r0, r1) -> {
-      for (int r = r0; r < r1; r++) {
-        int inRow = (r + y0) * width * ch;
-        int outRow = r * outWidth * ch;
-        switch (ch) {
-          case 1 -> {
-            for (int xx = 0; xx < outWidth; xx++) {
-              int kb = xx * ksize;
-              int p = inRow + first[xx];
-              int n = count[xx];
-              int s0 = half;
-              for (int x = 0; x < n; x++) s0 += (src[p + x] & 0xff) * k[kb + x];
-              out[outRow + xx] = (byte) clip8(s0);
-            }
-          }
-          case 3 -> {
-            for (int xx = 0; xx < outWidth; xx++) {
-              int kb = xx * ksize;
-              int p = inRow + first[xx] * 3;
-              int n = count[xx];
-              int s0 = half, s1 = half, s2 = half;
-              for (int x = 0; x < n; x++, p += 3) {
-                int w = k[kb + x];
-                s0 += (src[p] & 0xff) * w;
-                s1 += (src[p + 1] & 0xff) * w;
-                s2 += (src[p + 2] & 0xff) * w;
+    Parallel.rows(
+        rows,
+        (r0, r1) -> {
+          for (int r = r0; r < r1; r++) {
+            int inRow = (r + y0) * width * ch;
+            int outRow = r * outWidth * ch;
+            switch (ch) {
+              case 1 -> {
+                for (int xx = 0; xx < outWidth; xx++) {
+                  int kb = xx * ksize;
+                  int p = inRow + first[xx];
+                  int n = count[xx];
+                  int s0 = half;
+                  for (int x = 0; x < n; x++) s0 += (src[p + x] & 0xff) * k[kb + x];
+                  out[outRow + xx] = (byte) clip8(s0);
+                }
               }
-              int o = outRow + xx * 3;
-              out[o] = (byte) clip8(s0);
-              out[o + 1] = (byte) clip8(s1);
-              out[o + 2] = (byte) clip8(s2);
-            }
-          }
-          case 4 -> {
-            for (int xx = 0; xx < outWidth; xx++) {
-              int kb = xx * ksize;
-              int p = inRow + first[xx] * 4;
-              int n = count[xx];
-              int s0 = half, s1 = half, s2 = half, s3 = half;
-              for (int x = 0; x < n; x++, p += 4) {
-                int w = k[kb + x];
-                s0 += (src[p] & 0xff) * w;
-                s1 += (src[p + 1] & 0xff) * w;
-                s2 += (src[p + 2] & 0xff) * w;
-                s3 += (src[p + 3] & 0xff) * w;
+              case 3 -> {
+                for (int xx = 0; xx < outWidth; xx++) {
+                  int kb = xx * ksize;
+                  int p = inRow + first[xx] * 3;
+                  int n = count[xx];
+                  int s0 = half, s1 = half, s2 = half;
+                  for (int x = 0; x < n; x++, p += 3) {
+                    int w = k[kb + x];
+                    s0 += (src[p] & 0xff) * w;
+                    s1 += (src[p + 1] & 0xff) * w;
+                    s2 += (src[p + 2] & 0xff) * w;
+                  }
+                  int o = outRow + xx * 3;
+                  out[o] = (byte) clip8(s0);
+                  out[o + 1] = (byte) clip8(s1);
+                  out[o + 2] = (byte) clip8(s2);
+                }
               }
-              int o = outRow + xx * 4;
-              out[o] = (byte) clip8(s0);
-              out[o + 1] = (byte) clip8(s1);
-              out[o + 2] = (byte) clip8(s2);
-              out[o + 3] = (byte) clip8(s3);
+              case 4 -> {
+                for (int xx = 0; xx < outWidth; xx++) {
+                  int kb = xx * ksize;
+                  int p = inRow + first[xx] * 4;
+                  int n = count[xx];
+                  int s0 = half, s1 = half, s2 = half, s3 = half;
+                  for (int x = 0; x < n; x++, p += 4) {
+                    int w = k[kb + x];
+                    s0 += (src[p] & 0xff) * w;
+                    s1 += (src[p + 1] & 0xff) * w;
+                    s2 += (src[p + 2] & 0xff) * w;
+                    s3 += (src[p + 3] & 0xff) * w;
+                  }
+                  int o = outRow + xx * 4;
+                  out[o] = (byte) clip8(s0);
+                  out[o + 1] = (byte) clip8(s1);
+                  out[o + 2] = (byte) clip8(s2);
+                  out[o + 3] = (byte) clip8(s3);
+                }
+              }
+              default ->
+                  throw new IllegalArgumentException("channels must be 1, 3 or 4, got " + ch);
             }
           }
-          default -> throw new IllegalArgumentException("channels must be 1, 3 or 4, got " + ch);
-        }
-      }
-    });
+        });
     return out;
   }
 
   /**
-   * Vertical pass. Integer sums do not depend on the order of the terms, so each output row accumulates whole input
-   * rows (a loop the JIT vectorises) instead of walking one column at a time as the C code does.
+   * Vertical pass. Integer sums do not depend on the order of the terms, so each output row
+   * accumulates whole input rows (a loop the JIT vectorises) instead of walking one column at a
+   * time as the C code does.
    */
-  private static byte[] vertical(byte[] src, int width, int ch, Coefficients c, int outHeight, int rowOffset) {
+  private static byte[] vertical(
+      byte[] src, int width, int ch, Coefficients c, int outHeight, int rowOffset) {
     int rowLen = width * ch;
     byte[] out = new byte[outHeight * rowLen];
     int ksize = c.ksize;
     final int half = 1 << (PRECISION_BITS - 1);
-    Parallel.rows(outHeight, (r0, r1) -> {
-      int[] acc = new int[rowLen];
-      for (int yy = r0; yy < r1; yy++) {
-        java.util.Arrays.fill(acc, half);
-        int kb = yy * ksize;
-        int y0 = c.first[yy] - rowOffset;
-        int n = c.count[yy];
-        for (int y = 0; y < n; y++) {
-          int w = c.k[kb + y];
-          int p = (y0 + y) * rowLen;
-          for (int i = 0; i < rowLen; i++) acc[i] += (src[p + i] & 0xff) * w;
-        }
-        int o = yy * rowLen;
-        for (int i = 0; i < rowLen; i++) out[o + i] = (byte) clip8(acc[i]);
-      }
-    });
+    Parallel.rows(
+        outHeight,
+        (r0, r1) -> {
+          int[] acc = new int[rowLen];
+          for (int yy = r0; yy < r1; yy++) {
+            java.util.Arrays.fill(acc, half);
+            int kb = yy * ksize;
+            int y0 = c.first[yy] - rowOffset;
+            int n = c.count[yy];
+            for (int y = 0; y < n; y++) {
+              int w = c.k[kb + y];
+              int p = (y0 + y) * rowLen;
+              for (int i = 0; i < rowLen; i++) acc[i] += (src[p + i] & 0xff) * w;
+            }
+            int o = yy * rowLen;
+            for (int i = 0; i < rowLen; i++) out[o + i] = (byte) clip8(acc[i]);
+          }
+        });
     return out;
   }
 
   // ---------------------------------------------------------------- NEAREST
 
   /**
-   * Pillow NEAREST (ImagingScaleAffine): source index {@code (int) pos} where pos starts at {@code s/2} and grows by
-   * {@code s = in/out} through repeated double addition (the accumulated rounding is part of the result).
+   * Pillow NEAREST (ImagingScaleAffine): source index {@code (int) pos} where pos starts at {@code
+   * s/2} and grows by {@code s = in/out} through repeated double addition (the accumulated rounding
+   * is part of the result).
    */
-  public static byte[] nearest(byte[] src, int width, int height, int channels, int outWidth, int outHeight) {
+  public static byte[] nearest(
+      byte[] src, int width, int height, int channels, int outWidth, int outHeight) {
     checkArgs(src, width, height, channels, outWidth, outHeight);
     if (outWidth == width && outHeight == height) return src;
     int[] xs = nearestIndex(width, outWidth);
@@ -233,7 +253,8 @@ public final class PillowResample {
     int[] idx = new int[outSize];
     for (int i = 0; i < outSize; i++) {
       int v = pos < 0.0 ? -1 : (int) pos;
-      // Pillow leaves an out-of-range pixel at the fill value; with a whole-image box this cannot happen
+      // Pillow leaves an out-of-range pixel at the fill value; with a whole-image box this cannot
+      // happen
       idx[i] = Math.min(Math.max(v, 0), inSize - 1);
       pos += a;
     }
@@ -260,7 +281,10 @@ public final class PillowResample {
     return ((t >> 8) + t) >> 8;
   }
 
-  /** RGBa → RGBA (Convert.c rgba2rgbA): truncating {@code 255·c/a} clipped to 255; alpha 0 and 255 copy the colour. */
+  /**
+   * RGBa → RGBA (Convert.c rgba2rgbA): truncating {@code 255·c/a} clipped to 255; alpha 0 and 255
+   * copy the colour.
+   */
   public static byte[] unpremultiply(byte[] rgba) {
     byte[] out = new byte[rgba.length];
     for (int i = 0; i < rgba.length; i += 4) {
@@ -280,8 +304,9 @@ public final class PillowResample {
   }
 
   /**
-   * {@code Image.alpha_composite(white, rgba).convert("RGB")} (AlphaComposite.c, 7-bit fixed point). Over an opaque
-   * white background the result depends only on (colour, alpha), so it is tabulated once.
+   * {@code Image.alpha_composite(white, rgba).convert("RGB")} (AlphaComposite.c, 7-bit fixed
+   * point). Over an opaque white background the result depends only on (colour, alpha), so it is
+   * tabulated once.
    */
   public static int compositeOverWhite(int colour, int alpha) {
     return OVER_WHITE[(alpha << 8) | colour] & 0xff;
@@ -299,7 +324,10 @@ public final class PillowResample {
     return t;
   }
 
-  /** One channel of AlphaComposite.c with destination colour {@code dc} and destination alpha {@code da}. */
+  /**
+   * One channel of AlphaComposite.c with destination colour {@code dc} and destination alpha {@code
+   * da}.
+   */
   static int compositeOne(int sc, int sa, int dc, int da) {
     final int bits = 7;
     if (sa == 0) return dc;
@@ -326,9 +354,10 @@ public final class PillowResample {
   // ---------------------------------------------------------------- PIL Image.resize
 
   /**
-   * {@code PIL.Image.resize((w, h), filter)} for the modes HF hands to Pillow: same size → the image itself (Pillow
-   * copies); mode L/P (one channel, which HF passes as mode "P") → NEAREST whatever the filter; RGBA with a
-   * non-NEAREST filter → premultiply, resample, unpremultiply; otherwise the filter as asked.
+   * {@code PIL.Image.resize((w, h), filter)} for the modes HF hands to Pillow: same size → the
+   * image itself (Pillow copies); mode L/P (one channel, which HF passes as mode "P") → NEAREST
+   * whatever the filter; RGBA with a non-NEAREST filter → premultiply, resample, unpremultiply;
+   * otherwise the filter as asked.
    */
   public static DecodedImage resize(DecodedImage im, int outWidth, int outHeight, int resample) {
     if (outWidth == im.width() && outHeight == im.height()) return im;
@@ -344,16 +373,21 @@ public final class PillowResample {
         px = lanczos(im.pixels(), im.width(), im.height(), ch, outWidth, outHeight);
       }
     } else {
-      throw new IllegalArgumentException("resample " + resample + " is not supported (1 LANCZOS, 0 NEAREST)");
+      throw new IllegalArgumentException(
+          "resample " + resample + " is not supported (1 LANCZOS, 0 NEAREST)");
     }
     return im.withPixels(outWidth, outHeight, px);
   }
 
-  private static void checkArgs(byte[] src, int width, int height, int channels, int outWidth, int outHeight) {
+  private static void checkArgs(
+      byte[] src, int width, int height, int channels, int outWidth, int outHeight) {
     if (width <= 0 || height <= 0 || outWidth <= 0 || outHeight <= 0) {
-      throw new IllegalArgumentException("sizes must be positive: " + width + "x" + height + " -> " + outWidth + "x" + outHeight);
+      throw new IllegalArgumentException(
+          "sizes must be positive: " + width + "x" + height + " -> " + outWidth + "x" + outHeight);
     }
-    if (channels != 1 && channels != 3 && channels != 4) throw new IllegalArgumentException("channels must be 1, 3 or 4");
-    if ((long) width * height * channels != src.length) throw new IllegalArgumentException("pixel array size mismatch");
+    if (channels != 1 && channels != 3 && channels != 4)
+      throw new IllegalArgumentException("channels must be 1, 3 or 4");
+    if ((long) width * height * channels != src.length)
+      throw new IllegalArgumentException("pixel array size mismatch");
   }
 }

@@ -9,22 +9,40 @@ import java.util.Random;
 import javax.imageio.ImageIO;
 
 /**
- * Preprocessing cost on the request path for a 1920×1080 JPEG (a phone-photo-sized input that becomes 13 tiles with
- * SmolVLM2's settings). The vision bench calls {@link #run}; {@code main} prints one JSON line.
+ * Preprocessing cost on the request path for a 1920×1080 JPEG (a phone-photo-sized input that
+ * becomes 13 tiles with SmolVLM2's settings). The vision bench calls {@link #run}; {@code main}
+ * prints one JSON line.
  */
 public final class PreprocessBench {
   private PreprocessBench() {}
 
   /** Median milliseconds per image for each stage, and the tile count the image produced. */
-  public record Result(int width, int height, int jpegBytes, int tiles, double decodeMs, double preprocessMs, double totalMs) {
+  public record Result(
+      int width,
+      int height,
+      int jpegBytes,
+      int tiles,
+      double decodeMs,
+      double preprocessMs,
+      double totalMs) {
     public String toJson() {
-      return String.format(java.util.Locale.ROOT,
+      return String.format(
+          java.util.Locale.ROOT,
           "{\"width\":%d,\"height\":%d,\"jpeg_bytes\":%d,\"tiles\":%d,\"decode_ms\":%.2f,\"preprocess_ms\":%.2f,\"total_ms\":%.2f}",
-          width, height, jpegBytes, tiles, decodeMs, preprocessMs, totalMs);
+          width,
+          height,
+          jpegBytes,
+          tiles,
+          decodeMs,
+          preprocessMs,
+          totalMs);
     }
   }
 
-  /** A photo-like synthetic image (smooth gradients plus noise, so JPEG and LANCZOS do real work), as JPEG bytes. */
+  /**
+   * A photo-like synthetic image (smooth gradients plus noise, so JPEG and LANCZOS do real work),
+   * as JPEG bytes.
+   */
   public static byte[] syntheticJpeg(int width, int height, long seed) {
     BufferedImage im = new BufferedImage(width, height, BufferedImage.TYPE_3BYTE_BGR);
     Random r = new Random(seed);
@@ -46,8 +64,12 @@ public final class PreprocessBench {
     return out.toByteArray();
   }
 
-  /** Decode + preprocess {@code iterations} times after {@code warmup} untimed runs; medians per stage. */
-  public static Result run(PreprocessorConfig cfg, int warmup, int iterations) throws ImageDecodeException {
+  /**
+   * Decode + preprocess {@code iterations} times after {@code warmup} untimed runs; medians per
+   * stage.
+   */
+  public static Result run(PreprocessorConfig cfg, int warmup, int iterations)
+      throws ImageDecodeException {
     byte[] jpeg = syntheticJpeg(1920, 1080, 42);
     ImageDecoder decoder = ImageDecoder.withDefaults();
     for (int i = 0; i < warmup; i++) SmolVlmImageProcessor.preprocess(decoder.decode(jpeg), cfg);

@@ -11,9 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The checkpoint's {@code preprocessor_config.json} (SmolVLM / Idefics3 image processor), key for key, plus
- * {@code image_seq_len} from {@code processor_config.json}. Missing keys take HF SmolVLMImageProcessor's constructor
- * defaults ({@link #hfClassDefaults()}).
+ * The checkpoint's {@code preprocessor_config.json} (SmolVLM / Idefics3 image processor), key for
+ * key, plus {@code image_seq_len} from {@code processor_config.json}. Missing keys take HF
+ * SmolVLMImageProcessor's constructor defaults ({@link #hfClassDefaults()}).
  *
  * @param size {@code size.longest_edge}: first resize target (also upscales)
  * @param resample Pillow filter id: 1 LANCZOS (the only one the checkpoints use) or 0 NEAREST
@@ -38,7 +38,8 @@ public record PreprocessorConfig(
   /** A {@code {"longest_edge": N}} object. */
   public record LongestEdge(int longestEdge) {
     public LongestEdge {
-      if (longestEdge <= 0) throw new IllegalArgumentException("longest_edge must be positive, got " + longestEdge);
+      if (longestEdge <= 0)
+        throw new IllegalArgumentException("longest_edge must be positive, got " + longestEdge);
     }
   }
 
@@ -51,10 +52,12 @@ public record PreprocessorConfig(
           "resample " + resample + " is not supported (allowed: 1 LANCZOS, 0 NEAREST)");
     }
     if (maxImageSize.longestEdge() > 8192) {
-      throw new IllegalArgumentException("max_image_size.longest_edge " + maxImageSize.longestEdge() + " is over 8192");
+      throw new IllegalArgumentException(
+          "max_image_size.longest_edge " + maxImageSize.longestEdge() + " is over 8192");
     }
     if (size.longestEdge() > 8192) {
-      throw new IllegalArgumentException("size.longest_edge " + size.longestEdge() + " is over 8192");
+      throw new IllegalArgumentException(
+          "size.longest_edge " + size.longestEdge() + " is over 8192");
     }
     imageMean = List.copyOf(imageMean);
     imageStd = List.copyOf(imageStd);
@@ -68,35 +71,63 @@ public record PreprocessorConfig(
     if (!(rescaleFactor > 0)) {
       throw new IllegalArgumentException("rescale_factor must be positive, got " + rescaleFactor);
     }
-    if (imageSeqLen <= 0) throw new IllegalArgumentException("image_seq_len must be positive, got " + imageSeqLen);
-  }
-
-  /** SmolVLM2's released {@code preprocessor_config.json}: longest edge 2048, tiles of 512, 64 tokens per tile. */
-  public static PreprocessorConfig smolVlmDefaults() {
-    return new PreprocessorConfig(
-        true, true, new LongestEdge(2048), RESAMPLE_LANCZOS, true, new LongestEdge(512), true, 1.0 / 255, true,
-        List.of(0.5, 0.5, 0.5), List.of(0.5, 0.5, 0.5), true, 64);
+    if (imageSeqLen <= 0)
+      throw new IllegalArgumentException("image_seq_len must be positive, got " + imageSeqLen);
   }
 
   /**
-   * The defaults of HF's {@code SmolVLMImageProcessor} constructor, used for keys a config file leaves out (note:
-   * longest edge 4·364 and tiles of 364, not the 2048/512 that SmolVLM2's released config sets).
+   * SmolVLM2's released {@code preprocessor_config.json}: longest edge 2048, tiles of 512, 64
+   * tokens per tile.
+   */
+  public static PreprocessorConfig smolVlmDefaults() {
+    return new PreprocessorConfig(
+        true,
+        true,
+        new LongestEdge(2048),
+        RESAMPLE_LANCZOS,
+        true,
+        new LongestEdge(512),
+        true,
+        1.0 / 255,
+        true,
+        List.of(0.5, 0.5, 0.5),
+        List.of(0.5, 0.5, 0.5),
+        true,
+        64);
+  }
+
+  /**
+   * The defaults of HF's {@code SmolVLMImageProcessor} constructor, used for keys a config file
+   * leaves out (note: longest edge 4·364 and tiles of 364, not the 2048/512 that SmolVLM2's
+   * released config sets).
    */
   public static PreprocessorConfig hfClassDefaults() {
     return new PreprocessorConfig(
-        true, true, new LongestEdge(4 * 364), RESAMPLE_LANCZOS, true, new LongestEdge(364), true, 1.0 / 255, true,
-        List.of(0.5, 0.5, 0.5), List.of(0.5, 0.5, 0.5), true, 64);
+        true,
+        true,
+        new LongestEdge(4 * 364),
+        RESAMPLE_LANCZOS,
+        true,
+        new LongestEdge(364),
+        true,
+        1.0 / 255,
+        true,
+        List.of(0.5, 0.5, 0.5),
+        List.of(0.5, 0.5, 0.5),
+        true,
+        64);
   }
 
   /**
-   * Reads {@code preprocessor_config.json} (required) and {@code processor_config.json} (optional) from a
-   * checkpoint.
+   * Reads {@code preprocessor_config.json} (required) and {@code processor_config.json} (optional)
+   * from a checkpoint.
    */
   public static PreprocessorConfig fromDir(Path dir) throws IOException {
     Path pre = dir.resolve("preprocessor_config.json");
     if (!Files.isRegularFile(pre)) throw new IOException("no preprocessor_config.json in " + dir);
     Path proc = dir.resolve("processor_config.json");
-    String procJson = Files.isRegularFile(proc) ? Files.readString(proc, StandardCharsets.UTF_8) : null;
+    String procJson =
+        Files.isRegularFile(proc) ? Files.readString(proc, StandardCharsets.UTF_8) : null;
     try {
       return fromJson(Files.readString(pre, StandardCharsets.UTF_8), procJson);
     } catch (IllegalArgumentException e) {
@@ -109,13 +140,17 @@ public record PreprocessorConfig(
     return fromJson(preprocessorJson, null);
   }
 
-  /** Parses the two JSON documents; {@code processorJson} may be null. Unknown keys are ignored, as HF does. */
+  /**
+   * Parses the two JSON documents; {@code processorJson} may be null. Unknown keys are ignored, as
+   * HF does.
+   */
   public static PreprocessorConfig fromJson(String preprocessorJson, String processorJson) {
     JsonObject o;
     try {
       o = JsonParser.parseString(preprocessorJson).getAsJsonObject();
     } catch (RuntimeException e) {
-      throw new IllegalArgumentException("preprocessor config is not a JSON object: " + e.getMessage(), e);
+      throw new IllegalArgumentException(
+          "preprocessor config is not a JSON object: " + e.getMessage(), e);
     }
     PreprocessorConfig d = hfClassDefaults();
     int seqLen = d.imageSeqLen();
@@ -140,23 +175,34 @@ public record PreprocessorConfig(
   }
 
   /**
-   * Every setting that changes the pixel values, in a fixed order, plus an algorithm version. Two configs with the
-   * same key give bit-identical pixel values for the same image bytes. (do_pad and image_seq_len do not change a
-   * single image's pixels and are left out.)
+   * Every setting that changes the pixel values, in a fixed order, plus an algorithm version. Two
+   * configs with the same key give bit-identical pixel values for the same image bytes. (do_pad and
+   * image_seq_len do not change a single image's pixels and are left out.)
    */
   public String cacheKey() {
     return "smolvlm-pre-v1"
-        + ";convert_rgb=" + doConvertRgb
-        + ";resize=" + doResize
-        + ";size=" + size.longestEdge()
-        + ";resample=" + resample
-        + ";split=" + doImageSplitting
-        + ";max=" + maxImageSize.longestEdge()
-        + ";rescale=" + doRescale
-        + ";factor=" + rescaleFactor
-        + ";normalize=" + doNormalize
-        + ";mean=" + imageMean
-        + ";std=" + imageStd;
+        + ";convert_rgb="
+        + doConvertRgb
+        + ";resize="
+        + doResize
+        + ";size="
+        + size.longestEdge()
+        + ";resample="
+        + resample
+        + ";split="
+        + doImageSplitting
+        + ";max="
+        + maxImageSize.longestEdge()
+        + ";rescale="
+        + doRescale
+        + ";factor="
+        + rescaleFactor
+        + ";normalize="
+        + doNormalize
+        + ";mean="
+        + imageMean
+        + ";std="
+        + imageStd;
   }
 
   private static boolean bool(JsonObject o, String key, boolean dflt) {
@@ -167,7 +213,8 @@ public record PreprocessorConfig(
     if (!o.has(key) || o.get(key).isJsonNull()) return dflt;
     JsonObject s = o.getAsJsonObject(key);
     if (!s.has("longest_edge")) {
-      throw new IllegalArgumentException(key + " must be {\"longest_edge\": N} for SmolVLM, got " + s);
+      throw new IllegalArgumentException(
+          key + " must be {\"longest_edge\": N} for SmolVLM, got " + s);
     }
     return new LongestEdge(s.get("longest_edge").getAsInt());
   }

@@ -4,9 +4,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Hugging Face's slow {@code SmolVLMImageProcessor.preprocess} (= Idefics3) for one image, bit-exact with Pillow:
- * resize to the longest edge, resize both sides up to multiples of the tile side, split into tiles (row-major) plus
- * a global image last, then RGB conversion, rescale and normalize. Pure functions.
+ * Hugging Face's slow {@code SmolVLMImageProcessor.preprocess} (= Idefics3) for one image,
+ * bit-exact with Pillow: resize to the longest edge, resize both sides up to multiples of the tile
+ * side, split into tiles (row-major) plus a global image last, then RGB conversion, rescale and
+ * normalize. Pure functions.
  */
 public final class SmolVlmImageProcessor {
   private SmolVlmImageProcessor() {}
@@ -27,7 +28,14 @@ public final class SmolVlmImageProcessor {
    * @param tilesU8 the uint8 RGB (HWC) tiles before rescaling, when asked for; else null
    */
   public record Processed(
-      int rows, int cols, int width, int height, int tiles, int tileSize, float[] pixelValues, byte[][] tilesU8) {
+      int rows,
+      int cols,
+      int width,
+      int height,
+      int tiles,
+      int tileSize,
+      float[] pixelValues,
+      byte[][] tilesU8) {
 
     /** Tokens this image takes in the prompt, excluding the marker text: tiles × image_seq_len. */
     public int imageTokens(int imageSeqLen) {
@@ -42,11 +50,15 @@ public final class SmolVlmImageProcessor {
     return preprocess(image, cfg, false);
   }
 
-  /** As {@link #preprocess(DecodedImage, PreprocessorConfig)}; {@code keepU8} also returns the uint8 tiles. */
+  /**
+   * As {@link #preprocess(DecodedImage, PreprocessorConfig)}; {@code keepU8} also returns the uint8
+   * tiles.
+   */
   public static Processed preprocess(DecodedImage image, PreprocessorConfig cfg, boolean keepU8) {
     if (!cfg.doConvertRgb() && image.mode() != DecodedImage.Mode.RGB) {
       throw new IllegalArgumentException(
-          "do_convert_rgb=false needs an RGB image (the encoder takes 3 channels), got mode " + image.mode());
+          "do_convert_rgb=false needs an RGB image (the encoder takes 3 channels), got mode "
+              + image.mode());
     }
     int tile = cfg.maxImageSize().longestEdge();
     int resample = cfg.resample();
@@ -69,8 +81,10 @@ public final class SmolVlmImageProcessor {
         int th = ceilDiv(h, rows);
         int tw = ceilDiv(w, cols);
         if (th != tile || tw != tile || rows * th != h || cols * tw != w) {
-          // cannot happen after resize_for_vision_encoder; guards the uniform [tiles,3,S,S] layout below
-          throw new IllegalStateException("tiles of " + w + "x" + h + " are not " + tile + " square");
+          // cannot happen after resize_for_vision_encoder; guards the uniform [tiles,3,S,S] layout
+          // below
+          throw new IllegalStateException(
+              "tiles of " + w + "x" + h + " are not " + tile + " square");
         }
         for (int r = 0; r < rows; r++) {
           for (int c = 0; c < cols; c++) frames.add(crop(im, c * tw, r * th, tw, th));
@@ -90,27 +104,32 @@ public final class SmolVlmImageProcessor {
     for (int t = 0; t < n; t++) {
       DecodedImage f = frames.get(t);
       if (f.width() != tile || f.height() != tile) {
-        // only a no-split config whose tile equals the original size could get here; HF would pad, we refuse
-        throw new IllegalStateException("frame " + f.width() + "x" + f.height() + " is not " + tile + " square");
+        // only a no-split config whose tile equals the original size could get here; HF would pad,
+        // we refuse
+        throw new IllegalStateException(
+            "frame " + f.width() + "x" + f.height() + " is not " + tile + " square");
       }
       byte[] rgb = toRgb(f);
       if (keepU8) u8[t] = rgb;
       int base = t * 3 * plane;
-      Parallel.rows(tile, (y0, y1) -> {
-        for (int i = y0 * tile; i < y1 * tile; i++) {
-          int p = i * 3;
-          pv[base + i] = lut[0][rgb[p] & 0xff];
-          pv[base + plane + i] = lut[1][rgb[p + 1] & 0xff];
-          pv[base + 2 * plane + i] = lut[2][rgb[p + 2] & 0xff];
-        }
-      });
+      Parallel.rows(
+          tile,
+          (y0, y1) -> {
+            for (int i = y0 * tile; i < y1 * tile; i++) {
+              int p = i * 3;
+              pv[base + i] = lut[0][rgb[p] & 0xff];
+              pv[base + plane + i] = lut[1][rgb[p + 1] & 0xff];
+              pv[base + 2 * plane + i] = lut[2][rgb[p + 2] & 0xff];
+            }
+          });
     }
     return new Processed(rows, cols, image.width(), image.height(), n, tile, pv, u8);
   }
 
   /**
-   * The float value of every byte per channel: rescale as {@code (float)(x·(double)factor)} (numpy multiplies in
-   * float64, then casts), then normalize in float32 {@code (x − mean)/std} with mean/std cast to float32.
+   * The float value of every byte per channel: rescale as {@code (float)(x·(double)factor)} (numpy
+   * multiplies in float64, then casts), then normalize in float32 {@code (x − mean)/std} with
+   * mean/std cast to float32.
    */
   static float[][] pixelLut(PreprocessorConfig cfg) {
     float[][] lut = new float[3][256];
@@ -127,8 +146,9 @@ public final class SmolVlmImageProcessor {
   }
 
   /**
-   * HF {@code get_resize_output_image_size}: longest side to {@code maxLen} (also upscaling), the other side by
-   * truncating the aspect ratio and rounding up to even; then the 4096 cap (without the even rounding).
+   * HF {@code get_resize_output_image_size}: longest side to {@code maxLen} (also upscaling), the
+   * other side by truncating the aspect ratio and rounding up to even; then the 4096 cap (without
+   * the even rounding).
    */
   public static Size longestEdgeSize(int height, int width, int maxLen) {
     double aspect = (double) width / height;
@@ -156,7 +176,10 @@ public final class SmolVlmImageProcessor {
     return new Size(Math.max(h, 1), Math.max(w, 1));
   }
 
-  /** HF {@code resize_for_vision_encoder}: both sides up to multiples of {@code tile}, keeping the aspect ratio. */
+  /**
+   * HF {@code resize_for_vision_encoder}: both sides up to multiples of {@code tile}, keeping the
+   * aspect ratio.
+   */
   public static Size visionEncoderSize(int height, int width, int tile) {
     double aspect = (double) width / height;
     int h;
@@ -173,11 +196,17 @@ public final class SmolVlmImageProcessor {
     return new Size(h, w);
   }
 
-  /** The tile grid for an image of this size under this config, without touching pixels: {rows, cols, tiles}. */
+  /**
+   * The tile grid for an image of this size under this config, without touching pixels: {rows,
+   * cols, tiles}.
+   */
   public static int[] grid(int height, int width, PreprocessorConfig cfg) {
     int tile = cfg.maxImageSize().longestEdge();
     if (!cfg.doImageSplitting()) return new int[] {0, 0, 1};
-    Size s = cfg.doResize() ? longestEdgeSize(height, width, cfg.size().longestEdge()) : new Size(height, width);
+    Size s =
+        cfg.doResize()
+            ? longestEdgeSize(height, width, cfg.size().longestEdge())
+            : new Size(height, width);
     s = visionEncoderSize(s.height(), s.width(), tile);
     if (s.height() > tile || s.width() > tile) {
       int rows = ceilDiv(s.height(), tile);
@@ -188,7 +217,8 @@ public final class SmolVlmImageProcessor {
   }
 
   private static int ceilDiv(int a, int b) {
-    // Python's math.ceil(a / b) for the non-negative ints used here; a == 0 (int() truncated to 0) gives 0
+    // Python's math.ceil(a / b) for the non-negative ints used here; a == 0 (int() truncated to 0)
+    // gives 0
     return (a + b - 1) / b;
   }
 
@@ -202,8 +232,9 @@ public final class SmolVlmImageProcessor {
   }
 
   /**
-   * HF {@code convert_to_rgb} after the resizes: {@code .convert("RGBA")} (L replicated, P through its palette with
-   * alpha 255), composite over opaque white, {@code .convert("RGB")}. Opaque pixels come through unchanged.
+   * HF {@code convert_to_rgb} after the resizes: {@code .convert("RGBA")} (L replicated, P through
+   * its palette with alpha 255), composite over opaque white, {@code .convert("RGB")}. Opaque
+   * pixels come through unchanged.
    */
   static byte[] toRgb(DecodedImage im) {
     byte[] px = im.pixels();

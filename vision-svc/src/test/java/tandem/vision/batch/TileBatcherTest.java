@@ -15,7 +15,9 @@ import org.junit.jupiter.api.Test;
 import tandem.vision.model.TileEncoder;
 
 class TileBatcherTest {
-  /** Tiles of 2 floats; output per tile = {first input float, batch size}; blocks until released. */
+  /**
+   * Tiles of 2 floats; output per tile = {first input float, batch size}; blocks until released.
+   */
   static final class FakeEncoder implements TileEncoder {
     final List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
     final CountDownLatch gate;
@@ -103,27 +105,30 @@ class TileBatcherTest {
 
   @Test
   void anEncoderFailureFailsOnlyThatBatchAndTheBatcherKeepsWorking() throws Exception {
-    TileEncoder flaky = new TileEncoder() {
-      int calls;
+    TileEncoder flaky =
+        new TileEncoder() {
+          int calls;
 
-      @Override
-      public float[] encode(float[] pixels, int n) {
-        if (calls++ == 0) throw new IllegalStateException("out of memory, say");
-        return new float[n * 2];
-      }
+          @Override
+          public float[] encode(float[] pixels, int n) {
+            if (calls++ == 0) throw new IllegalStateException("out of memory, say");
+            return new float[n * 2];
+          }
 
-      @Override
-      public int tileFloats() {
-        return 2;
-      }
+          @Override
+          public int tileFloats() {
+            return 2;
+          }
 
-      @Override
-      public int outputFloatsPerTile() {
-        return 2;
-      }
-    };
+          @Override
+          public int outputFloatsPerTile() {
+            return 2;
+          }
+        };
     try (TileBatcher b = new TileBatcher(flaky, 8, 0)) {
-      var e = assertThrows(ExecutionException.class, () -> b.submit(tiles(0, 1), 1).get(5, TimeUnit.SECONDS));
+      var e =
+          assertThrows(
+              ExecutionException.class, () -> b.submit(tiles(0, 1), 1).get(5, TimeUnit.SECONDS));
       assertTrue(e.getCause().getMessage().contains("out of memory"));
       assertEquals(2, b.submit(tiles(0, 1), 1).get(5, TimeUnit.SECONDS).length);
     }

@@ -19,7 +19,8 @@ class EmbeddingCacheTest {
   }
 
   static CachedEmbedding entry(int tiles) {
-    return new CachedEmbedding(0, 0, 10, 10, tiles, 2, 4, new byte[tiles * 2 * 4 * 4]); // 32 bytes per tile
+    return new CachedEmbedding(
+        0, 0, 10, 10, tiles, 2, 4, new byte[tiles * 2 * 4 * 4]); // 32 bytes per tile
   }
 
   @Test
@@ -28,7 +29,12 @@ class EmbeddingCacheTest {
     CachedEmbedding e = entry(1);
     var miss = c.getOrCompute(key("a"), () -> CompletableFuture.completedFuture(e));
     assertEquals(EmbeddingCache.Source.MISS, miss.source());
-    var hit = c.getOrCompute(key("a"), () -> { throw new AssertionError("must not recompute"); });
+    var hit =
+        c.getOrCompute(
+            key("a"),
+            () -> {
+              throw new AssertionError("must not recompute");
+            });
     assertEquals(EmbeddingCache.Source.HIT, hit.source());
     assertSame(miss.embedding().get(), hit.embedding().get());
     assertEquals(new EmbeddingCache.Stats(1, 1, 0, 0, 1, e.costBytes(), 1 << 20), c.stats());
@@ -37,17 +43,28 @@ class EmbeddingCacheTest {
   @Test
   void anyPartOfTheKeyChangingIsAMiss() {
     EmbeddingCache c = new EmbeddingCache(1 << 20);
-    c.getOrCompute(new CacheKey("h", "pre-v1", "m"), () -> CompletableFuture.completedFuture(entry(1)));
-    for (CacheKey k : new CacheKey[] {new CacheKey("h2", "pre-v1", "m"), new CacheKey("h", "pre-v2", "m"), new CacheKey("h", "pre-v1", "m2")})
-      assertEquals(EmbeddingCache.Source.MISS, c.getOrCompute(k, () -> CompletableFuture.completedFuture(entry(1))).source(), k.toString());
+    c.getOrCompute(
+        new CacheKey("h", "pre-v1", "m"), () -> CompletableFuture.completedFuture(entry(1)));
+    for (CacheKey k :
+        new CacheKey[] {
+          new CacheKey("h2", "pre-v1", "m"),
+          new CacheKey("h", "pre-v2", "m"),
+          new CacheKey("h", "pre-v1", "m2")
+        })
+      assertEquals(
+          EmbeddingCache.Source.MISS,
+          c.getOrCompute(k, () -> CompletableFuture.completedFuture(entry(1))).source(),
+          k.toString());
   }
 
   @Test
   void theLeastRecentlyUsedEntriesAreEvictedToStayUnderTheByteBound() {
     long per = entry(1).costBytes();
     EmbeddingCache c = new EmbeddingCache(3 * per);
-    for (String h : new String[] {"a", "b", "c"}) c.getOrCompute(key(h), () -> CompletableFuture.completedFuture(entry(1)));
-    c.getOrCompute(key("a"), () -> CompletableFuture.completedFuture(entry(1))); // touch a: b is now eldest
+    for (String h : new String[] {"a", "b", "c"})
+      c.getOrCompute(key(h), () -> CompletableFuture.completedFuture(entry(1)));
+    c.getOrCompute(
+        key("a"), () -> CompletableFuture.completedFuture(entry(1))); // touch a: b is now eldest
     c.getOrCompute(key("d"), () -> CompletableFuture.completedFuture(entry(1)));
     assertNull(c.peek(key("b")));
     assertNotNull(c.peek(key("a")));
@@ -72,8 +89,20 @@ class EmbeddingCacheTest {
     EmbeddingCache c = new EmbeddingCache(1 << 20);
     AtomicInteger computed = new AtomicInteger();
     CompletableFuture<CachedEmbedding> slow = new CompletableFuture<>();
-    var first = c.getOrCompute(key("x"), () -> { computed.incrementAndGet(); return slow; });
-    var second = c.getOrCompute(key("x"), () -> { computed.incrementAndGet(); return slow; });
+    var first =
+        c.getOrCompute(
+            key("x"),
+            () -> {
+              computed.incrementAndGet();
+              return slow;
+            });
+    var second =
+        c.getOrCompute(
+            key("x"),
+            () -> {
+              computed.incrementAndGet();
+              return slow;
+            });
     assertEquals(EmbeddingCache.Source.JOINED, second.source());
     assertEquals(1, c.inFlight());
     slow.complete(entry(1));
@@ -85,7 +114,9 @@ class EmbeddingCacheTest {
   @Test
   void aFailedComputationIsNotCachedAndTheNextCallerRetries() throws Exception {
     EmbeddingCache c = new EmbeddingCache(1 << 20);
-    var failed = c.getOrCompute(key("f"), () -> CompletableFuture.failedFuture(new IllegalStateException("boom")));
+    var failed =
+        c.getOrCompute(
+            key("f"), () -> CompletableFuture.failedFuture(new IllegalStateException("boom")));
     assertThrows(ExecutionException.class, () -> failed.embedding().get());
     var retry = c.getOrCompute(key("f"), () -> CompletableFuture.completedFuture(entry(1)));
     assertEquals(EmbeddingCache.Source.MISS, retry.source());
@@ -98,8 +129,12 @@ class EmbeddingCacheTest {
     ids.bind("cat", "h1");
     ids.bind("cat", "h1"); // same content again is fine
     var e = assertThrows(ImageIdRegistry.ReboundException.class, () -> ids.bind("cat", "h2"));
-    assertTrue(e.getMessage().contains("image_id 'cat' is already bound to other image bytes"), e.getMessage());
-    assertFalse(e.getMessage().contains("h1") || e.getMessage().contains("h2"), "no content hash: " + e.getMessage());
+    assertTrue(
+        e.getMessage().contains("image_id 'cat' is already bound to other image bytes"),
+        e.getMessage());
+    assertFalse(
+        e.getMessage().contains("h1") || e.getMessage().contains("h2"),
+        "no content hash: " + e.getMessage());
     assertEquals("h1", ids.lookup("cat").orElseThrow());
   }
 }

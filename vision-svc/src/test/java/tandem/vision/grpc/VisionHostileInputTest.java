@@ -41,10 +41,10 @@ import tandem.vision.model.TileEncoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 
 /**
- * vision-svc against a hostile caller (issue 15): the image-token budget is checked from the headers before any
- * encode, image ids are scoped per client, an Error completes every in-flight entry, waits end at the deadline, and
- * a cancelled call's tiles leave the batcher's queue. The tower is a gated stand-in so that each test controls when
- * a forward pass runs.
+ * vision-svc against a hostile caller (issue 15): the image-token budget is checked from the
+ * headers before any encode, image ids are scoped per client, an Error completes every in-flight
+ * entry, waits end at the deadline, and a cancelled call's tiles leave the batcher's queue. The
+ * tower is a gated stand-in so that each test controls when a forward pass runs.
  */
 class VisionHostileInputTest {
   static final int HIDDEN = 8;
@@ -65,7 +65,8 @@ class VisionHostileInputTest {
     @Override
     public float[] encode(float[] pixels, int n) {
       entered.countDown();
-      if (failFirst.getAndDecrement() > 0) throw new OutOfMemoryError("Java heap space (simulated)");
+      if (failFirst.getAndDecrement() > 0)
+        throw new OutOfMemoryError("Java heap space (simulated)");
       try {
         gate.await();
       } catch (InterruptedException e) {
@@ -98,11 +99,23 @@ class VisionHostileInputTest {
     tower = t;
     batcher = new TileBatcher(t, 8, 0);
     cache = new EmbeddingCache(64L << 20);
-    embedder = new Embedder(batcher, cache, new ImageIdRegistry(100), PreprocessorConfig.smolVlmDefaults(),
-        new EmbedLimits(20 << 20, 50_000_000L, 8, maxWaitSeconds), "gated", 64, HIDDEN);
+    embedder =
+        new Embedder(
+            batcher,
+            cache,
+            new ImageIdRegistry(100),
+            PreprocessorConfig.smolVlmDefaults(),
+            new EmbedLimits(20 << 20, 50_000_000L, 8, maxWaitSeconds),
+            "gated",
+            64,
+            HIDDEN);
     String name = InProcessServerBuilder.generateName();
-    boot = ServerBootstrap.start(
-        InProcessServerBuilder.forName(name), 64 << 20, List.of(), new VisionGrpcService(embedder));
+    boot =
+        ServerBootstrap.start(
+            InProcessServerBuilder.forName(name),
+            64 << 20,
+            List.of(),
+            new VisionGrpcService(embedder));
     channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(64 << 20).build();
     stub = VisionServiceGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
   }
@@ -124,7 +137,8 @@ class VisionHostileInputTest {
   }
 
   static StatusRuntimeException refused(Status.Code code, Executable call) {
-    StatusRuntimeException e = assertTimeoutPreemptively(FAST, () -> assertThrows(StatusRuntimeException.class, call));
+    StatusRuntimeException e =
+        assertTimeoutPreemptively(FAST, () -> assertThrows(StatusRuntimeException.class, call));
     assertEquals(code, e.getStatus().getCode(), e.toString());
     return e;
   }
@@ -132,17 +146,25 @@ class VisionHostileInputTest {
   @Test
   void imagesOverTheTokenBudgetAreRefusedFromTheirHeadersWithoutAnEncode() throws Exception {
     start(new GatedTower(true, 0), 60);
-    byte[] image = Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png")); // 4x4+1 tiles
-    EmbedRequest r = req("", img(image, ""), img(VisionServiceTest.pngOf(1, 64, 64), "")).toBuilder()
-        .setMaxImageTokens(1500).build();
+    byte[] image =
+        Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png")); // 4x4+1 tiles
+    EmbedRequest r =
+        req("", img(image, ""), img(VisionServiceTest.pngOf(1, 64, 64), "")).toBuilder()
+            .setMaxImageTokens(1500)
+            .build();
     var e = refused(Status.Code.INVALID_ARGUMENT, () -> stub.embed(r));
     String d = e.getStatus().getDescription();
-    assertTrue(d.contains("need 2176 image tokens") && d.contains("max_image_tokens") && d.contains("1500"), d);
+    assertTrue(
+        d.contains("need 2176 image tokens")
+            && d.contains("max_image_tokens")
+            && d.contains("1500"),
+        d);
     assertEquals(0, tower.tiles.get(), "nothing was encoded");
     assertEquals(0, batcher.stats().tiles());
     assertEquals(0, cache.stats().misses(), "nothing was even looked up");
     // within the budget it is encoded
-    assertEquals(17, stub.embed(r.toBuilder().setMaxImageTokens(2176).build()).getImages(0).getTiles());
+    assertEquals(
+        17, stub.embed(r.toBuilder().setMaxImageTokens(2176).build()).getImages(0).getTiles());
   }
 
   @Test
@@ -150,12 +172,22 @@ class VisionHostileInputTest {
     start(new GatedTower(true, 0), 60);
     byte[] alices = VisionServiceTest.pngOf(2, 40, 30);
     stub.embed(req("token:alice", img(alices, "photo")));
-    assertNotNull(stub.embed(req("token:alice", ImageInput.newBuilder().setImageId("photo").build())));
-    var stolen = refused(Status.Code.NOT_FOUND,
-        () -> stub.embed(req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("photo").build())));
-    var unknown = refused(Status.Code.NOT_FOUND,
-        () -> stub.embed(req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("other").build())));
-    assertEquals(unknown.getStatus().getDescription().replace("'other'", "'photo'"),
+    assertNotNull(
+        stub.embed(req("token:alice", ImageInput.newBuilder().setImageId("photo").build())));
+    var stolen =
+        refused(
+            Status.Code.NOT_FOUND,
+            () ->
+                stub.embed(
+                    req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("photo").build())));
+    var unknown =
+        refused(
+            Status.Code.NOT_FOUND,
+            () ->
+                stub.embed(
+                    req("ip:10.0.0.9", ImageInput.newBuilder().setImageId("other").build())));
+    assertEquals(
+        unknown.getStatus().getDescription().replace("'other'", "'photo'"),
         stolen.getStatus().getDescription());
   }
 
@@ -165,8 +197,13 @@ class VisionHostileInputTest {
     byte[] bobs = VisionServiceTest.pngOf(3, 40, 30);
     byte[] alices = VisionServiceTest.pngOf(4, 40, 30);
     stub.embed(req("token:bob", img(bobs, "img-1"))); // bob guesses alice's next id first
-    stub.embed(req("token:alice", img(alices, "img-1"))); // alice is not refused: her scope has no img-1 yet
-    var e = refused(Status.Code.INVALID_ARGUMENT, () -> stub.embed(req("token:alice", img(bobs, "img-1"))));
+    stub.embed(
+        req(
+            "token:alice",
+            img(alices, "img-1"))); // alice is not refused: her scope has no img-1 yet
+    var e =
+        refused(
+            Status.Code.INVALID_ARGUMENT, () -> stub.embed(req("token:alice", img(bobs, "img-1"))));
     String d = e.getStatus().getDescription();
     assertTrue(d.contains("already bound to other image bytes"), d);
     assertFalse(d.matches("(?s).*[0-9a-f]{64}.*"), "no content hash in: " + d);
@@ -177,7 +214,9 @@ class VisionHostileInputTest {
     start(new GatedTower(true, 1), 60);
     byte[] image = VisionServiceTest.pngOf(5, 64, 64);
     var e = refused(Status.Code.INTERNAL, () -> stub.embed(req("", img(image, ""))));
-    assertTrue(e.getStatus().getDescription().contains("OutOfMemoryError"), e.getStatus().getDescription());
+    assertTrue(
+        e.getStatus().getDescription().contains("OutOfMemoryError"),
+        e.getStatus().getDescription());
     assertEquals(0, cache.inFlight(), "no entry left open");
     // the same image again: encoded, not stuck behind the failed entry
     assertTimeoutPreemptively(FAST, () -> stub.embed(req("", img(image, ""))));
@@ -187,9 +226,12 @@ class VisionHostileInputTest {
   void anErrorWhileComputingACacheEntryCompletesIt() throws Exception {
     EmbeddingCache c = new EmbeddingCache(1 << 20);
     CacheKey key = new CacheKey("h", "pre", "model");
-    var lookup = c.getOrCompute(key, () -> {
-      throw new OutOfMemoryError("simulated");
-    });
+    var lookup =
+        c.getOrCompute(
+            key,
+            () -> {
+              throw new OutOfMemoryError("simulated");
+            });
     assertTrue(lookup.embedding().isCompletedExceptionally());
     assertEquals(0, c.inFlight());
     assertEquals(EmbeddingCache.Source.MISS, c.getOrCompute(key, CompletableFuture::new).source());
@@ -199,13 +241,26 @@ class VisionHostileInputTest {
   void aWaitEndsAtTheCallersDeadlineAndAtTheServersLongestWait() throws Exception {
     start(new GatedTower(false, 0), 1);
     byte[] image = VisionServiceTest.pngOf(6, 64, 64);
-    var e = refused(Status.Code.DEADLINE_EXCEEDED,
-        () -> stub.withDeadlineAfter(500, TimeUnit.MILLISECONDS).embed(req("", img(image, ""))));
+    var e =
+        refused(
+            Status.Code.DEADLINE_EXCEEDED,
+            () ->
+                stub.withDeadlineAfter(500, TimeUnit.MILLISECONDS).embed(req("", img(image, ""))));
     assertNotNull(e);
-    // no deadline from the caller: the server's own wait (1 s here) ends it, with the variable named
-    Rejection x = assertTimeoutPreemptively(FAST, () -> assertThrows(Rejection.class,
-        () -> embedder.embed(List.of(new Embedder.ImageInput(VisionServiceTest.pngOf(7, 64, 64), "")),
-            DType.DTYPE_FLOAT32, 0)));
+    // no deadline from the caller: the server's own wait (1 s here) ends it, with the variable
+    // named
+    Rejection x =
+        assertTimeoutPreemptively(
+            FAST,
+            () ->
+                assertThrows(
+                    Rejection.class,
+                    () ->
+                        embedder.embed(
+                            List.of(
+                                new Embedder.ImageInput(VisionServiceTest.pngOf(7, 64, 64), "")),
+                            DType.DTYPE_FLOAT32,
+                            0)));
     assertEquals(Rejection.Kind.DEADLINE, x.kind());
     assertTrue(x.getMessage().contains("TANDEM_VISION_MAX_WAIT_SECONDS"), x.getMessage());
   }
@@ -222,7 +277,8 @@ class VisionHostileInputTest {
     var two = ctx.call(() -> async.embed(req("", img(second, ""))));
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (batcher.queuedTiles() < 9 + 17 && System.nanoTime() < until) Thread.sleep(10);
-    assertEquals(9 + 17, batcher.queuedTiles(), "the rest of the first image and all of the second wait");
+    assertEquals(
+        9 + 17, batcher.queuedTiles(), "the rest of the first image and all of the second wait");
     ctx.cancel(null);
     until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (batcher.queuedTiles() > 9 && System.nanoTime() < until) Thread.sleep(10);

@@ -1,6 +1,5 @@
 package tandem.vision.grpc;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -60,8 +59,16 @@ class VisionServiceTest {
   @BeforeAll
   static void start() throws Exception {
     String name = InProcessServerBuilder.generateName();
-    VisionServerConfig s = new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 64L << 20,
-        new EmbedLimits(MAX_IMAGE_BYTES, 4_000_000L, 4), 16 << 20);
+    VisionServerConfig s =
+        new VisionServerConfig(
+            TinyCheckpoints.vlmTiny(),
+            "cpu",
+            0,
+            8,
+            2,
+            64L << 20,
+            new EmbedLimits(MAX_IMAGE_BYTES, 4_000_000L, 4),
+            16 << 20);
     server = VisionServer.start(s, ServerHost.inProcess(InProcessServerBuilder.forName(name)));
     channel = InProcessChannelBuilder.forName(name).maxInboundMessageSize(16 << 20).build();
     stub = VisionServiceGrpc.newBlockingStub(channel);
@@ -76,7 +83,8 @@ class VisionServiceTest {
   }
 
   static EmbedResponse embed(DType dtype, ImageInput... images) {
-    return stub.embed(EmbedRequest.newBuilder().addAllImages(List.of(images)).setOutputDtype(dtype).build());
+    return stub.embed(
+        EmbedRequest.newBuilder().addAllImages(List.of(images)).setOutputDtype(dtype).build());
   }
 
   static ImageInput img(byte[] data) {
@@ -95,7 +103,9 @@ class VisionServiceTest {
 
   @Test
   void theServerReportsServingOnceWarmedUp() {
-    var health = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.newBuilder().setService("").build());
+    var health =
+        HealthGrpc.newBlockingStub(channel)
+            .check(HealthCheckRequest.newBuilder().setService("").build());
     assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.getStatus());
   }
 
@@ -103,11 +113,14 @@ class VisionServiceTest {
   void embeddingsMatchTheReferenceAndCarryTheGridAndSizes() throws Exception {
     EmbedResponse r = embed(DType.DTYPE_UNSPECIFIED, img(a4));
     ImageEmbedding e = r.getImages(0);
-    assertEquals(List.of(1, 3, 384, 120, 4),
+    assertEquals(
+        List.of(1, 3, 384, 120, 4),
         List.of(e.getRows(), e.getCols(), e.getWidth(), e.getHeight(), e.getTiles()));
     assertEquals(List.of(256L, 64L), e.getEmbeddings().getShapeList());
     assertEquals(DType.DTYPE_FLOAT32, e.getEmbeddings().getDtype());
-    assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(a4)), e.getContentHash());
+    assertEquals(
+        HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(a4)),
+        e.getContentHash());
     assertEquals(server.embedder().modelId(), r.getModelId());
     float[] got = floats(e.getEmbeddings().getData());
     float[] want = Npy.read(Fixtures.path("vlm-tiny/vision/a4_camera_gray.connector.npy")).floats();
@@ -137,9 +150,13 @@ class VisionServiceTest {
       ImageEmbedding h = embed(t, img(a4)).getImages(0);
       assertEquals(t, h.getEmbeddings().getDtype());
       assertEquals(f32.getEmbeddings().getData().size() / 2, h.getEmbeddings().getData().size());
-      ByteBuffer b = h.getEmbeddings().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+      ByteBuffer b =
+          h.getEmbeddings().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
       for (int i = 0; i < ref.length; i += 97) {
-        short want = t == DType.DTYPE_FLOAT16 ? HalfFloats.floatToF16(ref[i]) : HalfFloats.floatToBf16(ref[i]);
+        short want =
+            t == DType.DTYPE_FLOAT16
+                ? HalfFloats.floatToF16(ref[i])
+                : HalfFloats.floatToBf16(ref[i]);
         assertEquals(want, b.getShort(2 * i), "element " + i);
       }
     }
@@ -161,7 +178,8 @@ class VisionServiceTest {
     String json = Files.readString(dir.resolve("preprocessor_config.json"));
     PreprocessorConfig base = PreprocessorConfig.fromDir(dir);
     PreprocessorConfig other =
-        PreprocessorConfig.fromJson(json.replace("\"longest_edge\": 1536", "\"longest_edge\": 1024"), null);
+        PreprocessorConfig.fromJson(
+            json.replace("\"longest_edge\": 1536", "\"longest_edge\": 1024"), null);
     assertFalse(base.cacheKey().equals(other.cacheKey()));
     EmbeddingCache shared = new EmbeddingCache(64L << 20);
     Embedder one = embedder(shared, base);
@@ -176,35 +194,50 @@ class VisionServiceTest {
 
   @Test
   void theCacheEvictsUnderItsByteBound() throws Exception {
-    // a4 is 4 tiles = 65536 bytes of float32 tokens, a3 is 7 tiles = 114688; 150000 holds only one of them
+    // a4 is 4 tiles = 65536 bytes of float32 tokens, a3 is 7 tiles = 114688; 150000 holds only one
+    // of them
     EmbeddingCache small = new EmbeddingCache(150_000);
     Embedder e = embedder(small, PreprocessorConfig.fromDir(TinyCheckpoints.vlmTiny()));
     e.embed(List.of(new Embedder.ImageInput(a4, "")), DType.DTYPE_FLOAT32, 0);
     e.embed(List.of(new Embedder.ImageInput(a3, "")), DType.DTYPE_FLOAT32, 0);
     assertEquals(1, small.stats().evictions());
     assertTrue(small.stats().bytes() <= 150_000);
-    assertFalse(e.embed(List.of(new Embedder.ImageInput(a4, "")), DType.DTYPE_FLOAT32, 0).images().get(0).cacheHit());
+    assertFalse(
+        e.embed(List.of(new Embedder.ImageInput(a4, "")), DType.DTYPE_FLOAT32, 0)
+            .images()
+            .get(0)
+            .cacheHit());
   }
 
   @Test
   void anImageIdBindsToItsBytesAndCannotBeReboundToOthers() {
     embed(DType.DTYPE_FLOAT32, img(a4, "camera"));
-    EmbedResponse byId = embed(DType.DTYPE_FLOAT32, ImageInput.newBuilder().setImageId("camera").build());
+    EmbedResponse byId =
+        embed(DType.DTYPE_FLOAT32, ImageInput.newBuilder().setImageId("camera").build());
     assertTrue(byId.getImages(0).getCacheHit());
-    var e = assertThrows(StatusRuntimeException.class, () -> embed(DType.DTYPE_FLOAT32, img(a4), img(a3, "camera")));
+    var e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> embed(DType.DTYPE_FLOAT32, img(a4), img(a3, "camera")));
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
     String d = e.getStatus().getDescription();
     assertTrue(d.startsWith("image 1: image_id 'camera' is already bound to other image bytes"), d);
-    // the refusal must not tell the caller what the id's owner sent: no content hash, of either image
+    // the refusal must not tell the caller what the id's owner sent: no content hash, of either
+    // image
     assertFalse(d.matches("(?s).*[0-9a-f]{64}.*"), d);
   }
 
   @Test
   void anUnknownImageIdWithoutBytesIsNotFound() {
-    var e = assertThrows(StatusRuntimeException.class,
-        () -> embed(DType.DTYPE_FLOAT32, ImageInput.newBuilder().setImageId("never-seen").build()));
+    var e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () ->
+                embed(
+                    DType.DTYPE_FLOAT32, ImageInput.newBuilder().setImageId("never-seen").build()));
     assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
-    assertTrue(e.getStatus().getDescription().contains("image 0: image_id 'never-seen' is not known"),
+    assertTrue(
+        e.getStatus().getDescription().contains("image 0: image_id 'never-seen' is not known"),
         e.getStatus().getDescription());
   }
 
@@ -216,15 +249,22 @@ class VisionServiceTest {
     byte[] oversized = new byte[MAX_IMAGE_BYTES + 1];
     byte[] bomb = pngHeaderOnly(30_000, 30_000); // 900 Mpx declared in 100 bytes
     record Case(byte[] bytes, String expect) {}
-    for (Case c : List.of(
-        new Case(notAnImage, "image 1: "),
-        new Case(truncated, "image 1: corrupt or truncated PNG"),
-        new Case(oversized, "image 1 is 1000001 bytes; the limit is 1000000 bytes"),
-        new Case(bomb, "image 1: PNG image is 30000x30000 = 900000000 pixels, the limit is 4000000"))) {
+    for (Case c :
+        List.of(
+            new Case(notAnImage, "image 1: "),
+            new Case(truncated, "image 1: corrupt or truncated PNG"),
+            new Case(oversized, "image 1 is 1000001 bytes; the limit is 1000000 bytes"),
+            new Case(
+                bomb,
+                "image 1: PNG image is 30000x30000 = 900000000 pixels, the limit is 4000000"))) {
       long t0 = System.nanoTime();
-      var e = assertThrows(StatusRuntimeException.class, () -> embed(DType.DTYPE_FLOAT32, img(a4), img(c.bytes())));
+      var e =
+          assertThrows(
+              StatusRuntimeException.class,
+              () -> embed(DType.DTYPE_FLOAT32, img(a4), img(c.bytes())));
       assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-      assertTrue(e.getStatus().getDescription().startsWith(c.expect()), e.getStatus().getDescription());
+      assertTrue(
+          e.getStatus().getDescription().startsWith(c.expect()), e.getStatus().getDescription());
       assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "refused quickly");
     }
     assertEquals(4, embed(DType.DTYPE_FLOAT32, img(a4)).getImages(0).getTiles());
@@ -232,24 +272,35 @@ class VisionServiceTest {
 
   @Test
   void tooManyImagesOrNoneAreRefused() {
-    var many = assertThrows(StatusRuntimeException.class,
-        () -> embed(DType.DTYPE_FLOAT32, img(a4), img(a4), img(a4), img(a4), img(a4)));
+    var many =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> embed(DType.DTYPE_FLOAT32, img(a4), img(a4), img(a4), img(a4), img(a4)));
     assertEquals(Status.Code.INVALID_ARGUMENT, many.getStatus().getCode());
-    assertEquals("the request has 5 images; at most 4 are allowed", many.getStatus().getDescription());
+    assertEquals(
+        "the request has 5 images; at most 4 are allowed", many.getStatus().getDescription());
     var none = assertThrows(StatusRuntimeException.class, () -> embed(DType.DTYPE_FLOAT32));
     assertEquals(Status.Code.INVALID_ARGUMENT, none.getStatus().getCode());
   }
 
   static Embedder embedder(EmbeddingCache cache, PreprocessorConfig pre) {
-    return new Embedder(server.batcher(), cache, new ImageIdRegistry(100), pre,
-        new EmbedLimits(MAX_IMAGE_BYTES, 4_000_000L, 4), server.embedder().modelId(), 64, 64);
+    return new Embedder(
+        server.batcher(),
+        cache,
+        new ImageIdRegistry(100),
+        pre,
+        new EmbedLimits(MAX_IMAGE_BYTES, 4_000_000L, 4),
+        server.embedder().modelId(),
+        64,
+        64);
   }
 
   /** A small valid RGB PNG with a seed-dependent pattern (fresh bytes the cache has not seen). */
   static byte[] pngOf(int seed, int w, int h) {
     var img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
     for (int y = 0; y < h; y++) {
-      for (int x = 0; x < w; x++) img.setRGB(x, y, (x * 31 + y * 17 + seed * 101) * 2654435 & 0xffffff);
+      for (int x = 0; x < w; x++)
+        img.setRGB(x, y, (x * 31 + y * 17 + seed * 101) * 2654435 & 0xffffff);
     }
     try {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -264,8 +315,15 @@ class VisionServiceTest {
   static byte[] pngHeaderOnly(int w, int h) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     out.writeBytes(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-    ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(w).putInt(h)
-        .put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
+    ByteBuffer ihdr =
+        ByteBuffer.allocate(13)
+            .putInt(w)
+            .putInt(h)
+            .put((byte) 8)
+            .put((byte) 2)
+            .put((byte) 0)
+            .put((byte) 0)
+            .put((byte) 0);
     chunk(out, "IHDR", ihdr.array());
     Deflater d = new Deflater();
     d.setInput(new byte[1000]);
@@ -287,5 +345,4 @@ class VisionServiceTest {
     crc.update(data);
     out.writeBytes(ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
   }
-
 }

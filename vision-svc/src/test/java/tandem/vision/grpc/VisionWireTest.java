@@ -9,9 +9,9 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.inprocess.InProcessServerBuilder;
 import io.opentelemetry.sdk.OpenTelemetrySdk;
 import io.opentelemetry.sdk.testing.exporter.InMemorySpanExporter;
 import io.opentelemetry.sdk.trace.SdkTracerProvider;
@@ -64,29 +64,58 @@ class VisionWireTest {
 
   @Test
   void aSeventeenTileImageAtFullWidthFitsTheConfiguredLimitsButNotGrpcDefaults() throws Exception {
-    // Netty on loopback, not in-process: only a real transport serializes and enforces message sizes.
-    // SmolVLM2's released settings: longest edge 2048, so a 512x512 image becomes 4x4 tiles + the global one.
+    // Netty on loopback, not in-process: only a real transport serializes and enforces message
+    // sizes.
+    // SmolVLM2's released settings: longest edge 2048, so a 512x512 image becomes 4x4 tiles + the
+    // global one.
     PreprocessorConfig pre = PreprocessorConfig.smolVlmDefaults();
     try (TileBatcher batcher = new TileBatcher(new ZeroTower(), 8, 0)) {
-      Embedder embedder = new Embedder(batcher, new EmbeddingCache(64L << 20), new ImageIdRegistry(10), pre,
-          EmbedLimits.defaults(), "zero-model", 64, 1024);
-      ServerBootstrap boot = ServerBootstrap.start(NettyServerBuilder.forPort(0),
-          CommonSettings.MAX_MESSAGE_BYTES.defaultValue(), List.of(), new VisionGrpcService(embedder));
+      Embedder embedder =
+          new Embedder(
+              batcher,
+              new EmbeddingCache(64L << 20),
+              new ImageIdRegistry(10),
+              pre,
+              EmbedLimits.defaults(),
+              "zero-model",
+              64,
+              1024);
+      ServerBootstrap boot =
+          ServerBootstrap.start(
+              NettyServerBuilder.forPort(0),
+              CommonSettings.MAX_MESSAGE_BYTES.defaultValue(),
+              List.of(),
+              new VisionGrpcService(embedder));
       byte[] image = Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png"));
-      EmbedRequest req = EmbedRequest.newBuilder()
-          .addImages(ImageInput.newBuilder().setData(ByteString.copyFrom(image))).build();
-      ManagedChannel sized = NettyChannelBuilder.forAddress("localhost", boot.port()).usePlaintext()
-          .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue()).build();
-      ManagedChannel stock = NettyChannelBuilder.forAddress("localhost", boot.port()).usePlaintext().build();
+      EmbedRequest req =
+          EmbedRequest.newBuilder()
+              .addImages(ImageInput.newBuilder().setData(ByteString.copyFrom(image)))
+              .build();
+      ManagedChannel sized =
+          NettyChannelBuilder.forAddress("localhost", boot.port())
+              .usePlaintext()
+              .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue())
+              .build();
+      ManagedChannel stock =
+          NettyChannelBuilder.forAddress("localhost", boot.port()).usePlaintext().build();
       try {
         EmbedResponse r = VisionServiceGrpc.newBlockingStub(sized).embed(req);
         assertEquals(17, r.getImages(0).getTiles());
         assertEquals(17 * 64 * 1024 * 4, r.getImages(0).getEmbeddings().getData().size());
-        var e = assertThrows(StatusRuntimeException.class, () -> VisionServiceGrpc.newBlockingStub(stock).embed(req));
-        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode()); // 4.46 MB > gRPC's 4 MiB default
+        var e =
+            assertThrows(
+                StatusRuntimeException.class,
+                () -> VisionServiceGrpc.newBlockingStub(stock).embed(req));
+        assertEquals(
+            Status.Code.RESOURCE_EXHAUSTED,
+            e.getStatus().getCode()); // 4.46 MB > gRPC's 4 MiB default
         // half precision halves it below the default
-        EmbedResponse half = VisionServiceGrpc.newBlockingStub(stock)
-            .embed(req.toBuilder().setOutputDtype(tandem.proto.types.v1.DType.DTYPE_BFLOAT16).build());
+        EmbedResponse half =
+            VisionServiceGrpc.newBlockingStub(stock)
+                .embed(
+                    req.toBuilder()
+                        .setOutputDtype(tandem.proto.types.v1.DType.DTYPE_BFLOAT16)
+                        .build());
         assertEquals(17 * 64 * 1024 * 2, half.getImages(0).getEmbeddings().getData().size());
       } finally {
         sized.shutdownNow();
@@ -99,25 +128,40 @@ class VisionWireTest {
   @Test
   void oneCallIsOneTraceWithAnEmbedSpanAndItsStagesUnderTheRpcSpan() throws Exception {
     InMemorySpanExporter spans = InMemorySpanExporter.create();
-    OpenTelemetrySdk sdk = OpenTelemetrySdk.builder()
-        .setTracerProvider(SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
-        .build();
+    OpenTelemetrySdk sdk =
+        OpenTelemetrySdk.builder()
+            .setTracerProvider(
+                SdkTracerProvider.builder()
+                    .addSpanProcessor(SimpleSpanProcessor.create(spans))
+                    .build())
+            .build();
     String name = InProcessServerBuilder.generateName();
     VisionServerConfig s =
-        new VisionServerConfig(TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1 << 20, EmbedLimits.defaults(), 16 << 20);
-    try (Telemetry telemetry = Telemetry.of(sdk); VisionServer server =
-        VisionServer.start(s, ServerHost.inProcess(InProcessServerBuilder.forName(name)).withTelemetry(telemetry))) {
-      ManagedChannel ch = InProcessChannelBuilder.forName(name).maxInboundMessageSize(16 << 20).build();
+        new VisionServerConfig(
+            TinyCheckpoints.vlmTiny(), "cpu", 0, 8, 2, 1 << 20, EmbedLimits.defaults(), 16 << 20);
+    try (Telemetry telemetry = Telemetry.of(sdk);
+        VisionServer server =
+            VisionServer.start(
+                s,
+                ServerHost.inProcess(InProcessServerBuilder.forName(name))
+                    .withTelemetry(telemetry))) {
+      ManagedChannel ch =
+          InProcessChannelBuilder.forName(name).maxInboundMessageSize(16 << 20).build();
       byte[] image = Files.readAllBytes(Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg"));
-      VisionServiceGrpc.newBlockingStub(ch).embed(EmbedRequest.newBuilder()
-          .addImages(ImageInput.newBuilder().setData(ByteString.copyFrom(image))).build());
+      VisionServiceGrpc.newBlockingStub(ch)
+          .embed(
+              EmbedRequest.newBuilder()
+                  .addImages(ImageInput.newBuilder().setData(ByteString.copyFrom(image)))
+                  .build());
       ch.shutdownNow();
-      // The server span ends when the call closes, which can be just after the client has its response.
+      // The server span ends when the call closes, which can be just after the client has its
+      // response.
       Map<String, SpanData> byName = Map.of();
       for (int i = 0; i < 100 && !byName.containsKey("tandem.vision.v1.VisionService/Embed"); i++) {
         if (i > 0) Thread.sleep(50);
-        byName = spans.getFinishedSpanItems().stream()
-            .collect(Collectors.toMap(SpanData::getName, d -> d, (a, b) -> a));
+        byName =
+            spans.getFinishedSpanItems().stream()
+                .collect(Collectors.toMap(SpanData::getName, d -> d, (a, b) -> a));
       }
       SpanData rpc = byName.get("tandem.vision.v1.VisionService/Embed");
       SpanData embed = byName.get("embed");
@@ -129,11 +173,21 @@ class VisionWireTest {
         assertEquals(embed.getSpanId(), sd.getParentSpanId(), stage);
       }
       // a4_camera_gray.jpg: 3x1 grid + global image = 4 tiles, all computed (first sight)
-      assertEquals(4L, embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles")));
-      assertEquals(4L,
-          embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles.computed")));
-      assertEquals(false,
-          embed.getAttributes().get(io.opentelemetry.api.common.AttributeKey.booleanKey("vision.cache.hit")));
+      assertEquals(
+          4L,
+          embed
+              .getAttributes()
+              .get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles")));
+      assertEquals(
+          4L,
+          embed
+              .getAttributes()
+              .get(io.opentelemetry.api.common.AttributeKey.longKey("vision.tiles.computed")));
+      assertEquals(
+          false,
+          embed
+              .getAttributes()
+              .get(io.opentelemetry.api.common.AttributeKey.booleanKey("vision.cache.hit")));
     }
   }
 }

@@ -14,7 +14,8 @@ final class Tiles {
     float[] out = new float[pngs.length * 3 * s * s];
     for (int t = 0; t < pngs.length; t++) {
       BufferedImage img = ImageIO.read(pngs[t].toFile());
-      if (img.getWidth() != s || img.getHeight() != s) throw new IllegalStateException(pngs[t] + " is not 512x512");
+      if (img.getWidth() != s || img.getHeight() != s)
+        throw new IllegalStateException(pngs[t] + " is not 512x512");
       for (int y = 0; y < s; y++)
         for (int x = 0; x < s; x++) {
           int rgb = img.getRGB(x, y);

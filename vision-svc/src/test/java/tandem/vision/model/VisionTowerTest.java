@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -16,7 +17,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import tandem.common.io.Npy;
-import java.util.List;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TinyCheckpoints;
 
@@ -40,8 +40,10 @@ class VisionTowerTest {
   void visionTinyMatchesTheFloat64ReferenceAndLlamaCpp() throws IOException {
     float[] pv = Tiles.pixelValues(Fixtures.path("vision-tiny/goldens/image512.png"));
     float[] out = visionTiny.encode(pv, 1);
-    float[] ref64 = Npy.read(Fixtures.path("vision-tiny/goldens/connector_output.ref64.npy")).floats();
-    float[] llama = Npy.read(Fixtures.path("vision-tiny/goldens/connector_output.llamacpp.npy")).floats();
+    float[] ref64 =
+        Npy.read(Fixtures.path("vision-tiny/goldens/connector_output.ref64.npy")).floats();
+    float[] llama =
+        Npy.read(Fixtures.path("vision-tiny/goldens/connector_output.llamacpp.npy")).floats();
     assertEquals(ref64.length, out.length);
     assertTrue(maxAbsDiff(out, ref64) <= 1e-4, "max |Δ| vs ref64 = " + maxAbsDiff(out, ref64));
     assertTrue(maxAbsDiff(out, llama) <= 3e-3, "max |Δ| vs llama.cpp = " + maxAbsDiff(out, llama));
@@ -61,7 +63,8 @@ class VisionTowerTest {
     float[] out = vlmTiny.encode(Tiles.pixelValues(tiles), tiles.length);
     float[] want = ref.floats();
     double tol = 1e-4 * maxAbs(want);
-    assertTrue(maxAbsDiff(out, want) <= tol, image + ": max |Δ| " + maxAbsDiff(out, want) + " > " + tol);
+    assertTrue(
+        maxAbsDiff(out, want) <= tol, image + ": max |Δ| " + maxAbsDiff(out, want) + " > " + tol);
   }
 
   @Test
@@ -103,10 +106,16 @@ class VisionTowerTest {
       float[] xs = {-5f, -1.5f, -0.3f, 0f, 0.7f, 2f, 6f};
       float[] got = Idefics3VisionMLP.geluTanh(m.create(xs)).toFloatArray();
       float[] want = new float[xs.length];
-      IntStream.range(0, xs.length).forEach(i -> {
-        double x = xs[i];
-        want[i] = (float) (0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))));
-      });
+      IntStream.range(0, xs.length)
+          .forEach(
+              i -> {
+                double x = xs[i];
+                want[i] =
+                    (float)
+                        (0.5
+                            * x
+                            * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))));
+              });
       assertArrayEquals(want, got, 1e-6f);
     }
   }

@@ -44,7 +44,8 @@ class ImageDecoderTest {
   }
 
   static ImageDecodeException refused(byte[] bytes, ImageDecoder decoder) {
-    return assertTimeoutPreemptively(QUICK, () -> assertThrows(ImageDecodeException.class, () -> decoder.decode(bytes)));
+    return assertTimeoutPreemptively(
+        QUICK, () -> assertThrows(ImageDecodeException.class, () -> decoder.decode(bytes)));
   }
 
   // ------------------------------------------------------------ bad input
@@ -72,7 +73,12 @@ class ImageDecoderTest {
   @ParameterizedTest
   @ValueSource(strings = {"png", "jpeg", "gif", "bmp"})
   void truncatedImagesAreRefusedAsCorrupt(String format) throws Exception {
-    BufferedImage src = noise(200, 150, format.equals("gif") ? BufferedImage.TYPE_BYTE_INDEXED : BufferedImage.TYPE_3BYTE_BGR, 1);
+    BufferedImage src =
+        noise(
+            200,
+            150,
+            format.equals("gif") ? BufferedImage.TYPE_BYTE_INDEXED : BufferedImage.TYPE_3BYTE_BGR,
+            1);
     byte[] full = encode(src, format);
     byte[] cut = Arrays.copyOf(full, full.length / 2);
     ImageDecodeException e = refused(cut, DECODER);
@@ -94,7 +100,8 @@ class ImageDecoderTest {
     assertTrue(!ImageDecoder.jpegIsProgressive(JpegDecodeTest.resource("coffee_420.jpg")));
     // cut right before the last scan's SOS marker: every byte before it is a complete scan
     int lastSos = -1;
-    for (int i = 0; i + 1 < prog.length; i++) if (prog[i] == (byte) 0xFF && prog[i + 1] == (byte) 0xDA) lastSos = i;
+    for (int i = 0; i + 1 < prog.length; i++)
+      if (prog[i] == (byte) 0xFF && prog[i + 1] == (byte) 0xDA) lastSos = i;
     ImageDecodeException e = refused(Arrays.copyOf(prog, lastSos), DECODER);
     assertEquals(Reason.CORRUPT, e.reason(), e.getMessage());
   }
@@ -126,7 +133,10 @@ class ImageDecoderTest {
     assertTrue(e.getMessage().contains("limit is " + (png.length - 1)), e.getMessage());
   }
 
-  /** A PNG whose IHDR claims 100000 x 100000 pixels, with one tiny IDAT: a classic decompression bomb header. */
+  /**
+   * A PNG whose IHDR claims 100000 x 100000 pixels, with one tiny IDAT: a classic decompression
+   * bomb header.
+   */
   static byte[] bombPng() throws Exception {
     byte[] real = encode(noise(8, 8, BufferedImage.TYPE_3BYTE_BGR, 6), "png");
     byte[] b = real.clone();
@@ -179,7 +189,9 @@ class ImageDecoderTest {
   void probeReadsTheSizeFromTheHeaderAndAppliesTheSameLimits() throws Exception {
     byte[] png = encode(noise(31, 9, BufferedImage.TYPE_3BYTE_BGR, 14), "png");
     assertEquals(new ImageDecoder.Header(ImageDecoder.Format.PNG, 31, 9), DECODER.probe(png));
-    ImageDecodeException e = assertTimeoutPreemptively(QUICK, () -> assertThrows(ImageDecodeException.class, () -> DECODER.probe(bombPng())));
+    ImageDecodeException e =
+        assertTimeoutPreemptively(
+            QUICK, () -> assertThrows(ImageDecodeException.class, () -> DECODER.probe(bombPng())));
     assertEquals(Reason.TOO_MANY_PIXELS, e.reason());
   }
 
@@ -189,7 +201,8 @@ class ImageDecoderTest {
     assertEquals(1, ImageDecoder.jpegScanCount(real));
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
     out.write(real, 0, real.length - 2); // without EOI
-    for (int i = 0; i < 300; i++) out.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0x55});
+    for (int i = 0; i < 300; i++)
+      out.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xDA, 0, 8, 1, 1, 0, 0, 63, 0, 0x55});
     out.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xD9});
     ImageDecodeException e = refused(out.toByteArray(), DECODER);
     assertEquals(Reason.CORRUPT, e.reason());
@@ -200,7 +213,8 @@ class ImageDecoderTest {
   void thePixelLimitIsInclusive() throws Exception {
     byte[] png = encode(noise(10, 10, BufferedImage.TYPE_3BYTE_BGR, 8), "png");
     assertEquals(100, new ImageDecoder(1 << 20, 100, false).decode(png).pixels().length / 3);
-    assertEquals(Reason.TOO_MANY_PIXELS, refused(png, new ImageDecoder(1 << 20, 99, false)).reason());
+    assertEquals(
+        Reason.TOO_MANY_PIXELS, refused(png, new ImageDecoder(1 << 20, 99, false)).reason());
   }
 
   // ------------------------------------------------------------ formats and modes
@@ -226,7 +240,8 @@ class ImageDecoderTest {
       for (int x = 0; x < 9; x++) {
         int argb = src.getRGB(x, y);
         int o = (y * 9 + x) * 4;
-        assertArrayEquals(new byte[] {(byte) (argb >> 16), (byte) (argb >> 8), (byte) argb, (byte) (argb >>> 24)},
+        assertArrayEquals(
+            new byte[] {(byte) (argb >> 16), (byte) (argb >> 8), (byte) argb, (byte) (argb >>> 24)},
             Arrays.copyOfRange(d.pixels(), o, o + 4));
       }
     }
@@ -239,15 +254,19 @@ class ImageDecoderTest {
       g[i] = (byte) (255 - i * 7);
       b[i] = (byte) (i * 3);
     }
-    BufferedImage im = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_INDEXED, new IndexColorModel(8, 16, r, g, b));
+    BufferedImage im =
+        new BufferedImage(
+            w, h, BufferedImage.TYPE_BYTE_INDEXED, new IndexColorModel(8, 16, r, g, b));
     WritableRaster ras = im.getRaster();
-    for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) ras.setSample(x, y, 0, (x * 7 + y * 3) % 16);
+    for (int y = 0; y < h; y++)
+      for (int x = 0; x < w; x++) ras.setSample(x, y, 0, (x * 7 + y * 3) % 16);
     return im;
   }
 
   @ParameterizedTest
   @ValueSource(strings = {"png", "gif"})
-  void palettedImagesDecodeToIndicesPlusTheirPaletteLikePillowModeP(String format) throws Exception {
+  void palettedImagesDecodeToIndicesPlusTheirPaletteLikePillowModeP(String format)
+      throws Exception {
     BufferedImage src = paletted(21, 13);
     DecodedImage d = DECODER.decode(encode(src, format));
     assertEquals(DecodedImage.Mode.P, d.mode());
@@ -282,7 +301,8 @@ class ImageDecoderTest {
   }
 
   @Test
-  void aPalettedImageIsResizedByIndexWithNearestAndThenColouredThroughItsPalette() throws Exception {
+  void aPalettedImageIsResizedByIndexWithNearestAndThenColouredThroughItsPalette()
+      throws Exception {
     DecodedImage p = DECODER.decode(encode(paletted(21, 13), "png"));
     PreprocessorConfig cfg = PreprocessorConfig.smolVlmDefaults();
     SmolVlmImageProcessor.Processed out = SmolVlmImageProcessor.preprocess(p, cfg, true);
@@ -305,7 +325,8 @@ class ImageDecoderTest {
     BufferedImage g8 = noise(11, 7, BufferedImage.TYPE_BYTE_GRAY, 11);
     DecodedImage d8 = DECODER.decode(encode(g8, "png"));
     assertEquals(DecodedImage.Mode.L, d8.mode());
-    assertArrayEquals(((java.awt.image.DataBufferByte) g8.getRaster().getDataBuffer()).getData(), d8.pixels());
+    assertArrayEquals(
+        ((java.awt.image.DataBufferByte) g8.getRaster().getDataBuffer()).getData(), d8.pixels());
 
     BufferedImage g16 = new BufferedImage(5, 3, BufferedImage.TYPE_USHORT_GRAY);
     for (int i = 0; i < 15; i++) g16.getRaster().setSample(i % 5, i / 5, 0, i * 4000 + 255);
@@ -316,8 +337,13 @@ class ImageDecoderTest {
 
   @Test
   void greyWithAlphaBecomesRgbaWithTheGreyReplicated() throws Exception {
-    ComponentColorModel cm = new ComponentColorModel(ColorSpace.getInstance(ColorSpace.CS_GRAY), true, false,
-        Transparency.TRANSLUCENT, DataBuffer.TYPE_BYTE);
+    ComponentColorModel cm =
+        new ComponentColorModel(
+            ColorSpace.getInstance(ColorSpace.CS_GRAY),
+            true,
+            false,
+            Transparency.TRANSLUCENT,
+            DataBuffer.TYPE_BYTE);
     WritableRaster ras = cm.createCompatibleWritableRaster(4, 2);
     for (int i = 0; i < 8; i++) {
       ras.setSample(i % 4, i / 4, 0, i * 30);
@@ -326,17 +352,23 @@ class ImageDecoderTest {
     DecodedImage d = DECODER.decode(encode(new BufferedImage(cm, ras, false, null), "png"));
     assertEquals(DecodedImage.Mode.RGBA, d.mode());
     for (int i = 0; i < 8; i++) {
-      assertArrayEquals(new byte[] {(byte) (i * 30), (byte) (i * 30), (byte) (i * 30), (byte) (255 - i * 20)},
+      assertArrayEquals(
+          new byte[] {(byte) (i * 30), (byte) (i * 30), (byte) (i * 30), (byte) (255 - i * 20)},
           Arrays.copyOfRange(d.pixels(), i * 4, i * 4 + 4));
     }
   }
 
-  /** A hand-made 8-bit PNG of colour type 0 or 2 with a tRNS chunk (ImageIO's writer cannot make one). */
-  static byte[] pngWithTrns(int colourType, int w, int h, byte[] samples, byte[] trns) throws Exception {
+  /**
+   * A hand-made 8-bit PNG of colour type 0 or 2 with a tRNS chunk (ImageIO's writer cannot make
+   * one).
+   */
+  static byte[] pngWithTrns(int colourType, int w, int h, byte[] samples, byte[] trns)
+      throws Exception {
     java.io.ByteArrayOutputStream bo = new java.io.ByteArrayOutputStream();
     java.io.DataOutputStream o = new java.io.DataOutputStream(bo);
     o.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10});
-    java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8).put((byte) colourType);
+    java.nio.ByteBuffer ihdr =
+        java.nio.ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8).put((byte) colourType);
     chunk(o, "IHDR", ihdr.array());
     chunk(o, "tRNS", trns);
     int ch = colourType == 2 ? 3 : 1;
@@ -383,18 +415,21 @@ class ImageDecoderTest {
   @Test
   void colourJpegDecodesToRgbCloseToItsSource() throws Exception {
     BufferedImage src = new BufferedImage(64, 48, BufferedImage.TYPE_3BYTE_BGR);
-    for (int y = 0; y < 48; y++) for (int x = 0; x < 64; x++) src.setRGB(x, y, (x * 4) << 16 | (y * 5) << 8 | 128);
+    for (int y = 0; y < 48; y++)
+      for (int x = 0; x < 64; x++) src.setRGB(x, y, (x * 4) << 16 | (y * 5) << 8 | 128);
     DecodedImage d = DECODER.decode(encode(src, "jpeg"));
     assertEquals(DecodedImage.Mode.RGB, d.mode());
     byte[] want = rgb(src);
     int max = 0;
-    for (int i = 0; i < want.length; i++) max = Math.max(max, Math.abs((want[i] & 0xff) - (d.pixels()[i] & 0xff)));
+    for (int i = 0; i < want.length; i++)
+      max = Math.max(max, Math.abs((want[i] & 0xff) - (d.pixels()[i] & 0xff)));
     assertTrue(max < 24, "max |diff| " + max); // lossy, but channels in the right order
   }
 
   @Test
   void theFixtureJpegIsDecodedAsPillowModeL() throws Exception {
-    DecodedImage d = DECODER.decode(Files.readAllBytes(Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg")));
+    DecodedImage d =
+        DECODER.decode(Files.readAllBytes(Fixtures.path("vlm-tiny/images/a4_camera_gray.jpg")));
     assertEquals(DecodedImage.Mode.L, d.mode());
     assertEquals(384, d.width());
     assertEquals(120, d.height());
@@ -404,9 +439,68 @@ class ImageDecoderTest {
 
   /** Inserts an Exif APP1 segment with the given orientation right after SOI. */
   static byte[] withExifOrientation(byte[] jpeg, int orientation, boolean bigEndian) {
-    byte[] tiff = bigEndian
-        ? new byte[] {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (byte) orientation, 0, 0, 0, 0, 0, 0, 0, 0}
-        : new byte[] {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, (byte) orientation, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    byte[] tiff =
+        bigEndian
+            ? new byte[] {
+              'M',
+              'M',
+              0,
+              42,
+              0,
+              0,
+              0,
+              8,
+              0,
+              1,
+              0x01,
+              0x12,
+              0,
+              3,
+              0,
+              0,
+              0,
+              1,
+              0,
+              (byte) orientation,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0
+            }
+            : new byte[] {
+              'I',
+              'I',
+              42,
+              0,
+              8,
+              0,
+              0,
+              0,
+              1,
+              0,
+              0x12,
+              0x01,
+              3,
+              0,
+              1,
+              0,
+              0,
+              0,
+              (byte) orientation,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0
+            };
     int len = 2 + 6 + tiff.length;
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     out.write(jpeg, 0, 2);
@@ -424,7 +518,8 @@ class ImageDecoderTest {
   @ValueSource(booleans = {true, false})
   void exifOrientationIsReadInBothByteOrders(boolean bigEndian) throws Exception {
     byte[] jpeg = encode(noise(8, 8, BufferedImage.TYPE_3BYTE_BGR, 12), "jpeg");
-    for (int o = 1; o <= 8; o++) assertEquals(o, ExifOrientation.read(withExifOrientation(jpeg, o, bigEndian)));
+    for (int o = 1; o <= 8; o++)
+      assertEquals(o, ExifOrientation.read(withExifOrientation(jpeg, o, bigEndian)));
     assertEquals(1, ExifOrientation.read(jpeg));
   }
 
@@ -442,7 +537,8 @@ class ImageDecoderTest {
   void whenAskedTheDecoderTurnsAnOrientation6PhotoUpright() throws Exception {
     byte[] jpeg = encode(noise(40, 20, BufferedImage.TYPE_3BYTE_BGR, 13), "jpeg");
     DecodedImage plain = DECODER.decode(jpeg);
-    DecodedImage upright = DECODER.withExifOrientation(true).decode(withExifOrientation(jpeg, 6, true));
+    DecodedImage upright =
+        DECODER.withExifOrientation(true).decode(withExifOrientation(jpeg, 6, true));
     assertEquals(20, upright.width());
     assertEquals(40, upright.height());
     assertArrayEquals(ExifOrientation.apply(plain, 6).pixels(), upright.pixels());

@@ -21,20 +21,29 @@ import net.jqwik.api.Provide;
 import net.jqwik.api.lifecycle.AfterContainer;
 
 /**
- * Hostile image bytes through the decoder and the preprocessor: random bytes, valid PNG/JPEG/GIF/BMP files with
- * bytes flipped, cut or spliced, and headers that claim huge sizes. The only failure allowed is the decoder's own
- * {@link ImageDecodeException} (which vision-svc turns into INVALID_ARGUMENT); anything else — a runtime exception,
- * an {@link Error}, a slow decode — is a bug. What decodes must also preprocess without throwing.
+ * Hostile image bytes through the decoder and the preprocessor: random bytes, valid
+ * PNG/JPEG/GIF/BMP files with bytes flipped, cut or spliced, and headers that claim huge sizes. The
+ * only failure allowed is the decoder's own {@link ImageDecodeException} (which vision-svc turns
+ * into INVALID_ARGUMENT); anything else — a runtime exception, an {@link Error}, a slow decode — is
+ * a bug. What decodes must also preprocess without throwing.
  *
- * <p>The number of tries per property comes from {@code jqwik.tries.default} (small in
- * {@code junit-platform.properties} so CI takes seconds); a long run is
- * {@code ./mvnw -B -pl vision-svc -am verify -Dtest='ImageFuzz*' -Dsurefire.failIfNoSpecifiedTests=false -Djqwik.tries.default=20000}.
+ * <p>The number of tries per property comes from {@code jqwik.tries.default} (small in {@code
+ * junit-platform.properties} so CI takes seconds); a long run is {@code ./mvnw -B -pl vision-svc
+ * -am verify -Dtest='ImageFuzz*' -Dsurefire.failIfNoSpecifiedTests=false
+ * -Djqwik.tries.default=20000}.
  */
 class ImageFuzzTest {
-  /** Smaller pixel limit than production so a mutated header cannot make a test allocate gigabytes. */
+  /**
+   * Smaller pixel limit than production so a mutated header cannot make a test allocate gigabytes.
+   */
   private static final ImageDecoder DECODER = new ImageDecoder(4 << 20, 4_000_000, false);
+
   private static final PreprocessorConfig CFG = PreprocessorConfig.smolVlmDefaults();
-  /** Far above a legitimate decode of a small image on a loaded 2-core machine; catches hangs and quadratic blowups. */
+
+  /**
+   * Far above a legitimate decode of a small image on a loaded 2-core machine; catches hangs and
+   * quadratic blowups.
+   */
   private static final long SLOW_NANOS = 3_000_000_000L;
 
   static final AtomicLong inputs = new AtomicLong();
@@ -45,7 +54,8 @@ class ImageFuzzTest {
   static byte[] encode(BufferedImage im, String format) {
     try {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
-      if (!ImageIO.write(im, format, out)) throw new IllegalStateException("no writer for " + format);
+      if (!ImageIO.write(im, format, out))
+        throw new IllegalStateException("no writer for " + format);
       return out.toByteArray();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -80,7 +90,10 @@ class ImageFuzzTest {
     return s;
   }
 
-  /** Decodes (and preprocesses what decodes); fails on anything but ImageDecodeException or on a slow input. */
+  /**
+   * Decodes (and preprocesses what decodes); fails on anything but ImageDecodeException or on a
+   * slow input.
+   */
   static void mustOnlyRefuseCleanly(byte[] bytes) {
     inputs.incrementAndGet();
     long t0 = System.nanoTime();
@@ -95,7 +108,14 @@ class ImageFuzzTest {
       fail("input of " + bytes.length + " bytes (head " + hex(bytes, 24) + ") threw " + t, t);
     }
     long took = System.nanoTime() - t0;
-    if (took > SLOW_NANOS) fail("input of " + bytes.length + " bytes took " + took / 1_000_000 + " ms: " + hex(bytes, 64));
+    if (took > SLOW_NANOS)
+      fail(
+          "input of "
+              + bytes.length
+              + " bytes took "
+              + took / 1_000_000
+              + " ms: "
+              + hex(bytes, 64));
   }
 
   static String hex(byte[] b, int n) {
@@ -123,7 +143,8 @@ class ImageFuzzTest {
 
   @AfterContainer
   static void report() {
-    System.out.println("ImageFuzzTest: " + inputs.get() + " inputs fuzzed, " + decoded.get() + " decoded");
+    System.out.println(
+        "ImageFuzzTest: " + inputs.get() + " inputs fuzzed, " + decoded.get() + " decoded");
   }
 
   // ------------------------------------------------------------ generators
@@ -139,7 +160,9 @@ class ImageFuzzTest {
                     new byte[] {(byte) 0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A},
                     new byte[] {'G', 'I', 'F', '8', '9', 'a'},
                     new byte[] {'B', 'M'},
-                    new byte[] {'R', 'I', 'F', 'F', 0x40, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'L'}),
+                    new byte[] {
+                      'R', 'I', 'F', 'F', 0x40, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'L'
+                    }),
                 Arbitraries.bytes().array(byte[].class).ofMaxSize(512))
             .as(ImageFuzzTest::concat);
     return Arbitraries.oneOf(plain, magic);
@@ -154,7 +177,9 @@ class ImageFuzzTest {
     return Combinators.combine(seed, rnd, op, count).as(ImageFuzzTest::mutate);
   }
 
-  /** Bit flips, byte overwrites with interesting values, truncation, chunk duplication, insertion. */
+  /**
+   * Bit flips, byte overwrites with interesting values, truncation, chunk duplication, insertion.
+   */
   static byte[] mutate(byte[] src, long seed, int op, int count) {
     Random r = new Random(seed);
     byte[] b = src.clone();
@@ -167,7 +192,8 @@ class ImageFuzzTest {
         }
       }
       case 1 -> {
-        for (int i = 0; i < count; i++) b[r.nextInt(b.length)] = interesting[r.nextInt(interesting.length)];
+        for (int i = 0; i < count; i++)
+          b[r.nextInt(b.length)] = interesting[r.nextInt(interesting.length)];
       }
       case 2 -> b = java.util.Arrays.copyOf(b, r.nextInt(b.length));
       case 3 -> {
@@ -196,12 +222,19 @@ class ImageFuzzTest {
     return Combinators.combine(fmt, w, h).as(ImageFuzzTest::withClaimedSize);
   }
 
-  /** A small valid file whose header is rewritten to claim {@code w x h}; the pixel data stays tiny. */
+  /**
+   * A small valid file whose header is rewritten to claim {@code w x h}; the pixel data stays tiny.
+   */
   static byte[] withClaimedSize(String fmt, int w, int h) {
-    BufferedImage im = new BufferedImage(4, 3, fmt.equals("gif") ? BufferedImage.TYPE_BYTE_INDEXED : BufferedImage.TYPE_3BYTE_BGR);
+    BufferedImage im =
+        new BufferedImage(
+            4,
+            3,
+            fmt.equals("gif") ? BufferedImage.TYPE_BYTE_INDEXED : BufferedImage.TYPE_3BYTE_BGR);
     byte[] b = encode(im, fmt);
     switch (fmt) {
-      case "png" -> { // IHDR data starts at 16 (8 signature + 4 length + 4 type); CRC left stale on purpose
+      case "png" -> { // IHDR data starts at 16 (8 signature + 4 length + 4 type); CRC left stale on
+        // purpose
         putBe32(b, 16, w);
         putBe32(b, 20, h);
       }
@@ -216,7 +249,8 @@ class ImageFuzzTest {
           }
         }
       }
-      case "bmp" -> { // BITMAPINFOHEADER width/height at 18/22, little-endian, height may be negative (top-down)
+      case "bmp" -> { // BITMAPINFOHEADER width/height at 18/22, little-endian, height may be
+        // negative (top-down)
         putLe32(b, 18, w);
         putLe32(b, 22, (h & 1) == 0 ? h : -h);
       }

@@ -12,8 +12,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Colour JPEGs (4:2:0, 4:2:2, 4:4:0, 4:4:4, progressive; odd size) decode to exactly the RGB bytes of libjpeg-turbo
- * 2.1.5's {@code djpeg} with Pillow's settings (ISLOW, fancy upsampling). See {@code src/test/resources/jpeg}.
+ * Colour JPEGs (4:2:0, 4:2:2, 4:4:0, 4:4:4, progressive; odd size) decode to exactly the RGB bytes
+ * of libjpeg-turbo 2.1.5's {@code djpeg} with Pillow's settings (ISLOW, fancy upsampling). See
+ * {@code src/test/resources/jpeg}.
  */
 class JpegDecodeTest {
   static byte[] resource(String name) throws IOException {
@@ -24,8 +25,10 @@ class JpegDecodeTest {
   }
 
   static Stream<String[]> references() throws IOException {
-    return new String(resource("djpeg_rgb_sha256.txt"), StandardCharsets.UTF_8).lines()
-        .filter(l -> !l.isBlank()).map(l -> l.trim().split("\\s+"));
+    return new String(resource("djpeg_rgb_sha256.txt"), StandardCharsets.UTF_8)
+        .lines()
+        .filter(l -> !l.isBlank())
+        .map(l -> l.trim().split("\\s+"));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -35,6 +38,7 @@ class JpegDecodeTest {
     assertEquals(DecodedImage.Mode.RGB, d.mode());
     assertEquals(157, d.width());
     assertEquals(93, d.height());
-    assertEquals(sha256, HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(d.pixels())));
+    assertEquals(
+        sha256, HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(d.pixels())));
   }
 }

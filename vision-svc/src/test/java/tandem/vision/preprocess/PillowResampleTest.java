@@ -51,7 +51,8 @@ class PillowResampleTest {
 
   @Test
   void resizingToTheSameSizeReturnsTheImageUntouched() {
-    DecodedImage im = DecodedImage.of(2, 1, DecodedImage.Mode.RGBA, new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
+    DecodedImage im =
+        DecodedImage.of(2, 1, DecodedImage.Mode.RGBA, new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
     assertSame(im, PillowResample.resize(im, 2, 1, PreprocessorConfig.RESAMPLE_LANCZOS));
   }
 
@@ -63,7 +64,11 @@ class PillowResampleTest {
         long sum = 0;
         for (int x = 0; x < c.count()[i]; x++) sum += c.k()[i * c.ksize() + x];
         // each tap rounds by at most half a step
-        assertEquals(1 << PillowResample.PRECISION_BITS, sum, c.count()[i], io[0] + "->" + io[1] + " out " + i);
+        assertEquals(
+            1 << PillowResample.PRECISION_BITS,
+            sum,
+            c.count()[i],
+            io[0] + "->" + io[1] + " out " + i);
       }
     }
   }

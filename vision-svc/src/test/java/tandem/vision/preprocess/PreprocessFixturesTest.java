@@ -60,20 +60,23 @@ class PreprocessFixturesTest {
   }
 
   static Stream<Arguments> images() throws IOException {
-    return json("vlm-tiny/preprocess.json").getAsJsonObject("images").keySet().stream().map(Arguments::of);
+    return json("vlm-tiny/preprocess.json").getAsJsonObject("images").keySet().stream()
+        .map(Arguments::of);
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("images")
   void everyCheckpointTileHasTheReferenceSizesGridAndFloat32Hash(String name) throws Exception {
-    JsonObject ref = json("vlm-tiny/preprocess.json").getAsJsonObject("images").getAsJsonObject(name);
+    JsonObject ref =
+        json("vlm-tiny/preprocess.json").getAsJsonObject("images").getAsJsonObject(name);
     DecodedImage im = decode(name);
     assertEquals(ref.get("input_mode").getAsString(), im.mode().name());
     assertEquals(ref.getAsJsonArray("input_hw").get(0).getAsInt(), im.height());
     assertEquals(ref.getAsJsonArray("input_hw").get(1).getAsInt(), im.width());
 
     PreprocessorConfig cfg = checkpointConfig();
-    var resized = SmolVlmImageProcessor.longestEdgeSize(im.height(), im.width(), cfg.size().longestEdge());
+    var resized =
+        SmolVlmImageProcessor.longestEdgeSize(im.height(), im.width(), cfg.size().longestEdge());
     assertEquals(ref.getAsJsonArray("resized_hw").get(0).getAsInt(), resized.height());
     assertEquals(ref.getAsJsonArray("resized_hw").get(1).getAsInt(), resized.width());
     var enc = SmolVlmImageProcessor.visionEncoderSize(resized.height(), resized.width(), 512);
@@ -84,7 +87,9 @@ class PreprocessFixturesTest {
     assertEquals(ref.get("rows").getAsInt(), p.rows());
     assertEquals(ref.get("cols").getAsInt(), p.cols());
     assertEquals(ref.get("n_tiles").getAsInt(), p.tiles());
-    assertArrayEquals(SmolVlmImageProcessor.grid(im.height(), im.width(), cfg), new int[] {p.rows(), p.cols(), p.tiles()});
+    assertArrayEquals(
+        SmolVlmImageProcessor.grid(im.height(), im.width(), cfg),
+        new int[] {p.rows(), p.cols(), p.tiles()});
 
     List<String> pngs = strings(ref.getAsJsonArray("tiles_u8_png"));
     List<String> hashes = strings(ref.getAsJsonArray("pixel_values_sha256"));
@@ -93,7 +98,10 @@ class PreprocessFixturesTest {
       byte[] actual = p.tilesU8()[t];
       int diff = maxAbsDiff(expected, actual);
       assertEquals(0, diff, name + " tile " + t + ": max |uint8 difference| vs the reference PNG");
-      assertEquals(hashes.get(t), sha256OfTile(p.pixelValues(), t, 512), name + " tile " + t + " float32 sha256");
+      assertEquals(
+          hashes.get(t),
+          sha256OfTile(p.pixelValues(), t, 512),
+          name + " tile " + t + " float32 sha256");
     }
   }
 
@@ -107,8 +115,11 @@ class PreprocessFixturesTest {
 
   @Test
   void theGrayJpegGlobalImageMatchesTheStoredFloat32PixelValues() throws Exception {
-    SmolVlmImageProcessor.Processed p = SmolVlmImageProcessor.preprocess(decode("a4_camera_gray"), checkpointConfig());
-    float[] ref = Npy.read(Fixtures.path("vlm-tiny/preprocess/a4_camera_gray.pixel_values.global.npy")).floats();
+    SmolVlmImageProcessor.Processed p =
+        SmolVlmImageProcessor.preprocess(decode("a4_camera_gray"), checkpointConfig());
+    float[] ref =
+        Npy.read(Fixtures.path("vlm-tiny/preprocess/a4_camera_gray.pixel_values.global.npy"))
+            .floats();
     int n = 3 * 512 * 512;
     float[] global = new float[n];
     System.arraycopy(p.pixelValues(), 3 * n, global, 0, n);
@@ -121,8 +132,12 @@ class PreprocessFixturesTest {
     for (int i = 0; i < configs.size(); i++) {
       JsonObject c = configs.get(i).getAsJsonObject();
       for (String name : c.getAsJsonObject("images").keySet()) {
-        out.add(Arguments.of(i, c.get("do_image_splitting").getAsBoolean(),
-            c.getAsJsonObject("size").get("longest_edge").getAsInt(), name));
+        out.add(
+            Arguments.of(
+                i,
+                c.get("do_image_splitting").getAsBoolean(),
+                c.getAsJsonObject("size").get("longest_edge").getAsInt(),
+                name));
       }
     }
     return out.stream();
@@ -130,10 +145,15 @@ class PreprocessFixturesTest {
 
   @ParameterizedTest(name = "split={1} longest_edge={2} {3}")
   @MethodSource("altSettings")
-  void everyAlternativeSettingMatchesItsReferenceHashes(int index, boolean split, int longest, String name)
-      throws Exception {
-    JsonObject ref = json("vlm-tiny/preprocess_alt.json").getAsJsonArray("configs").get(index).getAsJsonObject()
-        .getAsJsonObject("images").getAsJsonObject(name);
+  void everyAlternativeSettingMatchesItsReferenceHashes(
+      int index, boolean split, int longest, String name) throws Exception {
+    JsonObject ref =
+        json("vlm-tiny/preprocess_alt.json")
+            .getAsJsonArray("configs")
+            .get(index)
+            .getAsJsonObject()
+            .getAsJsonObject("images")
+            .getAsJsonObject(name);
     JsonObject pre = json("vlm-tiny/checkpoint/preprocessor_config.json");
     pre.addProperty("do_image_splitting", split);
     JsonObject size = new JsonObject();
@@ -157,7 +177,8 @@ class PreprocessFixturesTest {
 
   @Test
   void theVisionTinyGoldenImageBecomesTheLookupTableValuesOfItsBytes() throws Exception {
-    DecodedImage im = DECODER.decode(Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png")));
+    DecodedImage im =
+        DECODER.decode(Files.readAllBytes(Fixtures.path("vision-tiny/goldens/image512.png")));
     PreprocessorConfig cfg = PreprocessorConfig.fromDir(Fixtures.path("vision-tiny"));
     float[] lut = Npy.read(Fixtures.path("vision-tiny/goldens/pixel_lut_f32.npy")).floats();
     SmolVlmImageProcessor.Processed p = SmolVlmImageProcessor.preprocess(im, cfg);

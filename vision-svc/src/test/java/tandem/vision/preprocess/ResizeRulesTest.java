@@ -13,14 +13,26 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class ResizeRulesTest {
   static PreprocessorConfig cfg(boolean split, int longest) {
-    return new PreprocessorConfig(true, true, new PreprocessorConfig.LongestEdge(longest), 1, split,
-        new PreprocessorConfig.LongestEdge(512), true, 1.0 / 255, true, List.of(0.5, 0.5, 0.5), List.of(0.5, 0.5, 0.5),
-        true, 64);
+    return new PreprocessorConfig(
+        true,
+        true,
+        new PreprocessorConfig.LongestEdge(longest),
+        1,
+        split,
+        new PreprocessorConfig.LongestEdge(512),
+        true,
+        1.0 / 255,
+        true,
+        List.of(0.5, 0.5, 0.5),
+        List.of(0.5, 0.5, 0.5),
+        true,
+        64);
   }
 
   @ParameterizedTest(name = "{0}x{1} split={2} -> {3}x{4}, {5}x{6}, grid {7}x{8}, {9} images")
   @CsvSource({
-    // H, W, split, after get_resize_output_image_size (H, W), after resize_for_vision_encoder (H, W), rows, cols,
+    // H, W, split, after get_resize_output_image_size (H, W), after resize_for_vision_encoder (H,
+    // W), rows, cols,
     // images
     "512, 512, true, 2048, 2048, 2048, 2048, 4, 4, 17",
     "512, 512, false, 2048, 2048, 2048, 2048, 0, 0, 1",
@@ -42,8 +54,11 @@ class ResizeRulesTest {
       int h, int w, boolean split, int h2, int w2, int h3, int w3, int rows, int cols, int images) {
     var s2 = SmolVlmImageProcessor.longestEdgeSize(h, w, 2048);
     assertEquals(new SmolVlmImageProcessor.Size(h2, w2), s2);
-    assertEquals(new SmolVlmImageProcessor.Size(h3, w3), SmolVlmImageProcessor.visionEncoderSize(h2, w2, 512));
-    assertArrayEquals(new int[] {rows, cols, images}, SmolVlmImageProcessor.grid(h, w, cfg(split, 2048)));
+    assertEquals(
+        new SmolVlmImageProcessor.Size(h3, w3),
+        SmolVlmImageProcessor.visionEncoderSize(h2, w2, 512));
+    assertArrayEquals(
+        new int[] {rows, cols, images}, SmolVlmImageProcessor.grid(h, w, cfg(split, 2048)));
   }
 
   @ParameterizedTest(name = "longest_edge {2}: {0}x{1} -> {3}x{4}")
@@ -54,6 +69,8 @@ class ResizeRulesTest {
     "10, 10, 1536, 1536, 1536",
   })
   void theLongestSideIsCappedAt4096(int h, int w, int longest, int eh, int ew) {
-    assertEquals(new SmolVlmImageProcessor.Size(eh, ew), SmolVlmImageProcessor.longestEdgeSize(h, w, longest));
+    assertEquals(
+        new SmolVlmImageProcessor.Size(eh, ew),
+        SmolVlmImageProcessor.longestEdgeSize(h, w, longest));
   }
 }
