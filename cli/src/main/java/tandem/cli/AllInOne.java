@@ -237,14 +237,7 @@ public final class AllInOne implements AutoCloseable {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  a.close();
-                  telemetry.close();
-                },
-                "embedded-shutdown"));
+    ServerHost.closeOnShutdown(a::close, telemetry, "embedded-shutdown");
     return InProcessChannelBuilder.forName(name)
         .maxInboundMessageSize(CommonSettings.MAX_MESSAGE_BYTES.defaultValue())
         .build();

@@ -14,6 +14,7 @@ import tandem.common.config.ServiceDefaults;
 import tandem.common.config.Setting;
 import tandem.common.config.SettingRegistry;
 import tandem.common.config.SettingValues;
+import tandem.common.grpc.ServerHost;
 import tandem.common.hub.ModelResolver;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.config.GatewaySettings;
@@ -130,14 +131,7 @@ public final class ServeCommand implements Callable<Integer> {
       telemetry.close();
       throw new UserError(e.getMessage());
     }
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  server.close();
-                  telemetry.close();
-                },
-                "serve-shutdown"));
+    ServerHost.closeOnShutdown(server::close, telemetry, "serve-shutdown");
     System.err.println(
         "tandem: serving Chat on port "
             + server.port()

@@ -79,14 +79,7 @@ public final class ServeDecoderCommand implements Callable<Integer> {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  s.close();
-                  telemetry.close();
-                },
-                "decoder-shutdown"));
+    ServerHost.closeOnShutdown(s::close, telemetry, "decoder-shutdown");
     System.err.println(
         "decoder: serving DecoderService on port "
             + s.port()

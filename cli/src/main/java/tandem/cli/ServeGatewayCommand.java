@@ -12,6 +12,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 import tandem.common.config.Env;
 import tandem.common.config.SettingValues;
+import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.config.GatewaySettings;
@@ -63,14 +64,7 @@ public final class ServeGatewayCommand implements Callable<Integer> {
       throw new UserError(e.getMessage());
     }
     // the server logs what it serves and where; it borrows the telemetry, closed after it
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  s.close();
-                  telemetry.close();
-                },
-                "gateway-shutdown"));
+    ServerHost.closeOnShutdown(s::close, telemetry, "gateway-shutdown");
     s.awaitTermination();
     return 0;
   }

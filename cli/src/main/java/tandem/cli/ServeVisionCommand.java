@@ -66,14 +66,7 @@ public final class ServeVisionCommand implements Callable<Integer> {
       telemetry.close();
       throw new UserError("cannot start vision-svc: " + e.getMessage());
     }
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  server.close();
-                  telemetry.close();
-                },
-                "vision-svc-shutdown"));
+    ServerHost.closeOnShutdown(server::close, telemetry, "vision-svc-shutdown");
     var out = spec.commandLine().getOut();
     out.println(
         "vision-svc listening on port "

@@ -145,14 +145,7 @@ public final class DecoderServer implements AutoCloseable {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  server.close();
-                  telemetry.close();
-                },
-                "decoder-shutdown"));
+    ServerHost.closeOnShutdown(server::close, telemetry, "decoder-shutdown");
     server.awaitTermination();
   }
 

@@ -296,14 +296,7 @@ public final class GatewayServer implements AutoCloseable {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  s.close();
-                  telemetry.close();
-                },
-                "gateway-shutdown"));
+    ServerHost.closeOnShutdown(s::close, telemetry, "gateway-shutdown");
     s.awaitTermination();
   }
 }

@@ -237,14 +237,7 @@ public final class VisionServer implements AutoCloseable {
       telemetry.close();
       throw e;
     }
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  server.close();
-                  telemetry.close();
-                },
-                "vision-svc-shutdown"));
+    ServerHost.closeOnShutdown(server::close, telemetry, "vision-svc-shutdown");
     server.awaitTermination();
   }
 }

@@ -113,4 +113,20 @@ public record ServerHost(
   public boolean drain(ServerBootstrap boot) {
     return Draining.drain(boot, shutdownGrace);
   }
+
+  /**
+   * On JVM shutdown (SIGTERM, Ctrl-C): {@code closeServer} (it drains), then {@code telemetry},
+   * which the server only borrowed, so the last spans and metrics are exported after the last call
+   * ended.
+   */
+  public static void closeOnShutdown(Runnable closeServer, Telemetry telemetry, String threadName) {
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  closeServer.run();
+                  telemetry.close();
+                },
+                threadName));
+  }
 }
