@@ -13,8 +13,6 @@ import picocli.CommandLine.Spec;
 import tandem.common.io.Npy;
 import tandem.vision.model.VisionOptions;
 import tandem.vision.model.VisionTower;
-import tandem.vision.preprocess.ImageDecodeException;
-import tandem.vision.preprocess.ImageDecoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
 
@@ -179,28 +177,7 @@ public final class EmbedCommand implements Callable<Integer> {
   }
 
   private SmolVlmImageProcessor.Processed preprocess(Path image) throws IOException {
-    if (!Files.isRegularFile(image))
-      throw new UserError("--image " + image + " is not a readable file");
-    PreprocessorConfig cfg;
-    try {
-      cfg = PreprocessorConfig.fromDir(model);
-    } catch (IOException | RuntimeException e) {
-      throw new UserError(
-          "cannot read the preprocessor config in " + model + ": " + e.getMessage());
-    }
-    ImageDecoder decoder = ImageDecoder.withDefaults();
-    if (Files.size(image) > decoder.maxBytes())
-      throw new UserError(
-          "--image "
-              + image
-              + " is "
-              + Files.size(image)
-              + " bytes, the limit is "
-              + decoder.maxBytes());
-    try {
-      return SmolVlmImageProcessor.preprocess(decoder.decode(Files.readAllBytes(image)), cfg);
-    } catch (ImageDecodeException e) {
-      throw new UserError("--image " + image + ": " + e.getMessage());
-    }
+    PreprocessorConfig cfg = ImageFiles.processorConfig(model);
+    return SmolVlmImageProcessor.preprocess(ImageFiles.decode(image, "--image " + image), cfg);
   }
 }

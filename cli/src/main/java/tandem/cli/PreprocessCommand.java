@@ -10,8 +10,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import tandem.common.io.Npy;
 import tandem.vision.preprocess.DecodedImage;
-import tandem.vision.preprocess.ImageDecodeException;
-import tandem.vision.preprocess.ImageDecoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 import tandem.vision.preprocess.SmolVlmImageProcessor;
 
@@ -50,31 +48,8 @@ public final class PreprocessCommand implements Callable<Integer> {
     if (!Files.isRegularFile(model.resolve("preprocessor_config.json"))) {
       throw new UserError("--model " + model + " has no preprocessor_config.json");
     }
-    if (!Files.isRegularFile(image))
-      throw new UserError("--image " + image + " is not a readable file");
-    PreprocessorConfig cfg;
-    try {
-      cfg = PreprocessorConfig.fromDir(model);
-    } catch (IOException | RuntimeException e) {
-      throw new UserError(
-          "cannot read the preprocessor config in " + model + ": " + e.getMessage());
-    }
-    ImageDecoder decoder = ImageDecoder.withDefaults();
-    if (Files.size(image) > decoder.maxBytes()) {
-      throw new UserError(
-          "--image "
-              + image
-              + " is "
-              + Files.size(image)
-              + " bytes, the limit is "
-              + decoder.maxBytes());
-    }
-    DecodedImage decoded;
-    try {
-      decoded = decoder.decode(Files.readAllBytes(image));
-    } catch (ImageDecodeException e) {
-      throw new UserError("--image " + image + ": " + e.getMessage());
-    }
+    PreprocessorConfig cfg = ImageFiles.processorConfig(model);
+    DecodedImage decoded = ImageFiles.decode(image, "--image " + image);
     SmolVlmImageProcessor.Processed p = SmolVlmImageProcessor.preprocess(decoded, cfg);
     Npy.writeFloat32(out, p.pixelValues(), p.tiles(), 3, p.tileSize(), p.tileSize());
     var stdout = spec.commandLine().getOut();

@@ -121,13 +121,7 @@ public final class PromptCommand implements Callable<Integer> {
   /** Grids from the checkpoint's image processor settings and each image's decoded size. */
   static List<Grid> grids(Path model, List<Path> images) throws IOException {
     if (images.isEmpty()) return List.of();
-    PreprocessorConfig cfg;
-    try {
-      cfg = PreprocessorConfig.fromDir(model);
-    } catch (IOException | RuntimeException e) {
-      throw new UserError(
-          "cannot read the preprocessor config in " + model + ": " + e.getMessage());
-    }
+    PreprocessorConfig cfg = ImageFiles.processorConfig(model);
     ImageDecoder decoder = ImageDecoder.withDefaults();
     List<Grid> out = new ArrayList<>();
     for (Path p : images) {

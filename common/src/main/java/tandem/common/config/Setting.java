@@ -102,25 +102,21 @@ public record Setting<T>(
   /** A whole number from {@code min} to {@code max}. */
   public static Setting<Integer> integer(
       String flag, String env, Integer def, int min, int max, String description) {
-    Function<String, Integer> p =
-        s -> {
-          long v = parseLong(s);
-          if (v < min || v > max) throw new IllegalArgumentException(range(min, max));
-          return (int) v;
-        };
+    Function<String, Integer> p = s -> (int) wholeNumber(s, min, max);
     return new Setting<>(flag, List.of(), env, def, description, Integer.class, p, null);
   }
 
   /** A whole number from {@code min} to {@code max}. */
   public static Setting<Long> longValue(
       String flag, String env, Long def, long min, long max, String description) {
-    Function<String, Long> p =
-        s -> {
-          long v = parseLong(s);
-          if (v < min || v > max) throw new IllegalArgumentException(range(min, max));
-          return v;
-        };
+    Function<String, Long> p = s -> wholeNumber(s, min, max);
     return new Setting<>(flag, List.of(), env, def, description, Long.class, p, null);
+  }
+
+  private static long wholeNumber(String s, long min, long max) {
+    long v = parseLong(s);
+    if (v < min || v > max) throw new IllegalArgumentException(range(min, max));
+    return v;
   }
 
   /**
