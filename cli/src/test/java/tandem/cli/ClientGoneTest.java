@@ -19,12 +19,11 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.ChatRequests;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.proto.gateway.v1.ChatChunk;
-import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
@@ -57,11 +56,7 @@ class ClientGoneTest {
 
   /** A chat that cannot stop early: min_new_tokens suppresses EOS for 1500 tokens. */
   static ChatRequest longChat() {
-    return ChatRequest.newBuilder()
-        .addMessages(
-            ChatMessage.newBuilder()
-                .setRole("user")
-                .addContent(ContentPart.newBuilder().setText("count to a thousand")))
+    return ChatRequests.user("count to a thousand")
         .setParams(
             GenerationParams.newBuilder()
                 .setMaxNewTokens(1500)
@@ -107,11 +102,7 @@ class ClientGoneTest {
     var next =
         ChatServiceGrpc.newBlockingStub(channel)
             .chat(
-                ChatRequest.newBuilder()
-                    .addMessages(
-                        ChatMessage.newBuilder()
-                            .setRole("user")
-                            .addContent(ContentPart.newBuilder().setText("hi")))
+                ChatRequests.user("hi")
                     .setParams(GenerationParams.newBuilder().setMaxNewTokens(4))
                     .build());
     ChatChunk last = null;

@@ -30,14 +30,13 @@ import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
 import tandem.common.security.TlsSettings;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.ChatRequests;
 import tandem.common.testing.TestCerts;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderSettings;
 import tandem.proto.gateway.v1.ChatChunk;
-import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
@@ -211,11 +210,7 @@ class ClientTlsTest {
     ManagedChannel ch = o.open(address, Map.of(ServiceDefaults.ENV_CLIENT_TOKEN, TOKEN));
     try {
       ChatRequest req =
-          ChatRequest.newBuilder()
-              .addMessages(
-                  ChatMessage.newBuilder()
-                      .setRole("user")
-                      .addContent(ContentPart.newBuilder().setText("hi")))
+          ChatRequests.user("hi")
               .setParams(GenerationParams.newBuilder().setMaxNewTokens(2))
               .build();
       var it =

@@ -6,9 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.health.v1.HealthGrpc;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.Probes;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.common.testing.TlsTestEnv;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
@@ -64,13 +63,6 @@ class DecoderNetworkStartTest {
     }
   }
 
-  static ServingStatus health(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c)
-        .withDeadlineAfter(10, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.getDefaultInstance())
-        .getStatus();
-  }
-
   @Test
   void withMtlsOnlyTheGatewaysCertificateReachesGenerateAndTheHealthPortServesProbesOnly()
       throws Exception {
@@ -84,7 +76,7 @@ class DecoderNetworkStartTest {
     try {
       assertEquals(tls.healthPort(), server.healthPort());
       ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));
-      assertEquals(ServingStatus.SERVING, health(probe), "the kubelet's plaintext probe");
+      assertEquals(ServingStatus.SERVING, Probes.health(probe), "the kubelet's plaintext probe");
       assertEquals(Status.Code.UNIMPLEMENTED, generate(probe), "no Generate on the health port");
 
       assertEquals(

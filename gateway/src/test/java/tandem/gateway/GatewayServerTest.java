@@ -20,12 +20,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.config.Env;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.ChatRequests;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.TlsTestEnv;
-import tandem.proto.gateway.v1.ChatMessage;
-import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 
 /**
  * The gateway process over real sockets: starts on the fixture checkpoint, refuses an unknown
@@ -65,13 +63,7 @@ class GatewayServerTest {
                 () ->
                     ChatServiceGrpc.newBlockingStub(ch)
                         .withDeadlineAfter(10, TimeUnit.SECONDS)
-                        .chat(
-                            ChatRequest.newBuilder()
-                                .addMessages(
-                                    ChatMessage.newBuilder()
-                                        .setRole("user")
-                                        .addContent(ContentPart.newBuilder().setText("hi")))
-                                .build())
+                        .chat(ChatRequests.user("hi").build())
                         .forEachRemaining(c -> {}));
         assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
         assertTrue(
@@ -131,13 +123,7 @@ class GatewayServerTest {
     try {
       ChatServiceGrpc.newBlockingStub(ch)
           .withDeadlineAfter(10, TimeUnit.SECONDS)
-          .chat(
-              ChatRequest.newBuilder()
-                  .addMessages(
-                      ChatMessage.newBuilder()
-                          .setRole("user")
-                          .addContent(ContentPart.newBuilder().setText("hi")))
-                  .build())
+          .chat(ChatRequests.user("hi").build())
           .forEachRemaining(c -> {});
       return Status.OK;
     } catch (StatusRuntimeException e) {

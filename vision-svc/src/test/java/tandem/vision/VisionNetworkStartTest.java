@@ -6,10 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.health.v1.HealthGrpc;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,10 +20,9 @@ import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.Probes;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.common.testing.TlsTestEnv;
-import tandem.proto.vision.v1.EmbedRequest;
-import tandem.proto.vision.v1.VisionServiceGrpc;
 import tandem.vision.embed.EmbedLimits;
 
 /**
@@ -48,24 +44,6 @@ class VisionNetworkStartTest {
     return c;
   }
 
-  static Status.Code embed(ManagedChannel c) {
-    try {
-      VisionServiceGrpc.newBlockingStub(c)
-          .withDeadlineAfter(10, TimeUnit.SECONDS)
-          .embed(EmbedRequest.getDefaultInstance());
-      return Status.Code.OK;
-    } catch (StatusRuntimeException e) {
-      return e.getStatus().getCode();
-    }
-  }
-
-  static ServingStatus health(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c)
-        .withDeadlineAfter(10, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.getDefaultInstance())
-        .getStatus();
-  }
-
   @Test
   void withMtlsOnlyTheGatewaysCertificateReachesEmbedAndTheHealthPortServesProbesOnly()
       throws Exception {
@@ -77,18 +55,21 @@ class VisionNetworkStartTest {
         VisionServer.start(s, ServerHost.internal(s.port(), tls.env(), Telemetry.noop()))) {
       assertEquals(tls.healthPort(), server.healthPort());
       ManagedChannel probe = track(TlsTestEnv.plaintext(server.healthPort()));
-      assertEquals(ServingStatus.SERVING, health(probe), "the kubelet's plaintext probe");
-      assertEquals(Status.Code.UNIMPLEMENTED, embed(probe), "no Embed on the health port");
+      assertEquals(ServingStatus.SERVING, Probes.health(probe), "the kubelet's plaintext probe");
+      assertEquals(
+          Status.Code.UNIMPLEMENTED, Probes.embedCode(probe), "no Embed on the health port");
 
       // with the client certificate the call reaches Embed (an empty request is refused by Embed
       // itself)
       assertEquals(
           Status.Code.INVALID_ARGUMENT,
-          embed(track(TlsTestEnv.channel(server.port(), tls.tls(true)))));
+          Probes.embedCode(track(TlsTestEnv.channel(server.port(), tls.tls(true)))));
       // no client certificate: the handshake fails; plaintext: no TLS at all
       assertEquals(
-          Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
-      assertEquals(Status.Code.UNAVAILABLE, embed(track(TlsTestEnv.plaintext(server.port()))));
+          Status.Code.UNAVAILABLE,
+          Probes.embedCode(track(TlsTestEnv.channel(server.port(), tls.tls(false)))));
+      assertEquals(
+          Status.Code.UNAVAILABLE, Probes.embedCode(track(TlsTestEnv.plaintext(server.port()))));
     }
   }
 

@@ -12,10 +12,7 @@ import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.health.v1.HealthGrpc;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
@@ -30,6 +27,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.security.TlsSettings;
+import tandem.common.testing.Probes;
 import tandem.common.testing.TestCerts;
 import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.EmbedResponse;
@@ -66,24 +64,6 @@ class HealthOnlyPortTest {
     return c;
   }
 
-  static ServingStatus check(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c)
-        .withDeadlineAfter(10, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.getDefaultInstance())
-        .getStatus();
-  }
-
-  static Status.Code embedCode(ManagedChannel c) {
-    try {
-      VisionServiceGrpc.newBlockingStub(c)
-          .withDeadlineAfter(10, TimeUnit.SECONDS)
-          .embed(EmbedRequest.getDefaultInstance());
-      return Status.Code.OK;
-    } catch (StatusRuntimeException e) {
-      return e.getStatus().getCode();
-    }
-  }
-
   /**
    * vision-svc-like server: TLS on its service port, health-only plaintext server on another port.
    */
@@ -110,18 +90,19 @@ class HealthOnlyPortTest {
     ManagedChannel service = channel(boot.port(), tls);
 
     assertEquals(
-        ServingStatus.NOT_SERVING, check(health), "before warm-up, as on the service port");
+        ServingStatus.NOT_SERVING, Probes.health(health), "before warm-up, as on the service port");
     boot.setServing();
-    assertEquals(ServingStatus.SERVING, check(health));
-    assertEquals(ServingStatus.SERVING, check(service));
-    assertEquals(Status.Code.OK, embedCode(service));
+    assertEquals(ServingStatus.SERVING, Probes.health(health));
+    assertEquals(ServingStatus.SERVING, Probes.health(service));
+    assertEquals(Status.Code.OK, Probes.embedCode(service));
     // the kubelet's plaintext probe could not use the service port itself
     assertEquals(
         Status.Code.UNAVAILABLE,
-        embedCode(channel(boot.port(), InsecureChannelCredentials.create())));
+        Probes.embedCode(channel(boot.port(), InsecureChannelCredentials.create())));
 
     boot.enterDraining();
-    assertEquals(ServingStatus.NOT_SERVING, check(health), "draining shows on the health port too");
+    assertEquals(
+        ServingStatus.NOT_SERVING, Probes.health(health), "draining shows on the health port too");
   }
 
   @Test
@@ -131,7 +112,9 @@ class HealthOnlyPortTest {
     ManagedChannel health =
         channel(boot.healthOnlyServer().getPort(), InsecureChannelCredentials.create());
     assertEquals(
-        Status.Code.UNIMPLEMENTED, embedCode(health), "no Embed without TLS through the back door");
+        Status.Code.UNIMPLEMENTED,
+        Probes.embedCode(health),
+        "no Embed without TLS through the back door");
 
     // reflection would list the services; it is not there either
     CountDownLatch done = new CountDownLatch(1);

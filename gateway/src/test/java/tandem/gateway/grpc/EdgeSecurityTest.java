@@ -27,6 +27,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import tandem.common.security.BearerTokenAuth;
 import tandem.common.security.TlsSettings;
+import tandem.common.testing.ChatRequests;
 import tandem.common.testing.TestCerts;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.limits.EdgeSecurity;
@@ -34,10 +35,8 @@ import tandem.gateway.pipeline.ChatPipeline;
 import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
-import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.FinishReason;
 
 /**
@@ -56,12 +55,7 @@ class EdgeSecurityTest {
   }
 
   static ChatRequest hi() {
-    return ChatRequest.newBuilder()
-        .addMessages(
-            ChatMessage.newBuilder()
-                .setRole("user")
-                .addContent(ContentPart.newBuilder().setText("hi")))
-        .build();
+    return ChatRequests.user("hi").build();
   }
 
   /** A Chat gateway (fake in-process decoder) on a localhost port secured by {@code security}. */

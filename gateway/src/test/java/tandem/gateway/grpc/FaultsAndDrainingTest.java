@@ -24,15 +24,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.grpc.Draining;
 import tandem.common.grpc.ServerBootstrap;
+import tandem.common.testing.ChatRequests;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.pipeline.ChatPipeline;
 import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
-import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.FinishReason;
 
 /**
@@ -55,12 +54,7 @@ class FaultsAndDrainingTest {
   }
 
   static ChatRequest hi() {
-    return ChatRequest.newBuilder()
-        .addMessages(
-            ChatMessage.newBuilder()
-                .setRole("user")
-                .addContent(ContentPart.newBuilder().setText("hi")))
-        .build();
+    return ChatRequests.user("hi").build();
   }
 
   static List<ChatChunk> drain(Iterator<ChatChunk> it) {

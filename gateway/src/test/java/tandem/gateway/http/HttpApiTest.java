@@ -31,6 +31,7 @@ import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.ChatRequests;
 import tandem.gateway.FrontDoors;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.config.GatewaySettings;
@@ -701,13 +702,7 @@ class HttpApiTest extends InProcessTest {
             io.grpc.StatusRuntimeException.class,
             () ->
                 ChatServiceGrpc.newBlockingStub(ch)
-                    .chat(
-                        ChatRequest.newBuilder()
-                            .addMessages(
-                                ChatMessage.newBuilder()
-                                    .setRole("user")
-                                    .addContent(ContentPart.newBuilder().setText("hi")))
-                            .build())
+                    .chat(ChatRequests.user("hi").build())
                     .hasNext());
     assertEquals(io.grpc.Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
     assertTrue(

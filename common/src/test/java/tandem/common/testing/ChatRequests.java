@@ -1,0 +1,19 @@
+package tandem.common.testing;
+
+import tandem.proto.gateway.v1.ChatMessage;
+import tandem.proto.gateway.v1.ChatRequest;
+import tandem.proto.gateway.v1.ContentPart;
+
+/** Chat requests the tests send again and again. */
+public final class ChatRequests {
+  private ChatRequests() {}
+
+  /** One user turn of plain text; add params or more messages to the builder. */
+  public static ChatRequest.Builder user(String text) {
+    return ChatRequest.newBuilder()
+        .addMessages(
+            ChatMessage.newBuilder()
+                .setRole("user")
+                .addContent(ContentPart.newBuilder().setText(text)));
+  }
+}
