@@ -9,7 +9,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -26,6 +25,7 @@ import org.junit.jupiter.api.Test;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.NodeScripts;
+import tandem.common.testing.RawHttp;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.gateway.http.HttpSettings;
 import tandem.proto.gateway.v1.ChatChunk;
@@ -158,14 +158,7 @@ class OpenAiEndToEndTest {
                 + "\"}},{\"type\":\"text\",\"text\":\"count to a thousand\"}]}]}")
             .getBytes(StandardCharsets.UTF_8);
     try (Socket s = new Socket("127.0.0.1", server.httpPort())) {
-      OutputStream o = s.getOutputStream();
-      o.write(
-          ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-                  + body.length
-                  + "\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
-      o.write(body);
-      o.flush();
+      RawHttp.postJson(s, "/v1/chat/completions", body);
       InputStream in = s.getInputStream();
       StringBuilder seen = new StringBuilder();
       byte[] buf = new byte[8192];

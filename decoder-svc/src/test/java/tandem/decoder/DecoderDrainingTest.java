@@ -33,7 +33,6 @@ import tandem.proto.decoder.v1.GenerateFinal;
 import tandem.proto.decoder.v1.GenerateRequest;
 import tandem.proto.decoder.v1.GenerateResponse;
 import tandem.proto.types.v1.FinishReason;
-import tandem.proto.types.v1.GenerationParams;
 
 /**
  * A stopping decoder-svc (SIGTERM in a pod: {@link DecoderServer#close()}) on a real port: new
@@ -75,16 +74,7 @@ class DecoderDrainingTest {
   }
 
   static GenerateRequest tokens(int n) {
-    return GenerateRequest.newBuilder()
-        .setRequestId("drain")
-        .addInputIds(1)
-        .addInputIds(2)
-        .setParams(
-            GenerationParams.newBuilder()
-                .setMaxNewTokens(n)
-                .setMinNewTokens(n)
-                .setNoRepeatNgramSize(0))
-        .build();
+    return DecoderFaultsTest.tokens(n).toBuilder().setRequestId("drain").build();
   }
 
   /** Token count and final message of the rest of a stream. */

@@ -32,6 +32,7 @@ import tandem.common.config.Env;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.ChatRequests;
+import tandem.common.testing.RawHttp;
 import tandem.gateway.FrontDoors;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.config.GatewaySettings;
@@ -576,14 +577,7 @@ class HttpApiTest extends InProcessTest {
     start(Map.of(), new FakeBackends.Decoder(tok.encodeReference("tick "), 20, -1, true));
     byte[] body = chat(true, "").getBytes(StandardCharsets.UTF_8);
     try (Socket s = new Socket("127.0.0.1", doors.httpPort())) {
-      OutputStream o = s.getOutputStream();
-      o.write(
-          ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-                  + body.length
-                  + "\r\n\r\n")
-              .getBytes(StandardCharsets.US_ASCII));
-      o.write(body);
-      o.flush();
+      RawHttp.postJson(s, "/v1/chat/completions", body);
       InputStream in = s.getInputStream();
       String seen = "";
       byte[] buf = new byte[4096];
