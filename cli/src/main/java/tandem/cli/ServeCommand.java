@@ -49,16 +49,19 @@ public final class ServeCommand implements Callable<Integer> {
    * gateway.md) are read from the environment, and the network and security ones are flags too
    * ({@link ConnectionOptions}).
    */
+  /** The gateway's HTTP port, whose default here is {@link ServiceDefaults#HTTP_PORT}. */
+  static final Setting<Integer> HTTP_PORT =
+      GatewaySettings.HTTP_PORT.withDefaultText(
+          ServiceDefaults.HTTP_PORT
+              + "; off when the Chat port serves TLS and neither the flag nor the variable is set");
+
   static final SettingRegistry REGISTRY =
       new SettingRegistry(
           "vlm serve",
           List.of(
               CommonSettings.MODEL,
               PORT,
-              GatewaySettings.HTTP_PORT.withDefaultText(
-                  ServiceDefaults.HTTP_PORT
-                      + "; off when the Chat port serves TLS and"
-                      + " neither the flag nor the variable is set"),
+              HTTP_PORT,
               CommonSettings.DEVICE,
               CommonSettings.METRICS_PORT));
 
@@ -87,10 +90,7 @@ public final class ServeCommand implements Callable<Integer> {
     Env env = connections.env();
     Map<String, String> flags = SettingOptions.given(spec.commandLine().getParseResult(), REGISTRY);
     SettingValues v = SettingOptions.resolve(flags, REGISTRY, System.getenv());
-    httpPort =
-        flags.containsKey(GatewaySettings.HTTP_PORT.flag())
-            ? v.get(GatewaySettings.HTTP_PORT)
-            : null;
+    httpPort = flags.containsKey(HTTP_PORT.flag()) ? v.get(HTTP_PORT) : null;
     String m = v.get(CommonSettings.MODEL);
     if (m == null)
       throw new UserError(

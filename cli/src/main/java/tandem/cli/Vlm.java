@@ -53,6 +53,10 @@ public final class Vlm implements Runnable {
   }
 
   public static void main(String[] args) {
+    // gRPC and the JDK log through java.util.logging: route it into slf4j, the one facade (levels:
+    // simplelogger.properties)
+    org.slf4j.bridge.SLF4JBridgeHandler.removeHandlersForRootLogger();
+    org.slf4j.bridge.SLF4JBridgeHandler.install();
     ChatCommand.setEmbeddedGateway(AllInOne::openEmbedded);
     System.exit(commandLine().execute(args));
   }

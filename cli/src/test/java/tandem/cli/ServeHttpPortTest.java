@@ -66,4 +66,28 @@ class ServeHttpPortTest {
     assertTrue(
         k.getMessage().contains(GatewaySettings.HTTP_KEEPALIVE_SECONDS.env()), k.getMessage());
   }
+
+  @Test
+  void theAllInOneFlagsResolveBeforeTheModelIsLookedAt() {
+    VlmRun r =
+        VlmRun.of(
+            "serve",
+            "--model",
+            "/nonexistent/ckpt",
+            "--http-port",
+            "0",
+            "--port",
+            "0",
+            "--device",
+            "cpu",
+            "--metrics-port",
+            "0",
+            "--keepalive-seconds",
+            "30");
+    assertEquals(2, r.code(), r.err());
+    assertTrue(r.err().contains("/nonexistent/ckpt"), r.err());
+    VlmRun bad = VlmRun.of("serve", "--model", "/nonexistent/ckpt", "--http-port", "-2");
+    assertEquals(2, bad.code());
+    assertTrue(bad.err().contains("--http-port=-2: must be from -1 to 65535"), bad.err());
+  }
 }
