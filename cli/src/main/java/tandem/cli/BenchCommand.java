@@ -45,7 +45,8 @@ public final class BenchCommand implements Runnable {
       name = "decode",
       mixinStandardHelpOptions = true,
       description =
-          "Prefill and decode speed; last line {\"prefill_tok_s\",\"decode_tok_s\",\"peak_rss_mb\",\"floor_ratio\","
+          "Prefill and decode speed; last line"
+              + " {\"prefill_tok_s\",\"decode_tok_s\",\"peak_rss_mb\",\"floor_ratio\","
               + "\"weights\",\"kernel\",…}.")
   public static final class Decode implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -74,8 +75,9 @@ public final class BenchCommand implements Runnable {
         names = "--arrivals",
         defaultValue = "together",
         description =
-            "with --server: together (a level's streams start at once) or staggered (each starts when the"
-                + " previous one has its first token, so prompts are prefilled while others decode) (default ${DEFAULT-VALUE})")
+            "with --server: together (a level's streams start at once) or staggered (each starts"
+                + " when the previous one has its first token, so prompts are prefilled while"
+                + " others decode) (default ${DEFAULT-VALUE})")
     String arrivals;
 
     @Option(
@@ -100,14 +102,16 @@ public final class BenchCommand implements Runnable {
         names = "--weights",
         defaultValue = "auto",
         description =
-            "with --model: CPU weight format auto|bf16|q8_0|f32 (default ${DEFAULT-VALUE}: the checkpoint's)")
+            "with --model: CPU weight format auto|bf16|q8_0|f32 (default ${DEFAULT-VALUE}: the"
+                + " checkpoint's)")
     String weights;
 
     @Option(
         names = "--batch",
         defaultValue = "1",
         description =
-            "with --model: also time decode steps of this many sequences together (default ${DEFAULT-VALUE})")
+            "with --model: also time decode steps of this many sequences together (default"
+                + " ${DEFAULT-VALUE})")
     int batch;
 
     /**
@@ -119,7 +123,8 @@ public final class BenchCommand implements Runnable {
         names = "--threads",
         defaultValue = "0",
         description =
-            "with --model: compute threads (default 0 = all cores; the floor is read with the same threads)")
+            "with --model: compute threads (default 0 = all cores; the floor is read with the same"
+                + " threads)")
     int threads;
 
     @Override
@@ -261,9 +266,10 @@ public final class BenchCommand implements Runnable {
             steps[0] * 1e3);
         out.printf(
             Locale.ROOT,
-            "floor:   %.1f MB of weights per token; the kernel's own read of them takes %.1f ms (%.1f GB/s,"
-                + " %d threads; median of %d reads between the steps, %.1f–%.1f ms); decode/floor = %.2f (median step"
-                + " %.2f, best step %.2f: the spread is other load)%n",
+            "floor:   %.1f MB of weights per token; the kernel's own read of them takes %.1f ms"
+                + " (%.1f GB/s, %d threads; median of %d reads between the steps, %.1f–%.1f ms);"
+                + " decode/floor = %.2f (median step %.2f, best step %.2f: the spread is other"
+                + " load)%n",
             bytes / 1e6,
             readS * 1e3,
             bytes / readS / 1e9,

@@ -37,7 +37,8 @@ import tandem.proto.vision.v1.VisionServiceGrpc;
     name = "vision",
     mixinStandardHelpOptions = true,
     description =
-        "Benchmark vision-svc: ms per tile on a miss (batch 1 and the best batch size), ms per request on a cache hit, preprocessing ms per image.")
+        "Benchmark vision-svc: ms per tile on a miss (batch 1 and the best batch size), ms per"
+            + " request on a cache hit, preprocessing ms per image.")
 public final class BenchVisionCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -72,7 +73,8 @@ public final class BenchVisionCommand implements Callable<Integer> {
       names = "--seed",
       defaultValue = "1",
       description =
-          "Seed of the generated images; change it to miss a warm server's cache (default: ${DEFAULT-VALUE}).")
+          "Seed of the generated images; change it to miss a warm server's cache (default:"
+              + " ${DEFAULT-VALUE}).")
   long seed;
 
   @Override
@@ -117,7 +119,8 @@ public final class BenchVisionCommand implements Callable<Integer> {
         lastImage = img;
         out.printf(
             Locale.ROOT,
-            "miss, batch cap %d (applied %d): %.1f ms/tile, request %.0f ms (%d tiles, preprocess %.1f ms)%n",
+            "miss, batch cap %d (applied %d): %.1f ms/tile, request %.0f ms (%d tiles, preprocess"
+                + " %.1f ms)%n",
             b,
             r.getTimings().getMaxBatchTiles(),
             perTile,
@@ -159,7 +162,8 @@ public final class BenchVisionCommand implements Callable<Integer> {
           best[2]);
       out.printf(
           Locale.ROOT,
-          "hit: %.2f ms/request (median of %d) vs miss %.0f ms/request: %.3f%% of a miss (512x512, %d tiles)%n",
+          "hit: %.2f ms/request (median of %d) vs miss %.0f ms/request: %.3f%% of a miss (512x512,"
+              + " %d tiles)%n",
           hitMedian,
           hits,
           missMs,
@@ -167,7 +171,8 @@ public final class BenchVisionCommand implements Callable<Integer> {
           (int) best[5]);
       out.printf(
           Locale.ROOT,
-          "preprocess: %.1f ms per 512x512 PNG; %.1f ms per 1920x1080 JPEG (%d bytes) = %.2f%% of its encode (%.0f ms, %d tiles)%n",
+          "preprocess: %.1f ms per 512x512 PNG; %.1f ms per 1920x1080 JPEG (%d bytes) = %.2f%% of"
+              + " its encode (%.0f ms, %d tiles)%n",
           pre512,
           pre1080,
           jpeg.length,
@@ -178,7 +183,8 @@ public final class BenchVisionCommand implements Callable<Integer> {
           Locale.ROOT,
           "{\"model_id\":\"%s\",\"tiles_512\":%d,\"ms_per_tile_batch1\":%s,\"best_batch\":%d,\"ms_per_tile_best\":%.3f,"
               + "\"sweep\":[%s],\"miss_ms_per_request\":%.3f,\"hit_ms_per_request\":%.3f,\"hit_over_miss\":%.6f,"
-              + "\"preprocess_ms_512_png\":%.3f,\"preprocess_ms_1080p_jpeg\":%.3f,\"encode_ms_1080p_jpeg\":%.3f,\"tiles_1080p\":%d,"
+              + "\"preprocess_ms_512_png\":%.3f,\"preprocess_ms_1080p_jpeg\":%.3f,"
+              + "\"encode_ms_1080p_jpeg\":%.3f,\"tiles_1080p\":%d,"
               + "\"preprocess_over_encode_1080p\":%.6f}%n",
           modelId,
           (int) best[5],

@@ -79,7 +79,8 @@ public final class ChatCommand implements Callable<Integer> {
   @Option(
       names = "--model",
       description =
-          "Checkpoint folder or Hub repo id org/name[@rev] for the embedded server (default: $TANDEM_MODEL).")
+          "Checkpoint folder or Hub repo id org/name[@rev] for the embedded server (default:"
+              + " $TANDEM_MODEL).")
   Path model;
 
   @Mixin ConversationOptions conversation = new ConversationOptions();
@@ -157,8 +158,8 @@ public final class ChatCommand implements Callable<Integer> {
     EmbeddedGateway e = embedded;
     if (e == null) {
       throw new UserError(
-          "no --server given and this build has no embedded server; start a gateway (vlm serve gateway) and pass"
-              + " --server host:"
+          "no --server given and this build has no embedded server; start a gateway (vlm serve"
+              + " gateway) and pass --server host:"
               + ServiceDefaults.GATEWAY_PORT);
     }
     Path m = ModelArg.resolve((model != null ? model : pathFromEnv()).toString());
@@ -337,8 +338,9 @@ public final class ChatCommand implements Callable<Integer> {
     double tps = t.getDecodeMs() > 0 && n > 1 ? (n - 1) * 1000.0 / t.getDecodeMs() : 0;
     return String.format(
             Locale.ROOT,
-            "timings: preprocess %.0f ms | vision %.0f ms (%s) | tokenize %.1f ms | prefill %.0f ms | first token %.0f ms"
-                + " | decode %.0f ms (%d tokens, %.1f tok/s) | parse %.2f ms | total %.0f ms | %s, prompt %d tokens (%d image)",
+            "timings: preprocess %.0f ms | vision %.0f ms (%s) | tokenize %.1f ms | prefill %.0f ms"
+                + " | first token %.0f ms | decode %.0f ms (%d tokens, %.1f tok/s) | parse %.2f ms"
+                + " | total %.0f ms | %s, prompt %d tokens (%d image)",
             t.getPreprocessMs(),
             t.getVisionMs(),
             t.getVisionCacheHit() ? "cache hit" : "computed",

@@ -33,7 +33,8 @@ public final class CheckpointCommand implements Runnable {
       name = "random",
       mixinStandardHelpOptions = true,
       description = {
-        "Write a random-weight checkpoint (TRW-1, BF16) with config, processor, generation and tokenizer files.",
+        "Write a random-weight checkpoint (TRW-1, BF16) with config, processor, generation and"
+            + " tokenizer files.",
         "The same preset/config and seed always give the same tensor bytes."
       })
   static final class Random implements Callable<Integer> {
@@ -49,7 +50,8 @@ public final class CheckpointCommand implements Runnable {
           names = "--config",
           paramLabel = "CONFIG.json",
           description =
-              "a config.json (Idefics3/SmolVLM or Qwen3ForCausalLM); side files next to it are copied")
+              "a config.json (Idefics3/SmolVLM or Qwen3ForCausalLM); side files next to it are"
+                  + " copied")
       Path config;
     }
 
@@ -135,7 +137,8 @@ public final class CheckpointCommand implements Runnable {
       spec.commandLine()
           .getOut()
           .printf(
-              "wrote %s: %d tensors, %,d parameters, model.safetensors %,d bytes (%s, seed %d) in %.1f s%n",
+              "wrote %s: %d tensors, %,d parameters, model.safetensors %,d bytes (%s, seed %d) in"
+                  + " %.1f s%n",
               out, count, params, bytes, dt, opt.seed(), secs);
       return 0;
     }

@@ -25,8 +25,10 @@ import tandem.common.checkpoint.ModelConfig;
     name = "inspect",
     mixinStandardHelpOptions = true,
     description = {
-      "Describe a checkpoint folder: architecture, tensor shapes and dtypes, parameters per part, image tokens per image,",
-      "stop ids, chat template, and every problem found. Exit code 0 = no problems, 1 = problems listed."
+      "Describe a checkpoint folder: architecture, tensor shapes and dtypes, parameters per part,"
+          + " image tokens per image,",
+      "stop ids, chat template, and every problem found. Exit code 0 = no problems, 1 = problems"
+          + " listed."
     })
 final class CheckpointInspect implements Callable<Integer> {
   @Parameters(paramLabel = "DIR", description = "checkpoint folder")
@@ -110,8 +112,8 @@ final class CheckpointInspect implements Callable<Integer> {
     if (c.text() != null) {
       var t = c.text();
       out.printf(
-          "text           qwen3: hidden %d, %d layers, %d heads / %d kv, head_dim %d, intermediate %d, vocab %d, "
-              + "rope_theta %s, rms_norm_eps %s, %s%n",
+          "text           qwen3: hidden %d, %d layers, %d heads / %d kv, head_dim %d, intermediate"
+              + " %d, vocab %d, rope_theta %s, rms_norm_eps %s, %s%n",
           t.hiddenSize(),
           t.numHiddenLayers(),
           t.numAttentionHeads(),
@@ -129,7 +131,8 @@ final class CheckpointInspect implements Callable<Integer> {
     if (c.vision() != null) {
       var v = c.vision();
       out.printf(
-          "vision         siglip: hidden %d, %d layers, %d heads, intermediate %d, patch %d, image %d (%d patches), %s%n",
+          "vision         siglip: hidden %d, %d layers, %d heads, intermediate %d, patch %d, image"
+              + " %d (%d patches), %s%n",
           v.hiddenSize(),
           v.numHiddenLayers(),
           v.numAttentionHeads(),
@@ -139,7 +142,8 @@ final class CheckpointInspect implements Callable<Integer> {
           v.numPatches(),
           v.hiddenAct());
       out.printf(
-          "connector      pixel shuffle x%d: %d -> %d, %d image tokens per tile, image_token_id %d%n",
+          "connector      pixel shuffle x%d: %d -> %d, %d image tokens per tile, image_token_id"
+              + " %d%n",
           c.scaleFactor(),
           c.connectorInputSize(),
           c.textHiddenSize(),
@@ -156,7 +160,8 @@ final class CheckpointInspect implements Callable<Integer> {
     var it = r.imageTokens();
     if (it != null) {
       out.printf(
-          "images         splitting %s, longest edge %d, tile %d, image_seq_len %d: up to %d tiles = %d image tokens per image%n",
+          "images         splitting %s, longest edge %d, tile %d, image_seq_len %d: up to %d tiles"
+              + " = %d image tokens per image%n",
           it.splitting() ? "on" : "off",
           it.longestEdge(),
           it.tileSize(),

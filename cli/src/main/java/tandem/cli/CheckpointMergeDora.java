@@ -15,7 +15,8 @@ import tandem.common.checkpoint.AdapterMerger;
     description = {
       "Merge PEFT LoRA/DoRA adapters of a training folder into plain weights:",
       "  DoRA: W = m * rownorm(W + B·A·alpha/rank);  LoRA (no magnitude): W + B·A·alpha/rank.",
-      "Reads model.safetensors (or its index) and adapter_model.safetensors when present; alpha/rank/use_rslora from",
+      "Reads model.safetensors (or its index) and adapter_model.safetensors when present;"
+          + " alpha/rank/use_rslora from",
       "adapter_config.json unless given here."
     })
 final class CheckpointMergeDora implements Callable<Integer> {
@@ -49,7 +50,8 @@ final class CheckpointMergeDora implements Callable<Integer> {
       names = "--dtype",
       paramLabel = "BF16|F32",
       description =
-          "dtype of the merged weights (default: each base weight's own; F32 keeps the merge exact, BF16 rounds it)")
+          "dtype of the merged weights (default: each base weight's own; F32 keeps the merge exact,"
+              + " BF16 rounds it)")
   String dtype;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -58,7 +58,8 @@ public final class ClientOptions {
       names = "--tls-authority",
       paramLabel = "NAME",
       description =
-          "Host name the server's certificate must carry when it differs from the address (e.g. through kubectl port-forward).")
+          "Host name the server's certificate must carry when it differs from the address (e.g."
+              + " through kubectl port-forward).")
   String authority;
 
   @Option(
@@ -278,8 +279,8 @@ public final class ClientOptions {
       }
       if (t instanceof javax.net.ssl.SSLException) {
         return line
-            + "; the TLS handshake failed: --tls-ca must name the CA of the server's certificate, which must"
-            + " name the host dialled";
+            + "; the TLS handshake failed: --tls-ca must name the CA of the server's certificate,"
+            + " which must name the host dialled";
       }
     }
     // a TLS server hangs up on the plaintext HTTP/2 preface (closed or reset, no reason given); a

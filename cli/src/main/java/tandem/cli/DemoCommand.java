@@ -25,14 +25,16 @@ import tandem.common.checkpoint.CheckpointGenerator;
     name = "demo",
     mixinStandardHelpOptions = true,
     description =
-        "Chat about an image end to end in one process (random-weight checkpoint unless --model is given).")
+        "Chat about an image end to end in one process (random-weight checkpoint unless --model is"
+            + " given).")
 public final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
   @Option(
       names = "--model",
       description =
-          "Checkpoint folder or Hugging Face repo id (default: a generated tiny random-weight checkpoint).")
+          "Checkpoint folder or Hugging Face repo id (default: a generated tiny random-weight"
+              + " checkpoint).")
   String model;
 
   @Option(names = "--image", description = "Image to ask about (default: a bundled photo).")
@@ -64,9 +66,11 @@ public final class DemoCommand implements Callable<Integer> {
       Path dir = demoCheckpoint();
       err.println("vlm demo: no --model given, so this runs on " + dir);
       err.println(
-          "vlm demo: a GENERATED checkpoint with RANDOM weights (tiny preset, TRW-1 seed 1): every stage runs");
+          "vlm demo: a GENERATED checkpoint with RANDOM weights (tiny preset, TRW-1 seed 1): every"
+              + " stage runs");
       err.println(
-          "vlm demo: for real (decode, tiles, vision tower, prompt, decoder, boxes) but the text is meaningless.");
+          "vlm demo: for real (decode, tiles, vision tower, prompt, decoder, boxes) but the text is"
+              + " meaningless.");
       err.println("vlm demo: pass --model DIR (or a Hugging Face id) for the real model.");
       m = dir.toString();
     }

@@ -27,9 +27,11 @@ import tandem.common.hub.SnapshotDownloader;
     description = {
       "Download a model repository from the Hugging Face Hub into the Hugging Face cache"
           + " (models--org--name/snapshots/<commit>/...), shared with Python tools.",
-      "Fetches *.json, *.safetensors, tokenizer*, *.jinja and *.txt; resumes interrupted downloads; checks every file"
-          + " against the Hub's hash. Progress goes to stderr; the last line on stdout is the snapshot folder.",
-      "Environment: HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE (see docs/download.md)."
+      "Fetches *.json, *.safetensors, tokenizer*, *.jinja and *.txt; resumes interrupted downloads;"
+          + " checks every file against the Hub's hash. Progress goes to stderr; the last line on"
+          + " stdout is the snapshot folder.",
+      "Environment: HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE (see"
+          + " docs/download.md)."
     })
 public final class DownloadCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -50,7 +52,8 @@ public final class DownloadCommand implements Callable<Integer> {
       names = "--dir",
       paramLabel = "D",
       description =
-          "Cache root to use instead of HF_HUB_CACHE / $HF_HOME/hub (the folder that holds models--*).")
+          "Cache root to use instead of HF_HUB_CACHE / $HF_HOME/hub (the folder that holds"
+              + " models--*).")
   Path dir;
 
   @Option(

@@ -26,7 +26,8 @@ import tandem.vision.preprocess.SmolVlmImageProcessor;
     name = "embed",
     mixinStandardHelpOptions = true,
     description =
-        "Run the vision tower + connector: write float32 image tokens [n,tokens,hidden] to a .npy file.")
+        "Run the vision tower + connector: write float32 image tokens [n,tokens,hidden] to a .npy"
+            + " file.")
 public final class EmbedCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -46,7 +47,8 @@ public final class EmbedCommand implements Callable<Integer> {
     @Option(
         names = "--image",
         description =
-            "Image file (JPEG, PNG, GIF, BMP), preprocessed as the checkpoint's preprocessor_config.json says.")
+            "Image file (JPEG, PNG, GIF, BMP), preprocessed as the checkpoint's"
+                + " preprocessor_config.json says.")
     Path image;
   }
 
@@ -145,7 +147,8 @@ public final class EmbedCommand implements Callable<Integer> {
       Npy.writeFloat32(out, tokens, tiles, perTile, hidden);
       var stdout = spec.commandLine().getOut();
       stdout.printf(
-          "{\"tiles\":%d,\"tokens_per_tile\":%d,\"hidden\":%d%s,\"model_id\":\"%s\",\"device\":\"%s\",\"load_ms\":%.1f,\"encode_ms\":%.1f}%n",
+          "{\"tiles\":%d,\"tokens_per_tile\":%d,\"hidden\":%d%s,\"model_id\":\"%s\","
+              + "\"device\":\"%s\",\"load_ms\":%.1f,\"encode_ms\":%.1f}%n",
           tiles,
           perTile,
           hidden,

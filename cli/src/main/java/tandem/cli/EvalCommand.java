@@ -65,9 +65,11 @@ public final class EvalCommand implements Runnable {
       name = "grounding",
       mixinStandardHelpOptions = true,
       description = {
-        "Grounding quality on COCO/Objects365-style annotations: COCO AP (as pycocotools), mean IoU, precision and"
-            + " recall at IoU 0.5, unparsable answers; writes --out/metrics.json, predictions.json, index.html.",
-        "The model gives no scores: each box's confidence is its rank in the answer (1, 1/2, 1/3, ...)."
+        "Grounding quality on COCO/Objects365-style annotations: COCO AP (as pycocotools), mean"
+            + " IoU, precision and recall at IoU 0.5, unparsable answers; writes"
+            + " --out/metrics.json, predictions.json, index.html.",
+        "The model gives no scores: each box's confidence is its rank in the answer (1, 1/2, 1/3,"
+            + " ...)."
       })
   public static final class Grounding implements Callable<Integer> {
     static final String DEFAULT_PROMPT = "检测图片中的{label}";
@@ -93,7 +95,8 @@ public final class EvalCommand implements Runnable {
         required = true,
         paramLabel = "A.json",
         description =
-            "COCO detection annotations: images, categories, annotations with bbox [x, y, w, h] in pixels.")
+            "COCO detection annotations: images, categories, annotations with bbox [x, y, w, h] in"
+                + " pixels.")
     Path annotations;
 
     @Option(
@@ -106,7 +109,8 @@ public final class EvalCommand implements Runnable {
         names = "--predictions",
         paramLabel = "R.json",
         description =
-            "Score this COCO results file [{image_id, category_id, bbox, score}] instead of asking a model.")
+            "Score this COCO results file [{image_id, category_id, bbox, score}] instead of asking"
+                + " a model.")
     Path predictions;
 
     @Option(
@@ -114,7 +118,8 @@ public final class EvalCommand implements Runnable {
         paramLabel = "T",
         defaultValue = DEFAULT_PROMPT,
         description =
-            "The question per image and category; {label} becomes the category name (default: ${DEFAULT-VALUE}).")
+            "The question per image and category; {label} becomes the category name (default:"
+                + " ${DEFAULT-VALUE}).")
     String promptTemplate;
 
     @Option(
@@ -236,7 +241,8 @@ public final class EvalCommand implements Runnable {
       }
       if (images == null)
         throw new UserError(
-            "give --images DIR (where the annotations' file_name values are), or --predictions R.json");
+            "give --images DIR (where the annotations' file_name values are), or --predictions"
+                + " R.json");
       if (!Files.isDirectory(images)) throw new UserError("--images " + images + ": not a folder");
       if (!promptTemplate.contains("{label}")) {
         throw new UserError(
@@ -374,7 +380,8 @@ public final class EvalCommand implements Runnable {
       ChatCommand.EmbeddedGateway e = ChatCommand.embeddedGateway();
       if (e == null) {
         throw new UserError(
-            "no --server given and this build has no embedded server; start a gateway and pass --server host:"
+            "no --server given and this build has no embedded server; start a gateway and pass"
+                + " --server host:"
                 + ServiceDefaults.GATEWAY_PORT);
       }
       String m = modelArg();

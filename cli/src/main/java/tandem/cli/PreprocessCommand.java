@@ -22,7 +22,8 @@ import tandem.vision.preprocess.SmolVlmImageProcessor;
     name = "preprocess",
     mixinStandardHelpOptions = true,
     description =
-        "Decode, resize and split one image as Hugging Face's SmolVLM processor does; write float32 pixel values [n,3,512,512] to a .npy file.")
+        "Decode, resize and split one image as Hugging Face's SmolVLM processor does; write float32"
+            + " pixel values [n,3,512,512] to a .npy file.")
 public final class PreprocessCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 

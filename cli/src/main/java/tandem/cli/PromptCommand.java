@@ -50,7 +50,8 @@ public final class PromptCommand implements Callable<Integer> {
   @Option(
       names = "--enable-thinking",
       description =
-          "Hugging Face enable_thinking=True (default false: the empty think block is in the prompt).")
+          "Hugging Face enable_thinking=True (default false: the empty think block is in the"
+              + " prompt).")
   boolean enableThinking;
 
   @Option(
@@ -59,7 +60,8 @@ public final class PromptCommand implements Callable<Integer> {
       defaultValue = "true",
       fallbackValue = "true",
       description =
-          "Append the assistant header (default true; --no-add-generation-prompt reproduces the seed demo).")
+          "Append the assistant header (default true; --no-add-generation-prompt reproduces the"
+              + " seed demo).")
   boolean addGenerationPrompt;
 
   @Override

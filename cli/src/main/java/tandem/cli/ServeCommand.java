@@ -28,7 +28,8 @@ import tandem.gateway.config.GatewaySettings;
     name = "serve",
     mixinStandardHelpOptions = true,
     description = {
-      "Run Tandem. Without a subcommand: all three services in one process behind one port (the laptop default).",
+      "Run Tandem. Without a subcommand: all three services in one process behind one port (the"
+          + " laptop default).",
       "With a subcommand: one service of the split deployment."
     },
     subcommands = {ServeDecoderCommand.class, ServeGatewayCommand.class, ServeVisionCommand.class},
@@ -157,16 +158,16 @@ public final class ServeCommand implements Callable<Integer> {
         httpPort != null || !env.string(GatewaySettings.HTTP_PORT.env(), "").isEmpty();
     if (tls && !explicit) {
       System.err.println(
-          "tandem: the Chat port serves TLS, so the plain-HTTP port (OpenAI API, playground) stays off; "
-              + "set --http-port or "
+          "tandem: the Chat port serves TLS, so the plain-HTTP port (OpenAI API, playground) stays"
+              + " off; set --http-port or "
               + GatewaySettings.HTTP_PORT.env()
               + " to open it behind your own TLS");
       return null;
     }
     if (tls) {
       System.err.println(
-          "tandem: warning: the HTTP port serves plain HTTP next to the TLS Chat port; put it behind a "
-              + "TLS-terminating proxy, bearer tokens travel in its requests");
+          "tandem: warning: the HTTP port serves plain HTTP next to the TLS Chat port; put it"
+              + " behind a TLS-terminating proxy, bearer tokens travel in its requests");
     }
     try {
       return tandem.gateway.http.HttpSettings.from(

@@ -28,7 +28,8 @@ import tandem.decoder.DecoderSettings;
     mixinStandardHelpOptions = true,
     modelTransformer = ServeDecoderCommand.Settings.class,
     description =
-        "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one checkpoint.")
+        "Serve DecoderService.Generate (Qwen3 with KV cache and continuous batching) for one"
+            + " checkpoint.")
 public final class ServeDecoderCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -40,8 +41,8 @@ public final class ServeDecoderCommand implements Callable<Integer> {
     public CommandSpec transform(CommandSpec spec) {
       List<String> description = new ArrayList<>(List.of(spec.usageMessage().description()));
       description.add(
-          "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, streams in flight finish"
-              + " within $"
+          "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, streams in flight"
+              + " finish within $"
               + CommonSettings.SHUTDOWN_GRACE_SECONDS.env()
               + " (default "
               + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultValue()

@@ -30,7 +30,8 @@ public final class ServeVisionCommand implements Callable<Integer> {
       spec.usageMessage()
           .description(
               "Serve vision-svc (image bytes in, connector embeddings out).",
-              "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, calls in flight finish within $"
+              "On SIGTERM it drains: health NOT_SERVING, new calls UNAVAILABLE, calls in flight"
+                  + " finish within $"
                   + CommonSettings.SHUTDOWN_GRACE_SECONDS.env()
                   + " (default "
                   + CommonSettings.SHUTDOWN_GRACE_SECONDS.defaultText()

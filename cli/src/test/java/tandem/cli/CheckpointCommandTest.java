@@ -78,7 +78,8 @@ class CheckpointCommandTest {
       value = {
         "--preset huge --seed 1 | unknown preset 'huge' (allowed: tiny, full)",
         "--preset tiny | give --seed N or --trw1 trw1.json",
-        "--config /no/such/config.json --seed 1 | --config file /no/such/config.json does not exist",
+        "--config /no/such/config.json --seed 1 | --config file /no/such/config.json does not"
+            + " exist",
         "--preset tiny --seed 1 --dtype F8 | --dtype must be BF16 or F32, got F8",
       })
   void badInputGivesOneLineAndExitCodeTwo(String args, String message) {

@@ -159,8 +159,8 @@ class ClientTlsTest {
     assertTrue(
         r.err()
                 .startsWith(
-                    "vlm: error: UNAVAILABLE: io exception (SunCertPathBuilderException: unable to find"
-                        + " valid certification path")
+                    "vlm: error: UNAVAILABLE: io exception (SunCertPathBuilderException: unable to"
+                        + " find valid certification path")
             && r.err().contains("the TLS handshake failed: --tls-ca"),
         r.err());
   }

@@ -61,7 +61,8 @@ class ConnectionOptionsTest {
     assertEquals("--keepalive-seconds=0: must be >= 1", e.getMessage());
     e = assertThrows(UserError.class, () -> overlay(Map.of(), "--tls-client-auth", "maybe"));
     assertEquals(
-        "--tls-client-auth=maybe: tls-client-auth maybe is not allowed (allowed: none, optional, require)",
+        "--tls-client-auth=maybe: tls-client-auth maybe is not allowed (allowed: none, optional,"
+            + " require)",
         e.getMessage());
   }
 

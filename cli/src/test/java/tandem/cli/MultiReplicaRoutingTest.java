@@ -367,8 +367,9 @@ class MultiReplicaRoutingTest {
     }
     double waited = (System.nanoTime() - started) / 1e9;
     System.out.printf(
-        "multi-replica routing: first round %d misses over 20 chats; stopped replica owned %d images,"
-            + " which missed %d times after the stop; fourth replica's first call %.2f s after it started%n",
+        "multi-replica routing: first round %d misses over 20 chats; stopped replica owned %d"
+            + " images, which missed %d times after the stop; fourth replica's first call %.2f s"
+            + " after it started%n",
         missedChats, orphans.size(), secondRoundMisses, waited);
     assertFalse(fourthCalls.requests.isEmpty(), "the fourth replica got no call in 60 s");
     assertTrue(
@@ -390,8 +391,8 @@ class MultiReplicaRoutingTest {
       for (int turn = 1; turn <= 3; turn++) {
         ChatFinal f = chat("conv-" + conv + "-" + turn, messages);
         System.out.printf(
-            "multi-replica routing: conversation %s turn %d: %d prompt tokens, %d reused from the prefix"
-                + " cache%n",
+            "multi-replica routing: conversation %s turn %d: %d prompt tokens, %d reused from the"
+                + " prefix cache%n",
             conv, turn, f.getUsage().getPromptTokens(), f.getUsage().getCachedPromptTokens());
         // a later turn lands where the earlier ones left their blocks: the system prompt, first
         // question and image

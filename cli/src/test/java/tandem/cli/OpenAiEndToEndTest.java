@@ -153,7 +153,7 @@ class OpenAiEndToEndTest {
     // min_tokens keeps the answer from ending early: only the hang-up can end it
     byte[] body =
         ("{\"stream\":true,\"max_tokens\":1500,\"min_tokens\":1500,\"temperature\":0,\"messages\":[{\"role\":"
-                + "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
+             + "\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
                 + png
                 + "\"}},{\"type\":\"text\",\"text\":\"count to a thousand\"}]}]}")
             .getBytes(StandardCharsets.UTF_8);

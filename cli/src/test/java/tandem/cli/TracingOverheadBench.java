@@ -102,9 +102,9 @@ public final class TracingOverheadBench {
       Arrays.sort(sorted);
       System.out.printf(
           Locale.ROOT,
-          "median decode tok/s: off %.1f, on %.1f (%+.2f%%); per-pair on/off ratio: median %.4f (%+.2f%%),"
-              + " quartiles %.4f..%.4f; median chat wall: off %.1f ms, on %.1f ms (%+.2f%%);"
-              + " %d pairs x %d chats x %d tokens, model %s, built first: %s%n",
+          "median decode tok/s: off %.1f, on %.1f (%+.2f%%); per-pair on/off ratio: median %.4f"
+              + " (%+.2f%%), quartiles %.4f..%.4f; median chat wall: off %.1f ms, on %.1f ms"
+              + " (%+.2f%%); %d pairs x %d chats x %d tokens, model %s, built first: %s%n",
           offMed,
           onMed,
           100 * (onMed / offMed - 1),

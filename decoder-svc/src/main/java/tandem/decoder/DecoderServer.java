@@ -95,8 +95,8 @@ public final class DecoderServer implements AutoCloseable {
     boolean prefix = model.prefixCaching();
     DecoderServer server = start(model, info, config, host);
     log.info(
-        "decoder-svc serving {} on port {}: device {}, kernel {}, max batch {} x {} tokens, KV cache {}, prefix"
-            + " cache {}, prefill chunk {} tokens, queue {}; loaded in {} s",
+        "decoder-svc serving {} on port {}: device {}, kernel {}, max batch {} x {} tokens, KV"
+            + " cache {}, prefix cache {}, prefill chunk {} tokens, queue {}; loaded in {} s",
         config.model(),
         server.port(),
         config.device(),
@@ -259,8 +259,8 @@ public final class DecoderServer implements AutoCloseable {
       model.close();
     } else {
       log.warn(
-          "the scheduler still runs a forward pass after {} s; the model is left allocated rather than freed"
-              + " under it",
+          "the scheduler still runs a forward pass after {} s; the model is left allocated rather"
+              + " than freed under it",
           SCHEDULER_STOP_WAIT.toSeconds());
     }
     return clean && stopped;

@@ -28,8 +28,9 @@ public final class DecoderSettings {
           8,
           1,
           Integer.MAX_VALUE,
-          "Most sequences running together (rows of a decode step). The CPU kernel reserves no memory"
-              + " for it (the KV budget does); libtorch (CUDA) reserves max-batch × max-seq-len positions of KV up front.");
+          "Most sequences running together (rows of a decode step). The CPU kernel reserves no"
+              + " memory for it (the KV budget does); libtorch (CUDA) reserves max-batch ×"
+              + " max-seq-len positions of KV up front.");
   public static final Setting<Integer> MAX_SEQ_LEN =
       Setting.integer(
           "max-seq-len",
@@ -45,7 +46,8 @@ public final class DecoderSettings {
           64,
           0,
           Integer.MAX_VALUE,
-          "Requests that may wait for a free slot; beyond that a new call gets RESOURCE_EXHAUSTED.");
+          "Requests that may wait for a free slot; beyond that a new call gets"
+              + " RESOURCE_EXHAUSTED.");
   public static final Setting<Integer> PREFILL_CHUNK_TOKENS =
       Setting.integer(
               "prefill-chunk-tokens",
@@ -53,9 +55,9 @@ public final class DecoderSettings {
               24,
               1,
               Integer.MAX_VALUE,
-              "Rows per scheduler step, decoding rows included:"
-                  + " pending prompts get the rest, at least 16 (chunked prefill). Smaller keeps running streams smoother"
-                  + " while a long prompt is prefilled; larger gives that prompt its first token sooner.")
+              "Rows per scheduler step, decoding rows included: pending prompts get the rest, at"
+                  + " least 16 (chunked prefill). Smaller keeps running streams smoother while a"
+                  + " long prompt is prefilled; larger gives that prompt its first token sooner.")
           .withAliases("prefill-tokens");
   public static final Setting<Long> KV_CACHE_BYTES =
       Setting.bytes(
@@ -81,8 +83,8 @@ public final class DecoderSettings {
           "prefix-cache",
           "TANDEM_DECODER_PREFIX_CACHE",
           true,
-          "Keep full KV blocks after their sequence ends and reuse them for later prompts with the same prefix"
-              + " (system prompt, image, earlier turns).");
+          "Keep full KV blocks after their sequence ends and reuse them for later prompts with the"
+              + " same prefix (system prompt, image, earlier turns).");
   public static final Setting<Integer> THREADS =
       Setting.integer(
           "threads",
@@ -97,8 +99,9 @@ public final class DecoderSettings {
           List.of(),
           "TANDEM_DECODER_WEIGHTS",
           "auto",
-          "CPU weight format: auto (the checkpoint's: bf16 for a bf16 checkpoint, else f32), bf16, q8_0 (int8 blocks as"
-              + " llama.cpp's Q8_0: an approximation, about half the bytes of bf16) or f32. On CUDA, --dtype applies.",
+          "CPU weight format: auto (the checkpoint's: bf16 for a bf16 checkpoint, else f32), bf16,"
+              + " q8_0 (int8 blocks as llama.cpp's Q8_0: an approximation, about half the bytes of"
+              + " bf16) or f32. On CUDA, --dtype applies.",
           String.class,
           DecoderSettings::weights,
           null);

@@ -130,8 +130,8 @@ public final class GatewayServer implements AutoCloseable {
     EdgeSecurity security = EdgeSecurity.fromEnv(env);
     if (c.http() != null && security.edgeTls()) {
       LOG.warn(
-          "{}={} serves plain HTTP next to the TLS Chat port: terminate TLS in front of it (an ingress); bearer"
-              + " tokens travel in its requests. -1 turns it off.",
+          "{}={} serves plain HTTP next to the TLS Chat port: terminate TLS in front of it (an"
+              + " ingress); bearer tokens travel in its requests. -1 turns it off.",
           GatewaySettings.HTTP_PORT.env(),
           c.http().port());
     }

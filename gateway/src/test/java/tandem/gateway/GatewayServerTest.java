@@ -40,9 +40,11 @@ class GatewayServerTest {
       assertTrue(line.startsWith("gateway: model checkpoint ("), line);
       assertTrue(
           line.contains(
-              "vision-svc 127.0.0.1:1 (1 replica), decoder-svc 127.0.0.1:1 (1 replica); Chat on port "
+              "vision-svc 127.0.0.1:1 (1 replica), decoder-svc 127.0.0.1:1 (1 replica); Chat on"
+                  + " port "
                   + s.port()
-                  + ", no HTTP port; limits: prompt 4096 tokens, max_new_tokens 2048, 16 images, request "
+                  + ", no HTTP port; limits: prompt 4096 tokens, max_new_tokens 2048, 16 images,"
+                  + " request "
                   + (1 << 20)
                   + " bytes, 128 streams (16 per client), 20.0 requests/s per client (burst 40)"),
           line);

@@ -97,8 +97,9 @@ public final class VisionServer implements AutoCloseable {
     LOG.info(
         String.format(
             Locale.ROOT,
-            "vision-svc serving %s: model %s on %s, %d tiles per batch (wait %d ms),"
-                + " cache %s, images up to %s bytes and %d pixels, %d per request, longest wait %d s; warm-up tile %.0f ms",
+            "vision-svc serving %s: model %s on %s, %d tiles per batch (wait %d ms), cache %s,"
+                + " images up to %s bytes and %d pixels, %d per request, longest wait %d s; warm-up"
+                + " tile %.0f ms",
             boot.port() < 0 ? "in-process" : "on port " + boot.port(),
             tower.modelId(),
             tower.device(),
@@ -180,7 +181,8 @@ public final class VisionServer implements AutoCloseable {
     } else { // freeing the weights under a running forward pass would crash the process, not stop
       // it
       LOG.warn(
-          "a vision forward pass still runs after the batcher's stop wait; the tower is left allocated");
+          "a vision forward pass still runs after the batcher's stop wait; the tower is left"
+              + " allocated");
       clean = false;
     }
     return clean;

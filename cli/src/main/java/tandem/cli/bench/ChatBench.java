@@ -65,7 +65,8 @@ public final class ChatBench {
         rows.add(new Level[] {viaGateway, direct});
         out.printf(
             Locale.ROOT,
-            "concurrency %d: gateway %.2f tok/s, TTFT %.0f ms | decoder-svc %.2f tok/s, TTFT %.0f ms | gateway cost %.1f%% of tok/s%n",
+            "concurrency %d: gateway %.2f tok/s, TTFT %.0f ms | decoder-svc %.2f tok/s, TTFT %.0f"
+                + " ms | gateway cost %.1f%% of tok/s%n",
             c,
             viaGateway.aggregateTokS,
             viaGateway.ttftMeanMs,

@@ -80,8 +80,9 @@ public final class DecodeServerBench {
         levels.add(l);
         out.printf(
             Locale.ROOT,
-            "concurrency %d: aggregate %.2f tok/s, per-stream %.2f tok/s, TTFT mean %.0f ms"
-                + " (max %.0f ms), inter-token p50 %.0f ms p99 %.0f ms, step overhead %.2f%% (%d tokens in %.1f s)%n",
+            "concurrency %d: aggregate %.2f tok/s, per-stream %.2f tok/s, TTFT mean %.0f ms (max"
+                + " %.0f ms), inter-token p50 %.0f ms p99 %.0f ms, step overhead %.2f%% (%d tokens"
+                + " in %.1f s)%n",
             c,
             l.aggregateTokS,
             l.perStreamTokS,

@@ -28,7 +28,8 @@ import tandem.proto.gateway.v1.ChatServiceGrpc;
     name = "soak",
     mixinStandardHelpOptions = true,
     description =
-        "Sustained Chat load: requests, errors by status, p50/p99 TTFT, heap/RSS at start, middle, end.")
+        "Sustained Chat load: requests, errors by status, p50/p99 TTFT, heap/RSS at start, middle,"
+            + " end.")
 public final class SoakCommand implements Callable<Integer> {
   @Option(names = "--server", description = "gateway host:port")
   String server;
@@ -96,15 +97,15 @@ public final class SoakCommand implements Callable<Integer> {
       names = "--restart-every",
       defaultValue = "-1",
       description =
-          "with --model: restart a backend (decoder-svc, vision-svc in turn) every this many seconds; 0 = never "
-              + "(default: 60 with --mix, else never)")
+          "with --model: restart a backend (decoder-svc, vision-svc in turn) every this many"
+              + " seconds; 0 = never (default: 60 with --mix, else never)")
   double restartEvery;
 
   @Option(
       names = "--mix",
       description =
-          "the hostile mix in one flag: images 0.3, cancels 0.1, disconnects 0.05, "
-              + "slow readers 0.05, and with --model a backend restart every 60 s (explicit flags win)")
+          "the hostile mix in one flag: images 0.3, cancels 0.1, disconnects 0.05, slow readers"
+              + " 0.05, and with --model a backend restart every 60 s (explicit flags win)")
   boolean hostileMix;
 
   /**

@@ -74,7 +74,8 @@ public final class BoxDrawer {
     font = new Font(found == null ? Font.SANS_SERIF : found, Font.BOLD, 14);
     fontNote =
         found == null
-            ? "no CJK-capable font found (install fonts-noto-cjk or fonts-wqy-zenhei); Chinese labels may be drawn as empty boxes"
+            ? "no CJK-capable font found (install fonts-noto-cjk or fonts-wqy-zenhei); Chinese"
+                + " labels may be drawn as empty boxes"
             : "labels drawn with font " + found;
   }
 

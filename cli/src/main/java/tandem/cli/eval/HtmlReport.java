@@ -95,23 +95,28 @@ public final class HtmlReport {
         .append(esc(title))
         .append("</title>\n<style>\n")
         .append(
-            "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:17px;margin-top:28px}")
+            "body{font:14px"
+                + " system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:17px;margin-top:28px}")
         .append(
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}")
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px"
+                + " 8px;text-align:right}")
         .append(
             "td:first-child,th:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:16px}")
         .append(
-            ".card{width:360px;border:1px solid #ddd;padding:8px}.card svg{width:100%;height:auto;background:#888}")
+            ".card{width:360px;border:1px solid #ddd;padding:8px}.card"
+                + " svg{width:100%;height:auto;background:#888}")
         .append(".gt{fill:none;stroke:#1a9e3a;stroke-width:3}.crowd{stroke-dasharray:6 4}")
         .append(
             ".tp{fill:none;stroke:#1f5fd6;stroke-width:2}.fp{fill:none;stroke:#e0261d;stroke-width:2}")
         .append(
-            ".lbl{font-family:sans-serif;font-weight:bold;paint-order:stroke;stroke:#fff}.small{color:#666;font-size:12px}")
+            ".lbl{font-family:sans-serif;font-weight:bold;paint-order:stroke;stroke:#fff}"
+                + ".small{color:#666;font-size:12px}")
         .append("\n</style></head><body>\n");
     h.append("<h1>").append(esc(title)).append("</h1>\n");
     h.append(
-        "<p class=\"small\">Green: true boxes (dashed: crowd). Blue: predictions matched at IoU 0.5. Red: predictions"
-            + " not matched. Numbers are the rank in the answer (a box's confidence is 1/rank, the model gives none).</p>\n");
+        "<p class=\"small\">Green: true boxes (dashed: crowd). Blue: predictions matched at IoU"
+            + " 0.5. Red: predictions not matched. Numbers are the rank in the answer (a box's"
+            + " confidence is 1/rank, the model gives none).</p>\n");
     h.append(metricsTable(overall, r, data, names));
     if (scores.size() <= 2 * perSide) {
       h.append("<h2>All ").append(scores.size()).append(" images, worst first</h2>\n");
@@ -139,8 +144,8 @@ public final class HtmlReport {
       GroundingMetrics overall, CocoEval.Result r, CocoDataset data, Map<Long, String> names) {
     StringBuilder t =
         new StringBuilder(
-            "<table><tr><th>category</th><th>true</th><th>predicted</th><th>AP</th>"
-                + "<th>AP50</th><th>AP75</th><th>mean IoU</th><th>precision@.5</th><th>recall@.5</th></tr>\n");
+            "<table><tr><th>category</th><th>true</th><th>predicted</th><th>AP</th><th>AP50</th><th>AP75</th><th>mean"
+                + " IoU</th><th>precision@.5</th><th>recall@.5</th></tr>\n");
     for (long k : r.categoryIds()) {
       GroundingMetrics m = GroundingMetrics.category(r, k, null);
       if (m.trueBoxes() == 0 && m.predictedBoxes() == 0) continue;
@@ -272,7 +277,8 @@ public final class HtmlReport {
     h.append(
         String.format(
             Locale.ROOT,
-            "<div class=\"small\">F1@.5 %.2f · matched %d · unmatched predictions %d · missed %d · mean IoU %.2f</div>",
+            "<div class=\"small\">F1@.5 %.2f · matched %d · unmatched predictions %d · missed %d ·"
+                + " mean IoU %.2f</div>",
             s.f1(),
             s.tp(),
             s.fp(),
@@ -284,8 +290,8 @@ public final class HtmlReport {
   private static String rect(double[] b, String cls, String title) {
     return String.format(
         Locale.ROOT,
-        "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" vector-effect=\"non-scaling-stroke\">"
-            + "<title>%s</title></rect>",
+        "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\""
+            + " vector-effect=\"non-scaling-stroke\"><title>%s</title></rect>",
         cls,
         b[0],
         b[1],

@@ -35,13 +35,20 @@ class EvalCocoDatasetTest {
   @CsvSource(
       delimiter = '|',
       value = {
-        "a bbox of three numbers | {\"id\": 2, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3]} | bbox must be 4 numbers",
-        "a negative width | {\"id\": 2, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, -3, 4]} | width and height must be >= 0",
-        "an unknown image | {\"id\": 2, \"image_id\": 7, \"category_id\": 1, \"bbox\": [1, 2, 3, 4]} | image_id 7 is not in images",
-        "an unknown category | {\"id\": 2, \"image_id\": 1, \"category_id\": 9, \"bbox\": [1, 2, 3, 4]} | category_id 9 is not in categories",
-        "a repeated id | {\"id\": 1, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4]} | annotation id 1 appears twice",
-        "a text id | {\"id\": \"x\", \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4]} | id must be an integer",
-        "iscrowd 2 | {\"id\": 2, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4], \"iscrowd\": 2} | iscrowd must be 0 or 1",
+        "a bbox of three numbers | {\"id\": 2, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1,"
+            + " 2, 3]} | bbox must be 4 numbers",
+        "a negative width | {\"id\": 2, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, -3,"
+            + " 4]} | width and height must be >= 0",
+        "an unknown image | {\"id\": 2, \"image_id\": 7, \"category_id\": 1, \"bbox\": [1, 2, 3,"
+            + " 4]} | image_id 7 is not in images",
+        "an unknown category | {\"id\": 2, \"image_id\": 1, \"category_id\": 9, \"bbox\": [1, 2, 3,"
+            + " 4]} | category_id 9 is not in categories",
+        "a repeated id | {\"id\": 1, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4]} |"
+            + " annotation id 1 appears twice",
+        "a text id | {\"id\": \"x\", \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4]} |"
+            + " id must be an integer",
+        "iscrowd 2 | {\"id\": 2, \"image_id\": 1, \"category_id\": 1, \"bbox\": [1, 2, 3, 4],"
+            + " \"iscrowd\": 2} | iscrowd must be 0 or 1",
         "not an object | 17 | expected an object",
       })
   void aBadAnnotationIsOneLineAndTheGoodOneStays(String what, String bad, String message) {

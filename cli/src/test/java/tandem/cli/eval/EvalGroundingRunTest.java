@@ -125,7 +125,8 @@ class EvalGroundingRunTest {
     List<String> lines = err.toString().lines().filter(l -> l.startsWith("vlm: warning:")).toList();
     assertEquals(
         List.of(
-            "vlm: warning: image 2 (2.png), category box: INVALID_ARGUMENT: image too large; image skipped"),
+            "vlm: warning: image 2 (2.png), category box: INVALID_ARGUMENT: image too large; image"
+                + " skipped"),
         lines);
   }
 

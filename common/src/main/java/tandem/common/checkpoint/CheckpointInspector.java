@@ -224,8 +224,8 @@ public final class CheckpointInspector {
     }
     if (peft) {
       problems.add(
-          "PEFT/LoRA tensor names found (base_model.model., base_layer, lora_A/B): this is a training "
-              + "checkpoint; run `vlm checkpoint merge-dora --in DIR --out NEW_DIR`");
+          "PEFT/LoRA tensor names found (base_model.model., base_layer, lora_A/B): this is a"
+              + " training checkpoint; run `vlm checkpoint merge-dora --in DIR --out NEW_DIR`");
     }
     if (!unexpected.isEmpty())
       problems.add(unexpected.size() + " unused tensors: " + abbreviate(unexpected));
@@ -244,8 +244,8 @@ public final class CheckpointInspector {
       problems.add(
           "lm_head.weight is not bit-identical to "
               + embed
-              + " although text tie_word_embeddings is true (HF and decoder-svc ignore the stored copy and use "
-              + "embed_tokens: a suspect export)");
+              + " although text tie_word_embeddings is true (HF and decoder-svc ignore the stored"
+              + " copy and use embed_tokens: a suspect export)");
     }
   }
 

@@ -15,7 +15,8 @@ public final class CommonSettings {
           "model",
           "TANDEM_MODEL",
           null,
-          "Checkpoint folder, or a Hugging Face repo id org/name[@revision] (downloaded into the HF cache; see docs/download.md).");
+          "Checkpoint folder, or a Hugging Face repo id org/name[@revision] (downloaded into the HF"
+              + " cache; see docs/download.md).");
   public static final Setting<String> DEVICE =
       Setting.choice(
           "device",
@@ -57,7 +58,8 @@ public final class CommonSettings {
           16,
           1,
           Integer.MAX_VALUE,
-          "Most images in one request (the gateway refuses more before any byte goes to vision-svc).");
+          "Most images in one request (the gateway refuses more before any byte goes to"
+              + " vision-svc).");
   public static final Setting<Integer> MAX_IMAGE_BYTES =
       Setting.intBytes(
           "max-image-bytes",
@@ -79,8 +81,9 @@ public final class CommonSettings {
           25,
           0,
           Integer.MAX_VALUE,
-          "Seconds a stopping server lets the streams in flight finish (health NOT_SERVING and new calls UNAVAILABLE"
-              + " meanwhile), then cancels the rest; keep it below Kubernetes' terminationGracePeriodSeconds.");
+          "Seconds a stopping server lets the streams in flight finish (health NOT_SERVING and new"
+              + " calls UNAVAILABLE meanwhile), then cancels the rest; keep it below Kubernetes'"
+              + " terminationGracePeriodSeconds.");
   public static final Setting<Integer> HEALTH_PORT =
       Setting.integer(
           "health-port",
@@ -88,8 +91,8 @@ public final class CommonSettings {
           0,
           0,
           65535,
-          "Port of a second, plaintext server that answers grpc.health.v1 only, for Kubernetes probes of a TLS port;"
-              + " 0 = none.");
+          "Port of a second, plaintext server that answers grpc.health.v1 only, for Kubernetes"
+              + " probes of a TLS port; 0 = none.");
   public static final Setting<Integer> KEEPALIVE_SECONDS =
       Setting.integer(
           "keepalive-seconds",
@@ -97,7 +100,8 @@ public final class CommonSettings {
           60,
           1,
           Integer.MAX_VALUE,
-          "Seconds without traffic before the server pings a client to see that the connection is alive.");
+          "Seconds without traffic before the server pings a client to see that the connection is"
+              + " alive.");
   public static final Setting<Integer> KEEPALIVE_TIMEOUT_SECONDS =
       Setting.integer(
           "keepalive-timeout-seconds",
@@ -105,7 +109,8 @@ public final class CommonSettings {
           20,
           1,
           Integer.MAX_VALUE,
-          "Seconds the server waits for the answer to its keepalive ping before it closes the connection.");
+          "Seconds the server waits for the answer to its keepalive ping before it closes the"
+              + " connection.");
   public static final Setting<Integer> MAX_CONNECTION_AGE_SECONDS =
       Setting.integer(
           "max-connection-age-seconds",
@@ -113,8 +118,8 @@ public final class CommonSettings {
           300,
           0,
           Integer.MAX_VALUE,
-          "Seconds a connection lives before the client is asked to reconnect (and so to re-resolve, reaching new"
-              + " replicas); 0 = forever.");
+          "Seconds a connection lives before the client is asked to reconnect (and so to"
+              + " re-resolve, reaching new replicas); 0 = forever.");
   public static final Setting<Integer> MAX_CONNECTION_AGE_GRACE_SECONDS =
       Setting.integer(
           "max-connection-age-grace-seconds",
@@ -130,7 +135,8 @@ public final class CommonSettings {
           256,
           1,
           Integer.MAX_VALUE,
-          "Concurrent calls one connection may have open; more wait for one to end (HTTP/2 flow control).");
+          "Concurrent calls one connection may have open; more wait for one to end (HTTP/2 flow"
+              + " control).");
 
   // ---- TLS and auth (docs/security.md); all off when unset, the localhost default
   public static final Setting<String> TLS_CERT =
@@ -156,8 +162,9 @@ public final class CommonSettings {
               "tls-client-auth",
               "TANDEM_TLS_CLIENT_AUTH",
               null,
-              "none, optional (verified when presented; the default when a client CA is set) or require (the gateway"
-                  + " answers Chat without one UNAUTHENTICATED; vision-svc and decoder-svc refuse the handshake).",
+              "none, optional (verified when presented; the default when a client CA is set) or"
+                  + " require (the gateway answers Chat without one UNAUTHENTICATED; vision-svc and"
+                  + " decoder-svc refuse the handshake).",
               "none",
               "optional",
               "require")
@@ -169,20 +176,23 @@ public final class CommonSettings {
           60,
           1,
           Integer.MAX_VALUE,
-          "How often certificate, key and CA files are checked for changes (loaded without a restart), seconds.");
+          "How often certificate, key and CA files are checked for changes (loaded without a"
+              + " restart), seconds.");
   public static final Setting<String> TLS_ALLOWED_PEERS =
       Setting.string(
           "tls-allowed-peers",
           "TANDEM_TLS_ALLOWED_PEERS",
           "",
-          "vision-svc/decoder-svc with mTLS: comma-separated names (DNS SAN or subject"
-              + " CN) a client certificate must carry, else PERMISSION_DENIED; empty = any certificate from the client CA.");
+          "vision-svc/decoder-svc with mTLS: comma-separated names (DNS SAN or subject CN) a client"
+              + " certificate must carry, else PERMISSION_DENIED; empty = any certificate from the"
+              + " client CA.");
   public static final Setting<String> BACKEND_TLS_CA =
       Setting.string(
           "backend-tls-ca",
           "TANDEM_BACKEND_TLS_CA",
           null,
-          "Gateway to vision-svc/decoder-svc: PEM CA of the services' certificates; set to dial them over TLS.");
+          "Gateway to vision-svc/decoder-svc: PEM CA of the services' certificates; set to dial"
+              + " them over TLS.");
   public static final Setting<String> BACKEND_TLS_CERT =
       Setting.string(
           "backend-tls-cert",
@@ -200,13 +210,15 @@ public final class CommonSettings {
           "auth-tokens-file",
           "TANDEM_AUTH_TOKENS_FILE",
           null,
-          "File of bearer tokens Chat accepts, one per line (# comments), re-read when it changes.");
+          "File of bearer tokens Chat accepts, one per line (# comments), re-read when it"
+              + " changes.");
   public static final Setting<String> AUTH_TOKENS =
       Setting.string(
           "auth-tokens",
           "TANDEM_AUTH_TOKENS",
           null,
-          "Comma-separated bearer tokens (tests, simple setups; the Helm chart uses the file, never this).");
+          "Comma-separated bearer tokens (tests, simple setups; the Helm chart uses the file, never"
+              + " this).");
 
   /**
    * TLS on a service's port and the gateway's backend channels, and the gateway's bearer tokens.

@@ -417,8 +417,8 @@ public final class HubClient {
                   + code
                   + ")"
                   + detail
-                  + ": the token is invalid or expired, it lacks read access, or the repository does not exist."
-                  + " Check the repository id and create a read token at "
+                  + ": the token is invalid or expired, it lacks read access, or the repository"
+                  + " does not exist. Check the repository id and create a read token at "
                   + settings.endpoint()
                   + "/settings/tokens"
               : "the Hub answered HTTP "
@@ -427,7 +427,8 @@ public final class HubClient {
                   + what
                   + " and no token was sent"
                   + detail
-                  + ": the repository is private or gated, or it does not exist. Check the repository id, or set "
+                  + ": the repository is private or gated, or it does not exist. Check the"
+                  + " repository id, or set "
                   + HubSettings.ENV_TOKEN
                   + " to an access token with read access (create one at "
                   + settings.endpoint()

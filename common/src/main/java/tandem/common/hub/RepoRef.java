@@ -69,8 +69,8 @@ public record RepoRef(String repoId, String revision) {
 
   private static void checkRepoId(String id) {
     String allowed =
-        "; expected org/name (letters, digits, '-', '_', '.', no '--' or '..', at most 96 characters a part),"
-            + " optionally followed by @revision";
+        "; expected org/name (letters, digits, '-', '_', '.', no '--' or '..', at most 96"
+            + " characters a part), optionally followed by @revision";
     if (id == null || id.isEmpty())
       throw new IllegalArgumentException("empty repository id" + allowed);
     String[] parts = id.split("/", -1);
@@ -98,7 +98,8 @@ public record RepoRef(String repoId, String revision) {
       throw new IllegalArgumentException(
           "'"
               + rev
-              + "' is not a revision; expected a branch, tag or 40-hex commit such as main or v1.0");
+              + "' is not a revision; expected a branch, tag or 40-hex commit such as main or"
+              + " v1.0");
     }
   }
 }

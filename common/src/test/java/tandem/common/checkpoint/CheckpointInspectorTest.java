@@ -108,7 +108,8 @@ class CheckpointInspectorTest {
     String all = String.join("\n", p);
     assertTrue(
         all.contains(
-            "model.text_model.layers.0.mlp.up_proj.weight has shape [64, 192] but the config expects [192, 64]"),
+            "model.text_model.layers.0.mlp.up_proj.weight has shape [64, 192] but the config"
+                + " expects [192, 64]"),
         all);
     assertTrue(all.contains("1 missing tensors: model.text_model.norm.weight"), all);
     assertTrue(all.contains("PEFT/LoRA tensor names found"), all);

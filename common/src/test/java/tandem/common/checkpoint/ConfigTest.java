@@ -100,8 +100,9 @@ class ConfigTest {
         Qwen3Config.fromJson(
             JsonParser.parseString(
                     """
-        {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 8,
-         "num_key_value_heads": 4, "vocab_size": 1000, "eos_token_id": [7, 9]}""")
+                    {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 8,
+                     "num_key_value_heads": 4, "vocab_size": 1000, "eos_token_id": [7, 9]}\
+                    """)
                 .getAsJsonObject());
     assertEquals(8, c.headDim());
     assertEquals(List.of(7, 9), c.eosTokenId());
@@ -121,8 +122,9 @@ class ConfigTest {
     JsonObject o =
         JsonParser.parseString(
                 """
-        {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 8,
-         "num_key_value_heads": 4, "vocab_size": 1000}""")
+                {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 8,
+                 "num_key_value_heads": 4, "vocab_size": 1000}\
+                """)
             .getAsJsonObject();
     JsonObject patch = JsonParser.parseString("{" + override + "}").getAsJsonObject();
     patch.entrySet().forEach(e -> o.add(e.getKey(), e.getValue()));

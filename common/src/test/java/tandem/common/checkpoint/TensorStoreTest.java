@@ -159,7 +159,8 @@ class TensorStoreTest {
         {"metadata": {"total_size": 14}, "weight_map": {
           "x": "model-00001-of-00002.safetensors",
           "y": "model-00002-of-00002.safetensors",
-          "z": "model-00002-of-00002.safetensors"}}""");
+          "z": "model-00002-of-00002.safetensors"}}\
+        """);
     try (TensorStore s = TensorStore.open(dir)) {
       assertEquals(List.of("x", "y", "z"), List.copyOf(s.names()));
       assertArrayEquals(new float[] {1, 2}, floats(s.float32("x", 2)));

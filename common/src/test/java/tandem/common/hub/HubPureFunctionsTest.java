@@ -28,7 +28,8 @@ class HubPureFunctionsTest {
     "org/name@v1.0, org/name, v1.0",
     "org/name@refs/pr/1, org/name, refs/pr/1",
     "gpt2, gpt2, main",
-    "TalkUHulk/Qwen3-SmVL-256M_0.6B@0123456789abcdef0123456789abcdef01234567, TalkUHulk/Qwen3-SmVL-256M_0.6B, 0123456789abcdef0123456789abcdef01234567",
+    "TalkUHulk/Qwen3-SmVL-256M_0.6B@0123456789abcdef0123456789abcdef01234567,"
+        + " TalkUHulk/Qwen3-SmVL-256M_0.6B, 0123456789abcdef0123456789abcdef01234567",
   })
   void repoRefsParseIdAndRevision(String text, String id, String rev) {
     RepoRef r = RepoRef.parse(text);

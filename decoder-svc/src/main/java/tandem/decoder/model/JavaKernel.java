@@ -113,8 +113,8 @@ final class JavaKernel implements DecodeKernel {
     long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     if (worst > free) {
       LOG.warn(
-          "the KV budget of {} MiB is more than the {} MiB of heap left: sequences fail with an error when the"
-              + " heap runs out (raise -Xmx or lower the KV cache budget)",
+          "the KV budget of {} MiB is more than the {} MiB of heap left: sequences fail with an"
+              + " error when the heap runs out (raise -Xmx or lower the KV cache budget)",
           worst >> 20,
           free >> 20);
     }
@@ -212,7 +212,8 @@ final class JavaKernel implements DecodeKernel {
             : stack(store, f, h, new String[] {"lm_head.weight"}, new int[] {c.vocabSize()});
     JavaKernel k = new JavaKernel(c, layers, norm, embed, head, f, opts);
     LOG.info(
-        "Java kernel: {} weights, {} MB, {} lanes of float; KV cache {} x {}-token blocks of {} ({} MiB)",
+        "Java kernel: {} weights, {} MB, {} lanes of float; KV cache {} x {}-token blocks of {} ({}"
+            + " MiB)",
         f,
         k.weightBytes() >> 20,
         L,

@@ -168,7 +168,8 @@ public final class Qwen3ForCausalLM implements CausalLm {
     if (!java.util.Arrays.equals(
         digest(store, name, shape), digest(store, prefix + "embed_tokens.weight", shape))) {
       LOG.warn(
-          "{} differs from embed_tokens.weight; tie_word_embeddings is true, so embed_tokens is used (as HF does)",
+          "{} differs from embed_tokens.weight; tie_word_embeddings is true, so embed_tokens is"
+              + " used (as HF does)",
           name);
     }
     store.markUsed(name);

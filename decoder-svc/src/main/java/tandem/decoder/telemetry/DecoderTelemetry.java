@@ -110,7 +110,8 @@ public final class DecoderTelemetry implements AutoCloseable {
         m.upDownCounterBuilder("decoder.kv_cache.capacity")
             .setUnit("{token}")
             .setDescription(
-                "KV cache capacity in tokens: the block budget (or slots x tokens per slot when not paged)")
+                "KV cache capacity in tokens: the block budget (or slots x tokens per slot when not"
+                    + " paged)")
             .buildWithCallback(r -> r.record(metrics.get().kvTokensCapacity())));
     d.gauges.add(
         m.gaugeBuilder("decoder.kv_cache.usage")
@@ -128,8 +129,8 @@ public final class DecoderTelemetry implements AutoCloseable {
         m.upDownCounterBuilder("decoder.kv_cache.blocks")
             .setUnit("{block}")
             .setDescription(
-                "Paged KV cache blocks by state: used (held by sequences), cached (kept for prefix reuse,"
-                    + " evictable), free (never used or freed), capacity (the budget)")
+                "Paged KV cache blocks by state: used (held by sequences), cached (kept for prefix"
+                    + " reuse, evictable), free (never used or freed), capacity (the budget)")
             .buildWithCallback(
                 r -> {
                   var kv = metrics.get().kv();
@@ -163,7 +164,8 @@ public final class DecoderTelemetry implements AutoCloseable {
         m.counterBuilder("decoder.preemptions")
             .setUnit("{sequence}")
             .setDescription(
-                "Sequences preempted (KV freed, queued again to be recomputed) because the KV budget was full")
+                "Sequences preempted (KV freed, queued again to be recomputed) because the KV"
+                    + " budget was full")
             .buildWithCallback(r -> r.record(metrics.get().preemptions())));
     d.gauges.add(
         m.counterBuilder("decoder.tokens.generated")

@@ -61,19 +61,22 @@ public final class ChatTemplates {
       if (template == null) {
         throw new IllegalStateException(
             config
-                + " has no chat_template; the gateway only serves checkpoints with the Qwen3-SmVL chat template");
+                + " has no chat_template; the gateway only serves checkpoints with the Qwen3-SmVL"
+                + " chat template");
       }
     } else {
       throw new IllegalStateException(
           checkpointDir
-              + " has neither chat_template.jinja nor tokenizer_config.json; cannot check its chat template");
+              + " has neither chat_template.jinja nor tokenizer_config.json; cannot check its chat"
+              + " template");
     }
     if (!sameTemplate(template, known())) {
       throw new IllegalStateException(
           "the chat template in "
               + from
-              + " is not the Qwen3-SmVL template this gateway implements (it renders prompts in Java and refuses"
-              + " templates it does not know rather than build a different prompt)");
+              + " is not the Qwen3-SmVL template this gateway implements (it renders prompts in"
+              + " Java and refuses templates it does not know rather than build a different"
+              + " prompt)");
     }
   }
 

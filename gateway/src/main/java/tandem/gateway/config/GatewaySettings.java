@@ -29,8 +29,8 @@ public final class GatewaySettings {
               "vision-addr",
               "TANDEM_VISION_ADDR",
               "localhost:50052",
-              "vision-svc host:port, or a comma-separated list; a name is looked up again every resolve"
-                  + " period and each of its addresses is a replica.")
+              "vision-svc host:port, or a comma-separated list; a name is looked up again every"
+                  + " resolve period and each of its addresses is a replica.")
           .withAliases("vision");
   public static final Setting<String> DECODER_ADDR =
       Setting.string(
@@ -54,8 +54,8 @@ public final class GatewaySettings {
               null,
               -1,
               65535,
-              "HTTP port of the OpenAI-compatible API and the web playground; 0 picks a free one, -1 = off (vlm serve opens"
-                  + " 8080 when unset).")
+              "HTTP port of the OpenAI-compatible API and the web playground; 0 picks a free one,"
+                  + " -1 = off (vlm serve opens 8080 when unset).")
           .withDefaultText("-1");
 
   // ---- routing over backend replicas
@@ -66,16 +66,16 @@ public final class GatewaySettings {
           30,
           1,
           Integer.MAX_VALUE,
-          "How often backend names are looked up again (a new pod gets calls after the next lookup) and failed replicas"
-              + " retried, seconds; keep it below the connection age.");
+          "How often backend names are looked up again (a new pod gets calls after the next lookup)"
+              + " and failed replicas retried, seconds; keep it below the connection age.");
   public static final Setting<Double> DECODER_LOAD_FACTOR =
       atLeast(
           "decoder-load-factor",
           "TANDEM_GATEWAY_DECODER_LOAD_FACTOR",
           1.25,
           1,
-          "Bounded-load factor of decoder placement: a conversation leaves the replica holding its prefix when that"
-              + " replica's load is above this times the mean.");
+          "Bounded-load factor of decoder placement: a conversation leaves the replica holding its"
+              + " prefix when that replica's load is above this times the mean.");
   public static final Setting<Integer> LOAD_REPORT_SECONDS =
       Setting.integer(
           "load-report-seconds",
@@ -83,8 +83,8 @@ public final class GatewaySettings {
           10,
           0,
           Integer.MAX_VALUE,
-          "Seconds a decoder's load report (its last final message) counts in placement; 0 = only the gateway's own"
-              + " calls.");
+          "Seconds a decoder's load report (its last final message) counts in placement; 0 = only"
+              + " the gateway's own calls.");
 
   // ---- what a request and a client may ask
   public static final Setting<Integer> MAX_PROMPT_TOKENS =
@@ -94,7 +94,8 @@ public final class GatewaySettings {
           4096,
           1,
           Integer.MAX_VALUE,
-          "Most prompt tokens of one chat after image expansion (text and image tokens); INVALID_ARGUMENT above.");
+          "Most prompt tokens of one chat after image expansion (text and image tokens);"
+              + " INVALID_ARGUMENT above.");
   public static final Setting<Integer> MAX_NEW_TOKENS =
       Setting.integer(
           "max-new-tokens",
@@ -116,14 +117,16 @@ public final class GatewaySettings {
           16,
           0,
           Integer.MAX_VALUE,
-          "Chat streams one client (its bearer token, else its IP) may have open at once; 0 = unlimited.");
+          "Chat streams one client (its bearer token, else its IP) may have open at once; 0 ="
+              + " unlimited.");
   public static final Setting<Double> RATE_PER_SECOND =
       atLeast(
               "rate-per-second",
               "TANDEM_GATEWAY_RATE_PER_SECOND",
               20.0,
               0,
-              "Requests per second per client (token-bucket refill, decimals allowed); 0 = no rate limit.")
+              "Requests per second per client (token-bucket refill, decimals allowed); 0 = no rate"
+                  + " limit.")
           .withDefaultText("20");
   public static final Setting<Integer> RATE_BURST =
       Setting.integer(
@@ -156,8 +159,8 @@ public final class GatewaySettings {
           32 << 20,
           1,
           Integer.MAX_VALUE,
-          "Largest serialized ChatRequest (or HTTP body), bytes: the Chat port's message limit, the smaller of this and"
-              + " --max-message-bytes.");
+          "Largest serialized ChatRequest (or HTTP body), bytes: the Chat port's message limit, the"
+              + " smaller of this and --max-message-bytes.");
   public static final Setting<Integer> MAX_MESSAGES =
       Setting.integer(
           "max-messages",
@@ -221,7 +224,8 @@ public final class GatewaySettings {
           256,
           1,
           Integer.MAX_VALUE,
-          "Longest stop string, UTF-8 bytes (the text held back while a stop string may still begin).");
+          "Longest stop string, UTF-8 bytes (the text held back while a stop string may still"
+              + " begin).");
 
   // ---- the HTTP front door
   public static final Setting<String> HTTP_IMAGE_URL_HOSTS =
@@ -229,8 +233,9 @@ public final class GatewaySettings {
           "http-image-url-hosts",
           "TANDEM_HTTP_IMAGE_URL_HOSTS",
           "",
-          "Hosts whose http(s) image URLs the HTTP API may fetch, comma-separated"
-              + " exact names; empty = data: URIs only (the gateway cannot be made to call internal addresses).");
+          "Hosts whose http(s) image URLs the HTTP API may fetch, comma-separated exact names;"
+              + " empty = data: URIs only (the gateway cannot be made to call internal"
+              + " addresses).");
   public static final Setting<Integer> HTTP_IMAGE_FETCH_SECONDS =
       Setting.integer(
           "http-image-fetch-seconds",
@@ -246,7 +251,8 @@ public final class GatewaySettings {
           2,
           1,
           Integer.MAX_VALUE,
-          "Seconds between SSE keep-alive comments while a stream waits (they notice a client that went away).");
+          "Seconds between SSE keep-alive comments while a stream waits (they notice a client that"
+              + " went away).");
 
   /**
    * vision-svc's variable: the HTTP API refuses a larger data: URI or fetched image before

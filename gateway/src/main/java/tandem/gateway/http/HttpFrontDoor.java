@@ -568,7 +568,8 @@ public final class HttpFrontDoor implements AutoCloseable {
     ex.getResponseHeaders()
         .set(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'");
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self';"
+                + " connect-src 'self'");
     if (ex.getRequestMethod().equalsIgnoreCase("HEAD")) {
       ex.sendResponseHeaders(200, -1);
       return 200;

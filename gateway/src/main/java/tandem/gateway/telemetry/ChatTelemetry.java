@@ -70,7 +70,8 @@ public final class ChatTelemetry {
         m.histogramBuilder("gen_ai.server.time_to_first_token")
             .setUnit("s")
             .setDescription(
-                "Time from the chat request to its first generated token (vision and prefill included)")
+                "Time from the chat request to its first generated token (vision and prefill"
+                    + " included)")
             .setExplicitBucketBoundariesAdvice(
                 List.of(
                     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,

@@ -42,7 +42,12 @@ class ChatTemplateTest {
     List<Message> m =
         List.of(Message.ofString(Role.USER, "q"), Message.ofString(Role.ASSISTANT, "\nanswer"));
     assertEquals(
-        "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nanswer<|im_end|>\n",
+        "<|im_start|>user\n"
+            + "q<|im_end|>\n"
+            + "<|im_start|>assistant\n"
+            + "<think>\n\n"
+            + "</think>\n\n"
+            + "answer<|im_end|>\n",
         render(m, false, false));
   }
 
@@ -55,7 +60,12 @@ class ChatTemplateTest {
             Message.ofString(Role.USER, "q2"));
     // Before the last query: reasoning dropped, content after </think> kept.
     assertEquals(
-        "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n<|im_start|>user\nq2<|im_end|>\n",
+        "<|im_start|>user\n"
+            + "q<|im_end|>\n"
+            + "<|im_start|>assistant\n"
+            + "ok<|im_end|>\n"
+            + "<|im_start|>user\n"
+            + "q2<|im_end|>\n",
         render(m, false, null));
   }
 

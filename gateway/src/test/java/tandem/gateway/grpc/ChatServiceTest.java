@@ -103,7 +103,9 @@ class ChatServiceTest extends InProcessTest {
   @Test
   void theStreamedTextEqualsTheDetokenizedIdsAndBoxesArriveAsTheirOwnChunks() throws Exception {
     String answer =
-        "<think>\n\n</think>\n\n图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>。<|im_end|>";
+        "<think>\n\n"
+            + "</think>\n\n"
+            + "图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>。<|im_end|>";
     int[] ids = tok.encodeReference(answer); // as a model emits them: <think> etc. as single ids
     var d = new FakeBackends.Decoder(ids, 0, -1, false);
     var stub = gateway(new FakeBackends.Vision(List.of(new int[] {0, 0}), false), d);

@@ -57,7 +57,9 @@ import tandem.proto.gateway.v1.ContentPart;
 class HttpApiTest extends InProcessTest {
   static final String MODEL = "vlm-tiny";
   static final String ANSWER =
-      "<think>\n\n</think>\n\n图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>。<|im_end|>";
+      "<think>\n\n"
+          + "</think>\n\n"
+          + "图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>。<|im_end|>";
   static final String SHOWN = "图中有一个苹果<box>{\"label\":\"苹果\",\"bbox\":[100,250,500,1000]}</box>。";
   static final String PNG_URI =
       "data:image/png;base64," + Base64.getEncoder().encodeToString("png bytes".getBytes());

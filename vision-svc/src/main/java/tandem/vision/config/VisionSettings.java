@@ -42,8 +42,8 @@ public final class VisionSettings {
           "TANDEM_VISION_CACHE_BYTES",
           512L << 20,
           0,
-          "Embedding cache bound (data + 256 B per entry), least recently used evicted first; 0 stores"
-              + " nothing (identical images in flight are still encoded once).");
+          "Embedding cache bound (data + 256 B per entry), least recently used evicted first; 0"
+              + " stores nothing (identical images in flight are still encoded once).");
   public static final Setting<Integer> MAX_IMAGE_BYTES = CommonSettings.MAX_IMAGE_BYTES;
   public static final Setting<Long> MAX_IMAGE_PIXELS =
       Setting.longValue(
@@ -52,7 +52,8 @@ public final class VisionSettings {
           50_000_000L,
           1,
           Long.MAX_VALUE,
-          "Largest image, width × height read from its header before any pixel is decoded (decompression bombs).");
+          "Largest image, width × height read from its header before any pixel is decoded"
+              + " (decompression bombs).");
   public static final Setting<Integer> MAX_IMAGES = CommonSettings.MAX_IMAGES;
   public static final Setting<Integer> MAX_WAIT_SECONDS =
       Setting.integer(
@@ -61,7 +62,8 @@ public final class VisionSettings {
           900,
           1,
           Integer.MAX_VALUE,
-          "Longest a call waits for its encodings when the caller set no deadline (then DEADLINE_EXCEEDED).");
+          "Longest a call waits for its encodings when the caller set no deadline (then"
+              + " DEADLINE_EXCEEDED).");
   public static final Setting<Integer> MAX_MESSAGE_BYTES = CommonSettings.MAX_MESSAGE_BYTES;
   public static final Setting<Integer> METRICS_PORT = CommonSettings.METRICS_PORT;
 

@@ -30,7 +30,8 @@ final class Preprocessing {
               Rejection.notFound(
                   "image_id '"
                       + miss.imageId()
-                      + "' is known but its embedding is no longer cached; send the image bytes again"));
+                      + "' is known but its embedding is no longer cached; send the image bytes"
+                      + " again"));
       return null;
     }
     try {

@@ -28,7 +28,8 @@ public final class PreprocessBench {
     public String toJson() {
       return String.format(
           java.util.Locale.ROOT,
-          "{\"width\":%d,\"height\":%d,\"jpeg_bytes\":%d,\"tiles\":%d,\"decode_ms\":%.2f,\"preprocess_ms\":%.2f,\"total_ms\":%.2f}",
+          "{\"width\":%d,\"height\":%d,\"jpeg_bytes\":%d,\"tiles\":%d,\"decode_ms\":%.2f,"
+              + "\"preprocess_ms\":%.2f,\"total_ms\":%.2f}",
           width,
           height,
           jpegBytes,

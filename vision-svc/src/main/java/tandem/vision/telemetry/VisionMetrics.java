@@ -39,7 +39,8 @@ public final class VisionMetrics implements AutoCloseable {
         m.counterBuilder("vision.cache.requests")
             .setUnit("{image}")
             .setDescription(
-                "Embedding cache lookups by result (joined: waited for the same image being computed)")
+                "Embedding cache lookups by result (joined: waited for the same image being"
+                    + " computed)")
             .buildWithCallback(
                 r -> {
                   EmbeddingCache.Stats s = cache.stats();
