@@ -23,16 +23,15 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.ChatRequests;
 import tandem.common.testing.Fixtures;
 import tandem.common.testing.NodeScripts;
 import tandem.common.testing.RawHttp;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.gateway.http.HttpSettings;
 import tandem.proto.gateway.v1.ChatChunk;
-import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.gateway.v1.ImagePart;
 import tandem.proto.types.v1.GenerationParams;
 
@@ -78,16 +77,9 @@ class OpenAiEndToEndTest {
     // gRPC: image then question, temperature 0, the same max tokens; everything else left to the
     // checkpoint
     ChatRequest req =
-        ChatRequest.newBuilder()
-            .addMessages(
-                ChatMessage.newBuilder()
-                    .setRole("user")
-                    .addContent(
-                        ContentPart.newBuilder()
-                            .setImage(
-                                ImagePart.newBuilder()
-                                    .setData(ByteString.copyFrom(Files.readAllBytes(image())))))
-                    .addContent(ContentPart.newBuilder().setText(QUESTION)))
+        ChatRequests.userWithImage(
+                ImagePart.newBuilder().setData(ByteString.copyFrom(Files.readAllBytes(image()))),
+                QUESTION)
             .setParams(GenerationParams.newBuilder().setTemperature(0).setMaxNewTokens(MAX_TOKENS))
             .build();
     StringBuilder grpcText = new StringBuilder();

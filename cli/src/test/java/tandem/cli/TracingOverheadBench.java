@@ -11,13 +11,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import tandem.common.telemetry.Telemetry;
+import tandem.common.testing.ChatRequests;
 import tandem.common.testing.TinyCheckpoints;
 import tandem.proto.gateway.v1.ChatChunk;
 import tandem.proto.gateway.v1.ChatFinal;
-import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 import tandem.proto.types.v1.GenerationParams;
 
 /**
@@ -135,16 +134,7 @@ public final class TracingOverheadBench {
     long t0 = System.nanoTime();
     for (int i = 0; i < chats; i++) {
       ChatRequest req =
-          ChatRequest.newBuilder()
-              .addMessages(
-                  ChatMessage.newBuilder()
-                      .setRole("user")
-                      .addContent(
-                          ContentPart.newBuilder()
-                              .setText(
-                                  "Tell me a long story about a lighthouse keeper, number "
-                                      + i
-                                      + ".")))
+          ChatRequests.user("Tell me a long story about a lighthouse keeper, number " + i + ".")
               .setParams(
                   GenerationParams.newBuilder()
                       .setMaxNewTokens(tokens)

@@ -3,6 +3,7 @@ package tandem.common.testing;
 import tandem.proto.gateway.v1.ChatMessage;
 import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ContentPart;
+import tandem.proto.gateway.v1.ImagePart;
 
 /** Chat requests the tests send again and again. */
 public final class ChatRequests {
@@ -14,6 +15,16 @@ public final class ChatRequests {
         .addMessages(
             ChatMessage.newBuilder()
                 .setRole("user")
+                .addContent(ContentPart.newBuilder().setText(text)));
+  }
+
+  /** One user turn: an image, then a question. */
+  public static ChatRequest.Builder userWithImage(ImagePart.Builder image, String text) {
+    return ChatRequest.newBuilder()
+        .addMessages(
+            ChatMessage.newBuilder()
+                .setRole("user")
+                .addContent(ContentPart.newBuilder().setImage(image))
                 .addContent(ContentPart.newBuilder().setText(text)));
   }
 }

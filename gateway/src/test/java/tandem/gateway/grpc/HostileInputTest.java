@@ -25,6 +25,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import tandem.common.testing.ChatRequests;
 import tandem.gateway.backend.Backends;
 import tandem.gateway.chat.ChatTemplate;
 import tandem.gateway.chat.Message;
@@ -345,14 +346,7 @@ class HostileInputTest extends InProcessTest {
   void aMegabyteImageIdIsRefused() throws Exception {
     var stub = gateway(open());
     ChatRequest r =
-        ChatRequest.newBuilder()
-            .addMessages(
-                ChatMessage.newBuilder()
-                    .setRole("user")
-                    .addContent(
-                        ContentPart.newBuilder()
-                            .setImage(ImagePart.newBuilder().setImageId("i".repeat(1 << 20))))
-                    .addContent(ContentPart.newBuilder().setText("?")))
+        ChatRequests.userWithImage(ImagePart.newBuilder().setImageId("i".repeat(1 << 20)), "?")
             .build();
     refusedFast(
         Status.Code.INVALID_ARGUMENT,

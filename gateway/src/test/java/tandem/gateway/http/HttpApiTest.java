@@ -44,10 +44,7 @@ import tandem.gateway.pipeline.GatewayModel;
 import tandem.gateway.testing.SharedTokenizer;
 import tandem.gateway.tokenize.QwenTokenizer;
 import tandem.proto.gateway.v1.ChatChunk;
-import tandem.proto.gateway.v1.ChatMessage;
-import tandem.proto.gateway.v1.ChatRequest;
 import tandem.proto.gateway.v1.ChatServiceGrpc;
-import tandem.proto.gateway.v1.ContentPart;
 
 /**
  * The HTTP front door over raw HTTP, with scripted backends: SSE framing and {@code [DONE]}, the
@@ -241,18 +238,10 @@ class HttpApiTest extends InProcessTest {
     var it =
         ChatServiceGrpc.newBlockingStub(ch)
             .chat(
-                ChatRequest.newBuilder()
-                    .addMessages(
-                        ChatMessage.newBuilder()
-                            .setRole("user")
-                            .addContent(
-                                ContentPart.newBuilder()
-                                    .setImage(
-                                        tandem.proto.gateway.v1.ImagePart.newBuilder()
-                                            .setData(
-                                                com.google.protobuf.ByteString.copyFromUtf8(
-                                                    "png bytes"))))
-                            .addContent(ContentPart.newBuilder().setText("检测图片中的苹果")))
+                ChatRequests.userWithImage(
+                        tandem.proto.gateway.v1.ImagePart.newBuilder()
+                            .setData(com.google.protobuf.ByteString.copyFromUtf8("png bytes")),
+                        "检测图片中的苹果")
                     .build());
     StringBuilder grpcText = new StringBuilder();
     ChatChunk last = null;
