@@ -36,6 +36,7 @@ import tandem.vision.VisionServerConfig;
  * ports are ignored (nothing but the public port is opened).
  */
 public final class AllInOne implements AutoCloseable {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AllInOne.class);
   private volatile VisionServer vision;
   private volatile DecoderServer decoder;
   private final GatewayModel gatewayModel;
@@ -189,17 +190,27 @@ public final class AllInOne implements AutoCloseable {
       EdgeSecurity security = EdgeSecurity.fromEnv(env);
       // no health port or grace from the host: ServeCommand opens the health port, close() drains
       // with `grace`
+      GatewayLimits limits = GatewayLimits.from(GatewaySettings.resolve(env));
       FrontDoors doors =
           FrontDoors.start(
               gm,
               GatewayServer.modelName(model),
               backends,
-              GatewayLimits.from(GatewaySettings.resolve(env)),
+              limits,
               security,
               ServerHost.inProcess(publicServer).withTelemetry(telemetry),
               maxMessage,
               http);
       AllInOne started = new AllInOne(vision, decoder, gm, backends, doors);
+      LOG.info(
+          "gateway serving {} in-process beside its backends (tokenizer {}); limits: prompt {}"
+              + " tokens, max_new_tokens {}, {} images per request, {} concurrent streams",
+          GatewayServer.modelName(model),
+          gm.tokenizer().source(),
+          limits.maxPromptTokens(),
+          limits.maxNewTokens(),
+          limits.maxImages(),
+          limits.maxConcurrentStreams() == 0 ? "unlimited" : limits.maxConcurrentStreams());
       started.grace = tandem.common.grpc.Draining.graceFromEnv(env);
       started.model = model;
       started.decoderModel = decoderModel;

@@ -89,26 +89,9 @@ public final class DecoderServer implements AutoCloseable {
     if (config.threads() > 0) ComputeThreads.set(config.threads());
     long t0 = System.nanoTime();
     Qwen3ForCausalLM model = Qwen3ForCausalLM.load(config.model(), config.options());
-    double loadSeconds = (System.nanoTime() - t0) / 1e9;
-    String kernel = model.kernelDescription();
-    KvStats kv = model.kvStats();
-    boolean prefix = model.prefixCaching();
-    DecoderServer server = start(model, info, config, host);
     log.info(
-        "decoder-svc serving {} on port {}: device {}, kernel {}, max batch {} x {} tokens, KV"
-            + " cache {}, prefix cache {}, prefill chunk {} tokens, queue {}; loaded in {} s",
-        config.model(),
-        server.port(),
-        config.device(),
-        kernel,
-        config.maxBatch(),
-        config.maxSeqLen(),
-        kvText(kv),
-        prefix ? "on" : "off",
-        config.prefillTokens(),
-        config.maxQueue(),
-        String.format("%.1f", loadSeconds));
-    return server;
+        "loaded {} in {} s", config.model(), String.format("%.1f", (System.nanoTime() - t0) / 1e9));
+    return start(model, info, config, host);
   }
 
   private static String kvText(KvStats kv) {
@@ -201,7 +184,22 @@ public final class DecoderServer implements AutoCloseable {
       // Any in-vocabulary id will do; the first stop id is one.
       int[] stop = info.defaults().stopIds();
       scheduler.warmUp(stop.length > 0 && stop[0] < model.vocabSize() ? stop[0] : 0);
-      log.info("warm-up took {} ms", Math.round((System.nanoTime() - t0) / 1e6));
+      long warmUpMs = Math.round((System.nanoTime() - t0) / 1e6);
+      log.info(
+          "decoder-svc serving {}: device {}, kernel {}, max batch {} x {} tokens, KV cache {},"
+              + " prefix cache {}, prefill chunk {} tokens, queue {}; warm-up {} ms",
+          bootstrap.port() < 0 ? "in-process" : "on port " + bootstrap.port(),
+          config.device(),
+          model instanceof Qwen3ForCausalLM q
+              ? q.kernelDescription()
+              : model.getClass().getSimpleName(),
+          config.maxBatch(),
+          config.maxSeqLen(),
+          kvText(model.kvStats()),
+          model.prefixCaching() ? "on" : "off",
+          config.prefillTokens(),
+          config.maxQueue(),
+          warmUpMs);
     } catch (RuntimeException | InterruptedException e) {
       server.close();
       throw e;
