@@ -53,8 +53,4 @@ public final class ConnectionOptions {
     }
     return m;
   }
-
-  static void put(Map<String, String> m, String env, Object value) {
-    if (value != null) m.put(env, value.toString());
-  }
 }

@@ -1,10 +1,8 @@
 package tandem.vision;
 
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.Map;
 import tandem.common.config.Env;
-import tandem.common.config.Setting;
 import tandem.common.config.SettingValues;
 import tandem.vision.config.VisionSettings;
 import tandem.vision.embed.EmbedLimits;
@@ -85,11 +83,6 @@ public record VisionServerConfig(
 
   /** As {@link #fromEnvironment}, for callers that hold an {@link Env} (the all-in-one server). */
   public static VisionServerConfig fromEnv(Env env) {
-    Map<String, String> vars = new HashMap<>();
-    for (Setting<?> s : VisionSettings.REGISTRY.all()) {
-      String value = env.string(s.env(), null);
-      if (value != null) vars.put(s.env(), value);
-    }
-    return fromEnvironment(vars);
+    return from(env.read(VisionSettings.REGISTRY));
   }
 }

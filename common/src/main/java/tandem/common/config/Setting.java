@@ -159,22 +159,45 @@ public record Setting<T>(
         bytesText(def));
   }
 
-  /** A decimal number from {@code min} to {@code max}. */
+  /**
+   * A finite decimal number from {@code min} to {@code max} ({@code Double.POSITIVE_INFINITY}: no
+   * upper bound).
+   */
   public static Setting<Double> decimal(
       String flag, String env, Double def, double min, double max, String description) {
+    String rule =
+        "must be a number "
+            + (max == Double.POSITIVE_INFINITY
+                ? ">= " + decimalText(min)
+                : "from " + decimalText(min) + " to " + decimalText(max));
     Function<String, Double> p =
         s -> {
           double v;
           try {
             v = Double.parseDouble(s);
           } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("is not a number");
+            throw new IllegalArgumentException(rule);
           }
-          if (!(v >= min && v <= max))
-            throw new IllegalArgumentException("must be from " + min + " to " + max);
+          if (!(v >= min && v <= max) || Double.isInfinite(v))
+            throw new IllegalArgumentException(rule);
           return v;
         };
-    return new Setting<>(flag, List.of(), env, def, description, Double.class, p, null);
+    return new Setting<>(
+        flag,
+        List.of(),
+        env,
+        def,
+        description,
+        Double.class,
+        p,
+        def == null ? null : decimalText(def));
+  }
+
+  /** {@code 20} for 20.0, {@code 1.25} for 1.25. */
+  private static String decimalText(double v) {
+    return v == Math.rint(v) && !Double.isInfinite(v)
+        ? String.valueOf((long) v)
+        : String.valueOf(v);
   }
 
   /** true/1/yes/on or false/0/no/off, any case. */

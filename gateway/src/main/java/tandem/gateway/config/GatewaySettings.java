@@ -1,9 +1,7 @@
 package tandem.gateway.config;
 
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
 import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
 import tandem.common.config.ServiceDefaults;
@@ -69,11 +67,12 @@ public final class GatewaySettings {
           "How often backend names are looked up again (a new pod gets calls after the next lookup)"
               + " and failed replicas retried, seconds; keep it below the connection age.");
   public static final Setting<Double> DECODER_LOAD_FACTOR =
-      atLeast(
+      Setting.decimal(
           "decoder-load-factor",
           "TANDEM_GATEWAY_DECODER_LOAD_FACTOR",
           1.25,
           1,
+          Double.POSITIVE_INFINITY,
           "Bounded-load factor of decoder placement: a conversation leaves the replica holding its"
               + " prefix when that replica's load is above this times the mean.");
   public static final Setting<Integer> LOAD_REPORT_SECONDS =
@@ -120,14 +119,14 @@ public final class GatewaySettings {
           "Chat streams one client (its bearer token, else its IP) may have open at once; 0 ="
               + " unlimited.");
   public static final Setting<Double> RATE_PER_SECOND =
-      atLeast(
-              "rate-per-second",
-              "TANDEM_GATEWAY_RATE_PER_SECOND",
-              20.0,
-              0,
-              "Requests per second per client (token-bucket refill, decimals allowed); 0 = no rate"
-                  + " limit.")
-          .withDefaultText("20");
+      Setting.decimal(
+          "rate-per-second",
+          "TANDEM_GATEWAY_RATE_PER_SECOND",
+          20.0,
+          0,
+          Double.POSITIVE_INFINITY,
+          "Requests per second per client (token-bucket refill, decimals allowed); 0 = no rate"
+              + " limit.");
   public static final Setting<Integer> RATE_BURST =
       Setting.integer(
           "rate-burst",
@@ -307,31 +306,6 @@ public final class GatewaySettings {
    * The settings from {@code env}'s variables; a malformed one fails naming it and what is allowed.
    */
   public static SettingValues resolve(Env env) {
-    Map<String, String> vars = new HashMap<>();
-    for (Setting<?> s : REGISTRY.all()) {
-      String v = env.string(s.env(), null);
-      if (v != null) vars.put(s.env(), v);
-    }
-    return REGISTRY.resolve(vars);
-  }
-
-  /** A finite decimal of at least {@code min}. */
-  private static Setting<Double> atLeast(
-      String flag, String env, double def, double min, String description) {
-    String rule =
-        "must be a number >= "
-            + (min == Math.rint(min) ? String.valueOf((long) min) : String.valueOf(min));
-    Function<String, Double> parser =
-        s -> {
-          double v;
-          try {
-            v = Double.parseDouble(s);
-          } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(rule);
-          }
-          if (!(v >= min) || Double.isInfinite(v)) throw new IllegalArgumentException(rule);
-          return v;
-        };
-    return new Setting<>(flag, List.of(), env, def, description, Double.class, parser, null);
+    return env.read(REGISTRY);
   }
 }

@@ -24,10 +24,7 @@ class GatewaySettingsTest {
         SettingsDocs.page("gateway.md"), "gateway", GatewaySettings.REGISTRY);
   }
 
-  /**
-   * Until ServiceDefaults is pruned: the registry reads the variables, with the defaults, the
-   * gateway read before.
-   */
+  /** A flag wins over its variable, and the old flag names (--vision) are aliases. */
   @Test
   void flagsWinOverTheEnvironmentAndTheOldFlagNamesStillWork() {
     Map<String, String> env =
