@@ -127,7 +127,10 @@ public final class VisionRouter extends Channel {
     private final Context context;
     private Listener<EmbedResponse> listener;
     private EmbedRequest request;
+
+    /** Each image's routing key; null while there was only one replica to send to. */
     private long[] keys;
+
     private ImageEmbedding[] results;
     private double preprocessMs;
     private double encodeMs;
@@ -157,6 +160,10 @@ public final class VisionRouter extends Channel {
       request = message;
     }
 
+    private long key(int image) {
+      return keys == null ? 0 : keys[image];
+    }
+
     @Override
     public void halfClose() {
       if (request == null) {
@@ -169,9 +176,6 @@ public final class VisionRouter extends Channel {
         dispatch(List.of(), new HashSet<>());
         return;
       }
-      keys = new long[n];
-      for (int i = 0; i < n; i++)
-        keys[i] = routingKey(request.getImages(i), request.getClientScope());
       results = new ImageEmbedding[n];
       List<Integer> all = new ArrayList<>();
       for (int i = 0; i < n; i++) all.add(i);
@@ -184,19 +188,25 @@ public final class VisionRouter extends Channel {
      */
     private void dispatch(List<Integer> images, Set<Endpoint> failed) {
       List<Endpoint> endpoints = pool.endpoints();
+      if (keys == null && endpoints.size() > 1) {
+        // hashed only when there is an owner to choose: with one replica every key picks it
+        keys = new long[request.getImagesCount()];
+        for (int i = 0; i < keys.length; i++)
+          keys[i] = routingKey(request.getImages(i), request.getClientScope());
+      }
       Map<Endpoint, List<Integer>> groups = new LinkedHashMap<>();
       if (images.isEmpty()) {
         Endpoint e = Rendezvous.owner(0, endpoints, failed);
         if (e != null) groups.put(e, List.of());
       }
       for (int i : images) {
-        Endpoint e = Rendezvous.owner(keys[i], endpoints, failed);
+        Endpoint e = Rendezvous.owner(key(i), endpoints, failed);
         if (e == null) {
           // every replica is down or failed this call: try the owner anyway (it may be back); else
           // give up
           List<Endpoint> remaining = new ArrayList<>(endpoints);
           remaining.removeAll(failed);
-          e = remaining.isEmpty() ? null : Rendezvous.rank(keys[i], remaining).get(0);
+          e = remaining.isEmpty() ? null : Rendezvous.rank(key(i), remaining).get(0);
         }
         if (e == null) {
           finish(failed.isEmpty() ? noEndpoints() : lastFailure, null);
