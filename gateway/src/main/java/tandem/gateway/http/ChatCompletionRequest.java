@@ -62,6 +62,25 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
           "chat_template_kwargs",
           "add_generation_prompt");
 
+  /**
+   * The image_url parts of a request body, counted before any is decoded or fetched (malformed
+   * parts are left to {@link #parse}, which names them).
+   */
+  static int countImages(JsonElement body) {
+    if (body == null || !body.isJsonObject()) return 0;
+    JsonElement ms = body.getAsJsonObject().get("messages");
+    if (ms == null || !ms.isJsonArray()) return 0;
+    int n = 0;
+    for (JsonElement m : ms.getAsJsonArray()) {
+      JsonElement c = m.isJsonObject() ? m.getAsJsonObject().get("content") : null;
+      if (c == null || !c.isJsonArray()) continue;
+      for (JsonElement p : c.getAsJsonArray()) {
+        if (p.isJsonObject() && "image_url".equals(str(p.getAsJsonObject(), "type", null))) n++;
+      }
+    }
+    return n;
+  }
+
   static ChatCompletionRequest parse(
       JsonElement body,
       String servedModel,

@@ -306,30 +306,8 @@ public final class HttpFrontDoor implements AutoCloseable {
   private int chatCompletions(HttpExchange ex) throws IOException {
     Rejection auth = authenticate(ex);
     if (auth != null) return send(ex, auth);
-    InputLimits in = pipeline.limits().input();
-    byte[] body;
-    try {
-      body = readBody(ex, in.maxRequestBytes());
-    } catch (Rejection r) {
-      return send(ex, r);
-    }
-    ChatCompletionRequest req;
-    try {
-      JsonElement json;
-      try {
-        json = strictJson(new String(body, StandardCharsets.UTF_8));
-      } catch (JsonParseException e) {
-        throw Rejection.invalid("the body is not valid JSON: " + e.getMessage());
-      } catch (StackOverflowError e) {
-        throw Rejection.invalid("the body's JSON nests too deeply");
-      }
-      req =
-          ChatCompletionRequest.parse(
-              json, modelName, body.length, settings.maxImageBytes(), fetcher);
-    } catch (Rejection r) {
-      return send(ex, r);
-    }
-    body = null; // the images live on in the request; the JSON text need not
+    // admitted before the body is read, as the gRPC door's interceptor admits before the handler:
+    // a client over its rate or stream limit costs no body, no image decode and no image fetch
     InetSocketAddress peer = ex.getRemoteAddress();
     String key =
         ClientLimiter.clientKey(
@@ -342,10 +320,35 @@ public final class HttpFrontDoor implements AutoCloseable {
       return send(ex, r);
     }
     try {
+      ChatCompletionRequest req;
+      try {
+        req = request(ex);
+      } catch (Rejection r) {
+        return send(ex, r);
+      }
       return answer(ex, req, CallScope.of(imageScope));
     } finally {
       release.run();
     }
+  }
+
+  /**
+   * The body as a request: read within the request-byte limit, parsed, the image count checked
+   * before any image is decoded or fetched.
+   */
+  private ChatCompletionRequest request(HttpExchange ex) throws IOException {
+    byte[] body = readBody(ex, pipeline.limits().input().maxRequestBytes());
+    JsonElement json;
+    try {
+      json = strictJson(new String(body, StandardCharsets.UTF_8));
+    } catch (JsonParseException e) {
+      throw Rejection.invalid("the body is not valid JSON: " + e.getMessage());
+    } catch (StackOverflowError e) {
+      throw Rejection.invalid("the body's JSON nests too deeply");
+    }
+    pipeline.limits().checkImages(ChatCompletionRequest.countImages(json));
+    return ChatCompletionRequest.parse(
+        json, modelName, body.length, settings.maxImageBytes(), fetcher);
   }
 
   private static final com.google.gson.TypeAdapter<JsonElement> JSON =

@@ -447,6 +447,55 @@ class HttpApiTest extends InProcessTest {
   }
 
   @Test
+  void noImageIsFetchedForARequestOverTheImageLimitOrFromAClientOverItsRate() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger fetches =
+        new java.util.concurrent.atomic.AtomicInteger();
+    HttpServer images = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    images.createContext(
+        "/cat.png",
+        ex -> {
+          fetches.incrementAndGet();
+          byte[] b = "fetched png".getBytes(StandardCharsets.UTF_8);
+          ex.sendResponseHeaders(200, b.length);
+          try (OutputStream o = ex.getResponseBody()) {
+            o.write(b);
+          }
+        });
+    images.start();
+    closers.add(() -> images.stop(0));
+    start(
+        Map.of(
+            GatewaySettings.MAX_IMAGES.env(),
+            "2",
+            GatewaySettings.RATE_PER_SECOND.env(),
+            "0.001",
+            GatewaySettings.RATE_BURST.env(),
+            "2"),
+        answering("hi<|im_end|>"),
+        HttpSettings.onPort(0).withImageUrlHosts(List.of("127.0.0.1")));
+    String part =
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"http://127.0.0.1:"
+            + images.getAddress().getPort()
+            + "/cat.png\"}}";
+    String three =
+        "{\"model\":\""
+            + MODEL
+            + "\",\"messages\":[{\"role\":\"user\",\"content\":["
+            + String.join(",", part, part, part)
+            + ",{\"type\":\"text\",\"text\":\"?\"}]}]}";
+    JsonObject e = error(post("/v1/chat/completions", three), 413);
+    assertTrue(e.get("message").getAsString().contains("3 images"), e.toString());
+    assertEquals(0, fetches.get(), "refused before any image was fetched");
+
+    String url = "http://127.0.0.1:" + images.getAddress().getPort() + "/cat.png";
+    String one = chat(false, "").replace(PNG_URI, url);
+    assertEquals(200, post("/v1/chat/completions", one).statusCode());
+    assertEquals(1, fetches.get());
+    error(post("/v1/chat/completions", one), 429); // the burst of 2 is spent
+    assertEquals(1, fetches.get(), "a client over its rate costs no image fetch");
+  }
+
+  @Test
   void anOversizedBodyIs413BeforeItIsParsed() throws Exception {
     start(Map.of(GatewaySettings.MAX_REQUEST_BYTES.env(), "4096"), answering("hi<|im_end|>"));
     String big = chat(false, "").replace("检测图片中的苹果", "x".repeat(10_000));
