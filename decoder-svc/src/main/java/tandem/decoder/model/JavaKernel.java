@@ -466,12 +466,17 @@ final class JavaKernel implements DecodeKernel {
       layer.qkvProj.matmul(xn, n, qkv, pool);
       pool.parallelFor(n, r -> normRope(layer, qkv, r, positions[r]));
       // by kv head: rows of one slot may share a bf16 pair, and each kv head's cache entries are
-      // its own
-      pool.parallelFor(
-          kvHeads,
-          g -> {
-            for (int r = 0; r < n; r++) cache(l, qkv, r, g, slots[r], positions[r]);
-          });
+      // its own. A few rows write a few hundred floats a head: waking the pool would cost more.
+      if (n >= 8) {
+        pool.parallelFor(
+            kvHeads,
+            g -> {
+              for (int r = 0; r < n; r++) cache(l, qkv, r, g, slots[r], positions[r]);
+            });
+      } else {
+        for (int g = 0; g < kvHeads; g++)
+          for (int r = 0; r < n; r++) cache(l, qkv, r, g, slots[r], positions[r]);
+      }
       pool.parallelFor(
           n * kvHeads,
           t ->
