@@ -48,7 +48,13 @@ public final class TensorCodec {
         Tensor.newBuilder()
             .setDtype(dtype == DType.DTYPE_UNSPECIFIED ? DType.DTYPE_FLOAT32 : dtype);
     for (long d : shape) t.addShape(d);
-    return t.setData(ByteString.copyFrom(fromFloat32le(float32le, dtype))).build();
+    byte[] data = fromFloat32le(float32le, dtype);
+    // a half-precision array is new and ours: wrap it; the caller's float32 array is copied
+    return t.setData(
+            data == float32le
+                ? ByteString.copyFrom(data)
+                : com.google.protobuf.UnsafeByteOperations.unsafeWrap(data))
+        .build();
   }
 
   /**
