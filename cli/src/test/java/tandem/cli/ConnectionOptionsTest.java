@@ -82,7 +82,12 @@ class ConnectionOptionsTest {
           "--metrics-port",
           "--trace-log"
         }) {
-      assertTrue(usage.contains(flag), flag + " missing from:\n" + usage);
+      // the flag itself, not a longer one that ends with it (--port in --http-port)
+      assertTrue(
+          java.util.regex.Pattern.compile("(^|[\\s\\[,])" + flag + "[=\\s,\\]]")
+              .matcher(usage)
+              .find(),
+          flag + " missing from:\n" + usage);
     }
   }
 }

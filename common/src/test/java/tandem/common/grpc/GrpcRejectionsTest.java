@@ -82,10 +82,27 @@ class GrpcRejectionsTest {
   }
 
   @Test
-  void everyKindMapsToACanonicalCode() {
+  void everyKindMapsToItsStatusCode() {
+    java.util.Map<Rejection.Kind, Status.Code> expected =
+        java.util.Map.ofEntries(
+            java.util.Map.entry(Rejection.Kind.INVALID, Status.Code.INVALID_ARGUMENT),
+            java.util.Map.entry(Rejection.Kind.TOO_LARGE, Status.Code.RESOURCE_EXHAUSTED),
+            java.util.Map.entry(Rejection.Kind.RATE_LIMITED, Status.Code.RESOURCE_EXHAUSTED),
+            java.util.Map.entry(Rejection.Kind.OVERLOADED, Status.Code.RESOURCE_EXHAUSTED),
+            java.util.Map.entry(Rejection.Kind.UNAUTHENTICATED, Status.Code.UNAUTHENTICATED),
+            java.util.Map.entry(Rejection.Kind.PERMISSION_DENIED, Status.Code.PERMISSION_DENIED),
+            java.util.Map.entry(Rejection.Kind.NOT_FOUND, Status.Code.NOT_FOUND),
+            java.util.Map.entry(
+                Rejection.Kind.FAILED_PRECONDITION, Status.Code.FAILED_PRECONDITION),
+            java.util.Map.entry(Rejection.Kind.UNAVAILABLE, Status.Code.UNAVAILABLE),
+            java.util.Map.entry(Rejection.Kind.DEADLINE, Status.Code.DEADLINE_EXCEEDED),
+            java.util.Map.entry(Rejection.Kind.CANCELLED, Status.Code.CANCELLED),
+            java.util.Map.entry(Rejection.Kind.INTERNAL, Status.Code.INTERNAL));
+    assertEquals(Rejection.Kind.values().length, expected.size(), "every kind is in the table");
     for (Rejection.Kind k : Rejection.Kind.values()) {
       Status s = GrpcRejections.status(new Rejection(k, "m"));
-      assertEquals(k.code(), s.getCode().name());
+      assertEquals(expected.get(k), s.getCode(), k.toString());
+      assertEquals("m", s.getDescription());
     }
   }
 }

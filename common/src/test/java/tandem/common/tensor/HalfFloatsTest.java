@@ -46,8 +46,19 @@ class HalfFloatsTest {
     float[] v = {1.5f, -2.25f, 0.1f, 3e-5f};
     ByteBuffer b = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
     for (float f : v) b.putFloat(f);
+    // the wire bits from an independent reference: Python's struct.pack('<e') for float16, and the
+    // upper half of the float32 bits rounded to nearest even for bfloat16
+    int[] f16 = {0x3E00, 0xC080, 0x2E66, 0x01F7};
+    int[] bf16 = {0x3FC0, 0xC010, 0x3DCD, 0x37FC};
     for (DType d : List.of(DType.DTYPE_FLOAT32, DType.DTYPE_FLOAT16, DType.DTYPE_BFLOAT16)) {
       Tensor t = TensorCodec.encode(b.array(), d, 2, 2);
+      if (d != DType.DTYPE_FLOAT32) {
+        ByteBuffer wire = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < v.length; i++) {
+          int want = d == DType.DTYPE_FLOAT16 ? f16[i] : bf16[i];
+          assertEquals(want, wire.getShort(2 * i) & 0xFFFF, d + " bits of " + v[i]);
+        }
+      }
       float[] back = TensorCodec.decodeRows(List.of(t), 2, "x");
       for (int i = 0; i < v.length; i++) {
         float want =
