@@ -1,9 +1,11 @@
 package tandem.decoder.generate;
 
 /**
- * Splicing embedding blocks into a prompt, as HF's {@code Idefics3Model.inputs_merger} does: the
- * rows of the blocks, concatenated in order, replace the token embeddings at the positions where
- * the id equals the image token id. Pure.
+ * The counts behind splicing embedding blocks into a prompt, as HF's {@code
+ * Idefics3Model.inputs_merger} does: the rows of the blocks, concatenated in order, replace the
+ * token embeddings at the positions where the id equals the image token id, so there must be one
+ * row per such position. The scheduler splices the rows chunk by chunk ({@code
+ * Scheduler.embeddings}). Pure.
  */
 public final class Splice {
   private Splice() {}
@@ -30,22 +32,5 @@ public final class Splice {
               + rows
               + " rows; they must be equal");
     }
-  }
-
-  /**
-   * Overwrites, in place, row p of {@code tokenEmbeds} [ids.length, hidden] with the next row of
-   * {@code rows} [n, hidden] for every p with ids[p] == imageTokenId. Returns {@code tokenEmbeds}.
-   */
-  public static float[] splice(
-      float[] tokenEmbeds, int[] ids, int hidden, int imageTokenId, float[] rows) {
-    checkCounts(ids, imageTokenId, rows.length / hidden);
-    int r = 0;
-    for (int p = 0; p < ids.length; p++) {
-      if (ids[p] == imageTokenId) {
-        System.arraycopy(rows, r * hidden, tokenEmbeds, p * hidden, hidden);
-        r++;
-      }
-    }
-    return tokenEmbeds;
   }
 }
