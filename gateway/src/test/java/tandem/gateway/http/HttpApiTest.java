@@ -11,6 +11,7 @@ import com.google.gson.JsonParser;
 import com.sun.net.httpserver.HttpServer;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -417,12 +418,13 @@ class HttpApiTest extends InProcessTest {
     assertEquals(null, vision.last.get());
   }
 
-  @Test
-  void anAllowedHostsImageUrlIsFetchedAndOthersStayRefused() throws Exception {
+  /** A local image host serving "fetched png" at /cat.png, counting the fetches. */
+  HttpServer imageServer(java.util.concurrent.atomic.AtomicInteger fetches) throws IOException {
     HttpServer images = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
     images.createContext(
         "/cat.png",
         ex -> {
+          fetches.incrementAndGet();
           byte[] b = "fetched png".getBytes(StandardCharsets.UTF_8);
           ex.sendResponseHeaders(200, b.length);
           try (OutputStream o = ex.getResponseBody()) {
@@ -431,6 +433,12 @@ class HttpApiTest extends InProcessTest {
         });
     images.start();
     closers.add(() -> images.stop(0));
+    return images;
+  }
+
+  @Test
+  void anAllowedHostsImageUrlIsFetchedAndOthersStayRefused() throws Exception {
+    HttpServer images = imageServer(new java.util.concurrent.atomic.AtomicInteger());
     start(
         Map.of(),
         answering("hi<|im_end|>"),
@@ -450,19 +458,7 @@ class HttpApiTest extends InProcessTest {
   void noImageIsFetchedForARequestOverTheImageLimitOrFromAClientOverItsRate() throws Exception {
     java.util.concurrent.atomic.AtomicInteger fetches =
         new java.util.concurrent.atomic.AtomicInteger();
-    HttpServer images = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-    images.createContext(
-        "/cat.png",
-        ex -> {
-          fetches.incrementAndGet();
-          byte[] b = "fetched png".getBytes(StandardCharsets.UTF_8);
-          ex.sendResponseHeaders(200, b.length);
-          try (OutputStream o = ex.getResponseBody()) {
-            o.write(b);
-          }
-        });
-    images.start();
-    closers.add(() -> images.stop(0));
+    HttpServer images = imageServer(fetches);
     start(
         Map.of(
             GatewaySettings.MAX_IMAGES.env(),
