@@ -70,12 +70,23 @@ public record Setting<T>(
 
   // ---- the kinds of setting
 
+  private static <T> Setting<T> of(
+      String flag,
+      String env,
+      T def,
+      String description,
+      Class<T> type,
+      Function<String, T> parser,
+      String defaultText) {
+    return new Setting<>(flag, List.of(), env, def, description, type, parser, defaultText);
+  }
+
   public static Setting<String> string(String flag, String env, String def, String description) {
-    return new Setting<>(flag, List.of(), env, def, description, String.class, s -> s, null);
+    return of(flag, env, def, description, String.class, s -> s, null);
   }
 
   public static Setting<Path> path(String flag, String env, String description) {
-    return new Setting<>(flag, List.of(), env, null, description, Path.class, Path::of, null);
+    return of(flag, env, null, description, Path.class, Path::of, null);
   }
 
   /** One of {@code allowed}, any case; the value is given in the case of {@code allowed}. */
@@ -96,21 +107,21 @@ public record Setting<T>(
                                 + " is not allowed (allowed: "
                                 + String.join(", ", values)
                                 + ")"));
-    return new Setting<>(flag, List.of(), env, def, description, String.class, p, null);
+    return of(flag, env, def, description, String.class, p, null);
   }
 
   /** A whole number from {@code min} to {@code max}. */
   public static Setting<Integer> integer(
       String flag, String env, Integer def, int min, int max, String description) {
     Function<String, Integer> p = s -> (int) wholeNumber(s, min, max);
-    return new Setting<>(flag, List.of(), env, def, description, Integer.class, p, null);
+    return of(flag, env, def, description, Integer.class, p, null);
   }
 
   /** A whole number from {@code min} to {@code max}. */
   public static Setting<Long> longValue(
       String flag, String env, Long def, long min, long max, String description) {
     Function<String, Long> p = s -> wholeNumber(s, min, max);
-    return new Setting<>(flag, List.of(), env, def, description, Long.class, p, null);
+    return of(flag, env, def, description, Long.class, p, null);
   }
 
   private static long wholeNumber(String s, long min, long max) {
@@ -125,38 +136,26 @@ public record Setting<T>(
    */
   public static Setting<Long> bytes(
       String flag, String env, Long def, long min, String description) {
-    return new Setting<>(
-        flag,
-        List.of(),
-        env,
-        def,
-        description,
-        Long.class,
+    Function<String, Long> p =
         s -> {
           long v = parseBytes(s);
           if (v < min) throw new IllegalArgumentException("must be at least " + min + " bytes");
           return v;
-        },
-        def == null ? null : bytesText(def));
+        };
+    return of(flag, env, def, description, Long.class, p, def == null ? null : bytesText(def));
   }
 
   /** A byte count that fits an int ({@code 20m} or {@code 20971520}), at least 1. */
   public static Setting<Integer> intBytes(String flag, String env, int def, String description) {
-    return new Setting<>(
-        flag,
-        List.of(),
-        env,
-        def,
-        description,
-        Integer.class,
+    Function<String, Integer> p =
         s -> {
           long v = parseBytes(s);
           if (v < 1 || v > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("must be from 1 to " + Integer.MAX_VALUE + " bytes");
           }
           return (int) v;
-        },
-        bytesText(def));
+        };
+    return of(flag, env, def, description, Integer.class, p, bytesText(def));
   }
 
   /**
@@ -182,15 +181,7 @@ public record Setting<T>(
             throw new IllegalArgumentException(rule);
           return v;
         };
-    return new Setting<>(
-        flag,
-        List.of(),
-        env,
-        def,
-        description,
-        Double.class,
-        p,
-        def == null ? null : decimalText(def));
+    return of(flag, env, def, description, Double.class, p, def == null ? null : decimalText(def));
   }
 
   /** {@code 20} for 20.0, {@code 1.25} for 1.25. */
@@ -202,8 +193,7 @@ public record Setting<T>(
 
   /** true/1/yes/on or false/0/no/off, any case. */
   public static Setting<Boolean> bool(String flag, String env, boolean def, String description) {
-    return new Setting<>(
-        flag, List.of(), env, def, description, Boolean.class, Setting::parseBool, null);
+    return of(flag, env, def, description, Boolean.class, Setting::parseBool, null);
   }
 
   public static boolean parseBool(String s) {
