@@ -41,7 +41,34 @@ public record TlsTestEnv(
    * A port nobody listens on right now (the usual small race with other processes is acceptable in
    * tests).
    */
+  /**
+   * A port that is free now and that no server binding port 0 will be given later: it lies below
+   * the kernel's ephemeral range, so a server this test starts afterwards on port 0 cannot take it
+   * before the test uses it (a port from {@code new ServerSocket(0)} could be handed out again).
+   */
   public static int freePort() throws IOException {
+    int low = 32768;
+    try {
+      String range =
+          java.nio.file.Files.readString(
+              java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range"));
+      low = Integer.parseInt(range.trim().split("\\s+")[0]);
+    } catch (IOException | RuntimeException e) {
+      // not Linux: keep the usual lower bound of the ephemeral range
+    }
+    int from = Math.max(1024, low - 12000);
+    int span = low - from;
+    if (span > 0) {
+      int start = java.util.concurrent.ThreadLocalRandom.current().nextInt(span);
+      for (int i = 0; i < span; i++) {
+        int port = from + (start + i) % span;
+        try (ServerSocket s = new ServerSocket(port)) {
+          return port;
+        } catch (IOException taken) {
+          // try the next one
+        }
+      }
+    }
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();
     }
