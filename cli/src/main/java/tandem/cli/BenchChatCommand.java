@@ -17,7 +17,6 @@ import tandem.decoder.DecoderServer;
 import tandem.decoder.DecoderServerConfig;
 import tandem.decoder.DecoderSettings;
 import tandem.decoder.model.ComputeThreads;
-import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.gateway.GatewayServer;
 import tandem.gateway.chat.ChatTemplate;
@@ -120,13 +119,12 @@ public final class BenchChatCommand implements Callable<Integer> {
             base.weights(),
             base.kvCacheBytes(),
             base.kvCacheDtype(),
-            base.prefixCache());
+            base.prefixCache(),
+            base.gpuMemoryFraction());
     if (base.threads() > 0) ComputeThreads.set(base.threads());
     try (DecoderServer dec =
         DecoderServer.start(
-            Qwen3ForCausalLM.load(
-                model,
-                new DecoderOptions(cfg.device(), cfg.dtype(), cfg.maxBatch(), cfg.maxSeqLen())),
+            Qwen3ForCausalLM.load(model, cfg.options()),
             DecoderServer.ModelInfo.fromDir(model),
             cfg,
             ServerHost.inProcess(NettyServerBuilder.forPort(0)))) {

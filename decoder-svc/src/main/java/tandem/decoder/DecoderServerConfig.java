@@ -24,6 +24,7 @@ import tandem.decoder.model.DecoderOptions;
  * @param kvCacheBytes KV cache budget, bytes; 0 = the default
  * @param kvCacheDtype KV storage: bf16 or f32
  * @param prefixCache whether full KV blocks are reused across requests
+ * @param gpuMemoryFraction on CUDA with kvCacheBytes 0, the share of the GPU the decoder may fill
  */
 public record DecoderServerConfig(
     Path model,
@@ -39,7 +40,8 @@ public record DecoderServerConfig(
     String weights,
     long kvCacheBytes,
     String kvCacheDtype,
-    boolean prefixCache) {
+    boolean prefixCache,
+    double gpuMemoryFraction) {
 
   public DecoderServerConfig {
     if (maxBatch < 1) throw new IllegalArgumentException("max batch must be >= 1, got " + maxBatch);
@@ -55,7 +57,16 @@ public record DecoderServerConfig(
           "threads must be >= 0 (0 = the core count), got " + threads);
     // checks the weight format and the KV settings with the allowed values (the fields are not
     // assigned yet)
-    new DecoderOptions("cpu", "float32", 1, 1, weights, kvCacheBytes, kvCacheDtype, prefixCache);
+    new DecoderOptions(
+        "cpu",
+        "float32",
+        1,
+        1,
+        weights,
+        kvCacheBytes,
+        kvCacheDtype,
+        prefixCache,
+        gpuMemoryFraction);
   }
 
   /** The settings as resolved from flags and environment. */
@@ -75,7 +86,8 @@ public record DecoderServerConfig(
         v.get(DecoderSettings.WEIGHTS),
         v.get(DecoderSettings.KV_CACHE_BYTES),
         v.get(DecoderSettings.KV_CACHE_DTYPE),
-        v.get(DecoderSettings.PREFIX_CACHE));
+        v.get(DecoderSettings.PREFIX_CACHE),
+        v.get(DecoderSettings.GPU_MEMORY_FRACTION));
   }
 
   /**
@@ -106,7 +118,8 @@ public record DecoderServerConfig(
         DecoderSettings.WEIGHTS.defaultValue(),
         DecoderSettings.KV_CACHE_BYTES.defaultValue(),
         DecoderSettings.KV_CACHE_DTYPE.defaultValue(),
-        DecoderSettings.PREFIX_CACHE.defaultValue());
+        DecoderSettings.PREFIX_CACHE.defaultValue(),
+        DecoderSettings.GPU_MEMORY_FRACTION.defaultValue());
   }
 
   /**
@@ -128,12 +141,21 @@ public record DecoderServerConfig(
         weights,
         kvCacheBytes,
         kvCacheDtype,
-        prefixCache);
+        prefixCache,
+        gpuMemoryFraction);
   }
 
   /** What the model is loaded with. */
   public DecoderOptions options() {
     return new DecoderOptions(
-        device, dtype, maxBatch, maxSeqLen, weights, kvCacheBytes, kvCacheDtype, prefixCache);
+        device,
+        dtype,
+        maxBatch,
+        maxSeqLen,
+        weights,
+        kvCacheBytes,
+        kvCacheDtype,
+        prefixCache,
+        gpuMemoryFraction);
   }
 }

@@ -28,9 +28,8 @@ public final class DecoderSettings {
           8,
           1,
           Integer.MAX_VALUE,
-          "Most sequences running together (rows of a decode step). The CPU kernel reserves no"
-              + " memory for it (the KV budget does); libtorch (CUDA) reserves max-batch ×"
-              + " max-seq-len positions of KV up front.");
+          "Most sequences running together (rows of a decode step). It reserves no memory: the"
+              + " KV budget does.");
   public static final Setting<Integer> MAX_SEQ_LEN =
       Setting.integer(
           "max-seq-len",
@@ -63,10 +62,21 @@ public final class DecoderSettings {
       Setting.bytes(
           "kv-cache-bytes",
           "TANDEM_DECODER_KV_CACHE_BYTES",
-          DecoderOptions.DEFAULT_KV_BYTES,
+          0L,
           0,
-          "KV cache budget of the CPU kernel,"
-              + " bytes (suffixes k, m, g): its block pool never holds more; 0 = the default.");
+          "KV cache budget, bytes (suffixes k, m, g): the block pool never holds more. 0 = auto:"
+              + " 512 MiB on the CPU; on CUDA, gpu-memory-fraction of the GPU less what is in use"
+              + " once the weights are loaded, less 1 GiB for activations.");
+  public static final Setting<Double> GPU_MEMORY_FRACTION =
+      Setting.decimal(
+          "gpu-memory-fraction",
+          "TANDEM_DECODER_GPU_MEMORY_FRACTION",
+          DecoderOptions.DEFAULT_GPU_MEMORY_FRACTION,
+          0.05,
+          1,
+          "On CUDA with kv-cache-bytes 0: the share of the GPU's memory the decoder may fill"
+              + " (weights, activations and KV cache), as vLLM's gpu_memory_utilization. The KV"
+              + " budget is reserved at start.");
   public static final Setting<String> KV_CACHE_DTYPE =
       new Setting<>(
           "kv-cache-dtype",
@@ -74,7 +84,8 @@ public final class DecoderSettings {
           "TANDEM_DECODER_KV_CACHE_DTYPE",
           DecoderOptions.DEFAULT_KV_DTYPE,
           "KV storage of the CPU kernel: bf16 (K/V"
-              + " rounded to nearest even) or f32 (float32 throughout).",
+              + " rounded to nearest even) or f32 (float32 throughout). libtorch keeps K/V in its"
+              + " compute type (--dtype).",
           String.class,
           DecoderSettings::kvDtype,
           null);
@@ -120,6 +131,7 @@ public final class DecoderSettings {
               MAX_QUEUE,
               PREFILL_CHUNK_TOKENS,
               KV_CACHE_BYTES,
+              GPU_MEMORY_FRACTION,
               KV_CACHE_DTYPE,
               PREFIX_CACHE,
               THREADS,

@@ -21,7 +21,8 @@ class DecoderServerConfigTest {
   @Test
   void kvSettingsComeFromTheEnvironmentAndBadOnesNameTheVariable() {
     DecoderServerConfig d = fromEnv(Map.of());
-    assertEquals(512L << 20, d.kvCacheBytes());
+    assertEquals(0, d.kvCacheBytes(), "auto: 512 MiB on the CPU, the GPU memory fraction on CUDA");
+    assertEquals(0.9, d.gpuMemoryFraction());
     assertEquals("bf16", d.kvCacheDtype());
     assertTrue(d.prefixCache());
 
@@ -33,8 +34,11 @@ class DecoderServerConfigTest {
                 "TANDEM_DECODER_KV_CACHE_DTYPE",
                 "f32",
                 "TANDEM_DECODER_PREFIX_CACHE",
-                "Off"));
+                "Off",
+                "TANDEM_DECODER_GPU_MEMORY_FRACTION",
+                "0.5"));
     assertEquals(1 << 20, c.kvCacheBytes());
+    assertEquals(0.5, c.options().gpuMemoryFraction());
     assertEquals("f32", c.options().kvDtype());
     assertFalse(c.options().prefixCache());
 
@@ -48,6 +52,11 @@ class DecoderServerConfigTest {
             IllegalArgumentException.class,
             () -> fromEnv(Map.of("TANDEM_DECODER_KV_CACHE_DTYPE", "fp8")));
     assertTrue(e.getMessage().contains("bf16 or f32"), e.getMessage());
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> fromEnv(Map.of("TANDEM_DECODER_GPU_MEMORY_FRACTION", "1.5")));
+    assertTrue(e.getMessage().contains("TANDEM_DECODER_GPU_MEMORY_FRACTION"), e.getMessage());
   }
 
   @Test

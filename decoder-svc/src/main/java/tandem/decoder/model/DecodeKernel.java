@@ -3,9 +3,9 @@ package tandem.decoder.model;
 /**
  * The arithmetic of the Qwen3 forward pass and the K/V storage it reads, behind one seam: {@link
  * JavaKernel} (CPU, weights and KV cache in Java arrays, Vector API) and {@link TorchKernel}
- * (libtorch through DJL: CUDA, and the CPU reference). {@link Qwen3ForCausalLM} owns slots, lengths
- * and validation, and drives whichever kernel was chosen; arguments reaching a kernel are already
- * checked.
+ * (libtorch through DJL: CUDA, and the CPU reference), both over a paged KV cache whose bookkeeping
+ * is {@link KvPool}. {@link Qwen3ForCausalLM} owns slots, lengths and validation, and drives
+ * whichever kernel was chosen; arguments reaching a kernel are already checked.
  */
 interface DecodeKernel extends AutoCloseable {
   /** "java" or "torch". */
@@ -23,20 +23,83 @@ interface DecodeKernel extends AutoCloseable {
   /** Token embeddings, row-major [ids.length, hidden]. */
   float[] embed(int[] ids);
 
+  /** The hidden size (floats per row of {@link #forward}'s input). */
+  int hiddenSize();
+
+  /**
+   * The forward pass over rows that are each (slot, position): x [n, hidden] in, logits out for the
+   * rows listed in {@code logitRows}, in that order. A slot's rows are consecutive positions
+   * following what it holds; every row's K/V is written before any row attends, so rows of one slot
+   * see each other causally. Takes the KV blocks the rows need from the paged cache ({@link
+   * KvExhaustedException} when it cannot).
+   */
+  float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows);
+
   /**
    * Rows {@code embeds [len, hidden]} are positions {@code start .. start+len-1} of {@code slot},
    * after the {@code start} positions it already holds; writes their K/V and returns the float32
-   * logits of the last row.
+   * logits of the last row. Passes of at most {@link Qwen3ForCausalLM#PREFILL_CHUNK} rows.
    */
-  float[] prefill(int slot, int start, float[] embeds, int len);
+  default float[] prefill(int slot, int start, float[] embeds, int len) {
+    int h = hiddenSize();
+    int chunk = Qwen3ForCausalLM.PREFILL_CHUNK;
+    float[] logits = null;
+    for (int s = 0; s < len; s += chunk) {
+      int n = Math.min(chunk, len - s);
+      int[] slots = new int[n];
+      int[] pos = new int[n];
+      for (int i = 0; i < n; i++) {
+        slots[i] = slot;
+        pos[i] = start + s + i;
+      }
+      float[] x = java.util.Arrays.copyOfRange(embeds, s * h, (s + n) * h);
+      float[][] l = forward(slots, pos, x, s + n == len ? new int[] {n - 1} : new int[0]);
+      if (s + n == len) logits = l[0];
+    }
+    return logits;
+  }
 
   /**
-   * Several prompts from position 0 (distinct slots); each prompt's last-row logits. May stack them
-   * in one pass.
+   * Several prompts from position 0 (distinct slots); each prompt's last-row logits. Prompts of up
+   * to {@link Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows in all go through one pass together, so
+   * every weight matrix is multiplied once for all of them.
    */
   default float[][] prefill(int[] slots, float[][] embeds, int[] lens) {
-    float[][] out = new float[slots.length][];
-    for (int i = 0; i < slots.length; i++) out[i] = prefill(slots[i], 0, embeds[i], lens[i]);
+    int h = hiddenSize();
+    int n = slots.length;
+    float[][] out = new float[n][];
+    int i = 0;
+    while (i < n) {
+      int rows = lens[i];
+      int j = i + 1;
+      while (j < n
+          && rows + lens[j] <= Qwen3ForCausalLM.PREFILL_BATCH_ROWS
+          && lens[i] <= Qwen3ForCausalLM.PREFILL_CHUNK
+          && lens[j] <= Qwen3ForCausalLM.PREFILL_CHUNK) {
+        rows += lens[j];
+        j++;
+      }
+      if (j == i + 1) {
+        out[i] = prefill(slots[i], 0, embeds[i], lens[i]);
+      } else {
+        int[] rs = new int[rows];
+        int[] rp = new int[rows];
+        int[] last = new int[j - i];
+        float[] x = new float[rows * h];
+        int r = 0;
+        for (int p = i; p < j; p++) {
+          System.arraycopy(embeds[p], 0, x, r * h, lens[p] * h);
+          for (int t = 0; t < lens[p]; t++, r++) {
+            rs[r] = slots[p];
+            rp[r] = t;
+          }
+          last[p - i] = r - 1;
+        }
+        float[][] l = forward(rs, rp, x, last);
+        for (int p = i; p < j; p++) out[p] = l[p - i];
+      }
+      i = j;
+    }
     return out;
   }
 
@@ -44,37 +107,44 @@ interface DecodeKernel extends AutoCloseable {
    * Row i ({@code embeds[i·hidden …]}) is position {@code positions[i]} of slot {@code slots[i]};
    * logits per row.
    */
-  float[][] decode(int[] slots, int[] positions, float[] embeds);
+  default float[][] decode(int[] slots, int[] positions, float[] embeds) {
+    int[] all = new int[slots.length];
+    for (int i = 0; i < all.length; i++) all[i] = i;
+    return forward(slots, positions, embeds, all);
+  }
 
-  /** The slot's K/V is no longer needed (its storage may be reused). */
-  void release(int slot);
+  /** The paged KV cache's bookkeeping (block tables, references, prefix cache). */
+  KvPool kvPool();
 
-  /**
-   * Positions per KV block when the kernel pages its KV cache (block budget, prefix cache, one pass
-   * over rows of any (slot, position) mix through {@link #forward}); 0 when it does not (libtorch:
-   * slot-major, reserved up front).
-   */
+  /** The slot's KV blocks are no longer needed: they go back to the pool (or the prefix cache). */
+  default void release(int slot) {
+    kvPool().release(slot);
+  }
+
+  /** Positions per KV block. */
   default int kvBlockTokens() {
-    return 0;
+    return kvPool().blockTokens;
   }
 
-  /**
-   * The forward pass over rows that are each (slot, position): x [n, hidden] in, logits out for the
-   * rows listed in {@code logitRows}, in that order. A slot's rows are consecutive positions
-   * following what it holds. Paged kernels only.
-   */
-  default float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
-    throw new UnsupportedOperationException(name() + " kernel has no mixed forward");
-  }
-
-  /** The paged KV cache's state; null when the kernel does not page. */
+  /** The paged KV cache's state. */
   default KvStats kvStats() {
-    return null;
+    KvPool kv = kvPool();
+    return new KvStats(
+        kv.blockTokens,
+        kv.capacity,
+        kv.inUse(),
+        kv.idleCached(),
+        kv.available(),
+        kv.blockBytes(),
+        kv.bytesAllocated(),
+        kv.hits(),
+        kv.evictions(),
+        kv.dtype.id);
   }
 
-  /** Fresh blocks the slot needs to hold positions [0, tokens). Paged kernels only. */
+  /** Fresh blocks the slot needs to hold positions [0, tokens). */
   default int kvShortfall(int slot, int tokens) {
-    return 0;
+    return kvPool().shortfall(slot, tokens);
   }
 
   /**
@@ -82,14 +152,27 @@ interface DecodeKernel extends AutoCloseable {
    * most maxBlocks).
    */
   default int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
-    return 0;
+    return kvPool().reuse(slot, keys, maxBlocks);
   }
 
   /** Offers the slot's first {@code keys.length} (full, written) blocks to the prefix cache. */
-  default void offer(int slot, PrefixKey[] keys) {}
+  default void offer(int slot, PrefixKey[] keys) {
+    kvPool().offer(slot, keys);
+  }
 
   /** Drops every unreferenced cached block. */
-  default void clearPrefixCache() {}
+  default void clearPrefixCache() {
+    kvPool().clearCache();
+  }
+
+  /**
+   * Blocks in a KV pool: the budget over one block's bytes, but no more than every slot full to
+   * {@code maxSeqLen} would take.
+   */
+  static int kvBlocks(long budget, long blockBytes, int blockTokens, DecoderOptions opts) {
+    long most = (long) opts.slots() * ((opts.maxSeqLen() + blockTokens - 1) / blockTokens);
+    return (int) Math.max(1, Math.min(Math.min(most, budget / blockBytes), Integer.MAX_VALUE));
+  }
 
   /** Bytes of weights one decode step reads (what bounds decode speed at batch 1). */
   long weightBytesPerToken();

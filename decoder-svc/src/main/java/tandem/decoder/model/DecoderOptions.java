@@ -9,11 +9,12 @@ import java.util.Locale;
  * ("auto" = the checkpoint's: bf16 for a bf16 checkpoint, else f32; or "bf16", "q8_0", "f32"; see
  * {@link WeightFormat}).
  *
- * <p>On the CPU (Java kernel) the KV cache is a pool of blocks under {@code kvCacheBytes} (0 =
- * {@link #DEFAULT_KV_BYTES}), stored as {@code kvDtype} ("bf16" or "f32"), taken by sequences as
- * they grow; with {@code prefixCache} full blocks are kept for later requests with the same prefix.
- * The libtorch kernel reserves {@code slots · maxSeqLen} positions up front and has no prefix
- * cache.
+ * <p>Both kernels keep the KV cache as a pool of blocks under {@code kvCacheBytes}, taken by
+ * sequences as they grow; with {@code prefixCache} full blocks are kept for later requests with the
+ * same prefix. A budget of 0 means {@link #DEFAULT_KV_BYTES} on the CPU, and on CUDA {@code
+ * gpuMemoryFraction} of the device's memory less what is in use once the weights are loaded (vLLM's
+ * {@code gpu_memory_utilization}). The Java kernel stores K/V as {@code kvDtype} ("bf16" or "f32");
+ * libtorch stores them in its compute type (float32, or float16 on CUDA).
  */
 public record DecoderOptions(
     String device,
@@ -23,11 +24,15 @@ public record DecoderOptions(
     String weights,
     long kvCacheBytes,
     String kvDtype,
-    boolean prefixCache) {
+    boolean prefixCache,
+    double gpuMemoryFraction) {
   /**
    * The CPU KV budget when none is given (0): 512 MiB, about 4,680 tokens of Qwen3-0.6B in bf16.
    */
   public static final long DEFAULT_KV_BYTES = 512L << 20;
+
+  /** The share of a GPU's memory the decoder may fill (weights, activations, KV) by default. */
+  public static final double DEFAULT_GPU_MEMORY_FRACTION = 0.9;
 
   /** The CPU KV storage when none is given: bf16, half the bytes of f32. */
   public static final String DEFAULT_KV_DTYPE = "bf16";
@@ -60,6 +65,32 @@ public record DecoderOptions(
       throw new IllegalArgumentException(
           "KV cache bytes must be >= 0 (0 = the default), got " + kvCacheBytes);
     }
+    if (!(gpuMemoryFraction > 0 && gpuMemoryFraction <= 1)) {
+      throw new IllegalArgumentException(
+          "GPU memory fraction must be in (0, 1], got " + gpuMemoryFraction);
+    }
+  }
+
+  /** With the default GPU memory fraction. */
+  public DecoderOptions(
+      String device,
+      String dtype,
+      int slots,
+      int maxSeqLen,
+      String weights,
+      long kvCacheBytes,
+      String kvDtype,
+      boolean prefixCache) {
+    this(
+        device,
+        dtype,
+        slots,
+        maxSeqLen,
+        weights,
+        kvCacheBytes,
+        kvDtype,
+        prefixCache,
+        DEFAULT_GPU_MEMORY_FRACTION);
   }
 
   /** With the default KV cache (budget, bf16, prefix cache on). */
@@ -74,21 +105,52 @@ public record DecoderOptions(
 
   public DecoderOptions withSlots(int newSlots) {
     return new DecoderOptions(
-        device, dtype, newSlots, maxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
+        device,
+        dtype,
+        newSlots,
+        maxSeqLen,
+        weights,
+        kvCacheBytes,
+        kvDtype,
+        prefixCache,
+        gpuMemoryFraction);
   }
 
   public DecoderOptions withMaxSeqLen(int newMaxSeqLen) {
     return new DecoderOptions(
-        device, dtype, slots, newMaxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache);
+        device,
+        dtype,
+        slots,
+        newMaxSeqLen,
+        weights,
+        kvCacheBytes,
+        kvDtype,
+        prefixCache,
+        gpuMemoryFraction);
   }
 
   public DecoderOptions withWeights(String newWeights) {
     return new DecoderOptions(
-        device, dtype, slots, maxSeqLen, newWeights, kvCacheBytes, kvDtype, prefixCache);
+        device,
+        dtype,
+        slots,
+        maxSeqLen,
+        newWeights,
+        kvCacheBytes,
+        kvDtype,
+        prefixCache,
+        gpuMemoryFraction);
   }
 
   /** With this KV cache: budget in bytes (0 = default), "bf16" or "f32", prefix reuse on or off. */
   public DecoderOptions withKvCache(long bytes, String newKvDtype, boolean prefix) {
-    return new DecoderOptions(device, dtype, slots, maxSeqLen, weights, bytes, newKvDtype, prefix);
+    return new DecoderOptions(
+        device, dtype, slots, maxSeqLen, weights, bytes, newKvDtype, prefix, gpuMemoryFraction);
+  }
+
+  /** With this share of the GPU's memory for the decoder on CUDA (when the KV budget is 0). */
+  public DecoderOptions withGpuMemoryFraction(double fraction) {
+    return new DecoderOptions(
+        device, dtype, slots, maxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache, fraction);
   }
 }

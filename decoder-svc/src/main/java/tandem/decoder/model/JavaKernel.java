@@ -105,7 +105,9 @@ final class JavaKernel implements DecodeKernel {
     this.cos = t[0];
     this.sin = t[1];
     KvPool.Dtype dtype = KvPool.Dtype.parse(opts.kvDtype());
-    int capacity = kvBlocks(c, layers.length, dtype, opts);
+    long budget = opts.kvCacheBytes() > 0 ? opts.kvCacheBytes() : DecoderOptions.DEFAULT_KV_BYTES;
+    long blockBytes = KvPool.blockBytes(layers.length, kvHeads, headDim, BLOCK_TOKENS, dtype);
+    int capacity = DecodeKernel.kvBlocks(budget, blockBytes, BLOCK_TOKENS, opts);
     this.kv =
         new KvPool(layers.length, kvHeads, headDim, BLOCK_TOKENS, dtype, opts.slots(), capacity);
     Runtime rt = Runtime.getRuntime();
@@ -118,18 +120,6 @@ final class JavaKernel implements DecodeKernel {
           worst >> 20,
           free >> 20);
     }
-  }
-
-  /**
-   * Blocks in the KV pool: the budget ({@link DecoderOptions#kvCacheBytes}, or {@link
-   * DecoderOptions#DEFAULT_KV_BYTES} when 0) over one block's bytes, but no more than every slot
-   * full to {@code maxSeqLen} would take.
-   */
-  static int kvBlocks(Qwen3Config c, int layers, KvPool.Dtype dtype, DecoderOptions opts) {
-    long budget = opts.kvCacheBytes() > 0 ? opts.kvCacheBytes() : DecoderOptions.DEFAULT_KV_BYTES;
-    long block = KvPool.blockBytes(layers, c.numKeyValueHeads(), c.headDim(), BLOCK_TOKENS, dtype);
-    long most = (long) opts.slots() * ((opts.maxSeqLen() + BLOCK_TOKENS - 1) / BLOCK_TOKENS);
-    return (int) Math.max(1, Math.min(Math.min(most, budget / block), Integer.MAX_VALUE));
   }
 
   /** Why this model cannot run on the Java kernel, or null when it can. */
@@ -314,43 +304,13 @@ final class JavaKernel implements DecodeKernel {
   }
 
   @Override
-  public int kvBlockTokens() {
-    return BLOCK_TOKENS;
+  public KvPool kvPool() {
+    return kv;
   }
 
   @Override
-  public KvStats kvStats() {
-    return new KvStats(
-        BLOCK_TOKENS,
-        kv.capacity,
-        kv.inUse(),
-        kv.idleCached(),
-        kv.available(),
-        kv.blockBytes(),
-        kv.bytesAllocated(),
-        kv.hits(),
-        kv.evictions(),
-        kv.dtype.id);
-  }
-
-  @Override
-  public int kvShortfall(int slot, int tokens) {
-    return kv.shortfall(slot, tokens);
-  }
-
-  @Override
-  public int reuse(int slot, PrefixKey[] keys, int maxBlocks) {
-    return kv.reuse(slot, keys, maxBlocks);
-  }
-
-  @Override
-  public void offer(int slot, PrefixKey[] keys) {
-    kv.offer(slot, keys);
-  }
-
-  @Override
-  public void clearPrefixCache() {
-    kv.clearCache();
+  public int hiddenSize() {
+    return hidden;
   }
 
   @Override
@@ -361,90 +321,10 @@ final class JavaKernel implements DecodeKernel {
   }
 
   @Override
-  public float[] prefill(int slot, int start, float[] embeds, int len) {
-    int chunk = Qwen3ForCausalLM.PREFILL_CHUNK;
-    float[] logits = null;
-    for (int s = 0; s < len; s += chunk) {
-      int n = Math.min(chunk, len - s);
-      int[] slots = new int[n];
-      int[] pos = new int[n];
-      for (int i = 0; i < n; i++) {
-        slots[i] = slot;
-        pos[i] = start + s + i;
-      }
-      float[] x = java.util.Arrays.copyOfRange(embeds, s * hidden, (s + n) * hidden);
-      float[][] l = forward(slots, pos, x, s + n == len ? new int[] {n - 1} : new int[0]);
-      if (s + n == len) logits = l[0];
-    }
-    return logits;
-  }
-
-  /**
-   * Prompts of up to {@link Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows in all go through one pass
-   * together.
-   */
-  @Override
-  public float[][] prefill(int[] slots, float[][] embeds, int[] lens) {
-    int n = slots.length;
-    float[][] out = new float[n][];
-    int i = 0;
-    while (i < n) {
-      int rows = lens[i];
-      int j = i + 1;
-      while (j < n
-          && rows + lens[j] <= Qwen3ForCausalLM.PREFILL_BATCH_ROWS
-          && lens[i] <= Qwen3ForCausalLM.PREFILL_CHUNK
-          && lens[j] <= Qwen3ForCausalLM.PREFILL_CHUNK) {
-        rows += lens[j];
-        j++;
-      }
-      if (j == i + 1) {
-        out[i] = prefill(slots[i], 0, embeds[i], lens[i]);
-      } else {
-        int[] rs = new int[rows];
-        int[] rp = new int[rows];
-        int[] last = new int[j - i];
-        float[] x = new float[rows * hidden];
-        int r = 0;
-        for (int p = i; p < j; p++) {
-          System.arraycopy(embeds[p], 0, x, r * hidden, lens[p] * hidden);
-          for (int t = 0; t < lens[p]; t++, r++) {
-            rs[r] = slots[p];
-            rp[r] = t;
-          }
-          last[p - i] = r - 1;
-        }
-        float[][] l = forward(rs, rp, x, last);
-        for (int p = i; p < j; p++) out[p] = l[p - i];
-      }
-      i = j;
-    }
-    return out;
-  }
-
-  @Override
-  public float[][] decode(int[] slots, int[] positions, float[] embeds) {
-    int[] all = new int[slots.length];
-    for (int i = 0; i < all.length; i++) all[i] = i;
-    return forward(slots, positions, embeds, all);
-  }
-
-  @Override
-  public void release(int slot) {
-    kv.release(slot);
-  }
-
-  @Override
   public void close() {
     // heap arrays: nothing to free by hand
   }
 
-  /**
-   * The forward pass over rows that are each (slot, position): x [n, hidden] in, logits out for the
-   * rows listed in {@code logitRows} (in that order). A slot's rows must be consecutive positions
-   * following what it holds; every row's K/V is written before any row attends, so rows of one slot
-   * see each other causally.
-   */
   @Override
   public float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
     int n = slots.length;

@@ -7,56 +7,67 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * Preallocated per-layer K {@code [slots, kvHeads, headDim, maxSeqLen]} and V {@code [slots,
- * kvHeads, maxSeqLen, headDim]}, written in place and never regrown. Head-major within a slot so
- * that {@code K[slot, :, :, 0:len]} (already Kᵀ, ready for q·Kᵀ) and {@code V[slot, :, 0:len, :]}
- * are strided views that matmul reads without a copy or a transpose op. K is stored after k_norm
- * and RoPE. The arrays are created uninitialized: nothing ever reads a position at or beyond a
- * slot's length, and untouched pages are never committed by the OS.
+ * libtorch's paged KV storage: per layer K {@code [blocks, kvHeads, headDim, blockTokens]} (Kᵀ per
+ * head) and V {@code [blocks, kvHeads, blockTokens, headDim]}, one row of the first dimension per
+ * {@link KvPool} block id. {@link KvPool} does the bookkeeping (tables, references, prefix cache);
+ * this holds the values. K is stored after k_norm and RoPE. The arrays are created uninitialized
+ * once, at the budget's size: on the CPU the OS commits pages as blocks are first written; on CUDA
+ * the budget is reserved up front, as vLLM does.
  */
 final class KvCache implements AutoCloseable {
   final NDArray[] keys;
   final NDArray[] values;
-  final int slots;
-  final int maxSeqLen;
+  final int blockTokens;
 
   KvCache(
       NDManager manager,
       int layers,
-      int slots,
+      int blocks,
       int kvHeads,
-      int maxSeqLen,
+      int blockTokens,
       int headDim,
       DataType dtype) {
-    this.slots = slots;
-    this.maxSeqLen = maxSeqLen;
+    this.blockTokens = blockTokens;
     this.keys = new NDArray[layers];
     this.values = new NDArray[layers];
-    Shape kShape = new Shape(slots, kvHeads, headDim, maxSeqLen);
-    Shape vShape = new Shape(slots, kvHeads, maxSeqLen, headDim);
+    Shape kShape = new Shape(blocks, kvHeads, headDim, blockTokens);
+    Shape vShape = new Shape(blocks, kvHeads, blockTokens, headDim);
     for (int l = 0; l < layers; l++) {
       keys[l] = manager.create(kShape, dtype);
       values[l] = manager.create(vShape, dtype);
     }
   }
 
-  /** Writes k, v [C, kvHeads, headDim] at positions start..start+C-1 of one slot. */
-  void writeRange(int layer, int slot, int start, NDArray k, NDArray v) {
-    long end = start + k.getShape().get(0);
-    keys[layer].set(
-        new NDIndex().addIndices(slot).addAllDim().addAllDim().addSliceDim(start, end),
-        k.transpose(1, 2, 0));
-    values[layer].set(
-        new NDIndex().addIndices(slot).addAllDim().addSliceDim(start, end), v.transpose(1, 0, 2));
+  /**
+   * Writes k, v [B, kvHeads, headDim]: row i goes to entry {@code offsets[i]} of block {@code
+   * blocks[i]} (int64 [B] arrays on the cache's device).
+   */
+  void write(int layer, NDArray blocks, NDArray offsets, NDArray k, NDArray v) {
+    keys[layer].set(new NDIndex("{}, :, :, {}", blocks, offsets), k);
+    values[layer].set(new NDIndex("{}, :, {}", blocks, offsets), v);
   }
 
   /**
-   * Writes k, v [B, kvHeads, headDim]: row i goes to slot slotIdx[i] at position posIdx[i] (int64
-   * [B] arrays).
+   * Kᵀ of one sequence's first {@code len} positions, [kvHeads, headDim, len], gathered from its
+   * blocks (int64 [nb]) into {@code step}'s scope.
    */
-  void writeScattered(int layer, NDArray slotIdx, NDArray posIdx, NDArray k, NDArray v) {
-    keys[layer].set(new NDIndex("{}, :, :, {}", slotIdx, posIdx), k);
-    values[layer].set(new NDIndex("{}, :, {}", slotIdx, posIdx), v);
+  NDArray keysT(int layer, NDArray blocks, int len, Step step) {
+    NDArray g = step.owned(keys[layer].get(new NDIndex("{}", blocks))); // [nb, kvH, d, bt]
+    long nb = g.getShape().get(0);
+    NDArray t =
+        g.transpose(1, 2, 0, 3).reshape(g.getShape().get(1), g.getShape().get(2), nb * blockTokens);
+    return nb * blockTokens == len ? t : t.get(new NDIndex().addAllDim(2).addSliceDim(0, len));
+  }
+
+  /**
+   * V of one sequence's first {@code len} positions, [kvHeads, len, headDim], like {@link #keysT}.
+   */
+  NDArray values(int layer, NDArray blocks, int len, Step step) {
+    NDArray g = step.owned(values[layer].get(new NDIndex("{}", blocks))); // [nb, kvH, bt, d]
+    long nb = g.getShape().get(0);
+    NDArray t =
+        g.transpose(1, 0, 2, 3).reshape(g.getShape().get(1), nb * blockTokens, g.getShape().get(3));
+    return nb * blockTokens == len ? t : t.get(new NDIndex().addAllDim().addSliceDim(0, len));
   }
 
   @Override

@@ -6,7 +6,7 @@ import java.util.LinkedHashSet;
 import java.util.Map;
 
 /**
- * The Java kernel's paged KV cache: one pool of fixed-size blocks of {@link #blockTokens}
+ * The paged KV cache of both kernels: one pool of fixed-size blocks of {@link #blockTokens}
  * positions, at most {@link #capacity} of them (the memory budget), shared by every sequence
  * through a per-slot block table, and a prefix cache over the same blocks.
  *
@@ -29,12 +29,18 @@ import java.util.Map;
  * {@code [kvHeads, blockTokens/2, headDim]}). K is stored after k_norm and RoPE. Position p of a
  * slot is entry {@code p % blockTokens} of its block {@code p / blockTokens}. Driven by one thread
  * (the scheduler's).
+ *
+ * <p>The libtorch kernel keeps its blocks in tensors of its own ({@link KvCache}) and uses this
+ * class for the bookkeeping alone ({@code heapArrays} false): block ids, tables, references and the
+ * prefix cache are the same for both kernels.
  */
 final class KvPool {
   /** Storage type of K and V. */
   enum Dtype {
     F32("f32", 4),
-    BF16("bf16", 2);
+    BF16("bf16", 2),
+    /** libtorch's float16 K/V on CUDA (the Java kernel stores f32 or bf16 only). */
+    F16("f16", 2);
 
     final String id;
     final int bytes;
@@ -44,8 +50,9 @@ final class KvPool {
       this.bytes = bytes;
     }
 
+    /** The Java kernel's choices: bf16 or f32. */
     static Dtype parse(String s) {
-      for (Dtype d : values()) if (d.id.equals(s)) return d;
+      for (Dtype d : new Dtype[] {F32, BF16}) if (d.id.equals(s)) return d;
       throw new IllegalArgumentException("KV cache dtype must be bf16 or f32, got '" + s + "'");
     }
   }
@@ -81,8 +88,23 @@ final class KvPool {
   private long hits;
   private long evictions;
 
+  /** Whether this pool holds the blocks' Java arrays (the Java kernel) or only their ids. */
+  private final boolean heapArrays;
+
   KvPool(
       int layers, int kvHeads, int headDim, int blockTokens, Dtype dtype, int slots, int capacity) {
+    this(layers, kvHeads, headDim, blockTokens, dtype, slots, capacity, true);
+  }
+
+  KvPool(
+      int layers,
+      int kvHeads,
+      int headDim,
+      int blockTokens,
+      Dtype dtype,
+      int slots,
+      int capacity,
+      boolean heapArrays) {
     if (capacity < 1)
       throw new IllegalArgumentException("the KV cache needs at least one block, got " + capacity);
     if (blockTokens % 2 != 0)
@@ -97,6 +119,7 @@ final class KvPool {
     this.capacity = capacity;
     this.table = new int[slots][4];
     this.held = new int[slots];
+    this.heapArrays = heapArrays;
   }
 
   /** Bytes one block takes over all layers, K and V. */
@@ -234,6 +257,11 @@ final class KvPool {
     idle.clear();
   }
 
+  /** The id of the slot's block b (b < {@link #held}). */
+  int block(int slot, int b) {
+    return table[slot][b];
+  }
+
   float[] keysF(int layer, int slot, int b) {
     return kf[table[slot][b]][layer];
   }
@@ -279,6 +307,10 @@ final class KvPool {
         ki = Arrays.copyOf(ki, n);
         vi = Arrays.copyOf(vi, n);
       }
+    }
+    if (!heapArrays) {
+      created++;
+      return id;
     }
     try {
       if (dtype == Dtype.F32) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import java.util.List;
 
 /**
  * Qwen3 self-attention: q/k/v projections, per-head RMSNorm of q and k (q_norm, k_norm), RoPE,
@@ -89,54 +90,41 @@ final class Qwen3Attention {
     qk = rope.apply(qk, step.cos(), step.sin());
     NDArray q = qk.get(qHeads); // [T, heads, headDim]
     NDArray k = qk.get(kHeads); // [T, kvHeads, headDim]
-    NDArray attn; // [T, heads headDim]
-    if (step instanceof Step.Chunk c) {
-      cache.writeRange(layer, c.slot(), c.start(), k, v);
-      attn = prefillAttention(q, c.slot(), c.start(), c.count(), c.mask(), step, cache, layer);
-    } else if (step instanceof Step.Stacked b) {
-      int[] lens = b.lens();
-      NDList outs = new NDList(lens.length);
-      long off = 0;
-      for (int i = 0; i < lens.length; i++) {
-        NDIndex rows = new NDIndex().addSliceDim(off, off + lens[i]);
-        cache.writeRange(layer, b.slots()[i], 0, k.get(rows), v.get(rows));
-        outs.add(
-            prefillAttention(
-                q.get(rows), b.slots()[i], 0, lens[i], b.masks()[i], step, cache, layer));
-        off += lens[i];
-      }
-      attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
-    } else if (step instanceof Step.Decode d) {
-      cache.writeScattered(layer, d.slotIdx(), d.posIdx(), k, v);
-      attn = decodeAttention(q, d, cache, layer);
-    } else {
-      throw new IllegalStateException("unknown step " + step); // unreachable: Step is sealed
+    cache.write(layer, step.writeBlocks(), step.writeOffsets(), k, v);
+    List<Step.Run> runs = step.runs();
+    NDList outs = new NDList(runs.size());
+    for (Step.Run run : runs) {
+      NDArray qr =
+          runs.size() == 1
+              ? q
+              : q.get(new NDIndex().addSliceDim(run.from(), run.from() + run.count()));
+      outs.add(attention(qr, run, step, cache, layer));
     }
+    NDArray attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0); // [T, heads headDim]
     return attn.matMul(oProjT);
   }
 
   /**
-   * Rows q [t, heads, headDim] are positions start..start+t-1 of one slot; attends over the cache
-   * [0, start + t) with the causal mask (null when t == 1).
+   * One slot's rows q [t, heads, headDim] (its newest positions, whose K/V this pass has written)
+   * attend over the slot's first {@code run.keys()} positions, causally among themselves. Each slot
+   * attends over exactly its own length, so sequences of different lengths need no padding.
    */
-  private NDArray prefillAttention(
-      NDArray q, int slot, int start, int t, NDArray mask, Step step, KvCache cache, int layer) {
-    int keys = start + t;
-    NDIndex visible = new NDIndex().addIndices(slot).addAllDim().addSliceDim(0, keys);
-    NDIndex visibleT = new NDIndex().addIndices(slot).addAllDim().addAllDim().addSliceDim(0, keys);
-    NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, keys]
-    NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, keys, headDim]
+  private NDArray attention(NDArray q, Step.Run run, Step step, KvCache cache, int layer) {
+    int t = run.count();
+    int keys = run.keys();
+    NDArray kt = cache.keysT(layer, run.blocks(), keys, step); // [kvHeads, headDim, keys]
+    NDArray vc = cache.values(layer, run.blocks(), keys, step); // [kvHeads, keys, headDim]
     // [T, heads, d] → [kvHeads, group·T, d]: query head h uses kv head h / group
     NDArray qg =
         q.reshape(t, kvHeads, group, headDim)
             .transpose(1, 2, 0, 3)
             .reshape(kvHeads, (long) group * t, headDim);
     NDArray scores = qg.matMul(kt); // [kvHeads, group·T, keys]
-    if (mask != null) {
+    if (run.mask() != null) {
       scores =
           scores
               .reshape(kvHeads, group, t, keys)
-              .add(mask)
+              .add(run.mask())
               .reshape(kvHeads, (long) group * t, keys);
     }
     NDArray out = softmax(scores).matMul(vc); // [kvHeads, group·T, d]
@@ -149,26 +137,5 @@ final class Qwen3Attention {
   private static NDArray softmax(NDArray scores) {
     if (scores.getDataType() == DataType.FLOAT32) return scores.softmax(-1);
     return scores.toType(DataType.FLOAT32, false).softmax(-1).toType(scores.getDataType(), false);
-  }
-
-  /**
-   * Row i is the newest position of slot slots[i]. Each row attends over exactly its own slot's
-   * filled prefix, so sequences of different lengths need no padding or mask, and no K/V is copied.
-   */
-  private NDArray decodeAttention(NDArray q, Step.Decode step, KvCache cache, int layer) {
-    int n = step.count();
-    NDList outs = new NDList(n);
-    for (int i = 0; i < n; i++) {
-      int slot = step.slots()[i];
-      int len = step.positions()[i] + 1;
-      NDIndex visible = new NDIndex().addIndices(slot).addAllDim().addSliceDim(0, len);
-      NDIndex visibleT = new NDIndex().addIndices(slot).addAllDim().addAllDim().addSliceDim(0, len);
-      NDArray kt = step.owned(cache.keys[layer].get(visibleT)); // [kvHeads, headDim, len]
-      NDArray vc = step.owned(cache.values[layer].get(visible)); // [kvHeads, len, headDim]
-      NDArray qi = (n == 1 ? q : q.get(i)).reshape(kvHeads, group, headDim);
-      NDArray p = softmax(qi.matMul(kt)); // [kvHeads, group, len]
-      outs.add(p.matMul(vc).reshape(1, (long) heads * headDim));
-    }
-    return outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
   }
 }

@@ -72,7 +72,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     this.slots = opts.slots();
     this.maxSeqLen = opts.maxSeqLen();
     this.lengths = new int[opts.slots()];
-    this.prefixCache = opts.prefixCache() && kernel.kvBlockTokens() > 0;
+    this.prefixCache = opts.prefixCache();
   }
 
   /**
@@ -292,11 +292,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     return true;
   }
 
-  /**
-   * The paged Java kernel runs every part in one forward pass (decode rows and prompt chunks
-   * together); libtorch runs the one-row parts as one batched decode and each longer part as a
-   * prefill from its slot's length.
-   */
+  /** Every part in one forward pass of the kernel: decode rows and prompt chunks together. */
   @Override
   public float[][] extend(int[] slots, float[][] embeds, int[] lens, boolean[] wantLogits) {
     checkOpen();
@@ -333,56 +329,26 @@ public final class Qwen3ForCausalLM implements CausalLm {
       rows += len;
     }
     float[][] out = new float[n][];
-    if (kernel.kvBlockTokens() > 0) {
-      int h = hiddenSize();
-      int[] rs = new int[rows];
-      int[] rp = new int[rows];
-      float[] x = new float[rows * h];
-      int wanted = 0;
-      for (boolean w : wantLogits) if (w) wanted++;
-      int[] logitRows = new int[wanted];
-      int r = 0;
-      int k = 0;
-      for (int i = 0; i < n; i++) {
-        System.arraycopy(embeds[i], 0, x, r * h, lens[i] * h);
-        for (int t = 0; t < lens[i]; t++, r++) {
-          rs[r] = slots[i];
-          rp[r] = lengths[slots[i]] + t;
-        }
-        if (wantLogits[i]) logitRows[k++] = r - 1;
+    int h = hiddenSize();
+    int[] rs = new int[rows];
+    int[] rp = new int[rows];
+    float[] x = new float[rows * h];
+    int wanted = 0;
+    for (boolean w : wantLogits) if (w) wanted++;
+    int[] logitRows = new int[wanted];
+    int r = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      System.arraycopy(embeds[i], 0, x, r * h, lens[i] * h);
+      for (int t = 0; t < lens[i]; t++, r++) {
+        rs[r] = slots[i];
+        rp[r] = lengths[slots[i]] + t;
       }
-      float[][] l = kernel.forward(rs, rp, x, logitRows);
-      k = 0;
-      for (int i = 0; i < n; i++) if (wantLogits[i]) out[i] = l[k++];
-    } else {
-      int ones = 0;
-      for (int len : lens) if (len == 1) ones++;
-      if (ones > 0) {
-        int[] ds = new int[ones];
-        int[] dp = new int[ones];
-        float[] x = new float[ones * hiddenSize()];
-        int j = 0;
-        for (int i = 0; i < n; i++) {
-          if (lens[i] != 1) continue;
-          ds[j] = slots[i];
-          dp[j] = lengths[slots[i]];
-          System.arraycopy(embeds[i], 0, x, j * hiddenSize(), hiddenSize());
-          j++;
-        }
-        float[][] l = kernel.decode(ds, dp, x);
-        j = 0;
-        for (int i = 0; i < n; i++) {
-          if (lens[i] != 1) continue;
-          out[i] = wantLogits[i] ? l[j] : null;
-          j++;
-        }
-      }
-      for (int i = 0; i < n; i++) {
-        if (lens[i] == 1) continue;
-        float[] l = kernel.prefill(slots[i], lengths[slots[i]], embeds[i], lens[i]);
-        out[i] = wantLogits[i] ? l : null;
-      }
+      if (wantLogits[i]) logitRows[k++] = r - 1;
     }
+    float[][] l = kernel.forward(rs, rp, x, logitRows);
+    k = 0;
+    for (int i = 0; i < n; i++) if (wantLogits[i]) out[i] = l[k++];
     for (int i = 0; i < n; i++) lengths[slots[i]] += lens[i];
     return out;
   }

@@ -1,140 +1,113 @@
 package tandem.decoder.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * What one libtorch forward pass needs besides the hidden states: which slots and positions its
- * rows belong to, the RoPE rows for them ({@code cos}, {@code sin}: {@code [count, 1, headDim]}, as
- * HF's {@code apply_rotary_pos_emb} takes them), the causal masks of prompt rows, and the scope
- * that owns every intermediate tensor of the pass. One of three kinds:
+ * What one libtorch forward pass needs besides the hidden states. Its rows are each (slot,
+ * position), the rows of one slot consecutive positions following what the slot holds (decode rows
+ * and prompt chunks mixed, as the scheduler steps them). It carries the RoPE rows ({@code cos},
+ * {@code sin}: {@code [count, 1, headDim]}, as HF's {@code apply_rotary_pos_emb} takes them), where
+ * each row's K/V goes in the paged cache, one {@link Run} per slot, and the scope that owns every
+ * intermediate tensor of the pass.
  *
- * <ul>
- *   <li>{@link Chunk}: rows = consecutive positions {@code start .. start+count-1} of one slot;
- *   <li>{@link Stacked}: several prompts from position 0, one after another ({@code lens[i]} rows
- *       for {@code slots[i]});
- *   <li>{@link Decode}: row i = the next position of {@code slots[i]}.
- * </ul>
+ * @param writeBlocks int64 [count]: the KV block of each row's position
+ * @param writeOffsets int64 [count]: the entry within that block
  */
-sealed interface Step extends AutoCloseable permits Step.Chunk, Step.Stacked, Step.Decode {
-  /** Owns every tensor of the pass; closing the step frees them. */
-  NDManager manager();
+record Step(
+    NDManager manager,
+    int count,
+    NDArray cos,
+    NDArray sin,
+    NDArray writeBlocks,
+    NDArray writeOffsets,
+    List<Run> runs)
+    implements AutoCloseable {
 
-  /** Rows in this pass. */
-  int count();
-
-  NDArray cos();
-
-  NDArray sin();
+  /**
+   * Rows {@code from .. from+count-1} of the pass, positions {@code keys-count .. keys-1} of one
+   * slot: they attend over that slot's first {@code keys} positions, in {@code blocks} (int64, one
+   * id per started block), with {@code mask} additive {@code [count, keys]} (null for one row).
+   */
+  record Run(int from, int count, int keys, NDArray blocks, NDArray mask) {}
 
   /**
    * Results of an op on a long-lived array (weights, cache, tables) belong to that array's manager;
    * every such result is moved into this step's scope so that closing the step frees it.
    */
-  default NDArray owned(NDArray a) {
-    a.attach(manager());
+  NDArray owned(NDArray a) {
+    a.attach(manager);
     return a;
   }
 
+  /** int64 values on the device of the pass. */
+  NDArray longs(long[] v) {
+    return onDevice(manager, v, cos.getDevice());
+  }
+
   @Override
-  default void close() {
-    manager().close();
+  public void close() {
+    manager.close();
   }
 
   /**
-   * A prefill chunk of one slot; {@code mask} is additive {@code [count, start + count]}, null for
-   * one row.
+   * The pass over rows (slots[i], positions[i]); the slots' blocks must already cover their
+   * positions ({@link KvPool#ensure}).
    */
-  record Chunk(
-      NDManager manager, int slot, int start, int count, NDArray mask, NDArray cos, NDArray sin)
-      implements Step {}
-
-  /**
-   * Stacked prompts from position 0; {@code masks[i]} is prompt i's causal mask (null for a 1-token
-   * prompt).
-   */
-  record Stacked(
-      NDManager manager,
-      int[] slots,
-      int[] lens,
-      NDArray[] masks,
-      int count,
-      NDArray cos,
-      NDArray sin)
-      implements Step {}
-
-  /**
-   * One row per slot at {@code positions[i]}; {@code slotIdx} and {@code posIdx} are them as int64
-   * {@code [B]}.
-   */
-  record Decode(
-      NDManager manager,
-      int[] slots,
-      int[] positions,
-      NDArray slotIdx,
-      NDArray posIdx,
-      NDArray cos,
-      NDArray sin)
-      implements Step {
-    @Override
-    public int count() {
-      return slots.length;
+  static Step of(
+      NDManager parent, KvPool kv, int[] slots, int[] positions, Qwen3RotaryEmbedding rope) {
+    NDManager m = parent.newSubManager();
+    try {
+      int n = slots.length;
+      int bt = kv.blockTokens;
+      Device device = rope.cos.getDevice();
+      long[] p = new long[n];
+      long[] blocks = new long[n];
+      long[] offsets = new long[n];
+      for (int i = 0; i < n; i++) {
+        p[i] = positions[i];
+        blocks[i] = kv.block(slots[i], positions[i] / bt);
+        offsets[i] = positions[i] % bt;
+      }
+      NDIndex rows = new NDIndex("{}", onDevice(m, p, device));
+      NDArray cos = attach(m, rope.cos.get(rows)).expandDims(1);
+      NDArray sin = attach(m, rope.sinSigned.get(rows)).expandDims(1);
+      List<Run> runs = new ArrayList<>();
+      for (int from = 0; from < n; ) {
+        int to = from + 1;
+        while (to < n && slots[to] == slots[from]) to++;
+        int count = to - from;
+        int keys = positions[to - 1] + 1;
+        long[] ids = new long[(keys + bt - 1) / bt];
+        for (int b = 0; b < ids.length; b++) ids[b] = kv.block(slots[from], b);
+        NDArray mask =
+            count > 1 ? causalMask(m, keys - count, count, rope.cos.getDataType()) : null;
+        runs.add(new Run(from, count, keys, onDevice(m, ids, device), mask));
+        from = to;
+      }
+      return new Step(
+          m,
+          n,
+          cos,
+          sin,
+          onDevice(m, blocks, device),
+          onDevice(m, offsets, device),
+          List.copyOf(runs));
+    } catch (RuntimeException e) {
+      m.close();
+      throw e;
     }
   }
 
-  static Chunk prefill(
-      NDManager parent, int slot, int start, int count, Qwen3RotaryEmbedding rope) {
-    NDManager m = parent.newSubManager();
-    NDIndex rows = new NDIndex().addSliceDim(start, start + count);
-    NDArray cos = attach(m, rope.cos.get(rows)).expandDims(1);
-    NDArray sin = attach(m, rope.sinSigned.get(rows)).expandDims(1);
-    NDArray mask = count > 1 ? causalMask(m, start, count, rope.cos.getDataType()) : null;
-    return new Chunk(m, slot, start, count, mask, cos, sin);
-  }
-
-  /** Prompt i fills slot slots[i] from position 0 with lens[i] rows; rows are stacked in order. */
-  static Stacked prefillBatch(
-      NDManager parent, int[] slots, int[] lens, Qwen3RotaryEmbedding rope) {
-    NDManager m = parent.newSubManager();
-    int rows = 0;
-    for (int len : lens) rows += len;
-    long[] p = new long[rows];
-    int r = 0;
-    for (int len : lens) for (int i = 0; i < len; i++) p[r++] = i;
-    NDArray pIdx = m.create(p);
-    if (!pIdx.getDevice().equals(rope.cos.getDevice()))
-      pIdx = pIdx.toDevice(rope.cos.getDevice(), false);
-    NDIndex table = new NDIndex("{}", pIdx);
-    NDArray cos = attach(m, rope.cos.get(table)).expandDims(1);
-    NDArray sin = attach(m, rope.sinSigned.get(table)).expandDims(1);
-    NDArray[] masks = new NDArray[lens.length];
-    for (int i = 0; i < lens.length; i++) {
-      masks[i] = lens[i] > 1 ? causalMask(m, 0, lens[i], rope.cos.getDataType()) : null;
-    }
-    return new Stacked(m, slots, lens, masks, rows, cos, sin);
-  }
-
-  static Decode decode(NDManager parent, int[] slots, int[] positions, Qwen3RotaryEmbedding rope) {
-    NDManager m = parent.newSubManager();
-    long[] s = new long[slots.length];
-    long[] p = new long[slots.length];
-    for (int i = 0; i < slots.length; i++) {
-      s[i] = slots[i];
-      p[i] = positions[i];
-    }
-    NDArray sIdx = m.create(s);
-    NDArray pIdx = m.create(p);
-    if (!sIdx.getDevice().equals(rope.cos.getDevice())) {
-      sIdx = sIdx.toDevice(rope.cos.getDevice(), false);
-      pIdx = pIdx.toDevice(rope.cos.getDevice(), false);
-    }
-    NDIndex rows = new NDIndex("{}", pIdx);
-    NDArray cos = attach(m, rope.cos.get(rows)).expandDims(1);
-    NDArray sin = attach(m, rope.sinSigned.get(rows)).expandDims(1);
-    return new Decode(m, slots, positions, sIdx, pIdx, cos, sin);
+  private static NDArray onDevice(NDManager m, long[] v, Device device) {
+    NDArray a = m.create(v);
+    return a.getDevice().equals(device) ? a : a.toDevice(device, false);
   }
 
   private static NDArray attach(NDManager m, NDArray a) {
@@ -149,7 +122,6 @@ sealed interface Step extends AutoCloseable permits Step.Chunk, Step.Stacked, St
     for (int i = 0; i < count; i++) {
       for (int j = start + i + 1; j < keys; j++) v[i * keys + j] = Float.NEGATIVE_INFINITY;
     }
-    NDArray mask = m.create(v, new Shape(count, keys));
-    return mask.toType(dtype, false);
+    return m.create(v, new Shape(count, keys)).toType(dtype, false);
   }
 }

@@ -7,8 +7,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.util.cuda.CudaUtils;
+import java.lang.management.MemoryUsage;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,10 +17,14 @@ import tandem.common.checkpoint.Qwen3Config;
 import tandem.common.checkpoint.TensorStore;
 
 /**
- * Qwen3 on libtorch through DJL: {@link Qwen3Model} (one class per HF module) + lm_head + the
- * slot-major {@link KvCache}. The CUDA path (float32 or float16), and on the CPU the float32
+ * Qwen3 on libtorch through DJL: {@link Qwen3Model} (one class per HF module) + lm_head + the paged
+ * {@link KvCache}, whose blocks {@link KvPool} hands out and shares through the prefix cache
+ * exactly as for the Java kernel. The CUDA path (float32 or float16), and on the CPU the float32
  * reference the Java kernel is tested against ({@code -Dtandem.decoder.kernel=torch}). DJL cannot
- * hold bfloat16, so CPU weights here are float32.
+ * hold bfloat16, so CPU weights and K/V here are float32.
+ *
+ * <p>Attention gathers each sequence's blocks into one contiguous K and V per layer (libtorch has
+ * no paged-attention op that DJL can call), then runs as before over exactly the sequence's length.
  */
 final class TorchKernel implements DecodeKernel {
   private static final Logger LOG = LoggerFactory.getLogger(TorchKernel.class);
@@ -30,7 +35,17 @@ final class TorchKernel implements DecodeKernel {
   private final NDArray lmHead; // [vocab, hidden]: lm_head, or embed_tokens itself when tied
   private final NDArray lmHeadT; // its transposed view (no copy), for x·Wᵀ
   private final KvCache cache;
+  private final KvPool kv;
   private final DataType dtype;
+
+  /** Positions per KV block (vLLM's default). */
+  static final int BLOCK_TOKENS = 16;
+
+  /**
+   * GPU memory kept free for one pass's activations and libtorch's workspace when the KV budget is
+   * sized from the GPU memory fraction.
+   */
+  static final long GPU_ACTIVATION_HEADROOM = 1L << 30;
 
   private TorchKernel(
       Qwen3Config config,
@@ -38,6 +53,7 @@ final class TorchKernel implements DecodeKernel {
       Qwen3Model model,
       NDArray lmHead,
       KvCache cache,
+      KvPool kv,
       DataType dtype) {
     this.config = config;
     this.manager = manager;
@@ -45,6 +61,7 @@ final class TorchKernel implements DecodeKernel {
     this.lmHead = lmHead;
     this.lmHeadT = lmHead.transpose();
     this.cache = cache;
+    this.kv = kv;
     this.dtype = dtype;
   }
 
@@ -69,20 +86,79 @@ final class TorchKernel implements DecodeKernel {
           tied
               ? w.place(embed, new Shape(v, h))
               : w.linear(h, new String[] {"lm_head.weight"}, new long[] {v});
+      KvPool.Dtype kvDtype = dtype == DataType.FLOAT16 ? KvPool.Dtype.F16 : KvPool.Dtype.F32;
+      long blockBytes =
+          KvPool.blockBytes(
+              c.numHiddenLayers(), c.numKeyValueHeads(), c.headDim(), BLOCK_TOKENS, kvDtype);
+      long budget = kvBudget(opts, device);
+      if (budget < blockBytes) {
+        throw new IllegalStateException(
+            "the decoder's KV budget of "
+                + (budget >> 20)
+                + " MiB holds no block of "
+                + BLOCK_TOKENS
+                + " tokens ("
+                + (blockBytes >> 10)
+                + " KiB): raise kv-cache-bytes, or gpu-memory-fraction on CUDA");
+      }
+      int blocks = DecodeKernel.kvBlocks(budget, blockBytes, BLOCK_TOKENS, opts);
+      KvPool kv =
+          new KvPool(
+              c.numHiddenLayers(),
+              c.numKeyValueHeads(),
+              c.headDim(),
+              BLOCK_TOKENS,
+              kvDtype,
+              opts.slots(),
+              blocks,
+              false);
       KvCache cache =
           new KvCache(
               manager,
               c.numHiddenLayers(),
-              opts.slots(),
+              blocks,
               c.numKeyValueHeads(),
-              opts.maxSeqLen(),
+              BLOCK_TOKENS,
               c.headDim(),
               dtype);
-      return new TorchKernel(c, manager, model, lmHead, cache, dtype);
+      LOG.info(
+          "libtorch KV cache: {} blocks of {} tokens, {} MiB on {}",
+          blocks,
+          BLOCK_TOKENS,
+          blocks * blockBytes >> 20,
+          device);
+      return new TorchKernel(c, manager, model, lmHead, cache, kv, dtype);
     } catch (RuntimeException e) {
       manager.close();
       throw e;
     }
+  }
+
+  /**
+   * The KV budget in bytes: the one given, else {@link DecoderOptions#DEFAULT_KV_BYTES} on the CPU,
+   * else on CUDA {@link #gpuKvBudget} from the device's memory as it is now (the weights loaded).
+   */
+  private static long kvBudget(DecoderOptions opts, Device device) {
+    if (opts.kvCacheBytes() > 0) return opts.kvCacheBytes();
+    if (!device.isGpu()) return DecoderOptions.DEFAULT_KV_BYTES;
+    MemoryUsage mem = CudaUtils.getGpuMemory(device);
+    long budget = gpuKvBudget(mem.getMax(), mem.getCommitted(), opts.gpuMemoryFraction());
+    LOG.info(
+        "GPU memory: {} MiB in use of {} MiB; KV budget {} MiB (gpu-memory-fraction {})",
+        mem.getCommitted() >> 20,
+        mem.getMax() >> 20,
+        budget >> 20,
+        opts.gpuMemoryFraction());
+    return budget;
+  }
+
+  /**
+   * vLLM's rule: the decoder may fill {@code fraction} of the device's {@code total} bytes; what is
+   * {@code used} already (its weights, other processes) and {@link #GPU_ACTIVATION_HEADROOM} for a
+   * pass's activations come off that, and the KV cache gets the rest (0 when nothing is left).
+   */
+  static long gpuKvBudget(long total, long used, double fraction) {
+    return Math.max(0, (long) (fraction * total) - used - GPU_ACTIVATION_HEADROOM);
   }
 
   /** Whether {@code cuda} was asked for and PyTorch sees a GPU. */
@@ -166,105 +242,26 @@ final class TorchKernel implements DecodeKernel {
   }
 
   @Override
-  public float[] prefill(int slot, int start, float[] inputEmbeds, int len) {
-    int h = config.hiddenSize();
-    float[] logits = null;
-    int chunk = Qwen3ForCausalLM.PREFILL_CHUNK;
-    for (int s = 0; s < len; s += chunk) {
-      int count = Math.min(chunk, len - s);
-      try (Step step = Step.prefill(manager, slot, start + s, count, model.rotaryEmb)) {
-        float[] rows = Arrays.copyOfRange(inputEmbeds, s * h, (s + count) * h);
-        NDArray x = input(step, rows, count);
-        NDArray hidden = model.forward(x, step, cache);
-        if (s + count == len) {
-          logits = logits(hidden.get(count - 1).reshape(1, h))[0];
-        }
-      }
-    }
-    return logits;
+  public int hiddenSize() {
+    return config.hiddenSize();
   }
 
-  /**
-   * Prompts of at most {@link Qwen3ForCausalLM#PREFILL_CHUNK} tokens are stacked into passes of up
-   * to {@link Qwen3ForCausalLM#PREFILL_BATCH_ROWS} rows, so every weight matrix is multiplied once
-   * for all of them (the attention is still per prompt); longer prompts run alone in chunks. Same
-   * results as prefilling one by one.
-   */
   @Override
-  public float[][] prefill(int[] slots, float[][] inputEmbeds, int[] lens) {
+  public KvPool kvPool() {
+    return kv;
+  }
+
+  @Override
+  public float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
     int n = slots.length;
-    float[][] out = new float[n][];
-    List<Integer> group = new java.util.ArrayList<>();
-    int rows = 0;
-    for (int i = 0; i <= n; i++) {
-      boolean flush =
-          i == n
-              || lens[i] > Qwen3ForCausalLM.PREFILL_CHUNK
-              || rows + lens[i] > Qwen3ForCausalLM.PREFILL_BATCH_ROWS;
-      if (flush && !group.isEmpty()) {
-        prefillGroup(group, slots, inputEmbeds, lens, out);
-        group.clear();
-        rows = 0;
-      }
-      if (i == n) break;
-      if (lens[i] > Qwen3ForCausalLM.PREFILL_CHUNK) {
-        out[i] = prefill(slots[i], 0, inputEmbeds[i], lens[i]);
-      } else {
-        group.add(i);
-        rows += lens[i];
-      }
+    for (int r = 0; r < n; r++) kv.ensure(slots[r], positions[r] + 1);
+    try (Step step = Step.of(manager, kv, slots, positions, model.rotaryEmb)) {
+      NDArray hidden = model.forward(input(step, x, n), step, cache);
+      if (logitRows.length == 0) return new float[0][];
+      long[] rows = new long[logitRows.length];
+      for (int i = 0; i < rows.length; i++) rows[i] = logitRows[i];
+      return logits(hidden.get(new NDIndex("{}", step.longs(rows))));
     }
-    return out;
-  }
-
-  /** One stacked pass over prompts {@code idx} (each at most one chunk long). */
-  private void prefillGroup(
-      List<Integer> idx, int[] slots, float[][] embeds, int[] lens, float[][] out) {
-    if (idx.size() == 1) {
-      int i = idx.get(0);
-      out[i] = prefill(slots[i], 0, embeds[i], lens[i]);
-      return;
-    }
-    int h = config.hiddenSize();
-    int m = idx.size();
-    int[] gSlots = new int[m];
-    int[] gLens = new int[m];
-    int total = 0;
-    for (int j = 0; j < m; j++) {
-      gSlots[j] = slots[idx.get(j)];
-      gLens[j] = lens[idx.get(j)];
-      total += gLens[j];
-    }
-    float[] rows = new float[total * h];
-    long[] last = new long[m];
-    int off = 0;
-    for (int j = 0; j < m; j++) {
-      System.arraycopy(embeds[idx.get(j)], 0, rows, off * h, gLens[j] * h);
-      off += gLens[j];
-      last[j] = off - 1;
-    }
-    float[][] logits;
-    try (Step step = Step.prefillBatch(manager, gSlots, gLens, model.rotaryEmb)) {
-      NDArray hidden = model.forward(input(step, rows, total), step, cache);
-      NDArray lastIdx = step.manager().create(last);
-      if (!lastIdx.getDevice().equals(hidden.getDevice()))
-        lastIdx = lastIdx.toDevice(hidden.getDevice(), false);
-      logits = logits(hidden.get(new NDIndex("{}", lastIdx)));
-    }
-    for (int j = 0; j < m; j++) out[idx.get(j)] = logits[j];
-  }
-
-  @Override
-  public float[][] decode(int[] slots, int[] positions, float[] embeds) {
-    try (Step step = Step.decode(manager, slots, positions, model.rotaryEmb)) {
-      NDArray x = input(step, embeds, slots.length);
-      return logits(model.forward(x, step, cache));
-    }
-  }
-
-  @Override
-  public void release(int slot) {
-    // slot-major storage: nothing to give back; positions past the length are never read
   }
 
   @Override

@@ -168,12 +168,30 @@ class JavaKernelTest {
   }
 
   @Test
-  void theLibtorchKernelStillServesWhenAskedFor() throws Exception {
-    try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), false, "auto", 1, 16)) {
+  void theLibtorchKernelStillServesWhenAskedForAndPagesItsKvCache() throws Exception {
+    try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), false, "auto", 3, 4096)) {
       assertEquals("torch", lm.decodeKernel());
       assertEquals("f32", lm.weightFormat());
-      assertEquals(null, lm.kvStats(), "libtorch's KV is not paged");
+      assertEquals(TorchKernel.BLOCK_TOKENS, lm.kvBlockTokens());
+      assertEquals("f32", lm.kvStats().dtype());
+      assertEquals(0, lm.kvStats().usedBlocks());
+      int[] ids = new int[TorchKernel.BLOCK_TOKENS + 1];
+      lm.prefill(1, lm.embed(ids), ids.length);
+      assertEquals(2, lm.kvStats().usedBlocks(), "one full block and one started");
+      lm.decode(new int[] {1}, new int[] {7});
+      assertEquals(2, lm.kvStats().usedBlocks(), "the next position fits the started block");
+      lm.release(1);
+      assertEquals(0, lm.kvStats().usedBlocks(), "a released slot gives its blocks back");
     }
+  }
+
+  @Test
+  void theGpuKvBudgetIsTheFractionLessWhatIsInUseAndTheActivationHeadroom() {
+    long gib = 1L << 30;
+    assertEquals(
+        (long) (0.9 * 80 * gib) - 3 * gib - TorchKernel.GPU_ACTIVATION_HEADROOM,
+        TorchKernel.gpuKvBudget(80 * gib, 3 * gib, 0.9));
+    assertEquals(0, TorchKernel.gpuKvBudget(8 * gib, 7 * gib, 0.9), "nothing left is 0, not less");
   }
 
   private static JavaKernel kernel(Qwen3ForCausalLM lm) throws Exception {
