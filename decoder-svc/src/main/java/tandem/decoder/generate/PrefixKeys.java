@@ -13,7 +13,8 @@ import tandem.decoder.model.PrefixKey;
  * embedding row spliced there, by its exact float bits: the same image gives the same rows (the
  * vision cache), a different image, resize or tiling different ones, and a row is never mistaken
  * for a token. Keys are computed lazily as blocks fill and kept; one instance per sequence, used by
- * the scheduler thread only.
+ * one thread at a time: the submitting thread computes the prompt's blocks, then hands the sequence
+ * to the scheduler thread through its queue.
  */
 final class PrefixKeys {
   private static final byte TOKEN = 0;

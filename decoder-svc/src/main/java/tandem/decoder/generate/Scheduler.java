@@ -185,6 +185,10 @@ public final class Scheduler implements AutoCloseable {
   public Handle submit(GenerationRequest request, GenerationListener listener) {
     validate(request);
     Seq s = new Seq(request, listener);
+    // The prompt's block keys hash every image row it splices (megabytes for an image prompt): do
+    // it
+    // here, on the caller's thread, rather than in the decode loop when the request is admitted.
+    if (prefixCaching) s.keys().upTo(request.inputIds(), request.inputIds().length);
     lock.lock();
     try {
       if (failure != null) {
