@@ -60,12 +60,16 @@ final class Kernels {
    */
   static FloatVector exp(FloatVector x) {
     x = x.max(-87.3f).min(88.0f);
-    FloatVector k = x.fma(LOG2E, ROUND).sub(ROUND); // round(x / ln2), ties to even
+    FloatVector t = x.fma(LOG2E, ROUND); // 1.5·2^23 + round(x / ln2), ties to even, exactly
+    FloatVector k = t.sub(ROUND);
     FloatVector r = k.fma(NEG_LN2_HI, x);
     r = k.fma(NEG_LN2_LO, r);
     FloatVector p = r.fma(P0, P1).fma(r, P2).fma(r, P3).fma(r, P4).fma(r, P5);
     FloatVector e = p.mul(r.mul(r)).add(r).add(1f);
-    IntVector n = (IntVector) k.convert(VectorOperators.F2I, 0);
+    // k as an int, read from t's mantissa (t's ulp is 1, so bits(t) = bits(1.5·2^23) + k): the
+    // same integer as (int) k, without the F2I conversion, which JDK 17's C2 does not compile
+    // for 512-bit vectors and runs lane by lane through a boxed fallback.
+    IntVector n = t.reinterpretAsInts().sub(ROUND_BITS);
     IntVector bits = n.add(127).lanewise(VectorOperators.LSHL, 23);
     return e.mul(bits.reinterpretAsFloats());
   }
@@ -95,6 +99,7 @@ final class Kernels {
 
   private static final FloatVector LOG2E = FloatVector.broadcast(F, 1.44269504088896341f);
   private static final FloatVector ROUND = FloatVector.broadcast(F, 12582912f); // 1.5·2^23
+  private static final int ROUND_BITS = Float.floatToRawIntBits(12582912f);
   private static final FloatVector NEG_LN2_HI = FloatVector.broadcast(F, -0.693359375f);
   private static final FloatVector NEG_LN2_LO = FloatVector.broadcast(F, 2.12194440e-4f);
   private static final FloatVector P0 = FloatVector.broadcast(F, 1.9875691500E-4f);
