@@ -40,8 +40,11 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   /** Per worker thread: a weight tile widened to float32 ({@link #block4}). */
   private static final ThreadLocal<float[]> WIDE = ThreadLocal.withInitial(() -> new float[0]);
 
-  /** Per thread: a tile's accumulators spilled for their lane sums ({@link #lanes}). */
-  private static final ThreadLocal<float[]> RED = ThreadLocal.withInitial(() -> new float[16 * L]);
+  /**
+   * Per thread: a tile's accumulators spilled for their lane sums ({@link #lanes}), and one slot
+   * more for the bf16 tiles' prefetch sum.
+   */
+  private static final ThreadLocal<float[]> RED = ThreadLocal.withInitial(() -> new float[17 * L]);
 
   /**
    * Input rows processed against each weight tile while it sits in L1; bounds the x block kept hot
@@ -406,6 +409,13 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
      */
     @Override
     void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
+      // The next tile's rows are read into cache first, one load a line in a tight loop: as many
+      // misses in flight as the core allows. A tile's own loop, with 16 multiply-adds waiting on
+      // every four lines, keeps too few loads in flight to stream from memory at full speed, so
+      // several input rows ran at compute time plus memory time. (One JVM, the two builds
+      // alternating over full 8-row decode steps: 0.92x the step time.)
+      int next = Math.min((j + 4) * half, w.length - 4 * half);
+      red[16 * L] = fetch(w, next, next + 4 * half);
       for (int r = r0; r < r1; r += 4)
         tile4x4(w, j * half, half, x, r * cols, y, r * rows, rows, j, red);
     }
@@ -510,6 +520,16 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       a32.intoArray(red, 14 * L);
       a33.intoArray(red, 15 * L);
       store4x4(red, y, yOff, out, j);
+    }
+
+    /**
+     * One int of every 64-byte line in [from, to), summed (the caller keeps the sum, so the loads
+     * stay): brings the lines into cache.
+     */
+    private static int fetch(int[] w, int from, int to) {
+      int t = 0;
+      for (int i = from; i < to; i += 16) t += w[i];
+      return t;
     }
 
     /** Each row as [even columns | odd columns], the split input's order. */
