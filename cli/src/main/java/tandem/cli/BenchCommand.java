@@ -175,8 +175,8 @@ public final class BenchCommand implements Runnable {
           new DecoderOptions(
               GenerateCommand.deviceOption(device),
               "float32",
-              batch,
-              promptTokens + newTokens + 1,
+              batch > 1 ? batch + 1 : 1, // with --batch: the batch's slots and one for single steps
+              promptTokens + Math.max(newTokens, 8) + 1, // the warm-up generates 8
               weights);
       java.io.PrintWriter out = spec.commandLine().getOut();
       long t0 = System.nanoTime();
@@ -196,9 +196,8 @@ public final class BenchCommand implements Runnable {
           prompt[i] = rnd.nextInt(Math.min(lm.vocabSize(), 151643));
 
         // Warm-up until the JIT has compiled every path: Vector API code that C2 has not compiled
-        // yet runs as a
-        // lane-by-lane fallback, tens of times slower (a server warms up the same way before it
-        // reports SERVING).
+        // yet runs as a lane-by-lane fallback, tens of times slower (a server warms up the same
+        // way before it reports SERVING).
         for (int w = 0; w < 3; w++) Greedy.generate(lm, 0, prompt, 8);
         if (batch > 1) {
           int[] ws = new int[batch];
@@ -225,10 +224,8 @@ public final class BenchCommand implements Runnable {
         int next = Greedy.argmax(logits);
         double[] steps = new double[newTokens];
         // This VM's memory bandwidth drifts within minutes, so the floor is measured in between the
-        // decode steps
-        // (one full read of the same arrays, with the same threads and instructions, every 8 steps)
-        // and the ratio
-        // compares times taken under the same conditions.
+        // decode steps (one full read of the same arrays, with the same threads and instructions,
+        // every 8 steps) and the ratio compares times taken under the same conditions.
         List<Double> reads = new ArrayList<>();
         double decodeS = 0;
         for (int k = 0; k < newTokens; k++) {
@@ -282,27 +279,42 @@ public final class BenchCommand implements Runnable {
             steps[0] / readS);
         double batchRatio = 1;
         if (batch > 1) {
+          // Batch steps alternate with single-row steps (slot `batch`), and the ratio is the median
+          // of each pair's: both sides of a pair see the same memory speed, which on this VM drifts
+          // more between two runs than the ratio moves.
           int[] slots = new int[batch];
           int[] ids = new int[batch];
           for (int i = 0; i < batch; i++) {
             slots[i] = i;
             ids[i] = Greedy.argmax(lm.prefill(i, embeds, prompt.length));
           }
-          long b0 = System.nanoTime();
+          int one = Greedy.argmax(lm.prefill(batch, embeds, prompt.length));
+          double[] ratios = new double[newTokens];
+          double batchS = 0;
           for (int k = 0; k < newTokens; k++) {
+            long s0 = System.nanoTime();
+            one = Greedy.argmax(lm.decode(new int[] {batch}, new int[] {one})[0]);
+            long s1 = System.nanoTime();
             float[][] l = lm.decode(slots, ids);
+            long s2 = System.nanoTime();
             for (int i = 0; i < batch; i++) ids[i] = Greedy.argmax(l[i]);
+            ratios[k] = (double) (s2 - s1) / (s1 - s0);
+            batchS += (s2 - s1) / 1e9;
           }
-          double batchS = (System.nanoTime() - b0) / 1e9;
-          for (int i = 0; i < batch; i++) lm.release(i);
-          batchRatio = (batchS / newTokens) / perToken;
+          for (int i = 0; i <= batch; i++) lm.release(i);
+          java.util.Arrays.sort(ratios);
+          batchRatio = ratios[newTokens / 2];
           out.printf(
               Locale.ROOT,
-              "batch %d: %.1f ms/step = %.2f tok/s in total, %.2fx the batch-1 step time%n",
+              "batch %d: %.1f ms/step = %.2f tok/s in total; a batch step is %.2fx the single-row"
+                  + " step beside it (median of %d pairs, %.2f–%.2f)%n",
               batch,
               batchS / newTokens * 1e3,
               batch * newTokens / batchS,
-              batchRatio);
+              batchRatio,
+              newTokens,
+              ratios[0],
+              ratios[newTokens - 1]);
         }
         long rssMb = peakRssMb();
         out.printf(Locale.ROOT, "peak RSS: %d MB%n", rssMb);

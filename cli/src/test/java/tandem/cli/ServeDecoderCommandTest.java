@@ -125,6 +125,32 @@ class ServeDecoderCommandTest {
   }
 
   @Test
+  void benchDecodeOnAModelPairsBatchStepsWithSingleRowStepsAndReportsTheirRatio() {
+    VlmRun r =
+        VlmRun.of(
+            "bench",
+            "decode",
+            "--model",
+            TinyCheckpoints.decoderTiny().toString(),
+            "--batch",
+            "4",
+            "--new-tokens",
+            "5",
+            "--prompt-tokens",
+            "6");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(
+        r.out().contains("batch 4: ")
+            && r.out().contains("the single-row step beside it (median of 5 pairs"),
+        r.out());
+    String[] lines = r.out().strip().split("\n");
+    JsonObject json = JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject();
+    assertEquals(4, json.get("batch").getAsInt());
+    assertTrue(json.get("batch_step_ratio").getAsDouble() > 0, r.out());
+    assertEquals("java", json.get("kernel").getAsString());
+  }
+
+  @Test
   void helpListsEveryDecoderSettingWithItsVariableAndABadValueIsAOneLineUserError() {
     VlmRun help = VlmRun.of("serve", "decoder", "--help");
     assertEquals(0, help.code(), help.err());
