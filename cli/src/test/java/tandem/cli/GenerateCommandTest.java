@@ -33,9 +33,7 @@ class GenerateCommandTest {
             "--logits-out",
             npy.toString());
     assertEquals(0, r.code(), r.err());
-    String[] lines = r.out().strip().split("\n");
-    JsonArray ids =
-        JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject().getAsJsonArray("ids");
+    JsonArray ids = JsonParser.parseString(r.lastLine()).getAsJsonObject().getAsJsonArray("ids");
     JsonArray golden =
         JsonParser.parseString(Files.readString(Fixtures.path("decoder-tiny/goldens/hello.json")))
             .getAsJsonObject()

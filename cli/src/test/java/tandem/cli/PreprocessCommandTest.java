@@ -29,10 +29,7 @@ class PreprocessCommandTest {
             "--out",
             npy.toString());
     assertEquals(0, r.code(), r.err());
-    String[] lines = r.out().strip().split("\n");
-    assertEquals(
-        "{\"rows\":2,\"cols\":3,\"width\":600,\"height\":400,\"tiles\":7}",
-        lines[lines.length - 1]);
+    assertEquals("{\"rows\":2,\"cols\":3,\"width\":600,\"height\":400,\"tiles\":7}", r.lastLine());
     Npy.Array a = Npy.read(npy);
     assertArrayEquals(new long[] {7, 3, 512, 512}, a.shape());
     // tile 6 (the global image) hashed as the fixture does: float32 little-endian bytes of

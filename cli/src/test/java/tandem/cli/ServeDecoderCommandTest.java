@@ -73,9 +73,7 @@ class ServeDecoderCommandTest {
               "--kv-cache-dtype",
               "bf16");
       assertEquals(0, r.code(), r.err());
-      String[] lines = r.out().strip().split("\n");
-      JsonArray want =
-          JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject().getAsJsonArray("ids");
+      JsonArray want = JsonParser.parseString(r.lastLine()).getAsJsonObject().getAsJsonArray("ids");
 
       GenerateRequest.Builder req =
           GenerateRequest.newBuilder()
@@ -143,8 +141,7 @@ class ServeDecoderCommandTest {
         r.out().contains("batch 4: ")
             && r.out().contains("the single-row step beside it (median of 5 pairs"),
         r.out());
-    String[] lines = r.out().strip().split("\n");
-    JsonObject json = JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject();
+    JsonObject json = JsonParser.parseString(r.lastLine()).getAsJsonObject();
     assertEquals(4, json.get("batch").getAsInt());
     assertTrue(json.get("batch_step_ratio").getAsDouble() > 0, r.out());
     assertEquals("java", json.get("kernel").getAsString());

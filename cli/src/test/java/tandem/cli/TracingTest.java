@@ -279,6 +279,13 @@ class TracingTest {
     children(t, decode)
         .forEach(
             s -> assertEquals("parse", s.getKind() == SpanKind.INTERNAL ? s.getName() : "parse"));
+    // the line above passes any span that is not INTERNAL: the only other child is the Generate
+    // call
+    assertTrue(
+        children(t, decode).stream()
+            .allMatch(
+                s -> s.getSpanId().equals(genClient.getSpanId()) || s.getName().equals("parse")),
+        "decode's children are the Generate call and parse spans: " + names(t));
 
     Attributes a = chat.getAttributes();
     assertEquals("chat", a.get(AttributeKey.stringKey("gen_ai.operation.name")));

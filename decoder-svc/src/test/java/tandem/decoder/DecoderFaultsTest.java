@@ -49,6 +49,8 @@ class DecoderFaultsTest {
     final AtomicBoolean errorOnRelease = new AtomicBoolean();
     final AtomicLong lastDecodeEnd = new AtomicLong();
     final AtomicLong closedAt = new AtomicLong();
+    final AtomicBoolean inDecode = new AtomicBoolean();
+    final AtomicBoolean decodingAtClose = new AtomicBoolean();
 
     FaultyLm() {
       super(VOCAB, 4, 2, 1000, null);
@@ -58,10 +60,12 @@ class DecoderFaultsTest {
     public float[][] decode(int[] slotIds, int[] ids) {
       if (oomOnNextDecode.getAndSet(false))
         throw new OutOfMemoryError("Java heap space (simulated)");
+      inDecode.set(true);
       try {
         return super.decode(slotIds, ids);
       } finally {
         lastDecodeEnd.set(System.nanoTime());
+        inDecode.set(false);
       }
     }
 
@@ -74,6 +78,7 @@ class DecoderFaultsTest {
 
     @Override
     public void close() {
+      decodingAtClose.set(inDecode.get());
       closedAt.set(System.nanoTime());
       super.close();
     }
@@ -188,5 +193,9 @@ class DecoderFaultsTest {
             .ZERO); // no grace: the stream is cut, but the pass in flight must end before the free
     assertTrue(lm.closedAt.get() > 0, "the model was freed");
     assertTrue(lm.closedAt.get() >= lm.lastDecodeEnd.get(), "freed after the last decode returned");
+    // the check above alone holds too when the model is freed mid-pass (lastDecodeEnd is then an
+    // earlier step's): no pass may be running when close() is called
+    assertTrue(lm.lastDecodeEnd.get() > 0, "a decode step ran before the close");
+    assertTrue(!lm.decodingAtClose.get(), "the model was freed while a forward pass was running");
   }
 }
