@@ -7,12 +7,14 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * libtorch's paged KV storage: per layer K {@code [blocks, kvHeads, headDim, blockTokens]} (Kᵀ per
- * head) and V {@code [blocks, kvHeads, blockTokens, headDim]}, one row of the first dimension per
- * {@link KvPool} block id. {@link KvPool} does the bookkeeping (tables, references, prefix cache);
- * this holds the values. K is stored after k_norm and RoPE. The arrays are created uninitialized
- * once, at the budget's size: on the CPU the OS commits pages as blocks are first written; on CUDA
- * the budget is reserved up front, as vLLM does.
+ * libtorch's paged KV storage: per layer K {@code [kvHeads, headDim, blocks, blockTokens]} (Kᵀ per
+ * head) and V {@code [kvHeads, blocks, blockTokens, headDim]}, indexed by {@link KvPool} block id.
+ * The block dimension sits next to the positions, so a sequence's gathered blocks are already its
+ * Kᵀ {@code [kvHeads, headDim, positions]} and V {@code [kvHeads, positions, headDim]}: one copy
+ * (the gather), and the reshape after it is a view. {@link KvPool} does the bookkeeping (tables,
+ * references, prefix cache); this holds the values. K is stored after k_norm and RoPE. The arrays
+ * are created uninitialized once, at the budget's size: on the CPU the OS commits pages as blocks
+ * are first written; on CUDA the budget is reserved up front, as vLLM does.
  */
 final class KvCache implements AutoCloseable {
   final NDArray[] keys;
@@ -30,8 +32,8 @@ final class KvCache implements AutoCloseable {
     this.blockTokens = blockTokens;
     this.keys = new NDArray[layers];
     this.values = new NDArray[layers];
-    Shape kShape = new Shape(blocks, kvHeads, headDim, blockTokens);
-    Shape vShape = new Shape(blocks, kvHeads, blockTokens, headDim);
+    Shape kShape = new Shape(kvHeads, headDim, blocks, blockTokens);
+    Shape vShape = new Shape(kvHeads, blocks, blockTokens, headDim);
     for (int l = 0; l < layers; l++) {
       keys[l] = manager.create(kShape, dtype);
       values[l] = manager.create(vShape, dtype);
@@ -43,8 +45,8 @@ final class KvCache implements AutoCloseable {
    * blocks[i]} (int64 [B] arrays on the cache's device).
    */
   void write(int layer, NDArray blocks, NDArray offsets, NDArray k, NDArray v) {
-    keys[layer].set(new NDIndex("{}, :, :, {}", blocks, offsets), k);
-    values[layer].set(new NDIndex("{}, :, {}", blocks, offsets), v);
+    keys[layer].set(new NDIndex(":, :, {}, {}", blocks, offsets), k.transpose(1, 2, 0));
+    values[layer].set(new NDIndex(":, {}, {}", blocks, offsets), v.transpose(1, 0, 2));
   }
 
   /**
@@ -52,22 +54,22 @@ final class KvCache implements AutoCloseable {
    * blocks (int64 [nb]) into {@code step}'s scope.
    */
   NDArray keysT(int layer, NDArray blocks, int len, Step step) {
-    NDArray g = step.owned(keys[layer].get(new NDIndex("{}", blocks))); // [nb, kvH, d, bt]
-    long nb = g.getShape().get(0);
-    NDArray t =
-        g.transpose(1, 2, 0, 3).reshape(g.getShape().get(1), g.getShape().get(2), nb * blockTokens);
-    return nb * blockTokens == len ? t : t.get(new NDIndex().addAllDim(2).addSliceDim(0, len));
+    NDArray g = step.owned(keys[layer].get(new NDIndex(":, :, {}", blocks))); // [kvH, d, nb, bt]
+    Shape s = g.getShape();
+    NDArray t = g.reshape(s.get(0), s.get(1), s.get(2) * blockTokens);
+    return s.get(2) * blockTokens == len
+        ? t
+        : t.get(new NDIndex().addAllDim(2).addSliceDim(0, len));
   }
 
   /**
    * V of one sequence's first {@code len} positions, [kvHeads, len, headDim], like {@link #keysT}.
    */
   NDArray values(int layer, NDArray blocks, int len, Step step) {
-    NDArray g = step.owned(values[layer].get(new NDIndex("{}", blocks))); // [nb, kvH, bt, d]
-    long nb = g.getShape().get(0);
-    NDArray t =
-        g.transpose(1, 0, 2, 3).reshape(g.getShape().get(1), nb * blockTokens, g.getShape().get(3));
-    return nb * blockTokens == len ? t : t.get(new NDIndex().addAllDim().addSliceDim(0, len));
+    NDArray g = step.owned(values[layer].get(new NDIndex(":, {}", blocks))); // [kvH, nb, bt, d]
+    Shape s = g.getShape();
+    NDArray t = g.reshape(s.get(0), s.get(1) * blockTokens, s.get(3));
+    return s.get(1) * blockTokens == len ? t : t.get(new NDIndex().addAllDim().addSliceDim(0, len));
   }
 
   @Override

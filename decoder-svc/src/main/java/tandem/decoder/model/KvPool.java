@@ -161,11 +161,6 @@ final class KvPool {
     return evictions;
   }
 
-  /** Blocks the slot holds. */
-  int held(int slot) {
-    return held[slot];
-  }
-
   /** Fresh blocks the slot needs to cover positions [0, tokens). */
   int shortfall(int slot, int tokens) {
     return Math.max(0, (tokens + blockTokens - 1) / blockTokens - held[slot]);
@@ -300,10 +295,10 @@ final class KvPool {
       int n = Math.min(capacity, Math.max(16, refs.length * 2));
       refs = Arrays.copyOf(refs, n);
       keyOf = Arrays.copyOf(keyOf, n);
-      if (dtype == Dtype.F32) {
+      if (heapArrays && dtype == Dtype.F32) {
         kf = Arrays.copyOf(kf, n);
         vf = Arrays.copyOf(vf, n);
-      } else {
+      } else if (heapArrays) {
         ki = Arrays.copyOf(ki, n);
         vi = Arrays.copyOf(vi, n);
       }

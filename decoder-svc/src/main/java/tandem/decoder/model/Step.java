@@ -22,7 +22,6 @@ import java.util.List;
  */
 record Step(
     NDManager manager,
-    int count,
     NDArray cos,
     NDArray sin,
     NDArray writeBlocks,
@@ -42,8 +41,7 @@ record Step(
    * every such result is moved into this step's scope so that closing the step frees it.
    */
   NDArray owned(NDArray a) {
-    a.attach(manager);
-    return a;
+    return attach(manager, a);
   }
 
   /** int64 values on the device of the pass. */
@@ -93,7 +91,6 @@ record Step(
       }
       return new Step(
           m,
-          n,
           cos,
           sin,
           onDevice(m, blocks, device),
