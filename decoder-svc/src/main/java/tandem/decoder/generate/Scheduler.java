@@ -185,40 +185,55 @@ public final class Scheduler implements AutoCloseable {
   public Handle submit(GenerationRequest request, GenerationListener listener) {
     validate(request);
     Seq s = new Seq(request, listener);
-    // The prompt's block keys hash every image row it splices (megabytes for an image prompt): do
-    // it
-    // here, on the caller's thread, rather than in the decode loop when the request is admitted.
-    if (prefixCaching) s.keys().upTo(request.inputIds(), request.inputIds().length);
+    if (prefixCaching) {
+      // The prompt's block keys hash every image row it splices (megabytes for an image prompt):
+      // refuse first if it would be refused anyway, then hash here, on the caller's thread, rather
+      // than in the decode loop when the request is admitted.
+      lock.lock();
+      try {
+        checkAdmissible();
+      } finally {
+        lock.unlock();
+      }
+      s.keys().upTo(request.inputIds(), request.inputIds().length);
+    }
     lock.lock();
     try {
-      if (failure != null) {
-        throw Rejection.unavailable(
-            "the decoder's scheduler failed ("
-                + failure
-                + "); this replica is NOT_SERVING, retry on another");
-      }
-      if (closed) throw Rejection.unavailable("the decoder is shutting down");
-      int free = 0;
-      for (boolean b : slotBusy) if (!b) free++;
-      int waitingWithThis = Math.max(0, queue.size() + 1 - free);
-      if (waitingWithThis > config.maxQueue()) {
-        throw Rejection.overloaded(
-            "all "
-                + slotBusy.length
-                + " sequence slots are busy and "
-                + queue.size()
-                + " requests already wait ("
-                + config.limits().maxQueue()
-                + "="
-                + config.maxQueue()
-                + "); retry later");
-      }
+      checkAdmissible();
       queue.addLast(s);
       wake.signal();
     } finally {
       lock.unlock();
     }
     return s;
+  }
+
+  /**
+   * Throws the refusal a new request gets now, if any (failed, closing, queue full). Holds lock.
+   */
+  private void checkAdmissible() {
+    if (failure != null) {
+      throw Rejection.unavailable(
+          "the decoder's scheduler failed ("
+              + failure
+              + "); this replica is NOT_SERVING, retry on another");
+    }
+    if (closed) throw Rejection.unavailable("the decoder is shutting down");
+    int free = 0;
+    for (boolean b : slotBusy) if (!b) free++;
+    int waitingWithThis = Math.max(0, queue.size() + 1 - free);
+    if (waitingWithThis > config.maxQueue()) {
+      throw Rejection.overloaded(
+          "all "
+              + slotBusy.length
+              + " sequence slots are busy and "
+              + queue.size()
+              + " requests already wait ("
+              + config.limits().maxQueue()
+              + "="
+              + config.maxQueue()
+              + "); retry later");
+    }
   }
 
   private void validate(GenerationRequest r) {
