@@ -1,6 +1,5 @@
 package tandem.common.tensor;
 
-import com.google.protobuf.ByteString;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
@@ -42,19 +41,19 @@ public final class TensorCodec {
     return out.array();
   }
 
-  /** A tensor of {@code shape} from float32 little-endian bytes, converted to {@code dtype}. */
+  /**
+   * A tensor of {@code shape} from float32 little-endian bytes, converted to {@code dtype}. The
+   * tensor may share {@code float32le} (float32 is sent as it is, without a copy): the caller must
+   * not write it afterwards. vision-svc's cached embeddings never change once made.
+   */
   public static Tensor encode(byte[] float32le, DType dtype, long... shape) {
     Tensor.Builder t =
         Tensor.newBuilder()
             .setDtype(dtype == DType.DTYPE_UNSPECIFIED ? DType.DTYPE_FLOAT32 : dtype);
     for (long d : shape) t.addShape(d);
     byte[] data = fromFloat32le(float32le, dtype);
-    // a half-precision array is new and ours: wrap it; the caller's float32 array is copied
-    return t.setData(
-            data == float32le
-                ? ByteString.copyFrom(data)
-                : com.google.protobuf.UnsafeByteOperations.unsafeWrap(data))
-        .build();
+    // a half-precision array is new and ours, and the float32 one is never written again: wrap
+    return t.setData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(data)).build();
   }
 
   /**
