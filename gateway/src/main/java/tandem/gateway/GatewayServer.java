@@ -235,11 +235,6 @@ public final class GatewayServer implements AutoCloseable {
     return n == 0 ? "unlimited" : String.valueOf(n);
   }
 
-  /** See {@link FrontDoors#publicMessageBytes}. */
-  public static int publicMessageBytes(int maxMessageBytes, GatewayLimits limits) {
-    return FrontDoors.publicMessageBytes(maxMessageBytes, limits);
-  }
-
   /**
    * {@code gen_ai.request.model}: the checkpoint folder's name (a Hub snapshot folder is named by
    * its repo).

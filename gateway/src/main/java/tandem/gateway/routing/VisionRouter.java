@@ -79,7 +79,7 @@ public final class VisionRouter extends Channel {
 
   /** The first 8 bytes of SHA-256 of the image bytes, the hash vision-svc's cache keys on. */
   public static long contentKey(byte[] data) {
-    return contentKey(com.google.protobuf.ByteString.copyFrom(data));
+    return contentKey(com.google.protobuf.UnsafeByteOperations.unsafeWrap(data)); // read only
   }
 
   /**
@@ -230,8 +230,15 @@ public final class VisionRouter extends Channel {
         Status.UNAVAILABLE.withDescription("no vision-svc replica answered");
 
     private void send(Endpoint e, List<Integer> images, Set<Endpoint> failed) {
-      EmbedRequest.Builder part = request.toBuilder().clearImages();
-      for (int i : images) part.addImages(request.getImages(i));
+      // one group holding every image (one replica, the usual case) sends the request as it came
+      EmbedRequest part;
+      if (images.size() == request.getImagesCount()) {
+        part = request;
+      } else {
+        EmbedRequest.Builder b = request.toBuilder().clearImages();
+        for (int i : images) b.addImages(request.getImages(i));
+        part = b.build();
+      }
       ClientCall<EmbedRequest, EmbedResponse> call;
       // the call joins the caller's context (deadline, cancellation, trace) even when sent from a
       // callback
@@ -244,7 +251,7 @@ public final class VisionRouter extends Channel {
         }
         e.started();
         Futures.addCallback(
-            ClientCalls.futureUnaryCall(call, part.build()),
+            ClientCalls.futureUnaryCall(call, part),
             new FutureCallback<EmbedResponse>() {
               @Override
               public void onSuccess(EmbedResponse r) {
