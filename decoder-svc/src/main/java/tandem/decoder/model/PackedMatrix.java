@@ -17,9 +17,9 @@ import tandem.common.tensor.HalfFloats;
  * <p>Every output is a plain dot product whose lanes are accumulated over k in the same order
  * whatever the number of input rows and threads, so batching never changes a row's result (bit for
  * bit). Weight rows are processed four at a time: with one input row each weight row is one stream;
- * with several, the four weight rows are widened to float32 once per block of input rows and every
- * widened vector feeds four input rows (4×4 tiles), which is what lets prefill reuse the same
- * arrays as a GEMM.
+ * with several, every widened weight vector feeds four input rows (4×4 tiles), which is what lets
+ * prefill reuse the same arrays as a GEMM. f32 and q8_0 widen the four rows to a float32 scratch
+ * once per block of input rows; bf16 widens each packed int in registers.
  *
  * <p>{@code cols} must be a multiple of {@link #COL_ALIGN} and {@code rows} of 4 (every Qwen3 size
  * is): no tails.
@@ -532,26 +532,10 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return t;
     }
 
-    /** Each row as [even columns | odd columns], the split input's order. */
+    /** Never called: {@link #block4} widens each packed int in registers instead. */
     @Override
     void widen4(int j, float[] wide) {
-      widen(w, j * half, half, wide);
-    }
-
-    /**
-     * Four packed rows from int {@code o} into float32 rows of 2h, each [even columns | odd
-     * columns]. Its own small static method, so that C2 compiles its vector operations in place
-     * (inside a larger one they were left to the Vector API's slow lane-by-lane fallback).
-     */
-    private static void widen(int[] w, int o, int h, float[] wide) {
-      for (int i = 0; i < 4 * h; i += h) {
-        int d = 2 * i;
-        for (int p = 0; p < h; p += L) {
-          IntVector v = IntVector.fromArray(I, w, o + i + p);
-          v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wide, d + p);
-          v.and(0xFFFF0000).reinterpretAsFloats().intoArray(wide, d + h + p);
-        }
-      }
+      throw new UnsupportedOperationException("bf16 tiles widen in registers (block4)");
     }
 
     @Override
