@@ -11,9 +11,7 @@ import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.health.v1.HealthGrpc;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -24,6 +22,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.grpc.ServerHost;
+import tandem.common.testing.Probes;
 import tandem.decoder.generate.FakeCausalLm;
 import tandem.decoder.generate.GenerationDefaults;
 import tandem.proto.decoder.v1.DecoderServiceGrpc;
@@ -135,13 +134,6 @@ class DecoderFaultsTest {
     return fin;
   }
 
-  static ServingStatus health(ManagedChannel c) {
-    return HealthGrpc.newBlockingStub(c)
-        .withDeadlineAfter(5, TimeUnit.SECONDS)
-        .check(HealthCheckRequest.newBuilder().setService("").build())
-        .getStatus();
-  }
-
   @Test
   void anOutOfMemoryErrorInOneDecodeStepEndsThatStreamAndTheSchedulerGoesOn() throws Exception {
     FaultyLm lm = new FaultyLm();
@@ -157,7 +149,7 @@ class DecoderFaultsTest {
         assertTimeoutPreemptively(Duration.ofSeconds(10), () -> finalOf(stub.generate(tokens(5))));
     assertEquals(FinishReason.FINISH_REASON_LENGTH, next.getFinishReason());
     assertEquals(5, next.getGeneratedTokens());
-    assertEquals(ServingStatus.SERVING, health(channels.get(0)));
+    assertEquals(ServingStatus.SERVING, Probes.health(channels.get(0)));
   }
 
   @Test
@@ -166,13 +158,15 @@ class DecoderFaultsTest {
     DecoderServer server = start(lm);
     ManagedChannel c = channel(server);
     var stub = DecoderServiceGrpc.newBlockingStub(c).withDeadlineAfter(30, TimeUnit.SECONDS);
-    assertEquals(ServingStatus.SERVING, health(c));
+    assertEquals(ServingStatus.SERVING, Probes.health(c));
     lm.errorOnRelease.set(
         true); // the end of the next sequence throws outside any per-request guard
     assertTimeoutPreemptively(Duration.ofSeconds(10), () -> finalOf(stub.generate(tokens(3))));
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-    while (health(c) != ServingStatus.NOT_SERVING && System.nanoTime() < until) Thread.sleep(20);
-    assertEquals(ServingStatus.NOT_SERVING, health(c), "Kubernetes must see the pod as broken");
+    while (Probes.health(c) != ServingStatus.NOT_SERVING && System.nanoTime() < until)
+      Thread.sleep(20);
+    assertEquals(
+        ServingStatus.NOT_SERVING, Probes.health(c), "Kubernetes must see the pod as broken");
     var e = assertThrows(StatusRuntimeException.class, () -> finalOf(stub.generate(tokens(3))));
     assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
   }
