@@ -123,7 +123,7 @@ final class JavaKernel implements DecodeKernel {
   }
 
   /** Why this model cannot run on the Java kernel, or null when it can. */
-  static String unsupported(Qwen3Config c, WeightFormat f) {
+  static String unsupported(Qwen3Config c) {
     long q = (long) c.numAttentionHeads() * c.headDim();
     long qkv = q + 2L * c.numKeyValueHeads() * c.headDim();
     long[][] shapes = {
@@ -134,7 +134,7 @@ final class JavaKernel implements DecodeKernel {
       {c.vocabSize(), c.hiddenSize()}
     };
     for (long[] s : shapes) {
-      if (!PackedMatrix.fits(s[0], s[1], f)) {
+      if (!PackedMatrix.fits(s[0], s[1])) {
         return "a ["
             + s[0]
             + ", "

@@ -9,20 +9,27 @@ import jdk.incubator.vector.VectorSpecies;
 import tandem.common.tensor.HalfFloats;
 
 /**
- * A weight matrix {@code [rows, cols]} in the HF Linear layout (row j = the weights of output j)
- * held in one Java array, in one of the {@link WeightFormat}s, and the matrix product the CPU
- * decoder needs: {@code y[r, j] = Σ_k W[j, k]·x[r, k]}. Kernels load with {@code fromArray} only:
- * the one Vector API load form common to JDK 17 through 25.
+ * A weight matrix {@code [rows, cols]} (HF Linear: row j holds the weights of output j) held in one
+ * Java array in one of the {@link WeightFormat}s, and the matrix product the CPU decoder needs:
+ * {@code y[r, j] = Σ_k W[j, k]·x[r, k]}. Kernels load with {@code fromArray} only: the one Vector
+ * API load form common to JDK 17 through 25.
  *
- * <p>Every output is a plain dot product whose lanes are accumulated over k in the same order
- * whatever the number of input rows and threads, so batching never changes a row's result (bit for
- * bit). Weight rows are processed four at a time: with one input row each weight row is one stream;
- * with several, every widened weight vector feeds four input rows (4×4 tiles), which is what lets
- * prefill reuse the same arrays as a GEMM. f32 and q8_0 widen the four rows to a float32 scratch
- * once per block of input rows; bf16 widens each packed int in registers.
+ * <p><b>Layout: output panels.</b> The rows are cut into panels of {@link #P} = 2·L outputs (L
+ * float lanes). A panel stores its weights column by column: for each k, the P weights {@code W[pP
+ * + i, k]}, i < P, side by side. A kernel streams one panel from start to end and keeps one vector
+ * accumulator per (L outputs, input row): at each k it widens the P weights to two float vectors,
+ * broadcasts {@code x[r, k]} and adds their product. So each output is one chain of fused
+ * multiply-adds over k in order, with no lane sums, the same chain whatever the number of input
+ * rows and threads: batching never changes a row's result (bit for bit).
  *
- * <p>{@code cols} must be a multiple of {@link #COL_ALIGN} and {@code rows} of 4 (every Qwen3 size
- * is): no tails.
+ * <p>With one input row that is one sequential stream per thread, at memory speed. With several,
+ * the two widened vectors feed up to eight rows (16 multiply-adds a k), and the next panel is read
+ * into cache first ({@link #fetch}): the kernel's loop carries too many instructions per cache line
+ * for the out-of-order window to keep enough memory reads in flight on its own.
+ *
+ * <p>{@code rows} must be a multiple of 4 and {@code cols} of {@link #COL_ALIGN} (every Qwen3 size
+ * is). A last panel that is only partly used is padded with zeros; its outputs go through a scratch
+ * so that no padding output is ever written.
  */
 abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, PackedMatrix.Q8 {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -34,50 +41,58 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   static final int L = F.length();
 
-  /** Columns are a multiple of this: 2·L for the bf16 pairs, and the 32 of a Q8_0 block. */
-  static final int COL_ALIGN = Math.max(64, 2 * L);
+  /** Outputs per panel: two float vectors. */
+  static final int P = 2 * L;
 
-  /** Per worker thread: a weight tile widened to float32 ({@link #block4}). */
-  private static final ThreadLocal<float[]> WIDE = ThreadLocal.withInitial(() -> new float[0]);
+  /** Columns are a multiple of this: the 32 of a Q8_0 block. */
+  static final int COL_ALIGN = 32;
 
   /**
-   * Per thread: a tile's accumulators spilled for their lane sums ({@link #lanes}), and one slot
-   * more for the bf16 tiles' prefetch sum.
+   * Per worker thread: the outputs of a partly used last panel (8 rows of P), and one slot more for
+   * the prefetch sum.
    */
-  private static final ThreadLocal<float[]> RED = ThreadLocal.withInitial(() -> new float[17 * L]);
+  private static final ThreadLocal<float[]> PART =
+      ThreadLocal.withInitial(() -> new float[8 * P + 1]);
 
   /**
-   * Input rows processed against each weight tile while it sits in L1; bounds the x block kept hot
-   * in L2.
+   * Input rows multiplied against the weights per pass: bounds the block of x kept hot in L2 while
+   * every panel streams past it.
    */
   private static final int ROW_BLOCK = 64;
 
   final int rows;
   final int cols;
+  final int panels;
 
   PackedMatrix(int rows, int cols) {
-    if (cols % COL_ALIGN != 0 || rows % 4 != 0) {
+    if (!fits(rows, cols)) {
       throw new IllegalArgumentException(
           "packed matrix ["
               + rows
               + ", "
               + cols
-              + "] needs rows % 4 == 0 and cols % "
+              + "] needs rows % 4 == 0, cols % "
               + COL_ALIGN
-              + " == 0");
+              + " == 0 and fewer than 2^31 padded elements");
     }
     this.rows = rows;
     this.cols = cols;
+    this.panels = (rows + P - 1) / P;
   }
 
   /** Whether a [rows, cols] matrix fits the kernels (and one Java array). */
-  static boolean fits(long rows, long cols, WeightFormat f) {
-    return rows % 4 == 0 && cols % COL_ALIGN == 0 && rows * cols <= Integer.MAX_VALUE - 64;
+  static boolean fits(long rows, long cols) {
+    long padded = (rows + P - 1) / P * P;
+    return rows > 0
+        && cols > 0
+        && rows % 4 == 0
+        && cols % COL_ALIGN == 0
+        && padded * cols <= Integer.MAX_VALUE - 64;
   }
 
   abstract WeightFormat format();
 
-  /** Bytes this matrix holds (what one full multiply reads). */
+  /** Bytes this matrix holds, the zero padding of a partly used last panel included. */
   abstract long bytes();
 
   /** Writes row r, widened to float32, into dst[off, off + cols). */
@@ -99,127 +114,78 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   }
 
   /**
-   * {@code y[r·out + j] = Σ_k W[j, k]·x[r·cols + k]} for r < n, j < rows. x and y are allocated for
-   * {@link Kernels#paddedRows}(n) rows (their padding rows hold garbage after the call). Runs on
-   * {@code pool}.
+   * {@code y[r·rows + j] = Σ_k W[j, k]·x[r·cols + k]} for r < n, j < rows. x and y are allocated
+   * for {@link Kernels#paddedRows}(n) rows (their padding rows hold garbage after the call). Runs
+   * on {@code pool}, each task on a contiguous band of panels.
    */
   final void matmul(float[] x, int n, float[] y, IntraOpPool pool) {
     int padded = Kernels.paddedRows(n);
     if (x.length < (long) padded * cols || y.length < (long) padded * rows) {
       throw new IllegalArgumentException("matmul buffers must hold " + padded + " padded rows");
     }
-    float[] xs = prepare(x, padded);
-    int tiles = rows / 4;
-    int perTask = Math.max(1, (tiles + pool.threads() * 4 - 1) / (pool.threads() * 4));
-    int tasks = (tiles + perTask - 1) / perTask;
-    for (int r0 = 0; r0 < n; r0 += ROW_BLOCK) {
+    int perTask = Math.max(1, (panels + pool.threads() * 4 - 1) / (pool.threads() * 4));
+    int tasks = (panels + perTask - 1) / perTask;
+    for (int r0 = 0; r0 < padded; r0 += ROW_BLOCK) {
       int rBlock = r0;
-      int rEnd = Math.min(n, r0 + ROW_BLOCK);
+      int rEnd = Math.min(padded, r0 + ROW_BLOCK);
       pool.parallelFor(
           tasks,
           t -> {
-            float[] red = RED.get();
-            int j1 = Math.min(tiles, (t + 1) * perTask) * 4;
-            for (int j = t * perTask * 4; j < j1; j += 4) {
+            float[] part = PART.get();
+            int p1 = Math.min(panels, (t + 1) * perTask);
+            for (int p = t * perTask; p < p1; p++) {
+              int used = Math.min(P, rows - p * P);
               if (n == 1) {
-                tile4x1(xs, 0, y, 0, j, red);
-              } else {
-                block4(xs, rBlock, rEnd, y, j, red);
+                if (used == P) {
+                  one(p, x, y, p * P);
+                } else {
+                  one(p, x, part, 0);
+                  System.arraycopy(part, 0, y, p * P, used);
+                }
+                continue;
+              }
+              if (p + 1 < panels) part[8 * P] += fetch(p + 1);
+              for (int r = rBlock; r < rEnd; ) {
+                int g = rEnd - r >= 8 ? 8 : 4; // rEnd - r is a multiple of 4
+                if (used == P) {
+                  group(g, p, x, r * cols, y, r * rows + p * P, rows);
+                } else {
+                  group(g, p, x, r * cols, part, 0, P);
+                  for (int i = 0; i < g; i++)
+                    System.arraycopy(part, i * P, y, (r + i) * rows + p * P, used);
+                }
+                r += g;
               }
             }
           });
     }
   }
 
-  /**
-   * The input as the tiles read it (bf16 splits each row into its even and odd columns); x itself
-   * by default.
-   */
-  float[] prepare(float[] x, int paddedRows) {
-    return x;
-  }
-
-  abstract void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red);
-
-  /**
-   * Weight rows j..j+3 against input rows r0..r1-1 (a block of up to {@link #ROW_BLOCK}, in fours):
-   * the four weight rows are widened to float32 once ({@link #widen4}), then the float32 4×4 tile
-   * runs for every four input rows. The widened values and their order are exactly what {@link
-   * #tile4x1} multiplies, so a row gets the same bits in a block as alone.
-   */
-  void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
-    float[] wide = WIDE.get();
-    if (wide.length < 4 * cols) {
-      wide = new float[4 * cols];
-      WIDE.set(wide);
+  private void group(int g, int p, float[] x, int xOff, float[] y, int yOff, int stride) {
+    if (g == 8) {
+      eight(p, x, xOff, y, yOff, stride);
+    } else {
+      four(p, x, xOff, y, yOff, stride);
     }
-    widen4(j, wide);
-    for (int r = r0; r < r1; r += 4) f32Tile(wide, cols, x, r * cols, y, r * rows, rows, j, red);
   }
 
-  /**
-   * Rows j..j+3 as float32 into wide (4 rows of cols), in the column order {@link #tile4x1} sums
-   * them.
-   */
-  abstract void widen4(int j, float[] wide);
+  /** Panel p against input row 0 of x: its P outputs into y[yOff, yOff + P). */
+  abstract void one(int p, float[] x, float[] y, int yOff);
 
   /**
-   * The float32 4×4 tile: four widened weight rows ({@code w}, {@code in} apart) against input rows
-   * xOff, xOff + in, …, into y's column j..j+3. One accumulator per (weight row, input row), over k
-   * in order; lane sums in order.
+   * Panel p against the four input rows from x[xOff] ({@code cols} apart): row i's P outputs into
+   * y[yOff + i·stride …].
    */
-  static void f32Tile(
-      float[] w, int in, float[] x, int xOff, float[] y, int yOff, int out, int j, float[] red) {
-    int o = 0;
-    FloatVector z = FloatVector.zero(F);
-    FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-    FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-    FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-    FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-    for (int k = 0; k < in; k += L) {
-      FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
-      FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
-      FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
-      FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
-      FloatVector w0 = FloatVector.fromArray(F, w, o + k);
-      a00 = w0.fma(x0, a00);
-      a01 = w0.fma(x1, a01);
-      a02 = w0.fma(x2, a02);
-      a03 = w0.fma(x3, a03);
-      FloatVector w1 = FloatVector.fromArray(F, w, o + in + k);
-      a10 = w1.fma(x0, a10);
-      a11 = w1.fma(x1, a11);
-      a12 = w1.fma(x2, a12);
-      a13 = w1.fma(x3, a13);
-      FloatVector w2 = FloatVector.fromArray(F, w, o + 2 * in + k);
-      a20 = w2.fma(x0, a20);
-      a21 = w2.fma(x1, a21);
-      a22 = w2.fma(x2, a22);
-      a23 = w2.fma(x3, a23);
-      FloatVector w3 = FloatVector.fromArray(F, w, o + 3 * in + k);
-      a30 = w3.fma(x0, a30);
-      a31 = w3.fma(x1, a31);
-      a32 = w3.fma(x2, a32);
-      a33 = w3.fma(x3, a33);
-    }
-    a00.intoArray(red, 0 * L);
-    a01.intoArray(red, 1 * L);
-    a02.intoArray(red, 2 * L);
-    a03.intoArray(red, 3 * L);
-    a10.intoArray(red, 4 * L);
-    a11.intoArray(red, 5 * L);
-    a12.intoArray(red, 6 * L);
-    a13.intoArray(red, 7 * L);
-    a20.intoArray(red, 8 * L);
-    a21.intoArray(red, 9 * L);
-    a22.intoArray(red, 10 * L);
-    a23.intoArray(red, 11 * L);
-    a30.intoArray(red, 12 * L);
-    a31.intoArray(red, 13 * L);
-    a32.intoArray(red, 14 * L);
-    a33.intoArray(red, 15 * L);
-    store4x4(red, y, yOff, out, j);
-  }
+  abstract void four(int p, float[] x, int xOff, float[] y, int yOff, int stride);
+
+  /** As {@link #four}, eight input rows. */
+  abstract void eight(int p, float[] x, int xOff, float[] y, int yOff, int stride);
+
+  /**
+   * One element of every 64-byte line of panel p, summed (the caller keeps the sum, so the loads
+   * stay): brings the panel into cache, with as many reads in flight as the core allows.
+   */
+  abstract int fetch(int p);
 
   /**
    * Sums every element once (a read of the whole array at memory speed: the decode floor's
@@ -229,13 +195,13 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   // ---------------------------------------------------------------------------------------------------------------
 
-  /** float32: one float a weight. */
+  /** float32: panel p's weight (k, i) at {@code w[(p·cols + k)·P + i]}. */
   static final class F32 extends PackedMatrix {
     final float[] w;
 
     F32(int rows, int cols) {
       super(rows, cols);
-      this.w = new float[rows * cols];
+      this.w = new float[panels * cols * P];
     }
 
     @Override
@@ -248,35 +214,128 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return 4L * w.length;
     }
 
+    private int at(int r, int k) {
+      return ((r / P) * cols + k) * P + r % P;
+    }
+
     @Override
     void row(int r, float[] dst, int off) {
-      System.arraycopy(w, r * cols, dst, off, cols);
+      int base = at(r, 0);
+      for (int k = 0; k < cols; k++) dst[off + k] = w[base + k * P];
     }
 
     @Override
     void setRow(int r, float[] src) {
-      System.arraycopy(src, 0, w, r * cols, cols);
+      int base = at(r, 0);
+      for (int k = 0; k < cols; k++) w[base + k * P] = src[k];
     }
 
-    /** One input row: each weight row is one sequential stream (see {@link Bf16#tile4x1}). */
     @Override
-    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      for (int r = j; r < j + 4; r++) y[yOff + r] = dot(w, r * cols, cols, x, xOff, red);
-    }
-
-    /** One row against one input row, one chain; a small method so that C2 compiles it in place. */
-    private static float dot(float[] w, int o, int in, float[] x, int xOff, float[] red) {
-      FloatVector a = FloatVector.zero(F);
-      for (int k = 0; k < in; k += L) {
-        a = FloatVector.fromArray(F, w, o + k).fma(FloatVector.fromArray(F, x, xOff + k), a);
+    void one(int p, float[] x, float[] y, int yOff) {
+      int o = p * cols * P;
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      for (int k = 0; k < cols; k++) {
+        FloatVector xb = FloatVector.broadcast(F, x[k]);
+        a0 = FloatVector.fromArray(F, w, o + k * P).fma(xb, a0);
+        a1 = FloatVector.fromArray(F, w, o + k * P + L).fma(xb, a1);
       }
-      a.intoArray(red, 0);
-      return lanes(red, 0);
+      a0.intoArray(y, yOff);
+      a1.intoArray(y, yOff + L);
     }
 
     @Override
-    void widen4(int j, float[] wide) {
-      System.arraycopy(w, j * cols, wide, 0, 4 * cols);
+    void four(int p, float[] x, int xOff, float[] y, int yOff, int stride) {
+      int o = p * cols * P;
+      int c = cols;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a0 = z, a1 = z, a2 = z, a3 = z;
+      FloatVector b0 = z, b1 = z, b2 = z, b3 = z;
+      for (int k = 0; k < c; k++) {
+        FloatVector lo = FloatVector.fromArray(F, w, o + k * P);
+        FloatVector hi = FloatVector.fromArray(F, w, o + k * P + L);
+        FloatVector x0 = FloatVector.broadcast(F, x[xOff + k]);
+        a0 = lo.fma(x0, a0);
+        b0 = hi.fma(x0, b0);
+        FloatVector x1 = FloatVector.broadcast(F, x[xOff + c + k]);
+        a1 = lo.fma(x1, a1);
+        b1 = hi.fma(x1, b1);
+        FloatVector x2 = FloatVector.broadcast(F, x[xOff + 2 * c + k]);
+        a2 = lo.fma(x2, a2);
+        b2 = hi.fma(x2, b2);
+        FloatVector x3 = FloatVector.broadcast(F, x[xOff + 3 * c + k]);
+        a3 = lo.fma(x3, a3);
+        b3 = hi.fma(x3, b3);
+      }
+      a0.intoArray(y, yOff);
+      b0.intoArray(y, yOff + L);
+      a1.intoArray(y, yOff + stride);
+      b1.intoArray(y, yOff + stride + L);
+      a2.intoArray(y, yOff + 2 * stride);
+      b2.intoArray(y, yOff + 2 * stride + L);
+      a3.intoArray(y, yOff + 3 * stride);
+      b3.intoArray(y, yOff + 3 * stride + L);
+    }
+
+    @Override
+    void eight(int p, float[] x, int xOff, float[] y, int yOff, int stride) {
+      int o = p * cols * P;
+      int c = cols;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+      FloatVector b0 = z, b1 = z, b2 = z, b3 = z, b4 = z, b5 = z, b6 = z, b7 = z;
+      for (int k = 0; k < c; k++) {
+        FloatVector lo = FloatVector.fromArray(F, w, o + k * P);
+        FloatVector hi = FloatVector.fromArray(F, w, o + k * P + L);
+        FloatVector x0 = FloatVector.broadcast(F, x[xOff + k]);
+        a0 = lo.fma(x0, a0);
+        b0 = hi.fma(x0, b0);
+        FloatVector x1 = FloatVector.broadcast(F, x[xOff + c + k]);
+        a1 = lo.fma(x1, a1);
+        b1 = hi.fma(x1, b1);
+        FloatVector x2 = FloatVector.broadcast(F, x[xOff + 2 * c + k]);
+        a2 = lo.fma(x2, a2);
+        b2 = hi.fma(x2, b2);
+        FloatVector x3 = FloatVector.broadcast(F, x[xOff + 3 * c + k]);
+        a3 = lo.fma(x3, a3);
+        b3 = hi.fma(x3, b3);
+        FloatVector x4 = FloatVector.broadcast(F, x[xOff + 4 * c + k]);
+        a4 = lo.fma(x4, a4);
+        b4 = hi.fma(x4, b4);
+        FloatVector x5 = FloatVector.broadcast(F, x[xOff + 5 * c + k]);
+        a5 = lo.fma(x5, a5);
+        b5 = hi.fma(x5, b5);
+        FloatVector x6 = FloatVector.broadcast(F, x[xOff + 6 * c + k]);
+        a6 = lo.fma(x6, a6);
+        b6 = hi.fma(x6, b6);
+        FloatVector x7 = FloatVector.broadcast(F, x[xOff + 7 * c + k]);
+        a7 = lo.fma(x7, a7);
+        b7 = hi.fma(x7, b7);
+      }
+      a0.intoArray(y, yOff);
+      b0.intoArray(y, yOff + L);
+      a1.intoArray(y, yOff + stride);
+      b1.intoArray(y, yOff + stride + L);
+      a2.intoArray(y, yOff + 2 * stride);
+      b2.intoArray(y, yOff + 2 * stride + L);
+      a3.intoArray(y, yOff + 3 * stride);
+      b3.intoArray(y, yOff + 3 * stride + L);
+      a4.intoArray(y, yOff + 4 * stride);
+      b4.intoArray(y, yOff + 4 * stride + L);
+      a5.intoArray(y, yOff + 5 * stride);
+      b5.intoArray(y, yOff + 5 * stride + L);
+      a6.intoArray(y, yOff + 6 * stride);
+      b6.intoArray(y, yOff + 6 * stride + L);
+      a7.intoArray(y, yOff + 7 * stride);
+      b7.intoArray(y, yOff + 7 * stride + L);
+    }
+
+    @Override
+    int fetch(int p) {
+      float t = 0;
+      int o = p * cols * P;
+      for (int i = o; i < o + cols * P; i += 16) t += w[i];
+      return (int) t;
     }
 
     @Override
@@ -291,26 +350,17 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
   }
 
   /**
-   * bfloat16, two to an int: int {@code p} of a row holds column 2p in its low half and 2p+1 in its
-   * high half. A bf16 value is the top half of a float32, so widening is one shift ({@code << 16})
-   * for the even column and one mask ({@code & 0xFFFF0000}) for the odd one, with no lane
-   * conversion; the input is split once per multiply into its even and odd columns ({@link
-   * #prepare}) to match.
+   * bfloat16, two to an int: panel p's int (k, i), i < L, at {@code w[(p·cols + k)·L + i]} holds
+   * {@code W[pP + i, k]} in its low half and {@code W[pP + L + i, k]} in its high half. A bf16
+   * value is the top half of a float32, so the int vector widens to the panel's two float vectors
+   * with one shift ({@code << 16}) and one mask ({@code & 0xFFFF0000}): no lane conversion.
    */
   static final class Bf16 extends PackedMatrix {
     final int[] w;
-    private final int half;
-
-    /**
-     * The split input, one per calling thread (the scheduler's), shared by every bf16 matrix it
-     * multiplies.
-     */
-    private static final ThreadLocal<float[]> SPLIT = ThreadLocal.withInitial(() -> new float[0]);
 
     Bf16(int rows, int cols) {
       super(rows, cols);
-      this.half = cols / 2;
-      this.w = new int[rows * half];
+      this.w = new int[panels * cols * L];
     }
 
     @Override
@@ -323,219 +373,140 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return 4L * w.length;
     }
 
+    private int at(int r, int k) {
+      return ((r / P) * cols + k) * L + r % L;
+    }
+
     @Override
     void row(int r, float[] dst, int off) {
-      int base = r * half;
-      for (int p = 0; p < half; p++) {
-        int v = w[base + p];
-        dst[off + 2 * p] = Float.intBitsToFloat(v << 16);
-        dst[off + 2 * p + 1] = Float.intBitsToFloat(v & 0xFFFF0000);
+      int base = at(r, 0);
+      boolean high = r % P >= L;
+      for (int k = 0; k < cols; k++) {
+        int v = w[base + k * L];
+        dst[off + k] = Float.intBitsToFloat(high ? v & 0xFFFF0000 : v << 16);
       }
     }
 
     @Override
     void setRow(int r, float[] src) {
-      int base = r * half;
-      for (int p = 0; p < half; p++) {
-        int lo = tandem.common.checkpoint.Bf16.fromFloat(src[2 * p]) & 0xFFFF;
-        int hi = tandem.common.checkpoint.Bf16.fromFloat(src[2 * p + 1]) & 0xFFFF;
-        w[base + p] = lo | (hi << 16);
+      int base = at(r, 0);
+      boolean high = r % P >= L;
+      for (int k = 0; k < cols; k++) {
+        int b = tandem.common.checkpoint.Bf16.fromFloat(src[k]) & 0xFFFF;
+        int i = base + k * L;
+        w[i] = high ? (w[i] & 0xFFFF) | (b << 16) : (w[i] & 0xFFFF0000) | b;
       }
     }
 
-    /**
-     * Row r of x becomes [x[r,0], x[r,2], …, x[r,1], x[r,3], …]: the even columns, then the odd
-     * ones.
-     */
     @Override
-    float[] prepare(float[] x, int paddedRows) {
-      float[] s = SPLIT.get();
-      int need = paddedRows * cols;
-      if (s.length < need) {
-        s = new float[need];
-        SPLIT.set(s);
+    void one(int p, float[] x, float[] y, int yOff) {
+      int o = p * cols * L;
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      for (int k = 0; k < cols; k++) {
+        IntVector v = IntVector.fromArray(I, w, o + k * L);
+        FloatVector xb = FloatVector.broadcast(F, x[k]);
+        a0 = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, a0);
+        a1 = v.and(0xFFFF0000).reinterpretAsFloats().fma(xb, a1);
       }
-      for (int r = 0; r < paddedRows; r++) {
-        int o = r * cols;
-        for (int p = 0; p < half; p++) {
-          s[o + p] = x[o + 2 * p];
-          s[o + half + p] = x[o + 2 * p + 1];
-        }
-      }
-      return s;
+      a0.intoArray(y, yOff);
+      a1.intoArray(y, yOff + L);
     }
 
-    /**
-     * One input row: each weight row is one sequential stream, a row at a time. Interleaving the
-     * four rows' streams (a 4x1 register tile) measured half the memory speed of a plain read here;
-     * one stream per thread matches it.
-     */
     @Override
-    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      for (int r = j; r < j + 4; r++) y[yOff + r] = dot(w, r * half, half, x, xOff, red);
-    }
-
-    /**
-     * One packed row (from int o, h ints) against a split input row: even columns, then odd ones
-     * (from L1), one chain. A small method of its own so that C2 compiles every vector operation in
-     * place; no vector crosses a call.
-     */
-    private static float dot(int[] w, int o, int h, float[] x, int xOff, float[] red) {
-      FloatVector a = FloatVector.zero(F);
-      for (int p = 0; p < h; p += L) {
-        IntVector v = IntVector.fromArray(I, w, o + p);
-        a =
-            v.lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats()
-                .fma(FloatVector.fromArray(F, x, xOff + p), a);
-      }
-      for (int p = 0; p < h; p += L) {
-        IntVector v = IntVector.fromArray(I, w, o + p);
-        a =
-            v.and(0xFFFF0000)
-                .reinterpretAsFloats()
-                .fma(FloatVector.fromArray(F, x, xOff + h + p), a);
-      }
-      a.intoArray(red, 0);
-      return lanes(red, 0);
-    }
-
-    /**
-     * The multi-row tile straight from the packed ints: each int widens in registers (low half by a
-     * shift for the even column, high half by a mask for the odd one) instead of being written out
-     * as float32 first. Per (weight row, input row) the multiply-adds run in {@link #f32Tile}'s
-     * order over the widened row (even columns, then odd ones), so every output has the same bits
-     * as {@link #tile4x1} gives it alone.
-     */
-    @Override
-    void block4(float[] x, int r0, int r1, float[] y, int j, float[] red) {
-      // The next tile's rows are read into cache first, one load a line in a tight loop: as many
-      // misses in flight as the core allows. A tile's own loop, with 16 multiply-adds waiting on
-      // every four lines, keeps too few loads in flight to stream from memory at full speed, so
-      // several input rows ran at compute time plus memory time. (One JVM, the two builds
-      // alternating over full 8-row decode steps: 0.92x the step time.)
-      int next = Math.min((j + 4) * half, w.length - 4 * half);
-      red[16 * L] = fetch(w, next, next + 4 * half);
-      for (int r = r0; r < r1; r += 4)
-        tile4x4(w, j * half, half, x, r * cols, y, r * rows, rows, j, red);
-    }
-
-    private static void tile4x4(
-        int[] w,
-        int o,
-        int h,
-        float[] x,
-        int xOff,
-        float[] y,
-        int yOff,
-        int out,
-        int j,
-        float[] red) {
-      int in = 2 * h;
+    void four(int p, float[] x, int xOff, float[] y, int yOff, int stride) {
+      int o = p * cols * L;
+      int c = cols;
       FloatVector z = FloatVector.zero(F);
-      FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
-      FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
-      FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
-      FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-      for (int k = 0; k < h; k += L) {
-        FloatVector x0 = FloatVector.fromArray(F, x, xOff + k);
-        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + k);
-        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + k);
-        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + k);
-        FloatVector w0 =
-            IntVector.fromArray(I, w, o + k)
-                .lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
-        a00 = w0.fma(x0, a00);
-        a01 = w0.fma(x1, a01);
-        a02 = w0.fma(x2, a02);
-        a03 = w0.fma(x3, a03);
-        FloatVector w1 =
-            IntVector.fromArray(I, w, o + h + k)
-                .lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
-        a10 = w1.fma(x0, a10);
-        a11 = w1.fma(x1, a11);
-        a12 = w1.fma(x2, a12);
-        a13 = w1.fma(x3, a13);
-        FloatVector w2 =
-            IntVector.fromArray(I, w, o + 2 * h + k)
-                .lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
-        a20 = w2.fma(x0, a20);
-        a21 = w2.fma(x1, a21);
-        a22 = w2.fma(x2, a22);
-        a23 = w2.fma(x3, a23);
-        FloatVector w3 =
-            IntVector.fromArray(I, w, o + 3 * h + k)
-                .lanewise(VectorOperators.LSHL, 16)
-                .reinterpretAsFloats();
-        a30 = w3.fma(x0, a30);
-        a31 = w3.fma(x1, a31);
-        a32 = w3.fma(x2, a32);
-        a33 = w3.fma(x3, a33);
+      FloatVector a0 = z, a1 = z, a2 = z, a3 = z;
+      FloatVector b0 = z, b1 = z, b2 = z, b3 = z;
+      for (int k = 0; k < c; k++) {
+        IntVector v = IntVector.fromArray(I, w, o + k * L);
+        FloatVector lo = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        FloatVector hi = v.and(0xFFFF0000).reinterpretAsFloats();
+        FloatVector x0 = FloatVector.broadcast(F, x[xOff + k]);
+        a0 = lo.fma(x0, a0);
+        b0 = hi.fma(x0, b0);
+        FloatVector x1 = FloatVector.broadcast(F, x[xOff + c + k]);
+        a1 = lo.fma(x1, a1);
+        b1 = hi.fma(x1, b1);
+        FloatVector x2 = FloatVector.broadcast(F, x[xOff + 2 * c + k]);
+        a2 = lo.fma(x2, a2);
+        b2 = hi.fma(x2, b2);
+        FloatVector x3 = FloatVector.broadcast(F, x[xOff + 3 * c + k]);
+        a3 = lo.fma(x3, a3);
+        b3 = hi.fma(x3, b3);
       }
-      for (int k = 0; k < h; k += L) {
-        FloatVector x0 = FloatVector.fromArray(F, x, xOff + h + k);
-        FloatVector x1 = FloatVector.fromArray(F, x, xOff + in + h + k);
-        FloatVector x2 = FloatVector.fromArray(F, x, xOff + 2 * in + h + k);
-        FloatVector x3 = FloatVector.fromArray(F, x, xOff + 3 * in + h + k);
-        FloatVector w0 = IntVector.fromArray(I, w, o + k).and(0xFFFF0000).reinterpretAsFloats();
-        a00 = w0.fma(x0, a00);
-        a01 = w0.fma(x1, a01);
-        a02 = w0.fma(x2, a02);
-        a03 = w0.fma(x3, a03);
-        FloatVector w1 = IntVector.fromArray(I, w, o + h + k).and(0xFFFF0000).reinterpretAsFloats();
-        a10 = w1.fma(x0, a10);
-        a11 = w1.fma(x1, a11);
-        a12 = w1.fma(x2, a12);
-        a13 = w1.fma(x3, a13);
-        FloatVector w2 =
-            IntVector.fromArray(I, w, o + 2 * h + k).and(0xFFFF0000).reinterpretAsFloats();
-        a20 = w2.fma(x0, a20);
-        a21 = w2.fma(x1, a21);
-        a22 = w2.fma(x2, a22);
-        a23 = w2.fma(x3, a23);
-        FloatVector w3 =
-            IntVector.fromArray(I, w, o + 3 * h + k).and(0xFFFF0000).reinterpretAsFloats();
-        a30 = w3.fma(x0, a30);
-        a31 = w3.fma(x1, a31);
-        a32 = w3.fma(x2, a32);
-        a33 = w3.fma(x3, a33);
-      }
-      a00.intoArray(red, 0 * L);
-      a01.intoArray(red, 1 * L);
-      a02.intoArray(red, 2 * L);
-      a03.intoArray(red, 3 * L);
-      a10.intoArray(red, 4 * L);
-      a11.intoArray(red, 5 * L);
-      a12.intoArray(red, 6 * L);
-      a13.intoArray(red, 7 * L);
-      a20.intoArray(red, 8 * L);
-      a21.intoArray(red, 9 * L);
-      a22.intoArray(red, 10 * L);
-      a23.intoArray(red, 11 * L);
-      a30.intoArray(red, 12 * L);
-      a31.intoArray(red, 13 * L);
-      a32.intoArray(red, 14 * L);
-      a33.intoArray(red, 15 * L);
-      store4x4(red, y, yOff, out, j);
+      a0.intoArray(y, yOff);
+      b0.intoArray(y, yOff + L);
+      a1.intoArray(y, yOff + stride);
+      b1.intoArray(y, yOff + stride + L);
+      a2.intoArray(y, yOff + 2 * stride);
+      b2.intoArray(y, yOff + 2 * stride + L);
+      a3.intoArray(y, yOff + 3 * stride);
+      b3.intoArray(y, yOff + 3 * stride + L);
     }
 
-    /**
-     * One int of every 64-byte line in [from, to), summed (the caller keeps the sum, so the loads
-     * stay): brings the lines into cache.
-     */
-    private static int fetch(int[] w, int from, int to) {
-      int t = 0;
-      for (int i = from; i < to; i += 16) t += w[i];
-      return t;
-    }
-
-    /** Never called: {@link #block4} widens each packed int in registers instead. */
     @Override
-    void widen4(int j, float[] wide) {
-      throw new UnsupportedOperationException("bf16 tiles widen in registers (block4)");
+    void eight(int p, float[] x, int xOff, float[] y, int yOff, int stride) {
+      int o = p * cols * L;
+      int c = cols;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+      FloatVector b0 = z, b1 = z, b2 = z, b3 = z, b4 = z, b5 = z, b6 = z, b7 = z;
+      for (int k = 0; k < c; k++) {
+        IntVector v = IntVector.fromArray(I, w, o + k * L);
+        FloatVector lo = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        FloatVector hi = v.and(0xFFFF0000).reinterpretAsFloats();
+        FloatVector x0 = FloatVector.broadcast(F, x[xOff + k]);
+        a0 = lo.fma(x0, a0);
+        b0 = hi.fma(x0, b0);
+        FloatVector x1 = FloatVector.broadcast(F, x[xOff + c + k]);
+        a1 = lo.fma(x1, a1);
+        b1 = hi.fma(x1, b1);
+        FloatVector x2 = FloatVector.broadcast(F, x[xOff + 2 * c + k]);
+        a2 = lo.fma(x2, a2);
+        b2 = hi.fma(x2, b2);
+        FloatVector x3 = FloatVector.broadcast(F, x[xOff + 3 * c + k]);
+        a3 = lo.fma(x3, a3);
+        b3 = hi.fma(x3, b3);
+        FloatVector x4 = FloatVector.broadcast(F, x[xOff + 4 * c + k]);
+        a4 = lo.fma(x4, a4);
+        b4 = hi.fma(x4, b4);
+        FloatVector x5 = FloatVector.broadcast(F, x[xOff + 5 * c + k]);
+        a5 = lo.fma(x5, a5);
+        b5 = hi.fma(x5, b5);
+        FloatVector x6 = FloatVector.broadcast(F, x[xOff + 6 * c + k]);
+        a6 = lo.fma(x6, a6);
+        b6 = hi.fma(x6, b6);
+        FloatVector x7 = FloatVector.broadcast(F, x[xOff + 7 * c + k]);
+        a7 = lo.fma(x7, a7);
+        b7 = hi.fma(x7, b7);
+      }
+      a0.intoArray(y, yOff);
+      b0.intoArray(y, yOff + L);
+      a1.intoArray(y, yOff + stride);
+      b1.intoArray(y, yOff + stride + L);
+      a2.intoArray(y, yOff + 2 * stride);
+      b2.intoArray(y, yOff + 2 * stride + L);
+      a3.intoArray(y, yOff + 3 * stride);
+      b3.intoArray(y, yOff + 3 * stride + L);
+      a4.intoArray(y, yOff + 4 * stride);
+      b4.intoArray(y, yOff + 4 * stride + L);
+      a5.intoArray(y, yOff + 5 * stride);
+      b5.intoArray(y, yOff + 5 * stride + L);
+      a6.intoArray(y, yOff + 6 * stride);
+      b6.intoArray(y, yOff + 6 * stride + L);
+      a7.intoArray(y, yOff + 7 * stride);
+      b7.intoArray(y, yOff + 7 * stride + L);
+    }
+
+    @Override
+    int fetch(int p) {
+      int t = 0;
+      int o = p * cols * L;
+      for (int i = o; i < o + cols * L; i += 16) t += w[i];
+      return t;
     }
 
     @Override
@@ -551,9 +522,12 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   /**
    * Q8_0 as llama.cpp defines it: each row is cut into blocks of 32 columns; a block keeps {@code d
-   * = max|w| / 127} rounded to float16 and {@code q = round(w / d)} as int8 (w ≈ q·d). Kernels
-   * widen int8 lanes to float, scale by the block's d and accumulate in float32 (llama.cpp also
-   * quantizes the activations to int8; this does not, so its error is at most llama.cpp's).
+   * = max|w| / 127} rounded to float16 and {@code q = round(w / d)} as int8 (w ≈ q·d). Panel p's
+   * int8 (k, i) sits at {@code q[(p·cols + k)·P + i]} and the scale of its block b at {@code
+   * d[(p·blocks + b)·P + i]}. Kernels widen the int8 lanes to float, scale them by d and accumulate
+   * in float32 (llama.cpp also quantizes the activations to int8; this does not, so its error is at
+   * most llama.cpp's). Each k reloads its block's scales (from L1) in one flat loop over k: JDK
+   * 17's C2 boxes vectors held across an inner loop, and a nested loop over blocks ran 12x slower.
    */
   static final class Q8 extends PackedMatrix {
     static final int BLOCK = 32;
@@ -564,8 +538,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     Q8(int rows, int cols) {
       super(rows, cols);
       this.blocks = cols / BLOCK;
-      this.q = new byte[rows * cols];
-      this.d = new float[rows * blocks];
+      this.q = new byte[panels * cols * P];
+      this.d = new float[panels * blocks * P];
     }
 
     @Override
@@ -578,76 +552,182 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       return q.length + 4L * d.length;
     }
 
+    /** Row r's int8 at column k. */
+    byte quant(int r, int k) {
+      return q[((r / P) * cols + k) * P + r % P];
+    }
+
+    /** Row r's scale for block b. */
+    float scale(int r, int b) {
+      return d[((r / P) * blocks + b) * P + r % P];
+    }
+
     @Override
     void row(int r, float[] dst, int off) {
       for (int b = 0; b < blocks; b++) {
-        float s = d[r * blocks + b];
-        int base = r * cols + b * BLOCK;
-        for (int i = 0; i < BLOCK; i++) dst[off + b * BLOCK + i] = q[base + i] * s;
+        float s = scale(r, b);
+        for (int i = 0; i < BLOCK; i++) dst[off + b * BLOCK + i] = quant(r, b * BLOCK + i) * s;
       }
     }
 
     @Override
     void setRow(int r, float[] src) {
+      int qBase = ((r / P) * cols) * P + r % P;
+      int dBase = ((r / P) * blocks) * P + r % P;
       for (int b = 0; b < blocks; b++) {
         float amax = 0;
         for (int i = 0; i < BLOCK; i++) amax = Math.max(amax, Math.abs(src[b * BLOCK + i]));
         float scale = amax / 127f;
         float inv = scale != 0 ? 1f / scale : 0f;
-        d[r * blocks + b] = HalfFloats.roundToF16(scale);
-        int base = r * cols + b * BLOCK;
-        for (int i = 0; i < BLOCK; i++) q[base + i] = (byte) Math.round(src[b * BLOCK + i] * inv);
-      }
-    }
-
-    /** One input row: each weight row is one sequential stream (see {@link Bf16#tile4x1}). */
-    @Override
-    void tile4x1(float[] x, int xOff, float[] y, int yOff, int j, float[] red) {
-      for (int r = j; r < j + 4; r++)
-        y[yOff + r] = dot(q, d, r * cols, r * blocks, blocks, x, xOff, red);
-    }
-
-    /**
-     * One row (int8 from o, scales from ob) against one input row, one chain; small, so C2 compiles
-     * it in place.
-     */
-    private static float dot(
-        byte[] q, float[] d, int o, int ob, int blocks, float[] x, int xOff, float[] red) {
-      FloatVector a = FloatVector.zero(F);
-      for (int b = 0; b < blocks; b++) {
-        FloatVector db = FloatVector.broadcast(F, d[ob + b]);
-        for (int i = 0; i < BLOCK; i += L) {
+        d[dBase + b * P] = HalfFloats.roundToF16(scale);
+        for (int i = 0; i < BLOCK; i++) {
           int k = b * BLOCK + i;
-          FloatVector wv =
-              (FloatVector)
-                  ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0);
-          a = wv.mul(db).fma(FloatVector.fromArray(F, x, xOff + k), a);
+          q[qBase + k * P] = (byte) Math.round(src[k] * inv);
         }
       }
-      a.intoArray(red, 0);
-      return lanes(red, 0);
     }
 
-    /** Each weight as q·d, the value {@link #dot} multiplies. */
     @Override
-    void widen4(int j, float[] wide) {
-      dequantize(q, d, j * cols, j * blocks, 4 * blocks, wide);
+    void one(int p, float[] x, float[] y, int yOff) {
+      int o = p * cols * P;
+      int od = p * blocks * P;
+      int c = cols;
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = a0;
+      for (int k = 0; k < c; k++) {
+        FloatVector d0 = FloatVector.fromArray(F, d, od + k / BLOCK * P);
+        FloatVector d1 = FloatVector.fromArray(F, d, od + k / BLOCK * P + L);
+        FloatVector xb = FloatVector.broadcast(F, x[k]);
+        a0 =
+            ((FloatVector)
+                    ByteVector.fromArray(B, q, o + k * P).convertShape(VectorOperators.B2F, F, 0))
+                .mul(d0)
+                .fma(xb, a0);
+        a1 =
+            ((FloatVector)
+                    ByteVector.fromArray(B, q, o + k * P + L)
+                        .convertShape(VectorOperators.B2F, F, 0))
+                .mul(d1)
+                .fma(xb, a1);
+      }
+      a0.intoArray(y, yOff);
+      a1.intoArray(y, yOff + L);
     }
 
-    /**
-     * {@code n} blocks from int8 {@code o} and scale {@code ob} into float32; small, so C2 compiles
-     * it in place.
-     */
-    private static void dequantize(byte[] q, float[] d, int o, int ob, int n, float[] wide) {
-      for (int b = 0; b < n; b++) {
-        FloatVector db = FloatVector.broadcast(F, d[ob + b]);
-        for (int i = 0; i < BLOCK; i += L) {
-          int k = b * BLOCK + i;
-          ((FloatVector) ByteVector.fromArray(B, q, o + k).convertShape(VectorOperators.B2F, F, 0))
-              .mul(db)
-              .intoArray(wide, k);
-        }
+    @Override
+    void four(int p, float[] x, int xOff, float[] y, int yOff, int stride) {
+      int o = p * cols * P;
+      int od = p * blocks * P;
+      int c = cols;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a0 = z, a1 = z, a2 = z, a3 = z;
+      FloatVector b0 = z, b1 = z, b2 = z, b3 = z;
+      for (int k = 0; k < c; k++) {
+        FloatVector d0 = FloatVector.fromArray(F, d, od + k / BLOCK * P);
+        FloatVector d1 = FloatVector.fromArray(F, d, od + k / BLOCK * P + L);
+        FloatVector lo =
+            ((FloatVector)
+                    ByteVector.fromArray(B, q, o + k * P).convertShape(VectorOperators.B2F, F, 0))
+                .mul(d0);
+        FloatVector hi =
+            ((FloatVector)
+                    ByteVector.fromArray(B, q, o + k * P + L)
+                        .convertShape(VectorOperators.B2F, F, 0))
+                .mul(d1);
+        FloatVector x0 = FloatVector.broadcast(F, x[xOff + k]);
+        a0 = lo.fma(x0, a0);
+        b0 = hi.fma(x0, b0);
+        FloatVector x1 = FloatVector.broadcast(F, x[xOff + c + k]);
+        a1 = lo.fma(x1, a1);
+        b1 = hi.fma(x1, b1);
+        FloatVector x2 = FloatVector.broadcast(F, x[xOff + 2 * c + k]);
+        a2 = lo.fma(x2, a2);
+        b2 = hi.fma(x2, b2);
+        FloatVector x3 = FloatVector.broadcast(F, x[xOff + 3 * c + k]);
+        a3 = lo.fma(x3, a3);
+        b3 = hi.fma(x3, b3);
       }
+      a0.intoArray(y, yOff);
+      b0.intoArray(y, yOff + L);
+      a1.intoArray(y, yOff + stride);
+      b1.intoArray(y, yOff + stride + L);
+      a2.intoArray(y, yOff + 2 * stride);
+      b2.intoArray(y, yOff + 2 * stride + L);
+      a3.intoArray(y, yOff + 3 * stride);
+      b3.intoArray(y, yOff + 3 * stride + L);
+    }
+
+    @Override
+    void eight(int p, float[] x, int xOff, float[] y, int yOff, int stride) {
+      int o = p * cols * P;
+      int od = p * blocks * P;
+      int c = cols;
+      FloatVector z = FloatVector.zero(F);
+      FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+      FloatVector b0 = z, b1 = z, b2 = z, b3 = z, b4 = z, b5 = z, b6 = z, b7 = z;
+      for (int k = 0; k < c; k++) {
+        FloatVector d0 = FloatVector.fromArray(F, d, od + k / BLOCK * P);
+        FloatVector d1 = FloatVector.fromArray(F, d, od + k / BLOCK * P + L);
+        FloatVector lo =
+            ((FloatVector)
+                    ByteVector.fromArray(B, q, o + k * P).convertShape(VectorOperators.B2F, F, 0))
+                .mul(d0);
+        FloatVector hi =
+            ((FloatVector)
+                    ByteVector.fromArray(B, q, o + k * P + L)
+                        .convertShape(VectorOperators.B2F, F, 0))
+                .mul(d1);
+        FloatVector x0 = FloatVector.broadcast(F, x[xOff + k]);
+        a0 = lo.fma(x0, a0);
+        b0 = hi.fma(x0, b0);
+        FloatVector x1 = FloatVector.broadcast(F, x[xOff + c + k]);
+        a1 = lo.fma(x1, a1);
+        b1 = hi.fma(x1, b1);
+        FloatVector x2 = FloatVector.broadcast(F, x[xOff + 2 * c + k]);
+        a2 = lo.fma(x2, a2);
+        b2 = hi.fma(x2, b2);
+        FloatVector x3 = FloatVector.broadcast(F, x[xOff + 3 * c + k]);
+        a3 = lo.fma(x3, a3);
+        b3 = hi.fma(x3, b3);
+        FloatVector x4 = FloatVector.broadcast(F, x[xOff + 4 * c + k]);
+        a4 = lo.fma(x4, a4);
+        b4 = hi.fma(x4, b4);
+        FloatVector x5 = FloatVector.broadcast(F, x[xOff + 5 * c + k]);
+        a5 = lo.fma(x5, a5);
+        b5 = hi.fma(x5, b5);
+        FloatVector x6 = FloatVector.broadcast(F, x[xOff + 6 * c + k]);
+        a6 = lo.fma(x6, a6);
+        b6 = hi.fma(x6, b6);
+        FloatVector x7 = FloatVector.broadcast(F, x[xOff + 7 * c + k]);
+        a7 = lo.fma(x7, a7);
+        b7 = hi.fma(x7, b7);
+      }
+      a0.intoArray(y, yOff);
+      b0.intoArray(y, yOff + L);
+      a1.intoArray(y, yOff + stride);
+      b1.intoArray(y, yOff + stride + L);
+      a2.intoArray(y, yOff + 2 * stride);
+      b2.intoArray(y, yOff + 2 * stride + L);
+      a3.intoArray(y, yOff + 3 * stride);
+      b3.intoArray(y, yOff + 3 * stride + L);
+      a4.intoArray(y, yOff + 4 * stride);
+      b4.intoArray(y, yOff + 4 * stride + L);
+      a5.intoArray(y, yOff + 5 * stride);
+      b5.intoArray(y, yOff + 5 * stride + L);
+      a6.intoArray(y, yOff + 6 * stride);
+      b6.intoArray(y, yOff + 6 * stride + L);
+      a7.intoArray(y, yOff + 7 * stride);
+      b7.intoArray(y, yOff + 7 * stride + L);
+    }
+
+    @Override
+    int fetch(int p) {
+      int t = 0;
+      int o = p * cols * P;
+      for (int i = o; i < o + cols * P; i += 64) t += q[i];
+      int od = p * blocks * P;
+      for (int i = od; i < od + blocks * P; i += 16) t += (int) d[i];
+      return t;
     }
 
     @Override
@@ -662,29 +742,5 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       for (int k = band * dp; k < Math.min(d.length, (band + 1) * dp); k++) s += d[k];
       return s;
     }
-  }
-
-  /**
-   * Lane sums of a 4×4 tile spilled to {@code red} (accumulator 4i + r at {@code (4i + r)·L}:
-   * weight row j+i against input row r) into y. Scalar, in lane order ({@link #lanes}), like every
-   * other output.
-   */
-  static void store4x4(float[] red, float[] y, int yOff, int out, int j) {
-    for (int i = 0; i < 4; i++) {
-      for (int r = 0; r < 4; r++) y[yOff + r * out + j + i] = lanes(red, (4 * i + r) * L);
-    }
-  }
-
-  /**
-   * The sum of L lanes spilled at red[off …], in lane order. A kernel's lane sums must not depend
-   * on how the JIT compiled it: {@code reduceLanes(ADD)} leaves the order open (C2 on JDK 25 adds
-   * as a tree, the interpreter in order), and a vector tree of shuffles in a helper is too large
-   * for C2 to inline into the tiles, which then box their vectors. Spilling with intoArray and
-   * adding here is the same on every tier.
-   */
-  static float lanes(float[] red, int off) {
-    float s = red[off];
-    for (int i = 1; i < L; i++) s += red[off + i];
-    return s;
   }
 }

@@ -111,7 +111,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
     } else if (!vectorApiPresent()) {
       why = "start the JVM with --add-modules jdk.incubator.vector for the Java kernel";
     } else {
-      why = JavaKernel.unsupported(c, format);
+      why = JavaKernel.unsupported(c);
     }
     DecodeKernel kernel;
     if (why == null) {

@@ -97,7 +97,8 @@ class PackedMatrixTest {
       m.row(r, row, 0);
       for (int k = 0; k < A; k++) assertEquals(Bf16.toFloat(Bf16.fromFloat(w[r * A + k])), row[k]);
     }
-    assertEquals(2L * 4 * A, m.bytes());
+    // one panel of P rows: the 4 used ones and the zero padding of the rest
+    assertEquals(2L * PackedMatrix.P * A, m.bytes());
   }
 
   @Test
@@ -109,17 +110,17 @@ class PackedMatrixTest {
     Arrays.fill(w, A, A + 32, 0f); // an all-zero block stays zero
     PackedMatrix.Q8 m = (PackedMatrix.Q8) pack(WeightFormat.Q8_0, w, 4, A);
     float d = HalfFloats.roundToF16(0.5f / 127f);
-    assertEquals(d, m.d[0]);
-    assertEquals(127, m.q[3]);
+    assertEquals(d, m.scale(0, 0));
+    assertEquals(127, m.quant(0, 3));
     float[] row = new float[A];
     m.row(0, row, 0);
     for (int k = 0; k < 32; k++) {
       assertTrue(Math.abs(row[k] - w[k]) <= d / 2 + 1e-7, "k " + k + ": error within half a step");
-      assertEquals(Math.round(w[k] / (0.5f / 127f)), m.q[k]);
+      assertEquals(Math.round(w[k] / (0.5f / 127f)), m.quant(0, k));
     }
     m.row(1, row, 0);
     for (int k = 0; k < 32; k++) assertEquals(0f, row[k]);
-    assertEquals(4L * A + 4L * 4 * A / 32, m.bytes());
+    assertEquals(PackedMatrix.P * (A + 4L * A / 32), m.bytes()); // one panel, padding included
   }
 
   @Test
@@ -144,13 +145,18 @@ class PackedMatrixTest {
     for (WeightFormat f : WeightFormat.values()) {
       PackedMatrix m = pack(f, random(rnd, out * in), out, in);
       float[] x = random(rnd, 70 * in);
-      float[] batched = matmul(m, x, 70, THREE);
-      for (int r = 0; r < 70; r += 7) {
-        float[] alone = matmul(m, Arrays.copyOfRange(x, r * in, (r + 1) * in), 1, ONE);
-        assertArrayEquals(
-            alone, Arrays.copyOfRange(batched, r * out, (r + 1) * out), f + " row " + r);
+      // 70 rows: a block of 64 and one of 8 (groups of eight); 12: eight and four; 3: four
+      for (int n : new int[] {70, 12, 3}) {
+        float[] batched = matmul(m, Arrays.copyOf(x, n * in), n, THREE);
+        for (int r = 0; r < n; r += n > 12 ? 7 : 1) {
+          float[] alone = matmul(m, Arrays.copyOfRange(x, r * in, (r + 1) * in), 1, ONE);
+          assertArrayEquals(
+              alone,
+              Arrays.copyOfRange(batched, r * out, (r + 1) * out),
+              f + " row " + r + " of " + n);
+        }
       }
-      assertArrayEquals(batched, matmul(m, x, 70, ONE), f.toString());
+      assertArrayEquals(matmul(m, x, 70, THREE), matmul(m, x, 70, ONE), f.toString());
     }
   }
 
@@ -160,6 +166,6 @@ class PackedMatrixTest {
         IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.F32, 6, A));
     assertThrows(
         IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.BF16, 4, A + 2));
-    assertTrue(PackedMatrix.fits(151936, 1024, WeightFormat.BF16));
+    assertTrue(PackedMatrix.fits(151936, 1024));
   }
 }
