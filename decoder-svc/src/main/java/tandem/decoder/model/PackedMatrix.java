@@ -344,7 +344,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       int from = Math.min(w.length, band * per);
       int to = Math.min(w.length, from + per);
       FloatVector acc = FloatVector.zero(F);
-      for (int k = from; k < to; k += L) acc = acc.add(FloatVector.fromArray(F, w, k));
+      for (int k = from; k < to; k += L) acc = FloatVector.fromArray(F, w, k).add(acc);
       return acc.reduceLanes(VectorOperators.ADD);
     }
   }
@@ -515,7 +515,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       int from = Math.min(w.length, band * per);
       int to = Math.min(w.length, from + per);
       IntVector acc = IntVector.zero(I);
-      for (int k = from; k < to; k += L) acc = acc.add(IntVector.fromArray(I, w, k));
+      for (int k = from; k < to; k += L) acc = IntVector.fromArray(I, w, k).add(acc);
       return acc.reduceLanes(VectorOperators.ADD);
     }
   }
@@ -736,7 +736,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       int from = Math.min(q.length, band * per);
       int to = Math.min(q.length, from + per);
       ByteVector acc = ByteVector.zero(B);
-      for (int k = from; k < to; k += B.length()) acc = acc.add(ByteVector.fromArray(B, q, k));
+      for (int k = from; k < to; k += B.length()) acc = ByteVector.fromArray(B, q, k).add(acc);
       float s = acc.reduceLanes(VectorOperators.ADD);
       int dp = (d.length + bands - 1) / bands;
       for (int k = band * dp; k < Math.min(d.length, (band + 1) * dp); k++) s += d[k];
