@@ -60,6 +60,15 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
    */
   private static final int ROW_BLOCK = 64;
 
+  /**
+   * Input rows per kernel call when there are several: eight (16 accumulators) where the vector
+   * registers are 512 bits, so AVX-512's 32 registers hold them; four (8 accumulators) otherwise:
+   * AVX2 has 16 registers, and the eight-row kernel spilled there (this host run with -XX:UseAVX=2,
+   * full-size 8-row decode steps, one JVM alternating: four rows a call took 0.71x the time of
+   * eight).
+   */
+  static final int GROUP = F.vectorBitSize() >= 512 ? 8 : 4;
+
   final int rows;
   final int cols;
   final int panels;
@@ -119,6 +128,11 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
    * on {@code pool}, each task on a contiguous band of panels.
    */
   final void matmul(float[] x, int n, float[] y, IntraOpPool pool) {
+    matmul(x, n, y, pool, GROUP);
+  }
+
+  /** {@link #matmul} with {@code group} (4 or 8) input rows per kernel call: tests run both. */
+  final void matmul(float[] x, int n, float[] y, IntraOpPool pool, int group) {
     int padded = Kernels.paddedRows(n);
     if (x.length < (long) padded * cols || y.length < (long) padded * rows) {
       throw new IllegalArgumentException("matmul buffers must hold " + padded + " padded rows");
@@ -146,7 +160,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
               }
               if (p + 1 < panels) part[8 * P] += fetch(p + 1);
               for (int r = rBlock; r < rEnd; ) {
-                int g = rEnd - r >= 8 ? 8 : 4; // rEnd - r is a multiple of 4
+                int g = group == 8 && rEnd - r >= 8 ? 8 : 4; // rEnd - r: a multiple of 4
                 if (used == P) {
                   group(g, p, x, r * cols, y, r * rows + p * P, rows);
                 } else {

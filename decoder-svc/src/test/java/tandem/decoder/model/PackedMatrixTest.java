@@ -40,10 +40,14 @@ class PackedMatrixTest {
   }
 
   private static float[] matmul(PackedMatrix m, float[] x, int rows, IntraOpPool pool) {
+    return matmul(m, x, rows, pool, PackedMatrix.GROUP);
+  }
+
+  private static float[] matmul(PackedMatrix m, float[] x, int rows, IntraOpPool pool, int group) {
     int padded = Kernels.paddedRows(rows);
     float[] xp = Arrays.copyOf(x, padded * m.cols);
     float[] y = new float[padded * m.rows];
-    m.matmul(xp, rows, y, pool);
+    m.matmul(xp, rows, y, pool, group);
     return Arrays.copyOf(y, rows * m.rows);
   }
 
@@ -145,9 +149,13 @@ class PackedMatrixTest {
     for (WeightFormat f : WeightFormat.values()) {
       PackedMatrix m = pack(f, random(rnd, out * in), out, in);
       float[] x = random(rnd, 70 * in);
-      // 70 rows: a block of 64 and one of 8 (groups of eight); 12: eight and four; 3: four
+      // 70 rows: a block of 64 and one of 8 (groups of eight); 12: eight and four; 3: four;
+      // with groups of four (what AVX2 hosts use) as well as the host's own choice
       for (int n : new int[] {70, 12, 3}) {
         float[] batched = matmul(m, Arrays.copyOf(x, n * in), n, THREE);
+        assertArrayEquals(batched, matmul(m, Arrays.copyOf(x, n * in), n, ONE, 4), f + " in fours");
+        assertArrayEquals(
+            batched, matmul(m, Arrays.copyOf(x, n * in), n, ONE, 8), f + " in eights");
         for (int r = 0; r < n; r += n > 12 ? 7 : 1) {
           float[] alone = matmul(m, Arrays.copyOfRange(x, r * in, (r + 1) * in), 1, ONE);
           assertArrayEquals(
