@@ -22,7 +22,7 @@ import tandem.common.tensor.HalfFloats;
  * multiply-adds over k in order, with no lane sums, the same chain whatever the number of input
  * rows and threads: batching never changes a row's result (bit for bit).
  *
- * <p>With one input row that is one sequential stream per thread, at memory speed. With several,
+ * <p>With one input row that is one sequential stream per thread, near memory speed. With several,
  * the two widened vectors feed up to eight rows (16 multiply-adds a k), and the next panel is read
  * into cache first ({@link #fetch}): the kernel's loop carries too many instructions per cache line
  * for the out-of-order window to keep enough memory reads in flight on its own.
@@ -32,6 +32,11 @@ import tandem.common.tensor.HalfFloats;
  * out-of-order window kept too few weight reads in flight. One JVM, alternating: a bf16 panel
  * stream on two threads 0.80x and 0.76x the time on JDK 17, 0.86x on JDK 25; the full one-row bf16
  * decode step 0.87x, q8_0 0.97x (within the noise).
+ *
+ * <p>Each format writes its kernels out in full, the same multiply-add block around its own
+ * widening: on JDK 17 a vector passed to a helper or held across an inner loop is boxed (a helper
+ * that stored the accumulators made the 8-row decode step 7.7x slower; a q8_0 loop nested per
+ * block, 12x).
  *
  * <p>{@code rows} must be a multiple of 4 and {@code cols} of {@link #COL_ALIGN} (every Qwen3 size
  * is). A last panel that is only partly used is padded with zeros; its outputs go through a scratch
