@@ -1,5 +1,7 @@
 package tandem.decoder.model;
 
+import java.util.Arrays;
+
 /**
  * The arithmetic of the Qwen3 forward pass and the K/V storage it reads, behind one seam: {@link
  * JavaKernel} (CPU, weights and KV cache in Java arrays, Vector API) and {@link TorchKernel}
@@ -52,7 +54,7 @@ interface DecodeKernel extends AutoCloseable {
         slots[i] = slot;
         pos[i] = start + s + i;
       }
-      float[] x = java.util.Arrays.copyOfRange(embeds, s * h, (s + n) * h);
+      float[] x = Arrays.copyOfRange(embeds, s * h, (s + n) * h);
       float[][] l = forward(slots, pos, x, s + n == len ? new int[] {n - 1} : new int[0]);
       if (s + n == len) logits = l[0];
     }
@@ -65,7 +67,6 @@ interface DecodeKernel extends AutoCloseable {
    * every weight matrix is multiplied once for all of them.
    */
   default float[][] prefill(int[] slots, float[][] embeds, int[] lens) {
-    int h = hiddenSize();
     int n = slots.length;
     float[][] out = new float[n][];
     int i = 0;
@@ -82,24 +83,55 @@ interface DecodeKernel extends AutoCloseable {
       if (j == i + 1) {
         out[i] = prefill(slots[i], 0, embeds[i], lens[i]);
       } else {
-        int[] rs = new int[rows];
-        int[] rp = new int[rows];
-        int[] last = new int[j - i];
-        float[] x = new float[rows * h];
-        int r = 0;
-        for (int p = i; p < j; p++) {
-          System.arraycopy(embeds[p], 0, x, r * h, lens[p] * h);
-          for (int t = 0; t < lens[p]; t++, r++) {
-            rs[r] = slots[p];
-            rp[r] = t;
-          }
-          last[p - i] = r - 1;
-        }
-        float[][] l = forward(rs, rp, x, last);
-        for (int p = i; p < j; p++) out[p] = l[p - i];
+        boolean[] all = new boolean[j - i];
+        Arrays.fill(all, true);
+        float[][] l =
+            forwardParts(
+                Arrays.copyOfRange(slots, i, j),
+                new int[j - i],
+                Arrays.copyOfRange(embeds, i, j),
+                Arrays.copyOfRange(lens, i, j),
+                all);
+        System.arraycopy(l, 0, out, i, j - i);
       }
       i = j;
     }
+    return out;
+  }
+
+  /**
+   * One {@link #forward} over parts: part i is the {@code lens[i]} rows of {@code embeds[i]} at
+   * positions {@code starts[i] …} of {@code slots[i]} (distinct slots). Returns the logits of each
+   * part's last row where {@code wantLogits[i]}, null elsewhere.
+   */
+  default float[][] forwardParts(
+      int[] slots, int[] starts, float[][] embeds, int[] lens, boolean[] wantLogits) {
+    int h = hiddenSize();
+    int n = slots.length;
+    int rows = 0;
+    int wanted = 0;
+    for (int i = 0; i < n; i++) {
+      rows += lens[i];
+      if (wantLogits[i]) wanted++;
+    }
+    int[] rs = new int[rows];
+    int[] rp = new int[rows];
+    float[] x = new float[rows * h];
+    int[] logitRows = new int[wanted];
+    int r = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      System.arraycopy(embeds[i], 0, x, r * h, lens[i] * h);
+      for (int t = 0; t < lens[i]; t++, r++) {
+        rs[r] = slots[i];
+        rp[r] = starts[i] + t;
+      }
+      if (wantLogits[i]) logitRows[k++] = r - 1;
+    }
+    float[][] l = forward(rs, rp, x, logitRows);
+    float[][] out = new float[n][];
+    k = 0;
+    for (int i = 0; i < n; i++) if (wantLogits[i]) out[i] = l[k++];
     return out;
   }
 

@@ -302,7 +302,6 @@ public final class Qwen3ForCausalLM implements CausalLm {
           "extend needs as many embeddings, lengths and flags as slots (at least one)");
     }
     boolean[] seen = new boolean[slots()];
-    int rows = 0;
     for (int i = 0; i < n; i++) {
       checkSlot(slots[i]);
       if (seen[slots[i]])
@@ -326,29 +325,10 @@ public final class Qwen3ForCausalLM implements CausalLm {
         throw new IllegalArgumentException(
             "embeds[" + i + "] must hold " + len + "*" + hiddenSize() + " floats");
       }
-      rows += len;
     }
-    float[][] out = new float[n][];
-    int h = hiddenSize();
-    int[] rs = new int[rows];
-    int[] rp = new int[rows];
-    float[] x = new float[rows * h];
-    int wanted = 0;
-    for (boolean w : wantLogits) if (w) wanted++;
-    int[] logitRows = new int[wanted];
-    int r = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-      System.arraycopy(embeds[i], 0, x, r * h, lens[i] * h);
-      for (int t = 0; t < lens[i]; t++, r++) {
-        rs[r] = slots[i];
-        rp[r] = lengths[slots[i]] + t;
-      }
-      if (wantLogits[i]) logitRows[k++] = r - 1;
-    }
-    float[][] l = kernel.forward(rs, rp, x, logitRows);
-    k = 0;
-    for (int i = 0; i < n; i++) if (wantLogits[i]) out[i] = l[k++];
+    int[] starts = new int[n];
+    for (int i = 0; i < n; i++) starts[i] = lengths[slots[i]];
+    float[][] out = kernel.forwardParts(slots, starts, embeds, lens, wantLogits);
     for (int i = 0; i < n; i++) lengths[slots[i]] += lens[i];
     return out;
   }
