@@ -71,31 +71,9 @@ public record DecoderOptions(
     }
   }
 
-  /** With the default GPU memory fraction. */
-  public DecoderOptions(
-      String device,
-      String dtype,
-      int slots,
-      int maxSeqLen,
-      String weights,
-      long kvCacheBytes,
-      String kvDtype,
-      boolean prefixCache) {
-    this(
-        device,
-        dtype,
-        slots,
-        maxSeqLen,
-        weights,
-        kvCacheBytes,
-        kvDtype,
-        prefixCache,
-        DEFAULT_GPU_MEMORY_FRACTION);
-  }
-
   /** With the default KV cache (budget, bf16, prefix cache on). */
   public DecoderOptions(String device, String dtype, int slots, int maxSeqLen, String weights) {
-    this(device, dtype, slots, maxSeqLen, weights, 0, null, true);
+    this(device, dtype, slots, maxSeqLen, weights, 0, null, true, DEFAULT_GPU_MEMORY_FRACTION);
   }
 
   /** With the checkpoint's weight format ({@code auto}). */
