@@ -38,10 +38,6 @@ public record TlsTestEnv(
   }
 
   /**
-   * A port nobody listens on right now (the usual small race with other processes is acceptable in
-   * tests).
-   */
-  /**
    * A port that is free now and that no server binding port 0 will be given later: it lies below
    * the kernel's ephemeral range, so a server this test starts afterwards on port 0 cannot take it
    * before the test uses it (a port from {@code new ServerSocket(0)} could be handed out again).
