@@ -200,8 +200,22 @@ interface DecodeKernel extends AutoCloseable {
   /**
    * Blocks in a KV pool: the budget over one block's bytes, but no more than every slot full to
    * {@code maxSeqLen} would take.
+   *
+   * @throws IllegalStateException when the budget holds no block at all: the decoder could not
+   *     serve a single token, so it refuses to start and says which setting to raise
    */
   static int kvBlocks(long budget, long blockBytes, int blockTokens, DecoderOptions opts) {
+    if (budget < blockBytes) {
+      throw new IllegalStateException(
+          "the decoder's KV budget of "
+              + budget
+              + " bytes holds no block of "
+              + blockTokens
+              + " tokens ("
+              + blockBytes
+              + " bytes): raise kv-cache-bytes (TANDEM_DECODER_KV_CACHE_BYTES), or"
+              + " gpu-memory-fraction on CUDA");
+    }
     long most = (long) opts.slots() * ((opts.maxSeqLen() + blockTokens - 1) / blockTokens);
     return (int) Math.max(1, Math.min(Math.min(most, budget / blockBytes), Integer.MAX_VALUE));
   }

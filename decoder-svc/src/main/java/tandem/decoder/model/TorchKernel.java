@@ -91,16 +91,6 @@ final class TorchKernel implements DecodeKernel {
           KvPool.blockBytes(
               c.numHiddenLayers(), c.numKeyValueHeads(), c.headDim(), BLOCK_TOKENS, kvDtype);
       long budget = kvBudget(opts, device);
-      if (budget < blockBytes) {
-        throw new IllegalStateException(
-            "the decoder's KV budget of "
-                + (budget >> 20)
-                + " MiB holds no block of "
-                + BLOCK_TOKENS
-                + " tokens ("
-                + (blockBytes >> 10)
-                + " KiB): raise kv-cache-bytes, or gpu-memory-fraction on CUDA");
-      }
       int blocks = DecodeKernel.kvBlocks(budget, blockBytes, BLOCK_TOKENS, opts);
       KvPool kv =
           new KvPool(

@@ -2,6 +2,7 @@ package tandem.decoder.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static tandem.decoder.model.DecoderTinyGoldensTest.maxAbsDiff;
 
@@ -195,6 +196,21 @@ class JavaKernelTest {
     // the same figures worked out by hand: 72 GiB allowed, 3 in use, 1 for activations
     assertEquals(68L << 30, TorchKernel.gpuKvBudget(80 * gib, 3 * gib, 0.9));
     assertEquals(1L << 30, TorchKernel.GPU_ACTIVATION_HEADROOM);
+  }
+
+  @Test
+  void aKvBudgetBelowOneBlockStopsTheLoadAndNamesTheSetting() throws Exception {
+    DecoderOptions o = new DecoderOptions("cpu", "float32", 2, 64).withKvCache(1000, "bf16", true);
+    IllegalStateException e =
+        assertThrows(
+            IllegalStateException.class,
+            () -> Qwen3ForCausalLM.load(TinyCheckpoints.decoderTiny(), o).close());
+    assertTrue(e.getMessage().contains("KV budget of 1000 bytes holds no block"), e.getMessage());
+    assertTrue(e.getMessage().contains("TANDEM_DECODER_KV_CACHE_BYTES"), e.getMessage());
+    // both kernels size their pools here: one block's bytes is the least that starts
+    assertEquals(1, DecodeKernel.kvBlocks(4096, 4096, 16, o));
+    assertThrows(IllegalStateException.class, () -> DecodeKernel.kvBlocks(4095, 4096, 16, o));
+    assertEquals(8, DecodeKernel.kvBlocks(1L << 40, 4096, 16, o), "2 slots x 64 positions cap it");
   }
 
   private static JavaKernel kernel(Qwen3ForCausalLM lm) throws Exception {
