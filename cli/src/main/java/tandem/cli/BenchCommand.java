@@ -287,6 +287,9 @@ public final class BenchCommand implements Runnable {
             steps[steps.length / 2] / readS,
             steps[0] / readS);
         double batchRatio = 1;
+        double batchStepMs = Double.NaN;
+        double computeMs = Double.NaN;
+        double splitReadMs = Double.NaN;
         if (batch > 1) {
           // Batch steps alternate with single-row steps (slot `batch`), and the ratio is the median
           // of each pair's: both sides of a pair see the same memory speed, which on this VM drifts
@@ -299,6 +302,7 @@ public final class BenchCommand implements Runnable {
           }
           int one = Greedy.argmax(lm.prefill(batch, embeds, prompt.length));
           double[] ratios = new double[newTokens];
+          double[] batchSteps = new double[newTokens];
           double batchS = 0;
           for (int k = 0; k < newTokens; k++) {
             long s0 = System.nanoTime();
@@ -308,11 +312,27 @@ public final class BenchCommand implements Runnable {
             long s2 = System.nanoTime();
             for (int i = 0; i < batch; i++) ids[i] = Greedy.argmax(l[i]);
             ratios[k] = (double) (s2 - s1) / (s1 - s0);
-            batchS += (s2 - s1) / 1e9;
+            batchSteps[k] = (s2 - s1) / 1e9;
+            batchS += batchSteps[k];
           }
           for (int i = 0; i <= batch; i++) lm.release(i);
           java.util.Arrays.sort(ratios);
+          java.util.Arrays.sort(batchSteps);
           batchRatio = ratios[newTokens / 2];
+          batchStepMs = batchSteps[newTokens / 2] * 1e3;
+          // What a batch step costs beyond its read: the same matrices' multiply-adds for `batch`
+          // rows with the weights held in cache, alternating with reads of the weights (medians of
+          // 5 each, so both see the same memory speed).
+          double[] split = new double[5];
+          double[] splitReads = new double[5];
+          for (int i = 0; i < split.length; i++) {
+            splitReads[i] = lm.weightReadSeconds(1);
+            split[i] = lm.multiplyInCacheSeconds(batch, 1);
+          }
+          java.util.Arrays.sort(split);
+          java.util.Arrays.sort(splitReads);
+          computeMs = split[2] * 1e3;
+          splitReadMs = splitReads[2] * 1e3;
           out.printf(
               Locale.ROOT,
               "batch %d: %.1f ms/step = %.2f tok/s in total; a batch step is %.2fx the single-row"
@@ -324,6 +344,20 @@ public final class BenchCommand implements Runnable {
               newTokens,
               ratios[0],
               ratios[newTokens - 1]);
+          if (Double.isFinite(computeMs)) {
+            out.printf(
+                Locale.ROOT,
+                "batch %d split: reading the weights %.1f ms, their multiply-adds for %d rows with"
+                    + " the weights in cache %.1f ms, sum %.1f ms; the batch step (median %.1f ms)"
+                    + " is %.2fx that sum%n",
+                batch,
+                splitReadMs,
+                batch,
+                computeMs,
+                splitReadMs + computeMs,
+                batchStepMs,
+                batchStepMs / (splitReadMs + computeMs));
+          }
         }
         long rssMb = peakRssMb();
         out.printf(Locale.ROOT, "peak RSS: %d MB%n", rssMb);
@@ -331,7 +365,7 @@ public final class BenchCommand implements Runnable {
             Locale.ROOT,
             "{\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.3f,\"peak_rss_mb\":%d,\"floor_ratio\":%.3f,"
                 + "\"floor_gb_s\":%.2f,\"batch\":%d,\"batch_step_ratio\":%.3f,\"weights\":\"%s\",\"kernel\":\"%s\","
-                + "\"threads\":%d}%n",
+                + "\"threads\":%d%s}%n",
             prefillTokS,
             decodeTokS,
             rssMb,
@@ -341,7 +375,15 @@ public final class BenchCommand implements Runnable {
             batchRatio,
             lm.weightFormat(),
             lm.decodeKernel(),
-            threads);
+            threads,
+            Double.isFinite(computeMs)
+                ? String.format(
+                    Locale.ROOT,
+                    ",\"batch_step_ms\":%.2f,\"read_ms\":%.2f,\"batch_compute_ms\":%.2f",
+                    batchStepMs,
+                    splitReadMs,
+                    computeMs)
+                : "");
         out.flush();
       }
       return 0;

@@ -145,6 +145,10 @@ class ServeDecoderCommandTest {
     assertEquals(4, json.get("batch").getAsInt());
     assertTrue(json.get("batch_step_ratio").getAsDouble() > 0, r.out());
     assertEquals("java", json.get("kernel").getAsString());
+    // the split of a batch step: its read and its multiply-adds with the weights in cache
+    assertTrue(r.out().contains("batch 4 split: reading the weights "), r.out());
+    for (String k : new String[] {"batch_step_ms", "read_ms", "batch_compute_ms"})
+      assertTrue(json.get(k).getAsDouble() > 0, k + ": " + r.out());
   }
 
   @Test

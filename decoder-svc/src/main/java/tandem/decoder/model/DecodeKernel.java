@@ -230,6 +230,16 @@ interface DecodeKernel extends AutoCloseable {
    */
   double weightReadSeconds(int repeats);
 
+  /**
+   * Seconds for the multiply-adds of a {@code rows}-row step's weight matrices with the weights
+   * held in cache (no memory reads), best of {@code repeats}; beside {@link #weightReadSeconds} it
+   * splits a multi-row step into reading and computing. NaN where the kernel cannot separate them
+   * (libtorch).
+   */
+  default double multiplyInCacheSeconds(int rows, int repeats) {
+    return Double.NaN;
+  }
+
   @Override
   void close();
 }

@@ -303,6 +303,23 @@ final class JavaKernel implements DecodeKernel {
     return best;
   }
 
+  /** Every weight matrix's multiply-adds for {@code rows} rows with the weights kept in cache. */
+  @Override
+  public double multiplyInCacheSeconds(int rows, int repeats) {
+    List<PackedMatrix> ms = matrices();
+    int cols = 0;
+    for (PackedMatrix m : ms) cols = Math.max(cols, m.cols);
+    float[] x = new float[Kernels.paddedRows(rows) * cols];
+    java.util.Arrays.fill(x, 0.5f);
+    double best = Double.MAX_VALUE;
+    for (int r = 0; r < repeats; r++) {
+      long t0 = System.nanoTime();
+      for (PackedMatrix m : ms) m.multiplyInCache(x, rows, pool);
+      best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+    }
+    return best;
+  }
+
   @Override
   public KvPool kvPool() {
     return kv;

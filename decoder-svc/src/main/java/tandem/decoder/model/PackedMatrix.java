@@ -144,8 +144,22 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   /** {@link #matmul} with {@code group} (4 or 8) input rows per kernel call: tests run both. */
   final void matmul(float[] x, int n, float[] y, IntraOpPool pool, int group) {
+    run(x, n, y, pool, group, false);
+  }
+
+  /**
+   * The multiply-adds of {@link #matmul} without its memory reads, for the bench: each task runs
+   * the kernels over its first panel again and again, one call per panel it would have streamed, so
+   * the weights stay in cache. Writes nothing to y. With the read of the same arrays timed beside
+   * it, this splits a multi-row step into what it reads and what it computes.
+   */
+  final void multiplyInCache(float[] x, int n, IntraOpPool pool) {
+    run(x, n, null, pool, GROUP, true);
+  }
+
+  private void run(float[] x, int n, float[] y, IntraOpPool pool, int group, boolean inCache) {
     int padded = Kernels.paddedRows(n);
-    if (x.length < (long) padded * cols || y.length < (long) padded * rows) {
+    if (x.length < (long) padded * cols || !inCache && y.length < (long) padded * rows) {
       throw new IllegalArgumentException("matmul buffers must hold " + padded + " padded rows");
     }
     int perTask = Math.max(1, (panels + pool.threads() * 4 - 1) / (pool.threads() * 4));
@@ -159,24 +173,25 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
             float[] part = PART.get();
             int p1 = Math.min(panels, (t + 1) * perTask);
             for (int p = t * perTask; p < p1; p++) {
-              int used = Math.min(P, rows - p * P);
+              int w = inCache ? t * perTask : p; // the weight panel
+              int used = inCache ? 0 : Math.min(P, rows - p * P); // outputs kept (none in cache)
               if (n == 1) {
                 if (used == P) {
-                  one(p, x, y, p * P);
+                  one(w, x, y, p * P);
                 } else {
-                  one(p, x, part, 0);
-                  System.arraycopy(part, 0, y, p * P, used);
+                  one(w, x, part, 0);
+                  if (used > 0) System.arraycopy(part, 0, y, p * P, used);
                 }
                 continue;
               }
-              if (p + 1 < panels) part[8 * P] += fetch(p + 1);
+              if (!inCache && p + 1 < panels) part[8 * P] += fetch(p + 1);
               for (int r = rBlock; r < rEnd; ) {
                 int g = group == 8 && rEnd - r >= 8 ? 8 : 4; // rEnd - r: a multiple of 4
                 if (used == P) {
-                  group(g, p, x, r * cols, y, r * rows + p * P, rows);
+                  group(g, w, x, r * cols, y, r * rows + p * P, rows);
                 } else {
-                  group(g, p, x, r * cols, part, 0, P);
-                  for (int i = 0; i < g; i++)
+                  group(g, w, x, r * cols, part, 0, P);
+                  for (int i = 0; i < g && used > 0; i++)
                     System.arraycopy(part, i * P, y, (r + i) * rows + p * P, used);
                 }
                 r += g;

@@ -232,6 +232,11 @@ public final class Qwen3ForCausalLM implements CausalLm {
     return kernel.weightReadSeconds(repeats);
   }
 
+  /** See {@link DecodeKernel#multiplyInCacheSeconds}. */
+  public double multiplyInCacheSeconds(int rows, int repeats) {
+    return kernel.multiplyInCacheSeconds(rows, repeats);
+  }
+
   @Override
   public KvStats kvStats() {
     return kernel.kvStats();

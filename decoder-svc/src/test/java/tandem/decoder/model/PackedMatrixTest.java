@@ -169,6 +169,28 @@ class PackedMatrixTest {
   }
 
   @Test
+  void theBenchsInCacheMultiplyRunsEveryShapeAndChecksItsInput() {
+    SplittableRandom rnd = new SplittableRandom(13);
+    int out = 36; // a full panel and a partly used one on every host
+    int in = 2 * A;
+    for (WeightFormat f : WeightFormat.values()) {
+      PackedMatrix m = pack(f, random(rnd, out * in), out, in);
+      float[] before = matmul(m, random(new SplittableRandom(1), 12 * in), 12, ONE);
+      for (int n : new int[] {1, 3, 8, 12, 70}) {
+        m.multiplyInCache(random(rnd, Kernels.paddedRows(n) * in), n, THREE);
+      }
+      assertArrayEquals(
+          before,
+          matmul(m, random(new SplittableRandom(1), 12 * in), 12, ONE),
+          f + ": the weights are only read");
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class, () -> m.multiplyInCache(new float[in], 8, ONE));
+      assertTrue(e.getMessage().contains("8 padded rows"), e.getMessage());
+    }
+  }
+
+  @Test
   void shapesTheKernelsCannotTileAreRefused() {
     assertThrows(
         IllegalArgumentException.class, () -> PackedMatrix.allocate(WeightFormat.F32, 6, A));
