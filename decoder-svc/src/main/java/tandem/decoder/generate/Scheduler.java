@@ -592,8 +592,8 @@ public final class Scheduler implements AutoCloseable {
         decoding = true;
       }
     }
-    // decode rows count against the budget: the Java kernel reads the weights once per 64 rows
-    // (PackedMatrix's row block), so 7 decode rows beside a 64-row chunk would cost a second pass
+    // decode rows count against the budget: the Java kernel reads the weights once per 128 rows
+    // (PackedMatrix's row block), so 7 decode rows beside a 128-row chunk would cost a second pass
     int budget =
         !decoding
             ? Math.max(config.prefillTokensPerStep(), SOLO_PREFILL_ROWS)

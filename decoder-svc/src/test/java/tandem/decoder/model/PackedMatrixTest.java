@@ -75,7 +75,7 @@ class PackedMatrixTest {
         int out = s[0];
         int in = s[1];
         PackedMatrix m = pack(f, random(rnd, out * in), out, in);
-        for (int rows : new int[] {1, 2, 3, 4, 5, 9, 70}) {
+        for (int rows : new int[] {1, 2, 3, 4, 5, 9, 70, 140}) { // 140: two row blocks
           float[] x = random(rnd, rows * in);
           float[] got = matmul(m, x, rows, THREE);
           double[] want = reference(m, x, rows);
@@ -148,10 +148,11 @@ class PackedMatrixTest {
     int in = 2 * A;
     for (WeightFormat f : WeightFormat.values()) {
       PackedMatrix m = pack(f, random(rnd, out * in), out, in);
-      float[] x = random(rnd, 70 * in);
-      // 70 rows: a block of 64 and one of 8 (groups of eight); 12: eight and four; 3: four;
+      float[] x = random(rnd, 140 * in);
+      // 140 rows: a block of 128 and one of 12 (groups of eight, then eight and four); 12: eight
+      // and four; 3: four;
       // with groups of four (what AVX2 hosts use) as well as the host's own choice
-      for (int n : new int[] {70, 12, 3}) {
+      for (int n : new int[] {140, 12, 3}) {
         float[] batched = matmul(m, Arrays.copyOf(x, n * in), n, THREE);
         assertArrayEquals(batched, matmul(m, Arrays.copyOf(x, n * in), n, ONE, 4), f + " in fours");
         assertArrayEquals(
@@ -164,7 +165,7 @@ class PackedMatrixTest {
               f + " row " + r + " of " + n);
         }
       }
-      assertArrayEquals(matmul(m, x, 70, THREE), matmul(m, x, 70, ONE), f.toString());
+      assertArrayEquals(matmul(m, x, 140, THREE), matmul(m, x, 140, ONE), f.toString());
     }
   }
 
@@ -176,7 +177,7 @@ class PackedMatrixTest {
     for (WeightFormat f : WeightFormat.values()) {
       PackedMatrix m = pack(f, random(rnd, out * in), out, in);
       float[] before = matmul(m, random(new SplittableRandom(1), 12 * in), 12, ONE);
-      for (int n : new int[] {1, 3, 8, 12, 70}) {
+      for (int n : new int[] {1, 3, 8, 12, 140}) {
         m.multiplyInCache(random(rnd, Kernels.paddedRows(n) * in), n, THREE);
       }
       assertArrayEquals(
