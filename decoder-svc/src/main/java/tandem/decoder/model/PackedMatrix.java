@@ -170,7 +170,7 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     }
     int perTask = Math.max(1, (panels + pool.threads() * 4 - 1) / (pool.threads() * 4));
     int tasks = (panels + perTask - 1) / perTask;
-    float[] xt = n == 1 ? x : interleaved(padded);
+    float[] xt = n == 1 ? x : interleaved(Math.min(padded, ROW_BLOCK));
     for (int r0 = 0; r0 < padded; r0 += ROW_BLOCK) {
       int rBlock = r0;
       int rEnd = Math.min(padded, r0 + ROW_BLOCK);
@@ -196,9 +196,9 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
               for (int r = rBlock; r < rEnd; ) {
                 int g = groupAt(group, r, rEnd);
                 if (used == P) {
-                  group(g, w, xt, r * cols, y, r * rows + p * P, rows);
+                  group(g, w, xt, (r - rBlock) * cols, y, r * rows + p * P, rows);
                 } else {
-                  group(g, w, xt, r * cols, part, 0, P);
+                  group(g, w, xt, (r - rBlock) * cols, part, 0, P);
                   for (int i = 0; i < g && used > 0; i++)
                     System.arraycopy(part, i * P, y, (r + i) * rows + p * P, used);
                 }
@@ -216,11 +216,13 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
     return group == 8 && rEnd - r >= 8 ? 8 : 4;
   }
 
-  /** The calling thread's buffer for interleaved input rows, at least {@code padded·cols} long. */
-  private float[] interleaved(int padded) {
+  /**
+   * The calling thread's buffer for one block of interleaved input rows, {@code n·cols} at least.
+   */
+  private float[] interleaved(int n) {
     float[] b = XT.get();
-    if (b.length < padded * cols) {
-      b = new float[padded * cols];
+    if (b.length < n * cols) {
+      b = new float[n * cols];
       XT.set(b);
     }
     return b;
@@ -228,14 +230,14 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   /**
    * Input rows [r0, rEnd) of x into xt group by group, as the kernels read them: the g rows of the
-   * group from row r hold row r+i's column k at xt[r·cols + k·g + i]. At each k a kernel's g
+   * group from row r hold row r+i's column k at xt[(r - r0)·cols + k·g + i]. At each k a kernel's g
    * broadcasts then read adjacent floats, one index instead of g: in cache, the eight-row bf16
    * kernel ran 14–26 % faster that way (two threads, panels of 1024 and 3072 columns).
    */
   private void interleave(float[] x, int r0, int rEnd, int group, float[] xt) {
     for (int r = r0; r < rEnd; ) {
       int g = groupAt(group, r, rEnd);
-      int base = r * cols;
+      int base = (r - r0) * cols;
       for (int i = 0; i < g; i++) {
         int src = (r + i) * cols;
         for (int k = 0; k < cols; k++) xt[base + k * g + i] = x[src + k];
