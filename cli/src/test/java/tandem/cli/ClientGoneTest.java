@@ -91,8 +91,20 @@ class ClientGoneTest {
 
   @Test
   void aClientDeadlineMidStreamFreesTheDecoderSequence() throws Exception {
+    // The deadline must fall while the stream runs, on a slow host and on a fast one (a fixed 1.5 s
+    // once outlasted all 1500 tokens): the same chat without a deadline first measures when its
+    // first chunk comes and how long the whole stream takes.
+    long t0 = System.nanoTime();
+    Iterator<ChatChunk> probe = ChatServiceGrpc.newBlockingStub(channel).chat(longChat());
+    probe.next();
+    long first = System.nanoTime() - t0;
+    probe.forEachRemaining(c -> {});
+    long total = System.nanoTime() - t0;
+    waitFor(() -> active() == 0, "the probe's sequence finished");
+    long deadlineNanos = 2 * first + (total - first) / 4;
     var stub =
-        ChatServiceGrpc.newBlockingStub(channel).withDeadlineAfter(1500, TimeUnit.MILLISECONDS);
+        ChatServiceGrpc.newBlockingStub(channel)
+            .withDeadlineAfter(deadlineNanos, TimeUnit.NANOSECONDS);
     Iterator<ChatChunk> it = stub.chat(longChat());
     it.next();
     var e = assertThrows(StatusRuntimeException.class, () -> it.forEachRemaining(c -> {}));
