@@ -276,11 +276,6 @@ class TracingTest {
     assertEquals(
         (long) fin.getUsage().getImageTokens(),
         generate.getAttributes().get(AttributeKey.longKey("decoder.image_tokens")));
-    children(t, decode)
-        .forEach(
-            s -> assertEquals("parse", s.getKind() == SpanKind.INTERNAL ? s.getName() : "parse"));
-    // the line above passes any span that is not INTERNAL: the only other child is the Generate
-    // call
     assertTrue(
         children(t, decode).stream()
             .allMatch(

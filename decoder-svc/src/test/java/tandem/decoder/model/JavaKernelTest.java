@@ -189,9 +189,6 @@ class JavaKernelTest {
   @Test
   void theGpuKvBudgetIsTheFractionLessWhatIsInUseAndTheActivationHeadroom() {
     long gib = 1L << 30;
-    assertEquals(
-        (long) (0.9 * 80 * gib) - 3 * gib - TorchKernel.GPU_ACTIVATION_HEADROOM,
-        TorchKernel.gpuKvBudget(80 * gib, 3 * gib, 0.9));
     assertEquals(0, TorchKernel.gpuKvBudget(8 * gib, 7 * gib, 0.9), "nothing left is 0, not less");
     // the same figures worked out by hand: 72 GiB allowed, 3 in use, 1 for activations
     assertEquals(68L << 30, TorchKernel.gpuKvBudget(80 * gib, 3 * gib, 0.9));

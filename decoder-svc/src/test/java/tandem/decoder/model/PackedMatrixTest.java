@@ -150,8 +150,7 @@ class PackedMatrixTest {
       PackedMatrix m = pack(f, random(rnd, out * in), out, in);
       float[] x = random(rnd, 140 * in);
       // 140 rows: a block of 128 and one of 12 (groups of eight, then eight and four); 12: eight
-      // and four; 3: four;
-      // with groups of four (what AVX2 hosts use) as well as the host's own choice
+      // and four; 3: four; with groups of four (what AVX2 hosts use) as well as the host's choice
       for (int n : new int[] {140, 12, 3}) {
         float[] batched = matmul(m, Arrays.copyOf(x, n * in), n, THREE);
         assertArrayEquals(batched, matmul(m, Arrays.copyOf(x, n * in), n, ONE, 4), f + " in fours");
