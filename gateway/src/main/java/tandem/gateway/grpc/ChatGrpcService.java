@@ -40,6 +40,13 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
           deadline != null
               ? CallScope.withDeadline(imageScope, deadline.timeRemaining(TimeUnit.NANOSECONDS))
               : CallScope.of(imageScope);
+      // gRPC cancels the call's Context before it runs the cancel handler, and that cancel reaches
+      // the decoder call (a child Context) at once: its CANCELLED error could then be taken for a
+      // decoder failure and end the chat as "error". A Context tells its listeners in the order
+      // they were added (its own before its children's), and this one is added before any backend
+      // call starts, so the scope is cancelled first. The handler stays for a call whose Context
+      // cannot be cancelled.
+      Context.current().addListener(c -> scope.cancel(), Runnable::run);
       if (out instanceof ServerCallStreamObserver<ChatChunk> call)
         call.setOnCancelHandler(scope::cancel);
       pipeline.chat(in, scope, new Sink(in.requestId(), out));

@@ -106,13 +106,11 @@ public final class ChatTrace {
   }
 
   /**
-   * Ends the chat normally (the final chunk is being sent).
+   * Ends the chat with its final chunk (which is being sent).
    *
+   * @param reason "stop", "length", "cancelled" or "error"
    * @param firstTokenNanoTime / lastTokenNanoTime when the first / last tokens arrived, -1 if none
    * @param parseNanos time spent in box parsing, summed
-   */
-  /**
-   * @param reason "stop", "length", "cancelled" or "error"
    */
   public void finish(
       String reason,

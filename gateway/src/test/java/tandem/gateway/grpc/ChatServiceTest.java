@@ -291,6 +291,111 @@ class ChatServiceTest extends InProcessTest {
     assertTrue(d.cancelled.await(5, TimeUnit.SECONDS), "decoder-svc saw the cancel");
   }
 
+  /**
+   * gRPC cancels a call's Context before it runs the call's cancel handler, and the decoder call (a
+   * child Context) sees that cancel at once. Here the handler never runs at all: the chat must
+   * still end as cancelled, not take the decoder call's CANCELLED error for a decoder failure and
+   * send the client a final chunk with reason ERROR.
+   */
+  @Test
+  void aCancelledCallContextEndsTheChatAsCancelledBeforeTheDecoderCallsErrorArrives()
+      throws Exception {
+    InMemorySpanExporter spans = InMemorySpanExporter.create();
+    OpenTelemetrySdk sdk =
+        OpenTelemetrySdk.builder()
+            .setTracerProvider(
+                SdkTracerProvider.builder()
+                    .addSpanProcessor(SimpleSpanProcessor.create(spans))
+                    .build())
+            .build();
+    try (Telemetry tel = Telemetry.of(sdk)) {
+      var d = new FakeBackends.Decoder(tok.encodeText("la"), 10, -1, true);
+      String dn = serve(d);
+      ChatPipeline gw =
+          Backends.of(channel("nobody"), "vision-svc", channel(dn), "decoder-svc")
+              .pipeline(
+                  model,
+                  tandem.gateway.limits.GatewayLimits.defaults(),
+                  tandem.gateway.telemetry.ChatTelemetry.create(tel, "vlm-test"));
+      List<ChatChunk> got = java.util.Collections.synchronizedList(new ArrayList<>());
+      CountDownLatch first = new CountDownLatch(1);
+      CountDownLatch ended = new CountDownLatch(1);
+      Runnable[] handler = new Runnable[1];
+      var out =
+          new io.grpc.stub.ServerCallStreamObserver<ChatChunk>() {
+            @Override
+            public void onNext(ChatChunk c) {
+              got.add(c);
+              first.countDown();
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              ended.countDown();
+            }
+
+            @Override
+            public void onCompleted() {
+              ended.countDown();
+            }
+
+            @Override
+            public boolean isCancelled() {
+              return false;
+            }
+
+            @Override
+            public void setOnCancelHandler(Runnable r) {
+              handler[0] = r; // kept, never run: the Context's cancel must be enough
+            }
+
+            @Override
+            public void setCompression(String c) {}
+
+            @Override
+            public boolean isReady() {
+              return true;
+            }
+
+            @Override
+            public void setOnReadyHandler(Runnable r) {}
+
+            @Override
+            public void disableAutoInboundFlowControl() {}
+
+            @Override
+            public void request(int n) {}
+
+            @Override
+            public void setMessageCompression(boolean e) {}
+          };
+      io.grpc.Context.CancellableContext call = io.grpc.Context.current().withCancellation();
+      call.run(
+          () ->
+              new ChatGrpcService(gw)
+                  .chat(
+                      ChatRequest.newBuilder().addMessages(user(text("sing forever"))).build(),
+                      out));
+      assertTrue(first.await(10, TimeUnit.SECONDS), "the first delta");
+      call.cancel(null);
+      assertTrue(d.cancelled.await(5, TimeUnit.SECONDS), "decoder-svc saw the cancel");
+      // the decoder call's error reaches the gateway within milliseconds; give it ample time
+      assertFalse(ended.await(1, TimeUnit.SECONDS), "nothing ends the client's stream: " + got);
+      assertTrue(got.stream().noneMatch(ChatChunk::hasFinal), got.toString());
+      var chat =
+          spans.getFinishedSpanItems().stream().filter(x -> x.getName().equals("chat")).toList();
+      assertEquals(1, chat.size(), spans.getFinishedSpanItems().toString());
+      assertEquals(
+          List.of("cancelled"),
+          chat.get(0)
+              .getAttributes()
+              .get(
+                  io.opentelemetry.api.common.AttributeKey.stringArrayKey(
+                      "gen_ai.response.finish_reasons")));
+      assertTrue(handler[0] != null, "the gRPC cancel handler is still set");
+    }
+  }
+
   @Test
   void theClientDeadlinePropagatesToVision() throws Exception {
     var v = new FakeBackends.Vision(List.of(new int[] {0, 0}), true);
