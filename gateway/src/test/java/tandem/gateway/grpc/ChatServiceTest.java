@@ -301,14 +301,7 @@ class ChatServiceTest extends InProcessTest {
   void aCancelledCallContextEndsTheChatAsCancelledBeforeTheDecoderCallsErrorArrives()
       throws Exception {
     InMemorySpanExporter spans = InMemorySpanExporter.create();
-    OpenTelemetrySdk sdk =
-        OpenTelemetrySdk.builder()
-            .setTracerProvider(
-                SdkTracerProvider.builder()
-                    .addSpanProcessor(SimpleSpanProcessor.create(spans))
-                    .build())
-            .build();
-    try (Telemetry tel = Telemetry.of(sdk)) {
+    try (Telemetry tel = Telemetry.of(tracing(spans))) {
       var d = new FakeBackends.Decoder(tok.encodeText("la"), 10, -1, true);
       String dn = serve(d);
       ChatPipeline gw =
@@ -457,18 +450,19 @@ class ChatServiceTest extends InProcessTest {
     assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
   }
 
+  /** An SDK that exports every ended span to {@code spans} at once and propagates W3C context. */
+  static OpenTelemetrySdk tracing(InMemorySpanExporter spans) {
+    return OpenTelemetrySdk.builder()
+        .setTracerProvider(
+            SdkTracerProvider.builder().addSpanProcessor(SimpleSpanProcessor.create(spans)).build())
+        .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
+        .build();
+  }
+
   @Test
   void oneChatIsOneTraceAcrossTheGatewayAndTheDecoder() throws Exception {
     InMemorySpanExporter spans = InMemorySpanExporter.create();
-    OpenTelemetrySdk sdk =
-        OpenTelemetrySdk.builder()
-            .setTracerProvider(
-                SdkTracerProvider.builder()
-                    .addSpanProcessor(SimpleSpanProcessor.create(spans))
-                    .build())
-            .setPropagators(ContextPropagators.create(W3CTraceContextPropagator.getInstance()))
-            .build();
-    try (Telemetry tel = Telemetry.of(sdk)) {
+    try (Telemetry tel = Telemetry.of(tracing(spans))) {
       var d = new FakeBackends.Decoder(tok.encodeText("hi"), 0, -1, false);
       String dn = InProcessServerBuilder.generateName();
       servers.add(
