@@ -178,6 +178,50 @@ class KernelsTest {
     }
   }
 
+  /**
+   * The bf16 weighted sum is one chain of fused multiply-adds per output, over the block's rows in
+   * the order t, t + L (t = 0, 1, …), whichever loop computes it: checked bit for bit against that
+   * chain written with Math.fma, for widths where two heads take four-chunk passes only (128),
+   * four- and one-chunk passes (6L) and one-chunk passes only (L), full and partly filled blocks.
+   */
+  @Test
+  void bf16WeightedSumsAreOneFmaChainPerOutputInRowOrder() {
+    SplittableRandom rnd = new SplittableRandom(17);
+    int bt = 2 * L;
+    for (int d : new int[] {L, 6 * L, 128}) {
+      for (int heads = 1; heads <= 2; heads++) {
+        for (int count : new int[] {bt, L + 3, 5}) {
+          int vBase = 3 * L * d; // another kv head's block sits before it
+          int[] v = new int[vBase + L * d];
+          for (int i = vBase; i < v.length; i++) v[i] = rnd.nextInt() & 0xBF7FBF7F; // finite
+          int stride = 3 * bt;
+          int pOff = bt;
+          float[] p = random(rnd, 2 * stride);
+          float[] out = random(rnd, 4 + heads * d); // accumulates onto what is there
+          float[] want = out.clone();
+          Kernels.weightedBf16(p, pOff, stride, heads, count, v, vBase, d, out, 4);
+          for (int hd = 0; hd < heads; hd++) {
+            for (int i = 0; i < d; i++) {
+              float acc = want[4 + hd * d + i];
+              for (int t = 0; t < Math.min(count, L); t++) {
+                int w = v[vBase + t * d + i];
+                acc = Math.fma(Float.intBitsToFloat(w << 16), p[hd * stride + pOff + t], acc);
+                if (t + L < count)
+                  acc =
+                      Math.fma(
+                          Float.intBitsToFloat(w & 0xFFFF0000), p[hd * stride + pOff + t + L], acc);
+              }
+              assertEquals(
+                  Float.floatToIntBits(acc),
+                  Float.floatToIntBits(out[4 + hd * d + i]),
+                  "d=" + d + " heads=" + heads + " count=" + count + " h=" + hd + " i=" + i);
+            }
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void expIsWithinTwoUlpOfMathExpAndItsScalarTwinGivesTheSameBits() {
     SplittableRandom rnd = new SplittableRandom(13);
