@@ -263,7 +263,9 @@ final class Kernels {
   /**
    * Adds one V block's share of the attention output of one or two heads: {@code out[outOff + h·d +
    * i] += Σ_{t < count} p[h·stride + pOff + t] · V[t, i]}, V {@code [2L, d]} from {@code vBase}.
-   * The output columns stay in registers while the block's rows stream by.
+   * The output columns stay in registers while the block's rows stream by: two heads take four
+   * column chunks per pass over the rows ({@link #weightedFour}), the chunks left over and one head
+   * one chunk per pass.
    */
   static void weighted(
       float[] p,
@@ -277,7 +279,12 @@ final class Kernels {
       float[] out,
       int outOff) {
     int o1 = outOff + d;
-    for (int c = 0; c < d; c += L) {
+    int c = 0;
+    if (heads == 2) {
+      for (; c + 4 * L <= d; c += 4 * L)
+        weightedFour(p, pOff, stride, count, v, vBase + c, d, out, outOff + c, o1 + c);
+    }
+    for (; c < d; c += L) {
       FloatVector acc0 = FloatVector.fromArray(F, out, outOff + c);
       if (heads == 2) {
         FloatVector acc1 = FloatVector.fromArray(F, out, o1 + c);
@@ -296,6 +303,57 @@ final class Kernels {
       }
       acc0.intoArray(out, outOff + c);
     }
+  }
+
+  /**
+   * Four column chunks of two heads' outputs from float32 V columns at {@code vc}: {@link
+   * #weightedBf16Four} without the widening, each output the same chain as {@link #weighted}'s
+   * one-chunk loop.
+   */
+  private static void weightedFour(
+      float[] p,
+      int pOff,
+      int stride,
+      int count,
+      float[] v,
+      int vc,
+      int d,
+      float[] out,
+      int o0,
+      int o1) {
+    FloatVector a0 = FloatVector.fromArray(F, out, o0);
+    FloatVector a1 = FloatVector.fromArray(F, out, o0 + L);
+    FloatVector a2 = FloatVector.fromArray(F, out, o0 + 2 * L);
+    FloatVector a3 = FloatVector.fromArray(F, out, o0 + 3 * L);
+    FloatVector b0 = FloatVector.fromArray(F, out, o1);
+    FloatVector b1 = FloatVector.fromArray(F, out, o1 + L);
+    FloatVector b2 = FloatVector.fromArray(F, out, o1 + 2 * L);
+    FloatVector b3 = FloatVector.fromArray(F, out, o1 + 3 * L);
+    for (int t = 0; t < count; t++) {
+      int row = vc + t * d;
+      FloatVector x0 = FloatVector.fromArray(F, v, row);
+      FloatVector x1 = FloatVector.fromArray(F, v, row + L);
+      FloatVector x2 = FloatVector.fromArray(F, v, row + 2 * L);
+      FloatVector x3 = FloatVector.fromArray(F, v, row + 3 * L);
+      FloatVector p0 = FloatVector.broadcast(F, p[pOff + t]);
+      FloatVector q0 = FloatVector.broadcast(F, p[stride + pOff + t]);
+      a0 = x0.fma(p0, a0);
+      a1 = x1.fma(p0, a1);
+      a2 = x2.fma(p0, a2);
+      a3 = x3.fma(p0, a3);
+      b0 = x0.fma(q0, b0);
+      b1 = x1.fma(q0, b1);
+      b2 = x2.fma(q0, b2);
+      b3 = x3.fma(q0, b3);
+    }
+    a0.intoArray(out, o0);
+    a1.intoArray(out, o0 + L);
+    a2.intoArray(out, o0 + 2 * L);
+    a3.intoArray(out, o0 + 3 * L);
+    b0.intoArray(out, o1);
+    b1.intoArray(out, o1 + L);
+    b2.intoArray(out, o1 + 2 * L);
+    b3.intoArray(out, o1 + 3 * L);
   }
 
   /**

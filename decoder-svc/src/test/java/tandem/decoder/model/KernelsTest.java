@@ -179,13 +179,14 @@ class KernelsTest {
   }
 
   /**
-   * The bf16 weighted sum is one chain of fused multiply-adds per output, over the block's rows in
-   * the order t, t + L (t = 0, 1, …), whichever loop computes it: checked bit for bit against that
-   * chain written with Math.fma, for widths where two heads take four-chunk passes only (128),
-   * four- and one-chunk passes (6L) and one-chunk passes only (L), full and partly filled blocks.
+   * The weighted sum is one chain of fused multiply-adds per output, over the block's rows in the
+   * order t, t + L (t = 0, 1, …) for bf16 and t = 0, 1, … for float32, whichever loop computes it:
+   * checked bit for bit against that chain written with Math.fma, for widths where two heads take
+   * four-chunk passes only (128), four- and one-chunk passes (6L) and one-chunk passes only (L),
+   * full and partly filled blocks.
    */
   @Test
-  void bf16WeightedSumsAreOneFmaChainPerOutputInRowOrder() {
+  void weightedSumsAreOneFmaChainPerOutputInRowOrder() {
     SplittableRandom rnd = new SplittableRandom(17);
     int bt = 2 * L;
     for (int d : new int[] {L, 6 * L, 128}) {
@@ -215,6 +216,22 @@ class KernelsTest {
                   Float.floatToIntBits(acc),
                   Float.floatToIntBits(out[4 + hd * d + i]),
                   "d=" + d + " heads=" + heads + " count=" + count + " h=" + hd + " i=" + i);
+            }
+          }
+          // float32 V: one chain per output over rows 0, 1, … in order
+          float[] vf = random(rnd, vBase + bt * d);
+          float[] outF = random(rnd, 4 + heads * d);
+          float[] wantF = outF.clone();
+          Kernels.weighted(p, pOff, stride, heads, count, vf, vBase, d, outF, 4);
+          for (int hd = 0; hd < heads; hd++) {
+            for (int i = 0; i < d; i++) {
+              float acc = wantF[4 + hd * d + i];
+              for (int t = 0; t < count; t++)
+                acc = Math.fma(vf[vBase + t * d + i], p[hd * stride + pOff + t], acc);
+              assertEquals(
+                  Float.floatToIntBits(acc),
+                  Float.floatToIntBits(outF[4 + hd * d + i]),
+                  "f32 d=" + d + " heads=" + heads + " count=" + count + " h=" + hd + " i=" + i);
             }
           }
         }
