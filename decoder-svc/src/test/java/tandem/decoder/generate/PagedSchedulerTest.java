@@ -271,6 +271,27 @@ class PagedSchedulerTest {
     randomArrivalsCancelsAndPreemptions();
   }
 
+  /** {@code c}, except that its first token waits (at most 20 s) for {@code go}. */
+  private static GenerationListener heldAtFirstToken(
+      Collector c, java.util.concurrent.CountDownLatch go) {
+    return new GenerationListener() {
+      @Override
+      public void onToken(int id) {
+        try {
+          if (c.ids.isEmpty()) go.await(20, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        c.onToken(id);
+      }
+
+      @Override
+      public void onFinish(GenerationResult r) {
+        c.onFinish(r);
+      }
+    };
+  }
+
   private void randomArrivalsCancelsAndPreemptions() throws Exception {
     Path dir = TinyCheckpoints.decoderTiny();
     SplittableRandom rnd = new SplittableRandom(20261203);
@@ -297,16 +318,24 @@ class PagedSchedulerTest {
 
     Qwen3ForCausalLM probe = model(dir, 1, 0, "bf16", true);
     long block = probe.kvStats().blockBytes();
-    Qwen3ForCausalLM lm =
-        model(dir, 4, 8 * block, "bf16", true); // 8 blocks for four slots: they must take turns
-    assertEquals(8, lm.kvStats().capacityBlocks());
+    // 128 positions for four slots, whatever the kernel's block size (32 in Java, 16 in libtorch):
+    // they must take turns, and a request of up to 100 positions still fits alone
+    int blocks = 128 / probe.kvBlockTokens();
+    Qwen3ForCausalLM lm = model(dir, 4, blocks * block, "bf16", true);
+    assertEquals(blocks, lm.kvStats().capacityBlocks());
     Scheduler s = scheduler(lm, 16);
     List<Collector> cs = new ArrayList<>();
     List<Scheduler.Handle> hs = new ArrayList<>();
-    for (GenerationRequest r : reqs) {
+    // The tiny model can finish a request within the few milliseconds between two arrivals, and
+    // then nothing ever runs beside it: the first request's first token holds the scheduler's
+    // thread until six requests are in, so they contend for the budget from the start.
+    java.util.concurrent.CountDownLatch sixIn = new java.util.concurrent.CountDownLatch(1);
+    for (int k = 0; k < reqs.size(); k++) {
       Collector c = new Collector();
-      hs.add(s.submit(r, c));
+      GenerationListener l = k == 0 ? heldAtFirstToken(c, sixIn) : c;
+      hs.add(s.submit(reqs.get(k), l));
       cs.add(c);
+      if (k == 5) sixIn.countDown();
       Thread.sleep(rnd.nextInt(4));
     }
     int[] cancelled = {3, 8, 13};
