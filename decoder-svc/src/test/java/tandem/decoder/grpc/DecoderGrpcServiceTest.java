@@ -96,7 +96,9 @@ class DecoderGrpcServiceTest {
   @Test
   void aStreamCarriesEveryTokenAsItComesThenOneFinalMessageWithCountsAndTimings() throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 128);
-    lm.stepSleepMillis = 5;
+    // 12 steps of 20 ms: the client checks that the sequence is still running after the first
+    // token, and a busy CI host may take tens of milliseconds to get there
+    lm.stepSleepMillis = 20;
     var stub = DecoderServiceGrpc.newBlockingStub(serve(lm, 4, 1000));
     GenerateRequest req =
         prompt(1, 2, 3)
