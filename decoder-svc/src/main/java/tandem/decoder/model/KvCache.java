@@ -9,12 +9,14 @@ import ai.djl.ndarray.types.Shape;
 /**
  * libtorch's paged KV storage: per layer K {@code [kvHeads, headDim, blocks, blockTokens]} (Kᵀ per
  * head) and V {@code [kvHeads, blocks, blockTokens, headDim]}, indexed by {@link KvPool} block id.
- * The block dimension sits next to the positions, so a sequence's gathered blocks are already its
- * Kᵀ {@code [kvHeads, headDim, positions]} and V {@code [kvHeads, positions, headDim]}: one copy
- * (the gather), and the reshape after it is a view. {@link KvPool} does the bookkeeping (tables,
- * references, prefix cache); this holds the values. K is stored after k_norm and RoPE. The arrays
- * are created uninitialized once, at the budget's size: on the CPU the OS commits pages as blocks
- * are first written; on CUDA the budget is reserved up front, as vLLM does.
+ * The block dimension sits next to the positions, so a sequence whose blocks have consecutive ids
+ * (as {@link KvPool} arranges where it can) is read as a view of these tensors, its Kᵀ {@code
+ * [kvHeads, headDim, positions]} and V {@code [kvHeads, positions, headDim]}, with no copy; other
+ * sequences' blocks are gathered into one copy a layer, and the reshape after it is a view. {@link
+ * KvPool} does the bookkeeping (tables, references, prefix cache); this holds the values. K is
+ * stored after k_norm and RoPE. The arrays are created uninitialized once, at the budget's size: on
+ * the CPU the OS commits pages as blocks are first written; on CUDA the budget is reserved up
+ * front, as vLLM does.
  */
 final class KvCache implements AutoCloseable {
   final NDArray[] keys;
@@ -49,27 +51,42 @@ final class KvCache implements AutoCloseable {
     values[layer].set(new NDIndex(":, {}, {}", blocks, offsets), v.transpose(1, 0, 2));
   }
 
-  /**
-   * Kᵀ of one sequence's first {@code len} positions, [kvHeads, headDim, len], gathered from its
-   * blocks (int64 [nb]) into {@code step}'s scope.
-   */
-  NDArray keysT(int layer, NDArray blocks, int len, Step step) {
-    NDArray g = step.owned(keys[layer].get(new NDIndex(":, :, {}", blocks))); // [kvH, d, nb, bt]
-    Shape s = g.getShape();
-    NDArray t = g.reshape(s.get(0), s.get(1), s.get(2) * blockTokens);
-    return s.get(2) * blockTokens == len
-        ? t
-        : t.get(new NDIndex().addAllDim(2).addSliceDim(0, len));
-  }
+  /** Sequences read as a view of the cache, and as a gathered copy, so far (one per layer). */
+  long views;
+
+  long gathers;
 
   /**
-   * V of one sequence's first {@code len} positions, [kvHeads, len, headDim], like {@link #keysT}.
+   * Kᵀ of one run's sequence over its first {@code run.keys()} positions, [kvHeads, headDim, keys],
+   * in {@code step}'s scope: a view when its blocks are consecutive, else gathered from them.
    */
-  NDArray values(int layer, NDArray blocks, int len, Step step) {
-    NDArray g = step.owned(values[layer].get(new NDIndex(":, {}", blocks))); // [kvH, nb, bt, d]
+  NDArray keysT(int layer, Step.Run run, Step step) {
+    NDArray g = step.owned(keys[layer].get(blocks(run, 2))); // [kvH, d, nb, bt]
+    Shape s = g.getShape();
+    NDArray t = g.reshape(s.get(0), s.get(1), s.get(2) * blockTokens);
+    return s.get(2) * blockTokens == run.keys()
+        ? t
+        : t.get(new NDIndex().addAllDim(2).addSliceDim(0, run.keys()));
+  }
+
+  /** V of one run's sequence, [kvHeads, keys, headDim], like {@link #keysT}. */
+  NDArray values(int layer, Step.Run run, Step step) {
+    NDArray g = step.owned(values[layer].get(blocks(run, 1))); // [kvH, nb, bt, d]
     Shape s = g.getShape();
     NDArray t = g.reshape(s.get(0), s.get(1) * blockTokens, s.get(3));
-    return s.get(1) * blockTokens == len ? t : t.get(new NDIndex().addAllDim().addSliceDim(0, len));
+    return s.get(1) * blockTokens == run.keys()
+        ? t
+        : t.get(new NDIndex().addAllDim().addSliceDim(0, run.keys()));
+  }
+
+  /** The run's blocks along dimension {@code dim}: a slice if consecutive, else its ids. */
+  private NDIndex blocks(Step.Run run, int dim) {
+    if (run.first() >= 0) {
+      views++;
+      return new NDIndex().addAllDim(dim).addSliceDim(run.first(), run.first() + run.blockCount());
+    }
+    gathers++;
+    return new NDIndex(dim == 2 ? ":, :, {}" : ":, {}", run.blocks());
   }
 
   @Override

@@ -1,6 +1,7 @@
 package tandem.decoder.model;
 
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -32,7 +33,12 @@ import java.util.Map;
  *
  * <p>The libtorch kernel keeps its blocks in tensors of its own ({@link KvCache}) and uses this
  * class for the bookkeeping alone ({@code heapArrays} false): block ids, tables, references and the
- * prefix cache are the same for both kernels.
+ * prefix cache are the same for both kernels. For it the pool also keeps each sequence's blocks at
+ * consecutive ids where it can, because {@link KvCache} then reads them as one view of its tensors
+ * instead of gathering a copy every step: a slot grows into the id after its last block when that
+ * one is free, and a slot starting afresh takes the middle of the longest run of free ids (its
+ * start, at id 0), so that sequences growing side by side have room to. The Java kernel's blocks
+ * are separate arrays, created as ids are first used: it takes the most recently freed id.
  */
 final class KvPool {
   /** Storage type of K and V. */
@@ -75,8 +81,10 @@ final class KvPool {
   private int[][][] vi = new int[0][][];
   private int[] refs = new int[0];
   private PrefixKey[] keyOf = new PrefixKey[0];
-  private int[] free = new int[0]; // allocated ids holding nothing
-  private int freeCount;
+  private int[] free = new int[0]; // allocated ids holding nothing, most recently freed last
+  private int stacked; // entries in free; an entry whose bit in isFree is clear is stale
+  private final BitSet isFree = new BitSet(); // allocated ids holding nothing
+  private int freeCount; // bits set in isFree
   private int created;
   private final Map<PrefixKey, Integer> cached = new HashMap<>();
 
@@ -88,7 +96,10 @@ final class KvPool {
   private long hits;
   private long evictions;
 
-  /** Whether this pool holds the blocks' Java arrays (the Java kernel) or only their ids. */
+  /**
+   * Whether this pool holds the blocks' Java arrays (the Java kernel) or only their ids (libtorch,
+   * which also wants each slot's ids consecutive).
+   */
   private final boolean heapArrays;
 
   KvPool(
@@ -148,9 +159,12 @@ final class KvPool {
     return idle.size();
   }
 
-  /** Bytes of block arrays allocated so far (in use, cached or free for reuse). */
+  /**
+   * Bytes of block arrays allocated so far (in use, cached or free for reuse); for libtorch, whose
+   * tensors are created at the budget's size, the whole budget.
+   */
   long bytesAllocated() {
-    return (long) created * blockBytes();
+    return (long) (heapArrays ? created : capacity) * blockBytes();
   }
 
   long hits() {
@@ -186,7 +200,7 @@ final class KvPool {
     if (need > table[slot].length)
       table[slot] = Arrays.copyOf(table[slot], Math.max(need, 2 * table[slot].length));
     while (held[slot] < need) {
-      int id = take();
+      int id = take(held[slot] > 0 ? table[slot][held[slot] - 1] + 1 : -1);
       refs[id] = 1;
       table[slot][held[slot]++] = id;
     }
@@ -274,11 +288,34 @@ final class KvPool {
   }
 
   /**
-   * A block id for a new position: a free one, a new one under the budget, or the least recently
-   * used idle one.
+   * The first of the slot's first {@code blocks} ids if they are consecutive, else -1 (also when
+   * the slot holds fewer).
    */
-  private int take() {
-    if (freeCount > 0) return free[--freeCount];
+  int consecutiveFrom(int slot, int blocks) {
+    if (blocks < 1 || blocks > held[slot]) return -1;
+    int first = table[slot][0];
+    for (int b = 1; b < blocks; b++) if (table[slot][b] != first + b) return -1;
+    return first;
+  }
+
+  /**
+   * A block id for a new position: for libtorch the id after the slot's last block ({@code next},
+   * -1 for a slot with none) or a spread-out start when that one is taken; else a free one (the
+   * most recently freed), a new one under the budget, or the least recently used idle one.
+   */
+  private int take(int next) {
+    if (!heapArrays) {
+      int id = next >= 0 ? next : spreadStart();
+      if (id >= 0 && claim(id)) return id;
+    }
+    while (stacked > 0) {
+      int id = free[--stacked];
+      if (isFree.get(id)) {
+        isFree.clear(id);
+        freeCount--;
+        return id;
+      }
+    }
     if (created < capacity) return create();
     var it = idle.iterator();
     int id = it.next(); // ensure() checked available()
@@ -333,7 +370,57 @@ final class KvPool {
   }
 
   private void give(int id) {
-    if (freeCount == free.length) free = Arrays.copyOf(free, Math.max(16, free.length * 2));
-    free[freeCount++] = id;
+    if (stacked == free.length && stacked > freeCount) { // drop the stale entries first
+      int n = 0;
+      for (int i = 0; i < stacked; i++) if (isFree.get(free[i])) free[n++] = free[i];
+      stacked = n;
+    }
+    if (stacked == free.length) free = Arrays.copyOf(free, Math.max(16, free.length * 2));
+    free[stacked++] = id;
+    isFree.set(id);
+    freeCount++;
+  }
+
+  /**
+   * Takes id if it holds nothing: free, or not used yet (the ids skipped on the way become free).
+   * Only for a pool without heap arrays, whose new ids cost nothing.
+   */
+  private boolean claim(int id) {
+    if (id < created) {
+      if (!isFree.get(id)) return false;
+      isFree.clear(id);
+      freeCount--;
+      return true;
+    }
+    if (id >= capacity) return false;
+    while (created < id) give(create());
+    create();
+    return true;
+  }
+
+  /**
+   * Where a slot with no blocks starts: in the longest run of ids that hold nothing (free, or not
+   * used yet), its start when the run begins at id 0, else its middle, leaving the first half to
+   * whatever sequence ends just before it. -1 when every id is in use or cached.
+   */
+  private int spreadStart() {
+    int bestStart = -1;
+    int bestLength = 0;
+    for (int i = isFree.nextSetBit(0); i >= 0; ) { // free ids are all below created
+      int end = isFree.nextClearBit(i);
+      int stop = end == created ? capacity : end; // a run reaching created goes on into unused ids
+      if (stop - i > bestLength) {
+        bestStart = i;
+        bestLength = stop - i;
+      }
+      i = end == created ? -1 : isFree.nextSetBit(end);
+    }
+    boolean tailCounted = created > 0 && isFree.get(created - 1);
+    if (!tailCounted && capacity - created > bestLength) {
+      bestStart = created;
+      bestLength = capacity - created;
+    }
+    if (bestStart < 0) return -1;
+    return bestStart == 0 ? 0 : bestStart + bestLength / 2;
   }
 }

@@ -11,7 +11,8 @@ package tandem.decoder.model;
  *     evictable
  * @param blockBytes bytes of one block over all layers, K and V
  * @param bytesAllocated bytes of block arrays allocated so far (they are kept for reuse, never more
- *     than the budget)
+ *     than the budget); libtorch's KV tensors are created at the budget's size, so there it is the
+ *     budget
  * @param prefixHits blocks taken from the prefix cache so far
  * @param evictions cached blocks evicted so far
  * @param dtype "bf16" or "f32"

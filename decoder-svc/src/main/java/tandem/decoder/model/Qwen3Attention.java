@@ -112,8 +112,8 @@ final class Qwen3Attention {
   private NDArray attention(NDArray q, Step.Run run, Step step, KvCache cache, int layer) {
     int t = run.count();
     int keys = run.keys();
-    NDArray kt = cache.keysT(layer, run.blocks(), keys, step); // [kvHeads, headDim, keys]
-    NDArray vc = cache.values(layer, run.blocks(), keys, step); // [kvHeads, keys, headDim]
+    NDArray kt = cache.keysT(layer, run, step); // [kvHeads, headDim, keys]
+    NDArray vc = cache.values(layer, run, step); // [kvHeads, keys, headDim]
     // [T, heads, d] → [kvHeads, group·T, d]: query head h uses kv head h / group
     NDArray qg =
         q.reshape(t, kvHeads, group, headDim)

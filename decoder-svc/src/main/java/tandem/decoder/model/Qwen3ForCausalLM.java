@@ -200,6 +200,11 @@ public final class Qwen3ForCausalLM implements CausalLm {
     return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
   }
 
+  /** The kernel itself. */
+  DecodeKernel kernel() {
+    return kernel;
+  }
+
   /** Which kernel runs the forward passes: "java" (CPU, Java arrays) or "torch" (libtorch). */
   public String decodeKernel() {
     return kernel.name();

@@ -31,10 +31,13 @@ record Step(
 
   /**
    * Rows {@code from .. from+count-1} of the pass, positions {@code keys-count .. keys-1} of one
-   * slot: they attend over that slot's first {@code keys} positions, in {@code blocks} (int64, one
-   * id per started block), with {@code mask} additive {@code [count, keys]} (null for one row).
+   * slot: they attend over that slot's first {@code keys} positions, in its first {@code
+   * blockCount} blocks, with {@code mask} additive {@code [count, keys]} (null for one row). The
+   * blocks are ids {@code first .. first+blockCount-1} when they are consecutive ({@code blocks}
+   * null); else {@code first} is -1 and {@code blocks} holds their ids (int64).
    */
-  record Run(int from, int count, int keys, NDArray blocks, NDArray mask) {}
+  record Run(
+      int from, int count, int keys, int blockCount, int first, NDArray blocks, NDArray mask) {}
 
   /**
    * Results of an op on a long-lived array (weights, cache, tables) belong to that array's manager;
@@ -82,11 +85,17 @@ record Step(
         while (to < n && slots[to] == slots[from]) to++;
         int count = to - from;
         int keys = positions[to - 1] + 1;
-        long[] ids = new long[(keys + bt - 1) / bt];
-        for (int b = 0; b < ids.length; b++) ids[b] = kv.block(slots[from], b);
+        int nb = (keys + bt - 1) / bt;
+        int first = kv.consecutiveFrom(slots[from], nb);
+        NDArray ids = null;
+        if (first < 0) {
+          long[] v = new long[nb];
+          for (int b = 0; b < nb; b++) v[b] = kv.block(slots[from], b);
+          ids = onDevice(m, v, device);
+        }
         NDArray mask =
             count > 1 ? causalMask(m, keys - count, count, rope.cos.getDataType()) : null;
-        runs.add(new Run(from, count, keys, onDevice(m, ids, device), mask));
+        runs.add(new Run(from, count, keys, nb, first, ids, mask));
         from = to;
       }
       return new Step(

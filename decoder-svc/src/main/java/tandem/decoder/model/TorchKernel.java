@@ -23,8 +23,9 @@ import tandem.common.checkpoint.TensorStore;
  * reference the Java kernel is tested against ({@code -Dtandem.decoder.kernel=torch}). DJL cannot
  * hold bfloat16, so CPU weights and K/V here are float32.
  *
- * <p>Attention gathers each sequence's blocks into one contiguous K and V per layer (libtorch has
- * no paged-attention op that DJL can call), then runs as before over exactly the sequence's length.
+ * <p>libtorch has no paged-attention op that DJL can call, so attention takes each sequence's K and
+ * V as one tensor per layer: a view of the cache when its block ids are consecutive (the pool keeps
+ * them so where it can), else a gathered copy; it runs over exactly the sequence's length.
  */
 final class TorchKernel implements DecodeKernel {
   private static final Logger LOG = LoggerFactory.getLogger(TorchKernel.class);
@@ -162,6 +163,11 @@ final class TorchKernel implements DecodeKernel {
       LOG.warn("device cuda requested but no GPU is visible to PyTorch; falling back to cpu");
     }
     return Device.cpu();
+  }
+
+  /** The KV tensors. */
+  KvCache cache() {
+    return cache;
   }
 
   @Override

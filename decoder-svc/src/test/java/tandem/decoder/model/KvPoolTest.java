@@ -8,7 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
-/** The block pool's bookkeeping: budget, references, the prefix cache and its LRU eviction. */
+/**
+ * The block pool's bookkeeping: budget, references, the prefix cache and its LRU eviction, and for
+ * libtorch consecutive ids per slot.
+ */
 class KvPoolTest {
   private static final int BT = 4;
 
@@ -109,5 +112,67 @@ class KvPoolTest {
     assertEquals(0, p.reuse(2, keys(7), 1), "the unreferenced block left the cache");
     p.release(0);
     assertEquals(2, p.idleCached(), "slot 0's blocks were in use during the clear and stay cached");
+  }
+
+  /** A pool for libtorch: ids only, kept consecutive per slot where possible. */
+  private static KvPool torchPool(int capacity) {
+    return new KvPool(2, 1, 8, BT, KvPool.Dtype.F32, 3, capacity, false);
+  }
+
+  @Test
+  void forLibtorchSlotsGrowingSideBySideKeepTheirIdsConsecutive() {
+    KvPool p = torchPool(16);
+    p.ensure(0, 1);
+    p.ensure(1, 1);
+    assertEquals(0, p.block(0, 0), "the first slot starts at id 0");
+    assertEquals(8, p.block(1, 0), "the next one in the middle of the free ids after it");
+    for (int tokens = 2 * BT; tokens <= 7 * BT; tokens += BT) {
+      p.ensure(0, tokens);
+      p.ensure(1, tokens);
+    }
+    assertEquals(0, p.consecutiveFrom(0, 7));
+    assertEquals(8, p.consecutiveFrom(1, 7));
+    assertEquals(14, p.inUse());
+    assertEquals(2, p.available(), "ids skipped on the way count as free");
+    assertEquals(16 * p.blockBytes(), p.bytesAllocated(), "libtorch's tensors hold the budget");
+    p.ensure(0, 8 * BT); // id 7 is still free
+    assertEquals(0, p.consecutiveFrom(0, 8));
+    p.ensure(0, 9 * BT); // id 8 is slot 1's: the last free id, 15, instead
+    assertEquals(15, p.block(0, 8));
+    assertEquals(-1, p.consecutiveFrom(0, 9), "no longer consecutive");
+    assertEquals(0, p.consecutiveFrom(0, 8), "its first eight blocks still are");
+    assertEquals(-1, p.consecutiveFrom(2, 1), "a slot holding no block");
+    assertThrows(KvExhaustedException.class, () -> p.ensure(2, 1));
+  }
+
+  @Test
+  void forLibtorchAReusedPrefixGrowsIntoTheIdAfterItAndFreedRunsAreReusedWhole() {
+    KvPool p = torchPool(16);
+    p.ensure(0, 3 * BT);
+    p.offer(0, keys(1, 2, 3));
+    p.release(0);
+    assertEquals(3, p.reuse(1, keys(1, 2, 3), 3));
+    p.ensure(1, 5 * BT);
+    assertEquals(0, p.consecutiveFrom(1, 5), "the cached blocks 0-2 and then 3, 4");
+    p.ensure(2, 1); // in the middle of ids 5-15
+    assertEquals(10, p.block(2, 0));
+    p.release(1); // ids 0-2 cached, 3-4 free
+    p.release(2);
+    p.clearCache(); // every id free again, 0-10 used once
+    p.ensure(0, 6 * BT);
+    assertEquals(0, p.consecutiveFrom(0, 6), "the longest free run starts at id 0");
+  }
+
+  @Test
+  void javaKernelPoolsTakeIdsInFirstUseOrderAndTheMostRecentlyFreedFirst() {
+    KvPool p = pool(8);
+    p.ensure(0, 1);
+    p.ensure(1, 2 * BT);
+    assertEquals(0, p.block(0, 0));
+    assertEquals(1, p.consecutiveFrom(1, 2), "no spreading: new arrays in id order");
+    assertEquals(3 * p.blockBytes(), p.bytesAllocated());
+    p.release(1);
+    p.ensure(2, 1);
+    assertEquals(2, p.block(2, 0), "the most recently freed id");
   }
 }
