@@ -2,6 +2,7 @@ package tandem.decoder.model;
 
 import java.util.ArrayList;
 import java.util.List;
+import jdk.incubator.vector.FloatVector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import tandem.common.checkpoint.Bf16;
@@ -77,6 +78,9 @@ final class JavaKernel implements DecodeKernel {
   private static volatile float sink;
 
   private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[0]);
+
+  /** Per thread: one head's normalized values, for RoPE's rotate_half. */
+  private final ThreadLocal<float[]> ropeScratch = ThreadLocal.withInitial(() -> new float[0]);
 
   private JavaKernel(
       Qwen3Config c,
@@ -413,21 +417,50 @@ final class JavaKernel implements DecodeKernel {
     return out;
   }
 
-  /** q_norm/k_norm and RoPE on one row's heads, in place. */
+  /**
+   * q_norm/k_norm and RoPE on one row's heads, in place. Vectors where whole ones fit, lane by lane
+   * the same multiplies and adds as the scalar tail (no fused multiply-add), so the results do not
+   * depend on the vector width: {@code x = w·(v·s)}, then {@code x·cos + rotate_half(x)·sin}.
+   */
   private void normRope(Layer layer, float[] rows, int r, int pos) {
     int d = headDim;
     int half = d / 2;
     int base = r * qkvOut;
-    float[] x = new float[d];
+    float[] x = ropeScratch.get();
+    if (x.length < d) {
+      x = new float[d];
+      ropeScratch.set(x);
+    }
     int table = pos * d;
+    int whole = half / L * L; // vector lanes per half
     for (int n = 0; n < heads + kvHeads; n++) {
       int off = base + n * d;
       float[] w = n < heads ? layer.qNorm : layer.kNorm;
       float s = Kernels.rmsScale(rows, off, d, eps);
-      for (int i = 0; i < d; i++) x[i] = w[i] * (rows[off + i] * s);
-      for (int i = 0; i < d; i++) {
-        float swapped = i < half ? x[i + half] : x[i - half];
-        rows[off + i] = x[i] * cos[table + i] + swapped * sin[table + i];
+      int i = 0;
+      for (; i + L <= d; i += L) {
+        FloatVector.fromArray(PackedMatrix.F, w, i)
+            .mul(FloatVector.fromArray(PackedMatrix.F, rows, off + i).mul(s))
+            .intoArray(x, i);
+      }
+      for (; i < d; i++) x[i] = w[i] * (rows[off + i] * s);
+      for (int h = 0; h < 2; h++) { // the first half pairs with the second, and back
+        int from = h * half;
+        int other = half - from;
+        int j = 0;
+        for (; j < whole; j += L) {
+          int k = from + j;
+          FloatVector.fromArray(PackedMatrix.F, x, k)
+              .mul(FloatVector.fromArray(PackedMatrix.F, cos, table + k))
+              .add(
+                  FloatVector.fromArray(PackedMatrix.F, x, other + j)
+                      .mul(FloatVector.fromArray(PackedMatrix.F, sin, table + k)))
+              .intoArray(rows, off + k);
+        }
+        for (; j < half; j++) {
+          int k = from + j;
+          rows[off + k] = x[k] * cos[table + k] + x[other + j] * sin[table + k];
+        }
       }
     }
   }
