@@ -436,14 +436,7 @@ final class JavaKernel implements DecodeKernel {
     for (int n = 0; n < heads + kvHeads; n++) {
       int off = base + n * d;
       float[] w = n < heads ? layer.qNorm : layer.kNorm;
-      float s = Kernels.rmsScale(rows, off, d, eps);
-      int i = 0;
-      for (; i + L <= d; i += L) {
-        FloatVector.fromArray(PackedMatrix.F, w, i)
-            .mul(FloatVector.fromArray(PackedMatrix.F, rows, off + i).mul(s))
-            .intoArray(x, i);
-      }
-      for (; i < d; i++) x[i] = w[i] * (rows[off + i] * s);
+      Kernels.weightRow(rows, off, Kernels.rmsScale(rows, off, d, eps), w, x, 0, d);
       for (int h = 0; h < 2; h++) { // the first half pairs with the second, and back
         int from = h * half;
         int other = half - from;

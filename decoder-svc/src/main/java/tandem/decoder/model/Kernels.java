@@ -143,9 +143,22 @@ final class Kernels {
   static void rmsNorm(float[] x, float[] dst, int rows, int h, float[] w, float eps) {
     for (int r = 0; r < rows; r++) {
       int off = r * h;
-      float s = rmsScale(x, off, h, eps);
-      for (int i = 0; i < h; i++) dst[off + i] = w[i] * (x[off + i] * s);
+      weightRow(x, off, rmsScale(x, off, h, eps), w, dst, off, h);
     }
+  }
+
+  /**
+   * {@code dst[dOff + i] = w[i] · (x[off + i] · s)} for i < n: an RMSNorm's weighting of a row it
+   * has scaled by s. Two roundings per element, in that order, in the vector lanes and the tail.
+   */
+  static void weightRow(float[] x, int off, float s, float[] w, float[] dst, int dOff, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector.fromArray(F, w, i)
+          .mul(FloatVector.fromArray(F, x, off + i).mul(s))
+          .intoArray(dst, dOff + i);
+    }
+    for (; i < n; i++) dst[dOff + i] = w[i] * (x[off + i] * s);
   }
 
   static void addInto(float[] acc, float[] v, int n) {

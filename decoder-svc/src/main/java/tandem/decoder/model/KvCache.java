@@ -51,7 +51,10 @@ final class KvCache implements AutoCloseable {
     values[layer].set(new NDIndex(":, {}, {}", blocks, offsets), v.transpose(1, 0, 2));
   }
 
-  /** Sequences read as a view of the cache, and as a gathered copy, so far (one per layer). */
+  /**
+   * Reads of a sequence's K or V as a view of the cache, and as a gathered copy, so far (K and V
+   * count once each per layer).
+   */
   long views;
 
   long gathers;
