@@ -169,6 +169,34 @@ class PackedMatrixTest {
   }
 
   @Test
+  void oneRowStreamedFourPanelsAtATimeGetsTheBitsOfOnePanelAtATime() {
+    SplittableRandom rnd = new SplittableRandom(17);
+    int p = PackedMatrix.P;
+    int in = 3 * A;
+    for (WeightFormat f : WeightFormat.values()) {
+      // on one thread a matrix is four bands: of four panels each (16 panels), and of six with a
+      // partly used last panel (23 panels and 4 rows): four at once, then one by one
+      for (int out : new int[] {16 * p, 23 * p + 4}) {
+        PackedMatrix m = pack(f, random(rnd, out * in), out, in);
+        float[] x = random(rnd, Kernels.paddedRows(1) * in);
+        float[] each = new float[m.panels * p];
+        for (int q = 0; q < m.panels; q++) m.one(q, x, each, q * p);
+        float[] four = new float[4 * p];
+        m.onePanels4(4, x, four, 0);
+        assertArrayEquals(Arrays.copyOfRange(each, 4 * p, 8 * p), four, f + " panels 4-7");
+        float[] streamed = matmul(m, Arrays.copyOf(x, in), 1, ONE);
+        assertArrayEquals(Arrays.copyOf(each, out), streamed, f + " " + out + " outputs");
+        float[] rows = random(rnd, 12 * in);
+        System.arraycopy(x, 0, rows, 5 * in, in);
+        assertArrayEquals(
+            streamed,
+            Arrays.copyOfRange(matmul(m, rows, 12, THREE), 5 * out, 6 * out),
+            f + ": the same row in a batch of 12");
+      }
+    }
+  }
+
+  @Test
   void theBenchsInCacheMultiplyRunsEveryShapeAndChecksItsInput() {
     SplittableRandom rnd = new SplittableRandom(13);
     int out = 36; // a full panel and a partly used one on every host
