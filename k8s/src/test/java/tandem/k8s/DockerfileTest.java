@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -12,6 +13,7 @@ import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import tandem.common.config.ServiceDefaults;
 import tandem.k8s.Chart.Y;
 
@@ -105,6 +107,35 @@ class DockerfileTest {
         dockerfile.contains("cp -r cli/target/classes /app/classes")
             && dockerfile.contains("cp -r cli/target/lib /app/lib"));
     assertTrue(dockerfile.contains("COPY k8s/docker/vlm k8s/docker/model-init /app/bin/"));
+  }
+
+  @Test
+  void bothLaunchersAskForHugePagesOnlyWhereTheKernelOffersThem(@TempDir Path dir)
+      throws IOException, InterruptedException {
+    String sysfs = "/sys/kernel/mm/transparent_hugepage/enabled";
+    for (Path launcher : List.of(Chart.MODULE.resolve("docker/vlm"), ROOT.resolve("vlm"))) {
+      String text = Files.readString(launcher);
+      assertTrue(text.contains(sysfs) && text.contains(" $thp "), launcher.toString());
+    }
+    // the image's launcher, run with the kernel's answer in a file and echo in place of java
+    String image = Files.readString(Chart.MODULE.resolve("docker/vlm"));
+    Path states = dir.resolve("enabled");
+    Path script = dir.resolve("vlm");
+    Files.writeString(
+        script, image.replace(sysfs, states.toString()).replace("exec java ", "exec echo java "));
+    for (String state :
+        List.of("always [madvise] never", "[always] madvise never", "always madvise [never]")) {
+      Files.writeString(states, state + "\n");
+      Process p =
+          new ProcessBuilder("sh", script.toString(), "serve").redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertEquals(0, p.waitFor(), out);
+      assertTrue(out.startsWith("java ") && out.trim().endsWith("tandem.cli.Vlm serve"), out);
+      assertEquals(
+          !state.contains("[never]"),
+          out.contains(" -XX:+UseTransparentHugePages "),
+          state + ": " + out);
+    }
   }
 
   static String line(String prefix) throws IOException {
