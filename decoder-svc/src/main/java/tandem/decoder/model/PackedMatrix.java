@@ -773,8 +773,8 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
       int o = p * cols * P;
       int od = p * blocks * P;
       int c = cols;
-      int pq = c * P; // bytes, and scales, from one panel to the next
-      int pd = blocks * P;
+      int pq = c * P; // from one panel to the next: bytes
+      int pd = blocks * P; // and scales
       FloatVector a0 = FloatVector.zero(F);
       FloatVector a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
       for (int k = 0; k < c; k++) {
