@@ -267,13 +267,11 @@ abstract sealed class PackedMatrix permits PackedMatrix.F32, PackedMatrix.Bf16, 
 
   /**
    * Panels p to p + 3 against input row 0 of x: their 4P outputs into y[yOff, yOff + 4P), each
-   * output by exactly the chain {@link #one} runs. A format that streams the four panels side by
-   * side overrides this: one panel's two chains wait on the multiply-add latency at every column,
-   * eight independent chains do not, and the loop then keeps more weight reads in flight.
+   * output by exactly the chain {@link #one} runs, the four panels streamed side by side: one
+   * panel's two chains wait on the multiply-add latency at every column, eight independent chains
+   * do not, and the loop then keeps more weight reads in flight.
    */
-  void onePanels4(int p, float[] x, float[] y, int yOff) {
-    for (int i = 0; i < 4; i++) one(p + i, x, y, yOff + i * P);
-  }
+  abstract void onePanels4(int p, float[] x, float[] y, int yOff);
 
   /**
    * Panel p against four input rows interleaved from x[xOff] (row i's column k at x[xOff + 4k + i],
