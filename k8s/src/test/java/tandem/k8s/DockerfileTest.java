@@ -113,12 +113,14 @@ class DockerfileTest {
   void bothLaunchersAskForHugePagesOnlyWhereTheKernelOffersThem(@TempDir Path dir)
       throws IOException, InterruptedException {
     String sysfs = "/sys/kernel/mm/transparent_hugepage/enabled";
-    for (Path launcher : List.of(Chart.MODULE.resolve("docker/vlm"), ROOT.resolve("vlm"))) {
-      String text = Files.readString(launcher);
-      assertTrue(text.contains(sysfs) && text.contains(" $thp "), launcher.toString());
-    }
-    // the image's launcher, run with the kernel's answer in a file and echo in place of java
     String image = Files.readString(Chart.MODULE.resolve("docker/vlm"));
+    String local = Files.readString(ROOT.resolve("vlm"));
+    for (String text : List.of(image, local)) {
+      assertTrue(text.contains(sysfs) && text.contains(" $thp "), text);
+    }
+    // ./vlm decides with the same lines as the image's launcher, which is run below
+    assertEquals(thpGuard(image), thpGuard(local));
+    // the image's launcher, run with the kernel's answer in a file and echo in place of java
     Path states = dir.resolve("enabled");
     Path script = dir.resolve("vlm");
     Files.writeString(
@@ -136,6 +138,14 @@ class DockerfileTest {
           out.contains(" -XX:+UseTransparentHugePages "),
           state + ": " + out);
     }
+  }
+
+  /** The launcher's lines from {@code thp=""} to the {@code esac} that closes its case. */
+  private static String thpGuard(String launcher) {
+    int from = launcher.indexOf("thp=\"\"");
+    int to = launcher.indexOf("esac", from);
+    assertTrue(from >= 0 && to > from, launcher);
+    return launcher.substring(from, to);
   }
 
   static String line(String prefix) throws IOException {
