@@ -197,6 +197,53 @@ class PackedMatrixTest {
   }
 
   @Test
+  void severalRowsGoThroughPanelsInPairsWithTheBitsOfEachRowAlone() {
+    SplittableRandom rnd = new SplittableRandom(19);
+    int p = PackedMatrix.P;
+    int in = 3 * A;
+    for (WeightFormat f : WeightFormat.values()) {
+      assertEquals(f != WeightFormat.Q8_0, PackedMatrix.allocate(f, 4, A).pairs(), f.toString());
+      // on one thread a matrix is four bands: of four panels (16: pairs only), of six where the
+      // last band has three (21: a pair, then one alone), of six with a partly used last panel
+      // (23 panels and 4 rows: pairs, then the last two alone)
+      for (int out : new int[] {16 * p, 21 * p, 23 * p + 4}) {
+        PackedMatrix m = pack(f, random(rnd, out * in), out, in);
+        float[] x = random(rnd, 132 * in);
+        if (m.pairs()) {
+          float[] xt = new float[4 * in]; // rows 0-3 interleaved as the kernels read them
+          for (int i = 0; i < 4; i++) for (int k = 0; k < in; k++) xt[4 * k + i] = x[i * in + k];
+          float[] pair = new float[4 * 2 * p];
+          m.fourPanels2(6, xt, 0, pair, 0, 2 * p);
+          float[] one = new float[4 * p];
+          for (int q = 0; q < 2; q++) {
+            m.four(6 + q, xt, 0, one, 0, p);
+            for (int i = 0; i < 4; i++) {
+              assertArrayEquals(
+                  Arrays.copyOfRange(one, i * p, (i + 1) * p),
+                  Arrays.copyOfRange(pair, i * 2 * p + q * p, i * 2 * p + (q + 1) * p),
+                  f + " panel " + (6 + q) + " row " + i);
+            }
+          }
+        }
+        // 4: one group, streamed; 8, 12, 16: then groups of eight and four from cache; 132: two
+        // row blocks
+        for (int n : new int[] {4, 8, 12, 16, 132}) {
+          float[] xs = Arrays.copyOf(x, n * in);
+          float[] pairs = matmul(m, xs, n, ONE, 8);
+          assertArrayEquals(pairs, matmul(m, xs, n, THREE, 8), f + " " + n + " rows, 3 threads");
+          assertArrayEquals(pairs, matmul(m, xs, n, ONE, 4), f + " " + n + " rows in fours");
+          for (int r = 0; r < n; r += n > 16 ? 9 : 1) {
+            assertArrayEquals(
+                matmul(m, Arrays.copyOfRange(x, r * in, (r + 1) * in), 1, ONE),
+                Arrays.copyOfRange(pairs, r * out, (r + 1) * out),
+                f + " " + out + " outputs, row " + r + " of " + n);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
   void theBenchsInCacheMultiplyRunsEveryShapeAndChecksItsInput() {
     SplittableRandom rnd = new SplittableRandom(13);
     int out = 36; // a full panel and a partly used one on every host
