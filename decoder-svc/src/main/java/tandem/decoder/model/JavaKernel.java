@@ -516,7 +516,24 @@ final class JavaKernel implements DecodeKernel {
       int head = g * group + j;
       int qOff = r * qkvOut + head * d;
       boolean f32 = kv.dtype == KvPool.Dtype.F32;
-      for (int b = 0; b < blocks; b++) {
+      int b = 0;
+      if (!f32 && n == 2) {
+        for (; b + 4 <= blocks; b += 4) {
+          Kernels.scoresBf16Blocks4(
+              rows,
+              qOff,
+              d,
+              kv.keysI(l, slot, b),
+              kv.keysI(l, slot, b + 1),
+              kv.keysI(l, slot, b + 2),
+              kv.keysI(l, slot, b + 3),
+              g * d * (bt / 2),
+              s,
+              b * bt,
+              stride);
+        }
+      }
+      for (; b < blocks; b++) {
         if (f32)
           Kernels.scores(rows, qOff, n, d, kv.keysF(l, slot, b), g * d * bt, s, b * bt, stride);
         else
@@ -526,7 +543,7 @@ final class JavaKernel implements DecodeKernel {
       for (int i = 0; i < n; i++) Kernels.scaledSoftmax(s, i * stride, len, scale);
       int out = r * heads * d + head * d;
       java.util.Arrays.fill(attn, out, out + n * d, 0f);
-      for (int b = 0; b < blocks; b++) {
+      for (b = 0; b < blocks; b++) {
         int count = Math.min(bt, len - b * bt);
         if (f32)
           Kernels.weighted(

@@ -3,6 +3,7 @@ package tandem.decoder.model;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -176,6 +177,31 @@ class KernelsTest {
         }
       }
     }
+  }
+
+  /** Four K blocks side by side give each block's scores exactly as one block at a time does. */
+  @Test
+  void fourBf16BlocksSideBySideGiveTheBitsOfOneAtATime() {
+    SplittableRandom rnd = new SplittableRandom(23);
+    int bt = 2 * L;
+    int d = 128;
+    int kBase = 3 * d * L; // a later head's part of each block
+    int[][] k = new int[4][kBase + d * L];
+    for (int[] block : k)
+      for (int i = 0; i < block.length; i++)
+        block[i] =
+            (tandem.common.checkpoint.Bf16.fromFloat((float) rnd.nextGaussian()) & 0xFFFF)
+                | (tandem.common.checkpoint.Bf16.fromFloat((float) rnd.nextGaussian()) << 16);
+    float[] q = random(rnd, 2 * d + 7);
+    int stride = 6 * bt;
+    float[] one = new float[2 * stride];
+    float[] four = new float[2 * stride];
+    for (int b = 0; b < 4; b++)
+      Kernels.scoresBf16(q, 7, 2, d, k[b], kBase, one, (b + 1) * bt, stride);
+    Kernels.scoresBf16Blocks4(q, 7, d, k[0], k[1], k[2], k[3], kBase, four, bt, stride);
+    assertArrayEquals(one, four);
+    assertTrue(
+        four[bt] != 0 && four[stride + 5 * bt - 1] != 0, "every block of both heads written");
   }
 
   /**
