@@ -179,7 +179,10 @@ class KernelsTest {
     }
   }
 
-  /** Four K blocks side by side give each block's scores exactly as one block at a time does. */
+  /**
+   * Four K blocks side by side give each block's scores exactly as one block at a time does, and
+   * read the same head's part of the four V blocks on the way.
+   */
   @Test
   void fourBf16BlocksSideBySideGiveTheBitsOfOneAtATime() {
     SplittableRandom rnd = new SplittableRandom(23);
@@ -198,7 +201,18 @@ class KernelsTest {
     float[] four = new float[2 * stride];
     for (int b = 0; b < 4; b++)
       Kernels.scoresBf16(q, 7, 2, d, k[b], kBase, one, (b + 1) * bt, stride);
-    Kernels.scoresBf16Blocks4(q, 7, d, k[0], k[1], k[2], k[3], kBase, four, bt, stride);
+    int[][] v = new int[4][kBase + L * d];
+    int touched = 0;
+    for (int b = 0; b < 4; b++) {
+      for (int i = 0; i < v[b].length; i++) v[b][i] = rnd.nextInt(1000);
+      for (int i = 0; i < d; i++) touched += v[b][kBase + i * L];
+    }
+    assertEquals(
+        touched,
+        Kernels.scoresBf16Blocks4(
+            q, 7, d, k[0], k[1], k[2], k[3], kBase, v[0], v[1], v[2], v[3], kBase, four, bt,
+            stride),
+        "the sum of the V ints it reads on the way (one per 64 bytes with 512-bit vectors)");
     assertArrayEquals(one, four);
     assertTrue(
         four[bt] != 0 && four[stride + 5 * bt - 1] != 0, "every block of both heads written");
