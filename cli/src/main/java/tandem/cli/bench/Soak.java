@@ -201,6 +201,7 @@ public final class Soak {
     // samples
     long[][] ttft = new long[concurrency][];
     AtomicLong ttftCount = new AtomicLong();
+    AtomicLong logged = new AtomicLong();
     List<Thread> clients = new ArrayList<>();
     final ChatServiceGrpc.ChatServiceStub stub = chat;
     for (int c = 0; c < concurrency; c++) {
@@ -230,6 +231,7 @@ public final class Soak {
                       own != null ? ChatServiceGrpc.newStub(own) : stub;
                   long[] first = {-1};
                   String[] failure = {null};
+                  String[] detail = {null};
                   CountDownLatch done = new CountDownLatch(1);
                   long start = System.nanoTime();
                   s.withDeadlineAfter(120, TimeUnit.SECONDS)
@@ -275,7 +277,9 @@ public final class Soak {
 
                             @Override
                             public void onError(Throwable t) {
-                              failure[0] = Status.fromThrowable(t).getCode().toString();
+                              Status st = Status.fromThrowable(t);
+                              failure[0] = st.getCode().toString();
+                              detail[0] = st.getDescription();
                               done.countDown();
                             }
 
@@ -312,6 +316,16 @@ public final class Soak {
                         .increment();
                   } else if (f != null) {
                     errors.computeIfAbsent(f, x -> new LongAdder()).increment();
+                    // what went wrong, for the first few, so a failed soak says why
+                    if (!f.equals("RESOURCE_EXHAUSTED") && logged.getAndIncrement() < 20)
+                      log.printf(
+                          Locale.ROOT,
+                          "soak: unexpected %s (%s%s, %.1f s in): %s%n",
+                          f,
+                          action,
+                          image != null ? ", image" : "",
+                          (System.nanoTime() - t0) / 1e9,
+                          detail[0]);
                   }
                   if (f != null && !action.equals("cancel") && !action.equals("disconnect")) {
                     // a refused or failed client backs off a little, as real ones do, rather than

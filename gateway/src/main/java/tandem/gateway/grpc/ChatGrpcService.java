@@ -5,6 +5,8 @@ import io.grpc.Deadline;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tandem.common.error.Rejection;
 import tandem.common.grpc.GrpcRejections;
 import tandem.gateway.limits.ClientLimiter;
@@ -24,6 +26,7 @@ import tandem.proto.gateway.v1.ChatServiceGrpc;
  * {@link CallScope}.
  */
 public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
+  private static final Logger LOG = LoggerFactory.getLogger(ChatGrpcService.class);
   private final ChatPipeline pipeline;
 
   public ChatGrpcService(ChatPipeline pipeline) {
@@ -52,8 +55,20 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
       pipeline.chat(in, scope, new Sink(in.requestId(), out));
     } catch (RuntimeException
         | Error e) { // an OutOfMemoryError in one chat fails that chat, with a status
-      out.onError(GrpcRejections.toStatusException(refusal(e)));
+      Throwable r = refusal(e);
+      logInternal(request.getRequestId(), r);
+      out.onError(GrpcRejections.toStatusException(r));
     }
+  }
+
+  /**
+   * A chat that ends with INTERNAL is this system's fault, not the client's: the operator sees it
+   * in the log, with its cause, as well as in the trace.
+   */
+  static void logInternal(String requestId, Throwable t) {
+    if (t instanceof Rejection r && r.kind() != Rejection.Kind.INTERNAL) return;
+    if (t instanceof IllegalArgumentException) return;
+    LOG.warn("chat {} failed with INTERNAL: {}", requestId, t.getMessage(), t);
   }
 
   /**
@@ -96,6 +111,7 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
 
     @Override
     public void fail(Rejection r) {
+      logInternal(requestId, r);
       out.onError(GrpcRejections.toStatusException(r));
     }
   }
