@@ -115,6 +115,8 @@ public final class BenchChatCommand implements Callable<Integer> {
             base.maxQueue(),
             base.maxMessageBytes(),
             base.prefillTokens(),
+            base.waitingServedRatio(),
+            base.batchWaitMillis(),
             base.threads(),
             base.weights(),
             base.kvCacheBytes(),

@@ -151,7 +151,9 @@ public final class DecoderServer implements AutoCloseable {
                   config.maxQueue(),
                   info.contextLength(),
                   config.prefillTokens(),
-                  DecoderSettings.LIMIT_NAMES));
+                  DecoderSettings.LIMIT_NAMES,
+                  config.waitingServedRatio(),
+                  config.batchWaitMillis()));
     } catch (RuntimeException e) {
       model.close();
       throw e;
@@ -187,7 +189,8 @@ public final class DecoderServer implements AutoCloseable {
       long warmUpMs = Math.round((System.nanoTime() - t0) / 1e6);
       log.info(
           "decoder-svc serving {}: device {}, kernel {}, max batch {} x {} tokens, KV cache {},"
-              + " prefix cache {}, prefill chunk {} tokens, queue {}; warm-up {} ms",
+              + " prefix cache {}, prefill chunk {} tokens (full-size prompt steps from {}"
+              + " prompts per decoding stream), arrivals gathered {} ms, queue {}; warm-up {} ms",
           bootstrap.port() < 0 ? "in-process" : "on port " + bootstrap.port(),
           config.device(),
           model instanceof Qwen3ForCausalLM q
@@ -198,6 +201,8 @@ public final class DecoderServer implements AutoCloseable {
           kvText(model.kvStats()),
           model.prefixCaching() ? "on" : "off",
           config.prefillTokens(),
+          config.waitingServedRatio() > 0 ? config.waitingServedRatio() : "never",
+          config.batchWaitMillis(),
           config.maxQueue(),
           warmUpMs);
     } catch (RuntimeException | InterruptedException e) {

@@ -19,6 +19,10 @@ import tandem.decoder.model.DecoderOptions;
  * @param maxQueue requests that may wait for a slot
  * @param maxMessageBytes largest gRPC message
  * @param prefillTokens rows per scheduler step, decoding rows included (chunked prefill)
+ * @param waitingServedRatio prompts per decoding stream from which a step prefills them at full
+ *     size (see {@link DecoderSettings#WAITING_SERVED_RATIO}); 0 = never
+ * @param batchWaitMillis how long an idle decoder's first step waits for more arrivals (see {@link
+ *     DecoderSettings#BATCH_WAIT_MS}); 0 = not at all
  * @param threads compute threads of the Java kernel and libtorch; 0 = the core count
  * @param weights CPU weight format: auto, bf16, q8_0 or f32
  * @param kvCacheBytes KV cache budget, bytes; 0 = the default
@@ -36,6 +40,8 @@ public record DecoderServerConfig(
     int maxQueue,
     int maxMessageBytes,
     int prefillTokens,
+    double waitingServedRatio,
+    int batchWaitMillis,
     int threads,
     String weights,
     long kvCacheBytes,
@@ -52,6 +58,11 @@ public record DecoderServerConfig(
       throw new IllegalArgumentException("port must be in 0..65535, got " + port);
     if (prefillTokens < 1)
       throw new IllegalArgumentException("prefill tokens must be >= 1, got " + prefillTokens);
+    if (batchWaitMillis < 0)
+      throw new IllegalArgumentException("batch wait must be >= 0 ms, got " + batchWaitMillis);
+    if (!(waitingServedRatio >= 0))
+      throw new IllegalArgumentException(
+          "waiting-served ratio must be >= 0, got " + waitingServedRatio);
     if (threads < 0)
       throw new IllegalArgumentException(
           "threads must be >= 0 (0 = the core count), got " + threads);
@@ -82,6 +93,8 @@ public record DecoderServerConfig(
         v.get(DecoderSettings.MAX_QUEUE),
         v.get(CommonSettings.MAX_MESSAGE_BYTES),
         v.get(DecoderSettings.PREFILL_CHUNK_TOKENS),
+        v.get(DecoderSettings.WAITING_SERVED_RATIO),
+        v.get(DecoderSettings.BATCH_WAIT_MS),
         v.get(DecoderSettings.THREADS),
         v.get(DecoderSettings.WEIGHTS),
         v.get(DecoderSettings.KV_CACHE_BYTES),
@@ -114,6 +127,8 @@ public record DecoderServerConfig(
         maxQueue,
         maxMessageBytes,
         prefillTokens,
+        DecoderSettings.WAITING_SERVED_RATIO.defaultValue(),
+        DecoderSettings.BATCH_WAIT_MS.defaultValue(),
         DecoderSettings.THREADS.defaultValue(),
         DecoderSettings.WEIGHTS.defaultValue(),
         DecoderSettings.KV_CACHE_BYTES.defaultValue(),
@@ -137,6 +152,8 @@ public record DecoderServerConfig(
         maxQueue,
         maxMessageBytes,
         prefillTokens,
+        waitingServedRatio,
+        batchWaitMillis,
         threads,
         weights,
         kvCacheBytes,

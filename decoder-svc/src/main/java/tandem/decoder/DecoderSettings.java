@@ -58,6 +58,28 @@ public final class DecoderSettings {
                   + " least 16 (chunked prefill). Smaller keeps running streams smoother while a"
                   + " long prompt is prefilled; larger gives that prompt its first token sooner.")
           .withAliases("prefill-tokens");
+  public static final Setting<Double> WAITING_SERVED_RATIO =
+      Setting.decimal(
+          "waiting-served-ratio",
+          "TANDEM_DECODER_WAITING_SERVED_RATIO",
+          1.2,
+          0,
+          Double.POSITIVE_INFINITY,
+          "When the prompts being prefilled number at least this times the decoding streams, a"
+              + " step prefills up to 1024 prompt rows, as when nothing decodes, instead of a"
+              + " chunk: running streams pause for that step, and prompts that arrived together"
+              + " start decoding together (Hugging Face TGI's waiting_served_ratio). 0 = never.");
+  public static final Setting<Integer> BATCH_WAIT_MS =
+      Setting.integer(
+          "batch-wait-ms",
+          "TANDEM_DECODER_BATCH_WAIT_MS",
+          5,
+          0,
+          60_000,
+          "When a request reaches an idle decoder, the first step waits until none has arrived for"
+              + " this many ms (10 times it at most, and not once the free slots are taken), so"
+              + " that requests sent together are prefilled together and decode together. 0 ="
+              + " start at once.");
   public static final Setting<Long> KV_CACHE_BYTES =
       Setting.bytes(
           "kv-cache-bytes",
@@ -130,6 +152,8 @@ public final class DecoderSettings {
               MAX_SEQ_LEN,
               MAX_QUEUE,
               PREFILL_CHUNK_TOKENS,
+              WAITING_SERVED_RATIO,
+              BATCH_WAIT_MS,
               KV_CACHE_BYTES,
               GPU_MEMORY_FRACTION,
               KV_CACHE_DTYPE,

@@ -29,8 +29,10 @@ import tandem.decoder.model.KvStats;
  *       prefillTokensPerStep} rows in all (chunked prefill; at least {@link #MIN_CHUNK} prompt
  *       rows), in one pass when the model can ({@link CausalLm#chunkedPrefill}), so a long new
  *       prompt slows the running streams by a chunk per step instead of stalling them for its whole
- *       prefill. Models that prefill whole prompts only get the admitted prompts stacked into one
- *       prefill call, then a decode step.
+ *       prefill. When nothing decodes, or prompts outnumber the decoding streams by {@link
+ *       Config#waitingServedRatio}, the step takes up to {@link #SOLO_PREFILL_ROWS} prompt rows
+ *       instead, so prompts that arrive together start decoding together. Models that prefill whole
+ *       prompts only get the admitted prompts stacked into one prefill call, then a decode step.
  *   <li>emit one token per decoding sequence (and the first token of each prompt whose last chunk
  *       ran); finished sequences leave at once, their full KV blocks go to the prefix cache and
  *       their slot is reused.
@@ -48,16 +50,21 @@ public final class Scheduler implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Scheduler.class);
 
   /**
-   * Prompt rows per step when no sequence is decoding (nothing to keep streaming): bigger passes,
-   * same results.
+   * Prompt rows per step when no sequence is decoding (nothing to keep streaming), or when prompts
+   * outnumber the decoding streams ({@link Config#waitingServedRatio}): bigger passes, same
+   * results. Eight 128-token prompts fit; the Java kernel's cost per row is flat above its 128-row
+   * block, so the bound only caps how long one such step runs (about 4 s on 2 cores).
    */
-  static final int SOLO_PREFILL_ROWS = 512;
+  static final int SOLO_PREFILL_ROWS = 1024;
 
   /**
    * Prompt rows a step gives pending prompts even when decode rows fill its budget, so prefill
    * never starves.
    */
   static final int MIN_CHUNK = 16;
+
+  /** The longest wait of an idle scheduler's first step, in {@link Config#batchWaitMillis}. */
+  static final int BATCH_WAIT_ROUNDS = 10;
 
   /**
    * @param maxQueue requests that may wait for a slot; more are refused as OVERLOADED
@@ -67,10 +74,34 @@ public final class Scheduler implements AutoCloseable {
    *     decodes); for a model that prefills whole prompts, prompt tokens admitted per round while
    *     others decode (at least one request is always admitted when a slot is free)
    * @param limits how refusals name the settings behind these limits
+   * @param waitingServedRatio when the prompts being prefilled number at least this times the
+   *     decoding streams, a step takes up to {@link #SOLO_PREFILL_ROWS} prompt rows, as when
+   *     nothing decodes, instead of a chunk: the streams wait one long step, and the prompts that
+   *     arrived together start decoding together (Hugging Face TGI's waiting_served_ratio). 0 =
+   *     never
+   * @param batchWaitMillis when a request arrives at an idle scheduler, the first step waits until
+   *     none has arrived for this long (at most {@link #BATCH_WAIT_ROUNDS} times it in all, and no
+   *     longer once the free slots are taken), so that requests sent together are prefilled
+   *     together. 0 = the first step starts at once
    */
   public record Config(
-      int maxQueue, int contextLength, int prefillTokensPerStep, LimitNames limits) {
+      int maxQueue,
+      int contextLength,
+      int prefillTokensPerStep,
+      LimitNames limits,
+      double waitingServedRatio,
+      int batchWaitMillis) {
+    /** Prompts never take a long step while streams decode; the first step never waits. */
+    public Config(int maxQueue, int contextLength, int prefillTokensPerStep, LimitNames limits) {
+      this(maxQueue, contextLength, prefillTokensPerStep, limits, 0, 0);
+    }
+
     public Config {
+      if (batchWaitMillis < 0)
+        throw new IllegalArgumentException("batchWaitMillis must be >= 0, got " + batchWaitMillis);
+      if (!(waitingServedRatio >= 0))
+        throw new IllegalArgumentException(
+            "waitingServedRatio must be >= 0, got " + waitingServedRatio);
       if (maxQueue < 0)
         throw new IllegalArgumentException("maxQueue must be >= 0, got " + maxQueue);
       if (contextLength < 2)
@@ -413,6 +444,7 @@ public final class Scheduler implements AutoCloseable {
         lock.lock();
         try {
           while (!closed && queue.isEmpty() && running.isEmpty()) wake.await();
+          if (running.isEmpty()) gatherArrivals();
           if (closed) break;
           for (Iterator<Seq> it = queue.iterator(); it.hasNext(); ) {
             Seq s = it.next();
@@ -447,6 +479,28 @@ public final class Scheduler implements AutoCloseable {
           log.warn("failure hook failed", e);
         }
       }
+    }
+  }
+
+  /**
+   * At an idle scheduler: waits while requests keep arriving (see {@link Config#batchWaitMillis}).
+   * Holds lock.
+   */
+  private void gatherArrivals() throws InterruptedException {
+    long gap = TimeUnit.MILLISECONDS.toNanos(config.batchWaitMillis());
+    if (gap == 0) return;
+    long end = System.nanoTime() + BATCH_WAIT_ROUNDS * gap;
+    int free = 0;
+    for (boolean b : slotBusy) if (!b) free++;
+    int seen = queue.size();
+    while (!closed && seen < free) {
+      long until = Math.min(end, System.nanoTime() + gap);
+      while (!closed && queue.size() == seen) {
+        long left = until - System.nanoTime();
+        if (left <= 0) return; // none arrived within the gap, or the whole wait is over
+        wake.awaitNanos(left);
+      }
+      seen = queue.size();
     }
   }
 
@@ -585,17 +639,19 @@ public final class Scheduler implements AutoCloseable {
    */
   private void step() {
     List<Part> parts = new ArrayList<>();
-    boolean decoding = false;
+    int prefilling = 0;
     for (Seq s : running) {
-      if (s.phase == Phase.DECODE && !s.done && !s.cancelled) {
-        parts.add(new Part(s, 1, true));
-        decoding = true;
-      }
+      if (s.done || s.cancelled) continue;
+      if (s.phase == Phase.DECODE) parts.add(new Part(s, 1, true));
+      else prefilling++;
     }
+    int decoding = parts.size();
+    double ratio = config.waitingServedRatio();
+    boolean promptsFirst = decoding == 0 || ratio > 0 && prefilling >= ratio * decoding;
     // decode rows count against the budget: the Java kernel reads the weights once per 128 rows
     // (PackedMatrix's row block), so 7 decode rows beside a 128-row chunk would cost a second pass
     int budget =
-        !decoding
+        promptsFirst
             ? Math.max(config.prefillTokensPerStep(), SOLO_PREFILL_ROWS)
             : Math.max(
                 config.prefillTokensPerStep() - parts.size(),
