@@ -2,12 +2,13 @@
 // Prints one JSON object on stdout: {answer, textUpdates, boxes: [{label, left, top, width, height}], timings, finish}.
 // Usage: node playground.mjs URL IMAGE_FILE QUESTION SCREENSHOT_FILE   (CHROMIUM overrides /usr/bin/chromium)
 import { chromium } from "playwright-core";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const [url, imageFile, question, screenshot] = process.argv.slice(2);
-const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "tandem-chromium-")), {
+const profile = mkdtempSync(join(tmpdir(), "tandem-chromium-"));
+const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
   viewport: { width: 1200, height: 800 },
@@ -56,4 +57,5 @@ try {
   console.log(JSON.stringify(result));
 } finally {
   await browser.close();
+  rmSync(profile, { recursive: true, force: true }); // the throwaway profile (a few MB a run)
 }

@@ -257,7 +257,8 @@ class ClientTlsTest {
 
   /** Files the options point at, each wrong in one way. */
   static Stream<Arguments> badFiles() throws Exception {
-    Path dir = Files.createTempDirectory("bad-tls");
+    // under the class's @TempDir (set before any method source runs), so JUnit deletes it
+    Path dir = Files.createDirectories(pki.resolve("bad-tls"));
     Path text = Files.writeString(dir.resolve("notes.txt"), "not a certificate\n");
     TestCerts.Pem otherCa = TestCerts.ca(dir, "other");
     StringWriter sw = new StringWriter();

@@ -19,6 +19,7 @@ import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -88,8 +89,9 @@ class CheckpointGeneratorTest {
   }
 
   @Test
-  void vlmTokenizerConfigCarriesTheSmvlChatTemplateLikeTheFixture() throws Exception {
-    Path out = Files.createTempDirectory("tok");
+  void vlmTokenizerConfigCarriesTheSmvlChatTemplateLikeTheFixture(@TempDir Path tmp)
+      throws Exception {
+    Path out = Files.createDirectory(tmp.resolve("vlm"));
     CheckpointGenerator.writeTokenizer(out, true);
     JsonObject mine =
         JsonParser.parseString(Files.readString(out.resolve("tokenizer_config.json")))
@@ -100,7 +102,7 @@ class CheckpointGeneratorTest {
             .getAsJsonObject();
     assertEquals(fixture, mine);
 
-    Path text = Files.createTempDirectory("tok");
+    Path text = Files.createDirectory(tmp.resolve("text"));
     CheckpointGenerator.writeTokenizer(text, false);
     JsonObject stock =
         JsonParser.parseString(Files.readString(text.resolve("tokenizer_config.json")))
@@ -115,8 +117,7 @@ class CheckpointGeneratorTest {
   }
 
   @Test
-  void tinyPresetWritesTheVlmTinyFilesAndWeights() throws Exception {
-    Path out = Files.createTempDirectory("preset");
+  void tinyPresetWritesTheVlmTinyFilesAndWeights(@TempDir Path out) throws Exception {
     CheckpointGenerator.generate(
         CheckpointGenerator.Preset.TINY,
         out,
