@@ -55,4 +55,67 @@ class SoakTest {
       server.shutdownNow();
     }
   }
+
+  @Test
+  void clientsThatCancelKeepGoingAndEveryCancelIsCountedAsTheClients() throws Exception {
+    String name = "soak-cancel-" + System.nanoTime();
+    Server server =
+        InProcessServerBuilder.forName(name)
+            .addService(
+                new ChatServiceGrpc.ChatServiceImplBase() {
+                  @Override
+                  public void chat(ChatRequest req, StreamObserver<ChatChunk> out) {
+                    // never answers: only the client's cancel ends the call
+                    ((io.grpc.stub.ServerCallStreamObserver<ChatChunk>) out)
+                        .setOnCancelHandler(() -> {});
+                  }
+                })
+            .build()
+            .start();
+    ManagedChannel ch = InProcessChannelBuilder.forName(name).build();
+    try {
+      ByteArrayOutputStream log = new ByteArrayOutputStream();
+      Soak.Report r =
+          Soak.run(
+              ChatServiceGrpc.newStub(ch),
+              2,
+              3_000,
+              2,
+              -1,
+              new PrintStream(log, true, "UTF-8"),
+              new Soak.Mix(0, 1, 0, 0, 0, 0),
+              null);
+      String why = r + "\n" + log.toString(StandardCharsets.UTF_8);
+      // cancels come 1..800 ms after each start: about 7 a client in 3 s
+      assertTrue(r.requests() >= 6, why);
+      assertEquals(0, r.unexpectedErrors(), why);
+      assertEquals(r.requests(), r.expected().getOrDefault("client cancels", 0L), why);
+    } finally {
+      ch.shutdownNow();
+      server.shutdownNow();
+    }
+  }
+
+  @Test
+  void aClientThatDiesFailsTheSoakInsteadOfThinningItsLoad() throws Exception {
+    ByteArrayOutputStream log = new ByteArrayOutputStream();
+    Soak.Target broken =
+        () -> {
+          throw new IllegalStateException("no channel today");
+        };
+    Soak.Report r =
+        Soak.run(
+            ChatServiceGrpc.newStub(InProcessChannelBuilder.forName("nobody").build()),
+            2,
+            500,
+            2,
+            -1,
+            new PrintStream(log, true, "UTF-8"),
+            new Soak.Mix(0, 0, 1, 0, 0, 0),
+            broken);
+    String text = log.toString(StandardCharsets.UTF_8);
+    assertEquals(2L, r.errors().get("CLIENT_DIED"), r + "\n" + text);
+    assertEquals(2, r.unexpectedErrors(), text);
+    assertTrue(text.contains("died: java.lang.IllegalStateException: no channel today"), text);
+  }
 }

@@ -234,60 +234,73 @@ public final class Soak {
                   String[] detail = {null};
                   CountDownLatch done = new CountDownLatch(1);
                   long start = System.nanoTime();
-                  s.withDeadlineAfter(120, TimeUnit.SECONDS)
-                      .chat(
-                          request(id, k++, newTokens, image),
-                          new io.grpc.stub.ClientResponseObserver<ChatRequest, ChatChunk>() {
-                            io.grpc.stub.ClientCallStreamObserver<ChatRequest> call;
+                  long delay = 1 + rnd.nextInt(800);
+                  @SuppressWarnings("unchecked")
+                  io.grpc.stub.ClientCallStreamObserver<ChatRequest>[] started =
+                      new io.grpc.stub.ClientCallStreamObserver[1];
+                  try {
+                    s.withDeadlineAfter(120, TimeUnit.SECONDS)
+                        .chat(
+                            request(id, k++, newTokens, image),
+                            new io.grpc.stub.ClientResponseObserver<ChatRequest, ChatChunk>() {
+                              io.grpc.stub.ClientCallStreamObserver<ChatRequest> call;
 
-                            @Override
-                            public void beforeStart(
-                                io.grpc.stub.ClientCallStreamObserver<ChatRequest> r) {
-                              call = r;
-                              if (action.equals("slow")) r.disableAutoRequestWithInitial(1);
-                              long delay = 1 + rnd.nextInt(800);
-                              if (action.equals("cancel")) {
-                                timers.schedule(
-                                    () -> r.cancel("soak: the client cancels", null),
-                                    delay,
-                                    TimeUnit.MILLISECONDS);
-                              } else if (own != null) {
-                                timers.schedule(
-                                    () -> {
-                                      own.shutdownNow(); // the connection drops under the stream,
-                                      // as when a client dies
-                                    },
-                                    delay,
-                                    TimeUnit.MILLISECONDS);
+                              @Override
+                              public void beforeStart(
+                                  io.grpc.stub.ClientCallStreamObserver<ChatRequest> r) {
+                                call = r;
+                                started[0] = r;
+                                if (action.equals("slow")) r.disableAutoRequestWithInitial(1);
                               }
-                            }
 
-                            @Override
-                            public void onNext(ChatChunk ch) {
-                              if (first[0] < 0 && ch.hasDelta()) first[0] = System.nanoTime();
-                              if (ch.hasFinal()
-                                  && ch.getFinal().getFinishReason()
-                                      == FinishReason.FINISH_REASON_ERROR) {
-                                failure[0] = "FINISH_REASON_ERROR";
+                              @Override
+                              public void onNext(ChatChunk ch) {
+                                if (first[0] < 0 && ch.hasDelta()) first[0] = System.nanoTime();
+                                if (ch.hasFinal()
+                                    && ch.getFinal().getFinishReason()
+                                        == FinishReason.FINISH_REASON_ERROR) {
+                                  failure[0] = "FINISH_REASON_ERROR";
+                                }
+                                if (action.equals("slow"))
+                                  timers.schedule(
+                                      () -> call.request(1),
+                                      mix.slowReadMs(),
+                                      TimeUnit.MILLISECONDS);
                               }
-                              if (action.equals("slow"))
-                                timers.schedule(
-                                    () -> call.request(1), mix.slowReadMs(), TimeUnit.MILLISECONDS);
-                            }
 
-                            @Override
-                            public void onError(Throwable t) {
-                              Status st = Status.fromThrowable(t);
-                              failure[0] = st.getCode().toString();
-                              detail[0] = st.getDescription();
-                              done.countDown();
-                            }
+                              @Override
+                              public void onError(Throwable t) {
+                                Status st = Status.fromThrowable(t);
+                                failure[0] = st.getCode().toString();
+                                detail[0] = st.getDescription();
+                                done.countDown();
+                              }
 
-                            @Override
-                            public void onCompleted() {
-                              done.countDown();
-                            }
-                          });
+                              @Override
+                              public void onCompleted() {
+                                done.countDown();
+                              }
+                            });
+                  } catch (RuntimeException e) { // the stub could not start the call at all
+                    failure[0] = "CLIENT_ERROR";
+                    detail[0] = e.toString();
+                    done.countDown();
+                  }
+                  // The cancel and the dropped connection are timed from here, once the stub has
+                  // sent the request: a cancel between the call's start and its message made the
+                  // stub throw "call was cancelled" on this thread, which killed the client.
+                  if (started[0] != null && done.getCount() > 0) {
+                    if (action.equals("cancel")) {
+                      var r = started[0];
+                      timers.schedule(
+                          () -> r.cancel("soak: the client cancels", null),
+                          delay,
+                          TimeUnit.MILLISECONDS);
+                    } else if (own != null) {
+                      // the connection drops under the stream, as when a client dies
+                      timers.schedule(own::shutdownNow, delay, TimeUnit.MILLISECONDS);
+                    }
+                  }
                   try {
                     done.await();
                   } catch (InterruptedException e) {
@@ -350,6 +363,12 @@ public final class Soak {
               },
               "soak-" + c);
       th.setDaemon(true);
+      // a client that dies stops loading the server: that fails the soak instead of thinning it
+      th.setUncaughtExceptionHandler(
+          (t, e) -> {
+            errors.computeIfAbsent("CLIENT_DIED", x -> new LongAdder()).increment();
+            log.println("soak: client " + t.getName() + " died: " + e);
+          });
       clients.add(th);
       th.start();
     }
