@@ -29,6 +29,7 @@ import tandem.decoder.model.Qwen3ForCausalLM;
  */
 class WaitingServedRatioTest {
   private static final int CHUNK = 24;
+  private static final int A_TOKENS = 400;
   private final List<AutoCloseable> open = new ArrayList<>();
 
   @AfterEach
@@ -191,14 +192,15 @@ class WaitingServedRatioTest {
     Prompt b = PagedSchedulerTest.fixture("c1_en_describe");
     Prompt c = PagedSchedulerTest.fixture("c4_en_multiturn");
     assertTrue(b.ids().length + c.ids().length > 2 * CHUNK, "the prompts need several chunks");
-    int[] wantA = alone(a, 48);
+    // a decodes long enough to be still decoding when b and c are prefilled, on a slow machine too
+    int[] wantA = alone(a, A_TOKENS);
     int[] wantB = alone(b, 6);
     int[] wantC = alone(c, 6);
     for (double ratio : new double[] {1.2, 0, 3}) {
       Recording lm = model(3);
       Scheduler s = scheduler(lm, ratio);
       Collector ca = new Collector();
-      s.submit(a.request("a", PagedSchedulerTest.greedy(48)), ca);
+      s.submit(a.request("a", PagedSchedulerTest.greedy(A_TOKENS)), ca);
       long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
       while (ca.ids.isEmpty() && System.nanoTime() < until) Thread.sleep(1);
       assertFalse(ca.ids.isEmpty(), "a's first token");
