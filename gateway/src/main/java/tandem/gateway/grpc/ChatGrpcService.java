@@ -2,6 +2,7 @@ package tandem.gateway.grpc;
 
 import io.grpc.Context;
 import io.grpc.Deadline;
+import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.TimeUnit;
@@ -66,8 +67,8 @@ public final class ChatGrpcService extends ChatServiceGrpc.ChatServiceImplBase {
    * in the log, with its cause, as well as in the trace.
    */
   static void logInternal(String requestId, Throwable t) {
-    if (t instanceof Rejection r && r.kind() != Rejection.Kind.INTERNAL) return;
-    if (t instanceof IllegalArgumentException) return;
+    // by the one mapping the client's status comes from
+    if (GrpcRejections.status(t).getCode() != Status.Code.INTERNAL) return;
     LOG.warn("chat {} failed with INTERNAL: {}", requestId, t.getMessage(), t);
   }
 
