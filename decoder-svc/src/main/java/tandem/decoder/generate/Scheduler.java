@@ -250,9 +250,7 @@ public final class Scheduler implements AutoCloseable {
               + "); this replica is NOT_SERVING, retry on another");
     }
     if (closed) throw Rejection.unavailable("the decoder is shutting down");
-    int free = 0;
-    for (boolean b : slotBusy) if (!b) free++;
-    int waitingWithThis = Math.max(0, queue.size() + 1 - free);
+    int waitingWithThis = Math.max(0, queue.size() + 1 - freeSlots());
     if (waitingWithThis > config.maxQueue()) {
       throw Rejection.overloaded(
           "all "
@@ -490,8 +488,7 @@ public final class Scheduler implements AutoCloseable {
     long gap = TimeUnit.MILLISECONDS.toNanos(config.batchWaitMillis());
     if (gap == 0) return;
     long end = System.nanoTime() + BATCH_WAIT_ROUNDS * gap;
-    int free = 0;
-    for (boolean b : slotBusy) if (!b) free++;
+    int free = freeSlots();
     int seen = queue.size();
     while (!closed && seen < free) {
       long until = Math.min(end, System.nanoTime() + gap);
@@ -502,6 +499,13 @@ public final class Scheduler implements AutoCloseable {
       }
       seen = queue.size();
     }
+  }
+
+  /** Slots no sequence holds. Holds lock. */
+  private int freeSlots() {
+    int free = 0;
+    for (boolean b : slotBusy) if (!b) free++;
+    return free;
   }
 
   private int freeSlot() {
