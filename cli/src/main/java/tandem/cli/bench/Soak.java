@@ -243,12 +243,9 @@ public final class Soak {
                         .chat(
                             request(id, k++, newTokens, image),
                             new io.grpc.stub.ClientResponseObserver<ChatRequest, ChatChunk>() {
-                              io.grpc.stub.ClientCallStreamObserver<ChatRequest> call;
-
                               @Override
                               public void beforeStart(
                                   io.grpc.stub.ClientCallStreamObserver<ChatRequest> r) {
-                                call = r;
                                 started[0] = r;
                                 if (action.equals("slow")) r.disableAutoRequestWithInitial(1);
                               }
@@ -263,7 +260,7 @@ public final class Soak {
                                 }
                                 if (action.equals("slow"))
                                   timers.schedule(
-                                      () -> call.request(1),
+                                      () -> started[0].request(1),
                                       mix.slowReadMs(),
                                       TimeUnit.MILLISECONDS);
                               }
