@@ -96,16 +96,40 @@ class MultiReplicaRoutingTest {
   static final class Recorder implements ServerInterceptor {
     final List<Object> requests = new CopyOnWriteArrayList<>();
 
+    /**
+     * What each call was (the chat under way when it came, its images' keys) and how it ended, for
+     * the messages of failed assertions.
+     */
+    final List<String> log = new CopyOnWriteArrayList<>();
+
+    /** The chat the test is running (chats run one at a time), to label the calls it causes. */
+    static volatile String currentChat = "";
+
     @Override
     public <Q, A> ServerCall.Listener<Q> interceptCall(
         ServerCall<Q, A> call, Metadata headers, ServerCallHandler<Q, A> next) {
+      String chat = currentChat;
       return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(
           next.startCall(call, headers)) {
         @Override
         public void onMessage(Q message) {
           if (message instanceof EmbedRequest || message instanceof GenerateRequest)
             requests.add(message);
+          if (message instanceof EmbedRequest r) {
+            List<String> keys = new ArrayList<>();
+            for (ImageInput in : r.getImagesList())
+              keys.add(
+                  Long.toHexString(VisionRouter.contentKey(in.getData().toByteArray()))
+                      .substring(0, 6));
+            log.add(chat + " embed " + keys);
+          }
           super.onMessage(message);
+        }
+
+        @Override
+        public void onCancel() {
+          log.add(chat + " cancelled");
+          super.onCancel();
         }
       };
     }
@@ -169,11 +193,36 @@ class MultiReplicaRoutingTest {
     return v.embedder().cache().stats().misses();
   }
 
+  /**
+   * Images the gateway sent again to their next replica after a failed call on one of the first
+   * three replicas other than {@code except}.
+   */
+  long sentAgain(List<String> visionAddrs, int except) {
+    long n = 0;
+    for (int i = 0; i < 3; i++)
+      if (i != except) n += gateway.routing().vision().imagesSentAgain(visionAddrs.get(i));
+    return n;
+  }
+
+  /** Each original replica's cache counts and calls, for the message of a failed assertion. */
+  String replicaReport(long[] missesBefore, int stopped, Set<Long> orphans) {
+    StringBuilder b = new StringBuilder("stopped replica ").append(stopped).append(", orphans [");
+    for (long k : orphans) b.append(Long.toHexString(k), 0, 6).append(' ');
+    b.append("]");
+    for (int i = 0; i < 3; i++) {
+      b.append("\nreplica ").append(i).append(": misses before the stop ").append(missesBefore[i]);
+      b.append(", now ").append(visions.get(i).embedder().cache().stats());
+      b.append(", calls ").append(visionCalls.get(i).log);
+    }
+    return b.toString();
+  }
+
   /** Chats started, for waiting until one is under way. */
   final java.util.concurrent.atomic.AtomicInteger chats =
       new java.util.concurrent.atomic.AtomicInteger();
 
   ChatFinal chat(String requestId, List<ChatMessage> messages) {
+    Recorder.currentChat = requestId;
     chats.incrementAndGet();
     Iterator<ChatChunk> it =
         ChatServiceGrpc.newBlockingStub(client)
@@ -314,6 +363,7 @@ class MultiReplicaRoutingTest {
     // its images miss (once each, on their runner-up)
     long[] before = new long[3];
     for (int i = 0; i < 3; i++) before[i] = misses(visions.get(i));
+    long resentBefore = sentAgain(visionAddrs, owner);
     assertEquals(0, round("second-a", images, 2), "all 5 images are cached on their owners");
     // the stop comes while another thread runs chats (calls on the stopped replica may be in
     // flight), with no grace
@@ -327,20 +377,49 @@ class MultiReplicaRoutingTest {
     int secondRoundMisses = during.get(120, TimeUnit.SECONDS);
     background.shutdown();
     secondRoundMisses += round("second-b", images, 2);
-    assertEquals(
-        orphans.size(),
-        secondRoundMisses,
-        "only the stopped replica's images miss again, once each");
-    long after = 0;
-    for (int i = 0; i < 3; i++) if (i != owner) after += misses(visions.get(i)) - before[i];
-    assertEquals(orphans.size(), after, "new misses on the remaining replicas");
+    // A call on a remaining replica that fails UNAVAILABLE (a connection recycled under it) is sent
+    // again to the next replica of its images, by design: that replica may have encoded the image
+    // already, and the next one encodes it too. Such resends are counted by the gateway's router;
+    // without them (the usual run) every count below is exact.
+    long resent = sentAgain(visionAddrs, owner) - resentBefore;
+    assertTrue(
+        secondRoundMisses >= orphans.size() && secondRoundMisses <= orphans.size() + resent,
+        "only the stopped replica's images miss again, once each: "
+            + secondRoundMisses
+            + " chats missed for "
+            + orphans.size()
+            + " images (images sent again after a failed call on a remaining replica: "
+            + resent
+            + ")");
+    long newMisses = 0;
+    for (int i = 0; i < 3; i++) if (i != owner) newMisses += misses(visions.get(i)) - before[i];
+    long after = newMisses;
+    int stoppedOwner = owner;
+    assertTrue(
+        after >= orphans.size() && after <= orphans.size() + resent,
+        () ->
+            "new misses on the remaining replicas: "
+                + after
+                + " for "
+                + orphans.size()
+                + " images moved, "
+                + resent
+                + " sent again after a failed call; "
+                + replicaReport(before, stoppedOwner, orphans));
     for (int i = 0; i < 3; i++) {
       if (i == owner) continue;
       Set<Long> got = visionCalls.get(i).imageKeys();
       got.removeAll(orphans);
+      got.removeAll(owned.get(i));
       assertTrue(
-          owned.get(i).containsAll(got),
-          "replica " + i + " got only its own images and the stopped one's");
+          got.size() <= resent,
+          "replica "
+              + i
+              + " got only its own images and the stopped one's (others: "
+              + got.size()
+              + ", images sent again after a failed call: "
+              + resent
+              + ")");
     }
 
     // 3. Start the listed fourth replica: it gets calls within one connection age. The image is one
@@ -368,9 +447,10 @@ class MultiReplicaRoutingTest {
     double waited = (System.nanoTime() - started) / 1e9;
     System.out.printf(
         "multi-replica routing: first round %d misses over 20 chats; stopped replica owned %d"
-            + " images, which missed %d times after the stop; fourth replica's first call %.2f s"
-            + " after it started%n",
-        missedChats, orphans.size(), secondRoundMisses, waited);
+            + " images, which missed %d times after the stop (images sent again after a failed"
+            + " call on a remaining replica: %d); fourth replica's first call %.2f s after it"
+            + " started%n",
+        missedChats, orphans.size(), secondRoundMisses, resent, waited);
     assertFalse(fourthCalls.requests.isEmpty(), "the fourth replica got no call in 60 s");
     assertTrue(
         waited <= AGE_SECONDS,

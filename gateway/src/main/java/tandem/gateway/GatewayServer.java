@@ -249,6 +249,14 @@ public final class GatewayServer implements AutoCloseable {
     return doors.grpc().port();
   }
 
+  /**
+   * The routers over the backend replicas (their endpoints, loads and resends); null when the
+   * backends were handed in as channels or run in-process.
+   */
+  public Routing routing() {
+    return backends.routing();
+  }
+
   /** The HTTP front door's port, or 0 when there is none. */
   public int httpPort() {
     return doors.httpPort();

@@ -20,8 +20,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import tandem.proto.vision.v1.EmbedRequest;
 import tandem.proto.vision.v1.EmbedResponse;
 import tandem.proto.vision.v1.EmbedTimings;
@@ -48,8 +52,12 @@ public final class VisionRouter extends Channel {
   private static final MethodDescriptor<EmbedRequest, EmbedResponse> EMBED =
       VisionServiceGrpc.getEmbedMethod();
   private static final Pattern IMAGE_INDEX = Pattern.compile("\\bimage (\\d+)\\b");
+  private static final Logger LOG = LoggerFactory.getLogger(VisionRouter.class);
 
   private final EndpointPool pool;
+
+  /** Images sent again to their next replica after a call on this replica (by id) failed. */
+  private final Map<String, AtomicLong> sentAgain = new ConcurrentHashMap<>();
 
   public VisionRouter(EndpointPool pool) {
     this.pool = pool;
@@ -57,6 +65,16 @@ public final class VisionRouter extends Channel {
 
   public EndpointPool pool() {
     return pool;
+  }
+
+  /**
+   * How many images were sent again to their next replica because a call carrying them to replica
+   * {@code endpointId} failed UNAVAILABLE or was cancelled by it. Such a replica may have encoded
+   * (and cached) an image whose answer never arrived, so the next replica encodes it a second time.
+   */
+  public long imagesSentAgain(String endpointId) {
+    AtomicLong n = sentAgain.get(endpointId);
+    return n == null ? 0 : n.get();
   }
 
   @Override
@@ -349,6 +367,13 @@ public final class VisionRouter extends Channel {
         }
         lastFailure = s.withDescription("vision-svc " + e.id() + ": " + s.getDescription());
       }
+      sentAgain.computeIfAbsent(e.id(), k -> new AtomicLong()).addAndGet(images.size());
+      LOG.info(
+          "vision-svc {}: {} ({}); sending {} image(s) to their next replica",
+          e.id(),
+          s.getCode(),
+          s.getDescription(),
+          images.size());
       Set<Endpoint> moreFailed = new HashSet<>(failed);
       moreFailed.add(e);
       dispatch(images, moreFailed);

@@ -172,6 +172,9 @@ class VisionRouterTest {
             .embed(EmbedRequest.newBuilder().addImages(img).build());
     assertEquals(second + "/lonely", r.getImages(0).getContentHash());
     assertEquals(1, received.get(first).size());
+    // the resend is counted against the replica whose call failed, and only there
+    assertEquals(1, router.imagesSentAgain(first + ":50052"));
+    assertEquals(0, router.imagesSentAgain(second + ":50052"));
   }
 
   @Test
