@@ -15,6 +15,7 @@ import tandem.common.error.Rejection;
 import tandem.decoder.model.CausalLm;
 import tandem.decoder.model.KvExhaustedException;
 import tandem.decoder.model.KvStats;
+import tandem.decoder.model.PrefixKey;
 
 /**
  * Continuous batching over a {@link CausalLm}: one thread owns the model and loops
@@ -558,7 +559,14 @@ public final class Scheduler implements AutoCloseable {
             int[] toks = next.state.tokens();
             // a new prompt computes at least its last position (its logits give the first token)
             int most = next.resumed ? target / blockTokens : (target - 1) / blockTokens;
-            reused = model.reuse(slot, next.keys().upTo(toks, target), most);
+            PrefixKey[] keys = next.keys().upTo(toks, target);
+            reused = model.reuse(slot, keys, most);
+            if (!next.resumed && reused == most * blockTokens && keys.length > most) {
+              // cached to its end (a whole number of blocks): the last block is taken as a copy
+              // and only the last position is computed again, not the whole block
+              int copied = model.reuseCopy(slot, keys[most], target - 1, promised);
+              if (copied > 0) reused = copied;
+            }
           }
           int need = model.kvShortfall(slot, target);
           if (need + promised > model.kvStats().availableBlocks()) {

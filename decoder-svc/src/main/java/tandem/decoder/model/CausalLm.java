@@ -101,6 +101,18 @@ public interface CausalLm extends AutoCloseable {
     return 0;
   }
 
+  /**
+   * For a prompt cached to its very end: after {@link #reuse} took every block but the last, takes
+   * a private copy of the cached block under {@code key} and holds {@code positions} positions (the
+   * prompt's length less one, inside that block), so that only the last position is computed again
+   * (its logits give the first token) instead of the whole block. Returns the positions the slot
+   * now holds, or -1 when the key is not cached or no block is free beyond {@code reserved} (the
+   * slot is then as {@link #reuse} left it).
+   */
+  default int reuseCopy(int slot, PrefixKey key, int positions, int reserved) {
+    return -1;
+  }
+
   /** Offers the slot's first {@code keys.length} blocks (full and written) to the prefix cache. */
   default void offer(int slot, PrefixKey[] keys) {}
 }

@@ -187,6 +187,15 @@ interface DecodeKernel extends AutoCloseable {
     return kvPool().reuse(slot, keys, maxBlocks);
   }
 
+  /**
+   * Appends a private copy of the cached block under {@code key} to the slot (see {@link
+   * KvPool#appendCopy}); false when the key is not cached or no block is free beyond {@code
+   * reserved}. A kernel whose values live outside the pool copies them too.
+   */
+  default boolean appendCopy(int slot, PrefixKey key, int reserved) {
+    return kvPool().appendCopy(slot, key, reserved) != null;
+  }
+
   /** Offers the slot's first {@code keys.length} (full, written) blocks to the prefix cache. */
   default void offer(int slot, PrefixKey[] keys) {
     kvPool().offer(slot, keys);

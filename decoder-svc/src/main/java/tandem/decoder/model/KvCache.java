@@ -51,6 +51,17 @@ final class KvCache implements AutoCloseable {
     values[layer].set(new NDIndex(":, {}, {}", blocks, offsets), v.transpose(1, 0, 2));
   }
 
+  /** Block {@code dst} of every layer's K and V gets block {@code src}'s values. */
+  void copyBlock(int src, int dst) {
+    for (int l = 0; l < keys.length; l++) {
+      try (NDArray k = keys[l].get(new NDIndex(":, :, {}", src));
+          NDArray v = values[l].get(new NDIndex(":, {}", src))) {
+        keys[l].set(new NDIndex(":, :, {}", dst), k);
+        values[l].set(new NDIndex(":, {}", dst), v);
+      }
+    }
+  }
+
   /**
    * Reads of a sequence's K or V as a view of the cache, and as a gathered copy, so far (K and V
    * count once each per layer).

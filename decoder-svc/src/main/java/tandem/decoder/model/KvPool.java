@@ -228,6 +228,47 @@ final class KvPool {
   }
 
   /**
+   * Appends to the slot a private copy of the cached block under {@code key}: a fresh block that
+   * holds the cached one's values, for a slot that may write into it (a prompt cached to its end
+   * computes its last position again, for the logits, and that position lies in this block; the
+   * cached block itself is never written). Returns {@code {source id, copy id}} (for libtorch,
+   * whose values the kernel copies; this pool copies its own arrays), or null when the key is not
+   * cached or no block is available beyond {@code reserved} (blocks promised to others).
+   */
+  int[] appendCopy(int slot, PrefixKey key, int reserved) {
+    Integer found = cached.get(key);
+    if (found == null) return null;
+    int src = found;
+    // an idle source is counted in available() but is not a block the copy can go to
+    if (available() - (refs[src] == 0 ? 1 : 0) - reserved < 1) return null;
+    // held while a fresh id is taken, so that the eviction of an idle block cannot pick it
+    if (refs[src]++ == 0) idle.remove(src);
+    int id;
+    try {
+      if (held[slot] == table[slot].length)
+        table[slot] = Arrays.copyOf(table[slot], Math.max(4, 2 * held[slot]));
+      id = take(held[slot] > 0 ? table[slot][held[slot] - 1] + 1 : -1);
+    } finally {
+      if (--refs[src] == 0) idle.add(src);
+    }
+    if (heapArrays) {
+      for (int l = 0; l < layers; l++) {
+        if (dtype == Dtype.F32) {
+          System.arraycopy(kf[src][l], 0, kf[id][l], 0, blockElems);
+          System.arraycopy(vf[src][l], 0, vf[id][l], 0, blockElems);
+        } else {
+          System.arraycopy(ki[src][l], 0, ki[id][l], 0, blockElems);
+          System.arraycopy(vi[src][l], 0, vi[id][l], 0, blockElems);
+        }
+      }
+    }
+    refs[id] = 1;
+    table[slot][held[slot]++] = id;
+    hits++;
+    return new int[] {src, id};
+  }
+
+  /**
    * Offers the slot's first {@code keys.length} blocks (each full and written) to the prefix cache
    * under those keys. A block already cached, or a key already held by another block, is left as it
    * is.

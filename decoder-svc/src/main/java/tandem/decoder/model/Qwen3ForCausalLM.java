@@ -276,6 +276,27 @@ public final class Qwen3ForCausalLM implements CausalLm {
   }
 
   @Override
+  public int reuseCopy(int slot, PrefixKey key, int positions, int reserved) {
+    checkOpen();
+    checkSlot(slot);
+    if (!prefixCache) return -1;
+    int bt = kernel.kvBlockTokens();
+    int held = lengths[slot];
+    if (held % bt != 0 || positions <= held || positions >= held + bt || positions >= maxSeqLen) {
+      throw new IllegalArgumentException(
+          "a copied block holds positions past the "
+              + held
+              + " the slot holds, inside one block of "
+              + bt
+              + "; got "
+              + positions);
+    }
+    if (!kernel.appendCopy(slot, key, reserved)) return -1;
+    lengths[slot] = positions;
+    return positions;
+  }
+
+  @Override
   public void offer(int slot, PrefixKey[] keys) {
     checkSlot(slot);
     if (!prefixCache) return;

@@ -248,6 +248,14 @@ final class TorchKernel implements DecodeKernel {
   }
 
   @Override
+  public boolean appendCopy(int slot, PrefixKey key, int reserved) {
+    int[] ids = kv.appendCopy(slot, key, reserved);
+    if (ids == null) return false;
+    cache.copyBlock(ids[0], ids[1]);
+    return true;
+  }
+
+  @Override
   public float[][] forward(int[] slots, int[] positions, float[] x, int[] logitRows) {
     int n = slots.length;
     for (int r = 0; r < n; r++) kv.ensure(slots[r], positions[r] + 1);

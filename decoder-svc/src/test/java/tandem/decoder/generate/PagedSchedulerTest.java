@@ -24,6 +24,7 @@ import tandem.common.testing.TinyCheckpoints;
 import tandem.decoder.DecoderSettings;
 import tandem.decoder.generate.SchedulerTest.Collector;
 import tandem.decoder.model.DecoderOptions;
+import tandem.decoder.model.PrefixKey;
 import tandem.decoder.model.Qwen3ForCausalLM;
 
 /**
@@ -154,13 +155,13 @@ class PagedSchedulerTest {
           int common = commonPrefix(prompts, k);
           // whole blocks inside the shared prefix, short of the block holding the last position
           assertEquals(
-              Math.min(common / bt, (p.ids().length - 1) / bt) * bt,
+              expectedReuse(p.ids().length, common, bt),
               first.await().cachedPromptTokens(),
               what + ": only what an earlier prompt shares is cached before the first run");
           Collector again = run(s, p.request("again", greedy(NEW_TOKENS)));
           assertArrayEquals(want[k], again.array(), what + ": the run that reused its prefix");
           assertEquals(
-              (p.ids().length - 1) / bt * bt,
+              expectedReuse(p.ids().length, p.ids().length, bt),
               again.await().cachedPromptTokens(),
               what + ": every full block but the one holding the last prompt position is reused");
         }
@@ -173,6 +174,122 @@ class PagedSchedulerTest {
     for (int i = 0; i < ref.length; i++) ref[i] = refJson.get(i).getAsInt();
     int[] got = alone(dir, "f32", prompts.get(2).request("ref", greedy(ref.length)));
     assertArrayEquals(ref, got, "c6 greedy ids against the reference");
+  }
+
+  /**
+   * Prompt positions a prompt of {@code length} reuses when its first {@code shared} positions are
+   * cached: the whole blocks among them, short of the block holding the last position, except that
+   * a prompt cached to its end in whole blocks takes its last block as a copy and computes only its
+   * last position.
+   */
+  private static int expectedReuse(int length, int shared, int bt) {
+    if (shared >= length && length % bt == 0) return length - 1;
+    return Math.min(shared / bt, (length - 1) / bt) * bt;
+  }
+
+  /** c1 (an image and its question) padded with c6's text to a whole number of 32 positions. */
+  private static Prompt wholeBlocks() throws Exception {
+    Prompt c1 = fixture("c1_en_describe");
+    int[] text = fixture("c6_text_only").ids();
+    int len = (c1.ids().length / 32 + 1) * 32;
+    int[] ids = Arrays.copyOf(c1.ids(), len);
+    for (int i = c1.ids().length, j = 0; i < len; i++, j = (j + 1) % text.length) ids[i] = text[j];
+    return new Prompt(ids, c1.rows(), c1.imageTokenId());
+  }
+
+  @Test
+  void aPromptCachedToItsEndComputesOnlyItsLastPositionAgainWithTheSameIds() throws Exception {
+    wholeBlockPrompts(new String[] {"bf16", "f32"});
+  }
+
+  @Test
+  void onLibtorchTooAPromptCachedToItsEndComputesOnlyItsLastPositionAgain() throws Exception {
+    kernel = "torch";
+    wholeBlockPrompts(new String[] {"f32"});
+  }
+
+  @Test
+  void aCopiedLastBlockGivesTheLastPositionTheLogitsOfTheWholePrompt() throws Exception {
+    for (String kv : new String[] {"bf16", "f32"}) copiedBlockLogits(kv, 0f);
+  }
+
+  @Test
+  void onLibtorchTooACopiedLastBlockGivesTheLastPositionTheLogitsOfTheWholePrompt()
+      throws Exception {
+    kernel = "torch";
+    copiedBlockLogits("f32", 1e-4f); // libtorch's sums may group a 64-row pass differently
+  }
+
+  /**
+   * A 64-token prompt prefilled in slot 0 and cached; slot 1 then takes its first blocks shared and
+   * its last as a copy, and computes only position 63: its logits are the whole prompt's.
+   */
+  private void copiedBlockLogits(String kv, float tolerance) throws Exception {
+    Qwen3ForCausalLM lm = model(TinyCheckpoints.vlmTiny(), 2, 0, kv, true);
+    int bt = lm.kvBlockTokens();
+    int[] text = fixture("c6_text_only").ids();
+    int len = 64;
+    int[] ids = new int[len];
+    for (int i = 0; i < len; i++) ids[i] = text[i % text.length];
+    float[] x = lm.embed(ids);
+    float[] whole = lm.prefill(0, x, len);
+    int[] noImage = new int[len];
+    Arrays.fill(noImage, -1);
+    PrefixKey[] keys = new PrefixKeys(bt, noImage, new float[0], lm.hiddenSize()).upTo(ids, len);
+    lm.offer(0, keys);
+    lm.release(0);
+    int blocks = len / bt;
+    assertEquals((blocks - 1) * bt, lm.reuse(1, keys, blocks - 1));
+    assertEquals(len - 1, lm.reuseCopy(1, keys[blocks - 1], len - 1, 0));
+    int h = lm.hiddenSize();
+    float[] last = Arrays.copyOfRange(x, (len - 1) * h, len * h);
+    float[] again =
+        lm.extend(new int[] {1}, new float[][] {last}, new int[] {1}, new boolean[] {true})[0];
+    assertArrayEquals(whole, again, tolerance, kv + ": the last position's logits");
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> lm.reuseCopy(0, keys[0], bt + 1, 0),
+        "a copy goes right after the blocks a slot holds");
+    lm.release(1);
+    assertEquals(0, lm.kvStats().usedBlocks());
+  }
+
+  private void wholeBlockPrompts(String[] kvs) throws Exception {
+    Path dir = TinyCheckpoints.vlmTiny();
+    Prompt p = wholeBlocks();
+    int len = p.ids().length;
+    for (String kv : kvs) {
+      int[] want = alone(dir, kv, p.request("alone", greedy(NEW_TOKENS)));
+      Qwen3ForCausalLM lm = model(dir, 2, 0, kv, true);
+      Scheduler s = scheduler(lm, 64);
+      assertEquals(0, len % lm.kvBlockTokens(), "the prompt fills whole blocks");
+      Collector first = run(s, p.request("first", greedy(NEW_TOKENS)));
+      assertArrayEquals(want, first.array(), kv + ": first run");
+      assertEquals(0, first.await().cachedPromptTokens());
+      long hitsBefore = s.metrics().kv().prefixHits();
+      Collector again = run(s, p.request("again", greedy(NEW_TOKENS)));
+      assertArrayEquals(want, again.array(), kv + ": the run that reused all but one position");
+      assertEquals(
+          len - 1,
+          again.await().cachedPromptTokens(),
+          kv + ": every block is reused, the last as a copy, and only the last position computed");
+      assertEquals(
+          len / lm.kvBlockTokens(),
+          s.metrics().kv().prefixHits() - hitsBefore,
+          kv + ": the copied block counts as a hit");
+      // the cached last block was not written by the run that copied it: a third run still gets
+      // the same ids from it, two at once (both copy it)
+      Collector c = new Collector();
+      Collector d = new Collector();
+      s.submit(p.request("third", greedy(NEW_TOKENS)), c);
+      s.submit(p.request("fourth", greedy(NEW_TOKENS)), d);
+      c.await();
+      d.await();
+      assertArrayEquals(want, c.array(), kv + ": third run");
+      assertArrayEquals(want, d.array(), kv + ": fourth run, beside the third");
+      assertEquals(len - 1, d.await().cachedPromptTokens());
+      assertEquals(0, s.metrics().kv().usedBlocks(), "finished sequences hold no blocks");
+    }
   }
 
   /**

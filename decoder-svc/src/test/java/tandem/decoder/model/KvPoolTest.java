@@ -146,6 +146,60 @@ class KvPoolTest {
   }
 
   @Test
+  void aCopiedBlockHoldsTheCachedValuesAndIsTheSlotsOwnWhileTheCachedOneStaysUntouched() {
+    KvPool p = pool(4);
+    p.ensure(0, 2 * BT);
+    for (int l = 0; l < 2; l++) {
+      for (int b = 0; b < 2; b++) {
+        int[] k = p.keysI(l, 0, b);
+        int[] v = p.valuesI(l, 0, b);
+        for (int i = 0; i < k.length; i++) {
+          k[i] = 1000 * l + 100 * b + i;
+          v[i] = -(1000 * l + 100 * b + i);
+        }
+      }
+    }
+    p.offer(0, keys(1, 2));
+    p.release(0); // both blocks idle in the cache
+    assertEquals(1, p.reuse(1, keys(1, 2), 1), "all but the last block are shared");
+    int cachedId = 1; // slot 0's second block
+    int[] ids = p.appendCopy(1, keys(1, 2)[1], 0);
+    assertEquals(cachedId, ids[0], "the copy's source is the cached block");
+    assertTrue(ids[1] != cachedId, "into a block of its own");
+    assertEquals(ids[1], p.block(1, 1));
+    for (int l = 0; l < 2; l++) {
+      for (int i = 0; i < p.blockElems; i++) {
+        assertEquals(1000 * l + 100 + i, p.keysI(l, 1, 1)[i], "K copied, layer " + l);
+        assertEquals(-(1000 * l + 100 + i), p.valuesI(l, 1, 1)[i], "V copied, layer " + l);
+      }
+    }
+    p.keysI(0, 1, 1)[0] = 7; // the slot writes its copy
+    assertEquals(3, p.inUse() + p.idleCached(), "shared block, copy, and the idle cached source");
+    p.release(1);
+    assertEquals(2, p.reuse(2, keys(1, 2), 2), "both keys are still cached");
+    assertEquals(cachedId, p.block(2, 1));
+    assertEquals(100, p.keysI(0, 2, 1)[0], "the cached block kept its values");
+    assertEquals(null, p.appendCopy(1, keys(9)[0], 0), "a key that is not cached");
+  }
+
+  @Test
+  void aCopyNeedsABlockBeyondThoseReservedAndNeverEvictsItsOwnSource() {
+    KvPool p = pool(2);
+    p.ensure(0, BT);
+    p.offer(0, keys(5));
+    p.release(0); // one idle cached block, one never used
+    assertEquals(null, p.appendCopy(1, keys(5)[0], 1), "the only other block is reserved");
+    int[] ids = p.appendCopy(1, keys(5)[0], 0);
+    assertEquals(0, ids[0]);
+    assertEquals(1, ids[1]);
+    assertEquals(1, p.idleCached(), "the source stays cached (unreferenced)");
+    p.ensure(2, 0);
+    assertEquals(
+        null, p.appendCopy(2, keys(5)[0], 0), "the source alone is available: no room for a copy");
+    assertEquals(1, p.idleCached(), "and it was not evicted by the attempt");
+  }
+
+  @Test
   void forLibtorchAReusedPrefixGrowsIntoTheIdAfterItAndFreedRunsAreReusedWhole() {
     KvPool p = torchPool(16);
     p.ensure(0, 3 * BT);
