@@ -122,6 +122,7 @@ public final class BenchChatCommand implements Callable<Integer> {
             base.kvCacheBytes(),
             base.kvCacheDtype(),
             base.prefixCache(),
+            base.kvPreallocate(),
             base.gpuMemoryFraction());
     if (base.threads() > 0) ComputeThreads.set(base.threads());
     try (DecoderServer dec =

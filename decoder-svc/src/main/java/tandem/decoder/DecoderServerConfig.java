@@ -28,6 +28,7 @@ import tandem.decoder.model.DecoderOptions;
  * @param kvCacheBytes KV cache budget, bytes; 0 = the default
  * @param kvCacheDtype KV storage: bf16 or f32
  * @param prefixCache whether full KV blocks are reused across requests
+ * @param kvPreallocate whether the CPU kernel creates every KV block of the budget at start
  * @param gpuMemoryFraction on CUDA with kvCacheBytes 0, the share of the GPU the decoder may fill
  */
 public record DecoderServerConfig(
@@ -47,6 +48,7 @@ public record DecoderServerConfig(
     long kvCacheBytes,
     String kvCacheDtype,
     boolean prefixCache,
+    boolean kvPreallocate,
     double gpuMemoryFraction) {
 
   public DecoderServerConfig {
@@ -77,7 +79,8 @@ public record DecoderServerConfig(
         kvCacheBytes,
         kvCacheDtype,
         prefixCache,
-        gpuMemoryFraction);
+        gpuMemoryFraction,
+        kvPreallocate);
   }
 
   /** The settings as resolved from flags and environment. */
@@ -100,6 +103,7 @@ public record DecoderServerConfig(
         v.get(DecoderSettings.KV_CACHE_BYTES),
         v.get(DecoderSettings.KV_CACHE_DTYPE),
         v.get(DecoderSettings.PREFIX_CACHE),
+        v.get(DecoderSettings.KV_PREALLOCATE),
         v.get(DecoderSettings.GPU_MEMORY_FRACTION));
   }
 
@@ -134,6 +138,7 @@ public record DecoderServerConfig(
         DecoderSettings.KV_CACHE_BYTES.defaultValue(),
         DecoderSettings.KV_CACHE_DTYPE.defaultValue(),
         DecoderSettings.PREFIX_CACHE.defaultValue(),
+        DecoderSettings.KV_PREALLOCATE.defaultValue(),
         DecoderSettings.GPU_MEMORY_FRACTION.defaultValue());
   }
 
@@ -159,6 +164,7 @@ public record DecoderServerConfig(
         kvCacheBytes,
         kvCacheDtype,
         prefixCache,
+        kvPreallocate,
         gpuMemoryFraction);
   }
 
@@ -173,6 +179,7 @@ public record DecoderServerConfig(
         kvCacheBytes,
         kvCacheDtype,
         prefixCache,
-        gpuMemoryFraction);
+        gpuMemoryFraction,
+        kvPreallocate);
   }
 }

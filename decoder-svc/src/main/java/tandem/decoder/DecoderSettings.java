@@ -118,6 +118,16 @@ public final class DecoderSettings {
           true,
           "Keep full KV blocks after their sequence ends and reuse them for later prompts with the"
               + " same prefix (system prompt, image, earlier turns).");
+  public static final Setting<Boolean> KV_PREALLOCATE =
+      Setting.bool(
+          "kv-preallocate",
+          "TANDEM_DECODER_KV_PREALLOCATE",
+          true,
+          "Create every KV block of the CPU budget at start, as vLLM and llama.cpp commit theirs,"
+              + " so that a running server never pays for new memory (on some VMs its first touch"
+              + " stalled a step for 100-240 ms); false = blocks are created as sequences first"
+              + " reach them, and memory follows the most tokens held. libtorch's KV tensors are"
+              + " always made at the budget's size.");
   public static final Setting<Integer> THREADS =
       Setting.integer(
           "threads",
@@ -158,6 +168,7 @@ public final class DecoderSettings {
               GPU_MEMORY_FRACTION,
               KV_CACHE_DTYPE,
               PREFIX_CACHE,
+              KV_PREALLOCATE,
               THREADS,
               WEIGHTS,
               CommonSettings.MAX_MESSAGE_BYTES,

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import tandem.common.testing.SettingsDocs;
@@ -25,6 +26,8 @@ class DecoderServerConfigTest {
     assertEquals(0.9, d.gpuMemoryFraction());
     assertEquals("bf16", d.kvCacheDtype());
     assertTrue(d.prefixCache());
+    assertTrue(d.kvPreallocate(), "the server commits its KV budget at start by default");
+    assertTrue(d.options().kvPreallocate());
 
     DecoderServerConfig c =
         fromEnv(
@@ -35,12 +38,16 @@ class DecoderServerConfigTest {
                 "f32",
                 "TANDEM_DECODER_PREFIX_CACHE",
                 "Off",
+                "TANDEM_DECODER_KV_PREALLOCATE",
+                "false",
                 "TANDEM_DECODER_GPU_MEMORY_FRACTION",
                 "0.5"));
     assertEquals(1 << 20, c.kvCacheBytes());
     assertEquals(0.5, c.options().gpuMemoryFraction());
     assertEquals("f32", c.options().kvDtype());
     assertFalse(c.options().prefixCache());
+    assertFalse(c.options().kvPreallocate());
+    assertFalse(c.withModel(Path.of("elsewhere")).options().kvPreallocate(), "kept by withModel");
 
     var e =
         assertThrows(

@@ -14,7 +14,10 @@ import java.util.Locale;
  * same prefix. A budget of 0 means {@link #DEFAULT_KV_BYTES} on the CPU, and on CUDA {@code
  * gpuMemoryFraction} of the device's memory less what is in use once the weights are loaded (vLLM's
  * {@code gpu_memory_utilization}). The Java kernel stores K/V as {@code kvDtype} ("bf16" or "f32");
- * libtorch stores them in its compute type (float32, or float16 on CUDA).
+ * libtorch stores them in its compute type (float32, or float16 on CUDA). With {@code
+ * kvPreallocate} the Java kernel creates every block of the budget at load, so that their memory is
+ * committed before serving (libtorch's tensors always are); without it blocks are created as
+ * sequences first reach them, and memory follows the most tokens ever held.
  */
 public record DecoderOptions(
     String device,
@@ -25,7 +28,8 @@ public record DecoderOptions(
     long kvCacheBytes,
     String kvDtype,
     boolean prefixCache,
-    double gpuMemoryFraction) {
+    double gpuMemoryFraction,
+    boolean kvPreallocate) {
   /**
    * The CPU KV budget when none is given (0): 512 MiB, about 4,680 tokens of Qwen3-0.6B in bf16.
    */
@@ -73,7 +77,17 @@ public record DecoderOptions(
 
   /** With the default KV cache (budget, bf16, prefix cache on). */
   public DecoderOptions(String device, String dtype, int slots, int maxSeqLen, String weights) {
-    this(device, dtype, slots, maxSeqLen, weights, 0, null, true, DEFAULT_GPU_MEMORY_FRACTION);
+    this(
+        device,
+        dtype,
+        slots,
+        maxSeqLen,
+        weights,
+        0,
+        null,
+        true,
+        DEFAULT_GPU_MEMORY_FRACTION,
+        false);
   }
 
   /** With the checkpoint's weight format ({@code auto}). */
@@ -91,7 +105,8 @@ public record DecoderOptions(
         kvCacheBytes,
         kvDtype,
         prefixCache,
-        gpuMemoryFraction);
+        gpuMemoryFraction,
+        kvPreallocate);
   }
 
   public DecoderOptions withMaxSeqLen(int newMaxSeqLen) {
@@ -104,7 +119,8 @@ public record DecoderOptions(
         kvCacheBytes,
         kvDtype,
         prefixCache,
-        gpuMemoryFraction);
+        gpuMemoryFraction,
+        kvPreallocate);
   }
 
   public DecoderOptions withWeights(String newWeights) {
@@ -117,18 +133,55 @@ public record DecoderOptions(
         kvCacheBytes,
         kvDtype,
         prefixCache,
-        gpuMemoryFraction);
+        gpuMemoryFraction,
+        kvPreallocate);
   }
 
   /** With this KV cache: budget in bytes (0 = default), "bf16" or "f32", prefix reuse on or off. */
   public DecoderOptions withKvCache(long bytes, String newKvDtype, boolean prefix) {
     return new DecoderOptions(
-        device, dtype, slots, maxSeqLen, weights, bytes, newKvDtype, prefix, gpuMemoryFraction);
+        device,
+        dtype,
+        slots,
+        maxSeqLen,
+        weights,
+        bytes,
+        newKvDtype,
+        prefix,
+        gpuMemoryFraction,
+        kvPreallocate);
   }
 
   /** With this share of the GPU's memory for the decoder on CUDA (when the KV budget is 0). */
   public DecoderOptions withGpuMemoryFraction(double fraction) {
     return new DecoderOptions(
-        device, dtype, slots, maxSeqLen, weights, kvCacheBytes, kvDtype, prefixCache, fraction);
+        device,
+        dtype,
+        slots,
+        maxSeqLen,
+        weights,
+        kvCacheBytes,
+        kvDtype,
+        prefixCache,
+        fraction,
+        kvPreallocate);
+  }
+
+  /**
+   * With the CPU kernel's KV blocks all created at load ({@code true}: their memory is committed
+   * before serving, not in the pauses of a running server) or as sequences first reach them.
+   */
+  public DecoderOptions withKvPreallocate(boolean preallocate) {
+    return new DecoderOptions(
+        device,
+        dtype,
+        slots,
+        maxSeqLen,
+        weights,
+        kvCacheBytes,
+        kvDtype,
+        prefixCache,
+        gpuMemoryFraction,
+        preallocate);
   }
 }

@@ -114,6 +114,7 @@ final class JavaKernel implements DecodeKernel {
     int capacity = DecodeKernel.kvBlocks(budget, blockBytes, BLOCK_TOKENS, opts);
     this.kv =
         new KvPool(layers.length, kvHeads, headDim, BLOCK_TOKENS, dtype, opts.slots(), capacity);
+    if (opts.kvPreallocate()) kv.preallocate();
     Runtime rt = Runtime.getRuntime();
     long worst = capacity * kv.blockBytes();
     long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
@@ -207,14 +208,15 @@ final class JavaKernel implements DecodeKernel {
     JavaKernel k = new JavaKernel(c, layers, norm, embed, head, f, opts);
     LOG.info(
         "Java kernel: {} weights, {} MB, {} lanes of float; KV cache {} x {}-token blocks of {} ({}"
-            + " MiB)",
+            + " MiB, {})",
         f,
         k.weightBytes() >> 20,
         L,
         k.kv.capacity,
         BLOCK_TOKENS,
         k.kv.dtype.id,
-        k.kv.capacity * k.kv.blockBytes() >> 20);
+        k.kv.capacity * k.kv.blockBytes() >> 20,
+        opts.kvPreallocate() ? "created at start" : "created as used");
     return k;
   }
 

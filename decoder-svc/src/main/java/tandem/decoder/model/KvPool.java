@@ -133,6 +133,16 @@ final class KvPool {
     this.heapArrays = heapArrays;
   }
 
+  /**
+   * Creates every block the budget allows now, so that their memory is committed before serving
+   * instead of as sequences first reach them (a no-op for libtorch, whose tensors are made at the
+   * budget's size).
+   */
+  void preallocate() {
+    if (!heapArrays) return;
+    while (created < capacity) give(create());
+  }
+
   /** Bytes one block takes over all layers, K and V. */
   static long blockBytes(int layers, int kvHeads, int headDim, int blockTokens, Dtype dtype) {
     return (long) layers * 2 * kvHeads * headDim * blockTokens * dtype.bytes;

@@ -169,6 +169,37 @@ class JavaKernelTest {
   }
 
   @Test
+  void withPreallocationEveryBlockOfTheBudgetExistsAtLoadAndTheResultsAreTheSame()
+      throws Exception {
+    Path dir = TinyCheckpoints.decoderTiny();
+    ModelConfig mc = ModelConfig.fromDir(dir);
+    int[] ids = new int[JavaKernel.BLOCK_TOKENS + 3];
+    for (int i = 0; i < ids.length; i++) ids[i] = 1 + 7 * i;
+    float[] lazyLogits;
+    try (Qwen3ForCausalLM lazy = load(dir, true, "bf16", 3, 256, "bf16")) {
+      assertEquals(0, lazy.kvStats().bytesAllocated(), "nothing before the first token");
+      lazyLogits = lazy.prefill(0, lazy.embed(ids), ids.length);
+    }
+    try (TensorStore store = TensorStore.open(dir);
+        Qwen3ForCausalLM pre =
+            Qwen3ForCausalLM.load(
+                store,
+                mc.text(),
+                mc.textPrefix(),
+                new DecoderOptions("cpu", "float32", 3, 256, "bf16")
+                    .withKvCache(0, "bf16", true)
+                    .withKvPreallocate(true),
+                true)) {
+      KvStats k = pre.kvStats();
+      assertEquals(3 * 256 / JavaKernel.BLOCK_TOKENS, k.capacityBlocks());
+      assertEquals(k.capacityBlocks() * k.blockBytes(), k.bytesAllocated(), "all of them at load");
+      assertEquals(k.capacityBlocks(), k.availableBlocks());
+      assertArrayEquals(lazyLogits, pre.prefill(0, pre.embed(ids), ids.length));
+      assertEquals(k.bytesAllocated(), pre.kvStats().bytesAllocated(), "none created after");
+    }
+  }
+
+  @Test
   void theLibtorchKernelStillServesWhenAskedForAndPagesItsKvCache() throws Exception {
     try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), false, "auto", 3, 4096)) {
       assertEquals("torch", lm.decodeKernel());

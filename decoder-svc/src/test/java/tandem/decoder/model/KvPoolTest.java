@@ -183,6 +183,26 @@ class KvPoolTest {
   }
 
   @Test
+  void preallocatingCreatesEveryBlockOnceAndTheyAreHandedOutWithoutMore() {
+    KvPool p = pool(5);
+    assertEquals(0, p.bytesAllocated());
+    p.preallocate();
+    assertEquals(5 * p.blockBytes(), p.bytesAllocated(), "every block of the budget");
+    assertEquals(5, p.available());
+    assertEquals(0, p.inUse());
+    p.ensure(0, 5 * BT);
+    assertEquals(5, p.inUse());
+    assertEquals(5 * p.blockBytes(), p.bytesAllocated(), "no block created past the budget");
+    for (int b = 0; b < 5; b++) assertEquals(p.blockElems, p.keysI(1, 0, b).length);
+    p.release(0);
+    p.preallocate(); // again: nothing to do
+    assertEquals(5 * p.blockBytes(), p.bytesAllocated());
+    KvPool torch = torchPool(4);
+    torch.preallocate(); // ids only: libtorch's tensors are made at the budget's size anyway
+    assertEquals(4, torch.available());
+  }
+
+  @Test
   void aCopyNeedsABlockBeyondThoseReservedAndNeverEvictsItsOwnSource() {
     KvPool p = pool(2);
     p.ensure(0, BT);
