@@ -56,6 +56,9 @@ public final class VisionRouter extends Channel {
 
   private final EndpointPool pool;
 
+  /** Replicas whose resends are counted before those no longer listed are forgotten. */
+  private static final int MAX_COUNTED_REPLICAS = 256;
+
   /** Images sent again to their next replica after a call on this replica (by id) failed. */
   private final Map<String, AtomicLong> sentAgain = new ConcurrentHashMap<>();
 
@@ -71,10 +74,22 @@ public final class VisionRouter extends Channel {
    * How many images were sent again to their next replica because a call carrying them to replica
    * {@code endpointId} failed UNAVAILABLE or was cancelled by it. Such a replica may have encoded
    * (and cached) an image whose answer never arrived, so the next replica encodes it a second time.
+   * Counts of replicas no longer listed are dropped once more than 256 replicas have had resends.
    */
   public long imagesSentAgain(String endpointId) {
     AtomicLong n = sentAgain.get(endpointId);
     return n == null ? 0 : n.get();
+  }
+
+  /** Counts {@code images} sent again after a failed call on replica {@code id}. */
+  void countResend(String id, int images) {
+    sentAgain.computeIfAbsent(id, k -> new AtomicLong()).addAndGet(images);
+    if (sentAgain.size() > MAX_COUNTED_REPLICAS) {
+      // replicas come and go (pod addresses): keep the counts of the ones still listed
+      Set<String> listed = new HashSet<>();
+      for (Endpoint x : pool.endpoints()) listed.add(x.id());
+      sentAgain.keySet().retainAll(listed);
+    }
   }
 
   @Override
@@ -367,7 +382,7 @@ public final class VisionRouter extends Channel {
         }
         lastFailure = s.withDescription("vision-svc " + e.id() + ": " + s.getDescription());
       }
-      sentAgain.computeIfAbsent(e.id(), k -> new AtomicLong()).addAndGet(images.size());
+      countResend(e.id(), images.size());
       LOG.info(
           "vision-svc {}: {} ({}); sending {} image(s) to their next replica",
           e.id(),

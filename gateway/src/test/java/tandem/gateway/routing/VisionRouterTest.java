@@ -178,6 +178,20 @@ class VisionRouterTest {
   }
 
   @Test
+  void resendCountsOfReplicasNoLongerListedAreForgottenBeyondTheirBound() {
+    List<String> ips = List.of("10.9.5.1", "10.9.5.2");
+    dns.put("vision", ips.toArray(String[]::new));
+    VisionRouter router = new VisionRouter(pool("vision", Duration.ofMinutes(1)));
+    router.countResend("10.9.5.1:50052", 2);
+    for (int i = 0; i < 255; i++) router.countResend("10.8.0." + i + ":50052", 1); // 256 in all
+    assertEquals(1, router.imagesSentAgain("10.8.0.7:50052"), "at the bound every count is kept");
+    router.countResend("10.8.1.0:50052", 1); // one more replica: past the bound
+    assertEquals(0, router.imagesSentAgain("10.8.0.7:50052"), "a replica no longer listed");
+    assertEquals(0, router.imagesSentAgain("10.8.1.0:50052"));
+    assertEquals(2, router.imagesSentAgain("10.9.5.1:50052"), "a listed replica keeps its count");
+  }
+
+  @Test
   void aPartsRefusalNamesTheImageByItsIndexInTheCallersRequest() throws Exception {
     List<String> ips = List.of("10.9.2.1", "10.9.2.2");
     for (String ip : ips) fake(ip);
