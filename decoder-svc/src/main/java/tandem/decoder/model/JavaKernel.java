@@ -114,7 +114,6 @@ final class JavaKernel implements DecodeKernel {
     int capacity = DecodeKernel.kvBlocks(budget, blockBytes, BLOCK_TOKENS, opts);
     this.kv =
         new KvPool(layers.length, kvHeads, headDim, BLOCK_TOKENS, dtype, opts.slots(), capacity);
-    if (opts.kvPreallocate()) kv.preallocate();
     Runtime rt = Runtime.getRuntime();
     long worst = capacity * kv.blockBytes();
     long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
@@ -125,6 +124,8 @@ final class JavaKernel implements DecodeKernel {
           worst >> 20,
           free >> 20);
     }
+    // after the check: it compares the budget with the heap still free before any block exists
+    if (opts.kvPreallocate()) kv.preallocate();
   }
 
   /** Why this model cannot run on the Java kernel, or null when it can. */
