@@ -112,6 +112,141 @@ class LogitsProcessorsTest {
     assertEquals(0, LogitsProcessors.argmax(new float[] {NEG, NEG}));
   }
 
+  /** Rows with what real logits and broken ones hold: ties, ±0, -inf runs, NaN now and then. */
+  private static float[] awkwardRow(java.util.SplittableRandom r, int n) {
+    float[] row = new float[n];
+    for (int i = 0; i < n; i++) {
+      int kind = r.nextInt(20);
+      row[i] =
+          switch (kind) {
+            case 0 -> NEG;
+            case 1 -> 0f;
+            case 2 -> -0f;
+            case 3 -> (float) r.nextInt(4); // ties
+            default -> (float) r.nextGaussian() * 4;
+          };
+    }
+    if (r.nextInt(4) == 0) row[r.nextInt(n)] = Float.NaN;
+    return row;
+  }
+
+  @Test
+  void kthLargestIsTheElementASortedCopyHoldsAtLengthMinusK() {
+    java.util.SplittableRandom r = new java.util.SplittableRandom(11);
+    for (int trial = 0; trial < 400; trial++) {
+      int n = 1 + r.nextInt(trial < 300 ? 60 : 5000);
+      float[] row = awkwardRow(r, n);
+      float[] sorted = row.clone();
+      java.util.Arrays.sort(sorted);
+      for (int k0 : new int[] {1, 2, 1 + r.nextInt(n), n / 2 + 1, n}) {
+        int k = Math.min(k0, n);
+        float expected = sorted[n - k];
+        float got = LogitsProcessors.kthLargest(row, k);
+        assertEquals(
+            Float.floatToIntBits(expected),
+            Float.floatToIntBits(got),
+            "trial " + trial + ", n " + n + ", k " + k + ": " + expected + " vs " + got);
+      }
+    }
+  }
+
+  @Test
+  void topKOnAVocabularyKeepsExactlyWhatTheFullSortKeeps() {
+    java.util.SplittableRandom r = new java.util.SplittableRandom(12);
+    for (int k : new int[] {1, 20, 50, 1000}) {
+      float[] row = awkwardRow(r, 151936);
+      float[] sorted = row.clone();
+      java.util.Arrays.sort(sorted);
+      float kth = sorted[row.length - k];
+      float[] expected = row.clone();
+      for (int i = 0; i < expected.length; i++) if (expected[i] < kth) expected[i] = NEG;
+      float[] got = row.clone();
+      LogitsProcessors.topK(got, k);
+      for (int i = 0; i < row.length; i++)
+        assertEquals(
+            Float.floatToIntBits(expected[i]),
+            Float.floatToIntBits(got[i]),
+            "k " + k + ", id " + i);
+    }
+  }
+
+  @Test
+  void topPOverTheLiveTokensDecidesAsThePassOverTheWholeVocabularyDid() {
+    java.util.SplittableRandom r = new java.util.SplittableRandom(13);
+    for (int trial = 0; trial < 60; trial++) {
+      int n = trial < 40 ? 1 + r.nextInt(300) : 151936;
+      float[] row = awkwardRow(r, n);
+      if (trial % 3 == 0) LogitsProcessors.topK(row, 1 + r.nextInt(Math.min(n, 60)));
+      if (trial == 7) java.util.Arrays.fill(row, NEG);
+      float p = new float[] {0.01f, 0.5f, 0.8f, 0.95f, 0.999f}[trial % 5];
+      float[] expected = row.clone();
+      topPOverTheWholeVocabulary(expected, p);
+      float[] got = row.clone();
+      LogitsProcessors.topP(got, p);
+      for (int i = 0; i < n; i++)
+        assertEquals(
+            Float.floatToIntBits(expected[i]),
+            Float.floatToIntBits(got[i]),
+            "trial " + trial + ", p " + p + ", id " + i);
+    }
+  }
+
+  /**
+   * The implementation topP had before it skipped -inf tokens (commit 9dde5c3), kept as the oracle:
+   * every token of the vocabulary gets a probability (0 for -inf) and every pass visits them all.
+   */
+  private static void topPOverTheWholeVocabulary(float[] logits, float p) {
+    float max = NEG;
+    for (float v : logits) if (v > max) max = v;
+    double sum = 0;
+    double[] prob = new double[logits.length];
+    for (int i = 0; i < logits.length; i++) {
+      double e = logits[i] == NEG ? 0 : Math.exp((double) logits[i] - max);
+      prob[i] = e;
+      sum += e;
+    }
+    for (int i = 0; i < prob.length; i++) prob[i] /= sum;
+    double threshold = 1.0 / 1024;
+    int n;
+    while (true) {
+      double mass = 0;
+      n = 0;
+      for (double v : prob)
+        if (v > threshold) {
+          mass += v;
+          n++;
+        }
+      if (mass >= p || threshold == 0) break;
+      threshold = threshold < 1e-30 ? 0 : threshold / 1024;
+    }
+    Integer[] cand = new Integer[n];
+    int j = 0;
+    for (int i = 0; i < prob.length; i++) if (prob[i] > threshold) cand[j++] = i;
+    // descending by logit (Float.compare order, NaN-free rows sort as the sortable ints did), then
+    // ascending by id
+    java.util.Arrays.sort(
+        cand,
+        (a, b) -> {
+          int c = Float.compare(logits[b], logits[a]);
+          return c != 0 ? c : Integer.compare(a, b);
+        });
+    boolean[] keep = new boolean[logits.length];
+    double above = 0;
+    for (int i : cand) {
+      if (above < p) keep[i] = true;
+      else break;
+      above += prob[i];
+    }
+    for (int i = 0; i < logits.length; i++) if (!keep[i]) logits[i] = NEG;
+  }
+
+  @Test
+  void argmaxNeverPicksANaNOverANumber() {
+    assertEquals(2, LogitsProcessors.argmax(new float[] {Float.NaN, 1f, 3f, Float.NaN}));
+    assertEquals(0, LogitsProcessors.argmax(new float[] {Float.NaN, Float.NaN}));
+    assertEquals(0, LogitsProcessors.argmax(new float[0]));
+  }
+
   private static float[] ln(double... p) {
     float[] out = new float[p.length];
     for (int i = 0; i < p.length; i++) out[i] = (float) Math.log(p[i]);
