@@ -81,6 +81,24 @@ public final class BenchCommand implements Runnable {
     String arrivals;
 
     @Option(
+        names = "--temperature",
+        description =
+            "with --server: every stream samples at this temperature (> 0), seeded with its index;"
+                + " unset: the server's default (greedy unless generation_config.json samples)")
+    Float temperature;
+
+    @Option(
+        names = "--top-k",
+        description = "with --server: top-k for sampled streams (0 disables; unset: the default)")
+    Integer topK;
+
+    @Option(
+        names = "--top-p",
+        description =
+            "with --server: top-p in (0, 1] for sampled streams (1 disables; unset: the default)")
+    Float topP;
+
+    @Option(
         names = "--prompt-tokens",
         defaultValue = "128",
         description = "prompt length (default ${DEFAULT-VALUE})")
@@ -148,6 +166,9 @@ public final class BenchCommand implements Runnable {
               newTokens,
               promptTokens,
               arrivals.equals("staggered"),
+              temperature == null && topK == null && topP == null
+                  ? null
+                  : new DecodeServerBench.Sampling(temperature, topK, topP),
               spec.commandLine().getOut());
         } catch (IllegalStateException e) {
           throw new UserError(e.getMessage());
@@ -157,6 +178,9 @@ public final class BenchCommand implements Runnable {
       if (model == null)
         throw new UserError("bench decode needs --model DIR (in-process) or --server ADDR");
       client.rejectAll("--server (--model measures the model in this process)");
+      if (temperature != null || topK != null || topP != null)
+        throw new UserError(
+            "--temperature, --top-k and --top-p go with --server (--model times greedy steps)");
       if (promptTokens < 1)
         throw new UserError("--prompt-tokens must be >= 1, got " + promptTokens);
       if (newTokens < 2) throw new UserError("--new-tokens must be >= 2, got " + newTokens);

@@ -123,6 +123,57 @@ class ServeDecoderCommandTest {
   }
 
   @Test
+  void benchDecodeCanSampleAndSaysSoInItsJsonAndSamplingOptionsNeedAServer() {
+    VlmRun r =
+        VlmRun.of(
+            "bench",
+            "decode",
+            "--server",
+            "localhost:" + server.port(),
+            "--concurrency",
+            "2",
+            "--new-tokens",
+            "4",
+            "--prompt-tokens",
+            "3",
+            "--temperature",
+            "0.7",
+            "--top-k",
+            "20",
+            "--top-p",
+            "0.9");
+    assertEquals(0, r.code(), r.err());
+    JsonObject json = JsonParser.parseString(r.lastLine()).getAsJsonObject();
+    JsonObject sampling = json.getAsJsonObject("sampling");
+    assertEquals(0.7f, sampling.get("temperature").getAsFloat());
+    assertEquals(20, sampling.get("top_k").getAsInt());
+    assertEquals(0.9f, sampling.get("top_p").getAsFloat());
+    assertEquals(
+        8, json.getAsJsonArray("levels").get(0).getAsJsonObject().get("tokens").getAsInt());
+
+    VlmRun bad =
+        VlmRun.of(
+            "bench",
+            "decode",
+            "--server",
+            "localhost:" + server.port(),
+            "--concurrency",
+            "1",
+            "--new-tokens",
+            "2",
+            "--temperature",
+            "-1");
+    assertEquals(2, bad.code(), bad.out() + bad.err());
+    assertTrue(bad.err().contains("temperature"), bad.err());
+
+    VlmRun local =
+        VlmRun.of(
+            "bench", "decode", "--model", TinyCheckpoints.decoderTiny().toString(), "--top-k", "5");
+    assertEquals(2, local.code(), local.out() + local.err());
+    assertTrue(local.err().contains("go with --server"), local.err());
+  }
+
+  @Test
   void benchDecodeOnAModelPairsBatchStepsWithSingleRowStepsAndReportsTheirRatio() {
     VlmRun r =
         VlmRun.of(

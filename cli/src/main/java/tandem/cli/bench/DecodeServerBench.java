@@ -37,12 +37,35 @@ import tandem.proto.types.v1.GenerationParams;
  *       itl_p99_ms}).
  * </ul>
  *
- * With {@code staggered} arrivals a level's streams start one after another, each as soon as the
+ * With {@link Sampling} the streams sample (temperature, top-k, top-p, each stream seeded with its
+ * index) instead of taking the server's defaults (greedy unless the checkpoint's
+ * generation_config.json says otherwise): the logits processors then run for every row of every
+ * step, and the step overhead shows what they cost.
+ *
+ * <p>With {@code staggered} arrivals a level's streams start one after another, each as soon as the
  * previous one has its first token, so every new prompt is prefilled while the earlier streams
  * decode: the inter-token percentiles then show how much a prefill disturbs the running streams.
  */
 public final class DecodeServerBench {
   private DecodeServerBench() {}
+
+  /**
+   * Sampling controls every stream sends (the server validates them: temperature > 0, top_k >= 0,
+   * top_p in (0, 1]); null fields are left to the server's defaults.
+   */
+  public record Sampling(Float temperature, Integer topK, Float topP) {
+    void applyTo(GenerationParams.Builder p, int stream) {
+      if (temperature != null) p.setTemperature(temperature);
+      if (topK != null) p.setTopK(topK);
+      if (topP != null) p.setTopP(topP);
+      p.setSeed(stream);
+    }
+
+    String json() {
+      return String.format(
+          Locale.ROOT, "{\"temperature\":%s,\"top_k\":%s,\"top_p\":%s}", temperature, topK, topP);
+    }
+  }
 
   /** One concurrency level's numbers. */
   public record Level(
@@ -66,6 +89,7 @@ public final class DecodeServerBench {
       int newTokens,
       int promptTokens,
       boolean staggered,
+      Sampling sampling,
       PrintWriter out)
       throws InterruptedException {
     ManagedChannel ch = client.open(address);
@@ -73,10 +97,10 @@ public final class DecodeServerBench {
       var stub = DecoderServiceGrpc.newStub(ch);
       SplittableRandom rnd = new SplittableRandom(7);
       // Warm-up: one short stream so the first level does not pay for connection setup.
-      runLevel(stub, 1, Math.min(4, newTokens), promptTokens, false, rnd);
+      runLevel(stub, 1, Math.min(4, newTokens), promptTokens, false, sampling, rnd);
       List<Level> levels = new ArrayList<>();
       for (int c : concurrencies) {
-        Level l = runLevel(stub, c, newTokens, promptTokens, staggered, rnd);
+        Level l = runLevel(stub, c, newTokens, promptTokens, staggered, sampling, rnd);
         levels.add(l);
         out.printf(
             Locale.ROOT,
@@ -95,7 +119,7 @@ public final class DecodeServerBench {
             l.wallS);
         out.flush();
       }
-      out.println(json(address, newTokens, promptTokens, staggered, levels));
+      out.println(json(address, newTokens, promptTokens, staggered, sampling, levels));
       out.flush();
       return levels;
     } finally {
@@ -105,16 +129,23 @@ public final class DecodeServerBench {
   }
 
   static String json(
-      String address, int newTokens, int promptTokens, boolean staggered, List<Level> levels) {
+      String address,
+      int newTokens,
+      int promptTokens,
+      boolean staggered,
+      Sampling sampling,
+      List<Level> levels) {
     StringBuilder sb = new StringBuilder();
     sb.append(
         String.format(
             Locale.ROOT,
-            "{\"server\":\"%s\",\"new_tokens\":%d,\"prompt_tokens\":%d,\"arrivals\":\"%s\",\"levels\":[",
+            "{\"server\":\"%s\",\"new_tokens\":%d,\"prompt_tokens\":%d,\"arrivals\":\"%s\","
+                + "\"sampling\":%s,\"levels\":[",
             address.replace("\"", ""),
             newTokens,
             promptTokens,
-            staggered ? "staggered" : "together"));
+            staggered ? "staggered" : "together",
+            sampling == null ? "\"server defaults\"" : sampling.json()));
     for (int i = 0; i < levels.size(); i++) {
       Level l = levels.get(i);
       if (i > 0) sb.append(',');
@@ -158,18 +189,19 @@ public final class DecodeServerBench {
       int newTokens,
       int promptTokens,
       boolean staggered,
+      Sampling sampling,
       SplittableRandom rnd)
       throws InterruptedException {
     List<CompletableFuture<Stream>> futures = new ArrayList<>();
     long t0 = System.nanoTime();
     for (int i = 0; i < concurrency; i++) {
+      GenerationParams.Builder params =
+          GenerationParams.newBuilder().setMaxNewTokens(newTokens).setMinNewTokens(newTokens);
+      if (sampling != null) sampling.applyTo(params, i);
       GenerateRequest.Builder req =
           GenerateRequest.newBuilder()
               .setRequestId("bench-" + concurrency + "-" + i)
-              .setParams(
-                  GenerationParams.newBuilder()
-                      .setMaxNewTokens(newTokens)
-                      .setMinNewTokens(newTokens));
+              .setParams(params);
       // Ordinary vocabulary ids (below Qwen's special tokens), so no prompt contains a stop or
       // image token.
       for (int k = 0; k < promptTokens; k++) req.addInputIds(rnd.nextInt(151643));
