@@ -55,10 +55,36 @@ public final class LogitsProcessors {
    * survive, as with {@code scores < topk(scores, k)[..., -1]}).
    */
   public static void topK(float[] logits, int k) {
-    if (k <= 0 || k >= logits.length) return;
+    topKLive(logits, k);
+  }
+
+  /**
+   * {@link #topK}, returning the ids still live after it (logit above -inf, NaN included),
+   * ascending: the only ids top-p and the sampler need to visit.
+   */
+  static int[] topKLive(float[] logits, int k) {
+    if (k <= 0 || k >= logits.length) return liveIds(logits);
     float kth = kthLargest(logits, k);
-    for (int i = 0; i < logits.length; i++)
+    int[] live = new int[Math.min(logits.length, 2 * k + 16)];
+    int m = 0;
+    for (int i = 0; i < logits.length; i++) {
       if (logits[i] < kth) logits[i] = Float.NEGATIVE_INFINITY;
+      else if (logits[i] != Float.NEGATIVE_INFINITY) {
+        if (m == live.length) live = Arrays.copyOf(live, Math.min(logits.length, 2 * m));
+        live[m++] = i;
+      }
+    }
+    return Arrays.copyOf(live, m);
+  }
+
+  /** The ids whose logit is above -inf (NaN included), ascending. */
+  static int[] liveIds(float[] logits) {
+    int m = 0;
+    for (float v : logits) if (v != Float.NEGATIVE_INFINITY) m++;
+    int[] live = new int[m];
+    m = 0;
+    for (int i = 0; i < logits.length; i++) if (logits[i] != Float.NEGATIVE_INFINITY) live[m++] = i;
+    return live;
   }
 
   /**
@@ -66,22 +92,23 @@ public final class LogitsProcessors {
    * a token is removed when c <= 1 - p. Equivalently a token survives iff the probability mass
    * strictly above it is < p, which lets us sort only the tokens above a threshold whose mass
    * already reaches p.
-   *
-   * <p>Only the tokens still live (logit above -inf) are visited after the first scan: after top-k
-   * they are a few dozen of the 151,936, and each -inf token only ever added an exact 0 to the sums
-   * (the same doubles, added in the same order, as a pass over the whole vocabulary).
    */
   public static void topP(float[] logits, float p) {
     if (p >= 1f) return;
+    topP(logits, p, liveIds(logits));
+  }
+
+  /**
+   * {@link #topP} given the ids still live ({@link #liveIds}: after top-k, a few dozen of the
+   * 151,936), returning those that stay live. Each -inf token only ever added an exact 0 to the
+   * sums, so visiting the live ids alone, in order, adds the same doubles in the same order as a
+   * pass over the whole vocabulary.
+   */
+  static int[] topP(float[] logits, float p, int[] live) {
+    if (p >= 1f) return live;
+    int m = live.length;
     float max = Float.NEGATIVE_INFINITY;
-    int m = 0;
-    for (float v : logits) {
-      if (v > max) max = v;
-      if (v != Float.NEGATIVE_INFINITY) m++;
-    }
-    int[] live = new int[m];
-    m = 0;
-    for (int i = 0; i < logits.length; i++) if (logits[i] != Float.NEGATIVE_INFINITY) live[m++] = i;
+    for (int id : live) if (logits[id] > max) max = logits[id];
     double sum = 0;
     double[] prob = new double[m];
     for (int j = 0; j < m; j++) {
@@ -116,13 +143,22 @@ public final class LogitsProcessors {
     Arrays.sort(keys);
     boolean[] keep = new boolean[m];
     double above = 0;
+    int kept = 0;
     for (long key : keys) {
       int j = (int) key;
-      if (above < p) keep[j] = true;
-      else break;
+      if (above < p) {
+        keep[j] = true;
+        kept++;
+      } else break;
       above += prob[j];
     }
-    for (int j = 0; j < m; j++) if (!keep[j]) logits[live[j]] = Float.NEGATIVE_INFINITY;
+    int[] out = new int[kept];
+    kept = 0;
+    for (int j = 0; j < m; j++) {
+      if (keep[j]) out[kept++] = live[j];
+      else logits[live[j]] = Float.NEGATIVE_INFINITY;
+    }
+    return out;
   }
 
   /** An int that orders floats descending when compared as signed ints (NaN-free input). */

@@ -53,9 +53,10 @@ public final class SequenceState {
     LogitsProcessors.minNewTokens(logits, generated(), settings.minNewTokens(), settings.stopIds());
     if (!settings.doSample()) return LogitsProcessors.argmax(logits);
     LogitsProcessors.temperature(logits, settings.temperature());
-    LogitsProcessors.topK(logits, settings.topK());
-    LogitsProcessors.topP(logits, settings.topP());
-    return Sampler.sample(logits, rng);
+    // top-k hands on the ids it left live, so top-p and the draw visit those alone
+    int[] live = LogitsProcessors.topKLive(logits, settings.topK());
+    live = LogitsProcessors.topP(logits, settings.topP(), live);
+    return Sampler.sample(logits, live, rng);
   }
 
   public void append(int id) {

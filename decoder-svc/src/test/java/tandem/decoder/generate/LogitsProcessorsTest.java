@@ -241,6 +241,61 @@ class LogitsProcessorsTest {
   }
 
   @Test
+  void theSampledPathOverLiveIdsDrawsWhatThePassesOverTheWholeVocabularyDrew() {
+    java.util.SplittableRandom r = new java.util.SplittableRandom(14);
+    for (int trial = 0; trial < 200; trial++) {
+      int n = trial < 150 ? 2 + r.nextInt(400) : 151936;
+      float[] row = awkwardRow(r, n);
+      row[r.nextInt(n)] = 5f; // at least one live token
+      for (int i = 0; i < n; i++) if (Float.isNaN(row[i])) row[i] = 1f; // a NaN row cannot draw
+      float t = new float[] {0.3f, 0.7f, 1f, 1.5f}[trial % 4];
+      int k = new int[] {0, 1, 20, 50, n}[trial % 5];
+      float p = new float[] {1f, 0.95f, 0.5f, 0.01f}[(trial / 5) % 4];
+      long seed = r.nextLong();
+
+      float[] expected = row.clone();
+      LogitsProcessors.temperature(expected, t);
+      if (k > 0 && k < n) {
+        float[] sorted = expected.clone();
+        java.util.Arrays.sort(sorted);
+        float kth = sorted[n - k];
+        for (int i = 0; i < n; i++) if (expected[i] < kth) expected[i] = NEG;
+      }
+      if (p < 1f) topPOverTheWholeVocabulary(expected, p);
+      int want = drawOverTheWholeVocabulary(expected, new java.util.SplittableRandom(seed));
+
+      float[] got = row.clone();
+      LogitsProcessors.temperature(got, t);
+      int[] live = LogitsProcessors.topKLive(got, k);
+      live = LogitsProcessors.topP(got, p, live);
+      int drawn = Sampler.sample(got, live, new java.util.SplittableRandom(seed));
+      assertEquals(
+          want, drawn, "trial " + trial + ", n " + n + ", t " + t + ", k " + k + ", p " + p);
+      assertArrayEquals(expected, got, "trial " + trial);
+      assertArrayEquals(LogitsProcessors.liveIds(got), live, "trial " + trial);
+    }
+  }
+
+  /** The draw as Sampler made it before it took live ids: every pass over the whole row. */
+  private static int drawOverTheWholeVocabulary(
+      float[] logits, java.util.random.RandomGenerator rng) {
+    float max = NEG;
+    for (float v : logits) if (v > max) max = v;
+    double total = 0;
+    for (float v : logits) if (v != NEG) total += Math.exp((double) v - max);
+    double u = rng.nextDouble() * total;
+    double acc = 0;
+    int last = -1;
+    for (int i = 0; i < logits.length; i++) {
+      if (logits[i] == NEG) continue;
+      acc += Math.exp((double) logits[i] - max);
+      last = i;
+      if (u < acc) return i;
+    }
+    return last;
+  }
+
+  @Test
   void argmaxNeverPicksANaNOverANumber() {
     assertEquals(2, LogitsProcessors.argmax(new float[] {Float.NaN, 1f, 3f, Float.NaN}));
     assertEquals(0, LogitsProcessors.argmax(new float[] {Float.NaN, Float.NaN}));
