@@ -26,16 +26,20 @@ public final class Sampler {
     float max = Float.NEGATIVE_INFINITY;
     for (int id : live) if (logits[id] > max) max = logits[id];
     if (max == Float.NEGATIVE_INFINITY) throw new IllegalStateException("every token is banned");
+    // each e^(v - max) once: with top-k off the live ids are the whole vocabulary, and the second
+    // pass computing them again took a third of the draw (4.0 ms a row of 151,936)
+    double[] e = new double[live.length];
     double total = 0;
-    for (int id : live) total += Math.exp((double) logits[id] - max);
+    for (int j = 0; j < live.length; j++) {
+      e[j] = Math.exp((double) logits[live[j]] - max);
+      total += e[j];
+    }
     double u = rng.nextDouble() * total;
     double acc = 0;
-    int last = -1;
-    for (int id : live) {
-      acc += Math.exp((double) logits[id] - max);
-      last = id;
-      if (u < acc) return id;
+    for (int j = 0; j < live.length; j++) {
+      acc += e[j];
+      if (u < acc) return live[j];
     }
-    return last; // rounding left u at the very top
+    return live[live.length - 1]; // rounding left u at the very top
   }
 }
