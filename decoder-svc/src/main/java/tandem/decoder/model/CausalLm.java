@@ -1,5 +1,7 @@
 package tandem.decoder.model;
 
+import java.util.function.IntConsumer;
+
 /**
  * A causal LM with a slot-based KV cache. Not thread-safe: one scheduler thread drives it. The
  * methods after {@link #length} are optional: a model that only prefills whole prompts and decodes
@@ -115,4 +117,14 @@ public interface CausalLm extends AutoCloseable {
 
   /** Offers the slot's first {@code keys.length} blocks (full and written) to the prefix cache. */
   default void offer(int slot, PrefixKey[] keys) {}
+
+  /**
+   * Runs {@code body.accept(i)} for every i in [0, n) and returns when all are done, on the threads
+   * that compute the passes where the model has some (they are idle between passes); the scheduler
+   * chooses each row's next token this way. {@code body} must not throw, nor call back into this
+   * model. This default runs them one after another on the caller.
+   */
+  default void forEachRow(int n, IntConsumer body) {
+    for (int i = 0; i < n; i++) body.accept(i);
+  }
 }

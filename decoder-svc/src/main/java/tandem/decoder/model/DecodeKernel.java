@@ -1,6 +1,7 @@
 package tandem.decoder.model;
 
 import java.util.Arrays;
+import java.util.function.IntConsumer;
 
 /**
  * The arithmetic of the Qwen3 forward pass and the K/V storage it reads, behind one seam: {@link
@@ -12,6 +13,11 @@ import java.util.Arrays;
 interface DecodeKernel extends AutoCloseable {
   /** "java" or "torch". */
   String name();
+
+  /** {@link CausalLm#forEachRow}: on the kernel's compute threads, or one after another. */
+  default void forEachRow(int n, IntConsumer body) {
+    for (int i = 0; i < n; i++) body.accept(i);
+  }
 
   /** The weight format held ("f32", "bf16", "q8_0"; libtorch's "f32" or "f16"). */
   String weights();

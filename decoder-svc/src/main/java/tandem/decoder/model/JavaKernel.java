@@ -3,6 +3,7 @@ package tandem.decoder.model;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -252,6 +253,11 @@ final class JavaKernel implements DecodeKernel {
     store.readRows(
         name, new long[] {n}, (r, row) -> System.arraycopy(row, 0, v, 0, n)); // one row of n
     return v;
+  }
+
+  @Override
+  public void forEachRow(int n, IntConsumer body) {
+    pool.parallelFor(n, body);
   }
 
   @Override

@@ -253,6 +253,11 @@ public final class Qwen3ForCausalLM implements CausalLm {
   }
 
   @Override
+  public void forEachRow(int n, java.util.function.IntConsumer body) {
+    kernel.forEachRow(n, body);
+  }
+
+  @Override
   public int kvShortfall(int slot, int tokens) {
     checkSlot(slot);
     return kernel.kvShortfall(slot, tokens);

@@ -134,6 +134,112 @@ class SchedulerTest {
         4, lm.largestStackedPrefill, "the four queued prompts were not prefilled in one call");
   }
 
+  /** Runs the rows' bodies on other threads at once, last row first, and counts the calls. */
+  static final class ThreadedRowsLm extends FakeCausalLm {
+    final java.util.concurrent.ExecutorService threads =
+        java.util.concurrent.Executors.newFixedThreadPool(4);
+    final java.util.concurrent.atomic.AtomicInteger widest =
+        new java.util.concurrent.atomic.AtomicInteger();
+
+    ThreadedRowsLm(int slots, float[] constantLogits) {
+      super(VOCAB, 4, slots, 256, constantLogits);
+    }
+
+    @Override
+    public void forEachRow(int n, java.util.function.IntConsumer body) {
+      widest.accumulateAndGet(n, Math::max);
+      List<java.util.concurrent.Future<?>> fs = new ArrayList<>();
+      for (int i = n - 1; i >= 0; i--) {
+        int row = i;
+        fs.add(threads.submit(() -> body.accept(row)));
+      }
+      for (var f : fs) {
+        try {
+          f.get();
+        } catch (Exception e) {
+          throw new AssertionError(e);
+        }
+      }
+    }
+  }
+
+  private static GenerationRequest sampled(int[] ids, int max, long seed) {
+    return new GenerationRequest(
+        "r",
+        ids,
+        new float[0],
+        39,
+        new GenerationSettings(max, 0, 0, 1f, true, 0.9f, 0, 1f, seed, new int[0]));
+  }
+
+  @Test
+  void rowsChooseTheirTokensAtOnceOnTheModelsThreadsAndDrawWhatTheyDrewOneAfterAnother()
+      throws Exception {
+    int[][] prompts = {{1, 2, 3}, {4, 5}, {6, 7, 8, 9}, {10}};
+    int[][] serial = new int[prompts.length][];
+    FakeCausalLm plain = FakeCausalLm.random(VOCAB, 4, 256);
+    plain.stepSleepMillis = 1;
+    Scheduler one = scheduler(plain, 8);
+    List<Collector> cs = new ArrayList<>();
+    for (int k = 0; k < prompts.length; k++) {
+      Collector c = new Collector();
+      one.submit(k % 2 == 0 ? sampled(prompts[k], 30, 100 + k) : request(prompts[k], 30), c);
+      cs.add(c);
+    }
+    for (int k = 0; k < prompts.length; k++) {
+      cs.get(k).await();
+      serial[k] = cs.get(k).array();
+    }
+
+    ThreadedRowsLm lm = new ThreadedRowsLm(4, null);
+    lm.stepSleepMillis = 1;
+    Scheduler many = scheduler(lm, 8);
+    cs.clear();
+    for (int k = 0; k < prompts.length; k++) {
+      Collector c = new Collector();
+      many.submit(k % 2 == 0 ? sampled(prompts[k], 30, 100 + k) : request(prompts[k], 30), c);
+      cs.add(c);
+    }
+    for (int k = 0; k < prompts.length; k++) {
+      cs.get(k).await();
+      assertTrue(serial[k].length > 3, "too short to mean anything: prompt " + k);
+      assertArrayEquals(serial[k], cs.get(k).array(), "prompt " + k);
+    }
+    assertTrue(lm.widest.get() > 1, "rows never chose together: widest " + lm.widest.get());
+    lm.threads.shutdownNow();
+  }
+
+  @Test
+  void aRowWhoseTokenCannotBeChosenEndsWithErrorAndTheRowsBesideItGoOn() throws Exception {
+    // every logit -inf but id 7's, and 7 is a stop id banned until 3 tokens: a sampled row has no
+    // token left to draw (choose throws), a greedy row takes the argmax of an all -inf row
+    float[] row = new float[VOCAB];
+    java.util.Arrays.fill(row, Float.NEGATIVE_INFINITY);
+    row[7] = 1f;
+    ThreadedRowsLm lm = new ThreadedRowsLm(2, row);
+    lm.stepSleepMillis = 5;
+    Scheduler s = scheduler(lm, 8);
+    Collector doomed = new Collector();
+    Collector fine = new Collector();
+    s.submit(
+        new GenerationRequest(
+            "doomed",
+            new int[] {1, 2},
+            new float[0],
+            39,
+            new GenerationSettings(5, 3, 0, 1f, true, 1f, 0, 1f, 1, new int[] {7})),
+        doomed);
+    s.submit(request(new int[] {3, 4}, 5), fine);
+    GenerationResult bad = doomed.await();
+    assertEquals(FinishReason.ERROR, bad.reason());
+    assertTrue(bad.error().contains("token selection failed"), bad.error());
+    assertTrue(bad.error().contains("every token is banned"), bad.error());
+    // the greedy row: three tokens while 7 is banned, then 7, which stops it
+    assertEquals(FinishReason.STOP, fine.await().reason());
+    assertEquals(List.of(0, 0, 0, 7), fine.ids);
+    lm.threads.shutdownNow();
+  }
+
   @Test
   void moreStreamsThanSlotsAllFinishBySlotReuse() throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 2, 64);
