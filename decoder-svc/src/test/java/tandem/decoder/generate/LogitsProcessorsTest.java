@@ -162,11 +162,7 @@ class LogitsProcessorsTest {
       for (int i = 0; i < expected.length; i++) if (expected[i] < kth) expected[i] = NEG;
       float[] got = row.clone();
       LogitsProcessors.topK(got, k);
-      for (int i = 0; i < row.length; i++)
-        assertEquals(
-            Float.floatToIntBits(expected[i]),
-            Float.floatToIntBits(got[i]),
-            "k " + k + ", id " + i);
+      assertArrayEquals(expected, got, "k " + k); // bit for bit: -0 is not 0 here
     }
   }
 
@@ -183,11 +179,7 @@ class LogitsProcessorsTest {
       topPOverTheWholeVocabulary(expected, p);
       float[] got = row.clone();
       LogitsProcessors.topP(got, p);
-      for (int i = 0; i < n; i++)
-        assertEquals(
-            Float.floatToIntBits(expected[i]),
-            Float.floatToIntBits(got[i]),
-            "trial " + trial + ", p " + p + ", id " + i);
+      assertArrayEquals(expected, got, "trial " + trial + ", p " + p); // bit for bit
     }
   }
 
