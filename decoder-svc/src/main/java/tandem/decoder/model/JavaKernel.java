@@ -518,10 +518,6 @@ final class JavaKernel implements DecodeKernel {
     return high ? (pair & 0xFFFF) | (b << 16) : (pair & 0xFFFF0000) | b;
   }
 
-  /**
-   * Query heads of kv head g for row r (position pos of slot), over positions [0, pos], into attn
-   * [r, heads·d].
-   */
   /** A buffer of at least {@code size} floats for {@code rows} rows of logits (contents stale). */
   private float[] logitsBuffer(int size, int rows) {
     if (rows > LOGITS_SCRATCH_ROWS) return new float[size];
@@ -533,6 +529,10 @@ final class JavaKernel implements DecodeKernel {
     return b;
   }
 
+  /**
+   * Query heads of kv head g for row r (position pos of slot), over positions [0, pos], into attn
+   * [r, heads·d].
+   */
   private void attend(int l, float[] rows, float[] attn, int r, int g, int slot, int pos) {
     int d = headDim;
     int len = pos + 1;
