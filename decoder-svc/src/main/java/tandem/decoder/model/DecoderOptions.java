@@ -95,48 +95,6 @@ public record DecoderOptions(
     this(device, dtype, slots, maxSeqLen, "auto");
   }
 
-  public DecoderOptions withSlots(int newSlots) {
-    return new DecoderOptions(
-        device,
-        dtype,
-        newSlots,
-        maxSeqLen,
-        weights,
-        kvCacheBytes,
-        kvDtype,
-        prefixCache,
-        gpuMemoryFraction,
-        kvPreallocate);
-  }
-
-  public DecoderOptions withMaxSeqLen(int newMaxSeqLen) {
-    return new DecoderOptions(
-        device,
-        dtype,
-        slots,
-        newMaxSeqLen,
-        weights,
-        kvCacheBytes,
-        kvDtype,
-        prefixCache,
-        gpuMemoryFraction,
-        kvPreallocate);
-  }
-
-  public DecoderOptions withWeights(String newWeights) {
-    return new DecoderOptions(
-        device,
-        dtype,
-        slots,
-        maxSeqLen,
-        newWeights,
-        kvCacheBytes,
-        kvDtype,
-        prefixCache,
-        gpuMemoryFraction,
-        kvPreallocate);
-  }
-
   /** With this KV cache: budget in bytes (0 = default), "bf16" or "f32", prefix reuse on or off. */
   public DecoderOptions withKvCache(long bytes, String newKvDtype, boolean prefix) {
     return new DecoderOptions(
@@ -149,21 +107,6 @@ public record DecoderOptions(
         newKvDtype,
         prefix,
         gpuMemoryFraction,
-        kvPreallocate);
-  }
-
-  /** With this share of the GPU's memory for the decoder on CUDA (when the KV budget is 0). */
-  public DecoderOptions withGpuMemoryFraction(double fraction) {
-    return new DecoderOptions(
-        device,
-        dtype,
-        slots,
-        maxSeqLen,
-        weights,
-        kvCacheBytes,
-        kvDtype,
-        prefixCache,
-        fraction,
         kvPreallocate);
   }
 
