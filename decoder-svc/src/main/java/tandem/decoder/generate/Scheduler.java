@@ -937,8 +937,8 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Picks, appends and emits the next token of {@code s} from its logits; ends it when a stop rule
-   * fires.
+   * Appends and emits the token chosen for {@code s} ({@link #step} chose it, on the model's
+   * threads), or ends it with ERROR when choosing failed; ends it when a stop rule fires.
    */
   private void accept(Seq s, int id, Throwable chooseFailure) {
     if (chooseFailure != null) {

@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.List;
+import java.util.function.IntConsumer;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -253,7 +254,7 @@ public final class Qwen3ForCausalLM implements CausalLm {
   }
 
   @Override
-  public void forEachRow(int n, java.util.function.IntConsumer body) {
+  public void forEachRow(int n, IntConsumer body) {
     kernel.forEachRow(n, body);
   }
 
