@@ -14,6 +14,8 @@ import tandem.cli.bench.DecodeServerBench;
 import tandem.decoder.model.ComputeThreads;
 import tandem.decoder.model.DecoderOptions;
 import tandem.decoder.model.Greedy;
+import tandem.decoder.model.KvExhaustedException;
+import tandem.decoder.model.KvStats;
 import tandem.decoder.model.Qwen3ForCausalLM;
 import tandem.decoder.model.WeightFormat;
 
@@ -133,6 +135,19 @@ public final class BenchCommand implements Runnable {
     int batch;
 
     /**
+     * The in-process bench holds a known set of sequences (the batch's, one for single-row steps),
+     * so by default its KV budget is exactly what they take at full length, not a server's default
+     * budget (512 MiB on CPU), which 8 sequences of 1,000 tokens on the full-size model exceed.
+     */
+    @Option(
+        names = "--kv-cache-bytes",
+        defaultValue = "0",
+        description =
+            "with --model: KV cache budget in bytes (default 0 = what the bench's sequences take"
+                + " at full length; with --device cuda, the server's default)")
+    long kvCacheBytes;
+
+    /**
      * All cores by default: the Java kernel splits each weight matrix across threads, and two
      * threads read memory faster than one; prefill's GEMMs scale too. {@code --threads 1} measures
      * one core.
@@ -195,6 +210,10 @@ public final class BenchCommand implements Runnable {
       } catch (IllegalArgumentException e) {
         throw new UserError(e.getMessage());
       }
+      if (kvCacheBytes < 0)
+        throw new UserError(
+            "--kv-cache-bytes must be >= 0 (0 = what the bench's sequences take), got "
+                + kvCacheBytes);
       DecoderOptions opts =
           new DecoderOptions(
               GenerateCommand.deviceOption(device),
@@ -202,6 +221,10 @@ public final class BenchCommand implements Runnable {
               batch > 1 ? batch + 1 : 1, // with --batch: the batch's slots and one for single steps
               promptTokens + Math.max(newTokens, 8) + 1, // the warm-up generates 8
               weights);
+      if (kvCacheBytes > 0 || opts.device().equals("cpu")) {
+        // a budget larger than slots × max-seq-len takes only their blocks (DecodeKernel.kvBlocks)
+        opts = opts.withKvCache(kvCacheBytes > 0 ? kvCacheBytes : Long.MAX_VALUE, null, true);
+      }
       java.io.PrintWriter out = spec.commandLine().getOut();
       long t0 = System.nanoTime();
       try (Qwen3ForCausalLM lm = Qwen3ForCausalLM.load(model, opts)) {
@@ -214,6 +237,17 @@ public final class BenchCommand implements Runnable {
             lm.decodeKernel(),
             lm.weightFormat(),
             rssMb("VmRSS"));
+        KvStats kv = lm.kvStats();
+        out.printf(
+            Locale.ROOT,
+            "KV cache: %d blocks of %d tokens (%.1f MiB of %s) for %d sequences of up to %d"
+                + " tokens%n",
+            kv.capacityBlocks(),
+            kv.blockTokens(),
+            kv.capacityBlocks() * (double) kv.blockBytes() / (1 << 20),
+            kv.dtype(),
+            opts.slots(),
+            opts.maxSeqLen());
         SplittableRandom rnd = new SplittableRandom(1);
         int[] prompt = new int[promptTokens];
         for (int i = 0; i < prompt.length; i++)
@@ -409,6 +443,10 @@ public final class BenchCommand implements Runnable {
                     computeMs)
                 : "");
         out.flush();
+      } catch (KvExhaustedException e) {
+        throw new UserError(
+            e.getMessage()
+                + ": give --kv-cache-bytes 0 (what the bench's sequences take) or a larger budget");
       }
       return 0;
     }

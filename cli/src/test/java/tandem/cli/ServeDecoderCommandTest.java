@@ -203,6 +203,56 @@ class ServeDecoderCommandTest {
   }
 
   @Test
+  void benchDecodeOnAModelHoldsItsSequencesWholeUnlessGivenASmallerKvBudget() {
+    String model = TinyCheckpoints.decoderTiny().toString();
+    // --batch 2: three sequences (the batch's two and one for single-row steps) of up to 100
+    // prompt + 8 warm-up (more than --new-tokens 4) + 1 tokens = 109: 4 blocks of 32 each
+    VlmRun whole =
+        VlmRun.of(
+            "bench",
+            "decode",
+            "--model",
+            model,
+            "--batch",
+            "2",
+            "--prompt-tokens",
+            "100",
+            "--new-tokens",
+            "4");
+    assertEquals(0, whole.code(), whole.err());
+    assertTrue(
+        whole.out().contains("KV cache: 12 blocks of 32 tokens")
+            && whole.out().contains("for 3 sequences of up to 109 tokens"),
+        whole.out());
+
+    // a budget of 4 blocks (8 KiB each for this model: 2 layers × 2 KV heads × 16 dims × K and V
+    // × 2 bytes × 32 tokens) runs out while the batch is prefilled: a user error naming the option
+    VlmRun small =
+        VlmRun.of(
+            "bench",
+            "decode",
+            "--model",
+            model,
+            "--batch",
+            "2",
+            "--prompt-tokens",
+            "100",
+            "--new-tokens",
+            "4",
+            "--kv-cache-bytes",
+            String.valueOf(4 * 8192 + 100));
+    assertEquals(2, small.code(), small.out() + small.err());
+    assertTrue(small.out().contains("KV cache: 4 blocks of 32 tokens"), small.out());
+    assertTrue(
+        small.err().contains("out of blocks") && small.err().contains("--kv-cache-bytes"),
+        small.err());
+
+    VlmRun negative = VlmRun.of("bench", "decode", "--model", model, "--kv-cache-bytes", "-1");
+    assertEquals(2, negative.code(), negative.out() + negative.err());
+    assertTrue(negative.err().contains("--kv-cache-bytes must be >= 0"), negative.err());
+  }
+
+  @Test
   void helpListsEveryDecoderSettingWithItsVariableAndABadValueIsAOneLineUserError() {
     VlmRun help = VlmRun.of("serve", "decoder", "--help");
     assertEquals(0, help.code(), help.err());
