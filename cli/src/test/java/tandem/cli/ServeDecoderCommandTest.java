@@ -207,8 +207,8 @@ class ServeDecoderCommandTest {
     String model = TinyCheckpoints.decoderTiny().toString();
     // --batch 2: three sequences (the batch's two and one for single-row steps) of up to 100
     // prompt + 8 warm-up (more than --new-tokens 4) + 1 tokens = 109: 4 blocks of 32 each
-    VlmRun whole =
-        VlmRun.of(
+    List<String> args =
+        List.of(
             "bench",
             "decode",
             "--model",
@@ -219,6 +219,7 @@ class ServeDecoderCommandTest {
             "100",
             "--new-tokens",
             "4");
+    VlmRun whole = VlmRun.of(args.toArray(String[]::new));
     assertEquals(0, whole.code(), whole.err());
     assertTrue(
         whole.out().contains("KV cache: 12 blocks of 32 tokens")
@@ -227,20 +228,9 @@ class ServeDecoderCommandTest {
 
     // a budget of 4 blocks (8 KiB each for this model: 2 layers × 2 KV heads × 16 dims × K and V
     // × 2 bytes × 32 tokens) runs out while the batch is prefilled: a user error naming the option
-    VlmRun small =
-        VlmRun.of(
-            "bench",
-            "decode",
-            "--model",
-            model,
-            "--batch",
-            "2",
-            "--prompt-tokens",
-            "100",
-            "--new-tokens",
-            "4",
-            "--kv-cache-bytes",
-            String.valueOf(4 * 8192 + 100));
+    List<String> withBudget = new ArrayList<>(args);
+    withBudget.addAll(List.of("--kv-cache-bytes", String.valueOf(4 * 8192 + 100)));
+    VlmRun small = VlmRun.of(withBudget.toArray(String[]::new));
     assertEquals(2, small.code(), small.out() + small.err());
     assertTrue(small.out().contains("KV cache: 4 blocks of 32 tokens"), small.out());
     assertTrue(
