@@ -119,6 +119,14 @@ class ServeDecoderCommandTest {
     assertEquals(2, levels.get(1).getAsJsonObject().get("concurrency").getAsInt());
     assertEquals(8, levels.get(1).getAsJsonObject().get("tokens").getAsInt());
     assertTrue(levels.get(0).getAsJsonObject().get("aggregate_tok_s").getAsDouble() > 0);
+    for (var l : levels) {
+      // the mean model time of a decode step: positive, and the level's 3 decode steps, one after
+      // another, took no less than 3 of them
+      JsonObject level = l.getAsJsonObject();
+      double model = level.get("step_model_ms").getAsDouble();
+      assertTrue(model > 0, level.toString());
+      assertTrue(3 * model <= level.get("wall_s").getAsDouble() * 1e3, level.toString());
+    }
     assertTrue(json.has("aggregate_speedup_2_vs_1"));
   }
 

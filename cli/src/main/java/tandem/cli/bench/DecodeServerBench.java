@@ -32,6 +32,9 @@ import tandem.proto.types.v1.GenerationParams;
  *   <li>per-step overhead: the share of the server's decode-step time spent outside the model
  *       forward (logits processors, sampling, streaming), from GenerateFinal's step_model_ms /
  *       step_total_ms;
+ *   <li>model time a step ({@code step_model_ms}): the mean forward time of the decode steps the
+ *       streams took part in, as the server timed them (step_model_ms over generated_tokens − 1,
+ *       summed over the streams), to set beside the in-process {@code vlm bench decode --model};
  *   <li>inter-token latency: every gap between two token messages of a stream, as the client saw
  *       them, over all streams of the level, median and 99th percentile ({@code itl_p50_ms}, {@code
  *       itl_p99_ms}).
@@ -77,6 +80,7 @@ public final class DecodeServerBench {
       double ttftMeanMs,
       double ttftMaxMs,
       double stepOverheadPct,
+      double stepModelMs,
       double itlP50Ms,
       double itlP99Ms,
       long cachedPromptTokens) {}
@@ -105,8 +109,8 @@ public final class DecodeServerBench {
         out.printf(
             Locale.ROOT,
             "concurrency %d: aggregate %.2f tok/s, per-stream %.2f tok/s, TTFT mean %.0f ms (max"
-                + " %.0f ms), inter-token p50 %.0f ms p99 %.0f ms, step overhead %.2f%% (%d tokens"
-                + " in %.1f s)%n",
+                + " %.0f ms), inter-token p50 %.0f ms p99 %.0f ms, step overhead %.2f%%, model"
+                + " %.1f ms a step (%d tokens in %.1f s)%n",
             c,
             l.aggregateTokS,
             l.perStreamTokS,
@@ -115,6 +119,7 @@ public final class DecodeServerBench {
             l.itlP50Ms,
             l.itlP99Ms,
             l.stepOverheadPct,
+            l.stepModelMs,
             l.tokens,
             l.wallS);
         out.flush();
@@ -154,7 +159,8 @@ public final class DecodeServerBench {
               Locale.ROOT,
               "{\"concurrency\":%d,\"aggregate_tok_s\":%.3f,\"per_stream_tok_s\":%.3f,"
                   + "\"ttft_ms\":%.1f,\"ttft_max_ms\":%.1f,\"itl_p50_ms\":%.1f,\"itl_p99_ms\":%.1f,"
-                  + "\"step_overhead_pct\":%.3f,\"cached_prompt_tokens\":%d,\"tokens\":%d,\"wall_s\":%.3f}",
+                  + "\"step_overhead_pct\":%.3f,\"step_model_ms\":%.2f,\"cached_prompt_tokens\":%d,"
+                  + "\"tokens\":%d,\"wall_s\":%.3f}",
               l.concurrency,
               l.aggregateTokS,
               l.perStreamTokS,
@@ -163,6 +169,7 @@ public final class DecodeServerBench {
               l.itlP50Ms,
               l.itlP99Ms,
               l.stepOverheadPct,
+              l.stepModelMs,
               l.cachedPromptTokens,
               l.tokens,
               l.wallS));
@@ -233,6 +240,7 @@ public final class DecodeServerBench {
     double wallS = (System.nanoTime() - t0) / 1e9;
     int tokens = 0;
     double perStream = 0, ttftSum = 0, ttftMax = 0, model = 0, total = 0;
+    long decodeSteps = 0; // the decode steps the streams took part in, each counted once a stream
     long cached = 0;
     List<Double> gaps = new ArrayList<>();
     for (Stream s : streams) {
@@ -248,6 +256,7 @@ public final class DecodeServerBench {
       ttftMax = Math.max(ttftMax, s.ttftMs);
       model += f.getStepModelMs();
       total += f.getStepTotalMs();
+      decodeSteps += Math.max(0, f.getGeneratedTokens() - 1); // the first token comes from prefill
     }
     double overhead = total > 0 ? 100 * (total - model) / total : 0;
     gaps.sort(null);
@@ -260,6 +269,7 @@ public final class DecodeServerBench {
         ttftSum / streams.size(),
         ttftMax,
         overhead,
+        decodeSteps > 0 ? model / decodeSteps : 0,
         percentile(gaps, 0.50),
         percentile(gaps, 0.99),
         cached);
