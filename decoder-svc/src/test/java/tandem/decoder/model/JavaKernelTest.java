@@ -252,6 +252,38 @@ class JavaKernelTest {
     }
   }
 
+  /**
+   * With libtorch the rows of a step still choose their tokens at once, on the CPU compute pool:
+   * two rows that each wait for the other finish only if they run side by side (one after another,
+   * the first would wait out its 10 s and the test fail).
+   */
+  @Test
+  void theLibtorchKernelsRowsChooseAtOnceOnTheCpuPool() throws Exception {
+    int before = ComputeThreads.get();
+    if (before < 2) ComputeThreads.set(2);
+    try (Qwen3ForCausalLM lm = load(TinyCheckpoints.decoderTiny(), false, "auto", 2, 64)) {
+      assertEquals("torch", lm.decodeKernel());
+      java.util.concurrent.CountDownLatch both = new java.util.concurrent.CountDownLatch(2);
+      java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+      boolean[] met = new boolean[2];
+      lm.forEachRow(
+          2,
+          i -> {
+            threads.add(Thread.currentThread().getName());
+            both.countDown();
+            try {
+              met[i] = both.await(10, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+          });
+      assertTrue(met[0] && met[1], "both rows ran at the same time: " + threads);
+      assertEquals(2, threads.size(), threads.toString());
+    } finally {
+      if (before < 2) ComputeThreads.set(before);
+    }
+  }
+
   @Test
   void theGpuKvBudgetIsTheFractionLessWhatIsInUseAndTheActivationHeadroom() {
     long gib = 1L << 30;
