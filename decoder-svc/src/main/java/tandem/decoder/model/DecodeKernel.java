@@ -14,7 +14,10 @@ interface DecodeKernel extends AutoCloseable {
   /** "java" or "torch". */
   String name();
 
-  /** {@link CausalLm#forEachRow}: on the kernel's compute threads, or one after another. */
+  /**
+   * {@link CausalLm#forEachRow}: both kernels run the rows on the CPU compute pool; this default,
+   * one after another.
+   */
   default void forEachRow(int n, IntConsumer body) {
     for (int i = 0; i < n; i++) body.accept(i);
   }
