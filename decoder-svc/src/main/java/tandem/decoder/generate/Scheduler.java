@@ -368,14 +368,18 @@ public final class Scheduler implements AutoCloseable {
 
   /**
    * Runs requests through the whole path and waits for them, so the first real requests do not pay
-   * for lazy initialisation: up to 4 prompts of up to 256 tokens submitted together (one stacked
-   * prefill, then batched decode steps), because libtorch's first pass over that many rows costs
-   * ~2x a later one (fresh activation memory) and the batched decode kernel is compiled on first
-   * use. Call before reporting SERVING.
+   * for lazy initialisation: up to 4 prompts of up to 256 tokens (fewer when the KV budget holds
+   * fewer) submitted together (one stacked prefill, then batched decode steps), because libtorch's
+   * first pass over that many rows costs ~2x a later one (fresh activation memory) and the batched
+   * decode kernel is compiled on first use. Call before reporting SERVING.
    */
   public void warmUp(int tokenId) throws InterruptedException {
     int streams = Math.min(4, slotBusy.length);
     int len = Math.max(1, Math.min(256, Math.min(model.maxSeqLen(), config.contextLength()) - 3));
+    // within the KV budget, which the start accepts down to one block: a prompt validate() refuses
+    // would stop the server from ever starting (the four take turns through preemption)
+    if (kvAtStart != null)
+      len = (int) Math.max(1, Math.min(len, (long) kvAtStart.capacityBlocks() * blockTokens - 1));
     CountDownLatch done = new CountDownLatch(streams);
     List<GenerationResult> out = new java.util.concurrent.CopyOnWriteArrayList<>();
     GenerationSettings s = new GenerationSettings(2, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]);
