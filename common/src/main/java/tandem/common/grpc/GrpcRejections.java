@@ -21,6 +21,34 @@ import tandem.common.error.Rejection;
 public final class GrpcRejections {
   private GrpcRejections() {}
 
+  /**
+   * A refusal's {@link Rejection.Kind} in the trailers, beside the status: several kinds share one
+   * code (RESOURCE_EXHAUSTED is a request too large to ever run, a client over its rate, or a busy
+   * server), and a caller that passes the refusal on (the gateway to an HTTP client) needs to know
+   * which, e.g. to say 413 rather than 503 with Retry-After.
+   */
+  public static final Metadata.Key<String> KIND =
+      Metadata.Key.of("tandem-rejection-kind", Metadata.ASCII_STRING_MARSHALLER);
+
+  /** The trailers that go with {@link #status(Throwable)}: a refusal's kind, else none. */
+  public static Metadata trailers(Throwable t) {
+    Metadata m = new Metadata();
+    if (t instanceof Rejection r) m.put(KIND, r.kind().name());
+    return m;
+  }
+
+  /** The refusal's kind a failed call's trailers carry, or null (another server, or no refusal). */
+  public static Rejection.Kind kind(Throwable t) {
+    Metadata m = Status.trailersFromThrowable(t);
+    String k = m == null ? null : m.get(KIND);
+    if (k == null) return null;
+    try {
+      return Rejection.Kind.valueOf(k);
+    } catch (IllegalArgumentException unknown) {
+      return null; // a newer server's kind: the status code alone decides
+    }
+  }
+
   /** A refusal as a gRPC status: the kind's canonical code, the message as the description. */
   public static Status status(Rejection r) {
     return Status.fromCode(Status.Code.valueOf(r.kind().code())).withDescription(r.getMessage());
@@ -39,7 +67,7 @@ public final class GrpcRejections {
   /** {@link #status(Throwable)} as the exception a {@code StreamObserver.onError} takes. */
   public static StatusRuntimeException toStatusException(Throwable t) {
     if (t instanceof StatusRuntimeException s) return s;
-    return status(t).asRuntimeException();
+    return status(t).asRuntimeException(trailers(t));
   }
 
   /**
@@ -81,7 +109,7 @@ public final class GrpcRejections {
     void closeWith(RuntimeException e) {
       if (closed) return;
       try {
-        close(status(e), new Metadata());
+        close(status(e), trailers(e));
       } catch (IllegalStateException alreadyClosed) {
         // closed by another thread meanwhile: the first status stands
       }

@@ -41,6 +41,8 @@ class GrpcRejectionsTest {
         case "not-found" -> throw Rejection.notFound("no image with id 'x'");
         case "illegal" -> throw new IllegalArgumentException("max_new_tokens must be >= 1");
         case "bug" -> throw new IllegalStateException("broken");
+        case "overloaded" ->
+            out.onError(GrpcRejections.toStatusException(Rejection.overloaded("queue full")));
         default -> {
           out.onError(GrpcRejections.toStatusException(Rejection.unavailable("shutting down")));
           throw Rejection.internal("after onError", null); // the first status stands
@@ -50,6 +52,10 @@ class GrpcRejectionsTest {
   }
 
   private Status call(String what) throws Exception {
+    return failure(what).getStatus();
+  }
+
+  private StatusRuntimeException failure(String what) throws Exception {
     if (boot == null) {
       String name = InProcessServerBuilder.generateName();
       boot =
@@ -59,9 +65,21 @@ class GrpcRejectionsTest {
     }
     var stub = VisionServiceGrpc.newBlockingStub(channel);
     return assertThrows(
-            StatusRuntimeException.class,
-            () -> stub.embed(EmbedRequest.newBuilder().setClientScope(what).build()))
-        .getStatus();
+        StatusRuntimeException.class,
+        () -> stub.embed(EmbedRequest.newBuilder().setClientScope(what).build()));
+  }
+
+  /**
+   * RESOURCE_EXHAUSTED is three kinds (too large, rate-limited, overloaded): the trailers say
+   * which, thrown or passed to onError; a failure that is no refusal carries none.
+   */
+  @Test
+  void aRefusalsKindTravelsInItsTrailers() throws Exception {
+    assertEquals(Rejection.Kind.TOO_LARGE, GrpcRejections.kind(failure("too-large")));
+    assertEquals(Rejection.Kind.OVERLOADED, GrpcRejections.kind(failure("overloaded")));
+    assertEquals(Rejection.Kind.UNAVAILABLE, GrpcRejections.kind(failure("closed-first")));
+    assertEquals(null, GrpcRejections.kind(failure("illegal")));
+    assertEquals(null, GrpcRejections.kind(new RuntimeException("no status")));
   }
 
   @Test

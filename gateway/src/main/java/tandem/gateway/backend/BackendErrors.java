@@ -2,6 +2,7 @@ package tandem.gateway.backend;
 
 import io.grpc.Status;
 import tandem.common.error.Rejection;
+import tandem.common.grpc.GrpcRejections;
 import tandem.gateway.config.GatewaySettings;
 
 /**
@@ -13,7 +14,9 @@ final class BackendErrors {
 
   /**
    * @param exhausted the kind of RESOURCE_EXHAUSTED from this backend (an image too large, a queue
-   *     full)
+   *     full) when its trailers do not say (a refusal from Tandem's own services does:
+   *     decoder-svc's prompt larger than its whole KV budget is TOO_LARGE, its full queue
+   *     OVERLOADED)
    */
   static Rejection of(
       String backend,
@@ -40,9 +43,14 @@ final class BackendErrors {
                           + ")"));
       case CANCELLED ->
           new Rejection(Rejection.Kind.CANCELLED, "cancelled while waiting for " + backend);
-      case RESOURCE_EXHAUSTED -> new Rejection(exhausted, backend + ": " + what);
+      case RESOURCE_EXHAUSTED -> new Rejection(exhaustedKind(t, exhausted), backend + ": " + what);
       default -> new Rejection(kind(s.getCode()), backend + ": " + what);
     };
+  }
+
+  private static Rejection.Kind exhaustedKind(Throwable t, Rejection.Kind otherwise) {
+    Rejection.Kind k = GrpcRejections.kind(t);
+    return k != null && k.code().equals("RESOURCE_EXHAUSTED") ? k : otherwise;
   }
 
   /** The kind of a backend status other than the three above. */

@@ -179,7 +179,7 @@ public final class ClientLimiter implements ServerInterceptor {
     } catch (Rejection r) {
       call.close(
           GrpcRejections.status(r),
-          new Metadata()); // RESOURCE_EXHAUSTED: rate, streams per client, global cap
+          GrpcRejections.trailers(r)); // RESOURCE_EXHAUSTED: rate, streams per client, global cap
       return new ServerCall.Listener<>() {};
     }
     ServerCall.Listener<ReqT> delegate;

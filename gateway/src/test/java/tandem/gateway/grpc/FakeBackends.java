@@ -93,6 +93,9 @@ public final class FakeBackends {
     /** Reported as the final message's cached_prompt_tokens (prefix-cache reuse). */
     public volatile int cachedPromptTokens;
 
+    /** When set, every call is refused with it, as decoder-svc refuses (status and trailers). */
+    public volatile RuntimeException refuseWith;
+
     public Decoder(int[] ids, long delayMs, int dieAfter, boolean endless) {
       this.ids = ids;
       this.delayMs = delayMs;
@@ -104,6 +107,10 @@ public final class FakeBackends {
     public void generate(GenerateRequest req, StreamObserver<GenerateResponse> out) {
       last.set(req);
       traceId.set(tandem.common.telemetry.Telemetry.currentTraceId());
+      if (refuseWith != null) {
+        out.onError(tandem.common.grpc.GrpcRejections.toStatusException(refuseWith));
+        return;
+      }
       var call = (ServerCallStreamObserver<GenerateResponse>) out;
       call.setOnCancelHandler(cancelled::countDown);
       Thread t =
