@@ -50,7 +50,10 @@ public final class BoxParser {
           "location",
           "坐标",
           "位置");
-  private static final Pattern NUMBER = Pattern.compile("-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?");
+  // not the digits of a key or label such as bbox_2d, x1 or cat2 (a Chinese label may run into a
+  // number: only ASCII letters, digits, '_' and '.' before it rule it out)
+  private static final Pattern NUMBER =
+      Pattern.compile("(?<![A-Za-z0-9_.])-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?");
   private static final Pattern WORD = Pattern.compile("[\\p{L}][\\p{L}\\p{N}_ \\-]*");
 
   /**
