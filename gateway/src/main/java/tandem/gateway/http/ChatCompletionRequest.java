@@ -377,8 +377,12 @@ record ChatCompletionRequest(ChatInput input, boolean stream, boolean includeUsa
       throw Rejection.invalid(k + " must be an integer");
     try {
       return e.getAsBigDecimal().intValueExact();
-    } catch (ArithmeticException ex) {
-      throw Rejection.invalid(k + " must be an integer in the 32-bit range, got " + e);
+    } catch (ArithmeticException | NumberFormatException ex) {
+      // NumberFormatException: gson refuses exponents past its scale limit (1e20000) and numbers of
+      // more than 10,000 digits; the echo is cut so that such a number does not fill the message
+      String got = e.toString();
+      if (got.length() > 40) got = got.substring(0, 37) + "...";
+      throw Rejection.invalid(k + " must be an integer in the 32-bit range, got " + got);
     }
   }
 

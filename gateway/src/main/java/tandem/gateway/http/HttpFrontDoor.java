@@ -75,6 +75,9 @@ public final class HttpFrontDoor implements AutoCloseable {
   private final DoubleHistogram duration;
   private final HttpServer server;
   private final ExecutorService executor;
+  // starts streamed chats (checks, tokenization, the vision call) off the request's thread; at most
+  // one a request thread, so bounded by the executor's size
+  private final ExecutorService starters;
   private final AtomicInteger active = new AtomicInteger();
   private final long created = System.currentTimeMillis() / 1000;
   private volatile boolean draining;
@@ -116,6 +119,14 @@ public final class HttpFrontDoor implements AutoCloseable {
           return t;
         };
     this.executor = Executors.newFixedThreadPool(threads, tf);
+    AtomicInteger m = new AtomicInteger();
+    this.starters =
+        Executors.newCachedThreadPool(
+            r -> {
+              Thread t = new Thread(r, "gateway-http-start-" + m.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
     server.setExecutor(executor);
     server.createContext("/", this::handle);
   }
@@ -162,6 +173,7 @@ public final class HttpFrontDoor implements AutoCloseable {
     }
     server.stop(0);
     executor.shutdownNow();
+    starters.shutdownNow();
   }
 
   @Override
@@ -423,10 +435,20 @@ public final class HttpFrontDoor implements AutoCloseable {
   private int answer(HttpExchange ex, ChatCompletionRequest req, CallScope scope)
       throws IOException {
     Queue sink = new Queue();
-    try {
-      pipeline.chat(req.input(), scope, sink);
-    } catch (Rejection r) {
-      return send(ex, r);
+    if (req.stream()) {
+      // The vision call runs inside pipeline.chat and can take minutes: start the chat on another
+      // thread, so that this one sends keep-alives meanwhile and learns from a failed write that
+      // the
+      // client left (scope.cancel() below then cancels the vision call). A refusal still reaches
+      // the
+      // queue before anything was written, and becomes the HTTP status.
+      starters.execute(Context.current().wrap(() -> start(req, scope, sink)));
+    } else {
+      try {
+        pipeline.chat(req.input(), scope, sink);
+      } catch (Rejection r) {
+        return send(ex, r);
+      }
     }
     String id = req.input().requestId();
     try {
@@ -443,6 +465,17 @@ public final class HttpFrontDoor implements AutoCloseable {
       // it; after a
       // finished answer this is a no-op
       scope.cancel();
+    }
+  }
+
+  private void start(ChatCompletionRequest req, CallScope scope, Queue sink) {
+    try {
+      pipeline.chat(req.input(), scope, sink);
+    } catch (Rejection r) {
+      sink.fail(r);
+    } catch (RuntimeException | Error e) {
+      LOG.warn("HTTP chat {} failed", req.input().requestId(), e);
+      sink.fail(new Rejection(Rejection.Kind.INTERNAL, "gateway: " + e)); // never a silent hang
     }
   }
 

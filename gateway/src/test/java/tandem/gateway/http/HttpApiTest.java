@@ -30,6 +30,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import tandem.common.config.CommonSettings;
 import tandem.common.config.Env;
+import tandem.common.error.Rejection;
 import tandem.common.grpc.ServerHost;
 import tandem.common.telemetry.Telemetry;
 import tandem.common.testing.ChatRequests;
@@ -373,6 +374,12 @@ class HttpApiTest extends InProcessTest {
             .get("message")
             .getAsString()
             .contains(GatewaySettings.MAX_NEW_TOKENS.env()));
+    // a streamed chat starts off the request's thread; its refusal is still the HTTP status
+    assertTrue(
+        error(post("/v1/chat/completions", chat(true, "\"max_tokens\":999999")), 400)
+            .get("message")
+            .getAsString()
+            .contains(GatewaySettings.MAX_NEW_TOKENS.env()));
     assertTrue(
         error(
                 post(
@@ -565,6 +572,31 @@ class HttpApiTest extends InProcessTest {
     closers.add(doors);
     JsonObject err = error(post("/v1/chat/completions", chat(true, "")), 503);
     assertTrue(err.get("message").getAsString().contains("vision-svc (test)"), err.toString());
+  }
+
+  /**
+   * decoder-svc says RESOURCE_EXHAUSTED both for a prompt larger than its whole KV budget (never
+   * fits: 413, no retry) and for a full queue (busy: 503 with Retry-After); the kind in its
+   * trailers tells them apart.
+   */
+  @Test
+  void aPromptTheDecodersKvBudgetCanNeverHoldIs413NotARetryLater() throws Exception {
+    FakeBackends.Decoder d = answering("hi<|im_end|>");
+    start(Map.of(), d);
+    d.refuseWith =
+        Rejection.tooLarge(
+            "the prompt has 541 tokens but the decoder's whole KV cache budget holds 256 tokens");
+    for (boolean stream : new boolean[] {false, true}) {
+      HttpResponse<String> r = post("/v1/chat/completions", chat(stream, ""));
+      JsonObject err = error(r, 413);
+      assertEquals("invalid_request_error", err.get("type").getAsString());
+      assertTrue(err.get("message").getAsString().contains("KV cache budget"), err.toString());
+      assertTrue(r.headers().firstValue("Retry-After").isEmpty(), "no retry for " + err);
+    }
+    d.refuseWith = Rejection.overloaded("the decoder's queue is full (64)");
+    HttpResponse<String> busy = post("/v1/chat/completions", chat(false, ""));
+    error(busy, 503);
+    assertTrue(busy.headers().firstValue("Retry-After").isPresent(), busy.headers().toString());
   }
 
   @Test
