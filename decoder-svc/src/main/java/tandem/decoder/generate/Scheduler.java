@@ -251,13 +251,14 @@ public final class Scheduler implements AutoCloseable {
               + "); this replica is NOT_SERVING, retry on another");
     }
     if (closed) throw Rejection.unavailable("the decoder is shutting down");
-    int waitingWithThis = Math.max(0, queue.size() + 1 - freeSlots());
+    int waiting = waiting();
+    int waitingWithThis = Math.max(0, waiting + 1 - freeSlots());
     if (waitingWithThis > config.maxQueue()) {
       throw Rejection.overloaded(
           "all "
               + slotBusy.length
               + " sequence slots are busy and "
-              + queue.size()
+              + waiting
               + " requests already wait ("
               + config.limits().maxQueue()
               + "="
@@ -331,10 +332,21 @@ public final class Scheduler implements AutoCloseable {
     }
   }
 
+  /**
+   * Queued requests not cancelled. Holds lock. A cancelled one leaves the queue only when the loop
+   * comes round, which a long step (up to a whole prefill chunk of rows) puts off; it must not keep
+   * a new request out meanwhile.
+   */
+  private int waiting() {
+    int n = 0;
+    for (Seq q : queue) if (!q.cancelled) n++;
+    return n;
+  }
+
   private int queuedCount() {
     lock.lock();
     try {
-      return queue.size();
+      return waiting();
     } finally {
       lock.unlock();
     }
@@ -1016,7 +1028,8 @@ public final class Scheduler implements AutoCloseable {
     for (Seq s : running) {
       if (s.done) continue;
       n++;
-      held += s.phase == Phase.DECODE ? s.state.length() : s.fed;
+      // a decoding sequence's newest token is not in the cache until the next step feeds it
+      held += s.phase == Phase.DECODE ? s.state.length() - 1 : s.fed;
     }
     activeCount = n;
     kvTokens = held;
