@@ -278,9 +278,14 @@ public final class ChatCommand implements Callable<Integer> {
     } else {
       o.println();
       printBoxes(o, boxes);
-      drawBoxes(o, boxes, conv);
+      String notDrawn = drawBoxes(o, boxes, conv);
       o.println(timingLine(fin));
       o.flush();
+      if (notDrawn != null) {
+        // the file that was asked for is missing: no success, whatever the answer was
+        spec.commandLine().getErr().println("vlm: error: " + notDrawn);
+        return 2;
+      }
     }
     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
       spec.commandLine().getErr().println("vlm: error: " + fin.getError());
@@ -308,8 +313,12 @@ public final class ChatCommand implements Callable<Integer> {
     }
   }
 
-  private void drawBoxes(PrintWriter o, List<Box> boxes, ConversationInput conv) {
-    if (boxes.stream().noneMatch(Box::getParsed) || conv.images().isEmpty()) return;
+  /**
+   * Draws the boxes; returns what went wrong when an explicit {@code --out} could not be written
+   * (the default file next to the image is a convenience: its failure is a warning), else null.
+   */
+  private String drawBoxes(PrintWriter o, List<Box> boxes, ConversationInput conv) {
+    if (boxes.stream().noneMatch(Box::getParsed) || conv.images().isEmpty()) return null;
     int idx = boxes.get(0).getImageIndex();
     if (idx < 0 || idx >= conv.images().size()) idx = conv.images().size() - 1;
     Path image = conv.images().get(idx);
@@ -318,8 +327,12 @@ public final class ChatCommand implements Callable<Integer> {
     try {
       d.draw(image, boxes, target);
       o.println("boxes drawn on " + target + " (" + d.fontNote() + ")");
+      return null;
     } catch (IOException | RuntimeException e) {
-      o.println("could not draw the boxes: " + e.getMessage());
+      String why = "could not draw the boxes on " + target + ": " + e;
+      if (out != null) return why;
+      spec.commandLine().getErr().println("vlm: warning: " + why);
+      return null;
     }
   }
 

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -147,6 +148,7 @@ public final class EmbedCommand implements Callable<Integer> {
       Npy.writeFloat32(out, tokens, tiles, perTile, hidden);
       var stdout = spec.commandLine().getOut();
       stdout.printf(
+          Locale.ROOT,
           "{\"tiles\":%d,\"tokens_per_tile\":%d,\"hidden\":%d%s,\"model_id\":\"%s\","
               + "\"device\":\"%s\",\"load_ms\":%.1f,\"encode_ms\":%.1f}%n",
           tiles,

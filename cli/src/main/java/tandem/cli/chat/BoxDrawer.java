@@ -9,11 +9,16 @@ import java.awt.GraphicsEnvironment;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import javax.imageio.ImageIO;
 import tandem.proto.gateway.v1.Box;
+import tandem.vision.preprocess.DecodedImage;
+import tandem.vision.preprocess.ImageDecodeException;
+import tandem.vision.preprocess.ImageDecoder;
 
 /**
  * Draws boxes with their labels onto the original image (java.awt, headless). Labels are often
@@ -88,8 +93,7 @@ public final class BoxDrawer {
    * their per-mille.
    */
   public void draw(Path image, List<Box> boxes, Path out) throws IOException {
-    BufferedImage src = ImageIO.read(image.toFile());
-    if (src == null) throw new IOException("cannot decode " + image + " for drawing");
+    BufferedImage src = decode(image);
     int w = src.getWidth(), h = src.getHeight();
     BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
     Graphics2D g = img.createGraphics();
@@ -130,7 +134,48 @@ public final class BoxDrawer {
     } finally {
       g.dispose();
     }
-    if (!ImageIO.write(img, "png", out.toFile())) throw new IOException("no PNG writer");
+    Path parent = out.toAbsolutePath().getParent();
+    if (parent != null) Files.createDirectories(parent);
+    // through a stream: ImageIO's own file stream prints a stack trace when it cannot open the file
+    try (OutputStream os = Files.newOutputStream(out)) {
+      if (!ImageIO.write(img, "png", os)) throw new IOException("no PNG writer");
+    }
+  }
+
+  /**
+   * The image as vision-svc decodes it with its defaults, which is the space the gateway's box
+   * pixels are in: a GIF on its logical screen (ImageIO gives the first frame at its own size and
+   * offset), palettes and grey as Pillow reads them.
+   */
+  static BufferedImage decode(Path image) throws IOException {
+    DecodedImage d;
+    try {
+      d = ImageDecoder.withDefaults().decode(Files.readAllBytes(image));
+    } catch (ImageDecodeException e) {
+      throw new IOException("cannot decode " + image + " for drawing: " + e.getMessage(), e);
+    }
+    int w = d.width(), h = d.height(), c = d.channels();
+    byte[] p = d.pixels();
+    int[] pal = d.palette();
+    boolean alpha = d.mode() == DecodedImage.Mode.RGBA;
+    BufferedImage img =
+        new BufferedImage(w, h, alpha ? BufferedImage.TYPE_INT_ARGB : BufferedImage.TYPE_INT_RGB);
+    int[] row = new int[w];
+    for (int y = 0; y < h; y++) {
+      for (int x = 0, i = y * w * c; x < w; x++, i += c) {
+        int v0 = p[i] & 0xff;
+        row[x] =
+            switch (d.mode()) {
+              case L -> v0 * 0x010101;
+              case P -> v0 < pal.length ? pal[v0] & 0xFFFFFF : 0; // missing entries are black
+              case RGB -> v0 << 16 | (p[i + 1] & 0xff) << 8 | (p[i + 2] & 0xff);
+              case RGBA ->
+                  (p[i + 3] & 0xff) << 24 | v0 << 16 | (p[i + 1] & 0xff) << 8 | (p[i + 2] & 0xff);
+            };
+      }
+      img.setRGB(0, y, w, 1, row, 0, w);
+    }
+    return img;
   }
 
   /** {@code photo.jpg} → {@code photo.boxes.png} next to it. */
