@@ -40,43 +40,72 @@ public final class PillowResample {
    */
   record Coefficients(int ksize, int[] first, int[] count, int[] k) {}
 
-  /** precompute_coeffs + normalize_coeffs_8bpc for a whole-image box (0..inSize). */
-  static Coefficients coefficients(int inSize, int outSize) {
+  /**
+   * Tap tables larger than this many ints (16 MiB) are not built: a pass that would need one
+   * computes each output's taps when it gets there. The table is about six ints per input pixel
+   * along the resized side, so only an extremely long side needs that (a 50,000,000 × 1 image,
+   * within the pixel limit and a few hundred KB as a PNG, would have needed 1.2 GB).
+   */
+  static final long MAX_TABLE_INTS = 4L << 20;
+
+  /** Taps per output (the table's row length) for a whole-image box. */
+  static int ksize(int inSize, int outSize) {
+    double scale = (double) inSize / outSize;
+    double support = LANCZOS_SUPPORT * Math.max(scale, 1.0);
+    return (int) Math.ceil(support) * 2 + 1;
+  }
+
+  /**
+   * precompute_coeffs + normalize_coeffs_8bpc for one output index {@code xx} of a whole-image box
+   * (0..inSize): its weights into {@code k[kOff ..]} ({@code w}: scratch of {@link #ksize}
+   * doubles). Returns {@code first << 32 | count}.
+   */
+  private static long taps(int xx, int inSize, int outSize, double[] w, int[] k, int kOff) {
     double scale = (double) inSize / outSize;
     double filterscale = Math.max(scale, 1.0);
     double support = LANCZOS_SUPPORT * filterscale;
-    int ksize = (int) Math.ceil(support) * 2 + 1;
+    double center = (xx + 0.5) * scale;
+    double ww = 0.0;
+    double ss =
+        1.0 / filterscale; // Pillow multiplies by the reciprocal; dividing could differ by an ulp
+    int xmin = (int) (center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = (int) (center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    for (int x = 0; x < xmax; x++) {
+      double v = lanczos((x + xmin - center + 0.5) * ss);
+      w[x] = v;
+      ww += v;
+    }
+    for (int x = 0; x < xmax; x++) {
+      double v = ww != 0.0 ? w[x] / ww : w[x];
+      // sign-aware rounding to the nearest fixed-point step, then C's truncating (int) cast
+      k[kOff + x] =
+          v < 0
+              ? (int) (-0.5 + v * (1 << PRECISION_BITS))
+              : (int) (0.5 + v * (1 << PRECISION_BITS));
+    }
+    return (long) xmin << 32 | xmax;
+  }
+
+  /** The whole tap table: {@link #taps} of every output index. */
+  static Coefficients coefficients(int inSize, int outSize) {
+    int ksize = ksize(inSize, outSize);
     int[] first = new int[outSize];
     int[] count = new int[outSize];
     int[] k = new int[outSize * ksize];
     double[] w = new double[ksize];
     for (int xx = 0; xx < outSize; xx++) {
-      double center = (xx + 0.5) * scale;
-      double ww = 0.0;
-      double ss =
-          1.0 / filterscale; // Pillow multiplies by the reciprocal; dividing could differ by an ulp
-      int xmin = (int) (center - support + 0.5);
-      if (xmin < 0) xmin = 0;
-      int xmax = (int) (center + support + 0.5);
-      if (xmax > inSize) xmax = inSize;
-      xmax -= xmin;
-      for (int x = 0; x < xmax; x++) {
-        double v = lanczos((x + xmin - center + 0.5) * ss);
-        w[x] = v;
-        ww += v;
-      }
-      for (int x = 0; x < xmax; x++) {
-        double v = ww != 0.0 ? w[x] / ww : w[x];
-        // sign-aware rounding to the nearest fixed-point step, then C's truncating (int) cast
-        k[xx * ksize + x] =
-            v < 0
-                ? (int) (-0.5 + v * (1 << PRECISION_BITS))
-                : (int) (0.5 + v * (1 << PRECISION_BITS));
-      }
-      first[xx] = xmin;
-      count[xx] = xmax;
+      long t = taps(xx, inSize, outSize, w, k, xx * ksize);
+      first[xx] = (int) (t >>> 32);
+      count[xx] = (int) t;
     }
     return new Coefficients(ksize, first, count, k);
+  }
+
+  private static boolean tableFits(int inSize, int outSize, long maxTableInts) {
+    return (long) outSize * ksize(inSize, outSize) <= maxTableInts;
   }
 
   /** clip8: the accumulator shifted down and clamped to 0..255. */
@@ -93,26 +122,112 @@ public final class PillowResample {
    */
   public static byte[] lanczos(
       byte[] src, int width, int height, int channels, int outWidth, int outHeight) {
+    return lanczos(src, width, height, channels, outWidth, outHeight, MAX_TABLE_INTS);
+  }
+
+  /**
+   * {@link #lanczos} with tap tables of at most {@code maxTableInts} (the same bytes either way).
+   */
+  static byte[] lanczos(
+      byte[] src,
+      int width,
+      int height,
+      int channels,
+      int outWidth,
+      int outHeight,
+      long maxTableInts) {
     checkArgs(src, width, height, channels, outWidth, outHeight);
     boolean needH = outWidth != width;
     boolean needV = outHeight != height;
     if (!needH && !needV) return src;
-    Coefficients kv = coefficients(height, outHeight);
+    Coefficients kv =
+        needV && tableFits(height, outHeight, maxTableInts)
+            ? coefficients(height, outHeight)
+            : null;
     byte[] cur = src;
     int curRowOffset = 0; // source row that cur's row 0 holds
     if (needH) {
-      Coefficients kh = coefficients(width, outWidth);
-      int yFirst = kv.first[0];
-      int yLast = kv.first[outHeight - 1] + kv.count[outHeight - 1];
-      if (!needV) {
-        yFirst = 0;
-        yLast = height;
+      int yFirst = 0;
+      int yLast = height;
+      if (needV) {
+        if (kv != null) {
+          yFirst = kv.first[0];
+          yLast = kv.first[outHeight - 1] + kv.count[outHeight - 1];
+        } else {
+          int ks = ksize(height, outHeight);
+          long t0 = taps(0, height, outHeight, new double[ks], new int[ks], 0);
+          long t1 = taps(outHeight - 1, height, outHeight, new double[ks], new int[ks], 0);
+          yFirst = (int) (t0 >>> 32);
+          yLast = (int) (t1 >>> 32) + (int) t1;
+        }
       }
-      cur = horizontal(src, width, channels, kh, outWidth, yFirst, yLast);
+      cur =
+          tableFits(width, outWidth, maxTableInts)
+              ? horizontal(
+                  src, width, channels, coefficients(width, outWidth), outWidth, yFirst, yLast)
+              : horizontalByOutput(src, width, channels, outWidth, yFirst, yLast);
       curRowOffset = yFirst;
     }
     if (!needV) return cur;
-    return vertical(cur, outWidth, channels, kv, outHeight, curRowOffset);
+    return kv != null
+        ? vertical(cur, outWidth, channels, kv, outHeight, curRowOffset)
+        : verticalByOutput(cur, outWidth, channels, height, outHeight, curRowOffset);
+  }
+
+  /**
+   * {@link #horizontal} without the tap table, for a very wide image (then it has few rows): each
+   * output column's taps are computed once and applied to every row. Integer sums, so the same
+   * bytes.
+   */
+  private static byte[] horizontalByOutput(
+      byte[] src, int width, int ch, int outWidth, int y0, int y1) {
+    int rows = y1 - y0;
+    byte[] out = new byte[rows * outWidth * ch];
+    int ks = ksize(width, outWidth);
+    double[] w = new double[ks];
+    int[] k = new int[ks];
+    final int half = 1 << (PRECISION_BITS - 1);
+    for (int xx = 0; xx < outWidth; xx++) {
+      long t = taps(xx, width, outWidth, w, k, 0);
+      int first = (int) (t >>> 32);
+      int n = (int) t;
+      for (int r = 0; r < rows; r++) {
+        int p = ((r + y0) * width + first) * ch;
+        int o = (r * outWidth + xx) * ch;
+        for (int c = 0; c < ch; c++) {
+          int s = half;
+          for (int x = 0, q = p + c; x < n; x++, q += ch) s += (src[q] & 0xff) * k[x];
+          out[o + c] = (byte) clip8(s);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** {@link #vertical} without the tap table, for a very tall image: each output row's taps. */
+  private static byte[] verticalByOutput(
+      byte[] src, int width, int ch, int inHeight, int outHeight, int rowOffset) {
+    int rowLen = width * ch;
+    byte[] out = new byte[outHeight * rowLen];
+    int ks = ksize(inHeight, outHeight);
+    double[] w = new double[ks];
+    int[] k = new int[ks];
+    int[] acc = new int[rowLen];
+    final int half = 1 << (PRECISION_BITS - 1);
+    for (int yy = 0; yy < outHeight; yy++) {
+      long t = taps(yy, inHeight, outHeight, w, k, 0);
+      int y0 = (int) (t >>> 32) - rowOffset;
+      int n = (int) t;
+      java.util.Arrays.fill(acc, half);
+      for (int y = 0; y < n; y++) {
+        int wy = k[y];
+        int p = (y0 + y) * rowLen;
+        for (int i = 0; i < rowLen; i++) acc[i] += (src[p + i] & 0xff) * wy;
+      }
+      int o = yy * rowLen;
+      for (int i = 0; i < rowLen; i++) out[o + i] = (byte) clip8(acc[i]);
+    }
+    return out;
   }
 
   private static byte[] horizontal(
