@@ -44,7 +44,11 @@ public final class Embedder {
 
   /** One image's answer; {@code tensor} is [tiles·tokens, hidden] in the requested element type. */
   public record ImageOutput(
-      CachedEmbedding embedding, boolean cacheHit, String contentHash, Tensor tensor) {}
+      CachedEmbedding embedding,
+      boolean cacheHit,
+      String contentHash,
+      Tensor tensor,
+      boolean encodedHere) {}
 
   /** The whole answer, in request order. */
   public record Result(
@@ -202,6 +206,7 @@ public final class Embedder {
 
     long l0 = System.nanoTime();
     InFlight work = new InFlight();
+    java.util.Set<InFlight.Miss> queuedMisses = null; // once every miss's tiles are queued
     try {
       List<EmbeddingCache.Lookup> lookups = work.lookUp(cache, images, keyOf);
       long p0 = System.nanoTime();
@@ -220,14 +225,23 @@ public final class Embedder {
       // every miss's tiles at once, so that they share forward passes
       for (Prepared p : prepared)
         work.queued(encoding.submit(p.tiles(), maxBatchTiles, p.miss().result()));
+      queuedMisses = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+      for (Prepared p : prepared) queuedMisses.add(p.miss());
       call.cancelled().whenComplete((v, err) -> work.cancelQueued());
 
       // in request order; errors name the image of this request
       List<ImageOutput> outs = new ArrayList<>();
       for (int i = 0; i < images.size(); i++) {
         CachedEmbedding e = Waits.await(i, lookups.get(i), deadline, call.cancelled());
-        boolean hit = lookups.get(i).source() == EmbeddingCache.Source.HIT;
-        outs.add(new ImageOutput(e, hit, keyOf[i].contentHash(), WireFormat.tensor(e, type)));
+        EmbeddingCache.Source src = lookups.get(i).source();
+        // JOINED: a duplicate in this request, or an image another call encodes
+        outs.add(
+            new ImageOutput(
+                e,
+                src == EmbeddingCache.Source.HIT,
+                keyOf[i].contentHash(),
+                WireFormat.tensor(e, type),
+                src == EmbeddingCache.Source.MISS));
       }
       keys.bind(scope, images, keyOf);
       long e1 = System.nanoTime();
@@ -241,7 +255,14 @@ public final class Embedder {
           modelId,
           encoding.cap(maxBatchTiles));
     } catch (RuntimeException | Error e) {
-      work.abandon(e);
+      if (queuedMisses != null
+          && e instanceof Rejection r
+          && (r.kind() == Rejection.Kind.INVALID || r.kind() == Rejection.Kind.TOO_LARGE)) {
+        // one image's own refusal: the other images still get encoded and cached
+        work.abandonAllBut(queuedMisses);
+      } else {
+        work.abandon(e);
+      }
       throw e;
     }
   }
@@ -254,7 +275,7 @@ public final class Embedder {
     for (ImageOutput o : images) {
       tiles += o.embedding().tiles();
       if (o.cacheHit()) hits++;
-      else computed += o.embedding().tiles();
+      if (o.encodedHere()) computed += o.embedding().tiles();
     }
     trace.finish(images.size(), tiles, computed, hits);
   }

@@ -73,4 +73,17 @@ final class InFlight {
     for (Miss m : misses) m.result().completeExceptionally(told);
     cancelQueued();
   }
+
+  /**
+   * The call ended with one image's own refusal after every other miss's tiles were queued: those
+   * are left to finish into the cache (a client that retries without the bad image, or another call
+   * that joined one, gets it); only an entry that is neither done nor among {@code encoding} is
+   * failed, as {@link #abandon} would.
+   */
+  void abandonAllBut(java.util.Set<Miss> encoding) {
+    OwnerGone told = new OwnerGone("the call that was encoding this image ended early");
+    for (Miss m : misses) {
+      if (!encoding.contains(m)) m.result().completeExceptionally(told);
+    }
+  }
 }

@@ -144,7 +144,8 @@ public final class ImageDecoder {
     ImageReader reader = reader(format);
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
       reader.setInput(in, true, true);
-      return header(reader, format);
+      Header h = header(reader, format);
+      return format == Format.GIF ? onLogicalScreen(h, bytes) : h;
     } catch (ImageDecodeException e) {
       throw e;
     } catch (IOException | RuntimeException e) {
@@ -341,14 +342,33 @@ public final class ImageDecoder {
    */
   private DecodedImage onLogicalScreen(DecodedImage frame, byte[] bytes)
       throws ImageDecodeException {
+    GifLayout g = screen(bytes, frame.width(), frame.height());
+    if (g == null) return frame;
+    byte[] px = g.place(frame.pixels(), frame.width(), frame.height());
+    return new DecodedImage(
+        g.screenWidth(), g.screenHeight(), DecodedImage.Mode.P, px, frame.palette());
+  }
+
+  /**
+   * {@link #probe}'s size of a GIF: the logical screen when {@link #decode} pastes the first frame
+   * onto one, so that a token budget counts the tiles that will be made (ImageIO's header gives the
+   * first frame's own size).
+   */
+  private Header onLogicalScreen(Header frame, byte[] bytes) throws ImageDecodeException {
+    GifLayout g = screen(bytes, frame.width(), frame.height());
+    return g == null ? frame : new Header(frame.format(), g.screenWidth(), g.screenHeight());
+  }
+
+  /**
+   * The GIF's layout when its first frame ({@code w × h}) goes onto a larger or offset logical
+   * screen, else null; refuses a screen over the pixel limit.
+   */
+  private GifLayout screen(byte[] bytes, int w, int h) throws ImageDecodeException {
     GifLayout g = GifLayout.parse(bytes);
-    if (g == null
-        || g.frameFillsScreen()
-        || g.frameWidth() != frame.width()
-        || g.frameHeight() != frame.height()) {
-      return frame;
+    if (g == null || g.frameFillsScreen() || g.frameWidth() != w || g.frameHeight() != h) {
+      return null;
     }
-    if (g.screenWidth() <= 0 || g.screenHeight() <= 0) return frame;
+    if (g.screenWidth() <= 0 || g.screenHeight() <= 0) return null;
     if ((long) g.screenWidth() * g.screenHeight() > maxPixels) {
       throw new ImageDecodeException(
           Reason.TOO_MANY_PIXELS,
@@ -359,9 +379,7 @@ public final class ImageDecoder {
               + " pixels, the limit is "
               + maxPixels);
     }
-    byte[] px = g.place(frame.pixels(), frame.width(), frame.height());
-    return new DecodedImage(
-        g.screenWidth(), g.screenHeight(), DecodedImage.Mode.P, px, frame.palette());
+    return g;
   }
 
   /**
