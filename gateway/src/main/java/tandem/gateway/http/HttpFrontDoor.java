@@ -436,12 +436,10 @@ public final class HttpFrontDoor implements AutoCloseable {
       throws IOException {
     Queue sink = new Queue();
     if (req.stream()) {
-      // The vision call runs inside pipeline.chat and can take minutes: start the chat on another
-      // thread, so that this one sends keep-alives meanwhile and learns from a failed write that
-      // the
-      // client left (scope.cancel() below then cancels the vision call). A refusal still reaches
-      // the
-      // queue before anything was written, and becomes the HTTP status.
+      // The vision call runs inside pipeline.chat and can take minutes: start the chat on
+      // another thread, so that this one sends keep-alives meanwhile and learns from a failed
+      // write that the client left (scope.cancel() below then cancels the vision call). A
+      // refusal still reaches the queue before anything was written: it becomes the status.
       starters.execute(Context.current().wrap(() -> start(req, scope, sink)));
     } else {
       try {
@@ -461,9 +459,8 @@ public final class HttpFrontDoor implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted", e);
     } finally {
-      // whatever ended this request (an answer, a refusal, a bug), nothing may keep generating for
-      // it; after a
-      // finished answer this is a no-op
+      // whatever ended this request (an answer, a refusal, a bug), nothing may keep generating
+      // for it; after a finished answer this is a no-op
       scope.cancel();
     }
   }
