@@ -10,6 +10,8 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -143,8 +145,13 @@ public final class TensorStore implements AutoCloseable {
     if (map == null || !map.isJsonObject())
       throw new IOException(index + " has no weight_map object");
     Set<String> names = new TreeSet<>();
-    for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet())
-      names.add(e.getValue().getAsString());
+    for (Map.Entry<String, JsonElement> e : map.getAsJsonObject().entrySet()) {
+      JsonElement v = e.getValue();
+      if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString())
+        throw new IOException(
+            index + ": weight_map value for " + e.getKey() + " is not a file name: " + v);
+      names.add(v.getAsString());
+    }
     List<Path> out = new ArrayList<>();
     for (String n : names) {
       Path p = dir.resolve(n).normalize();
@@ -172,9 +179,16 @@ public final class TensorStore implements AutoCloseable {
     readFully(ch, hbuf, 8);
     JsonObject header;
     try {
-      header =
-          JsonParser.parseString(new String(hbuf.array(), StandardCharsets.UTF_8))
-              .getAsJsonObject();
+      String text =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT)
+              .decode(hbuf.flip())
+              .toString();
+      header = parseHeader(text);
+    } catch (CharacterCodingException e) {
+      throw new IOException(shard.file + " has a safetensors header that is not UTF-8", e);
     } catch (RuntimeException e) {
       throw new IOException(
           shard.file + " has a malformed safetensors header: " + e.getMessage(), e);
@@ -189,10 +203,11 @@ public final class TensorStore implements AutoCloseable {
         String dtype = t.get("dtype").getAsString();
         var shapeJson = t.getAsJsonArray("shape");
         long[] shape = new long[shapeJson.size()];
-        for (int i = 0; i < shape.length; i++) shape[i] = shapeJson.get(i).getAsLong();
+        for (int i = 0; i < shape.length; i++) shape[i] = integer(shapeJson.get(i), "shape");
         var off = t.getAsJsonArray("data_offsets");
-        long begin = off.get(0).getAsLong();
-        long end = off.get(1).getAsLong();
+        if (off.size() != 2) throw new IOException("data_offsets must be [begin, end]: " + off);
+        long begin = integer(off.get(0), "data_offsets");
+        long end = integer(off.get(1), "data_offsets");
         TensorInfo info = new TensorInfo(name, dtype, shape);
         long expected;
         try {
@@ -205,7 +220,8 @@ public final class TensorStore implements AutoCloseable {
                   + dtype
                   + " needs more than 2^63 bytes");
         }
-        if (begin < 0 || end < begin || dataStart + end > size || end - begin != expected) {
+        // end > size - dataStart, not dataStart + end > size: that sum can wrap past 2^63
+        if (begin < 0 || end < begin || end > size - dataStart || end - begin != expected) {
           throw new IOException(
               "bad data_offsets ["
                   + begin
@@ -227,7 +243,49 @@ public final class TensorStore implements AutoCloseable {
             shard.file + ": malformed header entry for tensor " + name + ": " + ex, ex);
       }
     }
+    // the format's rule, which the Python and Rust readers enforce: no two tensors share bytes
+    List<Entry> byStart = new ArrayList<>(out);
+    byStart.sort(java.util.Comparator.comparingLong((Entry x) -> x.offset));
+    for (int i = 1; i < byStart.size(); i++) {
+      Entry a = byStart.get(i - 1), b = byStart.get(i);
+      if (b.offset < a.offset + a.length) {
+        throw new IOException(
+            shard.file
+                + ": tensors "
+                + a.info.name()
+                + " and "
+                + b.info.name()
+                + " overlap in the data area");
+      }
+    }
     return out;
+  }
+
+  /** The header's object, refusing a name that appears twice (gson would keep the last). */
+  private static JsonObject parseHeader(String text) throws IOException {
+    JsonObject header = JsonParser.parseString(text).getAsJsonObject();
+    try (com.google.gson.stream.JsonReader r =
+        new com.google.gson.stream.JsonReader(new java.io.StringReader(text))) {
+      Set<String> seen = new java.util.HashSet<>();
+      r.beginObject();
+      while (r.hasNext()) {
+        String name = r.nextName();
+        if (!seen.add(name)) throw new IOException("tensor " + name + " appears twice");
+        r.skipValue();
+      }
+    }
+    return header;
+  }
+
+  /**
+   * A whole JSON number that fits a long: 1.9 or 2^64 + 4 are refused, not truncated or wrapped.
+   */
+  private static long integer(JsonElement e, String what) throws IOException {
+    try {
+      return e.getAsJsonPrimitive().getAsBigDecimal().longValueExact();
+    } catch (ArithmeticException | NumberFormatException | IllegalStateException ex) {
+      throw new IOException(what + " holds " + e + ", not a whole number in the 64-bit range");
+    }
   }
 
   private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
@@ -485,9 +543,18 @@ public final class TensorStore implements AutoCloseable {
     }
     long n = info.numel();
     long rowLen = expectedShape.length == 0 ? 1 : expectedShape[expectedShape.length - 1];
-    if (rowLen <= 0 || rowLen > Integer.MAX_VALUE / 8 || n == 0) {
+    if (rowLen <= 0 || n == 0) {
       used.add(name);
       return;
+    }
+    if (rowLen > Integer.MAX_VALUE / 8) {
+      throw new IllegalArgumentException(
+          "tensor "
+              + name
+              + " has rows of "
+              + rowLen
+              + " elements; readRows reads rows of at most "
+              + Integer.MAX_VALUE / 8);
     }
     int size = info.elementSize();
     long rows = n / rowLen;
