@@ -73,9 +73,47 @@ public record Qwen3Config(
     }
   }
 
-  /** Reads the keys of a config object (config.json root or its text_config). */
+  /**
+   * Reads the keys of a config object (config.json root or its text_config). RoPE's base comes from
+   * {@code rope_theta}, or from {@code rope_parameters.rope_theta} where transformers 5 writes it;
+   * a scaled RoPE ({@code rope_type} other than "default", in {@code rope_parameters} or {@code
+   * rope_scaling}) is refused: this decoder computes plain RoPE, and would otherwise give wrong
+   * logits without a word.
+   */
   public static Qwen3Config fromJson(JsonObject o) {
+    JsonObject params = object(o, "rope_parameters");
+    for (String key : List.of("rope_parameters", "rope_scaling")) {
+      JsonObject r = object(o, key);
+      if (r == null) continue;
+      String type = string(r, "rope_type");
+      if (type == null) type = string(r, "type");
+      if (type != null && !type.equals("default")) {
+        throw new IllegalArgumentException(
+            "qwen3 config: "
+                + key
+                + " asks for RoPE type '"
+                + type
+                + "'; only plain RoPE (rope_type \"default\") is supported");
+      }
+    }
+    if (params != null && !o.has("rope_theta")) {
+      if (!params.has("rope_theta")) {
+        throw new IllegalArgumentException(
+            "qwen3 config: rope_parameters has no rope_theta (and there is no top-level"
+                + " rope_theta): RoPE's base is unknown");
+      }
+      o = o.deepCopy();
+      o.add("rope_theta", params.get("rope_theta"));
+    }
     return Configs.bind(o, Qwen3Config.class, "qwen3 config");
+  }
+
+  private static JsonObject object(JsonObject o, String key) {
+    return o.has(key) && o.get(key).isJsonObject() ? o.getAsJsonObject(key) : null;
+  }
+
+  private static String string(JsonObject o, String key) {
+    return o.has(key) && o.get(key).isJsonPrimitive() ? o.get(key).getAsString() : null;
   }
 
   /** Width of the q projection output: heads * head_dim (2048 for Qwen3-0.6B, not hidden_size). */

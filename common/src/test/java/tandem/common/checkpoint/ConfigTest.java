@@ -109,6 +109,41 @@ class ConfigTest {
     assertNull(c.bosTokenId());
   }
 
+  /**
+   * transformers 5 writes RoPE's base into rope_parameters; read there, it is the same model (the
+   * HF default of 10,000 in its place gives wrong logits at every position past 0). A scaled RoPE,
+   * which this decoder does not compute, is refused rather than ignored.
+   */
+  @Test
+  void ropeThetaIsReadFromRopeParametersAndAScaledRopeIsRefused() {
+    String base =
+        "\"hidden_size\": 64, \"intermediate_size\": 128, \"num_hidden_layers\": 1,"
+            + " \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"vocab_size\": 1000";
+    java.util.function.Function<String, Qwen3Config> read =
+        extra ->
+            Qwen3Config.fromJson(
+                JsonParser.parseString("{" + base + extra + "}").getAsJsonObject());
+    assertEquals(
+        1_000_000.0,
+        read.apply(", \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 1000000.0}")
+            .ropeTheta());
+    assertEquals(5e5, read.apply(", \"rope_theta\": 500000, \"rope_scaling\": null").ropeTheta());
+    assertEquals(10_000.0, read.apply("").ropeTheta(), "HF's default when nothing says");
+    for (String scaled :
+        List.of(
+            ", \"rope_theta\": 1e6, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}",
+            ", \"rope_theta\": 1e6, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}",
+            ", \"rope_parameters\": {\"rope_type\": \"yarn\", \"rope_theta\": 1e6}")) {
+      var e = assertThrows(IllegalArgumentException.class, () -> read.apply(scaled), scaled);
+      assertTrue(e.getMessage().contains("only plain RoPE"), e.getMessage());
+    }
+    var none =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> read.apply(", \"rope_parameters\": {\"rope_type\": \"default\"}"));
+    assertTrue(none.getMessage().contains("rope_theta"), none.getMessage());
+  }
+
   @ParameterizedTest(name = "{1}")
   @CsvSource(
       delimiter = '|',
