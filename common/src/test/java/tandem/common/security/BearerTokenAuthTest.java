@@ -64,4 +64,21 @@ class BearerTokenAuthTest {
       logger.removeHandler(h);
     }
   }
+
+  /**
+   * A token swapped for another of the same length within one tick of the file's clock keeps the
+   * modification time: the file read in that tick is read again, so the old token is revoked.
+   */
+  @Test
+  void aTokenReplacedWithinTheSameModificationTimeIsRevoked() throws Exception {
+    Path file = dir.resolve("tokens");
+    Files.writeString(file, "token-aaaa\n");
+    java.nio.file.attribute.FileTime t = Files.getLastModifiedTime(file);
+    BearerTokenAuth auth = new BearerTokenAuth(file, List.of());
+    assertTrue(auth.allowed("token-aaaa"));
+    Files.writeString(file, "token-bbbb\n");
+    Files.setLastModifiedTime(file, t); // as a coarse clock or `cp -p` would leave it
+    assertFalse(auth.allowed("token-aaaa"), "the replaced token still passes");
+    assertTrue(auth.allowed("token-bbbb"));
+  }
 }
