@@ -270,13 +270,7 @@ class SchedulerTest {
     Collector a = new Collector();
     Collector b = new Collector();
     Collector queued = new Collector();
-    GenerationRequest endless =
-        new GenerationRequest(
-            "e",
-            new int[] {1},
-            new float[0],
-            39,
-            new GenerationSettings(50_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+    GenerationRequest endless = endless(50_000);
     Scheduler.Handle ha = s.submit(endless, a);
     Scheduler.Handle hb = s.submit(endless, b);
     Scheduler.Handle hq = s.submit(endless, queued);
@@ -302,19 +296,23 @@ class SchedulerTest {
     assertEquals(0, lm.length(0) + lm.length(1), "the model's slots were not released");
   }
 
+  /** A one-token prompt that generates up to {@code tokens} ids (no stop ids). */
+  private static GenerationRequest endless(int tokens) {
+    return new GenerationRequest(
+        "e",
+        new int[] {1},
+        new float[0],
+        39,
+        new GenerationSettings(tokens, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+  }
+
   @Test
   void aFullQueueAndAnOverlongPromptAreRejectedUpFront() throws Exception {
     FakeCausalLm lm = FakeCausalLm.random(VOCAB, 1, 32);
     lm.stepSleepMillis = 2;
     Scheduler s = new Scheduler(lm, new Scheduler.Config(1, 20, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
-    GenerationRequest endless =
-        new GenerationRequest(
-            "e",
-            new int[] {1},
-            new float[0],
-            39,
-            new GenerationSettings(10_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+    GenerationRequest endless = endless(10_000);
     Collector running = new Collector();
     Scheduler.Handle h = s.submit(endless, running);
     s.submit(endless, new Collector());
@@ -341,13 +339,7 @@ class SchedulerTest {
     lm.stepSleepMillis = 1500;
     Scheduler s = new Scheduler(lm, new Scheduler.Config(1, 20, 64, DecoderSettings.LIMIT_NAMES));
     open.add(s);
-    GenerationRequest endless =
-        new GenerationRequest(
-            "e",
-            new int[] {1},
-            new float[0],
-            39,
-            new GenerationSettings(10_000, 0, 0, 1f, false, 1f, 0, 1f, 0, new int[0]));
+    GenerationRequest endless = endless(10_000);
     Scheduler.Handle running = s.submit(endless, new Collector());
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (lm.decodeCalls.get() == 0 && System.nanoTime() < until) Thread.sleep(1);
