@@ -1,6 +1,7 @@
 package tandem.vision.embed;
 
 import tandem.common.error.Rejection;
+import tandem.vision.preprocess.DecodedImage;
 import tandem.vision.preprocess.ImageDecodeException;
 import tandem.vision.preprocess.ImageDecoder;
 import tandem.vision.preprocess.PreprocessorConfig;
@@ -35,7 +36,19 @@ final class Preprocessing {
       return null;
     }
     try {
-      return SmolVlmImageProcessor.preprocess(decoder.decode(miss.data()), config);
+      DecodedImage image = decoder.decode(miss.data());
+      if (!config.doConvertRgb() && image.mode() != DecodedImage.Mode.RGB) {
+        // the image, not the server: a client mistake (it was INTERNAL)
+        miss.result()
+            .completeExceptionally(
+                Rejection.invalid(
+                    "the image is mode "
+                        + image.mode()
+                        + ", and this model's preprocessor_config.json sets do_convert_rgb=false,"
+                        + " which takes RGB images only; send an RGB image"));
+        return null;
+      }
+      return SmolVlmImageProcessor.preprocess(image, config);
     } catch (ImageDecodeException | RuntimeException | Error e) {
       // an OutOfMemoryError too: whoever waits on this image must hear of it
       miss.result().completeExceptionally(e);
