@@ -93,7 +93,8 @@ public final class ChatCommand implements Callable<Integer> {
   @Option(
       names = "--out",
       description =
-          "Where to write the image with boxes drawn (default: IMAGE.boxes.png next to it).")
+          "Where to write the image with boxes drawn (default: IMAGE.boxes.png next to it; with"
+              + " --json only when given, named as image_out in the summary).")
   Path out;
 
   @Option(
@@ -273,8 +274,15 @@ public final class ChatCommand implements Callable<Integer> {
       for (String k : List.of("finish_reason", "usage", "timings", "error", "trace_id")) {
         if (sum.has(k)) s.add(k, sum.get(k));
       }
+      // machine mode draws only when asked to (--out), and says where in the summary
+      String notDrawn = out != null ? drawBoxes(null, boxes, conv) : null;
+      if (drawnTo != null) s.addProperty("image_out", drawnTo.toString());
       o.println(PromptCommand.JSON.toJson(s));
       o.flush();
+      if (notDrawn != null) {
+        spec.commandLine().getErr().println("vlm: error: " + notDrawn);
+        return 2;
+      }
     } else {
       o.println();
       printBoxes(o, boxes);
@@ -313,9 +321,13 @@ public final class ChatCommand implements Callable<Integer> {
     }
   }
 
+  /** Where {@link #drawBoxes} wrote the image, or null. */
+  private Path drawnTo;
+
   /**
-   * Draws the boxes; returns what went wrong when an explicit {@code --out} could not be written
-   * (the default file next to the image is a convenience: its failure is a warning), else null.
+   * Draws the boxes (and says where on {@code o}, unless null); returns what went wrong when an
+   * explicit {@code --out} could not be written (the default file next to the image is a
+   * convenience: its failure is a warning), else null.
    */
   private String drawBoxes(PrintWriter o, List<Box> boxes, ConversationInput conv) {
     if (boxes.stream().noneMatch(Box::getParsed) || conv.images().isEmpty()) return null;
@@ -326,7 +338,8 @@ public final class ChatCommand implements Callable<Integer> {
     BoxDrawer d = new BoxDrawer();
     try {
       d.draw(image, boxes, target);
-      o.println("boxes drawn on " + target + " (" + d.fontNote() + ")");
+      drawnTo = target;
+      if (o != null) o.println("boxes drawn on " + target + " (" + d.fontNote() + ")");
       return null;
     } catch (IOException | RuntimeException e) {
       String why = "could not draw the boxes on " + target + ": " + e;

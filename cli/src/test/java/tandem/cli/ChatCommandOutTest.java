@@ -105,4 +105,28 @@ class ChatCommandOutTest {
     assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
     assertTrue(r.out().contains("timings:"), "the answer and its timings still print: " + r.out());
   }
+
+  /** --json draws only when --out asks for it, and names the file in its summary line. */
+  @Test
+  void jsonModeDrawsWhenAskedAndNamesTheFile() {
+    Path out = tmp.resolve("drawn.png");
+    VlmRun r =
+        VlmRun.of(
+            "chat",
+            "--model",
+            tmp.toString(),
+            "--image",
+            Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(),
+            "--json",
+            "--out",
+            out.toString(),
+            "what is this");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(Files.isRegularFile(out), r.out());
+    com.google.gson.JsonObject last =
+        com.google.gson.JsonParser.parseString(r.lastLine()).getAsJsonObject();
+    assertEquals(out.toString(), last.get("image_out").getAsString(), r.lastLine());
+    for (String line : r.out().strip().split("\n"))
+      com.google.gson.JsonParser.parseString(line); // every stdout line stays JSON
+  }
 }
