@@ -73,7 +73,16 @@ public final class TensorCodec {
       for (long d : t.getShapeList()) {
         if (d < 0)
           throw new IllegalArgumentException(what + "[" + b + "] has a negative dimension");
-        n = Math.multiplyExact(n, d);
+        try {
+          n = Math.multiplyExact(n, d);
+        } catch (ArithmeticException overflow) {
+          n = Long.MAX_VALUE; // refused below as too large (it was INTERNAL)
+        }
+      }
+      // larger than any array: refused before the byte count is computed, which could wrap
+      if (n > Integer.MAX_VALUE - 8) {
+        throw new IllegalArgumentException(
+            what + "[" + b + "] has shape " + t.getShapeList() + ": too many elements for a block");
       }
       long last = t.getShape(t.getShapeCount() - 1);
       if (last != width) {
@@ -101,9 +110,10 @@ public final class TensorCodec {
                 + " needs "
                 + want);
       }
-      total += n;
+      total += n; // each n is below 2^31, so the sum cannot wrap before this check stops it
+      if (total > Integer.MAX_VALUE - 8)
+        throw new IllegalArgumentException(what + " are too large");
     }
-    if (total > Integer.MAX_VALUE - 8) throw new IllegalArgumentException(what + " are too large");
     float[] out = new float[(int) total];
     int at = 0;
     for (int b = 0; b < blocks.size(); b++) {
