@@ -109,6 +109,10 @@ public final class EndpointPool implements AutoCloseable {
     }
   }
 
+  // each name's last answer (endpoint id -> address), kept for when a later lookup of it fails
+  private final Map<BackendTarget.HostPort, Map<String, InetSocketAddress>> lastAnswer =
+      new java.util.HashMap<>();
+
   /** Looks the names up again and reconciles the channels; safe to call at any time. */
   public synchronized void refresh() {
     if (closed) return;
@@ -121,18 +125,30 @@ public final class EndpointPool implements AutoCloseable {
         addrs = resolver.resolve(hp.host());
       } catch (UnknownHostException e) {
         problems.add(hp.host() + " does not resolve (" + e.getMessage() + ")");
+        // a failed lookup is not an empty Service: this name keeps the replicas it last had,
+        // also when other names of the list answered
+        Map<String, InetSocketAddress> known = lastAnswer.get(hp);
+        if (known != null) {
+          for (Map.Entry<String, InetSocketAddress> k : known.entrySet()) {
+            want.putIfAbsent(k.getKey(), k.getValue());
+            authority.putIfAbsent(k.getKey(), hp.authority());
+          }
+        }
         continue;
       }
       List<InetAddress> list = new ArrayList<>(List.of(addrs));
       // "localhost" resolves to 127.0.0.1 and ::1: one server, not two replicas
       if (!list.isEmpty() && list.stream().allMatch(InetAddress::isLoopbackAddress))
         list = List.of(list.get(0));
+      Map<String, InetSocketAddress> answer = new LinkedHashMap<>();
       for (InetAddress a : list) {
         InetSocketAddress sa = new InetSocketAddress(a, hp.port());
         String id = new BackendTarget.HostPort(a.getHostAddress(), hp.port()).authority();
+        answer.put(id, sa);
         want.putIfAbsent(id, sa);
         authority.putIfAbsent(id, hp.authority());
       }
+      lastAnswer.put(hp, answer);
     }
     if (want.isEmpty() && !problems.isEmpty() && !endpoints.isEmpty()) {
       // a failed lookup is not an empty Service: keep the replicas we know until a lookup answers
