@@ -190,12 +190,19 @@ public record GatewayLimits(
     }
   }
 
-  /** {@code max_new_tokens} when the client set it: negative is INVALID, above the cap too. */
+  /**
+   * {@code max_new_tokens} when the client set it: below 1 is INVALID (decoder-svc needs at least
+   * one; refused here, before any image is encoded), above the cap too.
+   */
   public void checkMaxNewTokens(boolean set, int value) {
     if (!set) return;
-    if (value < 0)
+    if (value < 1)
       throw invalid(
-          "params.max_new_tokens = " + value + " is negative; allowed: 0.." + maxNewTokens);
+          "params.max_new_tokens = "
+              + value
+              + " asks for no token; allowed: 1.."
+              + maxNewTokens
+              + " (leave it unset for the default)");
     if (value > maxNewTokens) {
       throw invalid(
           "params.max_new_tokens = "
@@ -206,7 +213,7 @@ public record GatewayLimits(
               + MAX_NEW_TOKENS.env()
               + "="
               + maxNewTokens
-              + "); allowed: 0.."
+              + "); allowed: 1.."
               + maxNewTokens);
     }
   }

@@ -128,6 +128,12 @@ class LimitsTest extends InProcessTest {
     ChatRequest neg =
         ok.toBuilder().setParams(GenerationParams.newBuilder().setMaxNewTokens(-1)).build();
     refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(neg)));
+    // 0 asks for nothing: refused here, before vision-svc encodes anything (decoder-svc needs 1)
+    ChatRequest none =
+        ok.toBuilder().setParams(GenerationParams.newBuilder().setMaxNewTokens(0)).build();
+    var z = refused(Status.Code.INVALID_ARGUMENT, () -> drain(stub.chat(none)));
+    assertTrue(
+        z.getStatus().getDescription().contains("allowed: 1..100"), z.getStatus().getDescription());
   }
 
   @Test
