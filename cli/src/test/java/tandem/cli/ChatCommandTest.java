@@ -2,6 +2,7 @@ package tandem.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
@@ -218,5 +219,67 @@ class ChatCommandTest {
     assertEquals(2, r.code());
     assertTrue(r.err().contains("UNAVAILABLE"), r.err());
     assertTrue((System.nanoTime() - t) / 1e9 < 5);
+  }
+
+  private VlmRun chat(Path out) {
+    return VlmRun.of(
+        "chat",
+        "--model",
+        tmp.toString(),
+        "--image",
+        Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(),
+        "--out",
+        out.toString(),
+        "what is this");
+  }
+
+  /** --out into a folder that does not exist yet: the folder is made, as vlm embed --out does. */
+  @Test
+  void anOutFileInAMissingFolderIsWritten() {
+    Path out = tmp.resolve("no-such-dir").resolve("drawn.png");
+    VlmRun r = chat(out);
+    assertEquals(0, r.code(), r.err());
+    assertTrue(Files.isRegularFile(out), r.out());
+    assertTrue(r.out().contains("boxes drawn on " + out), r.out());
+  }
+
+  /**
+   * An explicit --out that cannot be written (its folder is a file): the file that was asked for is
+   * missing, so the command does not report success, and says why in one line on stderr (no stack
+   * trace, not only a stdout line).
+   */
+  @Test
+  void anOutFileThatCannotBeWrittenIsNotASuccess() throws Exception {
+    Path blocker = Files.writeString(tmp.resolve("a-file"), "x");
+    Path out = blocker.resolve("drawn.png");
+    VlmRun r = chat(out);
+    assertFalse(Files.exists(out));
+    assertEquals(2, r.code(), "exit code; stdout: " + r.out() + "; stderr: " + r.err());
+    assertTrue(r.err().contains("vlm: error: could not draw the boxes on " + out), r.err());
+    assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+    assertTrue(r.out().contains("timings:"), "the answer and its timings still print: " + r.out());
+  }
+
+  /** --json draws only when --out asks for it, and names the file in its summary line. */
+  @Test
+  void jsonModeDrawsWhenAskedAndNamesTheFile() {
+    Path out = tmp.resolve("drawn.png");
+    VlmRun r =
+        VlmRun.of(
+            "chat",
+            "--model",
+            tmp.toString(),
+            "--image",
+            Fixtures.path("vlm-tiny/images/a1_coffee.png").toString(),
+            "--json",
+            "--out",
+            out.toString(),
+            "what is this");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(Files.isRegularFile(out), r.out());
+    JsonObject last = JsonParser.parseString(r.lastLine()).getAsJsonObject();
+    assertEquals(out.toString(), last.get("image_out").getAsString(), r.lastLine());
+    for (String line : r.out().strip().split("\n"))
+      JsonParser.parseString(line); // every stdout line stays JSON
   }
 }
