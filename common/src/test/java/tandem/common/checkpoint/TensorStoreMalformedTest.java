@@ -43,9 +43,9 @@ class TensorStoreMalformedTest {
   }
 
   /**
-   * data_offsets near Long.MAX_VALUE: {@code dataStart + end} wraps negative, so the bounds check
-   * {@code dataStart + end > size} passes and the header is accepted. The first read then fails
-   * with a bare "Negative position" that names neither the file nor the tensor.
+   * data_offsets near Long.MAX_VALUE: {@code dataStart + end} wrapped negative, so the bounds check
+   * {@code dataStart + end > size} passed and the header was accepted; the first read then failed
+   * with a bare "Negative position" naming neither the file nor the tensor. Refused at open.
    */
   @Test
   void offsetsThatOverflowWhenAddedToTheDataStartAreRefusedAtOpen() throws Exception {
@@ -80,8 +80,8 @@ class TensorStoreMalformedTest {
   }
 
   /**
-   * The same name twice in one header: gson keeps the last entry silently. open() refuses the same
-   * name in two shards, but not twice in one file (where another reader may pick the other entry).
+   * The same name twice in one header: gson kept the last entry silently. open() refused the same
+   * name in two shards but not twice in one file (where another reader may pick the other entry).
    */
   @Test
   void aNameTwiceInOneHeaderIsRefused() throws Exception {
@@ -95,8 +95,8 @@ class TensorStoreMalformedTest {
   }
 
   /**
-   * Two tensors over the same bytes: the safetensors format forbids overlaps and holes (the Rust
-   * and Python readers refuse such a file), this reader maps both silently.
+   * Two tensors over the same bytes: the safetensors format forbids overlaps (the Rust and Python
+   * readers refuse such a file); this reader mapped both silently.
    */
   @Test
   void overlappingDataRangesAreRefused() throws Exception {
@@ -110,8 +110,8 @@ class TensorStoreMalformedTest {
   }
 
   /**
-   * Non-integer shape and offset values are truncated (gson's getAsLong on 1.9 gives 1) instead of
-   * being refused: the tensor is read with a shape the file does not state.
+   * Non-integer shape and offset values were truncated (gson's getAsLong on 1.9 gives 1) instead of
+   * being refused: the tensor was read with a shape the file does not state.
    */
   @Test
   void aFractionalDimensionIsRefusedNotTruncated() throws Exception {
@@ -120,7 +120,7 @@ class TensorStoreMalformedTest {
     assertEquals(null, outcome, "shape [1.9] was " + outcome);
   }
 
-  /** A header that is not UTF-8 is decoded with U+FFFD replacements instead of being refused. */
+  /** A header that is not UTF-8 was decoded with U+FFFD replacements instead of being refused. */
   @Test
   void aHeaderThatIsNotUtf8IsRefused() throws Exception {
     byte[] json =
@@ -133,7 +133,7 @@ class TensorStoreMalformedTest {
   }
 
   /**
-   * A weight_map value that is not a string escapes as a raw gson exception ("JsonObject", "Array
+   * A weight_map value that is not a string escaped as a raw gson exception ("JsonObject", "Array
    * must have size 1") instead of an IOException naming the index file.
    */
   @Test
@@ -148,9 +148,9 @@ class TensorStoreMalformedTest {
   }
 
   /**
-   * readRows returns without calling the consumer (and marks the tensor used) when a row is longer
-   * than Integer.MAX_VALUE / 8 elements: a silent empty read, not an error. The data area is a
-   * sparse file, so the test needs no real disk space.
+   * readRows returned without calling the consumer (and marked the tensor used) when a row is
+   * longer than Integer.MAX_VALUE / 8 elements: a silent empty read, not an error. The data area is
+   * a sparse file, so the test needs no real disk space.
    */
   @Test
   void readRowsNeverSilentlySkipsATensorWithLongRows() throws Exception {

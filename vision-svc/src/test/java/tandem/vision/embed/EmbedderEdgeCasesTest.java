@@ -27,7 +27,10 @@ import tandem.vision.model.TileEncoder;
 import tandem.vision.preprocess.ImageDecoder;
 import tandem.vision.preprocess.PreprocessorConfig;
 
-/** Bug hunt: token budget, caching of a failed request's other images, trace counts. */
+/**
+ * Embedder edge cases: a GIF's token budget, caching of a failed request's other images, trace
+ * counts.
+ */
 class EmbedderEdgeCasesTest {
   static final int HIDDEN = 8;
 
