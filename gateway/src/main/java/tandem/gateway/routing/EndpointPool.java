@@ -150,14 +150,10 @@ public final class EndpointPool implements AutoCloseable {
       }
       lastAnswer.put(hp, answer);
     }
-    if (want.isEmpty() && !problems.isEmpty() && !endpoints.isEmpty()) {
-      // a failed lookup is not an empty Service: keep the replicas we know until a lookup answers
-      lastProblem = String.join("; ", problems);
-      LOG.warn("{}: {}; keeping the {} known endpoints", name, lastProblem, endpoints.size());
-      nudge(endpoints);
-      return;
-    }
     lastProblem = problems.isEmpty() ? "" : String.join("; ", problems);
+    if (!problems.isEmpty() && !want.isEmpty()) {
+      LOG.warn("{}: {}; a name that did not resolve keeps its last answer", name, lastProblem);
+    }
     Map<String, Endpoint> old = new LinkedHashMap<>();
     for (Endpoint e : endpoints) old.put(e.id(), e);
     List<Endpoint> next = new ArrayList<>();
