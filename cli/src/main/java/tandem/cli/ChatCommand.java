@@ -263,6 +263,7 @@ public final class ChatCommand implements Callable<Integer> {
     }
     if (fin == null) throw new UserError("the gateway ended the stream without a final chunk");
 
+    String notDrawn; // why an explicit --out was not written
     if (json) {
       JsonObject sum = finalJson(fin);
       JsonObject s = new JsonObject();
@@ -275,25 +276,21 @@ public final class ChatCommand implements Callable<Integer> {
         if (sum.has(k)) s.add(k, sum.get(k));
       }
       // machine mode draws only when asked to (--out), and says where in the summary
-      String notDrawn = out != null ? drawBoxes(null, boxes, conv) : null;
+      notDrawn = out != null ? drawBoxes(null, boxes, conv) : null;
       if (drawnTo != null) s.addProperty("image_out", drawnTo.toString());
       o.println(PromptCommand.JSON.toJson(s));
       o.flush();
-      if (notDrawn != null) {
-        spec.commandLine().getErr().println("vlm: error: " + notDrawn);
-        return 2;
-      }
     } else {
       o.println();
       printBoxes(o, boxes);
-      String notDrawn = drawBoxes(o, boxes, conv);
+      notDrawn = drawBoxes(o, boxes, conv);
       o.println(timingLine(fin));
       o.flush();
-      if (notDrawn != null) {
-        // the file that was asked for is missing: no success, whatever the answer was
-        spec.commandLine().getErr().println("vlm: error: " + notDrawn);
-        return 2;
-      }
+    }
+    if (notDrawn != null) {
+      // the file that was asked for is missing: no success, whatever the answer was
+      spec.commandLine().getErr().println("vlm: error: " + notDrawn);
+      return 2;
     }
     if (fin.getFinishReason() == FinishReason.FINISH_REASON_ERROR) {
       spec.commandLine().getErr().println("vlm: error: " + fin.getError());
