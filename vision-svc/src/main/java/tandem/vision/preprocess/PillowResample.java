@@ -41,10 +41,10 @@ public final class PillowResample {
   record Coefficients(int ksize, int[] first, int[] count, int[] k) {}
 
   /**
-   * Tap tables larger than this many ints (16 MiB) are not built: a pass that would need one
-   * computes each output's taps when it gets there. The table is about six ints per input pixel
-   * along the resized side, so only an extremely long side needs that (a 50,000,000 × 1 image,
-   * within the pixel limit and a few hundred KB as a PNG, would have needed 1.2 GB).
+   * The horizontal pass's tap table (used by every row) is built for at most this many ints (16
+   * MiB) at a time. The table is about six ints per source pixel along the row, so only an
+   * extremely wide image needs more than one (a 50,000,000 × 1 image, within the pixel limit and a
+   * few hundred KB as a PNG, would have needed 1.2 GB).
    */
   static final long MAX_TABLE_INTS = 4L << 20;
 
@@ -92,20 +92,19 @@ public final class PillowResample {
   /** The whole tap table: {@link #taps} of every output index. */
   static Coefficients coefficients(int inSize, int outSize) {
     int ksize = ksize(inSize, outSize);
-    int[] first = new int[outSize];
-    int[] count = new int[outSize];
-    int[] k = new int[outSize * ksize];
-    double[] w = new double[ksize];
-    for (int xx = 0; xx < outSize; xx++) {
-      long t = taps(xx, inSize, outSize, w, k, xx * ksize);
-      first[xx] = (int) (t >>> 32);
-      count[xx] = (int) t;
-    }
-    return new Coefficients(ksize, first, count, k);
+    Coefficients c =
+        new Coefficients(ksize, new int[outSize], new int[outSize], new int[outSize * ksize]);
+    fill(c, inSize, outSize, 0, outSize, new double[ksize]);
+    return c;
   }
 
-  private static boolean tableFits(int inSize, int outSize, long maxTableInts) {
-    return (long) outSize * ksize(inSize, outSize) <= maxTableInts;
+  /** Rows [0, to - from) of {@code c}: the taps of outputs [from, to). */
+  private static void fill(Coefficients c, int inSize, int outSize, int from, int to, double[] w) {
+    for (int xx = from; xx < to; xx++) {
+      long t = taps(xx, inSize, outSize, w, c.k, (xx - from) * c.ksize);
+      c.first[xx - from] = (int) (t >>> 32);
+      c.count[xx - from] = (int) t;
+    }
   }
 
   /** clip8: the accumulator shifted down and clamped to 0..255. */
@@ -126,7 +125,8 @@ public final class PillowResample {
   }
 
   /**
-   * {@link #lanczos} with tap tables of at most {@code maxTableInts} (the same bytes either way).
+   * {@link #lanczos} with a horizontal tap table of at most {@code maxTableInts} ints at a time
+   * (the same bytes whatever it is).
    */
   static byte[] lanczos(
       byte[] src,
@@ -140,100 +140,59 @@ public final class PillowResample {
     boolean needH = outWidth != width;
     boolean needV = outHeight != height;
     if (!needH && !needV) return src;
-    Coefficients kv =
-        needV && tableFits(height, outHeight, maxTableInts)
-            ? coefficients(height, outHeight)
-            : null;
     byte[] cur = src;
     int curRowOffset = 0; // source row that cur's row 0 holds
     if (needH) {
       int yFirst = 0;
       int yLast = height;
-      if (needV) {
-        if (kv != null) {
-          yFirst = kv.first[0];
-          yLast = kv.first[outHeight - 1] + kv.count[outHeight - 1];
-        } else {
-          int ks = ksize(height, outHeight);
-          long t0 = taps(0, height, outHeight, new double[ks], new int[ks], 0);
-          long t1 = taps(outHeight - 1, height, outHeight, new double[ks], new int[ks], 0);
-          yFirst = (int) (t0 >>> 32);
-          yLast = (int) (t1 >>> 32) + (int) t1;
-        }
+      if (needV) { // only the source rows the vertical pass reads
+        double[] w = new double[ksize(height, outHeight)];
+        int[] k = new int[w.length];
+        long t0 = taps(0, height, outHeight, w, k, 0);
+        long t1 = taps(outHeight - 1, height, outHeight, w, k, 0);
+        yFirst = (int) (t0 >>> 32);
+        yLast = (int) (t1 >>> 32) + (int) t1;
       }
-      cur =
-          tableFits(width, outWidth, maxTableInts)
-              ? horizontal(
-                  src, width, channels, coefficients(width, outWidth), outWidth, yFirst, yLast)
-              : horizontalByOutput(src, width, channels, outWidth, yFirst, yLast);
+      cur = horizontal(src, width, channels, outWidth, yFirst, yLast, maxTableInts);
       curRowOffset = yFirst;
     }
     if (!needV) return cur;
-    return kv != null
-        ? vertical(cur, outWidth, channels, kv, outHeight, curRowOffset)
-        : verticalByOutput(cur, outWidth, channels, height, outHeight, curRowOffset);
+    return vertical(cur, outWidth, channels, height, outHeight, curRowOffset);
   }
 
   /**
-   * {@link #horizontal} without the tap table, for a very wide image (then it has few rows): each
-   * output column's taps are computed once and applied to every row. Integer sums, so the same
-   * bytes.
+   * Horizontal pass over source rows [y0, y1). The tap table, used by every row, holds at most
+   * {@code maxTableInts} ints: all output columns at once on any real image, a range of them at a
+   * time, refilled, past that (an extremely wide image, which then has few rows).
    */
-  private static byte[] horizontalByOutput(
-      byte[] src, int width, int ch, int outWidth, int y0, int y1) {
-    int rows = y1 - y0;
-    byte[] out = new byte[rows * outWidth * ch];
-    int ks = ksize(width, outWidth);
-    double[] w = new double[ks];
-    int[] k = new int[ks];
-    final int half = 1 << (PRECISION_BITS - 1);
-    for (int xx = 0; xx < outWidth; xx++) {
-      long t = taps(xx, width, outWidth, w, k, 0);
-      int first = (int) (t >>> 32);
-      int n = (int) t;
-      for (int r = 0; r < rows; r++) {
-        int p = ((r + y0) * width + first) * ch;
-        int o = (r * outWidth + xx) * ch;
-        for (int c = 0; c < ch; c++) {
-          int s = half;
-          for (int x = 0, q = p + c; x < n; x++, q += ch) s += (src[q] & 0xff) * k[x];
-          out[o + c] = (byte) clip8(s);
-        }
-      }
-    }
-    return out;
-  }
-
-  /** {@link #vertical} without the tap table, for a very tall image: each output row's taps. */
-  private static byte[] verticalByOutput(
-      byte[] src, int width, int ch, int inHeight, int outHeight, int rowOffset) {
-    int rowLen = width * ch;
-    byte[] out = new byte[outHeight * rowLen];
-    int ks = ksize(inHeight, outHeight);
-    double[] w = new double[ks];
-    int[] k = new int[ks];
-    int[] acc = new int[rowLen];
-    final int half = 1 << (PRECISION_BITS - 1);
-    for (int yy = 0; yy < outHeight; yy++) {
-      long t = taps(yy, inHeight, outHeight, w, k, 0);
-      int y0 = (int) (t >>> 32) - rowOffset;
-      int n = (int) t;
-      java.util.Arrays.fill(acc, half);
-      for (int y = 0; y < n; y++) {
-        int wy = k[y];
-        int p = (y0 + y) * rowLen;
-        for (int i = 0; i < rowLen; i++) acc[i] += (src[p + i] & 0xff) * wy;
-      }
-      int o = yy * rowLen;
-      for (int i = 0; i < rowLen; i++) out[o + i] = (byte) clip8(acc[i]);
-    }
-    return out;
-  }
-
   private static byte[] horizontal(
-      byte[] src, int width, int ch, Coefficients c, int outWidth, int y0, int y1) {
+      byte[] src, int width, int ch, int outWidth, int y0, int y1, long maxTableInts) {
     int rows = y1 - y0;
     byte[] out = new byte[rows * outWidth * ch];
+    int ksize = ksize(width, outWidth);
+    int span = (int) Math.min(outWidth, Math.max(1, maxTableInts / ksize));
+    Coefficients c = new Coefficients(ksize, new int[span], new int[span], new int[span * ksize]);
+    double[] w = new double[ksize];
+    for (int from = 0; from < outWidth; from += span) {
+      int to = Math.min(outWidth, from + span);
+      fill(c, width, outWidth, from, to, w);
+      horizontalColumns(src, width, ch, outWidth, c, from, to, y0, out);
+    }
+    return out;
+  }
+
+  /** Output columns [from, to) of every row of {@code out}, with their tap table {@code c}. */
+  private static void horizontalColumns(
+      byte[] src,
+      int width,
+      int ch,
+      int outWidth,
+      Coefficients c,
+      int from,
+      int to,
+      int y0,
+      byte[] out) {
+    int rows = out.length / (outWidth * ch);
     int ksize = c.ksize;
     int[] k = c.k;
     int[] first = c.first;
@@ -247,20 +206,22 @@ public final class PillowResample {
             int outRow = r * outWidth * ch;
             switch (ch) {
               case 1 -> {
-                for (int xx = 0; xx < outWidth; xx++) {
-                  int kb = xx * ksize;
-                  int p = inRow + first[xx];
-                  int n = count[xx];
+                for (int xx = from; xx < to; xx++) {
+                  int j = xx - from;
+                  int kb = j * ksize;
+                  int p = inRow + first[j];
+                  int n = count[j];
                   int s0 = half;
                   for (int x = 0; x < n; x++) s0 += (src[p + x] & 0xff) * k[kb + x];
                   out[outRow + xx] = (byte) clip8(s0);
                 }
               }
               case 3 -> {
-                for (int xx = 0; xx < outWidth; xx++) {
-                  int kb = xx * ksize;
-                  int p = inRow + first[xx] * 3;
-                  int n = count[xx];
+                for (int xx = from; xx < to; xx++) {
+                  int j = xx - from;
+                  int kb = j * ksize;
+                  int p = inRow + first[j] * 3;
+                  int n = count[j];
                   int s0 = half, s1 = half, s2 = half;
                   for (int x = 0; x < n; x++, p += 3) {
                     int w = k[kb + x];
@@ -275,10 +236,11 @@ public final class PillowResample {
                 }
               }
               case 4 -> {
-                for (int xx = 0; xx < outWidth; xx++) {
-                  int kb = xx * ksize;
-                  int p = inRow + first[xx] * 4;
-                  int n = count[xx];
+                for (int xx = from; xx < to; xx++) {
+                  int j = xx - from;
+                  int kb = j * ksize;
+                  int p = inRow + first[j] * 4;
+                  int n = count[j];
                   int s0 = half, s1 = half, s2 = half, s3 = half;
                   for (int x = 0; x < n; x++, p += 4) {
                     int w = k[kb + x];
@@ -299,31 +261,34 @@ public final class PillowResample {
             }
           }
         });
-    return out;
   }
 
   /**
-   * Vertical pass. Integer sums do not depend on the order of the terms, so each output row
+   * Vertical pass over {@code inHeight} source rows (row 0 of {@code src} is source row {@code
+   * rowOffset}). Integer sums do not depend on the order of the terms, so each output row
    * accumulates whole input rows (a loop the JIT vectorises) instead of walking one column at a
-   * time as the C code does.
+   * time as the C code does. Each output row's taps are used once, so they are computed there
+   * rather than kept in a table (about six ints a source row: 1.2 GB for a 50,000,000-row image).
    */
   private static byte[] vertical(
-      byte[] src, int width, int ch, Coefficients c, int outHeight, int rowOffset) {
+      byte[] src, int width, int ch, int inHeight, int outHeight, int rowOffset) {
     int rowLen = width * ch;
     byte[] out = new byte[outHeight * rowLen];
-    int ksize = c.ksize;
+    int ksize = ksize(inHeight, outHeight);
     final int half = 1 << (PRECISION_BITS - 1);
     Parallel.rows(
         outHeight,
         (r0, r1) -> {
           int[] acc = new int[rowLen];
+          double[] scratch = new double[ksize];
+          int[] k = new int[ksize];
           for (int yy = r0; yy < r1; yy++) {
             java.util.Arrays.fill(acc, half);
-            int kb = yy * ksize;
-            int y0 = c.first[yy] - rowOffset;
-            int n = c.count[yy];
+            long t = taps(yy, inHeight, outHeight, scratch, k, 0);
+            int y0 = (int) (t >>> 32) - rowOffset;
+            int n = (int) t;
             for (int y = 0; y < n; y++) {
-              int w = c.k[kb + y];
+              int w = k[y];
               int p = (y0 + y) * rowLen;
               for (int i = 0; i < rowLen; i++) acc[i] += (src[p + i] & 0xff) * w;
             }
