@@ -74,8 +74,9 @@ class PillowResampleTest {
   }
 
   /**
-   * Without the tap table (each output's taps computed where they are used, as for a very long
-   * side) the bytes are the same as with it: both passes, each alone, up and down, 1/3/4 channels.
+   * With the horizontal tap table refilled one column at a time (as, by ranges, for an extremely
+   * wide image) the bytes are the same as with the whole table: both passes, each alone, up and
+   * down, 1/3/4 channels.
    */
   @Test
   void lanczosWithoutTheTapTableGivesTheSameBytes() {

@@ -8,8 +8,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The LANCZOS tap table is outSize x (2*ceil(3*in/out)+1) ints, about 24 bytes per input pixel
  * along the resized axis: a 1-pixel-high image within the pixel limit made preprocessing allocate
- * many times more than a square image of the same pixel count (a 50,000,000 x 1 one, 1.2 GB). Past
- * PillowResample.MAX_TABLE_INTS each output's taps are computed where they are used.
+ * many times more than a square image of the same pixel count (a 50,000,000 x 1 one, 1.2 GB). Now
+ * the vertical pass computes its taps per output row and the horizontal table holds at most
+ * PillowResample.MAX_TABLE_INTS.
  */
 class ResampleMemoryTest {
   static long allocatedBy(Runnable r) {
