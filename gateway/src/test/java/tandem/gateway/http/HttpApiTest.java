@@ -16,6 +16,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -70,6 +71,7 @@ class HttpApiTest extends InProcessTest {
   FakeBackends.Decoder decoder;
   FrontDoors doors;
   String grpcName;
+  boolean visionHangs; // start's vision-svc answers nothing until cancelled
 
   @AfterEach
   void close() throws Exception {
@@ -82,7 +84,7 @@ class HttpApiTest extends InProcessTest {
 
   FrontDoors start(Map<String, String> env, FakeBackends.Decoder d, HttpSettings settings)
       throws Exception {
-    vision = new FakeBackends.Vision(List.of(new int[] {0, 0}), false);
+    vision = new FakeBackends.Vision(List.of(new int[] {0, 0}), visionHangs);
     decoder = d;
     String vn = serve(vision);
     String dn = serve(decoder);
@@ -779,5 +781,88 @@ class HttpApiTest extends InProcessTest {
     long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
     while (doors.limiter().openStreams() > 0 && System.nanoTime() < until) Thread.sleep(10);
     assertEquals(0, doors.limiter().openStreams());
+  }
+
+  /**
+   * A JSON number with a huge exponent is valid JSON; in an integer field it is a client mistake
+   * (400, invalid_request_error), as "max_tokens": 1e10 already is. gson's getAsBigDecimal throws
+   * NumberFormatException for it (past its scale limit), which once became a 500.
+   */
+  @Test
+  void anIntegerFieldWithAHugeExponentIs400NotAServerError() throws Exception {
+    start(Map.of(), answering("hi<|im_end|>"));
+    for (String field : List.of("max_tokens", "top_k", "min_tokens", "n")) {
+      HttpResponse<String> r =
+          post("/v1/chat/completions", chat(false, "\"" + field + "\":1e20000"));
+      assertEquals(400, r.statusCode(), field + ": " + r.body());
+      assertEquals(
+          "invalid_request_error",
+          JsonParser.parseString(r.body())
+              .getAsJsonObject()
+              .getAsJsonObject("error")
+              .get("type")
+              .getAsString());
+    }
+  }
+
+  /** Reads from the socket until {@code marker} shows up or {@code seconds} pass. */
+  static String readUntil(Socket s, String marker, int seconds) throws Exception {
+    s.setSoTimeout(200);
+    InputStream in = s.getInputStream();
+    StringBuilder seen = new StringBuilder();
+    byte[] buf = new byte[4096];
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (System.nanoTime() < end && seen.indexOf(marker) < 0) {
+      try {
+        int n = in.read(buf);
+        if (n < 0) break;
+        seen.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+      } catch (SocketTimeoutException e) {
+        // keep waiting
+      }
+    }
+    return seen.toString();
+  }
+
+  /**
+   * docs/http-api.md: "While a stream waits (vision, prefill), the gateway sends an SSE comment `:
+   * keep-alive` every TANDEM_HTTP_KEEPALIVE_SECONDS". The vision call runs inside pipeline.chat;
+   * when that ran on the request's thread, nothing was written while vision-svc worked (a proxy's
+   * idle timeout could cut the stream).
+   */
+  @Test
+  void aStreamWaitingForVisionGetsKeepAliveComments() throws Exception {
+    visionHangs = true;
+    start(Map.of(), answering("hi<|im_end|>"), new HttpSettings(0, List.of(), 10, 20 << 20, 1));
+    try (Socket s = new Socket("127.0.0.1", doors.httpPort())) {
+      RawHttp.postJson(s, "/v1/chat/completions", chat(true, "").getBytes(StandardCharsets.UTF_8));
+      String seen = readUntil(s, ": keep-alive", 5);
+      assertTrue(
+          seen.contains(": keep-alive"),
+          "no keep-alive within 5 s (5 keep-alive periods) while vision-svc works; got: '"
+              + seen
+              + "'");
+    }
+  }
+
+  /**
+   * The class comment of HttpFrontDoor: "a client that went away is noticed by a failed write even
+   * before the first token, and its chat is cancelled". That holds while vision-svc works too: the
+   * vision call is cancelled, not left to run until the backend deadline (900 s by default) holding
+   * the client's stream slot.
+   */
+  @Test
+  void aStreamingClientThatHangsUpDuringVisionCancelsTheVisionCall() throws Exception {
+    visionHangs = true;
+    start(Map.of(), answering("hi<|im_end|>"), new HttpSettings(0, List.of(), 10, 20 << 20, 1));
+    try (Socket s = new Socket("127.0.0.1", doors.httpPort())) {
+      RawHttp.postJson(s, "/v1/chat/completions", chat(true, "").getBytes(StandardCharsets.UTF_8));
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (vision.last.get() == null && System.nanoTime() < until) Thread.sleep(10);
+      assertTrue(vision.last.get() != null, "the request reached vision-svc");
+    } // hang up
+    assertTrue(
+        vision.cancelled.await(10, TimeUnit.SECONDS),
+        "10 s (10 keep-alive periods) after the client hung up the vision call is still running");
   }
 }
